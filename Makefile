@@ -1,0 +1,54 @@
+# llmrail: every target does its own set-up on a fresh machine (Rust, Python 3.10+, gcc, git).
+#   make demo    build, then run a chat, a stream and a tool call (mock server unless a key is set)
+#   make test    cargo test, clippy, rustfmt, stub check, mypy on the README, pytest
+#   make bench   llmrail against the openai SDK, httpx and a plain Rust client
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# cargo and maturin build pyo3 with different settings: separate target dirs avoid rebuilds.
+export CARGO_TERM_COLOR ?= never
+MATURIN_TARGET := target/maturin
+STAMP  := $(VENV)/.llmrail-installed
+SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
+
+.PHONY: setup build demo test test-rust test-py lint bench clean
+
+$(VENV)/.deps: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(STAMP): $(VENV)/.deps $(SOURCES)
+	rm -rf dist
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --release --out dist --interpreter $(PY) --quiet
+	$(PY) -m pip install --quiet --force-reinstall --no-deps dist/llmrail-*.whl
+	touch $@
+
+setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
+
+demo: $(STAMP)  ## chat, stream and tool call end to end over real HTTP
+	$(PY) -m llmrail demo
+
+test: test-rust lint test-py  ## everything CI runs
+
+test-rust:  ## the core without Python
+	cargo test --all-targets --quiet
+
+lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check python tests_py bench
+	$(VENV)/bin/mypy python/llmrail
+	$(PY) -m mypy.stubtest llmrail._core --allowlist tests_py/stubtest-allowlist.txt
+	$(PY) tests_py/readme_examples.py --check-types
+
+test-py: $(STAMP)  ## pytest against the installed wheel and the built-in mock server
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
+	$(PY) bench/run.py
+
+clean:
+	rm -rf target dist $(VENV) bench-results

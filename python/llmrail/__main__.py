@@ -1,0 +1,29 @@
+"""Command line: ``python -m llmrail demo | mock-server``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmrail", description=f"llmrail {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="a chat, a stream and a tool call (mock server unless a key is set)")
+    demo.add_argument("--model", help='"provider/model" to call for real (default: from the keys set)')
+    demo.add_argument("--mock", action="store_true", help="use the built-in mock server even if a key is set")
+    sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        from ._demo import run
+
+        return run(model=args.model, force_mock=args.mock)
+    from .testing import main as mock_main
+
+    return mock_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

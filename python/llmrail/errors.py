@@ -1,0 +1,144 @@
+"""The exception tree of llmrail, rooted at :class:`LLMError`.
+
+Every error raised by a call carries who was called (``provider``, ``model``), what the server
+said (``status``, ``request_id``, a short ``body`` excerpt), ``retry_after`` when the server asked
+for a pause, and how many ``attempts`` were made. Classes inherit the standard library's
+exception where the meaning matches, so ``except TimeoutError`` keeps working.
+No API key ever appears in an error's message, attributes or repr.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "LLMError",
+    "ConfigurationError",
+    "APIStatusError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "BadRequestError",
+    "RateLimitError",
+    "ServerError",
+    "OverloadedError",
+    "TimeoutError",
+    "ConnectionError",
+    "InvalidResponseError",
+    "CancelledError",
+    "InternalError",
+]
+
+
+class LLMError(Exception):
+    """Base class of every error llmrail raises."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        attempts: int = 1,
+        body: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status = status
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.attempts = attempts
+        self.body = body
+
+    def __str__(self) -> str:
+        where = [
+            f"{k}={v}"
+            for k, v in (
+                ("provider", self.provider),
+                ("model", self.model),
+                ("status", self.status),
+                ("request_id", self.request_id),
+            )
+            if v is not None
+        ]
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, model={self.model!r}, status={self.status!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        kwargs = {
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "request_id": self.request_id,
+            "retry_after": self.retry_after,
+            "attempts": self.attempts,
+            "body": self.body,
+        }
+        return (_rebuild, (type(self), self.message, kwargs))
+
+
+def _rebuild(cls: type[LLMError], message: str, kwargs: dict[str, object]) -> LLMError:
+    return cls(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ConfigurationError(LLMError, ValueError):
+    """Something handed to llmrail is unusable: a bad model string, a missing key, a bad message."""
+
+
+class APIStatusError(LLMError):
+    """The provider answered with an HTTP error status."""
+
+
+class BadRequestError(APIStatusError):
+    """400 (and 409/413/422): the request was rejected as malformed; retrying will not help."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not use this model or resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: usually an unknown model name or a wrong base_url."""
+
+
+class RateLimitError(APIStatusError):
+    """429: slow down; ``retry_after`` says for how long when the provider told us."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the provider failed; retrying later may work."""
+
+
+class OverloadedError(ServerError):
+    """529 / overloaded_error: the provider is overloaded (Anthropic)."""
+
+
+class TimeoutError(LLMError, builtins.TimeoutError):
+    """No answer in time (connect, request or between stream chunks)."""
+
+
+class ConnectionError(LLMError, builtins.ConnectionError):
+    """The connection failed or was cut, including a stream that ended early."""
+
+
+class InvalidResponseError(LLMError):
+    """The provider answered 2xx with something that is not what its API promises."""
+
+
+class CancelledError(LLMError):
+    """The call was cancelled inside the core (for example by closing the client)."""
+
+
+class InternalError(LLMError):
+    """A bug in llmrail; please report it with the message."""

@@ -1,0 +1,357 @@
+"""A mock OpenAI / Anthropic server for tests, demos and offline development.
+
+    from llmrail.testing import MockServer
+
+    with MockServer() as srv:
+        srv.reply("Paris.", usage={"input_tokens": 12, "output_tokens": 2})
+        srv.fault(429, retry_after=1)          # the next request gets a rate-limit error
+        client = llmrail.Client("openai/gpt-4.1", base_url=srv.openai_base_url, api_key="sk-test")
+        ...
+        assert srv.last_request["body"]["model"] == "gpt-4.1"
+
+Replies are used first in, first out; with none queued the server answers the default reply
+(``srv.default(...)``), else echoes ``"mock reply to: <last user message>"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json as _json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypedDict, overload
+
+from ._core import MockServer as _CoreMockServer
+
+__all__ = ["MockServer", "RecordedRequest", "ToolCallSpec", "UsageSpec", "main"]
+
+Latency = float | Mapping[str, Any]
+"""Seconds, ``{"uniform": [lo, hi]}`` or ``{"lognormal": {"median": s, "sigma": x}}``."""
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+class _ToolCallRequired(TypedDict):
+    name: str
+
+
+class ToolCallSpec(_ToolCallRequired, total=False):
+    """A tool call to answer with; a string ``arguments`` is sent as raw (maybe broken) JSON text."""
+
+    arguments: Any
+    id: str
+
+
+class UsageSpec(TypedDict, total=False):
+    """Token counts to report; ``input_tokens`` includes cached tokens. Missing ones are estimated."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+
+class RecordedRequest(TypedDict):
+    """A request as the server received it; header names are lower-case."""
+
+    method: str
+    path: str
+    query: str | None
+    headers: list[tuple[str, str]]
+    body: Any
+
+
+def _reply(
+    text: str | None = None,
+    *,
+    tool_calls: Sequence[ToolCallSpec] | None = None,
+    json: Any = None,
+    chunks: Sequence[str] | None = None,
+    finish_reason: FinishReason | None = None,
+    usage: UsageSpec | None = None,
+    latency: Latency | None = None,
+    chunk_delay: float | None = None,
+    times: int = 1,
+    model: str | None = None,
+    fault: Any = None,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "text": text,
+        "tool_calls": list(tool_calls) if tool_calls is not None else None,
+        "json": json,
+        "chunks": list(chunks) if chunks is not None else None,
+        "finish_reason": finish_reason,
+        "usage": usage,
+        "latency": latency,
+        "chunk_delay": chunk_delay,
+        "model": model,
+        "fault": fault,
+    }
+    reply = {k: v for k, v in fields.items() if v is not None}
+    reply["times"] = times
+    return reply
+
+
+class MockServer:
+    """A mock provider on ``127.0.0.1`` (OS-chosen port), started on construction."""
+
+    def __init__(self) -> None:
+        self._core = _CoreMockServer()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self._core.url
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for OpenAI-style clients (``url + "/v1"``)."""
+        return self._core.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """Base URL for Anthropic clients (they append ``/v1/messages``)."""
+        return self._core.url
+
+    @property
+    def port(self) -> int:
+        return self._core.port
+
+    def reply(
+        self,
+        text: str | None = None,
+        *,
+        tool_calls: Sequence[ToolCallSpec] | None = None,
+        json: Any = None,
+        chunks: Sequence[str] | None = None,
+        finish_reason: FinishReason | None = None,
+        usage: UsageSpec | None = None,
+        latency: Latency | None = None,
+        chunk_delay: float | None = None,
+        times: int = 1,
+        model: str | None = None,
+    ) -> MockServer:
+        """Queue an answer for the next ``times`` requests (no text, tool calls or json: echo)."""
+        self._core.push(
+            _reply(
+                text,
+                tool_calls=tool_calls,
+                json=json,
+                chunks=chunks,
+                finish_reason=finish_reason,
+                usage=usage,
+                latency=latency,
+                chunk_delay=chunk_delay,
+                times=times,
+                model=model,
+            )
+        )
+        return self
+
+    @overload
+    def fault(
+        self,
+        kind: int,
+        *,
+        retry_after: float | None = None,
+        body: Any = None,
+        times: int = 1,
+        latency: Latency | None = None,
+    ) -> MockServer: ...
+    @overload
+    def fault(
+        self, kind: Literal["reset", "malformed_json"], *, times: int = 1, latency: Latency | None = None
+    ) -> MockServer: ...
+    @overload
+    def fault(
+        self, kind: Literal["truncate"], *, after: int, times: int = 1, latency: Latency | None = None
+    ) -> MockServer: ...
+    @overload
+    def fault(
+        self, kind: Literal["slow_body"], *, seconds: float, times: int = 1, latency: Latency | None = None
+    ) -> MockServer: ...
+    def fault(
+        self,
+        kind: int | str,
+        *,
+        retry_after: float | None = None,
+        body: Any = None,
+        after: int | None = None,
+        seconds: float | None = None,
+        times: int = 1,
+        latency: Latency | None = None,
+    ) -> MockServer:
+        """Queue a failure for the next ``times`` requests.
+
+        ``fault(429, retry_after=2)``: an error status in the provider's format (or ``body``).
+        ``fault("reset")``: close the connection without a response.
+        ``fault("truncate", after=3)``: a stream cut after 3 events (a plain body after 3 bytes).
+        ``fault("slow_body", seconds=1.0)``: headers at once, body dribbled over ``seconds``.
+        ``fault("malformed_json")``: a 200 whose body (or one stream event) is not JSON.
+        """
+        spec: Any
+        if isinstance(kind, int) and not isinstance(kind, bool):
+            _only(kind, after=after, seconds=seconds)
+            spec = {"status": kind}
+            if retry_after is not None:
+                spec["retry_after"] = retry_after
+            if body is not None:
+                spec["body"] = body
+        elif kind in ("reset", "malformed_json"):
+            _only(kind, retry_after=retry_after, body=body, after=after, seconds=seconds)
+            spec = kind
+        elif kind == "truncate":
+            _only(kind, retry_after=retry_after, body=body, seconds=seconds)
+            if after is None:
+                raise TypeError('fault("truncate") needs after=<number of events>')
+            spec = {"truncate_after": after}
+        elif kind == "slow_body":
+            _only(kind, retry_after=retry_after, body=body, after=after)
+            if seconds is None:
+                raise TypeError('fault("slow_body") needs seconds=<duration>')
+            spec = {"slow_body": seconds}
+        else:
+            raise ValueError(
+                f"unknown fault {kind!r}: use an HTTP status, "
+                "'reset', 'truncate', 'slow_body' or 'malformed_json'"
+            )
+        self._core.push(_reply(fault=spec, times=times, latency=latency))
+        return self
+
+    def push(self, reply: Mapping[str, Any]) -> MockServer:
+        """Queue a reply given as a raw dict (the shape ``--script`` files use)."""
+        self._core.push(dict(reply))
+        return self
+
+    def default(
+        self,
+        text: str | None = None,
+        *,
+        tool_calls: Sequence[ToolCallSpec] | None = None,
+        json: Any = None,
+        chunks: Sequence[str] | None = None,
+        finish_reason: FinishReason | None = None,
+        usage: UsageSpec | None = None,
+        latency: Latency | None = None,
+        chunk_delay: float | None = None,
+        model: str | None = None,
+    ) -> MockServer:
+        """Set the answer used whenever the queue is empty (``clear()`` goes back to echoing)."""
+        self._core.set_default(
+            _reply(
+                text,
+                tool_calls=tool_calls,
+                json=json,
+                chunks=chunks,
+                finish_reason=finish_reason,
+                usage=usage,
+                latency=latency,
+                chunk_delay=chunk_delay,
+                model=model,
+            )
+        )
+        return self
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, oldest first (rejected ones included)."""
+        requests: list[RecordedRequest] = self._core.requests
+        return requests
+
+    @property
+    def last_request(self) -> RecordedRequest:
+        """The most recent request; ``LookupError`` if none arrived yet."""
+        requests = self.requests
+        if not requests:
+            raise LookupError("the mock server has not received any request yet")
+        return requests[-1]
+
+    @property
+    def disconnects(self) -> int:
+        """Requests the client abandoned before the response was complete."""
+        return self._core.disconnects
+
+    @property
+    def pending(self) -> int:
+        """How many more requests the queued replies will answer."""
+        return self._core.pending
+
+    def clear(self) -> None:
+        """Forget requests, queued replies, the default reply and the disconnect count."""
+        self._core.clear()
+
+    def shutdown(self) -> None:
+        """Stop accepting and close open connections (also done on ``with`` exit)."""
+        self._core.shutdown()
+
+    def __enter__(self) -> MockServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return f"MockServer(url={self.url!r})"
+
+
+def _only(kind: object, **unused: object) -> None:
+    given = [name for name, value in unused.items() if value is not None]
+    if given:
+        raise TypeError(f"fault({kind!r}) does not take {', '.join(given)}")
+
+
+def _load_script(srv: MockServer, path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        script = _json.load(f)
+    if isinstance(script, dict) and set(script) <= {"replies", "default"}:
+        replies = script.get("replies", [])
+        if "default" in script:
+            srv._core.set_default(script["default"])
+    elif isinstance(script, dict):
+        replies = [script]
+    else:
+        replies = script
+    if not isinstance(replies, list):
+        raise ValueError(f"{path}: expected a reply, a list of replies or {{'replies': [...]}}")
+    for reply in replies:
+        srv.push(reply)
+    return len(replies)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m llmrail mock-server [--script FILE]``: serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="llmrail mock-server",
+        description="Serve a mock OpenAI / Anthropic API on 127.0.0.1 until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--script",
+        metavar="FILE",
+        help='JSON: a reply, a list of replies, or {"replies": [...], "default": {...}}',
+    )
+    args = parser.parse_args(argv)
+    with MockServer() as srv:
+        if args.script:
+            try:
+                queued = _load_script(srv, args.script)
+            except (OSError, ValueError) as e:
+                print(f"llmrail mock-server: {e}", file=sys.stderr)
+                return 2
+            print(f"queued {queued} scripted replies from {args.script}")
+        print(f"mock server listening on {srv.url}")
+        print(f"  OpenAI:    base_url={srv.openai_base_url}")
+        print(f"  Anthropic: base_url={srv.anthropic_base_url}")
+        print("any API key works; Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print(f"\nstopped after {len(srv.requests)} requests")
+    return 0

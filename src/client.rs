@@ -1,0 +1,291 @@
+//! The facade: resolves "provider/model" to a provider and an endpoint once, then runs each call
+//! through the pipeline (translate -> transport -> decode) on the shared runtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+
+use crate::error::{LlmError, Result};
+use crate::model::{ChatRequest, ChatResponse, StreamEvent};
+use crate::providers::{self, Endpoint, Provider, Secret};
+use crate::runtime::{self, AbortOnDrop};
+use crate::transport::{self, Body};
+
+/// The official SDKs wait up to 10 minutes for a reply; so do we unless told otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// Stream events buffered between the network task and a slow consumer.
+const STREAM_BUFFER: usize = 64;
+
+/// What a user hands over to build a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientConfig {
+    /// "provider/model", e.g. "anthropic/claude-sonnet-4-5".
+    pub model: String,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub timeout: Option<Duration>,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: &'static dyn Provider,
+    endpoint: Endpoint,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("provider", &self.inner.provider.name())
+            .field("model", &self.inner.endpoint.model)
+            .field("base_url", &self.inner.endpoint.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Build a client, reading keys and base URLs from the environment where not given.
+    pub fn new(cfg: ClientConfig) -> Result<Self> {
+        Self::with_env(cfg, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// As [`Client::new`], with the environment given as a lookup function (for tests).
+    pub fn with_env(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let (prefix, model) = split_model(&cfg.model)?;
+        let provider = providers::lookup(prefix).ok_or_else(|| {
+            LlmError::config(format!(
+                "unknown provider {prefix:?} in model {:?}; known providers: {}",
+                cfg.model,
+                providers::KNOWN.join(", ")
+            ))
+        })?;
+        let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
+        let explicit_base = cfg.base_url.clone().or_else(|| from_env(provider.base_url_env()));
+        let base_url = explicit_base.clone().unwrap_or_else(|| provider.default_base_url().to_string());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(LlmError::config(format!("base_url must start with http:// or https://, got {base_url:?}")));
+        }
+        let api_key = cfg.api_key.clone().or_else(|| from_env(provider.api_key_env()));
+        // A local server (vLLM, Ollama) needs no key; the provider's own service always does.
+        if api_key.is_none() && explicit_base.is_none() && provider.key_required() {
+            return Err(LlmError::config(format!(
+                "no API key for {prefix}: pass api_key=... or set {}",
+                provider.api_key_env().join(" or ")
+            )));
+        }
+        let timeout = cfg.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(LlmError::config("timeout must be greater than zero"));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                provider,
+                endpoint: Endpoint {
+                    base_url,
+                    api_key: api_key.map(Secret::new),
+                    model: model.to_string(),
+                    headers: headers(&cfg.headers)?,
+                    timeout,
+                },
+            }),
+        })
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.inner.provider.name()
+    }
+
+    pub fn model(&self) -> &str {
+        &self.inner.endpoint.model
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.inner.endpoint.base_url
+    }
+
+    /// One chat call. Runs on the shared runtime; dropping the future cancels the request.
+    pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
+        let inner = self.inner.clone();
+        runtime::run(async move { inner.chat(req).await }).await
+    }
+
+    /// Start a streamed call; events arrive through the returned [`ChatStream`].
+    pub fn stream(&self, req: ChatRequest) -> Result<ChatStream> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let inner = self.inner.clone();
+        let task = runtime::handle()?.spawn(async move {
+            if let Err(e) = inner.pump(req, &tx).await {
+                let _ = tx.send(Err(inner.annotate(e))).await;
+            }
+            Ok(())
+        });
+        Ok(ChatStream { rx, _task: AbortOnDrop(task) })
+    }
+}
+
+impl Inner {
+    async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
+        let ep = &self.endpoint;
+        let span = tracing::debug_span!("chat", gen_ai.system = self.provider.name(), gen_ai.request.model = %ep.model);
+        let _enter = span.enter();
+        let http = self.provider.build_chat(ep, &req, false)?;
+        let started = Instant::now();
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        let request_id = self.provider.request_id(&resp.headers);
+        let status = resp.status;
+        let headers = resp.headers.clone();
+        let body = resp.bytes().await.map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        let mut r = self.provider.parse_chat(&body).map_err(|e| {
+            let mut e = self.annotate(e);
+            e.request_id = e.request_id.or_else(|| request_id.clone());
+            e
+        })?;
+        r.request_id = request_id;
+        r.latency = started.elapsed();
+        if r.model.is_empty() {
+            r.model = ep.model.clone();
+        }
+        tracing::debug!(status, latency_ms = r.latency.as_secs_f64() * 1e3, "chat finished");
+        Ok(r)
+    }
+
+    /// Send a streamed request and forward decoded events until the end or until the consumer
+    /// goes away (then the connection is dropped).
+    async fn pump(&self, req: ChatRequest, tx: &mpsc::Sender<Result<StreamEvent>>) -> Result<()> {
+        let http = self.provider.build_chat(&self.endpoint, &req, true)?;
+        let resp = transport::send(http).await?;
+        let request_id = self.provider.request_id(&resp.headers);
+        if resp.status >= 400 {
+            let (status, headers) = (resp.status, resp.headers.clone());
+            let body = resp.bytes().await?;
+            return Err(self.provider.parse_error(status, &headers, &body));
+        }
+        let chunks = match resp.body {
+            Body::Stream(s) => s,
+            Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
+        };
+        let mut events = chunks.eventsource();
+        let mut decoder = self.provider.stream_decoder();
+        let mut out = Vec::new();
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => return Ok(()),
+                next = events.next() => next,
+            };
+            let finished = next.is_none();
+            match next {
+                Some(Ok(ev)) => decoder.event(&ev.event, &ev.data, &mut out)?,
+                Some(Err(EventStreamError::Transport(e))) => return Err(e),
+                Some(Err(e)) => return Err(LlmError::invalid_response(format!("the event stream is malformed: {e}"))),
+                None => decoder.finish(&mut out)?,
+            }
+            for mut event in out.drain(..) {
+                if let StreamEvent::Done { request_id: rid, model, .. } = &mut event {
+                    rid.clone_from(&request_id);
+                    if model.is_empty() {
+                        model.clone_from(&self.endpoint.model);
+                    }
+                }
+                if tx.send(Ok(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if finished {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Say who was called and make sure the key is nowhere in the error.
+    fn annotate(&self, e: LlmError) -> LlmError {
+        let e = e.at(self.provider.name(), &self.endpoint.model);
+        match &self.endpoint.api_key {
+            Some(key) => e.scrub(key.expose()),
+            None => e,
+        }
+    }
+}
+
+/// A streamed answer being received. Dropping it cancels the request.
+pub struct ChatStream {
+    rx: mpsc::Receiver<Result<StreamEvent>>,
+    _task: AbortOnDrop<()>,
+}
+
+impl ChatStream {
+    /// The next event; `None` after `Done` or after an error has been returned.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
+        self.rx.recv().await
+    }
+}
+
+fn split_model(spec: &str) -> Result<(&str, &str)> {
+    match spec.split_once('/') {
+        Some((p, m)) if !p.is_empty() && !m.trim().is_empty() => Ok((p, m)),
+        _ => Err(LlmError::config(format!(
+            "model must be \"provider/model\", e.g. \"openai/gpt-4.1-mini\" or \"anthropic/claude-sonnet-4-5\"; got {spec:?}"
+        ))),
+    }
+}
+
+fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
+    let mut h = HeaderMap::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| LlmError::config(format!("{k:?} is not a valid HTTP header name")))?;
+        let value = HeaderValue::from_str(v)
+            .map_err(|_| LlmError::config(format!("the value of header {k:?} is not valid in HTTP")))?;
+        h.insert(name, value);
+    }
+    Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn cfg(model: &str) -> ClientConfig {
+        ClientConfig { model: model.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn model_strings_are_checked() {
+        let env = |_: &str| Some("k".to_string());
+        assert!(Client::with_env(cfg("gpt-4"), env).is_err_and(|e| e.message.contains("provider/model")));
+        assert!(Client::with_env(cfg("nope/x"), env).is_err_and(|e| e.message.contains("known providers")));
+        let c = Client::with_env(cfg("openrouter/anthropic/claude-3.5"), env);
+        assert!(c.is_ok_and(|c| c.model() == "anthropic/claude-3.5"));
+    }
+
+    #[test]
+    fn a_missing_key_is_a_clear_error_unless_the_server_is_local() {
+        let none = |_: &str| None;
+        let e = Client::with_env(cfg("openai/gpt-4.1"), none);
+        assert!(e.is_err_and(|e| e.kind == ErrorKind::Configuration && e.message.contains("OPENAI_API_KEY")));
+        let local = ClientConfig { base_url: Some("http://127.0.0.1:11434/v1".into()), ..cfg("openai/llama3") };
+        assert!(Client::with_env(local, none).is_ok());
+    }
+
+    #[test]
+    fn env_supplies_key_and_base_url() {
+        let env = |n: &str| match n {
+            "ANTHROPIC_API_KEY" => Some("sk-ant-x".to_string()),
+            "ANTHROPIC_BASE_URL" => Some("http://127.0.0.1:9".to_string()),
+            _ => None,
+        };
+        let c = Client::with_env(cfg("anthropic/claude-x"), env);
+        assert!(c.is_ok_and(|c| c.base_url() == "http://127.0.0.1:9" && !format!("{c:?}").contains("sk-ant")));
+    }
+}

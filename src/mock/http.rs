@@ -1,0 +1,291 @@
+//! Accepting connections and answering one request: route, authenticate, script, render.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::body::{Cut, End, Guard, MockBody};
+use super::fault::{retry_after_header, Fault};
+use super::render::Turn;
+use super::wire::Wire;
+use super::{anthropic, openai, RecordedRequest, Shared};
+
+/// Pieces a slow body is dribbled in.
+const SLOW_PIECES: usize = 20;
+
+/// Accept until told to stop. Dropping `_closed` (after the listener) tells a waiting
+/// `shutdown` that the port is released.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    _closed: std::sync::mpsc::Sender<()>,
+) {
+    let for_connections = stop.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve(stream, shared.clone(), for_connections.clone()));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+        }
+    }
+    drop(listener);
+}
+
+/// Resolves once shutdown is signalled (or the server is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The borrow `wait_for` returns is not Send; drop it here, not across the caller's await.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| handle(shared.clone(), req));
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    // hyper notices a client that hangs up mid-request (EOF while the response is pending) and
+    // drops the handler future, which is how disconnects are counted.
+    tokio::select! {
+        _ = conn => {}
+        _ = stopped(&mut stop) => {}
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<MockBody>, Cut> {
+    let guard = Guard::new(shared.disconnects.clone());
+    let (parts, body) = req.into_parts();
+    let bytes = body.collect().await.map_err(|_| Cut)?.to_bytes();
+    let json = serde_json::from_slice::<Value>(&bytes).ok();
+    shared.record(RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: json
+            .clone()
+            .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+    });
+    match respond(&shared, &parts, bytes.len(), json).await {
+        Some(prepared) => Ok(prepared.into_response(guard)),
+        None => {
+            guard.finish();
+            Err(Cut)
+        }
+    }
+}
+
+/// The response to send, or `None` to drop the connection without one.
+async fn respond(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body_len: usize,
+    json: Option<Value>,
+) -> Option<Prepared> {
+    let Some(wire) = Wire::route(parts.uri.path()).filter(|_| parts.method == http::Method::POST)
+    else {
+        let message = format!(
+            "Unknown request URL: {} {}. (llmrail mock server)",
+            parts.method,
+            parts.uri.path()
+        );
+        return Some(Prepared::error(Wire::OpenAi, 404, Some(&message)));
+    };
+    if !wire.authorized(&parts.headers) {
+        let message = match wire {
+            Wire::OpenAi => openai::MISSING_KEY,
+            Wire::Anthropic => anthropic::MISSING_KEY,
+        };
+        return Some(Prepared::error(wire, 401, Some(message)));
+    }
+    let Some(Value::Object(request)) = json else {
+        return Some(Prepared::error(
+            wire,
+            400,
+            Some("The request body is not a JSON object."),
+        ));
+    };
+    let reply = shared.next_reply().unwrap_or_default();
+    if let Some(latency) = &reply.latency {
+        tokio::time::sleep(latency.sample()).await;
+    }
+    let stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let turn = Turn::new(&reply, &request, body_len);
+    let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
+    let mut prepared = if stream {
+        Prepared::ok(
+            wire,
+            "text/event-stream; charset=utf-8",
+            wire.events(&turn, &request),
+            gap,
+        )
+    } else {
+        let body = Bytes::from(wire.complete(&turn).to_string());
+        Prepared::ok(wire, "application/json", vec![body], Duration::ZERO).with_length()
+    };
+    match &reply.fault {
+        None => {}
+        Some(Fault::Reset) => return None,
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            prepared = Prepared::fault(wire, *status, *retry_after, body.as_ref());
+        }
+        Some(Fault::MalformedJson) => prepared.malform(wire, stream),
+        Some(Fault::TruncateAfter(n)) => prepared.truncate(*n, stream),
+        Some(Fault::SlowBody(secs)) => prepared.slow(secs.duration()),
+    }
+    Some(prepared)
+}
+
+/// A response not yet tied to its connection.
+struct Prepared {
+    status: StatusCode,
+    headers: HeaderMap,
+    pieces: Vec<Bytes>,
+    gap: Duration,
+    end: End,
+}
+
+impl Prepared {
+    fn new(wire: Wire, status: StatusCode, content_type: &'static str, pieces: Vec<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Ok(id) = HeaderValue::from_str(&wire.new_request_id()) {
+            headers.insert(HeaderName::from_static(wire.request_id_header()), id);
+        }
+        Self {
+            status,
+            headers,
+            pieces,
+            gap: Duration::ZERO,
+            end: End::Complete,
+        }
+    }
+
+    fn ok(wire: Wire, content_type: &'static str, pieces: Vec<Bytes>, gap: Duration) -> Self {
+        Self {
+            gap,
+            ..Self::new(wire, StatusCode::OK, content_type, pieces)
+        }
+    }
+
+    fn request_id(&self, wire: Wire) -> String {
+        self.headers
+            .get(wire.request_id_header())
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn error(wire: Wire, status: u16, message: Option<&str>) -> Self {
+        let mut p = Self::new(wire, StatusCode::OK, "application/json", Vec::new());
+        p.status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = wire.error_body(status, message, &p.request_id(wire));
+        p.pieces = vec![Bytes::from(body.to_string())];
+        p.with_length()
+    }
+
+    fn fault(wire: Wire, status: u16, retry_after: Option<f64>, body: Option<&Value>) -> Self {
+        let mut p = Self::error(wire, status, None);
+        match body {
+            None => {}
+            // A string is sent as is, like the HTML error page of a proxy.
+            Some(Value::String(raw)) => {
+                let kind = if raw.trim_start().starts_with('<') {
+                    "text/html"
+                } else {
+                    "text/plain"
+                };
+                p.headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+                p.pieces = vec![Bytes::from(raw.clone())];
+            }
+            Some(json) => p.pieces = vec![Bytes::from(json.to_string())],
+        }
+        if let Some(secs) = retry_after {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_header(secs)) {
+                p.headers.insert(RETRY_AFTER, v);
+            }
+        }
+        p.with_length()
+    }
+
+    /// Announce the full length, so a cut body is visibly short.
+    fn with_length(mut self) -> Self {
+        self.set_length();
+        self
+    }
+
+    fn set_length(&mut self) {
+        let len: usize = self.pieces.iter().map(Bytes::len).sum();
+        self.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+
+    fn malform(&mut self, wire: Wire, stream: bool) {
+        if stream {
+            let at = self.pieces.len().min(1);
+            self.pieces.insert(at, wire.broken_event());
+        } else {
+            let whole: Vec<u8> = self.pieces.concat();
+            let half = Bytes::copy_from_slice(&whole[..whole.len() / 2]);
+            self.pieces = vec![half];
+            self.set_length();
+        }
+    }
+
+    fn truncate(&mut self, n: usize, stream: bool) {
+        if stream {
+            self.pieces.truncate(n);
+        } else {
+            let whole: Vec<u8> = self.pieces.concat();
+            self.pieces = vec![Bytes::copy_from_slice(&whole[..n.min(whole.len())])];
+        }
+        self.end = End::Cut;
+    }
+
+    fn slow(&mut self, over: Duration) {
+        let whole: Vec<u8> = self.pieces.concat();
+        let size = whole.len().div_ceil(SLOW_PIECES).max(1);
+        self.pieces = whole.chunks(size).map(Bytes::copy_from_slice).collect();
+        let gaps = u32::try_from(self.pieces.len().saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        self.gap = over / gaps;
+    }
+
+    fn into_response(self, guard: Guard) -> Response<MockBody> {
+        let mut resp = Response::new(MockBody::new(self.pieces, self.gap, self.end, guard));
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
+}

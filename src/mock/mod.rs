@@ -1,0 +1,252 @@
+//! A mock LLM provider: OpenAI Chat Completions and Anthropic Messages on 127.0.0.1, answering
+//! from a script, with realistic latency and faults. The project's tests talk to it over real
+//! HTTP, and users get it as `llmrail.testing.MockServer`.
+//!
+//! ```no_run
+//! use llmrail::mock::{MockServer, Reply};
+//! let server = MockServer::start()?;
+//! server.push(Reply::text("hello"));
+//! let base_url = format!("{}/v1", server.url()); // OpenAI clients; Anthropic clients use url()
+//! # Ok::<(), llmrail::LlmError>(())
+//! ```
+
+mod anthropic;
+mod body;
+mod fault;
+mod http;
+mod openai;
+mod render;
+mod script;
+mod timing;
+mod wire;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::error::{ErrorKind, LlmError};
+
+pub use fault::Fault;
+pub use script::{FinishReason, Reply, ToolCall, UsageSpec};
+pub use timing::{Latency, Seconds};
+
+/// How long a `shutdown` called outside any runtime waits for the port to be released.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Lower-case names, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, or the raw text as a string when it is not JSON.
+    pub body: Value,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Scripted {
+    reply: Reply,
+    remaining: u32,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Scripted>,
+    default: Option<Reply>,
+    requests: Vec<RecordedRequest>,
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    disconnects: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the script half-updated; keep serving.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn record(&self, request: RecordedRequest) {
+        self.lock().requests.push(request);
+    }
+
+    /// The next scripted reply, else the default; `None` means echo.
+    fn next_reply(&self) -> Option<Reply> {
+        let mut state = self.lock();
+        if let Some(front) = state.queue.front_mut() {
+            front.remaining = front.remaining.saturating_sub(1);
+            if front.remaining > 0 {
+                return Some(front.reply.clone());
+            }
+            return state.queue.pop_front().map(|s| s.reply);
+        }
+        state.default.clone()
+    }
+}
+
+/// A running mock server; stops on [`MockServer::shutdown`] or drop.
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    /// Disconnects when the accept loop has released the port.
+    closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl MockServer {
+    /// Bind 127.0.0.1 on a free port and serve on the shared runtime. Works from any thread,
+    /// with or without a runtime of its own.
+    pub fn start() -> Result<Self, LlmError> {
+        let handle = crate::runtime::handle()?;
+        let io_err = |what: &str, e: std::io::Error| {
+            LlmError::new(
+                ErrorKind::Internal,
+                format!("mock server: cannot {what}: {e}"),
+            )
+        };
+        let std_listener =
+            std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| io_err("bind", e))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| io_err("configure the socket", e))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| io_err("read the address", e))?;
+        let listener = {
+            let _entered = handle.enter();
+            tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| io_err("register the socket", e))?
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::default(),
+            disconnects: Arc::default(),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        handle.spawn(http::accept_loop(
+            listener,
+            shared.clone(),
+            stop_rx,
+            closed_tx,
+        ));
+        Ok(Self {
+            addr,
+            shared,
+            stop,
+            closed: Mutex::new(Some(closed_rx)),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`. OpenAI clients use `url() + "/v1"` as base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queue a reply; replies are used first in, first out.
+    pub fn push(&self, reply: Reply) {
+        let remaining = reply.times.max(1);
+        self.shared
+            .lock()
+            .queue
+            .push_back(Scripted { reply, remaining });
+    }
+
+    /// Queue a reply given as JSON; a typo or a bad value is a configuration error naming it.
+    pub fn push_json(&self, reply: Value) -> Result<(), LlmError> {
+        self.push(parse_reply(reply)?);
+        Ok(())
+    }
+
+    /// The reply used when the queue is empty; `None` goes back to echoing.
+    pub fn set_default(&self, reply: Option<Reply>) {
+        self.shared.lock().default = reply;
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Forget recorded requests, queued replies, the default reply and the disconnect count.
+    pub fn clear(&self) {
+        let mut state = self.shared.lock();
+        state.requests.clear();
+        state.queue.clear();
+        state.default = None;
+        self.shared.disconnects.store(0, Ordering::Relaxed);
+    }
+
+    /// Requests the client abandoned before the response was complete.
+    pub fn disconnects(&self) -> u64 {
+        self.shared.disconnects.load(Ordering::Relaxed)
+    }
+
+    /// How many more requests the queued replies will answer.
+    pub fn pending(&self) -> usize {
+        self.shared
+            .lock()
+            .queue
+            .iter()
+            .map(|s| s.remaining as usize)
+            .sum()
+    }
+
+    /// Stop accepting and close every connection. Outside a runtime this waits (briefly) until
+    /// the port is released; inside one it only signals, since blocking a runtime thread on
+    /// the accept task could stall it.
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+        let waiter = self
+            .closed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(rx) = waiter {
+            if tokio::runtime::Handle::try_current().is_err() {
+                let _ = rx.recv_timeout(SHUTDOWN_WAIT);
+            }
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reply from JSON, with serde's message (which names the bad field) as a config error.
+pub fn parse_reply(reply: Value) -> Result<Reply, LlmError> {
+    serde_json::from_value(reply).map_err(|e| LlmError::config(format!("invalid mock reply: {e}")))
+}

@@ -1,0 +1,106 @@
+//! Which wire format a request speaks, and the per-format pieces of a response.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::render::{random_alnum, random_hex, Turn};
+use super::{anthropic, openai};
+
+/// The wire format a request path speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    OpenAi,
+    Anthropic,
+}
+
+impl Wire {
+    /// Any path ending in `/chat/completions` or `/messages`, so every base URL shape works.
+    pub(crate) fn route(path: &str) -> Option<Self> {
+        let path = path.trim_end_matches('/');
+        if path.ends_with("/chat/completions") {
+            Some(Self::OpenAi)
+        } else if path.ends_with("/messages") {
+            Some(Self::Anthropic)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn authorized(self, headers: &HeaderMap) -> bool {
+        let present = |name: &str, prefix: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix(prefix))
+                .is_some_and(|rest| !rest.trim().is_empty())
+        };
+        match self {
+            Self::OpenAi => present("authorization", "Bearer "),
+            Self::Anthropic => present("x-api-key", ""),
+        }
+    }
+
+    pub(crate) fn request_id_header(self) -> &'static str {
+        match self {
+            Self::OpenAi => "x-request-id",
+            Self::Anthropic => "request-id",
+        }
+    }
+
+    pub(crate) fn new_request_id(self) -> String {
+        match self {
+            Self::OpenAi => format!("req_{}", random_hex(32)),
+            Self::Anthropic => format!("req_011C{}", random_alnum(20)),
+        }
+    }
+
+    pub(crate) fn error_body(self, status: u16, message: Option<&str>, request_id: &str) -> Value {
+        match self {
+            Self::OpenAi => openai::error_body(status, message),
+            Self::Anthropic => anthropic::error_body(status, message, request_id),
+        }
+    }
+
+    pub(crate) fn complete(self, turn: &Turn) -> Value {
+        match self {
+            Self::OpenAi => openai::completion(turn),
+            Self::Anthropic => anthropic::message(turn),
+        }
+    }
+
+    /// Every SSE event of a streamed answer, terminator included.
+    pub(crate) fn events(self, turn: &Turn, request: &Map<String, Value>) -> Vec<Bytes> {
+        match self {
+            Self::OpenAi => openai::events(turn, request),
+            Self::Anthropic => anthropic::events(turn),
+        }
+    }
+
+    /// An SSE event whose data is cut off mid-JSON.
+    pub(crate) fn broken_event(self) -> Bytes {
+        match self {
+            Self::OpenAi => Bytes::from_static(b"data: {\"id\":\"chatcmpl-broken\",\"choices\":[{\"delta\":\n\n"),
+            Self::Anthropic => Bytes::from_static(
+                b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\n\n",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_suffix() {
+        assert_eq!(Wire::route("/v1/chat/completions"), Some(Wire::OpenAi));
+        assert_eq!(
+            Wire::route("/openai/deployments/x/chat/completions/"),
+            Some(Wire::OpenAi)
+        );
+        assert_eq!(Wire::route("/v1/messages"), Some(Wire::Anthropic));
+        assert_eq!(Wire::route("/v1/models"), None);
+    }
+}

@@ -1,0 +1,373 @@
+//! Anthropic Messages.
+
+use std::collections::HashMap;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{json_headers, join_url, merge_extra, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider, StreamDecoder};
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::model::*;
+use crate::transport::HttpRequest;
+
+/// The API version every current model accepts; sent as `anthropic-version`.
+const API_VERSION: &str = "2023-06-01";
+/// Anthropic requires max_tokens; this is used when the caller gives none.
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+
+pub struct Anthropic;
+
+impl Provider for Anthropic {
+    fn name(&self) -> &'static str {
+        "anthropic"
+    }
+    fn default_base_url(&self) -> &'static str {
+        "https://api.anthropic.com"
+    }
+    fn api_key_env(&self) -> &'static [&'static str] {
+        &["ANTHROPIC_API_KEY"]
+    }
+    fn base_url_env(&self) -> &'static [&'static str] {
+        &["ANTHROPIC_BASE_URL"]
+    }
+
+    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(ep.model.clone()));
+        body.insert("max_tokens".into(), json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        let (system, messages) = messages(req)?;
+        if let Some(s) = system {
+            body.insert("system".into(), Value::String(s));
+        }
+        body.insert("messages".into(), Value::Array(messages));
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        if !req.stop.is_empty() {
+            body.insert("stop_sequences".into(), json!(req.stop));
+        }
+        if !req.tools.is_empty() {
+            let tools = req.tools.iter().map(|t| {
+                let mut o = Map::new();
+                o.insert("name".into(), Value::String(t.name.clone()));
+                if let Some(d) = &t.description {
+                    o.insert("description".into(), Value::String(d.clone()));
+                }
+                o.insert("input_schema".into(), t.parameters.clone());
+                if let Some(s) = t.strict {
+                    o.insert("strict".into(), Value::Bool(s));
+                }
+                Value::Object(o)
+            });
+            body.insert("tools".into(), Value::Array(tools.collect()));
+        }
+        if let Some(choice) = &req.tool_choice {
+            body.insert("tool_choice".into(), match choice {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+                ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+            });
+        }
+        if stream {
+            body.insert("stream".into(), Value::Bool(true));
+        }
+        merge_extra(&mut body, &req.extra_body);
+
+        let mut headers = json_headers(ep);
+        headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(API_VERSION));
+        if let Some(key) = &ep.api_key {
+            secret_header(&mut headers, HeaderName::from_static("x-api-key"), key.expose())?;
+        }
+        Ok(HttpRequest {
+            method: Method::POST,
+            url: join_url(&ep.base_url, "v1/messages"),
+            headers,
+            body: to_bytes(&body)?,
+            stream,
+            timeout: ep.timeout,
+        })
+    }
+
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
+        let wire: WireMessage = parse_json(body, "the message")?;
+        let mut content = Vec::with_capacity(wire.content.len());
+        for block in wire.content {
+            match block {
+                WireBlock::Text { text } => content.push(ContentBlock::Text { text }),
+                WireBlock::Thinking { thinking } => content.push(ContentBlock::Thinking { text: thinking }),
+                WireBlock::ToolUse { id, name, input } => {
+                    content.push(ContentBlock::ToolCall(ToolCall { id, name, arguments: input }))
+                }
+                WireBlock::Other => {}
+            }
+        }
+        Ok(ChatResponse {
+            content,
+            finish_reason: wire.stop_reason.as_deref().map(stop_reason),
+            usage: wire.usage.unify(),
+            model: wire.model,
+            provider: "anthropic".into(),
+            request_id: None,
+            latency: Default::default(),
+            raw: bytes::Bytes::copy_from_slice(body),
+        })
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(Decoder::default())
+    }
+
+    fn request_id(&self, headers: &HeaderMap) -> Option<String> {
+        headers.get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> LlmError {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let err = parsed.as_ref().and_then(|v| v.get("error"));
+        let message = err
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status} from anthropic"));
+        let request_id = self
+            .request_id(headers)
+            .or_else(|| parsed.as_ref().and_then(|v| v.get("request_id")).and_then(Value::as_str).map(str::to_string));
+        let mut e = status_error(status, message, request_id, headers, body);
+        // Anthropic signals overload with 529, and sometimes only in the error type.
+        if err.and_then(|e| e.get("type")).and_then(Value::as_str) == Some("overloaded_error") {
+            e.kind = ErrorKind::Overloaded;
+        }
+        e
+    }
+}
+
+/// System text split out; tool results become user turns; same-role turns merged, as the
+/// Messages API requires strictly alternating roles.
+fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
+    let mut system: Vec<String> = req.system.iter().cloned().collect();
+    let mut out: Vec<(Role, Vec<Value>)> = Vec::new();
+    for m in &req.messages {
+        let (role, blocks) = match m.role {
+            Role::System | Role::Developer => {
+                system.push(m.joined_text());
+                continue;
+            }
+            Role::Tool => {
+                let id = m.tool_call_id.clone().ok_or_else(|| {
+                    LlmError::config("a message with role \"tool\" needs the \"tool_call_id\" of the call it answers")
+                })?;
+                let inner: Vec<Value> = m.content.iter().filter_map(part).collect();
+                (Role::User, vec![json!({"type": "tool_result", "tool_use_id": id, "content": inner})])
+            }
+            Role::User | Role::Assistant => {
+                let mut blocks: Vec<Value> = m.content.iter().filter_map(part).collect();
+                for c in &m.tool_calls {
+                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
+                }
+                (m.role, blocks)
+            }
+        };
+        match out.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => out.push((role, blocks)),
+        }
+    }
+    let messages = out
+        .into_iter()
+        .map(|(role, blocks)| {
+            let role = if role == Role::Assistant { "assistant" } else { "user" };
+            // A single text block is sent as the plain string form.
+            let content = match blocks.as_slice() {
+                [b] if b.get("type") == Some(&json!("text")) => b.get("text").cloned().unwrap_or(Value::Null),
+                _ => Value::Array(blocks),
+            };
+            json!({"role": role, "content": content})
+        })
+        .collect();
+    let system = (!system.is_empty()).then(|| system.join("\n\n"));
+    Ok((system, messages))
+}
+
+/// A content part as an Anthropic block; empty text is dropped (the API rejects it).
+fn part(p: &ContentPart) -> Option<Value> {
+    match p {
+        ContentPart::Text(t) if t.is_empty() => None,
+        ContentPart::Text(t) => Some(json!({"type": "text", "text": t})),
+        ContentPart::Image(ImageSource::Url(u)) => Some(json!({"type": "image", "source": {"type": "url", "url": u}})),
+        ContentPart::Image(ImageSource::Base64 { media_type, data }) => Some(
+            json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
+        ),
+    }
+}
+
+fn stop_reason(s: &str) -> FinishReason {
+    match s {
+        "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
+        "tool_use" => FinishReason::ToolCalls,
+        "refusal" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    content: Vec<WireBlock>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireBlock {
+    Text { text: String },
+    Thinking { thinking: String },
+    ToolUse { id: String, name: String, input: Value },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// Anthropic's input_tokens exclude cache reads and writes; ours count every input token.
+    fn unify(self) -> Usage {
+        let read = self.cache_read_input_tokens.unwrap_or(0);
+        let write = self.cache_creation_input_tokens.unwrap_or(0);
+        Usage {
+            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
+            output_tokens: self.output_tokens.unwrap_or(0),
+            cache_read_tokens: read,
+            cache_write_tokens: write,
+        }
+    }
+
+    /// Later usage reports (message_delta) repeat or update earlier fields.
+    fn update(&mut self, newer: WireUsage) {
+        self.input_tokens = newer.input_tokens.or(self.input_tokens);
+        self.output_tokens = newer.output_tokens.or(self.output_tokens);
+        self.cache_creation_input_tokens = newer.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = newer.cache_read_input_tokens.or(self.cache_read_input_tokens);
+    }
+}
+
+// ---- streaming ---------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Decoder {
+    usage: WireUsage,
+    model: String,
+    finish: Option<FinishReason>,
+    /// Content-block index -> tool-call ordinal, so tool deltas are numbered 0, 1, ...
+    tool_index: HashMap<u64, u32>,
+    stopped: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart { message: StartMessage },
+    ContentBlockStart { index: u64, content_block: Value },
+    ContentBlockDelta { index: u64, delta: Value },
+    MessageDelta { delta: Value, #[serde(default)] usage: WireUsage },
+    MessageStop,
+    Error { error: Value },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+impl StreamDecoder for Decoder {
+    fn event(&mut self, _name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()> {
+        if data.trim().is_empty() {
+            return Ok(());
+        }
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        match parse_json::<WireEvent>(data.as_bytes(), "a stream event")? {
+            WireEvent::MessageStart { message } => {
+                self.model = message.model;
+                self.usage.update(message.usage);
+            }
+            WireEvent::ContentBlockStart { index, content_block } => {
+                if content_block.get("type") == Some(&json!("tool_use")) {
+                    let ordinal = self.tool_index.len() as u32;
+                    self.tool_index.insert(index, ordinal);
+                    out.push(StreamEvent::ToolCallDelta {
+                        index: ordinal,
+                        id: text(&content_block, "id"),
+                        name: text(&content_block, "name"),
+                        arguments: String::new(),
+                    });
+                }
+            }
+            WireEvent::ContentBlockDelta { index, delta } => match delta.get("type").and_then(Value::as_str) {
+                Some("text_delta") => out.push(StreamEvent::Text(text(&delta, "text").unwrap_or_default())),
+                Some("thinking_delta") => out.push(StreamEvent::Thinking(text(&delta, "thinking").unwrap_or_default())),
+                Some("input_json_delta") => out.push(StreamEvent::ToolCallDelta {
+                    index: self.tool_index.get(&index).copied().unwrap_or(0),
+                    id: None,
+                    name: None,
+                    arguments: text(&delta, "partial_json").unwrap_or_default(),
+                }),
+                _ => {}
+            },
+            WireEvent::MessageDelta { delta, usage } => {
+                if let Some(r) = delta.get("stop_reason").and_then(Value::as_str) {
+                    self.finish = Some(stop_reason(r));
+                }
+                self.usage.update(usage);
+            }
+            WireEvent::MessageStop => self.stopped = true,
+            WireEvent::Error { error } => {
+                let kind = match error.get("type").and_then(Value::as_str) {
+                    Some("overloaded_error") => ErrorKind::Overloaded,
+                    Some("rate_limit_error") => ErrorKind::RateLimit,
+                    _ => ErrorKind::Server,
+                };
+                let message = text(&error, "message").unwrap_or_else(|| "error in stream".into());
+                return Err(LlmError::new(kind, format!("the stream reported an error: {message}")));
+            }
+            WireEvent::Other => {}
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()> {
+        if !self.stopped {
+            return Err(LlmError::new(ErrorKind::Connection, "the stream ended before message_stop: the connection was cut"));
+        }
+        out.push(StreamEvent::Done {
+            finish_reason: self.finish,
+            usage: self.usage.unify(),
+            model: std::mem::take(&mut self.model),
+            request_id: None,
+        });
+        Ok(())
+    }
+}

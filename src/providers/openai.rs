@@ -1,0 +1,432 @@
+//! OpenAI Chat Completions, and every server that speaks it (OpenRouter, vLLM, Ollama's /v1).
+
+use http::{HeaderMap, Method};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::{json_headers, join_url, merge_extra, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider, StreamDecoder};
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::model::*;
+use crate::transport::HttpRequest;
+
+/// One OpenAI-shaped service: the wire is shared, the name, home and key variable differ.
+pub struct OpenAi {
+    name: &'static str,
+    base_url: &'static str,
+    key_env: &'static [&'static str],
+    base_env: &'static [&'static str],
+}
+
+impl OpenAi {
+    pub const OPENAI: OpenAi = OpenAi {
+        name: "openai",
+        base_url: "https://api.openai.com/v1",
+        key_env: &["OPENAI_API_KEY"],
+        base_env: &["OPENAI_BASE_URL"],
+    };
+    pub const OPENROUTER: OpenAi = OpenAi {
+        name: "openrouter",
+        base_url: "https://openrouter.ai/api/v1",
+        key_env: &["OPENROUTER_API_KEY"],
+        base_env: &["OPENROUTER_BASE_URL"],
+    };
+}
+
+impl Provider for OpenAi {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn default_base_url(&self) -> &'static str {
+        self.base_url
+    }
+    fn api_key_env(&self) -> &'static [&'static str] {
+        self.key_env
+    }
+    fn base_url_env(&self) -> &'static [&'static str] {
+        self.base_env
+    }
+
+    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(ep.model.clone()));
+        body.insert("messages".into(), Value::Array(messages(req)));
+        if let Some(n) = req.max_tokens {
+            // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
+            // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
+            let key = if ep.base_url.contains("api.openai.com") { "max_completion_tokens" } else { "max_tokens" };
+            body.insert(key.into(), json!(n));
+        }
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(p) = req.top_p {
+            body.insert("top_p".into(), json!(p));
+        }
+        if !req.stop.is_empty() {
+            body.insert("stop".into(), json!(req.stop));
+        }
+        if !req.tools.is_empty() {
+            body.insert("tools".into(), Value::Array(req.tools.iter().map(tool).collect()));
+        }
+        if let Some(choice) = &req.tool_choice {
+            body.insert("tool_choice".into(), tool_choice(choice));
+        }
+        if stream {
+            body.insert("stream".into(), Value::Bool(true));
+            body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        merge_extra(&mut body, &req.extra_body);
+
+        let mut headers = json_headers(ep);
+        if let Some(key) = &ep.api_key {
+            secret_header(&mut headers, http::header::AUTHORIZATION, &format!("Bearer {}", key.expose()))?;
+        }
+        Ok(HttpRequest {
+            method: Method::POST,
+            url: join_url(&ep.base_url, "chat/completions"),
+            headers,
+            body: to_bytes(&body)?,
+            stream,
+            timeout: ep.timeout,
+        })
+    }
+
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
+        let wire: WireResponse = parse_json(body, "the chat completion")?;
+        let choice = wire.choices.into_iter().next().ok_or_else(|| {
+            LlmError::invalid_response("the chat completion has no choices").with_body(body)
+        })?;
+        let mut content = Vec::new();
+        if let Some(r) = choice.message.reasoning.filter(|r| !r.is_empty()) {
+            content.push(ContentBlock::Thinking { text: r });
+        }
+        if let Some(t) = choice.message.content.filter(|t| !t.is_empty()) {
+            content.push(ContentBlock::Text { text: t });
+        }
+        for call in choice.message.tool_calls.unwrap_or_default() {
+            content.push(ContentBlock::ToolCall(ToolCall {
+                id: call.id.unwrap_or_default(),
+                arguments: parse_arguments(&call.function.name, &call.function.arguments)?,
+                name: call.function.name,
+            }));
+        }
+        Ok(ChatResponse {
+            content,
+            finish_reason: choice.finish_reason.as_deref().map(finish_reason),
+            usage: wire.usage.map(WireUsage::unify).unwrap_or_default(),
+            model: wire.model.unwrap_or_default(),
+            provider: self.name.to_string(),
+            request_id: None,
+            latency: Default::default(),
+            raw: bytes::Bytes::copy_from_slice(body),
+        })
+    }
+
+    fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
+        Box::new(Decoder::default())
+    }
+
+    fn request_id(&self, headers: &HeaderMap) -> Option<String> {
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> LlmError {
+        let message = error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
+        status_error(status, message, self.request_id(headers), headers, body)
+    }
+}
+
+/// `{"error": {"message": ...}}`, the body of every OpenAI error (and of OpenRouter's).
+fn error_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let err = v.get("error")?;
+    let message = err.get("message").and_then(Value::as_str).or_else(|| err.as_str())?;
+    // OpenRouter puts the upstream provider's reason in error.metadata.raw.
+    Some(match err.pointer("/metadata/raw").and_then(Value::as_str) {
+        Some(raw) if !raw.is_empty() => format!("{message}: {raw}"),
+        _ => message.to_string(),
+    })
+}
+
+fn messages(req: &ChatRequest) -> Vec<Value> {
+    let mut out = Vec::with_capacity(req.messages.len() + 1);
+    if let Some(system) = &req.system {
+        out.push(json!({"role": "system", "content": system}));
+    }
+    for m in &req.messages {
+        let mut msg = Map::new();
+        msg.insert("role".into(), serde_json::to_value(m.role).unwrap_or(Value::Null));
+        let content = content(&m.content);
+        if m.role == Role::Assistant && !m.tool_calls.is_empty() && m.content.is_empty() {
+            msg.insert("content".into(), Value::Null);
+        } else {
+            msg.insert("content".into(), content);
+        }
+        if !m.tool_calls.is_empty() {
+            let calls = m.tool_calls.iter().map(|c| {
+                json!({"id": c.id, "type": "function",
+                       "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+            });
+            msg.insert("tool_calls".into(), Value::Array(calls.collect()));
+        }
+        if let Some(id) = &m.tool_call_id {
+            msg.insert("tool_call_id".into(), Value::String(id.clone()));
+        }
+        if let Some(name) = &m.name {
+            msg.insert("name".into(), Value::String(name.clone()));
+        }
+        out.push(Value::Object(msg));
+    }
+    out
+}
+
+/// A lone text part is sent as a plain string, the form every compatible server accepts.
+fn content(parts: &[ContentPart]) -> Value {
+    if let [ContentPart::Text(t)] = parts {
+        return Value::String(t.clone());
+    }
+    if parts.is_empty() {
+        return Value::String(String::new());
+    }
+    Value::Array(
+        parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::Text(t) => json!({"type": "text", "text": t}),
+                ContentPart::Image(ImageSource::Url(u)) => json!({"type": "image_url", "image_url": {"url": u}}),
+                ContentPart::Image(ImageSource::Base64 { media_type, data }) => {
+                    json!({"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,{data}")}})
+                }
+            })
+            .collect(),
+    )
+}
+
+fn tool(t: &ToolSpec) -> Value {
+    let mut f = Map::new();
+    f.insert("name".into(), Value::String(t.name.clone()));
+    if let Some(d) = &t.description {
+        f.insert("description".into(), Value::String(d.clone()));
+    }
+    f.insert("parameters".into(), t.parameters.clone());
+    if let Some(s) = t.strict {
+        f.insert("strict".into(), Value::Bool(s));
+    }
+    json!({"type": "function", "function": f})
+}
+
+fn tool_choice(c: &ToolChoice) -> Value {
+    match c {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Tool(name) => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
+pub(crate) fn finish_reason(s: &str) -> FinishReason {
+    match s {
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        _ => FinishReason::Stop,
+    }
+}
+
+fn parse_arguments(name: &str, raw: &str) -> Result<Value> {
+    if raw.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(raw).map_err(|e| {
+        LlmError::invalid_response(format!("tool call {name:?} has arguments that are not JSON: {e}"))
+    })
+}
+
+#[derive(Deserialize)]
+struct WireResponse {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice {
+    message: WireMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize, Default)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    /// Tokens written to the prompt cache (newer models report them).
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    /// OpenAI's prompt_tokens already include the cached ones.
+    fn unify(self) -> Usage {
+        let details = self.prompt_tokens_details.unwrap_or_default();
+        Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.completion_tokens,
+            cache_read_tokens: details.cached_tokens.unwrap_or(0),
+            cache_write_tokens: details.cache_write_tokens.unwrap_or(0),
+        }
+    }
+}
+
+// ---- streaming ---------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Decoder {
+    finish: Option<FinishReason>,
+    usage: Usage,
+    model: String,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+struct WireChunk {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<WireChunkChoice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct WireChunkChoice {
+    #[serde(default)]
+    delta: Option<WireDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolDelta>>,
+}
+
+#[derive(Deserialize)]
+struct WireToolDelta {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct WireFunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+impl StreamDecoder for Decoder {
+    fn event(&mut self, _name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: WireChunk = parse_json(data.as_bytes(), "a stream chunk")?;
+        if let Some(err) = chunk.error {
+            let message = err.get("message").and_then(Value::as_str).unwrap_or("error in stream");
+            return Err(LlmError::new(ErrorKind::Server, format!("the stream reported an error: {message}")));
+        }
+        if let Some(m) = chunk.model {
+            self.model = m;
+        }
+        if let Some(u) = chunk.usage {
+            self.usage = u.unify();
+        }
+        for choice in chunk.choices {
+            if let Some(delta) = choice.delta {
+                if let Some(r) = delta.reasoning.filter(|r| !r.is_empty()) {
+                    out.push(StreamEvent::Thinking(r));
+                }
+                if let Some(t) = delta.content.filter(|t| !t.is_empty()) {
+                    out.push(StreamEvent::Text(t));
+                }
+                for call in delta.tool_calls.unwrap_or_default() {
+                    let (name, arguments) = match call.function {
+                        Some(f) => (f.name, f.arguments.unwrap_or_default()),
+                        None => (None, String::new()),
+                    };
+                    out.push(StreamEvent::ToolCallDelta { index: call.index, id: call.id, name, arguments });
+                }
+            }
+            if let Some(f) = choice.finish_reason {
+                self.finish = Some(finish_reason(&f));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()> {
+        if !self.done {
+            return Err(LlmError::new(ErrorKind::Connection, "the stream ended before [DONE]: the connection was cut"));
+        }
+        out.push(StreamEvent::Done {
+            finish_reason: self.finish,
+            usage: self.usage,
+            model: std::mem::take(&mut self.model),
+            request_id: None,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! `llmrail.Client` and its stream: argument conversion around `crate::client::Client`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::intern;
+use pyo3::prelude::*;
+use tokio::sync::Mutex;
+
+use super::bridge;
+use super::convert::RequestArgs;
+use super::errors::{config, to_py};
+use super::types::{ChatResponse, StreamEvent};
+use crate::client::{self as core, ClientConfig};
+
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct Client {
+    inner: core::Client,
+}
+
+#[pymethods]
+impl Client {
+    #[new]
+    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None))]
+    fn new(
+        model: String,
+        api_key: Option<String>,
+        base_url: Option<String>,
+        timeout: Option<f64>,
+        headers: Option<Vec<(String, String)>>,
+    ) -> PyResult<Self> {
+        let timeout = match timeout {
+            None => None,
+            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => return Err(config(format!("timeout must be a positive number of seconds, got {t}"))),
+        };
+        let cfg = ClientConfig { model, api_key, base_url, timeout, headers: headers.unwrap_or_default() };
+        Ok(Self { inner: core::Client::new(cfg).map_err(to_py)? })
+    }
+
+    #[getter]
+    fn provider(&self) -> &'static str {
+        self.inner.provider()
+    }
+
+    #[getter]
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    #[getter]
+    fn base_url(&self) -> &str {
+        self.inner.base_url()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Client({}/{}, base_url={:?})", self.inner.provider(), self.inner.model(), self.inner.base_url())
+    }
+
+    /// One chat call; await it.
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[allow(clippy::too_many_arguments)]
+    async fn chat(
+        slf: Py<Self>,
+        messages: Py<PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        tools: Option<Py<PyAny>>,
+        tool_choice: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+    ) -> PyResult<ChatResponse> {
+        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let req = Python::attach(|py| args.into_request(py))?;
+        let client = slf.get().inner.clone();
+        bridge::run(async move { client.chat(req).await }).await.map(ChatResponse::from)
+    }
+
+    /// The same call, blocking this thread (the GIL is released while waiting).
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat_sync(
+        &self,
+        py: Python<'_>,
+        messages: Py<PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        tools: Option<Py<PyAny>>,
+        tool_choice: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+    ) -> PyResult<ChatResponse> {
+        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let req = args.into_request(py)?;
+        bridge::block(py, self.inner.chat(req)).map(ChatResponse::from)
+    }
+
+    /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        messages: Py<PyAny>,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        tools: Option<Py<PyAny>>,
+        tool_choice: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+    ) -> PyResult<ChatStream> {
+        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let req = args.into_request(py)?;
+        let stream = self.inner.stream(req).map_err(to_py)?;
+        Ok(ChatStream { inner: Arc::new(Mutex::new(Some(stream))) })
+    }
+}
+
+/// Pull-based: each `__anext__`/`__next__` awaits the next event from the network task.
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct ChatStream {
+    /// `None` once finished or closed, so the network task is dropped as early as possible.
+    inner: Arc<Mutex<Option<core::ChatStream>>>,
+}
+
+impl ChatStream {
+    async fn next_event(inner: Arc<Mutex<Option<core::ChatStream>>>) -> Result<Option<StreamEvent>, crate::LlmError> {
+        let mut guard = inner.lock().await;
+        let Some(stream) = guard.as_mut() else { return Ok(None) };
+        match stream.next().await {
+            Some(Ok(event)) => Ok(Some(event.into())),
+            Some(Err(e)) => {
+                *guard = None;
+                Err(e)
+            }
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl ChatStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// pyo3 has no async magic methods: hand back the coroutine of `_anext`.
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.call_method0(intern!(slf.py(), "_anext"))
+    }
+
+    async fn _anext(slf: Py<Self>) -> PyResult<StreamEvent> {
+        let inner = slf.get().inner.clone();
+        match bridge::run(Self::next_event(inner)).await? {
+            Some(event) => Ok(event),
+            None => Err(PyStopAsyncIteration::new_err(())),
+        }
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<StreamEvent> {
+        match bridge::block(py, Self::next_event(self.inner.clone()))? {
+            Some(event) => Ok(event),
+            None => Err(PyStopIteration::new_err(())),
+        }
+    }
+
+    /// Stop receiving and drop the connection.
+    fn close(&self) {
+        if let Ok(mut guard) = self.inner.try_lock() {
+            *guard = None;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The pyo3 wrappers: argument conversion, the async bridge, exception mapping. No business
+//! logic lives here; every method hands owned Rust values to the core and converts the result.
+
+use pyo3::prelude::*;
+
+mod bridge;
+mod client;
+mod convert;
+mod errors;
+mod mock;
+mod types;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    bridge::init_logging(m.py());
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<client::Client>()?;
+    m.add_class::<client::ChatStream>()?;
+    types::register(m)?;
+    mock::register(m)?;
+    m.add_function(wrap_pyfunction!(bridge::reset_log_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bench_noop_native, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::bench_noop_future_into_py, m)?)?;
+    Ok(())
+}

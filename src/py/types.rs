@@ -1,0 +1,247 @@
+//! Frozen result classes with getters: built once per call, cheap to read.
+
+use pyo3::prelude::*;
+use pythonize::pythonize;
+
+use super::errors::to_py;
+use crate::error::LlmError;
+use crate::model::{self, StreamEvent as CoreEvent};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ChatResponse>()?;
+    m.add_class::<Usage>()?;
+    m.add_class::<ToolCall>()?;
+    m.add_class::<StreamEvent>()?;
+    Ok(())
+}
+
+#[pyclass(frozen, module = "llmrail._core", get_all, skip_from_py_object)]
+#[derive(Clone, Copy)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+}
+
+#[pymethods]
+impl Usage {
+    #[getter]
+    fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Usage(input_tokens={}, output_tokens={}, cache_read_tokens={}, cache_write_tokens={})",
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
+        )
+    }
+
+    fn __eq__(&self, other: &Self) -> bool {
+        (self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
+            == (other.input_tokens, other.output_tokens, other.cache_read_tokens, other.cache_write_tokens)
+    }
+}
+
+impl From<model::Usage> for Usage {
+    fn from(u: model::Usage) -> Self {
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_read_tokens: u.cache_read_tokens,
+            cache_write_tokens: u.cache_write_tokens,
+        }
+    }
+}
+
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct ToolCall {
+    #[pyo3(get)]
+    id: String,
+    #[pyo3(get)]
+    name: String,
+    arguments: serde_json::Value,
+}
+
+#[pymethods]
+impl ToolCall {
+    /// The parsed arguments (a fresh dict on each access).
+    #[getter]
+    fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize(py, &self.arguments).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ToolCall(id={:?}, name={:?}, arguments={})", self.id, self.name, self.arguments)
+    }
+}
+
+impl From<&model::ToolCall> for ToolCall {
+    fn from(c: &model::ToolCall) -> Self {
+        Self { id: c.id.clone(), name: c.name.clone(), arguments: c.arguments.clone() }
+    }
+}
+
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct ChatResponse {
+    inner: model::ChatResponse,
+}
+
+impl From<model::ChatResponse> for ChatResponse {
+    fn from(inner: model::ChatResponse) -> Self {
+        Self { inner }
+    }
+}
+
+#[pymethods]
+impl ChatResponse {
+    /// All text blocks joined.
+    #[getter]
+    fn text(&self) -> String {
+        self.inner.text()
+    }
+
+    #[getter]
+    fn tool_calls(&self) -> Vec<ToolCall> {
+        self.inner.tool_calls().into_iter().map(ToolCall::from).collect()
+    }
+
+    /// The answer as blocks: `{"type": "text" | "tool_call" | "thinking", ...}`.
+    #[getter]
+    fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize(py, &self.inner.content).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    }
+
+    #[getter]
+    fn finish_reason(&self) -> Option<&'static str> {
+        self.inner.finish_reason.map(|f| f.as_str())
+    }
+
+    #[getter]
+    fn usage(&self) -> Usage {
+        self.inner.usage.into()
+    }
+
+    #[getter]
+    fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    #[getter]
+    fn provider(&self) -> &str {
+        &self.inner.provider
+    }
+
+    #[getter]
+    fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    /// Seconds from sending the request to having the whole answer.
+    #[getter]
+    fn latency(&self) -> f64 {
+        self.inner.latency.as_secs_f64()
+    }
+
+    /// The provider's JSON body, parsed on demand.
+    fn raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value: serde_json::Value = serde_json::from_slice(&self.inner.raw)
+            .map_err(|e| to_py(LlmError::invalid_response(format!("raw body is not JSON: {e}"))))?;
+        pythonize(py, &value).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    }
+
+    fn __repr__(&self) -> String {
+        let text = self.inner.text();
+        let short: String = text.chars().take(60).collect();
+        let ellipsis = if short.len() < text.len() { "..." } else { "" };
+        format!(
+            "ChatResponse(provider={:?}, model={:?}, text={:?}{ellipsis}, tool_calls={}, finish_reason={}, usage={})",
+            self.inner.provider,
+            self.inner.model,
+            short,
+            self.inner.tool_calls().len(),
+            py_str(self.finish_reason()),
+            Usage::from(self.inner.usage).__repr__(),
+        )
+    }
+}
+
+/// One streamed event. `type` is "text", "thinking", "tool_call_delta" or "done"; `text` is the
+/// text delta ("" for other types); tool deltas carry `index`, `id`, `name`, `arguments` (a JSON
+/// fragment); the "done" event carries `finish_reason`, `usage`, `model` and `request_id`.
+#[pyclass(frozen, module = "llmrail._core", get_all)]
+pub struct StreamEvent {
+    r#type: &'static str,
+    text: String,
+    index: Option<u32>,
+    id: Option<String>,
+    name: Option<String>,
+    arguments: Option<String>,
+    finish_reason: Option<&'static str>,
+    usage: Option<Usage>,
+    model: Option<String>,
+    request_id: Option<String>,
+}
+
+#[pymethods]
+impl StreamEvent {
+    fn __repr__(&self) -> String {
+        match self.r#type {
+            "done" => format!(
+                "StreamEvent(type='done', finish_reason={}, usage={})",
+                py_str(self.finish_reason),
+                self.usage.map(|u| u.__repr__()).unwrap_or_default()
+            ),
+            "tool_call_delta" => format!(
+                "StreamEvent(type='tool_call_delta', index={:?}, id={:?}, name={:?}, arguments={:?})",
+                self.index, self.id, self.name, self.arguments
+            ),
+            t => format!("StreamEvent(type={t:?}, text={:?})", self.text),
+        }
+    }
+}
+
+impl From<CoreEvent> for StreamEvent {
+    fn from(e: CoreEvent) -> Self {
+        let mut out = StreamEvent {
+            r#type: "text",
+            text: String::new(),
+            index: None,
+            id: None,
+            name: None,
+            arguments: None,
+            finish_reason: None,
+            usage: None,
+            model: None,
+            request_id: None,
+        };
+        match e {
+            CoreEvent::Text(t) => out.text = t,
+            CoreEvent::Thinking(t) => {
+                out.r#type = "thinking";
+                out.text = t;
+            }
+            CoreEvent::ToolCallDelta { index, id, name, arguments } => {
+                out.r#type = "tool_call_delta";
+                out.index = Some(index);
+                out.id = id;
+                out.name = name;
+                out.arguments = Some(arguments);
+            }
+            CoreEvent::Done { finish_reason, usage, model, request_id } => {
+                out.r#type = "done";
+                out.finish_reason = finish_reason.map(|f| f.as_str());
+                out.usage = Some(usage.into());
+                out.model = Some(model);
+                out.request_id = request_id;
+            }
+        }
+        out
+    }
+}
+
+/// An optional string as Python would print it.
+fn py_str(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".to_string(), |s| format!("{s:?}"))
+}

@@ -1,0 +1,122 @@
+//! The one tokio runtime and the one pooled HTTP client of the process.
+//!
+//! Every I/O future of the core runs here, whoever awaits it (asyncio, a sync call, a Rust test),
+//! because pooled connections belong to the runtime that opened them.
+//!
+//! Fork safety: tokio's worker threads do not survive `fork()`. The runtime remembers the pid that
+//! built it; a child process that touches the core gets a fresh runtime (and, through
+//! `transport::shared`, a fresh connection pool). The parent's runtime is leaked in the child on
+//! purpose: dropping it would wait for threads that do not exist there.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::task::JoinHandle;
+
+use crate::error::{ErrorKind, LlmError};
+
+struct Shared {
+    pid: u32,
+    runtime: Runtime,
+    http: reqwest::Client,
+}
+
+static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+
+fn current() -> Result<&'static Shared, LlmError> {
+    let pid = std::process::id();
+    let ptr = SHARED.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer was produced by `Box::leak` below and is never freed.
+    if let Some(shared) = unsafe { ptr.as_ref() } {
+        if shared.pid == pid {
+            return Ok(shared);
+        }
+    }
+    let runtime = Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("llmrail-worker")
+        .build()
+        .map_err(|e| LlmError::new(ErrorKind::Internal, format!("cannot start the tokio runtime: {e}")))?;
+    let http = crate::transport::build_http_client()?;
+    let fresh: &'static mut Shared = Box::leak(Box::new(Shared { pid, runtime, http }));
+    match SHARED.compare_exchange(ptr, fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(fresh),
+        Err(winner) => {
+            // Another thread built one first; ours was never used. Shutting it down in the
+            // background is safe because none of its threads has any work.
+            // SAFETY: `fresh` came from Box::leak just above and nobody else has seen it.
+            let ours = unsafe { Box::from_raw(fresh as *mut Shared) };
+            ours.runtime.shutdown_background();
+            // SAFETY: as above, leaked pointers are never freed.
+            unsafe { winner.as_ref() }
+                .ok_or_else(|| LlmError::new(ErrorKind::Internal, "runtime pointer vanished"))
+        }
+    }
+}
+
+/// A handle to the shared runtime, built on first use (and again after a fork).
+pub fn handle() -> Result<Handle, LlmError> {
+    Ok(current()?.runtime.handle().clone())
+}
+
+/// The pooled HTTP client of this process (only `transport` sends with it).
+pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
+    Ok(current()?.http.clone())
+}
+
+/// Run `fut` on the shared runtime and wait for it from any executor (or none).
+///
+/// Dropping the returned future aborts the task, so cancellation from the caller reaches the
+/// socket: the HTTP request is dropped, not left running.
+pub async fn run<F, T>(fut: F) -> Result<T, LlmError>
+where
+    F: Future<Output = Result<T, LlmError>> + Send + 'static,
+    T: Send + 'static,
+{
+    let task = AbortOnDrop(handle()?.spawn(fut));
+    task.await
+}
+
+/// Block the current (non-runtime) thread until `fut` is done.
+pub fn block_on<F: Future>(fut: F) -> Result<F::Output, LlmError> {
+    Ok(current()?.runtime.block_on(fut))
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+pub struct AbortOnDrop<T>(pub JoinHandle<Result<T, LlmError>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, LlmError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err(LlmError::new(
+                ErrorKind::Internal,
+                format!("internal error (a bug in llmrail, please report it): {}", panic_text(e)),
+            )),
+            Err(_) => Err(LlmError::new(ErrorKind::Cancelled, "the call was cancelled")),
+        })
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+

@@ -1,0 +1,34 @@
+"""Shared fixtures: every test talks real HTTP to llmrail's own mock server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import llmrail
+from llmrail.testing import MockServer
+
+API_KEY = "sk-test-0123456789abcdef-secret"
+
+
+@pytest.fixture
+def srv() -> Iterator[MockServer]:
+    with MockServer() as server:
+        yield server
+
+
+def make_client(srv: MockServer, provider: str, **kwargs: object) -> llmrail.Client:
+    base = srv.openai_base_url if provider == "openai" else srv.anthropic_base_url
+    model = "gpt-4.1-mini" if provider == "openai" else "claude-sonnet-4-5"
+    return llmrail.Client(f"{provider}/{model}", base_url=base, api_key=API_KEY, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def provider(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def client(srv: MockServer, provider: str) -> llmrail.Client:
+    return make_client(srv, provider)

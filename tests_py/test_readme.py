@@ -1,0 +1,41 @@
+"""Every Python example in the README runs against the mock server."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from typing import Any
+
+import pytest
+
+import llmrail
+from llmrail.testing import MockServer
+
+from .readme_examples import snippets
+
+
+def test_readme_has_examples() -> None:
+    assert len(snippets()) >= 6
+
+
+def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-readme")
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
+    # The tools example expects a tool call; everything else gets the echo reply.
+    srv.default("a reply", latency=0)
+    namespace: dict[str, Any] = {"llmrail": llmrail, "client": llmrail.Client("anthropic/claude-sonnet-4-5")}
+    for i, code in enumerate(snippets()):
+        if "tool_calls" in code and "weather" in code:
+            srv.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
+        if "except llmrail.RateLimitError" in code:
+            srv.fault(429, retry_after=3)
+        compiled = compile(code, f"README example {i}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = eval(compiled, namespace)  # noqa: S307 - our own README
+        if asyncio.iscoroutine(result):
+            asyncio.run(result)
+    out = capsys.readouterr().out
+    assert "slow down for 3.0 s" in out
+    assert "Paris" in out

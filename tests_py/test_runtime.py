@@ -1,0 +1,127 @@
+"""Where the async bridge could trap users: cancellation, Ctrl-C, fork, the GIL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import llmrail
+from llmrail.testing import MockServer
+
+from .conftest import make_client
+
+
+async def test_cancelling_the_task_drops_the_request(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply("too late", latency=10)
+    task = asyncio.ensure_future(client.chat("hi"))
+    await srv.wait_for_requests(1, timeout=5)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    # the server sees the connection go away, long before its 10 s latency is over
+    await srv.wait_for_disconnects(1, timeout=5)
+
+
+async def test_wait_for_timeout_cancels_too(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply("too late", latency=10)
+    try:
+        await asyncio.wait_for(client.chat("hi"), 0.2)
+    except asyncio.TimeoutError:
+        pass
+    await srv.wait_for_disconnects(1, timeout=5)
+
+
+def test_sync_call_releases_the_gil(srv: MockServer) -> None:
+    client = make_client(srv, "openai")
+    srv.reply("slow", latency=0.5)
+    started = threading.Event()
+    done = threading.Event()
+    ticks = 0
+
+    def call() -> None:
+        started.set()
+        client.chat_sync("hi")
+        done.set()
+
+    t = threading.Thread(target=call)
+    t.start()
+    started.wait()
+    # This loop only advances while the other thread has let go of the GIL.
+    while not done.is_set():
+        ticks += 1
+    t.join()
+    assert ticks > 10_000
+
+
+def test_two_threads_are_in_flight_together(srv: MockServer) -> None:
+    client = make_client(srv, "anthropic")
+    srv.default("ok", latency=0.3)
+    threads = [threading.Thread(target=client.chat_sync, args=("hi",)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    # both requests reach the server while the first is still waiting out its latency
+    srv.wait_for_requests_sync(2, timeout=0.25 * 4)
+    for t in threads:
+        t.join()
+
+
+def _run_child(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_ctrl_c_interrupts_a_sync_call(srv: MockServer) -> None:
+    srv.reply("never", latency=60)
+    code = """
+        import sys, llmrail
+        c = llmrail.Client("openai/m", base_url=sys.argv[1], api_key="k")
+        print("calling", flush=True)
+        try:
+            c.chat_sync("hi")
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+    """
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), srv.openai_base_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "calling"
+    srv.wait_for_requests_sync(1, timeout=10)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)  # a hang would fail here, not wait out the 60 s
+    assert proc.returncode == 3, err
+    assert "interrupted" in out
+
+
+def test_fork_after_use_gives_a_working_child(srv: MockServer) -> None:
+    srv.default("hello", latency=0)
+    code = """
+        import os, sys, llmrail
+        c = llmrail.Client("openai/m", base_url=sys.argv[1], api_key="k")
+        assert c.chat_sync("parent").text == "hello"
+        pid = os.fork()
+        if pid == 0:
+            try:
+                print("child:", c.chat_sync("child").text, flush=True)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        print("parent:", c.chat_sync("parent again").text, flush=True)
+    """
+    result = _run_child(code, srv.openai_base_url)
+    assert result.returncode == 0, result.stderr
+    assert "child: hello" in result.stdout
+    assert "parent: hello" in result.stdout
+
+
+def test_import_is_light() -> None:
+    result = _run_child("import llmrail, sys; print(sorted(m for m in sys.modules if m.startswith(('asyncio', 'pydantic'))))")
+    assert result.returncode == 0, result.stderr
+    assert "pydantic" not in result.stdout

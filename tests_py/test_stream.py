@@ -1,0 +1,79 @@
+"""Streaming: SSE from both providers, async and sync, tool deltas, usage at the end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import llmrail
+from llmrail.testing import MockServer
+
+
+async def test_stream_text_then_done(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply(chunks=["Hel", "lo ", "world"], usage={"input_tokens": 9, "output_tokens": 3})
+    events = [e async for e in client.stream("hi", max_tokens=20)]
+    assert "".join(e.text for e in events if e.type == "text") == "Hello world"
+    done = events[-1]
+    assert done.type == "done"
+    assert done.finish_reason == "stop"
+    assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (9, 3)
+    assert done.request_id
+    assert srv.last_request["body"]["stream"] is True
+
+
+def test_sync_stream(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply(chunks=["a", "b", "c"])
+    texts = [e.text for e in client.stream("hi") if e.type == "text"]
+    assert texts == ["a", "b", "c"]
+
+
+async def test_stream_tool_call_deltas_assemble(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply(tool_calls=[{"name": "f", "arguments": {"x": 1, "y": "two"}}, {"name": "g", "arguments": {}}])
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    async for e in client.stream("go", tools=[{"name": "f"}, {"name": "g"}]):
+        if e.type == "tool_call_delta":
+            assert e.index is not None
+            c = calls.setdefault(e.index, {"name": "", "args": ""})
+            c["name"] += e.name or ""
+            c["args"] += e.arguments or ""
+        if e.type == "done":
+            finish = e.finish_reason
+    assert finish == "tool_calls"
+    assert calls[0]["name"] == "f" and json.loads(calls[0]["args"]) == {"x": 1, "y": "two"}
+    assert calls[1]["name"] == "g"
+
+
+async def test_truncated_stream_is_a_connection_error(srv: MockServer, client: llmrail.Client) -> None:
+    srv.fault("truncate", after=2)
+    with pytest.raises(llmrail.ConnectionError):
+        async for _ in client.stream("hi"):
+            pass
+
+
+async def test_stream_http_error_raises_on_iteration(srv: MockServer, client: llmrail.Client) -> None:
+    srv.fault(429, retry_after=1)
+    with pytest.raises(llmrail.RateLimitError) as info:
+        async for _ in client.stream("hi"):
+            pass
+    assert info.value.retry_after == 1.0
+
+
+async def test_connection_is_reused_after_a_stream(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply(chunks=["x", "y"])
+    srv.reply("after")
+    _ = [e async for e in client.stream("hi")]
+    r = await client.chat("again")
+    assert r.text == "after"
+    assert srv.connections == 1
+
+
+async def test_breaking_out_closes_the_connection(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply(chunks=[f"c{i} " for i in range(200)], chunk_delay=0.01)
+    stream = client.stream("hi")
+    async for e in stream:
+        if e.type == "text":
+            break
+    stream.close()
+    await srv.wait_for_disconnects(1, timeout=5)
