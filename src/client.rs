@@ -54,7 +54,9 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Build a client, reading keys and base URLs from the environment where not given.
     pub fn new(cfg: ClientConfig) -> Result<Self> {
-        Self::with_env(cfg, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::with_env(cfg, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
     /// As [`Client::new`], with the environment given as a lookup function (for tests).
@@ -68,12 +70,22 @@ impl Client {
             ))
         })?;
         let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
-        let explicit_base = cfg.base_url.clone().or_else(|| from_env(provider.base_url_env()));
-        let base_url = explicit_base.clone().unwrap_or_else(|| provider.default_base_url().to_string());
+        let explicit_base = cfg
+            .base_url
+            .clone()
+            .or_else(|| from_env(provider.base_url_env()));
+        let base_url = explicit_base
+            .clone()
+            .unwrap_or_else(|| provider.default_base_url().to_string());
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(LlmError::config(format!("base_url must start with http:// or https://, got {base_url:?}")));
+            return Err(LlmError::config(format!(
+                "base_url must start with http:// or https://, got {base_url:?}"
+            )));
         }
-        let api_key = cfg.api_key.clone().or_else(|| from_env(provider.api_key_env()));
+        let api_key = cfg
+            .api_key
+            .clone()
+            .or_else(|| from_env(provider.api_key_env()));
         // A local server (vLLM, Ollama) needs no key; the provider's own service always does.
         if api_key.is_none() && explicit_base.is_none() && provider.key_required() {
             return Err(LlmError::config(format!(
@@ -127,7 +139,10 @@ impl Client {
             }
             Ok(())
         });
-        Ok(ChatStream { rx, _task: AbortOnDrop(task) })
+        Ok(ChatStream {
+            rx,
+            _task: AbortOnDrop(task),
+        })
     }
 }
 
@@ -148,7 +163,9 @@ impl Inner {
         }
         let mut r = self.provider.parse_chat(&body).map_err(|e| {
             let mut e = self.annotate(e);
-            e.request_id = e.request_id.or_else(|| request_id.clone());
+            if e.request_id.is_none() {
+                e.request_id.clone_from(&request_id);
+            }
             e
         })?;
         r.request_id = request_id;
@@ -156,7 +173,11 @@ impl Inner {
         if r.model.is_empty() {
             r.model = ep.model.clone();
         }
-        tracing::debug!(status, latency_ms = r.latency.as_secs_f64() * 1e3, "chat finished");
+        tracing::debug!(
+            status,
+            latency_ms = r.latency.as_secs_f64() * 1e3,
+            "chat finished"
+        );
         Ok(r)
     }
 
@@ -187,11 +208,20 @@ impl Inner {
             match next {
                 Some(Ok(ev)) => decoder.event(&ev.event, &ev.data, &mut out)?,
                 Some(Err(EventStreamError::Transport(e))) => return Err(e),
-                Some(Err(e)) => return Err(LlmError::invalid_response(format!("the event stream is malformed: {e}"))),
+                Some(Err(e)) => {
+                    return Err(LlmError::invalid_response(format!(
+                        "the event stream is malformed: {e}"
+                    )))
+                }
                 None => decoder.finish(&mut out)?,
             }
             for mut event in out.drain(..) {
-                if let StreamEvent::Done { request_id: rid, model, .. } = &mut event {
+                if let StreamEvent::Done {
+                    request_id: rid,
+                    model,
+                    ..
+                } = &mut event
+                {
                     rid.clone_from(&request_id);
                     if model.is_empty() {
                         model.clone_from(&self.endpoint.model);
@@ -244,8 +274,9 @@ fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
     for (k, v) in pairs {
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| LlmError::config(format!("{k:?} is not a valid HTTP header name")))?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| LlmError::config(format!("the value of header {k:?} is not valid in HTTP")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            LlmError::config(format!("the value of header {k:?} is not valid in HTTP"))
+        })?;
         h.insert(name, value);
     }
     Ok(h)
@@ -257,14 +288,19 @@ mod tests {
     use crate::error::ErrorKind;
 
     fn cfg(model: &str) -> ClientConfig {
-        ClientConfig { model: model.into(), ..Default::default() }
+        ClientConfig {
+            model: model.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn model_strings_are_checked() {
-        let env = |_: &str| Some("k".to_string());
-        assert!(Client::with_env(cfg("gpt-4"), env).is_err_and(|e| e.message.contains("provider/model")));
-        assert!(Client::with_env(cfg("nope/x"), env).is_err_and(|e| e.message.contains("known providers")));
+        let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+        assert!(Client::with_env(cfg("gpt-4"), env)
+            .is_err_and(|e| e.message.contains("provider/model")));
+        assert!(Client::with_env(cfg("nope/x"), env)
+            .is_err_and(|e| e.message.contains("known providers")));
         let c = Client::with_env(cfg("openrouter/anthropic/claude-3.5"), env);
         assert!(c.is_ok_and(|c| c.model() == "anthropic/claude-3.5"));
     }
@@ -273,8 +309,13 @@ mod tests {
     fn a_missing_key_is_a_clear_error_unless_the_server_is_local() {
         let none = |_: &str| None;
         let e = Client::with_env(cfg("openai/gpt-4.1"), none);
-        assert!(e.is_err_and(|e| e.kind == ErrorKind::Configuration && e.message.contains("OPENAI_API_KEY")));
-        let local = ClientConfig { base_url: Some("http://127.0.0.1:11434/v1".into()), ..cfg("openai/llama3") };
+        assert!(e.is_err_and(
+            |e| e.kind == ErrorKind::Configuration && e.message.contains("OPENAI_API_KEY")
+        ));
+        let local = ClientConfig {
+            base_url: Some("http://127.0.0.1:11434/v1".into()),
+            ..cfg("openai/llama3")
+        };
         assert!(Client::with_env(local, none).is_ok());
     }
 
@@ -286,6 +327,8 @@ mod tests {
             _ => None,
         };
         let c = Client::with_env(cfg("anthropic/claude-x"), env);
-        assert!(c.is_ok_and(|c| c.base_url() == "http://127.0.0.1:9" && !format!("{c:?}").contains("sk-ant")));
+        assert!(c.is_ok_and(
+            |c| c.base_url() == "http://127.0.0.1:9" && !format!("{c:?}").contains("sk-ant")
+        ));
     }
 }

@@ -60,9 +60,13 @@ impl ErrorKind {
     }
 }
 
-/// An error with everything a caller needs to decide what to do next.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct LlmError {
+/// An error with everything a caller needs to decide what to do next. Boxed, so a `Result`
+/// stays one pointer wide on the happy path; fields are read and set through `Deref`.
+#[derive(Debug, Clone)]
+pub struct LlmError(Box<ErrorDetails>);
+
+#[derive(Debug, Clone)]
+pub struct ErrorDetails {
     pub kind: ErrorKind,
     pub message: String,
     pub provider: Option<String>,
@@ -80,7 +84,7 @@ pub const BODY_EXCERPT_CHARS: usize = 500;
 
 impl LlmError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorDetails {
             kind,
             message: message.into(),
             provider: None,
@@ -90,7 +94,7 @@ impl LlmError {
             retry_after: None,
             attempts: 1,
             body: None,
-        }
+        }))
     }
 
     pub fn config(message: impl Into<String>) -> Self {
@@ -125,6 +129,21 @@ impl LlmError {
         self
     }
 }
+
+impl std::ops::Deref for LlmError {
+    type Target = ErrorDetails;
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LlmError {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
+    }
+}
+
+impl std::error::Error for LlmError {}
 
 impl fmt::Display for LlmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -169,6 +188,6 @@ mod tests {
             .with_body(b"{\"error\": \"sk-secret-123 is invalid\"}")
             .scrub("sk-secret-123");
         assert!(!e.to_string().contains("sk-secret"));
-        assert!(!e.body.unwrap_or_default().contains("sk-secret"));
+        assert!(!e.body.clone().unwrap_or_default().contains("sk-secret"));
     }
 }

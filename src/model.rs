@@ -147,10 +147,14 @@ impl FinishReason {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     ToolCall(ToolCall),
     /// Reasoning the provider chose to show (Anthropic thinking, OpenRouter reasoning).
-    Thinking { text: String },
+    Thinking {
+        text: String,
+    },
 }
 
 /// One finished chat call.
@@ -385,7 +389,10 @@ mod tests {
         assert_eq!(m[0].content.len(), 3);
         assert_eq!(
             m[0].content[1],
-            ContentPart::Image(ImageSource::Base64 { media_type: "image/png".into(), data: "AAAA".into() })
+            ContentPart::Image(ImageSource::Base64 {
+                media_type: "image/png".into(),
+                data: "AAAA".into()
+            })
         );
         assert_eq!(m[1].tool_calls[0].arguments, json!({"a": 1}));
         assert_eq!(m[2].tool_call_id.as_deref(), Some("call_1"));
@@ -407,7 +414,8 @@ mod tests {
 
     #[test]
     fn tool_choice_shapes() -> Result<(), serde_json::Error> {
-        let c: ToolChoice = serde_json::from_value(json!({"type": "function", "function": {"name": "f"}}))?;
+        let c: ToolChoice =
+            serde_json::from_value(json!({"type": "function", "function": {"name": "f"}}))?;
         assert_eq!(c, ToolChoice::Tool("f".into()));
         let c: ToolChoice = serde_json::from_value(json!("required"))?;
         assert_eq!(c, ToolChoice::Required);

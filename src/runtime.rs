@@ -37,7 +37,12 @@ fn current() -> Result<&'static Shared, LlmError> {
         .enable_all()
         .thread_name("llmrail-worker")
         .build()
-        .map_err(|e| LlmError::new(ErrorKind::Internal, format!("cannot start the tokio runtime: {e}")))?;
+        .map_err(|e| {
+            LlmError::new(
+                ErrorKind::Internal,
+                format!("cannot start the tokio runtime: {e}"),
+            )
+        })?;
     let http = crate::transport::build_http_client()?;
     let fresh: &'static mut Shared = Box::leak(Box::new(Shared { pid, runtime, http }));
     match SHARED.compare_exchange(ptr, fresh, Ordering::AcqRel, Ordering::Acquire) {
@@ -98,14 +103,22 @@ impl<T> Future for AbortOnDrop<T> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => Err(LlmError::new(
-                ErrorKind::Internal,
-                format!("internal error (a bug in llmrail, please report it): {}", panic_text(e)),
-            )),
-            Err(_) => Err(LlmError::new(ErrorKind::Cancelled, "the call was cancelled")),
-        })
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|joined| match joined {
+                Ok(result) => result,
+                Err(e) if e.is_panic() => Err(LlmError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "internal error (a bug in llmrail, please report it): {}",
+                        panic_text(e)
+                    ),
+                )),
+                Err(_) => Err(LlmError::new(
+                    ErrorKind::Cancelled,
+                    "the call was cancelled",
+                )),
+            })
     }
 }
 
@@ -119,4 +132,3 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         "panic".to_string()
     }
 }
-

@@ -69,7 +69,12 @@ pub(crate) fn build_http_client() -> Result<reqwest::Client> {
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .build()
-        .map_err(|e| LlmError::new(ErrorKind::Internal, format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| {
+            LlmError::new(
+                ErrorKind::Internal,
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })
 }
 
 /// Send one request. Runs on the shared runtime (callers go through `runtime::run`).
@@ -81,11 +86,19 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
         .headers(req.headers)
         .body(req.body);
     if !req.stream {
-        let resp = builder.timeout(timeout).send().await.map_err(transport_error)?;
+        let resp = builder
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport_error)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.map_err(transport_error)?;
-        return Ok(HttpResponse { status, headers, body: Body::Full(body) });
+        return Ok(HttpResponse {
+            status,
+            headers,
+            body: Body::Full(body),
+        });
     }
     let resp = tokio::time::timeout(timeout, builder.send())
         .await
@@ -103,30 +116,39 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
             Ok(Some(Err(e))) => Some((Err(transport_error(e)), None)),
         }
     });
-    Ok(HttpResponse { status, headers, body: Body::Stream(Box::pin(body)) })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: Body::Stream(Box::pin(body)),
+    })
 }
 
 fn timed_out(after: Duration) -> LlmError {
-    LlmError::new(ErrorKind::Timeout, format!("no answer within {:.1} s", after.as_secs_f64()))
+    LlmError::new(
+        ErrorKind::Timeout,
+        format!("no answer within {:.1} s", after.as_secs_f64()),
+    )
 }
 
 /// reqwest's error, classified. Its text may hold the URL but never headers, so no key leaks.
 fn transport_error(e: reqwest::Error) -> LlmError {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else if e.is_connect() || e.is_request() || e.is_body() {
-        ErrorKind::Connection
-    } else if e.is_decode() {
-        ErrorKind::InvalidResponse
-    } else {
-        ErrorKind::Connection
-    };
     let mut text = e.to_string();
+    let mut cut_off = false;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
+        // A body that stops mid-way surfaces as a "decode" error when it passes through the
+        // decompression layer; underneath it is the connection that failed.
+        cut_off |= s.is::<hyper::Error>() || s.is::<std::io::Error>();
         source = s.source();
     }
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() && !cut_off {
+        ErrorKind::InvalidResponse
+    } else {
+        ErrorKind::Connection
+    };
     LlmError::new(kind, text)
 }

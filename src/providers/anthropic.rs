@@ -6,7 +6,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{json_headers, join_url, merge_extra, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider, StreamDecoder};
+use super::{
+    join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
+    Endpoint, Provider, StreamDecoder,
+};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::transport::HttpRequest;
@@ -35,7 +38,10 @@ impl Provider for Anthropic {
     fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(ep.model.clone()));
-        body.insert("max_tokens".into(), json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)));
+        body.insert(
+            "max_tokens".into(),
+            json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+        );
         let (system, messages) = messages(req)?;
         if let Some(s) = system {
             body.insert("system".into(), Value::String(s));
@@ -66,12 +72,15 @@ impl Provider for Anthropic {
             body.insert("tools".into(), Value::Array(tools.collect()));
         }
         if let Some(choice) = &req.tool_choice {
-            body.insert("tool_choice".into(), match choice {
-                ToolChoice::Auto => json!({"type": "auto"}),
-                ToolChoice::None => json!({"type": "none"}),
-                ToolChoice::Required => json!({"type": "any"}),
-                ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
-            });
+            body.insert(
+                "tool_choice".into(),
+                match choice {
+                    ToolChoice::Auto => json!({"type": "auto"}),
+                    ToolChoice::None => json!({"type": "none"}),
+                    ToolChoice::Required => json!({"type": "any"}),
+                    ToolChoice::Tool(name) => json!({"type": "tool", "name": name}),
+                },
+            );
         }
         if stream {
             body.insert("stream".into(), Value::Bool(true));
@@ -79,9 +88,16 @@ impl Provider for Anthropic {
         merge_extra(&mut body, &req.extra_body);
 
         let mut headers = json_headers(ep);
-        headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(API_VERSION));
+        headers.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        );
         if let Some(key) = &ep.api_key {
-            secret_header(&mut headers, HeaderName::from_static("x-api-key"), key.expose())?;
+            secret_header(
+                &mut headers,
+                HeaderName::from_static("x-api-key"),
+                key.expose(),
+            )?;
         }
         Ok(HttpRequest {
             method: Method::POST,
@@ -99,9 +115,15 @@ impl Provider for Anthropic {
         for block in wire.content {
             match block {
                 WireBlock::Text { text } => content.push(ContentBlock::Text { text }),
-                WireBlock::Thinking { thinking } => content.push(ContentBlock::Thinking { text: thinking }),
+                WireBlock::Thinking { thinking } => {
+                    content.push(ContentBlock::Thinking { text: thinking })
+                }
                 WireBlock::ToolUse { id, name, input } => {
-                    content.push(ContentBlock::ToolCall(ToolCall { id, name, arguments: input }))
+                    content.push(ContentBlock::ToolCall(ToolCall {
+                        id,
+                        name,
+                        arguments: input,
+                    }))
                 }
                 WireBlock::Other => {}
             }
@@ -123,7 +145,10 @@ impl Provider for Anthropic {
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
-        headers.get("request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+        headers
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> LlmError {
@@ -134,9 +159,13 @@ impl Provider for Anthropic {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("HTTP {status} from anthropic"));
-        let request_id = self
-            .request_id(headers)
-            .or_else(|| parsed.as_ref().and_then(|v| v.get("request_id")).and_then(Value::as_str).map(str::to_string));
+        let request_id = self.request_id(headers).or_else(|| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get("request_id"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
         let mut e = status_error(status, message, request_id, headers, body);
         // Anthropic signals overload with 529, and sometimes only in the error type.
         if err.and_then(|e| e.get("type")).and_then(Value::as_str) == Some("overloaded_error") {
@@ -162,7 +191,10 @@ fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
                     LlmError::config("a message with role \"tool\" needs the \"tool_call_id\" of the call it answers")
                 })?;
                 let inner: Vec<Value> = m.content.iter().filter_map(part).collect();
-                (Role::User, vec![json!({"type": "tool_result", "tool_use_id": id, "content": inner})])
+                (
+                    Role::User,
+                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": inner})],
+                )
             }
             Role::User | Role::Assistant => {
                 let mut blocks: Vec<Value> = m.content.iter().filter_map(part).collect();
@@ -180,10 +212,16 @@ fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
     let messages = out
         .into_iter()
         .map(|(role, blocks)| {
-            let role = if role == Role::Assistant { "assistant" } else { "user" };
+            let role = if role == Role::Assistant {
+                "assistant"
+            } else {
+                "user"
+            };
             // A single text block is sent as the plain string form.
             let content = match blocks.as_slice() {
-                [b] if b.get("type") == Some(&json!("text")) => b.get("text").cloned().unwrap_or(Value::Null),
+                [b] if b.get("type") == Some(&json!("text")) => {
+                    b.get("text").cloned().unwrap_or(Value::Null)
+                }
                 _ => Value::Array(blocks),
             };
             json!({"role": role, "content": content})
@@ -198,7 +236,9 @@ fn part(p: &ContentPart) -> Option<Value> {
     match p {
         ContentPart::Text(t) if t.is_empty() => None,
         ContentPart::Text(t) => Some(json!({"type": "text", "text": t})),
-        ContentPart::Image(ImageSource::Url(u)) => Some(json!({"type": "image", "source": {"type": "url", "url": u}})),
+        ContentPart::Image(ImageSource::Url(u)) => {
+            Some(json!({"type": "image", "source": {"type": "url", "url": u}}))
+        }
         ContentPart::Image(ImageSource::Base64 { media_type, data }) => Some(
             json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
         ),
@@ -229,9 +269,17 @@ struct WireMessage {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireBlock {
-    Text { text: String },
-    Thinking { thinking: String },
-    ToolUse { id: String, name: String, input: Value },
+    Text {
+        text: String,
+    },
+    Thinking {
+        thinking: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
     #[serde(other)]
     Other,
 }
@@ -265,8 +313,12 @@ impl WireUsage {
     fn update(&mut self, newer: WireUsage) {
         self.input_tokens = newer.input_tokens.or(self.input_tokens);
         self.output_tokens = newer.output_tokens.or(self.output_tokens);
-        self.cache_creation_input_tokens = newer.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = newer.cache_read_input_tokens.or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = newer
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = newer
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
     }
 }
 
@@ -285,12 +337,26 @@ struct Decoder {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireEvent {
-    MessageStart { message: StartMessage },
-    ContentBlockStart { index: u64, content_block: Value },
-    ContentBlockDelta { index: u64, delta: Value },
-    MessageDelta { delta: Value, #[serde(default)] usage: WireUsage },
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: Value,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: Value,
+    },
+    MessageDelta {
+        delta: Value,
+        #[serde(default)]
+        usage: WireUsage,
+    },
     MessageStop,
-    Error { error: Value },
+    Error {
+        error: Value,
+    },
     #[serde(other)]
     Other,
 }
@@ -314,7 +380,10 @@ impl StreamDecoder for Decoder {
                 self.model = message.model;
                 self.usage.update(message.usage);
             }
-            WireEvent::ContentBlockStart { index, content_block } => {
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => {
                 if content_block.get("type") == Some(&json!("tool_use")) {
                     let ordinal = self.tool_index.len() as u32;
                     self.tool_index.insert(index, ordinal);
@@ -326,17 +395,23 @@ impl StreamDecoder for Decoder {
                     });
                 }
             }
-            WireEvent::ContentBlockDelta { index, delta } => match delta.get("type").and_then(Value::as_str) {
-                Some("text_delta") => out.push(StreamEvent::Text(text(&delta, "text").unwrap_or_default())),
-                Some("thinking_delta") => out.push(StreamEvent::Thinking(text(&delta, "thinking").unwrap_or_default())),
-                Some("input_json_delta") => out.push(StreamEvent::ToolCallDelta {
-                    index: self.tool_index.get(&index).copied().unwrap_or(0),
-                    id: None,
-                    name: None,
-                    arguments: text(&delta, "partial_json").unwrap_or_default(),
-                }),
-                _ => {}
-            },
+            WireEvent::ContentBlockDelta { index, delta } => {
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        out.push(StreamEvent::Text(text(&delta, "text").unwrap_or_default()))
+                    }
+                    Some("thinking_delta") => out.push(StreamEvent::Thinking(
+                        text(&delta, "thinking").unwrap_or_default(),
+                    )),
+                    Some("input_json_delta") => out.push(StreamEvent::ToolCallDelta {
+                        index: self.tool_index.get(&index).copied().unwrap_or(0),
+                        id: None,
+                        name: None,
+                        arguments: text(&delta, "partial_json").unwrap_or_default(),
+                    }),
+                    _ => {}
+                }
+            }
             WireEvent::MessageDelta { delta, usage } => {
                 if let Some(r) = delta.get("stop_reason").and_then(Value::as_str) {
                     self.finish = Some(stop_reason(r));
@@ -351,7 +426,10 @@ impl StreamDecoder for Decoder {
                     _ => ErrorKind::Server,
                 };
                 let message = text(&error, "message").unwrap_or_else(|| "error in stream".into());
-                return Err(LlmError::new(kind, format!("the stream reported an error: {message}")));
+                return Err(LlmError::new(
+                    kind,
+                    format!("the stream reported an error: {message}"),
+                ));
             }
             WireEvent::Other => {}
         }
@@ -360,7 +438,10 @@ impl StreamDecoder for Decoder {
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()> {
         if !self.stopped {
-            return Err(LlmError::new(ErrorKind::Connection, "the stream ended before message_stop: the connection was cut"));
+            return Err(LlmError::new(
+                ErrorKind::Connection,
+                "the stream ended before message_stop: the connection was cut",
+            ));
         }
         out.push(StreamEvent::Done {
             finish_reason: self.finish,

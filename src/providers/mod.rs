@@ -46,7 +46,6 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-
 /// Turns a provider's stream of server-sent events into unified events.
 pub trait StreamDecoder: Send {
     /// One SSE event (`event:` name, may be empty, and its `data:`).
@@ -96,12 +95,19 @@ pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
 
 /// `base` + `path` without doubled or missing slashes.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 pub(crate) fn json_headers(ep: &Endpoint) -> HeaderMap {
     let mut h = HeaderMap::with_capacity(ep.headers.len() + 4);
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for (k, v) in &ep.headers {
         h.insert(k.clone(), v.clone());
     }
@@ -110,8 +116,9 @@ pub(crate) fn json_headers(ep: &Endpoint) -> HeaderMap {
 
 /// Insert a credential header, marked sensitive so recorders and logs scrub it.
 pub(crate) fn secret_header(h: &mut HeaderMap, name: HeaderName, value: &str) -> Result<()> {
-    let mut v = HeaderValue::from_str(value)
-        .map_err(|_| LlmError::config("the API key contains characters that cannot go in an HTTP header"))?;
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        LlmError::config("the API key contains characters that cannot go in an HTTP header")
+    })?;
     v.set_sensitive(true);
     h.insert(name, v);
     Ok(())
@@ -137,7 +144,13 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &s
 }
 
 /// An error for an HTTP status, with the provider's message and request id filled in.
-pub(crate) fn status_error(status: u16, message: String, request_id: Option<String>, headers: &HeaderMap, body: &[u8]) -> LlmError {
+pub(crate) fn status_error(
+    status: u16,
+    message: String,
+    request_id: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> LlmError {
     let mut e = LlmError::new(ErrorKind::from_status(status), message).with_body(body);
     e.status = Some(status);
     e.request_id = request_id;
@@ -147,7 +160,12 @@ pub(crate) fn status_error(status: u16, message: String, request_id: Option<Stri
 
 /// `retry-after-ms` (OpenAI), then `retry-after` in seconds or as an HTTP date.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64(ms / 1000.0));
@@ -158,7 +176,9 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let when = httpdate_to_unix(value)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
     Some(when.saturating_sub(now))
 }
 
@@ -169,9 +189,11 @@ fn httpdate_to_unix(s: &str) -> Option<Duration> {
         return None;
     }
     let day: i64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as i64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as i64
         + 1;
     let year: i64 = parts[3].parse().ok()?;
     let hms: Vec<i64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
@@ -201,12 +223,18 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::from_secs(784_111_777)));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(784_111_777))
+        );
     }
 
     #[test]
     fn urls_join_cleanly() {
-        assert_eq!(join_url("http://x/v1/", "/chat/completions"), "http://x/v1/chat/completions");
+        assert_eq!(
+            join_url("http://x/v1/", "/chat/completions"),
+            "http://x/v1/chat/completions"
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@ use http::{HeaderMap, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{json_headers, join_url, merge_extra, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider, StreamDecoder};
+use super::{
+    join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
+    Endpoint, Provider, StreamDecoder,
+};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::transport::HttpRequest;
@@ -53,7 +56,11 @@ impl Provider for OpenAi {
         if let Some(n) = req.max_tokens {
             // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
             // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
-            let key = if ep.base_url.contains("api.openai.com") { "max_completion_tokens" } else { "max_tokens" };
+            let key = if ep.base_url.contains("api.openai.com") {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
             body.insert(key.into(), json!(n));
         }
         if let Some(t) = req.temperature {
@@ -66,7 +73,10 @@ impl Provider for OpenAi {
             body.insert("stop".into(), json!(req.stop));
         }
         if !req.tools.is_empty() {
-            body.insert("tools".into(), Value::Array(req.tools.iter().map(tool).collect()));
+            body.insert(
+                "tools".into(),
+                Value::Array(req.tools.iter().map(tool).collect()),
+            );
         }
         if let Some(choice) = &req.tool_choice {
             body.insert("tool_choice".into(), tool_choice(choice));
@@ -79,7 +89,11 @@ impl Provider for OpenAi {
 
         let mut headers = json_headers(ep);
         if let Some(key) = &ep.api_key {
-            secret_header(&mut headers, http::header::AUTHORIZATION, &format!("Bearer {}", key.expose()))?;
+            secret_header(
+                &mut headers,
+                http::header::AUTHORIZATION,
+                &format!("Bearer {}", key.expose()),
+            )?;
         }
         Ok(HttpRequest {
             method: Method::POST,
@@ -127,11 +141,15 @@ impl Provider for OpenAi {
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
-        headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string)
+        headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> LlmError {
-        let message = error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
+        let message =
+            error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
         status_error(status, message, self.request_id(headers), headers, body)
     }
 }
@@ -140,7 +158,10 @@ impl Provider for OpenAi {
 fn error_message(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let err = v.get("error")?;
-    let message = err.get("message").and_then(Value::as_str).or_else(|| err.as_str())?;
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| err.as_str())?;
     // OpenRouter puts the upstream provider's reason in error.metadata.raw.
     Some(match err.pointer("/metadata/raw").and_then(Value::as_str) {
         Some(raw) if !raw.is_empty() => format!("{message}: {raw}"),
@@ -155,7 +176,10 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
     }
     for m in &req.messages {
         let mut msg = Map::new();
-        msg.insert("role".into(), serde_json::to_value(m.role).unwrap_or(Value::Null));
+        msg.insert(
+            "role".into(),
+            serde_json::to_value(m.role).unwrap_or(Value::Null),
+        );
         let content = content(&m.content);
         if m.role == Role::Assistant && !m.tool_calls.is_empty() && m.content.is_empty() {
             msg.insert("content".into(), Value::Null);
@@ -238,7 +262,9 @@ fn parse_arguments(name: &str, raw: &str) -> Result<Value> {
         return Ok(Value::Object(Map::new()));
     }
     serde_json::from_str(raw).map_err(|e| {
-        LlmError::invalid_response(format!("tool call {name:?} has arguments that are not JSON: {e}"))
+        LlmError::invalid_response(format!(
+            "tool call {name:?} has arguments that are not JSON: {e}"
+        ))
     })
 }
 
@@ -385,8 +411,14 @@ impl StreamDecoder for Decoder {
         }
         let chunk: WireChunk = parse_json(data.as_bytes(), "a stream chunk")?;
         if let Some(err) = chunk.error {
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("error in stream");
-            return Err(LlmError::new(ErrorKind::Server, format!("the stream reported an error: {message}")));
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("error in stream");
+            return Err(LlmError::new(
+                ErrorKind::Server,
+                format!("the stream reported an error: {message}"),
+            ));
         }
         if let Some(m) = chunk.model {
             self.model = m;
@@ -407,7 +439,12 @@ impl StreamDecoder for Decoder {
                         Some(f) => (f.name, f.arguments.unwrap_or_default()),
                         None => (None, String::new()),
                     };
-                    out.push(StreamEvent::ToolCallDelta { index: call.index, id: call.id, name, arguments });
+                    out.push(StreamEvent::ToolCallDelta {
+                        index: call.index,
+                        id: call.id,
+                        name,
+                        arguments,
+                    });
                 }
             }
             if let Some(f) = choice.finish_reason {
@@ -419,7 +456,10 @@ impl StreamDecoder for Decoder {
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()> {
         if !self.done {
-            return Err(LlmError::new(ErrorKind::Connection, "the stream ended before [DONE]: the connection was cut"));
+            return Err(LlmError::new(
+                ErrorKind::Connection,
+                "the stream ended before [DONE]: the connection was cut",
+            ));
         }
         out.push(StreamEvent::Done {
             finish_reason: self.finish,

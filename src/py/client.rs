@@ -33,10 +33,22 @@ impl Client {
         let timeout = match timeout {
             None => None,
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => return Err(config(format!("timeout must be a positive number of seconds, got {t}"))),
+            Some(t) => {
+                return Err(config(format!(
+                    "timeout must be a positive number of seconds, got {t}"
+                )))
+            }
         };
-        let cfg = ClientConfig { model, api_key, base_url, timeout, headers: headers.unwrap_or_default() };
-        Ok(Self { inner: core::Client::new(cfg).map_err(to_py)? })
+        let cfg = ClientConfig {
+            model,
+            api_key,
+            base_url,
+            timeout,
+            headers: headers.unwrap_or_default(),
+        };
+        Ok(Self {
+            inner: core::Client::new(cfg).map_err(to_py)?,
+        })
     }
 
     #[getter]
@@ -55,7 +67,12 @@ impl Client {
     }
 
     fn __repr__(&self) -> String {
-        format!("Client({}/{}, base_url={:?})", self.inner.provider(), self.inner.model(), self.inner.base_url())
+        format!(
+            "Client({}/{}, base_url={:?})",
+            self.inner.provider(),
+            self.inner.model(),
+            self.inner.base_url()
+        )
     }
 
     /// One chat call; await it.
@@ -73,10 +90,22 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
     ) -> PyResult<ChatResponse> {
-        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            extra_body,
+        };
         let req = Python::attach(|py| args.into_request(py))?;
         let client = slf.get().inner.clone();
-        bridge::run(async move { client.chat(req).await }).await.map(ChatResponse::from)
+        bridge::run(async move { client.chat(req).await })
+            .await
+            .map(ChatResponse::from)
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
@@ -95,7 +124,17 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
     ) -> PyResult<ChatResponse> {
-        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            extra_body,
+        };
         let req = args.into_request(py)?;
         bridge::block(py, self.inner.chat(req)).map(ChatResponse::from)
     }
@@ -116,10 +155,22 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
     ) -> PyResult<ChatStream> {
-        let args = RequestArgs { messages, system, max_tokens, temperature, top_p, stop, tools, tool_choice, extra_body };
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools,
+            tool_choice,
+            extra_body,
+        };
         let req = args.into_request(py)?;
         let stream = self.inner.stream(req).map_err(to_py)?;
-        Ok(ChatStream { inner: Arc::new(Mutex::new(Some(stream))) })
+        Ok(ChatStream {
+            inner: Arc::new(Mutex::new(Some(stream))),
+        })
     }
 }
 
@@ -131,9 +182,13 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    async fn next_event(inner: Arc<Mutex<Option<core::ChatStream>>>) -> Result<Option<StreamEvent>, crate::LlmError> {
+    async fn next_event(
+        inner: Arc<Mutex<Option<core::ChatStream>>>,
+    ) -> Result<Option<StreamEvent>, crate::LlmError> {
         let mut guard = inner.lock().await;
-        let Some(stream) = guard.as_mut() else { return Ok(None) };
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
         match stream.next().await {
             Some(Ok(event)) => Ok(Some(event.into())),
             Some(Err(e)) => {

@@ -55,7 +55,9 @@ fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
         return Ok(vec![Message::user(s.to_str()?)]);
     }
     if !obj.is_instance_of::<PyList>() && !obj.hasattr("__iter__")? {
-        return Err(config("messages must be a string or a list of {\"role\": ..., \"content\": ...} dicts"));
+        return Err(config(
+            "messages must be a string or a list of {\"role\": ..., \"content\": ...} dicts",
+        ));
     }
     let list: Vec<Bound<'_, PyAny>> = obj.try_iter()?.collect::<PyResult<_>>()?;
     if list.is_empty() {

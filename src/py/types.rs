@@ -39,8 +39,17 @@ impl Usage {
     }
 
     fn __eq__(&self, other: &Self) -> bool {
-        (self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens)
-            == (other.input_tokens, other.output_tokens, other.cache_read_tokens, other.cache_write_tokens)
+        (
+            self.input_tokens,
+            self.output_tokens,
+            self.cache_read_tokens,
+            self.cache_write_tokens,
+        ) == (
+            other.input_tokens,
+            other.output_tokens,
+            other.cache_read_tokens,
+            other.cache_write_tokens,
+        )
     }
 }
 
@@ -73,13 +82,20 @@ impl ToolCall {
     }
 
     fn __repr__(&self) -> String {
-        format!("ToolCall(id={:?}, name={:?}, arguments={})", self.id, self.name, self.arguments)
+        format!(
+            "ToolCall(id={:?}, name={:?}, arguments={})",
+            self.id, self.name, self.arguments
+        )
     }
 }
 
 impl From<&model::ToolCall> for ToolCall {
     fn from(c: &model::ToolCall) -> Self {
-        Self { id: c.id.clone(), name: c.name.clone(), arguments: c.arguments.clone() }
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            arguments: c.arguments.clone(),
+        }
     }
 }
 
@@ -104,13 +120,18 @@ impl ChatResponse {
 
     #[getter]
     fn tool_calls(&self) -> Vec<ToolCall> {
-        self.inner.tool_calls().into_iter().map(ToolCall::from).collect()
+        self.inner
+            .tool_calls()
+            .into_iter()
+            .map(ToolCall::from)
+            .collect()
     }
 
     /// The answer as blocks: `{"type": "text" | "tool_call" | "thinking", ...}`.
     #[getter]
     fn content<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pythonize(py, &self.inner.content).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+        pythonize(py, &self.inner.content)
+            .map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
     }
 
     #[getter]
@@ -146,8 +167,11 @@ impl ChatResponse {
 
     /// The provider's JSON body, parsed on demand.
     fn raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let value: serde_json::Value = serde_json::from_slice(&self.inner.raw)
-            .map_err(|e| to_py(LlmError::invalid_response(format!("raw body is not JSON: {e}"))))?;
+        let value: serde_json::Value = serde_json::from_slice(&self.inner.raw).map_err(|e| {
+            to_py(LlmError::invalid_response(format!(
+                "raw body is not JSON: {e}"
+            )))
+        })?;
         pythonize(py, &value).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
     }
 
@@ -222,14 +246,24 @@ impl From<CoreEvent> for StreamEvent {
                 out.r#type = "thinking";
                 out.text = t;
             }
-            CoreEvent::ToolCallDelta { index, id, name, arguments } => {
+            CoreEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
                 out.r#type = "tool_call_delta";
                 out.index = Some(index);
                 out.id = id;
                 out.name = name;
                 out.arguments = Some(arguments);
             }
-            CoreEvent::Done { finish_reason, usage, model, request_id } => {
+            CoreEvent::Done {
+                finish_reason,
+                usage,
+                model,
+                request_id,
+            } => {
                 out.r#type = "done";
                 out.finish_reason = finish_reason.map(|f| f.as_str());
                 out.usage = Some(usage.into());

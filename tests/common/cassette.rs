@@ -2,8 +2,8 @@
 //!
 //! Two dialects: pydantic-ai stores JSON bodies decoded under `parsed_body:` (re-serialised here
 //! with serde_json) and other bodies under `body: {string: ...}`; stock vcrpy (llm-anthropic)
-//! stores `body: {string: ...}` as text or as `!!binary` base64, gzip-compressed when the
-//! response says `Content-Encoding: gzip`.
+//! stores `body: {string: ...}` as text, or as `!!binary` base64 of gzip bytes when the response
+//! says `Content-Encoding: gzip`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -18,12 +18,6 @@ pub struct Interaction {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
-}
-
-impl Interaction {
-    pub fn text(&self) -> &str {
-        std::str::from_utf8(&self.body).expect("body is UTF-8")
-    }
 }
 
 pub fn root() -> PathBuf {
@@ -66,16 +60,23 @@ fn interaction(rel: &str, i: &Value) -> Interaction {
 
 fn raw_body(string: &Value, headers: &HeaderMap) -> Vec<u8> {
     let text = string.as_str().expect("body.string is text");
-    let gzip = headers.get("content-encoding").and_then(|v| v.to_str().ok()) == Some("gzip");
+    let gzip = headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        == Some("gzip");
     if !gzip {
         return text.as_bytes().to_vec();
     }
     // Compressed bytes can only have been written as `!!binary` (base64). serde_yaml_ng drops
     // that standard tag and hands over the base64 text itself.
     let b64: String = text.split_whitespace().collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).expect("!!binary base64");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("!!binary base64");
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).expect("gzip body");
+    flate2::read::GzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .expect("gzip body");
     out
 }
 

@@ -1,0 +1,165 @@
+"""``make bench``: llmrail against the openai SDK, httpx and a plain Rust reqwest client.
+
+    .venv/bin/python bench/run.py [--quick] [--out bench-results]
+
+Every peer talks to the same mock server (its own process). Writes bench.md and bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import external
+import httpx
+import llmrail
+import openai
+import peers
+import report
+from llmrail import _core
+from report import HTTPX, LLMRAIL, RUST, SDK, SYNC
+from server import STREAM_CHUNKS, TEXT, MockServerProcess, client_ports
+
+Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
+
+FULL = {"seq_n": 2000, "seq_warmup": 200, "conc_n": 5000, "stream_n": 300, "bridge_n": 50_000}
+QUICK = {"seq_n": 300, "seq_warmup": 50, "conc_n": 1000, "stream_n": 60, "bridge_n": 5_000}
+CONCURRENCY = (64, 256)
+CHAT: dict[str, Peer] = {LLMRAIL: peers.llmrail_chat, SDK: peers.sdk_chat, HTTPX: peers.httpx_chat}
+STREAM: dict[str, Peer] = {LLMRAIL: peers.llmrail_stream, SDK: peers.sdk_stream, HTTPX: peers.httpx_stream}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def _open(peer: Peer, base_url: str, limit: int | None) -> AsyncIterator[peers.Call]:
+    """The peer's call, checked once to return the whole answer."""
+    async with peer(base_url, limit) as call:
+        got = await call()
+        if got != TEXT:
+            raise AssertionError(f"{peer.__name__} returned {len(got)} chars, not the expected answer")
+        yield call
+
+
+async def _sequential(peer: Peer, base_url: str, n: int, warmup: int) -> peers.Result:
+    async with _open(peer, base_url, None) as call:
+        return await peers.sequential(call, n, warmup)
+
+
+async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Result:
+    async with _open(peer, base_url, level) as call:
+        return await peers.concurrent(call, n, level)
+
+
+def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
+    n, warmup, url = s["seq_n"], s["seq_warmup"], srv.base_url
+    out = {name: asyncio.run(_sequential(peer, url, n, warmup)) for name, peer in CHAT.items()}
+    with peers.llmrail_sync(url) as call:
+        assert call() == TEXT
+        out[SYNC] = peers.sequential_sync(call, n, warmup)
+    out[RUST] = external.rust(url, "seq", n, 1, warmup)
+    return out
+
+
+def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[str, peers.Result]:
+    out: dict[str, peers.Result] = {}
+    for name in [*CHAT, RUST]:
+        before = client_ports(srv.port)
+        if name == RUST:
+            out[name] = external.rust(srv.base_url, "conc", s["conc_n"], level, 2 * level)
+        else:
+            out[name] = asyncio.run(_concurrent(CHAT[name], srv.base_url, s["conc_n"], level))
+        out[name]["connections_opened"] = len(client_ports(srv.port) - before)
+        log(f"  {name:14} {level:4} in flight: {out[name]['calls_per_s']:8,.0f} calls/s")
+    return out
+
+
+def streams(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
+    n, warmup = s["stream_n"], max(s["stream_n"] // 10, 5)
+    out = {name: asyncio.run(_sequential(peer, srv.base_url, n, warmup)) for name, peer in STREAM.items()}
+    with peers.llmrail_sync_stream(srv.base_url) as call:
+        assert call() == TEXT
+        out[SYNC] = peers.sequential_sync(call, n, warmup)
+    return out
+
+
+def bridge(n: int) -> dict[str, peers.Result]:
+    async def both() -> dict[str, peers.Result]:
+        return {
+            "native coroutine (bench_noop_native)": await peers.bridge_probe(_core.bench_noop_native, n),
+            "future_into_py (bench_noop_future_into_py)": await peers.bridge_probe(
+                _core.bench_noop_future_into_py, n
+            ),
+        }
+
+    return asyncio.run(both())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs (~1 minute)")
+    parser.add_argument("--out", type=Path, default=external.ROOT / "bench-results")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    start = time.perf_counter()
+
+    log("building examples/bench_reqwest.rs ...")
+    external.build_rust()
+    results: dict[str, Any] = {"concurrency": list(CONCURRENCY)}
+    with MockServerProcess() as srv:
+        log(f"mock server {srv.url}; sequential ...")
+        results["sequential"] = sequential(srv, sizes)
+        results["throughput"] = {}
+        for level in CONCURRENCY:
+            log(f"throughput at {level} in flight ...")
+            results["throughput"][str(level)] = throughput(srv, sizes, level)
+        log("streams ...")
+        results["stream"] = streams(srv, sizes)
+    log("bridge probes ...")
+    results["bridge"] = bridge(sizes["bridge_n"])
+    log("import times ...")
+    results["import"] = external.import_times()
+
+    results["meta"] = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "versions": {
+            "llmrail": llmrail.__version__,
+            "openai": openai.__version__,
+            "httpx": httpx.__version__,
+        },
+        "quick": args.quick,
+        **sizes,
+        "answer_chars": len(TEXT),
+        "stream_chunks": STREAM_CHUNKS,
+        "requests_served": srv.requests_served,
+        "pools": "openai SDK and httpx: max_connections = max_keepalive_connections = the in-flight "
+        "count (defaults 1000/100 and 100/20); llmrail and Rust: reqwest's unbounded pool.",
+        "duration_s": time.perf_counter() - start,
+    }
+    results["goals"] = report.goals(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = report.markdown(results)
+    (args.out / "bench.md").write_text(md)
+    (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(md)
+    log(f"written to {args.out}/bench.md and bench.json in {results['meta']['duration_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
