@@ -35,11 +35,17 @@ fn parse_args() -> Args {
     let concurrent = match argv.get(1).map(String::as_str) {
         Some("seq") => false,
         Some("conc") => true,
-        _ => panic!("{usage}"),
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
     };
     let concurrency = if concurrent { num(3, 64) } else { 1 };
     Args {
-        url: format!("{}/chat/completions", argv.first().expect(usage).trim_end_matches('/')),
+        url: format!(
+            "{}/chat/completions",
+            argv.first().expect(usage).trim_end_matches('/')
+        ),
         concurrent,
         n: num(2, 2000),
         concurrency,
@@ -79,7 +85,8 @@ async fn run(
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(workers);
     for _ in 0..workers {
-        let (client, url, body, next) = (client.clone(), url.to_owned(), body.clone(), next.clone());
+        let (client, url, body, next) =
+            (client.clone(), url.to_owned(), body.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 API_KEY = "sk-test-0123456789abcdef-secret"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import builtins
 import pickle
 
-import pytest
-
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 from .conftest import API_KEY, make_client
@@ -79,7 +78,8 @@ async def test_malformed_json_is_an_invalid_response(srv: MockServer, client: ll
 
 async def test_key_never_appears_in_errors(srv: MockServer, client: llmrail.Client, provider: str) -> None:
     # A server that echoes the key back must not make us print it.
-    srv.fault(401, body={"error": {"message": f"Incorrect API key provided: {API_KEY}", "type": "invalid_request_error"}})
+    echoed = {"error": {"message": f"Incorrect API key provided: {API_KEY}", "type": "invalid_request_error"}}
+    srv.fault(401, body=echoed)
     with pytest.raises(llmrail.AuthenticationError) as info:
         await client.chat("hi")
     e = info.value

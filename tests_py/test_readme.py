@@ -6,9 +6,8 @@ import ast
 import asyncio
 from typing import Any
 
-import pytest
-
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 from .readme_examples import snippets

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 

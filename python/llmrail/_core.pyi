@@ -5,9 +5,22 @@ from typing import Any, Literal, final
 from typing_extensions import Self
 
 __version__: str
+__all__ = [
+    "ChatResponse",
+    "ChatStream",
+    "Client",
+    "MockServer",
+    "StreamEvent",
+    "ToolCall",
+    "Usage",
+    "__version__",
+    "bench_noop_future_into_py",
+    "bench_noop_native",
+    "reset_log_levels",
+]
 
-Message = Mapping[str, Any]
-Messages = str | Iterable[Message]
+_Message = Mapping[str, Any]
+_Messages = str | Iterable[_Message]
 
 @final
 class Usage:
@@ -21,7 +34,7 @@ class Usage:
     def cache_write_tokens(self) -> int: ...
     @property
     def total_tokens(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class ToolCall:
@@ -105,7 +118,7 @@ class Client:
     def base_url(self) -> str: ...
     async def chat(
         self,
-        messages: Messages,
+        messages: _Messages,
         *,
         system: str | None = None,
         max_tokens: int | None = None,
@@ -118,7 +131,7 @@ class Client:
     ) -> ChatResponse: ...
     def chat_sync(
         self,
-        messages: Messages,
+        messages: _Messages,
         *,
         system: str | None = None,
         max_tokens: int | None = None,
@@ -131,7 +144,7 @@ class Client:
     ) -> ChatResponse: ...
     def stream(
         self,
-        messages: Messages,
+        messages: _Messages,
         *,
         system: str | None = None,
         max_tokens: int | None = None,
@@ -142,6 +155,28 @@ class Client:
         tool_choice: str | Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
     ) -> ChatStream: ...
+
+@final
+class MockServer:
+    def __new__(cls) -> MockServer: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def push(self, reply: Mapping[str, Any]) -> None: ...
+    def set_default(self, reply: Mapping[str, Any] | None) -> None: ...
+    @property
+    def requests(self) -> list[Any]: ...
+    def clear(self) -> None: ...
+    @property
+    def disconnects(self) -> int: ...
+    @property
+    def connections(self) -> int: ...
+    @property
+    def pending(self) -> int: ...
+    def shutdown(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
 def reset_log_levels() -> None: ...
 async def bench_noop_native() -> int: ...

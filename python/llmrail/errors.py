@@ -69,7 +69,8 @@ class LLMError(Exception):
         return f"{self.message} ({', '.join(where)})" if where else self.message
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, model={self.model!r}, status={self.status!r})"
+        name = type(self).__name__
+        return f"{name}({self.message!r}, provider={self.provider!r}, model={self.model!r}, status={self.status!r})"
 
     def __reduce__(self) -> tuple[object, ...]:
         kwargs = {

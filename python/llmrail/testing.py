@@ -16,6 +16,7 @@ Replies are used first in, first out; with none queued the server answers the de
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json as _json
 import sys
 import time
@@ -274,6 +275,37 @@ class MockServer:
         return self._core.disconnects
 
     @property
+    def connections(self) -> int:
+        """TCP connections accepted (a client that pools connections opens few)."""
+        return self._core.connections
+
+    def wait_for_requests_sync(self, n: int, *, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least ``n`` requests arrived; ``TimeoutError`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while len(requests := self.requests) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(requests)} of {n} requests arrived within {timeout} s")
+            time.sleep(0.005)
+        return requests
+
+    async def wait_for_requests(self, n: int, *, timeout: float = 5.0) -> list[RecordedRequest]:
+        """As :meth:`wait_for_requests_sync`, without blocking the event loop."""
+        deadline = time.monotonic() + timeout
+        while len(requests := self.requests) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(requests)} of {n} requests arrived within {timeout} s")
+            await asyncio.sleep(0.005)
+        return requests
+
+    async def wait_for_disconnects(self, n: int, *, timeout: float = 5.0) -> None:
+        """Wait until the server has seen ``n`` clients hang up before their answer was done."""
+        deadline = time.monotonic() + timeout
+        while self.disconnects < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.disconnects} of {n} disconnects within {timeout} s")
+            await asyncio.sleep(0.005)
+
+    @property
     def pending(self) -> int:
         """How many more requests the queued replies will answer."""
         return self._core.pending
@@ -348,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mock server listening on {srv.url}")
         print(f"  OpenAI:    base_url={srv.openai_base_url}")
         print(f"  Anthropic: base_url={srv.anthropic_base_url}")
-        print("any API key works; Ctrl-C to stop", flush=True)
+        print("any non-empty API key is accepted; Ctrl-C to stop", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -38,6 +38,7 @@ pub(crate) async fn accept_loop(
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tokio::spawn(serve(stream, shared.clone(), for_connections.clone()));
                 }
                 // Out of file descriptors and the like: back off instead of spinning.

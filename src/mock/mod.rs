@@ -77,6 +77,8 @@ struct State {
 pub(crate) struct Shared {
     state: Mutex<State>,
     disconnects: Arc<AtomicU64>,
+    /// TCP connections accepted: tells tests whether clients reuse pooled connections.
+    connections: AtomicU64,
 }
 
 impl Shared {
@@ -139,6 +141,7 @@ impl MockServer {
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             disconnects: Arc::default(),
+            connections: AtomicU64::new(0),
         });
         let (stop, stop_rx) = watch::channel(false);
         let (closed_tx, closed_rx) = std::sync::mpsc::channel();
@@ -197,6 +200,12 @@ impl MockServer {
         state.queue.clear();
         state.default = None;
         self.shared.disconnects.store(0, Ordering::Relaxed);
+        self.shared.connections.store(0, Ordering::Relaxed);
+    }
+
+    /// TCP connections accepted so far (since start or `clear`).
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
     }
 
     /// Requests the client abandoned before the response was complete.

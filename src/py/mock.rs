@@ -1,22 +1,14 @@
 //! `llmrail._core.MockServer`: the mock provider server, for tests and demos.
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pythonize::{depythonize, pythonize};
 
-use crate::error::{ErrorKind, LlmError};
+use super::errors::to_py as to_py_err;
+use crate::error::LlmError;
 use crate::mock::{MockServer as Core, Reply};
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MockServer>()
-}
-
-/// The one spot where this module's core errors become Python exceptions.
-fn to_py_err(e: LlmError) -> PyErr {
-    match e.kind {
-        ErrorKind::Configuration => PyValueError::new_err(e.to_string()),
-        _ => PyRuntimeError::new_err(e.to_string()),
-    }
 }
 
 fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
@@ -76,6 +68,11 @@ impl MockServer {
     #[getter]
     fn disconnects(&self) -> u64 {
         self.inner.disconnects()
+    }
+
+    #[getter]
+    fn connections(&self) -> u64 {
+        self.inner.connections()
     }
 
     #[getter]
