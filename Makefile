@@ -1,7 +1,8 @@
 # llmrail: every target does its own set-up on a fresh machine (Rust, Python 3.10+, gcc, git).
 #   make demo    build, then run a chat, a stream and a tool call (mock server unless a key is set)
 #   make test    cargo test, clippy, rustfmt, stub check, mypy on the README, pytest
-#   make bench   llmrail against the openai SDK, httpx and a plain Rust client
+#   make bench   llmrail against the openai SDK, httpx and a plain Rust client; prompt-cache cost
+#   make soak    10,000 calls through retries, breakers and limits against 30 % injected faults
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,7 +13,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: setup build demo test test-rust test-py lint bench clean
+.PHONY: setup build demo test test-rust test-py lint bench soak redis clean
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +34,13 @@ demo: $(STAMP)  ## chat, stream and tool call end to end over real HTTP
 
 test: test-rust lint test-py  ## everything CI runs
 
-test-rust:  ## the core without Python
+# Tests start their own redis-server on a free port; this only installs Debian's package.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+redis:  ## redis-server for the shared rate-limit and breaker tests, installed if missing
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+test-rust: redis  ## the core without Python
 	cargo test --all-targets --quiet
 
 lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
@@ -44,11 +51,16 @@ lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
 	$(PY) -m mypy.stubtest llmrail._core --allowlist tests_py/stubtest-allowlist.txt
 	$(PY) tests_py/readme_examples.py --check-types
 
-test-py: $(STAMP)  ## pytest against the installed wheel and the built-in mock server
+test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q
 
 bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/run.py
+	$(PY) bench/replay.py
+	$(PY) bench/cache.py
+
+soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf target dist $(VENV) bench-results

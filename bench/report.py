@@ -49,9 +49,9 @@ def markdown(r: Results) -> str:
         "",
         f"{m['date']}, {m['machine']}; mock server in its own process answering a "
         f"{m['answer_chars']}-character reply (streamed as {m['stream_chunks']} chunks); "
-        f"whole run {m['duration_s']:.0f} s{' (--quick)' if m['quick'] else ''}.",
-        "CPU = the client process's CPU time (all threads) per call; the mock server shares the "
-        "same 2 cores.",
+        f"whole run {m['duration_s']:.0f} s{' (--quick)' if m['quick'] else ''}; "
+        f"load average at start {m['load_at_start']:.2f}.",
+        "CPU = the client process's CPU time (all threads) per call; the mock server shares the same 2 cores.",
         "",
         f"## Sequential latency ({m['seq_n']} calls after {m['seq_warmup']} warm-up, one in flight)",
         "",
@@ -82,10 +82,16 @@ def markdown(r: Results) -> str:
                          str(s["errors"]), f"{_ratio(s['calls_per_s'], rust):.2f}x",
                          f"{_ratio(s['calls_per_s'], sdk):.1f}x"])  # fmt: skip
     out += _table(
-        ["peer", "in flight", "calls/s", "p50 ms", "p99 ms", "CPU µs/call", "conns opened", "errors",
+        ["peer", "in flight", "calls/s", "p50 ms", "p99 ms", "CPU µs/call", "conns opened¹", "errors",
          "vs Rust", "vs SDK"], rows,
     )  # fmt: skip
-    out += ["", f"Pools: {m['pools']}", ""]
+    out += [
+        "",
+        f"Pools: {m['pools']}",
+        "¹ TCP connections opened during the run and its warm-up (the kernel's ActiveOpens count, "
+        "so anything else connecting meanwhile counts too); llmrail's pool outlives a run.",
+        "",
+    ]
     out += [f"## {m['stream_chunks']}-chunk stream ({m['stream_n']} streams, sequential)", ""]
     st = r["stream"]
     out += _table(

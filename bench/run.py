@@ -28,7 +28,7 @@ import peers
 import report
 from llmrail import _core
 from report import HTTPX, LLMRAIL, RUST, SDK, SYNC
-from server import STREAM_CHUNKS, TEXT, MockServerProcess, client_ports
+from server import STREAM_CHUNKS, TEXT, MockServerProcess, tcp_active_opens
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
 
@@ -76,13 +76,16 @@ def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Res
 def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[str, peers.Result]:
     out: dict[str, peers.Result] = {}
     for name in [*CHAT, RUST]:
-        before = client_ports(srv.port)
+        before = tcp_active_opens()
         if name == RUST:
             out[name] = external.rust(srv.base_url, "conc", s["conc_n"], level, 2 * level)
         else:
             out[name] = asyncio.run(_concurrent(CHAT[name], srv.base_url, s["conc_n"], level))
-        out[name]["connections_opened"] = len(client_ports(srv.port) - before)
-        log(f"  {name:14} {level:4} in flight: {out[name]['calls_per_s']:8,.0f} calls/s")
+        out[name]["connections_opened"] = tcp_active_opens() - before
+        r = out[name]
+        log(f"  {name:14} {level:4} in flight: {r['calls_per_s']:8,.0f} calls/s, {r['errors']} errors")
+        if r.get("first_error"):
+            log(f"    first error: {r['first_error']}")
     return out
 
 
@@ -99,40 +102,42 @@ def bridge(n: int) -> dict[str, peers.Result]:
     async def both() -> dict[str, peers.Result]:
         return {
             "native coroutine (bench_noop_native)": await peers.bridge_probe(_core.bench_noop_native, n),
-            "future_into_py (bench_noop_future_into_py)": await peers.bridge_probe(
-                _core.bench_noop_future_into_py, n
-            ),
+            "future_into_py (bench_noop_future_into_py)": await peers.bridge_probe(_core.bench_noop_future_into_py, n),
         }
 
     return asyncio.run(both())
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (~1 minute)")
     parser.add_argument("--out", type=Path, default=external.ROOT / "bench-results")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    start = time.perf_counter()
+    start, load = time.perf_counter(), os.getloadavg()[0]
+    if load > 0.5:
+        log(f"warning: load average {load:.2f}, other work on this machine will skew the numbers")
 
-    log("building examples/bench_reqwest.rs ...")
-    external.build_rust()
+    def phase(name: str) -> None:
+        log(f"[{time.perf_counter() - start:5.1f} s] {name} ...")
+
     results: dict[str, Any] = {"concurrency": list(CONCURRENCY)}
+    phase("import times")
+    results["import"] = external.import_times()
     with MockServerProcess() as srv:
-        log(f"mock server {srv.url}; sequential ...")
+        phase(f"mock server at {srv.url}; building examples/bench_reqwest.rs")
+        if warning := external.build_rust():
+            log(f"warning: {warning}")
+        phase("sequential calls")
         results["sequential"] = sequential(srv, sizes)
         results["throughput"] = {}
         for level in CONCURRENCY:
-            log(f"throughput at {level} in flight ...")
+            phase(f"throughput at {level} in flight")
             results["throughput"][str(level)] = throughput(srv, sizes, level)
-        log("streams ...")
+        phase("streams")
         results["stream"] = streams(srv, sizes)
-    log("bridge probes ...")
+    phase("bridge probes")
     results["bridge"] = bridge(sizes["bridge_n"])
-    log("import times ...")
-    results["import"] = external.import_times()
 
     results["meta"] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -143,6 +148,8 @@ def main() -> int:
             "httpx": httpx.__version__,
         },
         "quick": args.quick,
+        "load_at_start": load,
+        "rust_build_warning": warning,
         **sizes,
         "answer_chars": len(TEXT),
         "stream_chunks": STREAM_CHUNKS,

@@ -150,7 +150,7 @@ async fn main() {
         "ok": lat.len(),
         "errors": errors,
         "wall_s": wall,
-        "throughput": lat.len() as f64 / wall,
+        "calls_per_s": lat.len() as f64 / wall,
         "p50_us": percentile_us(&lat, 0.50),
         "p95_us": percentile_us(&lat, 0.95),
         "p99_us": percentile_us(&lat, 0.99),

@@ -1,5 +1,8 @@
 //! The facade: resolves "provider/model" to a provider and an endpoint once, then runs each call
-//! through the pipeline (translate -> transport -> decode) on the shared runtime.
+//! through the pipeline on the shared runtime: the resilience layers (`pipeline.rs`) around each
+//! attempt (translate -> transport -> decode, here in `Inner`).
+
+mod pipeline;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,9 +12,15 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc;
 
-use crate::error::{LlmError, Result};
+use crate::cache::{CacheStats, PromptCache, Tracker};
+use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::providers::{self, Endpoint, Provider, Secret};
+use crate::resilience::breaker::{BreakerConfig, Snapshot};
+use crate::resilience::fallback::FallbackConfig;
+use crate::resilience::ratelimit::RateLimitConfig;
+use crate::resilience::retry::RetryPolicy;
+use crate::resilience::{Attempt, CallOptions, CallReport};
 use crate::runtime::{self, AbortOnDrop};
 use crate::transport::{self, Body};
 
@@ -27,16 +36,35 @@ pub struct ClientConfig {
     pub model: String,
     pub api_key: Option<String>,
     pub base_url: Option<String>,
+    /// Per attempt: the whole request when buffered, time to headers and between chunks when
+    /// streaming.
     pub timeout: Option<Duration>,
     pub headers: Vec<(String, String)>,
+    /// `None`: [`RetryPolicy::default`] (up to 3 retries).
+    pub retry: Option<RetryPolicy>,
+    /// One limit for each call as a whole, retries and waits included.
+    pub deadline: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub rate_limit: Option<RateLimitConfig>,
+    /// `None`: [`BreakerConfig::default`]; [`BreakerConfig::disabled`] turns it off.
+    pub circuit_breaker: Option<BreakerConfig>,
+    pub fallbacks: Vec<FallbackConfig>,
+    /// Share rate limits and breaker state through this Redis.
+    pub redis_url: Option<String>,
+    /// Prompt caching for every call that does not say otherwise (`Off` by default).
+    pub prompt_cache: PromptCache,
 }
 
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    pipe: Arc<pipeline::Pipeline>,
+    /// The client's caching policy, cache totals and last cached prefixes.
+    cache: Arc<Tracker>,
 }
 
-struct Inner {
+/// One target: a provider and where and as whom to call it.
+pub(crate) struct Inner {
     provider: &'static dyn Provider,
     endpoint: Endpoint,
 }
@@ -61,53 +89,31 @@ impl Client {
 
     /// As [`Client::new`], with the environment given as a lookup function (for tests).
     pub fn with_env(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let (prefix, model) = split_model(&cfg.model)?;
-        let provider = providers::lookup(prefix).ok_or_else(|| {
-            LlmError::config(format!(
-                "unknown provider {prefix:?} in model {:?}; known providers: {}",
-                cfg.model,
-                providers::KNOWN.join(", ")
-            ))
-        })?;
-        let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
-        let explicit_base = cfg
-            .base_url
-            .clone()
-            .or_else(|| from_env(provider.base_url_env()));
-        let base_url = explicit_base
-            .clone()
-            .unwrap_or_else(|| provider.default_base_url().to_string());
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(LlmError::config(format!(
-                "base_url must start with http:// or https://, got {base_url:?}"
-            )));
-        }
-        let api_key = cfg
-            .api_key
-            .clone()
-            .or_else(|| from_env(provider.api_key_env()));
-        // A local server (vLLM, Ollama) needs no key; the provider's own service always does.
-        if api_key.is_none() && explicit_base.is_none() && provider.key_required() {
-            return Err(LlmError::config(format!(
-                "no API key for {prefix}: pass api_key=... or set {}",
-                provider.api_key_env().join(" or ")
-            )));
-        }
         let timeout = cfg.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(LlmError::config("timeout must be greater than zero"));
         }
+        let extra_headers = headers(&cfg.headers)?;
+        let primary = FallbackConfig {
+            model: cfg.model.clone(),
+            api_key: cfg.api_key.clone(),
+            base_url: cfg.base_url.clone(),
+        };
+        let inner = Arc::new(Inner::resolve(&primary, &extra_headers, timeout, &env)?);
+        let mut targets = vec![inner.clone()];
+        for fb in &cfg.fallbacks {
+            // The caller's extra headers are for the primary's server; fallbacks get none.
+            targets.push(Arc::new(Inner::resolve(
+                fb,
+                &HeaderMap::new(),
+                timeout,
+                &env,
+            )?));
+        }
         Ok(Self {
-            inner: Arc::new(Inner {
-                provider,
-                endpoint: Endpoint {
-                    base_url,
-                    api_key: api_key.map(Secret::new),
-                    model: model.to_string(),
-                    headers: headers(&cfg.headers)?,
-                    timeout,
-                },
-            }),
+            inner,
+            pipe: Arc::new(pipeline::Pipeline::build(&cfg, targets)?),
+            cache: Arc::new(Tracker::new(cfg.prompt_cache)),
         })
     }
 
@@ -123,37 +129,154 @@ impl Client {
         &self.inner.endpoint.base_url
     }
 
-    /// One chat call. Runs on the shared runtime; dropping the future cancels the request.
+    /// One chat call with the client's policy. Runs on the shared runtime; dropping the future
+    /// cancels the request.
     pub async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
-        let inner = self.inner.clone();
-        runtime::run(async move { inner.chat(req).await }).await
+        Ok(self.chat_with(req, CallOptions::default()).await?.0)
+    }
+
+    /// One chat call with per-call overrides; also says how it went (attempts, waits, which
+    /// fallback answered).
+    pub async fn chat_with(
+        &self,
+        req: ChatRequest,
+        opts: CallOptions,
+    ) -> Result<(ChatResponse, CallReport)> {
+        let req = self.cache.prepare(req, self.provider(), self.model());
+        let pipe = self.pipe.clone();
+        let out = runtime::run(async move { pipe.chat(req, opts).await }).await?;
+        self.cache.record(&out.0.usage);
+        Ok(out)
+    }
+
+    /// Cache totals over this client's calls so far, and so its cache hit rate.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     /// Start a streamed call; events arrive through the returned [`ChatStream`].
     pub fn stream(&self, req: ChatRequest) -> Result<ChatStream> {
+        self.stream_with(req, CallOptions::default())
+    }
+
+    /// As [`Client::stream`], with per-call overrides. A stream is retried (or falls back) only
+    /// while it has delivered nothing.
+    pub fn stream_with(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatStream> {
+        let req = self.cache.prepare(req, self.provider(), self.model());
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let inner = self.inner.clone();
+        let pipe = self.pipe.clone();
         let task = runtime::handle()?.spawn(async move {
-            if let Err(e) = inner.pump(req, &tx).await {
-                let _ = tx.send(Err(inner.annotate(e))).await;
+            if let Err(e) = pipe.stream(req, opts, &tx).await {
+                let _ = tx.send(Err(e)).await;
             }
             Ok(())
         });
         Ok(ChatStream {
             rx,
             _task: AbortOnDrop(task),
+            cache: self.cache.clone(),
         })
+    }
+
+    /// The state of each target's circuit breaker (primary first).
+    pub async fn health(&self) -> Result<Vec<Snapshot>> {
+        let pipe = self.pipe.clone();
+        runtime::run(async move { Ok(pipe.health().await) }).await
     }
 }
 
 impl Inner {
-    async fn chat(&self, req: ChatRequest) -> Result<ChatResponse> {
+    /// Resolve "provider/model", its key and base URL (from the environment where not given).
+    fn resolve(
+        target: &FallbackConfig,
+        extra_headers: &HeaderMap,
+        timeout: Duration,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let (prefix, model) = split_model(&target.model)?;
+        let provider = providers::lookup(prefix).ok_or_else(|| {
+            LlmError::config(format!(
+                "unknown provider {prefix:?} in model {:?}; known providers: {}",
+                target.model,
+                providers::KNOWN.join(", ")
+            ))
+        })?;
+        let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
+        let explicit_base = target
+            .base_url
+            .clone()
+            .or_else(|| from_env(provider.base_url_env()));
+        let base_url = explicit_base
+            .clone()
+            .unwrap_or_else(|| provider.default_base_url().to_string());
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(LlmError::config(format!(
+                "base_url must start with http:// or https://, got {base_url:?}"
+            )));
+        }
+        let api_key = target
+            .api_key
+            .clone()
+            .or_else(|| from_env(provider.api_key_env()));
+        // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
+        // unless a cassette answers (replaying needs no key).
+        if api_key.is_none()
+            && explicit_base.is_none()
+            && provider.key_required()
+            && !crate::replay::is_active()
+        {
+            return Err(LlmError::config(format!(
+                "no API key for {prefix}: pass api_key=... or set {}",
+                provider.api_key_env().join(" or ")
+            )));
+        }
+        Ok(Self {
+            provider,
+            endpoint: Endpoint {
+                base_url,
+                api_key: api_key.map(Secret::new),
+                model: model.to_string(),
+                headers: extra_headers.clone(),
+                timeout,
+            },
+        })
+    }
+
+    /// "provider/model", as breakers and logs name a target.
+    fn name(&self) -> String {
+        format!("{}/{}", self.provider.name(), self.endpoint.model)
+    }
+
+    /// One attempt: `left` is the time before the call's deadline, which caps the timeout.
+    async fn chat(&self, req: &ChatRequest, left: Option<Duration>) -> Attempt<ChatResponse> {
+        let mut quota = None;
+        let result = self.chat_once(req, left, &mut quota).await;
+        let used_tokens = result
+            .as_ref()
+            .ok()
+            .map(|r| r.usage.input_tokens + r.usage.output_tokens);
+        Attempt {
+            result,
+            quota,
+            used_tokens,
+            started: false,
+        }
+    }
+
+    async fn chat_once(
+        &self,
+        req: &ChatRequest,
+        left: Option<Duration>,
+        quota: &mut Option<providers::quota::Quota>,
+    ) -> Result<ChatResponse> {
         let ep = &self.endpoint;
         let span = tracing::debug_span!("chat", gen_ai.system = self.provider.name(), gen_ai.request.model = %ep.model);
         let _enter = span.enter();
-        let http = self.provider.build_chat(ep, &req, false)?;
+        let mut http = self.provider.build_chat(ep, req, false)?;
+        cap_timeout(&mut http.timeout, left);
         let started = Instant::now();
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        *quota = providers::quota::quota(&resp.headers);
         let request_id = self.provider.request_id(&resp.headers);
         let status = resp.status;
         let headers = resp.headers.clone();
@@ -181,11 +304,46 @@ impl Inner {
         Ok(r)
     }
 
-    /// Send a streamed request and forward decoded events until the end or until the consumer
-    /// goes away (then the connection is dropped).
-    async fn pump(&self, req: ChatRequest, tx: &mpsc::Sender<Result<StreamEvent>>) -> Result<()> {
-        let http = self.provider.build_chat(&self.endpoint, &req, true)?;
+    /// One streamed attempt: forward decoded events until the end, the consumer going away
+    /// (then the connection is dropped) or the call's deadline (`left` from now).
+    async fn pump(
+        &self,
+        req: &ChatRequest,
+        tx: &mpsc::Sender<Result<StreamEvent>>,
+        left: Option<Duration>,
+    ) -> Attempt<()> {
+        let mut progress = Progress::default();
+        let until = left.map(|l| tokio::time::Instant::now() + l);
+        let run = self.pump_once(req, tx, left, &mut progress);
+        let result = match until {
+            None => run.await,
+            Some(until) => match tokio::time::timeout_at(until, run).await {
+                Ok(r) => r,
+                Err(_) => Err(LlmError::new(
+                    ErrorKind::Timeout,
+                    "the stream did not finish before the call's deadline",
+                )),
+            },
+        };
+        Attempt {
+            result: result.map_err(|e| self.annotate(e)),
+            quota: progress.quota,
+            used_tokens: progress.used_tokens,
+            started: progress.started,
+        }
+    }
+
+    async fn pump_once(
+        &self,
+        req: &ChatRequest,
+        tx: &mpsc::Sender<Result<StreamEvent>>,
+        left: Option<Duration>,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let mut http = self.provider.build_chat(&self.endpoint, req, true)?;
+        cap_timeout(&mut http.timeout, left);
         let resp = transport::send(http).await?;
+        progress.quota = providers::quota::quota(&resp.headers);
         let request_id = self.provider.request_id(&resp.headers);
         if resp.status >= 400 {
             let (status, headers) = (resp.status, resp.headers.clone());
@@ -219,14 +377,17 @@ impl Inner {
                 if let StreamEvent::Done {
                     request_id: rid,
                     model,
+                    usage,
                     ..
                 } = &mut event
                 {
+                    progress.used_tokens = Some(usage.input_tokens + usage.output_tokens);
                     rid.clone_from(&request_id);
                     if model.is_empty() {
                         model.clone_from(&self.endpoint.model);
                     }
                 }
+                progress.started = true;
                 if tx.send(Ok(event)).await.is_err() {
                     return Ok(());
                 }
@@ -247,16 +408,37 @@ impl Inner {
     }
 }
 
+/// What a streamed attempt got to before it ended.
+#[derive(Default)]
+struct Progress {
+    quota: Option<providers::quota::Quota>,
+    used_tokens: Option<u64>,
+    /// An event reached the caller, so the stream can no longer be retried.
+    started: bool,
+}
+
+/// Never wait past the call's deadline.
+fn cap_timeout(timeout: &mut Duration, left: Option<Duration>) {
+    if let Some(left) = left {
+        *timeout = (*timeout).min(left.max(Duration::from_millis(1)));
+    }
+}
+
 /// A streamed answer being received. Dropping it cancels the request.
 pub struct ChatStream {
     rx: mpsc::Receiver<Result<StreamEvent>>,
     _task: AbortOnDrop<()>,
+    cache: Arc<Tracker>,
 }
 
 impl ChatStream {
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
-        self.rx.recv().await
+        let event = self.rx.recv().await;
+        if let Some(Ok(StreamEvent::Done { usage, .. })) = &event {
+            self.cache.record(usage);
+        }
+        event
     }
 }
 

@@ -17,11 +17,15 @@ pub enum ErrorKind {
     Timeout,
     Connection,
     InvalidResponse,
+    /// A circuit breaker is open: the provider failed repeatedly, so the call was not sent.
+    CircuitOpen,
     /// The caller handed over something unusable (bad model string, missing key, bad message).
     Configuration,
     Cancelled,
     /// A bug in llmrail (a caught panic, an impossible state).
     Internal,
+    /// Replaying from a cassette, a request had no recorded answer and may not be recorded.
+    CassetteMiss,
 }
 
 impl ErrorKind {
@@ -38,9 +42,11 @@ impl ErrorKind {
             Self::Timeout => "TimeoutError",
             Self::Connection => "ConnectionError",
             Self::InvalidResponse => "InvalidResponseError",
+            Self::CircuitOpen => "CircuitOpenError",
             Self::Configuration => "ConfigurationError",
             Self::Cancelled => "CancelledError",
             Self::Internal => "InternalError",
+            Self::CassetteMiss => "CassetteMissError",
         }
     }
 
@@ -75,6 +81,8 @@ pub struct ErrorDetails {
     pub request_id: Option<String>,
     pub retry_after: Option<Duration>,
     pub attempts: u32,
+    /// Time spent sleeping between attempts (backoff and Retry-After) before giving up.
+    pub retry_wait: Duration,
     /// The start of the response body, for debugging; already scrubbed of secrets.
     pub body: Option<String>,
 }
@@ -93,6 +101,7 @@ impl LlmError {
             request_id: None,
             retry_after: None,
             attempts: 1,
+            retry_wait: Duration::ZERO,
             body: None,
         }))
     }

@@ -3,11 +3,15 @@
 //! Only `src/py/` (and this file's module declaration) knows about Python; everything else is
 //! ordinary Rust, tested by `cargo test` without an interpreter.
 
+pub mod cache;
 pub mod client;
 pub mod error;
 pub mod mock;
 pub mod model;
+pub mod pricing;
 pub mod providers;
+pub mod replay;
+pub mod resilience;
 pub mod runtime;
 pub mod transport;
 

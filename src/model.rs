@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::cache::{CacheControl, CacheTtl, PromptCache};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -30,6 +32,10 @@ pub enum ImageSource {
 pub enum ContentPart {
     Text(String),
     Image(ImageSource),
+    /// The caller's own prompt-cache breakpoint after the part before it: a part carrying
+    /// `"cache_control": {"type": "ephemeral"}` (LiteLLM's convention). Providers without
+    /// breakpoints skip it.
+    CacheBreakpoint(CacheTtl),
 }
 
 /// A tool call the model asked for, with its arguments parsed.
@@ -89,6 +95,8 @@ pub struct ToolSpec {
     pub description: Option<String>,
     pub parameters: Value,
     pub strict: Option<bool>,
+    /// The caller's own cache breakpoint on this tool (Anthropic's tool `cache_control`).
+    pub cache_control: Option<CacheTtl>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,6 +120,8 @@ pub struct ChatRequest {
     pub tool_choice: Option<ToolChoice>,
     /// Merged last into the provider body: the escape hatch for fields llmrail does not model.
     pub extra_body: Map<String, Value>,
+    /// This call's prompt caching; `None` uses the client's setting.
+    pub prompt_cache: Option<PromptCache>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -121,6 +131,8 @@ pub struct Usage {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// The part of `cache_write_tokens` written with a 1-hour TTL (priced higher).
+    pub cache_write_1h_tokens: u64,
 }
 
 /// Why the model stopped, in OpenAI's words.
@@ -182,6 +194,12 @@ impl ChatResponse {
         out
     }
 
+    /// What the call cost in USD, cache writes and reads at their own prices; `None` for a
+    /// model the price table does not know.
+    pub fn cost_usd(&self) -> Option<f64> {
+        crate::pricing::cost_usd(&self.model, &self.usage)
+    }
+
     pub fn tool_calls(&self) -> Vec<&ToolCall> {
         self.content
             .iter()
@@ -214,6 +232,16 @@ pub enum StreamEvent {
     },
 }
 
+impl StreamEvent {
+    /// For `Done`: what the call cost in USD (see [`ChatResponse::cost_usd`]).
+    pub fn cost_usd(&self) -> Option<f64> {
+        match self {
+            Self::Done { usage, model, .. } => crate::pricing::cost_usd(model, usage),
+            _ => None,
+        }
+    }
+}
+
 // ---- deserialisation of the OpenAI input shape --------------------------------------------
 
 fn content_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ContentPart>, D::Error> {
@@ -226,8 +254,16 @@ fn content_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ContentPart>, D:
     #[derive(Deserialize)]
     #[serde(tag = "type", rename_all = "snake_case")]
     enum Part {
-        Text { text: String },
-        ImageUrl { image_url: ImageUrl },
+        Text {
+            text: String,
+            #[serde(default)]
+            cache_control: Option<CacheControl>,
+        },
+        ImageUrl {
+            image_url: ImageUrl,
+            #[serde(default)]
+            cache_control: Option<CacheControl>,
+        },
     }
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -239,18 +275,36 @@ fn content_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ContentPart>, D:
     Ok(match parsed {
         None => Vec::new(),
         Some(Content::Text(t)) => vec![ContentPart::Text(t)],
-        Some(Content::Parts(parts)) => parts
-            .into_iter()
-            .map(|p| match p {
-                Part::Text { text } => ContentPart::Text(text),
-                Part::ImageUrl { image_url } => {
-                    let url = match image_url {
-                        ImageUrl::Object { url } | ImageUrl::Plain(url) => url,
-                    };
-                    ContentPart::Image(image_source(url))
+        Some(Content::Parts(parts)) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for p in parts {
+                let marker = match p {
+                    Part::Text {
+                        text,
+                        cache_control,
+                    } => {
+                        out.push(ContentPart::Text(text));
+                        cache_control
+                    }
+                    Part::ImageUrl {
+                        image_url,
+                        cache_control,
+                    } => {
+                        let url = match image_url {
+                            ImageUrl::Object { url } | ImageUrl::Plain(url) => url,
+                        };
+                        out.push(ContentPart::Image(image_source(url)));
+                        cache_control
+                    }
+                };
+                if let Some(marker) = marker {
+                    out.push(ContentPart::CacheBreakpoint(
+                        marker.ttl().map_err(serde::de::Error::custom)?,
+                    ));
                 }
-            })
-            .collect(),
+            }
+            out
+        }
     })
 }
 
@@ -317,15 +371,28 @@ impl<'de> Deserialize<'de> for ToolSpec {
             parameters: Option<Value>,
             #[serde(default)]
             strict: Option<bool>,
+            #[serde(default)]
+            cache_control: Option<CacheControl>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Shape {
-            OpenAi { function: Flat },
+            OpenAi {
+                function: Flat,
+                // LiteLLM puts a tool's marker beside "function".
+                #[serde(default)]
+                cache_control: Option<CacheControl>,
+            },
             Flat(Flat),
         }
         let flat = match Shape::deserialize(d)? {
-            Shape::OpenAi { function } => function,
+            Shape::OpenAi {
+                mut function,
+                cache_control,
+            } => {
+                function.cache_control = function.cache_control.or(cache_control);
+                function
+            }
             Shape::Flat(f) => f,
         };
         Ok(ToolSpec {
@@ -335,6 +402,11 @@ impl<'de> Deserialize<'de> for ToolSpec {
                 .parameters
                 .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
             strict: flat.strict,
+            cache_control: flat
+                .cache_control
+                .map(|c| c.ttl())
+                .transpose()
+                .map_err(serde::de::Error::custom)?,
         })
     }
 }

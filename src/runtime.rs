@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -20,6 +21,8 @@ struct Shared {
     pid: u32,
     runtime: Runtime,
     http: reqwest::Client,
+    /// Pools for clients with their own connect timeout (reqwest sets it per pool); few exist.
+    by_connect_timeout: std::sync::Mutex<Vec<(Duration, reqwest::Client)>>,
 }
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
@@ -43,8 +46,13 @@ fn current() -> Result<&'static Shared, LlmError> {
                 format!("cannot start the tokio runtime: {e}"),
             )
         })?;
-    let http = crate::transport::build_http_client()?;
-    let fresh: &'static mut Shared = Box::leak(Box::new(Shared { pid, runtime, http }));
+    let http = crate::transport::build_http_client(crate::transport::CONNECT_TIMEOUT)?;
+    let fresh: &'static mut Shared = Box::leak(Box::new(Shared {
+        pid,
+        runtime,
+        http,
+        by_connect_timeout: std::sync::Mutex::new(Vec::new()),
+    }));
     match SHARED.compare_exchange(ptr, fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(fresh),
         Err(winner) => {
@@ -65,9 +73,23 @@ pub fn handle() -> Result<Handle, LlmError> {
     Ok(current()?.runtime.handle().clone())
 }
 
-/// The pooled HTTP client of this process (only `transport` sends with it).
-pub(crate) fn http_client() -> Result<reqwest::Client, LlmError> {
-    Ok(current()?.http.clone())
+/// The pooled HTTP client of this process for a connect timeout (only `transport` sends with
+/// it): the shared one for the default timeout, else one pool per distinct timeout.
+pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, LlmError> {
+    let shared = current()?;
+    if connect_timeout == crate::transport::CONNECT_TIMEOUT {
+        return Ok(shared.http.clone());
+    }
+    let mut pools = shared
+        .by_connect_timeout
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((_, c)) = pools.iter().find(|(d, _)| *d == connect_timeout) {
+        return Ok(c.clone());
+    }
+    let client = crate::transport::build_http_client(connect_timeout)?;
+    pools.push((connect_timeout, client.clone()));
+    Ok(client)
 }
 
 /// Run `fut` on the shared runtime and wait for it from any executor (or none).

@@ -14,8 +14,20 @@ use http::{HeaderMap, Method};
 
 use crate::error::{ErrorKind, LlmError, Result};
 
-/// How long to wait for a TCP/TLS connection before giving up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for a TCP/TLS connection before giving up, unless the client says otherwise.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+tokio::task_local! {
+    /// A client's own connect timeout for the requests sent inside [`with_connect_timeout`].
+    /// Carried beside the request rather than in it, so providers (which build requests) stay
+    /// unaware of connection settings.
+    static CONNECT: Duration;
+}
+
+/// Run `fut` with every request it sends connecting within `timeout`.
+pub async fn with_connect_timeout<F: std::future::Future>(timeout: Duration, fut: F) -> F::Output {
+    CONNECT.scope(timeout, fut).await
+}
 
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -60,12 +72,12 @@ impl HttpResponse {
     }
 }
 
-pub(crate) fn build_http_client() -> Result<reqwest::Client> {
+pub(crate) fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
     // ring builds faster than aws-lc and needs no cmake; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .user_agent(concat!("llmrail/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
+        .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .build()
@@ -78,8 +90,23 @@ pub(crate) fn build_http_client() -> Result<reqwest::Client> {
 }
 
 /// Send one request. Runs on the shared runtime (callers go through `runtime::run`).
+///
+/// The active cassette (`crate::replay`) may answer it instead, or record what comes back.
 pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
-    let client = crate::runtime::http_client()?;
+    let recorder = match crate::replay::route(&req).await? {
+        crate::replay::Route::Replayed(resp) => return Ok(resp),
+        crate::replay::Route::Network(recorder) => recorder,
+    };
+    let resp = send_network(req).await?;
+    Ok(match recorder {
+        Some(r) => r.watch(resp),
+        None => resp,
+    })
+}
+
+async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
+    let connect = CONNECT.try_with(|d| *d).unwrap_or(CONNECT_TIMEOUT);
+    let client = crate::runtime::http_client(connect)?;
     let timeout = req.timeout;
     let builder = client
         .request(req.method, &req.url)

@@ -41,6 +41,7 @@ fn usage(
         output_tokens,
         cache_read_tokens,
         cache_write_tokens,
+        ..Default::default()
     }
 }
 

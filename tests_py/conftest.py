@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import llmrail
 import pytest
 from llmrail.testing import MockServer
+
+from .redis_server import RedisServer
 
 API_KEY = "sk-test-0123456789abcdef-secret"
 
@@ -31,3 +34,17 @@ def provider(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def client(srv: MockServer, provider: str) -> llmrail.Client:
     return make_client(srv, provider)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server for the session (keys are unique per test). Missing redis-server
+    skips locally and fails in CI, where `make test` has installed it."""
+    try:
+        server = RedisServer()
+    except FileNotFoundError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(e))
+    with server:
+        yield server.url

@@ -7,9 +7,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import llmrail
+import pytest
 from llmrail import _core
 from llmrail.testing import MockServer
 

@@ -11,6 +11,11 @@ from llmrail.testing import MockServer
 
 from .conftest import API_KEY, make_client
 
+# Clients retry by default; these tests fail every attempt of a quick policy, or turn retries off.
+QUICK = llmrail.Retry(max_attempts=3, initial_delay=0.001, max_delay=0.01)
+NO_RETRY = llmrail.Retry(max_attempts=1)
+RETRIED = {429, 500, 503, 529}
+
 STATUS_CLASSES = [
     (400, llmrail.BadRequestError),
     (401, llmrail.AuthenticationError),
@@ -27,10 +32,12 @@ STATUS_CLASSES = [
 @pytest.mark.parametrize(("status", "cls"), STATUS_CLASSES)
 async def test_status_maps_to_class(srv: MockServer, client: llmrail.Client, provider: str,
                                     status: int, cls: type[llmrail.LLMError]) -> None:
-    srv.fault(status)
+    srv.fault(status, times=3)
     with pytest.raises(cls) as info:
-        await client.chat("hi")
+        await client.chat("hi", retry=QUICK)
     e = info.value
+    assert e.attempts == (3 if status in RETRIED else 1)
+    assert len(srv.requests) == e.attempts
     assert isinstance(e, llmrail.APIStatusError)
     assert e.status == status
     assert e.provider == provider
@@ -43,26 +50,29 @@ async def test_status_maps_to_class(srv: MockServer, client: llmrail.Client, pro
 async def test_rate_limit_carries_retry_after(srv: MockServer, client: llmrail.Client) -> None:
     srv.fault(429, retry_after=2)
     with pytest.raises(llmrail.RateLimitError) as info:
-        await client.chat("hi")
+        await client.chat("hi", retry=NO_RETRY)
     assert info.value.retry_after == 2.0
     assert info.value.attempts == 1
+    assert info.value.retry_wait == 0.0
 
 
 def test_sync_raises_the_same_classes(srv: MockServer, client: llmrail.Client) -> None:
-    srv.fault(503)
-    with pytest.raises(llmrail.ServerError):
-        client.chat_sync("hi")
+    srv.fault(503, times=3)
+    with pytest.raises(llmrail.ServerError) as info:
+        client.chat_sync("hi", retry=QUICK)
+    assert info.value.attempts == 3
 
 
 async def test_reset_is_a_connection_error(srv: MockServer, client: llmrail.Client) -> None:
-    srv.fault("reset")
+    srv.fault("reset", times=3)
     with pytest.raises(llmrail.ConnectionError) as info:
-        await client.chat("hi")
+        await client.chat("hi", retry=QUICK)
     assert isinstance(info.value, builtins.ConnectionError)
+    assert info.value.attempts == 3
 
 
 async def test_timeout_is_a_builtin_timeout(srv: MockServer) -> None:
-    client = make_client(srv, "openai", timeout=0.2)
+    client = make_client(srv, "openai", timeout=0.2, retry=NO_RETRY)
     srv.reply("late", latency=2.0)
     with pytest.raises(builtins.TimeoutError) as info:
         await client.chat("hi")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import llmrail
@@ -18,14 +19,17 @@ def test_readme_has_examples() -> None:
 
 
 def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                   capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # the record-and-replay example writes a cassette
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-readme")
     monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
     # The tools example expects a tool call; everything else gets the echo reply.
     srv.default("a reply", latency=0)
-    namespace: dict[str, Any] = {"llmrail": llmrail, "client": llmrail.Client("anthropic/claude-sonnet-4-5")}
+    # Without retries, so the errors example sees the scripted 429 instead of retrying past it.
+    client = llmrail.Client("anthropic/claude-sonnet-4-5", retry=llmrail.Retry(max_attempts=1))
+    namespace: dict[str, Any] = {"llmrail": llmrail, "client": client}
     for i, code in enumerate(snippets()):
         if "tool_calls" in code and "weather" in code:
             srv.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])

@@ -124,3 +124,18 @@ def test_import_is_light() -> None:
     result = _run_child("import llmrail, sys; print(sorted(m for m in sys.modules if m.startswith('pydantic')))")
     assert result.returncode == 0, result.stderr
     assert "pydantic" not in result.stdout
+
+
+def test_processes_exit_cleanly_after_async_calls(srv: MockServer) -> None:
+    # A tokio thread waking the loop while the interpreter finalises used to abort the process
+    # (about 1 run in 10); the atexit quiesce makes the exit clean.
+    srv.default("bye", latency=0)
+    code = """
+        import asyncio, sys, llmrail
+        c = llmrail.Client("openai/m", base_url=sys.argv[1], api_key="k")
+        async def main():
+            await asyncio.gather(*(c.chat("hi") for _ in range(5)))
+        asyncio.run(main())
+    """
+    codes = [_run_child(code, srv.openai_base_url).returncode for _ in range(20)]
+    assert codes == [0] * 20

@@ -45,16 +45,21 @@ async def test_stream_tool_call_deltas_assemble(srv: MockServer, client: llmrail
 
 
 async def test_truncated_stream_is_a_connection_error(srv: MockServer, client: llmrail.Client) -> None:
-    srv.fault("truncate", after=2)
+    # Cut after text has reached the caller, so it cannot be retried (see test_resilience.py
+    # for a stream cut before its first event, which is).
+    srv.fault("truncate", after=4)
+    received = ""
     with pytest.raises(llmrail.ConnectionError):
-        async for _ in client.stream("hi"):
-            pass
+        async for e in client.stream("hi"):
+            received += e.text
+    assert received
+    assert len(srv.requests) == 1
 
 
 async def test_stream_http_error_raises_on_iteration(srv: MockServer, client: llmrail.Client) -> None:
     srv.fault(429, retry_after=1)
     with pytest.raises(llmrail.RateLimitError) as info:
-        async for _ in client.stream("hi"):
+        async for _ in client.stream("hi", retry=llmrail.Retry(max_attempts=1)):
             pass
     assert info.value.retry_after == 1.0
 

@@ -5,12 +5,31 @@
     print(r.text, r.usage.input_tokens, r.latency)
 """
 
-from ._core import ChatResponse, ChatStream, Client, StreamEvent, ToolCall, Usage, __version__
+import atexit
+
+from . import replay
+from ._core import (
+    BreakerStatus,
+    CacheStats,
+    ChatResponse,
+    ChatStream,
+    CircuitBreaker,
+    Client,
+    RateLimit,
+    Retry,
+    StreamEvent,
+    ToolCall,
+    Usage,
+    __version__,
+)
+from ._core import quiesce as _quiesce
 from .errors import (
     APIStatusError,
     AuthenticationError,
     BadRequestError,
     CancelledError,
+    CassetteMissError,
+    CircuitOpenError,
     ConfigurationError,
     ConnectionError,
     InternalError,
@@ -24,6 +43,10 @@ from .errors import (
     TimeoutError,
 )
 
+# Tokio threads may still be waking an event loop when the program ends; let them leave Python
+# before the interpreter finalises (see src/py/bridge.rs).
+atexit.register(_quiesce)
+
 __all__ = [
     "__version__",
     "Client",
@@ -32,6 +55,11 @@ __all__ = [
     "StreamEvent",
     "ToolCall",
     "Usage",
+    "CacheStats",
+    "Retry",
+    "RateLimit",
+    "CircuitBreaker",
+    "BreakerStatus",
     "LLMError",
     "ConfigurationError",
     "APIStatusError",
@@ -45,6 +73,9 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "InvalidResponseError",
+    "CircuitOpenError",
     "CancelledError",
     "InternalError",
+    "CassetteMissError",
+    "replay",
 ]

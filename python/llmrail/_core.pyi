@@ -2,10 +2,16 @@
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, final
 
-from typing_extensions import Self
+from typing_extensions import Required, Self, TypedDict
 
 __version__: str
 __all__ = [
+    "BreakerStatus",
+    "CircuitBreaker",
+    "RateLimit",
+    "Retry",
+    "CacheStats",
+    "Cassette",
     "ChatResponse",
     "ChatStream",
     "Client",
@@ -16,11 +22,13 @@ __all__ = [
     "__version__",
     "bench_noop_future_into_py",
     "bench_noop_native",
+    "quiesce",
     "reset_log_levels",
 ]
 
 _Message = Mapping[str, Any]
 _Messages = str | Iterable[_Message]
+_PromptCache = Literal["5m", "1h", "auto"]
 
 @final
 class Usage:
@@ -65,6 +73,16 @@ class ChatResponse:
     def request_id(self) -> str | None: ...
     @property
     def latency(self) -> float: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def retry_wait(self) -> float: ...
+    @property
+    def rate_limit_wait(self) -> float: ...
+    @property
+    def fallback_used(self) -> bool: ...
+    @property
+    def cost_usd(self) -> float | None: ...
     def raw(self) -> dict[str, Any]: ...
 
 @final
@@ -89,6 +107,106 @@ class StreamEvent:
     def model(self) -> str | None: ...
     @property
     def request_id(self) -> str | None: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+
+@final
+class CacheStats:
+    @property
+    def requests(self) -> int: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def cache_read_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def cache_breaks(self) -> int: ...
+    @property
+    def hit_rate(self) -> float: ...
+
+@final
+class Retry:
+    def __new__(
+        cls,
+        max_attempts: int = 4,
+        *,
+        initial_delay: float = 0.5,
+        max_delay: float = 30.0,
+        multiplier: float = 2.0,
+        jitter: Literal["full", "equal", "none"] = "full",
+    ) -> Retry: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def initial_delay(self) -> float: ...
+    @property
+    def max_delay(self) -> float: ...
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def jitter(self) -> Literal["full", "equal", "none"]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class RateLimit:
+    def __new__(
+        cls, rpm: int | None = None, tpm: int | None = None, *, key: str | None = None, wait: bool = True
+    ) -> RateLimit: ...
+    @property
+    def rpm(self) -> int | None: ...
+    @property
+    def tpm(self) -> int | None: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def wait(self) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class CircuitBreaker:
+    def __new__(
+        cls,
+        failure_threshold: int = 5,
+        *,
+        failure_rate: float = 0.5,
+        min_calls: int = 20,
+        window: float = 60.0,
+        cooldown: float = 30.0,
+    ) -> CircuitBreaker: ...
+    @property
+    def failure_threshold(self) -> int: ...
+    @property
+    def failure_rate(self) -> float: ...
+    @property
+    def min_calls(self) -> int: ...
+    @property
+    def window(self) -> float: ...
+    @property
+    def cooldown(self) -> float: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class BreakerStatus:
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> Literal["closed", "open", "half_open"]: ...
+    @property
+    def consecutive_failures(self) -> int: ...
+    @property
+    def calls(self) -> float: ...
+    @property
+    def failures(self) -> float: ...
+    @property
+    def retry_in(self) -> float | None: ...
+    @property
+    def shared(self) -> bool: ...
+
+class _Fallback(TypedDict, total=False):
+    model: Required[str]
+    api_key: str
+    base_url: str
 
 @final
 class ChatStream:
@@ -109,6 +227,14 @@ class Client:
         base_url: str | None = None,
         timeout: float | None = None,
         headers: Sequence[tuple[str, str]] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        connect_timeout: float | None = None,
+        rate_limit: RateLimit | None = None,
+        circuit_breaker: CircuitBreaker | Literal[False] | None = None,
+        fallbacks: Sequence[str | _Fallback] | None = None,
+        redis_url: str | None = None,
+        prompt_cache: _PromptCache | None = None,
     ) -> Client: ...
     @property
     def provider(self) -> str: ...
@@ -116,6 +242,8 @@ class Client:
     def model(self) -> str: ...
     @property
     def base_url(self) -> str: ...
+    def health(self) -> list[BreakerStatus]: ...
+    def cache_stats(self) -> CacheStats: ...
     async def chat(
         self,
         messages: _Messages,
@@ -128,6 +256,9 @@ class Client:
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
     ) -> ChatResponse: ...
     def chat_sync(
         self,
@@ -141,6 +272,9 @@ class Client:
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
     ) -> ChatResponse: ...
     def stream(
         self,
@@ -154,7 +288,38 @@ class Client:
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: str | Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
     ) -> ChatStream: ...
+
+@final
+class Cassette:
+    def __new__(
+        cls,
+        path: str,
+        *,
+        mode: str | None = None,
+        match_on: Sequence[str] | None = None,
+        ignore_fields: Sequence[str] = ...,
+        ignore_query: Sequence[str] = ...,
+        scrub_headers: Sequence[str] = ...,
+        scrub_query: Sequence[str] = ...,
+        scrub_fields: Sequence[str] = ...,
+        allow_playback_repeats: bool = False,
+        pace: float = 0.0,
+    ) -> Cassette: ...
+    def activate(self) -> None: ...
+    def deactivate(self) -> bool: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    def __len__(self) -> int: ...
+    @property
+    def play_count(self) -> int: ...
+    @property
+    def record_count(self) -> int: ...
 
 @final
 class MockServer:
@@ -179,5 +344,6 @@ class MockServer:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
 def reset_log_levels() -> None: ...
+def quiesce() -> None: ...
 async def bench_noop_native() -> int: ...
 def bench_noop_future_into_py() -> Any: ...

@@ -2,7 +2,8 @@
 
 Every error raised by a call carries who was called (``provider``, ``model``), what the server
 said (``status``, ``request_id``, a short ``body`` excerpt), ``retry_after`` when the server asked
-for a pause, and how many ``attempts`` were made. Classes inherit the standard library's
+for a pause, how many ``attempts`` were made and how many seconds were spent waiting between
+them (``retry_wait``). Classes inherit the standard library's
 exception where the meaning matches, so ``except TimeoutError`` keeps working.
 No API key ever appears in an error's message, attributes or repr.
 """
@@ -25,8 +26,10 @@ __all__ = [
     "TimeoutError",
     "ConnectionError",
     "InvalidResponseError",
+    "CircuitOpenError",
     "CancelledError",
     "InternalError",
+    "CassetteMissError",
 ]
 
 
@@ -44,6 +47,7 @@ class LLMError(Exception):
         retry_after: float | None = None,
         attempts: int = 1,
         body: str | None = None,
+        retry_wait: float = 0.0,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -54,6 +58,7 @@ class LLMError(Exception):
         self.retry_after = retry_after
         self.attempts = attempts
         self.body = body
+        self.retry_wait = retry_wait
 
     def __str__(self) -> str:
         where = [
@@ -81,6 +86,7 @@ class LLMError(Exception):
             "retry_after": self.retry_after,
             "attempts": self.attempts,
             "body": self.body,
+            "retry_wait": self.retry_wait,
         }
         return (_rebuild, (type(self), self.message, kwargs))
 
@@ -135,6 +141,16 @@ class ConnectionError(LLMError, builtins.ConnectionError):
 
 class InvalidResponseError(LLMError):
     """The provider answered 2xx with something that is not what its API promises."""
+
+
+class CircuitOpenError(LLMError):
+    """The circuit breaker for this provider and model is open after repeated failures, so the
+    call was not sent; ``retry_after`` says when a probe call will be let through."""
+
+
+class CassetteMissError(LLMError):
+    """Replaying from a cassette, a request had no recorded answer and the record mode forbids
+    recording it. The message names the request, the closest recorded one and what differs."""
 
 
 class CancelledError(LLMError):

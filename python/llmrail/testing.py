@@ -77,6 +77,7 @@ def _reply(
     times: int = 1,
     model: str | None = None,
     fault: Any = None,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "text": text,
@@ -89,6 +90,7 @@ def _reply(
         "chunk_delay": chunk_delay,
         "model": model,
         "fault": fault,
+        "headers": dict(headers) if headers is not None else None,
     }
     reply = {k: v for k, v in fields.items() if v is not None}
     reply["times"] = times
@@ -133,8 +135,11 @@ class MockServer:
         chunk_delay: float | None = None,
         times: int = 1,
         model: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> MockServer:
-        """Queue an answer for the next ``times`` requests (no text, tool calls or json: echo)."""
+        """Queue an answer for the next ``times`` requests (no text, tool calls or json: echo).
+
+        ``headers`` are added to the response (rate-limit headers, for example)."""
         self._core.push(
             _reply(
                 text,
@@ -147,6 +152,7 @@ class MockServer:
                 chunk_delay=chunk_delay,
                 times=times,
                 model=model,
+                headers=headers,
             )
         )
         return self
@@ -160,6 +166,7 @@ class MockServer:
         body: Any = None,
         times: int = 1,
         latency: Latency | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> MockServer: ...
     @overload
     def fault(
@@ -183,6 +190,7 @@ class MockServer:
         seconds: float | None = None,
         times: int = 1,
         latency: Latency | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> MockServer:
         """Queue a failure for the next ``times`` requests.
 
@@ -191,6 +199,8 @@ class MockServer:
         ``fault("truncate", after=3)``: a stream cut after 3 events (a plain body after 3 bytes).
         ``fault("slow_body", seconds=1.0)``: headers at once, body dribbled over ``seconds``.
         ``fault("malformed_json")``: a 200 whose body (or one stream event) is not JSON.
+        ``headers`` are added to an error status's response (``retry-after-ms``, rate-limit
+        headers).
         """
         spec: Any
         if isinstance(kind, int) and not isinstance(kind, bool):
@@ -218,7 +228,7 @@ class MockServer:
                 f"unknown fault {kind!r}: use an HTTP status, "
                 "'reset', 'truncate', 'slow_body' or 'malformed_json'"
             )
-        self._core.push(_reply(fault=spec, times=times, latency=latency))
+        self._core.push(_reply(fault=spec, times=times, latency=latency, headers=headers))
         return self
 
     def push(self, reply: Mapping[str, Any]) -> MockServer:

@@ -137,7 +137,8 @@ async fn respond(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let turn = Turn::new(&reply, &request, body_len);
+    let mut turn = Turn::new(&reply, &request, body_len);
+    shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
     let mut prepared = if stream {
         Prepared::ok(
@@ -163,6 +164,14 @@ async fn respond(
         Some(Fault::MalformedJson) => prepared.malform(wire, stream),
         Some(Fault::TruncateAfter(n)) => prepared.truncate(*n, stream),
         Some(Fault::SlowBody(secs)) => prepared.slow(secs.duration()),
+    }
+    for (name, value) in &reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            prepared.headers.insert(n, v);
+        }
     }
     Some(prepared)
 }

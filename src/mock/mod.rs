@@ -12,6 +12,7 @@
 
 mod anthropic;
 mod body;
+mod cache;
 mod fault;
 mod http;
 mod openai;
@@ -72,6 +73,8 @@ struct State {
     queue: VecDeque<Scripted>,
     default: Option<Reply>,
     requests: Vec<RecordedRequest>,
+    /// What the mock has cached, so repeated prefixes report cache reads.
+    prompt_cache: cache::PromptCache,
 }
 
 pub(crate) struct Shared {
@@ -85,6 +88,19 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the script half-updated; keep serving.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Cache reads and writes for this request, as the real API would report them.
+    fn account_cache(
+        &self,
+        wire: wire::Wire,
+        request: &serde_json::Map<String, Value>,
+        reply: &Reply,
+        tokens: &mut render::Tokens,
+    ) {
+        self.lock()
+            .prompt_cache
+            .account(wire, request, reply, tokens);
     }
 
     fn record(&self, request: RecordedRequest) {
@@ -199,6 +215,7 @@ impl MockServer {
         state.requests.clear();
         state.queue.clear();
         state.default = None;
+        state.prompt_cache = cache::PromptCache::default();
         self.shared.disconnects.store(0, Ordering::Relaxed);
         self.shared.connections.store(0, Ordering::Relaxed);
     }

@@ -22,6 +22,8 @@ pub(crate) struct Tokens {
     pub output: u64,
     pub cache_read: u64,
     pub cache_write: u64,
+    /// The part of `cache_write` written with a 1-hour TTL.
+    pub cache_write_1h: u64,
 }
 
 /// One answer, independent of the wire format.
@@ -83,6 +85,7 @@ impl Turn {
             output: spec.output_tokens.unwrap_or_else(|| estimate(output_chars)),
             cache_read: spec.cache_read_tokens,
             cache_write: spec.cache_write_tokens,
+            cache_write_1h: 0,
         };
         Self {
             model,

@@ -25,6 +25,9 @@ pub struct Reply {
     /// Delay between stream events.
     pub chunk_delay: Option<Seconds>,
     pub fault: Option<Fault>,
+    /// Extra response headers (rate-limit headers, `retry-after-ms`, ...), sent with the reply
+    /// or with its fault's error status.
+    pub headers: Vec<(String, String)>,
     /// How many requests this reply answers; 0 counts as 1.
     pub times: u32,
 }
@@ -172,6 +175,8 @@ struct RawReply {
     #[serde(default)]
     fault: Option<Fault>,
     #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
     times: Option<u32>,
 }
 
@@ -185,6 +190,13 @@ impl TryFrom<RawReply> for Reply {
         if raw.times == Some(0) {
             return Err("\"times\" must be at least 1".into());
         }
+        for (name, value) in &raw.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || http::HeaderValue::from_str(value).is_err()
+            {
+                return Err(format!("header {name:?}: {value:?} is not valid HTTP"));
+            }
+        }
         let reply = Reply {
             text: raw.text,
             tool_calls: raw.tool_calls,
@@ -196,6 +208,7 @@ impl TryFrom<RawReply> for Reply {
             latency: raw.latency,
             chunk_delay: raw.chunk_delay,
             fault: raw.fault,
+            headers: raw.headers.into_iter().collect(),
             times: raw.times.unwrap_or(1),
         };
         if let (Some(chunks), Some(content)) = (&raw.chunks, reply.content()) {

@@ -6,10 +6,12 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::anthropic_cache::{add_beta, control, system, tools, Marker, EXTENDED_TTL_BETA};
 use super::{
     join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
     Endpoint, Provider, StreamDecoder,
 };
+use crate::cache::{CachePlan, CacheTtl};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::transport::HttpRequest;
@@ -35,18 +37,33 @@ impl Provider for Anthropic {
         &["ANTHROPIC_BASE_URL"]
     }
 
-    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
+    fn build_chat_with_cache(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        stream: bool,
+        plan: &CachePlan,
+    ) -> Result<HttpRequest> {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(ep.model.clone()));
         body.insert(
             "max_tokens".into(),
             json!(req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
         );
-        let (system, messages) = messages(req)?;
+        // Markers go on in prompt order (tools, system, messages): the TTL rule depends on it.
+        let mut marker = Marker::default();
+        if !req.tools.is_empty() {
+            body.insert("tools".into(), tools(req, plan, &mut marker));
+        }
+        let (system, messages) = messages(req, plan, &mut marker)?;
         if let Some(s) = system {
-            body.insert("system".into(), Value::String(s));
+            body.insert("system".into(), s);
         }
         body.insert("messages".into(), Value::Array(messages));
+        if let Some(ttl) = plan.automatic {
+            body.insert("cache_control".into(), control(ttl));
+            marker.any_1h |= ttl == CacheTtl::OneHour;
+        }
         if let Some(t) = req.temperature {
             body.insert("temperature".into(), json!(t));
         }
@@ -55,21 +72,6 @@ impl Provider for Anthropic {
         }
         if !req.stop.is_empty() {
             body.insert("stop_sequences".into(), json!(req.stop));
-        }
-        if !req.tools.is_empty() {
-            let tools = req.tools.iter().map(|t| {
-                let mut o = Map::new();
-                o.insert("name".into(), Value::String(t.name.clone()));
-                if let Some(d) = &t.description {
-                    o.insert("description".into(), Value::String(d.clone()));
-                }
-                o.insert("input_schema".into(), t.parameters.clone());
-                if let Some(s) = t.strict {
-                    o.insert("strict".into(), Value::Bool(s));
-                }
-                Value::Object(o)
-            });
-            body.insert("tools".into(), Value::Array(tools.collect()));
         }
         if let Some(choice) = &req.tool_choice {
             body.insert(
@@ -98,6 +100,9 @@ impl Provider for Anthropic {
                 HeaderName::from_static("x-api-key"),
                 key.expose(),
             )?;
+        }
+        if marker.any_1h {
+            add_beta(&mut headers, EXTENDED_TTL_BETA);
         }
         Ok(HttpRequest {
             method: Method::POST,
@@ -176,36 +181,60 @@ impl Provider for Anthropic {
 }
 
 /// System text split out; tool results become user turns; same-role turns merged, as the
-/// Messages API requires strictly alternating roles.
-fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
-    let mut system: Vec<String> = req.system.iter().cloned().collect();
+/// Messages API requires strictly alternating roles. Cache markers (the caller's, then the
+/// plan's end of the stable conversation) land on the block they follow.
+fn messages(
+    req: &ChatRequest,
+    plan: &CachePlan,
+    marker: &mut Marker,
+) -> Result<(Option<Value>, Vec<Value>)> {
+    let system = system(req, plan, marker);
     let mut out: Vec<(Role, Vec<Value>)> = Vec::new();
-    for m in &req.messages {
-        let (role, blocks) = match m.role {
-            Role::System | Role::Developer => {
-                system.push(m.joined_text());
-                continue;
-            }
+    for (i, m) in req.messages.iter().enumerate() {
+        let (role, mut blocks) = match m.role {
+            Role::System | Role::Developer => continue,
             Role::Tool => {
                 let id = m.tool_call_id.clone().ok_or_else(|| {
                     LlmError::config("a message with role \"tool\" needs the \"tool_call_id\" of the call it answers")
                 })?;
                 let inner: Vec<Value> = m.content.iter().filter_map(part).collect();
-                (
-                    Role::User,
-                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": inner})],
-                )
+                let mut result =
+                    json!({"type": "tool_result", "tool_use_id": id, "content": inner});
+                // A marker inside a tool result marks the result block itself.
+                for p in &m.content {
+                    if let ContentPart::CacheBreakpoint(ttl) = p {
+                        marker.mark(&mut result, *ttl);
+                    }
+                }
+                (Role::User, vec![result])
             }
             Role::User | Role::Assistant => {
-                let mut blocks: Vec<Value> = m.content.iter().filter_map(part).collect();
+                let mut blocks: Vec<Value> =
+                    Vec::with_capacity(m.content.len() + m.tool_calls.len());
+                for p in &m.content {
+                    match p {
+                        ContentPart::CacheBreakpoint(ttl) => marker.mark_last(&mut blocks, *ttl),
+                        p => blocks.extend(part(p)),
+                    }
+                }
                 for c in &m.tool_calls {
                     blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
                 }
                 (m.role, blocks)
             }
         };
+        if let Some((k, ttl)) = plan.message.filter(|(k, _)| *k == i) {
+            // An empty message has no block of its own: its prefix ends where the last one did.
+            match blocks
+                .last_mut()
+                .or_else(|| out.last_mut().and_then(|(_, b)| b.last_mut()))
+            {
+                Some(last) => marker.mark(last, ttl),
+                None => tracing::debug!(message = k, "no block to put the cache breakpoint on"),
+            }
+        }
         match out.last_mut() {
-            Some((last, existing)) if *last == role => existing.extend(blocks),
+            Some((last, existing)) if *last == role => existing.append(&mut blocks),
             _ => out.push((role, blocks)),
         }
     }
@@ -217,9 +246,11 @@ fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
             } else {
                 "user"
             };
-            // A single text block is sent as the plain string form.
+            // A single unmarked text block is sent as the plain string form.
             let content = match blocks.as_slice() {
-                [b] if b.get("type") == Some(&json!("text")) => {
+                [b] if b.get("type") == Some(&json!("text"))
+                    && b.get("cache_control").is_none() =>
+                {
                     b.get("text").cloned().unwrap_or(Value::Null)
                 }
                 _ => Value::Array(blocks),
@@ -227,7 +258,6 @@ fn messages(req: &ChatRequest) -> Result<(Option<String>, Vec<Value>)> {
             json!({"role": role, "content": content})
         })
         .collect();
-    let system = (!system.is_empty()).then(|| system.join("\n\n"));
     Ok((system, messages))
 }
 
@@ -242,6 +272,7 @@ fn part(p: &ContentPart) -> Option<Value> {
         ContentPart::Image(ImageSource::Base64 { media_type, data }) => Some(
             json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}),
         ),
+        ContentPart::CacheBreakpoint(_) => None,
     }
 }
 
@@ -294,6 +325,15 @@ struct WireUsage {
     cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
+    /// The writes by TTL: `{"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}`.
+    #[serde(default)]
+    cache_creation: Option<WireCacheCreation>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct WireCacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 impl WireUsage {
@@ -306,6 +346,10 @@ impl WireUsage {
             output_tokens: self.output_tokens.unwrap_or(0),
             cache_read_tokens: read,
             cache_write_tokens: write,
+            cache_write_1h_tokens: self
+                .cache_creation
+                .and_then(|c| c.ephemeral_1h_input_tokens)
+                .unwrap_or(0),
         }
     }
 
@@ -319,6 +363,7 @@ impl WireUsage {
         self.cache_read_input_tokens = newer
             .cache_read_input_tokens
             .or(self.cache_read_input_tokens);
+        self.cache_creation = newer.cache_creation.or(self.cache_creation);
     }
 }
 

@@ -9,12 +9,15 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
+use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::transport::HttpRequest;
 
 pub mod anthropic;
+mod anthropic_cache;
 pub mod openai;
+pub mod quota;
 
 /// Where and as whom to call: resolved once when a client is built.
 #[derive(Clone)]
@@ -66,7 +69,20 @@ pub trait Provider: Send + Sync {
         true
     }
 
-    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest>;
+    /// The HTTP request of a chat call, with its prompt-cache plan (see `crate::cache`) rendered.
+    fn build_chat_with_cache(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        stream: bool,
+        plan: &CachePlan,
+    ) -> Result<HttpRequest>;
+    /// As [`Provider::build_chat_with_cache`], planning from `req.prompt_cache` (off if unset).
+    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
+        let policy = req.prompt_cache.unwrap_or_default();
+        let plan = crate::cache::plan(req, self.name(), &ep.model, policy);
+        self.build_chat_with_cache(ep, req, stream, &plan)
+    }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse>;
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
     /// The request id a provider puts in its response headers.
@@ -154,7 +170,12 @@ pub(crate) fn status_error(
     let mut e = LlmError::new(ErrorKind::from_status(status), message).with_body(body);
     e.status = Some(status);
     e.request_id = request_id;
-    e.retry_after = retry_after(headers);
+    // Without a Retry-After, a 429's rate-limit reset headers say how long to back off.
+    e.retry_after = retry_after(headers).or_else(|| {
+        (status == 429)
+            .then(|| quota::quota(headers).and_then(|q| q.reset_hint()))
+            .flatten()
+    });
     e
 }
 

@@ -8,6 +8,7 @@ use super::{
     join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
     Endpoint, Provider, StreamDecoder,
 };
+use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::transport::HttpRequest;
@@ -49,7 +50,13 @@ impl Provider for OpenAi {
         self.base_env
     }
 
-    fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
+    fn build_chat_with_cache(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        stream: bool,
+        plan: &CachePlan,
+    ) -> Result<HttpRequest> {
         let mut body = Map::new();
         body.insert("model".into(), Value::String(ep.model.clone()));
         body.insert("messages".into(), Value::Array(messages(req)));
@@ -84,6 +91,9 @@ impl Provider for OpenAi {
         if stream {
             body.insert("stream".into(), Value::Bool(true));
             body.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        if let Some(key) = &plan.prompt_cache_key {
+            body.insert("prompt_cache_key".into(), Value::String(key.clone()));
         }
         merge_extra(&mut body, &req.extra_body);
 
@@ -206,21 +216,25 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
 
 /// A lone text part is sent as a plain string, the form every compatible server accepts.
 fn content(parts: &[ContentPart]) -> Value {
-    if let [ContentPart::Text(t)] = parts {
-        return Value::String(t.clone());
-    }
-    if parts.is_empty() {
-        return Value::String(String::new());
+    // OpenAI caches by itself: the caller's cache breakpoints have nothing to say here.
+    let mut sent = parts
+        .iter()
+        .filter(|p| !matches!(p, ContentPart::CacheBreakpoint(_)));
+    match (sent.next(), sent.next()) {
+        (None, _) => return Value::String(String::new()),
+        (Some(ContentPart::Text(t)), None) => return Value::String(t.clone()),
+        _ => {}
     }
     Value::Array(
         parts
             .iter()
-            .map(|p| match p {
-                ContentPart::Text(t) => json!({"type": "text", "text": t}),
-                ContentPart::Image(ImageSource::Url(u)) => json!({"type": "image_url", "image_url": {"url": u}}),
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => Some(json!({"type": "text", "text": t})),
+                ContentPart::Image(ImageSource::Url(u)) => Some(json!({"type": "image_url", "image_url": {"url": u}})),
                 ContentPart::Image(ImageSource::Base64 { media_type, data }) => {
-                    json!({"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,{data}")}})
+                    Some(json!({"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,{data}")}}))
                 }
+                ContentPart::CacheBreakpoint(_) => None,
             })
             .collect(),
     )
@@ -337,6 +351,7 @@ impl WireUsage {
             output_tokens: self.completion_tokens,
             cache_read_tokens: details.cached_tokens.unwrap_or(0),
             cache_write_tokens: details.cache_write_tokens.unwrap_or(0),
+            cache_write_1h_tokens: 0,
         }
     }
 }

@@ -1,16 +1,26 @@
 //! The one bridge between Python's waiting and the core's futures.
 //!
 //! Async: methods are native `async fn`s (pyo3 coroutines), so `asyncio.run(client.chat(...))`
-//! works and cancelling the asyncio task drops the Rust future, which aborts the spawned task and
-//! closes the socket. They await [`run`]. Measured against `pyo3_async_runtimes::future_into_py`
-//! by `make bench` (the two `bench_noop_*` functions): the native coroutine hops threads once less.
+//! works and cancelling the asyncio task drops the Rust future; core futures own their spawned
+//! task through `runtime::AbortOnDrop`, so the socket is closed. They await [`run`], which polls
+//! the core future on the Python thread inside the shared runtime's context (no second spawn:
+//! the core already runs its I/O on the runtime). Measured against
+//! `pyo3_async_runtimes::future_into_py` by `make bench` (the two `bench_noop_*` functions).
+//!
+//! Wakers are tracked: a tokio thread that wakes an asyncio loop calls into Python
+//! (`call_soon_threadsafe`), and if the interpreter finalises meanwhile, CPython ends that thread
+//! with `pthread_exit`, which aborts the process when it unwinds through Rust frames. The
+//! `atexit` hook [`quiesce`] waits for in-flight wakes before Python finalises.
 //!
 //! Sync: [`block`] releases the GIL and blocks on the same shared runtime, waking every 50 ms to
 //! let Python deliver signals, so Ctrl-C raises KeyboardInterrupt promptly.
 
 use std::future::Future;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
@@ -19,14 +29,77 @@ use crate::error::LlmError;
 use crate::runtime;
 
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+/// How long interpreter exit waits for tokio threads still waking Python.
+const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
+
+/// Wakes of Python event loops currently running on non-Python threads.
+static WAKES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// Await core work from a pyo3 coroutine.
 pub async fn run<T, F>(fut: F) -> PyResult<T>
 where
-    F: Future<Output = Result<T, LlmError>> + Send + 'static,
-    T: Send + 'static,
+    F: Future<Output = Result<T, LlmError>> + Send,
 {
-    runtime::run(fut).await.map_err(to_py)
+    let handle = runtime::handle().map_err(to_py)?;
+    InRuntime {
+        handle,
+        fut: Box::pin(fut),
+        waker: None,
+    }
+    .await
+    .map_err(to_py)
+}
+
+/// Polls `fut` with the runtime entered (timers and sockets need it) and a tracked waker.
+struct InRuntime<F> {
+    handle: tokio::runtime::Handle,
+    fut: Pin<Box<F>>,
+    /// The tracked wrapper of the last waker pyo3 gave us; rebuilt only when it changes.
+    waker: Option<(Waker, Waker)>,
+}
+
+impl<F: Future> Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let tracked = match &this.waker {
+            Some((original, tracked)) if original.will_wake(cx.waker()) => tracked.clone(),
+            _ => {
+                let tracked = Waker::from(Arc::new(Tracked(cx.waker().clone())));
+                this.waker = Some((cx.waker().clone(), tracked.clone()));
+                tracked
+            }
+        };
+        let _entered = this.handle.enter();
+        this.fut.as_mut().poll(&mut Context::from_waker(&tracked))
+    }
+}
+
+struct Tracked(Waker);
+
+impl Wake for Tracked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        self.0.wake_by_ref();
+        WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Registered with `atexit` by `llmrail/__init__.py`: let in-flight wakes leave Python before
+/// the interpreter finalises (see the module comment).
+#[pyfunction]
+pub fn quiesce(py: Python<'_>) {
+    py.detach(|| {
+        let deadline = Instant::now() + QUIESCE_LIMIT;
+        while WAKES_IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 /// Run core work to completion from a sync call: GIL released, signals checked.
@@ -80,7 +153,8 @@ pub fn reset_log_levels() {
 /// Benchmark probe: one await of a trivial task through the native-coroutine bridge.
 #[pyfunction]
 pub async fn bench_noop_native() -> PyResult<u32> {
-    run(async { Ok(1) }).await
+    // A spawned task, as every real call has, so the thread hop back is measured.
+    run(runtime::run(async { Ok(1) })).await
 }
 
 /// Benchmark probe: the same await through `pyo3_async_runtimes::future_into_py` (which uses

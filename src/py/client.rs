@@ -9,10 +9,13 @@ use pyo3::prelude::*;
 use tokio::sync::Mutex;
 
 use super::bridge;
+use super::cache;
 use super::convert::RequestArgs;
 use super::errors::{config, to_py};
+use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};
 use super::types::{ChatResponse, StreamEvent};
 use crate::client::{self as core, ClientConfig};
+use crate::resilience::CallOptions;
 
 #[pyclass(frozen, module = "llmrail._core")]
 pub struct Client {
@@ -22,13 +25,22 @@ pub struct Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None))]
+    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         model: String,
         api_key: Option<String>,
         base_url: Option<String>,
         timeout: Option<f64>,
         headers: Option<Vec<(String, String)>>,
+        retry: Option<PyRef<'_, Retry>>,
+        deadline: Option<f64>,
+        connect_timeout: Option<f64>,
+        rate_limit: Option<PyRef<'_, RateLimit>>,
+        circuit_breaker: Option<&Bound<'_, PyAny>>,
+        fallbacks: Option<&Bound<'_, PyAny>>,
+        redis_url: Option<String>,
+        prompt_cache: Option<String>,
     ) -> PyResult<Self> {
         let timeout = match timeout {
             None => None,
@@ -39,13 +51,22 @@ impl Client {
                 )))
             }
         };
-        let cfg = ClientConfig {
+        let mut cfg = ClientConfig {
             model,
             api_key,
             base_url,
             timeout,
             headers: headers.unwrap_or_default(),
+            retry: retry.map(|r| r.policy.clone()),
+            deadline: positive_seconds("deadline", deadline)?,
+            connect_timeout: positive_seconds("connect_timeout", connect_timeout)?,
+            rate_limit: rate_limit.map(|r| r.cfg.clone()),
+            circuit_breaker: resilience::breaker_setting(circuit_breaker)?,
+            fallbacks: resilience::fallbacks(fallbacks)?,
+            redis_url,
+            ..ClientConfig::default()
         };
+        cfg.prompt_cache = cache::policy(prompt_cache.as_deref())?.unwrap_or_default();
         Ok(Self {
             inner: core::Client::new(cfg).map_err(to_py)?,
         })
@@ -75,8 +96,20 @@ impl Client {
         )
     }
 
+    /// Cache totals over this client's calls so far, and its cache hit rate.
+    fn cache_stats(&self) -> cache::CacheStats {
+        self.inner.cache_stats().into()
+    }
+
+    /// Each circuit breaker's state (primary first, then fallbacks); read from Redis when the
+    /// state is shared.
+    fn health(&self, py: Python<'_>) -> PyResult<Vec<BreakerStatus>> {
+        let snaps = bridge::block(py, self.inner.health())?;
+        Ok(snaps.into_iter().map(BreakerStatus::from).collect())
+    }
+
     /// One chat call; await it.
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     async fn chat(
         slf: Py<Self>,
@@ -89,6 +122,9 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
     ) -> PyResult<ChatResponse> {
         let args = RequestArgs {
             messages,
@@ -100,16 +136,18 @@ impl Client {
             tools,
             tool_choice,
             extra_body,
+            prompt_cache,
         };
         let req = Python::attach(|py| args.into_request(py))?;
+        let opts = call_options(retry, deadline)?;
         let client = slf.get().inner.clone();
-        bridge::run(async move { client.chat(req).await })
+        bridge::run(async move { client.chat_with(req, opts).await })
             .await
             .map(ChatResponse::from)
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn chat_sync(
         &self,
@@ -123,6 +161,9 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
     ) -> PyResult<ChatResponse> {
         let args = RequestArgs {
             messages,
@@ -134,13 +175,15 @@ impl Client {
             tools,
             tool_choice,
             extra_body,
+            prompt_cache,
         };
         let req = args.into_request(py)?;
-        bridge::block(py, self.inner.chat(req)).map(ChatResponse::from)
+        let opts = call_options(retry, deadline)?;
+        bridge::block(py, self.inner.chat_with(req, opts)).map(ChatResponse::from)
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None))]
+    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn stream(
         &self,
@@ -154,6 +197,9 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
     ) -> PyResult<ChatStream> {
         let args = RequestArgs {
             messages,
@@ -165,13 +211,25 @@ impl Client {
             tools,
             tool_choice,
             extra_body,
+            prompt_cache,
         };
         let req = args.into_request(py)?;
-        let stream = self.inner.stream(req).map_err(to_py)?;
+        let stream = self
+            .inner
+            .stream_with(req, call_options(retry, deadline)?)
+            .map_err(to_py)?;
         Ok(ChatStream {
             inner: Arc::new(Mutex::new(Some(stream))),
         })
     }
+}
+
+/// Per-call overrides of the client's retry policy and deadline.
+fn call_options(retry: Option<Py<Retry>>, deadline: Option<f64>) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        retry: retry.map(|r| r.get().policy.clone()),
+        deadline: positive_seconds("deadline", deadline)?,
+    })
 }
 
 /// Pull-based: each `__anext__`/`__next__` awaits the next event from the network task.

@@ -19,6 +19,8 @@ pub struct RequestArgs {
     pub tools: Option<Py<PyAny>>,
     pub tool_choice: Option<Py<PyAny>>,
     pub extra_body: Option<Py<PyAny>>,
+    /// "5m", "1h", "auto", "off"; `None` keeps the client's setting.
+    pub prompt_cache: Option<String>,
 }
 
 impl RequestArgs {
@@ -45,6 +47,7 @@ impl RequestArgs {
                 None => Map::new(),
                 Some(b) => parse::<Map<String, Value>>(b.bind(py), "extra_body")?,
             },
+            prompt_cache: super::cache::policy(self.prompt_cache.as_deref())?,
         })
     }
 }

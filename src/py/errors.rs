@@ -26,6 +26,7 @@ fn build(py: Python<'_>, e: &LlmError) -> PyResult<PyErr> {
     kwargs.set_item("retry_after", e.retry_after.map(|d| d.as_secs_f64()))?;
     kwargs.set_item("attempts", e.attempts)?;
     kwargs.set_item("body", e.body.as_deref())?;
+    kwargs.set_item("retry_wait", e.retry_wait.as_secs_f64())?;
     let exc = class.call((e.message.as_str(),), Some(&kwargs))?;
     Ok(PyErr::from_value(exc))
 }

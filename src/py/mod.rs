@@ -4,10 +4,13 @@
 use pyo3::prelude::*;
 
 mod bridge;
+mod cache;
 mod client;
 mod convert;
 mod errors;
 mod mock;
+mod replay;
+mod resilience;
 mod types;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,8 +19,12 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::Client>()?;
     m.add_class::<client::ChatStream>()?;
     types::register(m)?;
+    m.add_class::<cache::CacheStats>()?;
     mock::register(m)?;
+    resilience::register(m)?;
+    replay::register(m)?;
     m.add_function(wrap_pyfunction!(bridge::reset_log_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(bridge::quiesce, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bench_noop_native, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bench_noop_future_into_py, m)?)?;
     Ok(())

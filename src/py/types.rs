@@ -6,6 +6,7 @@ use pythonize::pythonize;
 use super::errors::to_py;
 use crate::error::LlmError;
 use crate::model::{self, StreamEvent as CoreEvent};
+use crate::resilience::CallReport;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ChatResponse>()?;
@@ -102,11 +103,24 @@ impl From<&model::ToolCall> for ToolCall {
 #[pyclass(frozen, module = "llmrail._core")]
 pub struct ChatResponse {
     inner: model::ChatResponse,
+    report: CallReport,
 }
 
 impl From<model::ChatResponse> for ChatResponse {
     fn from(inner: model::ChatResponse) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            report: CallReport {
+                attempts: 1,
+                ..CallReport::default()
+            },
+        }
+    }
+}
+
+impl From<(model::ChatResponse, CallReport)> for ChatResponse {
+    fn from((inner, report): (model::ChatResponse, CallReport)) -> Self {
+        Self { inner, report }
     }
 }
 
@@ -159,10 +173,40 @@ impl ChatResponse {
         self.inner.request_id.as_deref()
     }
 
+    /// Requests sent for this answer, retries and fallbacks included.
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.report.attempts
+    }
+
+    /// Seconds slept between attempts (backoff and the server's Retry-After).
+    #[getter]
+    fn retry_wait(&self) -> f64 {
+        self.report.retry_wait.as_secs_f64()
+    }
+
+    /// Seconds spent waiting for client-side rate-limit capacity.
+    #[getter]
+    fn rate_limit_wait(&self) -> f64 {
+        self.report.rate_limit_wait.as_secs_f64()
+    }
+
+    /// Whether a fallback model answered (then `provider` and `model` name it).
+    #[getter]
+    fn fallback_used(&self) -> bool {
+        self.report.fallback.is_some()
+    }
+
     /// Seconds from sending the request to having the whole answer.
     #[getter]
     fn latency(&self) -> f64 {
         self.inner.latency.as_secs_f64()
+    }
+
+    /// USD, cache writes and reads at their own prices; `None` for a model without a price.
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.inner.cost_usd()
     }
 
     /// The provider's JSON body, parsed on demand.
@@ -193,7 +237,8 @@ impl ChatResponse {
 
 /// One streamed event. `type` is "text", "thinking", "tool_call_delta" or "done"; `text` is the
 /// text delta ("" for other types); tool deltas carry `index`, `id`, `name`, `arguments` (a JSON
-/// fragment); the "done" event carries `finish_reason`, `usage`, `model` and `request_id`.
+/// fragment); the "done" event carries `finish_reason`, `usage`, `model`, `request_id` and
+/// `cost_usd`.
 #[pyclass(frozen, module = "llmrail._core", get_all)]
 pub struct StreamEvent {
     r#type: &'static str,
@@ -206,6 +251,7 @@ pub struct StreamEvent {
     usage: Option<Usage>,
     model: Option<String>,
     request_id: Option<String>,
+    cost_usd: Option<f64>,
 }
 
 #[pymethods]
@@ -239,6 +285,7 @@ impl From<CoreEvent> for StreamEvent {
             usage: None,
             model: None,
             request_id: None,
+            cost_usd: e.cost_usd(),
         };
         match e {
             CoreEvent::Text(t) => out.text = t,

@@ -1,0 +1,210 @@
+//! Prompt-cache planning: where the cache breakpoints go, with which TTL, by each provider's
+//! rules. Plain Rust: the planner reads the provider-neutral [`ChatRequest`] and returns a
+//! [`CachePlan`]; the provider's wire file only renders it (Anthropic `cache_control` markers,
+//! OpenAI `prompt_cache_key`). [`tracker`] keeps per-client statistics and warns when a change
+//! in the request throws the cache away.
+//!
+//! Nothing changes in a request unless caching is asked for (`PromptCache::Off` plans nothing),
+//! except that markers the caller wrote themselves are always kept.
+
+mod anthropic;
+mod hash;
+mod measure;
+pub mod models;
+mod openai;
+pub mod tracker;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LlmError, Result};
+use crate::model::ChatRequest;
+
+pub use hash::Fx;
+pub use measure::system_text;
+pub use tracker::{CacheStats, Tracker};
+
+/// Anthropic accepts at most this many `cache_control` breakpoints per request, counting the
+/// automatic one.
+pub const MAX_BREAKPOINTS: usize = 4;
+
+/// How long a cache entry lives after its last use (Anthropic's `ttl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum CacheTtl {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+impl CacheTtl {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "5m" => Some(Self::FiveMinutes),
+            "1h" => Some(Self::OneHour),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FiveMinutes => "5m",
+            Self::OneHour => "1h",
+        }
+    }
+
+    pub fn duration(self) -> Duration {
+        match self {
+            Self::FiveMinutes => Duration::from_secs(300),
+            Self::OneHour => Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What the caller asked for: `prompt_cache="5m" | "1h" | "auto"`, or nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum PromptCache {
+    #[default]
+    Off,
+    /// llmrail places every breakpoint itself, with this TTL.
+    Ttl(CacheTtl),
+    /// The API's own automatic caching for the conversation (Anthropic's top-level
+    /// `cache_control`) where the model has it, plus llmrail's tools and system breakpoints.
+    Auto,
+}
+
+impl PromptCache {
+    /// `"5m"`, `"1h"`, `"auto"` or `"off"`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "off" => Ok(Self::Off),
+            "auto" => Ok(Self::Auto),
+            _ => CacheTtl::parse(s).map(Self::Ttl).ok_or_else(|| {
+                LlmError::config(format!(
+                    "prompt_cache must be \"5m\", \"1h\", \"auto\" or None, got {s:?}"
+                ))
+            }),
+        }
+    }
+
+    pub fn is_on(self) -> bool {
+        self != Self::Off
+    }
+
+    /// How long what this policy writes stays readable (auto writes 5-minute entries).
+    pub fn ttl(self) -> CacheTtl {
+        match self {
+            Self::Ttl(t) => t,
+            Self::Off | Self::Auto => CacheTtl::FiveMinutes,
+        }
+    }
+}
+
+/// A caller's marker as written in a request: `{"type": "ephemeral"}`, optionally with
+/// `"ttl": "5m" | "1h"` (Anthropic's shape, which LiteLLM also uses on OpenAI-shaped parts).
+#[derive(Debug, Deserialize)]
+pub struct CacheControl {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+impl CacheControl {
+    pub fn ttl(&self) -> std::result::Result<CacheTtl, String> {
+        if self.kind != "ephemeral" {
+            return Err(format!(
+                "cache_control type must be \"ephemeral\", got {:?}",
+                self.kind
+            ));
+        }
+        match self.ttl.as_deref() {
+            None => Ok(CacheTtl::FiveMinutes),
+            Some(t) => CacheTtl::parse(t)
+                .ok_or_else(|| format!("cache_control ttl must be \"5m\" or \"1h\", got {t:?}")),
+        }
+    }
+}
+
+/// Where llmrail puts its own breakpoints. Markers the caller wrote (`cache_control` on a
+/// content part or a tool) are not listed: the wire file renders them where they are.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CachePlan {
+    /// A breakpoint on the last tool definition.
+    pub tools: Option<CacheTtl>,
+    /// A breakpoint on the last block of the system prompt.
+    pub system: Option<CacheTtl>,
+    /// A breakpoint on the last block of `messages[i]`: the end of the stable conversation.
+    pub message: Option<(usize, CacheTtl)>,
+    /// Anthropic's top-level `cache_control` (the API picks the last cacheable block).
+    pub automatic: Option<CacheTtl>,
+    /// OpenAI: requests with the same key are routed to the same cache.
+    pub prompt_cache_key: Option<String>,
+    /// What the cached prefix holds, for the cache-break warning; `None` when nothing is cached
+    /// or the plan was made for the wire only ([`plan`]).
+    pub prefix: Option<Prefix>,
+    /// The policy this plan was made for.
+    pub policy: PromptCache,
+}
+
+impl CachePlan {
+    /// How many breakpoints llmrail adds (the caller's own markers not counted).
+    pub fn breakpoints(&self) -> usize {
+        usize::from(self.tools.is_some())
+            + usize::from(self.system.is_some())
+            + usize::from(self.message.is_some())
+            + usize::from(self.automatic.is_some())
+    }
+}
+
+/// Content hashes of what a request's cache breakpoints cover.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prefix {
+    /// One hash per tool definition.
+    pub tools: Vec<u64>,
+    /// The whole system prompt (the `system` argument and every system message).
+    pub system: u64,
+    /// One hash per message, all of them.
+    pub messages: Vec<u64>,
+    /// How many leading messages the breakpoints cover (0: only tools and system).
+    pub cached_messages: usize,
+    /// The first non-system message: tells one conversation from another.
+    pub thread: Option<u64>,
+}
+
+/// The plan for one request to `provider`'s `model` under `policy`, as the wire renders it
+/// (`prefix` is left out: see [`plan_tracked`]).
+pub fn plan(req: &ChatRequest, provider: &str, model: &str, policy: PromptCache) -> CachePlan {
+    make(req, provider, model, policy, false)
+}
+
+/// As [`plan`], with `prefix` filled in for the cache-break check.
+pub fn plan_tracked(
+    req: &ChatRequest,
+    provider: &str,
+    model: &str,
+    policy: PromptCache,
+) -> CachePlan {
+    make(req, provider, model, policy, true)
+}
+
+fn make(
+    req: &ChatRequest,
+    provider: &str,
+    model: &str,
+    policy: PromptCache,
+    tracked: bool,
+) -> CachePlan {
+    if !policy.is_on() {
+        return CachePlan::default();
+    }
+    let mut plan = match provider {
+        "anthropic" => anthropic::plan(req, model, policy, tracked),
+        "openai" => openai::plan(req, tracked),
+        // OpenRouter and other compatible servers: no caching rules known to plan by.
+        _ => CachePlan::default(),
+    };
+    plan.policy = policy;
+    plan
+}

@@ -1,0 +1,230 @@
+//! The providers' rate-limit headers: how much quota is left and when it comes back.
+//!
+//! OpenAI sends `x-ratelimit-{remaining,reset}-{requests,tokens}` with resets as Go durations
+//! ("1s", "6m0s", "20ms"); Anthropic sends `anthropic-ratelimit-{requests,tokens,input-tokens,
+//! output-tokens}-{remaining,reset}` with resets as RFC 3339 times. Both become a [`Quota`], which
+//! the rate limiter uses to tighten itself and the retry layer uses as a wait hint on a 429.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+
+/// What the provider says is left of the current rate-limit window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub remaining_requests: Option<u64>,
+    pub reset_requests: Option<Duration>,
+    pub remaining_tokens: Option<u64>,
+    pub reset_tokens: Option<Duration>,
+}
+
+impl Quota {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// How long until the exhausted part of the quota comes back: the later reset among the
+    /// limits at zero, else the later of all resets.
+    pub fn reset_hint(&self) -> Option<Duration> {
+        let exhausted = [
+            (self.remaining_requests, self.reset_requests),
+            (self.remaining_tokens, self.reset_tokens),
+        ];
+        let at_zero = exhausted
+            .iter()
+            .filter(|(left, _)| *left == Some(0))
+            .filter_map(|(_, reset)| *reset)
+            .max();
+        at_zero.or_else(|| exhausted.iter().filter_map(|(_, reset)| *reset).max())
+    }
+}
+
+/// The quota headers of a response, if it has any.
+pub fn quota(headers: &HeaderMap) -> Option<Quota> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
+    let mut q = Quota {
+        remaining_requests: number("x-ratelimit-remaining-requests"),
+        reset_requests: text("x-ratelimit-reset-requests").and_then(go_duration),
+        remaining_tokens: number("x-ratelimit-remaining-tokens"),
+        reset_tokens: text("x-ratelimit-reset-tokens").and_then(go_duration),
+    };
+    let until = |name: &str| text(name).and_then(rfc3339_from_now);
+    if q.remaining_requests.is_none() {
+        q.remaining_requests = number("anthropic-ratelimit-requests-remaining");
+        q.reset_requests = until("anthropic-ratelimit-requests-reset");
+    }
+    if q.remaining_tokens.is_none() {
+        // Anthropic reports combined, input and output token limits; the smallest one binds.
+        for kind in ["tokens", "input-tokens", "output-tokens"] {
+            let left = number(&format!("anthropic-ratelimit-{kind}-remaining"));
+            if let Some(left) = left {
+                if q.remaining_tokens.is_none_or(|have| left < have) {
+                    q.remaining_tokens = Some(left);
+                    q.reset_tokens = until(&format!("anthropic-ratelimit-{kind}-reset"));
+                }
+            }
+        }
+    }
+    (!q.is_empty()).then_some(q)
+}
+
+/// A Go `time.Duration` string as OpenAI prints it: "1s", "6m0s", "1h2m3.5s", "20ms".
+fn go_duration(s: &str) -> Option<Duration> {
+    let mut total = 0.0_f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let split = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&i| i > 0)?;
+        let value: f64 = rest[..split].parse().ok()?;
+        rest = &rest[split..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total))
+}
+
+/// Time from now until an RFC 3339 instant ("2025-01-01T00:00:00Z", offsets allowed); zero if
+/// it has passed.
+fn rfc3339_from_now(s: &str) -> Option<Duration> {
+    let when = rfc3339_to_unix(s)?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    Some(Duration::from_secs_f64((when - now.as_secs_f64()).max(0.0)))
+}
+
+fn rfc3339_to_unix(s: &str) -> Option<f64> {
+    let (date, time) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) => (&time[..i], &time[i..]),
+        None => return None,
+    };
+    let mut c = clock.splitn(3, ':');
+    let hour: i64 = c.next()?.parse().ok()?;
+    let minute: i64 = c.next()?.parse().ok()?;
+    let second: f64 = c.next()?.parse().ok()?;
+    let offset_secs = match offset {
+        "Z" | "z" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let (h, m) = o[1..].split_once(':')?;
+            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+        }
+    };
+    let days = days_from_civil(year, month, day);
+    let whole = days * 86_400 + hour * 3600 + minute * 60 - offset_secs;
+    Some(whole as f64 + second)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(go_duration("20ms"), Some(Duration::from_millis(20)));
+        assert_eq!(
+            go_duration("1h2m3.5s"),
+            Some(Duration::from_secs_f64(3723.5))
+        );
+        assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration(""), None);
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        assert_eq!(rfc3339_to_unix("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(rfc3339_to_unix("1994-11-06T08:49:37Z"), Some(784_111_777.0));
+        assert_eq!(
+            rfc3339_to_unix("1994-11-06T09:49:37+01:00"),
+            Some(784_111_777.0)
+        );
+        assert_eq!(rfc3339_to_unix("yesterday"), None);
+    }
+
+    #[test]
+    fn openai_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("0"),
+        );
+        h.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("1.5s"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("900"),
+        );
+        h.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("6m0s"));
+        let q = quota(&h).unwrap_or_default();
+        assert_eq!(q.remaining_requests, Some(0));
+        assert_eq!(q.remaining_tokens, Some(900));
+        assert_eq!(q.reset_hint(), Some(Duration::from_millis(1500)));
+        assert_eq!(quota(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn anthropic_headers_take_the_tightest_token_limit() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("7"),
+        );
+        h.insert(
+            "anthropic-ratelimit-tokens-remaining",
+            HeaderValue::from_static("5000"),
+        );
+        h.insert(
+            "anthropic-ratelimit-input-tokens-remaining",
+            HeaderValue::from_static("300"),
+        );
+        h.insert(
+            "anthropic-ratelimit-input-tokens-reset",
+            HeaderValue::from_static("2999-01-01T00:00:00Z"),
+        );
+        let q = quota(&h).unwrap_or_default();
+        assert_eq!(q.remaining_requests, Some(7));
+        assert_eq!(q.remaining_tokens, Some(300));
+        assert!(q
+            .reset_tokens
+            .is_some_and(|d| d > Duration::from_secs(86_400)));
+    }
+}

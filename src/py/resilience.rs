@@ -1,0 +1,334 @@
+//! `llmrail.Retry`, `llmrail.RateLimit`, `llmrail.CircuitBreaker` and `BreakerStatus`: frozen
+//! value classes that only check and carry `crate::resilience` settings.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyMapping, PyString};
+
+use super::errors::{config, to_py};
+use crate::resilience::breaker::{BreakerConfig, Snapshot};
+use crate::resilience::fallback::FallbackConfig;
+use crate::resilience::ratelimit::RateLimitConfig;
+use crate::resilience::retry::{Jitter, RetryPolicy};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Retry>()?;
+    m.add_class::<RateLimit>()?;
+    m.add_class::<CircuitBreaker>()?;
+    m.add_class::<BreakerStatus>()?;
+    Ok(())
+}
+
+/// Seconds from Python, checked: finite and not negative.
+pub fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(config(format!(
+            "{name} must be a non-negative number of seconds, got {value}"
+        )))
+    }
+}
+
+/// Optional seconds that must be above zero when given (timeouts, deadlines).
+pub fn positive_seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(config(format!(
+            "{name} must be a positive number of seconds, got {v}"
+        ))),
+        v => v.map(|v| seconds(name, v)).transpose(),
+    }
+}
+
+/// How failed calls are retried: backoff with jitter, Retry-After honoured up to `max_delay`.
+#[pyclass(frozen, eq, module = "llmrail._core")]
+#[derive(PartialEq)]
+pub struct Retry {
+    pub(crate) policy: RetryPolicy,
+}
+
+#[pymethods]
+impl Retry {
+    #[new]
+    #[pyo3(signature = (max_attempts=4, *, initial_delay=0.5, max_delay=30.0, multiplier=2.0, jitter="full"))]
+    fn new(
+        max_attempts: u32,
+        initial_delay: f64,
+        max_delay: f64,
+        multiplier: f64,
+        jitter: &str,
+    ) -> PyResult<Self> {
+        let policy = RetryPolicy {
+            max_attempts,
+            initial_delay: seconds("initial_delay", initial_delay)?,
+            max_delay: seconds("max_delay", max_delay)?,
+            multiplier,
+            jitter: Jitter::parse(jitter).map_err(to_py)?,
+        };
+        policy.validate().map_err(to_py)?;
+        Ok(Self { policy })
+    }
+
+    #[getter]
+    fn max_attempts(&self) -> u32 {
+        self.policy.max_attempts
+    }
+    #[getter]
+    fn initial_delay(&self) -> f64 {
+        self.policy.initial_delay.as_secs_f64()
+    }
+    #[getter]
+    fn max_delay(&self) -> f64 {
+        self.policy.max_delay.as_secs_f64()
+    }
+    #[getter]
+    fn multiplier(&self) -> f64 {
+        self.policy.multiplier
+    }
+    #[getter]
+    fn jitter(&self) -> &'static str {
+        self.policy.jitter.as_str()
+    }
+
+    fn __repr__(&self) -> String {
+        let p = &self.policy;
+        format!(
+            "Retry(max_attempts={}, initial_delay={}, max_delay={}, multiplier={}, jitter={:?})",
+            p.max_attempts,
+            p.initial_delay.as_secs_f64(),
+            p.max_delay.as_secs_f64(),
+            p.multiplier,
+            p.jitter.as_str()
+        )
+    }
+}
+
+/// A token-aware limit: at most `rpm` requests and `tpm` tokens in any 60 s, shared by every
+/// call with the same `key` (through Redis with the client's `redis_url`).
+#[pyclass(frozen, eq, module = "llmrail._core")]
+#[derive(PartialEq)]
+pub struct RateLimit {
+    pub(crate) cfg: RateLimitConfig,
+}
+
+#[pymethods]
+impl RateLimit {
+    #[new]
+    #[pyo3(signature = (rpm=None, tpm=None, *, key=None, wait=true))]
+    fn new(rpm: Option<u64>, tpm: Option<u64>, key: Option<String>, wait: bool) -> PyResult<Self> {
+        let cfg = RateLimitConfig {
+            rpm,
+            tpm,
+            key,
+            wait,
+            ..RateLimitConfig::default()
+        };
+        cfg.validate().map_err(to_py)?;
+        Ok(Self { cfg })
+    }
+
+    #[getter]
+    fn rpm(&self) -> Option<u64> {
+        self.cfg.rpm
+    }
+    #[getter]
+    fn tpm(&self) -> Option<u64> {
+        self.cfg.tpm
+    }
+    #[getter]
+    fn key(&self) -> Option<&str> {
+        self.cfg.key.as_deref()
+    }
+    #[getter]
+    fn wait(&self) -> bool {
+        self.cfg.wait
+    }
+
+    fn __repr__(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or_else(|| "None".to_string(), |v| v.to_string());
+        let key = self
+            .cfg
+            .key
+            .as_ref()
+            .map_or_else(|| "None".to_string(), |k| format!("{k:?}"));
+        let wait = if self.cfg.wait { "True" } else { "False" };
+        format!(
+            "RateLimit(rpm={}, tpm={}, key={key}, wait={wait})",
+            opt(self.cfg.rpm),
+            opt(self.cfg.tpm)
+        )
+    }
+}
+
+/// When a provider+model's breaker opens (a streak of failures, or a failure rate over a
+/// window), and how long it stays open before one probe call is let through.
+#[pyclass(frozen, eq, module = "llmrail._core")]
+#[derive(PartialEq)]
+pub struct CircuitBreaker {
+    pub(crate) cfg: BreakerConfig,
+}
+
+#[pymethods]
+impl CircuitBreaker {
+    #[new]
+    #[pyo3(signature = (failure_threshold=5, *, failure_rate=0.5, min_calls=20, window=60.0, cooldown=30.0))]
+    fn new(
+        failure_threshold: u32,
+        failure_rate: f64,
+        min_calls: u32,
+        window: f64,
+        cooldown: f64,
+    ) -> PyResult<Self> {
+        let cfg = BreakerConfig {
+            enabled: true,
+            failure_threshold,
+            failure_rate,
+            min_calls,
+            window: seconds("window", window)?,
+            cooldown: seconds("cooldown", cooldown)?,
+        };
+        cfg.validate().map_err(to_py)?;
+        Ok(Self { cfg })
+    }
+
+    #[getter]
+    fn failure_threshold(&self) -> u32 {
+        self.cfg.failure_threshold
+    }
+    #[getter]
+    fn failure_rate(&self) -> f64 {
+        self.cfg.failure_rate
+    }
+    #[getter]
+    fn min_calls(&self) -> u32 {
+        self.cfg.min_calls
+    }
+    #[getter]
+    fn window(&self) -> f64 {
+        self.cfg.window.as_secs_f64()
+    }
+    #[getter]
+    fn cooldown(&self) -> f64 {
+        self.cfg.cooldown.as_secs_f64()
+    }
+
+    fn __repr__(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "CircuitBreaker(failure_threshold={}, failure_rate={}, min_calls={}, window={}, cooldown={})",
+            c.failure_threshold,
+            c.failure_rate,
+            c.min_calls,
+            c.window.as_secs_f64(),
+            c.cooldown.as_secs_f64()
+        )
+    }
+}
+
+/// One breaker's state, from `client.health()`.
+#[pyclass(frozen, get_all, module = "llmrail._core")]
+pub struct BreakerStatus {
+    /// "provider/model".
+    name: String,
+    /// "closed", "open" or "half_open".
+    state: &'static str,
+    consecutive_failures: u32,
+    /// Calls and failures over the last window (weighted toward the present).
+    calls: f64,
+    failures: f64,
+    /// Seconds until a probe is let through, while open.
+    retry_in: Option<f64>,
+    /// Whether this state is the one shared through Redis.
+    shared: bool,
+}
+
+#[pymethods]
+impl BreakerStatus {
+    fn __repr__(&self) -> String {
+        format!(
+            "BreakerStatus(name={:?}, state={:?}, consecutive_failures={}, shared={})",
+            self.name,
+            self.state,
+            self.consecutive_failures,
+            if self.shared { "True" } else { "False" }
+        )
+    }
+}
+
+impl From<Snapshot> for BreakerStatus {
+    fn from(s: Snapshot) -> Self {
+        Self {
+            name: s.name,
+            state: s.state.as_str(),
+            consecutive_failures: s.consecutive_failures,
+            calls: s.calls,
+            failures: s.failures,
+            retry_in: s.retry_in.map(|d| d.as_secs_f64()),
+            shared: s.shared,
+        }
+    }
+}
+
+/// `circuit_breaker=`: a `CircuitBreaker`, `False` (none), or `None` (the default one).
+pub fn breaker_setting(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<BreakerConfig>> {
+    let Some(v) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(b) = v.cast::<PyBool>() {
+        return if b.is_true() {
+            Ok(None)
+        } else {
+            Ok(Some(BreakerConfig::disabled()))
+        };
+    }
+    match v.cast::<CircuitBreaker>() {
+        Ok(cb) => Ok(Some(cb.get().cfg.clone())),
+        Err(_) => Err(config(
+            "circuit_breaker must be a llmrail.CircuitBreaker, False or None",
+        )),
+    }
+}
+
+/// `fallbacks=`: each a "provider/model" string or a mapping with `model` and optionally
+/// `api_key` and `base_url`.
+pub fn fallbacks(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<FallbackConfig>> {
+    let Some(v) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    if v.is_instance_of::<PyString>() {
+        return Err(config(
+            "fallbacks must be a list, e.g. fallbacks=[\"openai/gpt-4.1\"]",
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, item) in v.try_iter()?.enumerate() {
+        let item = item?;
+        if let Ok(s) = item.cast::<PyString>() {
+            out.push(FallbackConfig::new(s.to_str()?));
+            continue;
+        }
+        let Ok(m) = item.cast::<PyMapping>() else {
+            return Err(config(format!(
+                "fallbacks[{i}] must be \"provider/model\" or {{\"model\": ..., \"api_key\": ..., \"base_url\": ...}}"
+            )));
+        };
+        let field =
+            |name: &str| -> PyResult<Option<String>> {
+                match m.get_item(name) {
+                    Ok(v) if !v.is_none() => Ok(Some(v.extract::<String>().map_err(|_| {
+                        config(format!("fallbacks[{i}][{name:?}] must be a string"))
+                    })?)),
+                    _ => Ok(None),
+                }
+            };
+        let model =
+            field("model")?.ok_or_else(|| config(format!("fallbacks[{i}] needs a \"model\"")))?;
+        out.push(FallbackConfig {
+            model,
+            api_key: field("api_key")?,
+            base_url: field("base_url")?,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,63 @@
+//! How a cassette is used: the record mode and the matching, scrubbing and pacing options.
+
+use super::matcher::Matcher;
+use super::scrub::Scrubber;
+use crate::error::{LlmError, Result};
+
+/// When the network may be used, as in vcrpy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Replay only; a request with no recording is an error.
+    None,
+    /// Record when the cassette file does not exist yet, else behave as `None`.
+    Once,
+    /// Replay what matches, record the rest.
+    NewEpisodes,
+    /// Record everything; replaces the recorded interactions the new ones match.
+    All,
+}
+
+impl Mode {
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "none" => Self::None,
+            "once" => Self::Once,
+            "new_episodes" => Self::NewEpisodes,
+            "all" => Self::All,
+            _ => {
+                return Err(LlmError::config(format!(
+                    "unknown record mode {name:?}: use none, once, new_episodes or all"
+                )))
+            }
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Once => "once",
+            Self::NewEpisodes => "new_episodes",
+            Self::All => "all",
+        }
+    }
+
+    /// `none` when the `CI` variable says so (CI must never reach a provider), else `once`.
+    pub fn default_for(ci: Option<&str>) -> Self {
+        match ci.map(str::to_ascii_lowercase).as_deref() {
+            Some("true" | "1" | "yes") => Self::None,
+            _ => Self::Once,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `None`: [`Mode::default_for`] the `CI` environment variable.
+    pub mode: Option<Mode>,
+    pub matcher: Matcher,
+    pub scrubber: Scrubber,
+    /// Replay an interaction again once every match has been played (the last one repeats).
+    pub allow_playback_repeats: bool,
+    /// 0 replays at once; 1.0 at the recorded pace (latency and chunk times); 2.0 half as fast.
+    pub pace: f64,
+}

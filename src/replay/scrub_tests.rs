@@ -1,0 +1,141 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::replay::cassette::{Request, Response};
+use bytes::Bytes;
+use http::HeaderValue;
+use std::time::Duration;
+
+const KEY: &str = "sk-live-0123456789abcdef";
+
+fn sensitive(v: &str) -> HeaderValue {
+    let mut v = HeaderValue::from_str(v).unwrap();
+    v.set_sensitive(true);
+    v
+}
+
+#[test]
+fn credential_headers_are_redacted_without_configuration() {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {KEY}")).unwrap(),
+    );
+    h.insert(
+        "x-goog-api-key",
+        HeaderValue::from_static("AIzaSy-goog-secret"),
+    );
+    h.insert(
+        "x-amz-security-token",
+        HeaderValue::from_static("FwoGZXIvYXdzE-token"),
+    );
+    h.insert("x-custom-auth", sensitive("custom-secret-value"));
+    h.insert(
+        "x-team-token",
+        HeaderValue::from_static("team-secret-value"),
+    );
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    let s = Scrubber::new(&["X-Team-Token".into()], &[], &[]);
+    let (headers, secrets) = s.headers(&h);
+    for (name, value) in &headers {
+        let expected = if name == "content-type" {
+            "application/json"
+        } else {
+            REDACTED
+        };
+        assert_eq!(value, expected, "{name}");
+    }
+    assert!(
+        secrets.contains(&KEY.to_string()),
+        "the bare key is a secret too"
+    );
+    assert!(secrets.contains(&"custom-secret-value".to_string()));
+    assert!(
+        secrets.windows(2).all(|w| w[0].len() >= w[1].len()),
+        "longest first"
+    );
+}
+
+#[test]
+fn key_query_parameters_are_redacted() {
+    let s = Scrubber::default();
+    let mut secrets = Vec::new();
+    let uri = "https://g.example/v1/models/x:generate?alt=sse&key=AIzaSyKEY123&X-Amz-Signature=abcdef12#f";
+    assert_eq!(
+        s.uri(uri, &mut secrets),
+        "https://g.example/v1/models/x:generate?alt=sse&key=REDACTED&X-Amz-Signature=REDACTED#f"
+    );
+    assert_eq!(secrets, vec!["AIzaSyKEY123", "abcdef12"]);
+    assert_eq!(s.uri("https://h/x?a=1", &mut secrets), "https://h/x?a=1");
+}
+
+#[test]
+fn named_json_fields_are_redacted_at_any_depth() {
+    let s = Scrubber::new(&[], &[], &["user".into(), "api_key".into()]);
+    let body = br#"{"user":"alice","metadata":{"api_key":"k","keep":1},"list":[{"user":"bob"}]}"#;
+    let out: serde_json::Value = serde_json::from_slice(&s.body(body, &[])).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!({"user": REDACTED, "metadata": {"api_key": REDACTED, "keep": 1}, "list": [{"user": REDACTED}]})
+    );
+}
+
+#[test]
+fn secret_values_are_removed_everywhere_and_stream_chunks_follow() {
+    let s = Scrubber::default();
+    let secrets = vec![KEY.to_string()];
+    let body = format!("data: bad key {KEY}\n\ndata: [DONE]\n\n");
+    // The key straddles the first chunk boundary.
+    let first = "data: bad key sk-live".len();
+    let mut i = Interaction {
+        request: Request {
+            method: "POST".into(),
+            uri: format!("https://h/x?token={KEY}"),
+            headers: vec![("x-echo".into(), KEY.into())],
+            body: Bytes::from(format!("{{\"note\":\"{KEY}\"}}")),
+        },
+        response: Response {
+            status: 401,
+            headers: vec![("set-cookie".into(), "session=abc".into())],
+            body: Bytes::from(body.clone()),
+            latency: None,
+            chunks: Some(vec![
+                Chunk {
+                    len: first,
+                    at: Duration::from_millis(1),
+                },
+                Chunk {
+                    len: body.len() - first,
+                    at: Duration::from_millis(2),
+                },
+            ]),
+        },
+    };
+    s.interaction(&mut i, &secrets);
+    let all = format!("{i:?}");
+    assert!(!all.contains("0123456789abcdef"), "{all}");
+    assert!(!all.contains("session=abc"), "{all}");
+    let text = String::from_utf8(i.response.body.to_vec()).unwrap();
+    assert_eq!(text, "data: bad key REDACTED\n\ndata: [DONE]\n\n");
+    let chunks = i.response.chunks.unwrap();
+    assert_eq!(chunks.iter().map(|c| c.len).sum::<usize>(), text.len());
+    assert_eq!(chunks[0].len, "data: bad key REDACTED".len());
+}
+
+#[test]
+fn text_replacement_reports_edits() {
+    let (out, edits) = text(b"aXXXXXXbXXXXXX", &["XXXXXX".to_string()]);
+    assert_eq!(&*out, b"aREDACTEDbREDACTED");
+    assert_eq!(edits.len(), 2);
+    assert_eq!(map_pos(1, &edits), 1);
+    assert_eq!(map_pos(7, &edits), 9);
+    assert_eq!(
+        map_pos(3, &edits),
+        9,
+        "inside a secret moves to the end of its replacement"
+    );
+    assert!(matches!(
+        text(b"nothing", &["XXXXXX".to_string()]).0,
+        Cow::Borrowed(_)
+    ));
+}

@@ -1,0 +1,421 @@
+//! Circuit breaker per provider and model: after repeated failures, stop sending for a while and
+//! fail fast (or go straight to a fallback), then let one probe through to see if it recovered.
+//!
+//! [`Machine`] is the state machine with time passed in, so it is tested without clocks. The
+//! Redis variant (`redis.rs`) runs the same transitions in a Lua script, so every process sharing
+//! the Redis sees one breaker.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{ErrorKind, LlmError, Result};
+
+use super::redis::SharedBreaker;
+use super::retry::is_retriable;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    pub enabled: bool,
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// Share of failed calls over `window` that opens it (once `min_calls` were made).
+    pub failure_rate: f64,
+    pub min_calls: u32,
+    pub window: Duration,
+    /// How long it stays open before letting a probe through.
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failure_threshold: 5,
+            failure_rate: 0.5,
+            min_calls: 20,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BreakerConfig {
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.failure_threshold == 0 {
+            return Err(LlmError::config("failure_threshold must be at least 1"));
+        }
+        if !(self.failure_rate > 0.0 && self.failure_rate <= 1.0) {
+            return Err(LlmError::config("failure_rate must be in (0, 1]"));
+        }
+        if self.window.is_zero() || self.cooldown.is_zero() {
+            return Err(LlmError::config("window and cooldown must be positive"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn window_ms(&self) -> u64 {
+        millis(self.window).max(1)
+    }
+
+    pub(crate) fn cooldown_ms(&self) -> u64 {
+        millis(self.cooldown)
+    }
+}
+
+/// A half-open probe whose caller vanished (a crashed process) stops blocking others after this.
+pub(crate) const PROBE_LEASE_MS: u64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// What a caller may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Allowed,
+    /// Allowed as the one half-open probe: its result closes or re-opens the breaker.
+    Probe,
+    /// Fail fast; `retry_in` is when a probe will be let through (unknown while one runs).
+    Rejected {
+        retry_in: Option<Duration>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// The call was cancelled: it says nothing about the provider.
+    Ignored,
+}
+
+impl Outcome {
+    /// A failure is what says the provider is unwell; the caller's own mistakes (400, 401, ...)
+    /// prove it answered.
+    pub fn of<T>(result: &Result<T>) -> Self {
+        match result {
+            Ok(_) => Self::Success,
+            Err(e) if e.kind == ErrorKind::Cancelled => Self::Ignored,
+            Err(e) if is_retriable(e) || e.kind == ErrorKind::InvalidResponse => Self::Failure,
+            Err(_) => Self::Success,
+        }
+    }
+}
+
+/// What a recorded outcome did to the breaker, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Unchanged,
+    Opened,
+    Closed,
+}
+
+/// A breaker's state as `client.health()` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub name: String,
+    pub state: State,
+    pub consecutive_failures: u32,
+    /// Calls and failures over the last window (weighted, so fractional).
+    pub calls: f64,
+    pub failures: f64,
+    pub retry_in: Option<Duration>,
+    /// Whether the state lives in Redis (false also while Redis is unreachable).
+    pub shared: bool,
+}
+
+/// The breaker's state machine; times are milliseconds on any monotonic clock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Machine {
+    pub(crate) open: bool,
+    pub(crate) consecutive: u32,
+    /// While open: when a probe may go (half-open from then on).
+    pub(crate) open_until: u64,
+    /// While half-open: a probe is in flight until then.
+    pub(crate) probe_until: u64,
+    /// Failure-rate window as two buckets: the current one and the previous one, weighted.
+    pub(crate) bucket_start: u64,
+    pub(crate) calls: f64,
+    pub(crate) failures: f64,
+    pub(crate) prev_calls: f64,
+    pub(crate) prev_failures: f64,
+}
+
+impl Machine {
+    pub fn state(&self, now: u64) -> State {
+        match (self.open, now >= self.open_until) {
+            (false, _) => State::Closed,
+            (true, false) => State::Open,
+            (true, true) => State::HalfOpen,
+        }
+    }
+
+    pub fn admit(&mut self, now: u64) -> Admission {
+        match self.state(now) {
+            State::Closed => Admission::Allowed,
+            State::Open => Admission::Rejected {
+                retry_in: Some(Duration::from_millis(self.open_until - now)),
+            },
+            State::HalfOpen if now < self.probe_until => Admission::Rejected { retry_in: None },
+            State::HalfOpen => {
+                self.probe_until = now + PROBE_LEASE_MS;
+                Admission::Probe
+            }
+        }
+    }
+
+    pub fn record(
+        &mut self,
+        now: u64,
+        cfg: &BreakerConfig,
+        outcome: Outcome,
+        probe: bool,
+    ) -> Transition {
+        if outcome == Outcome::Ignored {
+            if probe {
+                self.probe_until = 0;
+            }
+            return Transition::Unchanged;
+        }
+        let failed = outcome == Outcome::Failure;
+        if self.open {
+            // Only the probe decides; stragglers from before the opening are ignored.
+            if !probe {
+                return Transition::Unchanged;
+            }
+            if failed {
+                self.trip(now, cfg);
+                return Transition::Opened;
+            }
+            *self = Self::default();
+            return Transition::Closed;
+        }
+        self.roll(now, cfg.window_ms());
+        self.calls += 1.0;
+        if failed {
+            self.failures += 1.0;
+            self.consecutive += 1;
+        } else {
+            self.consecutive = 0;
+        }
+        let (calls, failures) = self.weighted(now, cfg.window_ms());
+        let rate_trips =
+            calls >= f64::from(cfg.min_calls.max(1)) && failures / calls >= cfg.failure_rate;
+        if failed && (self.consecutive >= cfg.failure_threshold || rate_trips) {
+            self.trip(now, cfg);
+            return Transition::Opened;
+        }
+        Transition::Unchanged
+    }
+
+    pub fn snapshot(&self, now: u64, cfg: &BreakerConfig, name: &str) -> Snapshot {
+        let mut rolled = self.clone();
+        rolled.roll(now, cfg.window_ms());
+        let (calls, failures) = rolled.weighted(now, cfg.window_ms());
+        let state = self.state(now);
+        Snapshot {
+            name: name.to_string(),
+            state,
+            consecutive_failures: self.consecutive,
+            calls,
+            failures,
+            retry_in: (state == State::Open).then(|| Duration::from_millis(self.open_until - now)),
+            shared: false,
+        }
+    }
+
+    fn trip(&mut self, now: u64, cfg: &BreakerConfig) {
+        self.open = true;
+        self.open_until = now + cfg.cooldown_ms();
+        self.probe_until = 0;
+    }
+
+    fn roll(&mut self, now: u64, window: u64) {
+        let start = now - now % window;
+        if start == self.bucket_start {
+            return;
+        }
+        let adjacent = start == self.bucket_start + window;
+        (self.prev_calls, self.prev_failures) = if adjacent {
+            (self.calls, self.failures)
+        } else {
+            (0.0, 0.0)
+        };
+        (self.calls, self.failures, self.bucket_start) = (0.0, 0.0, start);
+    }
+
+    fn weighted(&self, now: u64, window: u64) -> (f64, f64) {
+        let into = (now.saturating_sub(self.bucket_start)) as f64 / window as f64;
+        let w = (1.0 - into).clamp(0.0, 1.0);
+        (
+            self.calls + self.prev_calls * w,
+            self.failures + self.prev_failures * w,
+        )
+    }
+}
+
+/// One breaker: local state, optionally shared through Redis.
+pub struct Breaker {
+    name: String,
+    cfg: BreakerConfig,
+    local: Mutex<Machine>,
+    epoch: Instant,
+    shared: Option<SharedBreaker>,
+}
+
+impl Breaker {
+    pub fn new(name: String, cfg: BreakerConfig, shared: Option<SharedBreaker>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            cfg,
+            local: Mutex::new(Machine::default()),
+            epoch: Instant::now(),
+            shared,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn now(&self) -> u64 {
+        millis(self.epoch.elapsed())
+    }
+
+    fn with_local<T>(&self, f: impl FnOnce(&mut Machine, u64) -> T) -> T {
+        let now = self.now();
+        // A poisoned lock only means another thread panicked mid-update; the state is plain data.
+        let mut m = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m, now)
+    }
+
+    /// Ask to send; a [`Permit`] to report the outcome with, or a `CircuitOpenError`.
+    pub async fn admit(self: &Arc<Self>) -> Result<Permit> {
+        let admission = match &self.shared {
+            Some(s) => match s.admit(&self.cfg).await {
+                Some(a) => a,
+                None => self.with_local(|m, now| m.admit(now)),
+            },
+            None => self.with_local(|m, now| m.admit(now)),
+        };
+        match admission {
+            Admission::Allowed => Ok(Permit::new(self.clone(), false)),
+            Admission::Probe => Ok(Permit::new(self.clone(), true)),
+            Admission::Rejected { retry_in } => {
+                let wait = retry_in
+                    .map(|d| format!("; a probe call goes through in {:.1} s", d.as_secs_f64()))
+                    .unwrap_or_else(|| "; a probe call is testing it".to_string());
+                let mut e = LlmError::new(
+                    ErrorKind::CircuitOpen,
+                    format!(
+                        "the circuit breaker for {} is open after repeated failures{wait}",
+                        self.name
+                    ),
+                );
+                e.retry_after = retry_in;
+                Err(e)
+            }
+        }
+    }
+
+    async fn record(&self, outcome: Outcome, probe: bool) {
+        let shared = match &self.shared {
+            Some(s) => s.record(&self.cfg, outcome, probe).await,
+            None => None,
+        };
+        let change = match shared {
+            Some(change) => change,
+            None => self.with_local(|m, now| m.record(now, &self.cfg, outcome, probe)),
+        };
+        match change {
+            Transition::Opened => tracing::warn!(
+                breaker = %self.name,
+                cooldown_s = self.cfg.cooldown.as_secs_f64(),
+                "circuit breaker opened: calls fail fast (or go to the fallback) until a probe succeeds"
+            ),
+            Transition::Closed => tracing::info!(breaker = %self.name, "circuit breaker closed"),
+            Transition::Unchanged => {}
+        }
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        if let Some(s) = &self.shared {
+            if let Some(mut snap) = s.snapshot(&self.cfg).await {
+                snap.name.clone_from(&self.name);
+                return snap;
+            }
+        }
+        self.with_local(|m, now| m.snapshot(now, &self.cfg, &self.name))
+    }
+}
+
+/// Leave to make one attempt; report how it went with [`Permit::record`]. Dropped unreported
+/// (the call was cancelled), it frees the half-open probe slot.
+pub struct Permit {
+    breaker: Arc<Breaker>,
+    probe: bool,
+    done: bool,
+}
+
+impl Permit {
+    fn new(breaker: Arc<Breaker>, probe: bool) -> Self {
+        Self {
+            breaker,
+            probe,
+            done: false,
+        }
+    }
+
+    pub async fn record(mut self, outcome: Outcome) {
+        self.done = true;
+        self.breaker.record(outcome, self.probe).await;
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.done || !self.probe {
+            return;
+        }
+        let breaker = self.breaker.clone();
+        match &breaker.shared {
+            Some(_) => {
+                // Releasing a shared probe is a Redis call; it cannot be awaited in `drop`.
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move { breaker.record(Outcome::Ignored, true).await });
+                }
+            }
+            None => {
+                breaker.with_local(|m, now| m.record(now, &breaker.cfg, Outcome::Ignored, true));
+            }
+        }
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[path = "breaker_tests.rs"]
+mod tests;

@@ -1,0 +1,40 @@
+//! How many tokens a request will use, before it is sent: what the rate limiter reserves.
+
+use crate::model::{ChatRequest, ContentPart};
+
+/// Reserved for the answer when the caller sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_RESERVE: u64 = 1024;
+
+/// A rough count of the tokens a request sends: about four characters a token, a little for
+/// each message's framing, a flat amount per image.
+pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
+    const IMAGE_TOKENS: u64 = 800;
+    let mut chars = req.system.as_ref().map_or(0, String::len);
+    let mut tokens = 0;
+    for m in &req.messages {
+        tokens += 4;
+        for part in &m.content {
+            match part {
+                ContentPart::Text(t) => chars += t.len(),
+                ContentPart::Image(_) => tokens += IMAGE_TOKENS,
+                // Markers (cache breakpoints) send no tokens of their own.
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+        }
+        for call in &m.tool_calls {
+            chars += call.name.len() + call.arguments.to_string().len();
+        }
+    }
+    for tool in &req.tools {
+        chars += tool.name.len()
+            + tool.description.as_ref().map_or(0, String::len)
+            + tool.parameters.to_string().len();
+    }
+    tokens + (chars as u64).div_ceil(4)
+}
+
+/// What a request reserves: its input estimate plus the most it may answer.
+pub fn reservation_for(req: &ChatRequest) -> u64 {
+    estimate_input_tokens(req) + req.max_tokens.map_or(DEFAULT_OUTPUT_RESERVE, u64::from)
+}
