@@ -58,6 +58,8 @@ bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/run.py
 	$(PY) bench/replay.py
 	$(PY) bench/cache.py
+	$(PY) bench/extract.py
+	$(PY) bench/langchain.py
 
 soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
 	$(PY) bench/soak.py

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Internal,
     /// Replaying from a cassette, a request had no recorded answer and may not be recorded.
     CassetteMiss,
+    /// Structured extraction found no valid answer within its retries or token budget.
+    Extraction,
 }
 
 impl ErrorKind {
@@ -47,6 +49,7 @@ impl ErrorKind {
             Self::Cancelled => "CancelledError",
             Self::Internal => "InternalError",
             Self::CassetteMiss => "CassetteMissError",
+            Self::Extraction => "ExtractionError",
         }
     }
 
@@ -85,6 +88,24 @@ pub struct ErrorDetails {
     pub retry_wait: Duration,
     /// The start of the response body, for debugging; already scrubbed of secrets.
     pub body: Option<String>,
+    /// For `Extraction` errors: every attempt's answer and errors, and what they used.
+    pub extraction: Option<std::sync::Arc<ExtractionReport>>,
+}
+
+/// The attempts of a failed structured extraction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtractionReport {
+    pub attempts: Vec<FailedAttempt>,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: Option<f64>,
+}
+
+/// One attempt's raw answer and what was wrong with it ("field: problem").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailedAttempt {
+    pub raw: String,
+    pub errors: Vec<String>,
 }
 
 /// How much of an error body is kept.
@@ -103,6 +124,7 @@ impl LlmError {
             attempts: 1,
             retry_wait: Duration::ZERO,
             body: None,
+            extraction: None,
         }))
     }
 

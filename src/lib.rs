@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod extract;
 pub mod mock;
 pub mod model;
 pub mod pricing;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,23 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
             srv.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
         if "except llmrail.RateLimitError" in code:
             srv.fault(429, retry_after=3)
-        compiled = compile(code, f"README example {i}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        if "class Judgement" in code:
+            judgement = {"winner": "Essay B", "confidence": 4.0,
+                         "justification": "Essay B weighs costs and benefits; Essay A only asserts its case."}
+            srv.reply(tool_calls=[{"name": "Judgement", "arguments": judgement}])  # Anthropic: a tool call
+            srv.reply(json.dumps(judgement))  # OpenAI-compatible: json_schema text
+            srv.reply(tool_calls=[{"name": "Judgement", "arguments": {**judgement, "confidence": 7.5}}])
+            srv.reply(tool_calls=[{"name": "Judgement", "arguments": judgement}])  # the re-ask
+            srv.reply(tool_calls=[{"name": "Judgement", "arguments": judgement}])  # the stream
+        # dont_inherit: run as users do, without this file's `from __future__ import annotations`
+        # (pydantic models in an example need their annotations evaluated).
+        compiled = compile(code, f"README example {i}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                           dont_inherit=True)
         result = eval(compiled, namespace)  # noqa: S307 - our own README
         if asyncio.iscoroutine(result):
             asyncio.run(result)
     out = capsys.readouterr().out
     assert "slow down for 3.0 s" in out
     assert "Paris" in out
+    assert "anthropic Essay B 0.75" in out and "openai Essay B 0.75" in out
+    assert "2 " in out and "confidence: 7.5 is greater than the maximum of 5.0" in out

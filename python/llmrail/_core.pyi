@@ -1,6 +1,6 @@
 # Type stubs for the native module. `make test` checks them against the built module (stubtest).
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal, final
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Literal, TypeVar, final, overload
 
 from typing_extensions import Required, Self, TypedDict
 
@@ -15,6 +15,9 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "Client",
+    "ExtractStream",
+    "Extraction",
+    "JsonSchema",
     "MockServer",
     "StreamEvent",
     "ToolCall",
@@ -22,6 +25,7 @@ __all__ = [
     "__version__",
     "bench_noop_future_into_py",
     "bench_noop_native",
+    "plan_prompt_cache",
     "quiesce",
     "reset_log_levels",
 ]
@@ -29,6 +33,9 @@ __all__ = [
 _Message = Mapping[str, Any]
 _Messages = str | Iterable[_Message]
 _PromptCache = Literal["5m", "1h", "auto"]
+_Mode = Literal["auto", "tool", "json_schema", "json", "prompt"]
+_T = TypeVar("_T")
+_M = TypeVar("_M")
 
 @final
 class Usage:
@@ -292,6 +299,358 @@ class Client:
         deadline: float | None = None,
         prompt_cache: _PromptCache | Literal["off"] | None = None,
     ) -> ChatStream: ...
+    @overload
+    async def extract(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> _M: ...
+    @overload
+    async def extract(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Extraction[_M]: ...
+    @overload
+    async def extract(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> dict[str, Any]: ...
+    @overload
+    async def extract(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Extraction[dict[str, Any]]: ...
+    @overload
+    async def extract(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        mode: str = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: bool = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Any: ...
+    @overload
+    def extract_sync(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> _M: ...
+    @overload
+    def extract_sync(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Extraction[_M]: ...
+    @overload
+    def extract_sync(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> dict[str, Any]: ...
+    @overload
+    def extract_sync(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Extraction[dict[str, Any]]: ...
+    @overload
+    def extract_sync(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        mode: str = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: bool = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> Any: ...
+    @overload
+    def extract_stream(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> ExtractStream[_M]: ...
+    @overload
+    def extract_stream(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> ExtractStream[Extraction[_M]]: ...
+    @overload
+    def extract_stream(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[False] = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> ExtractStream[dict[str, Any]]: ...
+    @overload
+    def extract_stream(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        mode: _Mode = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: Literal[True],
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> ExtractStream[Extraction[dict[str, Any]]]: ...
+    @overload
+    def extract_stream(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        mode: str = "auto",
+        max_retries: int = 3,
+        token_budget: int | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+        include_raw: bool = False,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
+        prompt_cache: _PromptCache | Literal["off"] | None = None,
+    ) -> ExtractStream[Any]: ...
+
+@final
+class Extraction(Generic[_T]):
+    @property
+    def value(self) -> _T: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def usage(self) -> Usage: ...
+    @property
+    def cost_usd(self) -> float | None: ...
+    @property
+    def raw(self) -> list[str]: ...
+    @property
+    def errors(self) -> list[list[str]]: ...
+    @property
+    def mode(self) -> Literal["tool", "json_schema", "json", "prompt"]: ...
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+
+@final
+class ExtractStream(Generic[_T]):
+    """Yields partial dicts while the answer streams, then the final value (``_T``)."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[dict[str, Any] | _T]: ...
+    async def _anext(self) -> dict[str, Any] | _T: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> dict[str, Any] | _T: ...
+    def close(self) -> None: ...
+
+@final
+class JsonSchema:
+    def __new__(cls, schema: Mapping[str, Any]) -> JsonSchema: ...
+    def validate_json(self, text: str) -> Any: ...
+    def errors(self, value: Any) -> list[str]: ...
 
 @final
 class Cassette:
@@ -343,6 +702,22 @@ class MockServer:
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
+class _CachePlan(TypedDict):
+    tools: Literal["5m", "1h"] | None
+    system: Literal["5m", "1h"] | None
+    message: tuple[int, Literal["5m", "1h"]] | None
+    automatic: Literal["5m", "1h"] | None
+    prompt_cache_key: str | None
+
+def plan_prompt_cache(
+    provider: str,
+    model: str,
+    messages: _Messages,
+    *,
+    system: str | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    prompt_cache: _PromptCache = "5m",
+) -> _CachePlan: ...
 def reset_log_levels() -> None: ...
 def quiesce() -> None: ...
 async def bench_noop_native() -> int: ...

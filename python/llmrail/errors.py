@@ -11,6 +11,7 @@ No API key ever appears in an error's message, attributes or repr.
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 
 __all__ = [
     "LLMError",
@@ -30,6 +31,8 @@ __all__ = [
     "CancelledError",
     "InternalError",
     "CassetteMissError",
+    "ExtractionError",
+    "ExtractionAttempt",
 ]
 
 
@@ -159,3 +162,54 @@ class CancelledError(LLMError):
 
 class InternalError(LLMError):
     """A bug in llmrail; please report it with the message."""
+
+
+@dataclass(frozen=True)
+class ExtractionAttempt:
+    """One failed attempt of a structured extraction: the model's answer as it wrote it, and every
+    problem found with it, each as ``"field: problem"`` (``"(root): ..."`` for the whole answer)."""
+
+    raw: str
+    errors: tuple[str, ...]
+
+
+class ExtractionError(LLMError):
+    """No valid answer within ``max_retries`` re-asks (or the ``token_budget``). ``failures`` has
+    each attempt's raw answer and errors; ``input_tokens``, ``output_tokens`` and ``cost_usd`` are
+    summed over every attempt; ``attempts`` is how many were made."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failures: list[tuple[str, list[str]]] | list[ExtractionAttempt] | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cost_usd: float | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.failures: list[ExtractionAttempt] = [
+            f if isinstance(f, ExtractionAttempt) else ExtractionAttempt(f[0], tuple(f[1]))
+            for f in failures or []
+        ]
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cost_usd = cost_usd
+
+    def __reduce__(self) -> tuple[object, ...]:
+        kwargs: dict[str, object] = {
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "request_id": self.request_id,
+            "retry_after": self.retry_after,
+            "attempts": self.attempts,
+            "body": self.body,
+            "retry_wait": self.retry_wait,
+            "failures": self.failures,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+        return (_rebuild, (type(self), self.message, kwargs))

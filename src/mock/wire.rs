@@ -37,7 +37,9 @@ impl Wire {
         };
         match self {
             Self::OpenAi => present("authorization", "Bearer "),
-            Self::Anthropic => present("x-api-key", ""),
+            // The Anthropic SDK sends `x-api-key`; since 2.x (and langchain-anthropic on it)
+            // the same key as a Bearer token, which the API accepts as well.
+            Self::Anthropic => present("x-api-key", "") || present("authorization", "Bearer "),
         }
     }
 

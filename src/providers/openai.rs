@@ -271,15 +271,17 @@ pub(crate) fn finish_reason(s: &str) -> FinishReason {
     }
 }
 
+/// Arguments that are not JSON (a model's slip, or cut off at max_tokens) are kept as the raw
+/// string rather than failing the whole call: the caller (structured extraction's lenient parser
+/// and re-ask, or the user) decides what to do with them.
 fn parse_arguments(name: &str, raw: &str) -> Result<Value> {
     if raw.trim().is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    serde_json::from_str(raw).map_err(|e| {
-        LlmError::invalid_response(format!(
-            "tool call {name:?} has arguments that are not JSON: {e}"
-        ))
-    })
+    Ok(serde_json::from_str(raw).unwrap_or_else(|e| {
+        tracing::debug!(tool = name, error = %e, "tool call arguments are not JSON; kept as text");
+        Value::String(raw.to_string())
+    }))
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,12 @@
 //! Prompt-cache arguments and `CacheStats`: conversion only, the rules live in `crate::cache`.
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
+use super::convert;
 use super::errors::to_py;
-use crate::cache::{self as core, PromptCache};
+use crate::cache::{self as core, CacheTtl, PromptCache};
+use crate::model::{ChatRequest, ToolSpec};
 
 /// `"5m" | "1h" | "auto" | "off"` as a policy; `None` stays `None`.
 pub fn policy(value: Option<&str>) -> PyResult<Option<PromptCache>> {
@@ -65,4 +68,40 @@ impl From<CacheStats> for core::CacheStats {
             cache_breaks: s.cache_breaks,
         }
     }
+}
+
+/// Where llmrail's planner would put the prompt-cache breakpoints of a request, for callers
+/// that render the markers themselves (the LangChain `optimize()` wrapper): a dict with
+/// `tools`, `system` and `automatic` (a TTL or `None`), `message` (`(index, ttl)` or `None`)
+/// and `prompt_cache_key`. Conversion only: the rules are `crate::cache::plan`.
+#[pyfunction]
+#[pyo3(signature = (provider, model, messages, *, system=None, tools=None, prompt_cache="5m"))]
+pub fn plan_prompt_cache<'py>(
+    py: Python<'py>,
+    provider: &str,
+    model: &str,
+    messages: &Bound<'py, PyAny>,
+    system: Option<String>,
+    tools: Option<&Bound<'py, PyAny>>,
+    prompt_cache: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let req = ChatRequest {
+        messages: convert::messages(messages)?,
+        system,
+        tools: match tools {
+            None => Vec::new(),
+            Some(t) => convert::parse::<Vec<ToolSpec>>(t, "tools")?,
+        },
+        ..ChatRequest::default()
+    };
+    let policy = PromptCache::parse(prompt_cache).map_err(to_py)?;
+    let plan = core::plan(&req, provider, model, policy);
+    let ttl = |t: Option<CacheTtl>| t.map(CacheTtl::as_str);
+    let out = PyDict::new(py);
+    out.set_item("tools", ttl(plan.tools))?;
+    out.set_item("system", ttl(plan.system))?;
+    out.set_item("message", plan.message.map(|(i, t)| (i, t.as_str())))?;
+    out.set_item("automatic", ttl(plan.automatic))?;
+    out.set_item("prompt_cache_key", plan.prompt_cache_key)?;
+    Ok(out)
 }

@@ -12,6 +12,7 @@ use super::bridge;
 use super::cache;
 use super::convert::RequestArgs;
 use super::errors::{config, to_py};
+use super::extract;
 use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};
 use super::types::{ChatResponse, StreamEvent};
 use crate::client::{self as core, ClientConfig};
@@ -221,6 +222,164 @@ impl Client {
         Ok(ChatStream {
             inner: Arc::new(Mutex::new(Some(stream))),
         })
+    }
+
+    /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
+    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[allow(clippy::too_many_arguments)]
+    async fn extract(
+        slf: Py<Self>,
+        response_model: Py<PyAny>,
+        messages: Py<PyAny>,
+        mode: String,
+        max_retries: u32,
+        token_budget: Option<u64>,
+        validation_context: Option<Py<PyAny>>,
+        include_raw: bool,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools: None,
+            tool_choice: None,
+            extra_body,
+            prompt_cache,
+        };
+        let o = extract::Options {
+            mode,
+            max_retries,
+            token_budget,
+            validation_context,
+            include_raw,
+        };
+        let opts = call_options(retry, deadline)?;
+        let call = Python::attach(|py| {
+            extract::prepare(py, &slf.get().inner, response_model, args, o, opts)
+        })?;
+        let include_raw = call.include_raw;
+        let outcome = bridge::run(call.run()).await?;
+        Python::attach(|py| extract::finish(py, outcome, include_raw))
+    }
+
+    /// The same extraction, blocking this thread (the GIL is released while waiting).
+    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract_sync(
+        &self,
+        py: Python<'_>,
+        response_model: Py<PyAny>,
+        messages: Py<PyAny>,
+        mode: String,
+        max_retries: u32,
+        token_budget: Option<u64>,
+        validation_context: Option<Py<PyAny>>,
+        include_raw: bool,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools: None,
+            tool_choice: None,
+            extra_body,
+            prompt_cache,
+        };
+        let o = extract::Options {
+            mode,
+            max_retries,
+            token_budget,
+            validation_context,
+            include_raw,
+        };
+        let call = extract::prepare(
+            py,
+            &self.inner,
+            response_model,
+            args,
+            o,
+            call_options(retry, deadline)?,
+        )?;
+        let include_raw = call.include_raw;
+        let outcome = bridge::block(py, call.run())?;
+        extract::finish(py, outcome, include_raw)
+    }
+
+    /// Partial dicts while the answer streams, then the validated value (`async for` or `for`).
+    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract_stream(
+        &self,
+        py: Python<'_>,
+        response_model: Py<PyAny>,
+        messages: Py<PyAny>,
+        mode: String,
+        max_retries: u32,
+        token_budget: Option<u64>,
+        validation_context: Option<Py<PyAny>>,
+        include_raw: bool,
+        system: Option<String>,
+        max_tokens: Option<u32>,
+        temperature: Option<f64>,
+        top_p: Option<f64>,
+        stop: Option<Py<PyAny>>,
+        extra_body: Option<Py<PyAny>>,
+        retry: Option<Py<Retry>>,
+        deadline: Option<f64>,
+        prompt_cache: Option<String>,
+    ) -> PyResult<extract::ExtractStream> {
+        let args = RequestArgs {
+            messages,
+            system,
+            max_tokens,
+            temperature,
+            top_p,
+            stop,
+            tools: None,
+            tool_choice: None,
+            extra_body,
+            prompt_cache,
+        };
+        let o = extract::Options {
+            mode,
+            max_retries,
+            token_budget,
+            validation_context,
+            include_raw,
+        };
+        extract::prepare(
+            py,
+            &self.inner,
+            response_model,
+            args,
+            o,
+            call_options(retry, deadline)?,
+        )?
+        .stream()
     }
 }
 

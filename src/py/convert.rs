@@ -53,7 +53,7 @@ impl RequestArgs {
 }
 
 /// A string is one user message; otherwise a list of OpenAI-shaped message dicts.
-fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
+pub fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(vec![Message::user(s.to_str()?)]);
     }
@@ -83,6 +83,6 @@ fn stop(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     parse(obj, "stop")
 }
 
-fn parse<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
+pub fn parse<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
     depythonize::<T>(obj).map_err(|e| config(format!("{what} is not valid: {e}")))
 }

@@ -27,6 +27,17 @@ fn build(py: Python<'_>, e: &LlmError) -> PyResult<PyErr> {
     kwargs.set_item("attempts", e.attempts)?;
     kwargs.set_item("body", e.body.as_deref())?;
     kwargs.set_item("retry_wait", e.retry_wait.as_secs_f64())?;
+    if let Some(x) = &e.extraction {
+        let failures: Vec<(&str, &Vec<String>)> = x
+            .attempts
+            .iter()
+            .map(|a| (a.raw.as_str(), &a.errors))
+            .collect();
+        kwargs.set_item("failures", failures)?;
+        kwargs.set_item("input_tokens", x.input_tokens)?;
+        kwargs.set_item("output_tokens", x.output_tokens)?;
+        kwargs.set_item("cost_usd", x.cost_usd)?;
+    }
     let exc = class.call((e.message.as_str(),), Some(&kwargs))?;
     Ok(PyErr::from_value(exc))
 }

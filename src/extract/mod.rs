@@ -1,0 +1,331 @@
+//! Structured extraction: put a JSON Schema to the model (`mode.rs`), read its answer leniently
+//! (`parse.rs`), validate it (`validate.rs`, then the caller's own [`Check`]), and on failure
+//! re-ask with the model's answer and the exact errors, up to `max_retries` times. Tokens and cost
+//! are summed over every attempt; a token budget stops early.
+//!
+//! The caller's check is a synchronous hook called once per attempt with the attempt number: the
+//! Python binding validates with pydantic there (a short callback under the GIL), so the whole
+//! loop, HTTP included, stays in the core and a user's own exception leaves it unchanged
+//! ([`Verdict::Abort`]).
+
+mod mode;
+pub mod parse;
+pub mod partial;
+pub mod stream;
+pub mod validate;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::client::Client;
+use crate::error::{ErrorKind, ExtractionReport, FailedAttempt, LlmError};
+use crate::model::{ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, Usage};
+use crate::resilience::CallOptions;
+
+pub use mode::{strict_schema, Answer, Mode};
+pub use stream::ExtractStream;
+pub use validate::Schema;
+
+/// What to extract and how hard to try.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub schema: Arc<Schema>,
+    /// The tool / schema name shown to the model (`^[A-Za-z0-9_-]{1,64}$`).
+    pub name: String,
+    /// `None`: [`Mode::auto`] for the client's provider and model.
+    pub mode: Option<Mode>,
+    /// Re-asks after the first attempt.
+    pub max_retries: u32,
+    /// No new attempt once the attempts so far used this many tokens (input + output).
+    pub token_budget: Option<u64>,
+}
+
+/// The caller's verdict on a schema-valid value.
+pub enum Verdict<E> {
+    /// Re-ask with these errors ("field: problem").
+    Invalid(Vec<String>),
+    /// Stop and hand this back to the caller as it is.
+    Abort(E),
+}
+
+/// The caller's own validation after the schema's (pydantic, from Python).
+pub trait Check: Send + Sync {
+    type Output: Send;
+    type Abort: Send;
+    fn check(&self, attempt: u32, value: Value) -> Result<Self::Output, Verdict<Self::Abort>>;
+}
+
+/// No check beyond the schema: the value as parsed.
+pub struct SchemaOnly;
+
+impl Check for SchemaOnly {
+    type Output = Value;
+    type Abort = LlmError;
+    fn check(&self, _: u32, value: Value) -> Result<Value, Verdict<LlmError>> {
+        Ok(value)
+    }
+}
+
+/// Why an extraction did not return a value.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// Every attempt failed validation (kind `Extraction`), or a call failed.
+    Llm(LlmError),
+    /// The caller's check raised something that is not a validation error.
+    Abort(E),
+}
+
+impl<E> From<LlmError> for Failure<E> {
+    fn from(e: LlmError) -> Self {
+        Self::Llm(e)
+    }
+}
+
+/// One attempt: what the model said and what was wrong with it (nothing, for the last one of a
+/// success).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub raw: String,
+    pub errors: Vec<String>,
+    pub usage: Usage,
+    pub finish_reason: Option<FinishReason>,
+}
+
+/// A validated value and what it took.
+#[derive(Debug, Clone)]
+pub struct Extraction<T> {
+    pub value: T,
+    pub attempts: Vec<AttemptRecord>,
+    /// Summed over every attempt.
+    pub usage: Usage,
+    /// Summed over every attempt; `None` when a model's price is unknown.
+    pub cost_usd: Option<f64>,
+    pub mode: Mode,
+    pub provider: String,
+    pub model: String,
+}
+
+/// Extract with buffered calls.
+pub async fn run<C: Check>(
+    client: &Client,
+    req: ChatRequest,
+    spec: &Spec,
+    opts: CallOptions,
+    check: &C,
+) -> Result<Extraction<C::Output>, Failure<C::Abort>> {
+    run_with(client, req, spec, opts, check, None).await
+}
+
+/// The loop; with `partials`, each attempt streams and sends the partial values it sees.
+async fn run_with<C: Check>(
+    client: &Client,
+    mut req: ChatRequest,
+    spec: &Spec,
+    opts: CallOptions,
+    check: &C,
+    partials: Option<&tokio::sync::mpsc::Sender<stream::Item<C::Output, C::Abort>>>,
+) -> Result<Extraction<C::Output>, Failure<C::Abort>> {
+    let schema = &spec.schema;
+    let mode = spec
+        .mode
+        .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), client.base_url()));
+    mode::shape(&mut req, mode, client.provider(), &spec.name, &spec.schema);
+    let mut acc = Accounts::default();
+    for attempt in 1..=spec.max_retries.saturating_add(1) {
+        let resp = match partials {
+            None => client.chat_with(req.clone(), opts.clone()).await?.0,
+            Some(tx) => stream::attempt(client, req.clone(), opts.clone(), &spec.name, tx).await?,
+        };
+        acc.add(&resp);
+        let answer = mode::answer(&resp, &spec.name);
+        let mut record = AttemptRecord {
+            raw: answer.raw(),
+            errors: Vec::new(),
+            usage: resp.usage,
+            finish_reason: resp.finish_reason,
+        };
+        let verdict = read(&answer, &resp, schema)
+            .map_err(Verdict::Invalid)
+            .and_then(|value| check.check(attempt, value));
+        match verdict {
+            Ok(value) => {
+                acc.records.push(record);
+                return Ok(acc.finish(value, mode));
+            }
+            Err(Verdict::Abort(e)) => return Err(Failure::Abort(e)),
+            Err(Verdict::Invalid(errors)) => record.errors = errors,
+        }
+        reask(&mut req, &answer, &record.errors, &spec.name);
+        acc.records.push(record);
+        let spent = acc.usage.input_tokens + acc.usage.output_tokens;
+        if let Some(budget) = spec.token_budget.filter(|b| spent >= *b) {
+            return Err(acc.fail(format!(
+                "the token budget ({budget}) is spent: {spent} tokens over {attempt} attempt(s)"
+            )));
+        }
+    }
+    let n = acc.records.len();
+    Err(acc.fail(format!("no valid answer after {n} attempt(s)")))
+}
+
+/// The answer as a schema-valid value, or every problem with it.
+fn read(answer: &Answer, resp: &ChatResponse, schema: &Schema) -> Result<Value, Vec<String>> {
+    let parsed = match answer {
+        Answer::Tool {
+            arguments: Value::String(s),
+            ..
+        } => parse::lenient(s),
+        Answer::Tool { arguments, .. } => Ok(arguments.clone()),
+        Answer::Text(t) => parse::lenient(t),
+    };
+    let value = parsed.map_err(|e| {
+        let cut = resp.finish_reason == Some(FinishReason::Length);
+        vec![match (e.truncated || cut, cut) {
+            (true, true) => "(root): the answer was cut off at max_tokens (finish_reason=length); answer more briefly".to_string(),
+            (true, false) => "(root): the answer was cut off before the JSON ended (truncated)".to_string(),
+            _ => format!("(root): {}", e.message),
+        }]
+    })?;
+    let value = parse::fit_shape(value, &schema.value);
+    let errors = schema.errors(&value);
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The follow-up of a failed attempt: the model's own answer, then the errors.
+pub fn reask_text(errors: &[String], tool: Option<&str>) -> String {
+    let mut text = String::from("That answer is not valid:\n");
+    for e in errors {
+        text.push_str("- ");
+        text.push_str(e);
+        text.push('\n');
+    }
+    match tool {
+        Some(name) => text.push_str(&format!("Call {name} again with corrected arguments.")),
+        None => {
+            text.push_str("Answer again with one corrected JSON object that follows the schema.")
+        }
+    }
+    text
+}
+
+fn reask(req: &mut ChatRequest, answer: &Answer, errors: &[String], name: &str) {
+    match answer {
+        // A tool call must be answered by a tool result: the errors go there.
+        Answer::Tool { id, arguments } if !id.is_empty() => {
+            let mut call = Message::text(Role::Assistant, "");
+            call.content.clear();
+            call.tool_calls.push(ToolCall {
+                id: id.clone(),
+                name: name.to_string(),
+                // Providers want an object here; a raw answer is quoted in the result instead.
+                arguments: match arguments {
+                    Value::Object(_) => arguments.clone(),
+                    _ => Value::Object(Map::new()),
+                },
+            });
+            let mut text = reask_text(errors, Some(name));
+            if let Value::String(raw) = arguments {
+                text = format!("Your arguments were: {raw}\n{text}");
+            }
+            let mut result = Message::text(Role::Tool, text);
+            result.tool_call_id = Some(id.clone());
+            req.messages.push(call);
+            req.messages.push(result);
+        }
+        _ => {
+            let raw = answer.raw();
+            let said = if raw.trim().is_empty() {
+                "(an empty answer)".to_string()
+            } else {
+                raw
+            };
+            req.messages.push(Message::text(Role::Assistant, said));
+            req.messages.push(Message::user(reask_text(errors, None)));
+        }
+    }
+}
+
+/// Usage, cost and records over the attempts so far.
+#[derive(Default)]
+struct Accounts {
+    usage: Usage,
+    cost_usd: Option<f64>,
+    unpriced: bool,
+    records: Vec<AttemptRecord>,
+    /// Who answered last (a fallback may have).
+    provider: String,
+    model: String,
+}
+
+impl Accounts {
+    fn add(&mut self, resp: &ChatResponse) {
+        let u = &resp.usage;
+        self.usage.input_tokens += u.input_tokens;
+        self.usage.output_tokens += u.output_tokens;
+        self.usage.cache_read_tokens += u.cache_read_tokens;
+        self.usage.cache_write_tokens += u.cache_write_tokens;
+        self.usage.cache_write_1h_tokens += u.cache_write_1h_tokens;
+        match resp.cost_usd() {
+            Some(c) => self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c),
+            None => self.unpriced = true,
+        }
+        self.provider.clone_from(&resp.provider);
+        self.model.clone_from(&resp.model);
+    }
+
+    fn cost(&self) -> Option<f64> {
+        if self.unpriced {
+            None
+        } else {
+            self.cost_usd
+        }
+    }
+
+    fn finish<T>(self, value: T, mode: Mode) -> Extraction<T> {
+        Extraction {
+            value,
+            usage: self.usage,
+            cost_usd: self.cost(),
+            attempts: self.records,
+            mode,
+            provider: self.provider,
+            model: self.model,
+        }
+    }
+
+    fn fail<E>(self, why: String) -> Failure<E> {
+        let mut message = format!("extraction failed: {why}");
+        if let Some(errors) = self.records.last().map(|r| &r.errors) {
+            message.push_str("; last errors: ");
+            message.push_str(&errors.join("; "));
+        }
+        let mut e = LlmError::new(ErrorKind::Extraction, message);
+        if !self.provider.is_empty() {
+            e = e.at(&self.provider, &self.model);
+        }
+        e.attempts = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
+        e.extraction = Some(Arc::new(ExtractionReport {
+            attempts: self
+                .records
+                .iter()
+                .map(|r| FailedAttempt {
+                    raw: r.raw.clone(),
+                    errors: r.errors.clone(),
+                })
+                .collect(),
+            input_tokens: self.usage.input_tokens,
+            output_tokens: self.usage.output_tokens,
+            cost_usd: self.cost(),
+        }));
+        Failure::Llm(e)
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,246 @@
+//! How the schema is put to the model (the mode), and where its answer is read back from.
+
+use serde_json::{json, Map, Value};
+
+use super::validate::Schema;
+use crate::error::{LlmError, Result};
+use crate::model::{ChatRequest, ChatResponse, ContentBlock, ToolChoice, ToolSpec};
+
+/// How a schema is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A forced call of one function whose parameters are the schema (both providers).
+    Tool,
+    /// Constrained decoding: OpenAI `response_format` json_schema, Anthropic `output_config`.
+    JsonSchema,
+    /// JSON mode (OpenAI `json_object`) plus the schema in the prompt.
+    Json,
+    /// The schema in the prompt only: works with any server.
+    Prompt,
+}
+
+impl Mode {
+    /// `"auto"` is `None`: chosen per provider and model by [`Mode::auto`].
+    pub fn parse(name: &str) -> Result<Option<Self>> {
+        Ok(Some(match name {
+            "auto" => return Ok(None),
+            "tool" => Self::Tool,
+            "json_schema" => Self::JsonSchema,
+            "json" => Self::Json,
+            "prompt" => Self::Prompt,
+            other => {
+                return Err(LlmError::config(format!(
+                    "mode must be \"auto\", \"tool\", \"json_schema\", \"json\" or \"prompt\"; got {other:?}"
+                )))
+            }
+        }))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tool => "tool",
+            Self::JsonSchema => "json_schema",
+            Self::Json => "json",
+            Self::Prompt => "prompt",
+        }
+    }
+
+    /// The strongest mode the provider and model are known to support: Anthropic's forced tool
+    /// (every Claude model has it), OpenAI's json_schema on models that have structured outputs
+    /// (tools on older ones), json_schema on other OpenAI-compatible servers (Ollama, vLLM,
+    /// llama.cpp, LM Studio accept it), tools on OpenRouter (more of its models have them).
+    pub fn auto(provider: &str, model: &str, base_url: &str) -> Self {
+        match provider {
+            "anthropic" | "openrouter" => Self::Tool,
+            _ if !base_url.contains("api.openai.com") => Self::JsonSchema,
+            _ if has_structured_outputs(model) => Self::JsonSchema,
+            _ => Self::Tool,
+        }
+    }
+}
+
+fn has_structured_outputs(model: &str) -> bool {
+    let older = [
+        "gpt-3.5",
+        "gpt-4-",
+        "gpt-4o-2024-05-13",
+        "o1-mini",
+        "o1-preview",
+    ];
+    if model == "gpt-4" || older.iter().any(|p| model.starts_with(p)) {
+        return false;
+    }
+    [
+        "gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-",
+    ]
+    .iter()
+    .any(|p| model.starts_with(p))
+}
+
+/// The request of every attempt: the caller's request with the schema put to the model.
+pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, compiled: &Schema) {
+    let schema = &compiled.value;
+    match mode {
+        Mode::Tool => {
+            let strict = compiled.strict.clone();
+            req.tools.push(ToolSpec {
+                name: name.to_string(),
+                description: Some(
+                    "Record the answer. Call this exactly once, with arguments that follow the schema."
+                        .into(),
+                ),
+                // A provider that takes `strict` gets the stricter copy; Anthropic ignores it.
+                strict: (provider != "anthropic" && strict.is_some()).then_some(true),
+                parameters: match (provider, strict) {
+                    ("anthropic", _) | (_, None) => schema.clone(),
+                    (_, Some(s)) => s,
+                },
+                cache_control: None,
+            });
+            req.tool_choice = Some(ToolChoice::Tool(name.to_string()));
+        }
+        Mode::JsonSchema if provider == "anthropic" => {
+            let schema = compiled.strict.clone().unwrap_or_else(|| schema.clone());
+            req.extra_body.insert(
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": schema}}),
+            );
+        }
+        Mode::JsonSchema => {
+            let mut spec = Map::new();
+            spec.insert("name".into(), Value::String(name.to_string()));
+            match compiled.strict.clone() {
+                Some(strict) => {
+                    spec.insert("schema".into(), strict);
+                    spec.insert("strict".into(), Value::Bool(true));
+                }
+                None => {
+                    spec.insert("schema".into(), schema.clone());
+                }
+            }
+            req.extra_body.insert(
+                "response_format".into(),
+                json!({"type": "json_schema", "json_schema": spec}),
+            );
+        }
+        Mode::Json | Mode::Prompt => {
+            if mode == Mode::Json && provider != "anthropic" {
+                req.extra_body
+                    .insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            let instruction = format!(
+                "Answer with one JSON object that follows this JSON Schema, and nothing else:\n{schema}"
+            );
+            req.system = Some(match req.system.take() {
+                Some(s) if !s.is_empty() => format!("{s}\n\n{instruction}"),
+                _ => instruction,
+            });
+        }
+    }
+}
+
+/// Keywords strict structured outputs reject; a schema using one is sent without `strict` (its
+/// constraints are still checked here, and violations re-asked).
+const NOT_STRICT: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "patternProperties",
+    "unevaluatedProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "unevaluatedItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "allOf",
+    "not",
+    "if",
+    "oneOf",
+];
+
+/// The schema as strict mode wants it (`additionalProperties: false` on every object), or
+/// `None` when strict mode would change its meaning: an optional property (strict requires
+/// every one), extra properties allowed on purpose, or a keyword strict mode rejects.
+pub fn strict_schema(schema: &Value) -> Option<Value> {
+    let mut copy = schema.clone();
+    strictify(&mut copy).then_some(copy)
+}
+
+fn strictify(v: &mut Value) -> bool {
+    match v {
+        Value::Array(items) => items.iter_mut().all(strictify),
+        Value::Object(map) => {
+            if NOT_STRICT.iter().any(|k| map.contains_key(*k)) {
+                return false;
+            }
+            // A free-form object (a dict of anything) has no strict form.
+            let is_object = map.get("type").and_then(Value::as_str) == Some("object");
+            if is_object && !map.contains_key("properties") {
+                return false;
+            }
+            if let Some(props) = map.get("properties").and_then(Value::as_object) {
+                let required: Vec<&str> = map
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if props.keys().any(|k| !required.contains(&k.as_str())) {
+                    return false;
+                }
+                match map.get("additionalProperties") {
+                    None | Some(Value::Bool(false)) => {}
+                    Some(_) => return false,
+                }
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            // `properties` maps names to schemas: recurse into the schemas, not the names.
+            map.values_mut().all(strictify)
+        }
+        _ => true,
+    }
+}
+
+/// What the model answered for the schema: a tool call's arguments (`Value`, maybe a raw
+/// string if they were not JSON) or the text.
+pub fn answer(resp: &ChatResponse, name: &str) -> Answer {
+    let calls = resp.tool_calls();
+    if let Some(call) = calls.iter().find(|c| c.name == name).or(calls.first()) {
+        return Answer::Tool {
+            id: call.id.clone(),
+            arguments: call.arguments.clone(),
+        };
+    }
+    let mut text = String::new();
+    for block in &resp.content {
+        if let ContentBlock::Text { text: t } = block {
+            text.push_str(t);
+        }
+    }
+    Answer::Text(text)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Tool { id: String, arguments: Value },
+    Text(String),
+}
+
+impl Answer {
+    /// The answer as the model wrote it, for the caller's records and the re-ask.
+    pub fn raw(&self) -> String {
+        match self {
+            Self::Tool {
+                arguments: Value::String(s),
+                ..
+            } => s.clone(),
+            Self::Tool { arguments, .. } => arguments.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "mode_tests.rs"]
+mod tests;

@@ -1,0 +1,307 @@
+//! Structured extraction from Python: the pydantic (or plain JSON Schema) side of
+//! `crate::extract`. `llmrail._extract.prepare` turns the caller's model into a schema, a name and
+//! a validator; the core loop calls that validator once per attempt under the GIL ([`PyCheck`]),
+//! so pydantic's custom validators run inside the re-ask loop and see the attempt number.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pythonize::{depythonize, pythonize};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::bridge;
+use super::convert::RequestArgs;
+use super::errors::{config, to_py};
+use super::types::Usage;
+use crate::client as core;
+use crate::error::LlmError;
+use crate::extract::{self, Check, Failure, Mode, Spec, Verdict};
+use crate::resilience::CallOptions;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Extraction>()?;
+    m.add_class::<ExtractStream>()?;
+    m.add_class::<JsonSchema>()?;
+    Ok(())
+}
+
+/// Validation in Python after the schema's: `validate(value, attempt) -> (ok, value | errors)`.
+pub struct PyCheck {
+    validate: Option<Py<PyAny>>,
+}
+
+impl Check for PyCheck {
+    type Output = Py<PyAny>;
+    type Abort = PyErr;
+
+    fn check(&self, attempt: u32, value: Value) -> Result<Py<PyAny>, Verdict<PyErr>> {
+        Python::attach(|py| {
+            let obj = pythonize(py, &value)
+                .map_err(|e| Verdict::Abort(to_py(LlmError::invalid_response(e.to_string()))))?;
+            let Some(validate) = &self.validate else {
+                return Ok(obj.unbind());
+            };
+            let out = validate.call1(py, (obj, attempt)).map_err(Verdict::Abort)?;
+            let (ok, payload): (bool, Bound<'_, PyAny>) =
+                out.extract(py).map_err(Verdict::Abort)?;
+            if ok {
+                Ok(payload.unbind())
+            } else {
+                Err(Verdict::Invalid(payload.extract().map_err(Verdict::Abort)?))
+            }
+        })
+    }
+}
+
+/// Everything one extraction needs, as owned values.
+pub struct Call {
+    pub client: core::Client,
+    pub req: crate::model::ChatRequest,
+    pub spec: Spec,
+    pub opts: CallOptions,
+    pub check: Arc<PyCheck>,
+    pub include_raw: bool,
+}
+
+/// The extraction-only keyword arguments.
+pub struct Options {
+    pub mode: String,
+    pub max_retries: u32,
+    pub token_budget: Option<u64>,
+    pub validation_context: Option<Py<PyAny>>,
+    pub include_raw: bool,
+}
+
+static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+pub fn prepare(
+    py: Python<'_>,
+    client: &core::Client,
+    response_model: Py<PyAny>,
+    args: RequestArgs,
+    o: Options,
+    opts: CallOptions,
+) -> PyResult<Call> {
+    let prep = PREPARE.get_or_try_init(py, || {
+        py.import("llmrail._extract")?
+            .getattr("prepare")
+            .map(Bound::unbind)
+    })?;
+    // The schema arrives as JSON text: a model's text is built once and cached by
+    // `llmrail._extract`, and text is also the cache key of the compiled schema, so a repeated
+    // extraction costs one hash instead of a dict conversion and a compile.
+    let (text, name, validate): (String, String, Option<Py<PyAny>>) = prep
+        .call1(py, (response_model, o.validation_context))?
+        .extract(py)?;
+    let schema = extract::Schema::from_json(&text).map_err(to_py)?;
+    Ok(Call {
+        client: client.clone(),
+        req: args.into_request(py)?,
+        spec: Spec {
+            schema,
+            name,
+            mode: Mode::parse(&o.mode).map_err(to_py)?,
+            max_retries: o.max_retries,
+            token_budget: o.token_budget,
+        },
+        opts,
+        check: Arc::new(PyCheck { validate }),
+        include_raw: o.include_raw,
+    })
+}
+
+type Outcome = Result<extract::Extraction<Py<PyAny>>, Failure<PyErr>>;
+
+impl Call {
+    pub async fn run(self) -> Result<Outcome, LlmError> {
+        Ok(extract::run(
+            &self.client,
+            self.req,
+            &self.spec,
+            self.opts,
+            self.check.as_ref(),
+        )
+        .await)
+    }
+
+    pub fn stream(self) -> PyResult<ExtractStream> {
+        let s =
+            extract::ExtractStream::start(self.client, self.req, self.spec, self.opts, self.check)
+                .map_err(to_py)?;
+        Ok(ExtractStream {
+            inner: Arc::new(Mutex::new(Some(s))),
+            include_raw: self.include_raw,
+        })
+    }
+}
+
+/// The value, or the `Extraction` around it when the caller asked for the accounting.
+pub fn finish(py: Python<'_>, outcome: Outcome, include_raw: bool) -> PyResult<Py<PyAny>> {
+    let x = match outcome {
+        Ok(x) => x,
+        Err(Failure::Abort(e)) => return Err(e),
+        Err(Failure::Llm(e)) => return Err(to_py(e)),
+    };
+    if !include_raw {
+        return Ok(x.value);
+    }
+    let out = Extraction {
+        value: x.value,
+        attempts: x.attempts.len(),
+        usage: x.usage.into(),
+        cost_usd: x.cost_usd,
+        raw: x.attempts.iter().map(|a| a.raw.clone()).collect(),
+        errors: x.attempts.into_iter().map(|a| a.errors).collect(),
+        mode: x.mode.as_str(),
+        provider: x.provider,
+        model: x.model,
+    };
+    Ok(Py::new(py, out)?.into_any())
+}
+
+/// A validated value and what it took: attempts, tokens and cost summed over all of them, and
+/// each attempt's raw answer and errors.
+#[pyclass(frozen, module = "llmrail._core", get_all)]
+pub struct Extraction {
+    value: Py<PyAny>,
+    attempts: usize,
+    usage: Usage,
+    cost_usd: Option<f64>,
+    raw: Vec<String>,
+    errors: Vec<Vec<String>>,
+    mode: &'static str,
+    provider: String,
+    model: String,
+}
+
+#[pymethods]
+impl Extraction {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let value = self
+            .value
+            .bind(py)
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        format!(
+            "Extraction(value={value}, attempts={}, mode={:?}, usage={:?}, cost_usd={:?})",
+            self.attempts,
+            self.mode,
+            (self.usage.input_tokens, self.usage.output_tokens),
+            self.cost_usd
+        )
+    }
+}
+
+type CoreStream = extract::ExtractStream<Py<PyAny>, PyErr>;
+type Item = extract::stream::Item<Py<PyAny>, PyErr>;
+
+/// `async for partial in client.extract_stream(...)`: partial dicts, then the validated value.
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct ExtractStream {
+    inner: Arc<Mutex<Option<CoreStream>>>,
+    include_raw: bool,
+}
+
+impl ExtractStream {
+    async fn next_item(inner: Arc<Mutex<Option<CoreStream>>>) -> Result<Option<Item>, LlmError> {
+        let mut guard = inner.lock().await;
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let item = stream.next().await;
+        if !matches!(item, Some(Item::Partial(_))) {
+            *guard = None;
+        }
+        Ok(item)
+    }
+
+    fn convert(&self, py: Python<'_>, item: Option<Item>, stop: PyErr) -> PyResult<Py<PyAny>> {
+        match item {
+            Some(Item::Partial(v)) => Ok(pythonize(py, &v)
+                .map_err(|e| to_py(LlmError::invalid_response(e.to_string())))?
+                .unbind()),
+            Some(Item::Done(outcome)) => finish(py, outcome, self.include_raw),
+            None => Err(stop),
+        }
+    }
+}
+
+#[pymethods]
+impl ExtractStream {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// pyo3 has no async magic methods: hand back the coroutine of `_anext`.
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.call_method0(intern!(slf.py(), "_anext"))
+    }
+
+    async fn _anext(slf: Py<Self>) -> PyResult<Py<PyAny>> {
+        let inner = slf.get().inner.clone();
+        let item = bridge::run(Self::next_item(inner)).await?;
+        Python::attach(|py| {
+            slf.get()
+                .convert(py, item, PyStopAsyncIteration::new_err(()))
+        })
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let item = bridge::block(py, Self::next_item(self.inner.clone()))?;
+        self.convert(py, item, PyStopIteration::new_err(()))
+    }
+
+    /// Stop receiving and drop the connection.
+    fn close(&self) {
+        if let Ok(mut guard) = self.inner.try_lock() {
+            *guard = None;
+        }
+    }
+}
+
+/// A compiled JSON Schema with llmrail's lenient parser in front: what extraction does with each
+/// answer, usable on its own (and measured by `make bench`).
+#[pyclass(frozen, module = "llmrail._core")]
+pub struct JsonSchema {
+    compiled: Arc<extract::Schema>,
+}
+
+#[pymethods]
+impl JsonSchema {
+    #[new]
+    fn new(schema: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let schema: Value =
+            depythonize(schema).map_err(|e| config(format!("the schema is not JSON: {e}")))?;
+        let compiled = extract::Schema::compiled(&schema).map_err(to_py)?;
+        Ok(Self { compiled })
+    }
+
+    /// Parse `text` leniently and validate it: the value, or a `ValueError` listing every
+    /// problem ("field: problem").
+    fn validate_json<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+        let value = extract::parse::lenient(text)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.message))?;
+        let value = extract::parse::fit_shape(value, &self.compiled.value);
+        let errors = self.compiled.errors(&value);
+        if !errors.is_empty() {
+            return Err(pyo3::exceptions::PyValueError::new_err(errors.join("\n")));
+        }
+        pythonize(py, &value).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    }
+
+    /// Every problem with a value (already parsed), as "field: problem".
+    fn errors(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let value: Value =
+            depythonize(value).map_err(|e| config(format!("the value is not JSON: {e}")))?;
+        Ok(self.compiled.errors(&value))
+    }
+}

@@ -1,0 +1,188 @@
+"""optimize(): llmrail around ChatAnthropic / ChatOpenAI, compared on the mock server's wire."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from langchain_anthropic import ChatAnthropic
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from llmrail.langchain import OptimizedChatModel, detect, optimize
+from llmrail.testing import MockServer, RecordedRequest
+from pydantic import BaseModel
+
+from .conftest import API_KEY
+
+POLICY = "You are the support assistant of Example Corp. " + "Follow the refund policy. " * 300
+# Headers that differ between any two requests of the same SDK.
+VOLATILE = {"x-stainless-retry-count", "x-stainless-read-timeout", "idempotency-key", "content-length"}
+
+
+def wrapped_model(srv: MockServer, provider: str) -> BaseChatModel:
+    if provider == "anthropic":
+        return ChatAnthropic(  # type: ignore[call-arg]
+            model="claude-sonnet-4-6", base_url=srv.anthropic_base_url, api_key=API_KEY, max_retries=0
+        )
+    return ChatOpenAI(model="gpt-4.1-mini", base_url=srv.openai_base_url, api_key=API_KEY, max_retries=0)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["anthropic", "openai"])
+def wrapped(request: pytest.FixtureRequest, srv: MockServer) -> BaseChatModel:
+    return wrapped_model(srv, request.param)
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather in a city."""
+    return "sunny"
+
+
+def wire(r: RecordedRequest) -> tuple[str, Any, list[tuple[str, str]]]:
+    return r["path"], r["body"], sorted((k, v) for k, v in r["headers"] if k not in VOLATILE)
+
+
+def conversation() -> list[Any]:
+    return [
+        SystemMessage(POLICY),
+        HumanMessage("Can I return a gift?"),
+        AIMessage("Yes, within 30 days."),
+        HumanMessage("And without a receipt?"),
+    ]
+
+
+def test_disabled_wrapper_sends_exactly_what_the_model_sends(srv: MockServer, wrapped: BaseChatModel) -> None:
+    srv.default("Yes.")
+    wrapped.bind_tools([get_weather]).invoke(conversation())
+    optimize(wrapped).bind_tools([get_weather]).invoke(conversation())
+    wrapped.stream("hi").__next__()
+    list(optimize(wrapped).stream("hi"))
+    first, second, third, fourth = srv.requests
+    assert wire(first) == wire(second)
+    assert wire(third) == wire(fourth)
+
+
+async def test_disabled_wrapper_async_and_batch_are_the_same_too(srv: MockServer, wrapped: BaseChatModel) -> None:
+    srv.default("Yes.")
+    await wrapped.ainvoke("hi")
+    await optimize(wrapped).ainvoke("hi")
+    await optimize(wrapped).abatch(["hi"])
+    a, b, c = srv.requests
+    assert wire(a) == wire(b) == wire(c)
+
+
+def test_capabilities_are_detected(srv: MockServer, wrapped: BaseChatModel) -> None:
+    caps = detect(wrapped)
+    assert caps.provider in ("anthropic", "openai") and caps.model in ("claude-sonnet-4-6", "gpt-4.1-mini")
+    assert caps.api_key is not None and caps.api_key.get_secret_value() == API_KEY
+    assert caps.base_url is not None and caps.base_url.startswith(srv.url)
+    assert caps.prompt_cache and caps.llmrail and not caps.batch_api
+    assert API_KEY not in repr(caps)
+
+
+def test_prompt_cache_marks_anthropic_requests_and_cache_shows_in_usage(srv: MockServer) -> None:
+    model = optimize(wrapped_model(srv, "anthropic"), prompt_cache="5m").bind_tools([get_weather])
+    srv.default("Yes.")
+    first = model.invoke(conversation())
+    second = model.invoke(conversation())
+    body = srv.last_request["body"]
+    assert "cache_control" not in body["tools"][-1]  # tools alone are below the model's minimum
+    assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    # The stable conversation ends with the assistant's answer, before the newest question.
+    assert body["messages"][1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "cache_control" not in json.dumps(body["messages"][2])
+    assert first.usage_metadata is not None and second.usage_metadata is not None
+    # ChatAnthropic reports writes by TTL (its cache_creation stays 0 when it has that detail).
+    written = first.usage_metadata["input_token_details"]
+    assert written.get("cache_creation", 0) + written.get("ephemeral_5m_input_tokens", 0) > 1000
+    assert second.usage_metadata["input_token_details"]["cache_read"] > 0
+    assert conversation()[0].content == POLICY  # the caller's messages are not modified
+
+
+async def test_prompt_cache_one_hour_and_automatic(srv: MockServer) -> None:
+    srv.default("Yes.")
+    await optimize(wrapped_model(srv, "anthropic"), prompt_cache="1h").ainvoke(conversation())
+    assert srv.last_request["body"]["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    await optimize(wrapped_model(srv, "anthropic"), prompt_cache="auto").ainvoke(conversation())
+    assert srv.last_request["body"]["cache_control"] == {"type": "ephemeral"}
+
+
+def test_prompt_cache_marks_an_agent_loop_at_the_tool_result(srv: MockServer) -> None:
+    ai = AIMessage("", tool_calls=[{"name": "get_weather", "args": {"city": "Oslo"}, "id": "t1", "type": "tool_call"}])
+    history = [SystemMessage(POLICY), HumanMessage("Weather in Oslo?"), ai, get_weather.invoke(ai.tool_calls[0])]
+    srv.default("Sunny.")
+    optimize(wrapped_model(srv, "anthropic"), prompt_cache="5m").invoke(history)
+    sent = srv.last_request["body"]["messages"]
+    tool_result = sent[2]["content"][0]
+    assert tool_result["type"] == "tool_result" and tool_result["cache_control"] == {"type": "ephemeral"}
+
+
+def test_prompt_cache_gives_openai_a_cache_key(srv: MockServer) -> None:
+    srv.default("Yes.")
+    optimize(wrapped_model(srv, "openai"), prompt_cache="5m").invoke(conversation())
+    key = srv.last_request["body"]["prompt_cache_key"]
+    optimize(wrapped_model(srv, "openai"), prompt_cache="5m").invoke(conversation())
+    assert isinstance(key, str) and srv.last_request["body"]["prompt_cache_key"] == key
+
+
+def test_a_failing_optimisation_falls_back_to_the_plain_call(
+    srv: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv.fault(400, body={"type": "error", "error": {"type": "invalid_request_error", "message": "bad marker"}})
+    srv.reply("Answered anyway.")
+    with caplog.at_level(logging.WARNING, logger="llmrail.langchain"):
+        msg = optimize(wrapped_model(srv, "anthropic"), prompt_cache="5m").invoke(conversation())
+    assert msg.content == "Answered anyway."
+    marked, plain = srv.requests
+    assert "cache_control" in json.dumps(marked["body"]) and "cache_control" not in json.dumps(plain["body"])
+    assert "retrying without them" in caplog.text and "bad marker" in caplog.text
+
+
+async def test_a_failing_plan_falls_back_too(srv: MockServer, caplog: pytest.LogCaptureFixture) -> None:
+    srv.default("Fine.")
+    pdf = HumanMessage([{"type": "document", "source": {"type": "text", "data": "x", "media_type": "text/plain"}}])
+    with caplog.at_level(logging.WARNING, logger="llmrail.langchain"):
+        msg = await optimize(wrapped_model(srv, "anthropic"), prompt_cache="5m").ainvoke([pdf])
+    assert msg.content == "Fine." and len(srv.requests) == 1
+    assert "planning failed" in caplog.text
+
+
+async def test_batch_goes_through_llmrail(srv: MockServer, wrapped: BaseChatModel) -> None:
+    srv.default("ok", latency=0.1)
+    model = optimize(wrapped, batch=True)
+    out = await model.bind_tools([get_weather]).abatch([f"q{i}" for i in range(8)])
+    assert [m.content for m in out] == ["ok"] * 8
+    agents = {dict(r["headers"]).get("user-agent", "") for r in srv.requests}
+    assert all(a.startswith("llmrail") for a in agents), agents
+    assert all("get_weather" in json.dumps(r["body"]["tools"]) for r in srv.requests)
+
+
+def test_structured_output_goes_through_the_wrapper(srv: MockServer, wrapped: BaseChatModel) -> None:
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    if isinstance(wrapped, ChatOpenAI):
+        srv.default(json={"name": "Ada", "age": 36})
+    else:
+        srv.default(tool_calls=[{"name": "Person", "arguments": {"name": "Ada", "age": 36}}])
+    model = optimize(wrapped, prompt_cache="5m")
+    assert model.with_structured_output(Person).invoke([SystemMessage(POLICY), HumanMessage("Ada")]) == Person(
+        name="Ada", age=36
+    )
+    if isinstance(wrapped, ChatAnthropic):
+        assert "cache_control" in json.dumps(srv.last_request["body"]["system"])
+
+
+def test_works_inside_an_lcel_chain(srv: MockServer, wrapped: BaseChatModel) -> None:
+    srv.default("Bonjour")
+    prompt = ChatPromptTemplate.from_messages([("system", POLICY), ("human", "{text}")])
+    chain = prompt | optimize(wrapped, prompt_cache="5m") | StrOutputParser()
+    assert chain.invoke({"text": "Hello"}) == "Bonjour"
+    assert isinstance(optimize(wrapped), OptimizedChatModel)
