@@ -398,7 +398,7 @@ async fn missing_key_is_401_and_keeps_the_script() {
 
     let resp = http()
         .post(format!("{}/v1/messages", srv.url()))
-        .bearer_auth("wrong-header-for-anthropic")
+        .header("x-api-key", "")
         .json(&claude(false))
         .send()
         .await
