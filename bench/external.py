@@ -51,15 +51,18 @@ def _wall(code: str) -> float:
 def import_times(repeat: int = 5) -> dict[str, float]:
     """Min wall time of a fresh interpreter importing each module (ms), and llmrail's own
     cumulative time from ``-X importtime``."""
-    out = {name: min(_wall(code) for _ in range(repeat)) * 1e3
-           for name, code in [("python_ms", "pass"), ("llmrail_ms", "import llmrail"),
-                              ("openai_ms", "import openai")]}  # fmt: skip
+    out = {
+        name: min(_wall(code) for _ in range(repeat)) * 1e3
+        for name, code in [("python_ms", "pass"), ("llmrail_ms", "import llmrail"), ("openai_ms", "import openai")]
+    }
     cumulative = []
     for _ in range(repeat):
         err = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import llmrail"],
-            check=True, capture_output=True, text=True,
-        ).stderr  # fmt: skip
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stderr
         for line in err.splitlines():
             cols = line.split("|")
             if len(cols) == 3 and cols[2].strip() == "llmrail":

@@ -169,8 +169,14 @@ def summarize(lat_ns: list[int], cpu_s: float, calls: int) -> Result:
         return lat[round((len(lat) - 1) * p)] / 1e3 if lat else float("nan")
 
     mean = sum(lat) / len(lat) / 1e3 if lat else float("nan")
-    return {"n": len(lat), "p50_us": pct(0.5), "p95_us": pct(0.95), "p99_us": pct(0.99),
-            "mean_us": mean, "cpu_us": cpu_s / max(calls, 1) * 1e6}  # fmt: skip
+    return {
+        "n": len(lat),
+        "p50_us": pct(0.5),
+        "p95_us": pct(0.95),
+        "p99_us": pct(0.99),
+        "mean_us": mean,
+        "cpu_us": cpu_s / max(calls, 1) * 1e6,
+    }
 
 
 def sequential_sync(call: Callable[[], str], n: int, warmup: int) -> Result:

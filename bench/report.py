@@ -1,4 +1,4 @@
-"""Ratios, goals and the markdown table."""
+"""Ratios, goals and the markdown report."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def goals(r: Results) -> list[dict[str, Any]]:
+    """The issue's targets: (goal, measure, comparison, bound, measured value)."""
     top_level = max(r["concurrency"])
     seq, top, stream = r["sequential"], r["throughput"][str(top_level)], r["stream"]
     rows = [
@@ -27,23 +28,109 @@ def goals(r: Results) -> list[dict[str, Any]]:
          _ratio(stream[SDK]["cpu_us"], stream[LLMRAIL]["cpu_us"])),
     ]  # fmt: skip
     return [
-        {"goal": g, "measure": m, "target": f"{op} {bound:g}", "value": round(v, 2),
-         "met": v <= bound if op == "<=" else v >= bound}
-        for g, m, op, bound, v in rows
-    ]  # fmt: skip
+        {
+            "goal": goal,
+            "measure": measure,
+            "target": f"{op} {bound:g}",
+            "value": round(value, 2),
+            "met": value <= bound if op == "<=" else value >= bound,
+        }
+        for goal, measure, op, bound, value in rows
+    ]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
 
 
 def _f(x: float | None, digits: int = 0) -> str:
     return "n/a" if x is None or x != x else f"{x:,.{digits}f}"
 
 
+def _x(a: float, b: float, digits: int = 2) -> str:
+    return f"{_ratio(a, b):.{digits}f}x"
+
+
+def _sequential(r: Results) -> list[str]:
+    m, seq = r["meta"], r["sequential"]
+    rust = seq[RUST]["p50_us"]
+    rows = [
+        [name, _f(s["p50_us"]), _f(s["p95_us"]), _f(s["p99_us"]), _f(s["cpu_us"]), _x(s["p50_us"], rust)]
+        for name, s in seq.items()
+    ]
+    return [
+        f"## Sequential latency ({m['seq_n']} calls after {m['seq_warmup']} warm-up, one in flight)",
+        "",
+        *_table(["peer", "p50 µs", "p95 µs", "p99 µs", "CPU µs/call", "p50 vs Rust"], rows),
+    ]
+
+
+def _throughput(r: Results) -> list[str]:
+    m = r["meta"]
+    header = ["peer", "in flight", "calls/s", "p50 ms", "p99 ms", "CPU µs/call", "server CPU µs/call"]
+    header += ["conns opened¹", "errors", "vs Rust", "vs SDK"]
+    rows = []
+    for level, peers in r["throughput"].items():
+        rust, sdk = peers[RUST]["calls_per_s"], peers[SDK]["calls_per_s"]
+        for name, s in peers.items():
+            rows.append(
+                [name, level, _f(s["calls_per_s"]), _f(s["p50_us"] / 1e3, 1), _f(s["p99_us"] / 1e3, 1)]
+                + [_f(s["cpu_us"]), _f(s["server_cpu_us"]), str(s["connections_opened"]), str(s["errors"])]
+                + [_x(s["calls_per_s"], rust), _x(s["calls_per_s"], sdk, 1)]
+            )
+    return [
+        f"## Throughput ({m['conc_n']} calls per run after a warm-up of 2x the concurrency)",
+        "",
+        *_table(header, rows),
+        f"Pools: {m['pools']}",
+        "¹ TCP connections the mock server accepted during the run and its warm-up; llmrail's "
+        "process-wide pool outlives a run, so its second run reuses the first one's connections.",
+        "Client and server share the cores: calls/s ≈ cores / (client + server CPU per call), so the "
+        "client's CPU per call sets the ceiling.",
+        "",
+    ]
+
+
+def _stream(r: Results) -> list[str]:
+    m, st = r["meta"], r["stream"]
+    sdk = st[SDK]
+    rows = [
+        [name, _f(s["p50_us"]), _f(s["p99_us"]), _f(s["cpu_us"])]
+        + [_x(sdk["cpu_us"], s["cpu_us"], 1), _x(sdk["p50_us"], s["p50_us"], 1)]
+        for name, s in st.items()
+    ]
+    header = ["peer", "p50 µs/stream", "p99 µs/stream", "CPU µs/stream", "SDK CPU / this", "SDK p50 / this"]
+    return [f"## {m['stream_chunks']}-chunk stream ({m['stream_n']} streams, sequential)", "", *_table(header, rows)]
+
+
+def _bridge_and_import(r: Results) -> list[str]:
+    m, imp = r["meta"], r["import"]
+    bridge = [
+        [name, _f(s["p50_us"], 1), _f(s["mean_us"], 1), _f(s["p99_us"], 1), _f(s["cpu_us"], 1)]
+        for name, s in r["bridge"].items()
+    ]
+    imports = [
+        ["python -c pass", _f(imp["python_ms"], 1)],
+        ["import llmrail", _f(imp["llmrail_ms"], 1)],
+        ["import openai", _f(imp["openai_ms"], 1)],
+        ["llmrail cumulative (-X importtime)", _f(imp["llmrail_importtime_ms"], 1)],
+    ]
+    return [
+        f"## Async bridge ({m['bridge_n']} awaits of a no-op core task each)",
+        "",
+        *_table(["bridge", "p50 µs", "mean µs", "p99 µs", "CPU µs/await"], bridge),
+        "## Import (fresh interpreter, min of 5)",
+        "",
+        *_table(["", "ms"], imports),
+    ]
+
+
 def markdown(r: Results) -> str:
     m = r["meta"]
+    goal_rows = [
+        [g["goal"], g["measure"], g["target"], f"{g['value']:.2f}", "yes" if g["met"] else "**no**"] for g in r["goals"]
+    ]
     out = [
         "# llmrail benchmark",
         "",
@@ -51,85 +138,14 @@ def markdown(r: Results) -> str:
         f"{m['answer_chars']}-character reply (streamed as {m['stream_chunks']} chunks); "
         f"whole run {m['duration_s']:.0f} s{' (--quick)' if m['quick'] else ''}; "
         f"load average at start {m['load_at_start']:.2f}.",
-        "CPU = the client process's CPU time (all threads) per call; the mock server shares the same 2 cores.",
+        "CPU = the client process's CPU time (all its threads) per call.",
         "",
-        f"## Sequential latency ({m['seq_n']} calls after {m['seq_warmup']} warm-up, one in flight)",
+        "## Goals",
         "",
+        *_table(["goal", "measure", "target", "measured", "met"], goal_rows),
+        *_sequential(r),
+        *_throughput(r),
+        *_stream(r),
+        *_bridge_and_import(r),
     ]
-    seq = r["sequential"]
-    rust50 = seq[RUST]["p50_us"]
-    out += _table(
-        ["peer", "p50 µs", "p95 µs", "p99 µs", "CPU µs/call", "p50 vs Rust"],
-        [
-            [
-                name,
-                _f(s["p50_us"]),
-                _f(s["p95_us"]),
-                _f(s["p99_us"]),
-                _f(s["cpu_us"]),
-                f"{_ratio(s['p50_us'], rust50):.2f}x",
-            ]
-            for name, s in seq.items()
-        ],  # fmt: skip
-    )
-    out += ["", f"## Throughput ({m['conc_n']} calls per run after a warm-up of 2x the concurrency)", ""]
-    rows = []
-    for level, peers in r["throughput"].items():
-        rust, sdk = peers[RUST]["calls_per_s"], peers[SDK]["calls_per_s"]
-        for name, s in peers.items():
-            rows.append([name, level, _f(s["calls_per_s"]), _f(s["p50_us"] / 1e3, 1),
-                         _f(s["p99_us"] / 1e3, 1), _f(s["cpu_us"]), str(s["connections_opened"]),
-                         str(s["errors"]), f"{_ratio(s['calls_per_s'], rust):.2f}x",
-                         f"{_ratio(s['calls_per_s'], sdk):.1f}x"])  # fmt: skip
-    out += _table(
-        ["peer", "in flight", "calls/s", "p50 ms", "p99 ms", "CPU µs/call", "conns opened¹", "errors",
-         "vs Rust", "vs SDK"], rows,
-    )  # fmt: skip
-    out += [
-        "",
-        f"Pools: {m['pools']}",
-        "¹ TCP connections opened during the run and its warm-up (the kernel's ActiveOpens count, "
-        "so anything else connecting meanwhile counts too); llmrail's pool outlives a run.",
-        "",
-    ]
-    out += [f"## {m['stream_chunks']}-chunk stream ({m['stream_n']} streams, sequential)", ""]
-    st = r["stream"]
-    out += _table(
-        ["peer", "p50 µs/stream", "p99 µs/stream", "CPU µs/stream", "SDK CPU / this", "SDK p50 / this"],
-        [
-            [
-                name,
-                _f(s["p50_us"]),
-                _f(s["p99_us"]),
-                _f(s["cpu_us"]),
-                f"{_ratio(st[SDK]['cpu_us'], s['cpu_us']):.1f}x",
-                f"{_ratio(st[SDK]['p50_us'], s['p50_us']):.1f}x",
-            ]
-            for name, s in st.items()
-        ],  # fmt: skip
-    )
-    out += ["", f"## Async bridge ({m['bridge_n']} awaits of a no-op core task each)", ""]
-    out += _table(
-        ["bridge", "p50 µs", "mean µs", "p99 µs", "CPU µs/await"],
-        [
-            [name, _f(s["p50_us"], 1), _f(s["mean_us"], 1), _f(s["p99_us"], 1), _f(s["cpu_us"], 1)]
-            for name, s in r["bridge"].items()
-        ],  # fmt: skip
-    )
-    imp = r["import"]
-    out += ["", "## Import (fresh interpreter, min of 5)", ""]
-    out += _table(
-        ["", "ms"],
-        [["python -c pass", _f(imp["python_ms"], 1)], ["import llmrail", _f(imp["llmrail_ms"], 1)],
-         ["import openai", _f(imp["openai_ms"], 1)],
-         ["llmrail cumulative (-X importtime)", _f(imp["llmrail_importtime_ms"], 1)]],
-    )  # fmt: skip
-    out += ["", "## Goals", ""]
-    out += _table(
-        ["goal", "measure", "target", "measured", "met"],
-        [
-            [g["goal"], g["measure"], g["target"], f"{g['value']:.2f}", "yes" if g["met"] else "**no**"]
-            for g in r["goals"]
-        ],  # fmt: skip
-    )
-    return "\n".join(out) + "\n"
+    return "\n".join(out)

@@ -28,7 +28,7 @@ import peers
 import report
 from llmrail import _core
 from report import HTTPX, LLMRAIL, RUST, SDK, SYNC
-from server import STREAM_CHUNKS, TEXT, MockServerProcess, tcp_active_opens
+from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
 
@@ -76,13 +76,15 @@ def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Res
 def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[str, peers.Result]:
     out: dict[str, peers.Result] = {}
     for name in [*CHAT, RUST]:
-        before = tcp_active_opens()
+        before = srv.stats()
         if name == RUST:
             out[name] = external.rust(srv.base_url, "conc", s["conc_n"], level, 2 * level)
         else:
             out[name] = asyncio.run(_concurrent(CHAT[name], srv.base_url, s["conc_n"], level))
-        out[name]["connections_opened"] = tcp_active_opens() - before
+        after = srv.stats()
         r = out[name]
+        r["connections_opened"] = int(after["connections"] - before["connections"])
+        r["server_cpu_us"] = (after["cpu_s"] - before["cpu_s"]) / (s["conc_n"] + 2 * level) * 1e6
         log(f"  {name:14} {level:4} in flight: {r['calls_per_s']:8,.0f} calls/s, {r['errors']} errors")
         if r.get("first_error"):
             log(f"    first error: {r['first_error']}")
@@ -136,6 +138,7 @@ def main() -> int:
             results["throughput"][str(level)] = throughput(srv, sizes, level)
         phase("streams")
         results["stream"] = streams(srv, sizes)
+        requests_served = srv.requests()
     phase("bridge probes")
     results["bridge"] = bridge(sizes["bridge_n"])
 
@@ -153,7 +156,7 @@ def main() -> int:
         **sizes,
         "answer_chars": len(TEXT),
         "stream_chunks": STREAM_CHUNKS,
-        "requests_served": srv.requests_served,
+        "requests_served": requests_served,
         "pools": "openai SDK and httpx: max_connections = max_keepalive_connections = the in-flight "
         "count (defaults 1000/100 and 100/20); llmrail and Rust: reqwest's unbounded pool.",
         "duration_s": time.perf_counter() - start,

@@ -1,14 +1,16 @@
-"""The mock server every peer talks to, in its own process, and a look at its TCP connections."""
+"""The mock server every peer talks to, in its own process so it does not share the client's
+interpreter. ``python bench/server.py`` serves: it prints its OpenAI base URL, then answers each
+``stats`` line on stdin with a JSON line (connections accepted, requests, its CPU seconds) and
+exits when stdin closes."""
 
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
+import time
 from types import TracebackType
+from typing import Any
 
 # A ~2 KB answer; streamed as 50 pieces of ~40 characters that join up to it.
 _SENTENCES = (
@@ -35,39 +37,41 @@ def split(text: str, pieces: int) -> list[str]:
 
 
 class MockServerProcess:
-    """``python -m llmrail mock-server`` answering TEXT (or its 50 chunks when streaming)."""
+    """A client's handle on ``python bench/server.py``."""
 
     def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="llmrail-bench-")
-        script = Path(self._dir.name) / "script.json"
-        script.write_text(json.dumps({"default": {"text": TEXT, "chunks": split(TEXT, STREAM_CHUNKS)}}))
-        cmd = [sys.executable, "-m", "llmrail", "mock-server", "--script", str(script)]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        self.url = ""
+        self._proc = subprocess.Popen(
+            [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self._proc.stdout is not None
-        for line in self._proc.stdout:
-            if line.startswith("mock server listening on "):
-                self.url = line.split()[-1]
-                break
-        if not self.url:
+        self.base_url = self._proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
             self._proc.kill()
             raise RuntimeError("the mock server did not start")
-        self.base_url = self.url + "/v1"
-        self.requests_served = 0
+        self.url = self.base_url.removesuffix("/v1")
+
+    def _ask(self, command: str) -> Any:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(command + "\n")
+        self._proc.stdin.flush()
+        return json.loads(self._proc.stdout.readline())
+
+    def stats(self) -> dict[str, float]:
+        """``{"cpu_s": the server's CPU time so far, "connections": accepted so far}``."""
+        stats: dict[str, float] = self._ask("stats")
+        return stats
+
+    def requests(self) -> int:
+        """Requests answered so far."""
+        return int(self._ask("requests"))
 
     def close(self) -> None:
         if self._proc.poll() is None:
-            # Ctrl-C makes it report its request count; a background job may have SIGINT ignored.
-            self._proc.send_signal(signal.SIGINT)
             try:
-                out, _ = self._proc.communicate(timeout=10)
+                self._proc.communicate(timeout=10)  # closes stdin: the server exits
             except subprocess.TimeoutExpired:
                 self._proc.kill()
-                out, _ = self._proc.communicate()
-            for word in out.split():
-                if word.isdigit():
-                    self.requests_served = int(word)
-        self._dir.cleanup()
+                self._proc.communicate()
 
     def __enter__(self) -> MockServerProcess:
         return self
@@ -78,13 +82,18 @@ class MockServerProcess:
         self.close()
 
 
-def tcp_active_opens() -> int:
-    """Outgoing TCP connections opened so far in this network namespace (``/proc/net/snmp``).
+def serve() -> None:
+    from llmrail.testing import MockServer
 
-    The difference across a run is the connections its client opened (port-set diffs would
-    undercount: Linux reuses TIME_WAIT ports on loopback). Anything else connecting at the same
-    time (another test run, say) is counted too.
-    """
-    with open("/proc/net/snmp", encoding="ascii") as f:
-        header, values = (line.split() for line in f if line.startswith("Tcp:"))
-    return int(values[header.index("ActiveOpens")])
+    with MockServer() as srv:
+        srv.default(TEXT, chunks=split(TEXT, STREAM_CHUNKS))
+        print(srv.openai_base_url, flush=True)
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                print(json.dumps({"cpu_s": time.process_time(), "connections": srv.connections}), flush=True)
+            elif line.strip() == "requests":  # not in stats: copying every recorded request costs CPU
+                print(len(srv.requests), flush=True)
+
+
+if __name__ == "__main__":
+    serve()

@@ -440,6 +440,21 @@ impl ChatStream {
         }
         event
     }
+
+    /// The next event if one is already buffered, without waiting: `None` means wait with
+    /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
+    pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
+        match self.rx.try_recv() {
+            Ok(event) => {
+                if let Ok(StreamEvent::Done { usage, .. }) = &event {
+                    self.cache.record(usage);
+                }
+                Some(Some(event))
+            }
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        }
+    }
 }
 
 fn split_model(spec: &str) -> Result<(&str, &str)> {

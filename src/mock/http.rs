@@ -19,7 +19,7 @@ use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
 use super::render::Turn;
 use super::wire::Wire;
-use super::{anthropic, openai, RecordedRequest, Shared};
+use super::{anthropic, openai, Received, Shared};
 
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
@@ -71,25 +71,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let guard = Guard::new(shared.disconnects.clone());
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await.map_err(|_| Cut)?.to_bytes();
-    let json = serde_json::from_slice::<Value>(&bytes).ok();
-    shared.record(RecordedRequest {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: json
-            .clone()
-            .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+    // Recorded as received: turned into a `RecordedRequest` (a deep copy) only when asked for.
+    shared.record(Received {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        body: bytes.clone(),
     });
+    let json = serde_json::from_slice::<Value>(&bytes).ok();
     match respond(&shared, &parts, bytes.len(), json).await {
         Some(prepared) => Ok(prepared.into_response(guard)),
         None => {
@@ -130,14 +119,20 @@ async fn respond(
         ));
     };
     let reply = shared.next_reply().unwrap_or_default();
-    if let Some(latency) = &reply.latency {
-        tokio::time::sleep(latency.sample()).await;
+    // A zero sleep still waits for the timer's next 1 ms tick: skip it.
+    if let Some(wait) = reply
+        .latency
+        .as_ref()
+        .map(|l| l.sample())
+        .filter(|d| !d.is_zero())
+    {
+        tokio::time::sleep(wait).await;
     }
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut turn = Turn::new(&reply, &request, body_len);
+    let mut turn = Turn::new(&reply, &request, body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
     let mut prepared = if stream {

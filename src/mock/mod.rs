@@ -63,6 +63,38 @@ impl RecordedRequest {
     }
 }
 
+/// A request as it arrived, kept cheaply (shared buffers); [`Received::recorded`] makes the
+/// owned, parsed copy when someone asks for it, not on the serving path.
+pub(crate) struct Received {
+    pub method: ::http::Method,
+    pub uri: ::http::Uri,
+    pub headers: ::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Received {
+    fn recorded(&self) -> RecordedRequest {
+        RecordedRequest {
+            method: self.method.to_string(),
+            path: self.uri.path().to_owned(),
+            query: self.uri.query().map(str::to_owned),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&self.body).into_owned())
+            }),
+        }
+    }
+}
+
 struct Scripted {
     reply: Reply,
     remaining: u32,
@@ -72,7 +104,7 @@ struct Scripted {
 struct State {
     queue: VecDeque<Scripted>,
     default: Option<Reply>,
-    requests: Vec<RecordedRequest>,
+    requests: Vec<Received>,
     /// What the mock has cached, so repeated prefixes report cache reads.
     prompt_cache: cache::PromptCache,
 }
@@ -103,7 +135,7 @@ impl Shared {
             .account(wire, request, reply, tokens);
     }
 
-    fn record(&self, request: RecordedRequest) {
+    fn record(&self, request: Received) {
         self.lock().requests.push(request);
     }
 
@@ -206,7 +238,12 @@ impl MockServer {
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.lock().requests.clone()
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(Received::recorded)
+            .collect()
     }
 
     /// Forget recorded requests, queued replies, the default reply and the disconnect count.

@@ -37,7 +37,13 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
-    pub(crate) fn new(reply: &Reply, request: &Map<String, Value>, request_len: usize) -> Self {
+    /// `stream` says whether the stream pieces are needed (a whole body does not use them).
+    pub(crate) fn new(
+        reply: &Reply,
+        request: &Map<String, Value>,
+        request_len: usize,
+        stream: bool,
+    ) -> Self {
         let model = reply
             .model
             .clone()
@@ -66,6 +72,7 @@ impl Turn {
             other => other,
         };
         let pieces = match (&reply.chunks, &content) {
+            _ if !stream => Vec::new(),
             (Some(chunks), _) => chunks.clone(),
             (None, Some(text)) => split_words(text),
             (None, None) => Vec::new(),

@@ -399,6 +399,26 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
+    /// The next event when it is already buffered (the common case mid-stream: one network read
+    /// brings many events), so no thread hop is needed; `None` when we must wait.
+    fn ready_event(&self) -> Option<Result<Option<StreamEvent>, crate::LlmError>> {
+        let mut guard = self.inner.try_lock().ok()?;
+        let Some(stream) = guard.as_mut() else {
+            return Some(Ok(None));
+        };
+        match stream.try_next()? {
+            Some(Ok(event)) => Some(Ok(Some(event.into()))),
+            Some(Err(e)) => {
+                *guard = None;
+                Some(Err(e))
+            }
+            None => {
+                *guard = None;
+                Some(Ok(None))
+            }
+        }
+    }
+
     async fn next_event(
         inner: Arc<Mutex<Option<core::ChatStream>>>,
     ) -> Result<Option<StreamEvent>, crate::LlmError> {
@@ -426,9 +446,23 @@ impl ChatStream {
         slf
     }
 
-    /// pyo3 has no async magic methods: hand back the coroutine of `_anext`.
+    /// pyo3 has no async magic methods: hand back an already-finished awaitable when the event
+    /// is buffered, else the coroutine of `_anext`.
     fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.call_method0(intern!(slf.py(), "_anext"))
+        let py = slf.py();
+        let outcome = match slf.get().ready_event() {
+            None => return slf.call_method0(intern!(py, "_anext")),
+            Some(Ok(Some(event))) => Ok(Bound::new(py, event)?.into_any().unbind()),
+            Some(Ok(None)) => Err(PyStopAsyncIteration::new_err(())),
+            Some(Err(e)) => Err(to_py(e)),
+        };
+        Ok(Bound::new(
+            py,
+            Ready {
+                outcome: Some(outcome),
+            },
+        )?
+        .into_any())
     }
 
     async fn _anext(slf: Py<Self>) -> PyResult<StreamEvent> {
@@ -444,7 +478,11 @@ impl ChatStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<StreamEvent> {
-        match bridge::block(py, Self::next_event(self.inner.clone()))? {
+        let next = match self.ready_event() {
+            Some(ready) => ready.map_err(to_py)?,
+            None => bridge::block(py, Self::next_event(self.inner.clone()))?,
+        };
+        match next {
             Some(event) => Ok(event),
             None => Err(PyStopIteration::new_err(())),
         }
@@ -454,6 +492,27 @@ impl ChatStream {
     fn close(&self) {
         if let Ok(mut guard) = self.inner.try_lock() {
             *guard = None;
+        }
+    }
+}
+
+/// An awaitable that is already done: `await` gives the value (or raises) without suspending.
+#[pyclass(module = "llmrail._core")]
+struct Ready {
+    outcome: Option<PyResult<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&mut self) -> PyResult<()> {
+        match self.outcome.take() {
+            Some(Ok(value)) => Err(PyStopIteration::new_err((value,))),
+            Some(Err(e)) => Err(e),
+            None => Err(PyStopIteration::new_err(())),
         }
     }
 }
