@@ -66,7 +66,8 @@ impl<F: Future> Future for InRuntime<F> {
         let tracked = match &this.waker {
             Some((original, tracked)) if original.will_wake(cx.waker()) => tracked.clone(),
             _ => {
-                let tracked = Waker::from(Arc::new(Tracked(cx.waker().clone())));
+                let tracked = super::loop_wake::waker_for_running_loop(cx.waker())
+                    .unwrap_or_else(|| Waker::from(Arc::new(Tracked(cx.waker().clone()))));
                 this.waker = Some((cx.waker().clone(), tracked.clone()));
                 tracked
             }

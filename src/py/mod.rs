@@ -9,6 +9,7 @@ mod client;
 mod convert;
 mod errors;
 mod extract;
+mod loop_wake;
 mod mock;
 mod replay;
 mod resilience;
