@@ -150,6 +150,7 @@ def main() -> int:
             "openai": openai.__version__,
             "httpx": httpx.__version__,
         },
+        "cores": os.cpu_count() or 1,
         "quick": args.quick,
         "load_at_start": load,
         "rust_build_warning": warning,
