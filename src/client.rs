@@ -142,34 +142,9 @@ impl Client {
         req: ChatRequest,
         opts: CallOptions,
     ) -> Result<(ChatResponse, CallReport)> {
-        self.call(req, opts, true).await
-    }
-
-    /// As [`Client::chat_with`], polled on the caller's thread rather than spawned onto a
-    /// worker: for blocking callers, whose `block_on` already runs inside the runtime, this
-    /// saves a task hop per call.
-    pub async fn chat_with_inline(
-        &self,
-        req: ChatRequest,
-        opts: CallOptions,
-    ) -> Result<(ChatResponse, CallReport)> {
-        self.call(req, opts, false).await
-    }
-
-    async fn call(
-        &self,
-        req: ChatRequest,
-        opts: CallOptions,
-        spawn: bool,
-    ) -> Result<(ChatResponse, CallReport)> {
         let req = self.cache.prepare(req, self.provider(), self.model());
         let pipe = self.pipe.clone();
-        let work = async move { pipe.chat(req, opts).await };
-        let out = if spawn {
-            runtime::run(work).await?
-        } else {
-            work.await?
-        };
+        let out = runtime::run(async move { pipe.chat(req, opts).await }).await?;
         self.cache.record(&out.0.usage);
         Ok(out)
     }

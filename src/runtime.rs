@@ -8,8 +8,10 @@
 //! `transport::shared`, a fresh connection pool). The parent's runtime is leaked in the child on
 //! purpose: dropping it would wait for threads that do not exist there.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -94,6 +96,13 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, 
 
 /// Run `fut` on the shared runtime and wait for it from any executor (or none).
 ///
+/// Inside [`block_on`] (a sync call) it is simply awaited there: that thread waits anyway, so a
+/// task would only add a hop. Otherwise it is polled once on the caller's thread: work that
+/// finishes without waiting (a replayed answer, an argument error) then costs no task and no
+/// thread hop. If it has to wait, it is spawned and goes on on a worker, so I/O readiness never
+/// wakes the caller's event loop. The first poll uses a no-op waker; the spawned task polls again
+/// at once, which registers its own.
+///
 /// Dropping the returned future aborts the task, so cancellation from the caller reaches the
 /// socket: the HTTP request is dropped, not left running.
 pub async fn run<F, T>(fut: F) -> Result<T, LlmError>
@@ -101,13 +110,45 @@ where
     F: Future<Output = Result<T, LlmError>> + Send + 'static,
     T: Send + 'static,
 {
-    let task = AbortOnDrop(handle()?.spawn(fut));
+    if IN_BLOCK_ON.get() {
+        return fut.await;
+    }
+    let handle = handle()?;
+    let mut fut = Box::pin(fut);
+    let first = {
+        let _entered = handle.enter();
+        // As a spawned task would, a panic here becomes an internal error, not an unwind into
+        // the caller (the future is dropped unpolled after it).
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fut.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+        }))
+    };
+    match first {
+        Ok(Poll::Ready(out)) => return out,
+        Ok(Poll::Pending) => {}
+        Err(payload) => return Err(internal(payload)),
+    }
+    let task = AbortOnDrop(handle.spawn(fut));
     task.await
+}
+
+thread_local! {
+    /// Set while this thread is inside [`block_on`].
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Block the current (non-runtime) thread until `fut` is done.
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output, LlmError> {
-    Ok(current()?.runtime.block_on(fut))
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_BLOCK_ON.set(false);
+        }
+    }
+    let runtime = &current()?.runtime;
+    IN_BLOCK_ON.set(true);
+    let _reset = Reset;
+    Ok(runtime.block_on(fut))
 }
 
 /// A spawned task that is aborted when its handle is dropped.
@@ -121,21 +162,12 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl<T> Future for AbortOnDrop<T> {
     type Output = Result<T, LlmError>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         std::pin::Pin::new(&mut self.0)
             .poll(cx)
             .map(|joined| match joined {
                 Ok(result) => result,
-                Err(e) if e.is_panic() => Err(LlmError::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "internal error (a bug in llmrail, please report it): {}",
-                        panic_text(e)
-                    ),
-                )),
+                Err(e) if e.is_panic() => Err(internal(e.into_panic())),
                 Err(_) => Err(LlmError::new(
                     ErrorKind::Cancelled,
                     "the call was cancelled",
@@ -144,13 +176,69 @@ impl<T> Future for AbortOnDrop<T> {
     }
 }
 
-fn panic_text(e: tokio::task::JoinError) -> String {
-    let payload = e.into_panic();
-    if let Some(s) = payload.downcast_ref::<&str>() {
+/// A caught panic as the error the caller sees.
+fn internal(payload: Box<dyn std::any::Any + Send>) -> LlmError {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "panic".to_string()
+    };
+    LlmError::new(
+        ErrorKind::Internal,
+        format!("internal error (a bug in llmrail, please report it): {text}"),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn thread_name() -> Option<String> {
+        std::thread::current().name().map(str::to_string)
+    }
+
+    /// Awaited from an executor other than ours, as asyncio awaits it.
+    fn elsewhere<F: Future>(fut: F) -> F::Output {
+        Builder::new_current_thread().build().unwrap().block_on(fut)
+    }
+
+    #[test]
+    fn ready_work_runs_on_the_callers_thread() {
+        let caller = thread_name();
+        let ran_on = elsewhere(run(async { Ok(thread_name()) })).unwrap();
+        assert_eq!(ran_on, caller);
+    }
+
+    #[test]
+    fn waiting_work_goes_on_on_a_worker() {
+        let after_wait = elsewhere(run(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(thread_name())
+        }))
+        .unwrap();
+        assert_eq!(after_wait.as_deref(), Some("llmrail-worker"));
+    }
+
+    #[test]
+    fn a_blocking_caller_runs_the_work_itself() {
+        let caller = thread_name();
+        let ran_on = block_on(run(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(thread_name())
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(ran_on, caller);
+    }
+
+    #[test]
+    fn a_panic_in_the_first_poll_is_an_internal_error() {
+        let out: Result<(), _> = elsewhere(run(async { panic!("boom") }));
+        let err = out.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Internal);
+        assert!(err.message.contains("boom"), "{}", err.message);
     }
 }

@@ -194,6 +194,20 @@ def test_a_json_schema_dict_gives_a_dict(srv: MockServer) -> None:
     assert srv.last_request["body"]["response_format"]["json_schema"]["strict"] is True
 
 
+def test_a_schema_dict_changed_in_place_is_sent_as_it_is_now(srv: MockServer) -> None:
+    schema: dict[str, Any] = {"title": "City", "type": "object", "properties": {"city": {"type": "string"}}}
+    client = make_client(srv, "openai")
+    srv.reply('{"city": "Paris"}')
+    client.extract_sync(schema, "Capital of France?")
+    schema["properties"]["country"] = {"type": "string"}
+    schema["title"] = "Place"
+    srv.reply('{"city": "Paris", "country": "FR"}')
+    assert client.extract_sync(schema, "Capital of France?") == {"city": "Paris", "country": "FR"}
+    sent = srv.last_request["body"]["response_format"]["json_schema"]
+    assert sent["name"] == "Place"
+    assert set(sent["schema"]["properties"]) == {"city", "country"}
+
+
 def test_bad_arguments_are_configuration_errors(srv: MockServer) -> None:
     client = make_client(srv, "openai")
     with pytest.raises(llmrail.ConfigurationError, match="json_schema"):

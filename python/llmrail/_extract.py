@@ -24,17 +24,34 @@ _NAME = re.compile(r"[^A-Za-z0-9_-]+")
 def prepare(target: object, context: Mapping[str, Any] | None) -> tuple[str, str, Validate | None]:
     """``(schema as JSON text, name, validate)`` for a pydantic model class or a JSON Schema dict."""
     if isinstance(target, Mapping):
-        try:
-            text = json.dumps(target)
-        except (TypeError, ValueError) as e:
-            raise ConfigurationError(f"the schema is not JSON: {e}") from None
-        return text, _name(target.get("title"), "extract"), None
+        return (*_dict_schema(target), None)
     if isinstance(target, type) and callable(getattr(target, "model_json_schema", None)):
         schema, name = _model_schema(target)
         return schema, name, _validator(target, context)
     raise ConfigurationError(
         f"extract() needs a pydantic model class or a JSON Schema dict, got {type(target).__name__}"
     )
+
+
+# id(schema dict) -> (a snapshot of it, its JSON text, its name). Callers usually pass the same
+# dict every time; comparing it with the snapshot is several times cheaper than json.dumps, and
+# a dict changed in place (or a new one at a reused id) differs from its snapshot.
+_DICT_SCHEMAS: dict[int, tuple[Any, str, str]] = {}
+
+
+def _dict_schema(target: Mapping[str, Any]) -> tuple[str, str]:
+    hit = _DICT_SCHEMAS.get(id(target))
+    if hit is not None and hit[0] == target:
+        return hit[1], hit[2]
+    try:
+        text = json.dumps(target)
+    except (TypeError, ValueError) as e:
+        raise ConfigurationError(f"the schema is not JSON: {e}") from None
+    name = _name(target.get("title"), "extract")
+    if len(_DICT_SCHEMAS) >= 256:
+        _DICT_SCHEMAS.clear()
+    _DICT_SCHEMAS[id(target)] = (json.loads(text), text, name)
+    return text, name
 
 
 @lru_cache(maxsize=256)

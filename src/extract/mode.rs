@@ -101,10 +101,10 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
         }
         Mode::JsonSchema if provider == "anthropic" => {
             let schema = compiled.strict.clone().unwrap_or_else(|| schema.clone());
-            req.extra_body.insert(
-                "output_config".into(),
-                json!({"format": {"type": "json_schema", "schema": schema}}),
-            );
+            // Built by hand: `json!` would copy the schema once more through `to_value`.
+            let format = object([("type", "json_schema".into()), ("schema", schema)]);
+            req.extra_body
+                .insert("output_config".into(), object([("format", format)]));
         }
         Mode::JsonSchema => {
             let mut spec = Map::new();
@@ -120,7 +120,10 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
             }
             req.extra_body.insert(
                 "response_format".into(),
-                json!({"type": "json_schema", "json_schema": spec}),
+                object([
+                    ("type", "json_schema".into()),
+                    ("json_schema", Value::Object(spec)),
+                ]),
             );
         }
         Mode::Json | Mode::Prompt => {
@@ -137,6 +140,15 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
             });
         }
     }
+}
+
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// Keywords strict structured outputs reject; a schema using one is sent without `strict` (its

@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 
 use super::anthropic_cache::{add_beta, control, system, tools, Marker, EXTENDED_TTL_BETA};
 use super::{
-    join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
-    Endpoint, Provider, StreamDecoder,
+    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
+    StreamDecoder,
 };
 use crate::cache::{CachePlan, CacheTtl};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -87,7 +87,6 @@ impl Provider for Anthropic {
         if stream {
             body.insert("stream".into(), Value::Bool(true));
         }
-        merge_extra(&mut body, &req.extra_body);
 
         let mut headers = json_headers(ep);
         headers.insert(
@@ -108,7 +107,7 @@ impl Provider for Anthropic {
             method: Method::POST,
             url: join_url(&ep.base_url, "v1/messages"),
             headers,
-            body: to_bytes(&body)?,
+            body: to_bytes(&body, &req.extra_body)?,
             stream,
             timeout: ep.timeout,
         })

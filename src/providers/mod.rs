@@ -141,14 +141,28 @@ pub(crate) fn secret_header(h: &mut HeaderMap, name: HeaderName, value: &str) ->
 }
 
 /// Merge `extra` into `body` last, so callers can override or add any field.
-pub(crate) fn merge_extra(body: &mut Map<String, Value>, extra: &Map<String, Value>) {
-    for (k, v) in extra {
-        body.insert(k.clone(), v.clone());
+/// The request body: the provider's fields with the caller's `extra_body` on top (its keys win).
+/// Written as one merged view, so extra values, which can be kilobytes of JSON Schema, are
+/// serialised in place rather than copied into the body first.
+pub(crate) fn to_bytes(
+    body: &Map<String, Value>,
+    extra: &Map<String, Value>,
+) -> Result<bytes::Bytes> {
+    struct Merged<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
+    impl serde::Serialize for Merged<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(None)?;
+            for (k, v) in self.0.iter().filter(|(k, _)| !self.1.contains_key(*k)) {
+                map.serialize_entry(k, v)?;
+            }
+            for (k, v) in self.1 {
+                map.serialize_entry(k, v)?;
+            }
+            map.end()
+        }
     }
-}
-
-pub(crate) fn to_bytes(body: &Map<String, Value>) -> Result<bytes::Bytes> {
-    serde_json::to_vec(body)
+    serde_json::to_vec(&Merged(body, extra))
         .map(bytes::Bytes::from)
         .map_err(|e| LlmError::config(format!("request body cannot be serialised: {e}")))
 }

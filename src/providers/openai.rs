@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    join_url, json_headers, merge_extra, parse_json, secret_header, status_error, to_bytes,
-    Endpoint, Provider, StreamDecoder,
+    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
+    StreamDecoder,
 };
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
@@ -95,7 +95,6 @@ impl Provider for OpenAi {
         if let Some(key) = &plan.prompt_cache_key {
             body.insert("prompt_cache_key".into(), Value::String(key.clone()));
         }
-        merge_extra(&mut body, &req.extra_body);
 
         let mut headers = json_headers(ep);
         if let Some(key) = &ep.api_key {
@@ -109,7 +108,7 @@ impl Provider for OpenAi {
             method: Method::POST,
             url: join_url(&ep.base_url, "chat/completions"),
             headers,
-            body: to_bytes(&body)?,
+            body: to_bytes(&body, &req.extra_body)?,
             stream,
             timeout: ep.timeout,
         })
@@ -250,7 +249,11 @@ fn tool(t: &ToolSpec) -> Value {
     if let Some(s) = t.strict {
         f.insert("strict".into(), Value::Bool(s));
     }
-    json!({"type": "function", "function": f})
+    // By hand: `json!` would copy the parameters schema once more through `to_value`.
+    let mut wrapper = Map::new();
+    wrapper.insert("type".into(), Value::String("function".into()));
+    wrapper.insert("function".into(), Value::Object(f));
+    Value::Object(wrapper)
 }
 
 fn tool_choice(c: &ToolChoice) -> Value {

@@ -39,6 +39,7 @@ static WAKES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 pub async fn run<T, F>(fut: F) -> PyResult<T>
 where
     F: Future<Output = Result<T, LlmError>> + Send,
+    T: Send,
 {
     let handle = runtime::handle().map_err(to_py)?;
     InRuntime {
@@ -58,7 +59,11 @@ struct InRuntime<F> {
     waker: Option<(Waker, Waker)>,
 }
 
-impl<F: Future> Future for InRuntime<F> {
+impl<F> Future for InRuntime<F>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -72,8 +77,16 @@ impl<F: Future> Future for InRuntime<F> {
                 tracked
             }
         };
-        let _entered = this.handle.enter();
-        this.fut.as_mut().poll(&mut Context::from_waker(&tracked))
+        // Polled with the GIL released: a first poll can run the request's own work here (see
+        // `runtime::run`), and that work takes locks (hyper's pool) that tokio threads hold while
+        // logging, which goes to Python and needs the GIL: holding it here could deadlock.
+        let (handle, fut) = (&this.handle, this.fut.as_mut());
+        Python::attach(|py| {
+            py.detach(|| {
+                let _entered = handle.enter();
+                fut.poll(&mut Context::from_waker(&tracked))
+            })
+        })
     }
 }
 
@@ -154,8 +167,13 @@ pub fn reset_log_levels() {
 /// Benchmark probe: one await of a trivial task through the native-coroutine bridge.
 #[pyfunction]
 pub async fn bench_noop_native() -> PyResult<u32> {
-    // A spawned task, as every real call has, so the thread hop back is measured.
-    run(runtime::run(async { Ok(1) })).await
+    // A task that waits once, as every real call does, so it is spawned and the thread hop
+    // back is measured.
+    run(runtime::run(async {
+        tokio::task::yield_now().await;
+        Ok(1)
+    }))
+    .await
 }
 
 /// Benchmark probe: the same await through `pyo3_async_runtimes::future_into_py` (which uses

@@ -180,7 +180,7 @@ impl Client {
         };
         let req = args.into_request(py)?;
         let opts = call_options(retry, deadline)?;
-        bridge::block(py, self.inner.chat_with_inline(req, opts)).map(ChatResponse::from)
+        bridge::block(py, self.inner.chat_with(req, opts)).map(ChatResponse::from)
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
