@@ -2,7 +2,7 @@
 
 ``prepare`` is called by the core once per ``client.extract(...)``: it turns the caller's target
 into a JSON Schema (as JSON text, the core's cache key), a name for the tool / schema and a
-validator the core calls once per attempt.
+validator the core calls once per attempt with the answer's JSON text.
 pydantic is never imported here: a model class means the caller already imported it.
 """
 
@@ -61,13 +61,22 @@ def _model_schema(model: Any) -> tuple[str, str]:
 
 
 def _validator(model: Any, context: Mapping[str, Any] | None) -> Validate:
+    return _plain_validator(model) if context is None else _make_validator(model, context)
+
+
+@lru_cache(maxsize=256)
+def _plain_validator(model: Any) -> Validate:
+    return _make_validator(model, None)
+
+
+def _make_validator(model: Any, context: Mapping[str, Any] | None) -> Validate:
     from pydantic import ValidationError  # the caller's model class means pydantic is loaded
 
-    def validate(value: Any, attempt: int) -> tuple[bool, Any]:
+    def validate(text: str, attempt: int) -> tuple[bool, Any]:
         # Validators see the attempt number (1 for the first answer) in their context.
         ctx = {**(context or {}), "attempt": attempt}
         try:
-            return True, model.model_validate(value, context=ctx)
+            return True, model.model_validate_json(text, context=ctx)
         except ValidationError as e:
             return False, [_describe(err) for err in e.errors(include_url=False)]
 

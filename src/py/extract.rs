@@ -29,7 +29,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Validation in Python after the schema's: `validate(value, attempt) -> (ok, value | errors)`.
+/// Validation in Python after the schema's: `validate(json_text, attempt) -> (ok, value | errors)`.
 pub struct PyCheck {
     validate: Option<Py<PyAny>>,
 }
@@ -39,13 +39,20 @@ impl Check for PyCheck {
     type Abort = PyErr;
 
     fn check(&self, attempt: u32, value: Value) -> Result<Py<PyAny>, Verdict<PyErr>> {
+        let bad = |e: String| Verdict::Abort(to_py(LlmError::invalid_response(e)));
         Python::attach(|py| {
-            let obj = pythonize(py, &value)
-                .map_err(|e| Verdict::Abort(to_py(LlmError::invalid_response(e.to_string()))))?;
             let Some(validate) = &self.validate else {
-                return Ok(obj.unbind());
+                return Ok(pythonize(py, &value)
+                    .map_err(|e| bad(e.to_string()))?
+                    .unbind());
             };
-            let out = validate.call1(py, (obj, attempt)).map_err(Verdict::Abort)?;
+            // A pydantic model reads the JSON text itself (`model_validate_json`): faster than
+            // building Python objects first, and JSON-mode validation is what an answer needs
+            // (a strict model accepts a date as a string there).
+            let text = serde_json::to_string(&value).map_err(|e| bad(e.to_string()))?;
+            let out = validate
+                .call1(py, (text, attempt))
+                .map_err(Verdict::Abort)?;
             let (ok, payload): (bool, Bound<'_, PyAny>) =
                 out.extract(py).map_err(Verdict::Abort)?;
             if ok {
