@@ -7,9 +7,9 @@ mod pipeline;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use sse_stream::SseByteStream;
 use tokio::sync::mpsc;
 
 use crate::cache::{CacheStats, PromptCache, Tracker};
@@ -354,23 +354,25 @@ impl Inner {
             Body::Stream(s) => s,
             Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
         };
-        let mut events = chunks.eventsource();
+        let mut events = SseByteStream::new(chunks);
         let mut decoder = self.provider.stream_decoder();
         let mut out = Vec::new();
         loop {
+            // Events first: while they keep coming, the consumer's going away is seen by `send`,
+            // and `closed` (which registers a waiter) is only polled when the network is idle.
             let next = tokio::select! {
-                _ = tx.closed() => return Ok(()),
+                biased;
                 next = events.next() => next,
+                _ = tx.closed() => return Ok(()),
             };
             let finished = next.is_none();
             match next {
-                Some(Ok(ev)) => decoder.event(&ev.event, &ev.data, &mut out)?,
-                Some(Err(EventStreamError::Transport(e))) => return Err(e),
-                Some(Err(e)) => {
-                    return Err(LlmError::invalid_response(format!(
-                        "the event stream is malformed: {e}"
-                    )))
-                }
+                Some(Ok(ev)) => decoder.event(
+                    ev.event.as_deref().unwrap_or(""),
+                    ev.data.as_deref().unwrap_or(""),
+                    &mut out,
+                )?,
+                Some(Err(e)) => return Err(sse_error(e)),
                 None => decoder.finish(&mut out)?,
             }
             for mut event in out.drain(..) {
@@ -415,6 +417,18 @@ struct Progress {
     used_tokens: Option<u64>,
     /// An event reached the caller, so the stream can no longer be retried.
     started: bool,
+}
+
+/// A failed read of the event stream: the transport's own error (a cut connection, a timeout)
+/// comes back as it was; anything else means the bytes are not SSE.
+fn sse_error(e: sse_stream::Error) -> LlmError {
+    match e {
+        sse_stream::Error::Body(inner) => match inner.downcast::<LlmError>() {
+            Ok(ours) => *ours,
+            Err(other) => LlmError::new(ErrorKind::Connection, other.to_string()),
+        },
+        other => LlmError::invalid_response(format!("the event stream is malformed: {other}")),
+    }
 }
 
 /// Never wait past the call's deadline.

@@ -7,15 +7,14 @@
 mod cassette;
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 
 use cassette::{load, Interaction};
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use llmrail::error::{ErrorKind, LlmError};
 use llmrail::model::{ChatResponse, ContentBlock, FinishReason, StreamEvent, Usage};
 use llmrail::providers::{self, Provider};
 use serde_json::{json, Value};
+use sse_stream::SseByteStream;
 
 const OPENAI: &str = "pydantic-ai/tests/models/cassettes/test_openai/";
 const ANTHROPIC: &str = "pydantic-ai/tests/models/cassettes/test_anthropic/";
@@ -95,11 +94,15 @@ fn thinking(r: &ChatResponse) -> String {
 /// The SSE events of a body, split by the same crate the client uses, the bytes arriving in
 /// pieces of `chunk` bytes (so events and UTF-8 characters straddle reads).
 async fn sse(body: &[u8], chunk: usize) -> Vec<(String, String)> {
-    let pieces: Vec<Result<Vec<u8>, Infallible>> =
-        body.chunks(chunk).map(|c| Ok(c.to_vec())).collect();
-    futures_util::stream::iter(pieces)
-        .eventsource()
-        .map(|e| e.map(|e| (e.event, e.data)).expect("well-formed SSE"))
+    let pieces: Vec<Result<bytes::Bytes, std::io::Error>> = body
+        .chunks(chunk)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    SseByteStream::new(futures_util::stream::iter(pieces))
+        .map(|e| {
+            let e = e.expect("well-formed SSE");
+            (e.event.unwrap_or_default(), e.data.unwrap_or_default())
+        })
         .collect()
         .await
 }
