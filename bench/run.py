@@ -103,7 +103,7 @@ def streams(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result
 def bridge(n: int) -> dict[str, peers.Result]:
     async def both() -> dict[str, peers.Result]:
         return {
-            "native coroutine (bench_noop_native)": await peers.bridge_probe(_core.bench_noop_native, n),
+            "llmrail Call (bench_noop_native)": await peers.bridge_probe(_core.bench_noop_native, n),
             "future_into_py (bench_noop_future_into_py)": await peers.bridge_probe(_core.bench_noop_future_into_py, n),
         }
 

@@ -177,7 +177,7 @@ impl<T> Future for AbortOnDrop<T> {
 }
 
 /// A caught panic as the error the caller sees.
-fn internal(payload: Box<dyn std::any::Any + Send>) -> LlmError {
+pub(crate) fn internal(payload: Box<dyn std::any::Any + Send>) -> LlmError {
     let text = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {

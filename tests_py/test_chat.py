@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 from .conftest import make_client
@@ -54,6 +55,32 @@ def test_asyncio_run_accepts_the_coroutine(srv: MockServer) -> None:
     client = make_client(srv, "openai")
     r = asyncio.run(client.chat("hi"))
     assert r.text == "from asyncio.run"
+
+
+async def test_a_call_behaves_as_a_coroutine(srv: MockServer) -> None:
+    client = make_client(srv, "openai")
+    bad = client.chat([{"role": "wizard", "content": "hi"}])
+    assert asyncio.iscoroutine(bad)
+    # As with an async def, bad arguments raise when awaited, not when the call is made.
+    with pytest.raises(llmrail.LLMError, match="wizard"):
+        await bad
+    srv.reply("once")
+    call = client.chat("hi")
+    assert (await asyncio.create_task(call)).text == "once"
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await call
+    closed = client.chat("never sent")
+    closed.close()
+    with pytest.raises(RuntimeError, match="already awaited"):
+        await closed
+    assert [r["body"]["messages"][-1]["content"] for r in srv.requests] == ["hi"]
+
+
+def test_a_call_outside_an_event_loop_says_what_to_use(srv: MockServer) -> None:
+    call = make_client(srv, "openai").chat("hi")
+    with pytest.raises(RuntimeError, match="_sync"):
+        call.send(None)
+    call.close()
 
 
 async def test_many_concurrent_calls(srv: MockServer) -> None:

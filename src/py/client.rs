@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
-use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
 use tokio::sync::Mutex;
 
 use super::bridge;
 use super::cache;
 use super::convert::RequestArgs;
+use super::coroutine::{self, Call};
 use super::errors::{config, to_py};
 use super::extract;
 use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};
@@ -112,8 +113,8 @@ impl Client {
     /// One chat call; await it.
     #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
-    async fn chat(
-        slf: Py<Self>,
+    fn chat(
+        &self,
         messages: Py<PyAny>,
         system: Option<String>,
         max_tokens: Option<u32>,
@@ -126,7 +127,7 @@ impl Client {
         retry: Option<Py<Retry>>,
         deadline: Option<f64>,
         prompt_cache: Option<String>,
-    ) -> PyResult<ChatResponse> {
+    ) -> PyResult<Call> {
         let args = RequestArgs {
             messages,
             system,
@@ -139,12 +140,15 @@ impl Client {
             extra_body,
             prompt_cache,
         };
-        let req = Python::attach(|py| args.into_request(py))?;
-        let opts = call_options(retry, deadline)?;
-        let client = slf.get().inner.clone();
-        bridge::run(async move { client.chat_with(req, opts).await })
-            .await
-            .map(ChatResponse::from)
+        let client = self.inner.clone();
+        coroutine::call(
+            move |py| {
+                let req = args.into_request(py)?;
+                let opts = call_options(retry, deadline)?;
+                Ok(async move { client.chat_with(req, opts).await })
+            },
+            |py, out| ChatResponse::from(out).into_py_any(py),
+        )
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
@@ -227,8 +231,8 @@ impl Client {
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
     #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
-    async fn extract(
-        slf: Py<Self>,
+    fn extract(
+        &self,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
         mode: String,
@@ -245,7 +249,7 @@ impl Client {
         retry: Option<Py<Retry>>,
         deadline: Option<f64>,
         prompt_cache: Option<String>,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Call> {
         let args = RequestArgs {
             messages,
             system,
@@ -265,13 +269,16 @@ impl Client {
             validation_context,
             include_raw,
         };
-        let opts = call_options(retry, deadline)?;
-        let call = Python::attach(|py| {
-            extract::prepare(py, &slf.get().inner, response_model, args, o, opts)
-        })?;
-        let include_raw = call.include_raw;
-        let outcome = bridge::run(call.run()).await?;
-        Python::attach(|py| extract::finish(py, outcome, include_raw))
+        let client = self.inner.clone();
+        coroutine::call(
+            move |py| {
+                let opts = call_options(retry, deadline)?;
+                let call = extract::prepare(py, &client, response_model, args, o, opts)?;
+                let include_raw = call.include_raw;
+                Ok(async move { Ok((call.run().await?, include_raw)) })
+            },
+            |py, (outcome, include_raw)| extract::finish(py, outcome, include_raw),
+        )
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
@@ -446,12 +453,21 @@ impl ChatStream {
         slf
     }
 
-    /// pyo3 has no async magic methods: hand back an already-finished awaitable when the event
-    /// is buffered, else the coroutine of `_anext`.
+    /// An already-finished awaitable when the event is buffered, else a call that waits for it.
     fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let outcome = match slf.get().ready_event() {
-            None => return slf.call_method0(intern!(py, "_anext")),
+            None => {
+                let inner = slf.get().inner.clone();
+                let waiting = coroutine::call(
+                    move |_| Ok(Self::next_event(inner)),
+                    |py, next| match next {
+                        Some(event) => event.into_py_any(py),
+                        None => Err(PyStopAsyncIteration::new_err(())),
+                    },
+                )?;
+                return Ok(Bound::new(py, waiting)?.into_any());
+            }
             Some(Ok(Some(event))) => Ok(Bound::new(py, event)?.into_any().unbind()),
             Some(Ok(None)) => Err(PyStopAsyncIteration::new_err(())),
             Some(Err(e)) => Err(to_py(e)),
@@ -463,14 +479,6 @@ impl ChatStream {
             },
         )?
         .into_any())
-    }
-
-    async fn _anext(slf: Py<Self>) -> PyResult<StreamEvent> {
-        let inner = slf.get().inner.clone();
-        match bridge::run(Self::next_event(inner)).await? {
-            Some(event) => Ok(event),
-            None => Err(PyStopAsyncIteration::new_err(())),
-        }
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pythonize::{depythonize, pythonize};
@@ -15,6 +14,7 @@ use tokio::sync::Mutex;
 
 use super::bridge;
 use super::convert::RequestArgs;
+use super::coroutine;
 use super::errors::{config, to_py};
 use super::types::Usage;
 use crate::client as core;
@@ -244,18 +244,15 @@ impl ExtractStream {
         slf
     }
 
-    /// pyo3 has no async magic methods: hand back the coroutine of `_anext`.
-    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.call_method0(intern!(slf.py(), "_anext"))
-    }
-
-    async fn _anext(slf: Py<Self>) -> PyResult<Py<PyAny>> {
+    fn __anext__(slf: Py<Self>) -> PyResult<coroutine::Call> {
         let inner = slf.get().inner.clone();
-        let item = bridge::run(Self::next_item(inner)).await?;
-        Python::attach(|py| {
-            slf.get()
-                .convert(py, item, PyStopAsyncIteration::new_err(()))
-        })
+        coroutine::call(
+            move |_| Ok(Self::next_item(inner)),
+            move |py, item| {
+                slf.get()
+                    .convert(py, item, PyStopAsyncIteration::new_err(()))
+            },
+        )
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {

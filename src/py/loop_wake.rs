@@ -1,7 +1,7 @@
 //! GIL-free wake-ups of asyncio event loops.
 //!
-//! A pyo3 coroutine's waker calls `loop.call_soon_threadsafe`, which needs the GIL. Called from
-//! a tokio worker, that makes the worker queue for the GIL behind the Python thread (the cost of
+//! Waking asyncio from another thread (`loop.call_soon_threadsafe`) needs the GIL. Called from a
+//! tokio worker, that makes the worker queue for the GIL behind the Python thread (the cost of
 //! every async call and every streamed event, and a throughput ceiling under load). Instead, a
 //! tokio thread only pushes the waker onto the loop's queue and writes one byte to a socket the
 //! loop watches (`add_reader`); the loop thread then runs the wakers itself, GIL already held.
@@ -103,16 +103,21 @@ pub fn waker_for_running_loop(inner: &Waker) -> Option<Waker> {
     })
 }
 
-fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
+/// The running asyncio loop of this thread, if any.
+pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     let get = GET_RUNNING_LOOP.get_or_try_init(py, || {
         py.import("asyncio.events")?
             .getattr("_get_running_loop")
             .map(Bound::unbind)
     })?;
     let running = get.bind(py).call0()?;
-    if running.is_none() {
+    Ok((!running.is_none()).then_some(running))
+}
+
+fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
+    let Some(running) = running_loop(py)? else {
         return Ok(None);
-    }
+    };
     let known = CURRENT.with(|c| {
         c.borrow()
             .as_ref()

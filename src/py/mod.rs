@@ -7,6 +7,7 @@ mod bridge;
 mod cache;
 mod client;
 mod convert;
+mod coroutine;
 mod errors;
 mod extract;
 mod loop_wake;

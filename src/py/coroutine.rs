@@ -1,0 +1,271 @@
+//! [`Call`]: what every async method returns. A coroutine object (it has `send`, `throw`, `close`
+//! and `__await__`), so `await`, `asyncio.run`, `create_task` and `gather` all take it.
+//!
+//! Why not pyo3's `async fn`: its waker resolves the suspended task through
+//! `loop.call_soon_threadsafe`, which also writes asyncio's self-pipe, so each wake-up costs an
+//! extra turn of the event loop and a failed `recv` (a Python exception) on top of our own
+//! socket. Here the waker goes through `loop_wake` (tokio threads queue it and poke the loop's
+//! socket) and the loop thread resolves the task's future directly.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use super::bridge::WAKES_IN_FLIGHT;
+use super::errors::to_py;
+use super::loop_wake;
+use crate::error::LlmError;
+use crate::runtime;
+
+type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+type Work = Pin<Box<dyn Future<Output = Result<Finish, LlmError>> + Send>>;
+type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<Work> + Send>;
+
+/// Await core work from Python. At the first `await`, as with an `async def`, `start` reads the
+/// arguments (so bad ones raise there) and gives the core future; that runs (its first poll on
+/// the loop thread with the GIL released; see `runtime::run`), then `finish` turns its value
+/// into the Python result, GIL held.
+pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Call>
+where
+    S: FnOnce(Python<'_>) -> PyResult<F> + Send + 'static,
+    F: Future<Output = Result<T, LlmError>> + Send + 'static,
+    T: Send + 'static,
+    G: FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let start = move |py: Python<'_>| -> PyResult<Work> {
+        let fut = start(py)?;
+        Ok(Box::pin(async move {
+            let value = fut.await?;
+            Ok(Box::new(move |py: Python<'_>| finish(py, value)) as Finish)
+        }))
+    };
+    Ok(Call {
+        handle: runtime::handle().map_err(to_py)?,
+        start: Mutex::new(Some(Box::new(start))),
+        work: Mutex::new(None),
+        slot: Arc::new(Slot::default()),
+        waker: None,
+        event_loop: None,
+    })
+}
+
+#[pyclass(module = "llmrail._core")]
+pub struct Call {
+    handle: tokio::runtime::Handle,
+    /// Taken at the first step. (Mutexes only because a pyclass must be `Sync`; each step has
+    /// `&mut self`, so they are never contended.)
+    start: Mutex<Option<Start>>,
+    /// `None` once finished, thrown into or closed: dropping it cancels the request.
+    work: Mutex<Option<Work>>,
+    slot: Arc<Slot>,
+    /// Built at the first suspension, for the loop that awaits us.
+    waker: Option<Waker>,
+    event_loop: Option<Py<PyAny>>,
+}
+
+/// The asyncio future the awaiting task is parked on, if it is parked.
+#[derive(Default)]
+struct Slot {
+    waiter: Mutex<Option<Py<PyAny>>>,
+}
+
+impl Slot {
+    fn take(&self) -> Option<Py<PyAny>> {
+        self.waiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// Runs on the loop thread: `loop_wake` drains its queue there.
+impl Wake for Slot {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(waiter) = self.take() {
+            Python::attach(|py| resolve(waiter.bind(py)));
+        }
+    }
+}
+
+/// For loops that cannot watch a socket: wake from any thread through `call_soon_threadsafe`,
+/// counted so interpreter exit waits for it (see `bridge::quiesce`).
+struct Threadsafe {
+    slot: Arc<Slot>,
+    event_loop: Py<PyAny>,
+}
+
+impl Wake for Threadsafe {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let Some(waiter) = self.slot.take() else {
+            return;
+        };
+        WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        Python::attach(|py| {
+            let resolve = RESOLVE.get_or_try_init(py, || {
+                wrap_pyfunction!(resolve_waiter, py).map(|f| f.into_any().unbind())
+            });
+            if let Ok(resolve) = resolve {
+                // A closed loop refuses; its task is gone anyway.
+                let _ = self.event_loop.call_method1(
+                    py,
+                    intern!(py, "call_soon_threadsafe"),
+                    (resolve, waiter),
+                );
+            }
+        });
+        WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+#[pyfunction]
+fn resolve_waiter(waiter: &Bound<'_, PyAny>) {
+    resolve(waiter);
+}
+
+/// Let the parked task run again (unless it was cancelled meanwhile).
+fn resolve(waiter: &Bound<'_, PyAny>) {
+    let py = waiter.py();
+    let done = waiter
+        .call_method0(intern!(py, "done"))
+        .and_then(|d| d.is_truthy());
+    if let Ok(false) = done {
+        let _ = waiter.call_method1(intern!(py, "set_result"), (py.None(),));
+    }
+}
+
+impl Call {
+    fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(start) = self
+            .start
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            *work = Some(start(py)?);
+        }
+        if work.is_none() {
+            return Err(PyRuntimeError::new_err(
+                "cannot reuse an already awaited llmrail call; call the method again",
+            ));
+        }
+        let waker = match &self.waker {
+            Some(w) => w.clone(),
+            None => self.make_waker(py)?,
+        };
+        let handle = &self.handle;
+        let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let polled = py.detach(|| {
+            let _entered = handle.enter();
+            catch_unwind(AssertUnwindSafe(|| match work {
+                Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),
+                None => Poll::Pending,
+            }))
+        });
+        match polled {
+            Ok(Poll::Pending) => self.park(py),
+            Ok(Poll::Ready(out)) => {
+                self.stop();
+                let value = out.map_err(to_py)?(py)?;
+                Err(PyStopIteration::new_err((value,)))
+            }
+            Err(payload) => {
+                self.stop();
+                Err(to_py(runtime::internal(payload)))
+            }
+        }
+    }
+
+    /// The waker for the running loop; asyncio is required.
+    fn make_waker(&mut self, py: Python<'_>) -> PyResult<Waker> {
+        let Some(event_loop) = loop_wake::running_loop(py)? else {
+            return Err(PyRuntimeError::new_err(
+                "llmrail's async methods need a running asyncio event loop; use the *_sync methods otherwise",
+            ));
+        };
+        let inner = Waker::from(self.slot.clone());
+        let waker = loop_wake::waker_for_running_loop(&inner).unwrap_or_else(|| {
+            Waker::from(Arc::new(Threadsafe {
+                slot: self.slot.clone(),
+                event_loop: event_loop.clone().unbind(),
+            }))
+        });
+        self.event_loop = Some(event_loop.unbind());
+        self.waker = Some(waker.clone());
+        Ok(waker)
+    }
+
+    /// Park the awaiting task on a fresh asyncio future, resolved by the waker.
+    fn park(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(event_loop) = &self.event_loop else {
+            return Err(PyRuntimeError::new_err("no event loop to wait on"));
+        };
+        let waiter = event_loop.call_method0(py, intern!(py, "create_future"))?;
+        // What `Future.__await__` sets before yielding itself; a Task checks it.
+        waiter.setattr(py, intern!(py, "_asyncio_future_blocking"), true)?;
+        *self
+            .slot
+            .waiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(waiter.clone_ref(py));
+        Ok(waiter)
+    }
+
+    fn stop(&mut self) {
+        *self.start.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        *self.work.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        self.slot.take();
+    }
+}
+
+#[pymethods]
+impl Call {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    fn send(&mut self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    /// Cancellation (asyncio throws CancelledError in) drops the work, so the request with it.
+    #[pyo3(signature = (typ, value=None, _traceback=None))]
+    fn throw(
+        &mut self,
+        typ: Bound<'_, PyAny>,
+        value: Option<Bound<'_, PyAny>>,
+        _traceback: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.stop();
+        Err(match value {
+            Some(v) if !v.is_none() => PyErr::from_value(v),
+            _ => PyErr::from_value(typ),
+        })
+    }
+
+    fn close(&mut self) {
+        self.stop();
+    }
+}
