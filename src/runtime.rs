@@ -41,6 +41,7 @@ fn current() -> Result<&'static Shared, LlmError> {
     let runtime = Builder::new_multi_thread()
         .enable_all()
         .thread_name("llmrail-worker")
+        .on_thread_start(|| IS_WORKER.set(true))
         .build()
         .map_err(|e| {
             LlmError::new(
@@ -96,12 +97,13 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, 
 
 /// Run `fut` on the shared runtime and wait for it from any executor (or none).
 ///
-/// Inside [`block_on`] (a sync call) it is simply awaited there: that thread waits anyway, so a
-/// task would only add a hop. Otherwise it is polled once on the caller's thread: work that
-/// finishes without waiting (a replayed answer, an argument error) then costs no task and no
-/// thread hop. If it has to wait, it is spawned and goes on on a worker, so I/O readiness never
-/// wakes the caller's event loop. The first poll uses a no-op waker; the spawned task polls again
-/// at once, which registers its own.
+/// Where it runs is chosen to save thread hops:
+/// - inside [`block_on`] (a sync call) or on a worker, it is simply awaited there;
+/// - otherwise (an event loop's thread) it is polled once in place: work that finishes without
+///   the network (a replayed answer, an argument error) then costs no task and no hop. Work that
+///   needs the network steps off at [`leave_caller_thread`] and is spawned, so sockets are
+///   driven on workers and never wake the caller's loop, which has its own work to do. The first
+///   poll uses a no-op waker; the spawned task polls again at once and registers its own.
 ///
 /// Dropping the returned future aborts the task, so cancellation from the caller reaches the
 /// socket: the HTTP request is dropped, not left running.
@@ -110,13 +112,15 @@ where
     F: Future<Output = Result<T, LlmError>> + Send + 'static,
     T: Send + 'static,
 {
-    if IN_BLOCK_ON.get() {
+    if IN_BLOCK_ON.get() || IS_WORKER.get() {
         return fut.await;
     }
     let handle = handle()?;
     let mut fut = Box::pin(fut);
     let first = {
         let _entered = handle.enter();
+        FIRST_POLL.set(true);
+        let _reset = Reset(&FIRST_POLL);
         // As a spawned task would, a panic here becomes an internal error, not an unwind into
         // the caller (the future is dropped unpolled after it).
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -135,20 +139,45 @@ where
 thread_local! {
     /// Set while this thread is inside [`block_on`].
     static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
+    /// Set on the runtime's worker threads.
+    static IS_WORKER: Cell<bool> = const { Cell::new(false) };
+    /// Set during [`run`]'s first poll on the caller's thread.
+    static FIRST_POLL: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Clears a thread-local flag when dropped (also when unwinding).
+struct Reset(&'static std::thread::LocalKey<Cell<bool>>);
+
+impl Drop for Reset {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// Block the current (non-runtime) thread until `fut` is done.
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output, LlmError> {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            IN_BLOCK_ON.set(false);
-        }
-    }
     let runtime = &current()?.runtime;
     IN_BLOCK_ON.set(true);
-    let _reset = Reset;
+    let _reset = Reset(&IN_BLOCK_ON);
     Ok(runtime.block_on(fut))
+}
+
+/// Called where work is about to wait on the network: during [`run`]'s first poll on a
+/// caller's thread this yields once, so the work is spawned and goes on on a worker.
+pub async fn leave_caller_thread() {
+    if FIRST_POLL.get() {
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 /// A spawned task that is aborted when its handle is dropped.
@@ -220,6 +249,19 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(after_wait.as_deref(), Some("llmrail-worker"));
+    }
+
+    #[test]
+    fn network_work_leaves_the_callers_thread() {
+        let caller = thread_name();
+        let (before, after) = elsewhere(run(async {
+            let before = thread_name();
+            leave_caller_thread().await;
+            Ok((before, thread_name()))
+        }))
+        .unwrap();
+        assert_eq!(before, caller);
+        assert_eq!(after.as_deref(), Some("llmrail-worker"));
     }
 
     #[test]
