@@ -270,8 +270,6 @@ impl Inner {
         quota: &mut Option<providers::quota::Quota>,
     ) -> Result<ChatResponse> {
         let ep = &self.endpoint;
-        let span = tracing::debug_span!("chat", gen_ai.system = self.provider.name(), gen_ai.request.model = %ep.model);
-        let _enter = span.enter();
         let mut http = self.provider.build_chat(ep, req, false)?;
         cap_timeout(&mut http.timeout, left);
         let started = Instant::now();
@@ -296,7 +294,11 @@ impl Inner {
         if r.model.is_empty() {
             r.model = ep.model.clone();
         }
+        // An event, not a span: an entered span must not live across an `.await` (the task can
+        // move threads), and every poll of an instrumented future would ask `log` again.
         tracing::debug!(
+            gen_ai.system = self.provider.name(),
+            gen_ai.request.model = %ep.model,
             status,
             latency_ms = r.latency.as_secs_f64() * 1e3,
             "chat finished"

@@ -33,7 +33,8 @@ def test_core_logs_reach_python_logging(srv: MockServer, caplog: pytest.LogCaptu
     client = make_client(srv, "openai")
     client.chat_sync("hi")
     records = [r for r in caplog.records if r.name.startswith("llmrail")]
-    assert any("chat finished" in r.getMessage() for r in records)
+    finished = [r.getMessage() for r in records if "chat finished" in r.getMessage()]
+    assert finished and 'gen_ai.system="openai"' in finished[0] and "status=200" in finished[0]
     assert all(API_KEY not in r.getMessage() for r in caplog.records)
 
 
