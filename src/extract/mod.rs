@@ -130,12 +130,15 @@ async fn run_with<C: Check>(
     let mode = spec
         .mode
         .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), client.base_url()));
-    mode::shape(&mut req, mode, client.provider(), &spec.name, &spec.schema);
     let mut acc = Accounts::default();
     for attempt in 1..=spec.max_retries.saturating_add(1) {
+        // `req` is the conversation so far (re-asks add to it); each attempt sends a copy with
+        // the schema put in, so the schema is copied once per attempt rather than twice.
+        let mut sent = req.clone();
+        mode::shape(&mut sent, mode, client.provider(), &spec.name, &spec.schema);
         let resp = match partials {
-            None => client.chat_with(req.clone(), opts.clone()).await?.0,
-            Some(tx) => stream::attempt(client, req.clone(), opts.clone(), &spec.name, tx).await?,
+            None => client.chat_with(sent, opts.clone()).await?.0,
+            Some(tx) => stream::attempt(client, sent, opts.clone(), &spec.name, tx).await?,
         };
         acc.add(&resp);
         let answer = mode::answer(&resp, &spec.name);
