@@ -24,6 +24,10 @@ pub use model::{ChatRequest, ChatResponse, Message, StreamEvent};
 
 use pyo3::prelude::*;
 
+/// See Cargo.toml: the core's own allocations only; Python objects use Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The private native module, re-exported by `python/llmrail/__init__.py`.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {

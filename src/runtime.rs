@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -107,16 +108,25 @@ pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, 
 ///
 /// Dropping the returned future aborts the task, so cancellation from the caller reaches the
 /// socket: the HTTP request is dropped, not left running.
-pub async fn run<F, T>(fut: F) -> Result<T, LlmError>
+///
+/// The work is boxed at once (not when first polled) so that the caller's future holds a
+/// pointer, not the work's whole state: a chat call's state is about 13 KB, and every future
+/// that wraps it would otherwise copy it each time it is moved.
+pub fn run<F, T>(fut: F) -> impl Future<Output = Result<T, LlmError>> + Send
 where
     F: Future<Output = Result<T, LlmError>> + Send + 'static,
     T: Send + 'static,
 {
+    run_boxed(Box::pin(fut))
+}
+
+async fn run_boxed<T: Send + 'static>(
+    mut fut: Pin<Box<dyn Future<Output = Result<T, LlmError>> + Send>>,
+) -> Result<T, LlmError> {
     if IN_BLOCK_ON.get() || IS_WORKER.get() {
         return fut.await;
     }
     let handle = handle()?;
-    let mut fut = Box::pin(fut);
     let first = {
         let _entered = handle.enter();
         FIRST_POLL.set(true);
@@ -239,6 +249,23 @@ mod tests {
         let caller = thread_name();
         let ran_on = elsewhere(run(async { Ok(thread_name()) })).unwrap();
         assert_eq!(ran_on, caller);
+    }
+
+    #[test]
+    fn the_callers_future_holds_the_work_by_pointer() {
+        let big = [7u8; 16 * 1024];
+        let work = async move {
+            tokio::task::yield_now().await;
+            Ok(big.iter().map(|&b| u32::from(b)).sum::<u32>())
+        };
+        assert!(std::mem::size_of_val(&work) > 16 * 1024);
+        let handle = run(work);
+        assert!(
+            std::mem::size_of_val(&handle) < 256,
+            "{} bytes",
+            std::mem::size_of_val(&handle)
+        );
+        assert_eq!(elsewhere(handle).unwrap(), 7 * 16 * 1024);
     }
 
     #[test]
