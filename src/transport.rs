@@ -110,7 +110,7 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     let client = crate::runtime::http_client(connect)?;
     let timeout = req.timeout;
     let builder = client
-        .request(req.method, &req.url)
+        .request(req.method, parsed(&req.url)?)
         .headers(req.headers)
         .body(req.body);
     if !req.stream {
@@ -148,6 +148,27 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
         status,
         headers,
         body: Body::Stream(Box::pin(body)),
+    })
+}
+
+thread_local! {
+    /// The last URL parsed on this thread. A client sends to the same few URLs over and over,
+    /// and parsing one (IDNA host processing included) costs more than the rest of building
+    /// the request.
+    static LAST_URL: std::cell::RefCell<Option<(String, reqwest::Url)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn parsed(url: &str) -> Result<reqwest::Url> {
+    LAST_URL.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((_, parsed)) = last.as_ref().filter(|(text, _)| text == url) {
+            return Ok(parsed.clone());
+        }
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| LlmError::config(format!("invalid request URL {url:?}: {e}")))?;
+        *last = Some((url.to_string(), parsed.clone()));
+        Ok(parsed)
     })
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 from .conftest import API_KEY, make_client
@@ -89,6 +90,21 @@ async def test_openai_body_keeps_the_openai_shape(srv: MockServer) -> None:
     assert body["tools"] == [TOOL]
     assert body["tool_choice"] == "auto"
     assert body["seed"] == 7 and body["temperature"] == 0  # extra_body merged last
+
+
+async def test_plain_text_messages_are_sent_as_their_long_form(srv: MockServer) -> None:
+    # {"role", "content": "text"} is read by a shortcut; it must mean exactly what the general
+    # path makes of the same message written with content parts.
+    plain = [{"role": r, "content": f"{r} says"} for r in ("developer", "system", "user", "assistant", "user")]
+    parts = [{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]} for m in plain]
+    for provider in ("openai", "anthropic"):
+        client = make_client(srv, provider)
+        await client.chat(plain)
+        short = srv.last_request["body"]
+        await client.chat(parts)
+        assert srv.last_request["body"] == short, provider
+    with pytest.raises(llmrail.ConfigurationError, match=r"messages\[0\] is not a valid message.*variant `bot`"):
+        await client.chat([{"role": "bot", "content": "hi"}])
 
 
 async def test_headers_option_is_sent(srv: MockServer) -> None:
