@@ -11,7 +11,8 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::Once;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -30,8 +31,30 @@ struct Shared {
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 
-fn current() -> Result<&'static Shared, LlmError> {
+/// This process's id, without a `getpid` system call each time (glibc no longer caches it, and
+/// every call asks several times): cached, and forgotten in a forked child.
+pub fn pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static AT_FORK: Once = Once::new();
+    extern "C" fn forget_in_child() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    // SAFETY: registers a handler that only stores to an atomic, which is fine in a forked
+    // child; registered before the first value is cached, so no child can inherit a stale one.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget_in_child));
+    });
     let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+fn current() -> Result<&'static Shared, LlmError> {
+    let pid = pid();
     let ptr = SHARED.load(Ordering::Acquire);
     // SAFETY: a non-null pointer was produced by `Box::leak` below and is never freed.
     if let Some(shared) = unsafe { ptr.as_ref() } {

@@ -54,7 +54,8 @@ impl Notifier {
         let mut buf = [0u8; 256];
         loop {
             match (&self.rx).read(&mut buf) {
-                Ok(0) => break,
+                // A short read emptied the socket: no need to ask again to be told so.
+                Ok(n) if n < buf.len() => break,
                 Ok(_) => continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => break,

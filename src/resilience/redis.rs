@@ -87,7 +87,7 @@ fn redact(url: &str) -> String {
 
 impl Conn {
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let pid = std::process::id();
+        let pid = crate::runtime::pid();
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((owner, con)) = slot.as_ref() {
             if *owner == pid {
