@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 import threading
 
 import llmrail
+import pytest
 from llmrail.testing import MockServer
 
 from .conftest import make_client
@@ -35,6 +37,71 @@ async def test_wait_for_timeout_cancels_too(srv: MockServer, client: llmrail.Cli
     except asyncio.TimeoutError:
         pass
     await srv.wait_for_disconnects(1, timeout=5)
+
+
+async def test_a_cancel_message_reaches_the_awaiting_code(srv: MockServer, client: llmrail.Client) -> None:
+    srv.reply("too late", latency=10)
+    task = asyncio.ensure_future(client.chat("hi"))
+    await srv.wait_for_requests(1, timeout=5)
+    task.cancel("shutting down")
+    with pytest.raises(asyncio.CancelledError, match="shutting down"):
+        await task
+    await srv.wait_for_disconnects(1, timeout=5)
+
+
+async def test_context_variables_survive_the_await(srv: MockServer) -> None:
+    # Each task resumes in its own context, as after awaiting an asyncio future.
+    who: contextvars.ContextVar[str] = contextvars.ContextVar("who")
+    client = make_client(srv, "openai")
+    srv.default("ok", latency=0.02)
+
+    async def one(name: str) -> str:
+        who.set(name)
+        await client.chat(name)
+        return who.get()
+
+    names = [f"task {i}" for i in range(20)]
+    assert await asyncio.gather(*(one(n) for n in names)) == names
+
+
+def test_the_pure_python_task_waits_and_cancels_too(srv: MockServer) -> None:
+    # asyncio's Python Task (the one task factories often subclass) speaks the same protocol.
+    client = make_client(srv, "openai")
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw))  # type: ignore[attr-defined]
+        srv.reply("from a Python task")
+        text = (await asyncio.ensure_future(client.chat("hi"))).text
+        srv.reply("too late", latency=10)
+        slow = asyncio.ensure_future(client.chat("hi"))
+        await srv.wait_for_requests(2, timeout=5)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        await srv.wait_for_disconnects(1, timeout=5)
+        return text
+
+    assert asyncio.run(main()) == "from a Python task"
+
+
+def test_a_loop_that_cannot_watch_sockets_still_wakes_calls(srv: MockServer) -> None:
+    class NoReaders(asyncio.SelectorEventLoop):
+        def add_reader(self, *args: object, **kwargs: object) -> None:
+            raise NotImplementedError
+
+    client = make_client(srv, "openai")
+    srv.default("woken", latency=0.02)
+
+    async def many() -> list[llmrail.ChatResponse]:
+        return await asyncio.gather(*(client.chat(f"n{i}") for i in range(20)))
+
+    loop = NoReaders()
+    try:
+        results = loop.run_until_complete(many())
+    finally:
+        loop.close()
+    assert [r.text for r in results] == ["woken"] * 20
 
 
 def test_sync_call_releases_the_gil(srv: MockServer) -> None:

@@ -5,7 +5,7 @@
 //! `loop.call_soon_threadsafe`, which also writes asyncio's self-pipe, so each wake-up costs an
 //! extra turn of the event loop and a failed `recv` (a Python exception) on top of our own
 //! socket. Here the waker goes through `loop_wake` (tokio threads queue it and poke the loop's
-//! socket) and the loop thread resolves the task's future directly.
+//! socket), and the loop thread then runs the task's wake-up at once (see `waiter`).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,11 +17,12 @@ use std::task::{Context, Poll, Wake, Waker};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
+use pyo3::types::PyCFunction;
 
 use super::bridge::WAKES_IN_FLIGHT;
 use super::errors::to_py;
 use super::loop_wake;
+use super::waiter::{self, Waiter};
 use crate::error::LlmError;
 use crate::runtime;
 
@@ -71,14 +72,14 @@ pub struct Call {
     event_loop: Option<Py<PyAny>>,
 }
 
-/// The asyncio future the awaiting task is parked on, if it is parked.
+/// The waiter the awaiting task is parked on, if it is parked.
 #[derive(Default)]
 struct Slot {
-    waiter: Mutex<Option<Py<PyAny>>>,
+    waiter: Mutex<Option<Py<Waiter>>>,
 }
 
 impl Slot {
-    fn take(&self) -> Option<Py<PyAny>> {
+    fn take(&self) -> Option<Py<Waiter>> {
         self.waiter
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -94,13 +95,14 @@ impl Wake for Slot {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(waiter) = self.take() {
-            Python::attach(|py| resolve(waiter.bind(py)));
+            Python::attach(|py| waiter::fire(waiter.bind(py)));
         }
     }
 }
 
 /// For loops that cannot watch a socket: wake from any thread through `call_soon_threadsafe`,
-/// counted so interpreter exit waits for it (see `bridge::quiesce`).
+/// counted so interpreter exit waits for it (see `bridge::quiesce`). The slot is read on the
+/// loop thread, so a wake-up that comes before the task is parked is not lost.
 struct Threadsafe {
     slot: Arc<Slot>,
     event_loop: Py<PyAny>,
@@ -112,42 +114,20 @@ impl Wake for Threadsafe {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let Some(waiter) = self.slot.take() else {
-            return;
-        };
         WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
         Python::attach(|py| {
-            let resolve = RESOLVE.get_or_try_init(py, || {
-                wrap_pyfunction!(resolve_waiter, py).map(|f| f.into_any().unbind())
+            let slot = self.slot.clone();
+            let wake = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
+                slot.wake_by_ref();
             });
-            if let Ok(resolve) = resolve {
+            if let Ok(wake) = wake {
                 // A closed loop refuses; its task is gone anyway.
-                let _ = self.event_loop.call_method1(
-                    py,
-                    intern!(py, "call_soon_threadsafe"),
-                    (resolve, waiter),
-                );
+                let _ =
+                    self.event_loop
+                        .call_method1(py, intern!(py, "call_soon_threadsafe"), (wake,));
             }
         });
         WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-#[pyfunction]
-fn resolve_waiter(waiter: &Bound<'_, PyAny>) {
-    resolve(waiter);
-}
-
-/// Let the parked task run again (unless it was cancelled meanwhile).
-fn resolve(waiter: &Bound<'_, PyAny>) {
-    let py = waiter.py();
-    let done = waiter
-        .call_method0(intern!(py, "done"))
-        .and_then(|d| d.is_truthy());
-    if let Ok(false) = done {
-        let _ = waiter.call_method1(intern!(py, "set_result"), (py.None(),));
     }
 }
 
@@ -181,7 +161,7 @@ impl Call {
             }))
         });
         match polled {
-            Ok(Poll::Pending) => self.park(py),
+            Ok(Poll::Pending) => self.park(py).map(Py::into_any),
             Ok(Poll::Ready(out)) => {
                 self.stop();
                 let value = out.map_err(to_py)?(py)?;
@@ -213,14 +193,12 @@ impl Call {
         Ok(waker)
     }
 
-    /// Park the awaiting task on a fresh asyncio future, resolved by the waker.
-    fn park(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// Park the awaiting task on a fresh waiter, fired by the waker.
+    fn park(&mut self, py: Python<'_>) -> PyResult<Py<Waiter>> {
         let Some(event_loop) = &self.event_loop else {
             return Err(PyRuntimeError::new_err("no event loop to wait on"));
         };
-        let waiter = event_loop.call_method0(py, intern!(py, "create_future"))?;
-        // What `Future.__await__` sets before yielding itself; a Task checks it.
-        waiter.setattr(py, intern!(py, "_asyncio_future_blocking"), true)?;
+        let waiter = Py::new(py, Waiter::new(event_loop.clone_ref(py)))?;
         *self
             .slot
             .waiter

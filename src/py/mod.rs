@@ -15,6 +15,7 @@ mod mock;
 mod replay;
 mod resilience;
 mod types;
+mod waiter;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::init_logging(m.py());
