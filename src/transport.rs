@@ -5,7 +5,9 @@
 //! chunks for SSE). Record and replay plug in here, so they see every provider, retry and stream
 //! without knowing about any of them.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -134,21 +136,74 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
         .map_err(transport_error)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let chunks = resp.bytes_stream();
-    let body = futures_util::stream::unfold(Some(chunks), move |state| async move {
-        let mut chunks = state?;
-        match tokio::time::timeout(timeout, chunks.next()).await {
-            Err(_) => Some((Err(timed_out(timeout)), None)),
-            Ok(None) => None,
-            Ok(Some(Ok(b))) => Some((Ok(b), Some(chunks))),
-            Ok(Some(Err(e))) => Some((Err(transport_error(e)), None)),
-        }
-    });
     Ok(HttpResponse {
         status,
         headers,
-        body: Body::Stream(Box::pin(body)),
+        body: Body::Stream(Box::pin(IdleTimeout::new(resp.bytes_stream(), timeout))),
     })
+}
+
+/// A streamed body that fails when the next chunk takes longer than `timeout` to come.
+///
+/// One timer serves the whole stream and is re-armed only when it fires (to `timeout` after
+/// the wait began): a stream of hundreds of small chunks would otherwise add and remove a
+/// timer entry for every chunk.
+struct IdleTimeout<S> {
+    chunks: S,
+    timeout: Duration,
+    /// When the current wait for a chunk began; `None` right after a chunk was handed out.
+    waiting_since: Option<tokio::time::Instant>,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    finished: bool,
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(chunks: S, timeout: Duration) -> Self {
+        Self {
+            chunks,
+            timeout,
+            waiting_since: None,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            finished: false,
+        }
+    }
+}
+
+impl<S> Stream for IdleTimeout<S>
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        let since = *this
+            .waiting_since
+            .get_or_insert_with(tokio::time::Instant::now);
+        match this.chunks.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.waiting_since = None;
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+            Poll::Ready(other) => {
+                this.finished = true;
+                return Poll::Ready(other.map(|r| r.map_err(transport_error)));
+            }
+            Poll::Pending => {}
+        }
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let deadline = since + this.timeout;
+            if tokio::time::Instant::now() >= deadline {
+                this.finished = true;
+                return Poll::Ready(Some(Err(timed_out(this.timeout))));
+            }
+            this.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    }
 }
 
 thread_local! {

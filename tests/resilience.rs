@@ -187,3 +187,57 @@ async fn a_per_call_policy_overrides_the_clients() {
     let (_, report) = c.chat_with(ask("hi"), opts).await.unwrap();
     assert_eq!(report.attempts, 2);
 }
+
+/// Text of a stream, or its first error's kind.
+async fn stream_text(c: &Client, pause: Duration) -> Result<String, ErrorKind> {
+    let mut stream = c.stream(ask("hi")).unwrap();
+    let mut text = String::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(StreamEvent::Text(t)) => text.push_str(&t),
+            Ok(_) => {}
+            Err(e) => return Err(e.kind),
+        }
+        tokio::time::sleep(pause).await;
+    }
+    Ok(text)
+}
+
+#[tokio::test]
+async fn a_stream_timeout_is_between_chunks_not_for_the_whole_stream() {
+    let srv = MockServer::start().unwrap();
+    let timeout = Duration::from_millis(300);
+    let c = client(
+        &srv,
+        "openai/gpt-x",
+        ClientConfig {
+            timeout: Some(timeout),
+            // A stream that times out before its first event would be retried.
+            retry: Some(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            }),
+            ..ClientConfig::default()
+        },
+    );
+    let six = json!(["a", "b", "c", "d", "e", "f"]);
+    // Each chunk comes well within the timeout, the whole stream takes longer than it.
+    srv.push_json(json!({"chunks": six, "chunk_delay": 0.1}))
+        .unwrap();
+    assert_eq!(stream_text(&c, Duration::ZERO).await.unwrap(), "abcdef");
+    // A consumer slower than the timeout is not the network's fault.
+    srv.push_json(json!({"chunks": ["a", "b", "c"]})).unwrap();
+    assert_eq!(
+        stream_text(&c, Duration::from_millis(400)).await.unwrap(),
+        "abc"
+    );
+    // A chunk that does not come in time ends the stream with a timeout.
+    srv.push_json(json!({"chunks": six, "chunk_delay": 2}))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        stream_text(&c, Duration::ZERO).await.unwrap_err(),
+        ErrorKind::Timeout
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500));
+}
