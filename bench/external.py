@@ -42,6 +42,16 @@ def rust(base_url: str, mode: str, n: int, concurrency: int, warmup: int) -> dic
     return result
 
 
+def rust_sequential(base_url: str, n: int, warmup: int) -> tuple[list[int], float]:
+    """A sequential run's latencies (ns) and the CPU it cost, shared out over its calls and
+    warm-up (start-up included), for pooling with other runs."""
+    result = rust(base_url, "seq", n, 1, warmup)
+    if result.get("first_error"):
+        raise SystemExit(f"bench_reqwest: {result['first_error']}")
+    lat: list[int] = result["lat_ns"]
+    return lat, result["cpu_us"] * len(lat) / 1e6
+
+
 def _wall(code: str) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)

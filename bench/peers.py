@@ -179,7 +179,11 @@ def summarize(lat_ns: list[int], cpu_s: float, calls: int) -> Result:
     }
 
 
-def sequential_sync(call: Callable[[], str], n: int, warmup: int) -> Result:
+Timed = tuple[list[int], float]
+"""Each call's latency (ns) and the client process's CPU time over them (s)."""
+
+
+def sequential_sync(call: Callable[[], str], n: int, warmup: int) -> Timed:
     for _ in range(warmup):
         call()
     lat: list[int] = []
@@ -188,10 +192,10 @@ def sequential_sync(call: Callable[[], str], n: int, warmup: int) -> Result:
         t0 = time.perf_counter_ns()
         call()
         lat.append(time.perf_counter_ns() - t0)
-    return summarize(lat, time.process_time() - cpu0, n)
+    return lat, time.process_time() - cpu0
 
 
-async def sequential(call: Call, n: int, warmup: int) -> Result:
+async def sequential(call: Call, n: int, warmup: int) -> Timed:
     for _ in range(warmup):
         await call()
     lat: list[int] = []
@@ -200,7 +204,7 @@ async def sequential(call: Call, n: int, warmup: int) -> Result:
         t0 = time.perf_counter_ns()
         await call()
         lat.append(time.perf_counter_ns() - t0)
-    return summarize(lat, time.process_time() - cpu0, n)
+    return lat, time.process_time() - cpu0
 
 
 async def _drive(call: Call, n: int, concurrency: int) -> tuple[list[int], list[str]]:

@@ -68,6 +68,9 @@ def _sequential(r: Results) -> list[str]:
     return [
         f"## Sequential latency ({m['seq_n']} calls after {m['seq_warmup']} warm-up, one in flight)",
         "",
+        f"Each peer's calls are split into {m['rounds']} turns, and the peers take turns (see `in_turns`), so that "
+        "bursts of load from elsewhere on the machine fall on all of them alike.",
+        "",
         *_table(["peer", "p50 µs", "p95 µs", "p99 µs", "CPU µs/call", "p50 vs Rust"], rows),
     ]
 
@@ -109,7 +112,8 @@ def _stream(r: Results) -> list[str]:
         for name, s in st.items()
     ]
     header = ["peer", "p50 µs/stream", "p99 µs/stream", "CPU µs/stream", "SDK CPU / this", "SDK p50 / this"]
-    return [f"## {m['stream_chunks']}-chunk stream ({m['stream_n']} streams, sequential)", "", *_table(header, rows)]
+    title = f"## {m['stream_chunks']}-chunk stream ({m['stream_n']} streams, sequential, in {m['rounds']} turns)"
+    return [title, "", *_table(header, rows)]
 
 
 def _bridge_and_import(r: Results) -> list[str]:

@@ -16,7 +16,7 @@ import platform
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
 
-FULL = {"seq_n": 2000, "seq_warmup": 200, "conc_n": 5000, "stream_n": 300, "bridge_n": 50_000}
-QUICK = {"seq_n": 300, "seq_warmup": 50, "conc_n": 1000, "stream_n": 60, "bridge_n": 5_000}
+FULL = {"seq_n": 2000, "seq_warmup": 200, "conc_n": 5000, "stream_n": 300, "bridge_n": 50_000, "rounds": 10}
+QUICK = {"seq_n": 300, "seq_warmup": 50, "conc_n": 1000, "stream_n": 60, "bridge_n": 5_000, "rounds": 3}
 CONCURRENCY = (64, 256)
 CHAT: dict[str, Peer] = {LLMRAIL: peers.llmrail_chat, SDK: peers.sdk_chat, HTTPX: peers.httpx_chat}
 STREAM: dict[str, Peer] = {LLMRAIL: peers.llmrail_stream, SDK: peers.sdk_stream, HTTPX: peers.httpx_stream}
@@ -53,9 +53,42 @@ async def _open(peer: Peer, base_url: str, limit: int | None) -> AsyncIterator[p
         yield call
 
 
-async def _sequential(peer: Peer, base_url: str, n: int, warmup: int) -> peers.Result:
+async def _sequential(peer: Peer, base_url: str, n: int, warmup: int) -> peers.Timed:
     async with _open(peer, base_url, None) as call:
         return await peers.sequential(call, n, warmup)
+
+
+Turn = Callable[[int, int], peers.Timed]
+"""One peer's turn: ``n`` timed calls after ``warmup`` untimed ones."""
+
+
+def _async_turn(peer: Peer, base_url: str) -> Turn:
+    return lambda n, warmup: asyncio.run(_sequential(peer, base_url, n, warmup))
+
+
+def _sync_turn(opener: Callable[[str], AbstractContextManager[Callable[[], str]]], base_url: str) -> Turn:
+    def turn(n: int, warmup: int) -> peers.Timed:
+        with opener(base_url) as call:
+            assert call() == TEXT
+            return peers.sequential_sync(call, n, warmup)
+
+    return turn
+
+
+def in_turns(turns: dict[str, Turn], n: int, warmup: int, rounds: int) -> dict[str, peers.Result]:
+    """Each peer's ``n`` calls in ``rounds`` turns, the peers taking turns (starting with a
+    different one each round): load from elsewhere on this shared machine, which comes in
+    bursts, then falls on every peer alike instead of on whichever ran at the time."""
+    lat: dict[str, list[int]] = {name: [] for name in turns}
+    cpu = dict.fromkeys(turns, 0.0)
+    names = list(turns)
+    per, warm = max(n // rounds, 1), max(warmup // rounds, 5)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            got, spent = turns[name](per, warm)
+            lat[name] += got
+            cpu[name] += spent
+    return {name: peers.summarize(lat[name], cpu[name], len(lat[name])) for name in names}
 
 
 async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Result:
@@ -64,13 +97,11 @@ async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Re
 
 
 def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
-    n, warmup, url = s["seq_n"], s["seq_warmup"], srv.base_url
-    out = {name: asyncio.run(_sequential(peer, url, n, warmup)) for name, peer in CHAT.items()}
-    with peers.llmrail_sync(url) as call:
-        assert call() == TEXT
-        out[SYNC] = peers.sequential_sync(call, n, warmup)
-    out[RUST] = external.rust(url, "seq", n, 1, warmup)
-    return out
+    url = srv.base_url
+    turns = {name: _async_turn(peer, url) for name, peer in CHAT.items()}
+    turns[SYNC] = _sync_turn(peers.llmrail_sync, url)
+    turns[RUST] = lambda n, warmup: external.rust_sequential(url, n, warmup)
+    return in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
 
 
 def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[str, peers.Result]:
@@ -92,12 +123,10 @@ def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[st
 
 
 def streams(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
-    n, warmup = s["stream_n"], max(s["stream_n"] // 10, 5)
-    out = {name: asyncio.run(_sequential(peer, srv.base_url, n, warmup)) for name, peer in STREAM.items()}
-    with peers.llmrail_sync_stream(srv.base_url) as call:
-        assert call() == TEXT
-        out[SYNC] = peers.sequential_sync(call, n, warmup)
-    return out
+    url = srv.base_url
+    turns = {name: _async_turn(peer, url) for name, peer in STREAM.items()}
+    turns[SYNC] = _sync_turn(peers.llmrail_sync_stream, url)
+    return in_turns(turns, s["stream_n"], max(s["stream_n"] // 10, 5), s["rounds"])
 
 
 def bridge(n: int) -> dict[str, peers.Result]:

@@ -4,7 +4,8 @@
 //!
 //! URL is an OpenAI-style base URL (`http://127.0.0.1:PORT/v1`). Each call POSTs the same body
 //! `bench/peers.py` sends, reads the whole answer and parses it into a `serde_json::Value`, taking
-//! the reply text out of it. Prints one JSON line: latency percentiles (µs), throughput, errors.
+//! the reply text out of it. Prints one JSON line: latency percentiles (µs), throughput, errors
+//! (and, sequentially, every latency).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -154,6 +155,13 @@ async fn main() {
         "p50_us": percentile_us(&lat, 0.50),
         "p95_us": percentile_us(&lat, 0.95),
         "p99_us": percentile_us(&lat, 0.99),
+        // Every latency (ns) of a sequential run, so that runs taken in turns with other
+        // peers can be pooled; a concurrent run's throughput needs no pooling.
+        "lat_ns": if args.concurrent {
+            Vec::new()
+        } else {
+            lat.iter().map(|d| d.as_nanos() as u64).collect()
+        },
     });
     println!("{out}");
 }
