@@ -1,20 +1,22 @@
 //! The facade: resolves "provider/model" to a provider and an endpoint once, then runs each call
 //! through the pipeline on the shared runtime: the resilience layers (`pipeline.rs`) around each
-//! attempt (translate -> transport -> decode, here in `Inner`).
+//! attempt (translate -> transport -> decode, here in `Inner`; a streamed attempt and the
+//! `ChatStream` it feeds in `stream.rs`).
 
 mod pipeline;
+mod stream;
+
+pub use stream::ChatStream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use sse_stream::SseByteStream;
 use tokio::sync::mpsc;
 
 use crate::cache::{CacheStats, PromptCache, Tracker};
-use crate::error::{ErrorKind, LlmError, Result};
-use crate::model::{ChatRequest, ChatResponse, StreamEvent};
+use crate::error::{LlmError, Result};
+use crate::model::{ChatRequest, ChatResponse};
 use crate::providers::{self, Endpoint, Provider, Secret};
 use crate::resilience::breaker::{BreakerConfig, Snapshot};
 use crate::resilience::fallback::FallbackConfig;
@@ -22,7 +24,7 @@ use crate::resilience::ratelimit::RateLimitConfig;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{Attempt, CallOptions, CallReport};
 use crate::runtime::{self, AbortOnDrop};
-use crate::transport::{self, Body};
+use crate::transport;
 
 /// The official SDKs wait up to 10 minutes for a reply; so do we unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -306,102 +308,6 @@ impl Inner {
         Ok(r)
     }
 
-    /// One streamed attempt: forward decoded events until the end, the consumer going away
-    /// (then the connection is dropped) or the call's deadline (`left` from now).
-    async fn pump(
-        &self,
-        req: &ChatRequest,
-        tx: &mpsc::Sender<Result<StreamEvent>>,
-        left: Option<Duration>,
-    ) -> Attempt<()> {
-        let mut progress = Progress::default();
-        let until = left.map(|l| tokio::time::Instant::now() + l);
-        let run = self.pump_once(req, tx, left, &mut progress);
-        let result = match until {
-            None => run.await,
-            Some(until) => match tokio::time::timeout_at(until, run).await {
-                Ok(r) => r,
-                Err(_) => Err(LlmError::new(
-                    ErrorKind::Timeout,
-                    "the stream did not finish before the call's deadline",
-                )),
-            },
-        };
-        Attempt {
-            result: result.map_err(|e| self.annotate(e)),
-            quota: progress.quota,
-            used_tokens: progress.used_tokens,
-            started: progress.started,
-        }
-    }
-
-    async fn pump_once(
-        &self,
-        req: &ChatRequest,
-        tx: &mpsc::Sender<Result<StreamEvent>>,
-        left: Option<Duration>,
-        progress: &mut Progress,
-    ) -> Result<()> {
-        let mut http = self.provider.build_chat(&self.endpoint, req, true)?;
-        cap_timeout(&mut http.timeout, left);
-        let resp = transport::send(http).await?;
-        progress.quota = providers::quota::quota(&resp.headers);
-        let request_id = self.provider.request_id(&resp.headers);
-        if resp.status >= 400 {
-            let (status, headers) = (resp.status, resp.headers.clone());
-            let body = resp.bytes().await?;
-            return Err(self.provider.parse_error(status, &headers, &body));
-        }
-        let chunks = match resp.body {
-            Body::Stream(s) => s,
-            Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
-        };
-        let mut events = SseByteStream::new(chunks);
-        let mut decoder = self.provider.stream_decoder();
-        let mut out = Vec::new();
-        loop {
-            // Events first: while they keep coming, the consumer's going away is seen by `send`,
-            // and `closed` (which registers a waiter) is only polled when the network is idle.
-            let next = tokio::select! {
-                biased;
-                next = events.next() => next,
-                _ = tx.closed() => return Ok(()),
-            };
-            let finished = next.is_none();
-            match next {
-                Some(Ok(ev)) => decoder.event(
-                    ev.event.as_deref().unwrap_or(""),
-                    ev.data.as_deref().unwrap_or(""),
-                    &mut out,
-                )?,
-                Some(Err(e)) => return Err(sse_error(e)),
-                None => decoder.finish(&mut out)?,
-            }
-            for mut event in out.drain(..) {
-                if let StreamEvent::Done {
-                    request_id: rid,
-                    model,
-                    usage,
-                    ..
-                } = &mut event
-                {
-                    progress.used_tokens = Some(usage.input_tokens + usage.output_tokens);
-                    rid.clone_from(&request_id);
-                    if model.is_empty() {
-                        model.clone_from(&self.endpoint.model);
-                    }
-                }
-                progress.started = true;
-                if tx.send(Ok(event)).await.is_err() {
-                    return Ok(());
-                }
-            }
-            if finished {
-                return Ok(());
-            }
-        }
-    }
-
     /// Say who was called and make sure the key is nowhere in the error.
     fn annotate(&self, e: LlmError) -> LlmError {
         let e = e.at(self.provider.name(), &self.endpoint.model);
@@ -412,64 +318,10 @@ impl Inner {
     }
 }
 
-/// What a streamed attempt got to before it ended.
-#[derive(Default)]
-struct Progress {
-    quota: Option<providers::quota::Quota>,
-    used_tokens: Option<u64>,
-    /// An event reached the caller, so the stream can no longer be retried.
-    started: bool,
-}
-
-/// A failed read of the event stream: the transport's own error (a cut connection, a timeout)
-/// comes back as it was; anything else means the bytes are not SSE.
-fn sse_error(e: sse_stream::Error) -> LlmError {
-    match e {
-        sse_stream::Error::Body(inner) => match inner.downcast::<LlmError>() {
-            Ok(ours) => *ours,
-            Err(other) => LlmError::new(ErrorKind::Connection, other.to_string()),
-        },
-        other => LlmError::invalid_response(format!("the event stream is malformed: {other}")),
-    }
-}
-
 /// Never wait past the call's deadline.
 fn cap_timeout(timeout: &mut Duration, left: Option<Duration>) {
     if let Some(left) = left {
         *timeout = (*timeout).min(left.max(Duration::from_millis(1)));
-    }
-}
-
-/// A streamed answer being received. Dropping it cancels the request.
-pub struct ChatStream {
-    rx: mpsc::Receiver<Result<StreamEvent>>,
-    _task: AbortOnDrop<()>,
-    cache: Arc<Tracker>,
-}
-
-impl ChatStream {
-    /// The next event; `None` after `Done` or after an error has been returned.
-    pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
-        let event = self.rx.recv().await;
-        if let Some(Ok(StreamEvent::Done { usage, .. })) = &event {
-            self.cache.record(usage);
-        }
-        event
-    }
-
-    /// The next event if one is already buffered, without waiting: `None` means wait with
-    /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
-    pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
-        match self.rx.try_recv() {
-            Ok(event) => {
-                if let Ok(StreamEvent::Done { usage, .. }) = &event {
-                    self.cache.record(usage);
-                }
-                Some(Some(event))
-            }
-            Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
-        }
     }
 }
 

@@ -1,0 +1,170 @@
+//! Streamed calls: one attempt's pump from the network to the caller's channel, and the
+//! [`ChatStream`] the caller reads events from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sse_stream::SseByteStream;
+use tokio::sync::mpsc;
+
+use super::{cap_timeout, Inner};
+use crate::cache::Tracker;
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::model::{ChatRequest, StreamEvent};
+use crate::providers;
+use crate::resilience::Attempt;
+use crate::runtime::AbortOnDrop;
+use crate::transport::{self, Body};
+
+impl Inner {
+    /// One streamed attempt: forward decoded events until the end, the consumer going away
+    /// (then the connection is dropped) or the call's deadline (`left` from now).
+    pub(super) async fn pump(
+        &self,
+        req: &ChatRequest,
+        tx: &mpsc::Sender<Result<StreamEvent>>,
+        left: Option<Duration>,
+    ) -> Attempt<()> {
+        let mut progress = Progress::default();
+        let until = left.map(|l| tokio::time::Instant::now() + l);
+        let run = self.pump_once(req, tx, left, &mut progress);
+        let result = match until {
+            None => run.await,
+            Some(until) => match tokio::time::timeout_at(until, run).await {
+                Ok(r) => r,
+                Err(_) => Err(LlmError::new(
+                    ErrorKind::Timeout,
+                    "the stream did not finish before the call's deadline",
+                )),
+            },
+        };
+        Attempt {
+            result: result.map_err(|e| self.annotate(e)),
+            quota: progress.quota,
+            used_tokens: progress.used_tokens,
+            started: progress.started,
+        }
+    }
+
+    async fn pump_once(
+        &self,
+        req: &ChatRequest,
+        tx: &mpsc::Sender<Result<StreamEvent>>,
+        left: Option<Duration>,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let mut http = self.provider.build_chat(&self.endpoint, req, true)?;
+        cap_timeout(&mut http.timeout, left);
+        let resp = transport::send(http).await?;
+        progress.quota = providers::quota::quota(&resp.headers);
+        let request_id = self.provider.request_id(&resp.headers);
+        if resp.status >= 400 {
+            let (status, headers) = (resp.status, resp.headers.clone());
+            let body = resp.bytes().await?;
+            return Err(self.provider.parse_error(status, &headers, &body));
+        }
+        let chunks = match resp.body {
+            Body::Stream(s) => s,
+            Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
+        };
+        let mut events = SseByteStream::new(chunks);
+        let mut decoder = self.provider.stream_decoder();
+        let mut out = Vec::new();
+        loop {
+            // Events first: while they keep coming, the consumer's going away is seen by `send`,
+            // and `closed` (which registers a waiter) is only polled when the network is idle.
+            let next = tokio::select! {
+                biased;
+                next = events.next() => next,
+                _ = tx.closed() => return Ok(()),
+            };
+            let finished = next.is_none();
+            match next {
+                Some(Ok(ev)) => decoder.event(
+                    ev.event.as_deref().unwrap_or(""),
+                    ev.data.as_deref().unwrap_or(""),
+                    &mut out,
+                )?,
+                Some(Err(e)) => return Err(sse_error(e)),
+                None => decoder.finish(&mut out)?,
+            }
+            for mut event in out.drain(..) {
+                if let StreamEvent::Done {
+                    request_id: rid,
+                    model,
+                    usage,
+                    ..
+                } = &mut event
+                {
+                    progress.used_tokens = Some(usage.input_tokens + usage.output_tokens);
+                    rid.clone_from(&request_id);
+                    if model.is_empty() {
+                        model.clone_from(&self.endpoint.model);
+                    }
+                }
+                progress.started = true;
+                if tx.send(Ok(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if finished {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What a streamed attempt got to before it ended.
+#[derive(Default)]
+struct Progress {
+    quota: Option<providers::quota::Quota>,
+    used_tokens: Option<u64>,
+    /// An event reached the caller, so the stream can no longer be retried.
+    started: bool,
+}
+
+/// A failed read of the event stream: the transport's own error (a cut connection, a timeout)
+/// comes back as it was; anything else means the bytes are not SSE.
+fn sse_error(e: sse_stream::Error) -> LlmError {
+    match e {
+        sse_stream::Error::Body(inner) => match inner.downcast::<LlmError>() {
+            Ok(ours) => *ours,
+            Err(other) => LlmError::new(ErrorKind::Connection, other.to_string()),
+        },
+        other => LlmError::invalid_response(format!("the event stream is malformed: {other}")),
+    }
+}
+
+/// A streamed answer being received. Dropping it cancels the request.
+pub struct ChatStream {
+    pub(super) rx: mpsc::Receiver<Result<StreamEvent>>,
+    pub(super) _task: AbortOnDrop<()>,
+    pub(super) cache: Arc<Tracker>,
+}
+
+impl ChatStream {
+    /// The next event; `None` after `Done` or after an error has been returned.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
+        let event = self.rx.recv().await;
+        if let Some(Ok(StreamEvent::Done { usage, .. })) = &event {
+            self.cache.record(usage);
+        }
+        event
+    }
+
+    /// The next event if one is already buffered, without waiting: `None` means wait with
+    /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
+    pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
+        match self.rx.try_recv() {
+            Ok(event) => {
+                if let Ok(StreamEvent::Done { usage, .. }) = &event {
+                    self.cache.record(usage);
+                }
+                Some(Some(event))
+            }
+            Err(mpsc::error::TryRecvError::Empty) => None,
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        }
+    }
+}
