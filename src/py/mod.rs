@@ -14,6 +14,7 @@ mod loop_wake;
 mod mock;
 mod replay;
 mod resilience;
+mod stream;
 mod types;
 mod waiter;
 
@@ -21,7 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::init_logging(m.py());
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::Client>()?;
-    m.add_class::<client::ChatStream>()?;
+    m.add_class::<stream::ChatStream>()?;
     types::register(m)?;
     m.add_class::<cache::CacheStats>()?;
     m.add_function(wrap_pyfunction!(cache::plan_prompt_cache, m)?)?;
