@@ -86,6 +86,8 @@ def test_the_pure_python_task_waits_and_cancels_too(srv: MockServer) -> None:
 
 
 def test_a_loop_that_cannot_watch_sockets_still_wakes_calls(srv: MockServer) -> None:
+    # What asyncio's ProactorEventLoop (Windows) does: it cannot watch a socket, so llmrail
+    # falls back to waking the loop through call_soon_threadsafe.
     class NoReaders(asyncio.SelectorEventLoop):
         def add_reader(self, *args: object, **kwargs: object) -> None:
             raise NotImplementedError

@@ -41,6 +41,22 @@ impl Waiter {
             state: State::Pending,
         }
     }
+
+    /// asyncio's rule for callbacks of a future that is already done: the next loop turn.
+    fn schedule(&self, py: Python<'_>, waiter: Py<Self>, callback: Callback) -> PyResult<()> {
+        let (callback, context) = callback;
+        let kwargs = PyDict::new(py);
+        if let Some(ctx) = context {
+            kwargs.set_item(intern!(py, "context"), ctx)?;
+        }
+        self.event_loop.call_method(
+            py,
+            intern!(py, "call_soon"),
+            (callback, waiter),
+            Some(&kwargs),
+        )?;
+        Ok(())
+    }
 }
 
 /// The core work can be polled again: on the loop thread, run the task's wake-up now.
@@ -62,24 +78,6 @@ pub fn fire(waiter: &Bound<'_, Waiter>) {
         if let Err(e) = ran {
             e.write_unraisable(py, Some(callback.bind(py)));
         }
-    }
-}
-
-impl Waiter {
-    /// asyncio's rule for callbacks of a future that is already done: the next loop turn.
-    fn schedule(&self, py: Python<'_>, waiter: Py<Self>, callback: Callback) -> PyResult<()> {
-        let (callback, context) = callback;
-        let kwargs = PyDict::new(py);
-        if let Some(ctx) = context {
-            kwargs.set_item(intern!(py, "context"), ctx)?;
-        }
-        self.event_loop.call_method(
-            py,
-            intern!(py, "call_soon"),
-            (callback, waiter),
-            Some(&kwargs),
-        )?;
-        Ok(())
     }
 }
 
