@@ -99,7 +99,6 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
         crate::replay::Route::Replayed(resp) => return Ok(resp),
         crate::replay::Route::Network(recorder) => recorder,
     };
-    crate::runtime::leave_caller_thread().await;
     let resp = send_network(req).await?;
     Ok(match recorder {
         Some(r) => r.watch(resp),

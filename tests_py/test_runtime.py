@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import signal
 import subprocess
 import sys
@@ -140,9 +141,11 @@ def test_two_threads_are_in_flight_together(srv: MockServer) -> None:
         t.join()
 
 
-def _run_child(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def _run_child(code: str, *args: str, timeout: float = 30,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def test_ctrl_c_interrupts_a_sync_call(srv: MockServer) -> None:
@@ -208,3 +211,26 @@ def test_processes_exit_cleanly_after_async_calls(srv: MockServer) -> None:
     """
     codes = [_run_child(code, srv.openai_base_url).returncode for _ in range(20)]
     assert codes == [0] * 20
+
+
+def test_worker_threads_can_be_raised_and_bad_values_are_named(srv: MockServer) -> None:
+    srv.default("hello", latency=0)
+    code = """
+        import os, sys, llmrail
+        c = llmrail.Client("openai/m", base_url=sys.argv[1], api_key="k")
+        print(c.chat_sync("hi").text)
+        names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+        print("workers:", names.count("llmrail-worker"))
+    """
+    default = _run_child(code, srv.openai_base_url)
+    assert default.returncode == 0, default.stderr
+    assert "hello" in default.stdout and "workers: 1" in default.stdout
+
+    three = _run_child(code, srv.openai_base_url, env={"LLMRAIL_WORKER_THREADS": "3"})
+    assert three.returncode == 0, three.stderr
+    assert "workers: 3" in three.stdout
+
+    bad = _run_child(code, srv.openai_base_url, env={"LLMRAIL_WORKER_THREADS": "zero"})
+    assert bad.returncode != 0
+    assert "ConfigurationError" in bad.stderr
+    assert 'LLMRAIL_WORKER_THREADS must be a whole number of threads, 1 or more; got "zero"' in bad.stderr

@@ -2,8 +2,8 @@
 //!
 //! Async: methods return a [`Call`](super::coroutine::Call) (`coroutine::call`), a coroutine
 //! object, so `asyncio.run(client.chat(...))` works and cancelling the asyncio task drops the
-//! Rust future; core futures own their spawned task through `runtime::AbortOnDrop`, so the
-//! socket is closed. Wake-ups reach the loop through `loop_wake` without the GIL. Measured
+//! Rust future, which the loop thread polls itself (`runtime::run`), so the request and its
+//! socket are dropped with it. Wake-ups reach the loop through `loop_wake` without the GIL. Measured
 //! against `pyo3_async_runtimes::future_into_py` by `make bench` (the two `bench_noop_*`
 //! functions).
 //!
@@ -98,13 +98,12 @@ pub fn reset_log_levels() {
 /// Benchmark probe: one await of a trivial task through the bridge the methods use.
 #[pyfunction]
 pub fn bench_noop_native() -> PyResult<Call> {
-    // A task that waits once, as every real call does, so it is spawned and the thread hop
-    // back is measured.
+    // A trivial task on a worker, awaited from the loop: the hop there and back that every
+    // real call makes (its connection task is on a worker too).
     coroutine::call(
         |_| {
             Ok(runtime::run(async {
-                tokio::task::yield_now().await;
-                Ok(1u32)
+                runtime::AbortOnDrop(tokio::spawn(async { Ok(1u32) })).await
             }))
         },
         |py, n| n.into_py_any(py),

@@ -31,9 +31,9 @@ type Work = Pin<Box<dyn Future<Output = Result<Finish, LlmError>> + Send>>;
 type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<Work> + Send>;
 
 /// Await core work from Python. At the first `await`, as with an `async def`, `start` reads the
-/// arguments (so bad ones raise there) and gives the core future; that runs (its first poll on
-/// the loop thread with the GIL released; see `runtime::run`), then `finish` turns its value
-/// into the Python result, GIL held.
+/// arguments (so bad ones raise there) and gives the core future; the loop thread polls it with
+/// the GIL released (see `runtime::run`), then `finish` turns its value into the Python result,
+/// GIL held.
 pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Call>
 where
     S: FnOnce(Python<'_>) -> PyResult<F> + Send + 'static,
