@@ -15,7 +15,6 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::transport::HttpRequest;
 
 pub mod anthropic;
-mod anthropic_cache;
 pub mod openai;
 pub mod quota;
 

@@ -1,12 +1,12 @@
 //! Anthropic Messages.
 
-use std::collections::HashMap;
+mod cache;
+mod stream;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::anthropic_cache::{add_beta, control, system, tools, Marker, EXTENDED_TTL_BETA};
 use super::{
     join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
     StreamDecoder,
@@ -15,6 +15,7 @@ use crate::cache::{CachePlan, CacheTtl};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::transport::HttpRequest;
+use cache::{add_beta, control, system, tools, Marker, EXTENDED_TTL_BETA};
 
 /// The API version every current model accepts; sent as `anthropic-version`.
 const API_VERSION: &str = "2023-06-01";
@@ -145,7 +146,7 @@ impl Provider for Anthropic {
     }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
-        Box::new(Decoder::default())
+        Box::new(stream::Decoder::default())
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
@@ -363,136 +364,5 @@ impl WireUsage {
             .cache_read_input_tokens
             .or(self.cache_read_input_tokens);
         self.cache_creation = newer.cache_creation.or(self.cache_creation);
-    }
-}
-
-// ---- streaming ---------------------------------------------------------------------------------
-
-#[derive(Default)]
-struct Decoder {
-    usage: WireUsage,
-    model: String,
-    finish: Option<FinishReason>,
-    /// Content-block index -> tool-call ordinal, so tool deltas are numbered 0, 1, ...
-    tool_index: HashMap<u64, u32>,
-    stopped: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireEvent {
-    MessageStart {
-        message: StartMessage,
-    },
-    ContentBlockStart {
-        index: u64,
-        content_block: Value,
-    },
-    ContentBlockDelta {
-        index: u64,
-        delta: Value,
-    },
-    MessageDelta {
-        delta: Value,
-        #[serde(default)]
-        usage: WireUsage,
-    },
-    MessageStop,
-    Error {
-        error: Value,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct StartMessage {
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    usage: WireUsage,
-}
-
-impl StreamDecoder for Decoder {
-    fn event(&mut self, _name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()> {
-        if data.trim().is_empty() {
-            return Ok(());
-        }
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        match parse_json::<WireEvent>(data.as_bytes(), "a stream event")? {
-            WireEvent::MessageStart { message } => {
-                self.model = message.model;
-                self.usage.update(message.usage);
-            }
-            WireEvent::ContentBlockStart {
-                index,
-                content_block,
-            } => {
-                if content_block.get("type") == Some(&json!("tool_use")) {
-                    let ordinal = self.tool_index.len() as u32;
-                    self.tool_index.insert(index, ordinal);
-                    out.push(StreamEvent::ToolCallDelta {
-                        index: ordinal,
-                        id: text(&content_block, "id"),
-                        name: text(&content_block, "name"),
-                        arguments: String::new(),
-                    });
-                }
-            }
-            WireEvent::ContentBlockDelta { index, delta } => {
-                match delta.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => {
-                        out.push(StreamEvent::Text(text(&delta, "text").unwrap_or_default()))
-                    }
-                    Some("thinking_delta") => out.push(StreamEvent::Thinking(
-                        text(&delta, "thinking").unwrap_or_default(),
-                    )),
-                    Some("input_json_delta") => out.push(StreamEvent::ToolCallDelta {
-                        index: self.tool_index.get(&index).copied().unwrap_or(0),
-                        id: None,
-                        name: None,
-                        arguments: text(&delta, "partial_json").unwrap_or_default(),
-                    }),
-                    _ => {}
-                }
-            }
-            WireEvent::MessageDelta { delta, usage } => {
-                if let Some(r) = delta.get("stop_reason").and_then(Value::as_str) {
-                    self.finish = Some(stop_reason(r));
-                }
-                self.usage.update(usage);
-            }
-            WireEvent::MessageStop => self.stopped = true,
-            WireEvent::Error { error } => {
-                let kind = match error.get("type").and_then(Value::as_str) {
-                    Some("overloaded_error") => ErrorKind::Overloaded,
-                    Some("rate_limit_error") => ErrorKind::RateLimit,
-                    _ => ErrorKind::Server,
-                };
-                let message = text(&error, "message").unwrap_or_else(|| "error in stream".into());
-                return Err(LlmError::new(
-                    kind,
-                    format!("the stream reported an error: {message}"),
-                ));
-            }
-            WireEvent::Other => {}
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()> {
-        if !self.stopped {
-            return Err(LlmError::new(
-                ErrorKind::Connection,
-                "the stream ended before message_stop: the connection was cut",
-            ));
-        }
-        out.push(StreamEvent::Done {
-            finish_reason: self.finish,
-            usage: self.usage.unify(),
-            model: std::mem::take(&mut self.model),
-            request_id: None,
-        });
-        Ok(())
     }
 }
