@@ -1,0 +1,246 @@
+//! The unified types every provider translates to and from.
+//!
+//! Requests arrive in the OpenAI chat shape (the lingua franca users already write): messages
+//! with `role`/`content`, content parts, assistant `tool_calls`, tool results with
+//! `tool_call_id`. They are deserialised once into these types; providers never see Python.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cache::{CacheControl, CacheTtl, PromptCache};
+
+mod openai_input;
+pub use openai_input::image_source;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    /// OpenAI's newer name for system instructions; treated as system.
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ImageSource {
+    Url(String),
+    Base64 { media_type: String, data: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ContentPart {
+    Text(String),
+    Image(ImageSource),
+    /// The caller's own prompt-cache breakpoint after the part before it: a part carrying
+    /// `"cache_control": {"type": "ephemeral"}` (LiteLLM's convention). Providers without
+    /// breakpoints skip it.
+    CacheBreakpoint(CacheTtl),
+}
+
+/// A tool call the model asked for, with its arguments parsed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default, deserialize_with = "openai_input::content_parts")]
+    pub content: Vec<ContentPart>,
+    #[serde(default, deserialize_with = "openai_input::openai_tool_calls")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl Message {
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text(Role::User, text)
+    }
+
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![ContentPart::Text(text.into())],
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            name: None,
+        }
+    }
+
+    /// The text parts joined, ignoring images.
+    pub fn joined_text(&self) -> String {
+        let mut out = String::new();
+        for part in &self.content {
+            if let ContentPart::Text(t) = part {
+                out.push_str(t);
+            }
+        }
+        out
+    }
+}
+
+/// A tool the model may call. Accepts the OpenAI shape
+/// (`{"type": "function", "function": {...}}`), the flat shape (`{"name", "description",
+/// "parameters"}`) and Anthropic's (`input_schema`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub parameters: Value,
+    pub strict: Option<bool>,
+    /// The caller's own cache breakpoint on this tool (Anthropic's tool `cache_control`).
+    pub cache_control: Option<CacheTtl>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    Tool(String),
+}
+
+/// One chat call, provider-neutral.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    pub system: Option<String>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub stop: Vec<String>,
+    pub tools: Vec<ToolSpec>,
+    pub tool_choice: Option<ToolChoice>,
+    /// Merged last into the provider body: the escape hatch for fields llmrail does not model.
+    pub extra_body: Map<String, Value>,
+    /// This call's prompt caching; `None` uses the client's setting.
+    pub prompt_cache: Option<PromptCache>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Every input token, cached ones included (Anthropic reports them separately; we add).
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// The part of `cache_write_tokens` written with a 1-hour TTL (priced higher).
+    pub cache_write_1h_tokens: u64,
+}
+
+/// Why the model stopped, in OpenAI's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ToolCalls,
+    ContentFilter,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+            Self::ToolCalls => "tool_calls",
+            Self::ContentFilter => "content_filter",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text {
+        text: String,
+    },
+    ToolCall(ToolCall),
+    /// Reasoning the provider chose to show (Anthropic thinking, OpenRouter reasoning).
+    Thinking {
+        text: String,
+    },
+}
+
+/// One finished chat call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub content: Vec<ContentBlock>,
+    pub finish_reason: Option<FinishReason>,
+    pub usage: Usage,
+    pub model: String,
+    pub provider: String,
+    pub request_id: Option<String>,
+    pub latency: Duration,
+    /// The provider's body as received; parsed again only when asked for.
+    pub raw: bytes::Bytes,
+}
+
+impl ChatResponse {
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for block in &self.content {
+            if let ContentBlock::Text { text } = block {
+                out.push_str(text);
+            }
+        }
+        out
+    }
+
+    /// What the call cost in USD, cache writes and reads at their own prices; `None` for a
+    /// model the price table does not know.
+    pub fn cost_usd(&self) -> Option<f64> {
+        crate::pricing::cost_usd(&self.model, &self.usage)
+    }
+
+    pub fn tool_calls(&self) -> Vec<&ToolCall> {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolCall(c) => Some(c),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Text(String),
+    Thinking(String),
+    /// A fragment of a tool call; `id`/`name` arrive on the first fragment of each `index`.
+    ToolCallDelta {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
+    /// Always the last event of a successful stream.
+    Done {
+        finish_reason: Option<FinishReason>,
+        usage: Usage,
+        model: String,
+        request_id: Option<String>,
+    },
+}
+
+impl StreamEvent {
+    /// For `Done`: what the call cost in USD (see [`ChatResponse::cost_usd`]).
+    pub fn cost_usd(&self) -> Option<f64> {
+        match self {
+            Self::Done { usage, model, .. } => crate::pricing::cost_usd(model, usage),
+            _ => None,
+        }
+    }
+}
