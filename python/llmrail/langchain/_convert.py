@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
@@ -88,12 +88,16 @@ def _image_url(block: dict[Any, Any]) -> str:
 
 
 def usage_metadata(u: Usage) -> UsageMetadata:
-    return UsageMetadata(
-        input_tokens=u.input_tokens,
-        output_tokens=u.output_tokens,
-        total_tokens=u.total_tokens,
-        input_token_details=InputTokenDetails(cache_read=u.cache_read_tokens, cache_creation=u.cache_write_tokens),
-    )
+    # A plain dict and a cast, not UsageMetadata(...): langchain-core 1.8 needs Python 3.11 and
+    # spells its optional keys with typing.NotRequired, which mypy checking for 3.10 (our floor)
+    # cannot see, so it would call every optional key missing.
+    usage = {
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "total_tokens": u.total_tokens,
+        "input_token_details": {"cache_read": u.cache_read_tokens, "cache_creation": u.cache_write_tokens},
+    }
+    return cast(UsageMetadata, usage)
 
 
 def chat_result(r: ChatResponse) -> ChatResult:
