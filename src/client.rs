@@ -8,7 +8,7 @@ mod stream;
 
 pub use stream::ChatStream;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -167,9 +167,18 @@ impl Client {
         let req = self.cache.prepare(req, self.provider(), self.model());
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let pipe = self.pipe.clone();
+        let report = Arc::new(OnceLock::new());
+        let reported = report.clone();
         let task = runtime::handle()?.spawn(async move {
-            if let Err(e) = pipe.stream(req, opts, &tx).await {
-                let _ = tx.send(Err(e)).await;
+            match pipe.stream(req, opts, &tx).await {
+                Ok((Some(done), call)) => {
+                    let _ = reported.set(call);
+                    let _ = tx.send(Ok(done)).await;
+                }
+                Ok((None, _)) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                }
             }
             Ok(())
         });
@@ -177,6 +186,7 @@ impl Client {
             rx,
             _task: AbortOnDrop(task),
             cache: self.cache.clone(),
+            report,
         })
     }
 

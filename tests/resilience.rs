@@ -128,6 +128,10 @@ async fn a_stream_falls_back_when_the_primary_fails_before_any_event() {
     assert_eq!(text, "from the backup");
     assert_eq!(model, "claude-y");
     assert_eq!(primary.requests().len(), 4);
+    let report = stream
+        .report()
+        .expect("a finished stream reports how it went");
+    assert_eq!((report.attempts, report.fallback), (5, Some(0)));
 }
 
 #[tokio::test]

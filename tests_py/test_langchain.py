@@ -87,6 +87,7 @@ async def test_astream_gives_tokens_to_callbacks_and_usage_last(srv: MockServer,
     last = chunks[-1]
     assert last.chunk_position == "last" and last.usage_metadata is not None
     assert last.usage_metadata["input_tokens"] == 9 and last.response_metadata["finish_reason"] == "stop"
+    assert (last.response_metadata["attempts"], last.response_metadata["fallback_used"]) == (1, False)
 
 
 def test_stream_tool_call_chunks_merge_into_a_tool_call(srv: MockServer, provider: str) -> None:

@@ -137,9 +137,31 @@ async def test_a_stream_is_retried_before_its_first_event(srv: MockServer, clien
     srv.fault(503)
     srv.fault("truncate", after=1)  # cut before any text: nothing reached the caller yet
     srv.reply("streamed fine")
-    text = "".join([e.text async for e in client.stream("hi", retry=QUICK)])
-    assert text == "streamed fine"
+    events = [e async for e in client.stream("hi", retry=QUICK)]
+    assert "".join(e.text for e in events) == "streamed fine"
     assert len(srv.requests) == 3
+    done = events[-1]
+    assert (done.type, done.attempts, done.fallback_used) == ("done", 3, False)
+    assert done.retry_wait is not None and done.retry_wait > 0
+    assert all(e.attempts is None for e in events[:-1]), "only the done event reports"
+
+
+def test_a_streams_done_event_says_which_fallback_answered(srv: MockServer) -> None:
+    with MockServer() as backup:
+        client = make_client(
+            srv, "openai", retry=QUICK,
+            fallbacks=[{"model": "anthropic/claude-haiku-4-5", "base_url": backup.anthropic_base_url,
+                        "api_key": API_KEY}],
+        )
+        srv.fault(503, times=4)
+        backup.default("from the backup")
+        *_, done = client.stream("hi")
+        assert (done.type, done.model, done.fallback_used, done.attempts) == (
+            "done", "claude-haiku-4-5", True, 5)
+
+        srv.default("from the primary")
+        *_, done = client.stream("hi")
+        assert (done.fallback_used, done.attempts, done.rate_limit_wait) == (False, 1, 0.0)
 
 
 async def test_cancelling_during_a_backoff_wait_ends_promptly(srv: MockServer, client: llmrail.Client) -> None:

@@ -88,19 +88,22 @@ impl Pipeline {
         Ok((r, report))
     }
 
+    /// Events go to `tx` as they come, except `Done`, which is returned with the report (so
+    /// the caller can complete it); `None` if the consumer went away.
     pub(crate) async fn stream(
         &self,
         req: ChatRequest,
         opts: CallOptions,
         tx: &mpsc::Sender<Result<StreamEvent>>,
-    ) -> Result<CallReport> {
+    ) -> Result<(Option<StreamEvent>, CallReport)> {
         let mut report = CallReport::default();
-        self.walk(req, &opts, &mut report, |inner, req, left| {
-            let tx = tx.clone();
-            async move { inner.pump(&req, &tx, left).await }
-        })
-        .await?;
-        Ok(report)
+        let done = self
+            .walk(req, &opts, &mut report, |inner, req, left| {
+                let tx = tx.clone();
+                async move { inner.pump(&req, &tx, left).await }
+            })
+            .await?;
+        Ok((done, report))
     }
 
     pub(crate) async fn health(&self) -> Vec<Snapshot> {

@@ -1,7 +1,7 @@
 //! Streamed calls: one attempt's pump from the network to the caller's channel, and the
 //! [`ChatStream`] the caller reads events from.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -13,19 +13,21 @@ use crate::cache::Tracker;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, StreamEvent};
 use crate::providers;
-use crate::resilience::Attempt;
+use crate::resilience::{Attempt, CallReport};
 use crate::runtime::AbortOnDrop;
 use crate::transport::{self, Body};
 
 impl Inner {
     /// One streamed attempt: forward decoded events until the end, the consumer going away
-    /// (then the connection is dropped) or the call's deadline (`left` from now).
+    /// (then the connection is dropped) or the call's deadline (`left` from now). The `Done`
+    /// event is returned, not sent: the pipeline completes it with the call's report first.
+    /// `None` means the consumer went away.
     pub(super) async fn pump(
         &self,
         req: &ChatRequest,
         tx: &mpsc::Sender<Result<StreamEvent>>,
         left: Option<Duration>,
-    ) -> Attempt<()> {
+    ) -> Attempt<Option<StreamEvent>> {
         let mut progress = Progress::default();
         let until = left.map(|l| tokio::time::Instant::now() + l);
         let run = self.pump_once(req, tx, left, &mut progress);
@@ -53,7 +55,7 @@ impl Inner {
         tx: &mpsc::Sender<Result<StreamEvent>>,
         left: Option<Duration>,
         progress: &mut Progress,
-    ) -> Result<()> {
+    ) -> Result<Option<StreamEvent>> {
         let mut http = self.provider.build_chat(&self.endpoint, req, true)?;
         cap_timeout(&mut http.timeout, left);
         let resp = transport::send(http).await?;
@@ -71,13 +73,14 @@ impl Inner {
         let mut events = SseByteStream::new(chunks);
         let mut decoder = self.provider.stream_decoder();
         let mut out = Vec::new();
+        let mut done = None;
         loop {
             // Events first: while they keep coming, the consumer's going away is seen by `send`,
             // and `closed` (which registers a waiter) is only polled when the network is idle.
             let next = tokio::select! {
                 biased;
                 next = events.next() => next,
-                _ = tx.closed() => return Ok(()),
+                _ = tx.closed() => return Ok(None),
             };
             let finished = next.is_none();
             match next {
@@ -102,14 +105,16 @@ impl Inner {
                     if model.is_empty() {
                         model.clone_from(&self.endpoint.model);
                     }
+                    done = Some(event);
+                    continue;
                 }
                 progress.started = true;
                 if tx.send(Ok(event)).await.is_err() {
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             if finished {
-                return Ok(());
+                return Ok(done);
             }
         }
     }
@@ -141,9 +146,16 @@ pub struct ChatStream {
     pub(super) rx: mpsc::Receiver<Result<StreamEvent>>,
     pub(super) _task: AbortOnDrop<()>,
     pub(super) cache: Arc<Tracker>,
+    /// Set by the stream's task just before it sends `Done`.
+    pub(super) report: Arc<OnceLock<CallReport>>,
 }
 
 impl ChatStream {
+    /// How the call went (attempts, waits, which fallback answered), once `Done` has arrived.
+    pub fn report(&self) -> Option<&CallReport> {
+        self.report.get()
+    }
+
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
         let event = self.rx.recv().await;

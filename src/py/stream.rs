@@ -35,7 +35,7 @@ impl ChatStream {
             return Some(Ok(None));
         };
         match stream.try_next()? {
-            Some(Ok(event)) => Some(Ok(Some(event.into()))),
+            Some(Ok(event)) => Some(Ok(Some(StreamEvent::new(event, stream.report())))),
             Some(Err(e)) => {
                 *guard = None;
                 Some(Err(e))
@@ -55,7 +55,7 @@ impl ChatStream {
             return Ok(None);
         };
         match stream.next().await {
-            Some(Ok(event)) => Ok(Some(event.into())),
+            Some(Ok(event)) => Ok(Some(StreamEvent::new(event, stream.report()))),
             Some(Err(e)) => {
                 *guard = None;
                 Err(e)

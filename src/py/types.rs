@@ -237,8 +237,9 @@ impl ChatResponse {
 
 /// One streamed event. `type` is "text", "thinking", "tool_call_delta" or "done"; `text` is the
 /// text delta ("" for other types); tool deltas carry `index`, `id`, `name`, `arguments` (a JSON
-/// fragment); the "done" event carries `finish_reason`, `usage`, `model`, `request_id` and
-/// `cost_usd`.
+/// fragment); the "done" event carries `finish_reason`, `usage`, `model`, `request_id`,
+/// `cost_usd`, and how the call went, as a `ChatResponse` does: `attempts`, `retry_wait`,
+/// `rate_limit_wait` and `fallback_used`.
 #[pyclass(frozen, module = "llmrail._core", get_all)]
 pub struct StreamEvent {
     r#type: &'static str,
@@ -252,6 +253,10 @@ pub struct StreamEvent {
     model: Option<String>,
     request_id: Option<String>,
     cost_usd: Option<f64>,
+    attempts: Option<u32>,
+    retry_wait: Option<f64>,
+    rate_limit_wait: Option<f64>,
+    fallback_used: Option<bool>,
 }
 
 #[pymethods]
@@ -272,8 +277,9 @@ impl StreamEvent {
     }
 }
 
-impl From<CoreEvent> for StreamEvent {
-    fn from(e: CoreEvent) -> Self {
+impl StreamEvent {
+    /// `report` is how the call went; only the "done" event has it.
+    pub(super) fn new(e: CoreEvent, report: Option<&CallReport>) -> Self {
         let mut out = StreamEvent {
             r#type: "text",
             text: String::new(),
@@ -286,6 +292,10 @@ impl From<CoreEvent> for StreamEvent {
             model: None,
             request_id: None,
             cost_usd: e.cost_usd(),
+            attempts: None,
+            retry_wait: None,
+            rate_limit_wait: None,
+            fallback_used: None,
         };
         match e {
             CoreEvent::Text(t) => out.text = t,
@@ -316,6 +326,12 @@ impl From<CoreEvent> for StreamEvent {
                 out.usage = Some(usage.into());
                 out.model = Some(model);
                 out.request_id = request_id;
+                if let Some(r) = report {
+                    out.attempts = Some(r.attempts);
+                    out.retry_wait = Some(r.retry_wait.as_secs_f64());
+                    out.rate_limit_wait = Some(r.rate_limit_wait.as_secs_f64());
+                    out.fallback_used = Some(r.fallback.is_some());
+                }
             }
         }
         out

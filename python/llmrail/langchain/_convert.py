@@ -134,6 +134,8 @@ def chunk(ev: StreamEvent) -> ChatGenerationChunk | None:
             "finish_reason": ev.finish_reason,
             "request_id": ev.request_id,
             "cost_usd": ev.cost_usd,
+            "attempts": ev.attempts,
+            "fallback_used": ev.fallback_used,
         }
         message = AIMessageChunk(
             content="",
