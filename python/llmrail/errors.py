@@ -11,7 +11,7 @@ No API key ever appears in an error's message, attributes or repr.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "LLMError",
@@ -164,10 +164,12 @@ class InternalError(LLMError):
     """A bug in llmrail; please report it with the message."""
 
 
-@dataclass(frozen=True)
-class ExtractionAttempt:
+class ExtractionAttempt(NamedTuple):
     """One failed attempt of a structured extraction: the model's answer as it wrote it, and every
-    problem found with it, each as ``"field: problem"`` (``"(root): ..."`` for the whole answer)."""
+    problem found with it, each as ``"field: problem"`` (``"(root): ..."`` for the whole answer).
+
+    A NamedTuple rather than a dataclass: ``dataclasses`` imports ``inspect``, which alone took a
+    third of ``import llmrail``."""
 
     raw: str
     errors: tuple[str, ...]

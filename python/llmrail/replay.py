@@ -44,7 +44,6 @@ written atomically when the cassette is closed, and an interrupted stream is nev
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -126,6 +125,8 @@ class Cassette:
 
         def fresh() -> Cassette:
             return Cassette(self._path, **self._options)
+
+        import inspect  # here, not at the top: it is slow to import and only decorators need it
 
         if inspect.iscoroutinefunction(func):
 
