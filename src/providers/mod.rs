@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
-use crate::model::{ChatRequest, ChatResponse, StreamEvent};
+use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::transport::HttpRequest;
 
 pub mod anthropic;
@@ -109,6 +109,21 @@ pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
 // ---- helpers shared by the wire files -----------------------------------------------------------
 
 /// `base` + `path` without doubled or missing slashes.
+/// A tool's name, description, JSON schema (under `schema_key`: the wire protocols name it
+/// differently) and strict flag, as one JSON object.
+pub(crate) fn tool_fields(t: &ToolSpec, schema_key: &str) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("name".into(), Value::String(t.name.clone()));
+    if let Some(d) = &t.description {
+        o.insert("description".into(), Value::String(d.clone()));
+    }
+    o.insert(schema_key.into(), t.parameters.clone());
+    if let Some(s) = t.strict {
+        o.insert("strict".into(), Value::Bool(s));
+    }
+    o
+}
+
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     format!(
         "{}/{}",

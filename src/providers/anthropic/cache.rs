@@ -4,10 +4,11 @@
 //! decided in `crate::cache`.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::cache::{CachePlan, CacheTtl};
 use crate::model::{ChatRequest, ContentPart, Message, Role};
+use crate::providers::tool_fields;
 
 /// Without this beta the API silently keeps 1-hour entries for 5 minutes (it was required when
 /// the 1-hour TTL shipped, and is still accepted now that it is documented without it).
@@ -65,16 +66,7 @@ pub fn tools(req: &ChatRequest, plan: &CachePlan, marker: &mut Marker) -> Value 
         .tools
         .iter()
         .map(|t| {
-            let mut o = Map::new();
-            o.insert("name".into(), Value::String(t.name.clone()));
-            if let Some(d) = &t.description {
-                o.insert("description".into(), Value::String(d.clone()));
-            }
-            o.insert("input_schema".into(), t.parameters.clone());
-            if let Some(s) = t.strict {
-                o.insert("strict".into(), Value::Bool(s));
-            }
-            let mut tool = Value::Object(o);
+            let mut tool = Value::Object(tool_fields(t, "input_schema"));
             if let Some(ttl) = t.cache_control {
                 marker.mark(&mut tool, ttl);
             }

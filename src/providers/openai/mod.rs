@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
-    StreamDecoder,
+    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, tool_fields,
+    Endpoint, Provider, StreamDecoder,
 };
 use crate::cache::CachePlan;
 use crate::error::{LlmError, Result};
@@ -242,15 +242,7 @@ fn content(parts: &[ContentPart]) -> Value {
 }
 
 fn tool(t: &ToolSpec) -> Value {
-    let mut f = Map::new();
-    f.insert("name".into(), Value::String(t.name.clone()));
-    if let Some(d) = &t.description {
-        f.insert("description".into(), Value::String(d.clone()));
-    }
-    f.insert("parameters".into(), t.parameters.clone());
-    if let Some(s) = t.strict {
-        f.insert("strict".into(), Value::Bool(s));
-    }
+    let f = tool_fields(t, "parameters");
     // By hand: `json!` would copy the parameters schema once more through `to_value`.
     let mut wrapper = Map::new();
     wrapper.insert("type".into(), Value::String("function".into()));
