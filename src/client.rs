@@ -8,11 +8,10 @@ mod stream;
 
 pub use stream::ChatStream;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
 
 use crate::cache::{CacheStats, PromptCache, Tracker};
 use crate::error::{LlmError, Result};
@@ -23,13 +22,11 @@ use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::ratelimit::RateLimitConfig;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{Attempt, CallOptions, CallReport};
-use crate::runtime::{self, AbortOnDrop};
+use crate::runtime;
 use crate::transport;
 
 /// The official SDKs wait up to 10 minutes for a reply; so do we unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
-/// Stream events buffered between the network task and a slow consumer.
-const STREAM_BUFFER: usize = 64;
 
 /// What a user hands over to build a client.
 #[derive(Debug, Clone, Default)]
@@ -165,29 +162,7 @@ impl Client {
     /// while it has delivered nothing.
     pub fn stream_with(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatStream> {
         let req = self.cache.prepare(req, self.provider(), self.model());
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let pipe = self.pipe.clone();
-        let report = Arc::new(OnceLock::new());
-        let reported = report.clone();
-        let task = runtime::handle()?.spawn(async move {
-            match pipe.stream(req, opts, &tx).await {
-                Ok((Some(done), call)) => {
-                    let _ = reported.set(call);
-                    let _ = tx.send(Ok(done)).await;
-                }
-                Ok((None, _)) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
-            Ok(())
-        });
-        Ok(ChatStream {
-            rx,
-            _task: AbortOnDrop(task),
-            cache: self.cache.clone(),
-            report,
-        })
+        ChatStream::start(self.pipe.clone(), req, opts, self.cache.clone())
     }
 
     /// The state of each target's circuit breaker (primary first).

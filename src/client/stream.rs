@@ -1,5 +1,5 @@
-//! Streamed calls: one attempt's pump from the network to the caller's channel, and the
-//! [`ChatStream`] the caller reads events from.
+//! Streamed calls: the [`ChatStream`] the caller reads events from, the task that runs the call
+//! through the pipeline, and one attempt's pump from the network to the caller's channel.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -8,13 +8,14 @@ use futures_util::StreamExt;
 use sse_stream::SseByteStream;
 use tokio::sync::mpsc;
 
+use super::pipeline::Pipeline;
 use super::{cap_timeout, Inner};
 use crate::cache::Tracker;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, StreamEvent};
 use crate::providers;
-use crate::resilience::{Attempt, CallReport};
-use crate::runtime::AbortOnDrop;
+use crate::resilience::{Attempt, CallOptions, CallReport};
+use crate::runtime::{self, AbortOnDrop};
 use crate::transport::{self, Body};
 
 impl Inner {
@@ -150,7 +151,42 @@ pub struct ChatStream {
     pub(super) report: Arc<OnceLock<CallReport>>,
 }
 
+/// Stream events buffered between the network task and a slow consumer.
+const STREAM_BUFFER: usize = 64;
+
 impl ChatStream {
+    /// Run the streamed call on a task of its own: events go to the channel as they come; the
+    /// `Done` event goes last, after the call's report is stored.
+    pub(super) fn start(
+        pipe: Arc<Pipeline>,
+        req: ChatRequest,
+        opts: CallOptions,
+        cache: Arc<Tracker>,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let report = Arc::new(OnceLock::new());
+        let reported = report.clone();
+        let task = runtime::handle()?.spawn(async move {
+            match pipe.stream(req, opts, &tx).await {
+                Ok((Some(done), call)) => {
+                    let _ = reported.set(call);
+                    let _ = tx.send(Ok(done)).await;
+                }
+                Ok((None, _)) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                }
+            }
+            Ok(())
+        });
+        Ok(ChatStream {
+            rx,
+            _task: AbortOnDrop(task),
+            cache,
+            report,
+        })
+    }
+
     /// How the call went (attempts, waits, which fallback answered), once `Done` has arrived.
     pub fn report(&self) -> Option<&CallReport> {
         self.report.get()
