@@ -144,11 +144,11 @@ fn sse_error(e: sse_stream::Error) -> LlmError {
 
 /// A streamed answer being received. Dropping it cancels the request.
 pub struct ChatStream {
-    pub(super) rx: mpsc::Receiver<Result<StreamEvent>>,
-    pub(super) _task: AbortOnDrop<()>,
-    pub(super) cache: Arc<Tracker>,
+    rx: mpsc::Receiver<Result<StreamEvent>>,
+    _task: AbortOnDrop<()>,
+    cache: Arc<Tracker>,
     /// Set by the stream's task just before it sends `Done`.
-    pub(super) report: Arc<OnceLock<CallReport>>,
+    report: Arc<OnceLock<CallReport>>,
 }
 
 /// Stream events buffered between the network task and a slow consumer.
