@@ -216,7 +216,9 @@ def test_processes_exit_cleanly_after_async_calls(srv: MockServer) -> None:
     assert codes == [0] * 20
 
 
-def test_worker_threads_can_be_raised_and_bad_values_are_named(srv: MockServer) -> None:
+def test_worker_threads_can_be_raised_and_bad_values_are_named(
+        srv: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMRAIL_WORKER_THREADS", raising=False)
     srv.default("hello", latency=0)
     code = """
         import os, sys, llmrail
@@ -237,3 +239,28 @@ def test_worker_threads_can_be_raised_and_bad_values_are_named(srv: MockServer) 
     assert bad.returncode != 0
     assert "ConfigurationError" in bad.stderr
     assert 'LLMRAIL_WORKER_THREADS must be a whole number of threads, 1 or more; got "zero"' in bad.stderr
+
+
+def test_event_loops_on_several_threads_share_one_client(srv: MockServer) -> None:
+    # Each loop's thread drives its own calls; the runtime's one worker serves every loop's
+    # sockets and wakes the right loop.
+    srv.default("shared", latency=0.02)
+    client = make_client(srv, "openai")
+    results: dict[int, tuple[list[str], str]] = {}
+
+    def run(n: int) -> None:
+        async def main() -> tuple[list[str], str]:
+            answers = await asyncio.gather(*(client.chat(f"loop {n} call {i}") for i in range(20)))
+            streamed = "".join([e.text async for e in client.stream(f"loop {n} stream")])
+            return [r.text for r in answers], streamed
+
+        results[n] = asyncio.run(main())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert sorted(results) == [0, 1, 2, 3]
+    assert all(results[n] == (["shared"] * 20, "shared") for n in range(4))
+    assert len(srv.requests) == 4 * 21
