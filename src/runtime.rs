@@ -163,31 +163,14 @@ where
 }
 
 async fn run_boxed<T: Send + 'static>(
-    fut: Pin<Box<dyn Future<Output = Result<T, LlmError>> + Send>>,
+    mut fut: Pin<Box<dyn Future<Output = Result<T, LlmError>> + Send>>,
 ) -> Result<T, LlmError> {
     let handle = handle()?;
-    let mut work = Some(fut);
+    // Ready (a value or a caught panic) ends this async fn, so `fut` is never polled again.
     std::future::poll_fn(move |cx| {
-        let Some(fut) = work.as_mut() else {
-            return Poll::Ready(Err(LlmError::new(
-                ErrorKind::Internal,
-                "internal error: a finished call was polled again",
-            )));
-        };
         let _entered = handle.enter();
-        let polled =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => {
-                work = None;
-                Poll::Ready(out)
-            }
-            Err(payload) => {
-                work = None;
-                Poll::Ready(Err(internal(payload)))
-            }
-        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            .unwrap_or_else(|payload| Poll::Ready(Err(internal(payload))))
     })
     .await
 }
