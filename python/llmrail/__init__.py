@@ -47,8 +47,8 @@ from .errors import (
     TimeoutError,
 )
 
-# Tokio threads may still be waking an event loop when the program ends; let them leave Python
-# before the interpreter finalises (see src/py/bridge.rs).
+# Daemon threads may be inside llmrail when the program ends: from here on, none of them takes
+# the GIL back into the finalising interpreter (see src/py/exit.rs).
 atexit.register(_quiesce)
 
 __all__ = [

@@ -8,44 +8,26 @@
 //! functions).
 //!
 //! Where a loop cannot watch a socket, a tokio thread wakes it with `call_soon_threadsafe`
-//! under the GIL, and if the interpreter finalises meanwhile, CPython ends that thread with
-//! `pthread_exit`, which aborts the process when it unwinds through Rust frames. Those wakes are
-//! counted, and the `atexit` hook [`quiesce`] waits for them before Python finalises.
+//! under the GIL. That, and every other way back into Python from a thread that released the
+//! GIL, passes the interpreter-exit gate (`exit.rs`).
 //!
 //! Sync: [`block`] releases the GIL and blocks on the same shared runtime, waking every 50 ms to
 //! let Python deliver signals, so Ctrl-C raises KeyboardInterrupt promptly.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
 use super::coroutine::{self, Call};
 use super::errors::to_py;
+use super::exit;
 use crate::error::LlmError;
 use crate::runtime;
 
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
-/// How long interpreter exit waits for tokio threads still waking Python.
-const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
-
-/// Wakes of Python event loops currently running on non-Python threads.
-pub(super) static WAKES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// Registered with `atexit` by `llmrail/__init__.py`: let in-flight wakes leave Python before
-/// the interpreter finalises (see the module comment).
-#[pyfunction]
-pub fn quiesce(py: Python<'_>) {
-    py.detach(|| {
-        let deadline = Instant::now() + QUIESCE_LIMIT;
-        while WAKES_IN_FLIGHT.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-}
 
 /// Run core work to completion from a sync call: GIL released, signals checked.
 pub fn block<T, F>(py: Python<'_>, fut: F) -> PyResult<T>
@@ -53,7 +35,7 @@ where
     F: Future<Output = Result<T, LlmError>> + Send,
     T: Send,
 {
-    let outcome: Result<Result<T, LlmError>, PyErr> = py.detach(|| {
+    let outcome: Result<Result<T, LlmError>, PyErr> = exit::detach(py, || {
         let waited = runtime::block_on(async {
             let mut fut = std::pin::pin!(fut);
             let start = tokio::time::Instant::now() + SIGNAL_CHECK;
@@ -62,7 +44,8 @@ where
                 tokio::select! {
                     out = &mut fut => return Ok(out),
                     _ = tick.tick() => {
-                        Python::attach(|py| py.check_signals())?;
+                        // Skipped once the program is ending: no signal is delivered then.
+                        exit::attach(|py| py.check_signals()).transpose()?;
                     }
                 }
             }
@@ -79,11 +62,18 @@ static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
 /// Core `tracing`/`log` records go to Python's `logging` under the Rust module path
 /// (`llmrail.client`, `llmrail.transport`, ...).
-pub fn init_logging(_py: Python<'_>) {
-    if LOG_RESET.get().is_none() {
-        if let Ok(handle) = pyo3_log::try_init() {
-            let _ = LOG_RESET.set(handle);
-        }
+pub fn init_logging(py: Python<'_>) {
+    if LOG_RESET.get().is_some() {
+        return;
+    }
+    let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels) else {
+        return;
+    };
+    let handle = logger.reset_handle();
+    if log::set_boxed_logger(Box::new(exit::GatedLogger(logger))).is_ok() {
+        // pyo3-log's own default: records up to DEBUG are handed to Python's `logging`.
+        log::set_max_level(log::LevelFilter::Debug);
+        let _ = LOG_RESET.set(handle);
     }
 }
 

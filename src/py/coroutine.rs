@@ -10,7 +10,6 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -19,8 +18,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyCFunction;
 
-use super::bridge::WAKES_IN_FLIGHT;
 use super::errors::to_py;
+use super::exit;
 use super::loop_wake;
 use super::waiter::{self, Waiter};
 use crate::error::LlmError;
@@ -101,8 +100,8 @@ impl Wake for Slot {
 }
 
 /// For loops that cannot watch a socket: wake from any thread through `call_soon_threadsafe`,
-/// counted so interpreter exit waits for it (see `bridge::quiesce`). The slot is read on the
-/// loop thread, so a wake-up that comes before the task is parked is not lost.
+/// past the interpreter-exit gate (`exit.rs`). The slot is read on the loop thread, so a
+/// wake-up that comes before the task is parked is not lost.
 struct Threadsafe {
     slot: Arc<Slot>,
     event_loop: Py<PyAny>,
@@ -114,8 +113,8 @@ impl Wake for Threadsafe {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        WAKES_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        Python::attach(|py| {
+        // Once the program is ending the wake-up is dropped: the loop is going away with it.
+        exit::attach(|py| {
             let slot = self.slot.clone();
             let wake = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
                 slot.wake_by_ref();
@@ -127,7 +126,6 @@ impl Wake for Threadsafe {
                         .call_method1(py, intern!(py, "call_soon_threadsafe"), (wake,));
             }
         });
-        WAKES_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -153,7 +151,7 @@ impl Call {
         };
         let handle = &self.handle;
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let polled = py.detach(|| {
+        let polled = exit::detach(py, || {
             let _entered = handle.enter();
             catch_unwind(AssertUnwindSafe(|| match work {
                 Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),

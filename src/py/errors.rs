@@ -3,16 +3,21 @@
 //! The classes live in `python/llmrail/errors.py` (so users can subclass, pickle and read them);
 //! this module looks them up once and instantiates the right one with its attributes.
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
 
+use super::exit;
 use crate::error::LlmError;
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 pub fn to_py(e: LlmError) -> PyErr {
-    Python::attach(|py| build(py, &e).unwrap_or_else(|fallback| fallback))
+    // The classes' `__init__` is Python code, so building one passes the interpreter-exit gate;
+    // once the program is ending, a plain RuntimeError (built by C code alone) says the same.
+    exit::attach(|py| build(py, &e).unwrap_or_else(|fallback| fallback))
+        .unwrap_or_else(|| PyRuntimeError::new_err(e.message.clone()))
 }
 
 fn build(py: Python<'_>, e: &LlmError) -> PyResult<PyErr> {

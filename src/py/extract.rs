@@ -16,6 +16,7 @@ use super::bridge;
 use super::convert::RequestArgs;
 use super::coroutine;
 use super::errors::{config, to_py};
+use super::exit;
 use super::types::Usage;
 use crate::client as core;
 use crate::error::LlmError;
@@ -40,7 +41,8 @@ impl Check for PyCheck {
 
     fn check(&self, attempt: u32, value: Value) -> Result<Py<PyAny>, Verdict<PyErr>> {
         let bad = |e: String| Verdict::Abort(to_py(LlmError::invalid_response(e)));
-        Python::attach(|py| {
+        // Runs on a thread that released the GIL (a sync call, or a call polled by its loop).
+        exit::attach(|py| {
             let Some(validate) = &self.validate else {
                 return Ok(pythonize(py, &value)
                     .map_err(|e| bad(e.to_string()))?
@@ -61,6 +63,7 @@ impl Check for PyCheck {
                 Err(Verdict::Invalid(payload.extract().map_err(Verdict::Abort)?))
             }
         })
+        .unwrap_or_else(|| Err(Verdict::Abort(exit::ending())))
     }
 }
 
@@ -101,9 +104,10 @@ pub fn prepare(
     // The schema arrives as JSON text: a model's text is built once and cached by
     // `llmrail._extract`, and text is also the cache key of the compiled schema, so a repeated
     // extraction costs one hash instead of a dict conversion and a compile.
-    let (text, name, validate): (String, String, Option<Py<PyAny>>) = prep
-        .call1(py, (response_model, o.validation_context))?
-        .extract(py)?;
+    let (text, name, validate): (String, String, Option<Py<PyAny>>) =
+        exit::callout(|| prep.call1(py, (response_model, o.validation_context)))
+            .ok_or_else(exit::ending)??
+            .extract(py)?;
     let schema = extract::Schema::from_json(&text).map_err(to_py)?;
     Ok(Call {
         client: client.clone(),

@@ -17,6 +17,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
+use super::exit;
+
 struct Notifier {
     queue: Mutex<Vec<Waker>>,
     /// Written by any thread, read by the loop thread; both non-blocking.
@@ -135,7 +137,14 @@ fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
     let drain = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
         for_loop.drain();
     })?;
-    running.call_method1("add_reader", (notifier.rx.as_raw_fd(), drain))?;
+    // Python code (the selector loop's); skipped at interpreter exit, which leaves the
+    // `call_soon_threadsafe` waker.
+    let Some(added) =
+        exit::callout(|| running.call_method1("add_reader", (notifier.rx.as_raw_fd(), drain)))
+    else {
+        return Ok(None);
+    };
+    added?;
     CURRENT.with(|c| *c.borrow_mut() = Some((running.unbind(), notifier.clone())));
     Ok(Some(notifier))
 }

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pythonize::{depythonize, pythonize};
 
 use super::errors::to_py as to_py_err;
+use super::exit;
 use crate::error::LlmError;
 use crate::mock::{MockServer as Core, Reply};
 
@@ -26,7 +27,7 @@ pub struct MockServer {
 impl MockServer {
     #[new]
     fn new(py: Python<'_>) -> PyResult<Self> {
-        py.detach(Core::start)
+        exit::detach(py, Core::start)
             .map(|inner| Self { inner })
             .map_err(to_py_err)
     }
@@ -81,7 +82,7 @@ impl MockServer {
     }
 
     fn shutdown(&self, py: Python<'_>) {
-        py.detach(|| self.inner.shutdown());
+        exit::detach(py, || self.inner.shutdown());
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

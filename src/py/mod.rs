@@ -9,6 +9,7 @@ mod client;
 mod convert;
 mod coroutine;
 mod errors;
+mod exit;
 mod extract;
 mod loop_wake;
 mod mock;
@@ -31,7 +32,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     replay::register(m)?;
     extract::register(m)?;
     m.add_function(wrap_pyfunction!(bridge::reset_log_levels, m)?)?;
-    m.add_function(wrap_pyfunction!(bridge::quiesce, m)?)?;
+    m.add_function(wrap_pyfunction!(exit::quiesce, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bench_noop_native, m)?)?;
     m.add_function(wrap_pyfunction!(bridge::bench_noop_future_into_py, m)?)?;
     Ok(())

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 
 use super::errors::{config, to_py};
+use super::exit;
 use crate::replay::matcher::Matcher;
 use crate::replay::scrub::Scrubber;
 use crate::replay::{self, Mode, Options, Session};
@@ -61,7 +62,7 @@ impl Cassette {
             allow_playback_repeats,
             pace,
         };
-        let session = py.detach(|| Session::open(path, opts)).map_err(to_py)?;
+        let session = exit::detach(py, || Session::open(path, opts)).map_err(to_py)?;
         Ok(Self {
             inner: Arc::new(session),
         })
@@ -75,7 +76,7 @@ impl Cassette {
     /// Stop routing through it and write what was recorded; says whether the file was written.
     fn deactivate(&self, py: Python<'_>) -> PyResult<bool> {
         replay::deactivate(&self.inner);
-        py.detach(|| self.inner.save()).map_err(to_py)
+        exit::detach(py, || self.inner.save()).map_err(to_py)
     }
 
     #[getter]

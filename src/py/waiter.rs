@@ -13,6 +13,8 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::exit;
+
 enum State {
     Pending,
     Done,
@@ -70,15 +72,18 @@ pub fn fire(waiter: &Bound<'_, Waiter>) {
         std::mem::take(&mut w.callbacks)
     };
     let py = waiter.py();
-    for (callback, context) in callbacks {
-        let ran = match context {
-            Some(ctx) => ctx.call_method1(py, intern!(py, "run"), (&callback, waiter)),
-            None => callback.call1(py, (waiter,)),
-        };
-        if let Err(e) = ran {
-            e.write_unraisable(py, Some(callback.bind(py)));
+    // The task's wake-up runs the user's coroutine, with this Rust frame below it.
+    exit::callout(|| {
+        for (callback, context) in callbacks {
+            let ran = match context {
+                Some(ctx) => ctx.call_method1(py, intern!(py, "run"), (&callback, waiter)),
+                None => callback.call1(py, (waiter,)),
+            };
+            if let Err(e) = ran {
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
         }
-    }
+    });
 }
 
 #[pymethods]
