@@ -11,6 +11,7 @@ use serde_yaml_ng::value::{Tag, TaggedValue};
 use serde_yaml_ng::{Mapping, Value};
 
 use super::cassette::{binary_tags, Interaction};
+use super::scrub;
 use crate::error::{LlmError, Result};
 
 #[derive(Serialize)]
@@ -145,7 +146,8 @@ fn interaction_out(i: &Interaction) -> InteractionOut {
             body: req_body,
             headers: grouped(&i.request.headers),
             method: i.request.method.clone(),
-            uri: i.request.uri.clone(),
+            // Recorded interactions are scrubbed already; loaded ones may predate that.
+            uri: scrub::url(&i.request.uri).into_owned(),
         },
         response: ResponseOut {
             body,
