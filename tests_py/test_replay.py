@@ -249,3 +249,27 @@ async def test_a_decorated_function_records_and_replays(tmp_path: Path, srv: Moc
     srv.shutdown()
     assert sync_call() == "mock reply to: from a decorator"
     assert await async_call() == "mock reply to: from an async decorator"
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (("version: 1", "version: 2"), "cassette version 2 is not supported"),
+        (("latency_ms: ", "latency_ms: 1.0e+300 #"), "`latency_ms` is 1.0e+300"),
+        (("latency_ms: ", "latency_ms: -5 #"), "`latency_ms` is -5"),
+        (("latency_ms: ", "latency_ms: .nan #"), "`latency_ms` is .nan"),
+    ],
+)
+def test_an_impossible_cassette_is_an_error_naming_the_file_and_the_field(
+    tmp_path: Path, srv: MockServer, edit: tuple[str, str], named: str
+) -> None:
+    path = tmp_path / "edited.yaml"
+    client = make_client(srv, "openai")
+    with cassette(path):
+        client.chat_sync("hi")
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(*edit))
+    with pytest.raises(llmrail.ConfigurationError) as e, cassette(path, mode="none", pace=1.0):
+        client.chat_sync("hi")
+    assert named in str(e.value) and "edited.yaml" in str(e.value)

@@ -148,11 +148,7 @@ impl Session {
             .key(req.method.as_str(), &uri, &body, |v| s.json(v));
         if let Some(n) = self.take(&key) {
             let l = &self.loaded[n];
-            let wait = l
-                .interaction
-                .response
-                .latency
-                .map(|d| d.mul_f64(self.opts.pace));
+            let wait = l.interaction.response.latency.map(|d| self.opts.paced(d));
             let wait = wait.filter(|_| self.opts.pace > 0.0);
             let resp = self.response(l, req.stream, start);
             return Ok(Decision::Replay(resp, wait));
@@ -187,10 +183,18 @@ impl Session {
         let body = if stream {
             let pace = self.opts.pace;
             let pieces = split(&r.body, r.chunks.as_deref().unwrap_or_default());
+            let pieces: Vec<_> = pieces
+                .into_iter()
+                .map(|(bytes, at)| (bytes, self.opts.paced(at)))
+                .collect();
             Body::Stream(Box::pin(futures_util::stream::iter(pieces).then(
                 move |(bytes, at)| async move {
                     if pace > 0.0 {
-                        tokio::time::sleep_until(start + at.mul_f64(pace)).await;
+                        // Past what an Instant holds, `sleep` saturates where `+` would panic.
+                        match start.checked_add(at) {
+                            Some(when) => tokio::time::sleep_until(when).await,
+                            None => tokio::time::sleep(at).await,
+                        }
                     }
                     Ok(bytes)
                 },

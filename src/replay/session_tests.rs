@@ -261,3 +261,33 @@ async fn streams_replay_the_recorded_chunks_at_the_recorded_pace() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_huge_pace_waits_long_instead_of_panicking() {
+    let path = tmp("huge-pace.yaml");
+    let mut i = interaction("hi", 200, "");
+    i.response.body = Bytes::from_static(b"data: 1\n\n");
+    i.response.latency = Some(Duration::from_secs(86_400));
+    i.response.chunks = Some(vec![Chunk {
+        len: 9,
+        at: Duration::from_secs(86_400),
+    }]);
+    write(&path, &[i]);
+    let opts = Options {
+        mode: Some(Mode::None),
+        pace: 1e300,
+        ..Options::default()
+    };
+    let s = Session::open(&path, opts).unwrap();
+    let mut req = request("hi");
+    req.stream = true;
+    let Decision::Replay(resp, wait) = s.decide(&req, &[]).unwrap() else {
+        panic!("expected a replay")
+    };
+    assert_eq!(wait, Some(Duration::MAX));
+    let Body::Stream(mut body) = resp.body else {
+        panic!("a streamed request gets a stream")
+    };
+    let next = tokio::time::timeout(Duration::from_millis(50), body.next()).await;
+    assert!(next.is_err(), "the chunk waits (practically) forever");
+}
