@@ -10,6 +10,7 @@
 pub mod cassette;
 pub mod devlog;
 mod json;
+pub mod lock;
 pub mod matcher;
 mod miss;
 mod options;

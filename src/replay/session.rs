@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::cassette::{self, Interaction};
+use super::lock;
 use super::matcher::Key;
 use super::miss;
 use super::options::{Mode, Options};
@@ -219,7 +220,9 @@ impl Session {
         state.recorded.push(interaction);
     }
 
-    /// Write the cassette if anything was recorded; later recordings are ignored.
+    /// Write the cassette if anything was recorded; later recordings are ignored. Another
+    /// process may have saved into the same file since it was loaded: the recordings are merged
+    /// into what is on disk now, under the folder's lock, so neither loses anything.
     pub fn save(&self) -> Result<bool> {
         let recorded = {
             let mut state = self.lock();
@@ -229,6 +232,8 @@ impl Session {
         if recorded.is_empty() {
             return Ok(false);
         }
+        let _held = lock::exclusive(&self.path)?;
+        let on_disk = cassette::load(&self.path)?.unwrap_or_default();
         let keys: Vec<Key> = match self.mode {
             Mode::All => recorded
                 .iter()
@@ -236,13 +241,13 @@ impl Session {
                 .collect(),
             _ => Vec::new(),
         };
-        let replaced = |l: &Loaded| keys.iter().any(|k| self.opts.matcher.matches(&l.key, k));
-        let mut all: Vec<Interaction> = self
-            .loaded
-            .iter()
-            .filter(|l| !replaced(l))
-            .map(|l| l.interaction.clone())
-            .collect();
+        let replaced = |i: &Interaction| {
+            !keys.is_empty() && {
+                let key = Self::key_of(&self.opts, i);
+                keys.iter().any(|k| self.opts.matcher.matches(&key, k))
+            }
+        };
+        let mut all: Vec<Interaction> = on_disk.into_iter().filter(|i| !replaced(i)).collect();
         all.extend(recorded);
         cassette::write_atomic(&self.path, &cassette::to_yaml(&all)?)?;
         Ok(true)
