@@ -66,6 +66,8 @@ pub struct Client {
 pub(crate) struct Inner {
     provider: &'static dyn Provider,
     endpoint: Endpoint,
+    /// Secrets in `base_url` (a `sig=`, a password): an HTTP error quotes the URL.
+    url_secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -217,6 +219,7 @@ impl Inner {
         }
         Ok(Self {
             provider,
+            url_secrets: crate::replay::scrub::url_secrets(&base_url),
             endpoint: Endpoint {
                 base_url,
                 api_key: api_key.map(Secret::new),
@@ -291,13 +294,14 @@ impl Inner {
         Ok(r)
     }
 
-    /// Say who was called and make sure the key is nowhere in the error.
+    /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
+    /// error.
     fn annotate(&self, e: LlmError) -> LlmError {
-        let e = e.at(self.provider.name(), &self.endpoint.model);
-        match &self.endpoint.api_key {
-            Some(key) => e.scrub(key.expose()),
-            None => e,
+        let mut e = e.at(self.provider.name(), &self.endpoint.model);
+        if let Some(key) = &self.endpoint.api_key {
+            e = e.scrub(key.expose());
         }
+        self.url_secrets.iter().fold(e, |e, s| e.scrub(s))
     }
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import llmrail
@@ -140,3 +141,18 @@ def test_a_base_url_query_is_kept_after_the_path_and_its_secrets_are_not_shown(
     assert req["query"] == "api-version=2024-10-21&sig=SAS-SECRET-1234"
     for shown in (repr(client), client.base_url):
         assert "api-version=2024-10-21&sig=REDACTED" in shown and "SAS-SECRET" not in shown
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_connection_error_does_not_quote_secrets_in_base_url(stream: bool) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    base = f"http://127.0.0.1:{port}/v1?api-version=2024-10-21&sig=SAS-SECRET-1234"
+    client = llmrail.Client("openai/m", base_url=base, api_key="sk-test")
+    with pytest.raises(llmrail.ConnectionError) as e:
+        if stream:
+            list(client.stream("hi", retry=llmrail.Retry(max_attempts=1)))
+        else:
+            client.chat_sync("hi", retry=llmrail.Retry(max_attempts=1))
+    assert "SAS-SECRET" not in str(e.value) and "SAS-SECRET" not in repr(e.value)

@@ -236,9 +236,18 @@ impl Scrubber {
 /// A URL as it may be shown or written: `user:password@` and the values of the default secret
 /// query parameters replaced by [`REDACTED`].
 pub fn url(uri: &str) -> Cow<'_, str> {
-    static DEFAULT: std::sync::LazyLock<Scrubber> = std::sync::LazyLock::new(Scrubber::default);
     DEFAULT.uri(uri, &mut Vec::new())
 }
+
+/// The secret values [`url`] hides (userinfo parts, secret query values), to take out of text
+/// that quotes the URL, such as an HTTP library's error.
+pub fn url_secrets(uri: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    DEFAULT.uri(uri, &mut secrets);
+    secrets
+}
+
+static DEFAULT: std::sync::LazyLock<Scrubber> = std::sync::LazyLock::new(Scrubber::default);
 
 /// Where the userinfo of `scheme://userinfo@host/...` is, `@` included.
 pub(crate) fn userinfo_span(uri: &str) -> Option<std::ops::Range<usize>> {
