@@ -29,8 +29,9 @@ recorded pace (time to first token included), ``pace=0`` (the default) at once.
 Secrets never reach the file: ``authorization``, ``x-api-key``, ``api-key``, ``x-goog-api-key``,
 ``x-amz-security-token``, cookies and any header a provider marks as a credential become
 ``REDACTED``, as do ``key=``, ``token=``, ``sig=`` (and AWS signature) query parameters, a
-``user:password@`` in the URL and every other occurrence of those values; ``scrub_headers``, ``scrub_query`` and ``scrub_fields`` (JSON field names, at any
-depth) add more. Replaying needs no API key.
+``user:password@`` in the URL and every other occurrence of those values; ``scrub_headers``,
+``scrub_query`` and ``scrub_fields`` (JSON field names, at any depth) add more. Replaying needs
+no API key.
 
 The file is vcrpy's YAML layout (``interactions`` of ``request`` ``body``/``headers``/``method``/
 ``uri`` and ``response`` ``body.string``/``headers``/``status``, ``version: 1``), so vcrpy loads it.
