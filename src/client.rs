@@ -66,6 +66,8 @@ pub struct Client {
 pub(crate) struct Inner {
     provider: &'static dyn Provider,
     endpoint: Endpoint,
+    /// Secrets in `base_url` (a `sig=`, a password): an HTTP error quotes the URL.
+    url_secrets: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -73,7 +75,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("provider", &self.inner.provider.name())
             .field("model", &self.inner.endpoint.model)
-            .field("base_url", &self.inner.endpoint.base_url)
+            .field("base_url", &self.base_url())
             .finish_non_exhaustive()
     }
 }
@@ -124,8 +126,10 @@ impl Client {
         &self.inner.endpoint.model
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.inner.endpoint.base_url
+    /// Where calls go, as it may be shown: userinfo and secret query values (`key=`, `sig=`)
+    /// redacted.
+    pub fn base_url(&self) -> String {
+        crate::replay::scrub::url(&self.inner.endpoint.base_url).into_owned()
     }
 
     /// One chat call with the client's policy. Runs on the shared runtime; dropping the future
@@ -196,11 +200,7 @@ impl Inner {
         let base_url = explicit_base
             .clone()
             .unwrap_or_else(|| provider.default_base_url().to_string());
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(LlmError::config(format!(
-                "base_url must start with http:// or https://, got {base_url:?}"
-            )));
-        }
+        check_base_url(&base_url)?;
         let api_key = target
             .api_key
             .clone()
@@ -219,6 +219,7 @@ impl Inner {
         }
         Ok(Self {
             provider,
+            url_secrets: crate::replay::scrub::url_secrets(&base_url),
             endpoint: Endpoint {
                 base_url,
                 api_key: api_key.map(Secret::new),
@@ -293,13 +294,14 @@ impl Inner {
         Ok(r)
     }
 
-    /// Say who was called and make sure the key is nowhere in the error.
+    /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
+    /// error.
     fn annotate(&self, e: LlmError) -> LlmError {
-        let e = e.at(self.provider.name(), &self.endpoint.model);
-        match &self.endpoint.api_key {
-            Some(key) => e.scrub(key.expose()),
-            None => e,
+        let mut e = e.at(self.provider.name(), &self.endpoint.model);
+        if let Some(key) = &self.endpoint.api_key {
+            e = e.scrub(key.expose());
         }
+        self.url_secrets.iter().fold(e, |e, s| e.scrub(s))
     }
 }
 
@@ -307,6 +309,23 @@ impl Inner {
 fn cap_timeout(timeout: &mut Duration, left: Option<Duration>) {
     if let Some(left) = left {
         *timeout = (*timeout).min(left.max(Duration::from_millis(1)));
+    }
+}
+
+/// An http(s) URL with a host; the error shows it without its secrets.
+fn check_base_url(base_url: &str) -> Result<()> {
+    let shown = crate::replay::scrub::url(base_url);
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(LlmError::config(format!(
+            "base_url must start with http:// or https://, got {shown:?}"
+        )));
+    }
+    match url::Url::parse(base_url) {
+        Ok(u) if u.host().is_some() => Ok(()),
+        Ok(_) => Err(LlmError::config(format!("base_url {shown:?} has no host"))),
+        Err(e) => Err(LlmError::config(format!(
+            "base_url {shown:?} is not a valid URL: {e}"
+        ))),
     }
 }
 
@@ -380,5 +399,41 @@ mod tests {
         assert!(c.is_ok_and(
             |c| c.base_url() == "http://127.0.0.1:9" && !format!("{c:?}").contains("sk-ant")
         ));
+    }
+
+    #[test]
+    fn base_url_and_debug_hide_userinfo_and_secret_query_values() {
+        let cfg = ClientConfig {
+            base_url: Some(
+                "https://bob:PW-SECRET@r.example/openai/v1?api-version=2024-10-21&sig=SIG-SECRET"
+                    .into(),
+            ),
+            api_key: Some("k".into()),
+            ..cfg("openai/gpt-4.1")
+        };
+        let c = Client::with_env(cfg, |_| None).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(
+            c.base_url(),
+            "https://REDACTED@r.example/openai/v1?api-version=2024-10-21&sig=REDACTED"
+        );
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn a_bad_base_url_is_named_without_its_secrets() {
+        for bad in [
+            "ftp://u:PW-SECRET@h/",
+            "http://u:PW-SECRET@/v1",
+            "http://u:PW-SECRET@h:99999/",
+        ] {
+            let cfg = ClientConfig {
+                base_url: Some(bad.into()),
+                ..cfg("openai/gpt-4.1")
+            };
+            let e = Client::with_env(cfg, |_| None).err();
+            assert!(e.is_some_and(|e| e.kind == ErrorKind::Configuration
+                && e.message.contains("base_url")
+                && !e.message.contains("SECRET")));
+        }
     }
 }

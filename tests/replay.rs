@@ -213,3 +213,40 @@ async fn waits_asked_for_by_replayed_answers_follow_the_pace() {
         replay::deactivate(&session);
     }
 }
+
+#[tokio::test]
+async fn an_azure_style_base_url_keeps_its_query_and_its_secrets_stay_out_of_the_cassette() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let path = tmp("azure.yaml");
+    let srv = MockServer::start().unwrap();
+    let url = srv
+        .url()
+        .replace("http://", "http://deploy:PW-SECRET-5150@");
+    let base = format!("{url}/openai/v1?api-version=2024-10-21&sig=SAS-SECRET-8080");
+    let c = client(&base);
+    assert!(!format!("{c:?}").contains("SECRET"), "{c:?}");
+    let (chat, _) = with_cassette(&path, Mode::Once, || async {
+        c.chat(ask("hi")).await.unwrap()
+    })
+    .await;
+    assert_eq!(chat.text(), "mock reply to: hi");
+    let seen = &srv.requests()[0];
+    assert_eq!(seen.path, "/openai/v1/chat/completions");
+    assert_eq!(
+        seen.query.as_deref(),
+        Some("api-version=2024-10-21&sig=SAS-SECRET-8080")
+    );
+    srv.shutdown();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(text.contains("uri: http://REDACTED@127.0.0.1:"), "{text}");
+    assert!(
+        text.contains("/openai/v1/chat/completions?api-version=2024-10-21&sig=REDACTED"),
+        "{text}"
+    );
+    let (again, _) = with_cassette(&path, Mode::None, || async {
+        c.chat(ask("hi")).await.unwrap()
+    })
+    .await;
+    assert_eq!(again.text(), chat.text());
+}

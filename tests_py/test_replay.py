@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -249,3 +251,78 @@ async def test_a_decorated_function_records_and_replays(tmp_path: Path, srv: Moc
     srv.shutdown()
     assert sync_call() == "mock reply to: from a decorator"
     assert await async_call() == "mock reply to: from an async decorator"
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (("version: 1", "version: 2"), "cassette version 2 is not supported"),
+        (("latency_ms: ", "latency_ms: 1.0e+300 #"), "`latency_ms` is 1e300"),
+        (("latency_ms: ", "latency_ms: -5 #"), "`latency_ms` is -5"),
+        (("latency_ms: ", "latency_ms: .nan #"), "`latency_ms` is .nan"),
+    ],
+)
+def test_an_impossible_cassette_is_an_error_naming_the_file_and_the_field(
+    tmp_path: Path, srv: MockServer, edit: tuple[str, str], named: str
+) -> None:
+    path = tmp_path / "edited.yaml"
+    client = make_client(srv, "openai")
+    with cassette(path):
+        client.chat_sync("hi")
+    text = path.read_text()
+    assert edit[0] in text
+    path.write_text(text.replace(*edit))
+    with pytest.raises(llmrail.ConfigurationError) as e, cassette(path, mode="none", pace=1.0):
+        client.chat_sync("hi")
+    assert named in str(e.value) and "edited.yaml" in str(e.value)
+
+
+RECORD_ONE = """
+import sys
+import llmrail
+from llmrail.replay import cassette
+
+path, base, prompt, mode = sys.argv[1:5]
+client = llmrail.Client("openai/gpt-4.1-mini", base_url=base, api_key="sk-test")
+with cassette(path, mode=mode):
+    client.chat_sync(prompt)
+    print("recorded", flush=True)
+    sys.stdin.readline()  # every process has recorded before any of them saves
+"""
+
+
+@pytest.mark.parametrize("mode", ["once", "new_episodes", "all"])
+def test_processes_recording_one_cassette_together_lose_nothing(
+    tmp_path: Path, srv: MockServer, mode: str
+) -> None:
+    path = tmp_path / "shared.yaml"
+    client = make_client(srv, "openai")
+    if mode != "once":
+        with cassette(path):
+            client.chat_sync("recorded earlier")
+    prompts = [f"process {n}" for n in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RECORD_ONE, str(path), srv.openai_base_url, p, mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p in prompts
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "recorded\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.close()
+    assert [proc.wait(timeout=60) for proc in procs] == [0] * len(procs)
+    for proc in procs:
+        assert proc.stdout is not None
+        proc.stdout.close()
+    srv.shutdown()
+    earlier = [] if mode == "once" else ["recorded earlier"]
+    with cassette(path, mode="none") as c:
+        for p in earlier + prompts:
+            assert client.chat_sync(p).text == f"mock reply to: {p}"
+    assert len(c) == len(earlier) + len(prompts) and c.all_played

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import llmrail
@@ -92,3 +93,66 @@ def test_the_development_recorder_writes_scrubbed_readable_json(
     monkeypatch.setenv("LLMRAIL_RECORD_RESPONSES", "0")
     calls()
     assert len(list((tmp_path / "llm_response_logs").glob("*.json"))) == 4
+
+
+def files_under(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_a_password_in_base_url_reaches_no_file_and_no_repr(
+    tmp_path: Path, srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password, user = "pw-SECRET-7f3e9a1c", "user-SECRET-b2d4"
+    base = srv.openai_base_url.replace("http://", f"http://{user}:{password}@")
+    logs = tmp_path / "logs"
+    monkeypatch.setenv("LLMRAIL_RECORD_RESPONSES", "1")
+    monkeypatch.setenv("LLMRAIL_RESPONSE_LOG_DIR", str(logs))
+    client = llmrail.Client("openai/gpt-4.1-mini", base_url=base, api_key="sk-test")
+    path = tmp_path / "cassettes" / "userinfo.yaml"
+    with cassette(path):
+        live = [client.chat_sync("hi").text, "".join(e.text for e in client.stream("s"))]
+    written = files_under(tmp_path)
+    assert path in written and len(list(logs.glob("*.json"))) == 2
+    for f in written:
+        for secret in (password, user):
+            assert secret not in str(f.relative_to(tmp_path))
+            assert secret.encode() not in f.read_bytes(), f
+    assert "uri: http://REDACTED@127.0.0.1:" in path.read_text()
+    for shown in (repr(client), client.base_url):
+        assert "SECRET" not in shown and "REDACTED@127.0.0.1" in shown
+    # The redacted URI still matches the live one on replay.
+    monkeypatch.setenv("LLMRAIL_RECORD_RESPONSES", "0")
+    srv.shutdown()
+    with cassette(path, mode="none") as c:
+        again = [client.chat_sync("hi").text, "".join(e.text for e in client.stream("s"))]
+    assert again == live and c.all_played
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_base_url_query_is_kept_after_the_path_and_its_secrets_are_not_shown(
+    srv: MockServer, provider: str
+) -> None:
+    base = srv.openai_base_url if provider == "openai" else srv.anthropic_base_url
+    base += "/?api-version=2024-10-21&sig=SAS-SECRET-1234"
+    client = llmrail.Client(f"{provider}/m", base_url=base, api_key="sk-test")
+    assert client.chat_sync("hi").text == "mock reply to: hi"
+    (req,) = srv.requests
+    assert req["path"].endswith(("/v1/chat/completions", "/v1/messages"))
+    assert req["query"] == "api-version=2024-10-21&sig=SAS-SECRET-1234"
+    for shown in (repr(client), client.base_url):
+        assert "api-version=2024-10-21&sig=REDACTED" in shown and "SAS-SECRET" not in shown
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_connection_error_does_not_quote_secrets_in_base_url(stream: bool) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    base = f"http://127.0.0.1:{port}/v1?api-version=2024-10-21&sig=SAS-SECRET-1234"
+    client = llmrail.Client("openai/m", base_url=base, api_key="sk-test")
+    with pytest.raises(llmrail.ConnectionError) as e:
+        if stream:
+            list(client.stream("hi", retry=llmrail.Retry(max_attempts=1)))
+        else:
+            client.chat_sync("hi", retry=llmrail.Retry(max_attempts=1))
+    assert "SAS-SECRET" not in str(e.value) and "SAS-SECRET" not in repr(e.value)

@@ -28,9 +28,10 @@ recorded pace (time to first token included), ``pace=0`` (the default) at once.
 
 Secrets never reach the file: ``authorization``, ``x-api-key``, ``api-key``, ``x-goog-api-key``,
 ``x-amz-security-token``, cookies and any header a provider marks as a credential become
-``REDACTED``, as do ``key=`` (and AWS signature) query parameters and every other occurrence of
-those values; ``scrub_headers``, ``scrub_query`` and ``scrub_fields`` (JSON field names, at any
-depth) add more. Replaying needs no API key.
+``REDACTED``, as do ``key=``, ``token=``, ``sig=`` (and AWS signature) query parameters, a
+``user:password@`` in the URL and every other occurrence of those values; ``scrub_headers``,
+``scrub_query`` and ``scrub_fields`` (JSON field names, at any depth) add more. Replaying needs
+no API key.
 
 The file is vcrpy's YAML layout (``interactions`` of ``request`` ``body``/``headers``/``method``/
 ``uri`` and ``response`` ``body.string``/``headers``/``status``, ``version: 1``), so vcrpy loads it.
@@ -39,6 +40,9 @@ two response keys that vcrpy ignores: ``latency_ms`` and, for streams, ``chunks`
 (``bytes@ms`` per chunk, ms since the request was sent). It also reads cassettes written by
 vcrpy/pytest-recording (gzip ``!!binary`` bodies) and by pydantic-ai (``parsed_body``). Files are
 written atomically when the cassette is closed, and an interrupted stream is never recorded.
+Processes recording into one cassette at once each add theirs: a save merges into the file as it
+is then, under a lock (a file in the temp folder). A file of another ``version``, or with an
+impossible ``latency_ms`` or chunk time, is a ``ConfigurationError``.
 """
 
 from __future__ import annotations

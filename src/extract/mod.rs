@@ -129,7 +129,7 @@ async fn run_with<C: Check>(
     let schema = &spec.schema;
     let mode = spec
         .mode
-        .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), client.base_url()));
+        .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), &client.base_url()));
     let mut acc = Accounts::default();
     for attempt in 1..=spec.max_retries.saturating_add(1) {
         // `req` is the conversation so far (re-asks add to it); each attempt sends a copy with

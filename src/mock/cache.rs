@@ -280,6 +280,6 @@ mod tests {
         let mut cache = PromptCache::default();
         assert_eq!(run(&mut cache, Wire::OpenAi, &req("a")).cache_read, 0);
         let hit = run(&mut cache, Wire::OpenAi, &req("b")).cache_read;
-        assert!(hit >= 1_024 && hit % 128 == 0, "{hit}");
+        assert!(hit >= 1_024 && hit.is_multiple_of(128), "{hit}");
     }
 }

@@ -108,7 +108,6 @@ pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 
-/// `base` + `path` without doubled or missing slashes.
 /// A tool's name, description, JSON schema (under `schema_key`: the wire protocols name it
 /// differently) and strict flag, as one JSON object.
 pub(crate) fn tool_fields(t: &ToolSpec, schema_key: &str) -> Map<String, Value> {
@@ -124,9 +123,13 @@ pub(crate) fn tool_fields(t: &ToolSpec, schema_key: &str) -> Map<String, Value> 
     o
 }
 
+/// `base` + `path` without doubled or missing slashes. The path joins before the base's query,
+/// which is kept (Azure's `?api-version=`); a fragment is never sent, so it is dropped.
 pub(crate) fn join_url(base: &str, path: &str) -> String {
+    let base = base.split('#').next().unwrap_or_default();
+    let (base, query) = base.split_at(base.find('?').unwrap_or(base.len()));
     format!(
-        "{}/{}",
+        "{}/{}{query}",
         base.trim_end_matches('/'),
         path.trim_start_matches('/')
     )
@@ -283,6 +286,13 @@ mod tests {
         assert_eq!(
             join_url("http://x/v1/", "/chat/completions"),
             "http://x/v1/chat/completions"
+        );
+        assert_eq!(
+            join_url(
+                "http://x/openai/v1/?api-version=2024-10-21#top",
+                "chat/completions"
+            ),
+            "http://x/openai/v1/chat/completions?api-version=2024-10-21"
         );
     }
 

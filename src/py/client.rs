@@ -82,8 +82,9 @@ impl Client {
         self.inner.model()
     }
 
+    /// Secret parts (userinfo, `key=`-like query values) shown as REDACTED.
     #[getter]
-    fn base_url(&self) -> &str {
+    fn base_url(&self) -> String {
         self.inner.base_url()
     }
 

@@ -67,6 +67,13 @@ pub struct Chunk {
     pub at: Duration,
 }
 
+/// The layout version written and read (vcrpy's).
+pub const VERSION: u64 = 1;
+
+/// Recorded times beyond this are not a real exchange (the default timeout is 10 minutes): a
+/// corrupt or hand-edited value, refused rather than slept on.
+const MAX_MS: f64 = 24.0 * 3600.0 * 1000.0;
+
 /// The interactions of the cassette at `path`; `None` when there is no such file.
 pub fn load(path: &Path) -> Result<Option<Vec<Interaction>>> {
     let text = match std::fs::read_to_string(path) {
@@ -86,6 +93,18 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Interaction>, String> {
         .map_err(|e| e.to_string())?;
     if doc.is_null() {
         return Ok(Vec::new());
+    }
+    // A later layout may mean something else by the same fields: refuse rather than guess.
+    match doc.get("version") {
+        None => {}
+        Some(v) if v.as_u64() == Some(VERSION) => {}
+        Some(v) => {
+            let v = serde_yaml_ng::to_string(v).unwrap_or_default();
+            return Err(format!(
+                "cassette version {} is not supported (this llmrail reads version {VERSION}): re-record it, or use the llmrail that wrote it",
+                v.trim()
+            ));
+        }
     }
     let list = doc
         .get("interactions")
@@ -134,11 +153,19 @@ fn interaction(i: &Value) -> std::result::Result<Interaction, String> {
                 .ok_or("status code is not a number")?,
             headers: resp_headers,
             body,
-            latency: resp
-                .get("latency_ms")
-                .and_then(Value::as_f64)
-                .and_then(millis),
-            chunks: resp.get("chunks").and_then(Value::as_str).map(parse_chunks),
+            latency: match resp.get("latency_ms") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(
+                    v.as_f64()
+                        .and_then(millis)
+                        .ok_or_else(|| bad_time("latency_ms", v))?,
+                ),
+            },
+            chunks: match resp.get("chunks") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(parse_chunks(s)?),
+                Some(_) => return Err(bad_chunks("(not a string)")),
+            },
         },
     })
 }
@@ -196,18 +223,35 @@ fn json_bytes(parsed: &Value) -> std::result::Result<Bytes, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Milliseconds from 0 to [`MAX_MS`] (NaN, negative and huge values are `None`).
 fn millis(ms: f64) -> Option<Duration> {
-    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+    (0.0..=MAX_MS)
+        .contains(&ms)
+        .then(|| Duration::from_secs_f64(ms / 1000.0))
 }
 
-fn parse_chunks(s: &str) -> Vec<Chunk> {
+fn bad_time(field: &str, v: &Value) -> String {
+    let v = serde_yaml_ng::to_string(v).unwrap_or_default();
+    format!(
+        "response `{field}` is {}: it must be milliseconds from 0 to {MAX_MS}",
+        v.trim()
+    )
+}
+
+fn bad_chunks(entry: &str) -> String {
+    format!("response `chunks` entry {entry:?} is not bytes@milliseconds (0 to {MAX_MS} ms)")
+}
+
+fn parse_chunks(s: &str) -> std::result::Result<Vec<Chunk>, String> {
     s.split_whitespace()
-        .filter_map(|c| {
-            let (len, at) = c.split_once('@')?;
-            Some(Chunk {
-                len: len.parse().ok()?,
-                at: millis(at.parse().ok()?)?,
-            })
+        .map(|c| {
+            let chunk = c.split_once('@').and_then(|(len, at)| {
+                Some(Chunk {
+                    len: len.parse().ok()?,
+                    at: millis(at.parse().ok()?)?,
+                })
+            });
+            chunk.ok_or_else(|| bad_chunks(c))
         })
         .collect()
 }

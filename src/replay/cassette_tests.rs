@@ -199,3 +199,50 @@ fn values_yaml_1_1_would_misread_are_quoted_for_vcrpy() {
         .headers
         .contains(&("anthropic-version".into(), "2023-06-01".into())));
 }
+
+fn one(response_extra: &str, version: &str) -> String {
+    format!(
+        "interactions:\n- request: {{method: POST, uri: 'http://h/v1/chat/completions'}}\n  response:\n    status: {{code: 200}}\n{response_extra}version: {version}\n"
+    )
+}
+
+#[test]
+fn an_unknown_version_is_refused_naming_the_version_and_the_file() {
+    assert!(parse(&one("", "1")).is_ok());
+    let dir = std::env::temp_dir().join(format!("llmrail-version-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("future.yaml");
+    std::fs::write(&path, one("", "2")).unwrap();
+    let e = load(&path).unwrap_err();
+    assert!(
+        e.message.contains("cassette version 2 is not supported"),
+        "{e}"
+    );
+    assert!(e.message.contains("future.yaml"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn impossible_recorded_times_are_errors_naming_the_field() {
+    for bad in ["1e300", "-5", ".nan", ".inf", "86400001", "soon"] {
+        let e = parse(&one(&format!("    latency_ms: {bad}\n"), "1")).unwrap_err();
+        assert!(
+            e.contains("interaction 0") && e.contains("`latency_ms`"),
+            "{bad}: {e}"
+        );
+    }
+    for bad in ["10@1e300", "10@-1", "10@NaN", "x@1", "10"] {
+        let e = parse(&one(&format!("    chunks: '{bad}'\n"), "1")).unwrap_err();
+        assert!(
+            e.contains("`chunks` entry") && e.contains(bad),
+            "{bad}: {e}"
+        );
+    }
+    let ok = parse(&one(
+        "    latency_ms: 86400000\n    chunks: 3@0.5 4@1\n",
+        "1",
+    ))
+    .unwrap();
+    assert_eq!(ok[0].response.latency, Some(Duration::from_secs(86_400)));
+    assert_eq!(ok[0].response.chunks.as_ref().map(Vec::len), Some(2));
+}

@@ -3,12 +3,14 @@
 //! `$LLMRAIL_RESPONSE_LOG_DIR`), scrubbed exactly like a cassette. For looking at what a provider
 //! really sent while developing; cassettes are for tests.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{json, Map, Value};
 
 use super::cassette::{write_atomic, Interaction};
+use super::scrub;
 use crate::error::Result;
 
 pub const ENV: &str = "LLMRAIL_RECORD_RESPONSES";
@@ -69,7 +71,7 @@ fn document(i: &Interaction) -> Value {
     json!({
         "request": {
             "method": req.method,
-            "url": req.uri,
+            "url": scrub::url(&req.uri),
             "headers": headers(&req.headers),
             "body": body(&req.body),
         },
@@ -114,9 +116,13 @@ fn events(b: &[u8]) -> Value {
     Value::Array(out)
 }
 
-/// `api.openai.com-v1-chat-completions` from a URL, for file names.
+/// `api.openai.com-v1-chat-completions` from a URL, for file names: no userinfo, no query.
 fn slug(uri: &str) -> String {
-    let rest = uri.split_once("://").map_or(uri, |(_, r)| r);
+    let uri = match scrub::userinfo_span(uri) {
+        Some(span) => Cow::Owned(format!("{}{}", &uri[..span.start], &uri[span.end..])),
+        None => Cow::Borrowed(uri),
+    };
+    let rest = uri.split_once("://").map_or(&*uri, |(_, r)| r);
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
     let mut s: String = rest
         .chars()
@@ -143,6 +149,7 @@ mod tests {
             slug("https://api.openai.com/v1/chat/completions?key=REDACTED"),
             "api.openai.com-v1-chat-completions"
         );
+        assert_eq!(slug("http://user:SECRET@127.0.0.1:8/v1"), "127.0.0.1-8-v1");
         let ev = events(b"event: ping\ndata: {\"a\": 1}\n\ndata: [DONE]\n\n");
         assert_eq!(
             ev,

@@ -47,7 +47,9 @@ pub(super) fn error<'a>(
         } else {
             msg.push_str(&format!(
                 ".\nClosest recorded request #{n} ({} {}) differs in:",
-                r.method, r.uri
+                r.method,
+                // A file written before userinfo was scrubbed may still hold it.
+                super::scrub::url(&r.uri)
             ));
             for d in diffs.iter().take(6) {
                 msg.push_str("\n  ");

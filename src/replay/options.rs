@@ -1,5 +1,7 @@
 //! How a cassette is used: the record mode and the matching, scrubbing and pacing options.
 
+use std::time::Duration;
+
 use super::matcher::Matcher;
 use super::scrub::Scrubber;
 use crate::error::{LlmError, Result};
@@ -60,4 +62,32 @@ pub struct Options {
     pub allow_playback_repeats: bool,
     /// 0 replays at once; 1.0 at the recorded pace (latency and chunk times); 2.0 half as fast.
     pub pace: f64,
+}
+
+impl Options {
+    /// A recorded time at this pace. Saturates instead of overflowing: a huge pace asks for a
+    /// very long wait, which the caller's timeout or deadline then bounds.
+    pub fn paced(&self, recorded: Duration) -> Duration {
+        Duration::try_from_secs_f64(recorded.as_secs_f64() * self.pace).unwrap_or(Duration::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_scales_and_saturates_instead_of_overflowing() {
+        let at = |pace| Options {
+            pace,
+            ..Options::default()
+        };
+        let day = Duration::from_secs(86_400);
+        assert_eq!(
+            at(2.0).paced(Duration::from_millis(5)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(at(0.0).paced(day), Duration::ZERO);
+        assert_eq!(at(1e300).paced(day), Duration::MAX);
+    }
 }

@@ -2,8 +2,10 @@
 //! and to live requests before matching (so they compare equal to what was written).
 //!
 //! By default, with no configuration: credential headers (and any header a provider marked
-//! sensitive), `key=`-style query parameters, and every occurrence of those secret values
-//! anywhere else (a body echoing the key, say). Users add header, query and JSON field names.
+//! sensitive), `key=`-style query parameters, `user:password@` in URLs, and every occurrence of
+//! those secret values anywhere else (a body echoing the key, say). Users add header, query and
+//! JSON field names. [`url`] is the one way a URL is shown or written (cassettes, the development
+//! recorder, a client's repr), so a secret in a `base_url` reaches none of them.
 
 use std::borrow::Cow;
 
@@ -28,11 +30,19 @@ pub const HEADERS: &[&str] = &[
     "set-cookie",
 ];
 
-/// Query parameters carrying keys (Gemini's `key=`) or AWS presigned-URL signatures.
+/// Query parameters carrying keys (Gemini's `key=`), tokens, Azure SAS (`sig=`) or AWS
+/// presigned-URL signatures.
 pub const QUERY: &[&str] = &[
     "key",
     "api_key",
     "api-key",
+    "apikey",
+    "token",
+    "access_token",
+    "sig",
+    "signature",
+    "password",
+    "client_secret",
     "x-amz-signature",
     "x-amz-credential",
     "x-amz-security-token",
@@ -115,8 +125,16 @@ impl Scrubber {
         (out, self.secrets(headers))
     }
 
-    /// Secret query parameter values replaced; the rest of the URI untouched.
+    /// Userinfo and secret query parameter values replaced; the rest of the URI untouched. The
+    /// values replaced are added to `secrets`.
     pub fn uri<'a>(&self, uri: &'a str, secrets: &mut Vec<String>) -> Cow<'a, str> {
+        match userinfo(uri, secrets) {
+            Cow::Borrowed(uri) => self.query(uri, secrets),
+            Cow::Owned(uri) => Cow::Owned(self.query(&uri, secrets).into_owned()),
+        }
+    }
+
+    fn query<'a>(&self, uri: &'a str, secrets: &mut Vec<String>) -> Cow<'a, str> {
         let Some((base, rest)) = uri.split_once('?') else {
             return Cow::Borrowed(uri);
         };
@@ -213,6 +231,56 @@ impl Scrubber {
         }
         out
     }
+}
+
+/// A URL as it may be shown or written: `user:password@` and the values of the default secret
+/// query parameters replaced by [`REDACTED`].
+pub fn url(uri: &str) -> Cow<'_, str> {
+    DEFAULT.uri(uri, &mut Vec::new())
+}
+
+/// The secret values [`url`] hides (userinfo parts, secret query values), to take out of text
+/// that quotes the URL, such as an HTTP library's error.
+pub fn url_secrets(uri: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    DEFAULT.uri(uri, &mut secrets);
+    secrets
+}
+
+static DEFAULT: std::sync::LazyLock<Scrubber> = std::sync::LazyLock::new(Scrubber::default);
+
+/// Where the userinfo of `scheme://userinfo@host/...` is, `@` included.
+pub(crate) fn userinfo_span(uri: &str) -> Option<std::ops::Range<usize>> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let is_scheme = scheme.chars().next()?.is_ascii_alphabetic()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !is_scheme {
+        return None;
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    let start = scheme.len() + 3;
+    Some(start..start + at + 1)
+}
+
+/// The userinfo replaced; its parts (user, password) become secrets to scrub elsewhere.
+fn userinfo<'a>(uri: &'a str, secrets: &mut Vec<String>) -> Cow<'a, str> {
+    let Some(span) = userinfo_span(uri) else {
+        return Cow::Borrowed(uri);
+    };
+    let info = &uri[span.start..span.end - 1];
+    if info == REDACTED {
+        return Cow::Borrowed(uri);
+    }
+    let parts = std::iter::once(info).chain(info.split(':'));
+    secrets.extend(parts.filter(|p| p.len() >= MIN_SECRET).map(str::to_string));
+    Cow::Owned(format!(
+        "{}{REDACTED}@{}",
+        &uri[..span.start],
+        &uri[span.end..]
+    ))
 }
 
 /// One replacement: at `at` in the input, `old` bytes became `new` bytes.

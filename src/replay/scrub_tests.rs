@@ -139,3 +139,32 @@ fn text_replacement_reports_edits() {
         Cow::Borrowed(_)
     ));
 }
+
+#[test]
+fn userinfo_in_a_url_is_redacted_and_its_parts_become_secrets() {
+    let mut secrets = Vec::new();
+    let s = Scrubber::default();
+    let out = s.uri(
+        "http://alice:hunter2-SECRET@host:8/v1/chat?api-version=1",
+        &mut secrets,
+    );
+    assert_eq!(out, "http://REDACTED@host:8/v1/chat?api-version=1");
+    assert!(secrets.contains(&"hunter2-SECRET".to_string()));
+    // Already redacted, an `@` after the authority, or no scheme: nothing to do.
+    for same in [
+        "http://REDACTED@host/v1",
+        "http://host/v1/users/@me?x=a@b",
+        "/path?next=http://u:p@h",
+    ] {
+        assert_eq!(s.uri(same, &mut Vec::new()), same);
+    }
+}
+
+#[test]
+fn urls_shown_or_written_hide_userinfo_and_secret_query_values() {
+    assert_eq!(
+        url("https://u:pw@res.openai.azure.com/openai/v1?api-version=2024-10-21&sig=abc&token=t"),
+        "https://REDACTED@res.openai.azure.com/openai/v1?api-version=2024-10-21&sig=REDACTED&token=REDACTED"
+    );
+    assert_eq!(url("http://127.0.0.1:9/v1"), "http://127.0.0.1:9/v1");
+}

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::cassette::{self, Interaction};
+use super::lock;
 use super::matcher::Key;
 use super::miss;
 use super::options::{Mode, Options};
@@ -148,11 +149,7 @@ impl Session {
             .key(req.method.as_str(), &uri, &body, |v| s.json(v));
         if let Some(n) = self.take(&key) {
             let l = &self.loaded[n];
-            let wait = l
-                .interaction
-                .response
-                .latency
-                .map(|d| d.mul_f64(self.opts.pace));
+            let wait = l.interaction.response.latency.map(|d| self.opts.paced(d));
             let wait = wait.filter(|_| self.opts.pace > 0.0);
             let resp = self.response(l, req.stream, start);
             return Ok(Decision::Replay(resp, wait));
@@ -187,10 +184,18 @@ impl Session {
         let body = if stream {
             let pace = self.opts.pace;
             let pieces = split(&r.body, r.chunks.as_deref().unwrap_or_default());
+            let pieces: Vec<_> = pieces
+                .into_iter()
+                .map(|(bytes, at)| (bytes, self.opts.paced(at)))
+                .collect();
             Body::Stream(Box::pin(futures_util::stream::iter(pieces).then(
                 move |(bytes, at)| async move {
                     if pace > 0.0 {
-                        tokio::time::sleep_until(start + at.mul_f64(pace)).await;
+                        // Past what an Instant holds, `sleep` saturates where `+` would panic.
+                        match start.checked_add(at) {
+                            Some(when) => tokio::time::sleep_until(when).await,
+                            None => tokio::time::sleep(at).await,
+                        }
                     }
                     Ok(bytes)
                 },
@@ -215,7 +220,9 @@ impl Session {
         state.recorded.push(interaction);
     }
 
-    /// Write the cassette if anything was recorded; later recordings are ignored.
+    /// Write the cassette if anything was recorded; later recordings are ignored. Another
+    /// process may have saved into the same file since it was loaded: the recordings are merged
+    /// into what is on disk now, under the folder's lock, so neither loses anything.
     pub fn save(&self) -> Result<bool> {
         let recorded = {
             let mut state = self.lock();
@@ -225,6 +232,8 @@ impl Session {
         if recorded.is_empty() {
             return Ok(false);
         }
+        let _held = lock::exclusive(&self.path)?;
+        let on_disk = cassette::load(&self.path)?.unwrap_or_default();
         let keys: Vec<Key> = match self.mode {
             Mode::All => recorded
                 .iter()
@@ -232,13 +241,13 @@ impl Session {
                 .collect(),
             _ => Vec::new(),
         };
-        let replaced = |l: &Loaded| keys.iter().any(|k| self.opts.matcher.matches(&l.key, k));
-        let mut all: Vec<Interaction> = self
-            .loaded
-            .iter()
-            .filter(|l| !replaced(l))
-            .map(|l| l.interaction.clone())
-            .collect();
+        let replaced = |i: &Interaction| {
+            !keys.is_empty() && {
+                let key = Self::key_of(&self.opts, i);
+                keys.iter().any(|k| self.opts.matcher.matches(&key, k))
+            }
+        };
+        let mut all: Vec<Interaction> = on_disk.into_iter().filter(|i| !replaced(i)).collect();
         all.extend(recorded);
         cassette::write_atomic(&self.path, &cassette::to_yaml(&all)?)?;
         Ok(true)

@@ -261,3 +261,90 @@ async fn streams_replay_the_recorded_chunks_at_the_recorded_pace() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_huge_pace_waits_long_instead_of_panicking() {
+    let path = tmp("huge-pace.yaml");
+    let mut i = interaction("hi", 200, "");
+    i.response.body = Bytes::from_static(b"data: 1\n\n");
+    i.response.latency = Some(Duration::from_secs(86_400));
+    i.response.chunks = Some(vec![Chunk {
+        len: 9,
+        at: Duration::from_secs(86_400),
+    }]);
+    write(&path, &[i]);
+    let opts = Options {
+        mode: Some(Mode::None),
+        pace: 1e300,
+        ..Options::default()
+    };
+    let s = Session::open(&path, opts).unwrap();
+    let mut req = request("hi");
+    req.stream = true;
+    let Decision::Replay(resp, wait) = s.decide(&req, &[]).unwrap() else {
+        panic!("expected a replay")
+    };
+    assert_eq!(wait, Some(Duration::MAX));
+    let Body::Stream(mut body) = resp.body else {
+        panic!("a streamed request gets a stream")
+    };
+    let next = tokio::time::timeout(Duration::from_millis(50), body.next()).await;
+    assert!(next.is_err(), "the chunk waits (practically) forever");
+}
+
+#[test]
+fn two_sessions_saving_one_cassette_both_keep_what_they_recorded() {
+    for mode in [Mode::Once, Mode::NewEpisodes, Mode::All] {
+        let path = tmp(&format!("shared-{}.yaml", mode.as_str()));
+        if mode != Mode::Once {
+            write(&path, &[interaction("old", 200, "old")]);
+        }
+        // Both load before either saves, as two processes started together do.
+        let (first, second) = (open(&path, mode), open(&path, mode));
+        first.record(interaction("one", 200, "1"));
+        second.record(interaction("two", 200, "2"));
+        assert!(first.save().unwrap() && second.save().unwrap());
+        let s = open(&path, Mode::None);
+        let expected = if mode == Mode::Once { 2 } else { 3 };
+        assert_eq!(s.len(), expected, "{mode:?}");
+        for prompt in ["one", "two"] {
+            assert!(replayed(&s, prompt).is_ok(), "{mode:?} lost {prompt}");
+        }
+    }
+}
+
+#[test]
+fn a_save_waits_for_the_lock_another_holder_has() {
+    let path = tmp("locked.yaml");
+    let s = open(&path, Mode::NewEpisodes);
+    s.record(interaction("one", 200, "1"));
+    let held = lock::exclusive(&path).unwrap();
+    std::thread::scope(|scope| {
+        let saving = scope.spawn(|| s.save().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !saving.is_finished() && !path.exists(),
+            "saved while locked"
+        );
+        drop(held);
+        assert!(saving.join().unwrap());
+    });
+    assert_eq!(open(&path, Mode::None).len(), 1);
+}
+
+#[test]
+fn a_miss_does_not_show_userinfo_an_old_cassette_still_holds() {
+    let path = tmp("old-userinfo.yaml");
+    let mut old = interaction("a", 200, "x");
+    old.request.uri = "https://bob:PW-SECRET-99@api.openai.com/v1/chat/completions".into();
+    // Written as an older llmrail did: straight to the file, userinfo and all.
+    let text = cassette::to_yaml(&[old]).unwrap();
+    let text = text.replace("https://REDACTED@", "https://bob:PW-SECRET-99@");
+    std::fs::write(&path, text).unwrap();
+    let s = open(&path, Mode::None);
+    let Err(e) = replayed(&s, "b") else {
+        panic!("a different prompt must miss")
+    };
+    assert!(e.message.contains("Closest recorded request #0"), "{e}");
+    assert!(!e.message.contains("PW-SECRET"), "{e}");
+}

@@ -10,13 +10,14 @@ use serde::Serialize;
 use serde_yaml_ng::value::{Tag, TaggedValue};
 use serde_yaml_ng::{Mapping, Value};
 
-use super::cassette::{binary_tags, Interaction};
+use super::cassette::{binary_tags, Interaction, VERSION};
+use super::scrub;
 use crate::error::{LlmError, Result};
 
 #[derive(Serialize)]
 struct FileOut {
     interactions: Vec<InteractionOut>,
-    version: u8,
+    version: u64,
 }
 
 #[derive(Serialize)]
@@ -54,7 +55,7 @@ struct Status {
 pub fn to_yaml(interactions: &[Interaction]) -> Result<String> {
     let file = FileOut {
         interactions: interactions.iter().map(interaction_out).collect(),
-        version: 1,
+        version: VERSION,
     };
     let text = serde_yaml_ng::to_string(&file)
         .map_err(|e| LlmError::config(format!("cannot write a cassette: {e}")))?;
@@ -145,7 +146,8 @@ fn interaction_out(i: &Interaction) -> InteractionOut {
             body: req_body,
             headers: grouped(&i.request.headers),
             method: i.request.method.clone(),
-            uri: i.request.uri.clone(),
+            // Recorded interactions are scrubbed already; loaded ones may predate that.
+            uri: scrub::url(&i.request.uri).into_owned(),
         },
         response: ResponseOut {
             body,
