@@ -69,7 +69,7 @@ soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % fault
 # number from a server into a failure here instead of a silent wrap in the release wheel.
 FUZZ_SECONDS ?= 600
 fuzz:  ## every decoder's properties (tests/properties) for FUZZ_SECONDS; prints inputs tried
-	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --quiet --test properties -- \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ONLY=$(FUZZ_ONLY) cargo test --quiet --test properties -- \
 		--ignored --exact fuzz_every_property_for_fuzz_seconds --nocapture
 
 clean:

@@ -128,7 +128,7 @@ enum Mutation {
     Delete(Index, u8),
     /// Copy a span to another place.
     Repeat(Index, u8, Index),
-    /// Replace the n-th run of ASCII digits with an extreme number.
+    /// Replace the n-th number with an extreme one.
     Number(Index, &'static [u8]),
     Truncate(Index),
 }
@@ -171,7 +171,7 @@ impl Mutation {
                 b.splice(j..j, span);
             }
             Mutation::Number(i, t) => {
-                let runs = digit_runs(b);
+                let runs = number_runs(b);
                 if !runs.is_empty() {
                     let (start, end) = runs[i.index(runs.len())];
                     b.splice(start..end, t.iter().copied());
@@ -185,21 +185,20 @@ impl Mutation {
     }
 }
 
-fn digit_runs(b: &[u8]) -> Vec<(usize, usize)> {
+/// Where the numbers are: a digit, then digits, `.`, exponents and signs (`412.5`, `1e-3`).
+fn number_runs(b: &[u8]) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
-    let mut start = None;
-    for (i, c) in b.iter().enumerate() {
-        match (c.is_ascii_digit(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                runs.push((s, i));
-                start = None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && matches!(b[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                i += 1;
             }
-            _ => {}
+            runs.push((start, i));
+        } else {
+            i += 1;
         }
-    }
-    if let Some(s) = start {
-        runs.push((s, b.len()));
     }
     runs
 }
@@ -349,17 +348,22 @@ pub fn check(run: fn(&mut TestRunner) -> Result<(), String>, cases: u32) {
 /// Cases per fresh-seeded batch of a fuzz run: small enough to stop close to the deadline.
 const BATCH: u32 = 64;
 
-/// Run every property for an equal share of `budget`, each in batches with fresh random seeds,
+/// Run every property whose name contains `only` for an equal share of `budget`, each in batches with fresh random seeds,
 /// printing per property and in total the inputs tried and the result. Returns the failures.
-pub fn fuzz(all: &[&[Property]], budget: Duration) -> Vec<String> {
-    let props: Vec<&Property> = all.iter().flat_map(|m| m.iter()).collect();
+pub fn fuzz(all: &[&[Property]], only: &str, budget: Duration) -> Vec<String> {
+    let props: Vec<&Property> = all
+        .iter()
+        .flat_map(|m| m.iter())
+        .filter(|p| p.name.contains(only))
+        .collect();
+    assert!(!props.is_empty(), "no property's name contains {only:?}");
     let share = budget / props.len() as u32;
     let (mut total, mut failures) = (0u64, Vec::new());
     println!(
         "fuzzing {} properties for {budget:?} ({share:?} each)",
         props.len()
     );
-    for p in props {
+    for p in &props {
         let name = p.name.trim_start_matches("properties::");
         let (start, mut tried) = (Instant::now(), 0u64);
         let mut result = Ok(());
@@ -384,7 +388,7 @@ pub fn fuzz(all: &[&[Property]], budget: Duration) -> Vec<String> {
     println!(
         "total: {total} inputs in {budget:?}; {} of {} properties failed",
         failures.len(),
-        all.iter().map(|m| m.len()).sum::<usize>()
+        props.len()
     );
     failures
 }

@@ -1,7 +1,8 @@
 //! Property tests of every decoder that reads bytes a server controls: arbitrary bytes cut at
 //! arbitrary points never panic, and valid input cut anywhere decodes the same. `cargo test`
 //! runs each property at a modest number of cases; `make fuzz` runs them all for FUZZ_SECONDS
-//! (the ignored `fuzz_every_property_for_fuzz_seconds` below) and prints the inputs tried.
+//! (the ignored `fuzz_every_property_for_fuzz_seconds` below; FUZZ_ONLY=part-of-a-name picks
+//! some) and prints the inputs tried.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../common/cassette.rs"]
@@ -26,7 +27,8 @@ fn fuzz_every_property_for_fuzz_seconds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
-    let failures = harness::fuzz(ALL, Duration::from_secs(seconds));
+    let only = std::env::var("FUZZ_ONLY").unwrap_or_default();
+    let failures = harness::fuzz(ALL, &only, Duration::from_secs(seconds));
     assert!(
         failures.is_empty(),
         "{} properties failed:\n{}",
