@@ -10,7 +10,9 @@ mod cassette;
 mod harness;
 mod seeds;
 
+mod cassettes;
 mod extract;
+mod headers;
 mod mock;
 mod responses;
 mod sse;
@@ -18,7 +20,14 @@ mod sse;
 use std::time::Duration;
 
 /// Every property, in the order `make fuzz` runs them.
-const ALL: &[&[harness::Property]] = &[sse::ALL, responses::ALL, extract::ALL, mock::ALL];
+const ALL: &[&[harness::Property]] = &[
+    sse::ALL,
+    responses::ALL,
+    extract::ALL,
+    mock::ALL,
+    headers::ALL,
+    cassettes::ALL,
+];
 
 #[test]
 #[ignore = "make fuzz runs it for FUZZ_SECONDS"]

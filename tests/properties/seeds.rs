@@ -88,3 +88,56 @@ pub fn requests() -> &'static [Vec<u8>] {
             .collect()
     })
 }
+/// The text of every recorded cassette file (vcrpy and pydantic-ai layouts).
+pub fn cassette_files() -> &'static [Vec<u8>] {
+    static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let files = [
+            OPENAI_STREAMS,
+            ANTHROPIC_STREAMS,
+            OPENAI_BODIES,
+            ANTHROPIC_BODIES,
+        ];
+        files
+            .concat()
+            .iter()
+            .map(|f| std::fs::read(cassette::root().join(f)).expect("a recorded cassette"))
+            .collect()
+    })
+}
+
+/// A cassette in llmrail's own layout (latency and chunk timings), written by its writer.
+pub fn own_cassette() -> Vec<u8> {
+    use bytes::Bytes;
+    use llmrail::replay::cassette::{to_yaml, Chunk, Interaction, Request, Response};
+    use std::time::Duration;
+
+    let sse = "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\ndata: [DONE]\n\n";
+    let interaction = Interaction {
+        request: Request {
+            method: "POST".into(),
+            uri: "https://api.openai.com/v1/chat/completions".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from_static(br#"{"model":"gpt-4o","stream":true,"messages":[]}"#),
+        },
+        response: Response {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: Bytes::from(sse),
+            latency: Some(Duration::from_micros(412_500)),
+            chunks: Some(vec![
+                Chunk {
+                    len: 50,
+                    at: Duration::from_millis(101),
+                },
+                Chunk {
+                    len: sse.len() - 50,
+                    at: Duration::from_millis(130),
+                },
+            ]),
+        },
+    };
+    to_yaml(&[interaction])
+        .expect("a cassette writes")
+        .into_bytes()
+}
