@@ -3,6 +3,7 @@
 #   make test    cargo test, clippy, rustfmt, stub check, mypy on the README, pytest
 #   make bench   llmrail against the openai SDK, httpx and a plain Rust client; prompt-cache cost
 #   make soak    10,000 calls through retries, breakers and limits against 30 % injected faults
+#   make fuzz    the decoders' property tests on fresh random inputs for FUZZ_SECONDS (600)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,7 +14,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: setup build demo test test-rust test-py lint bench soak redis clean
+.PHONY: setup build demo test test-rust test-py lint bench soak fuzz redis clean
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,13 @@ bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
 
 soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
 	$(PY) bench/soak.py
+
+# The debug profile on purpose: its overflow checks and debug assertions are what turn a wrong
+# number from a server into a failure here instead of a silent wrap in the release wheel.
+FUZZ_SECONDS ?= 600
+fuzz:  ## every decoder's properties (tests/properties) for FUZZ_SECONDS; prints inputs tried
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ONLY=$(FUZZ_ONLY) cargo test --quiet --test properties -- \
+		--ignored --exact fuzz_every_property_for_fuzz_seconds --nocapture
 
 clean:
 	rm -rf target dist $(VENV) bench-results

@@ -239,10 +239,7 @@ impl Inner {
     async fn chat(&self, req: &ChatRequest, left: Option<Duration>) -> Attempt<ChatResponse> {
         let mut quota = None;
         let result = self.chat_once(req, left, &mut quota).await;
-        let used_tokens = result
-            .as_ref()
-            .ok()
-            .map(|r| r.usage.input_tokens + r.usage.output_tokens);
+        let used_tokens = result.as_ref().ok().map(|r| r.usage.total());
         Attempt {
             result,
             quota,

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use llmrail::mock::{MockServer, Reply};
 use llmrail::model::{ChatRequest, Message, StreamEvent};
 use llmrail::resilience::fallback::FallbackConfig;
+use llmrail::resilience::ratelimit::RateLimitConfig;
 use llmrail::resilience::retry::RetryPolicy;
 use llmrail::resilience::CallOptions;
 use llmrail::{Client, ClientConfig, ErrorKind};
@@ -244,4 +245,35 @@ async fn a_stream_timeout_is_between_chunks_not_for_the_whole_stream() {
         ErrorKind::Timeout
     );
     assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+/// Found by tests/properties: a server's token counts are its to choose, and counts near
+/// u64::MAX overflowed the sums the rate limiter and the cost are made of.
+#[tokio::test]
+async fn absurd_token_counts_from_a_server_saturate_instead_of_overflowing() {
+    let srv = MockServer::start().unwrap();
+    let limited = ClientConfig {
+        rate_limit: Some(RateLimitConfig {
+            tpm: Some(1_000_000),
+            // The first call's count fills the window: a short one lets the second go soon.
+            window: Duration::from_millis(100),
+            ..RateLimitConfig::default()
+        }),
+        ..ClientConfig::default()
+    };
+    let c = client(&srv, "openai/gpt-4o", limited);
+    let huge = json!({"text": "hi", "usage": {"input_tokens": u64::MAX, "output_tokens": 7}});
+    srv.push_json(huge.clone()).unwrap();
+    let r = c.chat(ask("hi")).await.unwrap();
+    assert_eq!(r.usage.input_tokens, u64::MAX);
+    assert!(r.cost_usd().is_some_and(f64::is_finite));
+    srv.push_json(huge).unwrap();
+    let mut stream = c.stream(ask("hi")).unwrap();
+    let mut usage = None;
+    while let Some(event) = stream.next().await {
+        if let StreamEvent::Done { usage: u, .. } = event.unwrap() {
+            usage = Some(u);
+        }
+    }
+    assert_eq!(usage.unwrap().input_tokens, u64::MAX);
 }

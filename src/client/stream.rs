@@ -83,16 +83,7 @@ impl Inner {
                 next = events.next() => next,
                 _ = tx.closed() => return Ok(None),
             };
-            let finished = next.is_none();
-            match next {
-                Some(Ok(ev)) => decoder.event(
-                    ev.event.as_deref().unwrap_or(""),
-                    ev.data.as_deref().unwrap_or(""),
-                    &mut out,
-                )?,
-                Some(Err(e)) => return Err(sse_error(e)),
-                None => decoder.finish(&mut out)?,
-            }
+            let finished = providers::sse::feed(&mut *decoder, next, &mut out)?;
             for mut event in out.drain(..) {
                 if let StreamEvent::Done {
                     request_id: rid,
@@ -101,7 +92,7 @@ impl Inner {
                     ..
                 } = &mut event
                 {
-                    progress.used_tokens = Some(usage.input_tokens + usage.output_tokens);
+                    progress.used_tokens = Some(usage.total());
                     rid.clone_from(&request_id);
                     if model.is_empty() {
                         model.clone_from(&self.endpoint.model);
@@ -128,18 +119,6 @@ struct Progress {
     used_tokens: Option<u64>,
     /// An event reached the caller, so the stream can no longer be retried.
     started: bool,
-}
-
-/// A failed read of the event stream: the transport's own error (a cut connection, a timeout)
-/// comes back as it was; anything else means the bytes are not SSE.
-fn sse_error(e: sse_stream::Error) -> LlmError {
-    match e {
-        sse_stream::Error::Body(inner) => match inner.downcast::<LlmError>() {
-            Ok(ours) => *ours,
-            Err(other) => LlmError::new(ErrorKind::Connection, other.to_string()),
-        },
-        other => LlmError::invalid_response(format!("the event stream is malformed: {other}")),
-    }
 }
 
 /// A streamed answer being received. Dropping it cancels the request.

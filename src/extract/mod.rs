@@ -161,7 +161,7 @@ async fn run_with<C: Check>(
         }
         reask(&mut req, &answer, &record.errors, &spec.name);
         acc.records.push(record);
-        let spent = acc.usage.input_tokens + acc.usage.output_tokens;
+        let spent = acc.usage.total();
         if let Some(budget) = spec.token_budget.filter(|b| spent >= *b) {
             return Err(acc.fail(format!(
                 "the token budget ({budget}) is spent: {spent} tokens over {attempt} attempt(s)"
@@ -267,12 +267,7 @@ struct Accounts {
 
 impl Accounts {
     fn add(&mut self, resp: &ChatResponse) {
-        let u = &resp.usage;
-        self.usage.input_tokens += u.input_tokens;
-        self.usage.output_tokens += u.output_tokens;
-        self.usage.cache_read_tokens += u.cache_read_tokens;
-        self.usage.cache_write_tokens += u.cache_write_tokens;
-        self.usage.cache_write_1h_tokens += u.cache_write_1h_tokens;
+        self.usage.add(&resp.usage);
         match resp.cost_usd() {
             Some(c) => self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c),
             None => self.unpriced = true,

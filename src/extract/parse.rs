@@ -51,9 +51,11 @@ pub fn lenient(text: &str) -> Result<Value, ParseError> {
 }
 
 /// The inside of the first code fence (```json ... ```), or the text itself without one. An
-/// unclosed fence yields everything after its opening line.
+/// unclosed fence yields everything after its opening line. A fence starts a line (Markdown's
+/// rule), which is also what tells it from a ``` inside a JSON string: JSON strings hold no raw
+/// line breaks, so one never starts a line.
 fn unfence(text: &str) -> &str {
-    let Some(open) = text.find("```") else {
+    let Some(open) = fence(text) else {
         return text;
     };
     let after = &text[open + 3..];
@@ -62,10 +64,23 @@ fn unfence(text: &str) -> &str {
         Some(nl) => &after[nl + 1..],
         None => after,
     };
-    match body.find("```") {
+    match fence(body) {
         Some(close) => body[..close].trim(),
         None => body.trim(),
     }
+}
+
+/// Where the first ``` that starts a line (after blanks) is.
+fn fence(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("```").map(|i| from + i) {
+        let line_start = text[..i].rfind('\n').map_or(0, |nl| nl + 1);
+        if text[line_start..i].trim().is_empty() {
+            return Some(i);
+        }
+        from = i + 3;
+    }
+    None
 }
 
 /// Length of the balanced value starting at `text[0]` (`{` or `[`), strings respected; `None`
@@ -170,6 +185,21 @@ mod tests {
         assert!(!e.truncated && e.message.contains("no JSON"));
         let e = lenient(r#"{"a": tru}"#).unwrap_err();
         assert!(!e.truncated && e.message.contains("not valid JSON"));
+    }
+
+    /// Found by tests/properties (extract::wrapped_json_reads_back_as_itself): a ``` inside a
+    /// JSON string was taken for a code fence, and the answer refused or misread.
+    #[test]
+    fn a_code_fence_inside_a_json_string_is_not_a_fence() {
+        let prose = r#"Sure! Here it is: [["```"]]"#;
+        assert_eq!(lenient(prose).unwrap(), json!([["```"]]));
+        let pretty = "Sure! Here it is: [\n  [\n    \"```\"\n  ],\n  []\n]\nHope that helps.";
+        assert_eq!(lenient(pretty).unwrap(), json!([["```"], []]));
+        let fenced = "Here:\n```json\n{\"code\": \"```py\\nx = 1\\n```\", \"a\": 1}\n```\nDone.";
+        assert_eq!(
+            lenient(fenced).unwrap(),
+            json!({"code": "```py\nx = 1\n```", "a": 1})
+        );
     }
 
     #[test]

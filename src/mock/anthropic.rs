@@ -24,7 +24,8 @@ fn message_id() -> String {
 
 /// Anthropic counts cache reads and writes apart from `input_tokens`.
 fn uncached(t: &Tokens) -> u64 {
-    t.input.saturating_sub(t.cache_read + t.cache_write)
+    t.input
+        .saturating_sub(t.cache_read.saturating_add(t.cache_write))
 }
 
 fn usage(t: &Tokens, output: u64) -> Value {

@@ -38,7 +38,7 @@ fn usage(t: &Tokens) -> Value {
     json!({
         "prompt_tokens": t.input,
         "completion_tokens": t.output,
-        "total_tokens": t.input + t.output,
+        "total_tokens": t.input.saturating_add(t.output),
         "prompt_tokens_details": {"cached_tokens": t.cache_read, "audio_tokens": 0},
         "completion_tokens_details": {
             "reasoning_tokens": 0, "audio_tokens": 0,

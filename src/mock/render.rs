@@ -83,7 +83,9 @@ impl Turn {
                 .map(|c| c.name.len() + c.arguments.len())
                 .sum::<usize>();
         let spec = reply.usage.unwrap_or_default();
-        let cached = spec.cache_read_tokens + spec.cache_write_tokens;
+        let cached = spec
+            .cache_read_tokens
+            .saturating_add(spec.cache_write_tokens);
         let tokens = Tokens {
             input: spec
                 .input_tokens

@@ -17,6 +17,7 @@ use crate::transport::HttpRequest;
 pub mod anthropic;
 pub mod openai;
 pub mod quota;
+pub mod sse;
 
 /// Where and as whom to call: resolved once when a client is built.
 #[derive(Clone)]

@@ -344,6 +344,9 @@ impl Limiter {
 
     /// Replace the reservation with what the attempt really used.
     pub async fn settle(&self, ticket: Ticket, used_tokens: u64) {
+        // The count is the server's. As in `reserve`, one call takes at most the whole budget,
+        // which also keeps the window's sums far from overflowing.
+        let used_tokens = self.cfg.tpm.map_or(used_tokens, |tpm| used_tokens.min(tpm));
         if ticket.shared {
             if let Some(s) = &self.shared {
                 let _ = s.settle(&self.key, ticket, used_tokens).await;

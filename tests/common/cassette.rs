@@ -5,6 +5,9 @@
 //! stores `body: {string: ...}` as text, or as `!!binary` base64 of gzip bytes when the response
 //! says `Content-Encoding: gzip`.
 
+// Each test binary that includes this reads only the fields it needs.
+#![allow(dead_code)]
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -15,6 +18,8 @@ use serde_yaml_ng::Value;
 /// One recorded request/response pair, response side decoded to the bytes the server sent.
 pub struct Interaction {
     pub uri: String,
+    /// The request body as sent (JSON re-serialised from `parsed_body`, else the raw text).
+    pub request_body: Vec<u8>,
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
@@ -50,11 +55,28 @@ fn interaction(rel: &str, i: &Value) -> Interaction {
             .as_str()
             .expect("request.uri")
             .to_string(),
+        request_body: request_body(&i["request"]),
         status: resp["status"]["code"]
             .as_u64()
             .unwrap_or_else(|| panic!("{rel}: no status")) as u16,
         headers,
         body,
+    }
+}
+
+fn request_body(req: &Value) -> Vec<u8> {
+    if let Some(parsed) = req.get("parsed_body") {
+        let json: serde_json::Value =
+            serde_json::to_value(parsed).expect("parsed_body is JSON-like");
+        return serde_json::to_vec(&json).expect("re-serialise parsed_body");
+    }
+    match &req["body"] {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other["string"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec(),
     }
 }
 

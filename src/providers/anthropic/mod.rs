@@ -338,11 +338,16 @@ struct WireCacheCreation {
 
 impl WireUsage {
     /// Anthropic's input_tokens exclude cache reads and writes; ours count every input token.
+    /// The counts are the server's to choose: the sum saturates rather than overflows.
     fn unify(self) -> Usage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
+            input_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(read)
+                .saturating_add(write),
             output_tokens: self.output_tokens.unwrap_or(0),
             cache_read_tokens: read,
             cache_write_tokens: write,

@@ -138,3 +138,39 @@ impl StreamDecoder for Decoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::providers::lookup;
+
+    /// Found by tests/properties (anthropic_stream_bytes_decode_the_same_however_they_are_cut):
+    /// input tokens plus cache reads and writes overflowed when a server sent counts near
+    /// u64::MAX. The counts are the server's to choose; the sum saturates.
+    #[test]
+    fn token_counts_near_the_maximum_saturate() {
+        let start = r#"{"type":"message_start","message":{"model":"claude","usage":{
+            "input_tokens":18446744073709551615,"cache_read_input_tokens":1,
+            "cache_creation_input_tokens":2,"output_tokens":1}}}"#;
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        d.event("message_start", start, &mut out).unwrap();
+        d.event("message_stop", r#"{"type":"message_stop"}"#, &mut out)
+            .unwrap();
+        d.finish(&mut out).unwrap();
+        let Some(StreamEvent::Done { usage, .. }) = out.pop() else {
+            unreachable!("a finished stream ends with Done")
+        };
+        assert_eq!(usage.input_tokens, u64::MAX);
+        assert_eq!(usage.cache_read_tokens, 1);
+
+        let body = br#"{"model":"claude","content":[],"usage":{"input_tokens":18446744073709551615,
+            "cache_read_input_tokens":5}}"#;
+        let anthropic = lookup("anthropic").unwrap();
+        assert_eq!(
+            anthropic.parse_chat(body).unwrap().usage.input_tokens,
+            u64::MAX
+        );
+    }
+}
