@@ -44,25 +44,24 @@ pub(crate) async fn collect(
     mut chunks: impl Stream<Item = Result<Bytes>> + Unpin,
     max: usize,
 ) -> Result<Bytes> {
-    // Most bodies come in one chunk: hand it on without copying.
-    let Some(first) = chunks.next().await.transpose()? else {
-        return Ok(Bytes::new());
-    };
-    if first.len() > max {
-        return Err(too_large(max));
-    }
-    let Some(second) = chunks.next().await.transpose()? else {
-        return Ok(first);
-    };
-    let mut buf = BytesMut::with_capacity(first.len() + second.len());
-    buf.extend_from_slice(&first);
-    let mut next = Some(second);
-    while let Some(chunk) = next {
-        if buf.len() + chunk.len() > max {
+    // Kept as received and joined once at the end: a growing buffer would, at each doubling,
+    // hold the old and the new copy (1.5x to 2x the limit at its peak before failing).
+    let mut parts = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = chunks.next().await.transpose()? {
+        total = total.saturating_add(chunk.len());
+        if total > max {
             return Err(too_large(max));
         }
-        buf.extend_from_slice(&chunk);
-        next = chunks.next().await.transpose()?;
+        parts.push(chunk);
+    }
+    // Most bodies come in one chunk: hand it on without copying.
+    if parts.len() == 1 {
+        return Ok(parts.swap_remove(0));
+    }
+    let mut buf = BytesMut::with_capacity(total);
+    for part in parts {
+        buf.extend_from_slice(&part);
     }
     Ok(buf.freeze())
 }
