@@ -347,3 +347,22 @@ async fn a_stream_answered_with_json_or_html_says_what_came_back_and_is_not_retr
         assert_eq!(srv.heads().len(), 1, "not retried");
     }
 }
+
+#[tokio::test]
+async fn a_redirect_loop_on_the_same_server_ends_without_retrying() {
+    let srv = RawServer::start(|_, port| {
+        let to = format!("http://127.0.0.1:{port}/again");
+        Answer::Bytes(response(
+            "307 Temporary Redirect",
+            &[("location", &to)],
+            b"",
+        ))
+    })
+    .await;
+    let c = client("openai", srv.url(), ClientConfig::default());
+    let e = chat_error(&c).await;
+    assert_eq!(e.kind, ErrorKind::InvalidResponse, "{e}");
+    assert!(e.message.contains("more than 10 redirects"), "{e}");
+    assert_eq!(e.attempts, 1);
+    assert_eq!(srv.heads().len(), 11);
+}
