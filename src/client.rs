@@ -52,6 +52,12 @@ pub struct ClientConfig {
     pub redis_url: Option<String>,
     /// Prompt caching for every call that does not say otherwise (`Off` by default).
     pub prompt_cache: PromptCache,
+    /// The most bytes a buffered answer may take once decompressed; `None`:
+    /// [`transport::DEFAULT_MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: Option<usize>,
+    /// The most bytes one streamed event may take; `None`:
+    /// [`transport::DEFAULT_MAX_EVENT_BYTES`].
+    pub max_event_bytes: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -335,11 +341,33 @@ fn split_model(spec: &str) -> Result<(&str, &str)> {
     }
 }
 
+/// Headers that describe the connection or the body's framing rather than the request: the
+/// transport sets them from what it actually sends, and a second, different value makes the
+/// request malformed or lets it be read differently by a proxy than by the server (request
+/// smuggling).
+const TRANSPORT_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
 fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
     let mut h = HeaderMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         let name = HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| LlmError::config(format!("{k:?} is not a valid HTTP header name")))?;
+        if TRANSPORT_HEADERS.contains(&name.as_str()) {
+            return Err(LlmError::config(format!(
+                "headers: {k:?} cannot be set; the HTTP transport sets it from the request it \
+                 sends (to reach another server, set base_url)"
+            )));
+        }
         let value = HeaderValue::from_str(v).map_err(|_| {
             LlmError::config(format!("the value of header {k:?} is not valid in HTTP"))
         })?;
@@ -383,6 +411,37 @@ mod tests {
             ..cfg("openai/llama3")
         };
         assert!(Client::with_env(local, none).is_ok());
+    }
+
+    #[test]
+    fn headers_the_transport_owns_are_refused_by_name() {
+        let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+        for name in ["Content-Length", "host", "Transfer-Encoding", "connection"] {
+            let c = ClientConfig {
+                headers: vec![(name.into(), "1".into())],
+                ..cfg("openai/gpt-4.1")
+            };
+            assert!(Client::with_env(c, env)
+                .is_err_and(|e| e.kind == ErrorKind::Configuration
+                    && e.message.contains(&format!("{name:?}"))));
+        }
+        let fine = ClientConfig {
+            headers: vec![("X-Title".into(), "app".into())],
+            ..cfg("openai/gpt-4.1")
+        };
+        assert!(Client::with_env(fine, env).is_ok());
+    }
+
+    #[test]
+    fn size_limits_must_be_positive() {
+        let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+        let c = ClientConfig {
+            max_event_bytes: Some(0),
+            ..cfg("openai/gpt-4.1")
+        };
+        assert!(Client::with_env(c, env).is_err_and(
+            |e| e.kind == ErrorKind::Configuration && e.message.contains("max_event_bytes")
+        ));
     }
 
     #[test]

@@ -3,7 +3,13 @@
 //! Providers describe a request as an [`HttpRequest`]; this module sends it with the process's
 //! pooled reqwest client and hands back status, headers and a body (buffered, or a stream of
 //! chunks for SSE). Record and replay plug in here, so they see every provider, retry and stream
-//! without knowing about any of them.
+//! without knowing about any of them. What a server may do to us is bounded here too: how far a
+//! request is redirected (`redirect.rs`) and how many bytes an answer may take (`limits.rs`).
+
+mod limits;
+mod redirect;
+
+pub use limits::{EventLimit, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,16 +25,41 @@ use crate::error::{ErrorKind, LlmError, Result};
 /// How long to wait for a TCP/TLS connection before giving up, unless the client says otherwise.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-tokio::task_local! {
-    /// A client's own connect timeout for the requests sent inside [`with_connect_timeout`].
-    /// Carried beside the request rather than in it, so providers (which build requests) stay
-    /// unaware of connection settings.
-    static CONNECT: Duration;
+/// A client's connection settings and size limits for the requests it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub connect_timeout: Duration,
+    /// The most bytes a buffered answer (or an error body) may take once decompressed.
+    pub max_response_bytes: usize,
+    /// The most bytes one server-sent event (or one of its lines) may take.
+    pub max_event_bytes: usize,
 }
 
-/// Run `fut` with every request it sends connecting within `timeout`.
-pub async fn with_connect_timeout<F: std::future::Future>(timeout: Duration, fut: F) -> F::Output {
-    CONNECT.scope(timeout, fut).await
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: CONNECT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+}
+
+tokio::task_local! {
+    /// A client's own [`Settings`] for the requests sent inside [`with_settings`]. Carried
+    /// beside the request rather than in it, so providers (which build requests) stay unaware
+    /// of connection settings and limits.
+    static SETTINGS: Settings;
+}
+
+/// Run `fut` with every request it sends following `settings`.
+pub async fn with_settings<F: std::future::Future>(settings: Settings, fut: F) -> F::Output {
+    SETTINGS.scope(settings, fut).await
+}
+
+/// The settings of the client whose call is running (the defaults outside one).
+pub fn settings() -> Settings {
+    SETTINGS.try_with(|s| *s).unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]
@@ -59,17 +90,20 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The whole body (collecting a stream if need be).
+    /// The whole body (collecting a stream if need be, up to the client's
+    /// `max_response_bytes`).
     pub async fn bytes(self) -> Result<Bytes> {
         match self.body {
             Body::Full(b) => Ok(b),
-            Body::Stream(mut s) => {
-                let mut buf = Vec::new();
-                while let Some(chunk) = s.next().await {
-                    buf.extend_from_slice(&chunk?);
-                }
-                Ok(Bytes::from(buf))
-            }
+            Body::Stream(s) => limits::collect(s, settings().max_response_bytes).await,
+        }
+    }
+
+    /// At most the first `max` bytes of the body, for an error's excerpt; the rest is not read.
+    pub async fn head(self, max: usize) -> Result<Bytes> {
+        match self.body {
+            Body::Full(b) => Ok(b.slice(..b.len().min(max))),
+            Body::Stream(s) => limits::head(s, max).await,
         }
     }
 }
@@ -82,6 +116,7 @@ pub(crate) fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Cl
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
+        .redirect(redirect::policy())
         .build()
         .map_err(|e| {
             LlmError::new(
@@ -107,8 +142,8 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 }
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
-    let connect = CONNECT.try_with(|d| *d).unwrap_or(CONNECT_TIMEOUT);
-    let client = crate::runtime::http_client(connect)?;
+    let settings = settings();
+    let client = crate::runtime::http_client(settings.connect_timeout)?;
     let timeout = req.timeout;
     let builder = client
         .request(req.method, parsed(&req.url)?)
@@ -120,9 +155,17 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
             .send()
             .await
             .map_err(transport_error)?;
+        redirect::refuse_stopped(&resp)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(transport_error)?;
+        let max = settings.max_response_bytes;
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(limits::too_large(max));
+        }
+        // Counted as the decompressed chunks arrive (`resp.bytes()` would hold a gzip bomb
+        // whole before anyone could look at its size).
+        let chunks = resp.bytes_stream().map(|c| c.map_err(transport_error));
+        let body = limits::collect(chunks, max).await?;
         return Ok(HttpResponse {
             status,
             headers,
@@ -133,6 +176,7 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
         .await
         .map_err(|_| timed_out(timeout))?
         .map_err(transport_error)?;
+    redirect::refuse_stopped(&resp)?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     Ok(HttpResponse {
@@ -248,7 +292,7 @@ fn transport_error(e: reqwest::Error) -> LlmError {
     }
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
-    } else if e.is_decode() && !cut_off {
+    } else if e.is_redirect() || (e.is_decode() && !cut_off) {
         ErrorKind::InvalidResponse
     } else {
         ErrorKind::Connection

@@ -249,7 +249,10 @@ class Client:
         fallbacks: Sequence[str | _Fallback] | None = None,
         redis_url: str | None = None,
         prompt_cache: _PromptCache | None = None,
-    ) -> Client: ...
+        max_response_bytes: int | None = None,
+        max_event_bytes: int | None = None,
+    ) -> Client:
+        """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB)."""
     @property
     def provider(self) -> str: ...
     @property

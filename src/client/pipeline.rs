@@ -24,7 +24,8 @@ pub(crate) struct Pipeline {
     targets: Vec<(Arc<Inner>, Guards)>,
     retry: RetryPolicy,
     deadline: Option<Duration>,
-    connect_timeout: Duration,
+    /// Connect timeout and size limits, set around each attempt for the transport.
+    transport: transport::Settings,
 }
 
 impl Pipeline {
@@ -33,6 +34,7 @@ impl Pipeline {
         retry.validate()?;
         positive("deadline", cfg.deadline)?;
         positive("connect_timeout", cfg.connect_timeout)?;
+        let transport = transport_settings(cfg)?;
         let breaker_cfg = cfg.circuit_breaker.clone().unwrap_or_default();
         breaker_cfg.validate()?;
         if let Some(rl) = &cfg.rate_limit {
@@ -70,7 +72,7 @@ impl Pipeline {
             targets: guards,
             retry,
             deadline: cfg.deadline,
-            connect_timeout: cfg.connect_timeout.unwrap_or(transport::CONNECT_TIMEOUT),
+            transport,
         })
     }
 
@@ -147,9 +149,9 @@ impl Pipeline {
                 Some(_) => ratelimit::reservation_for(&treq),
                 None => 0,
             };
-            let connect = self.connect_timeout;
+            let settings = self.transport;
             let out = run_target(guards, policy, deadline, reserve, report, |left| {
-                transport::with_connect_timeout(connect, attempt(inner.clone(), treq.clone(), left))
+                transport::with_settings(settings, attempt(inner.clone(), treq.clone(), left))
             })
             .await;
             let e = match out {
@@ -181,6 +183,29 @@ fn with_history(mut e: LlmError, failures: &[(String, LlmError)]) -> LlmError {
         e.message = format!("{} (after fallback from {})", e.message, earlier.join("; "));
     }
     e
+}
+
+fn transport_settings(cfg: &ClientConfig) -> Result<transport::Settings> {
+    let defaults = transport::Settings::default();
+    let limit = |name: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err(LlmError::config(format!(
+            "{name} must be a positive number of bytes, got 0"
+        ))),
+        v => Ok(v.unwrap_or(default)),
+    };
+    Ok(transport::Settings {
+        connect_timeout: cfg.connect_timeout.unwrap_or(defaults.connect_timeout),
+        max_response_bytes: limit(
+            "max_response_bytes",
+            cfg.max_response_bytes,
+            defaults.max_response_bytes,
+        )?,
+        max_event_bytes: limit(
+            "max_event_bytes",
+            cfg.max_event_bytes,
+            defaults.max_event_bytes,
+        )?,
+    })
 }
 
 fn positive(name: &str, d: Option<Duration>) -> Result<()> {

@@ -11,12 +11,12 @@ use tokio::sync::mpsc;
 use super::pipeline::Pipeline;
 use super::{cap_timeout, Inner};
 use crate::cache::Tracker;
-use crate::error::{ErrorKind, LlmError, Result};
+use crate::error::{ErrorKind, LlmError, Result, BODY_EXCERPT_CHARS};
 use crate::model::{ChatRequest, StreamEvent};
 use crate::providers;
 use crate::resilience::{Attempt, CallOptions, CallReport};
 use crate::runtime::{self, AbortOnDrop};
-use crate::transport::{self, Body};
+use crate::transport::{self, Body, EventLimit};
 
 impl Inner {
     /// One streamed attempt: forward decoded events until the end, the consumer going away
@@ -67,10 +67,22 @@ impl Inner {
             let body = resp.bytes().await?;
             return Err(self.provider.parse_error(status, &headers, &body));
         }
+        if let Some(content_type) = not_event_stream(&resp.headers) {
+            let status = resp.status;
+            let head = resp.head(BODY_EXCERPT_CHARS).await?;
+            return Err(LlmError::invalid_response(format!(
+                "asked for a stream of server-sent events, the server answered {status} with \
+                 content-type {content_type:?}; check that base_url points at an API that \
+                 streams (the body's start is in .body)"
+            ))
+            .with_body(&head));
+        }
         let chunks = match resp.body {
             Body::Stream(s) => s,
             Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
         };
+        // Bounded before the parser, which holds an unfinished event (and line) whole.
+        let chunks = EventLimit::new(chunks, transport::settings().max_event_bytes);
         let mut events = SseByteStream::new(chunks);
         let mut decoder = self.provider.stream_decoder();
         let mut out = Vec::new();
@@ -119,6 +131,17 @@ struct Progress {
     used_tokens: Option<u64>,
     /// An event reached the caller, so the stream can no longer be retried.
     started: bool,
+}
+
+/// The content type of an answer that is not an event stream, if it says so.
+///
+/// A missing content type is let through: some local servers send SSE without one, and a body
+/// that is not SSE then fails as a truncated stream.
+fn not_event_stream(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::CONTENT_TYPE)?;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text.split(';').next().unwrap_or("").trim();
+    (!essence.eq_ignore_ascii_case("text/event-stream")).then(|| text.chars().take(100).collect())
 }
 
 /// A streamed answer being received. Dropping it cancels the request.

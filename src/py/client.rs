@@ -25,7 +25,7 @@ pub struct Client {
 #[pymethods]
 impl Client {
     #[new]
-    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None))]
+    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: String,
@@ -41,6 +41,8 @@ impl Client {
         fallbacks: Option<&Bound<'_, PyAny>>,
         redis_url: Option<String>,
         prompt_cache: Option<String>,
+        max_response_bytes: Option<&Bound<'_, PyAny>>,
+        max_event_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let timeout = match timeout {
             None => None,
@@ -64,6 +66,8 @@ impl Client {
             circuit_breaker: resilience::breaker_setting(circuit_breaker)?,
             fallbacks: resilience::fallbacks(fallbacks)?,
             redis_url,
+            max_response_bytes: byte_count("max_response_bytes", max_response_bytes)?,
+            max_event_bytes: byte_count("max_event_bytes", max_event_bytes)?,
             ..ClientConfig::default()
         };
         cfg.prompt_cache = cache::policy(prompt_cache.as_deref())?.unwrap_or_default();
@@ -392,5 +396,25 @@ fn call_options(retry: Option<Py<Retry>>, deadline: Option<f64>) -> PyResult<Cal
     Ok(CallOptions {
         retry: retry.map(|r| r.get().policy.clone()),
         deadline: positive_seconds("deadline", deadline)?,
+    })
+}
+
+/// A size limit in bytes: a positive int (not a bool, a float or a number past `usize`).
+fn byte_count(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let count = if value.is_instance_of::<pyo3::types::PyBool>() {
+        None
+    } else {
+        value.extract::<usize>().ok().filter(|n| *n > 0)
+    };
+    count.map(Some).ok_or_else(|| {
+        config(format!(
+            "{name} must be a positive whole number of bytes, got {}",
+            value
+                .repr()
+                .map_or_else(|_| "?".to_string(), |r| r.to_string())
+        ))
     })
 }
