@@ -241,7 +241,7 @@ impl Inner {
         let used_tokens = result
             .as_ref()
             .ok()
-            .map(|r| r.usage.input_tokens + r.usage.output_tokens);
+            .map(|r| r.usage.input_tokens.saturating_add(r.usage.output_tokens));
         Attempt {
             result,
             quota,

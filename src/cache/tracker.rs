@@ -108,10 +108,14 @@ impl Tracker {
     /// Add one finished call's usage to the totals.
     pub fn record(&self, usage: &Usage) {
         let mut st = self.lock();
-        st.stats.requests += 1;
-        st.stats.input_tokens += usage.input_tokens;
-        st.stats.cache_read_tokens += usage.cache_read_tokens;
-        st.stats.cache_write_tokens += usage.cache_write_tokens;
+        // The server's counts: saturate rather than overflow on absurd values.
+        let s = &mut st.stats;
+        s.requests = s.requests.saturating_add(1);
+        s.input_tokens = s.input_tokens.saturating_add(usage.input_tokens);
+        s.cache_read_tokens = s.cache_read_tokens.saturating_add(usage.cache_read_tokens);
+        s.cache_write_tokens = s
+            .cache_write_tokens
+            .saturating_add(usage.cache_write_tokens);
     }
 
     pub fn stats(&self) -> CacheStats {

@@ -101,7 +101,8 @@ impl Inner {
                     ..
                 } = &mut event
                 {
-                    progress.used_tokens = Some(usage.input_tokens + usage.output_tokens);
+                    progress.used_tokens =
+                        Some(usage.input_tokens.saturating_add(usage.output_tokens));
                     rid.clone_from(&request_id);
                     if model.is_empty() {
                         model.clone_from(&self.endpoint.model);

@@ -161,7 +161,10 @@ async fn run_with<C: Check>(
         }
         reask(&mut req, &answer, &record.errors, &spec.name);
         acc.records.push(record);
-        let spent = acc.usage.input_tokens + acc.usage.output_tokens;
+        let spent = acc
+            .usage
+            .input_tokens
+            .saturating_add(acc.usage.output_tokens);
         if let Some(budget) = spec.token_budget.filter(|b| spent >= *b) {
             return Err(acc.fail(format!(
                 "the token budget ({budget}) is spent: {spent} tokens over {attempt} attempt(s)"
@@ -268,11 +271,15 @@ struct Accounts {
 impl Accounts {
     fn add(&mut self, resp: &ChatResponse) {
         let u = &resp.usage;
-        self.usage.input_tokens += u.input_tokens;
-        self.usage.output_tokens += u.output_tokens;
-        self.usage.cache_read_tokens += u.cache_read_tokens;
-        self.usage.cache_write_tokens += u.cache_write_tokens;
-        self.usage.cache_write_1h_tokens += u.cache_write_1h_tokens;
+        // The server's counts: saturate rather than overflow on absurd values.
+        let sum = &mut self.usage;
+        sum.input_tokens = sum.input_tokens.saturating_add(u.input_tokens);
+        sum.output_tokens = sum.output_tokens.saturating_add(u.output_tokens);
+        sum.cache_read_tokens = sum.cache_read_tokens.saturating_add(u.cache_read_tokens);
+        sum.cache_write_tokens = sum.cache_write_tokens.saturating_add(u.cache_write_tokens);
+        sum.cache_write_1h_tokens = sum
+            .cache_write_1h_tokens
+            .saturating_add(u.cache_write_1h_tokens);
         match resp.cost_usd() {
             Some(c) => self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c),
             None => self.unpriced = true,

@@ -197,7 +197,10 @@ fn json_bytes(parsed: &Value) -> std::result::Result<Bytes, String> {
 }
 
 fn millis(ms: f64) -> Option<Duration> {
-    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
+    // Finite only: an infinite latency is a corrupt file, not a long wait.
+    ms.is_finite()
+        .then(|| crate::duration::from_millis(ms))
+        .flatten()
 }
 
 fn parse_chunks(s: &str) -> Vec<Chunk> {

@@ -68,7 +68,7 @@ pub fn is_active() -> bool {
 /// 429-then-200 retry replays at once. Otherwise `wait` is unchanged. For the retry layer.
 pub fn paced(wait: std::time::Duration) -> std::time::Duration {
     match active() {
-        Some(s) if s.replays_only() => wait.mul_f64(s.options().pace),
+        Some(s) if s.replays_only() => crate::duration::scaled(wait, s.options().pace),
         _ => wait,
     }
 }

@@ -152,7 +152,7 @@ impl Session {
                 .interaction
                 .response
                 .latency
-                .map(|d| d.mul_f64(self.opts.pace));
+                .map(|d| crate::duration::scaled(d, self.opts.pace));
             let wait = wait.filter(|_| self.opts.pace > 0.0);
             let resp = self.response(l, req.stream, start);
             return Ok(Decision::Replay(resp, wait));
@@ -190,7 +190,8 @@ impl Session {
             Body::Stream(Box::pin(futures_util::stream::iter(pieces).then(
                 move |(bytes, at)| async move {
                     if pace > 0.0 {
-                        tokio::time::sleep_until(start + at.mul_f64(pace)).await;
+                        let at = crate::duration::scaled(at, pace);
+                        tokio::time::sleep_until(start.checked_add(at).unwrap_or(start)).await;
                     }
                     Ok(bytes)
                 },

@@ -210,7 +210,7 @@ fn messages(
             }
             Role::User | Role::Assistant => {
                 let mut blocks: Vec<Value> =
-                    Vec::with_capacity(m.content.len() + m.tool_calls.len());
+                    Vec::with_capacity(m.content.len().saturating_add(m.tool_calls.len()));
                 for p in &m.content {
                     match p {
                         ContentPart::CacheBreakpoint(ttl) => marker.mark_last(&mut blocks, *ttl),
@@ -342,7 +342,12 @@ impl WireUsage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
+            // Counts from the server: saturate rather than overflow on absurd values.
+            input_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(read)
+                .saturating_add(write),
             output_tokens: self.output_tokens.unwrap_or(0),
             cache_read_tokens: read,
             cache_write_tokens: write,
