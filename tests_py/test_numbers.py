@@ -127,6 +127,7 @@ BAD_ARGUMENTS: list[tuple[str, Callable[[], object]]] = [
     ("headers", lambda: llmrail.Client("openai/m", api_key="k", headers=[("x-a", SURROGATE)])),
     ("redis_url", lambda: llmrail.Client("openai/m", api_key="k", redis_url=SURROGATE)),
     ("prompt_cache", lambda: llmrail.Client("openai/m", api_key="k", prompt_cache=SURROGATE)),  # type: ignore[arg-type]
+    ("fallbacks", lambda: llmrail.Client("openai/m", api_key="k", fallbacks=[f"openai/{SURROGATE}"])),
     ("initial_delay", lambda: llmrail.Retry(initial_delay=HUGE, max_delay=HUGE)),
     ("max_delay", lambda: llmrail.Retry(max_delay=HUGE)),
     ("max_delay", lambda: llmrail.Retry(max_delay=-1)),
@@ -165,11 +166,21 @@ def test_a_huge_number_is_shown_short_in_the_message() -> None:
     assert len(str(info.value)) < 200
 
 
-def test_the_longest_durations_are_accepted() -> None:
-    assert llmrail.Retry(initial_delay=1e9, max_delay=1e9).max_delay == 1e9
-    assert llmrail.CircuitBreaker(window=1e9, cooldown=1e9).cooldown == 1e9
-    assert llmrail.RateLimit(rpm=2**64 - 1, tpm=2**64 - 1).rpm == 2**64 - 1
-    llmrail.Client("openai/m", api_key="k", timeout=1e9, deadline=1e9, connect_timeout=1e9)
+def test_the_longest_durations_are_accepted_and_work(srv: MockServer, provider: str) -> None:
+    retry = llmrail.Retry(initial_delay=1e9, max_delay=1e9, multiplier=1e300)
+    assert retry.max_delay == 1e9
+    breaker = llmrail.CircuitBreaker(window=1e9, cooldown=1e9)
+    assert breaker.cooldown == 1e9
+    limit = llmrail.RateLimit(rpm=2**64 - 1, tpm=2**64 - 1)
+    assert limit.rpm == 2**64 - 1
+    client = make_client(
+        srv, provider, timeout=1e9, deadline=1e9, connect_timeout=1e9,
+        retry=retry, circuit_breaker=breaker, rate_limit=limit,
+    )
+    srv.reply("fine")
+    assert client.chat_sync("hi", deadline=1e9, max_tokens=2**32 - 1).text == "fine"
+    srv.reply("streamed")
+    assert "".join(e.text or "" for e in client.stream("hi", deadline=1e9)) == "streamed"
 
 
 # Per-call arguments, on every chat-shaped method.

@@ -322,7 +322,12 @@ pub fn fallbacks(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<FallbackConfi
     for (i, item) in v.try_iter()?.enumerate() {
         let item = item?;
         if let Ok(s) = item.cast::<PyString>() {
-            out.push(FallbackConfig::new(s.to_str()?));
+            let model = s.to_str().map_err(|_| {
+                config(format!(
+                    "fallbacks[{i}] must be valid Unicode text (it has a lone surrogate)"
+                ))
+            })?;
+            out.push(FallbackConfig::new(model));
             continue;
         }
         let Ok(m) = item.cast::<PyMapping>() else {
