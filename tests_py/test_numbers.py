@@ -234,3 +234,26 @@ async def test_a_bad_extract_argument_is_a_configuration_error_naming_it(
         for _ in client.extract_stream(SCHEMA, "hi", **kwargs):
             pass
     assert srv.requests == []
+
+
+async def test_absurd_usage_counts_saturate_in_totals_and_sums(srv: MockServer, provider: str) -> None:
+    most = 2**64 - 1
+    client = make_client(srv, provider)
+    usage = {"input_tokens": most, "output_tokens": most, "cache_read_tokens": most, "cache_write_tokens": most}
+    srv.reply("counted", usage=usage)  # type: ignore[arg-type]
+    r = await client.chat("hi")
+    assert r.text == "counted"
+    assert (r.usage.input_tokens, r.usage.total_tokens) == (most, most)
+    assert client.cache_stats().input_tokens == most
+    srv.reply('{"a": 1}', usage=usage)  # type: ignore[arg-type]
+    assert (await client.extract(SCHEMA, "hi", include_raw=True)).usage.total_tokens == most
+
+
+async def test_absurd_usage_fills_the_rate_limit_for_one_window_only(srv: MockServer, provider: str) -> None:
+    client = make_client(srv, provider, rate_limit=llmrail.RateLimit(tpm=2**63))
+    srv.reply("counted", usage={"input_tokens": 2**64 - 1, "output_tokens": 2**64 - 1})
+    assert (await client.chat("hi")).text == "counted"
+    with pytest.raises(llmrail.RateLimitError) as info:
+        await client.chat("hi", deadline=1)
+    assert info.value.status is None
+    assert info.value.retry_after is not None and info.value.retry_after <= 60

@@ -29,7 +29,8 @@ pub struct Usage {
 impl Usage {
     #[getter]
     fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        // Counts from the server: saturate rather than wrap on absurd values.
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     fn __repr__(&self) -> String {
