@@ -86,6 +86,7 @@ def test_a_429_asking_for_eleven_days_is_given_to_the_caller_at_once(srv: MockSe
         client.chat_sync("hi")
     assert time.monotonic() - started < 1.0
     assert info.value.retry_after == eleven_days
+    assert "not retried" in str(info.value) and "max_delay" in str(info.value)
     assert (info.value.attempts, info.value.retry_wait) == (1, 0.0)
     assert len(srv.requests) == 1
 

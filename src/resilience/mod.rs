@@ -145,6 +145,12 @@ where
         // A server asking for longer than the policy waits, or than the deadline leaves, gets
         // no retry: the caller has the error with its `retry_after` at once.
         let Some(wait) = policy.delay(&e, n, &mut rand::rng()) else {
+            let asked = e.retry_after.unwrap_or_default().as_secs_f64();
+            e.message = format!(
+                "{} (not retried: the server asks to wait {asked:.0} s, longer than the retry policy's max_delay of {} s)",
+                e.message,
+                policy.max_delay.as_secs_f64()
+            );
             return Err(finish(e, report));
         };
         if deadline.is_some_and(|d| crate::duration::after(Instant::now(), wait) >= d) {
