@@ -116,11 +116,12 @@ async fn run(
     (all, errors)
 }
 
-fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
+/// The `percent`-th percentile (nearest rank, rounded half up), in µs.
+fn percentile_us(sorted: &[Duration], percent: usize) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    let i = ((sorted.len() - 1) * percent + 50) / 100;
     sorted[i].as_secs_f64() * 1e6
 }
 
@@ -152,15 +153,15 @@ async fn main() {
         "errors": errors,
         "wall_s": wall,
         "calls_per_s": lat.len() as f64 / wall,
-        "p50_us": percentile_us(&lat, 0.50),
-        "p95_us": percentile_us(&lat, 0.95),
-        "p99_us": percentile_us(&lat, 0.99),
+        "p50_us": percentile_us(&lat, 50),
+        "p95_us": percentile_us(&lat, 95),
+        "p99_us": percentile_us(&lat, 99),
         // Every latency (ns) of a sequential run, so that runs taken in turns with other
         // peers can be pooled; a concurrent run's throughput needs no pooling.
         "lat_ns": if args.concurrent {
             Vec::new()
         } else {
-            lat.iter().map(|d| d.as_nanos() as u64).collect()
+            lat.iter().map(|d| u64::try_from(d.as_nanos()).unwrap()).collect()
         },
     });
     println!("{out}");

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod client;
+pub mod duration;
 pub mod error;
 pub mod extract;
 pub mod mock;

@@ -102,7 +102,7 @@ pub fn cost_usd(model: &str, usage: &Usage) -> Option<f64> {
         .saturating_add(usage.cache_write_tokens);
     let uncached = usage.input_tokens.saturating_sub(cached);
     let write_1h = usage.cache_write_1h_tokens.min(usage.cache_write_tokens);
-    let write_5m = usage.cache_write_tokens - write_1h;
+    let write_5m = usage.cache_write_tokens.saturating_sub(write_1h);
     let micro = uncached as f64 * p.input
         + write_5m as f64 * p.cache_write_5m
         + write_1h as f64 * p.cache_write_1h

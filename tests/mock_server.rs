@@ -206,7 +206,7 @@ async fn openai_tool_calls_plain_and_streamed() {
             continue;
         };
         for call in calls {
-            let i = call["index"].as_u64().unwrap() as usize;
+            let i = usize::try_from(call["index"].as_u64().unwrap()).unwrap();
             if let Some(n) = call["function"]["name"].as_str() {
                 names.push(n.to_string());
             }

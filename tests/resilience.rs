@@ -47,7 +47,7 @@ fn http_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Civil from days (Howard Hinnant).
-    let z = days as i64 + 719_468;
+    let z = i64::try_from(days).unwrap() + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -62,7 +62,7 @@ fn http_date(t: SystemTime) -> String {
     ];
     format!(
         "{weekday}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
-        months[(month - 1) as usize],
+        months[usize::try_from(month - 1).unwrap()],
         rest / 3600,
         rest / 60 % 60,
         rest % 60

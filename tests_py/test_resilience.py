@@ -74,10 +74,18 @@ async def test_other_wait_hints_are_honoured(srv: MockServer, headers: dict[str,
 
 
 async def test_waits_are_capped_by_max_delay(srv: MockServer) -> None:
-    client = make_client(srv, "openai", retry=llmrail.Retry(max_delay=0.05, initial_delay=0.01))
-    srv.fault(503, retry_after=30)
+    # The backoff is capped: 0.04 s, then 0.08 s cut to max_delay.
+    retry = llmrail.Retry(max_delay=0.05, initial_delay=0.04, multiplier=2, jitter="none")
+    client = make_client(srv, "openai", retry=retry)
+    srv.fault(503, times=2)
     r = await client.chat("hi")
-    assert r.retry_wait == pytest.approx(0.05)
+    assert r.retry_wait == pytest.approx(0.09, abs=0.005)
+    # A server asking for longer than max_delay is not retried after a shorter wait (issue 13):
+    # the caller gets its error and the server's wait at once.
+    srv.fault(503, retry_after=30)
+    with pytest.raises(llmrail.ServerError) as info:
+        await client.chat("hi")
+    assert (info.value.retry_after, info.value.attempts, info.value.retry_wait) == (30, 1, 0.0)
 
 
 async def test_the_deadline_stops_retries(srv: MockServer, provider: str) -> None:

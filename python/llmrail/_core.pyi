@@ -142,6 +142,10 @@ class CacheStats:
 
 @final
 class Retry:
+    """Backoff with jitter between attempts; a server's wait (Retry-After) up to `max_delay` is
+    honoured, a longer one ends the call at once with the error and its `retry_after`. Durations
+    are seconds from 0 to 1e9; a bad argument is a `ConfigurationError` naming it."""
+
     def __new__(
         cls,
         max_attempts: int = 4,

@@ -108,9 +108,9 @@ impl Tracker {
     /// Add one finished call's usage to the totals.
     pub fn record(&self, usage: &Usage) {
         let mut st = self.lock();
-        st.stats.requests += 1;
-        // Server-reported counts: saturate rather than overflow.
+        // The server's counts: saturate rather than overflow on absurd values.
         let s = &mut st.stats;
+        s.requests = s.requests.saturating_add(1);
         s.input_tokens = s.input_tokens.saturating_add(usage.input_tokens);
         s.cache_read_tokens = s.cache_read_tokens.saturating_add(usage.cache_read_tokens);
         s.cache_write_tokens = s

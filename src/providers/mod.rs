@@ -4,6 +4,10 @@
 //! provider's bytes back into unified types. Everything else (sending, retrying, recording) is a
 //! layer that works for every provider.
 
+// Every number here may come from a server's reply or a user's argument: integer overflow and
+// `Instant`/`Duration` arithmetic are checked or saturating, never a panic (issue 13).
+#![deny(clippy::arithmetic_side_effects)]
+
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -137,7 +141,7 @@ pub(crate) fn join_url(base: &str, path: &str) -> String {
 }
 
 pub(crate) fn json_headers(ep: &Endpoint) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(ep.headers.len() + 4);
+    let mut h = HeaderMap::with_capacity(ep.headers.len().saturating_add(4));
     h.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -211,7 +215,8 @@ pub(crate) fn status_error(
     e
 }
 
-/// `retry-after-ms` (OpenAI), then `retry-after` in seconds or as an HTTP date.
+/// `retry-after-ms` (OpenAI), then `retry-after` in seconds or as an HTTP date. A huge value
+/// saturates at [`LONGEST`](crate::duration::LONGEST); a negative or unreadable one is ignored.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let text = |name: &str| {
         headers
@@ -219,49 +224,45 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    let ms = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok());
+    if let Some(wait) = ms.and_then(crate::duration::from_millis) {
+        return Some(wait);
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return crate::duration::from_secs(secs);
     }
     let when = httpdate_to_unix(value)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?;
-    Some(when.saturating_sub(now))
+    Some(when.saturating_sub(now).min(crate::duration::LONGEST))
 }
 
 /// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), the only form RFC 9110 lets servers send.
 fn httpdate_to_unix(s: &str) -> Option<Duration> {
     let parts: Vec<&str> = s.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
+    let [_, day, month, year, clock, "GMT"] = parts.as_slice() else {
         return None;
-    }
-    let day: i64 = parts[1].parse().ok()?;
+    };
     let month = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ]
     .iter()
-    .position(|m| *m == parts[2])? as i64
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<i64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
-    if hms.len() != 3 {
+    .zip(1..)
+    .find_map(|(name, n)| (name == month).then_some(n))?;
+    let hms: Vec<i64> = clock.split(':').filter_map(|x| x.parse().ok()).collect();
+    let [hour, minute, second] = hms.as_slice() else {
         return None;
-    }
-    // Days from civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    };
+    let secs = quota::unix_time(
+        year.parse().ok()?,
+        month,
+        day.parse().ok()?,
+        *hour,
+        *minute,
+        *second,
+    )?;
     u64::try_from(secs).ok().map(Duration::from_secs)
 }
 
@@ -280,6 +281,56 @@ mod tests {
             httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(Duration::from_secs(784_111_777))
         );
+    }
+
+    #[test]
+    fn huge_retry_after_values_saturate_instead_of_panicking() {
+        let longest = Some(crate::duration::LONGEST);
+        for (name, value) in [
+            ("retry-after", "1e300"),
+            ("retry-after", "18446744073709551616"),
+            ("retry-after", "inf"),
+            ("retry-after-ms", "1e300"),
+            ("retry-after-ms", "18446744073709551616000"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            assert_eq!(retry_after(&h), longest, "{name}: {value}");
+        }
+    }
+
+    #[test]
+    fn unreadable_retry_after_values_are_ignored() {
+        for value in [
+            "-1",
+            "NaN",
+            "soon",
+            "Sun, 06 Nov 99999999999999999 08:49:37 GMT",
+            "Sun, 06 Nov -9223372036854775808 08:49:37 GMT",
+            "Sun, 99 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 99:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49 GMT",
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_static(value));
+            assert_eq!(retry_after(&h), None, "{value}");
+        }
+        // A bad retry-after-ms falls through to retry-after.
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("-5"));
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_past_http_date_means_no_wait() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
     }
 
     #[test]

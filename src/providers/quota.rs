@@ -74,7 +74,8 @@ pub fn quota(headers: &HeaderMap) -> Option<Quota> {
     (!q.is_empty()).then_some(q)
 }
 
-/// A Go `time.Duration` string as OpenAI prints it: "1s", "6m0s", "1h2m3.5s", "20ms".
+/// A Go `time.Duration` string as OpenAI prints it: "1s", "6m0s", "1h2m3.5s", "20ms". A huge
+/// value ("99999999999999999999h") saturates at [`LONGEST`](crate::duration::LONGEST).
 fn go_duration(s: &str) -> Option<Duration> {
     let mut total = 0.0_f64;
     let mut rest = s;
@@ -102,15 +103,15 @@ fn go_duration(s: &str) -> Option<Duration> {
         total += value * scale;
         rest = &rest[unit_len..];
     }
-    (total.is_finite() && total >= 0.0).then(|| Duration::from_secs_f64(total))
+    crate::duration::from_secs(total)
 }
 
 /// Time from now until an RFC 3339 instant ("2025-01-01T00:00:00Z", offsets allowed); zero if
-/// it has passed.
+/// it has passed, [`LONGEST`](crate::duration::LONGEST) at most.
 fn rfc3339_from_now(s: &str) -> Option<Duration> {
     let when = rfc3339_to_unix(s)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
-    Some(Duration::from_secs_f64((when - now.as_secs_f64()).max(0.0)))
+    crate::duration::from_secs((when - now.as_secs_f64()).max(0.0))
 }
 
 fn rfc3339_to_unix(s: &str) -> Option<f64> {
@@ -125,28 +126,66 @@ fn rfc3339_to_unix(s: &str) -> Option<f64> {
     let hour: i64 = c.next()?.parse().ok()?;
     let minute: i64 = c.next()?.parse().ok()?;
     let second: f64 = c.next()?.parse().ok()?;
-    let offset_secs = match offset {
+    // 60 is a leap second; the fraction is kept apart so the whole seconds stay integers.
+    if !(0.0..61.0).contains(&second) {
+        return None;
+    }
+    let offset_minutes = match offset {
         "Z" | "z" => 0,
         o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (h, m) = o[1..].split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            let (h, m) = o.get(1..)?.split_once(':')?;
+            let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+            if !((0..24).contains(&h) && (0..60).contains(&m)) {
+                return None;
+            }
+            let minutes = h.checked_mul(60)?.checked_add(m)?;
+            if o.starts_with('-') {
+                minutes.checked_neg()?
+            } else {
+                minutes
+            }
         }
     };
-    let days = days_from_civil(year, month, day);
-    let whole = days * 86_400 + hour * 3600 + minute * 60 - offset_secs;
+    let whole = unix_time(year, month, day, hour, minute, 0)?
+        .checked_sub(offset_minutes.checked_mul(60)?)?;
+    // An i64 of seconds since 1970 within years 0..=9999 is exact as an f64.
+    #[allow(clippy::cast_precision_loss)]
     Some(whole as f64 + second)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Seconds since 1970-01-01T00:00:00Z of a proleptic Gregorian date and time (Howard Hinnant's
+/// days-from-civil algorithm), or `None` outside years 0..=9999 or for a field out of range.
+/// Both the HTTP date of a `Retry-After` and Anthropic's RFC 3339 resets come through here.
+pub(crate) fn unix_time(
+    year: i64,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+) -> Option<i64> {
+    let in_range = (0..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0..=60).contains(&second);
+    if !in_range {
+        return None;
+    }
+    // Every field was checked above, so nothing below comes near i64's range.
+    #[allow(clippy::arithmetic_side_effects)]
+    let secs = {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400 + hour * 3600 + minute * 60 + second
+    };
+    Some(secs)
 }
 
 #[cfg(test)]
@@ -161,10 +200,67 @@ mod tests {
         assert_eq!(go_duration("20ms"), Some(Duration::from_millis(20)));
         assert_eq!(
             go_duration("1h2m3.5s"),
-            Some(Duration::from_secs_f64(3723.5))
+            Some(Duration::from_millis(3_723_500))
         );
         assert_eq!(go_duration("soon"), None);
         assert_eq!(go_duration(""), None);
+    }
+
+    #[test]
+    fn huge_go_durations_saturate_instead_of_panicking() {
+        let longest = Some(crate::duration::LONGEST);
+        assert_eq!(go_duration("99999999999999999999h"), longest);
+        assert_eq!(go_duration("1e300s"), None, "not a Go duration");
+        assert_eq!(go_duration(&format!("{}s", "9".repeat(400))), longest);
+    }
+
+    #[test]
+    fn out_of_range_rfc3339_times_are_ignored() {
+        for s in [
+            "99999999999999999-01-01T00:00:00Z",
+            "-9223372036854775808-01-01T00:00:00Z",
+            "2025-13-01T00:00:00Z",
+            "2025-01-01T00:00:1e300Z",
+            "2025-01-01T00:00:00+99999999999999999:00",
+            "2025-01-01T00:00:00+",
+        ] {
+            assert_eq!(rfc3339_to_unix(s), None, "{s}");
+        }
+        assert_eq!(
+            rfc3339_from_now("9999-12-31T23:59:59Z"),
+            Some(crate::duration::LONGEST)
+        );
+    }
+
+    #[test]
+    fn huge_reset_headers_on_any_response_give_a_quota_not_a_panic() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-reset-requests",
+            HeaderValue::from_static("99999999999999999999h"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("99999999999999999999"),
+        );
+        h.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_static("0"),
+        );
+        let q = quota(&h).unwrap_or_default();
+        assert_eq!(q.reset_requests, Some(crate::duration::LONGEST));
+        assert_eq!(q.remaining_tokens, None, "a count beyond u64 is ignored");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "anthropic-ratelimit-requests-remaining",
+            HeaderValue::from_static("0"),
+        );
+        h.insert(
+            "anthropic-ratelimit-requests-reset",
+            HeaderValue::from_static("99999-01-01T00:00:00Z"),
+        );
+        let q = quota(&h).unwrap_or_default();
+        assert_eq!((q.remaining_requests, q.reset_requests), (Some(0), None));
     }
 
     #[test]

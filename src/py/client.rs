@@ -1,10 +1,9 @@
 //! `llmrail.Client`: argument conversion around `crate::client::Client` (streams: `stream.rs`).
 
-use std::time::Duration;
-
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
+use super::arg::{opt, Arg};
 use super::bridge;
 use super::cache;
 use super::convert::RequestArgs;
@@ -28,44 +27,36 @@ impl Client {
     #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        model: String,
-        api_key: Option<String>,
-        base_url: Option<String>,
-        timeout: Option<f64>,
-        headers: Option<Vec<(String, String)>>,
+        model: Arg<String>,
+        api_key: Option<Arg<String>>,
+        base_url: Option<Arg<String>>,
+        timeout: Option<Arg<f64>>,
+        headers: Option<Arg<Vec<(String, String)>>>,
         retry: Option<PyRef<'_, Retry>>,
-        deadline: Option<f64>,
-        connect_timeout: Option<f64>,
+        deadline: Option<Arg<f64>>,
+        connect_timeout: Option<Arg<f64>>,
         rate_limit: Option<PyRef<'_, RateLimit>>,
         circuit_breaker: Option<&Bound<'_, PyAny>>,
         fallbacks: Option<&Bound<'_, PyAny>>,
-        redis_url: Option<String>,
-        prompt_cache: Option<String>,
+        redis_url: Option<Arg<String>>,
+        prompt_cache: Option<Arg<String>>,
         max_response_bytes: Option<&Bound<'_, PyAny>>,
         max_event_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let timeout = match timeout {
-            None => None,
-            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                return Err(config(format!(
-                    "timeout must be a positive number of seconds, got {t}"
-                )))
-            }
-        };
+        let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
-            model,
-            api_key,
-            base_url,
-            timeout,
-            headers: headers.unwrap_or_default(),
+            model: model.get("model")?,
+            api_key: opt(api_key, "api_key")?,
+            base_url: opt(base_url, "base_url")?,
+            timeout: positive_seconds("timeout", timeout)?,
+            headers: opt(headers, "headers")?.unwrap_or_default(),
             retry: retry.map(|r| r.policy.clone()),
             deadline: positive_seconds("deadline", deadline)?,
             connect_timeout: positive_seconds("connect_timeout", connect_timeout)?,
             rate_limit: rate_limit.map(|r| r.cfg.clone()),
             circuit_breaker: resilience::breaker_setting(circuit_breaker)?,
             fallbacks: resilience::fallbacks(fallbacks)?,
-            redis_url,
+            redis_url: opt(redis_url, "redis_url")?,
             max_response_bytes: byte_count("max_response_bytes", max_response_bytes)?,
             max_event_bytes: byte_count("max_event_bytes", max_event_bytes)?,
             ..ClientConfig::default()
@@ -119,8 +110,8 @@ impl Client {
     fn chat(
         &self,
         messages: Py<PyAny>,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
@@ -128,20 +119,20 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<Call> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools,
             tool_choice,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let client = self.inner.clone();
         coroutine::call(
@@ -161,8 +152,8 @@ impl Client {
         &self,
         py: Python<'_>,
         messages: Py<PyAny>,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
@@ -170,20 +161,20 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<ChatResponse> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools,
             tool_choice,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let req = args.into_request(py)?;
         let opts = call_options(retry, deadline)?;
@@ -197,8 +188,8 @@ impl Client {
         &self,
         py: Python<'_>,
         messages: Py<PyAny>,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
@@ -206,20 +197,20 @@ impl Client {
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<ChatStream> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools,
             tool_choice,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let req = args.into_request(py)?;
         let stream = self
@@ -230,43 +221,43 @@ impl Client {
     }
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
-    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn extract(
         &self,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: String,
-        max_retries: u32,
-        token_budget: Option<u64>,
+        mode: Arg<String>,
+        max_retries: Arg<u32>,
+        token_budget: Option<Arg<u64>>,
         validation_context: Option<Py<PyAny>>,
         include_raw: bool,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<Call> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools: None,
             tool_choice: None,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let o = extract::Options {
-            mode,
-            max_retries,
-            token_budget,
+            mode: mode.get("mode")?,
+            max_retries: max_retries.get("max_retries")?,
+            token_budget: opt(token_budget, "token_budget")?,
             validation_context,
             include_raw,
         };
@@ -283,44 +274,44 @@ impl Client {
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn extract_sync(
         &self,
         py: Python<'_>,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: String,
-        max_retries: u32,
-        token_budget: Option<u64>,
+        mode: Arg<String>,
+        max_retries: Arg<u32>,
+        token_budget: Option<Arg<u64>>,
         validation_context: Option<Py<PyAny>>,
         include_raw: bool,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<Py<PyAny>> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools: None,
             tool_choice: None,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let o = extract::Options {
-            mode,
-            max_retries,
-            token_budget,
+            mode: mode.get("mode")?,
+            max_retries: max_retries.get("max_retries")?,
+            token_budget: opt(token_budget, "token_budget")?,
             validation_context,
             include_raw,
         };
@@ -338,44 +329,44 @@ impl Client {
     }
 
     /// Partial dicts while the answer streams, then the validated value (`async for` or `for`).
-    #[pyo3(signature = (response_model, messages, *, mode="auto".to_string(), max_retries=3, token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
+    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
     #[allow(clippy::too_many_arguments)]
     fn extract_stream(
         &self,
         py: Python<'_>,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: String,
-        max_retries: u32,
-        token_budget: Option<u64>,
+        mode: Arg<String>,
+        max_retries: Arg<u32>,
+        token_budget: Option<Arg<u64>>,
         validation_context: Option<Py<PyAny>>,
         include_raw: bool,
-        system: Option<String>,
-        max_tokens: Option<u32>,
+        system: Option<Arg<String>>,
+        max_tokens: Option<Arg<u32>>,
         temperature: Option<f64>,
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
         retry: Option<Py<Retry>>,
-        deadline: Option<f64>,
-        prompt_cache: Option<String>,
+        deadline: Option<Arg<f64>>,
+        prompt_cache: Option<Arg<String>>,
     ) -> PyResult<extract::ExtractStream> {
         let args = RequestArgs {
             messages,
-            system,
-            max_tokens,
+            system: opt(system, "system")?,
+            max_tokens: opt(max_tokens, "max_tokens")?,
             temperature,
             top_p,
             stop,
             tools: None,
             tool_choice: None,
             extra_body,
-            prompt_cache,
+            prompt_cache: opt(prompt_cache, "prompt_cache")?,
         };
         let o = extract::Options {
-            mode,
-            max_retries,
-            token_budget,
+            mode: mode.get("mode")?,
+            max_retries: max_retries.get("max_retries")?,
+            token_budget: opt(token_budget, "token_budget")?,
             validation_context,
             include_raw,
         };
@@ -392,7 +383,7 @@ impl Client {
 }
 
 /// Per-call overrides of the client's retry policy and deadline.
-fn call_options(retry: Option<Py<Retry>>, deadline: Option<f64>) -> PyResult<CallOptions> {
+fn call_options(retry: Option<Py<Retry>>, deadline: Option<Arg<f64>>) -> PyResult<CallOptions> {
     Ok(CallOptions {
         retry: retry.map(|r| r.get().policy.clone()),
         deadline: positive_seconds("deadline", deadline)?,

@@ -3,6 +3,7 @@
 
 use pyo3::prelude::*;
 
+mod arg;
 mod bridge;
 mod cache;
 mod client;

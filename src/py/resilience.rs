@@ -6,7 +6,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyMapping, PyString};
 
+use super::arg::{opt, Arg};
 use super::errors::{config, to_py};
+use crate::duration::{self, LONGEST_SECS};
 use crate::resilience::breaker::{BreakerConfig, Snapshot};
 use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::ratelimit::RateLimitConfig;
@@ -20,24 +22,28 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Seconds from Python, checked: finite and not negative.
-pub fn seconds(name: &str, value: f64) -> PyResult<Duration> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(Duration::from_secs_f64(value))
-    } else {
-        Err(config(format!(
-            "{name} must be a non-negative number of seconds, got {value}"
-        )))
+/// Seconds from Python, checked: from 0 to [`LONGEST_SECS`] (about 31 years; longer is a typo
+/// and would not fit the clocks and timers it ends up in).
+pub fn seconds(name: &str, value: Arg<f64>) -> PyResult<Duration> {
+    let value = value.get(name)?;
+    match duration::from_secs(value) {
+        Some(d) if value <= LONGEST_SECS => Ok(d),
+        _ => Err(config(format!(
+            "{name} must be a number of seconds from 0 to {LONGEST_SECS:e} (about 31 years), got {value:?}"
+        ))),
     }
 }
 
 /// Optional seconds that must be above zero when given (timeouts, deadlines).
-pub fn positive_seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
-    match value {
-        Some(v) if !(v.is_finite() && v > 0.0) => Err(config(format!(
-            "{name} must be a positive number of seconds, got {v}"
+pub fn positive_seconds(name: &str, value: Option<Arg<f64>>) -> PyResult<Option<Duration>> {
+    let Some(value) = opt(value, name)? else {
+        return Ok(None);
+    };
+    match duration::from_secs(value) {
+        Some(d) if value > 0.0 && value <= LONGEST_SECS => Ok(Some(d)),
+        _ => Err(config(format!(
+            "{name} must be a number of seconds above 0 and at most {LONGEST_SECS:e} (about 31 years), got {value:?}"
         ))),
-        v => v.map(|v| seconds(name, v)).transpose(),
     }
 }
 
@@ -51,20 +57,23 @@ pub struct Retry {
 #[pymethods]
 impl Retry {
     #[new]
-    #[pyo3(signature = (max_attempts=4, *, initial_delay=0.5, max_delay=30.0, multiplier=2.0, jitter="full"))]
+    #[pyo3(
+        signature = (max_attempts=Arg::new(4), *, initial_delay=Arg::new(0.5), max_delay=Arg::new(30.0), multiplier=Arg::new(2.0), jitter=Arg::new(String::from("full"))),
+        text_signature = "(max_attempts=4, *, initial_delay=0.5, max_delay=30.0, multiplier=2.0, jitter='full')"
+    )]
     fn new(
-        max_attempts: u32,
-        initial_delay: f64,
-        max_delay: f64,
-        multiplier: f64,
-        jitter: &str,
+        max_attempts: Arg<u32>,
+        initial_delay: Arg<f64>,
+        max_delay: Arg<f64>,
+        multiplier: Arg<f64>,
+        jitter: Arg<String>,
     ) -> PyResult<Self> {
         let policy = RetryPolicy {
-            max_attempts,
+            max_attempts: max_attempts.get("max_attempts")?,
             initial_delay: seconds("initial_delay", initial_delay)?,
             max_delay: seconds("max_delay", max_delay)?,
-            multiplier,
-            jitter: Jitter::parse(jitter).map_err(to_py)?,
+            multiplier: multiplier.get("multiplier")?,
+            jitter: Jitter::parse(&jitter.get("jitter")?).map_err(to_py)?,
         };
         policy.validate().map_err(to_py)?;
         Ok(Self { policy })
@@ -116,11 +125,16 @@ pub struct RateLimit {
 impl RateLimit {
     #[new]
     #[pyo3(signature = (rpm=None, tpm=None, *, key=None, wait=true))]
-    fn new(rpm: Option<u64>, tpm: Option<u64>, key: Option<String>, wait: bool) -> PyResult<Self> {
+    fn new(
+        rpm: Option<Arg<u64>>,
+        tpm: Option<Arg<u64>>,
+        key: Option<Arg<String>>,
+        wait: bool,
+    ) -> PyResult<Self> {
         let cfg = RateLimitConfig {
-            rpm,
-            tpm,
-            key,
+            rpm: opt(rpm, "rpm")?,
+            tpm: opt(tpm, "tpm")?,
+            key: opt(key, "key")?,
             wait,
             ..RateLimitConfig::default()
         };
@@ -172,19 +186,22 @@ pub struct CircuitBreaker {
 #[pymethods]
 impl CircuitBreaker {
     #[new]
-    #[pyo3(signature = (failure_threshold=5, *, failure_rate=0.5, min_calls=20, window=60.0, cooldown=30.0))]
+    #[pyo3(
+        signature = (failure_threshold=Arg::new(5), *, failure_rate=Arg::new(0.5), min_calls=Arg::new(20), window=Arg::new(60.0), cooldown=Arg::new(30.0)),
+        text_signature = "(failure_threshold=5, *, failure_rate=0.5, min_calls=20, window=60.0, cooldown=30.0)"
+    )]
     fn new(
-        failure_threshold: u32,
-        failure_rate: f64,
-        min_calls: u32,
-        window: f64,
-        cooldown: f64,
+        failure_threshold: Arg<u32>,
+        failure_rate: Arg<f64>,
+        min_calls: Arg<u32>,
+        window: Arg<f64>,
+        cooldown: Arg<f64>,
     ) -> PyResult<Self> {
         let cfg = BreakerConfig {
             enabled: true,
-            failure_threshold,
-            failure_rate,
-            min_calls,
+            failure_threshold: failure_threshold.get("failure_threshold")?,
+            failure_rate: failure_rate.get("failure_rate")?,
+            min_calls: min_calls.get("min_calls")?,
             window: seconds("window", window)?,
             cooldown: seconds("cooldown", cooldown)?,
         };
@@ -305,7 +322,12 @@ pub fn fallbacks(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<FallbackConfi
     for (i, item) in v.try_iter()?.enumerate() {
         let item = item?;
         if let Ok(s) = item.cast::<PyString>() {
-            out.push(FallbackConfig::new(s.to_str()?));
+            let model = s.to_str().map_err(|_| {
+                config(format!(
+                    "fallbacks[{i}] must be valid Unicode text (it has a lone surrogate)"
+                ))
+            })?;
+            out.push(FallbackConfig::new(model));
             continue;
         }
         let Ok(m) = item.cast::<PyMapping>() else {

@@ -227,7 +227,8 @@ fn json_bytes(parsed: &Value) -> std::result::Result<Bytes, String> {
 fn millis(ms: f64) -> Option<Duration> {
     (0.0..=MAX_MS)
         .contains(&ms)
-        .then(|| Duration::from_secs_f64(ms / 1000.0))
+        .then(|| crate::duration::from_millis(ms))
+        .flatten()
 }
 
 fn bad_time(field: &str, v: &Value) -> String {

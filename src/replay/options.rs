@@ -68,7 +68,7 @@ impl Options {
     /// A recorded time at this pace. Saturates instead of overflowing: a huge pace asks for a
     /// very long wait, which the caller's timeout or deadline then bounds.
     pub fn paced(&self, recorded: Duration) -> Duration {
-        Duration::try_from_secs_f64(recorded.as_secs_f64() * self.pace).unwrap_or(Duration::MAX)
+        crate::duration::scaled(recorded, self.pace)
     }
 }
 
@@ -88,6 +88,6 @@ mod tests {
             Duration::from_millis(10)
         );
         assert_eq!(at(0.0).paced(day), Duration::ZERO);
-        assert_eq!(at(1e300).paced(day), Duration::MAX);
+        assert_eq!(at(1e300).paced(day), crate::duration::LONGEST);
     }
 }

@@ -340,15 +340,17 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Map a position in the original bytes to the edited ones; a position inside a replaced span
 /// moves to the end of its replacement.
 fn map_pos(pos: usize, edits: &[Edit]) -> usize {
-    let mut shift: isize = 0;
+    // The shift is kept as bytes added and bytes removed, so no signed cast is needed.
+    let (mut added, mut removed) = (0usize, 0usize);
     for e in edits {
         if pos >= e.at + e.old {
-            shift += e.new as isize - e.old as isize;
+            added += e.new;
+            removed += e.old;
         } else if pos > e.at {
-            return (e.at as isize + shift) as usize + e.new;
+            return (e.at + added).saturating_sub(removed) + e.new;
         }
     }
-    (pos as isize + shift) as usize
+    (pos + added).saturating_sub(removed)
 }
 
 /// Chunk lengths after the body was edited: the boundaries move with the bytes.

@@ -9,32 +9,39 @@ pub const DEFAULT_OUTPUT_RESERVE: u64 = 1024;
 /// each message's framing, a flat amount per image.
 pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
     const IMAGE_TOKENS: u64 = 800;
+    // Sizes of values in memory cannot overflow a usize sum in practice; saturating keeps the
+    // module free of unchecked arithmetic all the same (see `resilience/mod.rs`).
     let mut chars = req.system.as_ref().map_or(0, String::len);
-    let mut tokens = 0;
+    let mut tokens: u64 = 0;
     for m in &req.messages {
-        tokens += 4;
+        tokens = tokens.saturating_add(4);
         for part in &m.content {
             match part {
-                ContentPart::Text(t) => chars += t.len(),
-                ContentPart::Image(_) => tokens += IMAGE_TOKENS,
+                ContentPart::Text(t) => chars = chars.saturating_add(t.len()),
+                ContentPart::Image(_) => tokens = tokens.saturating_add(IMAGE_TOKENS),
                 // Markers (cache breakpoints) send no tokens of their own.
                 #[allow(unreachable_patterns)]
                 _ => {}
             }
         }
         for call in &m.tool_calls {
-            chars += call.name.len() + call.arguments.to_string().len();
+            chars = chars
+                .saturating_add(call.name.len())
+                .saturating_add(call.arguments.to_string().len());
         }
     }
     for tool in &req.tools {
-        chars += tool.name.len()
-            + tool.description.as_ref().map_or(0, String::len)
-            + tool.parameters.to_string().len();
+        chars = chars
+            .saturating_add(tool.name.len())
+            .saturating_add(tool.description.as_ref().map_or(0, String::len))
+            .saturating_add(tool.parameters.to_string().len());
     }
-    tokens + (chars as u64).div_ceil(4)
+    let chars = u64::try_from(chars).unwrap_or(u64::MAX);
+    tokens.saturating_add(chars.div_ceil(4))
 }
 
 /// What a request reserves: its input estimate plus the most it may answer.
 pub fn reservation_for(req: &ChatRequest) -> u64 {
-    estimate_input_tokens(req) + req.max_tokens.map_or(DEFAULT_OUTPUT_RESERVE, u64::from)
+    estimate_input_tokens(req)
+        .saturating_add(req.max_tokens.map_or(DEFAULT_OUTPUT_RESERVE, u64::from))
 }

@@ -6,6 +6,10 @@
 //! rate limiter (reserve tokens, maybe wait), then the attempt itself; its result settles the
 //! reservation, feeds the breaker, and decides whether and when to retry.
 
+// Every number here may come from a server's reply or a user's argument: integer overflow and
+// `Instant`/`Duration` arithmetic are checked or saturating, never a panic (issue 13).
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod breaker;
 pub mod estimate;
 pub mod fallback;
@@ -104,7 +108,7 @@ where
         let ticket = match &guards.limiter {
             Some(l) => match l.acquire(reserve_tokens, deadline).await {
                 Ok((ticket, waited)) => {
-                    report.rate_limit_wait += waited;
+                    report.rate_limit_wait = report.rate_limit_wait.saturating_add(waited);
                     Some(ticket)
                 }
                 Err(limited) => return Err(finish(last.unwrap_or(limited), report)),
@@ -115,7 +119,7 @@ where
         if left.is_some_and(|l| l.is_zero()) {
             return Err(finish(last.unwrap_or_else(deadline_passed), report));
         }
-        report.attempts += 1;
+        report.attempts = report.attempts.saturating_add(1);
         let out = attempt(left).await;
         if let (Some(l), Some(t)) = (&guards.limiter, ticket) {
             // A failed attempt still counted as a request; its tokens are mostly not billed.
@@ -138,15 +142,25 @@ where
         if out.started || !is_retriable(&e) || n == policy.max_attempts {
             return Err(finish(e, report));
         }
-        let wait = policy.delay(&e, n, &mut rand::rng());
-        if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+        // A server asking for longer than the policy waits, or than the deadline leaves, gets
+        // no retry: the caller has the error with its `retry_after` at once.
+        let Some(wait) = policy.delay(&e, n, &mut rand::rng()) else {
+            let asked = e.retry_after.unwrap_or_default().as_secs_f64();
+            e.message = format!(
+                "{} (not retried: the server asks to wait {asked:.0} s, longer than the retry policy's max_delay of {} s)",
+                e.message,
+                policy.max_delay.as_secs_f64()
+            );
+            return Err(finish(e, report));
+        };
+        if deadline.is_some_and(|d| crate::duration::after(Instant::now(), wait) >= d) {
             return Err(finish(e, report));
         }
-        tracing::debug!(attempt = n, wait_ms = wait.as_millis() as u64, error = %e, "retrying");
+        tracing::debug!(attempt = n, wait_ms = breaker::millis(wait), error = %e, "retrying");
         // A replayed failure is followed by a replayed retry: wait at the cassette's pace.
         let wait = crate::replay::paced(wait);
         tokio::time::sleep(wait).await;
-        report.retry_wait += wait;
+        report.retry_wait = report.retry_wait.saturating_add(wait);
         last = Some(e);
     }
     Err(finish(last.unwrap_or_else(deadline_passed), report))
@@ -168,7 +182,8 @@ fn deadline_passed() -> LlmError {
 
 /// When the call must be over, from the client's and the call's settings (the call's wins).
 pub fn deadline_from(client: Option<Duration>, call: Option<Duration>) -> Option<Instant> {
-    call.or(client).map(|d| Instant::now() + d)
+    call.or(client)
+        .map(|d| crate::duration::after(Instant::now(), d))
 }
 
 #[cfg(test)]

@@ -137,16 +137,16 @@ impl Log {
                 break;
             }
             let (r, t) = entry.remove();
-            self.requests -= r;
-            self.tokens -= t;
+            self.requests = self.requests.saturating_sub(r);
+            self.tokens = self.tokens.saturating_sub(t);
         }
     }
 
     /// How long until `excess` units of one dimension have left the window.
     fn freed_in(&self, now: u64, window: u64, excess: u64, tokens: bool) -> u64 {
-        let mut freed = 0;
+        let mut freed: u64 = 0;
         for (&(expiry, _), &(r, t)) in &self.entries {
-            freed += if tokens { t } else { r };
+            freed = freed.saturating_add(if tokens { t } else { r });
             if freed >= excess {
                 return expiry.saturating_sub(now).max(1);
             }
@@ -159,20 +159,24 @@ impl Log {
         self.expire(now);
         // A request larger than the whole budget waits for an empty window, then takes it all.
         let need = limits.tpm.map_or(tokens, |tpm| tokens.min(tpm));
+        // Counts saturate: usage settles to what the server reported, whatever it says.
+        let requests = self.requests.saturating_add(1);
+        let tokens = self.tokens.saturating_add(need);
         let mut wait = 0;
-        if let Some(rpm) = limits.rpm.filter(|&rpm| self.requests + 1 > rpm) {
-            wait = wait.max(self.freed_in(now, window, self.requests + 1 - rpm, false));
+        if let Some(rpm) = limits.rpm.filter(|&rpm| requests > rpm) {
+            wait = wait.max(self.freed_in(now, window, requests.saturating_sub(rpm), false));
         }
-        if let Some(tpm) = limits.tpm.filter(|&tpm| self.tokens + need > tpm) {
-            wait = wait.max(self.freed_in(now, window, self.tokens + need - tpm, true));
+        if let Some(tpm) = limits.tpm.filter(|&tpm| tokens > tpm) {
+            wait = wait.max(self.freed_in(now, window, tokens.saturating_sub(tpm), true));
         }
         if wait > 0 {
             return Decision::Wait(Duration::from_millis(wait));
         }
-        self.insert(now + window, id, 1, need);
+        let expiry = now.saturating_add(window);
+        self.insert(expiry, id, 1, need);
         Decision::Granted(Ticket {
             id,
-            expiry: now + window,
+            expiry,
             tokens: need,
             shared: false,
         })
@@ -180,7 +184,7 @@ impl Log {
 
     pub fn settle(&mut self, ticket: Ticket, tokens: u64) {
         if let Some(entry) = self.entries.get_mut(&(ticket.expiry, ticket.id)) {
-            self.tokens = self.tokens - entry.1 + tokens;
+            self.tokens = self.tokens.saturating_sub(entry.1).saturating_add(tokens);
             entry.1 = tokens;
         }
     }
@@ -189,27 +193,39 @@ impl Log {
     pub fn tighten(&mut self, now: u64, limits: Limits, quota: Quota, id: u64) {
         let window = limits.window_ms;
         self.expire(now);
-        let until = |reset: Option<Duration>| now + reset.map_or(window, |r| millis(r).min(window));
+        let until = |reset: Option<Duration>| {
+            now.saturating_add(reset.map_or(window, |r| millis(r).min(window)))
+        };
         if let (Some(rpm), Some(left)) = (limits.rpm, quota.remaining_requests) {
             let ours = rpm.saturating_sub(self.requests);
             if ours > left {
-                self.insert(until(quota.reset_requests), id, ours - left, 0);
+                self.insert(
+                    until(quota.reset_requests),
+                    id,
+                    ours.saturating_sub(left),
+                    0,
+                );
             }
         }
         if let (Some(tpm), Some(left)) = (limits.tpm, quota.remaining_tokens) {
             let ours = tpm.saturating_sub(self.tokens);
             if ours > left {
-                self.insert(until(quota.reset_tokens), id ^ 1, 0, ours - left);
+                self.insert(
+                    until(quota.reset_tokens),
+                    id ^ 1,
+                    0,
+                    ours.saturating_sub(left),
+                );
             }
         }
     }
 
     fn insert(&mut self, expiry: u64, id: u64, requests: u64, tokens: u64) {
         let slot = self.entries.entry((expiry, id)).or_insert((0, 0));
-        slot.0 += requests;
-        slot.1 += tokens;
-        self.requests += requests;
-        self.tokens += tokens;
+        slot.0 = slot.0.saturating_add(requests);
+        slot.1 = slot.1.saturating_add(tokens);
+        self.requests = self.requests.saturating_add(requests);
+        self.tokens = self.tokens.saturating_add(tokens);
     }
 
     pub fn usage(&self) -> (u64, u64) {
@@ -330,7 +346,8 @@ impl Limiter {
                 Decision::Granted(t) => return Ok((t, started.elapsed())),
                 Decision::Wait(w) => w,
             };
-            let too_late = deadline.is_some_and(|d| Instant::now() + wait > d);
+            let too_late =
+                deadline.is_some_and(|d| crate::duration::after(Instant::now(), wait) > d);
             if !self.cfg.wait || too_late {
                 return Err(self.limited(wait, too_late));
             }

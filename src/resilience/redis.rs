@@ -145,7 +145,7 @@ impl Conn {
                 Some(v)
             }
             Err(e) => {
-                let until = self.now_ms() + breaker::millis(RECHECK);
+                let until = self.now_ms().saturating_add(breaker::millis(RECHECK));
                 self.down_until.store(until, Ordering::Relaxed);
                 if !self.down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(redis = %self.shown, error = %e, "Redis is unavailable; using in-process rate limits and breakers until it is back");
@@ -307,7 +307,11 @@ impl SharedBreaker {
             Outcome::Failure => 1,
             Outcome::Ignored => 2,
         };
-        let ttl = 2 * cfg.window_ms() + cfg.cooldown_ms() + breaker::PROBE_LEASE_MS;
+        let ttl = cfg
+            .window_ms()
+            .saturating_mul(2)
+            .saturating_add(cfg.cooldown_ms())
+            .saturating_add(breaker::PROBE_LEASE_MS);
         let args = [
             "record".to_string(),
             code.to_string(),

@@ -49,7 +49,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// The backoff before the first retry (before jitter).
     pub initial_delay: Duration,
-    /// No wait is longer than this, whether computed or asked for by the server.
+    /// No wait is longer than this. A server asking for longer (a 429 with `Retry-After: 3600`)
+    /// is not retried: the error, with its `retry_after`, goes to the caller, who decides.
     pub max_delay: Duration,
     /// Growth of the backoff from one retry to the next.
     pub multiplier: f64,
@@ -58,7 +59,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     /// Three retries, 0.5 s, 1 s, 2 s before jitter, as the official SDKs do; a server's
-    /// Retry-After is honoured up to 30 s.
+    /// Retry-After of up to 30 s is waited for, a longer one ends the retries.
     fn default() -> Self {
         Self {
             max_attempts: 4,
@@ -100,6 +101,7 @@ impl RetryPolicy {
     /// The jittered backoff before retry number `retry` (1 for the first retry).
     pub fn backoff(&self, retry: u32, rng: &mut impl Rng) -> Duration {
         let exp = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
+        // `min` also maps the NaN of 0 s times an overflowed power to the cap.
         let base = self.initial_delay.as_secs_f64() * self.multiplier.powi(exp);
         let cap = base.min(self.max_delay.as_secs_f64());
         let secs = match self.jitter {
@@ -107,15 +109,18 @@ impl RetryPolicy {
             Jitter::Equal => rng.random_range(cap / 2.0..=cap),
             Jitter::None => cap,
         };
-        Duration::from_secs_f64(secs.max(0.0))
+        crate::duration::from_secs(secs).unwrap_or(Duration::ZERO)
     }
 
     /// The wait before retry number `retry` after `e`: what the server asked for (Retry-After,
-    /// retry-after-ms, rate-limit reset headers), else the backoff; never above `max_delay`.
-    pub fn delay(&self, e: &LlmError, retry: u32, rng: &mut impl Rng) -> Duration {
+    /// retry-after-ms, rate-limit reset headers), else the backoff. `None` when the server asks
+    /// for longer than `max_delay`: sleeping a shorter time and asking again would only be
+    /// refused again, so the caller gets the error and its `retry_after` at once.
+    pub fn delay(&self, e: &LlmError, retry: u32, rng: &mut impl Rng) -> Option<Duration> {
         match e.retry_after {
-            Some(asked) => asked.min(self.max_delay),
-            None => self.backoff(retry, rng),
+            Some(asked) if asked > self.max_delay => None,
+            Some(asked) => Some(asked),
+            None => Some(self.backoff(retry, rng)),
         }
     }
 }
@@ -189,14 +194,38 @@ mod tests {
     }
 
     #[test]
-    fn server_hints_win_but_are_capped() {
+    fn server_hints_win_and_one_beyond_max_delay_ends_the_retries() {
         let p = RetryPolicy::default();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut e = status(429);
         e.retry_after = Some(Duration::from_secs(2));
-        assert_eq!(p.delay(&e, 1, &mut rng), Duration::from_secs(2));
+        assert_eq!(p.delay(&e, 1, &mut rng), Some(Duration::from_secs(2)));
+        e.retry_after = Some(Duration::from_secs(30));
+        assert_eq!(p.delay(&e, 1, &mut rng), Some(Duration::from_secs(30)));
         e.retry_after = Some(Duration::from_secs(3600));
-        assert_eq!(p.delay(&e, 1, &mut rng), Duration::from_secs(30));
+        assert_eq!(p.delay(&e, 1, &mut rng), None);
+        e.retry_after = None;
+        assert!(p.delay(&e, 1, &mut rng).is_some());
+    }
+
+    #[test]
+    fn backoff_stays_in_range_for_extreme_policies() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let p = RetryPolicy {
+            initial_delay: Duration::ZERO,
+            max_delay: crate::duration::LONGEST,
+            multiplier: 1e300,
+            jitter: Jitter::None,
+            ..RetryPolicy::default()
+        };
+        for retry in [1, 2, 3, u32::MAX] {
+            assert!(p.backoff(retry, &mut rng) <= crate::duration::LONGEST);
+        }
+        let p = RetryPolicy {
+            initial_delay: crate::duration::LONGEST,
+            ..p
+        };
+        assert_eq!(p.backoff(u32::MAX, &mut rng), crate::duration::LONGEST);
     }
 
     #[test]

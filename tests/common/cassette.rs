@@ -58,7 +58,8 @@ fn interaction(rel: &str, i: &Value) -> Interaction {
         request_body: request_body(&i["request"]),
         status: resp["status"]["code"]
             .as_u64()
-            .unwrap_or_else(|| panic!("{rel}: no status")) as u16,
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or_else(|| panic!("{rel}: no status")),
         headers,
         body,
     }

@@ -357,7 +357,7 @@ pub fn fuzz(all: &[&[Property]], only: &str, budget: Duration) -> Vec<String> {
         .filter(|p| p.name.contains(only))
         .collect();
     assert!(!props.is_empty(), "no property's name contains {only:?}");
-    let share = budget / props.len() as u32;
+    let share = budget / u32::try_from(props.len()).unwrap_or(u32::MAX);
     let (mut total, mut failures) = (0u64, Vec::new());
     println!(
         "fuzzing {} properties for {budget:?} ({share:?} each)",

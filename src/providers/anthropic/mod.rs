@@ -210,7 +210,7 @@ fn messages(
             }
             Role::User | Role::Assistant => {
                 let mut blocks: Vec<Value> =
-                    Vec::with_capacity(m.content.len() + m.tool_calls.len());
+                    Vec::with_capacity(m.content.len().saturating_add(m.tool_calls.len()));
                 for p in &m.content {
                     match p {
                         ContentPart::CacheBreakpoint(ttl) => marker.mark_last(&mut blocks, *ttl),

@@ -71,7 +71,8 @@ impl StreamDecoder for Decoder {
                 content_block,
             } => {
                 if content_block.get("type") == Some(&json!("tool_use")) {
-                    let ordinal = self.tool_index.len() as u32;
+                    // Counts the server's blocks: saturate rather than wrap (clippy bans the cast).
+                    let ordinal = u32::try_from(self.tool_index.len()).unwrap_or(u32::MAX);
                     self.tool_index.insert(index, ordinal);
                     out.push(StreamEvent::ToolCallDelta {
                         index: ordinal,

@@ -181,7 +181,7 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 fn messages(req: &ChatRequest) -> Vec<Value> {
-    let mut out = Vec::with_capacity(req.messages.len() + 1);
+    let mut out = Vec::with_capacity(req.messages.len().saturating_add(1));
     if let Some(system) = &req.system {
         out.push(json!({"role": "system", "content": system}));
     }

@@ -169,11 +169,11 @@ impl Machine {
         match self.state(now) {
             State::Closed => Admission::Allowed,
             State::Open => Admission::Rejected {
-                retry_in: Some(Duration::from_millis(self.open_until - now)),
+                retry_in: Some(Duration::from_millis(self.open_until.saturating_sub(now))),
             },
             State::HalfOpen if now < self.probe_until => Admission::Rejected { retry_in: None },
             State::HalfOpen => {
-                self.probe_until = now + PROBE_LEASE_MS;
+                self.probe_until = now.saturating_add(PROBE_LEASE_MS);
                 Admission::Probe
             }
         }
@@ -209,7 +209,7 @@ impl Machine {
         self.calls += 1.0;
         if failed {
             self.failures += 1.0;
-            self.consecutive += 1;
+            self.consecutive = self.consecutive.saturating_add(1);
         } else {
             self.consecutive = 0;
         }
@@ -234,23 +234,24 @@ impl Machine {
             consecutive_failures: self.consecutive,
             calls,
             failures,
-            retry_in: (state == State::Open).then(|| Duration::from_millis(self.open_until - now)),
+            retry_in: (state == State::Open)
+                .then(|| Duration::from_millis(self.open_until.saturating_sub(now))),
             shared: false,
         }
     }
 
     fn trip(&mut self, now: u64, cfg: &BreakerConfig) {
         self.open = true;
-        self.open_until = now + cfg.cooldown_ms();
+        self.open_until = now.saturating_add(cfg.cooldown_ms());
         self.probe_until = 0;
     }
 
     fn roll(&mut self, now: u64, window: u64) {
-        let start = now - now % window;
+        let start = now.saturating_sub(now.checked_rem(window).unwrap_or(0));
         if start == self.bucket_start {
             return;
         }
-        let adjacent = start == self.bucket_start + window;
+        let adjacent = Some(start) == self.bucket_start.checked_add(window);
         (self.prev_calls, self.prev_failures) = if adjacent {
             (self.calls, self.failures)
         } else {
