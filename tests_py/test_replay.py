@@ -277,6 +277,15 @@ def test_an_impossible_cassette_is_an_error_naming_the_file_and_the_field(
     assert named in str(e.value) and "edited.yaml" in str(e.value)
 
 
+@pytest.mark.parametrize(
+    "pace", [10**400, -1.0, float("nan"), float("inf"), "fast"], ids=["10**400", "-1", "nan", "inf", "str"]
+)
+def test_an_impossible_pace_is_an_error_naming_it(tmp_path: Path, pace: object) -> None:
+    with pytest.raises(llmrail.ConfigurationError, match="pace must be"):
+        with cassette(tmp_path / "c.yaml", pace=pace):  # type: ignore[arg-type]
+            pass
+
+
 RECORD_ONE = """
 import sys
 import llmrail

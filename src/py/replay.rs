@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 
+use super::arg::Arg;
 use super::errors::{config, to_py};
 use super::exit;
 use crate::replay::matcher::Matcher;
@@ -24,7 +25,7 @@ pub struct Cassette {
 #[pymethods]
 impl Cassette {
     #[new]
-    #[pyo3(signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=0.0))]
+    #[pyo3(signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0)))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -37,8 +38,9 @@ impl Cassette {
         scrub_query: Vec<String>,
         scrub_fields: Vec<String>,
         allow_playback_repeats: bool,
-        pace: f64,
+        pace: Arg<f64>,
     ) -> PyResult<Self> {
+        let pace = pace.get("pace")?;
         if !(pace.is_finite() && pace >= 0.0) {
             return Err(config(format!("pace must be 0 or more, got {pace}")));
         }
