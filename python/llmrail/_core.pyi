@@ -273,7 +273,16 @@ class Client:
         retry: Retry | None = None,
         deadline: float | None = None,
         prompt_cache: _PromptCache | Literal["off"] | None = None,
-    ) -> ChatResponse: ...
+    ) -> ChatResponse:
+        """One answer. ``messages`` is a string or OpenAI-shaped message dicts.
+
+        ``extra_body`` adds request body fields llmrail does not model; it cannot set one an
+        argument writes (``model``, ``messages``, ``system``, ``max_tokens``,
+        ``max_completion_tokens``, ``temperature``, ``top_p``, ``stop``, ``stop_sequences``,
+        ``tools``, ``tool_choice``, ``stream``). Every argument must be JSON as
+        ``json.dumps(..., allow_nan=False)`` sees it, nested at most 100 deep, with no lone
+        surrogates; anything else raises ``ConfigurationError`` naming the argument and path.
+        """
     def chat_sync(
         self,
         messages: _Messages,

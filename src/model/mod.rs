@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::cache::{CacheControl, CacheTtl, PromptCache};
 
+mod extra_body;
 mod openai_input;
+pub use extra_body::check_extra_body;
 pub use openai_input::image_source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

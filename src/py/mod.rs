@@ -10,6 +10,7 @@ mod convert;
 mod coroutine;
 mod errors;
 mod extract;
+mod json;
 mod loop_wake;
 mod mock;
 mod replay;
