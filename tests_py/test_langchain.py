@@ -99,6 +99,32 @@ def test_stream_tool_call_chunks_merge_into_a_tool_call(srv: MockServer, provide
     assert full.tool_calls == [{"name": "get_weather", "args": {"city": "Oslo"}, "id": "call_1", "type": "tool_call"}]
 
 
+async def test_tool_call_arguments_that_are_not_json_become_invalid_tool_calls(srv: MockServer, provider: str) -> None:
+    raw = '{"city": "Os'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}])
+    msg = await chat_model(srv, provider).bind_tools([get_weather]).ainvoke("weather?")
+    assert msg.tool_calls == []
+    [bad] = msg.invalid_tool_calls
+    assert (bad["name"], bad["args"], bad["id"], bad["type"]) == ("get_weather", raw, "call_1", "invalid_tool_call")
+    assert bad["error"] and "not a JSON object" in bad["error"]
+
+
+def test_streamed_tool_call_arguments_that_are_not_json_become_invalid_tool_calls(
+    srv: MockServer, provider: str
+) -> None:
+    # LangChain completes a cut-off prefix itself when merging chunks (as for ChatOpenAI);
+    # text no completion repairs is an invalid call.
+    raw = '{"city": Oslo}'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}])
+    full: BaseMessageChunk | None = None
+    for c in chat_model(srv, provider).bind_tools([get_weather]).stream("weather?"):
+        full = c if full is None else full + c
+    assert isinstance(full, AIMessageChunk)
+    assert full.tool_calls == []
+    [bad] = full.invalid_tool_calls
+    assert (bad["name"], bad["args"], bad["id"]) == ("get_weather", raw, "call_1")
+
+
 def test_bind_tools_takes_every_kind_of_tool(srv: MockServer) -> None:
     def lookup(term: str) -> str:
         """Look a term up."""

@@ -53,12 +53,18 @@ class Usage:
 
 @final
 class ToolCall:
+    """A tool call the model asked for."""
     @property
     def id(self) -> str: ...
     @property
     def name(self) -> str: ...
     @property
-    def arguments(self) -> dict[str, Any]: ...
+    def arguments(self) -> dict[str, Any] | None:
+        """The arguments parsed, or ``None`` when the model's text is not a JSON object (invalid,
+        or cut off at ``max_tokens``); ``raw_arguments`` still has it."""
+    @property
+    def raw_arguments(self) -> str:
+        """The arguments exactly as the model sent them."""
 
 @final
 class ChatResponse:

@@ -3,7 +3,7 @@
 //! three shapes of tool specs and tool choices users write.
 
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::*;
 
@@ -105,22 +105,18 @@ pub(super) fn openai_tool_calls<'de, D: Deserializer<'de>>(
         .into_iter()
         .map(|w| {
             // OpenAI sends arguments as a JSON string; users also hand us dicts.
-            let arguments = match w.function.arguments {
-                Value::String(s) if s.trim().is_empty() => Value::Object(Map::new()),
-                Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "tool call {:?}: arguments are not valid JSON ({e})",
-                        w.function.name
-                    ))
-                })?,
-                Value::Null => Value::Object(Map::new()),
-                other => other,
-            };
-            Ok(ToolCall {
-                id: w.id,
-                name: w.function.name,
-                arguments,
-            })
+            let call = ToolCall::from_value(w.id, w.function.name, w.function.arguments);
+            if call.arguments.is_none() {
+                let why = match serde_json::from_str::<Value>(&call.raw_arguments) {
+                    Err(e) => format!("are not valid JSON ({e})"),
+                    Ok(_) => "are not a JSON object".to_string(),
+                };
+                return Err(serde::de::Error::custom(format!(
+                    "tool call {:?}: arguments {why}",
+                    call.name
+                )));
+            }
+            Ok(call)
         })
         .collect()
 }
@@ -231,7 +227,8 @@ mod tests {
                 data: "AAAA".into()
             })
         );
-        assert_eq!(m[1].tool_calls[0].arguments, json!({"a": 1}));
+        assert_eq!(m[1].tool_calls[0].arguments_or_empty(), json!({"a": 1}));
+        assert_eq!(m[1].tool_calls[0].raw_arguments, "{\"a\": 1}");
         assert_eq!(m[2].tool_call_id.as_deref(), Some("call_1"));
         Ok(())
     }

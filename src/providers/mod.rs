@@ -264,6 +264,9 @@ fn httpdate_to_unix(s: &str) -> Option<Duration> {
 }
 
 #[cfg(test)]
+mod hostile_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

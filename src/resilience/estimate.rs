@@ -23,7 +23,7 @@ pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
             }
         }
         for call in &m.tool_calls {
-            chars += call.name.len() + call.arguments.to_string().len();
+            chars += call.name.len() + call.raw_arguments.len();
         }
     }
     for tool in &req.tools {

@@ -123,13 +123,9 @@ impl Provider for Anthropic {
                 WireBlock::Thinking { thinking } => {
                     content.push(ContentBlock::Thinking { text: thinking })
                 }
-                WireBlock::ToolUse { id, name, input } => {
-                    content.push(ContentBlock::ToolCall(ToolCall {
-                        id,
-                        name,
-                        arguments: input,
-                    }))
-                }
+                WireBlock::ToolUse { id, name, input } => content.push(ContentBlock::ToolCall(
+                    ToolCall::from_value(id, name, input),
+                )),
                 WireBlock::Other => {}
             }
         }
@@ -218,7 +214,7 @@ fn messages(
                     }
                 }
                 for c in &m.tool_calls {
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
+                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_or_empty()}));
                 }
                 (m.role, blocks)
             }
