@@ -195,13 +195,13 @@ async def test_a_lone_surrogate_is_a_configuration_error_naming_where(
 
 def test_other_non_json_values_are_named(srv: MockServer) -> None:
     client = make_client(srv, "openai")
-    with pytest.raises(llmrail.ConfigurationError, match=r'extra_body\["blob"\] is a bytes'):
+    with pytest.raises(llmrail.ConfigurationError, match=r'extra_body\["blob"\] is bytes'):
         client.chat_sync("hi", extra_body={"blob": b"\x00"})
     with pytest.raises(llmrail.ConfigurationError, match=r'extra_body\["n"\] is an integer beyond 64 bits'):
         client.chat_sync("hi", extra_body={"n": 2**70})
     with pytest.raises(llmrail.ConfigurationError, match=r"extra_body has the key 1: JSON keys are strings"):
         client.chat_sync("hi", extra_body={1: "x"})
-    with pytest.raises(llmrail.ConfigurationError, match=r'extra_body\["when"\] is a object'):
+    with pytest.raises(llmrail.ConfigurationError, match=r'extra_body\["when"\] is an object, not JSON'):
         client.chat_sync("hi", extra_body={"when": object()})
     assert srv.requests == []
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumps
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
@@ -123,6 +130,21 @@ def test_streamed_tool_call_arguments_that_are_not_json_become_invalid_tool_call
     assert full.tool_calls == []
     [bad] = full.invalid_tool_calls
     assert (bad["name"], bad["args"], bad["id"]) == ("get_weather", raw, "call_1")
+
+
+async def test_an_invalid_tool_call_goes_back_to_the_model_as_it_wrote_it(srv: MockServer, provider: str) -> None:
+    raw = '{"city": Oslo}'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}]).reply("Sorry, Oslo it is.")
+    model = chat_model(srv, provider).bind_tools([get_weather])
+    history: list[Any] = [HumanMessage("weather?")]
+    ai = await model.ainvoke(history)
+    history += [ai, ToolMessage("Error: the arguments are not JSON", tool_call_id="call_1")]
+    assert (await model.ainvoke(history)).content == "Sorry, Oslo it is."
+    sent = srv.last_request["body"]["messages"]
+    if provider == "openai":
+        assert sent[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": raw}
+    else:
+        assert sent[1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}
 
 
 def test_bind_tools_takes_every_kind_of_tool(srv: MockServer) -> None:

@@ -104,16 +104,16 @@ pub(super) fn openai_tool_calls<'de, D: Deserializer<'de>>(
     wire.unwrap_or_default()
         .into_iter()
         .map(|w| {
-            // OpenAI sends arguments as a JSON string; users also hand us dicts.
+            // OpenAI sends arguments as a JSON string; users also hand us dicts. A string goes
+            // back as the model wrote it even when it is not JSON (LangChain echoes invalid
+            // calls, as ChatOpenAI does, so the model sees its slip); another value that is not
+            // an object is the caller's mistake.
+            let text = w.function.arguments.is_string();
             let call = ToolCall::from_value(w.id, w.function.name, w.function.arguments);
-            if call.arguments.is_none() {
-                let why = match serde_json::from_str::<Value>(&call.raw_arguments) {
-                    Err(e) => format!("are not valid JSON ({e})"),
-                    Ok(_) => "are not a JSON object".to_string(),
-                };
+            if call.arguments.is_none() && !text {
                 return Err(serde::de::Error::custom(format!(
-                    "tool call {:?}: arguments {why}",
-                    call.name
+                    "tool call {:?}: arguments must be a dict or the JSON text the model sent, got {}",
+                    call.name, call.raw_arguments
                 )));
             }
             Ok(call)
@@ -230,6 +230,20 @@ mod tests {
         assert_eq!(m[1].tool_calls[0].arguments_or_empty(), json!({"a": 1}));
         assert_eq!(m[1].tool_calls[0].raw_arguments, "{\"a\": 1}");
         assert_eq!(m[2].tool_call_id.as_deref(), Some("call_1"));
+        Ok(())
+    }
+
+    #[test]
+    fn an_assistant_tool_call_keeps_the_models_text_even_when_it_is_not_json(
+    ) -> Result<(), serde_json::Error> {
+        let m: Message = serde_json::from_value(json!({"role": "assistant", "tool_calls": [
+            {"id": "c1", "function": {"name": "f", "arguments": "{\"a\": tru"}}]}))?;
+        assert_eq!(m.tool_calls[0].arguments, None);
+        assert_eq!(m.tool_calls[0].raw_arguments, "{\"a\": tru");
+        let refused =
+            serde_json::from_value::<Message>(json!({"role": "assistant", "tool_calls": [
+            {"id": "c1", "function": {"name": "f", "arguments": [1, 2]}}]}));
+        assert!(refused.is_err());
         Ok(())
     }
 

@@ -55,6 +55,7 @@ enum Problem {
     Text(PyErr),
     KeyText(PyErr),
     KeyType(String),
+    Bytes,
     Unsupported(String),
     Python(PyErr),
 }
@@ -130,9 +131,7 @@ fn walk<'py>(obj: &Bound<'py, PyAny>, depth: usize) -> Walked<'py> {
     }
     // The rest goes through isinstance checks against the collections.abc classes.
     if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
-        return Err(fail(Problem::Unsupported(
-            "bytes (JSON has no bytes: decode them, or base64 them into a string)".into(),
-        )));
+        return Err(fail(Problem::Bytes));
     }
     if let Ok(m) = obj.cast::<PyMapping>() {
         let depth = enter(obj, depth)?;
@@ -260,9 +259,19 @@ impl Failure<'_> {
             Problem::KeyType(k) => config(format!(
                 "{here} has the key {k}: JSON keys are strings, so convert it with str()"
             )),
-            Problem::Unsupported(t) => config(format!(
-                "{here} is a {t}, not JSON: use dicts, lists, str, int, float, bool and None"
+            Problem::Bytes => config(format!(
+                "{here} is bytes, which JSON cannot hold: decode them, or base64 them into a str"
             )),
+            Problem::Unsupported(t) => {
+                let a = if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                config(format!(
+                    "{here} is {a} {t}, not JSON: use dicts, lists, str, int, float, bool and None"
+                ))
+            }
             // The caller's own Mapping or Sequence raised: their exception, unchanged.
             Problem::Python(e) => e,
         }

@@ -32,7 +32,7 @@ def to_openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
             "role": role,
             "content": content if isinstance(content, str) else _parts(content),
         }
-        if isinstance(m, AIMessage) and m.tool_calls:
+        if isinstance(m, AIMessage) and (m.tool_calls or m.invalid_tool_calls):
             d["tool_calls"] = [
                 {
                     "id": tc["id"],
@@ -40,6 +40,14 @@ def to_openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
                     "function": {"name": tc["name"], "arguments": json.dumps(tc["args"], ensure_ascii=False)},
                 }
                 for tc in m.tool_calls
+            ] + [
+                # Sent back as the model wrote them, as ChatOpenAI does: the model sees its slip.
+                {
+                    "id": tc["id"],
+                    "type": "function",
+                    "function": {"name": tc["name"] or "", "arguments": tc["args"] or ""},
+                }
+                for tc in m.invalid_tool_calls
             ]
         elif role == "tool":
             d["tool_call_id"] = getattr(m, "tool_call_id", None) or m.name or ""

@@ -205,10 +205,12 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
         }
         if !m.tool_calls.is_empty() {
             let calls = m.tool_calls.iter().map(|c| {
-                // The model's own text when it is an object, so a conversation replays verbatim.
-                let arguments = match &c.arguments {
-                    Some(_) if !c.raw_arguments.trim().is_empty() => c.raw_arguments.clone(),
-                    _ => c.arguments_or_empty().to_string(),
+                // The model's own text, even when it was not JSON, so a conversation replays
+                // verbatim and the model sees what it sent.
+                let arguments = if c.raw_arguments.trim().is_empty() {
+                    "{}".to_string()
+                } else {
+                    c.raw_arguments.clone()
                 };
                 json!({"id": c.id, "type": "function",
                        "function": {"name": c.name, "arguments": arguments}})
