@@ -142,8 +142,6 @@ RESERVED = {
     "stream": "client.stream()",
     "tools": "tools argument",
     "tool_choice": "tool_choice argument",
-    "temperature": "temperature argument",
-    "stop_sequences": "stop argument",
 }
 
 
@@ -156,6 +154,18 @@ async def test_extra_body_cannot_replace_a_field_an_argument_sets(
     assert RESERVED[key] in str(e.value)
     with pytest.raises(llmrail.ConfigurationError, match=f'"{key}"'):
         client.stream("hi", extra_body={key: "x"})
+    assert srv.requests == []
+
+
+@pytest.mark.parametrize(
+    ("key", "argument"),
+    [("temperature", {"temperature": 0.2}), ("top_p", {"top_p": 0.9}), ("stop_sequences", {"stop": "END"})],
+)
+async def test_a_sampling_knob_in_extra_body_is_refused_beside_its_argument(
+    srv: MockServer, client: llmrail.Client, key: str, argument: dict[str, Any]
+) -> None:
+    with pytest.raises(llmrail.ConfigurationError, match=f'extra_body sets "{key}" and the .* argument is given too'):
+        await client.chat("hi", extra_body={key: 0.5}, **argument)
     assert srv.requests == []
 
 

@@ -284,8 +284,8 @@ class Client:
 
         ``extra_body`` adds request body fields llmrail does not model; it cannot set one an
         argument writes (``model``, ``messages``, ``system``, ``max_tokens``,
-        ``max_completion_tokens``, ``temperature``, ``top_p``, ``stop``, ``stop_sequences``,
-        ``tools``, ``tool_choice``, ``stream``). Every argument must be JSON as
+        ``max_completion_tokens``, ``tools``, ``tool_choice``, ``stream``), nor ``temperature``,
+        ``top_p``, ``stop`` or ``stop_sequences`` beside that argument. Every argument must be JSON as
         ``json.dumps(..., allow_nan=False)`` sees it, nested at most 100 deep, with no lone
         surrogates; anything else raises ``ConfigurationError`` naming the argument and path.
         """

@@ -154,16 +154,14 @@ pub(crate) fn secret_header(h: &mut HeaderMap, name: HeaderName, value: &str) ->
     Ok(())
 }
 
-/// The request body: the provider's fields with the caller's `extra_body` on top (its keys win,
-/// except the ones an argument writes, which [`crate::model::check_extra_body`] refuses).
+/// The request body: the provider's fields with the caller's `extra_body` on top (its keys win;
+/// the ones an argument writes are refused first by [`crate::model::check_extra_body`]).
 /// Written as one merged view, so extra values, which can be kilobytes of JSON Schema, are
 /// serialised in place rather than copied into the body first.
 pub(crate) fn to_bytes(
     body: &Map<String, Value>,
     extra: &Map<String, Value>,
 ) -> Result<bytes::Bytes> {
-    // Python callers are refused earlier, when the call is made; this covers the Rust API.
-    crate::model::check_extra_body(extra)?;
     struct Merged<'a>(&'a Map<String, Value>, &'a Map<String, Value>);
     impl serde::Serialize for Merged<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -27,7 +27,7 @@ pub struct RequestArgs {
 
 impl RequestArgs {
     pub fn into_request(self, py: Python<'_>) -> PyResult<ChatRequest> {
-        Ok(ChatRequest {
+        let req = ChatRequest {
             messages: messages(self.messages.bind(py))?,
             system: self.system,
             max_tokens: self.max_tokens,
@@ -50,7 +50,9 @@ impl RequestArgs {
                 Some(b) => extra_body(b.bind(py))?,
             },
             prompt_cache: super::cache::policy(self.prompt_cache.as_deref())?,
-        })
+        };
+        crate::model::check_extra_body(&req).map_err(super::errors::to_py)?;
+        Ok(req)
     }
 }
 
@@ -137,13 +139,12 @@ fn finite(x: Option<f64>, what: &str) -> PyResult<Option<f64>> {
     }
 }
 
-/// The caller's extra body fields, minus any an argument of the call already writes.
+/// The caller's extra body fields (checked against the arguments once the request is built).
 fn extra_body(obj: &Bound<'_, PyAny>) -> PyResult<Map<String, Value>> {
     let Value::Object(map) = to_value(obj, "extra_body")? else {
         return Err(config(
             "extra_body must be a dict of extra request body fields",
         ));
     };
-    crate::model::check_extra_body(&map).map_err(super::errors::to_py)?;
     Ok(map)
 }

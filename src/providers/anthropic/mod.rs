@@ -104,6 +104,8 @@ impl Provider for Anthropic {
         if marker.any_1h {
             add_beta(&mut headers, EXTENDED_TTL_BETA);
         }
+        // Python callers are refused earlier, when the call is made; this covers the Rust API.
+        check_extra_body(req)?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "v1/messages"),

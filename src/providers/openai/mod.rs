@@ -106,6 +106,8 @@ impl Provider for OpenAi {
                 &format!("Bearer {}", key.expose()),
             )?;
         }
+        // Python callers are refused earlier, when the call is made; this covers the Rust API.
+        check_extra_body(req)?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "chat/completions"),
@@ -205,12 +207,11 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
         }
         if !m.tool_calls.is_empty() {
             let calls = m.tool_calls.iter().map(|c| {
-                // The model's own text, even when it was not JSON, so a conversation replays
-                // verbatim and the model sees what it sent.
-                let arguments = if c.raw_arguments.trim().is_empty() {
-                    "{}".to_string()
-                } else {
-                    c.raw_arguments.clone()
+                // Parsed arguments go out in one normal form; text that was not a JSON object
+                // goes back as the model wrote it, so it sees its slip.
+                let arguments = match &c.arguments {
+                    Some(_) => c.arguments_or_empty().to_string(),
+                    None => c.raw_arguments.clone(),
                 };
                 json!({"id": c.id, "type": "function",
                        "function": {"name": c.name, "arguments": arguments}})
