@@ -77,7 +77,12 @@ fn call(r: &ChatResponse) -> (String, String, Value) {
     (
         calls[0].id.clone(),
         calls[0].name.clone(),
-        calls[0].arguments.clone(),
+        Value::Object(
+            calls[0]
+                .arguments
+                .clone()
+                .expect("arguments are a JSON object"),
+        ),
     )
 }
 

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.load import dumps
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessageChunk,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
@@ -97,6 +104,47 @@ def test_stream_tool_call_chunks_merge_into_a_tool_call(srv: MockServer, provide
         full = c if full is None else full + c
     assert isinstance(full, AIMessageChunk)
     assert full.tool_calls == [{"name": "get_weather", "args": {"city": "Oslo"}, "id": "call_1", "type": "tool_call"}]
+
+
+async def test_tool_call_arguments_that_are_not_json_become_invalid_tool_calls(srv: MockServer, provider: str) -> None:
+    raw = '{"city": "Os'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}])
+    msg = await chat_model(srv, provider).bind_tools([get_weather]).ainvoke("weather?")
+    assert msg.tool_calls == []
+    [bad] = msg.invalid_tool_calls
+    assert (bad["name"], bad["args"], bad["id"], bad["type"]) == ("get_weather", raw, "call_1", "invalid_tool_call")
+    assert bad["error"] and "not a JSON object" in bad["error"]
+
+
+def test_streamed_tool_call_arguments_that_are_not_json_become_invalid_tool_calls(
+    srv: MockServer, provider: str
+) -> None:
+    # LangChain completes a cut-off prefix itself when merging chunks (as for ChatOpenAI);
+    # text no completion repairs is an invalid call.
+    raw = '{"city": Oslo}'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}])
+    full: BaseMessageChunk | None = None
+    for c in chat_model(srv, provider).bind_tools([get_weather]).stream("weather?"):
+        full = c if full is None else full + c
+    assert isinstance(full, AIMessageChunk)
+    assert full.tool_calls == []
+    [bad] = full.invalid_tool_calls
+    assert (bad["name"], bad["args"], bad["id"]) == ("get_weather", raw, "call_1")
+
+
+async def test_an_invalid_tool_call_goes_back_to_the_model_as_it_wrote_it(srv: MockServer, provider: str) -> None:
+    raw = '{"city": Oslo}'
+    srv.reply(tool_calls=[{"name": "get_weather", "arguments": raw, "id": "call_1"}]).reply("Sorry, Oslo it is.")
+    model = chat_model(srv, provider).bind_tools([get_weather])
+    history: list[Any] = [HumanMessage("weather?")]
+    ai = await model.ainvoke(history)
+    history += [ai, ToolMessage("Error: the arguments are not JSON", tool_call_id="call_1")]
+    assert (await model.ainvoke(history)).content == "Sorry, Oslo it is."
+    sent = srv.last_request["body"]["messages"]
+    if provider == "openai":
+        assert sent[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": raw}
+    else:
+        assert sent[1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}
 
 
 def test_bind_tools_takes_every_kind_of_tool(srv: MockServer) -> None:

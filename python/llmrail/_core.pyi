@@ -53,12 +53,18 @@ class Usage:
 
 @final
 class ToolCall:
+    """A tool call the model asked for."""
     @property
     def id(self) -> str: ...
     @property
     def name(self) -> str: ...
     @property
-    def arguments(self) -> dict[str, Any]: ...
+    def arguments(self) -> dict[str, Any] | None:
+        """The arguments parsed, or ``None`` when the model's text is not a JSON object (invalid,
+        or cut off at ``max_tokens``); ``raw_arguments`` still has it."""
+    @property
+    def raw_arguments(self) -> str:
+        """The arguments exactly as the model sent them."""
 
 @final
 class ChatResponse:
@@ -281,7 +287,16 @@ class Client:
         retry: Retry | None = None,
         deadline: float | None = None,
         prompt_cache: _PromptCache | Literal["off"] | None = None,
-    ) -> ChatResponse: ...
+    ) -> ChatResponse:
+        """One answer. ``messages`` is a string or OpenAI-shaped message dicts.
+
+        ``extra_body`` adds request body fields llmrail does not model; it cannot set one an
+        argument writes (``model``, ``messages``, ``system``, ``max_tokens``,
+        ``max_completion_tokens``, ``tools``, ``tool_choice``, ``stream``), nor ``temperature``,
+        ``top_p``, ``stop`` or ``stop_sequences`` beside that argument. Every argument must be JSON as
+        ``json.dumps(..., allow_nan=False)`` sees it, nested at most 100 deep, with no lone
+        surrogates; anything else raises ``ConfigurationError`` naming the argument and path.
+        """
     def chat_sync(
         self,
         messages: _Messages,

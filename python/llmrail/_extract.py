@@ -40,11 +40,16 @@ _DICT_SCHEMAS: dict[int, tuple[Any, str, str]] = {}
 
 
 def _dict_schema(target: Mapping[str, Any]) -> tuple[str, str]:
-    hit = _DICT_SCHEMAS.get(id(target))
-    if hit is not None and hit[0] == target:
-        return hit[1], hit[2]
     try:
-        text = json.dumps(target)
+        hit = _DICT_SCHEMAS.get(id(target))
+        if hit is not None and hit[0] == target:
+            return hit[1], hit[2]
+        # allow_nan=False: NaN and Infinity are not JSON, and the core's parser refuses them.
+        text = json.dumps(target, allow_nan=False)
+    except RecursionError:
+        raise ConfigurationError(
+            "the schema nests too deeply to convert (or contains itself); flatten it"
+        ) from None
     except (TypeError, ValueError) as e:
         raise ConfigurationError(f"the schema is not JSON: {e}") from None
     name = _name(target.get("title"), "extract")

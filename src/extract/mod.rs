@@ -222,15 +222,13 @@ fn reask(req: &mut ChatRequest, answer: &Answer, errors: &[String], name: &str) 
         Answer::Tool { id, arguments } if !id.is_empty() => {
             let mut call = Message::text(Role::Assistant, "");
             call.content.clear();
-            call.tool_calls.push(ToolCall {
-                id: id.clone(),
-                name: name.to_string(),
-                // Providers want an object here; a raw answer is quoted in the result instead.
-                arguments: match arguments {
-                    Value::Object(_) => arguments.clone(),
-                    _ => Value::Object(Map::new()),
-                },
-            });
+            // Providers want an object here; a raw answer is quoted in the result instead.
+            let sent = match arguments {
+                Value::Object(_) => arguments.clone(),
+                _ => Value::Object(Map::new()),
+            };
+            call.tool_calls
+                .push(ToolCall::from_value(id.clone(), name.to_string(), sent));
             let mut text = reask_text(errors, Some(name));
             if let Value::String(raw) = arguments {
                 text = format!("Your arguments were: {raw}\n{text}");

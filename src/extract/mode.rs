@@ -221,7 +221,10 @@ pub fn answer(resp: &ChatResponse, name: &str) -> Answer {
     if let Some(call) = calls.iter().find(|c| c.name == name).or(calls.first()) {
         return Answer::Tool {
             id: call.id.clone(),
-            arguments: call.arguments.clone(),
+            arguments: match &call.arguments {
+                Some(m) => Value::Object(m.clone()),
+                None => Value::String(call.raw_arguments.clone()),
+            },
         };
     }
     let mut text = String::new();

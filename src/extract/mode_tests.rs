@@ -150,11 +150,11 @@ fn answers_come_from_the_tool_call_or_the_text() {
         latency: Default::default(),
         raw: bytes::Bytes::new(),
     };
-    let call = ContentBlock::ToolCall(ToolCall {
-        id: "c1".into(),
-        name: "Person".into(),
-        arguments: json!({"name": "Ann"}),
-    });
+    let call = ContentBlock::ToolCall(ToolCall::from_value(
+        "c1".into(),
+        "Person".into(),
+        json!({"name": "Ann"}),
+    ));
     let a = answer(
         &resp(vec![ContentBlock::Text { text: "ok".into() }, call]),
         "Person",

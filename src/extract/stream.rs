@@ -128,17 +128,12 @@ pub(super) async fn attempt<T, E>(
             } => {
                 let content = match call {
                     Some((id, called)) => {
-                        let arguments = serde_json::from_str(&args).unwrap_or(Value::String(args));
                         let name = if called.is_empty() {
                             name.to_string()
                         } else {
                             called
                         };
-                        vec![ContentBlock::ToolCall(ToolCall {
-                            id,
-                            name,
-                            arguments,
-                        })]
+                        vec![ContentBlock::ToolCall(ToolCall::from_text(id, name, args))]
                     }
                     None => vec![ContentBlock::Text { text }],
                 };

@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::cache::{CacheControl, CacheTtl, PromptCache};
 
+mod extra_body;
 mod openai_input;
+pub use extra_body::check_extra_body;
 pub use openai_input::image_source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,12 +43,63 @@ pub enum ContentPart {
     CacheBreakpoint(CacheTtl),
 }
 
-/// A tool call the model asked for, with its arguments parsed.
+/// A tool call the model asked for: its arguments as the model wrote them, and parsed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,
-    pub arguments: Value,
+    /// The arguments as a JSON object; `None` when the model's text is not one (a slip, or cut
+    /// off at max_tokens): the caller decides, from `raw_arguments`, rather than the call failing.
+    pub arguments: Option<Map<String, Value>>,
+    /// The arguments exactly as the model sent them (Anthropic's `input` object serialised).
+    pub raw_arguments: String,
+}
+
+impl ToolCall {
+    /// From the argument text a model sent. Blank text is no arguments: OpenAI-compatible
+    /// servers send `""` for a tool without parameters.
+    pub fn from_text(id: String, name: String, raw: String) -> Self {
+        let arguments = if raw.trim().is_empty() {
+            Some(Map::new())
+        } else {
+            match serde_json::from_str(&raw) {
+                Ok(Value::Object(m)) => Some(m),
+                _ => None,
+            }
+        };
+        Self {
+            id,
+            name,
+            arguments,
+            raw_arguments: raw,
+        }
+    }
+
+    /// From arguments already parsed (Anthropic's `input`); a string is taken as the text.
+    pub fn from_value(id: String, name: String, value: Value) -> Self {
+        match value {
+            Value::String(raw) => Self::from_text(id, name, raw),
+            Value::Null => Self::from_text(id, name, String::new()),
+            Value::Object(m) => Self {
+                id,
+                name,
+                raw_arguments: Value::Object(m.clone()).to_string(),
+                arguments: Some(m),
+            },
+            other => Self {
+                id,
+                name,
+                raw_arguments: other.to_string(),
+                arguments: None,
+            },
+        }
+    }
+
+    /// The arguments to send back in a request: the object, or `{}` for text that was not one
+    /// (providers refuse anything else).
+    pub fn arguments_or_empty(&self) -> Value {
+        Value::Object(self.arguments.clone().unwrap_or_default())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

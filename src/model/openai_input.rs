@@ -3,7 +3,7 @@
 //! three shapes of tool specs and tool choices users write.
 
 use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::*;
 
@@ -104,23 +104,19 @@ pub(super) fn openai_tool_calls<'de, D: Deserializer<'de>>(
     wire.unwrap_or_default()
         .into_iter()
         .map(|w| {
-            // OpenAI sends arguments as a JSON string; users also hand us dicts.
-            let arguments = match w.function.arguments {
-                Value::String(s) if s.trim().is_empty() => Value::Object(Map::new()),
-                Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                    serde::de::Error::custom(format!(
-                        "tool call {:?}: arguments are not valid JSON ({e})",
-                        w.function.name
-                    ))
-                })?,
-                Value::Null => Value::Object(Map::new()),
-                other => other,
-            };
-            Ok(ToolCall {
-                id: w.id,
-                name: w.function.name,
-                arguments,
-            })
+            // OpenAI sends arguments as a JSON string; users also hand us dicts. A string goes
+            // back as the model wrote it even when it is not JSON (LangChain echoes invalid
+            // calls, as ChatOpenAI does, so the model sees its slip); another value that is not
+            // an object is the caller's mistake.
+            let text = w.function.arguments.is_string();
+            let call = ToolCall::from_value(w.id, w.function.name, w.function.arguments);
+            if call.arguments.is_none() && !text {
+                return Err(serde::de::Error::custom(format!(
+                    "tool call {:?}: arguments must be a dict or the JSON text the model sent, got {}",
+                    call.name, call.raw_arguments
+                )));
+            }
+            Ok(call)
         })
         .collect()
 }
@@ -231,8 +227,23 @@ mod tests {
                 data: "AAAA".into()
             })
         );
-        assert_eq!(m[1].tool_calls[0].arguments, json!({"a": 1}));
+        assert_eq!(m[1].tool_calls[0].arguments_or_empty(), json!({"a": 1}));
+        assert_eq!(m[1].tool_calls[0].raw_arguments, "{\"a\": 1}");
         assert_eq!(m[2].tool_call_id.as_deref(), Some("call_1"));
+        Ok(())
+    }
+
+    #[test]
+    fn an_assistant_tool_call_keeps_the_models_text_even_when_it_is_not_json(
+    ) -> Result<(), serde_json::Error> {
+        let m: Message = serde_json::from_value(json!({"role": "assistant", "tool_calls": [
+            {"id": "c1", "function": {"name": "f", "arguments": "{\"a\": tru"}}]}))?;
+        assert_eq!(m.tool_calls[0].arguments, None);
+        assert_eq!(m.tool_calls[0].raw_arguments, "{\"a\": tru");
+        let refused =
+            serde_json::from_value::<Message>(json!({"role": "assistant", "tool_calls": [
+            {"id": "c1", "function": {"name": "f", "arguments": [1, 2]}}]}));
+        assert!(refused.is_err());
         Ok(())
     }
 

@@ -162,8 +162,8 @@ pub(crate) fn secret_header(h: &mut HeaderMap, name: HeaderName, value: &str) ->
     Ok(())
 }
 
-/// Merge `extra` into `body` last, so callers can override or add any field.
-/// The request body: the provider's fields with the caller's `extra_body` on top (its keys win).
+/// The request body: the provider's fields with the caller's `extra_body` on top (its keys win;
+/// the ones an argument writes are refused first by [`crate::model::check_extra_body`]).
 /// Written as one merged view, so extra values, which can be kilobytes of JSON Schema, are
 /// serialised in place rather than copied into the body first.
 pub(crate) fn to_bytes(
@@ -265,6 +265,9 @@ fn httpdate_to_unix(s: &str) -> Option<Duration> {
     )?;
     u64::try_from(secs).ok().map(Duration::from_secs)
 }
+
+#[cfg(test)]
+mod hostile_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,11 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
-use pythonize::depythonize;
 use serde_json::{Map, Value};
 
 use super::errors::config;
+pub use super::json::parse;
+use super::json::{bad_text, to_value};
 use crate::model::{ChatRequest, Message, Role, ToolChoice, ToolSpec};
 
 /// The keyword arguments every chat-shaped call accepts, still as Python objects.
@@ -26,12 +27,12 @@ pub struct RequestArgs {
 
 impl RequestArgs {
     pub fn into_request(self, py: Python<'_>) -> PyResult<ChatRequest> {
-        Ok(ChatRequest {
+        let req = ChatRequest {
             messages: messages(self.messages.bind(py))?,
             system: self.system,
             max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            top_p: self.top_p,
+            temperature: finite(self.temperature, "temperature")?,
+            top_p: finite(self.top_p, "top_p")?,
             stop: match self.stop {
                 None => Vec::new(),
                 Some(s) => stop(s.bind(py))?,
@@ -46,17 +47,20 @@ impl RequestArgs {
             },
             extra_body: match self.extra_body {
                 None => Map::new(),
-                Some(b) => parse::<Map<String, Value>>(b.bind(py), "extra_body")?,
+                Some(b) => extra_body(b.bind(py))?,
             },
             prompt_cache: super::cache::policy(self.prompt_cache.as_deref())?,
-        })
+        };
+        crate::model::check_extra_body(&req).map_err(super::errors::to_py)?;
+        Ok(req)
     }
 }
 
 /// A string is one user message; otherwise a list of OpenAI-shaped message dicts.
 pub fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(vec![Message::user(s.to_str()?)]);
+        let text = s.to_str().map_err(|e| bad_text("messages", &e, obj.py()))?;
+        return Ok(vec![Message::user(text)]);
     }
     if !obj.is_instance_of::<PyList>() && !obj.hasattr("__iter__")? {
         return Err(config(
@@ -73,7 +77,8 @@ pub fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
             if let Some(plain) = plain_text_message(m)? {
                 return Ok(plain);
             }
-            depythonize::<Message>(m).map_err(|e| {
+            let value = to_value(m, &format!("messages[{i}]"))?;
+            serde_json::from_value::<Message>(value).map_err(|e| {
                 config(format!("messages[{i}] is not a valid message ({e}); expected a dict like {{\"role\": \"user\", \"content\": \"hi\"}}"))
             })
         })
@@ -81,7 +86,7 @@ pub fn messages(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
 }
 
 /// `{"role": ..., "content": "text"}`, by far the most common message, read directly: the
-/// general path (serde through pythonize) costs several µs per message. Anything else, an
+/// general path (a JSON value, then serde) costs several µs per message. Anything else, an
 /// unknown role included, takes the general path, which also words the errors.
 fn plain_text_message(m: &Bound<'_, PyAny>) -> PyResult<Option<Message>> {
     let Ok(dict) = m.cast::<PyDict>() else {
@@ -100,7 +105,11 @@ fn plain_text_message(m: &Bound<'_, PyAny>) -> PyResult<Option<Message>> {
     let (Ok(role), Ok(content)) = (role.cast::<PyString>(), content.cast::<PyString>()) else {
         return Ok(None);
     };
-    let role = match role.to_str()? {
+    // A string UTF-8 cannot hold (a lone surrogate) takes the general path, which names it.
+    let (Ok(role), Ok(content)) = (role.to_str(), content.to_str()) else {
+        return Ok(None);
+    };
+    let role = match role {
         "system" => Role::System,
         "developer" => Role::Developer,
         "user" => Role::User,
@@ -108,16 +117,34 @@ fn plain_text_message(m: &Bound<'_, PyAny>) -> PyResult<Option<Message>> {
         "tool" => Role::Tool,
         _ => return Ok(None),
     };
-    Ok(Some(Message::text(role, content.to_str()?)))
+    Ok(Some(Message::text(role, content)))
 }
 
 fn stop(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(vec![s.to_str()?.to_string()]);
+        let text = s.to_str().map_err(|e| bad_text("stop", &e, obj.py()))?;
+        return Ok(vec![text.to_string()]);
     }
     parse(obj, "stop")
 }
 
-pub fn parse<T: serde::de::DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<T> {
-    depythonize::<T>(obj).map_err(|e| config(format!("{what} is not valid: {e}")))
+/// `serde_json` writes NaN and infinities as `null`: the server would see no value at all.
+fn finite(x: Option<f64>, what: &str) -> PyResult<Option<f64>> {
+    match x {
+        Some(f) if !f.is_finite() => Err(config(format!(
+            "{what} is {}; give a finite number (or None for the provider's default)",
+            super::json::py_float(f)
+        ))),
+        _ => Ok(x),
+    }
+}
+
+/// The caller's extra body fields (checked against the arguments once the request is built).
+fn extra_body(obj: &Bound<'_, PyAny>) -> PyResult<Map<String, Value>> {
+    let Value::Object(map) = to_value(obj, "extra_body")? else {
+        return Err(config(
+            "extra_body must be a dict of extra request body fields",
+        ));
+    };
+    Ok(map)
 }

@@ -8,15 +8,16 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::bridge;
 use super::convert::RequestArgs;
 use super::coroutine;
-use super::errors::{config, to_py};
+use super::errors::to_py;
 use super::exit;
+use super::json::to_value;
 use super::types::Usage;
 use crate::client as core;
 use crate::error::LlmError;
@@ -287,8 +288,7 @@ pub struct JsonSchema {
 impl JsonSchema {
     #[new]
     fn new(schema: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let schema: Value =
-            depythonize(schema).map_err(|e| config(format!("the schema is not JSON: {e}")))?;
+        let schema = to_value(schema, "the schema")?;
         let compiled = extract::Schema::compiled(&schema).map_err(to_py)?;
         Ok(Self { compiled })
     }
@@ -308,8 +308,7 @@ impl JsonSchema {
 
     /// Every problem with a value (already parsed), as "field: problem".
     fn errors(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-        let value: Value =
-            depythonize(value).map_err(|e| config(format!("the value is not JSON: {e}")))?;
+        let value = to_value(value, "the value")?;
         Ok(self.compiled.errors(&value))
     }
 }

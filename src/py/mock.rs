@@ -1,7 +1,7 @@
 //! `llmrail._core.MockServer`: the mock provider server, for tests and demos.
 
 use pyo3::prelude::*;
-use pythonize::{depythonize, pythonize};
+use pythonize::pythonize;
 
 use super::errors::to_py as to_py_err;
 use super::exit;
@@ -13,7 +13,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
-    depythonize::<Reply>(reply)
+    let value = super::json::to_value(reply, "the mock reply")?;
+    serde_json::from_value::<Reply>(value)
         .map_err(|e| to_py_err(LlmError::config(format!("invalid mock reply: {e}"))))
 }
 

@@ -12,6 +12,7 @@ mod coroutine;
 mod errors;
 mod exit;
 mod extract;
+mod json;
 mod loop_wake;
 mod mock;
 mod replay;

@@ -66,38 +66,72 @@ impl From<model::Usage> for Usage {
     }
 }
 
+/// A tool call the model asked for. `raw_arguments` is the text the model sent; `arguments` is
+/// that text parsed, or `None` when it is not a JSON object (invalid, or cut off at
+/// max_tokens): the call still succeeds, and the caller decides.
 #[pyclass(frozen, module = "llmrail._core")]
 pub struct ToolCall {
-    #[pyo3(get)]
-    id: String,
-    #[pyo3(get)]
-    name: String,
-    arguments: serde_json::Value,
+    inner: model::ToolCall,
 }
 
 #[pymethods]
 impl ToolCall {
-    /// The parsed arguments (a fresh dict on each access).
     #[getter]
-    fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        pythonize(py, &self.arguments).map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The parsed arguments (a fresh dict on each access), or `None` when the model's text is
+    /// not a JSON object.
+    #[getter]
+    fn arguments<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .arguments
+            .as_ref()
+            .map(|a| pythonize(py, a))
+            .transpose()
+            .map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+    }
+
+    /// The arguments exactly as the model sent them.
+    #[getter]
+    fn raw_arguments(&self) -> &str {
+        &self.inner.raw_arguments
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "ToolCall(id={:?}, name={:?}, arguments={})",
-            self.id, self.name, self.arguments
-        )
+        let c = &self.inner;
+        match &c.arguments {
+            Some(a) => format!(
+                "ToolCall(id={:?}, name={:?}, arguments={})",
+                c.id,
+                c.name,
+                serde_json::to_string(a).unwrap_or_default()
+            ),
+            None => {
+                let short: String = c.raw_arguments.chars().take(200).collect();
+                let ellipsis = if short.len() < c.raw_arguments.len() {
+                    "..."
+                } else {
+                    ""
+                };
+                format!(
+                    "ToolCall(id={:?}, name={:?}, arguments=None, raw_arguments={short:?}{ellipsis})",
+                    c.id, c.name
+                )
+            }
+        }
     }
 }
 
 impl From<&model::ToolCall> for ToolCall {
     fn from(c: &model::ToolCall) -> Self {
-        Self {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            arguments: c.arguments.clone(),
-        }
+        Self { inner: c.clone() }
     }
 }
 

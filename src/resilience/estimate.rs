@@ -27,7 +27,7 @@ pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
         for call in &m.tool_calls {
             chars = chars
                 .saturating_add(call.name.len())
-                .saturating_add(call.arguments.to_string().len());
+                .saturating_add(call.raw_arguments.len());
         }
     }
     for tool in &req.tools {

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, InvalidToolCall, ToolCall
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.messages.tool import invalid_tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from .._core import ChatResponse, StreamEvent, Usage
@@ -32,7 +32,7 @@ def to_openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
             "role": role,
             "content": content if isinstance(content, str) else _parts(content),
         }
-        if isinstance(m, AIMessage) and m.tool_calls:
+        if isinstance(m, AIMessage) and (m.tool_calls or m.invalid_tool_calls):
             d["tool_calls"] = [
                 {
                     "id": tc["id"],
@@ -40,6 +40,14 @@ def to_openai(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
                     "function": {"name": tc["name"], "arguments": json.dumps(tc["args"], ensure_ascii=False)},
                 }
                 for tc in m.tool_calls
+            ] + [
+                # Sent back as the model wrote them, as ChatOpenAI does: the model sees its slip.
+                {
+                    "id": tc["id"],
+                    "type": "function",
+                    "function": {"name": tc["name"] or "", "arguments": tc["args"] or ""},
+                }
+                for tc in m.invalid_tool_calls
             ]
         elif role == "tool":
             d["tool_call_id"] = getattr(m, "tool_call_id", None) or m.name or ""
@@ -110,9 +118,21 @@ def chat_result(r: ChatResponse) -> ChatResult:
         "attempts": r.attempts,
         "fallback_used": r.fallback_used,
     }
+    # Arguments that are not a JSON object go to invalid_tool_calls with the model's text, as
+    # ChatOpenAI does, so an agent can show the model its slip instead of failing.
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    for c in r.tool_calls:
+        args = c.arguments
+        if args is None:
+            error = f"the arguments of {c.name} are not a JSON object: {c.raw_arguments[:200]}"
+            invalid.append(invalid_tool_call(name=c.name, args=c.raw_arguments, id=c.id, error=error))
+        else:
+            calls.append({"name": c.name, "args": args, "id": c.id, "type": "tool_call"})
     message = AIMessage(
         content=r.text,
-        tool_calls=[{"name": c.name, "args": c.arguments, "id": c.id, "type": "tool_call"} for c in r.tool_calls],
+        tool_calls=calls,
+        invalid_tool_calls=invalid,
         usage_metadata=usage_metadata(r.usage),
         response_metadata=metadata,
         id=r.request_id,

@@ -104,6 +104,8 @@ impl Provider for Anthropic {
         if marker.any_1h {
             add_beta(&mut headers, EXTENDED_TTL_BETA);
         }
+        // Python callers are refused earlier, when the call is made; this covers the Rust API.
+        check_extra_body(req)?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "v1/messages"),
@@ -123,13 +125,9 @@ impl Provider for Anthropic {
                 WireBlock::Thinking { thinking } => {
                     content.push(ContentBlock::Thinking { text: thinking })
                 }
-                WireBlock::ToolUse { id, name, input } => {
-                    content.push(ContentBlock::ToolCall(ToolCall {
-                        id,
-                        name,
-                        arguments: input,
-                    }))
-                }
+                WireBlock::ToolUse { id, name, input } => content.push(ContentBlock::ToolCall(
+                    ToolCall::from_value(id, name, input),
+                )),
                 WireBlock::Other => {}
             }
         }
@@ -218,7 +216,7 @@ fn messages(
                     }
                 }
                 for c in &m.tool_calls {
-                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}));
+                    blocks.push(json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments_or_empty()}));
                 }
                 (m.role, blocks)
             }

@@ -106,6 +106,8 @@ impl Provider for OpenAi {
                 &format!("Bearer {}", key.expose()),
             )?;
         }
+        // Python callers are refused earlier, when the call is made; this covers the Rust API.
+        check_extra_body(req)?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "chat/completions"),
@@ -129,11 +131,17 @@ impl Provider for OpenAi {
             content.push(ContentBlock::Text { text: t });
         }
         for call in choice.message.tool_calls.unwrap_or_default() {
-            content.push(ContentBlock::ToolCall(ToolCall {
-                id: call.id.unwrap_or_default(),
-                arguments: parse_arguments(&call.function.name, &call.function.arguments)?,
-                name: call.function.name,
-            }));
+            let call = ToolCall::from_text(
+                call.id.unwrap_or_default(),
+                call.function.name,
+                call.function.arguments,
+            );
+            if call.arguments.is_none() {
+                // A model's slip, or cut off at max_tokens: the caller (extraction's lenient
+                // parser and re-ask, or the user) decides what to do, not a failed call.
+                tracing::debug!(tool = %call.name, "tool call arguments are not a JSON object");
+            }
+            content.push(ContentBlock::ToolCall(call));
         }
         Ok(ChatResponse {
             content,
@@ -199,8 +207,14 @@ fn messages(req: &ChatRequest) -> Vec<Value> {
         }
         if !m.tool_calls.is_empty() {
             let calls = m.tool_calls.iter().map(|c| {
+                // Parsed arguments go out in one normal form; text that was not a JSON object
+                // goes back as the model wrote it, so it sees its slip.
+                let arguments = match &c.arguments {
+                    Some(_) => c.arguments_or_empty().to_string(),
+                    None => c.raw_arguments.clone(),
+                };
                 json!({"id": c.id, "type": "function",
-                       "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+                       "function": {"name": c.name, "arguments": arguments}})
             });
             msg.insert("tool_calls".into(), Value::Array(calls.collect()));
         }
@@ -266,19 +280,6 @@ pub(crate) fn finish_reason(s: &str) -> FinishReason {
         "content_filter" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
-}
-
-/// Arguments that are not JSON (a model's slip, or cut off at max_tokens) are kept as the raw
-/// string rather than failing the whole call: the caller (structured extraction's lenient parser
-/// and re-ask, or the user) decides what to do with them.
-fn parse_arguments(name: &str, raw: &str) -> Result<Value> {
-    if raw.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    Ok(serde_json::from_str(raw).unwrap_or_else(|e| {
-        tracing::debug!(tool = name, error = %e, "tool call arguments are not JSON; kept as text");
-        Value::String(raw.to_string())
-    }))
 }
 
 #[derive(Deserialize)]
