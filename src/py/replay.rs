@@ -25,7 +25,10 @@ pub struct Cassette {
 #[pymethods]
 impl Cassette {
     #[new]
-    #[pyo3(signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0)))]
+    #[pyo3(
+        signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0)),
+        text_signature = "(path, *, mode=None, match_on=None, ignore_fields=(), ignore_query=(), scrub_headers=(), scrub_query=(), scrub_fields=(), allow_playback_repeats=False, pace=0.0)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
