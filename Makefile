@@ -4,6 +4,7 @@
 #   make bench   llmrail against the openai SDK, httpx and a plain Rust client; prompt-cache cost
 #   make soak    10,000 calls through retries, breakers and limits against 30 % injected faults
 #   make fuzz    the decoders' property tests on fresh random inputs for FUZZ_SECONDS (600)
+#   make help    every target, and `make dev` for the fast edit-test loop
 
 PYTHON ?= python3
 VENV   := .venv
@@ -14,7 +15,11 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: setup build demo test test-rust test-py lint bench soak fuzz redis clean
+.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis clean
+
+help:  ## this list
+	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
+		awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +28,18 @@ $(VENV)/.deps: requirements-dev.txt
 	touch $@
 
 $(STAMP): $(VENV)/.deps $(SOURCES)
-	rm -rf dist
+	rm -rf dist python/llmrail/_core*.so  # the latter: what `make dev` built in place
 	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --release --out dist --interpreter $(PY) --quiet
 	$(PY) -m pip install --quiet --force-reinstall --no-deps dist/llmrail-*.whl
 	touch $@
 
 setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
+
+# The inner loop: a debug build installed in place (seconds after an edit). The stamp goes, so the
+# next `make test`, `make demo` or `make bench` puts the release wheel back.
+dev: $(VENV)/.deps  ## fast debug build into .venv (maturin develop) for the edit-test loop
+	rm -f $(STAMP)
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin develop --quiet
 
 demo: $(STAMP)  ## chat, stream and tool call end to end over real HTTP
 	$(PY) -m llmrail demo
@@ -51,6 +62,10 @@ lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
 	$(VENV)/bin/mypy python/llmrail
 	$(PY) -m mypy.stubtest llmrail._core --allowlist tests_py/stubtest-allowlist.txt
 	$(PY) tests_py/readme_examples.py --check-types
+
+fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern syntax)
+	cargo fmt --all
+	$(VENV)/bin/ruff check --fix --quiet python tests_py bench
 
 test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q

@@ -1,0 +1,51 @@
+"""What `pip install "llmrail[...]"` promises: each extra brings exactly what its integration imports."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import llmrail
+
+PACKAGE = Path(llmrail.__file__).parent
+
+
+def third_party_imports(*paths: Path) -> set[str]:
+    """Top-level names of the non-stdlib, non-llmrail modules these files import."""
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("llmrail", "__future__")}
+
+
+def extra(name: str) -> set[str]:
+    """Import names of the requirements of `llmrail[name]`, from the installed wheel's metadata."""
+    wanted = re.compile(rf"""extra\s*==\s*["']{name}["']""")
+    found = set()
+    for req in metadata.requires("llmrail") or []:
+        if wanted.search(req):
+            found.add(re.split(r"[<>=!~; \[]", req, maxsplit=1)[0].replace("-", "_").lower())
+    return found
+
+
+def test_the_langchain_extra_brings_what_the_integration_imports() -> None:
+    assert third_party_imports(*(PACKAGE / "langchain").glob("*.py")) == extra("langchain") == {
+        "langchain_core",
+        "pydantic",
+    }
+
+
+def test_the_pytest_extra_brings_what_the_plugin_imports() -> None:
+    assert third_party_imports(PACKAGE / "pytest_plugin.py") == extra("pytest") == {"pytest"}
+
+
+def test_the_package_itself_needs_nothing_but_python() -> None:
+    assert metadata.requires("llmrail") is not None
+    assert all(re.search(r"extra\s*==", req) for req in metadata.requires("llmrail") or [])
