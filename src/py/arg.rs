@@ -56,6 +56,17 @@ impl Scalar for u64 {
     }
 }
 
+/// A size or count that must be at least 1 (`max_response_bytes`); a bool is not a number here.
+impl Scalar for std::num::NonZeroUsize {
+    const EXPECTED: &'static str = "a positive whole number";
+    fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if obj.is_instance_of::<PyBool>() {
+            return Err(pyo3::exceptions::PyTypeError::new_err("a bool"));
+        }
+        obj.extract()
+    }
+}
+
 impl Scalar for f64 {
     const EXPECTED: &'static str = "a number";
     fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {

@@ -1,5 +1,7 @@
 //! `llmrail.Client`: argument conversion around `crate::client::Client` (streams: `stream.rs`).
 
+use std::num::NonZeroUsize;
+
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
@@ -8,7 +10,7 @@ use super::bridge;
 use super::cache;
 use super::convert::RequestArgs;
 use super::coroutine::{self, Call};
-use super::errors::{config, to_py};
+use super::errors::to_py;
 use super::extract;
 use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};
 use super::stream::ChatStream;
@@ -40,8 +42,8 @@ impl Client {
         fallbacks: Option<&Bound<'_, PyAny>>,
         redis_url: Option<Arg<String>>,
         prompt_cache: Option<Arg<String>>,
-        max_response_bytes: Option<&Bound<'_, PyAny>>,
-        max_event_bytes: Option<&Bound<'_, PyAny>>,
+        max_response_bytes: Option<Arg<NonZeroUsize>>,
+        max_event_bytes: Option<Arg<NonZeroUsize>>,
     ) -> PyResult<Self> {
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
@@ -57,8 +59,9 @@ impl Client {
             circuit_breaker: resilience::breaker_setting(circuit_breaker)?,
             fallbacks: resilience::fallbacks(fallbacks)?,
             redis_url: opt(redis_url, "redis_url")?,
-            max_response_bytes: byte_count("max_response_bytes", max_response_bytes)?,
-            max_event_bytes: byte_count("max_event_bytes", max_event_bytes)?,
+            max_response_bytes: opt(max_response_bytes, "max_response_bytes")?
+                .map(NonZeroUsize::get),
+            max_event_bytes: opt(max_event_bytes, "max_event_bytes")?.map(NonZeroUsize::get),
             ..ClientConfig::default()
         };
         cfg.prompt_cache = cache::policy(prompt_cache.as_deref())?.unwrap_or_default();
@@ -387,25 +390,5 @@ fn call_options(retry: Option<Py<Retry>>, deadline: Option<Arg<f64>>) -> PyResul
     Ok(CallOptions {
         retry: retry.map(|r| r.get().policy.clone()),
         deadline: positive_seconds("deadline", deadline)?,
-    })
-}
-
-/// A size limit in bytes: a positive int (not a bool, a float or a number past `usize`).
-fn byte_count(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let count = if value.is_instance_of::<pyo3::types::PyBool>() {
-        None
-    } else {
-        value.extract::<usize>().ok().filter(|n| *n > 0)
-    };
-    count.map(Some).ok_or_else(|| {
-        config(format!(
-            "{name} must be a positive whole number of bytes, got {}",
-            value
-                .repr()
-                .map_or_else(|_| "?".to_string(), |r| r.to_string())
-        ))
     })
 }
