@@ -16,6 +16,7 @@ pub mod replay;
 pub mod resilience;
 pub mod runtime;
 pub mod transport;
+pub mod wire;
 
 mod py;
 

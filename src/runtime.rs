@@ -1,19 +1,21 @@
-//! The one tokio runtime and the one pooled HTTP client of the process.
+//! The one tokio runtime of the process.
 //!
 //! Every I/O future of the core runs here, whoever awaits it (asyncio, a sync call, a Rust test),
 //! because pooled connections belong to the runtime that opened them.
 //!
+//! Ground floor: the runtime knows nothing of HTTP or of the mock server; `transport` (which
+//! owns the pooled HTTP client) and the mock server point down at it, never the reverse.
+//!
 //! Fork safety: tokio's worker threads do not survive `fork()`. The runtime remembers the pid that
-//! built it; a child process that touches the core gets a fresh runtime (and, through
-//! `transport::shared`, a fresh connection pool). The parent's runtime is leaked in the child on
-//! purpose: dropping it would wait for threads that do not exist there.
+//! built it; a child process that touches the core gets a fresh runtime. The transport's
+//! connection pools follow the same rule with the same [`pid`]. The parent's runtime is leaked in
+//! the child on purpose: dropping it would wait for threads that do not exist there.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::Once;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -23,9 +25,6 @@ use crate::error::{ErrorKind, LlmError};
 struct Shared {
     pid: u32,
     runtime: Runtime,
-    http: reqwest::Client,
-    /// Pools for clients with their own connect timeout (reqwest sets it per pool); few exist.
-    by_connect_timeout: std::sync::Mutex<Vec<(Duration, reqwest::Client)>>,
 }
 
 static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
@@ -91,13 +90,7 @@ fn current() -> Result<&'static Shared, LlmError> {
                 format!("cannot start the tokio runtime: {e}"),
             )
         })?;
-    let http = crate::transport::build_http_client(crate::transport::CONNECT_TIMEOUT)?;
-    let fresh: &'static mut Shared = Box::leak(Box::new(Shared {
-        pid,
-        runtime,
-        http,
-        by_connect_timeout: std::sync::Mutex::new(Vec::new()),
-    }));
+    let fresh: &'static mut Shared = Box::leak(Box::new(Shared { pid, runtime }));
     match SHARED.compare_exchange(ptr, fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(fresh),
         Err(winner) => {
@@ -116,25 +109,6 @@ fn current() -> Result<&'static Shared, LlmError> {
 /// A handle to the shared runtime, built on first use (and again after a fork).
 pub fn handle() -> Result<Handle, LlmError> {
     Ok(current()?.runtime.handle().clone())
-}
-
-/// The pooled HTTP client of this process for a connect timeout (only `transport` sends with
-/// it): the shared one for the default timeout, else one pool per distinct timeout.
-pub(crate) fn http_client(connect_timeout: Duration) -> Result<reqwest::Client, LlmError> {
-    let shared = current()?;
-    if connect_timeout == crate::transport::CONNECT_TIMEOUT {
-        return Ok(shared.http.clone());
-    }
-    let mut pools = shared
-        .by_connect_timeout
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some((_, c)) = pools.iter().find(|(d, _)| *d == connect_timeout) {
-        return Ok(c.clone());
-    }
-    let client = crate::transport::build_http_client(connect_timeout)?;
-    pools.push((connect_timeout, client.clone()));
-    Ok(client)
 }
 
 /// Run `fut` in the shared runtime's context and wait for it from any executor (or none).
@@ -223,6 +197,8 @@ pub(crate) fn internal(payload: Box<dyn std::any::Any + Send>) -> LlmError {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn thread_name() -> Option<String> {
@@ -284,32 +260,6 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(spawned_on.as_deref(), Some("llmrail-worker"));
-    }
-
-    /// The pool is process-wide, so a connection opened under one caller's executor must still
-    /// work after that executor is gone (asyncio.run twice in a row does exactly this).
-    #[test]
-    fn a_pooled_connection_outlives_the_executor_that_opened_it() {
-        let srv = crate::mock::MockServer::start().unwrap();
-        let client = crate::Client::new(crate::ClientConfig {
-            model: "openai/gpt-4.1-mini".into(),
-            api_key: Some("sk-test".into()),
-            base_url: Some(format!("{}/v1", srv.url())),
-            ..crate::ClientConfig::default()
-        })
-        .unwrap();
-        let ask = || crate::model::ChatRequest {
-            messages: vec![crate::model::Message::user("hi")],
-            ..crate::model::ChatRequest::default()
-        };
-        for _ in 0..3 {
-            bare(client.chat(ask())).unwrap();
-            // hyper hands a finished connection back to the pool on its own task; a call that
-            // starts before then opens a second connection (as with any hyper client).
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert_eq!(srv.connections(), 1);
-        assert_eq!(srv.requests().len(), 3);
     }
 
     #[test]

@@ -1,12 +1,21 @@
 //! The one place where bytes leave the process.
 //!
-//! Providers describe a request as an [`HttpRequest`]; this module sends it with the process's
-//! pooled reqwest client and hands back status, headers and a body (buffered, or a stream of
-//! chunks for SSE). Record and replay plug in here, so they see every provider, retry and stream
-//! without knowing about any of them. What a server may do to us is bounded here too: how far a
-//! request is redirected (`redirect.rs`) and how many bytes an answer may take (`limits.rs`).
+//! Providers describe a request as a [`wire::HttpRequest`](crate::wire::HttpRequest); [`send`]
+//! sends it with the process's pooled reqwest client (`pool.rs`, which also keeps a forked child
+//! off its parent's connections) and hands back status, headers and a body (buffered, or a
+//! stream of chunks for SSE). What a server may do to us is bounded here too: how far a request
+//! is redirected (`redirect.rs`) and how many bytes an answer may take (`limits.rs`).
+//!
+//! Which way the arrows point: `transport -> replay -> wire`, and `transport -> wire`. Record
+//! and replay plug in here, above the cassettes: [`send`] asks `replay::route` whether the
+//! active cassette answers, and if not hands the real response to the recorder on its way back.
+//! So the cassette code never sends anything and knows no socket (it speaks only the `wire`
+//! types), and every provider, retry and stream is recorded without knowing about it. The
+//! transport also points down at `runtime`, for the process id its pools are keyed by; the
+//! runtime knows nothing of HTTP.
 
 mod limits;
+mod pool;
 mod redirect;
 
 pub use limits::{EventLimit, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
@@ -18,9 +27,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http::{HeaderMap, Method};
 
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::replay::{self, Route};
+use crate::wire::{Body, HttpRequest, HttpResponse};
 
 /// How long to wait for a TCP/TLS connection before giving up, unless the client says otherwise.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,33 +72,8 @@ pub fn settings() -> Settings {
     SETTINGS.try_with(|s| *s).unwrap_or_default()
 }
 
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub url: String,
-    /// Secret headers are marked sensitive (`HeaderValue::set_sensitive`) by the provider, so
-    /// every later consumer (logs, cassettes) knows to scrub them.
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    /// Deliver the body as a stream of chunks instead of buffering it.
-    pub stream: bool,
-    /// Whole request when buffered; time to headers and between chunks when streaming.
-    pub timeout: Duration,
-}
-
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
-
-pub enum Body {
-    Full(Bytes),
-    Stream(ByteStream),
-}
-
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Body,
-}
-
+/// Reading a body whole is bounded by the limits of the client whose call is running, which
+/// only the transport knows; so these methods of a `wire` type are defined here.
 impl HttpResponse {
     /// The whole body (collecting a stream if need be, up to the client's
     /// `max_response_bytes`).
@@ -108,31 +93,13 @@ impl HttpResponse {
     }
 }
 
-pub(crate) fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Client> {
-    // ring builds faster than aws-lc and needs no cmake; installing twice is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("llmrail/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(connect_timeout)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .redirect(redirect::policy())
-        .build()
-        .map_err(|e| {
-            LlmError::new(
-                ErrorKind::Internal,
-                format!("cannot build the HTTP client: {e}"),
-            )
-        })
-}
-
 /// Send one request. Runs on the shared runtime (callers go through `runtime::run`).
 ///
 /// The active cassette (`crate::replay`) may answer it instead, or record what comes back.
 pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
-    let recorder = match crate::replay::route(&req).await? {
-        crate::replay::Route::Replayed(resp) => return Ok(resp),
-        crate::replay::Route::Network(recorder) => recorder,
+    let recorder = match replay::route(&req).await? {
+        Route::Replayed(resp) => return Ok(resp),
+        Route::Network(recorder) => recorder,
     };
     let resp = send_network(req).await?;
     Ok(match recorder {
@@ -143,7 +110,7 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     let settings = settings();
-    let client = crate::runtime::http_client(settings.connect_timeout)?;
+    let client = pool::client(settings.connect_timeout)?;
     let timeout = req.timeout;
     let builder = client
         .request(req.method, parsed(&req.url)?)

@@ -9,9 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use llmrail::providers::quota::Quota;
-use llmrail::resilience::breaker::{Admission, Breaker, BreakerConfig, Machine, Outcome, State};
-use llmrail::resilience::ratelimit::{Decision, Limiter, Limits, RateLimitConfig, Store, Ticket};
-use llmrail::resilience::redis::{connect, RedisStore, SharedBreaker};
+use llmrail::resilience::breaker::{
+    Admission, Breaker, BreakerConfig, Machine, Outcome, SharedBreaker, State,
+};
+use llmrail::resilience::ratelimit::{
+    Decision, Limiter, Limits, RateLimitConfig, RedisStore, Store, Ticket,
+};
+use llmrail::resilience::redis::connect;
 use redis_server::{free_port, RedisServer};
 
 fn store(server: &RedisServer) -> RedisStore {

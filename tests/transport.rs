@@ -1,5 +1,6 @@
 //! What a hostile or broken server can do to a call, over real sockets: redirect it to another
-//! host, inflate a gzip body, never end a line, answer a stream with something else.
+//! host, inflate a gzip body, never end a line, answer a stream with something else. And what
+//! the pooled connections promise: they outlive the executor that opened them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
@@ -365,4 +366,39 @@ async fn a_redirect_loop_on_the_same_server_ends_without_retrying() {
     assert!(e.message.contains("more than 10 redirects"), "{e}");
     assert_eq!(e.attempts, 1);
     assert_eq!(srv.heads().len(), 11);
+}
+
+/// An executor with no timer and no I/O driver of its own, as asyncio is to tokio: work polled
+/// there opens sockets and timers on the shared runtime, or not at all.
+fn bare<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(fut)
+}
+
+/// The pool is process-wide, so a connection opened under one caller's executor must still
+/// work after that executor is gone (asyncio.run twice in a row does exactly this).
+#[test]
+fn a_pooled_connection_outlives_the_executor_that_opened_it() {
+    let srv = llmrail::mock::MockServer::start().unwrap();
+    let client = Client::new(ClientConfig {
+        model: "openai/gpt-4.1-mini".into(),
+        api_key: Some("sk-test".into()),
+        base_url: Some(format!("{}/v1", srv.url())),
+        ..ClientConfig::default()
+    })
+    .unwrap();
+    let ask = || ChatRequest {
+        messages: vec![Message::user("hi")],
+        ..ChatRequest::default()
+    };
+    for _ in 0..3 {
+        bare(client.chat(ask())).unwrap();
+        // hyper hands a finished connection back to the pool on its own task; a call that
+        // starts before then opens a second connection (as with any hyper client).
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(srv.connections(), 1);
+    assert_eq!(srv.requests().len(), 3);
 }

@@ -11,9 +11,9 @@ use tokio::sync::mpsc;
 use super::{ClientConfig, Inner};
 use crate::error::{LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
-use crate::resilience::breaker::{Breaker, Snapshot};
-use crate::resilience::ratelimit::{self, Limiter, Store};
-use crate::resilience::redis::{self as shared, RedisStore, SharedBreaker};
+use crate::resilience::breaker::{Breaker, SharedBreaker, Snapshot};
+use crate::resilience::ratelimit::{self, Limiter, RedisStore, Store};
+use crate::resilience::redis as shared;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{
     deadline_from, fallback, run_target, Attempt, CallOptions, CallReport, Guards,

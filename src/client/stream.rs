@@ -16,7 +16,8 @@ use crate::model::{ChatRequest, StreamEvent};
 use crate::providers;
 use crate::resilience::{Attempt, CallOptions, CallReport};
 use crate::runtime::{self, AbortOnDrop};
-use crate::transport::{self, Body, EventLimit};
+use crate::transport::{self, EventLimit};
+use crate::wire::Body;
 
 impl Inner {
     /// One streamed attempt: forward decoded events until the end, the consumer going away

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
-use crate::transport::HttpRequest;
+use crate::wire::HttpRequest;
 
 pub mod anthropic;
 pub mod openai;

@@ -20,6 +20,10 @@
 //!
 //! Loading also accepts what other recorders write: pydantic-ai's decoded `parsed_body`, and
 //! stock vcrpy's `!!binary` (base64) bodies, gzip-compressed when the response said so.
+//!
+//! This file reads the layout; `cassette/write.rs` writes it. What one exchange holds is
+//! `replay/interaction.rs` (re-exported here), so the scrubber, which the writer uses, needs
+//! nothing of this module.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -30,42 +34,12 @@ use base64::Engine;
 use bytes::Bytes;
 use serde_yaml_ng::Value;
 
-pub use super::writer::{to_yaml, write_atomic};
+mod write;
+
+pub use super::interaction::{Chunk, Interaction, Request, Response};
+pub use write::{to_yaml, write_atomic};
 
 use crate::error::{LlmError, Result};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Interaction {
-    pub request: Request,
-    pub response: Response,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub method: String,
-    pub uri: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    /// The decoded body, exactly as the client received it.
-    pub body: Bytes,
-    /// From sending the request to the response (to its headers, when streamed).
-    pub latency: Option<Duration>,
-    /// How a streamed body arrived; `None` for a buffered one.
-    pub chunks: Option<Vec<Chunk>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Chunk {
-    pub len: usize,
-    /// Since the request was sent.
-    pub at: Duration,
-}
 
 /// The layout version written and read (vcrpy's).
 pub const VERSION: u64 = 1;
@@ -282,5 +256,4 @@ pub(super) fn binary_tags<'a>(text: &'a str, from: &str, to: &str) -> Cow<'a, st
 }
 
 #[cfg(test)]
-#[path = "cassette_tests.rs"]
 mod tests;

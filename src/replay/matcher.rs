@@ -289,5 +289,4 @@ fn describe(b: &Body) -> String {
 }
 
 #[cfg(test)]
-#[path = "matcher_tests.rs"]
 mod tests;

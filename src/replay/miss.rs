@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::cassette::Request;
+use super::interaction::Request;
 use super::matcher::{Key, Matcher};
 use super::options::Mode;
 use crate::error::{ErrorKind, LlmError};

@@ -3,12 +3,19 @@
 //! to go to the network (recording what comes back when a cassette or the development recorder
 //! wants it).
 //!
+//! Which way the arrows point: `transport -> replay -> wire`. The transport sits above and calls
+//! in; replay speaks only the `wire` types and never sends anything itself, so it is plain data
+//! work (match, scrub, read and write files), testable without a socket, and the one door every
+//! request passes through stays in `transport`. Inside, the recorded exchange
+//! (`interaction.rs`) is the floor that `scrub` and the file format (`cassette`) both stand on.
+//!
 //! The active cassette is process-global on purpose: a test's clients are created anywhere
 //! (fixtures, application code, other threads) and all of them must be recorded. Cassettes nest;
 //! the innermost one is used. Parallel test runners (pytest-xdist) use processes, one slot each.
 
 pub mod cassette;
 pub mod devlog;
+mod interaction;
 mod json;
 pub mod lock;
 pub mod matcher;
@@ -17,7 +24,6 @@ mod options;
 pub mod scrub;
 mod session;
 mod tee;
-mod writer;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -25,7 +31,7 @@ pub use options::{Mode, Options};
 pub use session::Session;
 
 use crate::error::Result;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::wire::{HttpRequest, HttpResponse};
 use session::Decision;
 pub(crate) use tee::Recorder;
 

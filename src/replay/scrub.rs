@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use http::HeaderMap;
 use serde_json::Value;
 
-use super::cassette::{Chunk, Interaction};
+use super::interaction::{Chunk, Interaction};
 
 /// What a scrubbed value is replaced with.
 pub const REDACTED: &str = "REDACTED";
@@ -372,5 +372,4 @@ fn remap(chunks: &[Chunk], edits: &[Edit]) -> Vec<Chunk> {
 }
 
 #[cfg(test)]
-#[path = "scrub_tests.rs"]
 mod tests;

@@ -16,7 +16,7 @@ use super::miss;
 use super::options::{Mode, Options};
 use super::scrub;
 use crate::error::{LlmError, Result};
-use crate::transport::{Body, HttpRequest, HttpResponse};
+use crate::wire::{Body, HttpRequest, HttpResponse};
 
 struct Loaded {
     interaction: Interaction,
@@ -304,5 +304,4 @@ fn split(body: &Bytes, chunks: &[cassette::Chunk]) -> Vec<(Bytes, Duration)> {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

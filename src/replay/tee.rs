@@ -12,12 +12,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::HeaderMap;
 
-use super::cassette::{Chunk, Interaction, Request, Response};
 use super::devlog;
+use super::interaction::{Chunk, Interaction, Request, Response};
 use super::scrub::Scrubber;
 use super::session::Session;
 use crate::error::Result;
-use crate::transport::{Body, ByteStream, HttpRequest, HttpResponse};
+use crate::wire::{Body, ByteStream, HttpRequest, HttpResponse};
 
 /// Captures one request on its way out and its response on the way back.
 pub(crate) struct Recorder {

@@ -5,12 +5,18 @@
 //! Per attempt, outermost first: the call's deadline, the breaker (fail fast while open), the
 //! rate limiter (reserve tokens, maybe wait), then the attempt itself; its result settles the
 //! reservation, feeds the breaker, and decides whether and when to retry.
+//!
+//! Which way the arrows point inside: `clock` (time as milliseconds) and `redis` (the one
+//! connection per Redis server) are the floor and know no layer; `breaker` and `ratelimit` each
+//! stand on them, with their own Redis script beside them (`breaker/redis.rs`,
+//! `ratelimit/redis.rs`) and no arrow between the two; this file composes the layers.
 
 // Every number here may come from a server's reply or a user's argument: integer overflow and
 // `Instant`/`Duration` arithmetic are checked or saturating, never a panic (issue 13).
 #![deny(clippy::arithmetic_side_effects)]
 
 pub mod breaker;
+mod clock;
 pub mod estimate;
 pub mod fallback;
 pub mod ratelimit;
@@ -156,7 +162,7 @@ where
         if deadline.is_some_and(|d| crate::duration::after(Instant::now(), wait) >= d) {
             return Err(finish(e, report));
         }
-        tracing::debug!(attempt = n, wait_ms = breaker::millis(wait), error = %e, "retrying");
+        tracing::debug!(attempt = n, wait_ms = clock::millis(wait), error = %e, "retrying");
         // A replayed failure is followed by a replayed retry: wait at the cassette's pace.
         let wait = crate::replay::paced(wait);
         tokio::time::sleep(wait).await;
@@ -187,5 +193,4 @@ pub fn deadline_from(client: Option<Duration>, call: Option<Duration>) -> Option
 }
 
 #[cfg(test)]
-#[path = "mod_tests.rs"]
 mod tests;

@@ -3,8 +3,9 @@
 //! The limit is a sliding log of reservations (exact, unlike fixed windows that allow twice the
 //! limit across a boundary). Before an attempt the estimated input tokens plus `max_tokens` are
 //! reserved; afterwards the reservation is settled to the real usage. The log lives in this
-//! process ([`LocalStore`]) or in Redis (`redis.rs`), behind one [`Store`] trait; a Redis outage
-//! falls back to the local log with a warning instead of failing calls.
+//! process ([`LocalStore`]) or in Redis ([`RedisStore`], `ratelimit/redis.rs`, on the connection
+//! of `resilience/redis.rs`), behind one [`Store`] trait; a Redis outage falls back to the local
+//! log with a warning instead of failing calls. Time is counted by `resilience/clock.rs`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,8 +17,11 @@ use tokio::sync::Notify;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::providers::quota::Quota;
 
-use super::breaker::millis;
+use super::clock::{millis, Clock};
 pub use super::estimate::{estimate_input_tokens, reservation_for, DEFAULT_OUTPUT_RESERVE};
+
+mod redis;
+pub use redis::RedisStore;
 
 /// A waiting call re-checks at least this often (capacity freed by other processes is not
 /// announced).
@@ -236,21 +240,21 @@ impl Log {
 /// Logs kept in this process, one per key.
 pub struct LocalStore {
     logs: Mutex<std::collections::HashMap<String, Log>>,
-    epoch: Instant,
+    clock: Clock,
 }
 
 impl Default for LocalStore {
     fn default() -> Self {
         Self {
             logs: Mutex::new(std::collections::HashMap::new()),
-            epoch: Instant::now(),
+            clock: Clock::start(),
         }
     }
 }
 
 impl LocalStore {
     fn with_log<T>(&self, key: &str, f: impl FnOnce(&mut Log, u64) -> T) -> T {
-        let now = millis(self.epoch.elapsed());
+        let now = self.clock.now_ms();
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         f(logs.entry(key.to_string()).or_default(), now)
     }
@@ -415,5 +419,4 @@ impl Limiter {
 }
 
 #[cfg(test)]
-#[path = "ratelimit_tests.rs"]
 mod tests;

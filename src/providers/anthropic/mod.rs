@@ -14,7 +14,7 @@ use super::{
 use crate::cache::{CachePlan, CacheTtl};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::transport::HttpRequest;
+use crate::wire::HttpRequest;
 use cache::{add_beta, control, system, tools, Marker, EXTENDED_TTL_BETA};
 
 /// The API version every current model accepts; sent as `anthropic-version`.

@@ -13,7 +13,7 @@ use super::{
 use crate::cache::CachePlan;
 use crate::error::{LlmError, Result};
 use crate::model::*;
-use crate::transport::HttpRequest;
+use crate::wire::HttpRequest;
 
 /// One OpenAI-shaped service: the wire is shared, the name, home and key variable differ.
 pub struct OpenAi {

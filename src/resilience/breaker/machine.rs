@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{ErrorKind, LlmError, Result};
 
-use super::millis;
+use crate::resilience::clock::millis;
 use crate::resilience::retry::is_retriable;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -271,5 +271,4 @@ impl Machine {
 }
 
 #[cfg(test)]
-#[path = "machine_tests.rs"]
 mod tests;

@@ -2,25 +2,27 @@
 //! fail fast (or go straight to a fallback), then let one probe through to see if it recovered.
 //!
 //! [`Machine`] (machine.rs) is the state machine with time passed in, so it is tested without
-//! clocks. The Redis variant (`resilience/redis.rs`) runs the same transitions in a Lua script, so
-//! every process sharing the Redis sees one breaker.
+//! clocks. The Redis variant ([`SharedBreaker`], `breaker/redis.rs`, on the connection of
+//! `resilience/redis.rs`) runs the same transitions in a Lua script, so every process sharing
+//! the Redis sees one breaker. Time is counted by `resilience/clock.rs`.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use crate::error::{ErrorKind, LlmError, Result};
 
-use super::redis::SharedBreaker;
+use super::clock::Clock;
 
 mod machine;
+mod redis;
 pub use machine::*;
+pub use redis::SharedBreaker;
 
 /// One breaker: local state, optionally shared through Redis.
 pub struct Breaker {
     name: String,
     cfg: BreakerConfig,
     local: Mutex<Machine>,
-    epoch: Instant,
+    clock: Clock,
     shared: Option<SharedBreaker>,
 }
 
@@ -30,7 +32,7 @@ impl Breaker {
             name,
             cfg,
             local: Mutex::new(Machine::default()),
-            epoch: Instant::now(),
+            clock: Clock::start(),
             shared,
         })
     }
@@ -39,12 +41,8 @@ impl Breaker {
         &self.name
     }
 
-    fn now(&self) -> u64 {
-        millis(self.epoch.elapsed())
-    }
-
     fn with_local<T>(&self, f: impl FnOnce(&mut Machine, u64) -> T) -> T {
-        let now = self.now();
+        let now = self.clock.now_ms();
         // A poisoned lock only means another thread panicked mid-update; the state is plain data.
         let mut m = self.local.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut m, now)
@@ -151,8 +149,4 @@ impl Drop for Permit {
             }
         }
     }
-}
-
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

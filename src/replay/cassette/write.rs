@@ -1,4 +1,7 @@
 //! Writing cassettes: vcrpy's layout, JSON bodies pretty-printed, files replaced atomically.
+//!
+//! Stands on the reading side (`cassette.rs`: the layout version, the `!binary` tag swap) and on
+//! `scrub` for the one way a URL is written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,9 +13,9 @@ use serde::Serialize;
 use serde_yaml_ng::value::{Tag, TaggedValue};
 use serde_yaml_ng::{Mapping, Value};
 
-use super::cassette::{binary_tags, Interaction, VERSION};
-use super::scrub;
+use super::{binary_tags, Interaction, VERSION};
 use crate::error::{LlmError, Result};
+use crate::replay::scrub;
 
 #[derive(Serialize)]
 struct FileOut {

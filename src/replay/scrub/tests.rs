@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use super::*;
-use crate::replay::cassette::{Request, Response};
+use crate::replay::interaction::{Request, Response};
 use bytes::Bytes;
 use http::HeaderValue;
 use std::time::Duration;
