@@ -257,6 +257,11 @@ fn transport_error(e: reqwest::Error) -> LlmError {
         cut_off |= s.is::<hyper::Error>() || s.is::<std::io::Error>();
         source = s.source();
     }
+    // reqwest words a connect timeout as "operation timed out" (hyper's as "connect timeout"):
+    // say which phase failed, so a timeout before any byte was sent reads as one.
+    if e.is_connect() {
+        text.insert_str(0, "could not connect: ");
+    }
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_redirect() || (e.is_decode() && !cut_off) {
