@@ -21,11 +21,16 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use super::coroutine::{self, Call};
 use super::errors::to_py;
 use super::exit;
 use crate::error::LlmError;
 use crate::runtime;
+
+pub(super) mod coroutine;
+mod loop_wake;
+mod waiter;
+
+use coroutine::Call;
 
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
-use super::exit;
+use crate::py::exit;
 
 struct Notifier {
     queue: Mutex<Vec<Waker>>,

@@ -13,7 +13,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::exit;
+use crate::py::exit;
 
 enum State {
     Pending,

@@ -18,11 +18,11 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyCFunction;
 
-use super::errors::to_py;
-use super::exit;
 use super::loop_wake;
 use super::waiter::{self, Waiter};
 use crate::error::LlmError;
+use crate::py::errors::to_py;
+use crate::py::exit;
 use crate::runtime;
 
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
