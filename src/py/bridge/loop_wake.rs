@@ -1,110 +1,21 @@
-//! GIL-free wake-ups of asyncio event loops.
-//!
-//! Waking asyncio from another thread (`loop.call_soon_threadsafe`) needs the GIL. Called from a
-//! tokio worker, that makes the worker queue for the GIL behind the Python thread (the cost of
-//! every async call and every streamed event, and a throughput ceiling under load). Instead, a
-//! tokio thread only pushes the waker onto the loop's queue and writes one byte to a socket the
-//! loop watches (`add_reader`); the loop thread then runs the wakers itself, GIL already held.
+//! How a tokio worker wakes a call parked on an asyncio loop: through a socket the loop watches
+//! where it can ([`socket`], unix), else through `loop.call_soon_threadsafe` ([`Threadsafe`]), the
+//! portable path every platform and every asyncio loop has.
 
-use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Wake, Waker};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
 use crate::py::exit;
 
-struct Notifier {
-    queue: Mutex<Vec<Waker>>,
-    /// Written by any thread, read by the loop thread; both non-blocking.
-    tx: UnixStream,
-    rx: UnixStream,
-}
-
-impl Notifier {
-    fn new() -> std::io::Result<Self> {
-        let (tx, rx) = UnixStream::pair()?;
-        tx.set_nonblocking(true)?;
-        rx.set_nonblocking(true)?;
-        Ok(Self {
-            queue: Mutex::new(Vec::new()),
-            tx,
-            rx,
-        })
-    }
-
-    fn push(&self, waker: Waker) {
-        let first = {
-            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-            q.push(waker);
-            q.len() == 1
-        };
-        // One byte per batch: a full socket buffer means a wake-up is already pending.
-        if first {
-            let _ = (&self.tx).write(&[1]);
-        }
-    }
-
-    /// On the loop thread: empty the socket, then run every queued waker. Reading before taking
-    /// the queue means a push in between is either taken now or writes a fresh byte.
-    fn drain(&self) {
-        let mut buf = [0u8; 256];
-        loop {
-            match (&self.rx).read(&mut buf) {
-                // A short read emptied the socket: no need to ask again to be told so.
-                Ok(n) if n < buf.len() => break,
-                Ok(_) => continue,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        let wakers =
-            std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        for w in wakers {
-            w.wake();
-        }
-    }
-}
-
-struct LoopWaker {
-    notifier: Arc<Notifier>,
-    inner: Waker,
-}
-
-impl Wake for LoopWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.notifier.push(self.inner.clone());
-    }
-}
-
-thread_local! {
-    /// The running loop of this thread and its notifier. The loop is held strongly so a new loop
-    /// can never be mistaken for an old one at a reused address.
-    static CURRENT: RefCell<Option<(Py<PyAny>, Arc<Notifier>)>> = const { RefCell::new(None) };
-}
+#[cfg(unix)]
+mod socket;
 
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// A waker that wakes `inner` through the running loop's notifier; `None` when there is no
-/// running loop (or it cannot watch a socket), so the caller keeps the plain waker.
-pub fn waker_for_running_loop(inner: &Waker) -> Option<Waker> {
-    Python::attach(|py| {
-        let notifier = notifier(py).ok()??;
-        Some(Waker::from(Arc::new(LoopWaker {
-            notifier,
-            inner: inner.clone(),
-        })))
-    })
-}
 
 /// The running asyncio loop of this thread, if any.
 pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
@@ -117,34 +28,45 @@ pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     Ok((!running.is_none()).then_some(running))
 }
 
-fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
-    let Some(running) = running_loop(py)? else {
-        return Ok(None);
-    };
-    let known = CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(lp, _)| lp.bind(py).is(&running))
-            .map(|(_, n)| n.clone())
-    });
-    if known.is_some() {
-        return Ok(known);
+/// A waker, callable from any thread, that runs `on_loop` on the thread of `running` (this
+/// thread's running loop).
+pub fn waker_for(running: &Bound<'_, PyAny>, on_loop: Waker) -> Waker {
+    #[cfg(unix)]
+    if let Some(waker) = socket::waker_for(running, &on_loop) {
+        return waker;
     }
-    let Ok(notifier) = Notifier::new().map(Arc::new) else {
-        return Ok(None);
-    };
-    let for_loop = notifier.clone();
-    let drain = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
-        for_loop.drain();
-    })?;
-    // Python code (the selector loop's); skipped at interpreter exit, which leaves the
-    // `call_soon_threadsafe` waker.
-    let Some(added) =
-        exit::callout(|| running.call_method1("add_reader", (notifier.rx.as_raw_fd(), drain)))
-    else {
-        return Ok(None);
-    };
-    added?;
-    CURRENT.with(|c| *c.borrow_mut() = Some((running.unbind(), notifier.clone())));
-    Ok(Some(notifier))
+    Waker::from(Arc::new(Threadsafe {
+        on_loop,
+        event_loop: running.clone().unbind(),
+    }))
+}
+
+/// Wakes from any thread through `call_soon_threadsafe`, past the interpreter-exit gate
+/// (`py/exit.rs`): the waking thread takes the GIL for that one call. `on_loop` runs on the loop
+/// thread, so a wake-up that comes before the task is parked is not lost.
+struct Threadsafe {
+    on_loop: Waker,
+    event_loop: Py<PyAny>,
+}
+
+impl Wake for Threadsafe {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Once the program is ending the wake-up is dropped: the loop is going away with it.
+        exit::attach(|py| {
+            let on_loop = self.on_loop.clone();
+            let wake = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
+                on_loop.wake_by_ref();
+            });
+            if let Ok(wake) = wake {
+                // A closed loop refuses; its task is gone anyway.
+                let _ =
+                    self.event_loop
+                        .call_method1(py, intern!(py, "call_soon_threadsafe"), (wake,));
+            }
+        });
+    }
 }
