@@ -23,7 +23,10 @@
 //!   any loop whose `add_reader` refuses) and every non-unix build wake the call through
 //!   `loop.call_soon_threadsafe` instead ([`loop_wake`]): the worker waits for the GIL for that
 //!   one call. Same results and the same cancellation, more CPU per wake-up (figures below).
-//!   uvloop watches sockets, so it takes the unix path.
+//!   uvloop watches sockets, so it takes the unix path. The non-unix build is checked with
+//!   `cargo check --target x86_64-pc-windows-gnu --lib` (ring and mimalloc need
+//!   `gcc-mingw-w64-x86-64` for their C); the portable path is tested on Linux with a loop whose
+//!   `add_reader` refuses (`tests_py/test_asyncio_integration.py`).
 //! - **Streams are pulled.** `__anext__` awaits the next event from the channel the pump task
 //!   fills; an event already buffered comes back as a finished awaitable, with no poll at all.
 //! - **Sync methods** call [`block`]: `py.detach` (GIL released) around `runtime::block_on` of the
