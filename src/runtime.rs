@@ -14,7 +14,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-use std::sync::Once;
 use std::task::{Context, Poll};
 
 use tokio::runtime::{Builder, Handle, Runtime};
@@ -33,19 +32,23 @@ static SHARED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
 /// every call asks several times): cached, and forgotten in a forked child.
 pub fn pid() -> u32 {
     static PID: AtomicU32 = AtomicU32::new(0);
-    static AT_FORK: Once = Once::new();
-    extern "C" fn forget_in_child() {
-        PID.store(0, Ordering::Relaxed);
-    }
     let cached = PID.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
     }
-    // SAFETY: registers a handler that only stores to an atomic, which is fine in a forked
-    // child; registered before the first value is cached, so no child can inherit a stale one.
-    AT_FORK.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(forget_in_child));
-    });
+    // Only unix forks: elsewhere a process keeps its id, and the cached one stays true.
+    #[cfg(unix)]
+    {
+        static AT_FORK: std::sync::Once = std::sync::Once::new();
+        extern "C" fn forget_in_child() {
+            PID.store(0, Ordering::Relaxed);
+        }
+        // SAFETY: registers a handler that only stores to an atomic, which is fine in a forked
+        // child; registered before the first value is cached, so no child can inherit a stale one.
+        AT_FORK.call_once(|| unsafe {
+            libc::pthread_atfork(None, None, Some(forget_in_child));
+        });
+    }
     let pid = std::process::id();
     PID.store(pid, Ordering::Relaxed);
     pid

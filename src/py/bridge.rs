@@ -1,31 +1,105 @@
-//! The one bridge between Python's waiting and the core's futures.
+//! The async bridge: the one door between Python's waiting and the core's futures. Every async
+//! method returns a [`Call`](coroutine::Call) built by [`coroutine::call`]; every sync method
+//! waits in [`block`]. This comment is the contract with asyncio; the files below say only how
+//! they keep it.
 //!
-//! Async: methods return a [`Call`](super::coroutine::Call) (`coroutine::call`), a coroutine
-//! object, so `asyncio.run(client.chat(...))` works and cancelling the asyncio task drops the
-//! Rust future, which the loop thread polls itself (`runtime::run`), so the request and its
-//! socket are dropped with it. Wake-ups reach the loop through `loop_wake` without the GIL. Measured
-//! against `pyo3_async_runtimes::future_into_py` by `make bench` (the two `bench_noop_*`
-//! functions).
+//! # Which code runs on which thread
 //!
-//! Where a loop cannot watch a socket, a tokio thread wakes it with `call_soon_threadsafe`
-//! under the GIL. That, and every other way back into Python from a thread that released the
-//! GIL, passes the interpreter-exit gate (`exit.rs`).
+//! - **The awaiting Python thread polls the Rust future.** A `Call` is a coroutine object
+//!   (`send`, `throw`, `close`, `__await__`), so `await`, `asyncio.run`, `create_task`, `gather`
+//!   and `TaskGroup` take it. Its first step reads the arguments into owned Rust values (bad ones
+//!   raise there, as in an `async def`) and builds the `'static` core future; that step and every
+//!   later one polls the future on the event loop's thread with the GIL released, inside the
+//!   shared runtime's context, so the sockets and timers it opens belong to the process's one
+//!   runtime (`runtime::run`). A panic becomes an `LLMError`, and the future is not polled again.
+//! - **Tokio workers move bytes and wake the loop.** hyper's connection tasks, timers and each
+//!   stream's pump task run on the runtime's workers (one by default,
+//!   `runtime::WORKER_THREADS_VAR`). On unix a worker wakes a call without the GIL: it queues the
+//!   waker and writes one byte to a socket pair that the loop watches with `add_reader`
+//!   ([`loop_wake`]); the loop thread drains the queue, GIL already held, and the parked task
+//!   resumes inside that same callback ([`waiter`]: the `Waiter` a task is parked on runs its
+//!   done callbacks at once instead of scheduling them, one loop turn less per wake-up).
+//! - **The portable wake-up.** A loop that cannot watch a socket (Windows' `ProactorEventLoop`,
+//!   any loop whose `add_reader` refuses) and every non-unix build wake the call through
+//!   `loop.call_soon_threadsafe` instead ([`loop_wake`]): the worker waits for the GIL for that
+//!   one call. Same results and the same cancellation, more CPU per wake-up (figures below).
+//!   uvloop watches sockets, so it takes the unix path. The non-unix build is checked with
+//!   `cargo check --target x86_64-pc-windows-gnu --lib` (ring and mimalloc need
+//!   `gcc-mingw-w64-x86-64` for their C); the portable path is tested on Linux with a loop whose
+//!   `add_reader` refuses (`tests_py/test_asyncio_integration.py`).
+//! - **Streams are pulled.** `__anext__` awaits the next event from the channel the pump task
+//!   fills; an event already buffered comes back as a finished awaitable, with no poll at all.
+//! - **Sync methods** call [`block`]: `py.detach` (GIL released) around `runtime::block_on` of the
+//!   same future on the caller's thread, waking every 50 ms to let Python deliver signals, so
+//!   Ctrl-C raises `KeyboardInterrupt` and drops the call. One code path for both APIs.
+//! - A thread without the GIL re-enters Python only for short callbacks: the portable wake-up, a
+//!   log record ([`logging`]), the signal check, an extraction's validator.
 //!
-//! Sync: [`block`] releases the GIL and blocks on the same shared runtime, waking every 50 ms to
-//! let Python deliver signals, so Ctrl-C raises KeyboardInterrupt promptly.
+//! # Cancellation drops the Rust future
+//!
+//! `Task.cancel()` first cancels the `Waiter` the task is parked on; the task then wakes and
+//! throws `CancelledError` into the `Call`, which drops the core future there and then, on the
+//! loop thread. With it go the request and its connection (the server sees it close), a retry's
+//! sleep, a rate limiter's wait, and a stream's pump task (aborted when its handle drops).
+//! `close()` (a coroutine closed or collected before it finished) does the same. Core code is
+//! written so that any await may be its last (a cassette is never left half-written).
+//! A `Call` is awaited once; awaiting it again raises `RuntimeError`, as a spent coroutine does.
+//!
+//! # Why not `pyo3_async_runtimes::tokio::future_into_py`
+//!
+//! It spawns the future on a worker; when done, it hands the result to a blocking-pool thread,
+//! which takes the GIL and calls `call_soon_threadsafe(future.set_result)`: the loop wakes on its
+//! self-pipe, sets the asyncio future's result, and the task resumes one turn later. Three
+//! threads, a GIL acquisition off the loop thread, and two loop turns per await. pyo3's own
+//! `async fn` (`experimental-async`) wakes through `call_soon_threadsafe` too, whose write to
+//! asyncio's self-pipe costs one more loop turn and a failed `recv` (a Python exception) per
+//! wake-up. `make bench` measures both doors on one trivial task spawned on a worker
+//! (`bench_noop_native`, `bench_noop_future_into_py`: [`probe`]). 50,000 awaits, three runs, on
+//! 2 cores shared with other builds (load average 6–8), 2026-12-06:
+//!
+//! | per await                         | p50         | p95         | CPU         |
+//! |-----------------------------------|-------------|-------------|-------------|
+//! | this bridge, socket wake-up       | 6.1–6.4 µs  | 7.1–8.8 µs  | 6.7–7.9 µs  |
+//! | the same under uvloop             | 6.1 µs      | 6.7–6.8 µs  | 6.5–6.6 µs  |
+//! | this bridge, portable wake-up     | 16.8–16.9 µs| 21–74 µs    | 18–24 µs    |
+//! | `future_into_py`                  | 55–81 µs    | 118–160 µs  | 71–102 µs   |
+//!
+//! (The portable row: the probe on a selector loop whose `add_reader` refuses, as Windows'
+//! does.) Before this door existed, a loopback chat with a 2 KB answer took ~280–370 µs via
+//! `future_into_py` and ~215–300 µs via pyo3's `async fn`, against ~85 µs for a plain reqwest
+//! client: the door was most of the overhead. `pyo3-async-runtimes` stays a dependency for the
+//! probe alone: this comparison is why the bridge exists, and `make bench` repeats it on every
+//! machine rather than trusting these figures.
+//!
+//! # Interpreter exit
+//!
+//! Every way back into Python from a thread that released the GIL (the end of a poll or of a sync
+//! wait, a wake-up, a log record, a signal check) passes the interpreter-exit gate
+//! (`py/exit.rs`: a sibling of this folder, since the error map, the mock server and cassettes
+//! pass it too, and inside the folder it would close a circle with the error map). Once the
+//! `atexit` hook `quiesce` has run, no thread takes the GIL back into the finalising
+//! interpreter: a thread that would return to Python parks for good (it is a daemon thread, or
+//! finalisation would have waited for it), and one that only wanted to call into Python skips
+//! the call. So the process ends cleanly with calls still in flight on daemon threads.
 
 use std::future::Future;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 
-use super::coroutine::{self, Call};
 use super::errors::to_py;
 use super::exit;
 use crate::error::LlmError;
 use crate::runtime;
+
+pub(super) mod coroutine;
+mod logging;
+mod loop_wake;
+mod probe;
+mod waiter;
+
+pub use logging::{init_logging, reset_log_levels};
+pub use probe::{bench_noop_future_into_py, bench_noop_native};
 
 const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 
@@ -56,53 +130,4 @@ where
         }
     });
     outcome?.map_err(to_py)
-}
-
-static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
-
-/// Core `tracing`/`log` records go to Python's `logging` under the Rust module path
-/// (`llmrail.client`, `llmrail.transport`, ...).
-pub fn init_logging(py: Python<'_>) {
-    if LOG_RESET.get().is_some() {
-        return;
-    }
-    let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::LoggersAndLevels) else {
-        return;
-    };
-    let handle = logger.reset_handle();
-    if log::set_boxed_logger(Box::new(exit::GatedLogger(logger))).is_ok() {
-        // pyo3-log's own default: records up to DEBUG are handed to Python's `logging`.
-        log::set_max_level(log::LevelFilter::Debug);
-        let _ = LOG_RESET.set(handle);
-    }
-}
-
-/// pyo3-log caches logger levels; call after changing Python's logging configuration.
-#[pyfunction]
-pub fn reset_log_levels() {
-    if let Some(h) = LOG_RESET.get() {
-        h.reset();
-    }
-}
-
-/// Benchmark probe: one await of a trivial task through the bridge the methods use.
-#[pyfunction]
-pub fn bench_noop_native() -> PyResult<Call> {
-    // A trivial task on a worker, awaited from the loop: the hop there and back that every
-    // real call makes (its connection task is on a worker too).
-    coroutine::call(
-        |_| {
-            Ok(runtime::run(async {
-                runtime::AbortOnDrop(tokio::spawn(async { Ok(1u32) })).await
-            }))
-        },
-        |py, n| n.into_py_any(py),
-    )
-}
-
-/// Benchmark probe: the same await through `pyo3_async_runtimes::future_into_py` (which uses
-/// its own runtime; only the bridge cost is compared).
-#[pyfunction]
-pub fn bench_noop_future_into_py(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
-    pyo3_async_runtimes::tokio::future_into_py(py, async { Ok(1u32) })
 }

@@ -7,9 +7,9 @@ use pyo3::IntoPyObjectExt;
 
 use super::arg::{opt, Arg};
 use super::bridge;
+use super::bridge::coroutine::{self, Call};
 use super::cache;
 use super::convert::RequestArgs;
-use super::coroutine::{self, Call};
 use super::errors::to_py;
 use super::extract;
 use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};

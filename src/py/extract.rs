@@ -13,8 +13,8 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::bridge;
+use super::bridge::coroutine;
 use super::convert::RequestArgs;
-use super::coroutine;
 use super::errors::to_py;
 use super::exit;
 use super::json::to_value;

@@ -8,18 +8,15 @@ mod bridge;
 mod cache;
 mod client;
 mod convert;
-mod coroutine;
 mod errors;
 mod exit;
 mod extract;
 mod json;
-mod loop_wake;
 mod mock;
 mod replay;
 mod resilience;
 mod stream;
 mod types;
-mod waiter;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::init_logging(m.py());

@@ -8,7 +8,7 @@ use pyo3::IntoPyObjectExt;
 use tokio::sync::Mutex;
 
 use super::bridge;
-use super::coroutine;
+use super::bridge::coroutine;
 use super::errors::to_py;
 use super::types::StreamEvent;
 use crate::client as core;

@@ -1,11 +1,6 @@
-//! [`Call`]: what every async method returns. A coroutine object (it has `send`, `throw`, `close`
-//! and `__await__`), so `await`, `asyncio.run`, `create_task` and `gather` all take it.
-//!
-//! Why not pyo3's `async fn`: its waker resolves the suspended task through
-//! `loop.call_soon_threadsafe`, which also writes asyncio's self-pipe, so each wake-up costs an
-//! extra turn of the event loop and a failed `recv` (a Python exception) on top of our own
-//! socket. Here the waker goes through `loop_wake` (tokio threads queue it and poke the loop's
-//! socket), and the loop thread then runs the task's wake-up at once (see `waiter`).
+//! [`Call`]: the coroutine object every async method returns (its contract with asyncio is in
+//! `bridge.rs`). Each step polls the core future with the GIL released; a pending poll parks the
+//! task on a fresh [`Waiter`], which the waker from [`loop_wake`] fires on the loop thread.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,15 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
-use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyCFunction;
 
-use super::errors::to_py;
-use super::exit;
 use super::loop_wake;
 use super::waiter::{self, Waiter};
 use crate::error::LlmError;
+use crate::py::errors::to_py;
+use crate::py::exit;
 use crate::runtime;
 
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
@@ -99,36 +92,6 @@ impl Wake for Slot {
     }
 }
 
-/// For loops that cannot watch a socket: wake from any thread through `call_soon_threadsafe`,
-/// past the interpreter-exit gate (`exit.rs`). The slot is read on the loop thread, so a
-/// wake-up that comes before the task is parked is not lost.
-struct Threadsafe {
-    slot: Arc<Slot>,
-    event_loop: Py<PyAny>,
-}
-
-impl Wake for Threadsafe {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Once the program is ending the wake-up is dropped: the loop is going away with it.
-        exit::attach(|py| {
-            let slot = self.slot.clone();
-            let wake = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
-                slot.wake_by_ref();
-            });
-            if let Ok(wake) = wake {
-                // A closed loop refuses; its task is gone anyway.
-                let _ =
-                    self.event_loop
-                        .call_method1(py, intern!(py, "call_soon_threadsafe"), (wake,));
-            }
-        });
-    }
-}
-
 impl Call {
     fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
@@ -179,13 +142,7 @@ impl Call {
                 "llmrail's async methods need a running asyncio event loop; use the *_sync methods otherwise",
             ));
         };
-        let inner = Waker::from(self.slot.clone());
-        let waker = loop_wake::waker_for_running_loop(&inner).unwrap_or_else(|| {
-            Waker::from(Arc::new(Threadsafe {
-                slot: self.slot.clone(),
-                event_loop: event_loop.clone().unbind(),
-            }))
-        });
+        let waker = loop_wake::waker_for(&event_loop, Waker::from(self.slot.clone()));
         self.event_loop = Some(event_loop.unbind());
         self.waker = Some(waker.clone());
         Ok(waker)

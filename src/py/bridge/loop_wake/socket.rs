@@ -1,4 +1,4 @@
-//! GIL-free wake-ups of asyncio event loops.
+//! GIL-free wake-ups of asyncio event loops (unix: a socket pair the loop watches).
 //!
 //! Waking asyncio from another thread (`loop.call_soon_threadsafe`) needs the GIL. Called from a
 //! tokio worker, that makes the worker queue for the GIL behind the Python thread (the cost of
@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
-use super::exit;
+use crate::py::exit;
 
 struct Notifier {
     queue: Mutex<Vec<Waker>>,
@@ -92,39 +91,22 @@ thread_local! {
     static CURRENT: RefCell<Option<(Py<PyAny>, Arc<Notifier>)>> = const { RefCell::new(None) };
 }
 
-static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-
-/// A waker that wakes `inner` through the running loop's notifier; `None` when there is no
-/// running loop (or it cannot watch a socket), so the caller keeps the plain waker.
-pub fn waker_for_running_loop(inner: &Waker) -> Option<Waker> {
-    Python::attach(|py| {
-        let notifier = notifier(py).ok()??;
-        Some(Waker::from(Arc::new(LoopWaker {
-            notifier,
-            inner: inner.clone(),
-        })))
-    })
+/// A waker that wakes `inner` through the notifier of `running` (this thread's running loop);
+/// `None` when that loop cannot watch a socket, so the caller takes the portable path.
+pub fn waker_for(running: &Bound<'_, PyAny>, inner: &Waker) -> Option<Waker> {
+    let notifier = notifier(running).ok()??;
+    Some(Waker::from(Arc::new(LoopWaker {
+        notifier,
+        inner: inner.clone(),
+    })))
 }
 
-/// The running asyncio loop of this thread, if any.
-pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
-    let get = GET_RUNNING_LOOP.get_or_try_init(py, || {
-        py.import("asyncio.events")?
-            .getattr("_get_running_loop")
-            .map(Bound::unbind)
-    })?;
-    let running = get.bind(py).call0()?;
-    Ok((!running.is_none()).then_some(running))
-}
-
-fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
-    let Some(running) = running_loop(py)? else {
-        return Ok(None);
-    };
+fn notifier(running: &Bound<'_, PyAny>) -> PyResult<Option<Arc<Notifier>>> {
+    let py = running.py();
     let known = CURRENT.with(|c| {
         c.borrow()
             .as_ref()
-            .filter(|(lp, _)| lp.bind(py).is(&running))
+            .filter(|(lp, _)| lp.bind(py).is(running))
             .map(|(_, n)| n.clone())
     });
     if known.is_some() {
@@ -145,6 +127,6 @@ fn notifier(py: Python<'_>) -> PyResult<Option<Arc<Notifier>>> {
         return Ok(None);
     };
     added?;
-    CURRENT.with(|c| *c.borrow_mut() = Some((running.unbind(), notifier.clone())));
+    CURRENT.with(|c| *c.borrow_mut() = Some((running.clone().unbind(), notifier.clone())));
     Ok(Some(notifier))
 }

@@ -3,9 +3,8 @@
 //! It speaks the part of the asyncio future protocol that `Task` uses (`_asyncio_future_blocking`,
 //! `get_loop`, `add_done_callback`, `result`, `cancel`), like any "future-like" object. Why not
 //! `loop.create_future()`: setting an asyncio future's result only *schedules* the task's
-//! wake-up, so each await cost one more turn of the event loop. The core's wake-ups already run
-//! on the loop thread, as a loop callback (`loop_wake` drains its queue there), so [`fire`] runs
-//! the task's wake-up at once. Cancellation still goes through `call_soon`, since `cancel()` is
+//! wake-up, one more loop turn per await; the core's wake-ups already run on the loop thread, so
+//! [`fire`] runs it at once. Cancellation still goes through `call_soon`, since `cancel()` is
 //! called from inside other code.
 
 use pyo3::exceptions::asyncio::{CancelledError, InvalidStateError};
@@ -13,7 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::exit;
+use crate::py::exit;
 
 enum State {
     Pending,
