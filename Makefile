@@ -52,7 +52,10 @@ redis:  ## redis-server for the shared rate-limit and breaker tests, installed i
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-test-rust: redis  ## the core without Python
+# First with no Python at all (the `python` feature off: no pyo3, no src/py/): that build failing is
+# how a `use pyo3` outside src/py/ shows; then as shipped, with the wrappers' own unit tests.
+test-rust: redis  ## the core without Python, then with the pyo3 wrappers
+	cargo test --all-targets --quiet --no-default-features
 	cargo test --all-targets --quiet
 
 lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest

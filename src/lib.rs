@@ -17,20 +17,20 @@ pub mod resilience;
 pub mod runtime;
 pub mod transport;
 
+#[cfg(feature = "python")]
 mod py;
 
 pub use client::{Client, ClientConfig};
 pub use error::{ErrorKind, LlmError};
 pub use model::{ChatRequest, ChatResponse, Message, StreamEvent};
 
-use pyo3::prelude::*;
-
 /// See Cargo.toml: the core's own allocations only; Python objects use Python's allocator.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The private native module, re-exported by `python/llmrail/__init__.py`.
-#[pymodule]
-fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+#[cfg(feature = "python")]
+#[pyo3::pymodule]
+fn _core(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
     py::register(m)
 }
