@@ -1,8 +1,8 @@
 //! The one bridge between Python's waiting and the core's futures.
 //!
-//! Async: methods return a [`Call`](super::coroutine::Call) (`coroutine::call`), a coroutine
-//! object, so `asyncio.run(client.chat(...))` works and cancelling the asyncio task drops the
-//! Rust future, which the loop thread polls itself (`runtime::run`), so the request and its
+//! Async: methods return a [`Coroutine`](super::coroutine::Coroutine) (`coroutine::call`), a
+//! coroutine object, so `asyncio.run(client.chat(...))` works and cancelling the asyncio task drops
+//! the Rust future, which the loop thread polls itself (`runtime::run`), so the request and its
 //! socket are dropped with it. Wake-ups reach the loop through `loop_wake` without the GIL. Measured
 //! against `pyo3_async_runtimes::future_into_py` by `make bench` (the two `bench_noop_*`
 //! functions).
@@ -21,7 +21,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use super::coroutine::{self, Call};
+use super::coroutine::{self, Coroutine};
 use super::errors::to_py;
 use super::exit;
 use crate::error::LlmError;
@@ -87,7 +87,7 @@ pub fn reset_log_levels() {
 
 /// Benchmark probe: one await of a trivial task through the bridge the methods use.
 #[pyfunction]
-pub fn bench_noop_native() -> PyResult<Call> {
+pub fn bench_noop_native() -> PyResult<Coroutine> {
     // A trivial task on a worker, awaited from the loop: the hop there and back that every
     // real call makes (its connection task is on a worker too).
     coroutine::call(

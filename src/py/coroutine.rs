@@ -1,5 +1,6 @@
-//! [`Call`]: what every async method returns. A coroutine object (it has `send`, `throw`, `close`
-//! and `__await__`), so `await`, `asyncio.run`, `create_task` and `gather` all take it.
+//! [`Coroutine`] (`Call` to Python): what every async method returns. A coroutine object (it has
+//! `send`, `throw`, `close` and `__await__`), so `await`, `asyncio.run`, `create_task` and
+//! `gather` all take it.
 //!
 //! Why not pyo3's `async fn`: its waker resolves the suspended task through
 //! `loop.call_soon_threadsafe`, which also writes asyncio's self-pipe, so each wake-up costs an
@@ -33,7 +34,7 @@ type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<Work> + Send>;
 /// arguments (so bad ones raise there) and gives the core future; the loop thread polls it with
 /// the GIL released (see `runtime::run`), then `finish` turns its value into the Python result,
 /// GIL held.
-pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Call>
+pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Coroutine>
 where
     S: FnOnce(Python<'_>) -> PyResult<F> + Send + 'static,
     F: Future<Output = Result<T, LlmError>> + Send + 'static,
@@ -47,7 +48,7 @@ where
             Ok(Box::new(move |py: Python<'_>| finish(py, value)) as Finish)
         }))
     };
-    Ok(Call {
+    Ok(Coroutine {
         handle: runtime::handle().map_err(to_py)?,
         start: Mutex::new(Some(Box::new(start))),
         work: Mutex::new(None),
@@ -57,8 +58,8 @@ where
     })
 }
 
-#[pyclass(module = "llmrail._core")]
-pub struct Call {
+#[pyclass(name = "Call", module = "llmrail._core")]
+pub struct Coroutine {
     handle: tokio::runtime::Handle,
     /// Taken at the first step. (Mutexes only because a pyclass must be `Sync`; each step has
     /// `&mut self`, so they are never contended.)
@@ -129,7 +130,7 @@ impl Wake for Threadsafe {
     }
 }
 
-impl Call {
+impl Coroutine {
     fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(start) = self
@@ -213,7 +214,7 @@ impl Call {
 }
 
 #[pymethods]
-impl Call {
+impl Coroutine {
     fn __await__(slf: Py<Self>) -> Py<Self> {
         slf
     }

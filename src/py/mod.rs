@@ -24,10 +24,10 @@ mod waiter;
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     bridge::init_logging(m.py());
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<client::Client>()?;
-    m.add_class::<stream::ChatStream>()?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<stream::PyChatStream>()?;
     types::register(m)?;
-    m.add_class::<cache::CacheStats>()?;
+    m.add_class::<cache::PyCacheStats>()?;
     m.add_function(wrap_pyfunction!(cache::plan_prompt_cache, m)?)?;
     mock::register(m)?;
     resilience::register(m)?;
