@@ -24,13 +24,6 @@ use crate::error::LlmError;
 use crate::extract::{self, Check, Failure, Mode, Spec, Verdict};
 use crate::resilience::CallOptions;
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyExtraction>()?;
-    m.add_class::<PyExtractStream>()?;
-    m.add_class::<PyJsonSchema>()?;
-    Ok(())
-}
-
 /// Validation in Python after the schema's: `validate(json_text, attempt) -> (ok, value | errors)`.
 pub struct PyCheck {
     validate: Option<Py<PyAny>>,

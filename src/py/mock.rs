@@ -8,10 +8,6 @@ use super::exit;
 use crate::error::LlmError;
 use crate::mock::{MockServer, Reply};
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyMockServer>()
-}
-
 fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
     let value = super::json::to_value(reply, "the mock reply")?;
     serde_json::from_value::<Reply>(value)

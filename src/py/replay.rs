@@ -12,10 +12,6 @@ use crate::replay::matcher::Matcher;
 use crate::replay::scrub::Scrubber;
 use crate::replay::{self, Mode, Options, Session};
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyCassette>()
-}
-
 /// A loaded cassette; `activate()` routes every request of the process through it.
 #[pyclass(name = "Cassette", frozen, module = "llmrail._core")]
 pub struct PyCassette {

@@ -14,14 +14,6 @@ use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::ratelimit::RateLimitConfig;
 use crate::resilience::retry::{Jitter, RetryPolicy};
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyRetry>()?;
-    m.add_class::<PyRateLimit>()?;
-    m.add_class::<PyCircuitBreaker>()?;
-    m.add_class::<PyBreakerStatus>()?;
-    Ok(())
-}
-
 /// Seconds from Python, checked: from 0 to [`LONGEST_SECS`] (about 31 years; longer is a typo
 /// and would not fit the clocks and timers it ends up in).
 pub fn seconds(name: &str, value: Arg<f64>) -> PyResult<Duration> {

@@ -8,14 +8,6 @@ use crate::error::LlmError;
 use crate::model::{self, StreamEvent};
 use crate::resilience::CallReport;
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyChatResponse>()?;
-    m.add_class::<PyUsage>()?;
-    m.add_class::<PyToolCall>()?;
-    m.add_class::<PyStreamEvent>()?;
-    Ok(())
-}
-
 #[pyclass(
     name = "Usage",
     frozen,
