@@ -1,4 +1,5 @@
-//! Prompt-cache arguments and `CacheStats`: conversion only, the rules live in `crate::cache`.
+//! `CacheStats` and `plan_prompt_cache`: conversion only, the rules live in `crate::cache`. (The
+//! `prompt_cache=` argument is read in `convert.rs`, with every other argument.)
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -7,11 +8,6 @@ use super::convert;
 use super::errors::to_py;
 use crate::cache::{self, CacheStats, CacheTtl, PromptCache};
 use crate::model::{ChatRequest, ToolSpec};
-
-/// `"5m" | "1h" | "auto" | "off"` as a policy; `None` stays `None`.
-pub fn policy(value: Option<&str>) -> PyResult<Option<PromptCache>> {
-    value.map(PromptCache::parse).transpose().map_err(to_py)
-}
 
 /// A client's cache totals since it was built: every successful call counts.
 #[pyclass(

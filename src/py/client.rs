@@ -8,7 +8,7 @@ use pyo3::IntoPyObjectExt;
 use super::arg::{opt, Arg};
 use super::bridge;
 use super::cache;
-use super::convert::RequestArgs;
+use super::convert::{self, RequestArgs};
 use super::coroutine::{self, Coroutine};
 use super::errors::to_py;
 use super::extract;
@@ -64,7 +64,7 @@ impl PyClient {
             max_event_bytes: opt(max_event_bytes, "max_event_bytes")?.map(NonZeroUsize::get),
             ..ClientConfig::default()
         };
-        cfg.prompt_cache = cache::policy(prompt_cache.as_deref())?.unwrap_or_default();
+        cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
         Ok(Self {
             inner: Client::new(cfg).map_err(to_py)?,
         })
