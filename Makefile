@@ -52,8 +52,12 @@ redis:  ## redis-server for the shared rate-limit and breaker tests, installed i
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
-test-rust: redis  ## the core without Python
-	cargo test --all-targets --quiet
+# Every Rust test, built with no Python at all (the `python` feature off: no pyo3, no src/py/), which
+# is how a `use pyo3` outside src/py/ shows; then only the tests that need the feature, the
+# wrappers' own (src/py/): the core's would run the same code a second time.
+test-rust: redis  ## the core without Python, then the pyo3 wrappers' unit tests
+	cargo test --all-targets --quiet --no-default-features
+	cargo test --lib --quiet py::
 
 lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
 	cargo fmt --all -- --check

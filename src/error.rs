@@ -31,8 +31,10 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The Python class name in `llmrail.errors`.
-    pub fn class_name(self) -> &'static str {
+    /// How messages name the kind (a fallback's history names each earlier failure by it): the
+    /// words of the exception tree users catch, so a message and a traceback agree. Which class
+    /// is raised is decided in `src/py/errors.rs` alone; its tests check the two agree.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Authentication => "AuthenticationError",
             Self::PermissionDenied => "PermissionDeniedError",

@@ -178,7 +178,7 @@ fn with_history(mut e: LlmError, failures: &[(String, LlmError)]) -> LlmError {
     if !failures.is_empty() {
         let earlier: Vec<String> = failures
             .iter()
-            .map(|(name, f)| format!("{name}: {}: {}", f.kind.class_name(), f.message))
+            .map(|(name, f)| format!("{name}: {}: {}", f.kind.name(), f.message))
             .collect();
         e.message = format!("{} (after fallback from {})", e.message, earlier.join("; "));
     }

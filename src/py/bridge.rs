@@ -1,7 +1,7 @@
 //! The async bridge: the one door between Python's waiting and the core's futures. Every async
-//! method returns a [`Call`](coroutine::Call) built by [`coroutine::call`]; every sync method
-//! waits in [`block`]. This comment is the contract with asyncio; the files below say only how
-//! they keep it.
+//! method returns a [`Coroutine`](coroutine::Coroutine) (`Call` to Python) built by
+//! [`coroutine::call`]; every sync method waits in [`block`]. This comment is the contract with
+//! asyncio; the files below say only how they keep it.
 //!
 //! # Which code runs on which thread
 //!

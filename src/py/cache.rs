@@ -1,22 +1,24 @@
-//! Prompt-cache arguments and `CacheStats`: conversion only, the rules live in `crate::cache`.
+//! `CacheStats` and `plan_prompt_cache`: conversion only, the rules live in `crate::cache`. (The
+//! `prompt_cache=` argument is read in `convert.rs`, with every other argument.)
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::convert;
 use super::errors::to_py;
-use crate::cache::{self as core, CacheTtl, PromptCache};
+use crate::cache::{self, CacheStats, CacheTtl, PromptCache};
 use crate::model::{ChatRequest, ToolSpec};
 
-/// `"5m" | "1h" | "auto" | "off"` as a policy; `None` stays `None`.
-pub fn policy(value: Option<&str>) -> PyResult<Option<PromptCache>> {
-    value.map(PromptCache::parse).transpose().map_err(to_py)
-}
-
 /// A client's cache totals since it was built: every successful call counts.
-#[pyclass(frozen, module = "llmrail._core", get_all, skip_from_py_object)]
+#[pyclass(
+    name = "CacheStats",
+    frozen,
+    module = "llmrail._core",
+    get_all,
+    skip_from_py_object
+)]
 #[derive(Clone, Copy)]
-pub struct CacheStats {
+pub struct PyCacheStats {
     pub requests: u64,
     pub input_tokens: u64,
     pub cache_read_tokens: u64,
@@ -26,11 +28,11 @@ pub struct CacheStats {
 }
 
 #[pymethods]
-impl CacheStats {
+impl PyCacheStats {
     /// Share of all input tokens read from the cache (0.0 before any call).
     #[getter]
     fn hit_rate(&self) -> f64 {
-        core::CacheStats::from(*self).hit_rate()
+        CacheStats::from(*self).hit_rate()
     }
 
     fn __repr__(&self) -> String {
@@ -46,8 +48,8 @@ impl CacheStats {
     }
 }
 
-impl From<core::CacheStats> for CacheStats {
-    fn from(s: core::CacheStats) -> Self {
+impl From<CacheStats> for PyCacheStats {
+    fn from(s: CacheStats) -> Self {
         Self {
             requests: s.requests,
             input_tokens: s.input_tokens,
@@ -58,8 +60,8 @@ impl From<core::CacheStats> for CacheStats {
     }
 }
 
-impl From<CacheStats> for core::CacheStats {
-    fn from(s: CacheStats) -> Self {
+impl From<PyCacheStats> for CacheStats {
+    fn from(s: PyCacheStats) -> Self {
         Self {
             requests: s.requests,
             input_tokens: s.input_tokens,
@@ -95,7 +97,7 @@ pub fn plan_prompt_cache<'py>(
         ..ChatRequest::default()
     };
     let policy = PromptCache::parse(prompt_cache).map_err(to_py)?;
-    let plan = core::plan(&req, provider, model, policy);
+    let plan = cache::plan(&req, provider, model, policy);
     let ttl = |t: Option<CacheTtl>| t.map(CacheTtl::as_str);
     let out = PyDict::new(py);
     out.set_item("tools", ttl(plan.tools))?;

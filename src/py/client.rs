@@ -7,24 +7,24 @@ use pyo3::IntoPyObjectExt;
 
 use super::arg::{opt, Arg};
 use super::bridge;
-use super::bridge::coroutine::{self, Call};
+use super::bridge::coroutine::{self, Coroutine};
 use super::cache;
-use super::convert::RequestArgs;
+use super::convert::{self, RequestArgs};
 use super::errors::to_py;
 use super::extract;
-use super::resilience::{self, positive_seconds, BreakerStatus, RateLimit, Retry};
-use super::stream::ChatStream;
-use super::types::ChatResponse;
-use crate::client::{self as core, ClientConfig};
+use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
+use super::stream::PyChatStream;
+use super::types::PyChatResponse;
+use crate::client::{Client, ClientConfig};
 use crate::resilience::CallOptions;
 
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct Client {
-    inner: core::Client,
+#[pyclass(name = "Client", frozen, module = "llmrail._core")]
+pub struct PyClient {
+    inner: Client,
 }
 
 #[pymethods]
-impl Client {
+impl PyClient {
     #[new]
     #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None))]
     #[allow(clippy::too_many_arguments)]
@@ -34,10 +34,10 @@ impl Client {
         base_url: Option<Arg<String>>,
         timeout: Option<Arg<f64>>,
         headers: Option<Arg<Vec<(String, String)>>>,
-        retry: Option<PyRef<'_, Retry>>,
+        retry: Option<PyRef<'_, PyRetry>>,
         deadline: Option<Arg<f64>>,
         connect_timeout: Option<Arg<f64>>,
-        rate_limit: Option<PyRef<'_, RateLimit>>,
+        rate_limit: Option<PyRef<'_, PyRateLimit>>,
         circuit_breaker: Option<&Bound<'_, PyAny>>,
         fallbacks: Option<&Bound<'_, PyAny>>,
         redis_url: Option<Arg<String>>,
@@ -64,9 +64,9 @@ impl Client {
             max_event_bytes: opt(max_event_bytes, "max_event_bytes")?.map(NonZeroUsize::get),
             ..ClientConfig::default()
         };
-        cfg.prompt_cache = cache::policy(prompt_cache.as_deref())?.unwrap_or_default();
+        cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
         Ok(Self {
-            inner: core::Client::new(cfg).map_err(to_py)?,
+            inner: Client::new(cfg).map_err(to_py)?,
         })
     }
 
@@ -96,15 +96,15 @@ impl Client {
     }
 
     /// Cache totals over this client's calls so far, and its cache hit rate.
-    fn cache_stats(&self) -> cache::CacheStats {
+    fn cache_stats(&self) -> cache::PyCacheStats {
         self.inner.cache_stats().into()
     }
 
     /// Each circuit breaker's state (primary first, then fallbacks); read from Redis when the
     /// state is shared.
-    fn health(&self, py: Python<'_>) -> PyResult<Vec<BreakerStatus>> {
+    fn health(&self, py: Python<'_>) -> PyResult<Vec<PyBreakerStatus>> {
         let snaps = bridge::block(py, self.inner.health())?;
-        Ok(snaps.into_iter().map(BreakerStatus::from).collect())
+        Ok(snaps.into_iter().map(PyBreakerStatus::from).collect())
     }
 
     /// One chat call; await it.
@@ -121,10 +121,10 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
-    ) -> PyResult<Call> {
+    ) -> PyResult<Coroutine> {
         let args = RequestArgs {
             messages,
             system: opt(system, "system")?,
@@ -144,7 +144,7 @@ impl Client {
                 let opts = call_options(retry, deadline)?;
                 Ok(async move { client.chat_with(req, opts).await })
             },
-            |py, out| ChatResponse::from(out).into_py_any(py),
+            |py, out| PyChatResponse::from(out).into_py_any(py),
         )
     }
 
@@ -163,10 +163,10 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
-    ) -> PyResult<ChatResponse> {
+    ) -> PyResult<PyChatResponse> {
         let args = RequestArgs {
             messages,
             system: opt(system, "system")?,
@@ -181,7 +181,7 @@ impl Client {
         };
         let req = args.into_request(py)?;
         let opts = call_options(retry, deadline)?;
-        bridge::block(py, self.inner.chat_with(req, opts)).map(ChatResponse::from)
+        bridge::block(py, self.inner.chat_with(req, opts)).map(PyChatResponse::from)
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
@@ -199,10 +199,10 @@ impl Client {
         tools: Option<Py<PyAny>>,
         tool_choice: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
-    ) -> PyResult<ChatStream> {
+    ) -> PyResult<PyChatStream> {
         let args = RequestArgs {
             messages,
             system: opt(system, "system")?,
@@ -220,7 +220,7 @@ impl Client {
             .inner
             .stream_with(req, call_options(retry, deadline)?)
             .map_err(to_py)?;
-        Ok(ChatStream::new(stream))
+        Ok(PyChatStream::new(stream))
     }
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
@@ -241,10 +241,10 @@ impl Client {
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
-    ) -> PyResult<Call> {
+    ) -> PyResult<Coroutine> {
         let args = RequestArgs {
             messages,
             system: opt(system, "system")?,
@@ -295,7 +295,7 @@ impl Client {
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
     ) -> PyResult<Py<PyAny>> {
@@ -350,10 +350,10 @@ impl Client {
         top_p: Option<f64>,
         stop: Option<Py<PyAny>>,
         extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<Retry>>,
+        retry: Option<Py<PyRetry>>,
         deadline: Option<Arg<f64>>,
         prompt_cache: Option<Arg<String>>,
-    ) -> PyResult<extract::ExtractStream> {
+    ) -> PyResult<extract::PyExtractStream> {
         let args = RequestArgs {
             messages,
             system: opt(system, "system")?,
@@ -386,7 +386,7 @@ impl Client {
 }
 
 /// Per-call overrides of the client's retry policy and deadline.
-fn call_options(retry: Option<Py<Retry>>, deadline: Option<Arg<f64>>) -> PyResult<CallOptions> {
+fn call_options(retry: Option<Py<PyRetry>>, deadline: Option<Arg<f64>>) -> PyResult<CallOptions> {
     Ok(CallOptions {
         retry: retry.map(|r| r.get().policy.clone()),
         deadline: positive_seconds("deadline", deadline)?,

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::errors::config;
 pub use super::json::parse;
 use super::json::{bad_text, to_value};
+use crate::cache::PromptCache;
 use crate::model::{ChatRequest, Message, Role, ToolChoice, ToolSpec};
 
 /// The keyword arguments every chat-shaped call accepts, still as Python objects.
@@ -49,7 +50,7 @@ impl RequestArgs {
                 None => Map::new(),
                 Some(b) => extra_body(b.bind(py))?,
             },
-            prompt_cache: super::cache::policy(self.prompt_cache.as_deref())?,
+            prompt_cache: prompt_cache(self.prompt_cache.as_deref())?,
         };
         crate::model::check_extra_body(&req).map_err(super::errors::to_py)?;
         Ok(req)
@@ -118,6 +119,14 @@ fn plain_text_message(m: &Bound<'_, PyAny>) -> PyResult<Option<Message>> {
         _ => return Ok(None),
     };
     Ok(Some(Message::text(role, content)))
+}
+
+/// `"5m" | "1h" | "auto" | "off"` as a policy; `None` stays `None`.
+pub fn prompt_cache(value: Option<&str>) -> PyResult<Option<PromptCache>> {
+    value
+        .map(PromptCache::parse)
+        .transpose()
+        .map_err(super::errors::to_py)
 }
 
 fn stop(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {

@@ -18,18 +18,11 @@ use super::convert::RequestArgs;
 use super::errors::to_py;
 use super::exit;
 use super::json::to_value;
-use super::types::Usage;
-use crate::client as core;
+use super::types::PyUsage;
+use crate::client::Client;
 use crate::error::LlmError;
 use crate::extract::{self, Check, Failure, Mode, Spec, Verdict};
 use crate::resilience::CallOptions;
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Extraction>()?;
-    m.add_class::<ExtractStream>()?;
-    m.add_class::<JsonSchema>()?;
-    Ok(())
-}
 
 /// Validation in Python after the schema's: `validate(json_text, attempt) -> (ok, value | errors)`.
 pub struct PyCheck {
@@ -69,8 +62,8 @@ impl Check for PyCheck {
 }
 
 /// Everything one extraction needs, as owned values.
-pub struct Call {
-    pub client: core::Client,
+pub struct PreparedExtraction {
+    pub client: Client,
     pub req: crate::model::ChatRequest,
     pub spec: Spec,
     pub opts: CallOptions,
@@ -91,12 +84,12 @@ static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 pub fn prepare(
     py: Python<'_>,
-    client: &core::Client,
+    client: &Client,
     response_model: Py<PyAny>,
     args: RequestArgs,
     o: Options,
     opts: CallOptions,
-) -> PyResult<Call> {
+) -> PyResult<PreparedExtraction> {
     let prep = PREPARE.get_or_try_init(py, || {
         py.import("llmrail._extract")?
             .getattr("prepare")
@@ -110,7 +103,7 @@ pub fn prepare(
             .ok_or_else(exit::ending)??
             .extract(py)?;
     let schema = extract::Schema::from_json(&text).map_err(to_py)?;
-    Ok(Call {
+    Ok(PreparedExtraction {
         client: client.clone(),
         req: args.into_request(py)?,
         spec: Spec {
@@ -128,7 +121,7 @@ pub fn prepare(
 
 type Outcome = Result<extract::Extraction<Py<PyAny>>, Failure<PyErr>>;
 
-impl Call {
+impl PreparedExtraction {
     pub async fn run(self) -> Result<Outcome, LlmError> {
         Ok(extract::run(
             &self.client,
@@ -140,11 +133,11 @@ impl Call {
         .await)
     }
 
-    pub fn stream(self) -> PyResult<ExtractStream> {
+    pub fn stream(self) -> PyResult<PyExtractStream> {
         let s =
             extract::ExtractStream::start(self.client, self.req, self.spec, self.opts, self.check)
                 .map_err(to_py)?;
-        Ok(ExtractStream {
+        Ok(PyExtractStream {
             inner: Arc::new(Mutex::new(Some(s))),
             include_raw: self.include_raw,
         })
@@ -161,7 +154,7 @@ pub fn finish(py: Python<'_>, outcome: Outcome, include_raw: bool) -> PyResult<P
     if !include_raw {
         return Ok(x.value);
     }
-    let out = Extraction {
+    let out = PyExtraction {
         value: x.value,
         attempts: x.attempts.len(),
         usage: x.usage.into(),
@@ -177,11 +170,11 @@ pub fn finish(py: Python<'_>, outcome: Outcome, include_raw: bool) -> PyResult<P
 
 /// A validated value and what it took: attempts, tokens and cost summed over all of them, and
 /// each attempt's raw answer and errors.
-#[pyclass(frozen, module = "llmrail._core", get_all)]
-pub struct Extraction {
+#[pyclass(name = "Extraction", frozen, module = "llmrail._core", get_all)]
+pub struct PyExtraction {
     value: Py<PyAny>,
     attempts: usize,
-    usage: Usage,
+    usage: PyUsage,
     cost_usd: Option<f64>,
     raw: Vec<String>,
     errors: Vec<Vec<String>>,
@@ -191,7 +184,7 @@ pub struct Extraction {
 }
 
 #[pymethods]
-impl Extraction {
+impl PyExtraction {
     fn __repr__(&self, py: Python<'_>) -> String {
         let value = self
             .value
@@ -213,13 +206,13 @@ type CoreStream = extract::ExtractStream<Py<PyAny>, PyErr>;
 type Item = extract::stream::Item<Py<PyAny>, PyErr>;
 
 /// `async for partial in client.extract_stream(...)`: partial dicts, then the validated value.
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct ExtractStream {
+#[pyclass(name = "ExtractStream", frozen, module = "llmrail._core")]
+pub struct PyExtractStream {
     inner: Arc<Mutex<Option<CoreStream>>>,
     include_raw: bool,
 }
 
-impl ExtractStream {
+impl PyExtractStream {
     async fn next_item(inner: Arc<Mutex<Option<CoreStream>>>) -> Result<Option<Item>, LlmError> {
         let mut guard = inner.lock().await;
         let Some(stream) = guard.as_mut() else {
@@ -244,12 +237,12 @@ impl ExtractStream {
 }
 
 #[pymethods]
-impl ExtractStream {
+impl PyExtractStream {
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __anext__(slf: Py<Self>) -> PyResult<coroutine::Call> {
+    fn __anext__(slf: Py<Self>) -> PyResult<coroutine::Coroutine> {
         let inner = slf.get().inner.clone();
         coroutine::call(
             move |_| Ok(Self::next_item(inner)),
@@ -279,13 +272,13 @@ impl ExtractStream {
 
 /// A compiled JSON Schema with llmrail's lenient parser in front: what extraction does with each
 /// answer, usable on its own (and measured by `make bench`).
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct JsonSchema {
+#[pyclass(name = "JsonSchema", frozen, module = "llmrail._core")]
+pub struct PyJsonSchema {
     compiled: Arc<extract::Schema>,
 }
 
 #[pymethods]
-impl JsonSchema {
+impl PyJsonSchema {
     #[new]
     fn new(schema: &Bound<'_, PyAny>) -> PyResult<Self> {
         let schema = to_value(schema, "the schema")?;

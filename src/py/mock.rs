@@ -6,11 +6,7 @@ use pythonize::pythonize;
 use super::errors::to_py as to_py_err;
 use super::exit;
 use crate::error::LlmError;
-use crate::mock::{MockServer as Core, Reply};
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<MockServer>()
-}
+use crate::mock::{MockServer, Reply};
 
 fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
     let value = super::json::to_value(reply, "the mock reply")?;
@@ -19,16 +15,16 @@ fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
 }
 
 /// A mock OpenAI / Anthropic server on 127.0.0.1; started on construction.
-#[pyclass(frozen, name = "MockServer", module = "llmrail._core")]
-pub struct MockServer {
-    inner: Core,
+#[pyclass(name = "MockServer", frozen, module = "llmrail._core")]
+pub struct PyMockServer {
+    inner: MockServer,
 }
 
 #[pymethods]
-impl MockServer {
+impl PyMockServer {
     #[new]
     fn new(py: Python<'_>) -> PyResult<Self> {
-        exit::detach(py, Core::start)
+        exit::detach(py, MockServer::start)
             .map(|inner| Self { inner })
             .map_err(to_py_err)
     }

@@ -1,38 +1,18 @@
 //! The pyo3 wrappers: argument conversion, the async bridge, exception mapping. No business
 //! logic lives here; every method hands owned Rust values to the core and converts the result.
-
-use pyo3::prelude::*;
+//! What Python sees is declared in one place, the `_core` module in `src/lib.rs`.
 
 mod arg;
-mod bridge;
-mod cache;
-mod client;
+pub(crate) mod bridge;
+pub(crate) mod cache;
+pub(crate) mod client;
 mod convert;
 mod errors;
-mod exit;
-mod extract;
+pub(crate) mod exit;
+pub(crate) mod extract;
 mod json;
-mod mock;
-mod replay;
-mod resilience;
-mod stream;
-mod types;
-
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    bridge::init_logging(m.py());
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<client::Client>()?;
-    m.add_class::<stream::ChatStream>()?;
-    types::register(m)?;
-    m.add_class::<cache::CacheStats>()?;
-    m.add_function(wrap_pyfunction!(cache::plan_prompt_cache, m)?)?;
-    mock::register(m)?;
-    resilience::register(m)?;
-    replay::register(m)?;
-    extract::register(m)?;
-    m.add_function(wrap_pyfunction!(bridge::reset_log_levels, m)?)?;
-    m.add_function(wrap_pyfunction!(exit::quiesce, m)?)?;
-    m.add_function(wrap_pyfunction!(bridge::bench_noop_native, m)?)?;
-    m.add_function(wrap_pyfunction!(bridge::bench_noop_future_into_py, m)?)?;
-    Ok(())
-}
+pub(crate) mod mock;
+pub(crate) mod replay;
+pub(crate) mod resilience;
+pub(crate) mod stream;
+pub(crate) mod types;

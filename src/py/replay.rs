@@ -12,18 +12,14 @@ use crate::replay::matcher::Matcher;
 use crate::replay::scrub::Scrubber;
 use crate::replay::{self, Mode, Options, Session};
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Cassette>()
-}
-
 /// A loaded cassette; `activate()` routes every request of the process through it.
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct Cassette {
+#[pyclass(name = "Cassette", frozen, module = "llmrail._core")]
+pub struct PyCassette {
     inner: Arc<Session>,
 }
 
 #[pymethods]
-impl Cassette {
+impl PyCassette {
     #[new]
     #[pyo3(
         signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0)),

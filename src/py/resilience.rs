@@ -14,14 +14,6 @@ use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::ratelimit::RateLimitConfig;
 use crate::resilience::retry::{Jitter, RetryPolicy};
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<Retry>()?;
-    m.add_class::<RateLimit>()?;
-    m.add_class::<CircuitBreaker>()?;
-    m.add_class::<BreakerStatus>()?;
-    Ok(())
-}
-
 /// Seconds from Python, checked: from 0 to [`LONGEST_SECS`] (about 31 years; longer is a typo
 /// and would not fit the clocks and timers it ends up in).
 pub fn seconds(name: &str, value: Arg<f64>) -> PyResult<Duration> {
@@ -48,14 +40,14 @@ pub fn positive_seconds(name: &str, value: Option<Arg<f64>>) -> PyResult<Option<
 }
 
 /// How failed calls are retried: backoff with jitter, Retry-After honoured up to `max_delay`.
-#[pyclass(frozen, eq, module = "llmrail._core")]
+#[pyclass(name = "Retry", frozen, eq, module = "llmrail._core")]
 #[derive(PartialEq)]
-pub struct Retry {
+pub struct PyRetry {
     pub(crate) policy: RetryPolicy,
 }
 
 #[pymethods]
-impl Retry {
+impl PyRetry {
     #[new]
     #[pyo3(
         signature = (max_attempts=Arg::new(4), *, initial_delay=Arg::new(0.5), max_delay=Arg::new(30.0), multiplier=Arg::new(2.0), jitter=Arg::new(String::from("full"))),
@@ -115,14 +107,14 @@ impl Retry {
 
 /// A token-aware limit: at most `rpm` requests and `tpm` tokens in any 60 s, shared by every
 /// call with the same `key` (through Redis with the client's `redis_url`).
-#[pyclass(frozen, eq, module = "llmrail._core")]
+#[pyclass(name = "RateLimit", frozen, eq, module = "llmrail._core")]
 #[derive(PartialEq)]
-pub struct RateLimit {
+pub struct PyRateLimit {
     pub(crate) cfg: RateLimitConfig,
 }
 
 #[pymethods]
-impl RateLimit {
+impl PyRateLimit {
     #[new]
     #[pyo3(signature = (rpm=None, tpm=None, *, key=None, wait=true))]
     fn new(
@@ -177,14 +169,14 @@ impl RateLimit {
 
 /// When a provider+model's breaker opens (a streak of failures, or a failure rate over a
 /// window), and how long it stays open before one probe call is let through.
-#[pyclass(frozen, eq, module = "llmrail._core")]
+#[pyclass(name = "CircuitBreaker", frozen, eq, module = "llmrail._core")]
 #[derive(PartialEq)]
-pub struct CircuitBreaker {
+pub struct PyCircuitBreaker {
     pub(crate) cfg: BreakerConfig,
 }
 
 #[pymethods]
-impl CircuitBreaker {
+impl PyCircuitBreaker {
     #[new]
     #[pyo3(
         signature = (failure_threshold=Arg::new(5), *, failure_rate=Arg::new(0.5), min_calls=Arg::new(20), window=Arg::new(60.0), cooldown=Arg::new(30.0)),
@@ -244,8 +236,8 @@ impl CircuitBreaker {
 }
 
 /// One breaker's state, from `client.health()`.
-#[pyclass(frozen, get_all, module = "llmrail._core")]
-pub struct BreakerStatus {
+#[pyclass(name = "BreakerStatus", frozen, get_all, module = "llmrail._core")]
+pub struct PyBreakerStatus {
     /// "provider/model".
     name: String,
     /// "closed", "open" or "half_open".
@@ -261,7 +253,7 @@ pub struct BreakerStatus {
 }
 
 #[pymethods]
-impl BreakerStatus {
+impl PyBreakerStatus {
     fn __repr__(&self) -> String {
         format!(
             "BreakerStatus(name={:?}, state={:?}, consecutive_failures={}, shared={})",
@@ -273,7 +265,7 @@ impl BreakerStatus {
     }
 }
 
-impl From<Snapshot> for BreakerStatus {
+impl From<Snapshot> for PyBreakerStatus {
     fn from(s: Snapshot) -> Self {
         Self {
             name: s.name,
@@ -299,7 +291,7 @@ pub fn breaker_setting(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Brea
             Ok(Some(BreakerConfig::disabled()))
         };
     }
-    match v.cast::<CircuitBreaker>() {
+    match v.cast::<PyCircuitBreaker>() {
         Ok(cb) => Ok(Some(cb.get().cfg.clone())),
         Err(_) => Err(config(
             "circuit_breaker must be a llmrail.CircuitBreaker, False or None",

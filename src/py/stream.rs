@@ -10,18 +10,18 @@ use tokio::sync::Mutex;
 use super::bridge;
 use super::bridge::coroutine;
 use super::errors::to_py;
-use super::types::StreamEvent;
-use crate::client as core;
+use super::types::PyStreamEvent;
+use crate::client::ChatStream;
 
 /// Pull-based: each `__anext__`/`__next__` awaits the next event from the network task.
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct ChatStream {
+#[pyclass(name = "ChatStream", frozen, module = "llmrail._core")]
+pub struct PyChatStream {
     /// `None` once finished or closed, so the network task is dropped as early as possible.
-    inner: Arc<Mutex<Option<core::ChatStream>>>,
+    inner: Arc<Mutex<Option<ChatStream>>>,
 }
 
-impl ChatStream {
-    pub(super) fn new(stream: core::ChatStream) -> Self {
+impl PyChatStream {
+    pub(super) fn new(stream: ChatStream) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Some(stream))),
         }
@@ -29,13 +29,13 @@ impl ChatStream {
 
     /// The next event when it is already buffered (the common case mid-stream: one network read
     /// brings many events), so no thread hop is needed; `None` when we must wait.
-    fn ready_event(&self) -> Option<Result<Option<StreamEvent>, crate::LlmError>> {
+    fn ready_event(&self) -> Option<Result<Option<PyStreamEvent>, crate::LlmError>> {
         let mut guard = self.inner.try_lock().ok()?;
         let Some(stream) = guard.as_mut() else {
             return Some(Ok(None));
         };
         match stream.try_next()? {
-            Some(Ok(event)) => Some(Ok(Some(StreamEvent::new(event, stream.report())))),
+            Some(Ok(event)) => Some(Ok(Some(PyStreamEvent::new(event, stream.report())))),
             Some(Err(e)) => {
                 *guard = None;
                 Some(Err(e))
@@ -48,14 +48,14 @@ impl ChatStream {
     }
 
     async fn next_event(
-        inner: Arc<Mutex<Option<core::ChatStream>>>,
-    ) -> Result<Option<StreamEvent>, crate::LlmError> {
+        inner: Arc<Mutex<Option<ChatStream>>>,
+    ) -> Result<Option<PyStreamEvent>, crate::LlmError> {
         let mut guard = inner.lock().await;
         let Some(stream) = guard.as_mut() else {
             return Ok(None);
         };
         match stream.next().await {
-            Some(Ok(event)) => Ok(Some(StreamEvent::new(event, stream.report()))),
+            Some(Ok(event)) => Ok(Some(PyStreamEvent::new(event, stream.report()))),
             Some(Err(e)) => {
                 *guard = None;
                 Err(e)
@@ -69,7 +69,7 @@ impl ChatStream {
 }
 
 #[pymethods]
-impl ChatStream {
+impl PyChatStream {
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
@@ -106,7 +106,7 @@ impl ChatStream {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<StreamEvent> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<PyStreamEvent> {
         let next = match self.ready_event() {
             Some(ready) => ready.map_err(to_py)?,
             None => bridge::block(py, Self::next_event(self.inner.clone()))?,

@@ -5,20 +5,18 @@ use pythonize::pythonize;
 
 use super::errors::to_py;
 use crate::error::LlmError;
-use crate::model::{self, StreamEvent as CoreEvent};
+use crate::model::{self, StreamEvent};
 use crate::resilience::CallReport;
 
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<ChatResponse>()?;
-    m.add_class::<Usage>()?;
-    m.add_class::<ToolCall>()?;
-    m.add_class::<StreamEvent>()?;
-    Ok(())
-}
-
-#[pyclass(frozen, module = "llmrail._core", get_all, skip_from_py_object)]
+#[pyclass(
+    name = "Usage",
+    frozen,
+    module = "llmrail._core",
+    get_all,
+    skip_from_py_object
+)]
 #[derive(Clone, Copy)]
-pub struct Usage {
+pub struct PyUsage {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
@@ -26,7 +24,7 @@ pub struct Usage {
 }
 
 #[pymethods]
-impl Usage {
+impl PyUsage {
     #[getter]
     fn total_tokens(&self) -> u64 {
         // Server-reported counts: saturate rather than overflow.
@@ -55,7 +53,7 @@ impl Usage {
     }
 }
 
-impl From<model::Usage> for Usage {
+impl From<model::Usage> for PyUsage {
     fn from(u: model::Usage) -> Self {
         Self {
             input_tokens: u.input_tokens,
@@ -69,13 +67,13 @@ impl From<model::Usage> for Usage {
 /// A tool call the model asked for. `raw_arguments` is the text the model sent; `arguments` is
 /// that text parsed, or `None` when it is not a JSON object (invalid, or cut off at
 /// max_tokens): the call still succeeds, and the caller decides.
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct ToolCall {
+#[pyclass(name = "ToolCall", frozen, module = "llmrail._core")]
+pub struct PyToolCall {
     inner: model::ToolCall,
 }
 
 #[pymethods]
-impl ToolCall {
+impl PyToolCall {
     #[getter]
     fn id(&self) -> &str {
         &self.inner.id
@@ -129,19 +127,19 @@ impl ToolCall {
     }
 }
 
-impl From<&model::ToolCall> for ToolCall {
+impl From<&model::ToolCall> for PyToolCall {
     fn from(c: &model::ToolCall) -> Self {
         Self { inner: c.clone() }
     }
 }
 
-#[pyclass(frozen, module = "llmrail._core")]
-pub struct ChatResponse {
+#[pyclass(name = "ChatResponse", frozen, module = "llmrail._core")]
+pub struct PyChatResponse {
     inner: model::ChatResponse,
     report: CallReport,
 }
 
-impl From<model::ChatResponse> for ChatResponse {
+impl From<model::ChatResponse> for PyChatResponse {
     fn from(inner: model::ChatResponse) -> Self {
         Self {
             inner,
@@ -153,14 +151,14 @@ impl From<model::ChatResponse> for ChatResponse {
     }
 }
 
-impl From<(model::ChatResponse, CallReport)> for ChatResponse {
+impl From<(model::ChatResponse, CallReport)> for PyChatResponse {
     fn from((inner, report): (model::ChatResponse, CallReport)) -> Self {
         Self { inner, report }
     }
 }
 
 #[pymethods]
-impl ChatResponse {
+impl PyChatResponse {
     /// All text blocks joined.
     #[getter]
     fn text(&self) -> String {
@@ -168,11 +166,11 @@ impl ChatResponse {
     }
 
     #[getter]
-    fn tool_calls(&self) -> Vec<ToolCall> {
+    fn tool_calls(&self) -> Vec<PyToolCall> {
         self.inner
             .tool_calls()
             .into_iter()
-            .map(ToolCall::from)
+            .map(PyToolCall::from)
             .collect()
     }
 
@@ -189,7 +187,7 @@ impl ChatResponse {
     }
 
     #[getter]
-    fn usage(&self) -> Usage {
+    fn usage(&self) -> PyUsage {
         self.inner.usage.into()
     }
 
@@ -265,7 +263,7 @@ impl ChatResponse {
             short,
             self.inner.tool_calls().len(),
             py_str(self.finish_reason()),
-            Usage::from(self.inner.usage).__repr__(),
+            PyUsage::from(self.inner.usage).__repr__(),
         )
     }
 }
@@ -275,8 +273,8 @@ impl ChatResponse {
 /// fragment); the "done" event carries `finish_reason`, `usage`, `model`, `request_id`,
 /// `cost_usd`, and how the call went, as a `ChatResponse` does: `attempts`, `retry_wait`,
 /// `rate_limit_wait` and `fallback_used`.
-#[pyclass(frozen, module = "llmrail._core", get_all)]
-pub struct StreamEvent {
+#[pyclass(name = "StreamEvent", frozen, module = "llmrail._core", get_all)]
+pub struct PyStreamEvent {
     r#type: &'static str,
     text: String,
     index: Option<u32>,
@@ -284,7 +282,7 @@ pub struct StreamEvent {
     name: Option<String>,
     arguments: Option<String>,
     finish_reason: Option<&'static str>,
-    usage: Option<Usage>,
+    usage: Option<PyUsage>,
     model: Option<String>,
     request_id: Option<String>,
     cost_usd: Option<f64>,
@@ -295,7 +293,7 @@ pub struct StreamEvent {
 }
 
 #[pymethods]
-impl StreamEvent {
+impl PyStreamEvent {
     fn __repr__(&self) -> String {
         match self.r#type {
             "done" => format!(
@@ -312,10 +310,10 @@ impl StreamEvent {
     }
 }
 
-impl StreamEvent {
+impl PyStreamEvent {
     /// `report` is how the call went; only the "done" event has it.
-    pub(super) fn new(e: CoreEvent, report: Option<&CallReport>) -> Self {
-        let mut out = StreamEvent {
+    pub(super) fn new(e: StreamEvent, report: Option<&CallReport>) -> Self {
+        let mut out = PyStreamEvent {
             r#type: "text",
             text: String::new(),
             index: None,
@@ -333,12 +331,12 @@ impl StreamEvent {
             fallback_used: None,
         };
         match e {
-            CoreEvent::Text(t) => out.text = t,
-            CoreEvent::Thinking(t) => {
+            StreamEvent::Text(t) => out.text = t,
+            StreamEvent::Thinking(t) => {
                 out.r#type = "thinking";
                 out.text = t;
             }
-            CoreEvent::ToolCallDelta {
+            StreamEvent::ToolCallDelta {
                 index,
                 id,
                 name,
@@ -350,7 +348,7 @@ impl StreamEvent {
                 out.name = name;
                 out.arguments = Some(arguments);
             }
-            CoreEvent::Done {
+            StreamEvent::Done {
                 finish_reason,
                 usage,
                 model,

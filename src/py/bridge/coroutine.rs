@@ -1,4 +1,4 @@
-//! [`Call`]: the coroutine object every async method returns (its contract with asyncio is in
+//! [`Coroutine`] (`Call` to Python): the coroutine object every async method returns (its contract with asyncio is in
 //! `bridge.rs`). Each step polls the core future with the GIL released; a pending poll parks the
 //! task on a fresh [`Waiter`], which the waker from [`loop_wake`] fires on the loop thread.
 
@@ -26,7 +26,7 @@ type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<Work> + Send>;
 /// arguments (so bad ones raise there) and gives the core future; the loop thread polls it with
 /// the GIL released (see `runtime::run`), then `finish` turns its value into the Python result,
 /// GIL held.
-pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Call>
+pub fn call<T, F, S, G>(start: S, finish: G) -> PyResult<Coroutine>
 where
     S: FnOnce(Python<'_>) -> PyResult<F> + Send + 'static,
     F: Future<Output = Result<T, LlmError>> + Send + 'static,
@@ -40,7 +40,7 @@ where
             Ok(Box::new(move |py: Python<'_>| finish(py, value)) as Finish)
         }))
     };
-    Ok(Call {
+    Ok(Coroutine {
         handle: runtime::handle().map_err(to_py)?,
         start: Mutex::new(Some(Box::new(start))),
         work: Mutex::new(None),
@@ -50,8 +50,8 @@ where
     })
 }
 
-#[pyclass(module = "llmrail._core")]
-pub struct Call {
+#[pyclass(name = "Call", module = "llmrail._core")]
+pub struct Coroutine {
     handle: tokio::runtime::Handle,
     /// Taken at the first step. (Mutexes only because a pyclass must be `Sync`; each step has
     /// `&mut self`, so they are never contended.)
@@ -92,7 +92,7 @@ impl Wake for Slot {
     }
 }
 
-impl Call {
+impl Coroutine {
     fn step(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(start) = self
@@ -170,7 +170,7 @@ impl Call {
 }
 
 #[pymethods]
-impl Call {
+impl Coroutine {
     fn __await__(slf: Py<Self>) -> Py<Self> {
         slf
     }

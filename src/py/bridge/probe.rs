@@ -5,12 +5,12 @@
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 
-use super::coroutine::{self, Call};
+use super::coroutine::{self, Coroutine};
 use crate::runtime;
 
 /// One await of a trivial task through the bridge the methods use.
 #[pyfunction]
-pub fn bench_noop_native() -> PyResult<Call> {
+pub fn bench_noop_native() -> PyResult<Coroutine> {
     // A trivial task on a worker, awaited from the loop: the hop there and back that every
     // real call makes (its connection task is on a worker too).
     coroutine::call(

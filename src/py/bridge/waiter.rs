@@ -1,4 +1,5 @@
-//! [`Waiter`]: what a suspended [`Call`](super::coroutine::Call) hands its asyncio task to wait on.
+//! [`Waiter`]: what a suspended [`Coroutine`](super::coroutine::Coroutine) hands its asyncio task
+//! to wait on.
 //!
 //! It speaks the part of the asyncio future protocol that `Task` uses (`_asyncio_future_blocking`,
 //! `get_loop`, `add_done_callback`, `result`, `cancel`), like any "future-like" object. Why not
@@ -134,7 +135,7 @@ impl Waiter {
     }
 
     /// `Task.cancel()` asks its waiter first; the task then wakes with CancelledError, which
-    /// it throws into the `Call`, and that drops the request.
+    /// it throws into the `Coroutine`, and that drops the request.
     #[pyo3(signature = (msg=None))]
     fn cancel(slf: Bound<'_, Self>, msg: Option<Py<PyAny>>) -> PyResult<bool> {
         let py = slf.py();
