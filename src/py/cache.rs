@@ -5,8 +5,8 @@ use pyo3::types::PyDict;
 
 use super::convert;
 use super::errors::to_py;
-use crate::cache::{self as core, CacheTtl, PromptCache};
-use crate::model::{ChatRequest, ToolSpec};
+use crate::cache as core;
+use crate::model::{CacheTtl, ChatRequest, PromptCache, ToolSpec};
 
 /// `"5m" | "1h" | "auto" | "off"` as a policy; `None` stays `None`.
 pub fn policy(value: Option<&str>) -> PyResult<Option<PromptCache>> {
