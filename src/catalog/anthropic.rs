@@ -1,6 +1,6 @@
 //! Claude models on the Claude API.
 //!
-//! Sources, cited per fact below:
+//! Sources, by fact:
 //! - prices: "Prompt caching", section "Pricing" (platform.claude.com/docs/en/build-with-claude/
 //!   prompt-caching): a 5-minute write at 1.25x the input price, a 1-hour write at 2x, a read at
 //!   0.1x, except where a row says otherwise;
@@ -11,7 +11,10 @@
 //!   current Claude models support text and image input";
 //! - context window, max output and the Batch API: each model's page
 //!   (platform.claude.com/docs/en/models/<model>/overview: "Context window", "Max output", and
-//!   "Batch API" under "Pricing"). A model whose page we could not read has them `None`.
+//!   "Batch API" under "Pricing"; Fable 5.1 and Haiku 4.5 from the comparison table those pages
+//!   carry). Where we found no such page (Opus 4.7, Opus 4.1 and 4, Sonnet 4, Fable 5, the
+//!   Mythos models, Haiku 3.5) those facts are `None`, not a family's guess; so is the Batch
+//!   API wherever the page we read did not show it.
 //!
 //! Native structured output is left `None` for every Claude model: extraction asks Claude for a
 //! forced tool call whatever the model (see `crate::extract`), so no decision reads it yet.
@@ -45,6 +48,7 @@ const ACTIVE: Model = Model {
     ..Model::UNKNOWN
 };
 
+/// The pages write limits as 200K, 1M, 64K, 128K tokens.
 const K: u32 = 1_000;
 const M: u32 = 1_000_000;
 
@@ -93,6 +97,8 @@ pub const MODELS: &[Model] = &[
         key: "claude-opus-4-8",
         prices: Some(claude(5.0, 25.0)),
         min_cacheable_tokens: Some(1_024),
+        context_window: Some(M),
+        max_output_tokens: Some(128 * K),
         ..ACTIVE
     },
     Model {
@@ -148,12 +154,16 @@ pub const MODELS: &[Model] = &[
         key: "claude-sonnet-4-6",
         prices: Some(claude(3.0, 15.0)),
         min_cacheable_tokens: Some(1_024),
+        context_window: Some(M),
+        max_output_tokens: Some(128 * K),
         ..ACTIVE
     },
     Model {
         key: "claude-sonnet-4-5",
         prices: Some(claude(3.0, 15.0)),
         min_cacheable_tokens: Some(1_024),
+        context_window: Some(200 * K),
+        max_output_tokens: Some(64 * K),
         ..ACTIVE
     },
     Model {
