@@ -20,26 +20,45 @@ pub fn lookup<'a, T>(table: &'a [(&str, T)], model: &str) -> Option<&'a T> {
         .map(|(_, v)| v)
 }
 
+/// Keys are at most this long (a test checks): a name's first bytes are normalised once, on the
+/// stack, into a buffer of this size, so each key is then one slice comparison.
+pub const MAX_KEY: usize = 48;
+
 /// A caller's model name, as the keys are compared with it.
 #[derive(Clone, Copy)]
-pub struct Name<'a>(&'a [u8]);
+pub struct Name<'a> {
+    /// The name without its `owner/` prefix.
+    raw: &'a [u8],
+    /// Its first `MAX_KEY` bytes normalised (lower case, dots as dashes).
+    head: [u8; MAX_KEY],
+    head_len: usize,
+}
 
 impl<'a> Name<'a> {
     pub fn new(model: &'a str) -> Self {
-        Self(model.rsplit('/').next().unwrap_or(model).as_bytes())
+        let raw = model.rsplit('/').next().unwrap_or(model).as_bytes();
+        let mut head = [0; MAX_KEY];
+        for (h, &c) in head.iter_mut().zip(raw) {
+            *h = norm(c);
+        }
+        Self {
+            raw,
+            head,
+            head_len: raw.len().min(MAX_KEY),
+        }
     }
 
     /// How specifically `key` names this model (higher is more specific), or `None` when it
     /// does not. Keys are written normalised (lower case, dashes), which a test checks.
-    pub fn rank(self, key: &str) -> Option<usize> {
+    pub fn rank(&self, key: &str) -> Option<usize> {
         let (stem, family) = match key.strip_suffix('*') {
             Some(stem) => (stem.as_bytes(), true),
             None => (key.as_bytes(), false),
         };
-        let (head, rest) = self.0.split_at_checked(stem.len())?;
-        if !head.iter().zip(stem).all(|(&c, &k)| norm(c) == k) {
+        if self.head.get(..self.head_len)?.get(..stem.len())? != stem {
             return None;
         }
+        let rest = self.raw.get(stem.len()..)?;
         let matched = match rest.split_first() {
             None => true,
             Some((&c, tail)) => norm(c) == b'-' && (family || is_snapshot(tail)),

@@ -29,6 +29,11 @@ fn keys_are_written_as_names_are_compared_and_appear_once() {
         let stem = row.key.strip_suffix('*').unwrap_or(row.key);
         assert!(!stem.is_empty(), "an empty key");
         assert!(
+            stem.len() <= name::MAX_KEY,
+            "{} is too long to match",
+            row.key
+        );
+        assert!(
             stem.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
             "{} is not normalised",
