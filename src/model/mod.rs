@@ -3,6 +3,11 @@
 //! Requests arrive in the OpenAI chat shape (the lingua franca users already write): messages
 //! with `role`/`content`, content parts, assistant `tool_calls`, tool results with
 //! `tool_call_id`. They are deserialised once into these types; providers never see Python.
+//!
+//! Ground floor, with `crate::catalog` below it: the prompt-cache vocabulary requests carry
+//! ([`CacheTtl`], [`PromptCache`], [`CacheControl`]) lives here, in `cache`, so the planner in
+//! `crate::cache` reads the unified types and nothing here reads the planner; [`cost_usd`]
+//! prices a [`Usage`] at the catalogue's prices.
 
 use std::time::Duration;
 
