@@ -12,8 +12,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
-use llmrail::cache::{self, CacheTtl, PromptCache, Tracker};
-use llmrail::model::{ChatRequest, Message};
+use llmrail::cache::{self, Tracker};
+use llmrail::model::{CacheTtl, ChatRequest, Message, PromptCache};
 use llmrail::providers::{self, Endpoint, Secret};
 use serde_json::json;
 

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::cache::{CacheStats, PromptCache, Tracker};
+use crate::cache::{CacheStats, Tracker};
 use crate::error::{LlmError, Result};
-use crate::model::{ChatRequest, ChatResponse};
+use crate::model::{ChatRequest, ChatResponse, PromptCache};
 use crate::providers::{self, Endpoint, Provider, Secret};
 use crate::resilience::breaker::{BreakerConfig, Snapshot};
 use crate::resilience::fallback::FallbackConfig;

@@ -4,13 +4,13 @@
 //! ordinary Rust, tested by `cargo test` without an interpreter.
 
 pub mod cache;
+pub mod catalog;
 pub mod client;
 pub mod duration;
 pub mod error;
 pub mod extract;
 pub mod mock;
 pub mod model;
-pub mod pricing;
 pub mod providers;
 pub mod replay;
 pub mod resilience;

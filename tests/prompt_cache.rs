@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use http::HeaderMap;
-use llmrail::cache::{self, CacheTtl, PromptCache};
-use llmrail::model::{ChatRequest, Message, ToolSpec};
+use llmrail::cache;
+use llmrail::model::{CacheTtl, ChatRequest, Message, PromptCache, ToolSpec};
 use llmrail::providers::{self, Endpoint, Secret};
 use serde_json::{json, Value};
 

@@ -8,8 +8,8 @@
 
 use super::measure::{is_system, Hashes, Mark, Measured, Pos};
 use super::models::{has_automatic_caching, min_cacheable_tokens};
-use super::{CachePlan, CacheTtl, Prefix, PromptCache, MAX_BREAKPOINTS};
-use crate::model::{ChatRequest, Role};
+use super::{CachePlan, Prefix, MAX_BREAKPOINTS};
+use crate::model::{CacheTtl, ChatRequest, PromptCache, Role};
 
 /// Anthropic puts a tool-use system prompt of ~300-350 tokens in front of the tool definitions
 /// (its "Tool use" pricing section lists 313-346 for current models); the lower figure.

@@ -4,10 +4,9 @@
 
 use std::io;
 
-use crate::model::{ChatRequest, ContentPart, ImageSource, Message, Role};
+use crate::model::{CacheTtl, ChatRequest, ContentPart, ImageSource, Message, Role};
 
 pub use super::hash::Fx;
-use super::CacheTtl;
 
 /// What an image costs in the prefix. Anthropic charges about width x height / 750 tokens and
 /// downsizes past ~1.15 megapixels, so ~1,600 is the most one image costs. Overestimating only

@@ -4,6 +4,10 @@
 //! OpenAI `prompt_cache_key`). [`tracker`] keeps per-client statistics and warns when a change
 //! in the request throws the cache away.
 //!
+//! The vocabulary (TTLs, the caller's policy, their own markers) is `crate::model`'s, since
+//! requests carry it; what a model caches (its minimum prefix, automatic caching) is a fact of
+//! `crate::catalog`, read through [`models`] with the defaults for a model it does not know.
+//!
 //! Nothing changes in a request unless caching is asked for (`PromptCache::Off` plans nothing),
 //! except that markers the caller wrote themselves are always kept.
 
@@ -14,12 +18,7 @@ pub mod models;
 mod openai;
 pub mod tracker;
 
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
-use crate::error::{LlmError, Result};
-use crate::model::ChatRequest;
+use crate::model::{CacheTtl, ChatRequest, PromptCache};
 
 pub use hash::Fx;
 pub use measure::system_text;
@@ -28,104 +27,6 @@ pub use tracker::{CacheStats, Tracker};
 /// Anthropic accepts at most this many `cache_control` breakpoints per request, counting the
 /// automatic one.
 pub const MAX_BREAKPOINTS: usize = 4;
-
-/// How long a cache entry lives after its last use (Anthropic's `ttl`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum CacheTtl {
-    #[serde(rename = "5m")]
-    FiveMinutes,
-    #[serde(rename = "1h")]
-    OneHour,
-}
-
-impl CacheTtl {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "5m" => Some(Self::FiveMinutes),
-            "1h" => Some(Self::OneHour),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::FiveMinutes => "5m",
-            Self::OneHour => "1h",
-        }
-    }
-
-    pub fn duration(self) -> Duration {
-        match self {
-            Self::FiveMinutes => Duration::from_secs(300),
-            Self::OneHour => Duration::from_secs(3600),
-        }
-    }
-}
-
-/// What the caller asked for: `prompt_cache="5m" | "1h" | "auto"`, or nothing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub enum PromptCache {
-    #[default]
-    Off,
-    /// llmrail places every breakpoint itself, with this TTL.
-    Ttl(CacheTtl),
-    /// The API's own automatic caching for the conversation (Anthropic's top-level
-    /// `cache_control`) where the model has it, plus llmrail's tools and system breakpoints.
-    Auto,
-}
-
-impl PromptCache {
-    /// `"5m"`, `"1h"`, `"auto"` or `"off"`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "off" => Ok(Self::Off),
-            "auto" => Ok(Self::Auto),
-            _ => CacheTtl::parse(s).map(Self::Ttl).ok_or_else(|| {
-                LlmError::config(format!(
-                    "prompt_cache must be \"5m\", \"1h\", \"auto\" or None, got {s:?}"
-                ))
-            }),
-        }
-    }
-
-    pub fn is_on(self) -> bool {
-        self != Self::Off
-    }
-
-    /// How long what this policy writes stays readable (auto writes 5-minute entries).
-    pub fn ttl(self) -> CacheTtl {
-        match self {
-            Self::Ttl(t) => t,
-            Self::Off | Self::Auto => CacheTtl::FiveMinutes,
-        }
-    }
-}
-
-/// A caller's marker as written in a request: `{"type": "ephemeral"}`, optionally with
-/// `"ttl": "5m" | "1h"` (Anthropic's shape, which LiteLLM also uses on OpenAI-shaped parts).
-#[derive(Debug, Deserialize)]
-pub struct CacheControl {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    ttl: Option<String>,
-}
-
-impl CacheControl {
-    pub fn ttl(&self) -> std::result::Result<CacheTtl, String> {
-        if self.kind != "ephemeral" {
-            return Err(format!(
-                "cache_control type must be \"ephemeral\", got {:?}",
-                self.kind
-            ));
-        }
-        match self.ttl.as_deref() {
-            None => Ok(CacheTtl::FiveMinutes),
-            Some(t) => CacheTtl::parse(t)
-                .ok_or_else(|| format!("cache_control ttl must be \"5m\" or \"1h\", got {t:?}")),
-        }
-    }
-}
 
 /// Where llmrail puts its own breakpoints. Markers the caller wrote (`cache_control` on a
 /// content part or a tool) are not listed: the wire file renders them where they are.

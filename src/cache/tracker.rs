@@ -10,8 +10,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::measure::{system_text, Fx};
-use super::{plan_tracked, CachePlan, Prefix, PromptCache};
-use crate::model::{ChatRequest, Usage};
+use super::{plan_tracked, CachePlan, Prefix};
+use crate::model::{ChatRequest, PromptCache, Usage};
 
 /// Static prefixes (tools + system) remembered: alternating between a few prompts still reads
 /// each one's cache, so switching between them is not a break.

@@ -323,5 +323,4 @@ impl Accounts {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -1,8 +1,10 @@
-//! How the schema is put to the model (the mode), and where its answer is read back from.
+//! How the schema is put to the model (the mode), and where its answer is read back from. The
+//! `auto` mode reads which models have native structured output from `crate::catalog`.
 
 use serde_json::{json, Map, Value};
 
 use super::validate::Schema;
+use crate::catalog;
 use crate::error::{LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, ContentBlock, ToolChoice, ToolSpec};
 
@@ -46,35 +48,18 @@ impl Mode {
     }
 
     /// The strongest mode the provider and model are known to support: Anthropic's forced tool
-    /// (every Claude model has it), OpenAI's json_schema on models that have structured outputs
-    /// (tools on older ones), json_schema on other OpenAI-compatible servers (Ollama, vLLM,
-    /// llama.cpp, LM Studio accept it), tools on OpenRouter (more of its models have them).
+    /// (every Claude model has it), OpenAI's json_schema on models the catalogue says have
+    /// native structured output (tools on the others, unknown ones included), json_schema on
+    /// other OpenAI-compatible servers (Ollama, vLLM, llama.cpp, LM Studio accept it), tools on
+    /// OpenRouter (more of its models have them).
     pub fn auto(provider: &str, model: &str, base_url: &str) -> Self {
         match provider {
             "anthropic" | "openrouter" => Self::Tool,
             _ if !base_url.contains("api.openai.com") => Self::JsonSchema,
-            _ if has_structured_outputs(model) => Self::JsonSchema,
+            _ if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
             _ => Self::Tool,
         }
     }
-}
-
-fn has_structured_outputs(model: &str) -> bool {
-    let older = [
-        "gpt-3.5",
-        "gpt-4-",
-        "gpt-4o-2024-05-13",
-        "o1-mini",
-        "o1-preview",
-    ];
-    if model == "gpt-4" || older.iter().any(|p| model.starts_with(p)) {
-        return false;
-    }
-    [
-        "gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-",
-    ]
-    .iter()
-    .any(|p| model.starts_with(p))
 }
 
 /// The request of every attempt: the caller's request with the schema put to the model.
@@ -257,5 +242,4 @@ impl Answer {
 }
 
 #[cfg(test)]
-#[path = "mode_tests.rs"]
 mod tests;

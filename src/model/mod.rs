@@ -3,16 +3,23 @@
 //! Requests arrive in the OpenAI chat shape (the lingua franca users already write): messages
 //! with `role`/`content`, content parts, assistant `tool_calls`, tool results with
 //! `tool_call_id`. They are deserialised once into these types; providers never see Python.
+//!
+//! Ground floor, with `crate::catalog` below it: the prompt-cache vocabulary requests carry
+//! ([`CacheTtl`], [`PromptCache`], [`CacheControl`]) lives here, in `cache`, so the planner in
+//! `crate::cache` reads the unified types and nothing here reads the planner; [`cost_usd`]
+//! prices a [`Usage`] at the catalogue's prices.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cache::{CacheControl, CacheTtl, PromptCache};
-
+mod cache;
+mod cost;
 mod extra_body;
 mod openai_input;
+pub use cache::{CacheControl, CacheTtl, PromptCache};
+pub use cost::cost_usd;
 pub use extra_body::check_extra_body;
 pub use openai_input::image_source;
 
@@ -274,9 +281,9 @@ impl ChatResponse {
     }
 
     /// What the call cost in USD, cache writes and reads at their own prices; `None` for a
-    /// model the price table does not know.
+    /// model the catalogue has no price for.
     pub fn cost_usd(&self) -> Option<f64> {
-        crate::pricing::cost_usd(&self.model, &self.usage)
+        cost_usd(&self.model, &self.usage)
     }
 
     pub fn tool_calls(&self) -> Vec<&ToolCall> {
@@ -315,7 +322,7 @@ impl StreamEvent {
     /// For `Done`: what the call cost in USD (see [`ChatResponse::cost_usd`]).
     pub fn cost_usd(&self) -> Option<f64> {
         match self {
-            Self::Done { usage, model, .. } => crate::pricing::cost_usd(model, usage),
+            Self::Done { usage, model, .. } => cost_usd(model, usage),
             _ => None,
         }
     }

@@ -6,8 +6,8 @@ use pyo3::types::PyDict;
 
 use super::convert;
 use super::errors::to_py;
-use crate::cache::{self, CacheStats, CacheTtl, PromptCache};
-use crate::model::{ChatRequest, ToolSpec};
+use crate::cache::{self, CacheStats};
+use crate::model::{CacheTtl, ChatRequest, PromptCache, ToolSpec};
 
 /// A client's cache totals since it was built: every successful call counts.
 #[pyclass(

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::errors::config;
 pub use super::json::parse;
 use super::json::{bad_text, to_value};
-use crate::cache::PromptCache;
+use crate::model::PromptCache;
 use crate::model::{ChatRequest, Message, Role, ToolChoice, ToolSpec};
 
 /// The keyword arguments every chat-shaped call accepts, still as Python objects.

@@ -6,8 +6,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
-use crate::cache::{CachePlan, CacheTtl};
-use crate::model::{ChatRequest, ContentPart, Message, Role};
+use crate::cache::CachePlan;
+use crate::model::{CacheTtl, ChatRequest, ContentPart, Message, Role};
 use crate::providers::tool_fields;
 
 /// Without this beta the API silently keeps 1-hour entries for 5 minutes (it was required when

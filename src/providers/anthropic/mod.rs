@@ -11,7 +11,7 @@ use super::{
     join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
     StreamDecoder,
 };
-use crate::cache::{CachePlan, CacheTtl};
+use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
 use crate::wire::HttpRequest;
