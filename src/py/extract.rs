@@ -13,11 +13,11 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::bridge;
-use super::convert::RequestArgs;
 use super::coroutine;
 use super::errors::to_py;
 use super::exit;
 use super::json::to_value;
+use super::options::ExtractOptions;
 use super::types::Usage;
 use crate::client as core;
 use crate::error::LlmError;
@@ -78,25 +78,17 @@ pub struct Call {
     pub include_raw: bool,
 }
 
-/// The extraction-only keyword arguments.
-pub struct Options {
-    pub mode: String,
-    pub max_retries: u32,
-    pub token_budget: Option<u64>,
-    pub validation_context: Option<Py<PyAny>>,
-    pub include_raw: bool,
-}
-
 static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 pub fn prepare(
     py: Python<'_>,
     client: &core::Client,
     response_model: Py<PyAny>,
-    args: RequestArgs,
-    o: Options,
-    opts: CallOptions,
+    messages: Py<PyAny>,
+    o: ExtractOptions,
 ) -> PyResult<Call> {
+    let (args, overrides) = o.chat.with_messages(messages);
+    let opts = overrides.resolve()?;
     let prep = PREPARE.get_or_try_init(py, || {
         py.import("llmrail._extract")?
             .getattr("prepare")

@@ -15,6 +15,7 @@ mod extract;
 mod json;
 mod loop_wake;
 mod mock;
+mod options;
 mod replay;
 mod resilience;
 mod stream;
