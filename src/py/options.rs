@@ -10,6 +10,13 @@
 //! option; `temperature`, `top_p`, `retry` and `include_raw` keep pyo3's conversion error with
 //! its "while processing" note; `deadline` and the JSON-shaped options are checked when the call
 //! starts (an async call's first `await`), with the messages.
+//!
+//! What `**options` costs: pyo3 calls a method that takes `**kwargs` through METH_VARARGS, so
+//! CPython packs the call into a tuple and a dict and pyo3 copies the keywords into a dict of
+//! its own, where named parameters went through METH_FASTCALL with nothing built. Measured on
+//! `client.chat(msgs, ...).close()` (argument handling alone, best of 15 x 10,000): +0.04 µs
+//! with no option, +0.2 µs with one, +0.3 µs with three, against about 110 µs of CPU for a whole
+//! call to a local server: within that benchmark's noise. Reading the dict adds no allocation.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
