@@ -29,7 +29,7 @@ use super::resilience::{positive_seconds, Retry};
 use crate::resilience::CallOptions;
 
 /// The options of `chat`, `chat_sync` and `stream`, in `ChatOptions`' order (the stub's).
-pub const CHAT: &[&str] = &[
+const CHAT: &[&str] = &[
     "system",
     "max_tokens",
     "temperature",
@@ -45,7 +45,7 @@ pub const CHAT: &[&str] = &[
 
 /// The options of `extract`, `extract_sync` and `extract_stream`: the chat options but `tools`
 /// and `tool_choice` (extraction sets its own), then extraction's own.
-pub const EXTRACT: &[&str] = &[
+const EXTRACT: &[&str] = &[
     "system",
     "max_tokens",
     "temperature",
@@ -139,7 +139,11 @@ impl ExtractOptions {
             Some(v) => noted(v.py(), v.extract::<bool>(), "include_raw")?,
         };
         let natives = Natives::read(&given)?;
-        let validation_context = given.validation_context.take().map(Bound::unbind);
+        let validation_context = given
+            .validation_context
+            .take()
+            .filter(|v| !v.is_none())
+            .map(Bound::unbind);
         let (mode, max_retries, token_budget) = (
             given.mode.take(),
             given.max_retries.take(),
