@@ -25,6 +25,7 @@ from ._core import (
     __version__,
 )
 from ._core import quiesce as _quiesce
+from ._options import ChatOptions, ExtractOptions
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -54,6 +55,8 @@ atexit.register(_quiesce)
 __all__ = [
     "__version__",
     "Client",
+    "ChatOptions",
+    "ExtractOptions",
     "ChatResponse",
     "ChatStream",
     "StreamEvent",

@@ -3,20 +3,21 @@
 use std::num::NonZeroUsize;
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
 use super::arg::{opt, Arg};
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::cache;
-use super::convert::{self, RequestArgs};
+use super::convert;
 use super::errors::to_py;
 use super::extract;
+use super::options::{ChatOptions, ExtractOptions};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
 use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
-use crate::resilience::CallOptions;
 
 #[pyclass(name = "Client", frozen, module = "llmrail._core")]
 pub struct PyClient {
@@ -108,40 +109,19 @@ impl PyClient {
     }
 
     /// One chat call; await it.
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (messages, **options))]
     fn chat(
         &self,
         messages: Py<PyAny>,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        tools: Option<Py<PyAny>>,
-        tool_choice: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools,
-            tool_choice,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
+        let (args, overrides) =
+            ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
         let client = self.inner.clone();
         coroutine::call(
             move |py| {
                 let req = args.into_request(py)?;
-                let opts = call_options(retry, deadline)?;
+                let opts = overrides.resolve()?;
                 Ok(async move { client.chat_with(req, opts).await })
             },
             |py, out| PyChatResponse::from(out).into_py_any(py),
@@ -149,126 +129,51 @@ impl PyClient {
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (messages, **options))]
     fn chat_sync(
         &self,
         py: Python<'_>,
         messages: Py<PyAny>,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        tools: Option<Py<PyAny>>,
-        tool_choice: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyChatResponse> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools,
-            tool_choice,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
+        let (args, overrides) =
+            ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
         let req = args.into_request(py)?;
-        let opts = call_options(retry, deadline)?;
+        let opts = overrides.resolve()?;
         bridge::block(py, self.inner.chat_with(req, opts)).map(PyChatResponse::from)
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
-    #[pyo3(signature = (messages, *, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, tools=None, tool_choice=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (messages, **options))]
     fn stream(
         &self,
         py: Python<'_>,
         messages: Py<PyAny>,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        tools: Option<Py<PyAny>>,
-        tool_choice: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyChatStream> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools,
-            tool_choice,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
+        let (args, overrides) =
+            ChatOptions::read(options, "Client.stream()")?.with_messages(messages);
         let req = args.into_request(py)?;
         let stream = self
             .inner
-            .stream_with(req, call_options(retry, deadline)?)
+            .stream_with(req, overrides.resolve()?)
             .map_err(to_py)?;
         Ok(PyChatStream::new(stream))
     }
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
-    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (response_model, messages, **options))]
     fn extract(
         &self,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: Arg<String>,
-        max_retries: Arg<u32>,
-        token_budget: Option<Arg<u64>>,
-        validation_context: Option<Py<PyAny>>,
-        include_raw: bool,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools: None,
-            tool_choice: None,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
-        let o = extract::Options {
-            mode: mode.get("mode")?,
-            max_retries: max_retries.get("max_retries")?,
-            token_budget: opt(token_budget, "token_budget")?,
-            validation_context,
-            include_raw,
-        };
+        let o = ExtractOptions::read(options, "Client.extract()")?;
         let client = self.inner.clone();
         coroutine::call(
             move |py| {
-                let opts = call_options(retry, deadline)?;
-                let call = extract::prepare(py, &client, response_model, args, o, opts)?;
+                let call = extract::prepare(py, &client, response_model, messages, o)?;
                 let include_raw = call.include_raw;
                 Ok(async move { Ok((call.run().await?, include_raw)) })
             },
@@ -277,118 +182,31 @@ impl PyClient {
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (response_model, messages, **options))]
     fn extract_sync(
         &self,
         py: Python<'_>,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: Arg<String>,
-        max_retries: Arg<u32>,
-        token_budget: Option<Arg<u64>>,
-        validation_context: Option<Py<PyAny>>,
-        include_raw: bool,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools: None,
-            tool_choice: None,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
-        let o = extract::Options {
-            mode: mode.get("mode")?,
-            max_retries: max_retries.get("max_retries")?,
-            token_budget: opt(token_budget, "token_budget")?,
-            validation_context,
-            include_raw,
-        };
-        let call = extract::prepare(
-            py,
-            &self.inner,
-            response_model,
-            args,
-            o,
-            call_options(retry, deadline)?,
-        )?;
+        let o = ExtractOptions::read(options, "Client.extract_sync()")?;
+        let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;
         let outcome = bridge::block(py, call.run())?;
         extract::finish(py, outcome, include_raw)
     }
 
     /// Partial dicts while the answer streams, then the validated value (`async for` or `for`).
-    #[pyo3(signature = (response_model, messages, *, mode=Arg::new("auto".to_string()), max_retries=Arg::new(3), token_budget=None, validation_context=None, include_raw=false, system=None, max_tokens=None, temperature=None, top_p=None, stop=None, extra_body=None, retry=None, deadline=None, prompt_cache=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (response_model, messages, **options))]
     fn extract_stream(
         &self,
         py: Python<'_>,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
-        mode: Arg<String>,
-        max_retries: Arg<u32>,
-        token_budget: Option<Arg<u64>>,
-        validation_context: Option<Py<PyAny>>,
-        include_raw: bool,
-        system: Option<Arg<String>>,
-        max_tokens: Option<Arg<u32>>,
-        temperature: Option<f64>,
-        top_p: Option<f64>,
-        stop: Option<Py<PyAny>>,
-        extra_body: Option<Py<PyAny>>,
-        retry: Option<Py<PyRetry>>,
-        deadline: Option<Arg<f64>>,
-        prompt_cache: Option<Arg<String>>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<extract::PyExtractStream> {
-        let args = RequestArgs {
-            messages,
-            system: opt(system, "system")?,
-            max_tokens: opt(max_tokens, "max_tokens")?,
-            temperature,
-            top_p,
-            stop,
-            tools: None,
-            tool_choice: None,
-            extra_body,
-            prompt_cache: opt(prompt_cache, "prompt_cache")?,
-        };
-        let o = extract::Options {
-            mode: mode.get("mode")?,
-            max_retries: max_retries.get("max_retries")?,
-            token_budget: opt(token_budget, "token_budget")?,
-            validation_context,
-            include_raw,
-        };
-        extract::prepare(
-            py,
-            &self.inner,
-            response_model,
-            args,
-            o,
-            call_options(retry, deadline)?,
-        )?
-        .stream()
+        let o = ExtractOptions::read(options, "Client.extract_stream()")?;
+        extract::prepare(py, &self.inner, response_model, messages, o)?.stream()
     }
-}
-
-/// Per-call overrides of the client's retry policy and deadline.
-fn call_options(retry: Option<Py<PyRetry>>, deadline: Option<Arg<f64>>) -> PyResult<CallOptions> {
-    Ok(CallOptions {
-        retry: retry.map(|r| r.get().policy.clone()),
-        deadline: positive_seconds("deadline", deadline)?,
-    })
 }

@@ -14,10 +14,10 @@ use tokio::sync::Mutex;
 
 use super::bridge;
 use super::bridge::coroutine;
-use super::convert::RequestArgs;
 use super::errors::to_py;
 use super::exit;
 use super::json::to_value;
+use super::options::ExtractOptions;
 use super::types::PyUsage;
 use crate::client::Client;
 use crate::error::LlmError;
@@ -71,25 +71,17 @@ pub struct PreparedExtraction {
     pub include_raw: bool,
 }
 
-/// The extraction-only keyword arguments.
-pub struct Options {
-    pub mode: String,
-    pub max_retries: u32,
-    pub token_budget: Option<u64>,
-    pub validation_context: Option<Py<PyAny>>,
-    pub include_raw: bool,
-}
-
 static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 pub fn prepare(
     py: Python<'_>,
     client: &Client,
     response_model: Py<PyAny>,
-    args: RequestArgs,
-    o: Options,
-    opts: CallOptions,
+    messages: Py<PyAny>,
+    o: ExtractOptions,
 ) -> PyResult<PreparedExtraction> {
+    let (args, overrides) = o.chat.with_messages(messages);
+    let opts = overrides.resolve()?;
     let prep = PREPARE.get_or_try_init(py, || {
         py.import("llmrail._extract")?
             .getattr("prepare")

@@ -12,6 +12,7 @@ pub(crate) mod exit;
 pub(crate) mod extract;
 mod json;
 pub(crate) mod mock;
+mod options;
 pub(crate) mod replay;
 pub(crate) mod resilience;
 pub(crate) mod stream;
