@@ -10,7 +10,7 @@ pub const DEFAULT_OUTPUT_RESERVE: u64 = 1024;
 pub fn estimate_input_tokens(req: &ChatRequest) -> u64 {
     const IMAGE_TOKENS: u64 = 800;
     // Sizes of values in memory cannot overflow a usize sum in practice; saturating keeps the
-    // module free of unchecked arithmetic all the same (see `resilience/mod.rs`).
+    // module free of unchecked arithmetic all the same (see `resilience.rs`).
     let mut chars = req.system.as_ref().map_or(0, String::len);
     let mut tokens: u64 = 0;
     for m in &req.messages {
