@@ -59,17 +59,18 @@ test-rust: redis  ## the core without Python, then the pyo3 wrappers' unit tests
 	cargo test --all-targets --quiet --no-default-features
 	cargo test --lib --quiet py::
 
-lint: $(STAMP)  ## rustfmt, clippy -D warnings, ruff, mypy --strict, stubtest
+lint: $(STAMP)  ## rustfmt, clippy -D warnings, module circles, ruff, mypy --strict, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --quiet -- -D warnings
-	$(VENV)/bin/ruff check python tests_py bench
+	$(PY) scripts/module_cycles.py
+	$(VENV)/bin/ruff check python tests_py bench scripts
 	$(VENV)/bin/mypy python/llmrail
 	$(PY) -m mypy.stubtest llmrail._core --allowlist tests_py/stubtest-allowlist.txt
 	$(PY) tests_py/readme_examples.py --check-types
 
 fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern syntax)
 	cargo fmt --all
-	$(VENV)/bin/ruff check --fix --quiet python tests_py bench
+	$(VENV)/bin/ruff check --fix --quiet python tests_py bench scripts
 
 test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q

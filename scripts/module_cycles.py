@@ -6,7 +6,8 @@ B (`crate::…`, `super::…`, `self::…`, in `use` trees and inline). A parent
 are not siblings, so a folder's `mod.rs` may re-export what its children define. Any circle among
 siblings is printed with the lines that make it, and the exit status is 1.
 
-Run by `make lint`; `python scripts/module_cycles.py --graph` prints every arrow.
+Run by `make lint`; `python scripts/module_cycles.py --graph` prints every arrow, and
+`--src DIR` checks another tree (tests_py/test_layout.py builds a small one with a circle).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
+if "--src" in sys.argv:
+    SRC = Path(sys.argv[sys.argv.index("--src") + 1]).resolve()
 PATH_RE = re.compile(r"\b(crate|super|self)((?:::(?:\{[^;]*?\}|[A-Za-z_][A-Za-z0-9_]*|\*))+)", re.S)
 COMMENT_RE = re.compile(r"//[^\n]*")
 
