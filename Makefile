@@ -15,7 +15,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis clean
+.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis check-windows clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -91,6 +91,14 @@ FUZZ_SECONDS ?= 600
 fuzz:  ## every decoder's properties (tests/properties) for FUZZ_SECONDS; prints inputs tried
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ONLY=$(FUZZ_ONLY) cargo test --quiet --test properties -- \
 		--ignored --exact fuzz_every_property_for_fuzz_seconds --nocapture
+
+# Not part of `make test` (mingw is a large install): the non-unix code paths (the portable loop
+# wake-up, no fork hook) must compile for the Windows wheel; ring and mimalloc need mingw's gcc.
+check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
+	rustup target add x86_64-pc-windows-gnu
+	@command -v x86_64-w64-mingw32-gcc >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null; }
+	cargo clippy --quiet --lib --target x86_64-pc-windows-gnu -- -D warnings
 
 clean:
 	rm -rf target dist $(VENV) bench-results
