@@ -74,6 +74,8 @@ pub(crate) struct Inner {
     endpoint: Endpoint,
     /// Secrets in `base_url` (a `sig=`, a password): an HTTP error quotes the URL.
     url_secrets: Vec<String>,
+    /// The client's connect timeout and size limits, set on every request sent.
+    settings: transport::Settings,
 }
 
 impl std::fmt::Debug for Client {
@@ -106,7 +108,14 @@ impl Client {
             api_key: cfg.api_key.clone(),
             base_url: cfg.base_url.clone(),
         };
-        let inner = Arc::new(Inner::resolve(&primary, &extra_headers, timeout, &env)?);
+        let settings = pipeline::transport_settings(&cfg)?;
+        let inner = Arc::new(Inner::resolve(
+            &primary,
+            &extra_headers,
+            timeout,
+            settings,
+            &env,
+        )?);
         let mut targets = vec![inner.clone()];
         for fb in &cfg.fallbacks {
             // The caller's extra headers are for the primary's server; fallbacks get none.
@@ -114,6 +123,7 @@ impl Client {
                 fb,
                 &HeaderMap::new(),
                 timeout,
+                settings,
                 &env,
             )?));
         }
@@ -188,6 +198,7 @@ impl Inner {
         target: &FallbackConfig,
         extra_headers: &HeaderMap,
         timeout: Duration,
+        settings: transport::Settings,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self> {
         let (prefix, model) = split_model(&target.model)?;
@@ -226,6 +237,7 @@ impl Inner {
         Ok(Self {
             provider,
             url_secrets: crate::replay::scrub::url_secrets(&base_url),
+            settings,
             endpoint: Endpoint {
                 base_url,
                 api_key: api_key.map(Secret::new),
@@ -263,13 +275,17 @@ impl Inner {
         let ep = &self.endpoint;
         let mut http = self.provider.build_chat(ep, req, false)?;
         cap_timeout(&mut http.timeout, left);
+        http.settings = self.settings;
         let started = Instant::now();
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
         *quota = providers::quota::quota(&resp.headers);
         let request_id = self.provider.request_id(&resp.headers);
         let status = resp.status;
         let headers = resp.headers.clone();
-        let body = resp.bytes().await.map_err(|e| self.annotate(e))?;
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
         if status >= 400 {
             return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
         }

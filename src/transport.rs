@@ -25,7 +25,8 @@ use crate::error::{ErrorKind, LlmError, Result};
 /// How long to wait for a TCP/TLS connection before giving up, unless the client says otherwise.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A client's connection settings and size limits for the requests it sends.
+/// A client's connect timeout and size limits, carried by every request it sends (the client
+/// sets them on the request its provider built; providers leave the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     pub connect_timeout: Duration,
@@ -45,23 +46,6 @@ impl Default for Settings {
     }
 }
 
-tokio::task_local! {
-    /// A client's own [`Settings`] for the requests sent inside [`with_settings`]. Carried
-    /// beside the request rather than in it, so providers (which build requests) stay unaware
-    /// of connection settings and limits.
-    static SETTINGS: Settings;
-}
-
-/// Run `fut` with every request it sends following `settings`.
-pub async fn with_settings<F: std::future::Future>(settings: Settings, fut: F) -> F::Output {
-    SETTINGS.scope(settings, fut).await
-}
-
-/// The settings of the client whose call is running (the defaults outside one).
-pub fn settings() -> Settings {
-    SETTINGS.try_with(|s| *s).unwrap_or_default()
-}
-
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
     pub method: Method,
@@ -74,6 +58,8 @@ pub struct HttpRequest {
     pub stream: bool,
     /// Whole request when buffered; time to headers and between chunks when streaming.
     pub timeout: Duration,
+    /// The sending client's connect timeout and size limits.
+    pub settings: Settings,
 }
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
@@ -90,12 +76,12 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The whole body (collecting a stream if need be, up to the client's
-    /// `max_response_bytes`).
-    pub async fn bytes(self) -> Result<Bytes> {
+    /// The whole body (collecting a stream if need be, up to `max` bytes: the request's
+    /// `settings.max_response_bytes`).
+    pub async fn bytes(self, max: usize) -> Result<Bytes> {
         match self.body {
             Body::Full(b) => Ok(b),
-            Body::Stream(s) => limits::collect(s, settings().max_response_bytes).await,
+            Body::Stream(s) => limits::collect(s, max).await,
         }
     }
 
@@ -142,7 +128,7 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 }
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
-    let settings = settings();
+    let settings = req.settings;
     let client = crate::runtime::http_client(settings.connect_timeout)?;
     let timeout = req.timeout;
     let builder = client

@@ -24,8 +24,6 @@ pub(crate) struct Pipeline {
     targets: Vec<(Arc<Inner>, Guards)>,
     retry: RetryPolicy,
     deadline: Option<Duration>,
-    /// Connect timeout and size limits, set around each attempt for the transport.
-    transport: transport::Settings,
 }
 
 impl Pipeline {
@@ -34,7 +32,6 @@ impl Pipeline {
         retry.validate()?;
         positive("deadline", cfg.deadline)?;
         positive("connect_timeout", cfg.connect_timeout)?;
-        let transport = transport_settings(cfg)?;
         let breaker_cfg = cfg.circuit_breaker.clone().unwrap_or_default();
         breaker_cfg.validate()?;
         if let Some(rl) = &cfg.rate_limit {
@@ -72,7 +69,6 @@ impl Pipeline {
             targets: guards,
             retry,
             deadline: cfg.deadline,
-            transport,
         })
     }
 
@@ -149,9 +145,8 @@ impl Pipeline {
                 Some(_) => ratelimit::reservation_for(&treq),
                 None => 0,
             };
-            let settings = self.transport;
             let out = run_target(guards, policy, deadline, reserve, report, |left| {
-                transport::with_settings(settings, attempt(inner.clone(), treq.clone(), left))
+                attempt(inner.clone(), treq.clone(), left)
             })
             .await;
             let e = match out {
@@ -185,7 +180,7 @@ fn with_history(mut e: LlmError, failures: &[(String, LlmError)]) -> LlmError {
     e
 }
 
-fn transport_settings(cfg: &ClientConfig) -> Result<transport::Settings> {
+pub(super) fn transport_settings(cfg: &ClientConfig) -> Result<transport::Settings> {
     let defaults = transport::Settings::default();
     let limit = |name: &str, value: Option<usize>, default: usize| match value {
         Some(0) => Err(LlmError::config(format!(

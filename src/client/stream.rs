@@ -59,12 +59,13 @@ impl Inner {
     ) -> Result<Option<StreamEvent>> {
         let mut http = self.provider.build_chat(&self.endpoint, req, true)?;
         cap_timeout(&mut http.timeout, left);
+        http.settings = self.settings;
         let resp = transport::send(http).await?;
         progress.quota = providers::quota::quota(&resp.headers);
         let request_id = self.provider.request_id(&resp.headers);
         if resp.status >= 400 {
             let (status, headers) = (resp.status, resp.headers.clone());
-            let body = resp.bytes().await?;
+            let body = resp.bytes(self.settings.max_response_bytes).await?;
             return Err(self.provider.parse_error(status, &headers, &body));
         }
         if let Some(content_type) = not_event_stream(&resp.headers) {
@@ -82,7 +83,7 @@ impl Inner {
             Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
         };
         // Bounded before the parser, which holds an unfinished event (and line) whole.
-        let chunks = EventLimit::new(chunks, transport::settings().max_event_bytes);
+        let chunks = EventLimit::new(chunks, self.settings.max_event_bytes);
         let mut events = SseByteStream::new(chunks);
         let mut decoder = self.provider.stream_decoder();
         let mut out = Vec::new();
