@@ -5,6 +5,7 @@
 //! clocks. The Redis variant (`resilience/redis.rs`) runs the same transitions in a Lua script, so
 //! every process sharing the Redis sees one breaker.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,22 +16,68 @@ use super::redis::SharedBreaker;
 mod machine;
 pub use machine::*;
 
-/// One breaker: local state, optionally shared through Redis.
+/// A breaker's in-process state. Every client of one target shares it (`client/registry.rs`),
+/// as processes share the Redis one: the state is the target's, each client judges it by its
+/// own [`BreakerConfig`].
+pub struct LocalBreaker {
+    machine: Mutex<Machine>,
+    epoch: Instant,
+    /// The longest failure-rate window of the clients sharing it, for [`LocalBreaker::at_rest`].
+    window_ms: AtomicU64,
+}
+
+impl Default for LocalBreaker {
+    fn default() -> Self {
+        Self {
+            machine: Mutex::new(Machine::default()),
+            epoch: Instant::now(),
+            window_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LocalBreaker {
+    /// Whether a fresh state would behave the same from now on: closed, no failure in a row,
+    /// and no call left in any sharer's failure-rate window.
+    pub fn at_rest(&self) -> bool {
+        let now = millis(self.epoch.elapsed());
+        let window = self.window_ms.load(Ordering::Relaxed);
+        let m = self.machine.lock().unwrap_or_else(|p| p.into_inner());
+        let counted = m.calls > 0.0 || m.prev_calls > 0.0;
+        let window_over = now >= m.bucket_start.saturating_add(window.saturating_mul(2));
+        !m.open && m.consecutive == 0 && (!counted || window_over)
+    }
+}
+
+/// One client's breaker for one target: the target's state (in process, optionally shared
+/// through Redis) judged by this client's settings.
 pub struct Breaker {
     name: String,
     cfg: BreakerConfig,
-    local: Mutex<Machine>,
-    epoch: Instant,
+    local: Arc<LocalBreaker>,
     shared: Option<SharedBreaker>,
 }
 
 impl Breaker {
+    /// A breaker with in-process state of its own.
     pub fn new(name: String, cfg: BreakerConfig, shared: Option<SharedBreaker>) -> Arc<Self> {
+        Self::sharing(name, cfg, Arc::default(), shared)
+    }
+
+    /// A breaker on `local`, the in-process state other clients of the same target use too.
+    pub fn sharing(
+        name: String,
+        cfg: BreakerConfig,
+        local: Arc<LocalBreaker>,
+        shared: Option<SharedBreaker>,
+    ) -> Arc<Self> {
+        local
+            .window_ms
+            .fetch_max(cfg.window_ms(), Ordering::Relaxed);
         Arc::new(Self {
             name,
             cfg,
-            local: Mutex::new(Machine::default()),
-            epoch: Instant::now(),
+            local,
             shared,
         })
     }
@@ -39,14 +86,10 @@ impl Breaker {
         &self.name
     }
 
-    fn now(&self) -> u64 {
-        millis(self.epoch.elapsed())
-    }
-
     fn with_local<T>(&self, f: impl FnOnce(&mut Machine, u64) -> T) -> T {
-        let now = self.now();
+        let now = millis(self.local.epoch.elapsed());
         // A poisoned lock only means another thread panicked mid-update; the state is plain data.
-        let mut m = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.local.machine.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut m, now)
     }
 
