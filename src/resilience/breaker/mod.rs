@@ -1,5 +1,7 @@
-//! Circuit breaker per provider and model: after repeated failures, stop sending for a while and
-//! fail fast (or go straight to a fallback), then let one probe through to see if it recovered.
+//! Circuit breaker per target (provider, base URL, model, key): after repeated failures, stop
+//! sending for a while and fail fast (or go straight to a fallback), then let one probe through
+//! to see if it recovered. Its in-process state ([`LocalBreaker`]) is shared by every client of
+//! the target; each [`Breaker`] is one client's settings over it.
 //!
 //! [`Machine`] (machine.rs) is the state machine with time passed in, so it is tested without
 //! clocks. The Redis variant (`resilience/redis.rs`) runs the same transitions in a Lua script, so
