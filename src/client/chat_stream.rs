@@ -65,21 +65,21 @@ impl ChatStream {
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
         let message = self.rx.recv().await?;
-        Some(self.open(message))
+        Some(self.event_of(message))
     }
 
     /// The next event if one is already buffered, without waiting: `None` means wait with
     /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
     pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
         match self.rx.try_recv() {
-            Ok(message) => Some(Some(self.open(message))),
+            Ok(message) => Some(Some(self.event_of(message))),
             Err(mpsc::error::TryRecvError::Empty) => None,
             Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
         }
     }
 
     /// The event a message carries; `Done` also settles the report and the cache totals.
-    fn open(&mut self, message: Result<Message>) -> Result<StreamEvent> {
+    fn event_of(&mut self, message: Result<Message>) -> Result<StreamEvent> {
         match message? {
             Message::Event(event) => Ok(event),
             Message::Done(done, report) => {

@@ -127,7 +127,7 @@ impl Pipeline {
     async fn walk<C: Call>(
         &self,
         req: ChatRequest,
-        primary_plan: CachePlan,
+        mut primary_plan: CachePlan,
         opts: &CallOptions,
         report: &mut CallReport,
         call: C,
@@ -136,7 +136,6 @@ impl Pipeline {
         let deadline = deadline_from(self.deadline, opts.deadline);
         let primary = self.primary().provider.name();
         let mut failures: Vec<(String, LlmError)> = Vec::new();
-        let mut primary_plan = Some(primary_plan);
         // Copied only for a fallback to another provider, and only once.
         let mut foreign: Option<ChatRequest> = None;
         for (i, (target, guards)) in self.targets.iter().enumerate() {
@@ -150,9 +149,10 @@ impl Pipeline {
             // when the walk first reaches it and every retry on it renders that same plan. The
             // primary's plan comes with the call: the client's cache tracker made it to check
             // for cache breaks, so the primary never plans twice.
-            let plan = match primary_plan.take() {
-                Some(plan) if i == 0 => plan,
-                _ => target.plan(treq),
+            let plan = if i == 0 {
+                std::mem::take(&mut primary_plan)
+            } else {
+                target.plan(treq)
             };
             let reserve = match guards.limiter {
                 Some(_) => ratelimit::reservation_for(treq),

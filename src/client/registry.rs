@@ -26,7 +26,7 @@ use crate::resilience::breaker::LocalBreaker;
 use crate::resilience::ratelimit::LocalBucket;
 
 /// Entries no client holds, kept beyond those at rest; past this the oldest go.
-pub(crate) const MAX_UNHELD: usize = 1024;
+const MAX_UNHELD: usize = 1024;
 /// A table is not swept before it holds this many entries.
 const FIRST_SWEEP: usize = 64;
 

@@ -123,6 +123,7 @@ impl Target {
         let mut http = self
             .provider
             .build_chat_with_cache(&self.endpoint, req, stream, plan)?;
+        // Never wait past the call's deadline.
         if let Some(left) = left {
             http.timeout = http.timeout.min(left.max(Duration::from_millis(1)));
         }
