@@ -22,7 +22,7 @@ use crate::model::{CacheTtl, ChatRequest, PromptCache};
 
 pub use hash::Fx;
 pub use measure::system_text;
-pub use tracker::{CacheStats, Tracker};
+pub use tracker::{CacheMemory, CacheStats, Tracker};
 
 /// Anthropic accepts at most this many `cache_control` breakpoints per request, counting the
 /// automatic one.

@@ -162,6 +162,25 @@ pub struct MockServer {
     closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
+/// Bind 127.0.0.1 on a free port that no earlier mock server of this process had. Clients share
+/// breakers, rate limits and cache memory per base URL across the whole process
+/// (`client/registry.rs`), so a server on an earlier one's port would inherit its test's state.
+fn bind_unused_port() -> std::io::Result<std::net::TcpListener> {
+    static USED: std::sync::LazyLock<Mutex<std::collections::HashSet<u16>>> =
+        std::sync::LazyLock::new(Mutex::default);
+    // Ports already had stay bound here until a new one comes, so the OS offers another.
+    let mut had = Vec::new();
+    loop {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let port = listener.local_addr()?.port();
+        let mut used = USED.lock().unwrap_or_else(PoisonError::into_inner);
+        if used.insert(port) || had.len() >= 64 {
+            return Ok(listener);
+        }
+        had.push(listener);
+    }
+}
+
 impl MockServer {
     /// Bind 127.0.0.1 on a free port and serve on the shared runtime. Works from any thread,
     /// with or without a runtime of its own.
@@ -173,8 +192,7 @@ impl MockServer {
                 format!("mock server: cannot {what}: {e}"),
             )
         };
-        let std_listener =
-            std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| io_err("bind", e))?;
+        let std_listener = bind_unused_port().map_err(|e| io_err("bind", e))?;
         std_listener
             .set_nonblocking(true)
             .map_err(|e| io_err("configure the socket", e))?;

@@ -1,6 +1,8 @@
 //! Resilience layers that wrap any provider: retry, rate limit, circuit breaker, fallback and
-//! deadlines. Providers never see them; `client.rs` runs every call through [`run_target`] for
-//! each target in turn (the primary model, then the fallbacks).
+//! deadlines. Providers never see them; the client's pipeline (`client/pipeline.rs`) runs every
+//! call through [`run_target`] for each target in turn (the primary model, then the fallbacks),
+//! and keeps the state of breakers and limits per target for the whole process
+//! (`client/registry.rs`).
 //!
 //! Per attempt, outermost first: the call's deadline, the breaker (fail fast while open), the
 //! rate limiter (reserve tokens, maybe wait), then the attempt itself; its result settles the

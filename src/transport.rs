@@ -18,7 +18,10 @@ mod limits;
 mod pool;
 mod redirect;
 
-pub use limits::{EventLimit, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES};
+pub use crate::wire::{
+    Settings, CONNECT_TIMEOUT, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
+};
+pub use limits::EventLimit;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,55 +35,15 @@ use crate::error::{ErrorKind, LlmError, Result};
 use crate::replay::{self, Route};
 use crate::wire::{Body, HttpRequest, HttpResponse};
 
-/// How long to wait for a TCP/TLS connection before giving up, unless the client says otherwise.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A client's connection settings and size limits for the requests it sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
-    pub connect_timeout: Duration,
-    /// The most bytes a buffered answer (or an error body) may take once decompressed.
-    pub max_response_bytes: usize,
-    /// The most bytes one server-sent event (or one of its lines) may take.
-    pub max_event_bytes: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            connect_timeout: CONNECT_TIMEOUT,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
-        }
-    }
-}
-
-tokio::task_local! {
-    /// A client's own [`Settings`] for the requests sent inside [`with_settings`]. Carried
-    /// beside the request rather than in it, so providers (which build requests) stay unaware
-    /// of connection settings and limits.
-    static SETTINGS: Settings;
-}
-
-/// Run `fut` with every request it sends following `settings`.
-pub async fn with_settings<F: std::future::Future>(settings: Settings, fut: F) -> F::Output {
-    SETTINGS.scope(settings, fut).await
-}
-
-/// The settings of the client whose call is running (the defaults outside one).
-pub fn settings() -> Settings {
-    SETTINGS.try_with(|s| *s).unwrap_or_default()
-}
-
-/// Reading a body whole is bounded by the limits of the client whose call is running, which
-/// only the transport knows; so these methods of a `wire` type are defined here.
+/// Reading a body whole goes through the transport's bounded readers (`limits.rs`), so these
+/// methods of a `wire` type are defined here; the bound is the request's `settings`.
 impl HttpResponse {
-    /// The whole body (collecting a stream if need be, up to the client's
-    /// `max_response_bytes`).
-    pub async fn bytes(self) -> Result<Bytes> {
+    /// The whole body (collecting a stream if need be, up to `max` bytes: the request's
+    /// `settings.max_response_bytes`).
+    pub async fn bytes(self, max: usize) -> Result<Bytes> {
         match self.body {
             Body::Full(b) => Ok(b),
-            Body::Stream(s) => limits::collect(s, settings().max_response_bytes).await,
+            Body::Stream(s) => limits::collect(s, max).await,
         }
     }
 
@@ -109,7 +72,7 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 }
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
-    let settings = settings();
+    let settings = req.settings;
     let client = pool::client(settings.connect_timeout)?;
     let timeout = req.timeout;
     let builder = client

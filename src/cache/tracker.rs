@@ -1,17 +1,19 @@
-//! Per-client cache bookkeeping: running totals (and so the hit rate), and the cache-break
+//! Cache bookkeeping: a client's running totals (and so the hit rate), and the cache-break
 //! warning. A request whose cached prefix differs from what the previous call cached pays for
 //! a cache write instead of a read; the warning names what changed (a tool, the system prompt,
-//! which message) so the timestamp that killed the cache can be found.
+//! which message) so the timestamp that killed the cache can be found. What the previous calls
+//! cached is the target's ([`CacheMemory`]): every client of the same target shares it, as they
+//! share the provider's cache.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::measure::{system_text, Fx};
 use super::{plan_tracked, CachePlan, Prefix};
-use crate::model::{ChatRequest, PromptCache, Usage};
+use crate::model::{CacheTtl, ChatRequest, PromptCache, Usage};
 
 /// Static prefixes (tools + system) remembered: alternating between a few prompts still reads
 /// each one's cache, so switching between them is not a break.
@@ -41,19 +43,45 @@ impl CacheStats {
     }
 }
 
-/// The client's default policy, its totals, and what its last cached requests held.
+/// A client's default policy and totals, and the memory of what its target's last cached
+/// requests held.
 #[derive(Debug, Default)]
 pub struct Tracker {
     default: PromptCache,
+    stats: Mutex<CacheStats>,
+    memory: Arc<CacheMemory>,
+}
+
+/// What the last cached requests to one target held.
+#[derive(Debug, Default)]
+pub struct CacheMemory {
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    stats: CacheStats,
     last_static: Option<Static>,
     seen: VecDeque<(u64, Instant)>,
     threads: VecDeque<Thread>,
+}
+
+impl CacheMemory {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Fingerprints stay consistent at every step; a panic elsewhere cannot leave them
+        // half-written, so keep using them.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a fresh memory would judge every request the same: all it holds is older than
+    /// the longest TTL, so gone at the provider too.
+    pub fn at_rest(&self) -> bool {
+        let (now, longest) = (Instant::now(), CacheTtl::OneHour.duration());
+        let old = |at: &Instant| now.duration_since(*at) >= longest;
+        let st = self.lock();
+        st.last_static.as_ref().is_none_or(|s| old(&s.at))
+            && st.seen.iter().all(|(_, at)| old(at))
+            && st.threads.iter().all(|t| old(&t.at))
+    }
 }
 
 #[derive(Debug)]
@@ -73,10 +101,17 @@ struct Thread {
 }
 
 impl Tracker {
+    /// A tracker with a memory of its own.
     pub fn new(default: PromptCache) -> Self {
+        Self::sharing(default, Arc::default())
+    }
+
+    /// A tracker on `memory`, which other clients of the same target use too.
+    pub fn sharing(default: PromptCache, memory: Arc<CacheMemory>) -> Self {
         Self {
             default,
-            state: Mutex::default(),
+            stats: Mutex::default(),
+            memory,
         }
     }
 
@@ -84,32 +119,41 @@ impl Tracker {
         self.default
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Totals and fingerprints stay consistent at every step; a panic elsewhere cannot
-        // leave them half-written, so keep using them.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn stats_lock(&self) -> MutexGuard<'_, CacheStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// As [`Tracker::plan`], for a caller that plans by itself.
+    pub fn prepare(&self, req: ChatRequest, provider: &str, model: &str) -> ChatRequest {
+        self.plan(req, provider, model).0
     }
 
     /// Settle a request's policy (the call's `prompt_cache`, else the client's), so every
-    /// provider that builds it plans the same way, and warn if what it caches breaks what the
-    /// previous call cached (judged by the client's own provider and model).
-    pub fn prepare(&self, mut req: ChatRequest, provider: &str, model: &str) -> ChatRequest {
+    /// provider that builds it plans the same way, warn if what it caches breaks what the
+    /// previous call cached (judged by the client's own provider and model), and return the
+    /// plan for `provider`'s `model` (empty when caching is off).
+    pub fn plan(
+        &self,
+        mut req: ChatRequest,
+        provider: &str,
+        model: &str,
+    ) -> (ChatRequest, CachePlan) {
         let policy = req.prompt_cache.unwrap_or(self.default);
         req.prompt_cache = Some(policy);
-        if policy.is_on() {
-            let plan = plan_tracked(&req, provider, model, policy);
-            if let Some(prefix) = &plan.prefix {
-                self.check(&req, prefix, &plan);
-            }
+        if !policy.is_on() {
+            return (req, CachePlan::default());
         }
-        req
+        let plan = plan_tracked(&req, provider, model, policy);
+        if let Some(prefix) = &plan.prefix {
+            self.check(&req, prefix, &plan);
+        }
+        (req, plan)
     }
 
     /// Add one finished call's usage to the totals.
     pub fn record(&self, usage: &Usage) {
-        let mut st = self.lock();
+        let mut s = self.stats_lock();
         // The server's counts: saturate rather than overflow on absurd values.
-        let s = &mut st.stats;
         s.requests = s.requests.saturating_add(1);
         s.input_tokens = s.input_tokens.saturating_add(usage.input_tokens);
         s.cache_read_tokens = s.cache_read_tokens.saturating_add(usage.cache_read_tokens);
@@ -119,7 +163,7 @@ impl Tracker {
     }
 
     pub fn stats(&self) -> CacheStats {
-        self.lock().stats
+        *self.stats_lock()
     }
 
     fn check(&self, req: &ChatRequest, p: &Prefix, plan: &CachePlan) {
@@ -127,7 +171,7 @@ impl Tracker {
         let now = Instant::now();
         let fresh = |at: Instant| now.duration_since(at) < ttl;
         let mut broken = Vec::new();
-        let mut st = self.lock();
+        let mut st = self.memory.lock();
 
         let mut h = Fx::default();
         p.tools.iter().for_each(|t| h.word(*t));
@@ -175,8 +219,10 @@ impl Tracker {
                 at: now,
             });
         }
-        st.stats.cache_breaks += broken.len() as u64;
         drop(st);
+        if !broken.is_empty() {
+            self.stats_lock().cache_breaks += broken.len() as u64;
+        }
         for what in broken {
             tracing::warn!(
                 "prompt cache broken: {what}; the prefix after it is written to the cache again \

@@ -113,6 +113,8 @@ impl Provider for Anthropic {
             body: to_bytes(&body, &req.extra_body)?,
             stream,
             timeout: ep.timeout,
+            // The client sets its own on the request it sends.
+            settings: Default::default(),
         })
     }
 

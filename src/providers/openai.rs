@@ -115,6 +115,8 @@ impl Provider for OpenAi {
             body: to_bytes(&body, &req.extra_body)?,
             stream,
             timeout: ep.timeout,
+            // The client sets its own on the request it sends.
+            settings: Default::default(),
         })
     }
 

@@ -1,11 +1,14 @@
-//! Circuit breaker per provider and model: after repeated failures, stop sending for a while and
-//! fail fast (or go straight to a fallback), then let one probe through to see if it recovered.
+//! Circuit breaker per target (provider, base URL, model, key): after repeated failures, stop
+//! sending for a while and fail fast (or go straight to a fallback), then let one probe through
+//! to see if it recovered. Its in-process state ([`LocalBreaker`]) is shared by every client of
+//! the target; each [`Breaker`] is one client's settings over it.
 //!
 //! [`Machine`] (machine.rs) is the state machine with time passed in, so it is tested without
 //! clocks. The Redis variant ([`SharedBreaker`], `breaker/redis.rs`, on the connection of
 //! `resilience/redis.rs`) runs the same transitions in a Lua script, so every process sharing
 //! the Redis sees one breaker. Time is counted by `resilience/clock.rs`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{ErrorKind, LlmError, Result};
@@ -17,22 +20,68 @@ mod redis;
 pub use machine::*;
 pub use redis::SharedBreaker;
 
-/// One breaker: local state, optionally shared through Redis.
+/// A breaker's in-process state. Every client of one target shares it (`client/registry.rs`),
+/// as processes share the Redis one: the state is the target's, each client judges it by its
+/// own [`BreakerConfig`].
+pub struct LocalBreaker {
+    machine: Mutex<Machine>,
+    clock: Clock,
+    /// The longest failure-rate window of the clients sharing it, for [`LocalBreaker::at_rest`].
+    window_ms: AtomicU64,
+}
+
+impl Default for LocalBreaker {
+    fn default() -> Self {
+        Self {
+            machine: Mutex::new(Machine::default()),
+            clock: Clock::start(),
+            window_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LocalBreaker {
+    /// Whether a fresh state would behave the same from now on: closed, no failure in a row,
+    /// and no call left in any sharer's failure-rate window.
+    pub fn at_rest(&self) -> bool {
+        let now = self.clock.now_ms();
+        let window = self.window_ms.load(Ordering::Relaxed);
+        let m = self.machine.lock().unwrap_or_else(|p| p.into_inner());
+        let counted = m.calls > 0.0 || m.prev_calls > 0.0;
+        let window_over = now >= m.bucket_start.saturating_add(window.saturating_mul(2));
+        !m.open && m.consecutive == 0 && (!counted || window_over)
+    }
+}
+
+/// One client's breaker for one target: the target's state (in process, optionally shared
+/// through Redis) judged by this client's settings.
 pub struct Breaker {
     name: String,
     cfg: BreakerConfig,
-    local: Mutex<Machine>,
-    clock: Clock,
+    local: Arc<LocalBreaker>,
     shared: Option<SharedBreaker>,
 }
 
 impl Breaker {
+    /// A breaker with in-process state of its own.
     pub fn new(name: String, cfg: BreakerConfig, shared: Option<SharedBreaker>) -> Arc<Self> {
+        Self::sharing(name, cfg, Arc::default(), shared)
+    }
+
+    /// A breaker on `local`, the in-process state other clients of the same target use too.
+    pub fn sharing(
+        name: String,
+        cfg: BreakerConfig,
+        local: Arc<LocalBreaker>,
+        shared: Option<SharedBreaker>,
+    ) -> Arc<Self> {
+        local
+            .window_ms
+            .fetch_max(cfg.window_ms(), Ordering::Relaxed);
         Arc::new(Self {
             name,
             cfg,
-            local: Mutex::new(Machine::default()),
-            clock: Clock::start(),
+            local,
             shared,
         })
     }
@@ -42,9 +91,9 @@ impl Breaker {
     }
 
     fn with_local<T>(&self, f: impl FnOnce(&mut Machine, u64) -> T) -> T {
-        let now = self.clock.now_ms();
+        let now = self.local.clock.now_ms();
         // A poisoned lock only means another thread panicked mid-update; the state is plain data.
-        let mut m = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.local.machine.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut m, now)
     }
 

@@ -262,6 +262,16 @@ impl LocalStore {
     pub fn usage(&self, key: &str) -> (u64, u64) {
         self.with_log(key, |log, _| log.usage())
     }
+
+    /// Whether every log is empty once what left the window is dropped.
+    fn at_rest(&self) -> bool {
+        let now = self.clock.now_ms();
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.values_mut().all(|log| {
+            log.expire(now);
+            log.entries.is_empty()
+        })
+    }
 }
 
 impl Store for LocalStore {
@@ -298,25 +308,50 @@ impl Store for LocalStore {
     }
 }
 
+/// A rate limit's in-process state: its log and the calls waiting for capacity. Every client
+/// naming the same bucket shares it (`client/registry.rs`), as processes share the Redis log:
+/// the log is the bucket's, each client checks it against its own limits.
+#[derive(Default)]
+pub struct LocalBucket {
+    store: LocalStore,
+    /// Wakes local waiters when a settlement gives capacity back.
+    freed: Notify,
+}
+
+impl LocalBucket {
+    /// Whether a fresh bucket would behave the same from now on: nothing left in the window.
+    pub fn at_rest(&self) -> bool {
+        self.store.at_rest()
+    }
+}
+
 /// One rate limit as a client uses it: the shared store if any, the local one otherwise or
 /// while the shared one is down.
 pub struct Limiter {
     cfg: RateLimitConfig,
     key: String,
     shared: Option<Arc<dyn Store>>,
-    local: LocalStore,
-    /// Wakes local waiters when a settlement gives capacity back.
-    freed: Notify,
+    local: Arc<LocalBucket>,
 }
 
 impl Limiter {
+    /// A limiter with an in-process bucket of its own.
     pub fn new(cfg: RateLimitConfig, key: String, shared: Option<Arc<dyn Store>>) -> Arc<Self> {
+        Self::sharing(cfg, key, Arc::default(), shared)
+    }
+
+    /// A limiter on `local`, the in-process bucket other clients naming it use too.
+    pub fn sharing(
+        cfg: RateLimitConfig,
+        key: String,
+        local: Arc<LocalBucket>,
+        shared: Option<Arc<dyn Store>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             cfg,
             key,
             shared,
-            local: LocalStore::default(),
-            freed: Notify::new(),
+            local,
         })
     }
 
@@ -331,7 +366,12 @@ impl Limiter {
                 return d;
             }
         }
-        match self.local.reserve(&self.key, limits, tokens, id).await {
+        match self
+            .local
+            .store
+            .reserve(&self.key, limits, tokens, id)
+            .await
+        {
             Ok(d) => d,
             Err(Unavailable) => Decision::Wait(MAX_NAP),
         }
@@ -358,7 +398,7 @@ impl Limiter {
             let nap = wait.min(MAX_NAP);
             tokio::select! {
                 () = tokio::time::sleep(nap) => {}
-                () = self.freed.notified() => {}
+                () = self.local.freed.notified() => {}
             }
         }
     }
@@ -373,10 +413,14 @@ impl Limiter {
                 let _ = s.settle(&self.key, ticket, used_tokens).await;
             }
         } else {
-            let _ = self.local.settle(&self.key, ticket, used_tokens).await;
+            let _ = self
+                .local
+                .store
+                .settle(&self.key, ticket, used_tokens)
+                .await;
         }
         if used_tokens < ticket.tokens {
-            self.freed.notify_waiters();
+            self.local.freed.notify_waiters();
         }
     }
 
@@ -387,7 +431,7 @@ impl Limiter {
                 return;
             }
         }
-        let _ = self.local.tighten(&self.key, limits, quota).await;
+        let _ = self.local.store.tighten(&self.key, limits, quota).await;
     }
 
     fn limited(&self, wait: Duration, deadline: bool) -> LlmError {

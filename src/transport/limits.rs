@@ -14,16 +14,6 @@ use futures_util::{Stream, StreamExt};
 
 use crate::error::{LlmError, Result};
 
-/// The largest real answers are far smaller: 128k output tokens of JSON are about 1 MB, and
-/// with logprobs for every token about 30 MB. 64 MiB leaves room for those and still stops a
-/// decompression bomb long before it threatens a worker's memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 << 20;
-
-/// A streamed event is one delta (a few hundred bytes); the biggest real ones carry a whole
-/// message or tool call at once (servers that do not chunk), about the size of a full answer.
-/// 16 MiB is far above that and bounds what a line that never ends can hold.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 << 20;
-
 pub(crate) fn too_large(max: usize) -> LlmError {
     LlmError::invalid_response(format!(
         "the response body is larger than max_response_bytes ({max} bytes once decompressed), \

@@ -58,6 +58,7 @@ fn request(prompt: &str) -> HttpRequest {
         )),
         stream: false,
         timeout: Duration::from_secs(5),
+        settings: Default::default(),
     }
 }
 

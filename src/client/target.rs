@@ -1,0 +1,359 @@
+//! One call target: "provider/model" resolved to a provider and an endpoint (where and as whom
+//! to call), and what one attempt against it does, buffered or streamed: translate, send
+//! through the transport, decode. Retries, limits, breakers and fallbacks are the pipeline's
+//! (`pipeline.rs`); a target makes exactly one request per attempt.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use http::HeaderMap;
+use sse_stream::SseByteStream;
+use tokio::sync::mpsc;
+
+use super::registry::TargetId;
+use crate::cache::CachePlan;
+use crate::error::{ErrorKind, LlmError, Result, BODY_EXCERPT_CHARS};
+use crate::model::{ChatRequest, ChatResponse, StreamEvent};
+use crate::providers::{self, quota::Quota, Endpoint, Provider, Secret};
+use crate::resilience::fallback::FallbackConfig;
+use crate::resilience::{Attempt, CallReport};
+use crate::transport::{self, EventLimit};
+use crate::wire::{Body, HttpRequest};
+
+/// A provider and where and as whom to call it, resolved once when a client is built.
+pub(crate) struct Target {
+    pub(super) provider: &'static dyn Provider,
+    pub(super) endpoint: Endpoint,
+    /// Secrets in `base_url` (a `sig=`, a password): an HTTP error quotes the URL.
+    url_secrets: Vec<String>,
+    /// The client's connect timeout and size limits, set on every request sent.
+    settings: transport::Settings,
+    /// Which process-wide state (breaker, rate-limit bucket, cache memory) is this target's.
+    pub(super) id: TargetId,
+}
+
+/// What a streamed call's task sends its [`ChatStream`](super::ChatStream): events as they
+/// come, then `Done` carrying how the call went.
+pub(crate) enum Message {
+    Event(StreamEvent),
+    Done(StreamEvent, CallReport),
+}
+
+/// The channel a streamed attempt forwards events to.
+pub(crate) type Events = mpsc::Sender<Result<Message>>;
+
+impl Target {
+    /// Resolve "provider/model", its key and base URL (from the environment where not given).
+    pub(super) fn resolve(
+        target: &FallbackConfig,
+        extra_headers: &HeaderMap,
+        timeout: Duration,
+        settings: transport::Settings,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let (prefix, model) = split_model(&target.model)?;
+        let provider = providers::lookup(prefix).ok_or_else(|| {
+            LlmError::config(format!(
+                "unknown provider {prefix:?} in model {:?}; known providers: {}",
+                target.model,
+                providers::KNOWN.join(", ")
+            ))
+        })?;
+        let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
+        let explicit_base = target
+            .base_url
+            .clone()
+            .or_else(|| from_env(provider.base_url_env()));
+        let base_url = explicit_base
+            .clone()
+            .unwrap_or_else(|| provider.default_base_url().to_string());
+        check_base_url(&base_url)?;
+        let api_key = target
+            .api_key
+            .clone()
+            .or_else(|| from_env(provider.api_key_env()))
+            .map(Secret::new);
+        // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
+        // unless a cassette answers (replaying needs no key).
+        if api_key.is_none()
+            && explicit_base.is_none()
+            && provider.key_required()
+            && !crate::replay::is_active()
+        {
+            return Err(LlmError::config(format!(
+                "no API key for {prefix}: pass api_key=... or set {}",
+                provider.api_key_env().join(" or ")
+            )));
+        }
+        Ok(Self {
+            provider,
+            url_secrets: crate::replay::scrub::url_secrets(&base_url),
+            settings,
+            id: TargetId::new(provider.name(), &base_url, model, api_key.as_ref()),
+            endpoint: Endpoint {
+                base_url,
+                api_key,
+                model: model.to_string(),
+                headers: extra_headers.clone(),
+                timeout,
+            },
+        })
+    }
+
+    /// "provider/model", as breakers and logs name a target.
+    pub(super) fn name(&self) -> String {
+        format!("{}/{}", self.provider.name(), self.endpoint.model)
+    }
+
+    /// Where the prompt-cache breakpoints of `req` go on this target (nothing unless the
+    /// request's policy asks for caching). See `Pipeline::walk` for when it is made.
+    pub(super) fn plan(&self, req: &ChatRequest) -> CachePlan {
+        let policy = req.prompt_cache.unwrap_or_default();
+        crate::cache::plan(req, self.provider.name(), &self.endpoint.model, policy)
+    }
+
+    /// The request for one attempt: `left` is the time before the call's deadline, which caps
+    /// the timeout.
+    fn http(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+        stream: bool,
+        left: Option<Duration>,
+    ) -> Result<HttpRequest> {
+        let mut http = self
+            .provider
+            .build_chat_with_cache(&self.endpoint, req, stream, plan)?;
+        // Never wait past the call's deadline.
+        if let Some(left) = left {
+            http.timeout = http.timeout.min(left.max(Duration::from_millis(1)));
+        }
+        http.settings = self.settings;
+        Ok(http)
+    }
+
+    /// One buffered attempt.
+    pub(super) async fn chat(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+        left: Option<Duration>,
+    ) -> Attempt<ChatResponse> {
+        let mut quota = None;
+        let result = self.chat_once(req, plan, left, &mut quota).await;
+        let used_tokens = result.as_ref().ok().map(|r| r.usage.total());
+        Attempt {
+            result,
+            quota,
+            used_tokens,
+            started: false,
+        }
+    }
+
+    async fn chat_once(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+        left: Option<Duration>,
+        quota: &mut Option<Quota>,
+    ) -> Result<ChatResponse> {
+        let ep = &self.endpoint;
+        let http = self.http(req, plan, false, left)?;
+        let started = Instant::now();
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        *quota = providers::quota::quota(&resp.headers);
+        let request_id = self.provider.request_id(&resp.headers);
+        let status = resp.status;
+        let headers = resp.headers.clone();
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        let mut r = self.provider.parse_chat(&body).map_err(|e| {
+            let mut e = self.annotate(e);
+            if e.request_id.is_none() {
+                e.request_id.clone_from(&request_id);
+            }
+            e
+        })?;
+        r.request_id = request_id;
+        r.latency = started.elapsed();
+        if r.model.is_empty() {
+            r.model = ep.model.clone();
+        }
+        // An event, not a span: an entered span must not live across an `.await` (the task can
+        // move threads), and every poll of an instrumented future would ask `log` again.
+        tracing::debug!(
+            gen_ai.system = self.provider.name(),
+            gen_ai.request.model = %ep.model,
+            status,
+            latency_ms = r.latency.as_secs_f64() * 1e3,
+            "chat finished"
+        );
+        Ok(r)
+    }
+
+    /// One streamed attempt: forward decoded events to `tx` until the end, the consumer going
+    /// away (then the connection is dropped) or the call's deadline (`left` from now). The
+    /// `Done` event is returned, not sent: the pipeline completes it with the call's report
+    /// first. `None` means the consumer went away.
+    pub(super) async fn stream(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+        tx: &Events,
+        left: Option<Duration>,
+    ) -> Attempt<Option<StreamEvent>> {
+        let mut progress = Progress::default();
+        let until = left.map(|l| tokio::time::Instant::now() + l);
+        let run = self.stream_once(req, plan, tx, left, &mut progress);
+        let result = match until {
+            None => run.await,
+            Some(until) => match tokio::time::timeout_at(until, run).await {
+                Ok(r) => r,
+                Err(_) => Err(LlmError::new(
+                    ErrorKind::Timeout,
+                    "the stream did not finish before the call's deadline",
+                )),
+            },
+        };
+        Attempt {
+            result: result.map_err(|e| self.annotate(e)),
+            quota: progress.quota,
+            used_tokens: progress.used_tokens,
+            started: progress.started,
+        }
+    }
+
+    async fn stream_once(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+        tx: &Events,
+        left: Option<Duration>,
+        progress: &mut Progress,
+    ) -> Result<Option<StreamEvent>> {
+        let http = self.http(req, plan, true, left)?;
+        let resp = transport::send(http).await?;
+        progress.quota = providers::quota::quota(&resp.headers);
+        let request_id = self.provider.request_id(&resp.headers);
+        if resp.status >= 400 {
+            let (status, headers) = (resp.status, resp.headers.clone());
+            let body = resp.bytes(self.settings.max_response_bytes).await?;
+            return Err(self.provider.parse_error(status, &headers, &body));
+        }
+        if let Some(content_type) = not_event_stream(&resp.headers) {
+            let status = resp.status;
+            let head = resp.head(BODY_EXCERPT_CHARS).await?;
+            return Err(LlmError::invalid_response(format!(
+                "asked for a stream of server-sent events, the server answered {status} with \
+                 content-type {content_type:?}; check that base_url points at an API that \
+                 streams (the body's start is in .body)"
+            ))
+            .with_body(&head));
+        }
+        let chunks = match resp.body {
+            Body::Stream(s) => s,
+            Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
+        };
+        // Bounded before the parser, which holds an unfinished event (and line) whole.
+        let chunks = EventLimit::new(chunks, self.settings.max_event_bytes);
+        let mut events = SseByteStream::new(chunks);
+        let mut decoder = self.provider.stream_decoder();
+        let mut out = Vec::new();
+        let mut done = None;
+        loop {
+            // Events first: while they keep coming, the consumer's going away is seen by `send`,
+            // and `closed` (which registers a waiter) is only polled when the network is idle.
+            let next = tokio::select! {
+                biased;
+                next = events.next() => next,
+                _ = tx.closed() => return Ok(None),
+            };
+            let finished = providers::sse::feed(&mut *decoder, next, &mut out)?;
+            for mut event in out.drain(..) {
+                if let StreamEvent::Done {
+                    request_id: rid,
+                    model,
+                    usage,
+                    ..
+                } = &mut event
+                {
+                    progress.used_tokens = Some(usage.total());
+                    rid.clone_from(&request_id);
+                    if model.is_empty() {
+                        model.clone_from(&self.endpoint.model);
+                    }
+                    done = Some(event);
+                    continue;
+                }
+                progress.started = true;
+                if tx.send(Ok(Message::Event(event))).await.is_err() {
+                    return Ok(None);
+                }
+            }
+            if finished {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
+    /// error.
+    fn annotate(&self, e: LlmError) -> LlmError {
+        let mut e = e.at(self.provider.name(), &self.endpoint.model);
+        if let Some(key) = &self.endpoint.api_key {
+            e = e.scrub(key.expose());
+        }
+        self.url_secrets.iter().fold(e, |e, s| e.scrub(s))
+    }
+}
+
+/// What a streamed attempt got to before it ended.
+#[derive(Default)]
+struct Progress {
+    quota: Option<Quota>,
+    used_tokens: Option<u64>,
+    /// An event reached the caller, so the stream can no longer be retried.
+    started: bool,
+}
+
+/// The content type of an answer that is not an event stream, if it says so.
+///
+/// A missing content type is let through: some local servers send SSE without one, and a body
+/// that is not SSE then fails as a truncated stream.
+fn not_event_stream(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::CONTENT_TYPE)?;
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let essence = text.split(';').next().unwrap_or("").trim();
+    (!essence.eq_ignore_ascii_case("text/event-stream")).then(|| text.chars().take(100).collect())
+}
+
+/// An http(s) URL with a host; the error shows it without its secrets.
+fn check_base_url(base_url: &str) -> Result<()> {
+    let shown = crate::replay::scrub::url(base_url);
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(LlmError::config(format!(
+            "base_url must start with http:// or https://, got {shown:?}"
+        )));
+    }
+    match url::Url::parse(base_url) {
+        Ok(u) if u.host().is_some() => Ok(()),
+        Ok(_) => Err(LlmError::config(format!("base_url {shown:?} has no host"))),
+        Err(e) => Err(LlmError::config(format!(
+            "base_url {shown:?} is not a valid URL: {e}"
+        ))),
+    }
+}
+
+fn split_model(spec: &str) -> Result<(&str, &str)> {
+    match spec.split_once('/') {
+        Some((p, m)) if !p.is_empty() && !m.trim().is_empty() => Ok((p, m)),
+        _ => Err(LlmError::config(format!(
+            "model must be \"provider/model\", e.g. \"openai/gpt-4.1-mini\" or \"anthropic/claude-sonnet-4-5\"; got {spec:?}"
+        ))),
+    }
+}

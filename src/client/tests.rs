@@ -1,0 +1,170 @@
+//! The facade's unit tests: building a client (model strings, keys, base URLs, headers, limits).
+
+use super::*;
+use crate::error::ErrorKind;
+
+fn cfg(model: &str) -> ClientConfig {
+    ClientConfig {
+        model: model.into(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn model_strings_are_checked() {
+    let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+    assert!(
+        Client::with_env(cfg("gpt-4"), env).is_err_and(|e| e.message.contains("provider/model"))
+    );
+    assert!(
+        Client::with_env(cfg("nope/x"), env).is_err_and(|e| e.message.contains("known providers"))
+    );
+    let c = Client::with_env(cfg("openrouter/anthropic/claude-3.5"), env);
+    assert!(c.is_ok_and(|c| c.model() == "anthropic/claude-3.5"));
+}
+
+#[test]
+fn a_missing_key_is_a_clear_error_unless_the_server_is_local() {
+    let none = |_: &str| None;
+    let e = Client::with_env(cfg("openai/gpt-4.1"), none);
+    assert!(e.is_err_and(
+        |e| e.kind == ErrorKind::Configuration && e.message.contains("OPENAI_API_KEY")
+    ));
+    let local = ClientConfig {
+        base_url: Some("http://127.0.0.1:11434/v1".into()),
+        ..cfg("openai/llama3")
+    };
+    assert!(Client::with_env(local, none).is_ok());
+}
+
+#[test]
+fn headers_the_transport_owns_are_refused_by_name() {
+    let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+    for name in ["Content-Length", "host", "Transfer-Encoding", "connection"] {
+        let c = ClientConfig {
+            headers: vec![(name.into(), "1".into())],
+            ..cfg("openai/gpt-4.1")
+        };
+        assert!(Client::with_env(c, env).is_err_and(
+            |e| e.kind == ErrorKind::Configuration && e.message.contains(&format!("{name:?}"))
+        ));
+    }
+    let fine = ClientConfig {
+        headers: vec![("X-Title".into(), "app".into())],
+        ..cfg("openai/gpt-4.1")
+    };
+    assert!(Client::with_env(fine, env).is_ok());
+}
+
+#[test]
+fn size_limits_must_be_positive() {
+    let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+    let c = ClientConfig {
+        max_event_bytes: Some(0),
+        ..cfg("openai/gpt-4.1")
+    };
+    assert!(Client::with_env(c, env).is_err_and(
+        |e| e.kind == ErrorKind::Configuration && e.message.contains("max_event_bytes")
+    ));
+}
+
+#[test]
+fn env_supplies_key_and_base_url() {
+    let env = |n: &str| match n {
+        "ANTHROPIC_API_KEY" => Some("sk-ant-x".to_string()),
+        "ANTHROPIC_BASE_URL" => Some("http://127.0.0.1:9".to_string()),
+        _ => None,
+    };
+    let c = Client::with_env(cfg("anthropic/claude-x"), env);
+    assert!(c.is_ok_and(
+        |c| c.base_url() == "http://127.0.0.1:9" && !format!("{c:?}").contains("sk-ant")
+    ));
+}
+
+#[test]
+fn base_url_and_debug_hide_userinfo_and_secret_query_values() {
+    let cfg = ClientConfig {
+        base_url: Some(
+            "https://bob:PW-SECRET@r.example/openai/v1?api-version=2024-10-21&sig=SIG-SECRET"
+                .into(),
+        ),
+        api_key: Some("k".into()),
+        ..cfg("openai/gpt-4.1")
+    };
+    let c = Client::with_env(cfg, |_| None).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        c.base_url(),
+        "https://REDACTED@r.example/openai/v1?api-version=2024-10-21&sig=REDACTED"
+    );
+    assert!(!format!("{c:?}").contains("SECRET"));
+}
+
+#[test]
+fn a_bad_base_url_is_named_without_its_secrets() {
+    for bad in [
+        "ftp://u:PW-SECRET@h/",
+        "http://u:PW-SECRET@/v1",
+        "http://u:PW-SECRET@h:99999/",
+    ] {
+        let cfg = ClientConfig {
+            base_url: Some(bad.into()),
+            ..cfg("openai/gpt-4.1")
+        };
+        let e = Client::with_env(cfg, |_| None).err();
+        assert!(e.is_some_and(|e| e.kind == ErrorKind::Configuration
+            && e.message.contains("base_url")
+            && !e.message.contains("SECRET")));
+    }
+}
+
+/// The plan is made once per target and call: a retry renders the primary's plan again, a
+/// fallback to another provider gets a plan by that provider's rules.
+#[test]
+fn every_attempt_on_a_target_renders_its_one_cache_plan() {
+    let (primary, backup) = (
+        crate::mock::MockServer::start().unwrap_or_else(|e| unreachable!("{e}")),
+        crate::mock::MockServer::start().unwrap_or_else(|e| unreachable!("{e}")),
+    );
+    let fault = serde_json::json!({"fault": {"status": 503}, "times": 2});
+    primary
+        .push_json(fault)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let cfg = ClientConfig {
+        api_key: Some("sk-ant".into()),
+        base_url: Some(primary.url()),
+        prompt_cache: crate::model::PromptCache::Ttl(crate::model::CacheTtl::FiveMinutes),
+        retry: Some(crate::resilience::retry::RetryPolicy {
+            max_attempts: 2,
+            initial_delay: std::time::Duration::from_millis(1),
+            ..Default::default()
+        }),
+        fallbacks: vec![FallbackConfig {
+            model: "openai/gpt-4.1".into(),
+            api_key: Some("sk".into()),
+            base_url: Some(format!("{}/v1", backup.url())),
+        }],
+        ..cfg("anthropic/claude-sonnet-4-5")
+    };
+    let client = Client::with_env(cfg, |_| None).unwrap_or_else(|e| unreachable!("{e}"));
+    let req = ChatRequest {
+        system: Some("Follow the refund policy in section 4. ".repeat(150)),
+        messages: vec![crate::model::Message::user("hi")],
+        ..ChatRequest::default()
+    };
+    let (_, report) = crate::runtime::block_on(client.chat_with(req, CallOptions::default()))
+        .unwrap_or_else(|e| unreachable!("{e}"))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!((report.attempts, report.fallback), (3, Some(0)));
+    let sent = primary.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].body, sent[1].body);
+    assert_eq!(
+        sent[0].body["system"][0]["cache_control"],
+        serde_json::json!({"type": "ephemeral"})
+    );
+    let key = &backup.requests()[0].body["prompt_cache_key"];
+    assert!(
+        key.as_str().is_some_and(|k| k.starts_with("llmrail-")),
+        "{key}"
+    );
+}
