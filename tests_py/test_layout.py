@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +32,15 @@ def test_a_circle_is_named_with_the_lines_that_make_it(tmp_path: Path) -> None:
     assert "circle: a <-> b <-> c" in out.stdout
     assert "b -> c: b/inner.rs:1" in out.stdout.replace(str(tmp_path.name) + "/", "")
     assert "c -> a: c.rs:2" in out.stdout.replace(str(tmp_path.name) + "/", "")
+
+
+def test_the_readme_layout_lists_src_top_down_as_the_imports_point() -> None:
+    readme = (SCRIPT.parent.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    rows = [m.group(1) for line in block.splitlines() if (m := re.match(r"src/(\w+)", line))]
+    order = {name: i for i, name in reversed(list(enumerate(rows)))}
+    arrows = [line.split()[:3] for line in run("--graph").stdout.splitlines() if " -> " in line]
+    top = {(a, b) for a, _, b in arrows if "::" not in a + b}
+    assert {m for pair in top for m in pair} <= order.keys(), "a module of src/ is missing from the layout"
+    upward = sorted(f"{a} -> {b}" for a, b in top if order[b] < order[a])
+    assert not upward, f"README's layout lists these imports' targets above their importers: {upward}"
