@@ -252,7 +252,7 @@ class RateLimit:
 
 @final
 class CircuitBreaker:
-    """When a provider+model's breaker opens (a streak of failures, or a failure rate over a
+    """When a target's breaker opens (a streak of failures, or a failure rate over a
     window), and how long it stays open before one probe call is let through."""
     def __new__(
         cls,

@@ -147,8 +147,8 @@ class InvalidResponseError(LLMError):
 
 
 class CircuitOpenError(LLMError):
-    """The circuit breaker for this provider and model is open after repeated failures, so the
-    call was not sent; ``retry_after`` says when a probe call will be let through."""
+    """The circuit breaker for this target (provider, base URL, model, key) is open after repeated
+    failures, so the call was not sent; ``retry_after`` says when a probe call will be let through."""
 
 
 class CassetteMissError(LLMError):

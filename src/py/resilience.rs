@@ -167,7 +167,7 @@ impl PyRateLimit {
     }
 }
 
-/// When a provider+model's breaker opens (a streak of failures, or a failure rate over a
+/// When a target's breaker opens (a streak of failures, or a failure rate over a
 /// window), and how long it stays open before one probe call is let through.
 #[pyclass(name = "CircuitBreaker", frozen, eq, module = "llmrail._core")]
 #[derive(PartialEq)]
