@@ -11,9 +11,14 @@ use super::json::{bad_text, to_value};
 use crate::model::PromptCache;
 use crate::model::{ChatRequest, Message, Role, ToolChoice, ToolSpec};
 
-/// The keyword arguments every chat-shaped call accepts, still as Python objects.
+/// A chat-shaped call's messages and request options, still as Python objects.
 pub struct RequestArgs {
     pub messages: Py<PyAny>,
+    pub options: RequestOptions,
+}
+
+/// The options that shape the request itself (read from `**options` by `options.rs`).
+pub struct RequestOptions {
     pub system: Option<String>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
@@ -28,29 +33,30 @@ pub struct RequestArgs {
 
 impl RequestArgs {
     pub fn into_request(self, py: Python<'_>) -> PyResult<ChatRequest> {
+        let o = self.options;
         let req = ChatRequest {
             messages: messages(self.messages.bind(py))?,
-            system: self.system,
-            max_tokens: self.max_tokens,
-            temperature: finite(self.temperature, "temperature")?,
-            top_p: finite(self.top_p, "top_p")?,
-            stop: match self.stop {
+            system: o.system,
+            max_tokens: o.max_tokens,
+            temperature: finite(o.temperature, "temperature")?,
+            top_p: finite(o.top_p, "top_p")?,
+            stop: match o.stop {
                 None => Vec::new(),
                 Some(s) => stop(s.bind(py))?,
             },
-            tools: match self.tools {
+            tools: match o.tools {
                 None => Vec::new(),
                 Some(t) => parse::<Vec<ToolSpec>>(t.bind(py), "tools")?,
             },
-            tool_choice: match self.tool_choice {
+            tool_choice: match o.tool_choice {
                 None => None,
                 Some(c) => Some(parse::<ToolChoice>(c.bind(py), "tool_choice")?),
             },
-            extra_body: match self.extra_body {
+            extra_body: match o.extra_body {
                 None => Map::new(),
                 Some(b) => extra_body(b.bind(py))?,
             },
-            prompt_cache: prompt_cache(self.prompt_cache.as_deref())?,
+            prompt_cache: prompt_cache(o.prompt_cache.as_deref())?,
         };
         crate::model::check_extra_body(&req).map_err(super::errors::to_py)?;
         Ok(req)

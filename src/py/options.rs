@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::arg::{Arg, Scalar};
-use super::convert::RequestArgs;
+use super::convert::{RequestArgs, RequestOptions};
 use super::resilience::{positive_seconds, PyRetry};
 use crate::resilience::CallOptions;
 
@@ -64,16 +64,7 @@ const EXTRACT: &[&str] = &[
 
 /// What a chat-shaped call was given besides its messages.
 pub struct ChatOptions {
-    pub system: Option<String>,
-    pub max_tokens: Option<u32>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub stop: Option<Py<PyAny>>,
-    pub tools: Option<Py<PyAny>>,
-    pub tool_choice: Option<Py<PyAny>>,
-    pub extra_body: Option<Py<PyAny>>,
-    /// "5m", "1h", "auto", "off"; `None` keeps the client's setting.
-    pub prompt_cache: Option<String>,
+    pub request: RequestOptions,
     pub overrides: Overrides,
 }
 
@@ -115,15 +106,7 @@ impl ChatOptions {
     pub fn with_messages(self, messages: Py<PyAny>) -> (RequestArgs, Overrides) {
         let args = RequestArgs {
             messages,
-            system: self.system,
-            max_tokens: self.max_tokens,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            stop: self.stop,
-            tools: self.tools,
-            tool_choice: self.tool_choice,
-            extra_body: self.extra_body,
-            prompt_cache: self.prompt_cache,
+            options: self.request,
         };
         (args, self.overrides)
     }
@@ -237,15 +220,17 @@ impl<'py> Given<'py> {
         let py_object =
             |v: Option<Bound<'py, PyAny>>| v.filter(|v| !v.is_none()).map(Bound::unbind);
         Ok(ChatOptions {
-            system: scalar(self.system, "system")?,
-            max_tokens: scalar(self.max_tokens, "max_tokens")?,
-            prompt_cache: scalar(self.prompt_cache, "prompt_cache")?,
-            temperature: natives.temperature,
-            top_p: natives.top_p,
-            stop: py_object(self.stop),
-            tools: py_object(self.tools),
-            tool_choice: py_object(self.tool_choice),
-            extra_body: py_object(self.extra_body),
+            request: RequestOptions {
+                system: scalar(self.system, "system")?,
+                max_tokens: scalar(self.max_tokens, "max_tokens")?,
+                prompt_cache: scalar(self.prompt_cache, "prompt_cache")?,
+                temperature: natives.temperature,
+                top_p: natives.top_p,
+                stop: py_object(self.stop),
+                tools: py_object(self.tools),
+                tool_choice: py_object(self.tool_choice),
+                extra_body: py_object(self.extra_body),
+            },
             overrides: Overrides {
                 retry: natives.retry,
                 deadline: match self.deadline.filter(|v| !v.is_none()) {
