@@ -596,6 +596,7 @@ class MockServer:
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
+@final
 class MockProvider:
     """The script of ``mock/<name>``: ``Client("mock/<name>")`` is answered from it in process.
 
