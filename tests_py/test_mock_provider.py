@@ -182,3 +182,17 @@ def test_the_mock_needs_no_key_and_a_name() -> None:
     assert llmrail.Client("mock/keyless").chat_sync("hello").text == "mock reply to: hello"
     with pytest.raises(llmrail.ConfigurationError):
         MockProvider("")
+
+
+def test_a_mock_call_is_recorded_and_replayed_like_any_provider(mock: MockProvider, tmp_path: Path) -> None:
+    mock.reply("recorded answer")
+    client = llmrail.Client(mock.model)
+    path = tmp_path / "mock.yaml"
+    with llmrail.replay.cassette(path, mode="once") as tape:
+        assert client.chat_sync("hi").text == "recorded answer"
+    assert (tape.record_count, len(mock.requests)) == (1, 1)
+    assert "mock://llmrail/v1/chat/completions" in path.read_text()
+    with llmrail.replay.cassette(path, mode="none") as tape:
+        assert client.chat_sync("hi").text == "recorded answer"
+    # Replayed by the cassette: the script was not asked again.
+    assert (tape.play_count, len(mock.requests)) == (1, 1)
