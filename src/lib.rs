@@ -65,7 +65,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
-    use crate::py::mock::PyMockServer;
+    use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]
     use crate::py::replay::PyCassette;
     #[pymodule_export]

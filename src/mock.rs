@@ -1,6 +1,8 @@
 //! A mock LLM provider: OpenAI Chat Completions and Anthropic Messages on 127.0.0.1, answering
 //! from a script, with realistic latency and faults. The project's tests talk to it over real
-//! HTTP, and users get it as `llmrail.testing.MockServer`.
+//! HTTP, and users get it as `llmrail.testing.MockServer`. The same answers come without a
+//! socket for `Client("mock/<name>")` (`inprocess.rs`), optionally chosen by the rules of a
+//! fixtures file (`fixtures.rs`).
 //!
 //! ```no_run
 //! use llmrail::mock::{MockServer, Reply};
@@ -14,7 +16,9 @@ mod anthropic;
 mod body;
 mod cache;
 mod fault;
+mod fixtures;
 mod http;
+mod inprocess;
 mod openai;
 mod render;
 mod script;
@@ -34,6 +38,8 @@ use tokio::sync::watch;
 use crate::error::{ErrorKind, LlmError};
 
 pub use fault::Fault;
+pub use fixtures::Fixtures;
+pub use inprocess::{answer, MockProvider, FIXTURES_ENV, SCHEME};
 pub use script::{FinishReason, Reply, ToolCall, UsageSpec};
 pub use timing::{Latency, Seconds};
 
@@ -104,6 +110,8 @@ struct Scripted {
 struct State {
     queue: VecDeque<Scripted>,
     default: Option<Reply>,
+    /// Rules consulted when the queue is empty, before `default`.
+    fixtures: Option<Arc<Fixtures>>,
     requests: Vec<Received>,
     /// What the mock has cached, so repeated prefixes report cache reads.
     prompt_cache: cache::PromptCache,
@@ -139,8 +147,8 @@ impl Shared {
         self.lock().requests.push(request);
     }
 
-    /// The next scripted reply, else the default; `None` means echo.
-    fn next_reply(&self) -> Option<Reply> {
+    /// The next scripted reply, else the fixtures' answer, else the default; `None` means echo.
+    fn next_reply(&self, request: &serde_json::Map<String, Value>) -> Option<Reply> {
         let mut state = self.lock();
         if let Some(front) = state.queue.front_mut() {
             front.remaining = front.remaining.saturating_sub(1);
@@ -149,7 +157,48 @@ impl Shared {
             }
             return state.queue.pop_front().map(|s| s.reply);
         }
-        state.default.clone()
+        let model = request
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let picked = state.fixtures.as_ref().and_then(|f| f.pick(model, request));
+        picked.or_else(|| state.default.clone())
+    }
+
+    fn new() -> Self {
+        Self {
+            state: Mutex::default(),
+            disconnects: Arc::default(),
+            connections: AtomicU64::new(0),
+        }
+    }
+
+    fn push(&self, reply: Reply) {
+        let remaining = reply.times.max(1);
+        self.lock().queue.push_back(Scripted { reply, remaining });
+    }
+
+    fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock()
+            .requests
+            .iter()
+            .map(Received::recorded)
+            .collect()
+    }
+
+    fn pending(&self) -> usize {
+        self.lock().queue.iter().map(|s| s.remaining as usize).sum()
+    }
+
+    /// Forget requests, queued replies, the default and the counters (the fixtures stay).
+    fn clear(&self) {
+        let mut state = self.lock();
+        state.requests.clear();
+        state.queue.clear();
+        state.default = None;
+        state.prompt_cache = cache::PromptCache::default();
+        self.disconnects.store(0, Ordering::Relaxed);
+        self.connections.store(0, Ordering::Relaxed);
     }
 }
 
@@ -185,6 +234,12 @@ impl MockServer {
     /// Bind 127.0.0.1 on a free port and serve on the shared runtime. Works from any thread,
     /// with or without a runtime of its own.
     pub fn start() -> Result<Self, LlmError> {
+        Self::start_on(0)
+    }
+
+    /// As [`MockServer::start`], on this port of 127.0.0.1 (0: a free one). A port in use is
+    /// an error naming it.
+    pub fn start_on(port: u16) -> Result<Self, LlmError> {
         let handle = crate::runtime::handle()?;
         let io_err = |what: &str, e: std::io::Error| {
             LlmError::new(
@@ -192,7 +247,12 @@ impl MockServer {
                 format!("mock server: cannot {what}: {e}"),
             )
         };
-        let std_listener = bind_unused_port().map_err(|e| io_err("bind", e))?;
+        let std_listener = if port == 0 {
+            bind_unused_port().map_err(|e| io_err("bind", e))?
+        } else {
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .map_err(|e| io_err(&format!("bind 127.0.0.1:{port}"), e))?
+        };
         std_listener
             .set_nonblocking(true)
             .map_err(|e| io_err("configure the socket", e))?;
@@ -204,11 +264,7 @@ impl MockServer {
             tokio::net::TcpListener::from_std(std_listener)
                 .map_err(|e| io_err("register the socket", e))?
         };
-        let shared = Arc::new(Shared {
-            state: Mutex::default(),
-            disconnects: Arc::default(),
-            connections: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new());
         let (stop, stop_rx) = watch::channel(false);
         let (closed_tx, closed_rx) = std::sync::mpsc::channel();
         handle.spawn(http::accept_loop(
@@ -236,11 +292,7 @@ impl MockServer {
 
     /// Queue a reply; replies are used first in, first out.
     pub fn push(&self, reply: Reply) {
-        let remaining = reply.times.max(1);
-        self.shared
-            .lock()
-            .queue
-            .push_back(Scripted { reply, remaining });
+        self.shared.push(reply);
     }
 
     /// Queue a reply given as JSON; a typo or a bad value is a configuration error naming it.
@@ -256,23 +308,18 @@ impl MockServer {
 
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .map(Received::recorded)
-            .collect()
+        self.shared.requests()
     }
 
-    /// Forget recorded requests, queued replies, the default reply and the disconnect count.
+    /// Answer from these rules when the queue is empty (before the default reply).
+    pub fn set_fixtures(&self, fixtures: Option<Fixtures>) {
+        self.shared.lock().fixtures = fixtures.map(Arc::new);
+    }
+
+    /// Forget recorded requests, queued replies, the default reply and the disconnect count
+    /// (the fixtures stay).
     pub fn clear(&self) {
-        let mut state = self.shared.lock();
-        state.requests.clear();
-        state.queue.clear();
-        state.default = None;
-        state.prompt_cache = cache::PromptCache::default();
-        self.shared.disconnects.store(0, Ordering::Relaxed);
-        self.shared.connections.store(0, Ordering::Relaxed);
+        self.shared.clear();
     }
 
     /// TCP connections accepted so far (since start or `clear`).
@@ -287,12 +334,7 @@ impl MockServer {
 
     /// How many more requests the queued replies will answer.
     pub fn pending(&self) -> usize {
-        self.shared
-            .lock()
-            .queue
-            .iter()
-            .map(|s| s.remaining as usize)
-            .sum()
+        self.shared.pending()
     }
 
     /// Stop accepting and close every connection. Outside a runtime this waits (briefly) until

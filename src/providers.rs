@@ -19,6 +19,7 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod mock;
 pub mod openai;
 pub mod quota;
 pub mod sse;
@@ -98,6 +99,7 @@ pub trait Provider: Send + Sync {
 static OPENAI: openai::OpenAi = openai::OpenAi::OPENAI;
 static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
+static MOCK: mock::Mock = mock::Mock;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -105,11 +107,12 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "openai" => Some(&OPENAI),
         "openrouter" => Some(&OPENROUTER),
         "anthropic" => Some(&ANTHROPIC),
+        "mock" => Some(&MOCK),
         _ => None,
     }
 }
 
-pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
+pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "mock"];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 

@@ -10,7 +10,10 @@
 //! and replay plug in here, above the cassettes: [`send`] asks `replay::route` whether the
 //! active cassette answers, and if not hands the real response to the recorder on its way back.
 //! So the cassette code never sends anything and knows no socket (it speaks only the `wire`
-//! types), and every provider, retry and stream is recorded without knowing about it. The
+//! types), and every provider, retry and stream is recorded without knowing about it. A
+//! `mock://` URL (the `mock/<name>` provider) is answered in process by `crate::mock` instead of
+//! the network, so `transport -> mock` too: the one arrow that lets every layer above treat the
+//! scripted mock as a real provider (see `mock/inprocess.rs`). The
 //! transport also points down at `runtime`, for the process id its pools are keyed by; the
 //! runtime knows nothing of HTTP.
 
@@ -64,7 +67,12 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
         Route::Replayed(resp) => return Ok(resp),
         Route::Network(recorder) => recorder,
     };
-    let resp = send_network(req).await?;
+    // `mock/<name>` is answered in process, below the cassette so it records and replays too.
+    let resp = if req.url.starts_with(crate::mock::SCHEME) {
+        crate::mock::answer(req).await?
+    } else {
+        send_network(req).await?
+    };
     Ok(match recorder {
         Some(r) => r.watch(resp),
         None => resp,

@@ -1,6 +1,7 @@
 # Type stubs for the native module. `make test` checks them against the built module (stubtest),
 # and tests_py/test_stub.py that every public class, method, function and option has a docstring:
 # editors show these on hover.
+import os
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
@@ -22,6 +23,7 @@ __all__ = [
     "ExtractStream",
     "Extraction",
     "JsonSchema",
+    "MockProvider",
     "MockServer",
     "StreamEvent",
     "ToolCall",
@@ -563,8 +565,8 @@ class Cassette:
 @final
 class MockServer:
     """A mock OpenAI / Anthropic server on 127.0.0.1; started on construction."""
-    def __new__(cls) -> MockServer:
-        """Start a server on a free port."""
+    def __new__(cls, port: int = 0) -> MockServer:
+        """Start a server on ``port`` of 127.0.0.1 (0: a free one)."""
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT``; OpenAI clients use ``url + "/v1"`` as base URL."""
@@ -593,6 +595,32 @@ class MockServer:
         """Stop serving and release the port."""
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+
+@final
+class MockProvider:
+    """The script of ``mock/<name>``: ``Client("mock/<name>")`` is answered from it in process.
+
+    One script per name for the life of the process; the first use of a name loads the
+    fixtures file named by ``LLMRAIL_MOCK_FIXTURES``, if set."""
+    def __new__(cls, name: str) -> MockProvider:
+        """The script of ``mock/<name>`` (the same one every time for the same name)."""
+    @property
+    def name(self) -> str:
+        """The name after ``mock/``."""
+    def push(self, reply: Mapping[str, Any]) -> None:
+        """Queue a reply (a dict in the ``Reply`` shape); queued replies come before fixtures."""
+    def set_default(self, reply: Mapping[str, Any] | None) -> None:
+        """The reply when neither the queue nor a fixture rule answers; ``None``: echo."""
+    def set_fixtures(self, source: str | os.PathLike[str] | Mapping[str, Any] | None) -> None:
+        """Replace the fixture rules: a YAML or JSON file's path, its content as a dict, or ``None``."""
+    @property
+    def requests(self) -> list[Any]:
+        """Every request answered, oldest first, as dicts."""
+    @property
+    def pending(self) -> int:
+        """How many more requests the queued replies will answer."""
+    def clear(self) -> None:
+        """Forget requests, queued replies and the default reply (the fixtures stay)."""
 
 class _CachePlan(TypedDict):
     """Where the prompt-cache breakpoints of a request go."""

@@ -1,4 +1,4 @@
-"""A mock OpenAI / Anthropic server for tests, demos and offline development.
+"""Mock providers for tests, demos and offline development: a server and an in-process one.
 
     from llmrail.testing import MockServer
 
@@ -11,6 +11,12 @@
 
 Replies are used first in, first out; with none queued the server answers the default reply
 (``srv.default(...)``), else echoes ``"mock reply to: <last user message>"``.
+
+``MockProvider(name)`` is scripted the same way and answers ``Client("mock/<name>")`` without a
+socket (and, from a fixtures file, by rules on the last user message):
+
+    mock = MockProvider("support").reply("Paris.")
+    assert llmrail.Client(mock.model).chat("Capital of France?").text == "Paris."
 """
 
 from __future__ import annotations
@@ -18,15 +24,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json as _json
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypedDict, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, overload
 
+from ._core import MockProvider as _CoreMockProvider
 from ._core import MockServer as _CoreMockServer
+from .errors import LLMError
 
-__all__ = ["MockServer", "RecordedRequest", "ToolCallSpec", "UsageSpec", "main"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["MockProvider", "MockServer", "RecordedRequest", "ToolCallSpec", "UsageSpec", "main"]
 
 Latency = float | Mapping[str, Any]
 """Seconds, ``{"uniform": [lo, hi]}`` or ``{"lognormal": {"median": s, "sigma": x}}``."""
@@ -97,30 +109,20 @@ def _reply(
     return reply
 
 
-class MockServer:
-    """A mock provider on ``127.0.0.1`` (OS-chosen port), started on construction."""
-
-    def __init__(self) -> None:
-        self._core = _CoreMockServer()
-
+class _Core(Protocol):
+    def push(self, reply: Mapping[str, Any]) -> None: ...
+    def set_default(self, reply: Mapping[str, Any] | None) -> None: ...
     @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return self._core.url
-
+    def requests(self) -> list[Any]: ...
     @property
-    def openai_base_url(self) -> str:
-        """Base URL for OpenAI-style clients (``url + "/v1"``)."""
-        return self._core.url + "/v1"
+    def pending(self) -> int: ...
+    def clear(self) -> None: ...
 
-    @property
-    def anthropic_base_url(self) -> str:
-        """Base URL for Anthropic clients (they append ``/v1/messages``)."""
-        return self._core.url
 
-    @property
-    def port(self) -> int:
-        return self._core.port
+class _Scripted:
+    """The scripting both mocks share: one vocabulary whether answers come over HTTP or not."""
+
+    _core: _Core
 
     def reply(
         self,
@@ -136,7 +138,7 @@ class MockServer:
         times: int = 1,
         model: str | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> MockServer:
+    ) -> Self:
         """Queue an answer for the next ``times`` requests (no text, tool calls or json: echo).
 
         ``headers`` are added to the response (rate-limit headers, for example)."""
@@ -167,19 +169,19 @@ class MockServer:
         times: int = 1,
         latency: Latency | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> MockServer: ...
+    ) -> Self: ...
     @overload
     def fault(
         self, kind: Literal["reset", "malformed_json"], *, times: int = 1, latency: Latency | None = None
-    ) -> MockServer: ...
+    ) -> Self: ...
     @overload
     def fault(
         self, kind: Literal["truncate"], *, after: int, times: int = 1, latency: Latency | None = None
-    ) -> MockServer: ...
+    ) -> Self: ...
     @overload
     def fault(
         self, kind: Literal["slow_body"], *, seconds: float, times: int = 1, latency: Latency | None = None
-    ) -> MockServer: ...
+    ) -> Self: ...
     def fault(
         self,
         kind: int | str,
@@ -191,7 +193,7 @@ class MockServer:
         times: int = 1,
         latency: Latency | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> MockServer:
+    ) -> Self:
         """Queue a failure for the next ``times`` requests.
 
         ``fault(429, retry_after=2)``: an error status in the provider's format (or ``body``).
@@ -231,7 +233,7 @@ class MockServer:
         self._core.push(_reply(fault=spec, times=times, latency=latency, headers=headers))
         return self
 
-    def push(self, reply: Mapping[str, Any]) -> MockServer:
+    def push(self, reply: Mapping[str, Any]) -> Self:
         """Queue a reply given as a raw dict (the shape ``--script`` files use)."""
         self._core.push(dict(reply))
         return self
@@ -248,7 +250,7 @@ class MockServer:
         latency: Latency | None = None,
         chunk_delay: float | None = None,
         model: str | None = None,
-    ) -> MockServer:
+    ) -> Self:
         """Set the answer used whenever the queue is empty (``clear()`` goes back to echoing)."""
         self._core.set_default(
             _reply(
@@ -279,16 +281,6 @@ class MockServer:
             raise LookupError("the mock server has not received any request yet")
         return requests[-1]
 
-    @property
-    def disconnects(self) -> int:
-        """Requests the client abandoned before the response was complete."""
-        return self._core.disconnects
-
-    @property
-    def connections(self) -> int:
-        """TCP connections accepted (a client that pools connections opens few)."""
-        return self._core.connections
-
     def wait_for_requests_sync(self, n: int, *, timeout: float = 5.0) -> list[RecordedRequest]:
         """Block until at least ``n`` requests arrived; ``TimeoutError`` after ``timeout`` s."""
         deadline = time.monotonic() + timeout
@@ -307,6 +299,52 @@ class MockServer:
             await asyncio.sleep(0.005)
         return requests
 
+    @property
+    def pending(self) -> int:
+        """How many more requests the queued replies will answer."""
+        return self._core.pending
+
+    def clear(self) -> None:
+        """Forget requests, queued replies, the default reply and any counts (fixtures stay)."""
+        self._core.clear()
+
+
+class MockServer(_Scripted):
+    """A mock provider on ``127.0.0.1`` (``port``, else one the OS picks), started on construction."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._server = _CoreMockServer(port)
+        self._core = self._server
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self._server.url
+
+    @property
+    def openai_base_url(self) -> str:
+        """Base URL for OpenAI-style clients (``url + "/v1"``)."""
+        return self._server.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """Base URL for Anthropic clients (they append ``/v1/messages``)."""
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def disconnects(self) -> int:
+        """Requests the client abandoned before the response was complete."""
+        return self._server.disconnects
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted (a client that pools connections opens few)."""
+        return self._server.connections
+
     async def wait_for_disconnects(self, n: int, *, timeout: float = 5.0) -> None:
         """Wait until the server has seen ``n`` clients hang up before their answer was done."""
         deadline = time.monotonic() + timeout
@@ -315,18 +353,9 @@ class MockServer:
                 raise TimeoutError(f"{self.disconnects} of {n} disconnects within {timeout} s")
             await asyncio.sleep(0.005)
 
-    @property
-    def pending(self) -> int:
-        """How many more requests the queued replies will answer."""
-        return self._core.pending
-
-    def clear(self) -> None:
-        """Forget requests, queued replies, the default reply and the disconnect count."""
-        self._core.clear()
-
     def shutdown(self) -> None:
         """Stop accepting and close open connections (also done on ``with`` exit)."""
-        self._core.shutdown()
+        self._server.shutdown()
 
     def __enter__(self) -> MockServer:
         return self
@@ -341,6 +370,50 @@ class MockServer:
 
     def __repr__(self) -> str:
         return f"MockServer(url={self.url!r})"
+
+
+class MockProvider(_Scripted):
+    """The scripted provider ``mock/<name>``, answered in process: no socket, no port, no key.
+
+    ``Client("mock/<name>")`` (or ``client.model``) gets its answers; every layer (retries,
+    breakers, limits, fallbacks, extraction, streaming, usage) runs as for a real provider.
+    The same name gives the same script for the whole process, so ``clear()`` between tests.
+    Fixture rules (:meth:`fixtures`, or a file named by ``LLMRAIL_MOCK_FIXTURES``) answer when
+    nothing is queued.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._provider = _CoreMockProvider(name)
+        self._core = self._provider
+
+    @property
+    def name(self) -> str:
+        """The name after ``mock/``."""
+        return self._provider.name
+
+    @property
+    def model(self) -> str:
+        """``"mock/<name>"``, the model string a client calls it by."""
+        return f"mock/{self._provider.name}"
+
+    def fixtures(self, source: str | os.PathLike[str] | Mapping[str, Any] | None) -> MockProvider:
+        """Answer from the rules of a fixtures file (YAML or JSON path) or dict; ``None`` removes them."""
+        self._provider.set_fixtures(source)
+        return self
+
+    def __enter__(self) -> MockProvider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.clear()
+
+    def __repr__(self) -> str:
+        return f"MockProvider(name={self.name!r})"
 
 
 def _only(kind: object, **unused: object) -> None:
@@ -368,7 +441,7 @@ def _load_script(srv: MockServer, path: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m llmrail mock-server [--script FILE]``: serve until Ctrl-C."""
+    """``python -m llmrail mock-server [--script FILE] [--port N]``: serve until Ctrl-C."""
     parser = argparse.ArgumentParser(
         prog="llmrail mock-server",
         description="Serve a mock OpenAI / Anthropic API on 127.0.0.1 until Ctrl-C.",
@@ -378,8 +451,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help='JSON: a reply, a list of replies, or {"replies": [...], "default": {...}}',
     )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="port on 127.0.0.1 to listen on (default: a free one)",
+    )
     args = parser.parse_args(argv)
-    with MockServer() as srv:
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        server = MockServer(args.port)
+    except LLMError as e:  # the port is taken or not ours: say so, without a traceback
+        print(f"llmrail mock-server: {e}", file=sys.stderr)
+        return 2
+    with server as srv:
         if args.script:
             try:
                 queued = _load_script(srv, args.script)

@@ -335,7 +335,9 @@ fn not_event_stream(headers: &HeaderMap) -> Option<String> {
 /// An http(s) URL with a host; the error shows it without its secrets.
 fn check_base_url(base_url: &str) -> Result<()> {
     let shown = crate::replay::scrub::url(base_url);
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+    // `mock://` is answered in process by the transport (the `mock/<name>` provider).
+    let in_process = base_url.starts_with(crate::mock::SCHEME);
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://") || in_process) {
         return Err(LlmError::config(format!(
             "base_url must start with http:// or https://, got {shown:?}"
         )));

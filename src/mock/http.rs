@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
-use super::render::Turn;
+use super::render::{self, Turn};
 use super::wire::Wire;
 use super::{anthropic, openai, Received, Shared};
 
@@ -79,7 +79,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         body: bytes.clone(),
     });
     let json = serde_json::from_slice::<Value>(&bytes).ok();
-    match respond(&shared, &parts, bytes.len(), json).await {
+    let asked = Asked {
+        method: &parts.method,
+        path: parts.uri.path(),
+        headers: &parts.headers,
+        body_len: bytes.len(),
+        in_process: false,
+    };
+    match respond(&shared, &asked, json).await {
         Some(prepared) => Ok(prepared.into_response(guard)),
         None => {
             guard.finish();
@@ -88,23 +95,31 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
 }
 
+/// What [`respond`] needs of a request, whether it came over a socket or in process.
+pub(crate) struct Asked<'a> {
+    pub method: &'a http::Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body_len: usize,
+    /// Asked through `mock://` (see `inprocess.rs`): no key is needed, and input tokens are
+    /// estimated from the messages the way the rate limiter does, not from the body's size.
+    pub in_process: bool,
+}
+
 /// The response to send, or `None` to drop the connection without one.
-async fn respond(
+pub(crate) async fn respond(
     shared: &Shared,
-    parts: &http::request::Parts,
-    body_len: usize,
+    asked: &Asked<'_>,
     json: Option<Value>,
 ) -> Option<Prepared> {
-    let Some(wire) = Wire::route(parts.uri.path()).filter(|_| parts.method == http::Method::POST)
-    else {
+    let Some(wire) = Wire::route(asked.path).filter(|_| *asked.method == http::Method::POST) else {
         let message = format!(
             "Unknown request URL: {} {}. (llmrail mock server)",
-            parts.method,
-            parts.uri.path()
+            asked.method, asked.path
         );
         return Some(Prepared::error(Wire::OpenAi, 404, Some(&message)));
     };
-    if !wire.authorized(&parts.headers) {
+    if !asked.in_process && !wire.authorized(asked.headers) {
         let message = match wire {
             Wire::OpenAi => openai::MISSING_KEY,
             Wire::Anthropic => anthropic::MISSING_KEY,
@@ -118,7 +133,13 @@ async fn respond(
             Some("The request body is not a JSON object."),
         ));
     };
-    let reply = shared.next_reply().unwrap_or_default();
+    let mut reply = shared.next_reply(&request).unwrap_or_default();
+    if asked.in_process {
+        let usage = reply.usage.get_or_insert_with(Default::default);
+        if usage.input_tokens.is_none() {
+            usage.input_tokens = Some(render::estimate_input(&request));
+        }
+    }
     // A zero sleep still waits for the timer's next 1 ms tick: skip it.
     if let Some(wait) = reply
         .latency
@@ -132,7 +153,7 @@ async fn respond(
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let mut turn = Turn::new(&reply, &request, body_len, stream);
+    let mut turn = Turn::new(&reply, &request, asked.body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
     let mut prepared = if stream {
@@ -172,12 +193,13 @@ async fn respond(
 }
 
 /// A response not yet tied to its connection.
-struct Prepared {
-    status: StatusCode,
-    headers: HeaderMap,
-    pieces: Vec<Bytes>,
-    gap: Duration,
-    end: End,
+pub(crate) struct Prepared {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub pieces: Vec<Bytes>,
+    /// The pause before each piece after the first.
+    pub gap: Duration,
+    pub end: End,
 }
 
 impl Prepared {

@@ -112,6 +112,57 @@ fn estimate(chars: usize) -> u64 {
     (chars as u64 / 4).max(1)
 }
 
+/// Input tokens the way the rate limiter estimates them before sending
+/// (`resilience/estimate.rs`): about four characters a token over the system prompt, message
+/// texts, tool calls and tool definitions, plus four for each message's framing. So a limit or
+/// a budget set in tokens behaves against the in-process mock as its estimate said it would.
+pub(crate) fn estimate_input(request: &Map<String, Value>) -> u64 {
+    let messages = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut chars: usize = 0;
+    for m in messages {
+        if let Some(content) = m.get("content") {
+            chars = chars.saturating_add(text_of(content).len());
+        }
+        for call in m
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let function = call.get("function");
+            for key in ["name", "arguments"] {
+                let part = function.and_then(|f| f.get(key)).and_then(Value::as_str);
+                chars = chars.saturating_add(part.map_or(0, str::len));
+            }
+        }
+    }
+    for tool in request
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let function = tool.get("function").unwrap_or(tool);
+        for key in ["name", "description"] {
+            let part = function.get(key).and_then(Value::as_str);
+            chars = chars.saturating_add(part.map_or(0, str::len));
+        }
+        chars = chars.saturating_add(
+            function
+                .get("parameters")
+                .map_or(0, |p| p.to_string().len()),
+        );
+    }
+    let framing = u64::try_from(messages.len())
+        .unwrap_or(u64::MAX)
+        .saturating_mul(4);
+    let chars = u64::try_from(chars).unwrap_or(u64::MAX);
+    framing.saturating_add(chars.div_ceil(4)).max(1)
+}
+
 /// The default answer: `mock reply to: <last user text>`.
 pub(crate) fn echo(request: &Map<String, Value>) -> String {
     format!("mock reply to: {}", last_user_text(request))
@@ -223,6 +274,19 @@ mod tests {
         assert_eq!(split_words(" lead"), [" lead"]);
         assert!(split_words("").is_empty());
         assert_eq!(split_fixed("{\"a\":1}", 3), ["{\"a", "\":1", "}"]);
+    }
+
+    #[test]
+    fn input_is_estimated_like_the_rate_limiter_does() {
+        // Two messages (8 framing tokens) and 40 characters of text: 10 more.
+        let req = json!({"messages": [
+            {"role": "system", "content": "s".repeat(20)},
+            {"role": "user", "content": "u".repeat(20)},
+        ], "model": "m", "stream": false});
+        let Value::Object(map) = req else {
+            unreachable!()
+        };
+        assert_eq!(estimate_input(&map), 18);
     }
 
     #[test]

@@ -36,6 +36,13 @@ impl OpenAi {
         key_env: &["OPENROUTER_API_KEY"],
         base_env: &["OPENROUTER_BASE_URL"],
     };
+    /// The in-process mock (`providers/mock.rs`): OpenAI's wire to a `mock://` URL.
+    pub const MOCK: OpenAi = OpenAi {
+        name: "mock",
+        base_url: "mock://llmrail/v1",
+        key_env: &[],
+        base_env: &[],
+    };
 }
 
 impl Provider for OpenAi {

@@ -1,4 +1,5 @@
-//! `llmrail._core.MockServer`: the mock provider server, for tests and demos.
+//! `llmrail._core.MockServer`: the mock provider server, for tests and demos; and
+//! `llmrail._core.MockProvider`: the script of `mock/<name>`, answered without a socket.
 
 use pyo3::prelude::*;
 use pythonize::pythonize;
@@ -6,7 +7,7 @@ use pythonize::pythonize;
 use super::errors::to_py as to_py_err;
 use super::exit;
 use crate::error::LlmError;
-use crate::mock::{MockServer, Reply};
+use crate::mock::{Fixtures, MockProvider, MockServer, Reply};
 
 fn reply_from(reply: &Bound<'_, PyAny>) -> PyResult<Reply> {
     let value = super::json::to_value(reply, "the mock reply")?;
@@ -23,8 +24,9 @@ pub struct PyMockServer {
 #[pymethods]
 impl PyMockServer {
     #[new]
-    fn new(py: Python<'_>) -> PyResult<Self> {
-        exit::detach(py, MockServer::start)
+    #[pyo3(signature = (port = 0))]
+    fn new(py: Python<'_>, port: u16) -> PyResult<Self> {
+        exit::detach(py, || MockServer::start_on(port))
             .map(|inner| Self { inner })
             .map_err(to_py_err)
     }
@@ -99,5 +101,77 @@ impl PyMockServer {
 
     fn __repr__(&self) -> String {
         format!("MockServer(url={:?})", self.inner.url())
+    }
+}
+
+/// Fixtures from a file path, or from a dict/list already loaded (`None`: remove them).
+fn fixtures_from(source: &Bound<'_, PyAny>) -> PyResult<Option<Fixtures>> {
+    if source.is_none() {
+        return Ok(None);
+    }
+    if let Ok(path) = source.extract::<std::path::PathBuf>() {
+        return Fixtures::load(&path.to_string_lossy())
+            .map(Some)
+            .map_err(to_py_err);
+    }
+    let value = super::json::to_value(source, "the mock fixtures")?;
+    serde_json::from_value::<Fixtures>(value)
+        .map(Some)
+        .map_err(|e| to_py_err(LlmError::config(format!("invalid mock fixtures: {e}"))))
+}
+
+/// The script of `mock/<name>`: `Client("mock/<name>")` is answered from it in process.
+#[pyclass(name = "MockProvider", frozen, module = "llmrail._core")]
+pub struct PyMockProvider {
+    inner: MockProvider,
+}
+
+#[pymethods]
+impl PyMockProvider {
+    #[new]
+    fn new(name: &str) -> PyResult<Self> {
+        MockProvider::get(name)
+            .map(|inner| Self { inner })
+            .map_err(to_py_err)
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn push(&self, reply: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.push(reply_from(reply)?);
+        Ok(())
+    }
+
+    #[pyo3(signature = (reply))]
+    fn set_default(&self, reply: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let reply = reply.filter(|r| !r.is_none()).map(reply_from).transpose()?;
+        self.inner.set_default(reply);
+        Ok(())
+    }
+
+    fn set_fixtures(&self, source: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.set_fixtures(fixtures_from(source)?);
+        Ok(())
+    }
+
+    #[getter]
+    fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(pythonize(py, &self.inner.requests())?)
+    }
+
+    #[getter]
+    fn pending(&self) -> usize {
+        self.inner.pending()
+    }
+
+    fn clear(&self) {
+        self.inner.clear();
+    }
+
+    fn __repr__(&self) -> String {
+        format!("MockProvider(name={:?})", self.inner.name())
     }
 }
