@@ -15,6 +15,7 @@ mod body;
 mod cache;
 mod fault;
 mod http;
+mod ollama;
 mod openai;
 mod render;
 mod script;

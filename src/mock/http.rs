@@ -19,7 +19,7 @@ use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
 use super::render::Turn;
 use super::wire::Wire;
-use super::{anthropic, openai, Received, Shared};
+use super::{anthropic, ollama, openai, Received, Shared};
 
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
@@ -108,6 +108,7 @@ async fn respond(
         let message = match wire {
             Wire::OpenAi => openai::MISSING_KEY,
             Wire::Anthropic => anthropic::MISSING_KEY,
+            Wire::Ollama => "unauthorized",
         };
         return Some(Prepared::error(wire, 401, Some(message)));
     }
@@ -131,14 +132,14 @@ async fn respond(
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
-        .unwrap_or(false);
+        .unwrap_or(wire.streams_by_default());
     let mut turn = Turn::new(&reply, &request, body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
     let mut prepared = if stream {
         Prepared::ok(
             wire,
-            "text/event-stream; charset=utf-8",
+            wire.stream_content_type(),
             wire.events(&turn, &request),
             gap,
         )
@@ -154,6 +155,10 @@ async fn respond(
             retry_after,
             body,
         }) => {
+            // Ollama's "model not found" names the model asked for.
+            let body = body.clone().or_else(|| {
+                (wire == Wire::Ollama).then(|| ollama::error_body(*status, None, &turn.model))
+            });
             prepared = Prepared::fault(wire, *status, *retry_after, body.as_ref());
         }
         Some(Fault::MalformedJson) => prepared.malform(wire, stream),
@@ -184,8 +189,11 @@ impl Prepared {
     fn new(wire: Wire, status: StatusCode, content_type: &'static str, pieces: Vec<Bytes>) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if let Ok(id) = HeaderValue::from_str(&wire.new_request_id()) {
-            headers.insert(HeaderName::from_static(wire.request_id_header()), id);
+        if let (Some(name), Ok(id)) = (
+            wire.request_id_header(),
+            HeaderValue::from_str(&wire.new_request_id()),
+        ) {
+            headers.insert(HeaderName::from_static(name), id);
         }
         Self {
             status,
@@ -204,8 +212,8 @@ impl Prepared {
     }
 
     fn request_id(&self, wire: Wire) -> String {
-        self.headers
-            .get(wire.request_id_header())
+        wire.request_id_header()
+            .and_then(|name| self.headers.get(name))
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned()
