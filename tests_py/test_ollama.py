@@ -52,9 +52,13 @@ async def test_tool_calls_and_tool_results_round_trip(srv: MockServer) -> None:
     srv.reply("3 degrees.")
     messages = [
         {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": "", "tool_calls": [
-            {"id": call.id, "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
-        ]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": call.id, "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}
+            ],
+        },
         {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 3}'},
     ]
     r = await client.chat(messages, tools=tools)
