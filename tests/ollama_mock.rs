@@ -127,3 +127,21 @@ async fn broken_and_cut_streams_are_typed_errors() {
     let e = collect(&c, ask("hi")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Connection, "{e}");
 }
+
+#[tokio::test]
+async fn an_error_line_mid_stream_ends_the_stream_with_a_server_error() {
+    let srv = MockServer::start().unwrap();
+    let c = client(&srv);
+    srv.push(Reply {
+        fault: Some(Fault::ErrorAfter(1)),
+        ..Reply::text("one two three")
+    });
+    let mut s = c.stream(ask("hi")).unwrap();
+    assert_eq!(
+        s.next().await.unwrap().unwrap(),
+        StreamEvent::Text("one".into())
+    );
+    let e = s.next().await.unwrap().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Server);
+    assert!(e.message.contains("unexpected EOF"), "{}", e.message);
+}

@@ -108,3 +108,16 @@ async def test_extract_sends_the_schema_as_format(srv: MockServer) -> None:
     body = srv.last_request["body"]
     assert body["format"]["properties"]["city"] == {"title": "City", "type": "string"}
     assert "response_format" not in body and "tools" not in body
+
+
+async def test_an_error_line_mid_stream_is_a_server_error(srv: MockServer) -> None:
+    srv.reply(chunks=["one", " two", " three"])
+    srv.fault("error_after", after=2)
+    client = ollama(srv)
+    assert (await client.chat("first")).text == "one two three"
+    texts: list[str] = []
+    with pytest.raises(llmrail.ServerError, match="unexpected EOF"):
+        async for e in client.stream("hi"):
+            if e.type == "text":
+                texts.append(e.text or "")
+    assert texts == ["mock", " reply"]

@@ -163,6 +163,11 @@ async fn respond(
         }
         Some(Fault::MalformedJson) => prepared.malform(wire, stream),
         Some(Fault::TruncateAfter(n)) => prepared.truncate(*n, stream),
+        Some(Fault::ErrorAfter(n)) if stream => {
+            prepared.pieces.truncate(*n);
+            prepared.pieces.push(wire.stream_error());
+        }
+        Some(Fault::ErrorAfter(_)) => prepared = Prepared::fault(wire, 500, None, None),
         Some(Fault::SlowBody(secs)) => prepared.slow(secs.duration()),
     }
     for (name, value) in &reply.headers {

@@ -105,6 +105,22 @@ impl Wire {
         }
     }
 
+    /// The provider's own report of a failure in the middle of a stream (copied from each
+    /// provider's documented or recorded form).
+    pub(crate) fn stream_error(self) -> Bytes {
+        match self {
+            Self::OpenAi => Bytes::from_static(
+                b"data: {\"error\":{\"message\":\"The server had an error while processing your request. Sorry about that! (mock)\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+            ),
+            Self::Anthropic => Bytes::from_static(
+                b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+            ),
+            Self::Ollama => Bytes::from_static(
+                b"{\"error\":\"an error was encountered while running the model: unexpected EOF (mock)\"}\n",
+            ),
+        }
+    }
+
     /// An event whose data is cut off mid-JSON.
     pub(crate) fn broken_event(self) -> Bytes {
         match self {
