@@ -5,9 +5,11 @@ extraction through `format` with the JSON Schema."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import llmrail
 import pytest
+from llmrail.replay import cassette
 from llmrail.testing import MockServer
 from pydantic import BaseModel
 
@@ -121,3 +123,24 @@ async def test_an_error_line_mid_stream_is_a_server_error(srv: MockServer) -> No
             if e.type == "text":
                 texts.append(e.text or "")
     assert texts == ["mock", " reply"]
+
+
+async def test_a_stream_records_and_replays_through_a_cassette_with_no_secret(
+    tmp_path: Path, srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)  # records on purpose, against the local mock
+    path = tmp_path / "ollama.yaml"
+    client = ollama(srv, api_key="ollama-secret-key")
+    srv.reply(chunks=["Hel", "lo"], usage={"input_tokens": 4, "output_tokens": 2})
+
+    async def run() -> tuple[list[str], object]:
+        events = [e async for e in client.stream("hi")]
+        return [e.text or "" for e in events if e.type == "text"], events[-1].usage
+
+    with cassette(path):
+        live = await run()
+    assert "ollama-secret-key" not in path.read_text()
+    srv.shutdown()
+    with cassette(path, mode="none"):
+        assert await run() == live
+    assert live[0] == ["Hel", "lo"]
