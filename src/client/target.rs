@@ -284,10 +284,11 @@ impl Target {
     }
 
     /// Decode `events` (the framing's items, handed to the decoder by `feed`) and forward them.
-    async fn pump<S, T>(
+    async fn pump<S, T, F>(
         &self,
         mut events: S,
-        feed: fn(&mut dyn StreamDecoder, Option<T>, &mut Vec<StreamEvent>) -> Result<bool>,
+        // A fn item, not a pointer: each framing's feed is called directly, as before.
+        feed: F,
         mut decoder: Box<dyn StreamDecoder>,
         tx: &Events,
         request_id: Option<String>,
@@ -295,6 +296,7 @@ impl Target {
     ) -> Result<Option<StreamEvent>>
     where
         S: futures_util::Stream<Item = T> + Unpin,
+        F: Fn(&mut dyn StreamDecoder, Option<T>, &mut Vec<StreamEvent>) -> Result<bool>,
     {
         let mut out = Vec::new();
         let mut done = None;
