@@ -19,6 +19,7 @@ mod fault;
 mod fixtures;
 mod http;
 mod inprocess;
+mod ollama;
 mod openai;
 mod render;
 mod script;

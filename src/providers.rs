@@ -19,7 +19,9 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod json_lines;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod quota;
 pub mod sse;
@@ -54,12 +56,41 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Turns a provider's stream of server-sent events into unified events.
+/// Turns a provider's stream of events into unified events.
 pub trait StreamDecoder: Send {
-    /// One SSE event (`event:` name, may be empty, and its `data:`).
+    /// One event: for SSE its `event:` name (may be empty) and its `data:`; for JSON lines an
+    /// empty name and one line.
     fn event(&mut self, name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()>;
     /// The byte stream ended; emit `Done` or report a truncated stream.
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()>;
+}
+
+/// How a provider's stream is cut into the events its [`StreamDecoder`] reads: the one place
+/// that choice is made (the streamed call picks its splitter by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`), through [`sse::feed`].
+    Sse,
+    /// One JSON object a line (`application/x-ndjson`, Ollama), through [`json_lines::feed`].
+    JsonLines,
+}
+
+impl Framing {
+    /// The content type a stream in this framing comes with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Sse => "text/event-stream",
+            Self::JsonLines => "application/x-ndjson",
+        }
+    }
+
+    /// What the stream is, as an error message names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Sse => "server-sent events",
+            Self::JsonLines => "JSON lines",
+        }
+    }
 }
 
 pub trait Provider: Send + Sync {
@@ -72,6 +103,10 @@ pub trait Provider: Send + Sync {
     /// Whether a call without a key is allowed (local servers).
     fn key_required(&self) -> bool {
         true
+    }
+    /// The base URL as this provider's own tools read it (Ollama's bare `host:port`).
+    fn normalize_base_url(&self, url: String) -> String {
+        url
     }
 
     /// The HTTP request of a chat call, with its prompt-cache plan (see `crate::cache`) rendered.
@@ -90,6 +125,10 @@ pub trait Provider: Send + Sync {
     }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse>;
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
+    /// How this provider's stream is framed.
+    fn stream_framing(&self) -> Framing {
+        Framing::Sse
+    }
     /// The request id a provider puts in its response headers.
     fn request_id(&self, headers: &HeaderMap) -> Option<String>;
     /// An error status turned into a typed error, with the provider's own message.
@@ -100,6 +139,7 @@ static OPENAI: openai::OpenAi = openai::OpenAi::OPENAI;
 static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
 static MOCK: mock::Mock = mock::Mock;
+static OLLAMA: ollama::Ollama = ollama::Ollama;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -108,11 +148,12 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "openrouter" => Some(&OPENROUTER),
         "anthropic" => Some(&ANTHROPIC),
         "mock" => Some(&MOCK),
+        "ollama" => Some(&OLLAMA),
         _ => None,
     }
 }
 
-pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "mock"];
+pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "ollama", "mock"];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 

@@ -26,6 +26,8 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-readme")
     monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
+    # A bare host:port, as Ollama users set it.
+    monkeypatch.setenv("OLLAMA_HOST", srv.url.removeprefix("http://"))
     # The tools example expects a tool call; everything else gets the echo reply.
     srv.default("a reply", latency=0)
     # Without retries, so the errors example sees the scripted 429 instead of retrying past it.

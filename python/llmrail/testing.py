@@ -176,7 +176,7 @@ class _Scripted:
     ) -> Self: ...
     @overload
     def fault(
-        self, kind: Literal["truncate"], *, after: int, times: int = 1, latency: Latency | None = None
+        self, kind: Literal["truncate", "error_after"], *, after: int, times: int = 1, latency: Latency | None = None
     ) -> Self: ...
     @overload
     def fault(
@@ -199,6 +199,9 @@ class _Scripted:
         ``fault(429, retry_after=2)``: an error status in the provider's format (or ``body``).
         ``fault("reset")``: close the connection without a response.
         ``fault("truncate", after=3)``: a stream cut after 3 events (a plain body after 3 bytes).
+        ``fault("error_after", after=3)``: 3 stream events, then the provider's in-stream error
+        (OpenAI's error chunk, Anthropic's ``error`` event, Ollama's ``{"error": ...}`` line); a
+        call that is not streamed gets a 500.
         ``fault("slow_body", seconds=1.0)``: headers at once, body dribbled over ``seconds``.
         ``fault("malformed_json")``: a 200 whose body (or one stream event) is not JSON.
         ``headers`` are added to an error status's response (``retry-after-ms``, rate-limit
@@ -220,6 +223,11 @@ class _Scripted:
             if after is None:
                 raise TypeError('fault("truncate") needs after=<number of events>')
             spec = {"truncate_after": after}
+        elif kind == "error_after":
+            _only(kind, retry_after=retry_after, body=body, seconds=seconds)
+            if after is None:
+                raise TypeError('fault("error_after") needs after=<number of events>')
+            spec = {"error_after": after}
         elif kind == "slow_body":
             _only(kind, retry_after=retry_after, body=body, after=after)
             if seconds is None:
@@ -228,7 +236,7 @@ class _Scripted:
         else:
             raise ValueError(
                 f"unknown fault {kind!r}: use an HTTP status, "
-                "'reset', 'truncate', 'slow_body' or 'malformed_json'"
+                "'reset', 'truncate', 'error_after', 'slow_body' or 'malformed_json'"
             )
         self._core.push(_reply(fault=spec, times=times, latency=latency, headers=headers))
         return self

@@ -14,7 +14,7 @@ use super::registry::TargetId;
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result, BODY_EXCERPT_CHARS};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
-use crate::providers::{self, quota::Quota, Endpoint, Provider, Secret};
+use crate::providers::{self, quota::Quota, Endpoint, Framing, Provider, Secret, StreamDecoder};
 use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::{Attempt, CallReport};
 use crate::transport::{self, EventLimit};
@@ -64,9 +64,11 @@ impl Target {
             .base_url
             .clone()
             .or_else(|| from_env(provider.base_url_env()));
-        let base_url = explicit_base
-            .clone()
-            .unwrap_or_else(|| provider.default_base_url().to_string());
+        let base_url = provider.normalize_base_url(
+            explicit_base
+                .clone()
+                .unwrap_or_else(|| provider.default_base_url().to_string()),
+        );
         check_base_url(&base_url)?;
         let api_key = target
             .api_key
@@ -245,13 +247,15 @@ impl Target {
             let body = resp.bytes(self.settings.max_response_bytes).await?;
             return Err(self.provider.parse_error(status, &headers, &body));
         }
-        if let Some(content_type) = not_event_stream(&resp.headers) {
+        let framing = self.provider.stream_framing();
+        if let Some(content_type) = not_event_stream(&resp.headers, framing) {
             let status = resp.status;
             let head = resp.head(BODY_EXCERPT_CHARS).await?;
             return Err(LlmError::invalid_response(format!(
-                "asked for a stream of server-sent events, the server answered {status} with \
+                "asked for a stream of {}, the server answered {status} with \
                  content-type {content_type:?}; check that base_url points at an API that \
-                 streams (the body's start is in .body)"
+                 streams (the body's start is in .body)",
+                framing.describe()
             ))
             .with_body(&head));
         }
@@ -259,10 +263,41 @@ impl Target {
             Body::Stream(s) => s,
             Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
         };
-        // Bounded before the parser, which holds an unfinished event (and line) whole.
-        let chunks = EventLimit::new(chunks, self.settings.max_event_bytes);
-        let mut events = SseByteStream::new(chunks);
-        let mut decoder = self.provider.stream_decoder();
+        let max = self.settings.max_event_bytes;
+        let decoder = self.provider.stream_decoder();
+        // Each framing is its own monomorphised loop: SSE's is what it was before JSON lines.
+        match framing {
+            Framing::Sse => {
+                // Bounded before the parser, which holds an unfinished event (and line) whole.
+                let events = SseByteStream::new(EventLimit::new(chunks, max));
+                let feed = providers::sse::feed;
+                self.pump(events, feed, decoder, tx, request_id, progress)
+                    .await
+            }
+            Framing::JsonLines => {
+                let lines = providers::json_lines::JsonLines::new(chunks, max);
+                let feed = providers::json_lines::feed;
+                self.pump(lines, feed, decoder, tx, request_id, progress)
+                    .await
+            }
+        }
+    }
+
+    /// Decode `events` (the framing's items, handed to the decoder by `feed`) and forward them.
+    async fn pump<S, T, F>(
+        &self,
+        mut events: S,
+        // A fn item, not a pointer: each framing's feed is called directly, as before.
+        feed: F,
+        mut decoder: Box<dyn StreamDecoder>,
+        tx: &Events,
+        request_id: Option<String>,
+        progress: &mut Progress,
+    ) -> Result<Option<StreamEvent>>
+    where
+        S: futures_util::Stream<Item = T> + Unpin,
+        F: Fn(&mut dyn StreamDecoder, Option<T>, &mut Vec<StreamEvent>) -> Result<bool>,
+    {
         let mut out = Vec::new();
         let mut done = None;
         loop {
@@ -273,7 +308,7 @@ impl Target {
                 next = events.next() => next,
                 _ = tx.closed() => return Ok(None),
             };
-            let finished = providers::sse::feed(&mut *decoder, next, &mut out)?;
+            let finished = feed(&mut *decoder, next, &mut out)?;
             for mut event in out.drain(..) {
                 if let StreamEvent::Done {
                     request_id: rid,
@@ -321,15 +356,16 @@ struct Progress {
     started: bool,
 }
 
-/// The content type of an answer that is not an event stream, if it says so.
+/// The content type of an answer that is not a stream in `framing`, if it says so.
 ///
 /// A missing content type is let through: some local servers send SSE without one, and a body
 /// that is not SSE then fails as a truncated stream.
-fn not_event_stream(headers: &HeaderMap) -> Option<String> {
+fn not_event_stream(headers: &HeaderMap, framing: Framing) -> Option<String> {
     let value = headers.get(http::header::CONTENT_TYPE)?;
     let text = String::from_utf8_lossy(value.as_bytes());
     let essence = text.split(';').next().unwrap_or("").trim();
-    (!essence.eq_ignore_ascii_case("text/event-stream")).then(|| text.chars().take(100).collect())
+    (!essence.eq_ignore_ascii_case(framing.content_type()))
+        .then(|| text.chars().take(100).collect())
 }
 
 /// An http(s) URL with a host; the error shows it without its secrets.

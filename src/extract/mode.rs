@@ -55,6 +55,8 @@ impl Mode {
     pub fn auto(provider: &str, model: &str, base_url: &str) -> Self {
         match provider {
             "anthropic" | "openrouter" => Self::Tool,
+            // Ollama's `format` constrains decoding to the schema on every model it runs.
+            "ollama" => Self::JsonSchema,
             _ if !base_url.contains("api.openai.com") => Self::JsonSchema,
             _ if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
             _ => Self::Tool,
@@ -91,6 +93,10 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
             req.extra_body
                 .insert("output_config".into(), object([("format", format)]));
         }
+        // Ollama's `format` takes the schema itself; it has no strict mode to ask for.
+        Mode::JsonSchema if provider == "ollama" => {
+            req.extra_body.insert("format".into(), schema.clone());
+        }
         Mode::JsonSchema => {
             let mut spec = Map::new();
             spec.insert("name".into(), Value::String(name.to_string()));
@@ -112,7 +118,9 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
             );
         }
         Mode::Json | Mode::Prompt => {
-            if mode == Mode::Json && provider != "anthropic" {
+            if mode == Mode::Json && provider == "ollama" {
+                req.extra_body.insert("format".into(), json!("json"));
+            } else if mode == Mode::Json && provider != "anthropic" {
                 req.extra_body
                     .insert("response_format".into(), json!({"type": "json_object"}));
             }

@@ -24,6 +24,10 @@ pub enum Fault {
     TruncateAfter(usize),
     /// A 200 whose body (or one of whose stream events) is not valid JSON.
     MalformedJson,
+    /// Send this many stream events, then the provider's own in-stream error (OpenAI's
+    /// `{"error": …}` chunk, Anthropic's `error` event, Ollama's `{"error": …}` line). Not
+    /// streaming: a 500 in the provider's format.
+    ErrorAfter(usize),
     /// Send the headers at once, then dribble the body over this many seconds.
     SlowBody(Seconds),
 }
@@ -59,6 +63,7 @@ struct FaultVisitor;
 const KINDS: &[&str] = &[
     "status",
     "truncate_after",
+    "error_after",
     "slow_body",
     "reset",
     "malformed_json",
@@ -69,7 +74,7 @@ impl<'de> Visitor<'de> for FaultVisitor {
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            r#""reset", "malformed_json", {"status": n, "retry_after"?: s, "body"?: json}, {"truncate_after": n} or {"slow_body": s}"#,
+            r#""reset", "malformed_json", {"status": n, "retry_after"?: s, "body"?: json}, {"truncate_after": n}, {"error_after": n} or {"slow_body": s}"#,
         )
     }
 
@@ -120,6 +125,10 @@ fn parse_map(fields: Map<String, Value>) -> Result<Fault, String> {
         serde_json::from_value(only("truncate_after")?)
             .map(Fault::TruncateAfter)
             .map_err(|e| format!("fault.truncate_after: {e}"))
+    } else if fields.contains_key("error_after") {
+        serde_json::from_value(only("error_after")?)
+            .map(Fault::ErrorAfter)
+            .map_err(|e| format!("fault.error_after: {e}"))
     } else if fields.contains_key("slow_body") {
         serde_json::from_value(only("slow_body")?)
             .map(Fault::SlowBody)
@@ -169,6 +178,10 @@ mod tests {
                 retry_after: Some(2.0),
                 body: None
             }
+        );
+        assert_eq!(
+            parse(json!({"error_after": 2})).unwrap(),
+            Fault::ErrorAfter(2)
         );
         assert!(matches!(
             parse(json!({"slow_body": 0.5})).unwrap(),

@@ -19,7 +19,7 @@ use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
 use super::render::{self, Turn};
 use super::wire::Wire;
-use super::{anthropic, openai, Received, Shared};
+use super::{anthropic, ollama, openai, Received, Shared};
 
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
@@ -123,6 +123,7 @@ pub(crate) async fn respond(
         let message = match wire {
             Wire::OpenAi => openai::MISSING_KEY,
             Wire::Anthropic => anthropic::MISSING_KEY,
+            Wire::Ollama => "unauthorized",
         };
         return Some(Prepared::error(wire, 401, Some(message)));
     }
@@ -152,14 +153,14 @@ pub(crate) async fn respond(
     let stream = request
         .get("stream")
         .and_then(Value::as_bool)
-        .unwrap_or(false);
+        .unwrap_or(wire.streams_by_default());
     let mut turn = Turn::new(&reply, &request, asked.body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
     let mut prepared = if stream {
         Prepared::ok(
             wire,
-            "text/event-stream; charset=utf-8",
+            wire.stream_content_type(),
             wire.events(&turn, &request),
             gap,
         )
@@ -175,10 +176,19 @@ pub(crate) async fn respond(
             retry_after,
             body,
         }) => {
+            // Ollama's "model not found" names the model asked for.
+            let body = body.clone().or_else(|| {
+                (wire == Wire::Ollama).then(|| ollama::error_body(*status, None, &turn.model))
+            });
             prepared = Prepared::fault(wire, *status, *retry_after, body.as_ref());
         }
         Some(Fault::MalformedJson) => prepared.malform(wire, stream),
         Some(Fault::TruncateAfter(n)) => prepared.truncate(*n, stream),
+        Some(Fault::ErrorAfter(n)) if stream => {
+            prepared.pieces.truncate(*n);
+            prepared.pieces.push(wire.stream_error());
+        }
+        Some(Fault::ErrorAfter(_)) => prepared = Prepared::fault(wire, 500, None, None),
         Some(Fault::SlowBody(secs)) => prepared.slow(secs.duration()),
     }
     for (name, value) in &reply.headers {
@@ -206,8 +216,11 @@ impl Prepared {
     fn new(wire: Wire, status: StatusCode, content_type: &'static str, pieces: Vec<Bytes>) -> Self {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if let Ok(id) = HeaderValue::from_str(&wire.new_request_id()) {
-            headers.insert(HeaderName::from_static(wire.request_id_header()), id);
+        if let (Some(name), Ok(id)) = (
+            wire.request_id_header(),
+            HeaderValue::from_str(&wire.new_request_id()),
+        ) {
+            headers.insert(HeaderName::from_static(name), id);
         }
         Self {
             status,
@@ -226,8 +239,8 @@ impl Prepared {
     }
 
     fn request_id(&self, wire: Wire) -> String {
-        self.headers
-            .get(wire.request_id_header())
+        wire.request_id_header()
+            .and_then(|name| self.headers.get(name))
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned()

@@ -5,23 +5,28 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::render::{random_alnum, random_hex, Turn};
-use super::{anthropic, openai};
+use super::{anthropic, ollama, openai};
 
 /// The wire format a request path speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
     OpenAi,
     Anthropic,
+    /// Ollama's native `/api/chat` (its OpenAI-compatible `/v1` is [`Wire::OpenAi`]).
+    Ollama,
 }
 
 impl Wire {
-    /// Any path ending in `/chat/completions` or `/messages`, so every base URL shape works.
+    /// Any path ending in `/chat/completions`, `/messages` or `/api/chat`, so every base URL
+    /// shape works.
     pub(crate) fn route(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
         if path.ends_with("/chat/completions") {
             Some(Self::OpenAi)
         } else if path.ends_with("/messages") {
             Some(Self::Anthropic)
+        } else if path.ends_with("/api/chat") {
+            Some(Self::Ollama)
         } else {
             None
         }
@@ -40,13 +45,17 @@ impl Wire {
             // The Anthropic SDK sends `x-api-key`; since 2.x (and langchain-anthropic on it)
             // the same key as a Bearer token, which the API accepts as well.
             Self::Anthropic => present("x-api-key", "") || present("authorization", "Bearer "),
+            // A local Ollama asks for no key.
+            Self::Ollama => true,
         }
     }
 
-    pub(crate) fn request_id_header(self) -> &'static str {
+    /// Ollama sends no request id.
+    pub(crate) fn request_id_header(self) -> Option<&'static str> {
         match self {
-            Self::OpenAi => "x-request-id",
-            Self::Anthropic => "request-id",
+            Self::OpenAi => Some("x-request-id"),
+            Self::Anthropic => Some("request-id"),
+            Self::Ollama => None,
         }
     }
 
@@ -54,6 +63,20 @@ impl Wire {
         match self {
             Self::OpenAi => format!("req_{}", random_hex(32)),
             Self::Anthropic => format!("req_011C{}", random_alnum(20)),
+            Self::Ollama => String::new(),
+        }
+    }
+
+    /// Whether a request without `"stream"` gets a stream (Ollama streams unless told not to).
+    pub(crate) fn streams_by_default(self) -> bool {
+        self == Self::Ollama
+    }
+
+    /// The content type of a streamed answer.
+    pub(crate) fn stream_content_type(self) -> &'static str {
+        match self {
+            Self::OpenAi | Self::Anthropic => "text/event-stream; charset=utf-8",
+            Self::Ollama => "application/x-ndjson",
         }
     }
 
@@ -61,6 +84,7 @@ impl Wire {
         match self {
             Self::OpenAi => openai::error_body(status, message),
             Self::Anthropic => anthropic::error_body(status, message, request_id),
+            Self::Ollama => ollama::error_body(status, message, "mock-model"),
         }
     }
 
@@ -68,24 +92,43 @@ impl Wire {
         match self {
             Self::OpenAi => openai::completion(turn),
             Self::Anthropic => anthropic::message(turn),
+            Self::Ollama => ollama::chat(turn),
         }
     }
 
-    /// Every SSE event of a streamed answer, terminator included.
+    /// Every event (SSE event, or JSON line) of a streamed answer, terminator included.
     pub(crate) fn events(self, turn: &Turn, request: &Map<String, Value>) -> Vec<Bytes> {
         match self {
             Self::OpenAi => openai::events(turn, request),
             Self::Anthropic => anthropic::events(turn),
+            Self::Ollama => ollama::lines(turn),
         }
     }
 
-    /// An SSE event whose data is cut off mid-JSON.
+    /// The provider's own report of a failure in the middle of a stream (copied from each
+    /// provider's documented or recorded form).
+    pub(crate) fn stream_error(self) -> Bytes {
+        match self {
+            Self::OpenAi => Bytes::from_static(
+                b"data: {\"error\":{\"message\":\"The server had an error while processing your request. Sorry about that! (mock)\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
+            ),
+            Self::Anthropic => Bytes::from_static(
+                b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+            ),
+            Self::Ollama => Bytes::from_static(
+                b"{\"error\":\"an error was encountered while running the model: unexpected EOF (mock)\"}\n",
+            ),
+        }
+    }
+
+    /// An event whose data is cut off mid-JSON.
     pub(crate) fn broken_event(self) -> Bytes {
         match self {
             Self::OpenAi => Bytes::from_static(b"data: {\"id\":\"chatcmpl-broken\",\"choices\":[{\"delta\":\n\n"),
             Self::Anthropic => Bytes::from_static(
                 b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\n\n",
             ),
+            Self::Ollama => Bytes::from_static(ollama::BROKEN_LINE),
         }
     }
 }
@@ -103,6 +146,8 @@ mod tests {
             Some(Wire::OpenAi)
         );
         assert_eq!(Wire::route("/v1/messages"), Some(Wire::Anthropic));
+        assert_eq!(Wire::route("/api/chat"), Some(Wire::Ollama));
+        assert_eq!(Wire::route("/v1/api/chat/"), Some(Wire::Ollama));
         assert_eq!(Wire::route("/v1/models"), None);
     }
 }

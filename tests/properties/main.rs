@@ -13,6 +13,7 @@ mod seeds;
 mod cassettes;
 mod extract;
 mod headers;
+mod json_lines;
 mod mock;
 mod responses;
 mod sse;
@@ -22,6 +23,7 @@ use std::time::Duration;
 /// Every property, in the order `make fuzz` runs them.
 const ALL: &[&[harness::Property]] = &[
     sse::ALL,
+    json_lines::ALL,
     responses::ALL,
     extract::ALL,
     mock::ALL,

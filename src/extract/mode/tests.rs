@@ -168,3 +168,20 @@ fn answers_come_from_the_tool_call_or_the_text() {
     );
     assert_eq!(t, Answer::Text("{\"a\": 1}".into()));
 }
+
+#[test]
+fn ollama_native_gets_the_schema_in_format() {
+    assert_eq!(
+        Mode::auto("ollama", "llama3.2", "http://localhost:11434"),
+        Mode::JsonSchema
+    );
+    let compiled = Schema::new(person()).unwrap();
+    let mut req = request();
+    shape(&mut req, Mode::JsonSchema, "ollama", "Person", &compiled);
+    assert_eq!(req.extra_body.get("format"), Some(&person()));
+    assert!(!req.extra_body.contains_key("response_format"));
+    let mut req = request();
+    shape(&mut req, Mode::Json, "ollama", "Person", &compiled);
+    assert_eq!(req.extra_body.get("format"), Some(&json!("json")));
+    assert!(req.system.unwrap().contains("JSON Schema"));
+}
