@@ -19,6 +19,7 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod quota;
 pub mod sse;
@@ -98,6 +99,7 @@ pub trait Provider: Send + Sync {
 static OPENAI: openai::OpenAi = openai::OpenAi::OPENAI;
 static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
+static GEMINI: gemini::Gemini = gemini::Gemini;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -105,11 +107,13 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "openai" => Some(&OPENAI),
         "openrouter" => Some(&OPENROUTER),
         "anthropic" => Some(&ANTHROPIC),
+        // Google's own name for the same API; both prefixes reach one provider.
+        "gemini" | "google" => Some(&GEMINI),
         _ => None,
     }
 }
 
-pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
+pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "gemini", "google"];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 
