@@ -1,4 +1,5 @@
-//! A mock LLM provider: OpenAI Chat Completions and Anthropic Messages on 127.0.0.1, answering
+//! A mock LLM provider: OpenAI Chat Completions, Anthropic Messages and Gemini generateContent on
+//! 127.0.0.1, answering
 //! from a script, with realistic latency and faults. The project's tests talk to it over real
 //! HTTP, and users get it as `llmrail.testing.MockServer`.
 //!
@@ -14,6 +15,7 @@ mod anthropic;
 mod body;
 mod cache;
 mod fault;
+mod gemini;
 mod http;
 mod openai;
 mod render;

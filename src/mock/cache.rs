@@ -59,6 +59,8 @@ impl PromptCache {
         let (read, write_5m, write_1h) = match wire {
             Wire::Anthropic => self.anthropic(request, now),
             Wire::OpenAi => (self.openai(request, now), 0, 0),
+            // Gemini's implicit cache is not simulated; a scripted usage sets its counts.
+            Wire::Gemini => (0, 0, 0),
         };
         tokens.cache_read = read;
         tokens.cache_write = write_5m + write_1h;

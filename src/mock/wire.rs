@@ -5,20 +5,24 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::render::{random_alnum, random_hex, Turn};
-use super::{anthropic, openai};
+use super::{anthropic, gemini, openai};
 
 /// The wire format a request path speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wire {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 impl Wire {
-    /// Any path ending in `/chat/completions` or `/messages`, so every base URL shape works.
+    /// Any path ending in `/chat/completions` or `/messages`, so every base URL shape works;
+    /// Gemini's `/models/{model}:generateContent` and `:streamGenerateContent`.
     pub(crate) fn route(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
-        if path.ends_with("/chat/completions") {
+        if gemini::route(path).is_some() {
+            Some(Self::Gemini)
+        } else if path.ends_with("/chat/completions") {
             Some(Self::OpenAi)
         } else if path.ends_with("/messages") {
             Some(Self::Anthropic)
@@ -40,19 +44,23 @@ impl Wire {
             // The Anthropic SDK sends `x-api-key`; since 2.x (and langchain-anthropic on it)
             // the same key as a Bearer token, which the API accepts as well.
             Self::Anthropic => present("x-api-key", "") || present("authorization", "Bearer "),
+            // An OAuth token works as well as a key.
+            Self::Gemini => present("x-goog-api-key", "") || present("authorization", "Bearer "),
         }
     }
 
     pub(crate) fn request_id_header(self) -> &'static str {
         match self {
-            Self::OpenAi => "x-request-id",
+            // Gemini names its answer with `responseId` in the body; the mock adds this header
+            // so a fault's request can be found in its logs like the others'.
+            Self::OpenAi | Self::Gemini => "x-request-id",
             Self::Anthropic => "request-id",
         }
     }
 
     pub(crate) fn new_request_id(self) -> String {
         match self {
-            Self::OpenAi => format!("req_{}", random_hex(32)),
+            Self::OpenAi | Self::Gemini => format!("req_{}", random_hex(32)),
             Self::Anthropic => format!("req_011C{}", random_alnum(20)),
         }
     }
@@ -61,6 +69,7 @@ impl Wire {
         match self {
             Self::OpenAi => openai::error_body(status, message),
             Self::Anthropic => anthropic::error_body(status, message, request_id),
+            Self::Gemini => gemini::error_body(status, message, None),
         }
     }
 
@@ -68,6 +77,7 @@ impl Wire {
         match self {
             Self::OpenAi => openai::completion(turn),
             Self::Anthropic => anthropic::message(turn),
+            Self::Gemini => gemini::response(turn),
         }
     }
 
@@ -76,6 +86,7 @@ impl Wire {
         match self {
             Self::OpenAi => openai::events(turn, request),
             Self::Anthropic => anthropic::events(turn),
+            Self::Gemini => gemini::events(turn),
         }
     }
 
@@ -86,6 +97,7 @@ impl Wire {
             Self::Anthropic => Bytes::from_static(
                 b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\n\n",
             ),
+            Self::Gemini => gemini::broken_event(),
         }
     }
 }
@@ -104,5 +116,13 @@ mod tests {
         );
         assert_eq!(Wire::route("/v1/messages"), Some(Wire::Anthropic));
         assert_eq!(Wire::route("/v1/models"), None);
+        assert_eq!(
+            Wire::route("/v1beta/models/gemini-2.5-flash:generateContent"),
+            Some(Wire::Gemini)
+        );
+        assert_eq!(
+            Wire::route("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+            Some(Wire::Gemini)
+        );
     }
 }
