@@ -165,3 +165,15 @@ fn the_checker_catches_a_misspelt_field() {
     unknown_fields(&root, &body, "", &mut unknown);
     assert_eq!(unknown, ["/generationConfig/maxTokens"]);
 }
+
+#[test]
+fn an_extraction_request_with_a_response_json_schema_validates() {
+    let mut req = request(json!([{"role": "user", "content": "Largest city in Mexico?"}]));
+    req.max_tokens = Some(100);
+    req.extra_body.insert(
+        "generationConfig".into(),
+        json!({"responseMimeType": "application/json",
+               "responseJsonSchema": {"type": "object", "properties": {"city": {"type": "string"}}}}),
+    );
+    check(&build(&req, false));
+}

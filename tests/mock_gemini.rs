@@ -166,3 +166,41 @@ async fn a_missing_key_is_permission_denied_as_google_says() {
     assert_eq!(e.kind, ErrorKind::PermissionDenied);
     assert!(e.message.contains("unregistered callers"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn extraction_asks_for_gemini_json_schema_output_and_reads_the_text() {
+    use llmrail::extract::{self, Schema, SchemaOnly, Spec};
+    let srv = MockServer::start().unwrap();
+    srv.push(Reply::text(
+        r#"{"city": "Mexico City", "country": "Mexico"}"#,
+    ));
+    let c = client(&srv, "gemini/gemini-2.5-flash", Some("k"));
+    let schema = json!({"type": "object", "required": ["city", "country"],
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}}});
+    let spec = Spec {
+        schema: Schema::compiled(&schema).unwrap(),
+        name: "City".into(),
+        mode: None,
+        max_retries: 0,
+        token_budget: None,
+    };
+    let Ok(out) = extract::run(
+        &c,
+        ask("Largest city in Mexico?"),
+        &spec,
+        Default::default(),
+        &SchemaOnly,
+    )
+    .await
+    else {
+        panic!("the extraction failed")
+    };
+    assert_eq!(
+        out.value,
+        json!({"city": "Mexico City", "country": "Mexico"})
+    );
+    let sent = &srv.requests()[0].body["generationConfig"];
+    assert_eq!(sent["responseMimeType"], "application/json");
+    assert_eq!(sent["responseJsonSchema"], schema);
+    assert!(srv.requests()[0].body.get("tools").is_none());
+}

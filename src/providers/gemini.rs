@@ -115,6 +115,14 @@ impl Provider for Gemini {
         if !req.stop.is_empty() {
             generation.insert("stopSequences".into(), json!(req.stop));
         }
+        // The caller's (or extraction's) generationConfig in extra_body is merged into this
+        // one, its keys winning, rather than replacing the whole object.
+        let extra_generation = req.extra_body.get("generationConfig");
+        if let Some(Value::Object(extra)) = extra_generation {
+            for (k, v) in extra {
+                generation.insert(k.clone(), v.clone());
+            }
+        }
         if !generation.is_empty() {
             body.insert("generationConfig".into(), Value::Object(generation));
         }
@@ -146,7 +154,18 @@ impl Provider for Gemini {
             method: Method::POST,
             url,
             headers,
-            body: to_bytes(&body, &req.extra_body)?,
+            body: match extra_generation {
+                Some(Value::Object(_)) => {
+                    let rest: Map<String, Value> = req
+                        .extra_body
+                        .iter()
+                        .filter(|(k, _)| *k != "generationConfig")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    to_bytes(&body, &rest)?
+                }
+                _ => to_bytes(&body, &req.extra_body)?,
+            },
             stream,
             timeout: ep.timeout,
             settings: Default::default(),

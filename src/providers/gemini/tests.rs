@@ -304,3 +304,20 @@ fn an_invalid_key_is_an_authentication_error() {
     assert_eq!(e.kind, ErrorKind::Authentication);
     assert_eq!(e.status, Some(400));
 }
+
+#[test]
+fn an_extra_generation_config_is_merged_into_the_written_one() {
+    let mut req = request(json!([{"role": "user", "content": "hi"}]));
+    req.max_tokens = Some(10);
+    req.extra_body.insert(
+        "generationConfig".into(),
+        json!({"responseMimeType": "application/json", "maxOutputTokens": 20}),
+    );
+    req.extra_body.insert("safetySettings".into(), json!([]));
+    let (_, b) = body(&req, false);
+    assert_eq!(
+        b["generationConfig"],
+        json!({"maxOutputTokens": 20, "responseMimeType": "application/json"})
+    );
+    assert_eq!(b["safetySettings"], json!([]));
+}
