@@ -105,7 +105,7 @@ class MockServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
+        """``http://127.0.0.1:PORT``: the base URL of Anthropic and Gemini clients."""
         return self._core.url
 
     @property
