@@ -103,6 +103,34 @@ def test_a_per_day_quota_is_not_retried(srv: MockServer) -> None:
     assert "per-day quota" in str(e.value)
 
 
+def test_a_per_day_quota_goes_straight_to_the_fallback(srv: MockServer) -> None:
+    body = {
+        "error": {
+            "code": 429,
+            "message": "Quota exceeded",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}],
+                },
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"},
+            ],
+        }
+    }
+    with MockServer() as backup:
+        client = llmrail.Client(
+            "gemini/gemini-2.5-flash",
+            base_url=srv.url,
+            api_key=KEY,
+            fallbacks=[{"model": "openai/gpt-4.1-mini", "base_url": backup.openai_base_url, "api_key": "sk-test"}],
+        )
+        srv.fault(429, body=body)
+        backup.reply("from the backup")
+        r = client.chat_sync("hi")
+        assert (r.text, r.provider) == ("from the backup", "openai")
+        assert len(srv.requests) == 1
+
+
 class City(BaseModel):
     city: str
     country: str
