@@ -1,4 +1,5 @@
-//! A mock LLM provider: OpenAI Chat Completions and Anthropic Messages on 127.0.0.1, answering
+//! A mock LLM provider: OpenAI Chat Completions, Anthropic Messages and Gemini generateContent on
+//! 127.0.0.1, answering
 //! from a script, with realistic latency and faults. The project's tests talk to it over real
 //! HTTP, and users get it as `llmrail.testing.MockServer`. The same answers come without a
 //! socket for `Client("mock/<name>")` (`inprocess.rs`), optionally chosen by the rules of a
@@ -17,6 +18,7 @@ mod body;
 mod cache;
 mod fault;
 mod fixtures;
+mod gemini;
 mod http;
 mod inprocess;
 mod ollama;

@@ -19,6 +19,7 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod gemini;
 pub mod json_lines;
 pub mod mock;
 pub mod ollama;
@@ -140,6 +141,7 @@ static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
 static MOCK: mock::Mock = mock::Mock;
 static OLLAMA: ollama::Ollama = ollama::Ollama;
+static GEMINI: gemini::Gemini = gemini::Gemini;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -149,11 +151,21 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "anthropic" => Some(&ANTHROPIC),
         "mock" => Some(&MOCK),
         "ollama" => Some(&OLLAMA),
+        // Google's own name for the same API; both prefixes reach one provider.
+        "gemini" | "google" => Some(&GEMINI),
         _ => None,
     }
 }
 
-pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "ollama", "mock"];
+pub const KNOWN: &[&str] = &[
+    "openai",
+    "anthropic",
+    "openrouter",
+    "gemini",
+    "google",
+    "ollama",
+    "mock",
+];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 

@@ -1,6 +1,7 @@
 //! Real recorded provider traffic (tests/data/real-cassettes, see SOURCE.md there) decoded through
 //! llmrail's providers: every OpenAI Chat Completions (incl. OpenRouter and Ollama's /v1) and
-//! Anthropic Messages response, checked against the values read from the recordings.
+//! Anthropic Messages response, and every Gemini one (in detail in tests/real_gemini.rs), checked
+//! against the values read from the recordings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/cassette.rs"]
@@ -244,6 +245,11 @@ async fn every_recorded_interaction_decodes() {
                 "anthropic"
             } else if i.uri.contains("openrouter.ai/api/v1/chat/completions") {
                 "openrouter"
+            } else if i
+                .uri
+                .contains("generativelanguage.googleapis.com/v1beta/models/")
+            {
+                "gemini"
             } else {
                 assert!(
                     i.uri.ends_with("/v1/chat/completions"),
@@ -263,6 +269,20 @@ async fn every_recorded_interaction_decodes() {
                     "{rel}: provider message lost: {}",
                     e.message
                 );
+            } else if p == "gemini" && i.body.trim_ascii_start().starts_with(b"[") {
+                // Gemini without alt=sse streams one JSON array (tests/real_gemini.rs has more).
+                streams += 1;
+                let chunks: Vec<Value> = serde_json::from_slice(&i.body).unwrap();
+                let mut decoder = provider(p).stream_decoder();
+                let mut out = Vec::new();
+                for c in &chunks {
+                    decoder.event("", &c.to_string(), &mut out).unwrap();
+                }
+                decoder.finish(&mut out).unwrap();
+                let Some(StreamEvent::Done { usage, model, .. }) = out.last() else {
+                    panic!("{rel}: no Done")
+                };
+                assert!(usage.output_tokens > 0 && !model.is_empty(), "{rel}");
             } else if is_stream(&i) {
                 streams += 1;
                 let s = stream(p, &i).await;
@@ -284,7 +304,7 @@ async fn every_recorded_interaction_decodes() {
     }
     assert_eq!(
         (paths.len(), interactions, streams, failures),
-        (22, 33, 9, 6)
+        (29, 43, 14, 7)
     );
 }
 

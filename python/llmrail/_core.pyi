@@ -66,7 +66,9 @@ class ToolCall:
     """A tool call the model asked for."""
     @property
     def id(self) -> str:
-        """The provider's id of this call, to answer it with a ``tool`` message."""
+        """The provider's id of this call, to answer it with a ``tool`` message. For Gemini it
+        ends with the call's thought signature (after ``__thought__``), which goes back with the
+        call on the next turn: send the id back as it is."""
     @property
     def name(self) -> str:
         """The tool's name."""

@@ -51,12 +51,15 @@ impl Mode {
     /// (every Claude model has it), OpenAI's json_schema on models the catalogue says have
     /// native structured output (tools on the others, unknown ones included), json_schema on
     /// other OpenAI-compatible servers (Ollama, vLLM, llama.cpp, LM Studio accept it), tools on
-    /// OpenRouter (more of its models have them).
+    /// OpenRouter (more of its models have them); Gemini's `responseJsonSchema` on models the
+    /// catalogue says have it, tools on the others.
     pub fn auto(provider: &str, model: &str, base_url: &str) -> Self {
         match provider {
             "anthropic" | "openrouter" => Self::Tool,
             // Ollama's `format` constrains decoding to the schema on every model it runs.
             "ollama" => Self::JsonSchema,
+            "gemini" if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
+            "gemini" => Self::Tool,
             _ if !base_url.contains("api.openai.com") => Self::JsonSchema,
             _ if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
             _ => Self::Tool,
@@ -97,6 +100,13 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
         Mode::JsonSchema if provider == "ollama" => {
             req.extra_body.insert("format".into(), schema.clone());
         }
+        Mode::JsonSchema if provider == "gemini" => {
+            // Gemini takes full JSON Schema here and has no strict flag.
+            if let Some(config) = generation_config(req) {
+                config.insert("responseMimeType".into(), "application/json".into());
+                config.insert("responseJsonSchema".into(), schema.clone());
+            }
+        }
         Mode::JsonSchema => {
             let mut spec = Map::new();
             spec.insert("name".into(), Value::String(name.to_string()));
@@ -120,6 +130,10 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
         Mode::Json | Mode::Prompt => {
             if mode == Mode::Json && provider == "ollama" {
                 req.extra_body.insert("format".into(), json!("json"));
+            } else if mode == Mode::Json && provider == "gemini" {
+                if let Some(config) = generation_config(req) {
+                    config.insert("responseMimeType".into(), "application/json".into());
+                }
             } else if mode == Mode::Json && provider != "anthropic" {
                 req.extra_body
                     .insert("response_format".into(), json!({"type": "json_object"}));
@@ -133,6 +147,19 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
             });
         }
     }
+}
+
+/// Gemini's `generationConfig` in `extra_body`, made an object if the caller's was not one;
+/// the provider merges it into the one it writes.
+fn generation_config(req: &mut ChatRequest) -> Option<&mut Map<String, Value>> {
+    let entry = req
+        .extra_body
+        .entry("generationConfig")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
+    entry.as_object_mut()
 }
 
 fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {

@@ -61,6 +61,8 @@ impl PromptCache {
             Wire::OpenAi => (self.openai(request, now), 0, 0),
             // Ollama reports no cached tokens.
             Wire::Ollama => (0, 0, 0),
+            // Gemini's implicit cache is not simulated; a scripted usage sets its counts.
+            Wire::Gemini => (0, 0, 0),
         };
         tokens.cache_read = read;
         tokens.cache_write = write_5m + write_1h;

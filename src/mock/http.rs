@@ -19,7 +19,7 @@ use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
 use super::render::{self, Turn};
 use super::wire::Wire;
-use super::{anthropic, ollama, openai, Received, Shared};
+use super::{anthropic, gemini, ollama, openai, Received, Shared};
 
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
@@ -120,14 +120,16 @@ pub(crate) async fn respond(
         return Some(Prepared::error(Wire::OpenAi, 404, Some(&message)));
     };
     if !asked.in_process && !wire.authorized(asked.headers) {
-        let message = match wire {
-            Wire::OpenAi => openai::MISSING_KEY,
-            Wire::Anthropic => anthropic::MISSING_KEY,
-            Wire::Ollama => "unauthorized",
+        let (status, message) = match wire {
+            Wire::OpenAi => (401, openai::MISSING_KEY),
+            Wire::Anthropic => (401, anthropic::MISSING_KEY),
+            Wire::Ollama => (401, "unauthorized"),
+            // Google answers a call without a key with 403 PERMISSION_DENIED.
+            Wire::Gemini => (403, gemini::MISSING_KEY),
         };
-        return Some(Prepared::error(wire, 401, Some(message)));
+        return Some(Prepared::error(wire, status, Some(message)));
     }
-    let Some(Value::Object(request)) = json else {
+    let Some(Value::Object(mut request)) = json else {
         return Some(Prepared::error(
             wire,
             400,
@@ -150,10 +152,17 @@ pub(crate) async fn respond(
     {
         tokio::time::sleep(wait).await;
     }
-    let stream = request
+    let mut stream = request
         .get("stream")
         .and_then(Value::as_bool)
         .unwrap_or(wire.streams_by_default());
+    // Gemini names the model and whether to stream in the path, not the body.
+    if let Some((model, streamed)) = gemini::route(asked.path) {
+        stream = streamed;
+        request
+            .entry("model")
+            .or_insert_with(|| Value::String(model.to_owned()));
+    }
     let mut turn = Turn::new(&reply, &request, asked.body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
@@ -256,6 +265,15 @@ impl Prepared {
 
     fn fault(wire: Wire, status: u16, retry_after: Option<f64>, body: Option<&Value>) -> Self {
         let mut p = Self::error(wire, status, None);
+        // Gemini sends no Retry-After header: the wait is a RetryInfo detail in the body.
+        let retry_after = match wire {
+            Wire::Gemini => {
+                let body = gemini::error_body(status, None, retry_after);
+                p.pieces = vec![Bytes::from(body.to_string())];
+                None
+            }
+            _ => retry_after,
+        };
         match body {
             None => {}
             // A string is sent as is, like the HTML error page of a proxy.

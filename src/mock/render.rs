@@ -168,8 +168,20 @@ pub(crate) fn echo(request: &Map<String, Value>) -> String {
     format!("mock reply to: {}", last_user_text(request))
 }
 
-/// The text of the last user message, in either wire format (string or list of text parts).
+/// The text of the last user message, in any wire format (string or list of text parts;
+/// Gemini's `contents` with `parts`).
 pub(crate) fn last_user_text(request: &Map<String, Value>) -> String {
+    if let Some(contents) = request.get("contents").and_then(Value::as_array) {
+        let last = contents.iter().rev().find(|c| {
+            c.get("role")
+                .and_then(Value::as_str)
+                .is_none_or(|r| r == "user")
+        });
+        return last
+            .and_then(|c| c.get("parts"))
+            .map(text_of)
+            .unwrap_or_default();
+    }
     let messages = request.get("messages").and_then(Value::as_array);
     let last = messages.and_then(|m| {
         m.iter()

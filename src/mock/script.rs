@@ -83,6 +83,15 @@ impl FinishReason {
         }
     }
 
+    /// Gemini says STOP after a function call too.
+    pub fn gemini(self) -> &'static str {
+        match self {
+            Self::Stop | Self::ToolCalls => "STOP",
+            Self::Length => "MAX_TOKENS",
+            Self::ContentFilter => "SAFETY",
+        }
+    }
+
     pub fn anthropic(self) -> &'static str {
         match self {
             Self::Stop => "end_turn",

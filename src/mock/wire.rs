@@ -5,7 +5,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::render::{random_alnum, random_hex, Turn};
-use super::{anthropic, ollama, openai};
+use super::{anthropic, gemini, ollama, openai};
 
 /// The wire format a request path speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,14 +14,17 @@ pub(crate) enum Wire {
     Anthropic,
     /// Ollama's native `/api/chat` (its OpenAI-compatible `/v1` is [`Wire::OpenAi`]).
     Ollama,
+    Gemini,
 }
 
 impl Wire {
     /// Any path ending in `/chat/completions`, `/messages` or `/api/chat`, so every base URL
-    /// shape works.
+    /// shape works; Gemini's `/models/{model}:generateContent` and `:streamGenerateContent`.
     pub(crate) fn route(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
-        if path.ends_with("/chat/completions") {
+        if gemini::route(path).is_some() {
+            Some(Self::Gemini)
+        } else if path.ends_with("/chat/completions") {
             Some(Self::OpenAi)
         } else if path.ends_with("/messages") {
             Some(Self::Anthropic)
@@ -47,6 +50,8 @@ impl Wire {
             Self::Anthropic => present("x-api-key", "") || present("authorization", "Bearer "),
             // A local Ollama asks for no key.
             Self::Ollama => true,
+            // An OAuth token works as well as a key.
+            Self::Gemini => present("x-goog-api-key", "") || present("authorization", "Bearer "),
         }
     }
 
@@ -54,6 +59,9 @@ impl Wire {
     pub(crate) fn request_id_header(self) -> Option<&'static str> {
         match self {
             Self::OpenAi => Some("x-request-id"),
+            // Gemini names its answer with `responseId` in the body; the mock adds this header
+            // so a fault's request can be found in its logs like the others'.
+            Self::Gemini => Some("x-request-id"),
             Self::Anthropic => Some("request-id"),
             Self::Ollama => None,
         }
@@ -61,7 +69,7 @@ impl Wire {
 
     pub(crate) fn new_request_id(self) -> String {
         match self {
-            Self::OpenAi => format!("req_{}", random_hex(32)),
+            Self::OpenAi | Self::Gemini => format!("req_{}", random_hex(32)),
             Self::Anthropic => format!("req_011C{}", random_alnum(20)),
             Self::Ollama => String::new(),
         }
@@ -75,7 +83,7 @@ impl Wire {
     /// The content type of a streamed answer.
     pub(crate) fn stream_content_type(self) -> &'static str {
         match self {
-            Self::OpenAi | Self::Anthropic => "text/event-stream; charset=utf-8",
+            Self::OpenAi | Self::Anthropic | Self::Gemini => "text/event-stream; charset=utf-8",
             Self::Ollama => "application/x-ndjson",
         }
     }
@@ -85,6 +93,7 @@ impl Wire {
             Self::OpenAi => openai::error_body(status, message),
             Self::Anthropic => anthropic::error_body(status, message, request_id),
             Self::Ollama => ollama::error_body(status, message, "mock-model"),
+            Self::Gemini => gemini::error_body(status, message, None),
         }
     }
 
@@ -93,6 +102,7 @@ impl Wire {
             Self::OpenAi => openai::completion(turn),
             Self::Anthropic => anthropic::message(turn),
             Self::Ollama => ollama::chat(turn),
+            Self::Gemini => gemini::response(turn),
         }
     }
 
@@ -102,6 +112,7 @@ impl Wire {
             Self::OpenAi => openai::events(turn, request),
             Self::Anthropic => anthropic::events(turn),
             Self::Ollama => ollama::lines(turn),
+            Self::Gemini => gemini::events(turn),
         }
     }
 
@@ -118,6 +129,10 @@ impl Wire {
             Self::Ollama => Bytes::from_static(
                 b"{\"error\":\"an error was encountered while running the model: unexpected EOF (mock)\"}\n",
             ),
+            // Google's error envelope, as an SSE event of the stream.
+            Self::Gemini => Bytes::from_static(
+                b"data: {\"error\":{\"code\":500,\"message\":\"An internal error has occurred. (mock)\",\"status\":\"INTERNAL\"}}\n\n",
+            ),
         }
     }
 
@@ -129,6 +144,7 @@ impl Wire {
                 b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\n\n",
             ),
             Self::Ollama => Bytes::from_static(ollama::BROKEN_LINE),
+            Self::Gemini => gemini::broken_event(),
         }
     }
 }
@@ -149,5 +165,13 @@ mod tests {
         assert_eq!(Wire::route("/api/chat"), Some(Wire::Ollama));
         assert_eq!(Wire::route("/v1/api/chat/"), Some(Wire::Ollama));
         assert_eq!(Wire::route("/v1/models"), None);
+        assert_eq!(
+            Wire::route("/v1beta/models/gemini-2.5-flash:generateContent"),
+            Some(Wire::Gemini)
+        );
+        assert_eq!(
+            Wire::route("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
+            Some(Wire::Gemini)
+        );
     }
 }

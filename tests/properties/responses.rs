@@ -29,4 +29,7 @@ crate::properties! {
     /// Any bytes near a real Anthropic answer or error body decode or fail, never panic.
     fn anthropic_response_bodies_never_panic(256) =
         |r| never_panics(r, seeds::anthropic_bodies(), |b| decode("anthropic", b));
+    /// Any bytes near a real Gemini answer or error body decode or fail, never panic.
+    fn gemini_response_bodies_never_panic(256) =
+        |r| never_panics(r, seeds::gemini_bodies(), |b| decode("gemini", b));
 }

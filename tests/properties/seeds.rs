@@ -38,6 +38,16 @@ const ANTHROPIC_BODIES: &[&str] = &[
     "pydantic-ai/tests/cassettes/test_model_name_suggestions/test_model_name_suggestion[anthropic].yaml",
 ];
 
+const GEMINI_STREAMS: &[&str] =
+    &["pydantic-ai/tests/models/cassettes/test_google/test_google_model_stream.yaml"];
+
+const GEMINI_BODIES: &[&str] = &[
+    "pydantic-ai/tests/models/cassettes/test_google/test_google_model.yaml",
+    "pydantic-ai/tests/models/cassettes/test_google/test_google_tool_output.yaml",
+    "pydantic-ai/tests/models/cassettes/test_google/test_google_native_output.yaml",
+    "pydantic-ai/tests/cassettes/test_model_name_suggestions/test_model_name_suggestion[google].yaml",
+];
+
 fn interactions(files: &[&str]) -> Vec<Interaction> {
     files.iter().flat_map(|f| cassette::load(f)).collect()
 }
@@ -57,6 +67,19 @@ pub fn openai_streams() -> &'static [Vec<u8>] {
 pub fn anthropic_streams() -> &'static [Vec<u8>] {
     static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     bodies(&CELL, ANTHROPIC_STREAMS)
+}
+
+/// Gemini `streamGenerateContent?alt=sse` bodies.
+pub fn gemini_streams() -> &'static [Vec<u8>] {
+    static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    bodies(&CELL, GEMINI_STREAMS)
+}
+
+/// Gemini buffered responses: an answer with thinking tokens, function calls, JSON output, a
+/// 404 error body.
+pub fn gemini_bodies() -> &'static [Vec<u8>] {
+    static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    bodies(&CELL, GEMINI_BODIES)
 }
 
 /// OpenAI-shaped buffered responses: answers, tool calls, and 400/404/429 error bodies.

@@ -217,6 +217,9 @@ crate::properties! {
     /// Any bytes near a real Anthropic stream, cut anywhere, decode as they do in one piece.
     fn anthropic_stream_bytes_decode_the_same_however_they_are_cut(256) =
         |r| same_when_split(r, bytes_near(seeds::anthropic_streams()), |p| decode("anthropic", p));
+    /// Any bytes near a real Gemini stream, cut anywhere, decode as they do in one piece.
+    fn gemini_stream_bytes_decode_the_same_however_they_are_cut(256) =
+        |r| same_when_split(r, bytes_near(seeds::gemini_streams()), |p| decode("gemini", p));
     /// A generated OpenAI stream, cut anywhere, decodes to the text and arguments it carries.
     fn openai_generated_stream_decodes_to_what_it_carries(128) =
         |r| carries(r, "openai", Script::openai);

@@ -185,3 +185,32 @@ fn ollama_native_gets_the_schema_in_format() {
     assert_eq!(req.extra_body.get("format"), Some(&json!("json")));
     assert!(req.system.unwrap().contains("JSON Schema"));
 }
+
+#[test]
+fn gemini_extraction_uses_its_json_schema_response_or_tools() {
+    let base = "https://generativelanguage.googleapis.com";
+    assert_eq!(
+        Mode::auto("gemini", "gemini-2.5-flash", base),
+        Mode::JsonSchema
+    );
+    assert_eq!(Mode::auto("gemini", "gemini-9-unknown", base), Mode::Tool);
+
+    let schema = Schema::new(person()).unwrap();
+    let mut req = request();
+    req.extra_body
+        .insert("generationConfig".into(), json!({"seed": 7}));
+    shape(&mut req, Mode::JsonSchema, "gemini", "Person", &schema);
+    assert_eq!(
+        req.extra_body["generationConfig"],
+        json!({"seed": 7, "responseMimeType": "application/json", "responseJsonSchema": person()})
+    );
+    assert!(!req.extra_body.contains_key("response_format"));
+
+    let mut req = request();
+    shape(&mut req, Mode::Json, "gemini", "Person", &schema);
+    assert_eq!(
+        req.extra_body["generationConfig"],
+        json!({"responseMimeType": "application/json"})
+    );
+    assert!(req.system.unwrap().contains("JSON Schema"));
+}
