@@ -69,12 +69,22 @@ impl Client {
             api_key: cfg.api_key.clone(),
             base_url: cfg.base_url.clone(),
         };
-        let primary = Target::resolve(&primary, &extra_headers, timeout, settings, &env)?;
+        cfg.check_api_version()?;
+        let api_version = cfg.api_version.as_deref();
+        let primary = Target::resolve(
+            &primary,
+            api_version,
+            &extra_headers,
+            timeout,
+            settings,
+            &env,
+        )?;
         let fallbacks = cfg
             .fallbacks
             .iter()
-            // The caller's extra headers are for the primary's server; fallbacks get none.
-            .map(|fb| Target::resolve(fb, &HeaderMap::new(), timeout, settings, &env))
+            // The caller's extra headers are for the primary's server; fallbacks get none. An
+            // Azure fallback gets the client's API version: one is set per client, like a key.
+            .map(|fb| Target::resolve(fb, api_version, &HeaderMap::new(), timeout, settings, &env))
             .collect::<Result<Vec<_>>>()?;
         let memory = registry::CACHES.get(primary.id.clone());
         Ok(Self {

@@ -19,6 +19,7 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod azure;
 pub mod openai;
 pub mod quota;
 pub mod sse;
@@ -72,6 +73,23 @@ pub trait Provider: Send + Sync {
     fn key_required(&self) -> bool {
         true
     }
+    /// Whether every base URL is the provider's own service, so a key is required even with
+    /// one given (Azure: each resource has its own endpoint). Otherwise a base URL of the
+    /// caller's choosing may be a local server that needs none.
+    fn every_base_url_is_own_service(&self) -> bool {
+        false
+    }
+    /// The base URL the requests for `model` go to, from the configured one. Most providers
+    /// use it as it is; Azure puts the deployment and the API version (`api_version`, read from
+    /// the client or the environment) in it.
+    fn model_base_url(
+        &self,
+        base_url: String,
+        _model: &str,
+        _api_version: Option<String>,
+    ) -> Result<String> {
+        Ok(base_url)
+    }
 
     /// The HTTP request of a chat call, with its prompt-cache plan (see `crate::cache`) rendered.
     fn build_chat_with_cache(
@@ -98,6 +116,7 @@ pub trait Provider: Send + Sync {
 static OPENAI: openai::OpenAi = openai::OpenAi::OPENAI;
 static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
+static AZURE: azure::Azure = azure::Azure;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -105,11 +124,12 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "openai" => Some(&OPENAI),
         "openrouter" => Some(&OPENROUTER),
         "anthropic" => Some(&ANTHROPIC),
+        "azure" => Some(&AZURE),
         _ => None,
     }
 }
 
-pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter"];
+pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "azure"];
 
 // ---- helpers shared by the wire files -----------------------------------------------------------
 

@@ -371,8 +371,13 @@ class Client:
         prompt_cache: _PromptCache | None = None,
         max_response_bytes: int | None = None,
         max_event_bytes: int | None = None,
+        api_version: str | None = None,
     ) -> Client:
-        """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB)."""
+        """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB).
+
+        ``api_version`` is Azure OpenAI's ``api-version`` (default: ``OPENAI_API_VERSION``); it is
+        refused for a client with no ``azure/<deployment>`` model.
+        """
     @property
     def provider(self) -> str:
         """The provider the model string named ("openai", "anthropic", ...)."""

@@ -37,6 +37,9 @@ pub struct ClientConfig {
     /// `None`: [`BreakerConfig::default`]; [`BreakerConfig::disabled`] turns it off.
     pub circuit_breaker: Option<BreakerConfig>,
     pub fallbacks: Vec<FallbackConfig>,
+    /// Azure OpenAI's `api-version` (the official SDK's `api_version`); `None`: the
+    /// `OPENAI_API_VERSION` environment variable.
+    pub api_version: Option<String>,
     /// Share rate limits and breaker state through this Redis.
     pub redis_url: Option<String>,
     /// Prompt caching for every call that does not say otherwise (`Off` by default).
@@ -81,6 +84,22 @@ impl ClientConfig {
                 defaults.max_event_bytes,
             )?,
         })
+    }
+
+    /// `api_version` is Azure's alone: given for a client with no Azure target, it would be
+    /// silently unused.
+    pub(super) fn check_api_version(&self) -> Result<()> {
+        let azure = |model: &str| model.starts_with("azure/");
+        if self.api_version.is_some()
+            && !azure(&self.model)
+            && !self.fallbacks.iter().any(|f| azure(&f.model))
+        {
+            return Err(LlmError::config(format!(
+                "api_version applies to azure/<deployment> models only, not {:?}",
+                self.model
+            )));
+        }
+        Ok(())
     }
 
     /// The caller's extra headers, checked.

@@ -44,8 +44,10 @@ pub(crate) type Events = mpsc::Sender<Result<Message>>;
 
 impl Target {
     /// Resolve "provider/model", its key and base URL (from the environment where not given).
+    /// `api_version` is the client's (Azure's); without it the provider reads the environment.
     pub(super) fn resolve(
         target: &FallbackConfig,
+        api_version: Option<&str>,
         extra_headers: &HeaderMap,
         timeout: Duration,
         settings: transport::Settings,
@@ -67,6 +69,10 @@ impl Target {
         let base_url = explicit_base
             .clone()
             .unwrap_or_else(|| provider.default_base_url().to_string());
+        let api_version = api_version
+            .map(str::to_string)
+            .or_else(|| env(providers::azure::API_VERSION_ENV));
+        let base_url = provider.model_base_url(base_url, model, api_version)?;
         check_base_url(&base_url)?;
         let api_key = target
             .api_key
@@ -76,7 +82,7 @@ impl Target {
         // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
         // unless a cassette answers (replaying needs no key).
         if api_key.is_none()
-            && explicit_base.is_none()
+            && (explicit_base.is_none() || provider.every_base_url_is_own_service())
             && provider.key_required()
             && !crate::replay::is_active()
         {

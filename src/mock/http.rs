@@ -104,12 +104,20 @@ async fn respond(
         );
         return Some(Prepared::error(Wire::OpenAi, 404, Some(&message)));
     };
-    if !wire.authorized(&parts.headers) {
+    if !wire.authorized(parts.uri.path(), &parts.headers) {
         let message = match wire {
             Wire::OpenAi => openai::MISSING_KEY,
             Wire::Anthropic => anthropic::MISSING_KEY,
         };
         return Some(Prepared::error(wire, 401, Some(message)));
+    }
+    // Azure answers a deployment's URL without `api-version` as an unknown resource.
+    let versioned = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("api-version=")));
+    if Wire::azure(parts.uri.path()) && !versioned {
+        return Some(Prepared::error(wire, 404, Some("Resource not found")));
     }
     let Some(Value::Object(request)) = json else {
         return Some(Prepared::error(

@@ -27,7 +27,13 @@ impl Wire {
         }
     }
 
-    pub(crate) fn authorized(self, headers: &HeaderMap) -> bool {
+    /// Whether `path` is an Azure OpenAI deployment's (`/openai/deployments/<name>/…`).
+    pub(crate) fn azure(path: &str) -> bool {
+        path.starts_with("/openai/deployments/")
+    }
+
+    /// Whether a request to `path` carries a key in the header its service reads.
+    pub(crate) fn authorized(self, path: &str, headers: &HeaderMap) -> bool {
         let present = |name: &str, prefix: &str| {
             headers
                 .get(name)
@@ -36,6 +42,10 @@ impl Wire {
                 .is_some_and(|rest| !rest.trim().is_empty())
         };
         match self {
+            // Azure takes its key in `api-key`, or an Entra ID token as a Bearer.
+            Self::OpenAi if Self::azure(path) => {
+                present("api-key", "") || present("authorization", "Bearer ")
+            }
             Self::OpenAi => present("authorization", "Bearer "),
             // The Anthropic SDK sends `x-api-key`; since 2.x (and langchain-anthropic on it)
             // the same key as a Bearer token, which the API accepts as well.
@@ -104,5 +114,13 @@ mod tests {
         );
         assert_eq!(Wire::route("/v1/messages"), Some(Wire::Anthropic));
         assert_eq!(Wire::route("/v1/models"), None);
+    }
+
+    #[test]
+    fn an_azure_deployment_takes_its_key_as_api_key() {
+        let mut h = HeaderMap::new();
+        h.insert("api-key", http::HeaderValue::from_static("k"));
+        assert!(Wire::OpenAi.authorized("/openai/deployments/d/chat/completions", &h));
+        assert!(!Wire::OpenAi.authorized("/v1/chat/completions", &h));
     }
 }

@@ -1,8 +1,9 @@
-//! OpenAI Chat Completions, and every server that speaks it (OpenRouter, vLLM, Ollama's /v1).
+//! OpenAI Chat Completions, and every server that speaks it (OpenRouter, Azure OpenAI, vLLM,
+//! Ollama's /v1).
 
 mod stream;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -15,12 +16,24 @@ use crate::error::{LlmError, Result};
 use crate::model::*;
 use crate::wire::HttpRequest;
 
-/// One OpenAI-shaped service: the wire is shared, the name, home and key variable differ.
+/// One OpenAI-shaped service: the wire is shared, the name, home, key variable and the header
+/// the key travels in differ.
 pub struct OpenAi {
     name: &'static str,
     base_url: &'static str,
     key_env: &'static [&'static str],
     base_env: &'static [&'static str],
+    key_header: KeyHeader,
+}
+
+/// How the key is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyHeader {
+    /// `Authorization: Bearer <key>` (OpenAI and the servers that copy it).
+    Bearer,
+    /// `api-key: <key>` (Azure OpenAI's key auth). Azure's API versions since 2024-10-21 also
+    /// take `max_completion_tokens`, which its reasoning deployments require.
+    AzureApiKey,
 }
 
 impl OpenAi {
@@ -29,12 +42,22 @@ impl OpenAi {
         base_url: "https://api.openai.com/v1",
         key_env: &["OPENAI_API_KEY"],
         base_env: &["OPENAI_BASE_URL"],
+        key_header: KeyHeader::Bearer,
     };
     pub const OPENROUTER: OpenAi = OpenAi {
         name: "openrouter",
         base_url: "https://openrouter.ai/api/v1",
         key_env: &["OPENROUTER_API_KEY"],
         base_env: &["OPENROUTER_BASE_URL"],
+        key_header: KeyHeader::Bearer,
+    };
+    /// The wire of Azure OpenAI; `super::azure` says where a deployment lives.
+    pub const AZURE: OpenAi = OpenAi {
+        name: "azure",
+        base_url: "",
+        key_env: &["AZURE_OPENAI_API_KEY"],
+        base_env: &["AZURE_OPENAI_ENDPOINT"],
+        key_header: KeyHeader::AzureApiKey,
     };
 }
 
@@ -65,7 +88,9 @@ impl Provider for OpenAi {
         if let Some(n) = req.max_tokens {
             // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
             // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
-            let key = if ep.base_url.contains("api.openai.com") {
+            let key = if self.key_header == KeyHeader::AzureApiKey
+                || ep.base_url.contains("api.openai.com")
+            {
                 "max_completion_tokens"
             } else {
                 "max_tokens"
@@ -99,12 +124,18 @@ impl Provider for OpenAi {
         }
 
         let mut headers = json_headers(ep);
-        if let Some(key) = &ep.api_key {
-            secret_header(
+        match (&ep.api_key, self.key_header) {
+            (Some(key), KeyHeader::Bearer) => secret_header(
                 &mut headers,
                 http::header::AUTHORIZATION,
                 &format!("Bearer {}", key.expose()),
-            )?;
+            )?,
+            (Some(key), KeyHeader::AzureApiKey) => secret_header(
+                &mut headers,
+                HeaderName::from_static("api-key"),
+                key.expose(),
+            )?,
+            (None, _) => {}
         }
         // Python callers are refused earlier, when the call is made; this covers the Rust API.
         check_extra_body(req)?;
@@ -162,8 +193,10 @@ impl Provider for OpenAi {
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get("x-request-id")
+        // Azure sends its gateway's `apim-request-id`, and `x-request-id` only sometimes.
+        ["x-request-id", "apim-request-id"]
+            .iter()
+            .find_map(|name| headers.get(*name))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     }

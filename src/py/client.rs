@@ -27,7 +27,7 @@ pub struct PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None))]
+    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         model: Arg<String>,
@@ -45,6 +45,7 @@ impl PyClient {
         prompt_cache: Option<Arg<String>>,
         max_response_bytes: Option<Arg<NonZeroUsize>>,
         max_event_bytes: Option<Arg<NonZeroUsize>>,
+        api_version: Option<Arg<String>>,
     ) -> PyResult<Self> {
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
@@ -63,6 +64,7 @@ impl PyClient {
             max_response_bytes: opt(max_response_bytes, "max_response_bytes")?
                 .map(NonZeroUsize::get),
             max_event_bytes: opt(max_event_bytes, "max_event_bytes")?.map(NonZeroUsize::get),
+            api_version: opt(api_version, "api_version")?,
             ..ClientConfig::default()
         };
         cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
