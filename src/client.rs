@@ -6,12 +6,14 @@
 //! - `pipeline.rs`: the walk over the targets (primary, then fallbacks) inside the resilience
 //!   layers (retry, rate limit, circuit breaker, deadline);
 //! - `chat_stream.rs`: the caller-facing [`ChatStream`] and the task that feeds it;
+//! - `register.rs`: `register_provider`, a caller's own service under a name, checked;
 //! - `registry.rs`: the process-wide state per target (breakers, rate-limit buckets, what the
 //!   prompt cache holds) that every client of the process shares.
 
 mod chat_stream;
 mod config;
 mod pipeline;
+mod register;
 mod registry;
 mod target;
 #[cfg(test)]
@@ -19,6 +21,7 @@ mod tests;
 
 pub use chat_stream::ChatStream;
 pub use config::{ClientConfig, DEFAULT_TIMEOUT};
+pub use register::{register_provider, ProviderSpec};
 
 use std::sync::Arc;
 

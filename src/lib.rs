@@ -67,6 +67,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::mock::PyMockServer;
     #[pymodule_export]
+    use crate::py::register::register_provider;
+    #[pymodule_export]
     use crate::py::replay::PyCassette;
     #[pymodule_export]
     use crate::py::resilience::{PyBreakerStatus, PyCircuitBreaker, PyRateLimit, PyRetry};

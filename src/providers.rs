@@ -22,6 +22,7 @@ pub mod anthropic;
 pub mod azure;
 pub mod openai;
 pub mod quota;
+pub mod registered;
 pub mod sse;
 
 /// Where and as whom to call: resolved once when a client is built.
@@ -79,6 +80,11 @@ pub trait Provider: Send + Sync {
     fn every_base_url_is_own_service(&self) -> bool {
         false
     }
+    /// Headers sent by default from environment variables, as (header, variable): the
+    /// caller's `headers=` replace them (OpenRouter's app attribution).
+    fn header_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// The base URL the requests for `model` go to, from the configured one. Most providers
     /// use it as it is; Azure puts the deployment and the API version (`api_version`, read from
     /// the client or the environment) in it.
@@ -125,8 +131,13 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "openrouter" => Some(&OPENROUTER),
         "anthropic" => Some(&ANTHROPIC),
         "azure" => Some(&AZURE),
-        _ => None,
+        _ => registered::get(name),
     }
+}
+
+/// Whether `name` is a provider llmrail has built in (which `register_provider` may not replace).
+pub fn is_builtin(name: &str) -> bool {
+    KNOWN.contains(&name)
 }
 
 pub const KNOWN: &[&str] = &["openai", "anthropic", "openrouter", "azure"];

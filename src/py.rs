@@ -13,6 +13,7 @@ pub(crate) mod extract;
 mod json;
 pub(crate) mod mock;
 mod options;
+pub(crate) mod register;
 pub(crate) mod replay;
 pub(crate) mod resilience;
 pub(crate) mod stream;

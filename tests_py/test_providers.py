@@ -1,4 +1,5 @@
-"""Providers beyond OpenAI and Anthropic, over real HTTP to the mock server: Azure OpenAI."""
+"""Providers beyond OpenAI and Anthropic, over real HTTP to the mock server: Azure OpenAI, your
+own (register_provider), OpenRouter's attribution headers, default headers given way to."""
 
 from __future__ import annotations
 
@@ -78,3 +79,68 @@ def test_an_azure_key_never_reaches_a_cassette(tmp_path: Path, srv: MockServer) 
     with cassette(path, mode="none") as c:
         assert llmrail.Client("azure/prod-gpt4o").chat_sync("hi").text == live
     assert c.all_played
+
+
+def test_a_registered_provider_is_called_by_its_name(srv: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOGETHER_PY_API_KEY", "tg-key-0123456789")
+    llmrail.register_provider("together-py", base_url=srv.openai_base_url, api_key_env="TOGETHER_PY_API_KEY",
+                              wire="openai", headers=[("X-Team", "search")])
+    srv.reply("hello from together")
+    client = llmrail.Client("together-py/meta-llama/Llama-3.3-70B")
+    r = client.chat_sync("hi")
+    assert (r.text, r.provider, client.provider) == ("hello from together", "together-py", "together-py")
+    headers = dict(srv.last_request["headers"])
+    assert headers["authorization"] == "Bearer tg-key-0123456789"
+    assert headers["x-team"] == "search"
+    assert srv.last_request["body"]["model"] == "meta-llama/Llama-3.3-70B"
+
+
+def test_a_registered_anthropic_speaking_service_takes_no_key_without_a_variable(srv: MockServer) -> None:
+    llmrail.register_provider("claude-gw-py", base_url=srv.anthropic_base_url, wire="anthropic")
+    srv.reply(tool_calls=[{"name": "f", "arguments": {"x": 1}}])
+    r = llmrail.Client("claude-gw-py/claude-sonnet-4-5", headers=[("x-api-key", "gateway")]).chat_sync("hi")
+    assert r.tool_calls[0].arguments == {"x": 1}
+    assert srv.last_request["path"] == "/v1/messages"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"name": "Bad/Name"}, "name"),
+        ({"name": "anthropic"}, "built-in"),
+        ({"base_url": "localhost:8000"}, "base_url"),
+        ({"api_key_env": "MY KEY"}, "api_key_env"),
+        ({"wire": "gemini"}, "wire"),
+        ({"headers": [("Content-Length", "1")]}, "headers"),
+        ({"headers": "x"}, "headers"),
+        ({"name": 3}, "name"),
+    ],
+)
+def test_a_bad_registration_is_a_configuration_error_naming_the_argument(kwargs: dict[str, object], word: str) -> None:
+    args: dict[str, object] = {"name": "fine-py", "base_url": "https://api.together.xyz/v1", **kwargs}
+    with pytest.raises(llmrail.ConfigurationError, match=word):
+        llmrail.register_provider(**args)  # type: ignore[arg-type]
+
+
+def test_openrouter_attribution_comes_from_the_environment_and_headers_win(
+    srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "or-key")
+    monkeypatch.setenv("OPENROUTER_HTTP_REFERER", "https://grader.example.com")
+    monkeypatch.setenv("OPENROUTER_X_TITLE", "Grader")
+    llmrail.Client("openrouter/openai/gpt-4.1", base_url=srv.openai_base_url).chat_sync("hi")
+    first = dict(srv.last_request["headers"])
+    assert (first["http-referer"], first["x-title"]) == ("https://grader.example.com", "Grader")
+    llmrail.Client("openrouter/openai/gpt-4.1", base_url=srv.openai_base_url,
+                   headers=[("X-Title", "Grader (staging)")]).chat_sync("hi")
+    assert dict(srv.last_request["headers"])["x-title"] == "Grader (staging)"
+
+
+def test_a_default_header_such_as_anthropic_version_gives_way_to_headers(srv: MockServer) -> None:
+    base = srv.anthropic_base_url
+    llmrail.Client("anthropic/claude-sonnet-4-5", base_url=base, api_key="k").chat_sync("hi")
+    assert dict(srv.last_request["headers"])["anthropic-version"] == "2023-06-01"
+    llmrail.Client("anthropic/claude-sonnet-4-5", base_url=base, api_key="k",
+                   headers=[("anthropic-version", "2099-01-01")]).chat_sync("hi")
+    sent = [v for k, v in srv.last_request["headers"] if k == "anthropic-version"]
+    assert sent == ["2099-01-01"]

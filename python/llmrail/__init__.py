@@ -23,6 +23,7 @@ from ._core import (
     ToolCall,
     Usage,
     __version__,
+    register_provider,
 )
 from ._core import quiesce as _quiesce
 from ._options import ChatOptions, ExtractOptions
@@ -55,6 +56,7 @@ atexit.register(_quiesce)
 __all__ = [
     "__version__",
     "Client",
+    "register_provider",
     "ChatOptions",
     "ExtractOptions",
     "ChatResponse",

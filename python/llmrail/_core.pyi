@@ -623,6 +623,21 @@ def plan_prompt_cache(
     prompt_cache: _PromptCache = "5m",
 ) -> _CachePlan:
     """Where llmrail would put the prompt-cache breakpoints of a request, for callers that write the markers."""
+def register_provider(
+    name: str,
+    *,
+    base_url: str,
+    api_key_env: str | None = None,
+    wire: Literal["openai", "anthropic"] = "openai",
+    headers: Sequence[tuple[str, str]] | None = None,
+) -> None:
+    """Make ``Client("name/<model>")`` call your own service, which speaks ``wire``.
+
+    The key comes from ``api_key_env`` (without one the service takes none); ``headers`` go with
+    every request, and a client's ``headers=`` replace any of them. The registry is process-wide;
+    registering a name again replaces it for clients built afterwards. A built-in provider's name
+    or any bad argument raises ``ConfigurationError`` naming the argument.
+    """
 def reset_log_levels() -> None:
     """Read Python's logging levels again (pyo3-log caches them); call after changing them."""
 def quiesce() -> None:

@@ -133,7 +133,7 @@ const TRANSPORT_HEADERS: [&str; 9] = [
     "upgrade",
 ];
 
-fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
+pub(super) fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
     let mut h = HeaderMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         let name = HeaderName::from_bytes(k.as_bytes())

@@ -91,6 +91,18 @@ impl Target {
                 provider.api_key_env().join(" or ")
             )));
         }
+        let mut headers = extra_headers.clone();
+        for (name, var) in provider.header_env() {
+            if headers.contains_key(*name) {
+                continue;
+            }
+            if let Some(value) = env(var) {
+                let value = http::HeaderValue::from_str(&value).map_err(|_| {
+                    LlmError::config(format!("{var} is not a valid value for the {name} header"))
+                })?;
+                headers.insert(*name, value);
+            }
+        }
         Ok(Self {
             provider,
             url_secrets: crate::replay::scrub::url_secrets(&base_url),
@@ -100,7 +112,7 @@ impl Target {
                 base_url,
                 api_key,
                 model: model.to_string(),
-                headers: extra_headers.clone(),
+                headers,
                 timeout,
             },
         })
@@ -339,7 +351,7 @@ fn not_event_stream(headers: &HeaderMap) -> Option<String> {
 }
 
 /// An http(s) URL with a host; the error shows it without its secrets.
-fn check_base_url(base_url: &str) -> Result<()> {
+pub(super) fn check_base_url(base_url: &str) -> Result<()> {
     let shown = crate::replay::scrub::url(base_url);
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         return Err(LlmError::config(format!(

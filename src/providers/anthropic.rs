@@ -90,10 +90,10 @@ impl Provider for Anthropic {
         }
 
         let mut headers = json_headers(ep);
-        headers.insert(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(API_VERSION),
-        );
+        // A default: the caller's `anthropic-version` (already in, from `ep.headers`) wins.
+        headers
+            .entry(HeaderName::from_static("anthropic-version"))
+            .or_insert(HeaderValue::from_static(API_VERSION));
         if let Some(key) = &ep.api_key {
             secret_header(
                 &mut headers,

@@ -24,6 +24,8 @@ pub struct OpenAi {
     key_env: &'static [&'static str],
     base_env: &'static [&'static str],
     key_header: KeyHeader,
+    /// Default headers read from the environment (see [`Provider::header_env`]).
+    header_env: &'static [(&'static str, &'static str)],
 }
 
 /// How the key is sent.
@@ -43,6 +45,7 @@ impl OpenAi {
         key_env: &["OPENAI_API_KEY"],
         base_env: &["OPENAI_BASE_URL"],
         key_header: KeyHeader::Bearer,
+        header_env: &[],
     };
     pub const OPENROUTER: OpenAi = OpenAi {
         name: "openrouter",
@@ -50,6 +53,12 @@ impl OpenAi {
         key_env: &["OPENROUTER_API_KEY"],
         base_env: &["OPENROUTER_BASE_URL"],
         key_header: KeyHeader::Bearer,
+        // App attribution (openrouter.ai/docs/app-attribution): the app's URL and name.
+        // OpenRouter names no variables; these follow its header names.
+        header_env: &[
+            ("http-referer", "OPENROUTER_HTTP_REFERER"),
+            ("x-title", "OPENROUTER_X_TITLE"),
+        ],
     };
     /// The wire of Azure OpenAI; `super::azure` says where a deployment lives.
     pub const AZURE: OpenAi = OpenAi {
@@ -58,6 +67,7 @@ impl OpenAi {
         key_env: &["AZURE_OPENAI_API_KEY"],
         base_env: &["AZURE_OPENAI_ENDPOINT"],
         key_header: KeyHeader::AzureApiKey,
+        header_env: &[],
     };
 }
 
@@ -73,6 +83,9 @@ impl Provider for OpenAi {
     }
     fn base_url_env(&self) -> &'static [&'static str] {
         self.base_env
+    }
+    fn header_env(&self) -> &'static [(&'static str, &'static str)] {
+        self.header_env
     }
 
     fn build_chat_with_cache(
