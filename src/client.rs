@@ -5,11 +5,13 @@
 //! - `target.rs`: one target: resolve, one buffered attempt, one streamed attempt;
 //! - `pipeline.rs`: the walk over the targets (primary, then fallbacks) inside the resilience
 //!   layers (retry, rate limit, circuit breaker, deadline);
+//! - `capabilities.rs`: what a client's model can do, from the catalogue;
 //! - `chat_stream.rs`: the caller-facing [`ChatStream`] and the task that feeds it;
 //! - `register.rs`: `register_provider`, a caller's own service under a name, checked;
 //! - `registry.rs`: the process-wide state per target (breakers, rate-limit buckets, what the
 //!   prompt cache holds) that every client of the process shares.
 
+mod capabilities;
 mod chat_stream;
 mod config;
 mod pipeline;
@@ -19,6 +21,7 @@ mod target;
 #[cfg(test)]
 mod tests;
 
+pub use capabilities::Capabilities;
 pub use chat_stream::ChatStream;
 pub use config::{ClientConfig, DEFAULT_TIMEOUT};
 pub use register::{register_provider, ProviderSpec};
@@ -145,6 +148,18 @@ impl Client {
     pub fn stream_with(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatStream> {
         let (req, plan) = self.cache.plan(req, self.provider(), self.model());
         ChatStream::start(self.pipe.clone(), req, plan, opts, self.cache.clone())
+    }
+
+    /// What the primary model can do, from the provider and the model catalogue.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities::of(self.model())
+    }
+
+    /// Test the key and the connection with one cheap authenticated request (listing the
+    /// models): its latency, or the typed error (an `Authentication` one for a refused key).
+    pub async fn check(&self) -> Result<std::time::Duration> {
+        let pipe = self.pipe.clone();
+        runtime::run(async move { pipe.primary().check().await }).await
     }
 
     /// The state of each target's circuit breaker (primary first), as this client's settings

@@ -59,6 +59,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::cache::{plan_prompt_cache, PyCacheStats};
     #[pymodule_export]
+    use crate::py::capabilities::PyCapabilities;
+    #[pymodule_export]
     use crate::py::client::PyClient;
     #[pymodule_export]
     use crate::py::exit::quiesce;

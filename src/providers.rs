@@ -111,6 +111,11 @@ pub trait Provider: Send + Sync {
         let plan = crate::cache::plan(req, self.name(), &ep.model, policy);
         self.build_chat_with_cache(ep, req, stream, &plan)
     }
+    /// A cheap authenticated request (listing the models) that `Client.check()` sends to test
+    /// the key and the connection; `None` where the provider has none yet.
+    fn build_models(&self, _ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        None
+    }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse>;
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
     /// The request id a provider puts in its response headers.

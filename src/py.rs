@@ -5,6 +5,7 @@
 mod arg;
 pub(crate) mod bridge;
 pub(crate) mod cache;
+pub(crate) mod capabilities;
 pub(crate) mod client;
 mod convert;
 mod errors;

@@ -239,3 +239,50 @@ fn bad_registrations_are_configuration_errors_naming_the_argument() {
     }
     assert!(register_provider(&ok()).is_ok());
 }
+
+#[tokio::test]
+async fn check_lists_the_models_of_each_provider_or_gives_the_typed_error() {
+    let srv = MockServer::start().unwrap();
+    let client = |model: &str, base: String, key: &str| {
+        Client::new(ClientConfig {
+            model: model.into(),
+            api_key: Some(key.into()),
+            base_url: Some(base),
+            api_version: model.starts_with("azure/").then(|| "2024-10-21".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let openai = client(
+        "openai/gpt-4.1-mini",
+        format!("{}/v1", srv.url()),
+        "sk-test",
+    );
+    let anthropic = client("anthropic/claude-sonnet-4-5", srv.url(), "sk-ant");
+    let azure = client("azure/prod-gpt4o", srv.url(), "azure-key");
+    for c in [&openai, &anthropic, &azure] {
+        assert!(c.check().await.unwrap() > std::time::Duration::ZERO);
+    }
+    let r = srv.requests();
+    let seen: Vec<_> = r
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.query.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/v1/models", None),
+            ("GET", "/v1/models", None),
+            ("GET", "/openai/models", Some("api-version=2024-10-21")),
+        ]
+    );
+    assert_eq!(r[0].header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(r[1].header("x-api-key"), Some("sk-ant"));
+    assert_eq!(r[2].header("api-key"), Some("azure-key"));
+
+    // A key the server refuses: the typed error, once (no retries), with no key in it.
+    let refused = client("openai/gpt-4.1-mini", format!("{}/v1", srv.url()), " ");
+    let e = refused.check().await.unwrap_err();
+    assert_eq!((e.kind, e.status), (ErrorKind::Authentication, Some(401)));
+    assert_eq!(srv.requests().len(), 4);
+}

@@ -144,3 +144,31 @@ def test_a_default_header_such_as_anthropic_version_gives_way_to_headers(srv: Mo
                    headers=[("anthropic-version", "2099-01-01")]).chat_sync("hi")
     sent = [v for k, v in srv.last_request["headers"] if k == "anthropic-version"]
     assert sent == ["2099-01-01"]
+
+
+async def test_check_lists_the_models_and_returns_the_latency(srv: MockServer) -> None:
+    for provider in ("openai", "anthropic"):
+        base = srv.openai_base_url if provider == "openai" else srv.anthropic_base_url
+        client = llmrail.Client(f"{provider}/m", base_url=base, api_key="sk-test")
+        latency = await client.check()
+        assert 0 < latency < 5 and client.check_sync() > 0
+        assert (srv.last_request["method"], srv.last_request["path"]) == ("GET", "/v1/models")
+
+
+def test_check_with_a_refused_key_is_an_authentication_error(srv: MockServer) -> None:
+    client = llmrail.Client("anthropic/claude-sonnet-4-5", base_url=srv.anthropic_base_url, api_key=" ")
+    with pytest.raises(llmrail.AuthenticationError) as e:
+        client.check_sync()
+    assert e.value.status == 401 and len(srv.requests) == 1
+
+
+def test_capabilities_come_from_the_catalogue(srv: MockServer) -> None:
+    caps = llmrail.Client("anthropic/claude-sonnet-4-5", base_url=srv.anthropic_base_url, api_key="k").capabilities
+    assert (caps.streaming, caps.tools, caps.prompt_caching, caps.vision) == (True, True, True, True)
+    gpt = llmrail.Client("openai/gpt-4.1-mini", base_url=srv.openai_base_url, api_key="k").capabilities
+    assert gpt.structured_output is True
+    unknown = llmrail.Client("openai/my-finetune", base_url=srv.openai_base_url, api_key="k").capabilities
+    assert unknown.structured_output is None and unknown.streaming
+    assert "structured_output=None" in repr(unknown)
+    with pytest.raises(AttributeError):
+        caps.vision = False  # type: ignore[misc]

@@ -11,6 +11,7 @@ from . import replay
 from ._core import (
     BreakerStatus,
     CacheStats,
+    Capabilities,
     ChatResponse,
     ChatStream,
     CircuitBreaker,
@@ -65,6 +66,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "CacheStats",
+    "Capabilities",
     "Retry",
     "RateLimit",
     "CircuitBreaker",

@@ -351,6 +351,28 @@ class _ExtractAny(_ExtractCommon, total=False):
     """Whether an ``Extraction`` comes back around the value."""
 
 @final
+@final
+class Capabilities:
+    """What a client's model can do; ``None`` where the model catalogue does not know."""
+    @property
+    def streaming(self) -> bool:
+        """Streamed answers (every provider llmrail speaks)."""
+    @property
+    def tools(self) -> bool:
+        """Tool calls, and tool results sent back (every provider llmrail speaks)."""
+    @property
+    def structured_output(self) -> bool | None:
+        """Output constrained to a JSON schema by the API (``extract``'s auto mode uses it)."""
+    @property
+    def vision(self) -> bool | None:
+        """Images in messages."""
+    @property
+    def prompt_caching(self) -> bool | None:
+        """Prompt-prefix caching."""
+    @property
+    def batch_api(self) -> bool | None:
+        """A batch API."""
+
 class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
     def __new__(
@@ -387,6 +409,13 @@ class Client:
     @property
     def base_url(self) -> str:
         """Where calls go; a `user:password@` and secret query values shown as REDACTED."""
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the model can do, from the provider and the model catalogue."""
+    async def check(self) -> float:
+        """One cheap authenticated request (listing the models): its latency in seconds, or the typed error (``AuthenticationError`` for a refused key)."""
+    def check_sync(self) -> float:
+        """The same check, blocking this thread (the GIL is released while waiting)."""
     def health(self) -> list[BreakerStatus]:
         """Each circuit breaker's state (primary first, then fallbacks)."""
     def cache_stats(self) -> CacheStats:

@@ -321,6 +321,30 @@ impl Target {
 
     /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
     /// error.
+    /// One `check()`: the provider's cheap authenticated request (listing the models), sent
+    /// once, no retries (a start-up check wants the first answer). Its latency, or the typed
+    /// error a call would get (401: authentication).
+    pub(super) async fn check(&self) -> Result<Duration> {
+        let mut http = self.provider.build_models(&self.endpoint).ok_or_else(|| {
+            LlmError::config(format!(
+                "check() has no request for {} yet",
+                self.provider.name()
+            ))
+        })??;
+        http.settings = self.settings;
+        let started = Instant::now();
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        let (status, headers) = (resp.status, resp.headers.clone());
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        Ok(started.elapsed())
+    }
+
     fn annotate(&self, e: LlmError) -> LlmError {
         let mut e = e.at(self.provider.name(), &self.endpoint.model);
         if let Some(key) = &self.endpoint.api_key {

@@ -95,6 +95,17 @@ async fn respond(
     body_len: usize,
     json: Option<Value>,
 ) -> Option<Prepared> {
+    if parts.method == http::Method::GET {
+        if let Some(wire) = Wire::models(parts.uri.path(), &parts.headers) {
+            if !wire.authorized(parts.uri.path(), &parts.headers) {
+                return Some(Prepared::error(wire, 401, None));
+            }
+            let list = Bytes::from(wire.model_list().to_string());
+            return Some(
+                Prepared::ok(wire, "application/json", vec![list], Duration::ZERO).with_length(),
+            );
+        }
+    }
     let Some(wire) = Wire::route(parts.uri.path()).filter(|_| parts.method == http::Method::POST)
     else {
         let message = format!(

@@ -32,6 +32,43 @@ impl Wire {
         path.starts_with("/openai/deployments/")
     }
 
+    /// A `GET …/models` (the listing `Client.check()` asks for): the wire is the one whose key
+    /// header the request carries, Anthropic's when it sends `x-api-key` or `anthropic-version`,
+    /// since both services list at `/v1/models`.
+    pub(crate) fn models(path: &str, headers: &HeaderMap) -> Option<Self> {
+        if !path.trim_end_matches('/').ends_with("/models") {
+            return None;
+        }
+        let anthropic =
+            headers.contains_key("x-api-key") || headers.contains_key("anthropic-version");
+        Some(if anthropic {
+            Self::Anthropic
+        } else {
+            Self::OpenAi
+        })
+    }
+
+    /// The model listing, as each service shapes it (one model).
+    pub(crate) fn model_list(self) -> Value {
+        match self {
+            Self::OpenAi => serde_json::json!({
+                "object": "list",
+                "data": [{"id": "gpt-4.1-mini", "object": "model", "created": 1744318173, "owned_by": "system"}],
+            }),
+            Self::Anthropic => serde_json::json!({
+                "data": [{
+                    "type": "model",
+                    "id": "claude-sonnet-4-5-20250929",
+                    "display_name": "Claude Sonnet 4.5",
+                    "created_at": "2025-09-29T00:00:00Z",
+                }],
+                "has_more": false,
+                "first_id": "claude-sonnet-4-5-20250929",
+                "last_id": "claude-sonnet-4-5-20250929",
+            }),
+        }
+    }
+
     /// Whether a request to `path` carries a key in the header its service reads.
     pub(crate) fn authorized(self, path: &str, headers: &HeaderMap) -> bool {
         let present = |name: &str, prefix: &str| {
@@ -43,7 +80,7 @@ impl Wire {
         };
         match self {
             // Azure takes its key in `api-key`, or an Entra ID token as a Bearer.
-            Self::OpenAi if Self::azure(path) => {
+            Self::OpenAi if Self::azure(path) || path.starts_with("/openai/") => {
                 present("api-key", "") || present("authorization", "Bearer ")
             }
             Self::OpenAi => present("authorization", "Bearer "),

@@ -9,7 +9,7 @@
 use http::HeaderMap;
 
 use super::openai::OpenAi;
-use super::{Endpoint, Provider, StreamDecoder};
+use super::{join_url, Endpoint, Provider, StreamDecoder};
 use crate::cache::CachePlan;
 use crate::error::{LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse};
@@ -88,6 +88,12 @@ impl Provider for Azure {
         plan: &CachePlan,
     ) -> Result<HttpRequest> {
         WIRE.build_chat_with_cache(ep, req, stream, plan)
+    }
+    /// The resource's listing, `{endpoint}/openai/models?api-version=…`: a deployment has none.
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        let deployment = format!("/openai/deployments/{}", ep.model);
+        let url = join_url(&ep.base_url.replacen(&deployment, "/openai", 1), "models");
+        Some(WIRE.list_models(ep, url))
     }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
         WIRE.parse_chat(body)

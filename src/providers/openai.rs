@@ -136,20 +136,7 @@ impl Provider for OpenAi {
             body.insert("prompt_cache_key".into(), Value::String(key.clone()));
         }
 
-        let mut headers = json_headers(ep);
-        match (&ep.api_key, self.key_header) {
-            (Some(key), KeyHeader::Bearer) => secret_header(
-                &mut headers,
-                http::header::AUTHORIZATION,
-                &format!("Bearer {}", key.expose()),
-            )?,
-            (Some(key), KeyHeader::AzureApiKey) => secret_header(
-                &mut headers,
-                HeaderName::from_static("api-key"),
-                key.expose(),
-            )?,
-            (None, _) => {}
-        }
+        let headers = self.headers(ep)?;
         // Python callers are refused earlier, when the call is made; this covers the Rust API.
         check_extra_body(req)?;
         Ok(HttpRequest {
@@ -162,6 +149,10 @@ impl Provider for OpenAi {
             // The client sets its own on the request it sends.
             settings: Default::default(),
         })
+    }
+
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        Some(self.list_models(ep, join_url(&ep.base_url, "models")))
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
@@ -218,6 +209,40 @@ impl Provider for OpenAi {
         let message =
             error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
         status_error(status, message, self.request_id(headers), headers, body)
+    }
+}
+
+impl OpenAi {
+    /// The caller's headers and the key, in the header this service reads it from.
+    fn headers(&self, ep: &Endpoint) -> Result<HeaderMap> {
+        let mut headers = json_headers(ep);
+        match (&ep.api_key, self.key_header) {
+            (Some(key), KeyHeader::Bearer) => secret_header(
+                &mut headers,
+                http::header::AUTHORIZATION,
+                &format!("Bearer {}", key.expose()),
+            )?,
+            (Some(key), KeyHeader::AzureApiKey) => secret_header(
+                &mut headers,
+                HeaderName::from_static("api-key"),
+                key.expose(),
+            )?,
+            (None, _) => {}
+        }
+        Ok(headers)
+    }
+
+    /// `GET url`, authenticated as a chat call is: the model listing `Client.check()` sends.
+    pub(crate) fn list_models(&self, ep: &Endpoint, url: String) -> Result<HttpRequest> {
+        Ok(HttpRequest {
+            method: Method::GET,
+            url,
+            headers: self.headers(ep)?,
+            body: bytes::Bytes::new(),
+            stream: false,
+            timeout: ep.timeout,
+            settings: Default::default(),
+        })
     }
 }
 

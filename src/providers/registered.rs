@@ -109,6 +109,9 @@ impl Provider for Registered {
         }
         Ok(http)
     }
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        self.wire.build_models(ep)
+    }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
         let mut r = self.wire.parse_chat(body)?;
         r.provider = self.name.to_string();

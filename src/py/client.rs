@@ -10,6 +10,7 @@ use super::arg::{opt, Arg};
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::cache;
+use super::capabilities::PyCapabilities;
 use super::convert;
 use super::errors::to_py;
 use super::extract;
@@ -96,6 +97,27 @@ impl PyClient {
             self.inner.model(),
             self.inner.base_url()
         )
+    }
+
+    /// What the model can do, from the provider and the model catalogue.
+    #[getter]
+    fn capabilities(&self) -> PyCapabilities {
+        PyCapabilities(self.inner.capabilities())
+    }
+
+    /// One cheap authenticated request (listing the models); await it: the latency in seconds,
+    /// or the typed error (`AuthenticationError` for a refused key).
+    fn check(&self) -> PyResult<Coroutine> {
+        let client = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { client.check().await }),
+            |py, latency| latency.as_secs_f64().into_py_any(py),
+        )
+    }
+
+    /// The same check, blocking this thread (the GIL is released while waiting).
+    fn check_sync(&self, py: Python<'_>) -> PyResult<f64> {
+        bridge::block(py, self.inner.check()).map(|latency| latency.as_secs_f64())
     }
 
     /// Cache totals over this client's calls so far, and its cache hit rate.
