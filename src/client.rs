@@ -67,6 +67,7 @@ impl Client {
 
     /// As [`Client::new`], with the environment given as a lookup function (for tests).
     pub fn with_env(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let cfg = cfg.model_from_env(&env)?;
         let timeout = cfg.attempt_timeout()?;
         let extra_headers = cfg.extra_headers()?;
         let settings = cfg.transport_settings()?;

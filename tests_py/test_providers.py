@@ -172,3 +172,30 @@ def test_capabilities_come_from_the_catalogue(srv: MockServer) -> None:
     assert "structured_output=None" in repr(unknown)
     with pytest.raises(AttributeError):
         caps.vision = False  # type: ignore[misc]
+
+
+def test_without_a_model_the_environment_chooses_it_and_its_fallbacks(
+    srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMRAIL_MODEL", "openai/gpt-4.1-mini")
+    monkeypatch.setenv("LLMRAIL_FALLBACKS", "anthropic/claude-sonnet-4-5, openai/gpt-4.1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_base_url)
+    client = llmrail.Client(retry=llmrail.Retry(max_attempts=1))
+    assert (client.provider, client.model) == ("openai", "gpt-4.1-mini")
+    assert [b.name for b in client.health()] == [
+        "openai/gpt-4.1-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4.1"]
+    # The chain is live: the primary's 500 falls back to the first fallback.
+    srv.fault(500)
+    srv.reply("from the fallback")
+    assert client.chat_sync("hi").text == "from the fallback"
+    assert srv.last_request["path"] == "/v1/messages"
+
+    given = llmrail.Client(fallbacks=["openai/gpt-4.1"])
+    assert [b.name for b in given.health()] == ["openai/gpt-4.1-mini", "openai/gpt-4.1"]
+
+    monkeypatch.delenv("LLMRAIL_MODEL")
+    with pytest.raises(llmrail.ConfigurationError, match="LLMRAIL_MODEL"):
+        llmrail.Client()

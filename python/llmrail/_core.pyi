@@ -377,7 +377,7 @@ class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
     def __new__(
         cls,
-        model: str,
+        model: str | None = None,
         *,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -396,6 +396,10 @@ class Client:
         api_version: str | None = None,
     ) -> Client:
         """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB).
+
+        Without ``model``, ``LLMRAIL_MODEL`` names it and, unless ``fallbacks`` are given (a
+        non-empty list), ``LLMRAIL_FALLBACKS`` lists fallbacks, comma-separated; with neither,
+        ``ConfigurationError``.
 
         ``api_version`` is Azure OpenAI's ``api-version`` (default: ``OPENAI_API_VERSION``); it is
         refused for a client with no ``azure/<deployment>`` model.

@@ -28,10 +28,10 @@ pub struct PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
+    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        model: Arg<String>,
+        model: Option<Arg<String>>,
         api_key: Option<Arg<String>>,
         base_url: Option<Arg<String>>,
         timeout: Option<Arg<f64>>,
@@ -50,7 +50,8 @@ impl PyClient {
     ) -> PyResult<Self> {
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
-            model: model.get("model")?,
+            // None: the core reads LLMRAIL_MODEL (and LLMRAIL_FALLBACKS).
+            model: opt(model, "model")?.unwrap_or_default(),
             api_key: opt(api_key, "api_key")?,
             base_url: opt(base_url, "base_url")?,
             timeout: positive_seconds("timeout", timeout)?,
