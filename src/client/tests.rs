@@ -170,12 +170,14 @@ fn every_attempt_on_a_target_renders_its_one_cache_plan() {
 }
 
 /// The targets' names, primary first, as the breakers name them.
+#[allow(clippy::unwrap_used)]
 fn targets(c: &Client) -> Vec<String> {
     let snaps = crate::runtime::block_on(c.health()).unwrap().unwrap();
     snaps.into_iter().map(|s| s.name).collect()
 }
 
 #[test]
+#[allow(clippy::unwrap_used)]
 fn without_a_model_the_environment_names_it_and_its_fallbacks() {
     let env = |n: &str| match n {
         "LLMRAIL_MODEL" => Some("anthropic/claude-sonnet-4-5".to_string()),
