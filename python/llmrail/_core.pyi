@@ -417,7 +417,10 @@ class Client:
     def capabilities(self) -> Capabilities:
         """What the model can do, from the provider and the model catalogue."""
     async def check(self) -> float:
-        """One cheap authenticated request (listing the models): its latency in seconds, or the typed error (``AuthenticationError`` for a refused key)."""
+        """One cheap authenticated request (listing the models): its latency in seconds.
+
+        A refused key raises the typed error (``AuthenticationError``), as a call would.
+        """
     def check_sync(self) -> float:
         """The same check, blocking this thread (the GIL is released while waiting)."""
     def health(self) -> list[BreakerStatus]:
