@@ -15,6 +15,7 @@ __all__ = [
     "RateLimit",
     "Retry",
     "CacheStats",
+    "Capabilities",
     "Cassette",
     "ChatResponse",
     "ChatStream",
@@ -31,6 +32,7 @@ __all__ = [
     "bench_noop_native",
     "plan_prompt_cache",
     "quiesce",
+    "register_provider",
     "reset_log_levels",
 ]
 
@@ -351,7 +353,6 @@ class _ExtractAny(_ExtractCommon, total=False):
     """Whether an ``Extraction`` comes back around the value."""
 
 @final
-@final
 class Capabilities:
     """What a client's model can do; ``None`` where the model catalogue does not know."""
     @property
@@ -373,6 +374,7 @@ class Capabilities:
     def batch_api(self) -> bool | None:
         """A batch API."""
 
+@final
 class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
     def __new__(

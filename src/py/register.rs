@@ -9,15 +9,18 @@ use super::errors::to_py;
 use crate::client::{register_provider as register, ProviderSpec};
 
 #[pyfunction]
-#[pyo3(signature = (name, *, base_url, api_key_env=None, wire=None, headers=None))]
+#[pyo3(
+    signature = (name, *, base_url, api_key_env=None, wire=Arg::new(String::from("openai")), headers=None),
+    text_signature = "(name, *, base_url, api_key_env=None, wire='openai', headers=None)"
+)]
 pub fn register_provider(
     name: Arg<String>,
     base_url: Arg<String>,
     api_key_env: Option<Arg<String>>,
-    wire: Option<Arg<String>>,
+    wire: Arg<String>,
     headers: Option<Arg<Vec<(String, String)>>>,
 ) -> PyResult<()> {
-    let wire = opt(wire, "wire")?.unwrap_or_else(|| "openai".into());
+    let wire = wire.get("wire")?;
     let spec = ProviderSpec {
         name: name.get("name")?,
         base_url: base_url.get("base_url")?,
