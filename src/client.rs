@@ -5,20 +5,26 @@
 //! - `target.rs`: one target: resolve, one buffered attempt, one streamed attempt;
 //! - `pipeline.rs`: the walk over the targets (primary, then fallbacks) inside the resilience
 //!   layers (retry, rate limit, circuit breaker, deadline);
+//! - `capabilities.rs`: what a client's model can do, from the catalogue;
 //! - `chat_stream.rs`: the caller-facing [`ChatStream`] and the task that feeds it;
+//! - `register.rs`: `register_provider`, a caller's own service under a name, checked;
 //! - `registry.rs`: the process-wide state per target (breakers, rate-limit buckets, what the
 //!   prompt cache holds) that every client of the process shares.
 
+mod capabilities;
 mod chat_stream;
 mod config;
 mod pipeline;
+mod register;
 mod registry;
 mod target;
 #[cfg(test)]
 mod tests;
 
+pub use capabilities::Capabilities;
 pub use chat_stream::ChatStream;
 pub use config::{ClientConfig, DEFAULT_TIMEOUT};
+pub use register::{register_provider, ProviderSpec};
 
 use std::sync::Arc;
 
@@ -61,6 +67,7 @@ impl Client {
 
     /// As [`Client::new`], with the environment given as a lookup function (for tests).
     pub fn with_env(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let cfg = cfg.model_from_env(&env)?;
         let timeout = cfg.attempt_timeout()?;
         let extra_headers = cfg.extra_headers()?;
         let settings = cfg.transport_settings()?;
@@ -69,12 +76,22 @@ impl Client {
             api_key: cfg.api_key.clone(),
             base_url: cfg.base_url.clone(),
         };
-        let primary = Target::resolve(&primary, &extra_headers, timeout, settings, &env)?;
+        cfg.check_api_version()?;
+        let api_version = cfg.api_version.as_deref();
+        let primary = Target::resolve(
+            &primary,
+            api_version,
+            &extra_headers,
+            timeout,
+            settings,
+            &env,
+        )?;
         let fallbacks = cfg
             .fallbacks
             .iter()
-            // The caller's extra headers are for the primary's server; fallbacks get none.
-            .map(|fb| Target::resolve(fb, &HeaderMap::new(), timeout, settings, &env))
+            // The caller's extra headers are for the primary's server; fallbacks get none. An
+            // Azure fallback gets the client's API version: one is set per client, like a key.
+            .map(|fb| Target::resolve(fb, api_version, &HeaderMap::new(), timeout, settings, &env))
             .collect::<Result<Vec<_>>>()?;
         let memory = registry::CACHES.get(primary.id.clone());
         Ok(Self {
@@ -132,6 +149,18 @@ impl Client {
     pub fn stream_with(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatStream> {
         let (req, plan) = self.cache.plan(req, self.provider(), self.model());
         ChatStream::start(self.pipe.clone(), req, plan, opts, self.cache.clone())
+    }
+
+    /// What the primary model can do, from the provider and the model catalogue.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities::of(self.model())
+    }
+
+    /// Test the key and the connection with one cheap authenticated request (listing the
+    /// models): its latency, or the typed error (an `Authentication` one for a refused key).
+    pub async fn check(&self) -> Result<std::time::Duration> {
+        let pipe = self.pipe.clone();
+        runtime::run(async move { pipe.primary().check().await }).await
     }
 
     /// The state of each target's circuit breaker (primary first), as this client's settings

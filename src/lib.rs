@@ -59,6 +59,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::cache::{plan_prompt_cache, PyCacheStats};
     #[pymodule_export]
+    use crate::py::capabilities::PyCapabilities;
+    #[pymodule_export]
     use crate::py::client::PyClient;
     #[pymodule_export]
     use crate::py::exit::quiesce;
@@ -66,6 +68,8 @@ mod _core {
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
+    #[pymodule_export]
+    use crate::py::register::register_provider;
     #[pymodule_export]
     use crate::py::replay::PyCassette;
     #[pymodule_export]

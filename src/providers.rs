@@ -19,12 +19,14 @@ use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
 pub mod anthropic;
+pub mod azure;
 pub mod gemini;
 pub mod json_lines;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
 pub mod quota;
+pub mod registered;
 pub mod sse;
 
 /// Where and as whom to call: resolved once when a client is built.
@@ -109,6 +111,28 @@ pub trait Provider: Send + Sync {
     fn normalize_base_url(&self, url: String) -> String {
         url
     }
+    /// Whether every base URL is the provider's own service, so a key is required even with
+    /// one given (Azure: each resource has its own endpoint). Otherwise a base URL of the
+    /// caller's choosing may be a local server that needs none.
+    fn every_base_url_is_own_service(&self) -> bool {
+        false
+    }
+    /// Headers sent by default from environment variables, as (header, variable): the
+    /// caller's `headers=` replace them (OpenRouter's app attribution).
+    fn header_env(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// The base URL the requests for `model` go to, from the configured one. Most providers
+    /// use it as it is; Azure puts the deployment and the API version (`api_version`, read from
+    /// the client or the environment) in it.
+    fn model_base_url(
+        &self,
+        base_url: String,
+        _model: &str,
+        _api_version: Option<String>,
+    ) -> Result<String> {
+        Ok(base_url)
+    }
 
     /// The HTTP request of a chat call, with its prompt-cache plan (see `crate::cache`) rendered.
     fn build_chat_with_cache(
@@ -123,6 +147,11 @@ pub trait Provider: Send + Sync {
         let policy = req.prompt_cache.unwrap_or_default();
         let plan = crate::cache::plan(req, self.name(), &ep.model, policy);
         self.build_chat_with_cache(ep, req, stream, &plan)
+    }
+    /// A cheap authenticated request (listing the models) that `Client.check()` sends to test
+    /// the key and the connection; `None` where the provider has none yet.
+    fn build_models(&self, _ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        None
     }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse>;
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
@@ -142,6 +171,7 @@ static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
 static MOCK: mock::Mock = mock::Mock;
 static OLLAMA: ollama::Ollama = ollama::Ollama;
 static GEMINI: gemini::Gemini = gemini::Gemini;
+static AZURE: azure::Azure = azure::Azure;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -153,14 +183,21 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         "ollama" => Some(&OLLAMA),
         // Google's own name for the same API; both prefixes reach one provider.
         "gemini" | "google" => Some(&GEMINI),
-        _ => None,
+        "azure" => Some(&AZURE),
+        _ => registered::get(name),
     }
+}
+
+/// Whether `name` is a provider llmrail has built in (which `register_provider` may not replace).
+pub fn is_builtin(name: &str) -> bool {
+    KNOWN.contains(&name)
 }
 
 pub const KNOWN: &[&str] = &[
     "openai",
     "anthropic",
     "openrouter",
+    "azure",
     "gemini",
     "google",
     "ollama",

@@ -5,6 +5,7 @@
 mod arg;
 pub(crate) mod bridge;
 pub(crate) mod cache;
+pub(crate) mod capabilities;
 pub(crate) mod client;
 mod convert;
 mod errors;
@@ -13,6 +14,7 @@ pub(crate) mod extract;
 mod json;
 pub(crate) mod mock;
 mod options;
+pub(crate) mod register;
 pub(crate) mod replay;
 pub(crate) mod resilience;
 pub(crate) mod stream;

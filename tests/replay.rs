@@ -116,6 +116,30 @@ async fn recorded_calls_replay_offline() {
 }
 
 #[tokio::test]
+async fn a_recording_of_an_azure_call_keeps_no_key() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let path = tmp("azure.yaml");
+    let srv = MockServer::start().unwrap();
+    srv.push(Reply::text("Paris."));
+    let c = Client::new(ClientConfig {
+        model: "azure/prod-gpt4o".into(),
+        api_key: Some(KEY.into()),
+        base_url: Some(srv.url()),
+        api_version: Some("2024-10-21".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (r, _) = with_cassette(&path, Mode::Once, || c.chat(ask("capital?"))).await;
+    assert_eq!(r.unwrap().text(), "Paris.");
+    assert_eq!(srv.requests()[0].header("api-key"), Some(KEY));
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(KEY), "the key reached the cassette:\n{text}");
+    assert!(text.contains("api-key:\n      - REDACTED"), "{text}");
+    assert!(text.contains("api-version=2024-10-21"), "{text}");
+}
+
+#[tokio::test]
 async fn a_miss_in_none_mode_is_a_cassette_error_that_names_the_difference() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let path = tmp("miss.yaml");

@@ -11,6 +11,7 @@ from . import replay
 from ._core import (
     BreakerStatus,
     CacheStats,
+    Capabilities,
     ChatResponse,
     ChatStream,
     CircuitBreaker,
@@ -23,6 +24,7 @@ from ._core import (
     ToolCall,
     Usage,
     __version__,
+    register_provider,
 )
 from ._core import quiesce as _quiesce
 from ._options import ChatOptions, ExtractOptions
@@ -55,6 +57,7 @@ atexit.register(_quiesce)
 __all__ = [
     "__version__",
     "Client",
+    "register_provider",
     "ChatOptions",
     "ExtractOptions",
     "ChatResponse",
@@ -63,6 +66,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "CacheStats",
+    "Capabilities",
     "Retry",
     "RateLimit",
     "CircuitBreaker",

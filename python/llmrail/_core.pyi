@@ -16,6 +16,7 @@ __all__ = [
     "RateLimit",
     "Retry",
     "CacheStats",
+    "Capabilities",
     "Cassette",
     "ChatResponse",
     "ChatStream",
@@ -33,6 +34,7 @@ __all__ = [
     "bench_noop_native",
     "plan_prompt_cache",
     "quiesce",
+    "register_provider",
     "reset_log_levels",
 ]
 
@@ -355,11 +357,33 @@ class _ExtractAny(_ExtractCommon, total=False):
     """Whether an ``Extraction`` comes back around the value."""
 
 @final
+class Capabilities:
+    """What a client's model can do; ``None`` where the model catalogue does not know."""
+    @property
+    def streaming(self) -> bool:
+        """Streamed answers (every provider llmrail speaks)."""
+    @property
+    def tools(self) -> bool:
+        """Tool calls, and tool results sent back (every provider llmrail speaks)."""
+    @property
+    def structured_output(self) -> bool | None:
+        """Output constrained to a JSON schema by the API (``extract``'s auto mode uses it)."""
+    @property
+    def vision(self) -> bool | None:
+        """Images in messages."""
+    @property
+    def prompt_caching(self) -> bool | None:
+        """Prompt-prefix caching."""
+    @property
+    def batch_api(self) -> bool | None:
+        """A batch API."""
+
+@final
 class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
     def __new__(
         cls,
-        model: str,
+        model: str | None = None,
         *,
         api_key: str | None = None,
         base_url: str | None = None,
@@ -375,8 +399,17 @@ class Client:
         prompt_cache: _PromptCache | None = None,
         max_response_bytes: int | None = None,
         max_event_bytes: int | None = None,
+        api_version: str | None = None,
     ) -> Client:
-        """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB)."""
+        """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB).
+
+        Without ``model``, ``LLMRAIL_MODEL`` names it and, unless ``fallbacks`` are given (a
+        non-empty list), ``LLMRAIL_FALLBACKS`` lists fallbacks, comma-separated; with neither,
+        ``ConfigurationError``.
+
+        ``api_version`` is Azure OpenAI's ``api-version`` (default: ``OPENAI_API_VERSION``); it is
+        refused for a client with no ``azure/<deployment>`` model.
+        """
     @property
     def provider(self) -> str:
         """The provider the model string named ("openai", "anthropic", ...)."""
@@ -386,6 +419,16 @@ class Client:
     @property
     def base_url(self) -> str:
         """Where calls go; a `user:password@` and secret query values shown as REDACTED."""
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the model can do, from the provider and the model catalogue."""
+    async def check(self) -> float:
+        """One cheap authenticated request (listing the models): its latency in seconds.
+
+        A refused key raises the typed error (``AuthenticationError``), as a call would.
+        """
+    def check_sync(self) -> float:
+        """The same check, blocking this thread (the GIL is released while waiting)."""
     def health(self) -> list[BreakerStatus]:
         """Each circuit breaker's state (primary first, then fallbacks)."""
     def cache_stats(self) -> CacheStats:
@@ -648,6 +691,21 @@ def plan_prompt_cache(
     prompt_cache: _PromptCache = "5m",
 ) -> _CachePlan:
     """Where llmrail would put the prompt-cache breakpoints of a request, for callers that write the markers."""
+def register_provider(
+    name: str,
+    *,
+    base_url: str,
+    api_key_env: str | None = None,
+    wire: Literal["openai", "anthropic"] = "openai",
+    headers: Sequence[tuple[str, str]] | None = None,
+) -> None:
+    """Make ``Client("name/<model>")`` call your own service, which speaks ``wire``.
+
+    The key comes from ``api_key_env`` (without one the service takes none); ``headers`` go with
+    every request, and a client's ``headers=`` replace any of them. The registry is process-wide;
+    registering a name again replaces it for clients built afterwards. A built-in provider's name
+    or any bad argument raises ``ConfigurationError`` naming the argument.
+    """
 def reset_log_levels() -> None:
     """Read Python's logging levels again (pyo3-log caches them); call after changing them."""
 def quiesce() -> None:

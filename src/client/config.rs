@@ -14,13 +14,19 @@ use crate::resilience::ratelimit::RateLimitConfig;
 use crate::resilience::retry::RetryPolicy;
 use crate::transport;
 
+/// The variable naming the model when a client is built without one.
+pub const MODEL_ENV: &str = "LLMRAIL_MODEL";
+/// The variable listing fallbacks when the model comes from [`MODEL_ENV`].
+pub const FALLBACKS_ENV: &str = "LLMRAIL_FALLBACKS";
+
 /// The official SDKs wait up to 10 minutes for a reply; so do we unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What a user hands over to build a client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
-    /// "provider/model", e.g. "anthropic/claude-sonnet-4-5".
+    /// "provider/model", e.g. "anthropic/claude-sonnet-4-5"; empty: `LLMRAIL_MODEL` (see
+    /// [`ClientConfig::model_from_env`]).
     pub model: String,
     pub api_key: Option<String>,
     pub base_url: Option<String>,
@@ -37,6 +43,9 @@ pub struct ClientConfig {
     /// `None`: [`BreakerConfig::default`]; [`BreakerConfig::disabled`] turns it off.
     pub circuit_breaker: Option<BreakerConfig>,
     pub fallbacks: Vec<FallbackConfig>,
+    /// Azure OpenAI's `api-version` (the official SDK's `api_version`); `None`: the
+    /// `OPENAI_API_VERSION` environment variable.
+    pub api_version: Option<String>,
     /// Share rate limits and breaker state through this Redis.
     pub redis_url: Option<String>,
     /// Prompt caching for every call that does not say otherwise (`Off` by default).
@@ -83,6 +92,48 @@ impl ClientConfig {
         })
     }
 
+    /// Without a model, the environment chooses: `LLMRAIL_MODEL`, and, unless fallbacks are
+    /// given, `LLMRAIL_FALLBACKS` (comma-separated "provider/model"s), so a service's deployment
+    /// can pick its provider without a code change. A model given in code reads neither.
+    pub(super) fn model_from_env(mut self, env: &impl Fn(&str) -> Option<String>) -> Result<Self> {
+        if !self.model.trim().is_empty() {
+            return Ok(self);
+        }
+        self.model = env(MODEL_ENV)
+            .map(|m| m.trim().to_string())
+            .ok_or_else(|| {
+                LlmError::config(format!(
+                    "no model: pass one, e.g. Client(\"openai/gpt-4.1\"), or set {MODEL_ENV}"
+                ))
+            })?;
+        if self.fallbacks.is_empty() {
+            let listed = env(FALLBACKS_ENV).unwrap_or_default();
+            self.fallbacks = listed
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(FallbackConfig::new)
+                .collect();
+        }
+        Ok(self)
+    }
+
+    /// `api_version` is Azure's alone: given for a client with no Azure target, it would be
+    /// silently unused.
+    pub(super) fn check_api_version(&self) -> Result<()> {
+        let azure = |model: &str| model.starts_with("azure/");
+        if self.api_version.is_some()
+            && !azure(&self.model)
+            && !self.fallbacks.iter().any(|f| azure(&f.model))
+        {
+            return Err(LlmError::config(format!(
+                "api_version applies to azure/<deployment> models only, not {:?}",
+                self.model
+            )));
+        }
+        Ok(())
+    }
+
     /// The caller's extra headers, checked.
     pub(super) fn extra_headers(&self) -> Result<HeaderMap> {
         headers(&self.headers)
@@ -114,7 +165,7 @@ const TRANSPORT_HEADERS: [&str; 9] = [
     "upgrade",
 ];
 
-fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
+pub(super) fn headers(pairs: &[(String, String)]) -> Result<HeaderMap> {
     let mut h = HeaderMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         let name = HeaderName::from_bytes(k.as_bytes())

@@ -44,8 +44,10 @@ pub(crate) type Events = mpsc::Sender<Result<Message>>;
 
 impl Target {
     /// Resolve "provider/model", its key and base URL (from the environment where not given).
+    /// `api_version` is the client's (Azure's); without it the provider reads the environment.
     pub(super) fn resolve(
         target: &FallbackConfig,
+        api_version: Option<&str>,
         extra_headers: &HeaderMap,
         timeout: Duration,
         settings: transport::Settings,
@@ -69,6 +71,10 @@ impl Target {
                 .clone()
                 .unwrap_or_else(|| provider.default_base_url().to_string()),
         );
+        let api_version = api_version
+            .map(str::to_string)
+            .or_else(|| env(providers::azure::API_VERSION_ENV));
+        let base_url = provider.model_base_url(base_url, model, api_version)?;
         check_base_url(&base_url)?;
         let api_key = target
             .api_key
@@ -78,7 +84,7 @@ impl Target {
         // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
         // unless a cassette answers (replaying needs no key).
         if api_key.is_none()
-            && explicit_base.is_none()
+            && (explicit_base.is_none() || provider.every_base_url_is_own_service())
             && provider.key_required()
             && !crate::replay::is_active()
         {
@@ -86,6 +92,18 @@ impl Target {
                 "no API key for {prefix}: pass api_key=... or set {}",
                 provider.api_key_env().join(" or ")
             )));
+        }
+        let mut headers = extra_headers.clone();
+        for (name, var) in provider.header_env() {
+            if headers.contains_key(*name) {
+                continue;
+            }
+            if let Some(value) = env(var) {
+                let value = http::HeaderValue::from_str(&value).map_err(|_| {
+                    LlmError::config(format!("{var} is not a valid value for the {name} header"))
+                })?;
+                headers.insert(*name, value);
+            }
         }
         Ok(Self {
             provider,
@@ -96,7 +114,7 @@ impl Target {
                 base_url,
                 api_key,
                 model: model.to_string(),
-                headers: extra_headers.clone(),
+                headers,
                 timeout,
             },
         })
@@ -338,6 +356,30 @@ impl Target {
 
     /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
     /// error.
+    /// One `check()`: the provider's cheap authenticated request (listing the models), sent
+    /// once, no retries (a start-up check wants the first answer). Its latency, or the typed
+    /// error a call would get (401: authentication).
+    pub(super) async fn check(&self) -> Result<Duration> {
+        let mut http = self.provider.build_models(&self.endpoint).ok_or_else(|| {
+            LlmError::config(format!(
+                "check() has no request for {} yet",
+                self.provider.name()
+            ))
+        })??;
+        http.settings = self.settings;
+        let started = Instant::now();
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        let (status, headers) = (resp.status, resp.headers.clone());
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        Ok(started.elapsed())
+    }
+
     fn annotate(&self, e: LlmError) -> LlmError {
         let mut e = e.at(self.provider.name(), &self.endpoint.model);
         if let Some(key) = &self.endpoint.api_key {
@@ -369,7 +411,7 @@ fn not_event_stream(headers: &HeaderMap, framing: Framing) -> Option<String> {
 }
 
 /// An http(s) URL with a host; the error shows it without its secrets.
-fn check_base_url(base_url: &str) -> Result<()> {
+pub(super) fn check_base_url(base_url: &str) -> Result<()> {
     let shown = crate::replay::scrub::url(base_url);
     // `mock://` is answered in process by the transport (the `mock/<name>` provider).
     let in_process = base_url.starts_with(crate::mock::SCHEME);

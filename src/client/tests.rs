@@ -168,3 +168,50 @@ fn every_attempt_on_a_target_renders_its_one_cache_plan() {
         "{key}"
     );
 }
+
+/// The targets' names, primary first, as the breakers name them.
+#[allow(clippy::unwrap_used)]
+fn targets(c: &Client) -> Vec<String> {
+    let snaps = crate::runtime::block_on(c.health()).unwrap().unwrap();
+    snaps.into_iter().map(|s| s.name).collect()
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn without_a_model_the_environment_names_it_and_its_fallbacks() {
+    let env = |n: &str| match n {
+        "LLMRAIL_MODEL" => Some("anthropic/claude-sonnet-4-5".to_string()),
+        "LLMRAIL_FALLBACKS" => Some(" openai/gpt-4.1 , ,openrouter/x/y".to_string()),
+        n if n.ends_with("_API_KEY") => Some("k".to_string()),
+        _ => None,
+    };
+    let c = Client::with_env(ClientConfig::default(), env).unwrap();
+    assert_eq!(
+        (c.provider(), c.model()),
+        ("anthropic", "claude-sonnet-4-5")
+    );
+    assert_eq!(
+        targets(&c),
+        [
+            "anthropic/claude-sonnet-4-5",
+            "openai/gpt-4.1",
+            "openrouter/x/y"
+        ]
+    );
+
+    // Fallbacks given in code win; a model given in code reads neither variable.
+    let given = ClientConfig {
+        fallbacks: vec![FallbackConfig::new("openai/gpt-4.1-mini")],
+        ..Default::default()
+    };
+    let c = Client::with_env(given, env).unwrap();
+    assert_eq!(
+        targets(&c),
+        ["anthropic/claude-sonnet-4-5", "openai/gpt-4.1-mini"]
+    );
+    let c = Client::with_env(cfg("openai/gpt-4.1"), env).unwrap();
+    assert_eq!(targets(&c), ["openai/gpt-4.1"]);
+
+    let e = Client::with_env(ClientConfig::default(), |_| None).unwrap_err();
+    assert!(e.kind == ErrorKind::Configuration && e.message.contains("LLMRAIL_MODEL"));
+}

@@ -82,6 +82,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let asked = Asked {
         method: &parts.method,
         path: parts.uri.path(),
+        query: parts.uri.query(),
         headers: &parts.headers,
         body_len: bytes.len(),
         in_process: false,
@@ -99,6 +100,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
 pub(crate) struct Asked<'a> {
     pub method: &'a http::Method,
     pub path: &'a str,
+    pub query: Option<&'a str>,
     pub headers: &'a HeaderMap,
     pub body_len: usize,
     /// Asked through `mock://` (see `inprocess.rs`): no key is needed, and input tokens are
@@ -112,6 +114,17 @@ pub(crate) async fn respond(
     asked: &Asked<'_>,
     json: Option<Value>,
 ) -> Option<Prepared> {
+    if *asked.method == http::Method::GET {
+        if let Some(wire) = Wire::models(asked.path, asked.headers) {
+            if !asked.in_process && !wire.authorized(asked.path, asked.headers) {
+                return Some(Prepared::error(wire, 401, None));
+            }
+            let list = Bytes::from(wire.model_list().to_string());
+            return Some(
+                Prepared::ok(wire, "application/json", vec![list], Duration::ZERO).with_length(),
+            );
+        }
+    }
     let Some(wire) = Wire::route(asked.path).filter(|_| *asked.method == http::Method::POST) else {
         let message = format!(
             "Unknown request URL: {} {}. (llmrail mock server)",
@@ -119,7 +132,7 @@ pub(crate) async fn respond(
         );
         return Some(Prepared::error(Wire::OpenAi, 404, Some(&message)));
     };
-    if !asked.in_process && !wire.authorized(asked.headers) {
+    if !asked.in_process && !wire.authorized(asked.path, asked.headers) {
         let (status, message) = match wire {
             Wire::OpenAi => (401, openai::MISSING_KEY),
             Wire::Anthropic => (401, anthropic::MISSING_KEY),
@@ -128,6 +141,13 @@ pub(crate) async fn respond(
             Wire::Gemini => (403, gemini::MISSING_KEY),
         };
         return Some(Prepared::error(wire, status, Some(message)));
+    }
+    // Azure answers a deployment's URL without `api-version` as an unknown resource.
+    let versioned = asked
+        .query
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("api-version=")));
+    if Wire::azure(asked.path) && !versioned {
+        return Some(Prepared::error(wire, 404, Some("Resource not found")));
     }
     let Some(Value::Object(mut request)) = json else {
         return Some(Prepared::error(

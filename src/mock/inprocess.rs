@@ -150,6 +150,7 @@ pub async fn answer(req: HttpRequest) -> Result<HttpResponse> {
     let asked = Asked {
         method: &req.method,
         path: uri.path(),
+        query: uri.query(),
         headers: &req.headers,
         body_len: req.body.len(),
         in_process: true,

@@ -35,7 +35,58 @@ impl Wire {
         }
     }
 
-    pub(crate) fn authorized(self, headers: &HeaderMap) -> bool {
+    /// Whether `path` is an Azure OpenAI deployment's (`/openai/deployments/<name>/…`).
+    pub(crate) fn azure(path: &str) -> bool {
+        path.starts_with("/openai/deployments/")
+    }
+
+    /// A `GET …/models` (the listing `Client.check()` asks for): the wire is the one whose key
+    /// header the request carries, Anthropic's when it sends `x-api-key` or `anthropic-version`,
+    /// since both services list at `/v1/models`.
+    pub(crate) fn models(path: &str, headers: &HeaderMap) -> Option<Self> {
+        if !path.trim_end_matches('/').ends_with("/models") {
+            return None;
+        }
+        let anthropic =
+            headers.contains_key("x-api-key") || headers.contains_key("anthropic-version");
+        Some(if anthropic {
+            Self::Anthropic
+        } else {
+            Self::OpenAi
+        })
+    }
+
+    /// The model listing, as each service shapes it (one model).
+    pub(crate) fn model_list(self) -> Value {
+        match self {
+            Self::OpenAi => serde_json::json!({
+                "object": "list",
+                "data": [{"id": "gpt-4.1-mini", "object": "model", "created": 1744318173, "owned_by": "system"}],
+            }),
+            Self::Anthropic => serde_json::json!({
+                "data": [{
+                    "type": "model",
+                    "id": "claude-sonnet-4-5-20250929",
+                    "display_name": "Claude Sonnet 4.5",
+                    "created_at": "2025-09-29T00:00:00Z",
+                }],
+                "has_more": false,
+                "first_id": "claude-sonnet-4-5-20250929",
+                "last_id": "claude-sonnet-4-5-20250929",
+            }),
+            // Ollama lists at `/api/tags`, Gemini at `/v1beta/models`: neither is routed here
+            // yet (`Client.check()` has no request for them), but each has its own shape.
+            Self::Ollama => serde_json::json!({
+                "models": [{"name": "llama3.2:latest", "model": "llama3.2:latest", "size": 2019393189}],
+            }),
+            Self::Gemini => serde_json::json!({
+                "models": [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"}],
+            }),
+        }
+    }
+
+    /// Whether a request to `path` carries a key in the header its service reads.
+    pub(crate) fn authorized(self, path: &str, headers: &HeaderMap) -> bool {
         let present = |name: &str, prefix: &str| {
             headers
                 .get(name)
@@ -44,6 +95,10 @@ impl Wire {
                 .is_some_and(|rest| !rest.trim().is_empty())
         };
         match self {
+            // Azure takes its key in `api-key`, or an Entra ID token as a Bearer.
+            Self::OpenAi if Self::azure(path) || path.starts_with("/openai/") => {
+                present("api-key", "") || present("authorization", "Bearer ")
+            }
             Self::OpenAi => present("authorization", "Bearer "),
             // The Anthropic SDK sends `x-api-key`; since 2.x (and langchain-anthropic on it)
             // the same key as a Bearer token, which the API accepts as well.
@@ -173,5 +228,13 @@ mod tests {
             Wire::route("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
             Some(Wire::Gemini)
         );
+    }
+
+    #[test]
+    fn an_azure_deployment_takes_its_key_as_api_key() {
+        let mut h = HeaderMap::new();
+        h.insert("api-key", http::HeaderValue::from_static("k"));
+        assert!(Wire::OpenAi.authorized("/openai/deployments/d/chat/completions", &h));
+        assert!(!Wire::OpenAi.authorized("/v1/chat/completions", &h));
     }
 }

@@ -89,18 +89,7 @@ impl Provider for Anthropic {
             body.insert("stream".into(), Value::Bool(true));
         }
 
-        let mut headers = json_headers(ep);
-        headers.insert(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(API_VERSION),
-        );
-        if let Some(key) = &ep.api_key {
-            secret_header(
-                &mut headers,
-                HeaderName::from_static("x-api-key"),
-                key.expose(),
-            )?;
-        }
+        let mut headers = headers(ep)?;
         if marker.any_1h {
             add_beta(&mut headers, EXTENDED_TTL_BETA);
         }
@@ -116,6 +105,19 @@ impl Provider for Anthropic {
             // The client sets its own on the request it sends.
             settings: Default::default(),
         })
+    }
+
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        let request = headers(ep).map(|headers| HttpRequest {
+            method: Method::GET,
+            url: join_url(&ep.base_url, "v1/models"),
+            headers,
+            body: bytes::Bytes::new(),
+            stream: false,
+            timeout: ep.timeout,
+            settings: Default::default(),
+        });
+        Some(request)
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
@@ -183,6 +185,23 @@ impl Provider for Anthropic {
 /// System text split out; tool results become user turns; same-role turns merged, as the
 /// Messages API requires strictly alternating roles. Cache markers (the caller's, then the
 /// plan's end of the stable conversation) land on the block they follow.
+/// The caller's headers, the API version and the key.
+fn headers(ep: &Endpoint) -> Result<HeaderMap> {
+    let mut headers = json_headers(ep);
+    // A default: the caller's `anthropic-version` (already in, from `ep.headers`) wins.
+    headers
+        .entry(HeaderName::from_static("anthropic-version"))
+        .or_insert(HeaderValue::from_static(API_VERSION));
+    if let Some(key) = &ep.api_key {
+        secret_header(
+            &mut headers,
+            HeaderName::from_static("x-api-key"),
+            key.expose(),
+        )?;
+    }
+    Ok(headers)
+}
+
 fn messages(
     req: &ChatRequest,
     plan: &CachePlan,

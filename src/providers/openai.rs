@@ -1,8 +1,9 @@
-//! OpenAI Chat Completions, and every server that speaks it (OpenRouter, vLLM, Ollama's /v1).
+//! OpenAI Chat Completions, and every server that speaks it (OpenRouter, Azure OpenAI, vLLM,
+//! Ollama's /v1).
 
 mod stream;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -15,12 +16,26 @@ use crate::error::{LlmError, Result};
 use crate::model::*;
 use crate::wire::HttpRequest;
 
-/// One OpenAI-shaped service: the wire is shared, the name, home and key variable differ.
+/// One OpenAI-shaped service: the wire is shared, the name, home, key variable and the header
+/// the key travels in differ.
 pub struct OpenAi {
     name: &'static str,
     base_url: &'static str,
     key_env: &'static [&'static str],
     base_env: &'static [&'static str],
+    key_header: KeyHeader,
+    /// Default headers read from the environment (see [`Provider::header_env`]).
+    header_env: &'static [(&'static str, &'static str)],
+}
+
+/// How the key is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyHeader {
+    /// `Authorization: Bearer <key>` (OpenAI and the servers that copy it).
+    Bearer,
+    /// `api-key: <key>` (Azure OpenAI's key auth). Azure's API versions since 2024-10-21 also
+    /// take `max_completion_tokens`, which its reasoning deployments require.
+    AzureApiKey,
 }
 
 impl OpenAi {
@@ -29,12 +44,30 @@ impl OpenAi {
         base_url: "https://api.openai.com/v1",
         key_env: &["OPENAI_API_KEY"],
         base_env: &["OPENAI_BASE_URL"],
+        key_header: KeyHeader::Bearer,
+        header_env: &[],
     };
     pub const OPENROUTER: OpenAi = OpenAi {
         name: "openrouter",
         base_url: "https://openrouter.ai/api/v1",
         key_env: &["OPENROUTER_API_KEY"],
         base_env: &["OPENROUTER_BASE_URL"],
+        key_header: KeyHeader::Bearer,
+        // App attribution (openrouter.ai/docs/app-attribution): the app's URL and name.
+        // OpenRouter names no variables; these follow its header names.
+        header_env: &[
+            ("http-referer", "OPENROUTER_HTTP_REFERER"),
+            ("x-title", "OPENROUTER_X_TITLE"),
+        ],
+    };
+    /// The wire of Azure OpenAI; `super::azure` says where a deployment lives.
+    pub const AZURE: OpenAi = OpenAi {
+        name: "azure",
+        base_url: "",
+        key_env: &["AZURE_OPENAI_API_KEY"],
+        base_env: &["AZURE_OPENAI_ENDPOINT"],
+        key_header: KeyHeader::AzureApiKey,
+        header_env: &[],
     };
     /// The in-process mock (`providers/mock.rs`): OpenAI's wire to a `mock://` URL.
     pub const MOCK: OpenAi = OpenAi {
@@ -42,6 +75,8 @@ impl OpenAi {
         base_url: "mock://llmrail/v1",
         key_env: &[],
         base_env: &[],
+        key_header: KeyHeader::Bearer,
+        header_env: &[],
     };
 }
 
@@ -58,6 +93,9 @@ impl Provider for OpenAi {
     fn base_url_env(&self) -> &'static [&'static str] {
         self.base_env
     }
+    fn header_env(&self) -> &'static [(&'static str, &'static str)] {
+        self.header_env
+    }
 
     fn build_chat_with_cache(
         &self,
@@ -72,7 +110,9 @@ impl Provider for OpenAi {
         if let Some(n) = req.max_tokens {
             // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
             // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
-            let key = if ep.base_url.contains("api.openai.com") {
+            let key = if self.key_header == KeyHeader::AzureApiKey
+                || ep.base_url.contains("api.openai.com")
+            {
                 "max_completion_tokens"
             } else {
                 "max_tokens"
@@ -105,14 +145,7 @@ impl Provider for OpenAi {
             body.insert("prompt_cache_key".into(), Value::String(key.clone()));
         }
 
-        let mut headers = json_headers(ep);
-        if let Some(key) = &ep.api_key {
-            secret_header(
-                &mut headers,
-                http::header::AUTHORIZATION,
-                &format!("Bearer {}", key.expose()),
-            )?;
-        }
+        let headers = self.headers(ep)?;
         // Python callers are refused earlier, when the call is made; this covers the Rust API.
         check_extra_body(req)?;
         Ok(HttpRequest {
@@ -125,6 +158,10 @@ impl Provider for OpenAi {
             // The client sets its own on the request it sends.
             settings: Default::default(),
         })
+    }
+
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        Some(self.list_models(ep, join_url(&ep.base_url, "models")))
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
@@ -169,8 +206,10 @@ impl Provider for OpenAi {
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get("x-request-id")
+        // Azure sends its gateway's `apim-request-id`, and `x-request-id` only sometimes.
+        ["x-request-id", "apim-request-id"]
+            .iter()
+            .find_map(|name| headers.get(*name))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     }
@@ -179,6 +218,40 @@ impl Provider for OpenAi {
         let message =
             error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
         status_error(status, message, self.request_id(headers), headers, body)
+    }
+}
+
+impl OpenAi {
+    /// The caller's headers and the key, in the header this service reads it from.
+    fn headers(&self, ep: &Endpoint) -> Result<HeaderMap> {
+        let mut headers = json_headers(ep);
+        match (&ep.api_key, self.key_header) {
+            (Some(key), KeyHeader::Bearer) => secret_header(
+                &mut headers,
+                http::header::AUTHORIZATION,
+                &format!("Bearer {}", key.expose()),
+            )?,
+            (Some(key), KeyHeader::AzureApiKey) => secret_header(
+                &mut headers,
+                HeaderName::from_static("api-key"),
+                key.expose(),
+            )?,
+            (None, _) => {}
+        }
+        Ok(headers)
+    }
+
+    /// `GET url`, authenticated as a chat call is: the model listing `Client.check()` sends.
+    pub(crate) fn list_models(&self, ep: &Endpoint, url: String) -> Result<HttpRequest> {
+        Ok(HttpRequest {
+            method: Method::GET,
+            url,
+            headers: self.headers(ep)?,
+            body: bytes::Bytes::new(),
+            stream: false,
+            timeout: ep.timeout,
+            settings: Default::default(),
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use super::arg::{opt, Arg};
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::cache;
+use super::capabilities::PyCapabilities;
 use super::convert;
 use super::errors::to_py;
 use super::extract;
@@ -27,10 +28,10 @@ pub struct PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (model, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None))]
+    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        model: Arg<String>,
+        model: Option<Arg<String>>,
         api_key: Option<Arg<String>>,
         base_url: Option<Arg<String>>,
         timeout: Option<Arg<f64>>,
@@ -45,10 +46,12 @@ impl PyClient {
         prompt_cache: Option<Arg<String>>,
         max_response_bytes: Option<Arg<NonZeroUsize>>,
         max_event_bytes: Option<Arg<NonZeroUsize>>,
+        api_version: Option<Arg<String>>,
     ) -> PyResult<Self> {
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
-            model: model.get("model")?,
+            // None: the core reads LLMRAIL_MODEL (and LLMRAIL_FALLBACKS).
+            model: opt(model, "model")?.unwrap_or_default(),
             api_key: opt(api_key, "api_key")?,
             base_url: opt(base_url, "base_url")?,
             timeout: positive_seconds("timeout", timeout)?,
@@ -63,6 +66,7 @@ impl PyClient {
             max_response_bytes: opt(max_response_bytes, "max_response_bytes")?
                 .map(NonZeroUsize::get),
             max_event_bytes: opt(max_event_bytes, "max_event_bytes")?.map(NonZeroUsize::get),
+            api_version: opt(api_version, "api_version")?,
             ..ClientConfig::default()
         };
         cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
@@ -94,6 +98,27 @@ impl PyClient {
             self.inner.model(),
             self.inner.base_url()
         )
+    }
+
+    /// What the model can do, from the provider and the model catalogue.
+    #[getter]
+    fn capabilities(&self) -> PyCapabilities {
+        PyCapabilities(self.inner.capabilities())
+    }
+
+    /// One cheap authenticated request (listing the models); await it: the latency in seconds,
+    /// or the typed error (`AuthenticationError` for a refused key).
+    fn check(&self) -> PyResult<Coroutine> {
+        let client = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { client.check().await }),
+            |py, latency| latency.as_secs_f64().into_py_any(py),
+        )
+    }
+
+    /// The same check, blocking this thread (the GIL is released while waiting).
+    fn check_sync(&self, py: Python<'_>) -> PyResult<f64> {
+        bridge::block(py, self.inner.check()).map(|latency| latency.as_secs_f64())
     }
 
     /// Cache totals over this client's calls so far, and its cache hit rate.
