@@ -204,3 +204,24 @@ async fn extraction_asks_for_gemini_json_schema_output_and_reads_the_text() {
     assert_eq!(sent["responseJsonSchema"], schema);
     assert!(srv.requests()[0].body.get("tools").is_none());
 }
+
+#[tokio::test]
+async fn check_lists_the_models_with_the_key_in_its_header_and_a_missing_key_is_refused() {
+    let srv = MockServer::start().unwrap();
+    let c = client(&srv, "gemini/gemini-2.5-flash", Some("AIza-test"));
+    assert!(c.check().await.unwrap() > Duration::ZERO);
+    let req = &srv.requests()[0];
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/v1beta/models")
+    );
+    assert_eq!(req.header("x-goog-api-key"), Some("AIza-test"));
+    assert_eq!(req.query, None);
+
+    let e = client(&srv, "gemini/gemini-2.5-flash", None)
+        .check()
+        .await
+        .unwrap_err();
+    assert_eq!((e.kind, e.status), (ErrorKind::PermissionDenied, Some(403)));
+    assert_eq!(srv.requests().len(), 2, "a check is not retried");
+}

@@ -145,3 +145,16 @@ async fn an_error_line_mid_stream_ends_the_stream_with_a_server_error() {
     assert_eq!(e.kind, ErrorKind::Server);
     assert!(e.message.contains("unexpected EOF"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn check_lists_the_local_models_at_api_tags() {
+    let srv = MockServer::start().unwrap();
+    let c = client(&srv);
+    assert!(c.check().await.unwrap() > std::time::Duration::ZERO);
+    let req = &srv.requests()[0];
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/api/tags")
+    );
+    assert_eq!(req.header("authorization"), None);
+}

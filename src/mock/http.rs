@@ -117,7 +117,9 @@ pub(crate) async fn respond(
     if *asked.method == http::Method::GET {
         if let Some(wire) = Wire::models(asked.path, asked.headers) {
             if !asked.in_process && !wire.authorized(asked.path, asked.headers) {
-                return Some(Prepared::error(wire, 401, None));
+                // Google refuses a call without a key with 403, as it does for a chat.
+                let status = if wire == Wire::Gemini { 403 } else { 401 };
+                return Some(Prepared::error(wire, status, None));
             }
             let list = Bytes::from(wire.model_list().to_string());
             return Some(

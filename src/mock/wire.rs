@@ -42,15 +42,22 @@ impl Wire {
 
     /// A `GET …/models` (the listing `Client.check()` asks for): the wire is the one whose key
     /// header the request carries, Anthropic's when it sends `x-api-key` or `anthropic-version`,
-    /// since both services list at `/v1/models`.
+    /// since both services list at `/v1/models`; Gemini's when it sends `x-goog-api-key`;
+    /// Ollama lists at `/api/tags`.
     pub(crate) fn models(path: &str, headers: &HeaderMap) -> Option<Self> {
-        if !path.trim_end_matches('/').ends_with("/models") {
+        let path = path.trim_end_matches('/');
+        if path.ends_with("/api/tags") {
+            return Some(Self::Ollama);
+        }
+        if !path.ends_with("/models") {
             return None;
         }
         let anthropic =
             headers.contains_key("x-api-key") || headers.contains_key("anthropic-version");
         Some(if anthropic {
             Self::Anthropic
+        } else if headers.contains_key("x-goog-api-key") || path.ends_with("/v1beta/models") {
+            Self::Gemini
         } else {
             Self::OpenAi
         })
@@ -74,8 +81,6 @@ impl Wire {
                 "first_id": "claude-sonnet-4-5-20250929",
                 "last_id": "claude-sonnet-4-5-20250929",
             }),
-            // Ollama lists at `/api/tags`, Gemini at `/v1beta/models`: neither is routed here
-            // yet (`Client.check()` has no request for them), but each has its own shape.
             Self::Ollama => serde_json::json!({
                 "models": [{"name": "llama3.2:latest", "model": "llama3.2:latest", "size": 2019393189}],
             }),

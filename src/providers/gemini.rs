@@ -40,6 +40,19 @@ fn split_call_id(id: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// JSON headers with the key in `x-goog-api-key` (never in the URL).
+fn headers(ep: &Endpoint) -> Result<HeaderMap> {
+    let mut headers = json_headers(ep);
+    if let Some(key) = &ep.api_key {
+        secret_header(
+            &mut headers,
+            HeaderName::from_static("x-goog-api-key"),
+            key.expose(),
+        )?;
+    }
+    Ok(headers)
+}
+
 impl Provider for Gemini {
     fn name(&self) -> &'static str {
         "gemini"
@@ -53,6 +66,19 @@ impl Provider for Gemini {
     }
     fn base_url_env(&self) -> &'static [&'static str] {
         &["GEMINI_BASE_URL"]
+    }
+
+    /// `GET v1beta/models`: the cheapest request the key must be good for.
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        Some(headers(ep).map(|headers| HttpRequest {
+            method: Method::GET,
+            url: join_url(&ep.base_url, "v1beta/models"),
+            headers,
+            body: bytes::Bytes::new(),
+            stream: false,
+            timeout: ep.timeout,
+            settings: Default::default(),
+        }))
     }
 
     fn build_chat_with_cache(
@@ -127,14 +153,7 @@ impl Provider for Gemini {
             body.insert("generationConfig".into(), Value::Object(generation));
         }
 
-        let mut headers = json_headers(ep);
-        if let Some(key) = &ep.api_key {
-            secret_header(
-                &mut headers,
-                HeaderName::from_static("x-goog-api-key"),
-                key.expose(),
-            )?;
-        }
+        let headers = headers(ep)?;
         check_extra_body(req)?;
         let method = if stream {
             "streamGenerateContent"

@@ -25,6 +25,19 @@ pub use host::base_url;
 
 pub struct Ollama;
 
+/// JSON headers, and `OLLAMA_API_KEY` (ollama.com) as a Bearer token when one is set.
+fn headers(ep: &Endpoint) -> Result<HeaderMap> {
+    let mut headers = json_headers(ep);
+    if let Some(key) = &ep.api_key {
+        secret_header(
+            &mut headers,
+            http::header::AUTHORIZATION,
+            &format!("Bearer {}", key.expose()),
+        )?;
+    }
+    Ok(headers)
+}
+
 impl Provider for Ollama {
     fn name(&self) -> &'static str {
         "ollama"
@@ -44,6 +57,19 @@ impl Provider for Ollama {
     }
     fn normalize_base_url(&self, url: String) -> String {
         base_url(&url)
+    }
+
+    /// `GET /api/tags`, the local model list: is the server there, and does the key pass.
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        Some(headers(ep).map(|headers| HttpRequest {
+            method: Method::GET,
+            url: join_url(&ep.base_url, "api/tags"),
+            headers,
+            body: bytes::Bytes::new(),
+            stream: false,
+            timeout: ep.timeout,
+            settings: Default::default(),
+        }))
     }
 
     fn build_chat_with_cache(
@@ -71,14 +97,7 @@ impl Provider for Ollama {
         body.insert("stream".into(), Value::Bool(stream));
         let extra = options(req, &mut body)?;
 
-        let mut headers = json_headers(ep);
-        if let Some(key) = &ep.api_key {
-            secret_header(
-                &mut headers,
-                http::header::AUTHORIZATION,
-                &format!("Bearer {}", key.expose()),
-            )?;
-        }
+        let headers = headers(ep)?;
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "api/chat"),
