@@ -22,7 +22,6 @@ pub mod anthropic;
 pub mod azure;
 pub mod gemini;
 pub mod json_lines;
-pub mod mock;
 pub mod ollama;
 pub mod openai;
 pub mod quota;
@@ -168,7 +167,7 @@ pub trait Provider: Send + Sync {
 static OPENAI: openai::OpenAi = openai::OpenAi::OPENAI;
 static OPENROUTER: openai::OpenAi = openai::OpenAi::OPENROUTER;
 static ANTHROPIC: anthropic::Anthropic = anthropic::Anthropic;
-static MOCK: mock::Mock = mock::Mock;
+static MOCK: openai::OpenAi = openai::OpenAi::MOCK;
 static OLLAMA: ollama::Ollama = ollama::Ollama;
 static GEMINI: gemini::Gemini = gemini::Gemini;
 static AZURE: azure::Azure = azure::Azure;

@@ -36,6 +36,8 @@ enum KeyHeader {
     /// `api-key: <key>` (Azure OpenAI's key auth). Azure's API versions since 2024-10-21 also
     /// take `max_completion_tokens`, which its reasoning deployments require.
     AzureApiKey,
+    /// No key at all: the in-process mock, which no one can reach but this process.
+    NoKey,
 }
 
 impl OpenAi {
@@ -69,13 +71,16 @@ impl OpenAi {
         key_header: KeyHeader::AzureApiKey,
         header_env: &[],
     };
-    /// The in-process mock (`providers/mock.rs`): OpenAI's wire to a `mock://` URL.
+    /// `mock/<name>`, the scripted provider answered in process (`crate::mock`'s
+    /// `inprocess.rs`): OpenAI's wire to `mock://llmrail/v1`, which the transport answers
+    /// without a socket. It needs no key, and the name after `mock/` is the model the request
+    /// carries, which picks the script that answers.
     pub const MOCK: OpenAi = OpenAi {
         name: "mock",
         base_url: "mock://llmrail/v1",
         key_env: &[],
         base_env: &[],
-        key_header: KeyHeader::Bearer,
+        key_header: KeyHeader::NoKey,
         header_env: &[],
     };
 }
@@ -92,6 +97,9 @@ impl Provider for OpenAi {
     }
     fn base_url_env(&self) -> &'static [&'static str] {
         self.base_env
+    }
+    fn key_required(&self) -> bool {
+        self.key_header != KeyHeader::NoKey
     }
     fn header_env(&self) -> &'static [(&'static str, &'static str)] {
         self.header_env
@@ -236,7 +244,7 @@ impl OpenAi {
                 HeaderName::from_static("api-key"),
                 key.expose(),
             )?,
-            (None, _) => {}
+            (None, _) | (_, KeyHeader::NoKey) => {}
         }
         Ok(headers)
     }
