@@ -2,9 +2,9 @@
 //!
 //! Where the in-process answer plugs in: at the transport, the one place bytes leave the
 //! process. The `mock` provider (`OpenAi::MOCK` in `providers/openai.rs`) speaks OpenAI Chat
-//! Completions to the base URL `mock://llmrail/v1`; `transport::send` hands a request for a `mock://` URL to [`answer`]
-//! instead of reqwest, after asking the cassette (so record and replay see it like any other
-//! provider). [`answer`] runs the mock server's own request handler (`http::respond`: script,
+//! Completions to the base URL `mock://llmrail/v1`; `transport::send` hands a request for a
+//! `mock://` URL to [`answer`] instead of reqwest, after asking the cassette (so record and
+//! replay see it like any other provider). [`answer`] runs the mock server's own request handler (`http::respond`: script,
 //! fixtures, latency, faults, rendering) and returns the very bytes the HTTP mock server would
 //! send, as a [`HttpResponse`]. Everything above the transport (provider decoding, retries,
 //! breakers, rate limits, fallbacks, extraction, streaming, usage and cost) runs unchanged, and
