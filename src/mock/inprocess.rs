@@ -1,14 +1,14 @@
 //! The mock provider without a socket: `Client("mock/<name>")`.
 //!
-//! Where the in-process answer plugs in: at the transport, the one place bytes leave the
-//! process. The `mock` provider (`OpenAi::MOCK` in `providers/openai.rs`) speaks OpenAI Chat
-//! Completions to the base URL `mock://llmrail/v1`; `transport::send` hands a request for a
-//! `mock://` URL to [`answer`] instead of reqwest, after asking the cassette (so record and
-//! replay see it like any other provider). [`answer`] runs the mock server's own request handler (`http::respond`: script,
+//! Where the in-process answer plugs in: at the transport, the one place bytes leave the process.
+//! The `mock` provider (`OpenAi::MOCK` in `providers/openai.rs`) speaks OpenAI Chat Completions to
+//! the base URL `mock://llmrail/v1`; `transport::send` hands a request for a `mock://` URL to
+//! [`answer`] instead of reqwest, after asking the cassette (so record and replay see it like any
+//! other provider). [`answer`] runs the mock server's own request handler (`http::respond`: script,
 //! fixtures, latency, faults, rendering) and returns the very bytes the HTTP mock server would
 //! send, as a [`HttpResponse`]. Everything above the transport (provider decoding, retries,
-//! breakers, rate limits, fallbacks, extraction, streaming, usage and cost) runs unchanged, and
-//! a scripted fault reaches it as the same status or the same cut body.
+//! breakers, rate limits, fallbacks, extraction, streaming, usage and cost) runs unchanged, and a
+//! scripted fault reaches it as the same status or the same cut body.
 //!
 //! What a socket would have done is done here: the request's timeout bounds the time to
 //! headers (latency longer than the timeout is a `Timeout`, the way to script one), a whole
