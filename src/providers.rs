@@ -220,6 +220,20 @@ pub(crate) fn tool_fields(t: &ToolSpec, schema_key: &str) -> Map<String, Value> 
     o
 }
 
+/// A bodiless `GET` (the model listing `Client.check()` sends), authenticated as a chat is.
+pub(crate) fn get(ep: &Endpoint, url: String, headers: HeaderMap) -> HttpRequest {
+    HttpRequest {
+        method: http::Method::GET,
+        url,
+        headers,
+        body: bytes::Bytes::new(),
+        stream: false,
+        timeout: ep.timeout,
+        // The client sets its own on the request it sends.
+        settings: Default::default(),
+    }
+}
+
 /// `base` + `path` without doubled or missing slashes. The path joins before the base's query,
 /// which is kept (Azure's `?api-version=`); a fragment is never sent, so it is dropped.
 pub(crate) fn join_url(base: &str, path: &str) -> String {

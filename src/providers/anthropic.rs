@@ -108,16 +108,7 @@ impl Provider for Anthropic {
     }
 
     fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
-        let request = headers(ep).map(|headers| HttpRequest {
-            method: Method::GET,
-            url: join_url(&ep.base_url, "v1/models"),
-            headers,
-            body: bytes::Bytes::new(),
-            stream: false,
-            timeout: ep.timeout,
-            settings: Default::default(),
-        });
-        Some(request)
+        Some(headers(ep).map(|h| super::get(ep, join_url(&ep.base_url, "v1/models"), h)))
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {

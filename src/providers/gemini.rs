@@ -70,15 +70,7 @@ impl Provider for Gemini {
 
     /// `GET v1beta/models`: the cheapest request the key must be good for.
     fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
-        Some(headers(ep).map(|headers| HttpRequest {
-            method: Method::GET,
-            url: join_url(&ep.base_url, "v1beta/models"),
-            headers,
-            body: bytes::Bytes::new(),
-            stream: false,
-            timeout: ep.timeout,
-            settings: Default::default(),
-        }))
+        Some(headers(ep).map(|h| super::get(ep, join_url(&ep.base_url, "v1beta/models"), h)))
     }
 
     fn build_chat_with_cache(

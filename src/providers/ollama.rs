@@ -61,15 +61,7 @@ impl Provider for Ollama {
 
     /// `GET /api/tags`, the local model list: is the server there, and does the key pass.
     fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
-        Some(headers(ep).map(|headers| HttpRequest {
-            method: Method::GET,
-            url: join_url(&ep.base_url, "api/tags"),
-            headers,
-            body: bytes::Bytes::new(),
-            stream: false,
-            timeout: ep.timeout,
-            settings: Default::default(),
-        }))
+        Some(headers(ep).map(|h| super::get(ep, join_url(&ep.base_url, "api/tags"), h)))
     }
 
     fn build_chat_with_cache(

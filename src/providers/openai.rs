@@ -251,15 +251,7 @@ impl OpenAi {
 
     /// `GET url`, authenticated as a chat call is: the model listing `Client.check()` sends.
     pub(crate) fn list_models(&self, ep: &Endpoint, url: String) -> Result<HttpRequest> {
-        Ok(HttpRequest {
-            method: Method::GET,
-            url,
-            headers: self.headers(ep)?,
-            body: bytes::Bytes::new(),
-            stream: false,
-            timeout: ep.timeout,
-            settings: Default::default(),
-        })
+        Ok(super::get(ep, url, self.headers(ep)?))
     }
 }
 
