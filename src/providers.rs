@@ -133,6 +133,15 @@ pub trait Provider: Send + Sync {
         Ok(base_url)
     }
 
+    /// The AWS service name to SigV4-sign this provider's requests for (Bedrock: `bedrock`), or
+    /// `None` for a provider that authenticates with a key header. Signing is not translation:
+    /// the pipeline signs each attempt as it is sent (a signature expires after five minutes,
+    /// so a retry after a long wait must not reuse one), with the credentials resolved for the
+    /// client from the AWS chain.
+    fn aws_service(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The HTTP request of a chat call, with its prompt-cache plan (see `crate::cache`) rendered.
     fn build_chat_with_cache(
         &self,
