@@ -4,9 +4,10 @@
 //! is signed as `…v1%253A0…`, as botocore and the AWS SDKs sign it), the session token signed
 //! with the rest, the signature in headers.
 //!
-//! The headers it adds (`Authorization`, `X-Amz-Date`, `X-Amz-Security-Token`, and
-//! `x-amz-content-sha256` where asked) are marked sensitive, so every later consumer (logs,
-//! cassettes) drops them; the replay scrubber also knows them by name.
+//! It adds `Authorization`, `X-Amz-Date`, `X-Amz-Security-Token` (with temporary credentials)
+//! and `x-amz-content-sha256` (where asked); the credential ones, `Authorization` and the
+//! token, are marked sensitive, so every later consumer (logs, cassettes) drops them; the
+//! replay scrubber also knows them by name.
 
 use std::time::SystemTime;
 
@@ -109,8 +110,12 @@ pub fn sign(
         let mut value = HeaderValue::from_str(header.value())
             .map_err(|_| LlmError::config(format!("the SigV4 {name} header is not ASCII")))?;
         // aws-sigv4 marks only the token; the signature and the key id it names are no less
-        // the caller's, and a sensitive value is what every consumer here knows to drop.
-        value.set_sensitive(true);
+        // the caller's, and a sensitive value is what every consumer here knows to drop. The
+        // date and the payload hash are not secrets (and a cassette keeps them).
+        value.set_sensitive(matches!(
+            header.name(),
+            "authorization" | "x-amz-security-token"
+        ));
         req.headers.insert(name, value);
     }
     Ok(())
