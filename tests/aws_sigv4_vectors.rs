@@ -198,17 +198,24 @@ fn parse_case(dir: &Path) -> Case {
     }
 }
 
-/// Collects the `canonical_request` field aws-sigv4 traces while it signs.
+/// Collects the `canonical_request` field aws-sigv4 traces while it signs, and every field of
+/// every event (what a log at trace level would show).
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
+struct Capture(Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>);
 
 struct Fields<'a>(&'a Capture);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let shown = format!("{value:?}");
         if field.name() == "canonical_request" {
-            self.0 .0.lock().unwrap().push(format!("{value:?}"));
+            self.0 .0.lock().unwrap().push(shown.clone());
         }
+        self.0
+             .1
+            .lock()
+            .unwrap()
+            .push(format!("{}={shown}", field.name()));
     }
 }
 
@@ -230,6 +237,12 @@ impl Subscriber for Capture {
 
 /// Sign one case; the canonical request traced, and the request signed.
 fn sign_case(case: &Case) -> (String, HttpRequest) {
+    let (canonical, req, _) = sign_case_logged(case);
+    (canonical, req)
+}
+
+/// As [`sign_case`], with every field aws-sigv4 logged while signing.
+fn sign_case_logged(case: &Case) -> (String, HttpRequest, Vec<String>) {
     let mut headers = HeaderMap::new();
     for (name, value) in &case.headers {
         headers.append(
@@ -267,7 +280,8 @@ fn sign_case(case: &Case) -> (String, HttpRequest) {
         .last()
         .cloned()
         .unwrap_or_default();
-    (traced, req)
+    let logged = capture.1.lock().unwrap().clone();
+    (traced, req, logged)
 }
 
 /// What differs between the case and llmrail's signature of it, if anything.
@@ -426,4 +440,34 @@ fn a_bedrock_model_id_is_encoded_twice_in_the_canonical_uri_as_botocore_signs_it
         req.url,
         "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
     );
+}
+
+#[test]
+fn what_the_signer_logs_at_trace_level_holds_no_secret_token_or_signature() {
+    let case = Case {
+        method: "POST".into(),
+        path: "/model/m/converse".into(),
+        host: "bedrock-runtime.us-east-1.amazonaws.com".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: "{}".into(),
+        access_key_id: "ASIAEXAMPLELOGS".into(),
+        secret: "logs-secret-wJalrXUtnFEMI".into(),
+        token: Some("logs-session-token-IQoJb3JpZ2lu".into()),
+        region: "us-east-1".into(),
+        service: "bedrock".into(),
+        time: parse_time("20150830T123600Z"),
+        content_sha256: false,
+    };
+    let (_, req, logged) = sign_case_logged(&case);
+    assert!(!logged.is_empty(), "aws-sigv4 logged nothing to check");
+    let auth = req.headers["authorization"].to_str().unwrap();
+    let signature = auth.rsplit("Signature=").next().unwrap();
+    let all = logged.join("\n");
+    for secret in [
+        case.secret.as_str(),
+        case.token.as_deref().unwrap(),
+        signature,
+    ] {
+        assert!(!all.contains(secret), "{secret} is logged:\n{all}");
+    }
 }
