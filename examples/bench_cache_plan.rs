@@ -89,6 +89,7 @@ fn main() {
         model: MODEL.into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(60),
+        aws: None,
     };
     let policy = PromptCache::Ttl(CacheTtl::FiveMinutes);
     let plan_us = per_call(

@@ -1,5 +1,5 @@
-//! A mock LLM provider: OpenAI Chat Completions, Anthropic Messages and Gemini generateContent on
-//! 127.0.0.1, answering
+//! A mock LLM provider: OpenAI Chat Completions, Anthropic Messages, Gemini generateContent,
+//! Ollama's `/api/chat` and Bedrock's Converse and ConverseStream on 127.0.0.1, answering
 //! from a script, with realistic latency and faults. The project's tests talk to it over real
 //! HTTP, and users get it as `llmrail.testing.MockServer`. The same answers come without a
 //! socket for `Client("mock/<name>")` (`inprocess.rs`), optionally chosen by the rules of a
@@ -14,6 +14,7 @@
 //! ```
 
 mod anthropic;
+mod bedrock;
 mod body;
 mod cache;
 mod fault;

@@ -37,6 +37,10 @@ pub struct Endpoint {
     /// Extra headers the caller asked for, sent with every request.
     pub headers: HeaderMap,
     pub timeout: Duration,
+    /// For a provider whose [`Provider::aws_service`] is `Some`: its region (for its URL) and
+    /// the credentials the pipeline signs each attempt with (none with a bearer key). `None`
+    /// for every other provider.
+    pub aws: Option<crate::aws::Aws>,
 }
 
 /// A credential. Its `Debug` never shows the value, so it cannot leak through a repr or a log.

@@ -95,6 +95,7 @@ fn build(req: &ChatRequest, stream: bool) -> Value {
         model: "gemini-2.5-flash".into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     };
     let http = providers::lookup("gemini")
         .unwrap()

@@ -370,6 +370,7 @@ fn build(req: &ChatRequest, stream: bool) -> Value {
         model: "gemma3:1b".into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     };
     let http = ollama().build_chat(&ep, req, stream).unwrap();
     assert_eq!(http.url, "http://localhost:11434/api/chat");

@@ -43,6 +43,7 @@ fn endpoint(base_url: &str) -> Endpoint {
         model: "gpt-4o-mini".into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     }
 }
 

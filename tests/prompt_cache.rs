@@ -45,6 +45,7 @@ fn endpoint(model: &str) -> Endpoint {
         model: model.into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(5),
+        aws: None,
     }
 }
 

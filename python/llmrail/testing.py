@@ -200,8 +200,8 @@ class _Scripted:
         ``fault("reset")``: close the connection without a response.
         ``fault("truncate", after=3)``: a stream cut after 3 events (a plain body after 3 bytes).
         ``fault("error_after", after=3)``: 3 stream events, then the provider's in-stream error
-        (OpenAI's error chunk, Anthropic's ``error`` event, Ollama's ``{"error": ...}`` line); a
-        call that is not streamed gets a 500.
+        (OpenAI's error chunk, Anthropic's ``error`` event, Ollama's ``{"error": ...}`` line,
+        Bedrock's ``exception`` frame); a call that is not streamed gets a 500.
         ``fault("slow_body", seconds=1.0)``: headers at once, body dribbled over ``seconds``.
         ``fault("malformed_json")``: a 200 whose body (or one stream event) is not JSON.
         ``headers`` are added to an error status's response (``retry-after-ms``, rate-limit

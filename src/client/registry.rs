@@ -30,13 +30,15 @@ const MAX_UNHELD: usize = 1024;
 /// A table is not swept before it holds this many entries.
 const FIRST_SWEEP: usize = 64;
 
-/// Who is called: provider, base URL, model and (a hash of) the API key.
+/// Who is called: provider, base URL, model and (a hash of) the API key, or of the AWS access
+/// key id a provider that speaks AWS signs with.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TargetId {
     provider: &'static str,
     base_url: String,
     model: String,
     key: Option<u64>,
+    aws_key: Option<u64>,
 }
 
 impl TargetId {
@@ -45,6 +47,7 @@ impl TargetId {
         base_url: &str,
         model: &str,
         key: Option<&Secret>,
+        aws_access_key_id: Option<&str>,
     ) -> Self {
         // SipHash under a per-process random seed: equal keys match within the process, and
         // the value says nothing about the key outside it.
@@ -54,6 +57,7 @@ impl TargetId {
             base_url: base_url.to_string(),
             model: model.to_string(),
             key: key.map(|k| SEED.hash_one(k.expose())),
+            aws_key: aws_access_key_id.map(|k| SEED.hash_one(k)),
         }
     }
 }
@@ -191,7 +195,7 @@ mod tests {
     }
 
     fn id(key: &str) -> TargetId {
-        TargetId::new("openai", "http://h/v1", "m", Some(&Secret::new(key)))
+        TargetId::new("openai", "http://h/v1", "m", Some(&Secret::new(key)), None)
     }
 
     #[test]
@@ -200,10 +204,27 @@ mod tests {
         let a = r.get(id("sk-1"));
         assert!(Arc::ptr_eq(&a, &r.get(id("sk-1"))));
         assert!(!Arc::ptr_eq(&a, &r.get(id("sk-2"))));
-        let other_url = TargetId::new("openai", "http://other/v1", "m", Some(&Secret::new("sk-1")));
+        let other_url = TargetId::new(
+            "openai",
+            "http://other/v1",
+            "m",
+            Some(&Secret::new("sk-1")),
+            None,
+        );
         assert!(!Arc::ptr_eq(&a, &r.get(other_url)));
-        let no_key = TargetId::new("openai", "http://h/v1", "m", None);
+        let no_key = TargetId::new("openai", "http://h/v1", "m", None, None);
         assert!(!Arc::ptr_eq(&a, &r.get(no_key)));
+    }
+
+    #[test]
+    fn another_aws_access_key_id_is_another_target() {
+        let r: Registry<TargetId, Flag> = Registry::default();
+        let aws = |key: &str| TargetId::new("bedrock", "https://b", "m", None, Some(key));
+        let a = r.get(aws("AKIDONE"));
+        assert!(Arc::ptr_eq(&a, &r.get(aws("AKIDONE"))));
+        assert!(!Arc::ptr_eq(&a, &r.get(aws("AKIDTWO"))));
+        let unsigned = TargetId::new("bedrock", "https://b", "m", None, None);
+        assert!(!Arc::ptr_eq(&a, &r.get(unsigned)));
     }
 
     #[test]

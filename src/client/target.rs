@@ -3,7 +3,7 @@
 //! through the transport, decode. Retries, limits, breakers and fallbacks are the pipeline's
 //! (`pipeline.rs`); a target makes exactly one request per attempt.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::StreamExt;
 use http::HeaderMap;
@@ -11,6 +11,7 @@ use sse_stream::SseByteStream;
 use tokio::sync::mpsc;
 
 use super::registry::TargetId;
+use crate::aws::{self, Aws};
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result, BODY_EXCERPT_CHARS};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
@@ -53,7 +54,7 @@ impl Target {
         settings: transport::Settings,
         env: &impl Fn(&str) -> Option<String>,
     ) -> Result<Self> {
-        let (prefix, model) = split_model(&target.model)?;
+        let (prefix, _) = split_model(&target.model)?;
         let provider = providers::lookup(prefix).ok_or_else(|| {
             LlmError::config(format!(
                 "unknown provider {prefix:?} in model {:?}; known providers: {}",
@@ -61,6 +62,28 @@ impl Target {
                 providers::KNOWN.join(", ")
             ))
         })?;
+        Self::resolve_for(
+            provider,
+            target,
+            api_version,
+            extra_headers,
+            timeout,
+            settings,
+            env,
+        )
+    }
+
+    /// As [`Target::resolve`], with the provider already found (tests bring their own).
+    pub(super) fn resolve_for(
+        provider: &'static dyn Provider,
+        target: &FallbackConfig,
+        api_version: Option<&str>,
+        extra_headers: &HeaderMap,
+        timeout: Duration,
+        settings: transport::Settings,
+        env: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let (prefix, model) = split_model(&target.model)?;
         let from_env = |names: &[&str]| names.iter().find_map(|n| env(n));
         let explicit_base = target
             .base_url
@@ -81,9 +104,14 @@ impl Target {
             .clone()
             .or_else(|| from_env(provider.api_key_env()))
             .map(Secret::new);
+        let aws = match provider.aws_service() {
+            Some(_) => Some(resolve_aws(provider, api_key.is_some(), env)?),
+            None => None,
+        };
         // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
-        // unless a cassette answers (replaying needs no key).
+        // unless a cassette answers (replaying needs no key). AWS credentials stand for a key.
         if api_key.is_none()
+            && aws.is_none()
             && (explicit_base.is_none() || provider.every_base_url_is_own_service())
             && provider.key_required()
             && !crate::replay::is_active()
@@ -109,13 +137,22 @@ impl Target {
             provider,
             url_secrets: crate::replay::scrub::url_secrets(&base_url),
             settings,
-            id: TargetId::new(provider.name(), &base_url, model, api_key.as_ref()),
+            id: TargetId::new(
+                provider.name(),
+                &base_url,
+                model,
+                api_key.as_ref(),
+                aws.as_ref()
+                    .and_then(|a| a.credentials.as_ref())
+                    .map(aws::Credentials::access_key_id),
+            ),
             endpoint: Endpoint {
                 base_url,
                 api_key,
                 model: model.to_string(),
                 headers,
                 timeout,
+                aws,
             },
         })
     }
@@ -149,7 +186,31 @@ impl Target {
             http.timeout = http.timeout.min(left.max(Duration::from_millis(1)));
         }
         http.settings = self.settings;
+        self.sign(&mut http)?;
         Ok(http)
+    }
+
+    /// SigV4-sign a request of a provider that speaks AWS, with the time of this attempt: the
+    /// request is built per attempt right before it is sent, so a retry after a long wait (a
+    /// signature is valid five minutes) carries a fresh one. Every other provider's request
+    /// is untouched; the test is one field read.
+    fn sign(&self, http: &mut HttpRequest) -> Result<()> {
+        let Some(Aws {
+            region,
+            credentials: Some(creds),
+        }) = &self.endpoint.aws
+        else {
+            return Ok(());
+        };
+        let (Some(service), Some(region)) = (self.provider.aws_service(), region.as_deref()) else {
+            return Ok(());
+        };
+        aws::sign(
+            http,
+            creds,
+            &aws::Scope::new(service, region),
+            SystemTime::now(),
+        )
     }
 
     /// One buffered attempt.
@@ -367,6 +428,7 @@ impl Target {
             ))
         })??;
         http.settings = self.settings;
+        self.sign(&mut http)?;
         let started = Instant::now();
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
         let (status, headers) = (resp.status, resp.headers.clone());
@@ -385,8 +447,40 @@ impl Target {
         if let Some(key) = &self.endpoint.api_key {
             e = e.scrub(key.expose());
         }
+        if let Some(creds) = self
+            .endpoint
+            .aws
+            .as_ref()
+            .and_then(|a| a.credentials.as_ref())
+        {
+            e = creds.secrets().fold(e, |e, s| e.scrub(s));
+        }
         self.url_secrets.iter().fold(e, |e, s| e.scrub(s))
     }
+}
+
+/// The region and credentials of a provider that speaks AWS. With a key (a Bedrock API key,
+/// sent as a bearer token) only the region is read; without one the AWS chain must give
+/// credentials, unless a cassette answers.
+fn resolve_aws(
+    provider: &dyn Provider,
+    has_key: bool,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Aws> {
+    let aws = Aws::resolve(env, !has_key)?;
+    if aws.credentials.is_some() {
+        // Nothing can be signed without a region: say so now, not at the first call.
+        aws.require_region(provider.name())?;
+    } else if !has_key && !crate::replay::is_active() {
+        return Err(LlmError::config(format!(
+            "no credentials for {name}: set {keys} (an API key), or AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for temporary ones), or AWS_PROFILE \
+             to a profile with keys in ~/.aws/credentials",
+            name = provider.name(),
+            keys = provider.api_key_env().join(" or "),
+        )));
+    }
+    Ok(aws)
 }
 
 /// What a streamed attempt got to before it ended.

@@ -215,3 +215,230 @@ fn without_a_model_the_environment_names_it_and_its_fallbacks() {
     let e = Client::with_env(ClientConfig::default(), |_| None).unwrap_err();
     assert!(e.kind == ErrorKind::Configuration && e.message.contains("LLMRAIL_MODEL"));
 }
+
+/// Ollama's wire (which the mock serves without asking for a key) under a provider that says
+/// it is an AWS service: the pipeline's SigV4 signing, tested over real HTTP to the mock
+/// server without the Bedrock translation.
+struct SignedOllama;
+
+static SIGNED: SignedOllama = SignedOllama;
+const WIRE: crate::providers::ollama::Ollama = crate::providers::ollama::Ollama;
+
+impl crate::providers::Provider for SignedOllama {
+    fn name(&self) -> &'static str {
+        "signed"
+    }
+    fn default_base_url(&self) -> &'static str {
+        "http://127.0.0.1:9/v1"
+    }
+    fn api_key_env(&self) -> &'static [&'static str] {
+        &["SIGNED_BEARER_TOKEN"]
+    }
+    fn base_url_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn aws_service(&self) -> Option<&'static str> {
+        Some("bedrock")
+    }
+    fn build_chat_with_cache(
+        &self,
+        ep: &crate::providers::Endpoint,
+        req: &ChatRequest,
+        stream: bool,
+        plan: &crate::cache::CachePlan,
+    ) -> Result<crate::wire::HttpRequest> {
+        WIRE.build_chat_with_cache(ep, req, stream, plan)
+    }
+    fn build_models(
+        &self,
+        ep: &crate::providers::Endpoint,
+    ) -> Option<Result<crate::wire::HttpRequest>> {
+        WIRE.build_models(ep)
+    }
+    fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
+        WIRE.parse_chat(body)
+    }
+    fn stream_decoder(&self) -> Box<dyn crate::providers::StreamDecoder> {
+        WIRE.stream_decoder()
+    }
+    fn stream_framing(&self) -> crate::providers::Framing {
+        WIRE.stream_framing()
+    }
+    fn request_id(&self, headers: &HeaderMap) -> Option<String> {
+        WIRE.request_id(headers)
+    }
+    fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> crate::LlmError {
+        WIRE.parse_error(status, headers, body)
+    }
+}
+
+/// A client of [`SignedOllama`] built as `Client::with_env` builds one.
+fn signed_client(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Client> {
+    let primary = FallbackConfig {
+        model: cfg.model.clone(),
+        api_key: cfg.api_key.clone(),
+        base_url: cfg.base_url.clone(),
+    };
+    let target = Target::resolve_for(
+        &SIGNED,
+        &primary,
+        None,
+        &HeaderMap::new(),
+        std::time::Duration::from_secs(10),
+        crate::transport::Settings::default(),
+        &env,
+    )?;
+    let memory = registry::CACHES.get(target.id.clone());
+    Ok(Client {
+        pipe: Arc::new(Pipeline::build(&cfg, target, vec![])?),
+        cache: Arc::new(Tracker::sharing(cfg.prompt_cache, memory)),
+    })
+}
+
+fn aws_env(name: &str) -> Option<String> {
+    match name {
+        "AWS_ACCESS_KEY_ID" => Some("AKIDPIPELINE".into()),
+        "AWS_SECRET_ACCESS_KEY" => Some("pipeline-secret".into()),
+        "AWS_SESSION_TOKEN" => Some("pipeline-token".into()),
+        "AWS_REGION" => Some("us-west-2".into()),
+        _ => None,
+    }
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn every_attempt_is_signed_as_it_is_sent_so_a_retry_after_a_wait_is_signed_afresh() {
+    let server = crate::mock::MockServer::start().unwrap();
+    // Retry-After 1.1 s: the retry's X-Amz-Date (seconds) cannot be the first attempt's.
+    let fault = serde_json::json!({"fault": {"status": 429, "retry_after": 1.1}});
+    server.push_json(fault).unwrap();
+    let cfg = ClientConfig {
+        base_url: Some(server.url()),
+        retry: Some(crate::resilience::retry::RetryPolicy {
+            max_attempts: 2,
+            ..Default::default()
+        }),
+        ..cfg("signed/m")
+    };
+    let client = signed_client(cfg, aws_env).unwrap();
+    let req = ChatRequest {
+        messages: vec![crate::model::Message::user("hi")],
+        ..ChatRequest::default()
+    };
+    let r = crate::runtime::block_on(client.chat(req)).unwrap().unwrap();
+    assert!(!r.text().is_empty());
+    let sent = server.requests();
+    assert_eq!(sent.len(), 2);
+    let header = |i: usize, name: &str| sent[i].header(name).unwrap().to_string();
+    for i in 0..2 {
+        let auth = header(i, "authorization");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDPIPELINE/")
+                && auth.contains("/us-west-2/bedrock/aws4_request")
+                && auth.contains("x-amz-security-token"),
+            "{auth}"
+        );
+        assert_eq!(header(i, "x-amz-security-token"), "pipeline-token");
+    }
+    assert_ne!(header(0, "x-amz-date"), header(1, "x-amz-date"));
+    assert_ne!(header(0, "authorization"), header(1, "authorization"));
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn check_sends_a_signed_request_too() {
+    let server = crate::mock::MockServer::start().unwrap();
+    let cfg = ClientConfig {
+        base_url: Some(server.url()),
+        ..cfg("signed/m")
+    };
+    let client = signed_client(cfg, aws_env).unwrap();
+    crate::runtime::block_on(client.check()).unwrap().unwrap();
+    let sent = server.requests();
+    assert_eq!(sent[0].method, "GET");
+    let auth = sent[0].header("authorization").unwrap();
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDPIPELINE/"),
+        "{auth}"
+    );
+    assert!(sent[0].header("x-amz-date").is_some());
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn a_bearer_key_is_sent_as_it_is_signs_nothing_and_needs_no_aws_credentials() {
+    let server = crate::mock::MockServer::start().unwrap();
+    let env = |n: &str| (n == "AWS_REGION").then(|| "eu-central-1".to_string());
+    let bearer = ClientConfig {
+        api_key: Some("bedrock-api-key".into()),
+        base_url: Some(server.url()),
+        ..cfg("signed/m")
+    };
+    let client = signed_client(bearer, env).unwrap();
+    let aws = client.pipe.primary().endpoint.aws.clone().unwrap();
+    assert_eq!(aws.region.as_deref(), Some("eu-central-1"));
+    assert!(aws.credentials.is_none());
+    let req = ChatRequest {
+        messages: vec![crate::model::Message::user("hi")],
+        ..ChatRequest::default()
+    };
+    crate::runtime::block_on(client.chat(req.clone()))
+        .unwrap()
+        .unwrap();
+    let sent = server.requests();
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some("Bearer bedrock-api-key")
+    );
+    assert!(sent[0].header("x-amz-date").is_none());
+
+    // And a provider that is no AWS service never gets an AWS header, whatever the environment.
+    let openai = ClientConfig {
+        api_key: Some("sk".into()),
+        base_url: Some(format!("{}/v1", server.url())),
+        ..cfg("openai/gpt-4.1")
+    };
+    let client = Client::with_env(openai, aws_env).unwrap();
+    assert!(client.pipe.primary().endpoint.aws.is_none());
+    crate::runtime::block_on(client.chat(req)).unwrap().unwrap();
+    let sent = server.requests();
+    assert_eq!(sent[1].header("authorization"), Some("Bearer sk"));
+    assert!(sent[1].header("x-amz-date").is_none());
+}
+
+#[test]
+fn an_aws_service_without_a_key_or_credentials_names_every_way_to_give_them() {
+    let e = signed_client(cfg("signed/m"), |_| None).err();
+    assert!(e.is_some_and(|e| e.kind == ErrorKind::Configuration
+        && [
+            "SIGNED_BEARER_TOKEN",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_PROFILE"
+        ]
+        .iter()
+        .all(|name| e.message.contains(name))));
+}
+
+#[test]
+fn aws_credentials_without_a_region_fail_when_the_client_is_built() {
+    let env = |n: &str| (n != "AWS_REGION").then(|| aws_env(n)).flatten();
+    let e = signed_client(cfg("signed/m"), env).err();
+    assert!(e
+        .is_some_and(|e| e.kind == ErrorKind::Configuration
+            && e.message.contains("no AWS region for signed")));
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn two_clients_signing_with_other_access_keys_are_other_targets() {
+    let other = |n: &str| match n {
+        "AWS_ACCESS_KEY_ID" => Some("AKIDOTHER".to_string()),
+        n => aws_env(n),
+    };
+    let a = signed_client(cfg("signed/m"), aws_env).unwrap();
+    let b = signed_client(cfg("signed/m"), other).unwrap();
+    let a2 = signed_client(cfg("signed/m"), aws_env).unwrap();
+    assert!(a.pipe.primary().id == a2.pipe.primary().id);
+    assert!(a.pipe.primary().id != b.pipe.primary().id);
+}

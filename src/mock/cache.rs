@@ -63,6 +63,8 @@ impl PromptCache {
             Wire::Ollama => (0, 0, 0),
             // Gemini's implicit cache is not simulated; a scripted usage sets its counts.
             Wire::Gemini => (0, 0, 0),
+            // Bedrock's cache points are not simulated either.
+            Wire::Bedrock => (0, 0, 0),
         };
         tokens.cache_read = read;
         tokens.cache_write = write_5m + write_1h;

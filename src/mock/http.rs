@@ -19,7 +19,7 @@ use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
 use super::render::{self, Turn};
 use super::wire::Wire;
-use super::{anthropic, gemini, ollama, openai, Received, Shared};
+use super::{anthropic, bedrock, gemini, ollama, openai, Received, Shared};
 
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
@@ -117,8 +117,12 @@ pub(crate) async fn respond(
     if *asked.method == http::Method::GET {
         if let Some(wire) = Wire::models(asked.path, asked.headers) {
             if !asked.in_process && !wire.authorized(asked.path, asked.headers) {
-                // Google refuses a call without a key with 403, as it does for a chat.
-                let status = if wire == Wire::Gemini { 403 } else { 401 };
+                // Google and AWS refuse a call without a key with 403, as they do a chat.
+                let status = if matches!(wire, Wire::Gemini | Wire::Bedrock) {
+                    403
+                } else {
+                    401
+                };
                 return Some(Prepared::error(wire, status, None));
             }
             let list = Bytes::from(wire.model_list().to_string());
@@ -141,6 +145,8 @@ pub(crate) async fn respond(
             Wire::Ollama => (401, "unauthorized"),
             // Google answers a call without a key with 403 PERMISSION_DENIED.
             Wire::Gemini => (403, gemini::MISSING_KEY),
+            // AWS answers an unsigned call (no signature, no API key) with 403.
+            Wire::Bedrock => (403, bedrock::exception(403).1),
         };
         return Some(Prepared::error(wire, status, Some(message)));
     }
@@ -184,6 +190,11 @@ pub(crate) async fn respond(
         request
             .entry("model")
             .or_insert_with(|| Value::String(model.to_owned()));
+    }
+    // So does Bedrock (`converse` or `converse-stream`).
+    if let Some((model, streamed)) = bedrock::route(asked.path) {
+        stream = streamed;
+        request.entry("model").or_insert(Value::String(model));
     }
     let mut turn = Turn::new(&reply, &request, asked.body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
@@ -282,6 +293,13 @@ impl Prepared {
         p.status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = wire.error_body(status, message, &p.request_id(wire));
         p.pieces = vec![Bytes::from(body.to_string())];
+        // AWS names the exception in a header; the body has only the message.
+        if wire == Wire::Bedrock {
+            if let Ok(v) = HeaderValue::from_str(&bedrock::error_type(status)) {
+                p.headers
+                    .insert(HeaderName::from_static("x-amzn-errortype"), v);
+            }
+        }
         p.with_length()
     }
 

@@ -100,6 +100,16 @@ impl FinishReason {
             Self::ContentFilter => "refusal",
         }
     }
+
+    /// Bedrock Converse's `stopReason`.
+    pub fn bedrock(self) -> &'static str {
+        match self {
+            Self::Stop => "end_turn",
+            Self::Length => "max_tokens",
+            Self::ToolCalls => "tool_use",
+            Self::ContentFilter => "content_filtered",
+        }
+    }
 }
 
 impl Reply {

@@ -5,7 +5,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::render::{random_alnum, random_hex, Turn};
-use super::{anthropic, gemini, ollama, openai};
+use super::{anthropic, bedrock, gemini, ollama, openai};
 
 /// The wire format a request path speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,15 +15,20 @@ pub(crate) enum Wire {
     /// Ollama's native `/api/chat` (its OpenAI-compatible `/v1` is [`Wire::OpenAi`]).
     Ollama,
     Gemini,
+    /// Bedrock Runtime's Converse and ConverseStream (`/model/{id}/converse[-stream]`).
+    Bedrock,
 }
 
 impl Wire {
     /// Any path ending in `/chat/completions`, `/messages` or `/api/chat`, so every base URL
-    /// shape works; Gemini's `/models/{model}:generateContent` and `:streamGenerateContent`.
+    /// shape works; Gemini's `/models/{model}:generateContent` and `:streamGenerateContent`;
+    /// Bedrock's `/model/{id}/converse` and `/converse-stream`.
     pub(crate) fn route(path: &str) -> Option<Self> {
         let path = path.trim_end_matches('/');
         if gemini::route(path).is_some() {
             Some(Self::Gemini)
+        } else if bedrock::route(path).is_some() {
+            Some(Self::Bedrock)
         } else if path.ends_with("/chat/completions") {
             Some(Self::OpenAi)
         } else if path.ends_with("/messages") {
@@ -43,11 +48,14 @@ impl Wire {
     /// A `GET …/models` (the listing `Client.check()` asks for): the wire is the one whose key
     /// header the request carries, Anthropic's when it sends `x-api-key` or `anthropic-version`,
     /// since both services list at `/v1/models`; Gemini's when it sends `x-goog-api-key`;
-    /// Ollama lists at `/api/tags`.
+    /// Ollama lists at `/api/tags`; Bedrock's control plane at `/foundation-models`.
     pub(crate) fn models(path: &str, headers: &HeaderMap) -> Option<Self> {
         let path = path.trim_end_matches('/');
         if path.ends_with("/api/tags") {
             return Some(Self::Ollama);
+        }
+        if path.ends_with("/foundation-models") {
+            return Some(Self::Bedrock);
         }
         if !path.ends_with("/models") {
             return None;
@@ -87,6 +95,7 @@ impl Wire {
             Self::Gemini => serde_json::json!({
                 "models": [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"}],
             }),
+            Self::Bedrock => bedrock::model_list(),
         }
     }
 
@@ -112,6 +121,8 @@ impl Wire {
             Self::Ollama => true,
             // An OAuth token works as well as a key.
             Self::Gemini => present("x-goog-api-key", "") || present("authorization", "Bearer "),
+            // A SigV4 signature, or a Bedrock API key as a Bearer.
+            Self::Bedrock => bedrock::authorized(headers),
         }
     }
 
@@ -123,6 +134,7 @@ impl Wire {
             // so a fault's request can be found in its logs like the others'.
             Self::Gemini => Some("x-request-id"),
             Self::Anthropic => Some("request-id"),
+            Self::Bedrock => Some("x-amzn-requestid"),
             Self::Ollama => None,
         }
     }
@@ -131,6 +143,7 @@ impl Wire {
         match self {
             Self::OpenAi | Self::Gemini => format!("req_{}", random_hex(32)),
             Self::Anthropic => format!("req_011C{}", random_alnum(20)),
+            Self::Bedrock => bedrock::new_request_id(),
             Self::Ollama => String::new(),
         }
     }
@@ -145,6 +158,7 @@ impl Wire {
         match self {
             Self::OpenAi | Self::Anthropic | Self::Gemini => "text/event-stream; charset=utf-8",
             Self::Ollama => "application/x-ndjson",
+            Self::Bedrock => bedrock::EVENT_STREAM,
         }
     }
 
@@ -154,6 +168,7 @@ impl Wire {
             Self::Anthropic => anthropic::error_body(status, message, request_id),
             Self::Ollama => ollama::error_body(status, message, "mock-model"),
             Self::Gemini => gemini::error_body(status, message, None),
+            Self::Bedrock => bedrock::error_body(status, message),
         }
     }
 
@@ -163,6 +178,7 @@ impl Wire {
             Self::Anthropic => anthropic::message(turn),
             Self::Ollama => ollama::chat(turn),
             Self::Gemini => gemini::response(turn),
+            Self::Bedrock => bedrock::response(turn),
         }
     }
 
@@ -173,6 +189,7 @@ impl Wire {
             Self::Anthropic => anthropic::events(turn),
             Self::Ollama => ollama::lines(turn),
             Self::Gemini => gemini::events(turn),
+            Self::Bedrock => bedrock::events(turn),
         }
     }
 
@@ -193,6 +210,8 @@ impl Wire {
             Self::Gemini => Bytes::from_static(
                 b"data: {\"error\":{\"code\":500,\"message\":\"An internal error has occurred. (mock)\",\"status\":\"INTERNAL\"}}\n\n",
             ),
+            // An exception frame of the event stream.
+            Self::Bedrock => bedrock::stream_error(),
         }
     }
 
@@ -205,6 +224,7 @@ impl Wire {
             ),
             Self::Ollama => Bytes::from_static(ollama::BROKEN_LINE),
             Self::Gemini => gemini::broken_event(),
+            Self::Bedrock => bedrock::broken_event(),
         }
     }
 }
@@ -232,6 +252,14 @@ mod tests {
         assert_eq!(
             Wire::route("/v1beta/models/gemini-2.5-flash:streamGenerateContent"),
             Some(Wire::Gemini)
+        );
+        assert_eq!(
+            Wire::route("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"),
+            Some(Wire::Bedrock)
+        );
+        assert_eq!(
+            Wire::route("/model/us.amazon.nova-micro-v1%3A0/converse-stream"),
+            Some(Wire::Bedrock)
         );
     }
 

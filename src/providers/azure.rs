@@ -130,6 +130,7 @@ mod tests {
             model: "prod-gpt4o".into(),
             headers: HeaderMap::new(),
             timeout: std::time::Duration::from_secs(5),
+            aws: None,
         }
     }
 

@@ -20,6 +20,7 @@ fn endpoint() -> Endpoint {
         model: "m".into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(1),
+        aws: None,
     }
 }
 

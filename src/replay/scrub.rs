@@ -101,6 +101,11 @@ impl Scrubber {
                 if let Some((_, token)) = text.split_once(' ') {
                     secrets.push(token.trim().to_string());
                 }
+                // A SigV4 signature or credential scope quoted alone (an AWS signature error
+                // quotes what it expected) is the same secret.
+                if text.starts_with("AWS4-") {
+                    secrets.extend(sigv4_parts(&text));
+                }
                 secrets.push(text);
             }
         }
@@ -231,6 +236,22 @@ impl Scrubber {
         }
         out
     }
+}
+
+/// The signature, the credential scope and its access key id of a SigV4 `Authorization` value
+/// (`AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, SignedHeaders=…,
+/// Signature=…`).
+fn sigv4_parts(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in value.split([',', ' ']).map(str::trim) {
+        if let Some(sig) = part.strip_prefix("Signature=") {
+            out.push(sig.to_string());
+        } else if let Some(scope) = part.strip_prefix("Credential=") {
+            out.push(scope.to_string());
+            out.extend(scope.split('/').next().map(str::to_string));
+        }
+    }
+    out
 }
 
 /// A URL as it may be shown or written: `user:password@` and the values of the default secret

@@ -16,6 +16,7 @@ fn endpoint() -> Endpoint {
         model: "gemini-2.5-flash".into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     }
 }
 

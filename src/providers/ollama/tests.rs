@@ -13,6 +13,7 @@ fn ep() -> Endpoint {
         model: "llama3.2".into(),
         headers: HeaderMap::new(),
         timeout: std::time::Duration::from_secs(5),
+        aws: None,
     }
 }
 

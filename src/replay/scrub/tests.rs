@@ -4,6 +4,7 @@ use super::*;
 use crate::replay::interaction::{Request, Response};
 use bytes::Bytes;
 use http::HeaderValue;
+use std::collections::HashMap;
 use std::time::Duration;
 
 const KEY: &str = "sk-live-0123456789abcdef";
@@ -167,4 +168,62 @@ fn urls_shown_or_written_hide_userinfo_and_secret_query_values() {
         "https://REDACTED@res.openai.azure.com/openai/v1?api-version=2024-10-21&sig=REDACTED&token=REDACTED"
     );
     assert_eq!(url("http://127.0.0.1:9/v1"), "http://127.0.0.1:9/v1");
+}
+
+const SIGV4: &str = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261206/us-east-1/\
+bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, \
+Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7";
+
+#[test]
+fn a_sigv4_authorization_is_redacted_and_its_signature_and_key_id_are_secrets_alone() {
+    let mut h = HeaderMap::new();
+    // As aws::sign leaves them: the credential headers sensitive, the date not.
+    h.insert("authorization", sensitive(SIGV4));
+    h.insert(
+        "x-amz-security-token",
+        sensitive("IQoJb3JpZ2luX2VjEJr-session"),
+    );
+    h.insert("x-amz-date", HeaderValue::from_static("20261206T141500Z"));
+    let s = Scrubber::default();
+    let (headers, secrets) = s.headers(&h);
+    let shown: HashMap<_, _> = headers.into_iter().collect();
+    assert_eq!(shown["authorization"], REDACTED);
+    assert_eq!(shown["x-amz-security-token"], REDACTED);
+    assert_eq!(shown["x-amz-date"], "20261206T141500Z");
+    for part in [
+        "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
+        "AKIAIOSFODNN7EXAMPLE/20261206/us-east-1/bedrock/aws4_request",
+        "AKIAIOSFODNN7EXAMPLE",
+        "IQoJb3JpZ2luX2VjEJr-session",
+    ] {
+        assert!(secrets.iter().any(|s| s == part), "{part} is not a secret");
+    }
+    // An AWS signature error quotes what it expected; the cassette keeps none of it.
+    let body = br#"{"message":"The request signature we calculated does not match the signature you provided. Credential=AKIAIOSFODNN7EXAMPLE/20261206/us-east-1/bedrock/aws4_request x-amz-security-token:IQoJb3JpZ2luX2VjEJr-session Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"}"#;
+    let out = String::from_utf8(s.body(body, &secrets).into_owned()).unwrap();
+    for leak in [
+        "AKIAIOSFODNN7EXAMPLE",
+        "IQoJb3JpZ2luX2VjEJr",
+        "5d672d79c15b",
+    ] {
+        assert!(!out.contains(leak), "{out}");
+    }
+}
+
+#[test]
+fn presigned_aws_query_parameters_are_redacted() {
+    let s = Scrubber::default();
+    let mut secrets = Vec::new();
+    let uri = "https://b.example/model/m/converse?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fbedrock%2Faws4_request\
+&X-Amz-Date=20150830T123600Z&X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE\
+&X-Amz-Signature=e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d";
+    let out = s.uri(uri, &mut secrets);
+    assert_eq!(
+        out,
+        "https://b.example/model/m/converse?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+&X-Amz-Credential=REDACTED&X-Amz-Date=20150830T123600Z&X-Amz-Security-Token=REDACTED\
+&X-Amz-Signature=REDACTED"
+    );
+    assert_eq!(secrets.len(), 3);
 }
