@@ -298,6 +298,12 @@ impl Target {
                 self.pump(lines, feed, decoder, tx, request_id, progress)
                     .await
             }
+            Framing::EventStream => {
+                let frames = providers::event_stream::EventStream::new(chunks, max);
+                let feed = providers::event_stream::feed;
+                self.pump(frames, feed, decoder, tx, request_id, progress)
+                    .await
+            }
         }
     }
 
