@@ -1,0 +1,320 @@
+//! Real recorded Bedrock traffic decoded through llmrail's Bedrock provider, checked against the
+//! values read from the recordings: pydantic-ai's Converse and ConverseStream cassettes
+//! (tests/data/real-cassettes; the stream is real event-stream frames, fed in pieces of every
+//! size) and langchaingo's raw HTTP traces (tests/data/real-traces), whose answers are errors.
+//!
+//! Not Converse, so not decoded as Converse: langchaingo's traces call `InvokeModel` (each
+//! model's native body), and pydantic-ai's `test_anthropic_cache_bedrock_real_api.yaml` calls
+//! InvokeModel with an Anthropic Messages body. What of them is Bedrock's own is checked: the
+//! error envelope (`X-Amzn-Errortype` + `message`, the same for every Bedrock operation), and
+//! the catalogue pricing a Claude answer under its Bedrock inference-profile id.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common/cassette.rs"]
+mod cassette;
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use bytes::Bytes;
+use cassette::{load, Interaction};
+use futures_util::{FutureExt, StreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use llmrail::error::{ErrorKind, Result};
+use llmrail::model::{FinishReason, StreamEvent, Usage};
+use llmrail::providers::event_stream::{feed, EventStream};
+use llmrail::providers::{self, Framing, Provider};
+use serde_json::{json, Value};
+
+const BEDROCK: &str = "pydantic-ai/tests/models/cassettes/test_bedrock/";
+
+fn bedrock() -> &'static dyn Provider {
+    providers::lookup("bedrock").expect("bedrock is known")
+}
+
+fn usage(input: u64, output: u64) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        ..Default::default()
+    }
+}
+
+fn file(name: &str) -> Vec<Interaction> {
+    load(&format!("{BEDROCK}{name}"))
+}
+
+#[test]
+fn a_plain_converse_answer() {
+    let [i] = &file("test_bedrock_model.yaml")[..] else {
+        panic!("one interaction")
+    };
+    assert!(i
+        .uri
+        .ends_with("/model/us.amazon.nova-micro-v1%3A0/converse"));
+    let r = bedrock().parse_chat(&i.body).unwrap();
+    assert_eq!(
+        r.text(),
+        "Hello! How can I assist you today? Whether you have questions, need information, or \
+         just want to chat, I'm here to help."
+    );
+    assert_eq!(r.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(r.usage, usage(7, 30));
+    assert_eq!(r.provider, "bedrock");
+}
+
+#[test]
+fn a_tool_call_its_result_and_the_final_tool_call() {
+    let answers: Vec<_> = file("test_bedrock_model_structured_output.yaml")
+        .iter()
+        .map(|i| {
+            assert_eq!(i.status, 200);
+            bedrock().parse_chat(&i.body).unwrap()
+        })
+        .collect();
+    let [first, second, third] = &answers[..] else {
+        panic!("three interactions")
+    };
+    let call = first.tool_calls()[0];
+    assert_eq!(call.id, "tooluse_Mj06ft-ITJik1Otgpkc1uA");
+    assert_eq!(call.name, "temperature");
+    assert_eq!(
+        Value::Object(call.arguments.clone().unwrap()),
+        json!({"city": "London", "date": "2022-01-01"})
+    );
+    assert_eq!(first.finish_reason, Some(FinishReason::ToolCalls));
+    assert_eq!(first.usage, usage(571, 22));
+
+    assert!(second
+        .text()
+        .ends_with("The temperature in London on 1st January 2022 was 30°C."));
+    assert!(second.tool_calls().is_empty());
+    assert_eq!(second.finish_reason, Some(FinishReason::Stop));
+    assert_eq!(second.usage, usage(627, 67));
+
+    let call = third.tool_calls()[0];
+    assert_eq!(call.name, "final_result");
+    assert_eq!(
+        Value::Object(call.arguments.clone().unwrap()),
+        json!({"city": "London", "date": "2022-01-01", "temperature": "30°C"})
+    );
+    assert_eq!(third.finish_reason, Some(FinishReason::ToolCalls));
+}
+
+/// The tool result botocore sent back is what llmrail sends for the same conversation.
+#[test]
+fn the_tool_result_turn_is_sent_as_botocore_sent_it() {
+    let recorded = &file("test_bedrock_model_structured_output.yaml")[1];
+    let sent: Value = serde_json::from_slice(&recorded.request_body).unwrap();
+    let req = llmrail::model::ChatRequest {
+        messages: serde_json::from_value(json!([
+            {"role": "user", "content": "What was the temperature in London 1st January 2022?"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "tooluse_Mj06ft-ITJik1Otgpkc1uA",
+                "type": "function", "function": {"name": "temperature",
+                "arguments": "{\"date\": \"2022-01-01\", \"city\": \"London\"}"}}]},
+            {"role": "tool", "tool_call_id": "tooluse_Mj06ft-ITJik1Otgpkc1uA", "content": "30°C"},
+        ]))
+        .unwrap(),
+        ..Default::default()
+    };
+    let ep = providers::Endpoint {
+        base_url: "https://bedrock-runtime.us-east-1.amazonaws.com".into(),
+        api_key: None,
+        model: "us.amazon.nova-micro-v1:0".into(),
+        headers: HeaderMap::new(),
+        timeout: std::time::Duration::from_secs(30),
+    };
+    let http = bedrock().build_chat(&ep, &req, false).unwrap();
+    assert_eq!(http.url, recorded.uri);
+    let ours: Value = serde_json::from_slice(&http.body).unwrap();
+    assert_eq!(ours["messages"][0], sent["messages"][0]);
+    assert_eq!(ours["messages"][1], sent["messages"][1]);
+    // botocore adds `"status": "success"`; llmrail's tool messages carry no failure flag, so
+    // it leaves the status out (success is the default).
+    let mut want = sent["messages"][2].clone();
+    want["content"][0]["toolResult"]
+        .as_object_mut()
+        .unwrap()
+        .remove("status");
+    assert_eq!(ours["messages"][2], want);
+}
+
+#[test]
+fn an_unknown_model_is_a_bad_request_with_bedrocks_message() {
+    let [i] = &file("test_bedrock_error.yaml")[..] else {
+        panic!("one interaction")
+    };
+    let e = bedrock().parse_error(i.status, &i.headers, &i.body);
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert_eq!(e.status, Some(400));
+    assert!(
+        e.message
+            .contains("The provided model identifier is invalid."),
+        "{}",
+        e.message
+    );
+}
+
+/// The recorded ConverseStream body: `!!binary` base64 of the frames (the loader hands the text
+/// over as it is, since the body is not gzip).
+fn stream_body() -> Vec<u8> {
+    let [i] = &file("test_bedrock_model_stream.yaml")[..] else {
+        panic!("one interaction")
+    };
+    let content_type = i.headers.get("content-type").unwrap();
+    assert_eq!(content_type, Framing::EventStream.content_type());
+    let b64: String = std::str::from_utf8(&i.body)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn decode(body: &[u8], size: usize) -> Result<Vec<StreamEvent>> {
+    let pieces: Vec<Result<Bytes>> = body
+        .chunks(size)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let mut frames = EventStream::new(futures_util::stream::iter(pieces), 1 << 20);
+    let mut decoder = bedrock().stream_decoder();
+    let mut out = Vec::new();
+    loop {
+        let next = frames.next().now_or_never().unwrap();
+        if feed(&mut *decoder, next, &mut out)? {
+            return Ok(out);
+        }
+    }
+}
+
+#[test]
+fn the_recorded_stream_decodes_the_same_in_pieces_of_every_size() {
+    let body = stream_body();
+    let whole = decode(&body, body.len()).unwrap();
+    let text: String = whole
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        text,
+        "The capital of France is Paris. Paris is not only the capital city but also the most \
+         populous city in France, and it is a major center for culture, commerce, fashion, and \
+         international diplomacy. Known for its historical landmarks, such as the Eiffel Tower, \
+         the Louvre Museum, and Notre-Dame Cathedral, Paris is often referred to as \"The City \
+         of Light\" or \"The City of Love.\""
+    );
+    let Some(StreamEvent::Done {
+        finish_reason,
+        usage: u,
+        ..
+    }) = whole.last()
+    else {
+        panic!("ends with Done")
+    };
+    assert_eq!(*finish_reason, Some(FinishReason::Stop));
+    assert_eq!(*u, usage(13, 82));
+    for size in 1..body.len() {
+        assert_eq!(
+            decode(&body, size).unwrap(),
+            whole,
+            "pieces of {size} bytes"
+        );
+    }
+    // Cut anywhere before its end, the stream is reported cut, never taken as whole.
+    for end in (0..body.len()).step_by(97) {
+        let e = decode(&body[..end], 64).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Connection, "cut at {end}");
+    }
+}
+
+// ---- langchaingo: InvokeModel calls answered with Bedrock's error envelope -------------------------
+
+/// One exchange of an httprr trace: the request line, the status, the headers, the body.
+struct Exchange {
+    request_line: String,
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+fn trace(name: &str) -> Vec<Exchange> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/real-traces/langchaingo/llms/bedrock/testdata")
+        .join(name);
+    let data = std::fs::read(&path).unwrap();
+    let mut rest = data
+        .strip_prefix(b"httprr trace v1\n".as_slice())
+        .expect("an httprr trace");
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let nl = rest.iter().position(|&b| b == b'\n').unwrap();
+        let sizes = std::str::from_utf8(&rest[..nl]).unwrap();
+        let (a, b) = sizes.split_once(' ').unwrap();
+        let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+        let req = &rest[nl + 1..nl + 1 + a];
+        let resp = &rest[nl + 1 + a..nl + 1 + a + b];
+        rest = &rest[nl + 1 + a + b..];
+        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = std::str::from_utf8(&resp[..split]).unwrap();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            let (k, v) = line.split_once(": ").unwrap();
+            headers.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let request_line = std::str::from_utf8(req).unwrap().lines().next().unwrap();
+        out.push(Exchange {
+            request_line: request_line.to_string(),
+            status,
+            headers,
+            body: resp[split + 4..].to_vec(),
+        });
+    }
+    out
+}
+
+#[test]
+fn every_recorded_access_denied_is_a_permission_error_with_its_request_id() {
+    let mut seen = 0;
+    for name in [
+        "TestAmazonNova.httprr",
+        "TestAmazonOutput.httprr",
+        "TestBedrockAnthropicToolCalling.httprr",
+    ] {
+        for x in trace(name) {
+            // InvokeModel, not Converse: only the error envelope is shared.
+            assert!(
+                x.request_line.contains("/invoke HTTP/1.1"),
+                "{}",
+                x.request_line
+            );
+            assert_eq!(x.status, 403);
+            let e = bedrock().parse_error(x.status, &x.headers, &x.body);
+            assert_eq!(e.kind, ErrorKind::PermissionDenied, "{name}");
+            assert_eq!(
+                e.message,
+                "AccessDeniedException: You don't have access to the model with the specified \
+                 model ID."
+            );
+            let id = x.headers.get("x-amzn-requestid").unwrap().to_str().unwrap();
+            assert_eq!(e.request_id.as_deref(), Some(id));
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 4);
+}
