@@ -231,6 +231,47 @@ fn the_recorded_stream_decodes_the_same_in_pieces_of_every_size() {
     }
 }
 
+#[test]
+fn a_recorded_nova_answer_costs_what_novas_prices_say() {
+    let [i] = &file("test_bedrock_model.yaml")[..] else {
+        panic!("one interaction")
+    };
+    let mut r = bedrock().parse_chat(&i.body).unwrap();
+    // As the pipeline does: the answer names no model, the request's is filled in.
+    r.model = "us.amazon.nova-micro-v1:0".into();
+    let want = (7.0 * 0.035 + 30.0 * 0.14) / 1e6;
+    assert!((r.cost_usd().unwrap() - want).abs() < 1e-15);
+}
+
+/// pydantic-ai's Claude-on-Bedrock cache test calls InvokeModel, whose body is an Anthropic
+/// Messages answer: read by the Anthropic translation, its cache reads and writes are priced
+/// under the Bedrock inference-profile id as Claude Haiku 4.5.
+#[test]
+fn a_claude_answer_on_bedrock_is_priced_under_its_inference_profile() {
+    let recorded = load("pydantic-ai/tests/models/cassettes/test_anthropic/test_anthropic_cache_bedrock_real_api.yaml");
+    assert_eq!(recorded.len(), 2);
+    let anthropic = providers::lookup("anthropic").unwrap();
+    for i in &recorded {
+        let profile = i
+            .uri
+            .split("/model/")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix("/invoke"))
+            .unwrap();
+        assert_eq!(profile, "eu.anthropic.claude-haiku-4-5-20251001-v1:0");
+        let r = anthropic.parse_chat(&i.body).unwrap();
+        assert_eq!(r.usage.cache_read_tokens, 9511);
+        let cost = llmrail::model::cost_usd(profile, &r.usage).unwrap();
+        assert_eq!(
+            Some(cost),
+            llmrail::model::cost_usd("claude-haiku-4-5", &r.usage)
+        );
+    }
+    let second = anthropic.parse_chat(&recorded[1].body).unwrap();
+    assert_eq!(second.usage.cache_write_tokens, 1956);
+    assert_eq!(second.usage.input_tokens, 3 + 9511 + 1956);
+}
+
 // ---- langchaingo: InvokeModel calls answered with Bedrock's error envelope -------------------------
 
 /// One exchange of an httprr trace: the request line, the status, the headers, the body.
