@@ -359,3 +359,204 @@ fn every_recorded_access_denied_is_a_permission_error_with_its_request_id() {
     }
     assert_eq!(seen, 4);
 }
+
+// ---- through a Client, over real HTTP --------------------------------------------------------------
+
+mod over_http {
+    //! The recorded answers served over 127.0.0.1 by a minimal HTTP/1.1 server (the mock
+    //! server's Bedrock wire is built apart from the translation), so a `Client` for
+    //! `bedrock/...` runs its whole path: the URL, the bearer key, the content-type check, the
+    //! event-stream framing of a streamed body written in small pieces, the model the answer
+    //! does not name, cost, the request id, and a throttling error retried.
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use llmrail::model::{ChatRequest, FinishReason, Message, StreamEvent};
+    use llmrail::resilience::retry::RetryPolicy;
+    use llmrail::{Client, ClientConfig, ErrorKind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    const KEY: &str = "bedrock-api-key-0123456789";
+    const MODEL: &str = "us.amazon.nova-micro-v1:0";
+
+    struct Server {
+        url: String,
+        /// Each request's head, lower-cased.
+        heads: Arc<Mutex<Vec<String>>>,
+    }
+
+    /// Answers by path: the recorded Converse body, the recorded ConverseStream frames (in
+    /// 100-byte writes), or a ThrottlingException for the first `throttle` requests.
+    async fn start(throttle: usize) -> Server {
+        let converse = super::file("test_bedrock_model.yaml").remove(0).body;
+        let frames = super::stream_body();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (converse, frames, seen) = (converse.clone(), frames.clone(), seen.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let mut buf = Vec::new();
+                        let end = loop {
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                            let mut chunk = [0u8; 4096];
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map_or(0, |v| v.trim().parse().unwrap());
+                        while buf.len() < end + length {
+                            let mut chunk = [0u8; 4096];
+                            match sock.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let n = {
+                            let mut s = seen.lock().unwrap();
+                            s.push(head.clone());
+                            s.len()
+                        };
+                        let (status, kind, extra, body) = if n <= throttle {
+                            (
+                                "429 Too Many Requests",
+                                "application/json",
+                                "x-amzn-errortype: ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/\r\nretry-after: 0\r\n",
+                                br#"{"message":"Too many requests, please wait before trying again."}"#.to_vec(),
+                            )
+                        } else if head
+                            .starts_with("post /model/us.amazon.nova-micro-v1%3a0/converse-stream ")
+                        {
+                            (
+                                "200 OK",
+                                "application/vnd.amazon.eventstream",
+                                "",
+                                frames.clone(),
+                            )
+                        } else {
+                            ("200 OK", "application/json", "", converse.clone())
+                        };
+                        let response_head = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nx-amzn-requestid: req-{n}\r\n{extra}\r\n",
+                            body.len()
+                        );
+                        if sock.write_all(response_head.as_bytes()).await.is_err() {
+                            return;
+                        }
+                        for piece in body.chunks(100) {
+                            if sock.write_all(piece).await.is_err() {
+                                return;
+                            }
+                            let _ = sock.flush().await;
+                        }
+                    }
+                });
+            }
+        });
+        Server { url, heads }
+    }
+
+    fn client(srv: &Server, retry: RetryPolicy) -> Client {
+        Client::new(ClientConfig {
+            model: format!("bedrock/{MODEL}"),
+            api_key: Some(KEY.into()),
+            base_url: Some(srv.url.clone()),
+            retry: Some(retry),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn ask() -> ChatRequest {
+        ChatRequest {
+            messages: vec![Message::user("Hello!")],
+            system: Some("You are a chatbot.".into()),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_chat_goes_to_converse_with_the_bearer_key_and_is_priced() {
+        let srv = start(0).await;
+        let r = client(&srv, RetryPolicy::never())
+            .chat(ask())
+            .await
+            .unwrap();
+        assert!(r.text().starts_with("Hello! How can I assist you today?"));
+        assert_eq!(r.provider, "bedrock");
+        assert_eq!(r.model, MODEL);
+        assert_eq!(r.request_id.as_deref(), Some("req-1"));
+        assert!(r.cost_usd().unwrap() > 0.0);
+        let head = &srv.heads.lock().unwrap()[0];
+        assert!(
+            head.starts_with("post /model/us.amazon.nova-micro-v1%3a0/converse http/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("authorization: bearer {KEY}")),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_arrives_in_pieces_and_ends_with_usage_and_the_model() {
+        let srv = start(0).await;
+        let mut stream = client(&srv, RetryPolicy::never()).stream(ask()).unwrap();
+        let (mut text, mut done) = (String::new(), None);
+        while let Some(e) = stream.next().await {
+            match e.unwrap() {
+                StreamEvent::Text(t) => text.push_str(&t),
+                d @ StreamEvent::Done { .. } => done = Some(d),
+                _ => {}
+            }
+        }
+        assert!(
+            text.starts_with("The capital of France is Paris."),
+            "{text}"
+        );
+        let Some(StreamEvent::Done {
+            finish_reason,
+            usage,
+            model,
+            ..
+        }) = done
+        else {
+            panic!("no Done")
+        };
+        assert_eq!(finish_reason, Some(FinishReason::Stop));
+        assert_eq!((usage.input_tokens, usage.output_tokens), (13, 82));
+        assert_eq!(model, MODEL);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_a_rate_limit_error_that_is_retried() {
+        let srv = start(1).await;
+        let retry = RetryPolicy {
+            initial_delay: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let r = client(&srv, retry).chat(ask()).await.unwrap();
+        assert_eq!(r.request_id.as_deref(), Some("req-2"));
+        let srv = start(usize::MAX).await;
+        let e = client(&srv, RetryPolicy::never())
+            .chat(ask())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RateLimit);
+        assert_eq!(e.status, Some(429));
+        assert_eq!(e.retry_after, Some(Duration::ZERO));
+        assert!(e.message.contains("ThrottlingException"), "{}", e.message);
+        assert_eq!(e.request_id.as_deref(), Some("req-1"));
+    }
+}
