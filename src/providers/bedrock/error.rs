@@ -77,10 +77,11 @@ pub(super) fn parse(
 ) -> LlmError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let error_type = error_type(headers, parsed.as_ref());
-    let text = message(parsed.as_ref()).unwrap_or("no message");
-    let message = match error_type {
-        Some(t) => format!("{t}: {text}"),
-        None => format!("HTTP {status} from bedrock: {text}"),
+    let message = match (error_type, message(parsed.as_ref())) {
+        (Some(t), Some(text)) => format!("{t}: {text}"),
+        (None, Some(text)) => text.to_string(),
+        (Some(t), None) => format!("{t} (HTTP {status} from bedrock)"),
+        (None, None) => format!("HTTP {status} from bedrock"),
     };
     let mut e = status_error(status, message, request_id, headers, body);
     if let Some(kind) = error_type.and_then(kind) {
@@ -183,10 +184,9 @@ mod tests {
             r#"{"message":"The provided model identifier is invalid."}"#,
         );
         assert_eq!(e.kind, ErrorKind::BadRequest);
-        assert_eq!(
-            e.message,
-            "HTTP 400 from bedrock: The provided model identifier is invalid."
-        );
+        assert_eq!(e.message, "The provided model identifier is invalid.");
+        let e = answer(500, None, "");
+        assert_eq!(e.message, "HTTP 500 from bedrock");
     }
 
     #[test]
