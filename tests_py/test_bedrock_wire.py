@@ -17,6 +17,7 @@ from typing import Any
 import llmrail
 import pytest
 import yaml
+from llmrail._core import plan_prompt_cache
 
 CASSETTES = Path(__file__).resolve().parent.parent / "tests/data/real-cassettes/pydantic-ai/tests/models/cassettes"
 MODEL = "us.amazon.nova-micro-v1:0"
@@ -135,6 +136,25 @@ async def test_a_stream_of_event_stream_frames_async_and_sync(bedrock: Bedrock) 
         assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (13, 82)
         assert done.cost_usd is not None and done.cost_usd > 0
     assert bedrock.requests[0][0] == "/model/us.amazon.nova-micro-v1%3A0/converse-stream"
+
+
+def test_prompt_caching_places_cache_points_for_claude_on_bedrock(bedrock: Bedrock) -> None:
+    host, port = bedrock.server_address[:2]
+    claude = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    c = llmrail.Client(f"bedrock/{claude}", base_url=f"http://{host!s}:{port}", api_key=KEY, prompt_cache="1h")
+    rules = "Answer in the style of a ship's log. " * 300  # past Sonnet 4.5's 1,024-token minimum
+    conversation = [
+        {"role": "user", "content": "Where are we?"},
+        {"role": "assistant", "content": "Off the coast."},
+        {"role": "user", "content": "And now?"},
+    ]
+    c.chat_sync(conversation, system=rules)
+    body = json.loads(bedrock.requests[0][2])
+    assert body["system"] == [{"text": rules}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    assert body["messages"][1]["content"][-1] == {"cachePoint": {"type": "default", "ttl": "1h"}}
+    assert "cachePoint" not in json.dumps(body["messages"][2])
+    plan = plan_prompt_cache("bedrock", claude, conversation, system=rules, prompt_cache="1h")
+    assert plan["automatic"] is None  # Bedrock has no top-level breakpoint
 
 
 def test_the_recorded_frames_are_binary() -> None:
