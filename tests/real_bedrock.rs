@@ -539,6 +539,57 @@ mod over_http {
         assert_eq!(model, MODEL);
     }
 
+    /// The chain: bedrock → gemini → anthropic → openai, each failing but the last;
+    /// every provider gets the same request in its own wire, and the answer names who gave it.
+    #[tokio::test]
+    async fn a_fallback_chain_across_four_providers_translates_the_request_for_each() {
+        use llmrail::mock::{Fault, MockServer, Reply};
+        use llmrail::resilience::fallback::FallbackConfig;
+
+        let bedrock = start(usize::MAX).await;
+        let mock = MockServer::start().unwrap();
+        mock.push(Reply::fault(Fault::status(500)));
+        mock.push(Reply::fault(Fault::status(500)));
+        mock.push(Reply::text("Paris."));
+        let fallback = |model: &str, base_url: String| FallbackConfig {
+            model: model.into(),
+            api_key: Some("key".into()),
+            base_url: Some(base_url),
+        };
+        let c = Client::new(ClientConfig {
+            model: format!("bedrock/{MODEL}"),
+            api_key: Some(KEY.into()),
+            base_url: Some(bedrock.url.clone()),
+            retry: Some(RetryPolicy::never()),
+            fallbacks: vec![
+                fallback("gemini/gemini-2.5-flash", mock.url()),
+                fallback("anthropic/claude-sonnet-4-5", mock.url()),
+                fallback("openai/gpt-4.1-mini", format!("{}/v1", mock.url())),
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+        let r = c.chat(ask()).await.unwrap();
+        assert_eq!(
+            (r.text().as_str(), r.provider.as_str()),
+            ("Paris.", "openai")
+        );
+        assert_eq!(bedrock.heads.lock().unwrap().len(), 1);
+        let sent = mock.requests();
+        let paths: Vec<&str> = sent.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/v1beta/models/gemini-2.5-flash:generateContent",
+                "/v1/messages",
+                "/v1/chat/completions"
+            ]
+        );
+        assert_eq!(sent[0].body["contents"][0]["parts"][0]["text"], "Hello!");
+        assert_eq!(sent[1].body["messages"][0]["content"], "Hello!");
+        assert_eq!(sent[2].body["messages"][1]["content"], "Hello!");
+    }
+
     #[tokio::test]
     async fn throttling_is_a_rate_limit_error_that_is_retried() {
         let srv = start(1).await;
