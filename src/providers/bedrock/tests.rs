@@ -594,3 +594,50 @@ fn a_corrupt_frame_in_a_stream_is_an_invalid_response() {
         e.message
     );
 }
+
+// ---- input meant to break it ------------------------------------------------------------------
+
+#[test]
+fn extra_body_cannot_replace_the_conversation_or_the_system_prompt() {
+    for key in ["messages", "system"] {
+        let mut req = request(json!([{"role": "user", "content": "hi"}]));
+        req.extra_body.insert(key.into(), json!("x"));
+        let e = Bedrock
+            .build_chat(&endpoint("amazon.nova-pro-v1:0"), &req, false)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Configuration, "{key}");
+    }
+}
+
+#[test]
+fn huge_usage_saturates_and_impossible_usage_is_an_invalid_response() {
+    let r = answer(json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": u64::MAX, "outputTokens": 1, "cacheReadInputTokens": u64::MAX},
+    }));
+    assert_eq!(r.usage.input_tokens, u64::MAX);
+    let e = Bedrock
+        .parse_chat(br#"{"output": {}, "usage": {"inputTokens": -1}}"#)
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidResponse);
+}
+
+#[test]
+fn tool_input_nested_past_what_serde_follows_is_an_invalid_response() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let body = format!(
+        r#"{{"output": {{"message": {{"content": [{{"toolUse": {{"toolUseId": "t", "name": "f", "input": {deep}}}}}]}}}}}}"#
+    );
+    let e = Bedrock.parse_chat(body.as_bytes()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidResponse);
+    // In a stream, a tool's input arrives as text pieces: kept raw, never parsed deep.
+    let piece = json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": deep}}});
+    let mut d = Bedrock.stream_decoder();
+    let mut out = Vec::new();
+    d.event("contentBlockDelta", &piece.to_string(), &mut out)
+        .unwrap();
+    assert!(
+        matches!(&out[0], StreamEvent::ToolCallDelta { arguments, .. } if arguments.len() == 200_000)
+    );
+}
