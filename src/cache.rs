@@ -20,6 +20,7 @@ pub mod tracker;
 
 use crate::model::{CacheTtl, ChatRequest, PromptCache};
 
+use anthropic::Automatic;
 pub use hash::Fx;
 pub use measure::system_text;
 pub use tracker::{CacheMemory, CacheStats, Tracker};
@@ -101,7 +102,11 @@ fn make(
         return CachePlan::default();
     }
     let mut plan = match provider {
-        "anthropic" => anthropic::plan(req, model, policy, tracked),
+        "anthropic" => anthropic::plan(req, model, policy, tracked, Automatic::IfTheModelHasIt),
+        // Bedrock's Converse places `cachePoint` blocks by Anthropic's rules (at most four,
+        // tools then system then messages, each prefix past the model's minimum), and has no
+        // top-level automatic breakpoint.
+        "bedrock" => anthropic::plan(req, model, policy, tracked, Automatic::Never),
         "openai" => openai::plan(req, tracked),
         // OpenRouter and other compatible servers: no caching rules known to plan by.
         _ => CachePlan::default(),

@@ -1,7 +1,7 @@
 //! The model catalogue: what llmrail knows of each model, kept as data, one file of rows per
-//! provider ([`anthropic`], [`openai`], [`gemini`]). Prices, the smallest cacheable prefix, automatic
-//! caching, context window, output limit, and capabilities (native structured output, batch
-//! API, vision, prompt caching). Cost (`crate::model::cost_usd`), cache planning
+//! provider ([`anthropic`], [`openai`], [`gemini`], [`bedrock`]). Prices, the smallest cacheable
+//! prefix, automatic caching, context window, output limit, and capabilities (native structured
+//! output, batch API, vision, prompt caching). Cost (`crate::model::cost_usd`), cache planning
 //! (`crate::cache`) and extraction's mode choice (`crate::extract`) read it; none of them keeps
 //! a table or a name rule of its own. A new provider or model is new rows, not code.
 //!
@@ -20,6 +20,7 @@
 //! ~260 ns and ~185 ns for the per-table lookup it replaced (which built a `String` per call).
 
 mod anthropic;
+mod bedrock;
 mod gemini;
 pub mod name;
 mod openai;
@@ -84,7 +85,12 @@ impl Model {
 }
 
 /// Every provider's rows. The order does not matter: the most specific key wins.
-const TABLES: &[&[Model]] = &[anthropic::MODELS, openai::MODELS, gemini::MODELS];
+const TABLES: &[&[Model]] = &[
+    anthropic::MODELS,
+    openai::MODELS,
+    gemini::MODELS,
+    bedrock::MODELS,
+];
 
 /// Every row of the catalogue.
 pub fn rows() -> impl Iterator<Item = &'static Model> {

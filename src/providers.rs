@@ -20,6 +20,8 @@ use crate::wire::HttpRequest;
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
+pub mod event_stream;
 pub mod gemini;
 pub mod json_lines;
 pub mod ollama;
@@ -65,7 +67,8 @@ impl std::fmt::Debug for Secret {
 /// Turns a provider's stream of events into unified events.
 pub trait StreamDecoder: Send {
     /// One event: for SSE its `event:` name (may be empty) and its `data:`; for JSON lines an
-    /// empty name and one line.
+    /// empty name and one line; for AWS event streams the frame's `:event-type` (or, for an
+    /// exception frame, its `:exception-type`) and its payload.
     fn event(&mut self, name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()>;
     /// The byte stream ended; emit `Done` or report a truncated stream.
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<()>;
@@ -79,6 +82,9 @@ pub enum Framing {
     Sse,
     /// One JSON object a line (`application/x-ndjson`, Ollama), through [`json_lines::feed`].
     JsonLines,
+    /// AWS event-stream binary frames (`application/vnd.amazon.eventstream`, Bedrock), through
+    /// [`event_stream::feed`].
+    EventStream,
 }
 
 impl Framing {
@@ -87,6 +93,7 @@ impl Framing {
         match self {
             Self::Sse => "text/event-stream",
             Self::JsonLines => "application/x-ndjson",
+            Self::EventStream => "application/vnd.amazon.eventstream",
         }
     }
 
@@ -95,6 +102,7 @@ impl Framing {
         match self {
             Self::Sse => "server-sent events",
             Self::JsonLines => "JSON lines",
+            Self::EventStream => "AWS event-stream frames",
         }
     }
 }
@@ -184,6 +192,7 @@ static MOCK: openai::OpenAi = openai::OpenAi::MOCK;
 static OLLAMA: ollama::Ollama = ollama::Ollama;
 static GEMINI: gemini::Gemini = gemini::Gemini;
 static AZURE: azure::Azure = azure::Azure;
+static BEDROCK: bedrock::Bedrock = bedrock::Bedrock;
 
 /// The provider for a "provider/model" prefix.
 pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
@@ -196,6 +205,7 @@ pub fn lookup(name: &str) -> Option<&'static dyn Provider> {
         // Google's own name for the same API; both prefixes reach one provider.
         "gemini" | "google" => Some(&GEMINI),
         "azure" => Some(&AZURE),
+        "bedrock" => Some(&BEDROCK),
         _ => registered::get(name),
     }
 }
@@ -213,6 +223,7 @@ pub const KNOWN: &[&str] = &[
     "gemini",
     "google",
     "ollama",
+    "bedrock",
     "mock",
 ];
 

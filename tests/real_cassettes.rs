@@ -1,7 +1,7 @@
 //! Real recorded provider traffic (tests/data/real-cassettes, see SOURCE.md there) decoded through
 //! llmrail's providers: every OpenAI Chat Completions (incl. OpenRouter and Ollama's /v1) and
-//! Anthropic Messages response, and every Gemini one (in detail in tests/real_gemini.rs), checked
-//! against the values read from the recordings.
+//! Anthropic Messages response, and every Gemini and Bedrock one (in detail in tests/real_gemini.rs
+//! and tests/real_bedrock.rs), checked against the values read from the recordings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common/cassette.rs"]
@@ -250,6 +250,11 @@ async fn every_recorded_interaction_decodes() {
                 .contains("generativelanguage.googleapis.com/v1beta/models/")
             {
                 "gemini"
+            } else if i.uri.contains(".amazonaws.com/model/") && i.uri.ends_with("/invoke") {
+                // Claude through Bedrock's InvokeModel: an Anthropic Messages body.
+                "anthropic"
+            } else if i.uri.contains(".amazonaws.com/model/") {
+                "bedrock"
             } else {
                 assert!(
                     i.uri.ends_with("/v1/chat/completions"),
@@ -283,6 +288,27 @@ async fn every_recorded_interaction_decodes() {
                     panic!("{rel}: no Done")
                 };
                 assert!(usage.output_tokens > 0 && !model.is_empty(), "{rel}");
+            } else if p == "bedrock" && i.uri.ends_with("/converse-stream") {
+                // Event-stream frames, base64 in the YAML (tests/real_bedrock.rs has more).
+                streams += 1;
+                let b64: String = std::str::from_utf8(&i.body)
+                    .unwrap()
+                    .split_whitespace()
+                    .collect();
+                let frames =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                        .unwrap();
+                let chunks = futures_util::stream::iter([Ok(bytes::Bytes::from(frames))]);
+                let mut split = providers::event_stream::EventStream::new(chunks, 1 << 20);
+                let mut decoder = provider(p).stream_decoder();
+                let mut out = Vec::new();
+                while !providers::event_stream::feed(&mut *decoder, split.next().await, &mut out)
+                    .unwrap()
+                {}
+                let Some(StreamEvent::Done { usage, .. }) = out.last() else {
+                    panic!("{rel}: no Done")
+                };
+                assert!(usage.output_tokens > 0, "{rel}");
             } else if is_stream(&i) {
                 streams += 1;
                 let s = stream(p, &i).await;
@@ -304,7 +330,7 @@ async fn every_recorded_interaction_decodes() {
     }
     assert_eq!(
         (paths.len(), interactions, streams, failures),
-        (29, 43, 14, 7)
+        (34, 51, 15, 8)
     );
 }
 

@@ -29,12 +29,29 @@ enum Spot {
     Message(usize),
 }
 
+/// Whether the wire has Anthropic's top-level (automatic) breakpoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Automatic {
+    /// The Claude API: for a model the catalogue says has it.
+    IfTheModelHasIt,
+    /// Bedrock's Converse, which only has breakpoints in place (`cachePoint` blocks).
+    Never,
+}
+
 /// With `tracked`, the plan also says what its prefix holds (for the cache-break check);
 /// rendering it does not need that, and skipping the hashing halves the cost.
-pub fn plan(req: &ChatRequest, model: &str, policy: PromptCache, tracked: bool) -> CachePlan {
+pub fn plan(
+    req: &ChatRequest,
+    model: &str,
+    policy: PromptCache,
+    tracked: bool,
+    wire: Automatic,
+) -> CachePlan {
     let m = Measured::of(req, if tracked { Hashes::All } else { Hashes::None });
     let min = min_cacheable_tokens(model);
-    let automatic = policy == PromptCache::Auto && has_automatic_caching(model);
+    let automatic = policy == PromptCache::Auto
+        && wire == Automatic::IfTheModelHasIt
+        && has_automatic_caching(model);
     let ttl = policy.ttl();
 
     let tools_tokens: u64 = m.tools.iter().map(|t| t.tokens).sum::<u64>()

@@ -9,6 +9,13 @@
 //! anything, for facts a provider states of a whole family (`gpt-5.6-sol` is a `gpt-5*`, and
 //! `gpt-4-1106-preview` is no `gpt-4-1*`). The longest matching stem wins; on equal stems a
 //! model key wins over a family key.
+//!
+//! A Bedrock model id or inference profile is read as the model it names: the geography of a
+//! cross-region profile (`us.`, `eu.`, `apac.`, `us-gov.`, `global.`, ...), the vendor
+//! (`anthropic.`, `amazon.`, `meta.`, ...) and the version (`-v1:0`, and a provisioned
+//! throughput's `:200k` after it) are left out, so `us.anthropic.claude-sonnet-4-5-20250929-v1:0`
+//! is a dated `claude-sonnet-4-5` and `amazon.nova-pro-v1:0` is `nova-pro`. Names without a
+//! vendor prefix are left as they are.
 
 /// The entry for `model` in a table keyed by model name, by the rules above.
 pub fn lookup<'a, T>(table: &'a [(&str, T)], model: &str) -> Option<&'a T> {
@@ -36,7 +43,7 @@ pub struct Name<'a> {
 
 impl<'a> Name<'a> {
     pub fn new(model: &'a str) -> Self {
-        let raw = model.rsplit('/').next().unwrap_or(model).as_bytes();
+        let raw = bedrock_model(model.rsplit('/').next().unwrap_or(model).as_bytes());
         let mut head = [0; MAX_KEY];
         for (h, &c) in head.iter_mut().zip(raw) {
             *h = norm(c);
@@ -65,6 +72,61 @@ impl<'a> Name<'a> {
         };
         // Twice the stem, plus one for a model key: equal stems go to the model row.
         matched.then_some(stem.len() * 2 + usize::from(!family))
+    }
+}
+
+/// The geographies of Bedrock's cross-region inference profiles.
+const GEOGRAPHIES: &[&[u8]] = &[
+    b"us.", b"us-gov.", b"eu.", b"apac.", b"global.", b"jp.", b"au.", b"ca.",
+];
+
+/// The model providers of Bedrock model ids.
+const VENDORS: &[&[u8]] = &[
+    b"anthropic.",
+    b"amazon.",
+    b"meta.",
+    b"mistral.",
+    b"cohere.",
+    b"ai21.",
+    b"deepseek.",
+    b"qwen.",
+    b"openai.",
+    b"writer.",
+    b"google.",
+    b"moonshot.",
+    b"minimax.",
+    b"nvidia.",
+];
+
+/// The model a Bedrock id names (see the module doc), or `name` itself when it is not one.
+fn bedrock_model(name: &[u8]) -> &[u8] {
+    // Most names have no dot before their first dash: not a Bedrock id, nothing to strip.
+    if !name.contains(&b'.') {
+        return name;
+    }
+    let strip = |name: &'static [u8], s: &[u8]| -> Option<usize> {
+        s.starts_with(name).then_some(name.len())
+    };
+    let geo = GEOGRAPHIES.iter().find_map(|g| strip(g, name)).unwrap_or(0);
+    let rest = name.get(geo..).unwrap_or_default();
+    let Some(vendor) = VENDORS.iter().find_map(|v| strip(v, rest)) else {
+        return name;
+    };
+    let model = rest.get(vendor..).unwrap_or_default();
+    // The version: `:0` and what follows, then `-v1` before it.
+    let model = match model.iter().position(|&c| c == b':') {
+        Some(colon) => model.get(..colon).unwrap_or_default(),
+        None => model,
+    };
+    match model.iter().rposition(|&c| c == b'-') {
+        Some(dash)
+            if model.get(dash + 1) == Some(&b'v')
+                && model.len() > dash + 2
+                && model.iter().skip(dash + 2).all(u8::is_ascii_digit) =>
+        {
+            model.get(..dash).unwrap_or_default()
+        }
+        _ => model,
     }
 }
 
@@ -124,6 +186,70 @@ mod tests {
         assert_eq!(lookup(&table, "o1"), Some(&"model"));
         assert_eq!(lookup(&table, "o1-2024-12-17"), Some(&"model"));
         assert_eq!(lookup(&table, "o1-pro"), Some(&"family"));
+    }
+
+    #[test]
+    fn bedrock_ids_and_inference_profiles_name_their_model() {
+        for (id, model) in [
+            (
+                "anthropic.claude-3-5-haiku-20241022-v1:0",
+                "claude-3-5-haiku-20241022",
+            ),
+            (
+                "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "claude-sonnet-4-5-20250929",
+            ),
+            (
+                "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+                "claude-haiku-4-5-20251001",
+            ),
+            (
+                "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+                "claude-haiku-4-5-20251001",
+            ),
+            ("apac.amazon.nova-lite-v1:0", "nova-lite"),
+            (
+                "us-gov.anthropic.claude-3-haiku-20240307-v1:0",
+                "claude-3-haiku-20240307",
+            ),
+            (
+                "anthropic.claude-3-haiku-20240307-v1:0:200k",
+                "claude-3-haiku-20240307",
+            ),
+            ("amazon.nova-pro-v1:0", "nova-pro"),
+            ("us.amazon.nova-micro-v1:0", "nova-micro"),
+            ("meta.llama3-1-70b-instruct-v1:0", "llama3-1-70b-instruct"),
+            (
+                "us.meta.llama3-2-90b-instruct-v1:0",
+                "llama3-2-90b-instruct",
+            ),
+            // Not Bedrock ids: left alone.
+            ("gpt-4.1-mini", "gpt-4.1-mini"),
+            ("claude-sonnet-4.5", "claude-sonnet-4.5"),
+            ("us.something-v1:0", "us.something-v1:0"),
+        ] {
+            assert_eq!(bedrock_model(id.as_bytes()), model.as_bytes(), "{id}");
+        }
+        let table = [
+            ("claude-sonnet-4-5", 1),
+            ("nova-pro", 2),
+            ("claude-3-5-haiku", 3),
+        ];
+        let arn =
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0";
+        assert_eq!(lookup(&table, arn), Some(&2));
+        assert_eq!(
+            lookup(
+                &table,
+                "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+            ),
+            Some(&1)
+        );
+        assert_eq!(
+            lookup(&table, "anthropic.claude-3-5-haiku-20241022-v1:0"),
+            Some(&3)
+        );
+        assert_eq!(lookup(&table, "amazon.nova-premier-v1:0"), None);
     }
 
     #[test]

@@ -134,3 +134,45 @@ fn structured_output_is_what_extraction_decided_before_the_catalogue() {
         assert_eq!(structured_output(name), want, "{name}");
     }
 }
+
+#[test]
+fn bedrock_ids_find_the_claude_rows_and_novas_own() {
+    // Claude on Bedrock is priced as on the Claude API, under any inference profile.
+    for id in [
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    ] {
+        assert_eq!(prices(id), prices("claude-sonnet-4-5"), "{id}");
+        assert_eq!(min_cacheable_tokens(id), Some(1_024), "{id}");
+    }
+    assert_eq!(
+        prices("anthropic.claude-3-5-haiku-20241022-v1:0"),
+        prices("claude-3-5-haiku")
+    );
+    assert_eq!(
+        prices("eu.anthropic.claude-haiku-4-5-20251001-v1:0").map(|p| p.input),
+        Some(1.0)
+    );
+    let micro = "us.amazon.nova-micro-v1:0";
+    assert_eq!(
+        prices(micro).map(|p| (p.input, p.output, p.cache_read)),
+        Some((0.035, 0.14, 0.035 / 4.0))
+    );
+    assert_eq!(vision(micro), Some(false));
+    assert_eq!(context_window(micro), Some(128_000));
+    let pro = "amazon.nova-pro-v1:0";
+    assert_eq!(prices(pro).map(|p| (p.input, p.output)), Some((0.8, 3.2)));
+    assert_eq!(vision(pro), Some(true));
+    assert_eq!(structured_output(pro), Some(false));
+    assert_eq!(prompt_caching(pro), Some(true));
+    assert_eq!(automatic_caching(pro), Some(false));
+    assert_eq!(min_cacheable_tokens(pro), Some(1_000));
+    assert_eq!(prices("amazon.nova-lite-v1:0").map(|p| p.input), Some(0.06));
+    assert_eq!(
+        prices("us.amazon.nova-premier-v1:0").map(|p| p.output),
+        Some(12.5)
+    );
+    // A model no row names has no facts, Bedrock id or not.
+    assert_eq!(prices("meta.llama3-1-70b-instruct-v1:0"), None);
+}

@@ -48,6 +48,18 @@ mod tests {
         assert_eq!(claude.prompt_caching, Some(true));
         let gpt = Capabilities::of("gpt-4.1-mini");
         assert_eq!(gpt.structured_output, Some(true));
+        // Bedrock ids: Claude's facts under its inference profile, Nova's own rows.
+        let nova = Capabilities::of("us.amazon.nova-pro-v1:0");
+        assert_eq!(
+            (nova.structured_output, nova.vision, nova.prompt_caching),
+            (Some(false), Some(true), Some(true))
+        );
+        assert_eq!(
+            Capabilities::of("amazon.nova-micro-v1:0").vision,
+            Some(false)
+        );
+        let bedrock_claude = Capabilities::of("us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert_eq!(bedrock_claude, Capabilities::of("claude-sonnet-4-5"));
         let unknown = Capabilities::of("my-deployment");
         assert_eq!(
             (unknown.structured_output, unknown.vision, unknown.batch_api),

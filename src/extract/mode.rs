@@ -51,8 +51,8 @@ impl Mode {
     /// (every Claude model has it), OpenAI's json_schema on models the catalogue says have
     /// native structured output (tools on the others, unknown ones included), json_schema on
     /// other OpenAI-compatible servers (Ollama, vLLM, llama.cpp, LM Studio accept it), tools on
-    /// OpenRouter (more of its models have them); Gemini's `responseJsonSchema` on models the
-    /// catalogue says have it, tools on the others.
+    /// OpenRouter (more of its models have them); Gemini's `responseJsonSchema` and Bedrock's
+    /// `outputConfig` on models the catalogue says have them, tools on the others.
     pub fn auto(provider: &str, model: &str, base_url: &str) -> Self {
         match provider {
             "anthropic" | "openrouter" => Self::Tool,
@@ -60,6 +60,10 @@ impl Mode {
             "ollama" => Self::JsonSchema,
             "gemini" if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
             "gemini" => Self::Tool,
+            // Converse's `outputConfig.textFormat` on the models the catalogue says have it
+            // (AWS lists some Claude and open-weight models, not Nova); tools elsewhere.
+            "bedrock" if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
+            "bedrock" => Self::Tool,
             _ if !base_url.contains("api.openai.com") => Self::JsonSchema,
             _ if catalog::structured_output(model) == Some(true) => Self::JsonSchema,
             _ => Self::Tool,
@@ -79,10 +83,12 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
                     "Record the answer. Call this exactly once, with arguments that follow the schema."
                         .into(),
                 ),
-                // A provider that takes `strict` gets the stricter copy; Anthropic ignores it.
-                strict: (provider != "anthropic" && strict.is_some()).then_some(true),
+                // A provider that takes `strict` gets the stricter copy; Anthropic ignores it,
+                // and Bedrock refuses it on the models without strict tool use (Nova).
+                strict: (!matches!(provider, "anthropic" | "bedrock") && strict.is_some())
+                    .then_some(true),
                 parameters: match (provider, strict) {
-                    ("anthropic", _) | (_, None) => schema.clone(),
+                    ("anthropic" | "bedrock", _) | (_, None) => schema.clone(),
                     (_, Some(s)) => s,
                 },
                 cache_control: None,
@@ -106,6 +112,25 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
                 config.insert("responseMimeType".into(), "application/json".into());
                 config.insert("responseJsonSchema".into(), schema.clone());
             }
+        }
+        Mode::JsonSchema if provider == "bedrock" => {
+            // The schema goes as JSON text (the model's `JsonSchemaDefinition.schema` is a
+            // string), with no strict flag: Bedrock always constrains to it.
+            let format = object([
+                ("type", "json_schema".into()),
+                (
+                    "structure",
+                    object([(
+                        "jsonSchema",
+                        object([
+                            ("schema", Value::String(schema.to_string())),
+                            ("name", Value::String(name.to_string())),
+                        ]),
+                    )]),
+                ),
+            ]);
+            req.extra_body
+                .insert("outputConfig".into(), object([("textFormat", format)]));
         }
         Mode::JsonSchema => {
             let mut spec = Map::new();
@@ -134,7 +159,7 @@ pub fn shape(req: &mut ChatRequest, mode: Mode, provider: &str, name: &str, comp
                 if let Some(config) = generation_config(req) {
                     config.insert("responseMimeType".into(), "application/json".into());
                 }
-            } else if mode == Mode::Json && provider != "anthropic" {
+            } else if mode == Mode::Json && !matches!(provider, "anthropic" | "bedrock") {
                 req.extra_body
                     .insert("response_format".into(), json!({"type": "json_object"}));
             }

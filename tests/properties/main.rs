@@ -11,6 +11,7 @@ mod harness;
 mod seeds;
 
 mod cassettes;
+mod event_stream;
 mod extract;
 mod headers;
 mod json_lines;
@@ -24,6 +25,7 @@ use std::time::Duration;
 const ALL: &[&[harness::Property]] = &[
     sse::ALL,
     json_lines::ALL,
+    event_stream::ALL,
     responses::ALL,
     extract::ALL,
     mock::ALL,

@@ -32,4 +32,7 @@ crate::properties! {
     /// Any bytes near a real Gemini answer or error body decode or fail, never panic.
     fn gemini_response_bodies_never_panic(256) =
         |r| never_panics(r, seeds::gemini_bodies(), |b| decode("gemini", b));
+    /// Any bytes near a real Bedrock Converse answer or error body decode or fail, never panic.
+    fn bedrock_response_bodies_never_panic(256) =
+        |r| never_panics(r, seeds::bedrock_bodies(), |b| decode("bedrock", b));
 }

@@ -48,6 +48,12 @@ const GEMINI_BODIES: &[&str] = &[
     "pydantic-ai/tests/cassettes/test_model_name_suggestions/test_model_name_suggestion[google].yaml",
 ];
 
+const BEDROCK_BODIES: &[&str] = &[
+    "pydantic-ai/tests/models/cassettes/test_bedrock/test_bedrock_model.yaml",
+    "pydantic-ai/tests/models/cassettes/test_bedrock/test_bedrock_model_structured_output.yaml",
+    "pydantic-ai/tests/models/cassettes/test_bedrock/test_bedrock_error.yaml",
+];
+
 fn interactions(files: &[&str]) -> Vec<Interaction> {
     files.iter().flat_map(|f| cassette::load(f)).collect()
 }
@@ -80,6 +86,12 @@ pub fn gemini_streams() -> &'static [Vec<u8>] {
 pub fn gemini_bodies() -> &'static [Vec<u8>] {
     static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
     bodies(&CELL, GEMINI_BODIES)
+}
+
+/// Bedrock Converse answers: text, tool use, a 400 error body.
+pub fn bedrock_bodies() -> &'static [Vec<u8>] {
+    static CELL: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    bodies(&CELL, BEDROCK_BODIES)
 }
 
 /// OpenAI-shaped buffered responses: answers, tool calls, and 400/404/429 error bodies.

@@ -214,3 +214,58 @@ fn gemini_extraction_uses_its_json_schema_response_or_tools() {
     );
     assert!(req.system.unwrap().contains("JSON Schema"));
 }
+
+#[test]
+fn bedrock_extracts_through_tools_unless_the_model_has_native_output() {
+    // Nova is not among the models AWS lists for structured outputs; Claude goes by tools as
+    // on Anthropic's own API.
+    assert_eq!(
+        Mode::auto("bedrock", "us.amazon.nova-pro-v1:0", ""),
+        Mode::Tool
+    );
+    assert_eq!(
+        Mode::auto("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", ""),
+        Mode::Tool
+    );
+    let mut req = request();
+    shape(
+        &mut req,
+        Mode::Tool,
+        "bedrock",
+        "Person",
+        &Schema::new(person()).unwrap(),
+    );
+    // No strict flag: Bedrock refuses it on models without strict tool use.
+    assert_eq!(req.tools[0].strict, None);
+    assert_eq!(req.tools[0].parameters, person());
+}
+
+#[test]
+fn bedrock_json_schema_mode_is_output_config_with_the_schema_as_text() {
+    let mut req = request();
+    shape(
+        &mut req,
+        Mode::JsonSchema,
+        "bedrock",
+        "Person",
+        &Schema::new(person()).unwrap(),
+    );
+    let format = &req.extra_body["outputConfig"]["textFormat"];
+    assert_eq!(format["type"], "json_schema");
+    let schema = format["structure"]["jsonSchema"]["schema"]
+        .as_str()
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(schema).unwrap(), person());
+    assert_eq!(format["structure"]["jsonSchema"]["name"], "Person");
+    // JSON mode has no Bedrock field: the schema goes in the prompt only.
+    let mut req = request();
+    shape(
+        &mut req,
+        Mode::Json,
+        "bedrock",
+        "Person",
+        &Schema::new(person()).unwrap(),
+    );
+    assert!(req.extra_body.is_empty());
+    assert!(req.system.unwrap().contains("JSON Schema"));
+}
