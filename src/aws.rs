@@ -36,6 +36,9 @@ pub use sign::{sign, Scope};
 /// The environment as a lookup function: `std::env::var` in a client, a map in tests.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Where a provider's default base URL puts the region ([`Aws::regional_url`] fills it in).
+pub const REGION_SLOT: &str = "{region}";
+
 /// What a provider that speaks AWS was resolved to: its region, and the credentials to sign
 /// with (none when it authenticates with a bearer key, or a cassette answers).
 #[derive(Clone, Debug, Default)]
@@ -69,6 +72,26 @@ impl Aws {
             region,
             credentials: creds,
         })
+    }
+
+    /// `url` with its [`REGION_SLOT`] (a provider's default base URL, such as Bedrock's
+    /// `https://bedrock-runtime.{region}.amazonaws.com`) filled in with the region, so the host
+    /// requests go to and the region they are signed for are one value. A URL without the slot
+    /// (the caller's `base_url=`) is kept as it is.
+    pub fn regional_url(&self, url: String, who: &str) -> Result<String> {
+        if !url.contains(REGION_SLOT) {
+            return Ok(url);
+        }
+        let region = self.require_region(who)?;
+        if !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(LlmError::config(format!(
+                "the AWS region {region:?} is not a region name such as us-east-1"
+            )));
+        }
+        Ok(url.replace(REGION_SLOT, region))
     }
 
     /// The region, or a configuration error naming where it is read from.

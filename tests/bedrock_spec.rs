@@ -168,6 +168,7 @@ fn build_with(req: &ChatRequest, model: &str, stream: bool, plan: &CachePlan) ->
         model: model.into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     };
     let http = providers::lookup("bedrock")
         .unwrap()

@@ -123,6 +123,7 @@ fn the_tool_result_turn_is_sent_as_botocore_sent_it() {
         model: "us.amazon.nova-micro-v1:0".into(),
         headers: HeaderMap::new(),
         timeout: std::time::Duration::from_secs(30),
+        aws: None,
     };
     let http = bedrock().build_chat(&ep, &req, false).unwrap();
     assert_eq!(http.url, recorded.uri);

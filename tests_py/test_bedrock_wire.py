@@ -81,7 +81,11 @@ def test_without_a_region_the_error_names_the_variables(monkeypatch: pytest.Monk
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with pytest.raises(llmrail.ConfigurationError, match="AWS_REGION or AWS_DEFAULT_REGION"):
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", KEY)
+    # Nor a profile whose config file names one.
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    with pytest.raises(llmrail.ConfigurationError, match=r"AWS_REGION \(or AWS_DEFAULT_REGION\)"):
         llmrail.Client(f"bedrock/{MODEL}")
 
 
@@ -97,6 +101,8 @@ def test_the_region_picks_the_endpoint_and_the_catalogue_the_capabilities(monkey
     assert (caps.structured_output, caps.vision, caps.prompt_caching) == (False, True, True)
     assert KEY not in repr(nova)
     monkeypatch.setenv("AWS_REGION", "us-west-2")
+    # A client needs a key or AWS credentials: the environment's key stands for the argument.
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", KEY)
     claude = llmrail.Client("bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0")
     assert claude.base_url == "https://bedrock-runtime.us-west-2.amazonaws.com"
     on_anthropic = llmrail.Client("anthropic/claude-sonnet-4-5", api_key="k").capabilities

@@ -97,8 +97,6 @@ impl Target {
         let api_version = api_version
             .map(str::to_string)
             .or_else(|| env(providers::azure::API_VERSION_ENV));
-        let base_url = provider.model_base_url(base_url, model, api_version)?;
-        check_base_url(&base_url)?;
         let api_key = target
             .api_key
             .clone()
@@ -108,6 +106,12 @@ impl Target {
             Some(_) => Some(resolve_aws(provider, api_key.is_some(), env)?),
             None => None,
         };
+        let base_url = provider.model_base_url(base_url, model, api_version)?;
+        let base_url = match &aws {
+            Some(aws) => aws.regional_url(base_url, provider.name())?,
+            None => base_url,
+        };
+        check_base_url(&base_url)?;
         // A local server (vLLM, Ollama) needs no key; the provider's own service always does,
         // unless a cassette answers (replaying needs no key). AWS credentials stand for a key.
         if api_key.is_none()
@@ -357,6 +361,12 @@ impl Target {
                 let lines = providers::json_lines::JsonLines::new(chunks, max);
                 let feed = providers::json_lines::feed;
                 self.pump(lines, feed, decoder, tx, request_id, progress)
+                    .await
+            }
+            Framing::EventStream => {
+                let frames = providers::event_stream::EventStream::new(chunks, max);
+                let feed = providers::event_stream::feed;
+                self.pump(frames, feed, decoder, tx, request_id, progress)
                     .await
             }
         }

@@ -442,3 +442,69 @@ fn two_clients_signing_with_other_access_keys_are_other_targets() {
     assert!(a.pipe.primary().id == a2.pipe.primary().id);
     assert!(a.pipe.primary().id != b.pipe.primary().id);
 }
+
+/// A Bedrock target resolved as `Client` resolves one, from `env` alone.
+fn bedrock_target(env: impl Fn(&str) -> Option<String>) -> Result<Target> {
+    let primary = FallbackConfig {
+        model: "bedrock/amazon.nova-micro-v1:0".into(),
+        api_key: None,
+        base_url: None,
+    };
+    Target::resolve(
+        &primary,
+        None,
+        &HeaderMap::new(),
+        std::time::Duration::from_secs(10),
+        crate::transport::Settings::default(),
+        &env,
+    )
+}
+
+#[test]
+#[allow(clippy::unwrap_used)]
+fn bedrock_calls_the_region_it_signs_for_wherever_the_region_is_set() {
+    fn with(vars: Vec<(&'static str, &'static str)>) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+    let url = |t: Target| t.endpoint.base_url;
+    let key = ("AWS_BEARER_TOKEN_BEDROCK", "bedrock-key");
+    assert_eq!(
+        url(bedrock_target(with(vec![key, ("AWS_DEFAULT_REGION", "eu-west-3")])).unwrap()),
+        "https://bedrock-runtime.eu-west-3.amazonaws.com"
+    );
+    // The profile's region, as the AWS CLI reads it, when the environment names none.
+    let dir = std::env::temp_dir().join(format!("llmrail-region-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, "[profile work]\nregion = ap-southeast-2\n").unwrap();
+    let config_path = config.to_string_lossy().to_string();
+    let env = move |name: &str| match name {
+        "AWS_BEARER_TOKEN_BEDROCK" => Some("bedrock-key".to_string()),
+        "AWS_PROFILE" => Some("work".to_string()),
+        "AWS_CONFIG_FILE" => Some(config_path.clone()),
+        "AWS_SHARED_CREDENTIALS_FILE" => Some("/nonexistent/credentials".to_string()),
+        _ => None,
+    };
+    let signed = bedrock_target(env).unwrap();
+    assert_eq!(
+        signed.endpoint.base_url,
+        "https://bedrock-runtime.ap-southeast-2.amazonaws.com"
+    );
+    assert_eq!(
+        signed.endpoint.aws.and_then(|a| a.region).as_deref(),
+        Some("ap-southeast-2")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    // No region anywhere: one error that says where a region comes from.
+    let e = bedrock_target(with(vec![key])).err().unwrap();
+    assert_eq!(e.kind, ErrorKind::Configuration);
+    assert!(e.message.contains("AWS_REGION") && e.message.contains("AWS_DEFAULT_REGION"));
+    let e = bedrock_target(with(vec![key, ("AWS_REGION", "us-east-1/evil")]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("not a region name"), "{}", e.message);
+}

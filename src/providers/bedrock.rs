@@ -4,8 +4,9 @@
 //! Authentication is either a Bedrock API key, sent as `Authorization: Bearer` (rendered here,
 //! like any key header), or SigV4 with the AWS credential chain, which is not translation: the
 //! pipeline signs each attempt for [`Provider::aws_service`]. The base URL is regional
-//! (`https://bedrock-runtime.{region}.amazonaws.com`); the region is read once, when the client
-//! is built, by [`region`].
+//! (`https://bedrock-runtime.{region}.amazonaws.com`): the client fills the slot once, when it is
+//! built, with the region the AWS chain gives (`crate::aws::Aws::regional_url`), the same region
+//! the requests are signed for.
 //!
 //! The request is built in [`request`], answers and errors read in [`response`] and [`error`],
 //! stream events (decoded from event-stream frames by `providers::event_stream`) in [`stream`].
@@ -27,27 +28,6 @@ use crate::wire::HttpRequest;
 use error::exception as stream_exception;
 
 pub struct Bedrock;
-
-/// The environment variables the AWS SDKs read the region from, in their order.
-pub const REGION_ENV: &[&str] = &["AWS_REGION", "AWS_DEFAULT_REGION"];
-
-/// Where the default base URL puts the region, filled in by [`Provider::model_base_url`].
-const REGION_SLOT: &str = "{region}";
-
-/// The region requests go to, from the first of [`REGION_ENV`] that `env` has.
-pub fn region(env: impl Fn(&str) -> Option<String>) -> Result<String> {
-    REGION_ENV
-        .iter()
-        .filter_map(|name| env(name))
-        .map(|r| r.trim().to_string())
-        .find(|r| !r.is_empty())
-        .ok_or_else(|| {
-            LlmError::config(format!(
-                "no AWS region for bedrock: set {} (e.g. us-east-1), or pass base_url=...",
-                REGION_ENV.join(" or ")
-            ))
-        })
-}
 
 /// A model id or ARN as one URI path segment, as botocore encodes a `{modelId}` label:
 /// everything but letters, digits and `-._~` is percent-encoded (`v1:0` is `v1%3A0`, an ARN's
@@ -85,6 +65,7 @@ impl Provider for Bedrock {
         "bedrock"
     }
     fn default_base_url(&self) -> &'static str {
+        // The slot is `crate::aws::REGION_SLOT`.
         "https://bedrock-runtime.{region}.amazonaws.com"
     }
     fn api_key_env(&self) -> &'static [&'static str] {
@@ -101,26 +82,15 @@ impl Provider for Bedrock {
     fn aws_service(&self) -> Option<&'static str> {
         Some("bedrock")
     }
-    /// The default base URL's region, from the environment; a base URL the caller gave is kept.
-    fn model_base_url(
-        &self,
-        base_url: String,
-        _model: &str,
-        _api_version: Option<String>,
-    ) -> Result<String> {
-        if !base_url.contains(REGION_SLOT) {
-            return Ok(base_url);
-        }
-        let region = region(|name| std::env::var(name).ok())?;
-        if !region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(LlmError::config(format!(
-                "the AWS region {region:?} is not a region name such as us-east-1"
-            )));
-        }
-        Ok(base_url.replace(REGION_SLOT, &region))
+    /// `check()` lists the foundation models: an operation of Bedrock's control plane
+    /// (`bedrock.{region}`, signed for the same `bedrock` service), not of bedrock-runtime. A
+    /// base URL of the caller's choosing (a proxy, the mock server) is asked as it is.
+    fn build_models(&self, ep: &Endpoint) -> Option<Result<HttpRequest>> {
+        let base = match ep.base_url.strip_prefix("https://bedrock-runtime.") {
+            Some(rest) => format!("https://bedrock.{rest}"),
+            None => ep.base_url.clone(),
+        };
+        Some(headers(ep).map(|h| super::get(ep, join_url(&base, "foundation-models"), h)))
     }
 
     fn build_chat_with_cache(

@@ -23,6 +23,7 @@ fn endpoint(model: &str) -> Endpoint {
         model: model.into(),
         headers: HeaderMap::new(),
         timeout: Duration::from_secs(30),
+        aws: None,
     }
 }
 
@@ -90,45 +91,6 @@ fn the_api_key_is_a_sensitive_bearer_token_and_without_one_nothing_is_sent() {
     let http = Bedrock.build_chat(&ep, &req, false).unwrap();
     // Left for the pipeline's SigV4 signature.
     assert!(http.headers.get("authorization").is_none());
-}
-
-#[test]
-fn the_region_comes_from_aws_region_then_aws_default_region() {
-    let env = |pairs: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    };
-    assert_eq!(
-        region(env(&[
-            ("AWS_REGION", "eu-west-1"),
-            ("AWS_DEFAULT_REGION", "us-east-1")
-        ]))
-        .unwrap(),
-        "eu-west-1"
-    );
-    assert_eq!(
-        region(env(&[("AWS_DEFAULT_REGION", "us-west-2")])).unwrap(),
-        "us-west-2"
-    );
-    let e = region(env(&[("AWS_REGION", " ")])).unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Configuration);
-    assert!(
-        e.message.contains("AWS_REGION or AWS_DEFAULT_REGION"),
-        "{}",
-        e.message
-    );
-}
-
-#[test]
-fn a_base_url_the_caller_gives_is_kept_as_it_is() {
-    let url = Bedrock
-        .model_base_url("http://127.0.0.1:9000".into(), "m", None)
-        .unwrap();
-    assert_eq!(url, "http://127.0.0.1:9000");
 }
 
 #[test]
