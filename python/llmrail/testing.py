@@ -482,11 +482,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"llmrail mock-server: {e}", file=sys.stderr)
                 return 2
             print(f"queued {queued} scripted replies from {args.script}")
-        print(f"mock server listening on {srv.url}")
-        print(f"  OpenAI:    base_url={srv.openai_base_url}")
-        print(f"  Anthropic: base_url={srv.anthropic_base_url}")
-        print("any non-empty API key is accepted; Ctrl-C to stop", flush=True)
+        # Ctrl-C may come as soon as the address is out (a test stops the server once it has
+        # one answer): the announcement is inside the try, so it never ends in a traceback.
         try:
+            print(f"mock server listening on {srv.url}")
+            print(f"  OpenAI:    base_url={srv.openai_base_url}")
+            print(f"  Anthropic: base_url={srv.anthropic_base_url}")
+            print("any non-empty API key is accepted; Ctrl-C to stop", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
