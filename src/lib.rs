@@ -3,6 +3,7 @@
 //! Only `src/py/` (and this file's module declaration) knows about Python; everything else is
 //! ordinary Rust, tested by `cargo test` without an interpreter.
 
+pub mod batch;
 pub mod cache;
 pub mod catalog;
 pub mod client;
