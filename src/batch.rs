@@ -25,7 +25,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use job::{BatchJob, SubmitOptions, WaitOptions};
+pub use job::{BatchJob, SubmitOptions, WaitOptions, DEFAULT_POLL_INTERVAL};
 pub use outcome::ItemResult;
 pub use store::{default_store_path, Store};
 
