@@ -212,3 +212,34 @@ async def test_a_job_whose_process_was_killed_resumes_with_nothing_submitted_twi
     assert posts(srv, "/v1/messages/batches") == 2
     creates = [r for r in srv.requests if r["method"] == "POST" and r["path"].endswith("/batches")]
     assert [x["custom_id"] for x in creates[1]["body"]["requests"]] == ["r7"]
+
+
+REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-cassettes" / "curator"
+
+
+async def test_a_real_anthropic_batch_replays_through_submit_wait_and_results(tmp_path: Path) -> None:
+    from llmrail.replay import cassette
+
+    path = REAL / "tests" / "integrations" / "anthropic" / "fixtures" / "basic_batch_completion.yaml"
+    client = llmrail.Client("anthropic/claude-3-5-sonnet-20241022", api_key="sk-replay-only")
+    foods = ["Spagetti", "Sushi", "Ramen"]
+    reqs: list[llmrail.BatchRequest] = [
+        {"custom_id": str(i), "messages": food, "max_tokens": 8192} for i, food in enumerate(foods)
+    ]
+    started = time.monotonic()
+    with cassette(path, mode="none"):
+        job = await client.submit_batch(reqs, store=tmp_path / "s")
+        await job.wait()  # 30 s between polls when live; none while replaying
+    assert time.monotonic() - started < 5
+    results = job.results()
+    assert all(isinstance(r, llmrail.ChatResponse) for r in results)
+    texts = [r.text[:30] for r in results if isinstance(r, llmrail.ChatResponse)]
+    assert texts == [
+        "Here's a basic spaghetti recip",
+        "Sushi is a Japanese dish featu",
+        "Ramen is a popular Japanese no",
+    ]
+    usage = [(r.usage.input_tokens, r.usage.output_tokens) for r in results if isinstance(r, llmrail.ChatResponse)]
+    assert usage == [(11, 273), (10, 259), (10, 313)]
+    # The catalogue has no price for Claude 3.5 Sonnet (retired): no cost, never a guess.
+    assert job.cost_usd is None and job.usage.output_tokens == 273 + 259 + 313

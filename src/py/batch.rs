@@ -330,13 +330,19 @@ impl PyBatchJob {
 
     fn __repr__(&self) -> String {
         let info = self.inner.info();
+        let c = info.counts;
         format!(
-            "BatchJob(id={:?}, provider={:?}, status={:?}, mode={:?}, counts={:?})",
+            "BatchJob(id={:?}, provider={:?}, status={:?}, mode={:?}, counts={{'pending': {}, \
+             'succeeded': {}, 'errored': {}, 'cancelled': {}, 'expired': {}}})",
             info.id,
             info.provider,
             info.status.as_str(),
             info.mode.as_str(),
-            info.counts
+            c.pending,
+            c.succeeded,
+            c.errored,
+            c.cancelled,
+            c.expired
         )
     }
 }
