@@ -381,11 +381,18 @@ class Capabilities:
         """A batch API."""
 
 class _BatchCounts(TypedDict):
+    """How many items of a batch job are in each state."""
+
     pending: int
+    """Not yet answered (waiting, running, or to be sent again)."""
     succeeded: int
+    """Answered."""
     errored: int
+    """Failed for good, with the typed error in ``results()``."""
     cancelled: int
+    """Stopped by ``cancel()`` before they ran."""
     expired: int
+    """Not processed within the provider's window (24 hours), and out of attempts."""
 
 _BatchStatus = Literal[
     "submitted", "running", "finalizing", "ended", "failed", "cancelling", "cancelled", "expired"
