@@ -1,4 +1,4 @@
-//! Real recorded batch lifecycles (curator's cassettes, tests/data/real-cassettes/curator, see
+//! Real recorded batch lifecycles (curator's cassettes, tests/data/real-batches/curator, see
 //! SOURCE.md there) replayed through the batch engine: submit, wait (no waiting between
 //! polls), results with each item's recorded text and usage; a resubmission of an item a
 //! completed batch left out; and cancels.
@@ -15,7 +15,7 @@ use llmrail::replay::{self, Mode, Options, Session};
 use llmrail::{Client, ClientConfig};
 use serde_json::json;
 
-const DIR: &str = "tests/data/real-cassettes/curator/tests/integrations/";
+const DIR: &str = "tests/data/real-batches/curator/tests/integrations/";
 
 /// Replays are process-global: one test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

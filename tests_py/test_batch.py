@@ -101,6 +101,18 @@ async def test_a_provider_without_a_batch_api_runs_concurrent_calls(srv: MockSer
     assert texts == ["mock reply to: question a", "mock reply to: question b", "mock reply to: question c"]
 
 
+async def test_a_cancelled_concurrent_wait_calls_again_what_it_left_unfinished(srv: MockServer) -> None:
+    srv.default("answer", latency=0.3)
+    client = llmrail.Client("openrouter/some-model", base_url=srv.openai_base_url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b", "c"))
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(job.wait(), 0.1)
+    await srv.wait_for_disconnects(3)
+    await job.wait()
+    assert job.status == "ended"
+    assert [r.text for r in job.results() if isinstance(r, llmrail.ChatResponse)] == ["answer"] * 3
+
+
 async def test_mistakes_are_refused_before_anything_is_sent(srv: MockServer, tmp_path: Path) -> None:
     client = make_client(srv, "anthropic")
     store = tmp_path / "s"
@@ -214,7 +226,7 @@ async def test_a_job_whose_process_was_killed_resumes_with_nothing_submitted_twi
     assert [x["custom_id"] for x in creates[1]["body"]["requests"]] == ["r7"]
 
 
-REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-cassettes" / "curator"
+REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-batches" / "curator"
 
 
 async def test_a_real_anthropic_batch_replays_through_submit_wait_and_results(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ pub(super) async fn run(
     on_progress: &mut (impl FnMut(&JobInfo) -> Result<()> + Send),
 ) -> Result<()> {
     let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    lock().restart_calls();
     let mut running = FuturesUnordered::new();
     let call = |i: usize, req| {
         let client = client.clone();

@@ -272,7 +272,9 @@ impl State {
             .items
             .iter()
             .position(|it| it.place == Place::Pending)?;
-        let req = self.requests.get_mut(i)?.take()?;
+        // Cloned, not taken: a call dropped mid-way (a cancelled wait) is made again by the
+        // next wait, which returns such items to pending first.
+        let req = self.requests.get(i)?.clone()?;
         if let Some(item) = self.items.get_mut(i) {
             item.attempts = 1;
         }
@@ -309,6 +311,17 @@ impl State {
             }
         };
         self.set(i, Place::Done { outcome });
+    }
+
+    /// Items whose call a dropped wait left unfinished go back to pending.
+    pub(super) fn restart_calls(&mut self) {
+        for i in 0..self.items.len() {
+            let stale = self.items.get(i).map(|it| &it.place)
+                == Some(&Place::Submitted { remote: usize::MAX });
+            if stale {
+                self.set(i, Place::Pending);
+            }
+        }
     }
 
     /// The concurrent calls are over: anything not called ends cancelled.

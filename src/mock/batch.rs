@@ -2,7 +2,7 @@
 //! `/{id}`, `/{id}/results`, `/{id}/cancel`) and OpenAI's files and batches (`/v1/files`,
 //! `/v1/files/{id}`, `/v1/files/{id}/content`, `/v1/batches`, `/{id}`, `/{id}/cancel`), with
 //! the shapes the real services answer (copied from recorded traffic: the curator cassettes
-//! in `tests/data/real-cassettes/curator/`).
+//! in `tests/data/real-batches/curator/`).
 //!
 //! A batch is answered when it is created: each item's outcome is taken from
 //! [`BatchSettings::outcomes`] by custom id (one entry per submission, so an item can fail the
@@ -91,6 +91,8 @@ struct Item {
 }
 
 pub(crate) struct MockBatch {
+    /// `http://host:port` as the creating client reached the server.
+    origin: String,
     id: String,
     wire: Wire,
     started: Instant,
@@ -155,7 +157,7 @@ pub(crate) fn respond(
     }
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let prepared = match (method, parts.as_slice()) {
-        (&Method::POST, [""]) => create(shared, wire, body),
+        (&Method::POST, [""]) => create(shared, wire, headers, body),
         (&Method::GET, [id]) => with_batch(shared, wire, id, |b, files| Ok(show(b, files))),
         (&Method::POST, [id, "cancel"]) => with_batch(shared, wire, id, |b, files| {
             if !b.ended() {
@@ -208,7 +210,7 @@ fn with_batch(
 }
 
 /// The requests of a create: Anthropic's `requests` array, or the lines of OpenAI's file.
-fn create(shared: &Shared, wire: Wire, body: &[u8]) -> Answer {
+fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answer {
     let request: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| (400, format!("The request body is not a JSON object: {e}")))?;
     let (items, input_file) = match wire {
@@ -266,7 +268,13 @@ fn create(shared: &Shared, wire: Wire, body: &[u8]) -> Answer {
         Wire::Anthropic => format!("msgbatch_01{}", random_alnum(22)),
         _ => format!("batch_{}", super::render::random_hex(32)),
     };
+    // Where this server was reached: the results URL a batch names is on it.
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     let mut batch = MockBatch {
+        origin: format!("http://{host}"),
         id: id.clone(),
         wire,
         started: Instant::now(),

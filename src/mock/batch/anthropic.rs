@@ -56,7 +56,7 @@ pub(super) fn batch(b: &mut MockBatch) -> Value {
         "created_at": created,
         "expires_at": rfc3339(b.created_unix + WINDOW),
         "cancel_initiated_at": if b.cancelled.is_some() { Value::String(rfc3339(b.created_unix)) } else { Value::Null },
-        "results_url": if ended { Value::String(format!("https://api.anthropic.com/v1/messages/batches/{}/results", b.id)) } else { Value::Null },
+        "results_url": if ended { Value::String(format!("{}/v1/messages/batches/{}/results", b.origin, b.id)) } else { Value::Null },
     })
 }
 
