@@ -7,6 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::outcome::{status_of, Outcome};
@@ -160,34 +161,41 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
 }
 
 #[derive(Deserialize)]
-struct WireLine {
+struct WireLine<'a> {
     custom_id: String,
-    result: WireResult,
+    #[serde(borrow)]
+    result: WireResult<'a>,
 }
 
+/// The answer's JSON is kept as it came (a slice of the line), not parsed into a tree: it is
+/// decoded once, by the provider, when the results are read. (A struct, not an enum tagged by
+/// `type`: serde would buffer a tagged variant's fields, and a raw value cannot be buffered.)
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireResult {
-    Succeeded { message: Value },
-    Errored { error: Value },
-    Canceled,
-    Expired,
+struct WireResult<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
-/// The results file: one outcome per custom_id, in the file's order.
-pub(super) fn parse_results(body: &[u8]) -> Result<Vec<(String, Outcome)>> {
+/// The results file: one outcome per custom_id, in the file's order; each answer is a slice of
+/// `body` (no copy).
+pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
     let mut out = Vec::new();
     for line in body.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let w: WireLine = parse_json(line, "a line of the batch results")?;
-        let outcome = match w.result {
-            WireResult::Succeeded { message } => Outcome::Succeeded {
-                body: Bytes::from(message.to_string()),
+        let outcome = match (w.result.kind.as_str(), w.result.message, w.result.error) {
+            ("succeeded", Some(message), _) => Outcome::Succeeded {
+                body: body.slice_ref(message.get().as_bytes()),
                 request_id: None,
             },
-            WireResult::Errored { error } => {
+            ("errored", _, error) => {
+                let error = error.unwrap_or(Value::Null);
                 // `{"type": "error", "error": {"type": "overloaded_error", ...}}`: the envelope
                 // a real-time call's error body has, which `parse_error` reads.
                 let kind = error
@@ -199,8 +207,15 @@ pub(super) fn parse_results(body: &[u8]) -> Result<Vec<(String, Outcome)>> {
                     body: Bytes::from(error.to_string()),
                 }
             }
-            WireResult::Canceled => Outcome::Cancelled,
-            WireResult::Expired => Outcome::Expired,
+            ("canceled", _, _) => Outcome::Cancelled,
+            ("expired", _, _) => Outcome::Expired,
+            (other, _, _) => {
+                return Err(LlmError::invalid_response(format!(
+                    "unknown result type {other:?} for {:?} in the batch results",
+                    w.custom_id
+                ))
+                .with_body(line))
+            }
         };
         out.push((w.custom_id, outcome));
     }

@@ -9,6 +9,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::outcome::Outcome;
@@ -198,25 +199,27 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
 }
 
 #[derive(Deserialize)]
-struct WireLine {
+struct WireLine<'a> {
     custom_id: String,
-    #[serde(default)]
-    response: Option<WireResponse>,
+    #[serde(default, borrow)]
+    response: Option<WireResponse<'a>>,
     #[serde(default)]
     error: Option<Value>,
 }
 
+/// The body is kept as it came (a slice of the line), decoded once by the provider later.
 #[derive(Deserialize)]
-struct WireResponse {
+struct WireResponse<'a> {
     status_code: u16,
     #[serde(default)]
     request_id: Option<String>,
-    #[serde(default)]
-    body: Value,
+    #[serde(borrow)]
+    body: &'a RawValue,
 }
 
-/// An output or error file: one outcome per custom_id, in the file's order.
-pub(super) fn parse_results(body: &[u8]) -> Result<Vec<(String, Outcome)>> {
+/// An output or error file: one outcome per custom_id, in the file's order; each answer is a
+/// slice of `body` (no copy).
+pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
     let mut out = Vec::new();
     for line in body.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -225,12 +228,12 @@ pub(super) fn parse_results(body: &[u8]) -> Result<Vec<(String, Outcome)>> {
         let w: WireLine = parse_json(line, "a line of the batch's output")?;
         let outcome = match (w.response, w.error) {
             (Some(r), _) if r.status_code < 400 => Outcome::Succeeded {
-                body: Bytes::from(r.body.to_string()),
+                body: body.slice_ref(r.body.get().as_bytes()),
                 request_id: r.request_id,
             },
             (Some(r), _) => Outcome::Errored {
                 status: r.status_code,
-                body: Bytes::from(r.body.to_string()),
+                body: body.slice_ref(r.body.get().as_bytes()),
             },
             (None, Some(error)) => match error.get("code").and_then(Value::as_str) {
                 Some("batch_expired") => Outcome::Expired,

@@ -14,16 +14,17 @@ use crate::providers::Provider;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum Outcome {
     Succeeded {
-        /// The answer's body, as the real-time API would have sent it.
-        #[serde(with = "bytes_text")]
+        /// The answer's body, as the real-time API would have sent it (the store keeps it in a
+        /// column of its own: as bytes, not as a JSON string with every quote escaped).
+        #[serde(skip)]
         body: Bytes,
         request_id: Option<String>,
     },
     Errored {
         /// The HTTP status the error stands for (Anthropic gives only a type: `status_of`).
         status: u16,
-        /// The error body, as the real-time API would have sent it.
-        #[serde(with = "bytes_text")]
+        /// The error body, as the real-time API would have sent it (kept as `Succeeded`'s).
+        #[serde(skip)]
         body: Bytes,
     },
     /// The provider's window passed before the item was processed.
@@ -32,6 +33,29 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// The provider's body, where the outcome has one.
+    pub(crate) fn body(&self) -> Option<&Bytes> {
+        match self {
+            Self::Succeeded { body, .. } | Self::Errored { body, .. } => Some(body),
+            Self::Expired | Self::Cancelled => None,
+        }
+    }
+
+    fn body_mut(&mut self) -> Option<&mut Bytes> {
+        match self {
+            Self::Succeeded { body, .. } | Self::Errored { body, .. } => Some(body),
+            Self::Expired | Self::Cancelled => None,
+        }
+    }
+
+    /// Put back the body the store kept apart.
+    pub(crate) fn with_body(mut self, kept: Option<Vec<u8>>) -> Self {
+        if let (Some(body), Some(kept)) = (self.body_mut(), kept) {
+            *body = Bytes::from(kept);
+        }
+        self
+    }
+
     /// Whether a new provider batch may succeed where this one failed: an overload, a server
     /// error, a timeout or a rate limit, or the window passing. A bad request fails as it is.
     pub(crate) fn retryable(&self) -> bool {
@@ -105,19 +129,5 @@ pub(crate) fn status_of(error_type: &str) -> u16 {
         "timeout_error" => 504,
         "overloaded_error" => 529,
         _ => 500,
-    }
-}
-
-/// Bodies are JSON text: stored as a string, readable in the store with any SQLite tool.
-mod bytes_text {
-    use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&String::from_utf8_lossy(b))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        Ok(Bytes::from(String::deserialize(d)?))
     }
 }

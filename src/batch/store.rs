@@ -87,7 +87,7 @@ impl Store {
              CREATE TABLE IF NOT EXISTS items (
                  job TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT NOT NULL,
                  body BLOB NOT NULL, attempts INTEGER NOT NULL, place TEXT NOT NULL,
-                 PRIMARY KEY (job, idx));"
+                 result BLOB, PRIMARY KEY (job, idx));"
         ))
         .map_err(|e| not_ours(e.to_string()))?;
         Ok(Self {
@@ -115,9 +115,9 @@ impl Store {
         {
             let mut put = tx
                 .prepare_cached(
-                    "INSERT INTO items (job, idx, custom_id, body, attempts, place)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(job, idx) DO UPDATE SET attempts = ?5, place = ?6",
+                    "INSERT INTO items (job, idx, custom_id, body, attempts, place, result)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(job, idx) DO UPDATE SET attempts = ?5, place = ?6, result = ?7",
                 )
                 .map_err(err)?;
             for (i, item) in state.items.iter().enumerate().filter(|(_, it)| it.dirty) {
@@ -125,13 +125,18 @@ impl Store {
                     LlmError::config(format!("batch item state cannot be serialised: {e}"))
                 })?;
                 let idx = i64::try_from(i).unwrap_or(i64::MAX);
+                let result = match &item.place {
+                    Place::Done { outcome } => outcome.body().map(|b| &b[..]),
+                    _ => None,
+                };
                 put.execute(params![
                     state.meta.id,
                     idx,
                     item.custom_id,
                     &item.body[..],
                     item.attempts,
-                    place
+                    place,
+                    result
                 ])
                 .map_err(err)?;
             }
@@ -166,7 +171,7 @@ impl Store {
         let meta: Meta = serde_json::from_str(&meta).map_err(corrupt)?;
         let mut stmt = conn
             .prepare(
-                "SELECT custom_id, body, attempts, place FROM items WHERE job = ?1 ORDER BY idx",
+                "SELECT custom_id, body, attempts, place, result FROM items WHERE job = ?1 ORDER BY idx",
             )
             .map_err(err)?;
         let rows = stmt
@@ -176,13 +181,19 @@ impl Store {
                     r.get::<_, Vec<u8>>(1)?,
                     r.get::<_, u32>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
                 ))
             })
             .map_err(err)?;
         let mut items = Vec::new();
         for row in rows {
-            let (custom_id, body, attempts, place) = row.map_err(err)?;
-            let place: Place = serde_json::from_str(&place).map_err(corrupt)?;
+            let (custom_id, body, attempts, place, result) = row.map_err(err)?;
+            let place = match serde_json::from_str(&place).map_err(corrupt)? {
+                Place::Done { outcome } => Place::Done {
+                    outcome: outcome.with_body(result),
+                },
+                other => other,
+            };
             items.push(Item {
                 custom_id,
                 body: body.into(),
