@@ -16,6 +16,7 @@
 //! batch discount). Nothing below knows about batches.
 
 mod anthropic;
+mod batcher;
 mod concurrent;
 mod job;
 mod openai;
@@ -25,6 +26,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use batcher::{Batcher, BatcherOptions, ItemAnswer};
 pub use job::{BatchJob, SubmitOptions, WaitOptions, DEFAULT_POLL_INTERVAL};
 pub use outcome::ItemResult;
 pub use store::{default_store_path, Store};

@@ -56,7 +56,7 @@ mod _core {
     const __version__: &str = env!("CARGO_PKG_VERSION");
 
     #[pymodule_export]
-    use crate::py::batch::PyBatchJob;
+    use crate::py::batch::{PyBatchJob, PyBatcher};
     #[pymodule_export]
     use crate::py::bridge::{bench_noop_future_into_py, bench_noop_native, reset_log_levels};
     #[pymodule_export]

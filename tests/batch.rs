@@ -375,3 +375,34 @@ async fn a_batch_costs_half_of_the_same_calls() {
     assert!(usage.output_tokens > 0);
     assert!((cost.unwrap() - real_time / 2.0).abs() < 1e-12);
 }
+
+#[tokio::test]
+async fn a_batcher_sends_concurrent_callers_together_and_answers_each_its_own() {
+    let srv = MockServer::start().unwrap();
+    let opts = llmrail::batch::BatcherOptions {
+        max_items: 2,
+        max_wait: Duration::from_millis(200),
+        submit: SubmitOptions::default(),
+        wait: fast(),
+    };
+    let batcher = llmrail::batch::Batcher::new(&anthropic(&srv), opts).unwrap();
+    let asks = requests(&["a", "b", "c", "d", "e"]);
+    let calls = asks.into_iter().map(|r| {
+        let b = batcher.clone();
+        async move { b.chat(r.request).await }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    // Two full batches at once, then the fifth when its wait ran out.
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 3);
+    for (answer, id) in answers.iter().zip(["a", "b", "c", "d", "e"]) {
+        let (resp, attempts, batch_priced) = answer.as_ref().unwrap();
+        assert_eq!(resp.text(), format!("mock reply to: question {id}"));
+        assert_eq!((*attempts, *batch_priced), (1, true));
+    }
+    batcher.close().await.unwrap();
+    let e = batcher
+        .chat(requests(&["z"]).remove(0).request)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("closed"), "{e}");
+}

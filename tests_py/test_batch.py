@@ -113,6 +113,19 @@ async def test_a_cancelled_concurrent_wait_calls_again_what_it_left_unfinished(s
     assert [r.text for r in job.results() if isinstance(r, llmrail.ChatResponse)] == ["answer"] * 3
 
 
+async def test_a_batcher_answers_many_coroutines_from_shared_provider_batches(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    client = make_client(srv, "openai")
+    async with client.batcher(max_items=3, max_wait=0.2, poll_interval=0.02, store=tmp_path / "s") as batcher:
+        answers = await asyncio.gather(*(batcher.chat(f"question {i}", max_tokens=20) for i in range(7)))
+    assert [a.text for a in answers] == [f"mock reply to: question {i}" for i in range(7)]
+    assert all(a.attempts == 1 for a in answers)
+    assert posts(srv, "/v1/batches") == 3  # 3 + 3 at once, then the seventh after max_wait
+    with pytest.raises(llmrail.ConfigurationError, match="closed"):
+        await batcher.chat("too late")
+
+
 async def test_mistakes_are_refused_before_anything_is_sent(srv: MockServer, tmp_path: Path) -> None:
     client = make_client(srv, "anthropic")
     store = tmp_path / "s"

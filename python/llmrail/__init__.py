@@ -9,6 +9,7 @@ import atexit
 
 from . import replay
 from ._core import (
+    Batcher,
     BatchJob,
     BreakerStatus,
     CacheStats,
@@ -63,6 +64,7 @@ __all__ = [
     "ExtractOptions",
     "BatchRequest",
     "BatchJob",
+    "Batcher",
     "ChatResponse",
     "ChatStream",
     "StreamEvent",

@@ -13,6 +13,7 @@ from llmrail.errors import LLMError
 __version__: str
 __all__ = [
     "BatchJob",
+    "Batcher",
     "BreakerStatus",
     "CircuitBreaker",
     "RateLimit",
@@ -471,6 +472,20 @@ class BatchJob:
         process say: nothing is submitted twice, and results collected already are kept."""
 
 @final
+class Batcher:
+    """Requests from many coroutines, sent together in provider batches (``client.batcher()``)."""
+    async def chat(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatResponse:
+        """One request; its answer comes when the provider batch that carried it ends.
+
+        A failed item raises its typed error, as ``chat`` would; ``attempts`` says how many
+        provider batches it took.
+        """
+    async def aclose(self) -> None:
+        """Send what is queued and wait until every batch has ended; later ``chat`` calls fail."""
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+@final
 class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
     def __new__(
@@ -563,6 +578,16 @@ class Client:
         concurrency: int | None = None,
     ) -> list[ChatResponse | LLMError]:
         """``submit_batch``, ``wait`` and ``results`` in one call."""
+    def batcher(
+        self,
+        max_items: int = 100,
+        max_wait: float = 30.0,
+        *,
+        poll_interval: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+    ) -> Batcher:
+        """Group ``await batcher.chat(...)`` calls into provider batches: one is sent when it
+        holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
     def stream(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatStream:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
     @overload

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -22,7 +23,9 @@ use super::exit;
 use super::options::ChatOptions;
 use super::resilience::positive_seconds;
 use super::types::{PyChatResponse, PyUsage};
-use crate::batch::{self, BatchJob, BatchRequest, Counts, SubmitOptions, WaitOptions};
+use crate::batch::{
+    self, BatchJob, BatchRequest, Batcher, BatcherOptions, Counts, SubmitOptions, WaitOptions,
+};
 use crate::client::Client;
 use crate::error::{ErrorKind, LlmError};
 
@@ -373,5 +376,83 @@ fn progress(
             *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
             Err(LlmError::new(ErrorKind::Cancelled, "on_progress raised"))
         }
+    }
+}
+
+/// `client.batcher(...)`: many coroutines `await batcher.chat(...)`, their requests travel
+/// together in provider batches.
+#[pyclass(name = "Batcher", frozen, module = "llmrail._core")]
+pub struct PyBatcher {
+    inner: Arc<Batcher>,
+}
+
+impl PyBatcher {
+    pub(super) fn start(
+        client: &Client,
+        max_items: usize,
+        max_wait: Duration,
+        store: Option<PathBuf>,
+        wait: WaitOptions,
+    ) -> PyResult<Self> {
+        let opts = BatcherOptions {
+            max_items,
+            max_wait,
+            submit: SubmitOptions {
+                store: Some(store_path(store).map_err(to_py)?),
+                concurrency: None,
+            },
+            wait,
+        };
+        Ok(Self {
+            inner: Batcher::new(client, opts).map_err(to_py)?,
+        })
+    }
+}
+
+#[pymethods]
+impl PyBatcher {
+    /// One request; await its answer, which comes when the provider batch carrying it ends.
+    #[pyo3(signature = (messages, **options))]
+    fn chat(
+        &self,
+        messages: Py<PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Coroutine> {
+        let (args, _) = ChatOptions::read(options, "Batcher.chat()")?.with_messages(messages);
+        let batcher = self.inner.clone();
+        coroutine::call(
+            move |py| {
+                let req = args.into_request(py)?;
+                Ok(async move { batcher.chat(req).await })
+            },
+            |py, (resp, attempts, priced)| {
+                PyChatResponse::batch_item(resp, attempts, priced).into_py_any(py)
+            },
+        )
+    }
+
+    /// Submit what is queued and wait until every batch has ended; await it.
+    fn aclose(&self) -> PyResult<Coroutine> {
+        let batcher = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { batcher.close().await }),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    fn __aenter__(slf: Py<Self>) -> PyResult<Coroutine> {
+        coroutine::call(
+            move |_| Ok(async move { Ok(slf) }),
+            |py, slf| Ok(slf.into_any().clone_ref(py)),
+        )
+    }
+
+    fn __aexit__(
+        &self,
+        _exc_type: Py<PyAny>,
+        _exc: Py<PyAny>,
+        _tb: Py<PyAny>,
+    ) -> PyResult<Coroutine> {
+        self.aclose()
     }
 }

@@ -226,6 +226,25 @@ impl PyClient {
         )
     }
 
+    /// A batcher: requests from many coroutines grouped into provider batches of up to
+    /// `max_items`, each sent once full or once its oldest request has waited `max_wait` s.
+    #[pyo3(signature = (max_items=100, max_wait=30.0, *, poll_interval=None, store=None))]
+    fn batcher(
+        &self,
+        max_items: usize,
+        max_wait: f64,
+        poll_interval: Option<Arg<f64>>,
+        store: Option<std::path::PathBuf>,
+    ) -> PyResult<batch::PyBatcher> {
+        let max_wait = crate::duration::from_secs(max_wait).ok_or_else(|| {
+            super::errors::config(format!(
+                "max_wait must be a number of seconds >= 0, got {max_wait}"
+            ))
+        })?;
+        let wait = batch::wait_options(poll_interval, None)?;
+        batch::PyBatcher::start(&self.inner, max_items, max_wait, store, wait)
+    }
+
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
     #[pyo3(signature = (response_model, messages, **options))]
     fn extract(
