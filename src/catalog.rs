@@ -147,6 +147,17 @@ pub fn batch_api(model: &str) -> Option<bool> {
     fact(model, |m| m.batch_api)
 }
 
+/// What a request sent through `provider`'s batch API costs, as a fraction of the real-time
+/// price; `None` for a provider without one. A provider-wide fact (each provider's page states
+/// it for every model), so it is kept per provider, beside that provider's rows.
+pub fn batch_price(provider: &str) -> Option<f64> {
+    match provider {
+        "anthropic" => Some(anthropic::BATCH_PRICE),
+        "openai" => Some(openai::BATCH_PRICE),
+        _ => None,
+    }
+}
+
 pub fn vision(model: &str) -> Option<bool> {
     fact(model, |m| m.vision)
 }

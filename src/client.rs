@@ -38,7 +38,7 @@ use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::{CallOptions, CallReport};
 use crate::runtime;
 use pipeline::Pipeline;
-use target::Target;
+pub(crate) use target::Target;
 
 #[derive(Clone)]
 pub struct Client {
@@ -149,6 +149,19 @@ impl Client {
     pub fn stream_with(&self, req: ChatRequest, opts: CallOptions) -> Result<ChatStream> {
         let (req, plan) = self.cache.plan(req, self.provider(), self.model());
         ChatStream::start(self.pipe.clone(), req, plan, opts, self.cache.clone())
+    }
+
+    /// The primary target, for the batch engine (`crate::batch`): its provider, endpoint and
+    /// the one-shot sends of a batch's lifecycle.
+    pub(crate) fn primary(&self) -> &Target {
+        self.pipe.primary()
+    }
+
+    /// The body of `req` as the primary target would send it, its prompt-cache breakpoints
+    /// planned as for any call (a provider batch carries each request's body).
+    pub(crate) fn batch_body(&self, req: ChatRequest) -> Result<bytes::Bytes> {
+        let (req, plan) = self.cache.plan(req, self.provider(), self.model());
+        self.pipe.primary().body(&req, &plan)
     }
 
     /// What the primary model can do, from the provider and the model catalogue.

@@ -4,6 +4,7 @@
 //! ordinary Rust, tested by `cargo test` without an interpreter.
 
 pub mod aws;
+pub mod batch;
 pub mod cache;
 pub mod catalog;
 pub mod client;
@@ -55,6 +56,8 @@ mod _core {
     #[allow(non_upper_case_globals)]
     const __version__: &str = env!("CARGO_PKG_VERSION");
 
+    #[pymodule_export]
+    use crate::py::batch::{PyBatchJob, PyBatcher};
     #[pymodule_export]
     use crate::py::bridge::{bench_noop_future_into_py, bench_noop_native, reset_log_levels};
     #[pymodule_export]

@@ -14,6 +14,7 @@
 //! ```
 
 mod anthropic;
+mod batch;
 mod bedrock;
 mod body;
 mod cache;
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 
 use crate::error::{ErrorKind, LlmError};
 
+pub use batch::BatchSettings;
 pub use fault::Fault;
 pub use fixtures::Fixtures;
 pub use inprocess::{answer, MockProvider, FIXTURES_ENV, SCHEME};
@@ -119,6 +121,8 @@ struct State {
     requests: Vec<Received>,
     /// What the mock has cached, so repeated prefixes report cache reads.
     prompt_cache: cache::PromptCache,
+    /// Provider batches and uploaded files (`batch.rs`).
+    batches: batch::Batches,
 }
 
 pub(crate) struct Shared {
@@ -313,6 +317,20 @@ impl MockServer {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
+    }
+
+    /// How provider batches behave from now on: processing time and per-item outcomes.
+    pub fn set_batch_settings(&self, settings: BatchSettings) {
+        self.shared.set_batch_settings(settings);
+    }
+
+    /// As [`MockServer::set_batch_settings`], from JSON (`{"processing": 0.5, "outcomes":
+    /// {"b": ["overloaded_error", "succeeded"]}}`); a typo is a configuration error naming it.
+    pub fn set_batch_json(&self, settings: Value) -> Result<(), LlmError> {
+        let s = serde_json::from_value(settings)
+            .map_err(|e| LlmError::config(format!("invalid mock batch settings: {e}")))?;
+        self.set_batch_settings(s);
+        Ok(())
     }
 
     /// Answer from these rules when the queue is empty (before the default reply).

@@ -19,7 +19,7 @@ mod cost;
 mod extra_body;
 mod openai_input;
 pub use cache::{CacheControl, CacheTtl, PromptCache};
-pub use cost::cost_usd;
+pub use cost::{batch_cost_usd, cost_usd};
 pub use extra_body::check_extra_body;
 pub use openai_input::image_source;
 

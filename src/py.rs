@@ -3,6 +3,7 @@
 //! What Python sees is declared in one place, the `_core` module in `src/lib.rs`.
 
 mod arg;
+pub(crate) mod batch;
 pub(crate) mod bridge;
 pub(crate) mod cache;
 pub(crate) mod capabilities;

@@ -22,6 +22,7 @@ def test_readme_has_examples() -> None:
 def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # the record-and-replay example writes a cassette
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the batch examples' default store
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.anthropic_base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-readme")

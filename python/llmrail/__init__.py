@@ -9,6 +9,8 @@ import atexit
 
 from . import replay
 from ._core import (
+    Batcher,
+    BatchJob,
     BreakerStatus,
     CacheStats,
     Capabilities,
@@ -27,7 +29,7 @@ from ._core import (
     register_provider,
 )
 from ._core import quiesce as _quiesce
-from ._options import ChatOptions, ExtractOptions
+from ._options import BatchRequest, ChatOptions, ExtractOptions
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -60,6 +62,9 @@ __all__ = [
     "register_provider",
     "ChatOptions",
     "ExtractOptions",
+    "BatchRequest",
+    "BatchJob",
+    "Batcher",
     "ChatResponse",
     "ChatStream",
     "StreamEvent",

@@ -2,15 +2,18 @@
 # and tests_py/test_stub.py that every public class, method, function and option has a docstring:
 # editors show these on hover.
 import os
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
 from typing_extensions import Required, Self, TypedDict, Unpack
 
-from llmrail._options import ChatOptions, _ExtractCommon, _Mode, _PromptCache
+from llmrail._options import BatchRequest, ChatOptions, _ExtractCommon, _Mode, _PromptCache
+from llmrail.errors import LLMError
 
 __version__: str
 __all__ = [
+    "BatchJob",
+    "Batcher",
     "BreakerStatus",
     "CircuitBreaker",
     "RateLimit",
@@ -378,6 +381,110 @@ class Capabilities:
     def batch_api(self) -> bool | None:
         """A batch API."""
 
+class _BatchCounts(TypedDict):
+    """How many items of a batch job are in each state."""
+
+    pending: int
+    """Not yet answered (waiting, running, or to be sent again)."""
+    succeeded: int
+    """Answered."""
+    errored: int
+    """Failed for good, with the typed error in ``results()``."""
+    cancelled: int
+    """Stopped by ``cancel()`` before they ran."""
+    expired: int
+    """Not processed within the provider's window (24 hours), and out of attempts."""
+
+_BatchStatus = Literal[
+    "submitted", "running", "finalizing", "ended", "failed", "cancelling", "cancelled", "expired"
+]
+
+@final
+class BatchJob:
+    """A provider batch job (half price, answered within a day), or, for a provider without a
+    batch API, the same requests as concurrent calls (``mode == "concurrent"``)."""
+    @property
+    def id(self) -> str:
+        """llmrail's id of the job: what ``BatchJob.resume`` takes."""
+    @property
+    def provider(self) -> str:
+        """The provider the job runs on ("anthropic", "openai", ...)."""
+    @property
+    def model(self) -> str:
+        """The model, without its provider."""
+    @property
+    def status(self) -> _BatchStatus:
+        """Where the job stands, in one vocabulary for every provider."""
+    @property
+    def mode(self) -> Literal["batch", "concurrent"]:
+        """"batch": the provider's batch API; "concurrent": real-time calls through the client."""
+    @property
+    def counts(self) -> _BatchCounts:
+        """How many items are pending, succeeded, errored, cancelled and expired."""
+    @property
+    def created_at(self) -> float:
+        """When the job was submitted, in Unix seconds."""
+    @property
+    def expires_at(self) -> float | None:
+        """When the provider gives up on unprocessed items (Unix seconds); None in concurrent mode."""
+    @property
+    def provider_batch_ids(self) -> list[str]:
+        """The ids of the provider batches made so far (retries make more)."""
+    @property
+    def usage(self) -> Usage:
+        """Tokens summed over the items that succeeded; the job must have ended."""
+    @property
+    def cost_usd(self) -> float | None:
+        """USD over the items that succeeded, at the provider's batch price (half, for
+        Anthropic and OpenAI); None when the model has no price."""
+    async def wait(
+        self,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[_BatchCounts], object] | None = None,
+    ) -> None:
+        """Wait until every item has its result, polling every ``poll_interval`` seconds (30).
+
+        ``on_progress(counts)`` is called after each poll (each call, in concurrent mode); an
+        exception it raises comes out of ``wait``. After ``timeout`` seconds, ``TimeoutError``:
+        the job goes on, and can be waited for again or resumed.
+        """
+    def wait_sync(self, *, poll_interval: float | None = None, timeout: float | None = None) -> None:
+        """The same wait, blocking this thread (the GIL is released while waiting)."""
+    async def cancel(self) -> None:
+        """Ask the provider to stop; ``wait()`` then collects what finished before."""
+    def results(self) -> list[ChatResponse | LLMError]:
+        """One entry per request in input order: its answer, or the typed error for it.
+
+        ``attempts`` on each says how many provider batches it took (retryable failures go
+        again, up to 3 in all). Raises ``ConfigurationError`` while the job has not ended.
+        """
+    @staticmethod
+    async def resume(
+        job_id: str,
+        *,
+        store: str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+    ) -> BatchJob:
+        """Continue a job kept in ``store`` (the default store when not given), by another
+        process say: nothing is submitted twice, and results collected already are kept."""
+
+@final
+class Batcher:
+    """Requests from many coroutines, sent together in provider batches (``client.batcher()``)."""
+    async def chat(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatResponse:
+        """One request; its answer comes when the provider batch that carried it ends.
+
+        A failed item raises its typed error, as ``chat`` would; ``attempts`` says how many
+        provider batches it took.
+        """
+    async def aclose(self) -> None:
+        """Send what is queued and wait until every batch has ended; later ``chat`` calls fail."""
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
 @final
 class Client:
     """A model to call ("provider/model"), with its retries, limits, breaker and fallbacks."""
@@ -445,6 +552,42 @@ class Client:
         """
     def chat_sync(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatResponse:
         """The same call, blocking this thread (the GIL is released while waiting)."""
+    async def submit_batch(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        store: str | os.PathLike[str] | None = None,
+        concurrency: int | None = None,
+    ) -> BatchJob:
+        """Submit the requests as one job; await it for the ``BatchJob``.
+
+        Anthropic and OpenAI models go through the provider's batch API (split into several
+        provider batches past its limits); other providers run the requests as concurrent calls
+        (``concurrency`` at once, 32 by default) in ``wait()``. The job's state is kept in
+        ``store`` (a SQLite file; by default under the user cache directory) so that
+        ``BatchJob.resume`` can continue it. A duplicate ``custom_id`` or a streaming request
+        raises ``ConfigurationError`` before anything is sent.
+        """
+    async def batch(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+        concurrency: int | None = None,
+    ) -> list[ChatResponse | LLMError]:
+        """``submit_batch``, ``wait`` and ``results`` in one call."""
+    def batcher(
+        self,
+        max_items: int = 100,
+        max_wait: float = 30.0,
+        *,
+        poll_interval: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+    ) -> Batcher:
+        """Group ``await batcher.chat(...)`` calls into provider batches: one is sent when it
+        holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
     def stream(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatStream:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
     @overload
@@ -627,6 +770,11 @@ class MockServer:
         """Every request received, oldest first, as dicts."""
     def clear(self) -> None:
         """Forget recorded requests, queued replies, the default reply and the disconnect count."""
+    def batch_settings(
+        self, *, processing: float = 0.0, outcomes: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """How provider batches behave: seconds from create to ended, and per custom_id one
+        outcome per submission ("succeeded", "expired", or an error type)."""
     @property
     def disconnects(self) -> int:
         """Requests the client abandoned before the response was complete."""

@@ -14,7 +14,10 @@ Name them to pass options on::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+if TYPE_CHECKING:  # typing.Required is 3.11+; the annotations are never evaluated at run time
+    from typing_extensions import Required
 
 from ._core import Retry
 
@@ -52,6 +55,17 @@ class ChatOptions(_RequestOptions, total=False):
     """Tools the model may call, in OpenAI's or Anthropic's shape."""
     tool_choice: str | Mapping[str, Any] | None
     """Whether and which tool the model must call: "auto", "none", "required", a name, or a dict."""
+
+
+class BatchRequest(ChatOptions, total=False):
+    """One request of ``Client.submit_batch`` / ``Client.batch``: ``chat``'s options, its
+    ``messages``, and the ``custom_id`` results are joined on (its index when not given).
+    ``retry`` and ``deadline`` are per call: a job is bounded by ``wait(timeout=...)``."""
+
+    messages: Required[str | Sequence[Mapping[str, Any]]]
+    """The conversation, as ``chat`` takes it."""
+    custom_id: str | None
+    """Unique within the job, 1 to 64 characters."""
 
 
 class _ExtractCommon(_RequestOptions, total=False):

@@ -353,6 +353,19 @@ class MockServer(_Scripted):
         """TCP connections accepted (a client that pools connections opens few)."""
         return self._server.connections
 
+    def batch_settings(
+        self, *, processing: float = 0.0, outcomes: Mapping[str, Sequence[str]] | None = None
+    ) -> MockServer:
+        """How provider batches (Anthropic's and OpenAI's batch APIs) behave from now on.
+
+        ``processing``: seconds from create to ended. ``outcomes``: per custom_id, one outcome
+        per submission of it, oldest first: ``"succeeded"`` (the next scripted reply, else the
+        echo), ``"expired"``, or an error type such as ``"overloaded_error"`` or
+        ``"invalid_request_error"``. Items not named succeed.
+        """
+        self._server.batch_settings(processing=processing, outcomes=outcomes)
+        return self
+
     async def wait_for_disconnects(self, n: int, *, timeout: float = 5.0) -> None:
         """Wait until the server has seen ``n`` clients hang up before their answer was done."""
         deadline = time.monotonic() + timeout

@@ -21,6 +21,11 @@
 
 use super::{Model, Prices};
 
+/// What a request in a Message Batch costs, as a fraction of the same call's price: "all usage
+/// is charged at 50% of the standard API prices" (docs.claude.com/en/docs/build-with-claude/
+/// batch-processing, "Pricing"), for every model, cache writes and reads included.
+pub const BATCH_PRICE: f64 = 0.5;
+
 /// Anthropic's multipliers over the base input price.
 const fn claude(input: f64, output: f64) -> Prices {
     Prices {

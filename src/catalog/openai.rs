@@ -17,6 +17,11 @@
 
 use super::{Model, Prices};
 
+/// What a request in a batch costs, as a fraction of the same call's price: the Batch API
+/// "offers a 50% discount on both inputs and outputs" (platform.openai.com/docs/guides/batch,
+/// "Overview"; the pricing page's "Batch" tier lists half of every standard price).
+pub const BATCH_PRICE: f64 = 0.5;
+
 /// No write surcharge; cached input at its own price.
 const fn gpt(input: f64, cached: f64, output: f64) -> Prices {
     Prices {

@@ -452,6 +452,40 @@ impl Target {
         Ok(started.elapsed())
     }
 
+    /// One request of a provider batch job (create, poll, download, cancel), sent as this
+    /// target's calls are: with the client's settings, through the transport (so a cassette
+    /// records and replays a whole batch lifecycle), once (the job's next poll is its retry).
+    /// The body of a success, or the provider's typed error scrubbed of the key.
+    pub(crate) async fn send_raw(&self, mut http: HttpRequest) -> Result<bytes::Bytes> {
+        http.settings = self.settings;
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        let (status, headers) = (resp.status, resp.headers.clone());
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        Ok(body)
+    }
+
+    /// The provider this target speaks to.
+    pub(crate) fn provider(&self) -> &'static dyn Provider {
+        self.provider
+    }
+
+    /// Where and as whom this target's requests go.
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The request body of `req` as this target sends it (its prompt-cache markers planned),
+    /// for a provider batch, which carries each request's body in a file of its own.
+    pub(crate) fn body(&self, req: &ChatRequest, plan: &CachePlan) -> Result<bytes::Bytes> {
+        Ok(self.http(req, plan, false, None)?.body)
+    }
+
     fn annotate(&self, e: LlmError) -> LlmError {
         let mut e = e.at(self.provider.name(), &self.endpoint.model);
         if let Some(key) = &self.endpoint.api_key {

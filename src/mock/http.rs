@@ -78,6 +78,19 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         headers: parts.headers.clone(),
         body: bytes.clone(),
     });
+    // The batch endpoints (files and batches) are answered apart: their bodies are not chats.
+    if let Some(served) = super::batch::respond(
+        &shared,
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+        &bytes,
+    ) {
+        let mut prepared = Prepared::typed(served.wire, served.content_type, served.body);
+        prepared.status =
+            StatusCode::from_u16(served.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return Ok(prepared.into_response(guard));
+    }
     let json = serde_json::from_slice::<Value>(&bytes).ok();
     let asked = Asked {
         method: &parts.method,
@@ -286,6 +299,11 @@ impl Prepared {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// A whole body of this content type (the batch endpoints' answers).
+    fn typed(wire: Wire, content_type: &'static str, body: Bytes) -> Self {
+        Self::ok(wire, content_type, vec![body], Duration::ZERO).with_length()
     }
 
     fn error(wire: Wire, status: u16, message: Option<&str>) -> Self {

@@ -29,6 +29,12 @@ pub fn cost_usd(model: &str, usage: &Usage) -> Option<f64> {
     Some(micro / 1e6)
 }
 
+/// The cost of one request sent through `provider`'s batch API: [`cost_usd`] at the provider's
+/// batch price (half, for Anthropic and OpenAI); `None` without a price or a batch API.
+pub fn batch_cost_usd(provider: &str, model: &str, usage: &Usage) -> Option<f64> {
+    Some(cost_usd(model, usage)? * catalog::batch_price(provider)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +73,21 @@ mod tests {
         // gpt-4.1: cached input $0.50, no write surcharge.
         let openai = usage(2_000_000, 0, 1_000_000, 0, 0);
         assert!(close(cost_usd("gpt-4.1-2025-04-14", &openai), 2.0 + 0.5));
+    }
+
+    #[test]
+    fn a_batch_request_costs_half_the_real_time_price() {
+        let u = usage(1_000_000, 1_000_000, 0, 0, 0);
+        let model = "claude-sonnet-4-5-20250929";
+        assert!(close(
+            batch_cost_usd("anthropic", model, &u),
+            (3.0 + 15.0) / 2.0
+        ));
+        assert!(close(
+            batch_cost_usd("openai", "gpt-4.1", &u),
+            (2.0 + 8.0) / 2.0
+        ));
+        assert_eq!(batch_cost_usd("openrouter", model, &u), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
 use super::arg::{opt, Arg};
+use super::batch;
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::cache;
@@ -184,6 +185,64 @@ impl PyClient {
             .stream_with(req, overrides.resolve()?)
             .map_err(to_py)?;
         Ok(PyChatStream::new(stream))
+    }
+
+    /// Submit a batch job; await it for the `BatchJob` (its provider batches are created by
+    /// then; in concurrent mode the calls run in `wait()`).
+    #[pyo3(signature = (requests, *, store=None, concurrency=None))]
+    fn submit_batch(
+        &self,
+        requests: &Bound<'_, PyAny>,
+        store: Option<std::path::PathBuf>,
+        concurrency: Option<NonZeroUsize>,
+    ) -> PyResult<Coroutine> {
+        let pending = batch::read_requests(requests, "Client.submit_batch()")?;
+        batch::submit(
+            &self.inner,
+            pending,
+            store,
+            concurrency.map(NonZeroUsize::get),
+        )
+    }
+
+    /// Submit, wait and collect in one call; await it for one result per request, in order.
+    #[pyo3(signature = (requests, *, poll_interval=None, timeout=None, store=None, concurrency=None))]
+    fn batch(
+        &self,
+        requests: &Bound<'_, PyAny>,
+        poll_interval: Option<Arg<f64>>,
+        timeout: Option<Arg<f64>>,
+        store: Option<std::path::PathBuf>,
+        concurrency: Option<NonZeroUsize>,
+    ) -> PyResult<Coroutine> {
+        let pending = batch::read_requests(requests, "Client.batch()")?;
+        let wait = batch::wait_options(poll_interval, timeout)?;
+        batch::run(
+            &self.inner,
+            pending,
+            store,
+            concurrency.map(NonZeroUsize::get),
+            wait,
+        )
+    }
+
+    /// A batcher: requests from many coroutines grouped into provider batches of up to
+    /// `max_items`, each sent once full or once its oldest request has waited `max_wait` s.
+    #[pyo3(signature = (max_items=100, max_wait=30.0, *, poll_interval=None, store=None))]
+    fn batcher(
+        &self,
+        max_items: usize,
+        max_wait: f64,
+        poll_interval: Option<Arg<f64>>,
+        store: Option<std::path::PathBuf>,
+    ) -> PyResult<batch::PyBatcher> {
+        let max_wait = crate::duration::from_secs(max_wait).ok_or_else(|| {
+            super::errors::config(format!(
+                "max_wait must be a number of seconds >= 0, got {max_wait}"
+            ))
+        })?;
+        let wait = batch::wait_options(poll_interval, None)?;
+        batch::PyBatcher::start(&self.inner, max_items, max_wait, store, wait)
     }
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.

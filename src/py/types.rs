@@ -137,6 +137,8 @@ impl From<&model::ToolCall> for PyToolCall {
 pub struct PyChatResponse {
     inner: model::ChatResponse,
     report: CallReport,
+    /// Sent through the provider's batch API: `cost_usd` is at its batch price.
+    batch_priced: bool,
 }
 
 impl From<model::ChatResponse> for PyChatResponse {
@@ -147,13 +149,36 @@ impl From<model::ChatResponse> for PyChatResponse {
                 attempts: 1,
                 ..CallReport::default()
             },
+            batch_priced: false,
         }
     }
 }
 
 impl From<(model::ChatResponse, CallReport)> for PyChatResponse {
     fn from((inner, report): (model::ChatResponse, CallReport)) -> Self {
-        Self { inner, report }
+        Self {
+            inner,
+            report,
+            batch_priced: false,
+        }
+    }
+}
+
+impl PyChatResponse {
+    /// One item of a batch job: `attempts` counts the provider batches (or calls) it took.
+    pub(super) fn batch_item(
+        inner: model::ChatResponse,
+        attempts: u32,
+        batch_priced: bool,
+    ) -> Self {
+        Self {
+            inner,
+            report: CallReport {
+                attempts,
+                ..CallReport::default()
+            },
+            batch_priced,
+        }
     }
 }
 
@@ -236,10 +261,15 @@ impl PyChatResponse {
         self.inner.latency.as_secs_f64()
     }
 
-    /// USD, cache writes and reads at their own prices; `None` for a model without a price.
+    /// USD, cache writes and reads at their own prices (at the provider's batch price for an
+    /// answer from a batch job); `None` for a model without a price.
     #[getter]
     fn cost_usd(&self) -> Option<f64> {
-        self.inner.cost_usd()
+        if self.batch_priced {
+            model::batch_cost_usd(&self.inner.provider, &self.inner.model, &self.inner.usage)
+        } else {
+            self.inner.cost_usd()
+        }
     }
 
     /// The provider's JSON body, parsed on demand.

@@ -1,0 +1,214 @@
+//! Where batch jobs are kept: an embedded SQLite file, so a job outlives its process. One row a
+//! job (everything but its items, as JSON: provider batch ids, which items each carries, their
+//! states) and one row an item (custom id, body, attempts, where it is, its result as the
+//! provider sent it). The engine saves after every change, in one transaction that writes the
+//! job row and the items that changed; a process killed at any moment leaves the last saved
+//! state, which [`Store::load`] reads back.
+//!
+//! The file says it is ours with SQLite's `application_id`; a file that is not (another
+//! program's database, or no database at all) is refused with an error naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::state::{Item, Meta, Place, State};
+use crate::error::{LlmError, Result};
+
+/// "llmr" in SQLite's `application_id` header field.
+const APPLICATION_ID: i64 = 0x6c6c_6d72;
+
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Under the user's cache directory: `$XDG_CACHE_HOME`, else `~/.cache` (`~/Library/Caches` on
+/// macOS, `%LOCALAPPDATA%` on Windows), then `llmrail/batches.sqlite3`.
+pub fn default_store_path() -> Result<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let base = if cfg!(windows) {
+        env("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library").join("Caches"))
+    } else {
+        env("XDG_CACHE_HOME").or_else(|| env("HOME").map(|h| h.join(".cache")))
+    };
+    let base = base.ok_or_else(|| {
+        LlmError::config("no user cache directory (HOME is not set): pass store= a path for the batch job's state")
+    })?;
+    Ok(base.join("llmrail").join("batches.sqlite3"))
+}
+
+impl Store {
+    /// Open (or create) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let not_ours = |why: String| {
+            LlmError::config(format!(
+                "{} is not an llmrail batch store ({why}); pass store= another path",
+                path.display()
+            ))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LlmError::config(format!(
+                    "cannot create {} for the batch store: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| not_ours(e.to_string()))?;
+        let id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| not_ours(e.to_string()))?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| not_ours(e.to_string()))?;
+        if id != APPLICATION_ID && (id != 0 || tables != 0) {
+            return Err(not_ours(format!("its application_id is {id:#x}")));
+        }
+        // WAL: a save is one short append, and a reader in another process is never blocked.
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, meta TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS items (
+                 job TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT NOT NULL,
+                 body BLOB NOT NULL, attempts INTEGER NOT NULL, place TEXT NOT NULL,
+                 result BLOB, PRIMARY KEY (job, idx));"
+        ))
+        .map_err(|e| not_ours(e.to_string()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write the job row and every item changed since the last save, in one transaction.
+    pub(crate) fn save(&self, state: &mut State) -> Result<()> {
+        let err = |e: rusqlite::Error| self.error("save to", e);
+        let meta = serde_json::to_string(&state.meta)
+            .map_err(|e| LlmError::config(format!("batch job state cannot be serialised: {e}")))?;
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT INTO jobs (id, meta) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET meta = ?2",
+            params![state.meta.id, meta],
+        )
+        .map_err(err)?;
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO items (job, idx, custom_id, body, attempts, place, result)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(job, idx) DO UPDATE SET attempts = ?5, place = ?6, result = ?7",
+                )
+                .map_err(err)?;
+            for (i, item) in state.items.iter().enumerate().filter(|(_, it)| it.dirty) {
+                let place = serde_json::to_string(&item.place).map_err(|e| {
+                    LlmError::config(format!("batch item state cannot be serialised: {e}"))
+                })?;
+                let idx = i64::try_from(i).unwrap_or(i64::MAX);
+                let result = match &item.place {
+                    Place::Done { outcome } => outcome.body().map(|b| &b[..]),
+                    _ => None,
+                };
+                put.execute(params![
+                    state.meta.id,
+                    idx,
+                    item.custom_id,
+                    &item.body[..],
+                    item.attempts,
+                    place,
+                    result
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        for item in &mut state.items {
+            item.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// The job `id` as last saved.
+    pub(crate) fn load(&self, id: &str) -> Result<State> {
+        let err = |e: rusqlite::Error| self.error("read", e);
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let meta: Option<String> = conn
+            .query_row("SELECT meta FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        let Some(meta) = meta else {
+            return Err(LlmError::config(format!(
+                "no batch job {id:?} in {}; check the id and store=",
+                self.path.display()
+            )));
+        };
+        let corrupt = |e: serde_json::Error| {
+            LlmError::invalid_response(format!(
+                "batch job {id:?} in {} cannot be read: {e}",
+                self.path.display()
+            ))
+        };
+        let meta: Meta = serde_json::from_str(&meta).map_err(corrupt)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT custom_id, body, attempts, place, result FROM items WHERE job = ?1 ORDER BY idx",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (custom_id, body, attempts, place, result) = row.map_err(err)?;
+            let place = match serde_json::from_str(&place).map_err(corrupt)? {
+                Place::Done { outcome } => Place::Done {
+                    outcome: outcome.with_body(result),
+                },
+                other => other,
+            };
+            items.push(Item {
+                custom_id,
+                body: body.into(),
+                attempts,
+                place,
+                dirty: false,
+            });
+        }
+        Ok(State::new(meta, items))
+    }
+
+    fn error(&self, what: &str, e: rusqlite::Error) -> LlmError {
+        LlmError::config(format!(
+            "cannot {what} the batch store {}: {e}",
+            self.path.display()
+        ))
+    }
+}

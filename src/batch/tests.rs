@@ -1,0 +1,111 @@
+//! Unit tests of the batch translations and the job's bookkeeping (the lifecycles against the
+//! mock server are in tests/batch.rs, the real recordings in tests/real_batches.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use bytes::Bytes;
+
+use super::outcome::Outcome;
+use super::*;
+use crate::error::ErrorKind;
+use crate::model::Message;
+
+#[test]
+fn a_job_is_split_where_a_provider_batch_would_be_too_large() {
+    assert_eq!(split(&[1, 1, 1, 1, 1], 2, 100), vec![0..2, 2..4, 4..5]);
+    assert_eq!(split(&[60, 60, 30, 10], 10, 100), vec![0..1, 1..4]);
+    // An item larger than the limit alone goes in a batch of its own: the provider judges it.
+    assert_eq!(split(&[500, 1], 10, 100), vec![0..1, 1..2]);
+    assert!(split(&[], 10, 100).is_empty());
+}
+
+#[test]
+fn anthropic_times_are_read_with_their_fraction_and_offset() {
+    assert_eq!(
+        anthropic::rfc3339("2025-01-12T05:59:14Z"),
+        Some(1_736_661_554.0)
+    );
+    let t = anthropic::rfc3339("2025-01-12T05:59:14.5+00:00").unwrap();
+    assert!((t - 1_736_661_554.5).abs() < 1e-6);
+    assert_eq!(
+        anthropic::rfc3339("2025-01-12T07:59:14+02:00"),
+        Some(1_736_661_554.0)
+    );
+    assert_eq!(anthropic::rfc3339("yesterday"), None);
+}
+
+#[test]
+fn an_errored_anthropic_item_keeps_its_type_as_the_status_it_stands_for() {
+    let lines = Bytes::from_static(
+        b"{\"custom_id\":\"a\",\"result\":{\"type\":\"errored\",\"error\":{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}}}\n\
+          {\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n\
+          {\"custom_id\":\"c\",\"result\":{\"type\":\"canceled\"}}\n",
+    );
+    let out = anthropic::parse_results(&lines).unwrap();
+    assert!(matches!(&out[0], (id, Outcome::Errored { status: 529, .. }) if id == "a"));
+    assert_eq!(out[1].1, Outcome::Expired);
+    assert_eq!(out[2].1, Outcome::Cancelled);
+    let e = super::outcome::decode(providers_anthropic(), "m", &out[0].1).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Overloaded);
+    assert_eq!(e.message, "Overloaded");
+}
+
+fn providers_anthropic() -> &'static dyn crate::providers::Provider {
+    crate::providers::lookup("anthropic").unwrap()
+}
+
+#[test]
+fn openai_error_lines_say_expired_cancelled_or_the_status_of_the_failure() {
+    let lines = Bytes::from_static(
+        b"{\"custom_id\":\"a\",\"response\":null,\"error\":{\"code\":\"batch_expired\",\"message\":\"x\"}}\n\
+          {\"custom_id\":\"b\",\"response\":null,\"error\":{\"code\":\"batch_cancelled\",\"message\":\"x\"}}\n\
+          {\"custom_id\":\"c\",\"response\":{\"status_code\":429,\"request_id\":\"r\",\"body\":{\"error\":{\"message\":\"slow down\"}}},\"error\":null}\n",
+    );
+    let out = openai::parse_results(&lines).unwrap();
+    assert_eq!(out[0].1, Outcome::Expired);
+    assert_eq!(out[1].1, Outcome::Cancelled);
+    assert!(matches!(out[2].1, Outcome::Errored { status: 429, .. }));
+    assert!(out[2].1.retryable());
+}
+
+#[test]
+fn only_overloads_server_errors_timeouts_rate_limits_and_expiry_are_sent_again() {
+    let errored = |status| Outcome::Errored {
+        status,
+        body: Bytes::new(),
+    };
+    for status in [529, 500, 503, 504, 408, 429] {
+        assert!(errored(status).retryable(), "{status}");
+    }
+    for status in [400, 401, 403, 404, 413, 422] {
+        assert!(!errored(status).retryable(), "{status}");
+    }
+    assert!(Outcome::Expired.retryable());
+    assert!(!Outcome::Cancelled.retryable());
+}
+
+#[test]
+fn custom_ids_default_to_the_index_and_must_be_unique_and_short() {
+    let req = |id: Option<&str>| BatchRequest {
+        custom_id: id.map(str::to_string),
+        request: ChatRequest {
+            messages: vec![Message::user("hi")],
+            ..ChatRequest::default()
+        },
+    };
+    assert_eq!(
+        custom_ids(&[req(None), req(Some("x"))]).unwrap(),
+        ["0", "x"]
+    );
+    assert!(custom_ids(&[])
+        .unwrap_err()
+        .message
+        .contains("at least one"));
+    let long = "x".repeat(65);
+    assert!(custom_ids(&[req(Some(&long))])
+        .unwrap_err()
+        .message
+        .contains("1 to 64"));
+    // "1" given, then index 1 defaulting to "1": a clash all the same.
+    let e = custom_ids(&[req(Some("1")), req(None)]).unwrap_err();
+    assert!(e.message.contains("same custom_id \"1\""), "{e}");
+}

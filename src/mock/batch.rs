@@ -1,0 +1,329 @@
+//! The batch endpoints of the mock server: Anthropic Message Batches (`/v1/messages/batches`,
+//! `/{id}`, `/{id}/results`, `/{id}/cancel`) and OpenAI's files and batches (`/v1/files`,
+//! `/v1/files/{id}`, `/v1/files/{id}/content`, `/v1/batches`, `/{id}`, `/{id}/cancel`), with
+//! the shapes the real services answer (copied from recorded traffic: the curator cassettes
+//! in `tests/data/real-batches/curator/`).
+//!
+//! A batch is answered when it is created: each item's outcome is taken from
+//! [`BatchSettings::outcomes`] by custom id (one entry per submission, so an item can fail the
+//! first time and succeed the next), else it succeeds with the server's next scripted reply
+//! rendered as its wire's real-time answer. The batch reports `in_progress` until
+//! [`BatchSettings::processing`] has passed, then ends; a cancel before that ends every item
+//! cancelled. Anthropic's results come in reverse order, as a reminder that the real ones come
+//! in any order.
+
+mod anthropic;
+mod openai;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::render::{random_alnum, unix_now, Turn};
+use super::wire::Wire;
+use super::Shared;
+
+/// A whole answer of a batch endpoint; the server (`http.rs`) sends it with its wire's
+/// request-id header, as every answer of that wire.
+pub(crate) struct Served {
+    pub wire: Wire,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Bytes,
+}
+
+impl Served {
+    fn json(body: Bytes) -> Self {
+        Self::typed(Wire::OpenAi, "application/json", body)
+    }
+
+    fn typed(wire: Wire, content_type: &'static str, body: Bytes) -> Self {
+        Self {
+            wire,
+            status: 200,
+            content_type,
+            body,
+        }
+    }
+
+    /// The wire's own error body.
+    fn error(wire: Wire, status: u16, message: &str) -> Self {
+        let body = wire.error_body(status, Some(message), &wire.new_request_id());
+        Self {
+            wire,
+            status,
+            content_type: "application/json",
+            body: Bytes::from(body.to_string()),
+        }
+    }
+}
+
+/// How batches behave: how long they take, and what becomes of which item.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSettings {
+    /// Seconds from create to ended.
+    #[serde(default)]
+    pub processing: f64,
+    /// custom_id -> one outcome per submission of that id, oldest first: "succeeded",
+    /// "expired", or an error type ("overloaded_error", "invalid_request_error", ...).
+    #[serde(default)]
+    pub outcomes: HashMap<String, VecDeque<String>>,
+}
+
+/// What became of one item.
+#[derive(Debug, Clone, PartialEq)]
+enum Fate {
+    /// The answer's body.
+    Succeeded(Value),
+    Errored(String),
+    Expired,
+    Cancelled,
+}
+
+struct Item {
+    custom_id: String,
+    fate: Fate,
+}
+
+pub(crate) struct MockBatch {
+    /// `http://host:port` as the creating client reached the server.
+    origin: String,
+    id: String,
+    wire: Wire,
+    started: Instant,
+    created_unix: u64,
+    processing: Duration,
+    items: Vec<Item>,
+    /// When a cancel arrived, and whether a poll has shown the cancelling state since.
+    cancelled: Option<bool>,
+    /// OpenAI: the batch's files, once written.
+    files: Option<(Option<String>, Option<String>)>,
+    input_file: String,
+}
+
+impl MockBatch {
+    fn ended(&self) -> bool {
+        self.started.elapsed() >= self.processing || self.cancelled == Some(true)
+    }
+}
+
+/// Every batch and uploaded file of one server.
+#[derive(Default)]
+pub(crate) struct Batches {
+    settings: BatchSettings,
+    batches: HashMap<String, MockBatch>,
+    files: HashMap<String, Bytes>,
+}
+
+impl Shared {
+    pub(crate) fn set_batch_settings(&self, settings: BatchSettings) {
+        self.lock().batches.settings = settings;
+    }
+}
+
+/// The answer to a batch request, or `None` for a path that is not one.
+pub(crate) fn respond(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<Served> {
+    let path = path.trim_end_matches('/');
+    let (wire, rest) = if let Some(i) = path.find("/messages/batches") {
+        (Wire::Anthropic, path.get(i + "/messages/batches".len()..)?)
+    } else if let Some(i) = path.find("/batches") {
+        (Wire::OpenAi, path.get(i + "/batches".len()..)?)
+    } else if let Some(i) = path.find("/files") {
+        let rest = path.get(i + "/files".len()..)?;
+        if !Wire::OpenAi.authorized(path, headers) {
+            return Some(Served::error(Wire::OpenAi, 401, super::openai::MISSING_KEY));
+        }
+        return Some(openai::files(shared, method, rest, headers, body));
+    } else {
+        return None;
+    };
+    if !wire.authorized(path, headers) {
+        let message = match wire {
+            Wire::Anthropic => super::anthropic::MISSING_KEY,
+            _ => super::openai::MISSING_KEY,
+        };
+        return Some(Served::error(wire, 401, message));
+    }
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let prepared = match (method, parts.as_slice()) {
+        (&Method::POST, [""]) => create(shared, wire, headers, body),
+        (&Method::GET, [id]) => with_batch(shared, wire, id, |b, files| Ok(show(b, files))),
+        (&Method::POST, [id, "cancel"]) => with_batch(shared, wire, id, |b, files| {
+            if !b.ended() {
+                b.cancelled = Some(false);
+                for item in &mut b.items {
+                    item.fate = Fate::Cancelled;
+                }
+            }
+            Ok(show(b, files))
+        }),
+        (&Method::GET, [id, "results"]) if wire == Wire::Anthropic => {
+            with_batch(shared, wire, id, |b, _| anthropic::results(b))
+        }
+        _ => Err((
+            404,
+            format!("Unknown request URL: {method} {path}. (llmrail mock server)"),
+        )),
+    };
+    Some(prepared.unwrap_or_else(|(status, message)| Served::error(wire, status, &message)))
+}
+
+type Answer = Result<Served, (u16, String)>;
+
+/// The requests of a create, as (custom_id, body); or the status and message of a refusal.
+type Requests = Result<Vec<(String, Map<String, Value>)>, (u16, String)>;
+
+fn json(value: &Value) -> Served {
+    Served::json(Bytes::from(value.to_string()))
+}
+
+fn show(b: &mut MockBatch, files: &mut HashMap<String, Bytes>) -> Served {
+    match b.wire {
+        Wire::Anthropic => json(&anthropic::batch(b)),
+        _ => json(&openai::batch(b, files)),
+    }
+}
+
+fn with_batch(
+    shared: &Shared,
+    wire: Wire,
+    id: &str,
+    f: impl FnOnce(&mut MockBatch, &mut HashMap<String, Bytes>) -> Answer,
+) -> Answer {
+    let mut state = shared.lock();
+    let all = &mut state.batches;
+    match all.batches.get_mut(id).filter(|b| b.wire == wire) {
+        Some(b) => f(b, &mut all.files),
+        None => Err((404, format!("batch {id} not found"))),
+    }
+}
+
+/// The requests of a create: Anthropic's `requests` array, or the lines of OpenAI's file.
+fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answer {
+    let request: Map<String, Value> = serde_json::from_slice(body)
+        .map_err(|e| (400, format!("The request body is not a JSON object: {e}")))?;
+    let (items, input_file) = match wire {
+        Wire::Anthropic => (anthropic::requests(&request)?, String::new()),
+        _ => {
+            let file = request
+                .get("input_file_id")
+                .and_then(Value::as_str)
+                .ok_or((400, "input_file_id is required".to_string()))?
+                .to_string();
+            let content = shared
+                .lock()
+                .batches
+                .files
+                .get(&file)
+                .cloned()
+                .ok_or((404, format!("No such File object: {file}")))?;
+            (openai::requests(&content)?, file)
+        }
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (id, _) in &items {
+        if !seen.insert(id.clone()) {
+            return Err((
+                400,
+                format!("Duplicate custom_id {id:?}: each request needs its own."),
+            ));
+        }
+    }
+    let processing =
+        crate::duration::from_secs(shared.lock().batches.settings.processing).unwrap_or_default();
+    let mut out = Vec::with_capacity(items.len());
+    for (custom_id, params) in items {
+        let planned = shared
+            .lock()
+            .batches
+            .settings
+            .outcomes
+            .get_mut(&custom_id)
+            .and_then(VecDeque::pop_front);
+        let fate = match planned.as_deref() {
+            None | Some("succeeded") => {
+                let reply = shared.next_reply(&params).unwrap_or_default();
+                let len = serde_json::to_vec(&params).map(|v| v.len()).unwrap_or(0);
+                let mut turn = Turn::new(&reply, &params, len, false);
+                shared.account_cache(wire, &params, &reply, &mut turn.tokens);
+                Fate::Succeeded(wire.complete(&turn))
+            }
+            Some("expired") => Fate::Expired,
+            Some(kind) => Fate::Errored(kind.to_string()),
+        };
+        out.push(Item { custom_id, fate });
+    }
+    let id = match wire {
+        Wire::Anthropic => format!("msgbatch_01{}", random_alnum(22)),
+        _ => format!("batch_{}", super::render::random_hex(32)),
+    };
+    // Where this server was reached: the results URL a batch names is on it.
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let mut batch = MockBatch {
+        origin: format!("http://{host}"),
+        id: id.clone(),
+        wire,
+        started: Instant::now(),
+        created_unix: unix_now(),
+        processing,
+        items: out,
+        cancelled: None,
+        files: None,
+        input_file,
+    };
+    let mut state = shared.lock();
+    let shown = show(&mut batch, &mut state.batches.files);
+    state.batches.batches.insert(id, batch);
+    Ok(shown)
+}
+
+/// RFC 3339 in UTC, as Anthropic writes times.
+fn rfc3339(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A day after creation, as both services allow.
+const WINDOW: u64 = 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_anthropic_writes_them() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_736_661_554), "2025-01-12T05:59:14Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,458 @@
+//! `llmrail.BatchJob` and the batch methods of `Client`: argument conversion around
+//! `crate::batch::BatchJob` (the engine is there; nothing here decides anything).
+//!
+//! Each request is a dict of `chat()`'s options plus `messages` and an optional `custom_id`,
+//! read by the one options contract (`options.rs`), so a typo is the `TypeError` a call would
+//! raise. `on_progress` is called on the thread that awaits `wait()`, with the GIL taken for the
+//! call only; an exception it raises comes out of `wait()` unchanged.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pyo3::IntoPyObjectExt;
+
+use super::arg::Arg;
+use super::bridge;
+use super::bridge::coroutine::{self, Coroutine};
+use super::convert::RequestArgs;
+use super::errors::{config, to_py};
+use super::exit;
+use super::options::ChatOptions;
+use super::resilience::positive_seconds;
+use super::types::{PyChatResponse, PyUsage};
+use crate::batch::{
+    self, BatchJob, BatchRequest, Batcher, BatcherOptions, Counts, SubmitOptions, WaitOptions,
+};
+use crate::client::Client;
+use crate::error::{ErrorKind, LlmError};
+
+/// One request as handed over: its custom id and its chat arguments, read but not converted
+/// (messages are converted when the call starts, as `chat()` does).
+pub(super) struct Pending {
+    custom_id: Option<String>,
+    args: RequestArgs,
+}
+
+/// Read `requests` (a list of dicts) for `method`.
+pub(super) fn read_requests(requests: &Bound<'_, PyAny>, method: &str) -> PyResult<Vec<Pending>> {
+    let list = requests
+        .cast::<PyList>()
+        .map_err(|_| config(format!("{method}: requests must be a list of dicts")))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let dict = item
+            .cast::<PyDict>()
+            .map_err(|_| config(format!("{method}: request {i} is not a dict")))?
+            .copy()?;
+        if dict.contains("stream")? {
+            return Err(config(format!(
+                "{method}: request {i} asks to stream: a batch answers each request whole, \
+                 so batch requests cannot stream"
+            )));
+        }
+        for per_call in ["retry", "deadline"] {
+            if dict.contains(per_call)? {
+                return Err(config(format!(
+                    "{method}: request {i} sets {per_call:?}, which is per call: a batch job is \
+                     bounded by wait(timeout=...)"
+                )));
+            }
+        }
+        let messages = dict
+            .get_item("messages")?
+            .ok_or_else(|| config(format!("{method}: request {i} has no \"messages\"")))?;
+        dict.del_item("messages")?;
+        let custom_id = match dict.get_item("custom_id")? {
+            Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
+                config(format!("{method}: request {i}: custom_id must be a string"))
+            })?),
+            _ => None,
+        };
+        if dict.contains("custom_id")? {
+            dict.del_item("custom_id")?;
+        }
+        let (args, _) = ChatOptions::read(Some(&dict), method)?.with_messages(messages.unbind());
+        out.push(Pending { custom_id, args });
+    }
+    Ok(out)
+}
+
+/// The requests as the core takes them (messages converted now, with the GIL).
+fn convert(py: Python<'_>, pending: Vec<Pending>) -> PyResult<Vec<BatchRequest>> {
+    pending
+        .into_iter()
+        .map(|p| {
+            Ok(BatchRequest {
+                custom_id: p.custom_id,
+                request: p.args.into_request(py)?,
+            })
+        })
+        .collect()
+}
+
+fn store_path(store: Option<PathBuf>) -> Result<PathBuf, LlmError> {
+    match store {
+        Some(p) => Ok(p),
+        None => batch::default_store_path(),
+    }
+}
+
+/// `submit_batch`'s work: convert, then submit.
+pub(super) fn submit(
+    client: &Client,
+    requests: Vec<Pending>,
+    store: Option<PathBuf>,
+    concurrency: Option<usize>,
+) -> PyResult<Coroutine> {
+    let client = client.clone();
+    coroutine::call(
+        move |py| {
+            let requests = convert(py, requests)?;
+            let opts = SubmitOptions {
+                store: Some(store_path(store).map_err(to_py)?),
+                concurrency,
+            };
+            Ok(async move { BatchJob::submit(&client, requests, opts).await })
+        },
+        |py, job| PyBatchJob { inner: job }.into_py_any(py),
+    )
+}
+
+/// `batch`'s work: submit, wait, the results.
+pub(super) fn run(
+    client: &Client,
+    requests: Vec<Pending>,
+    store: Option<PathBuf>,
+    concurrency: Option<usize>,
+    wait: WaitOptions,
+) -> PyResult<Coroutine> {
+    let client = client.clone();
+    coroutine::call(
+        move |py| {
+            let requests = convert(py, requests)?;
+            let opts = SubmitOptions {
+                store: Some(store_path(store).map_err(to_py)?),
+                concurrency,
+            };
+            Ok(async move {
+                let job = BatchJob::submit(&client, requests, opts).await?;
+                job.wait(wait, |_| Ok(())).await?;
+                Ok(job)
+            })
+        },
+        |py, job| results(py, &job),
+    )
+}
+
+/// `poll_interval` and `timeout` in seconds.
+pub(super) fn wait_options(
+    poll_interval: Option<Arg<f64>>,
+    timeout: Option<Arg<f64>>,
+) -> PyResult<WaitOptions> {
+    Ok(WaitOptions {
+        poll_interval: positive_seconds("poll_interval", poll_interval)?
+            .unwrap_or(batch::DEFAULT_POLL_INTERVAL),
+        timeout: positive_seconds("timeout", timeout)?,
+    })
+}
+
+/// One entry per request, in input order: a `ChatResponse` or the `LLMError` instance.
+fn results(py: Python<'_>, job: &BatchJob) -> PyResult<Py<PyAny>> {
+    let items = job.results().map_err(to_py)?;
+    let list = PyList::empty(py);
+    for item in items {
+        match item.result {
+            Ok(r) => list.append(PyChatResponse::batch_item(
+                r,
+                item.attempts,
+                item.batch_priced,
+            ))?,
+            Err(e) => list.append(to_py(e).into_value(py))?,
+        }
+    }
+    Ok(list.into_any().unbind())
+}
+
+fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("pending", c.pending)?;
+    d.set_item("succeeded", c.succeeded)?;
+    d.set_item("errored", c.errored)?;
+    d.set_item("cancelled", c.cancelled)?;
+    d.set_item("expired", c.expired)?;
+    Ok(d)
+}
+
+/// A provider batch job (or, for a provider without a batch API, concurrent calls).
+#[pyclass(name = "BatchJob", frozen, module = "llmrail._core")]
+pub struct PyBatchJob {
+    inner: BatchJob,
+}
+
+#[pymethods]
+impl PyBatchJob {
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.info().id
+    }
+
+    #[getter]
+    fn provider(&self) -> String {
+        self.inner.info().provider
+    }
+
+    #[getter]
+    fn model(&self) -> String {
+        self.inner.info().model
+    }
+
+    /// submitted, running, finalizing, ended, failed, cancelling, cancelled or expired.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.inner.info().status.as_str()
+    }
+
+    /// "batch" (the provider's batch API) or "concurrent" (real-time calls).
+    #[getter]
+    fn mode(&self) -> &'static str {
+        self.inner.info().mode.as_str()
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        counts_dict(py, &self.inner.info().counts)
+    }
+
+    #[getter]
+    fn created_at(&self) -> f64 {
+        self.inner.info().created_at
+    }
+
+    #[getter]
+    fn expires_at(&self) -> Option<f64> {
+        self.inner.info().expires_at
+    }
+
+    /// The ids of the provider batches made so far.
+    #[getter]
+    fn provider_batch_ids(&self) -> Vec<String> {
+        self.inner.provider_batch_ids()
+    }
+
+    /// Usage summed over the items that succeeded (the job must have ended).
+    #[getter]
+    fn usage(&self) -> PyResult<PyUsage> {
+        let (usage, _) = self.inner.usage_and_cost().map_err(to_py)?;
+        Ok(usage.into())
+    }
+
+    /// USD over the items that succeeded, at the provider's batch price.
+    #[getter]
+    fn cost_usd(&self) -> PyResult<Option<f64>> {
+        Ok(self.inner.usage_and_cost().map_err(to_py)?.1)
+    }
+
+    /// Wait until every item has its result; await it.
+    #[pyo3(signature = (*, poll_interval=None, timeout=None, on_progress=None))]
+    fn wait(
+        &self,
+        poll_interval: Option<Arg<f64>>,
+        timeout: Option<Arg<f64>>,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<Coroutine> {
+        let opts = wait_options(poll_interval, timeout)?;
+        let job = self.inner.clone();
+        let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let kept = raised.clone();
+        coroutine::call(
+            move |_| {
+                Ok(async move {
+                    let progress =
+                        |info: &batch::JobInfo| progress(on_progress.as_ref(), info, &raised);
+                    match job.wait(opts, progress).await {
+                        Err(e) if e.kind == ErrorKind::Cancelled && is_set(&raised) => Ok(()),
+                        other => other,
+                    }
+                })
+            },
+            move |py, ()| match kept.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                Some(e) => Err(e),
+                None => Ok(py.None()),
+            },
+        )
+    }
+
+    /// The same wait, blocking this thread (the GIL is released while waiting).
+    #[pyo3(signature = (*, poll_interval=None, timeout=None))]
+    fn wait_sync(
+        &self,
+        py: Python<'_>,
+        poll_interval: Option<Arg<f64>>,
+        timeout: Option<Arg<f64>>,
+    ) -> PyResult<()> {
+        let opts = wait_options(poll_interval, timeout)?;
+        bridge::block(py, self.inner.wait(opts, |_| Ok(())))
+    }
+
+    /// Ask the provider to stop; await it. `wait()` then collects what finished.
+    fn cancel(&self) -> PyResult<Coroutine> {
+        let job = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { job.cancel().await }),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    /// One entry per request, in input order: a `ChatResponse`, or the `LLMError` for that item.
+    fn results(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        results(py, &self.inner)
+    }
+
+    /// Continue a job kept in `store` (by another process, say); await it.
+    #[staticmethod]
+    #[pyo3(signature = (job_id, *, store=None, api_key=None, base_url=None))]
+    fn resume(
+        job_id: String,
+        store: Option<PathBuf>,
+        api_key: Option<String>,
+        base_url: Option<String>,
+    ) -> PyResult<Coroutine> {
+        coroutine::call(
+            move |_| {
+                Ok(async move {
+                    let path = store_path(store)?;
+                    BatchJob::resume(&job_id, &path, api_key, base_url)
+                })
+            },
+            |py, job| PyBatchJob { inner: job }.into_py_any(py),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        let info = self.inner.info();
+        let c = info.counts;
+        format!(
+            "BatchJob(id={:?}, provider={:?}, status={:?}, mode={:?}, counts={{'pending': {}, \
+             'succeeded': {}, 'errored': {}, 'cancelled': {}, 'expired': {}}})",
+            info.id,
+            info.provider,
+            info.status.as_str(),
+            info.mode.as_str(),
+            c.pending,
+            c.succeeded,
+            c.errored,
+            c.cancelled,
+            c.expired
+        )
+    }
+}
+
+fn is_set(slot: &Mutex<Option<PyErr>>) -> bool {
+    slot.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_some()
+}
+
+/// Call `on_progress(counts)`; an exception is kept for `wait()` to raise, and stops the wait.
+fn progress(
+    callback: Option<&Py<PyAny>>,
+    info: &batch::JobInfo,
+    raised: &Mutex<Option<PyErr>>,
+) -> Result<(), LlmError> {
+    let Some(callback) = callback else {
+        return Ok(());
+    };
+    let outcome = exit::attach(|py| -> PyResult<()> {
+        let counts = counts_dict(py, &info.counts)?;
+        callback.call1(py, (counts,))?;
+        Ok(())
+    });
+    match outcome {
+        Some(Ok(())) | None => Ok(()),
+        Some(Err(e)) => {
+            *raised.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+            Err(LlmError::new(ErrorKind::Cancelled, "on_progress raised"))
+        }
+    }
+}
+
+/// `client.batcher(...)`: many coroutines `await batcher.chat(...)`, their requests travel
+/// together in provider batches.
+#[pyclass(name = "Batcher", frozen, module = "llmrail._core")]
+pub struct PyBatcher {
+    inner: Arc<Batcher>,
+}
+
+impl PyBatcher {
+    pub(super) fn start(
+        client: &Client,
+        max_items: usize,
+        max_wait: Duration,
+        store: Option<PathBuf>,
+        wait: WaitOptions,
+    ) -> PyResult<Self> {
+        let opts = BatcherOptions {
+            max_items,
+            max_wait,
+            submit: SubmitOptions {
+                store: Some(store_path(store).map_err(to_py)?),
+                concurrency: None,
+            },
+            wait,
+        };
+        Ok(Self {
+            inner: Batcher::new(client, opts).map_err(to_py)?,
+        })
+    }
+}
+
+#[pymethods]
+impl PyBatcher {
+    /// One request; await its answer, which comes when the provider batch carrying it ends.
+    #[pyo3(signature = (messages, **options))]
+    fn chat(
+        &self,
+        messages: Py<PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Coroutine> {
+        let (args, _) = ChatOptions::read(options, "Batcher.chat()")?.with_messages(messages);
+        let batcher = self.inner.clone();
+        coroutine::call(
+            move |py| {
+                let req = args.into_request(py)?;
+                Ok(async move { batcher.chat(req).await })
+            },
+            |py, (resp, attempts, priced)| {
+                PyChatResponse::batch_item(resp, attempts, priced).into_py_any(py)
+            },
+        )
+    }
+
+    /// Submit what is queued and wait until every batch has ended; await it.
+    fn aclose(&self) -> PyResult<Coroutine> {
+        let batcher = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { batcher.close().await }),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    fn __aenter__(slf: Py<Self>) -> PyResult<Coroutine> {
+        coroutine::call(
+            move |_| Ok(async move { Ok(slf) }),
+            |py, slf| Ok(slf.into_any().clone_ref(py)),
+        )
+    }
+
+    fn __aexit__(
+        &self,
+        _exc_type: Py<PyAny>,
+        _exc: Py<PyAny>,
+        _tb: Py<PyAny>,
+    ) -> PyResult<Coroutine> {
+        self.aclose()
+    }
+}

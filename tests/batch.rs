@@ -1,0 +1,408 @@
+//! Provider batch jobs over real HTTP to the mock server: Anthropic Message Batches and OpenAI's
+//! files + batches, results in input order, per-item errors, retries in follow-up batches,
+//! cancel, the concurrent mode, and a job kept in a store and resumed by another client.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use llmrail::batch::{BatchJob, BatchRequest, Mode, Status, SubmitOptions, WaitOptions};
+use llmrail::error::ErrorKind;
+use llmrail::mock::MockServer;
+use llmrail::model::{ChatRequest, Message};
+use llmrail::{Client, ClientConfig};
+use serde_json::json;
+
+fn client(model: &str, base_url: String) -> Client {
+    Client::new(ClientConfig {
+        model: model.into(),
+        api_key: Some("sk-test".into()),
+        base_url: Some(base_url),
+        ..ClientConfig::default()
+    })
+    .unwrap()
+}
+
+fn anthropic(srv: &MockServer) -> Client {
+    client("anthropic/claude-sonnet-4-5", srv.url())
+}
+
+fn openai(srv: &MockServer) -> Client {
+    client("openai/gpt-4.1-mini", format!("{}/v1", srv.url()))
+}
+
+fn requests(ids: &[&str]) -> Vec<BatchRequest> {
+    ids.iter()
+        .map(|id| BatchRequest {
+            custom_id: Some((*id).to_string()),
+            request: ChatRequest {
+                messages: vec![Message::user(format!("question {id}"))],
+                max_tokens: Some(50),
+                ..ChatRequest::default()
+            },
+        })
+        .collect()
+}
+
+fn fast() -> WaitOptions {
+    WaitOptions {
+        poll_interval: Duration::from_millis(20),
+        timeout: Some(Duration::from_secs(20)),
+    }
+}
+
+fn count(srv: &MockServer, method: &str, suffix: &str) -> usize {
+    srv.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.ends_with(suffix))
+        .count()
+}
+
+async fn run(client: &Client, ids: &[&str]) -> BatchJob {
+    let job = BatchJob::submit(client, requests(ids), SubmitOptions::default())
+        .await
+        .unwrap();
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    job
+}
+
+#[tokio::test]
+async fn an_anthropic_batch_answers_in_input_order_with_each_items_own_error() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.2, "outcomes": {"c": ["invalid_request_error"]}}))
+        .unwrap();
+    let c = anthropic(&srv);
+    let job = BatchJob::submit(
+        &c,
+        requests(&["a", "b", "c", "d"]),
+        SubmitOptions::default(),
+    )
+    .await
+    .unwrap();
+    let info = job.info();
+    assert_eq!(
+        (info.mode, info.provider.as_str()),
+        (Mode::Batch, "anthropic")
+    );
+    assert!(info.expires_at.unwrap() > info.created_at + 80_000.0);
+    assert!(matches!(info.status, Status::Running | Status::Submitted));
+    let mut seen = Vec::new();
+    job.wait(fast(), |i| {
+        seen.push(i.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(seen.contains(&Status::Running), "{seen:?}");
+    assert_eq!(job.info().status, Status::Ended);
+    let counts = job.info().counts;
+    assert_eq!(
+        (counts.succeeded, counts.errored, counts.pending),
+        (3, 1, 0)
+    );
+
+    let results = job.results().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r.custom_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    for (r, id) in results.iter().zip(["a", "b", "c", "d"]) {
+        if id == "c" {
+            let e = r.result.as_ref().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::BadRequest);
+            assert!(e.message.contains("invalid_request_error"), "{e}");
+        } else {
+            let resp = r.result.as_ref().unwrap();
+            assert_eq!(resp.text(), format!("mock reply to: question {id}"));
+            assert!(resp.usage.output_tokens > 0);
+        }
+        assert_eq!(r.attempts, 1);
+    }
+    // One create, results once, and the items' bodies as the Messages API takes them.
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 1);
+    assert_eq!(count(&srv, "GET", "/results"), 1);
+    let create = srv
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(create.header("x-api-key"), Some("sk-test"));
+    let first = &create.body["requests"][0];
+    assert_eq!(first["custom_id"], "a");
+    assert_eq!(first["params"]["model"], "claude-sonnet-4-5");
+    assert_eq!(first["params"]["max_tokens"], 50);
+    assert_eq!(first["params"]["messages"][0]["content"], "question a");
+}
+
+#[tokio::test]
+async fn retryable_failures_go_again_in_a_new_batch_up_to_three_attempts() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"outcomes": {
+        "b": ["overloaded_error"],
+        "c": ["expired", "api_error"],
+        "d": ["overloaded_error", "overloaded_error", "overloaded_error", "succeeded"],
+        "e": ["invalid_request_error", "succeeded"],
+    }}))
+    .unwrap();
+    let job = run(&anthropic(&srv), &["a", "b", "c", "d", "e"]).await;
+    let results = job.results().unwrap();
+    let attempts: Vec<u32> = results.iter().map(|r| r.attempts).collect();
+    assert_eq!(attempts, [1, 2, 3, 3, 1]);
+    assert!(results[0].result.is_ok() && results[1].result.is_ok() && results[2].result.is_ok());
+    let d = results[3].result.as_ref().unwrap_err();
+    assert_eq!((d.kind, d.attempts), (ErrorKind::Overloaded, 3));
+    // A bad request is not sent again.
+    assert_eq!(
+        results[4].result.as_ref().unwrap_err().kind,
+        ErrorKind::BadRequest
+    );
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 3);
+    let second = srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .nth(1)
+        .unwrap();
+    let ids: Vec<&str> = second.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["custom_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "c", "d"]);
+}
+
+#[tokio::test]
+async fn an_openai_batch_uploads_a_file_and_reads_the_output_and_error_files() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.1, "outcomes": {"y": ["invalid_request_error"]}}))
+        .unwrap();
+    let job = run(&openai(&srv), &["x", "y", "z"]).await;
+    assert_eq!(job.info().status, Status::Ended);
+    let results = job.results().unwrap();
+    assert_eq!(
+        results[0].result.as_ref().unwrap().text(),
+        "mock reply to: question x"
+    );
+    assert!(results[0].result.as_ref().unwrap().request_id.is_some());
+    assert_eq!(
+        results[1].result.as_ref().unwrap_err().kind,
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        results[2].result.as_ref().unwrap().text(),
+        "mock reply to: question z"
+    );
+    assert_eq!(count(&srv, "POST", "/v1/files"), 1);
+    assert_eq!(count(&srv, "POST", "/v1/batches"), 1);
+    assert_eq!(count(&srv, "GET", "/content"), 2);
+    let upload = srv
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    let text = upload.body.as_str().unwrap();
+    assert!(text.contains("name=\"purpose\"\r\n\r\nbatch"), "{text}");
+    assert!(text.contains("\"url\":\"/v1/chat/completions\""), "{text}");
+    assert_eq!(upload.header("authorization"), Some("Bearer sk-test"));
+}
+
+#[tokio::test]
+async fn an_openai_batch_where_every_item_failed_completes_with_no_output_file() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"outcomes": {
+        "p": ["invalid_request_error"], "q": ["invalid_request_error"],
+    }}))
+    .unwrap();
+    let job = run(&openai(&srv), &["p", "q"]).await;
+    assert_eq!(job.info().status, Status::Ended);
+    assert_eq!(job.info().counts.errored, 2);
+    assert!(job.results().unwrap().iter().all(|r| r.result.is_err()));
+    // Only the error file exists to be read.
+    assert_eq!(count(&srv, "GET", "/content"), 1);
+}
+
+#[tokio::test]
+async fn a_cancelled_batch_ends_cancelled_with_every_unfinished_item_cancelled() {
+    for openai_wire in [false, true] {
+        let srv = MockServer::start().unwrap();
+        srv.set_batch_json(json!({"processing": 30.0})).unwrap();
+        let c = if openai_wire {
+            openai(&srv)
+        } else {
+            anthropic(&srv)
+        };
+        let job = BatchJob::submit(&c, requests(&["a", "b"]), SubmitOptions::default())
+            .await
+            .unwrap();
+        job.cancel().await.unwrap();
+        assert_eq!(job.info().status, Status::Cancelling);
+        job.wait(fast(), |_| Ok(())).await.unwrap();
+        assert_eq!(job.info().status, Status::Cancelled);
+        assert_eq!(job.info().counts.cancelled, 2);
+        for r in job.results().unwrap() {
+            assert_eq!(r.result.unwrap_err().kind, ErrorKind::Cancelled);
+        }
+        assert_eq!(count(&srv, "POST", "/cancel"), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_wait_that_times_out_says_the_job_goes_on() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 30.0})).unwrap();
+    let job = BatchJob::submit(&anthropic(&srv), requests(&["a"]), SubmitOptions::default())
+        .await
+        .unwrap();
+    let opts = WaitOptions {
+        poll_interval: Duration::from_millis(20),
+        timeout: Some(Duration::from_millis(200)),
+    };
+    let e = job.wait(opts, |_| Ok(())).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout);
+    assert!(e.message.contains("still running"), "{e}");
+    assert!(job
+        .results()
+        .unwrap_err()
+        .message
+        .contains("await job.wait()"));
+}
+
+#[tokio::test]
+async fn duplicate_custom_ids_and_streaming_requests_are_refused_before_anything_is_sent() {
+    let srv = MockServer::start().unwrap();
+    let c = anthropic(&srv);
+    let e = BatchJob::submit(&c, requests(&["a", "b", "a"]), SubmitOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Configuration);
+    assert!(e.message.contains("same custom_id \"a\""), "{e}");
+    let mut streaming = requests(&["s"]);
+    streaming[0]
+        .request
+        .extra_body
+        .insert("stream".into(), json!(true));
+    let e = BatchJob::submit(&c, streaming, SubmitOptions::default())
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("cannot stream"), "{e}");
+    assert!(srv.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_without_a_batch_api_runs_the_job_as_concurrent_calls() {
+    let srv = MockServer::start().unwrap();
+    let c = client("openrouter/some-model", format!("{}/v1", srv.url()));
+    let job = run(&c, &["a", "b", "c"]).await;
+    assert_eq!(job.info().mode, Mode::Concurrent);
+    assert_eq!(job.info().status, Status::Ended);
+    let texts: Vec<String> = job
+        .results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "mock reply to: question a",
+            "mock reply to: question b",
+            "mock reply to: question c"
+        ]
+    );
+    assert_eq!(count(&srv, "POST", "/chat/completions"), 3);
+}
+
+#[tokio::test]
+async fn a_job_kept_in_a_store_is_resumed_by_another_client_without_submitting_again() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.3, "outcomes": {"b": ["overloaded_error"]}}))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-{}", std::process::id()));
+    let path = dir.join("jobs.sqlite3");
+    let opts = SubmitOptions {
+        store: Some(path.clone()),
+        ..SubmitOptions::default()
+    };
+    let id = {
+        let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
+            .await
+            .unwrap();
+        job.info().id
+    };
+    let job = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    assert_eq!(job.info().id, id);
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    let results = job.results().unwrap();
+    assert_eq!(results[1].attempts, 2);
+    assert_eq!(
+        results[1].result.as_ref().unwrap().text(),
+        "mock reply to: question b"
+    );
+    // The first batch once, then the retry of b once.
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 2);
+
+    // A finished job reads back finished, results and all.
+    let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    assert!(again.is_finished());
+    assert_eq!(
+        again.results().unwrap()[0].result.as_ref().unwrap().text(),
+        "mock reply to: question a"
+    );
+
+    let e = BatchJob::resume_with(&anthropic(&srv), "batchjob_nope", &path).unwrap_err();
+    assert!(e.message.contains("no batch job \"batchjob_nope\""), "{e}");
+    let e = BatchJob::resume_with(&openai(&srv), &id, &path).unwrap_err();
+    assert!(
+        e.message.contains("runs on anthropic/claude-sonnet-4-5"),
+        "{e}"
+    );
+    let junk = dir.join("not-ours.sqlite3");
+    std::fs::write(&junk, b"this is no database at all, just text".repeat(200)).unwrap();
+    let e = BatchJob::resume_with(&anthropic(&srv), &id, &junk).unwrap_err();
+    assert!(e.message.contains("is not an llmrail batch store"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_batch_costs_half_of_the_same_calls() {
+    let srv = MockServer::start().unwrap();
+    let job = run(&anthropic(&srv), &["a", "b"]).await;
+    let (usage, cost) = job.usage_and_cost().unwrap();
+    let real_time: f64 = job
+        .results()
+        .unwrap()
+        .iter()
+        .map(|r| r.result.as_ref().unwrap().cost_usd().unwrap())
+        .sum();
+    assert!(usage.output_tokens > 0);
+    assert!((cost.unwrap() - real_time / 2.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn a_batcher_sends_concurrent_callers_together_and_answers_each_its_own() {
+    let srv = MockServer::start().unwrap();
+    let opts = llmrail::batch::BatcherOptions {
+        max_items: 2,
+        max_wait: Duration::from_millis(200),
+        submit: SubmitOptions::default(),
+        wait: fast(),
+    };
+    let batcher = llmrail::batch::Batcher::new(&anthropic(&srv), opts).unwrap();
+    let asks = requests(&["a", "b", "c", "d", "e"]);
+    let calls = asks.into_iter().map(|r| {
+        let b = batcher.clone();
+        async move { b.chat(r.request).await }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    // Two full batches at once, then the fifth when its wait ran out.
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 3);
+    for (answer, id) in answers.iter().zip(["a", "b", "c", "d", "e"]) {
+        let (resp, attempts, batch_priced) = answer.as_ref().unwrap();
+        assert_eq!(resp.text(), format!("mock reply to: question {id}"));
+        assert_eq!((*attempts, *batch_priced), (1, true));
+    }
+    batcher.close().await.unwrap();
+    let e = batcher
+        .chat(requests(&["z"]).remove(0).request)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("closed"), "{e}");
+}

@@ -1,0 +1,270 @@
+"""Provider batch jobs from Python against the mock server over 127.0.0.1: submit_batch, wait,
+results in input order (answers and typed errors), per-item retries, cancel, the concurrent mode,
+the batch price, and a job resumed from its store after its process was SIGKILLed mid-job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import llmrail
+import pytest
+from llmrail.testing import MockServer
+
+from .conftest import API_KEY, make_client
+
+
+def requests(*ids: str) -> list[llmrail.BatchRequest]:
+    return [{"custom_id": i, "messages": f"question {i}", "max_tokens": 50} for i in ids]
+
+
+def posts(srv: MockServer, suffix: str) -> int:
+    return sum(1 for r in srv.requests if r["method"] == "POST" and r["path"].endswith(suffix))
+
+
+async def test_a_job_answers_in_input_order_with_each_items_own_error(
+    srv: MockServer, client: llmrail.Client, provider: str, tmp_path: Path
+) -> None:
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    job = await client.submit_batch(requests("a", "b", "c"), store=tmp_path / "jobs.sqlite3")
+    assert (job.provider, job.mode) == (provider, "batch")
+    assert job.status in ("submitted", "running")
+    assert job.expires_at is not None and job.expires_at > job.created_at
+    seen: list[llmrail._core._BatchCounts] = []  # type: ignore[name-defined]
+    await job.wait(poll_interval=0.02, timeout=20, on_progress=seen.append)
+    assert job.status == "ended"
+    assert job.counts == {"pending": 0, "succeeded": 2, "errored": 1, "cancelled": 0, "expired": 0}
+    assert seen and seen[-1]["succeeded"] == 2
+    a, b, c = job.results()
+    assert isinstance(a, llmrail.ChatResponse) and a.text == "mock reply to: question a"
+    assert isinstance(b, llmrail.ChatResponse) and b.text == "mock reply to: question b"
+    assert isinstance(c, llmrail.BadRequestError) and c.attempts == 1
+    assert a.attempts == 1 and a.usage.output_tokens > 0
+    # Half the price of the same answers had they been calls.
+    assert a.cost_usd is not None and job.cost_usd is not None
+    assert job.usage.output_tokens == a.usage.output_tokens + b.usage.output_tokens
+    assert len(job.provider_batch_ids) == 1
+
+
+async def test_retryable_failures_go_again_and_each_result_says_how_many_attempts(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    srv.batch_settings(
+        outcomes={
+            "b": ["overloaded_error"],
+            "c": ["expired", "overloaded_error", "overloaded_error"],
+        }
+    )
+    client = make_client(srv, "anthropic")
+    a, b, c = await client.batch(requests("a", "b", "c"), poll_interval=0.02, store=tmp_path / "s")
+    assert isinstance(a, llmrail.ChatResponse) and a.attempts == 1
+    assert isinstance(b, llmrail.ChatResponse) and b.attempts == 2
+    assert isinstance(c, llmrail.OverloadedError) and c.attempts == 3
+    assert posts(srv, "/v1/messages/batches") == 3
+
+
+async def test_an_openai_job_where_every_item_failed_ends_with_every_error(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    srv.batch_settings(outcomes={"x": ["invalid_request_error"], "y": ["invalid_request_error"]})
+    client = make_client(srv, "openai")
+    results = await client.batch(requests("x", "y"), poll_interval=0.02, store=tmp_path / "s")
+    assert all(isinstance(r, llmrail.BadRequestError) for r in results)
+    assert posts(srv, "/v1/files") == 1 and posts(srv, "/v1/batches") == 1
+
+
+async def test_a_cancelled_job_ends_cancelled(srv: MockServer, client: llmrail.Client, tmp_path: Path) -> None:
+    srv.batch_settings(processing=30)
+    job = await client.submit_batch(requests("a", "b"), store=tmp_path / "s")
+    await job.cancel()
+    assert job.status == "cancelling"
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "cancelled"
+    assert job.counts["cancelled"] == 2
+    assert all(isinstance(r, llmrail.CancelledError) for r in job.results())
+
+
+async def test_a_provider_without_a_batch_api_runs_concurrent_calls(srv: MockServer) -> None:
+    client = llmrail.Client("openrouter/some-model", base_url=srv.openai_base_url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b", "c"), concurrency=2)
+    assert job.mode == "concurrent" and job.expires_at is None
+    ticks: list[int] = []
+    await job.wait(on_progress=lambda counts: ticks.append(counts["succeeded"]))
+    assert ticks == [1, 2, 3]
+    texts = [r.text for r in job.results() if isinstance(r, llmrail.ChatResponse)]
+    assert texts == ["mock reply to: question a", "mock reply to: question b", "mock reply to: question c"]
+
+
+async def test_a_cancelled_concurrent_wait_calls_again_what_it_left_unfinished(srv: MockServer) -> None:
+    srv.default("answer", latency=0.3)
+    client = llmrail.Client("openrouter/some-model", base_url=srv.openai_base_url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b", "c"))
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(job.wait(), 0.1)
+    await srv.wait_for_disconnects(3)
+    await job.wait()
+    assert job.status == "ended"
+    assert [r.text for r in job.results() if isinstance(r, llmrail.ChatResponse)] == ["answer"] * 3
+
+
+async def test_a_batcher_answers_many_coroutines_from_shared_provider_batches(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    client = make_client(srv, "openai")
+    async with client.batcher(max_items=3, max_wait=0.2, poll_interval=0.02, store=tmp_path / "s") as batcher:
+        answers = await asyncio.gather(*(batcher.chat(f"question {i}", max_tokens=20) for i in range(7)))
+    assert [a.text for a in answers] == [f"mock reply to: question {i}" for i in range(7)]
+    assert all(a.attempts == 1 for a in answers)
+    assert posts(srv, "/v1/batches") == 3  # 3 + 3 at once, then the seventh after max_wait
+    with pytest.raises(llmrail.ConfigurationError, match="closed"):
+        await batcher.chat("too late")
+
+
+async def test_mistakes_are_refused_before_anything_is_sent(srv: MockServer, tmp_path: Path) -> None:
+    client = make_client(srv, "anthropic")
+    store = tmp_path / "s"
+    with pytest.raises(llmrail.ConfigurationError, match='same custom_id "a"'):
+        await client.submit_batch(requests("a", "a"), store=store)
+    with pytest.raises(llmrail.ConfigurationError, match="cannot stream"):
+        await client.submit_batch([{"messages": "hi", "stream": True}], store=store)  # type: ignore[typeddict-unknown-key]
+    with pytest.raises(llmrail.ConfigurationError, match="per call"):
+        await client.submit_batch([{"messages": "hi", "deadline": 5.0}], store=store)
+    with pytest.raises(TypeError, match="max_tokens"):
+        await client.submit_batch([{"messages": "hi", "max_token": 5}], store=store)  # type: ignore[typeddict-unknown-key]
+    assert srv.requests == []
+    with pytest.raises(llmrail.ConfigurationError, match="no batch job"):
+        await llmrail.BatchJob.resume("batchjob_missing", store=store)
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not a database, only text " * 100)
+    with pytest.raises(llmrail.ConfigurationError, match="not an llmrail batch store"):
+        await llmrail.BatchJob.resume("batchjob_missing", store=junk)
+
+
+async def test_an_exception_in_on_progress_comes_out_of_wait_unchanged(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    srv.batch_settings(processing=30)
+    job = await make_client(srv, "anthropic").submit_batch(requests("a"), store=tmp_path / "s")
+
+    class Stop(Exception):
+        pass
+
+    def stop(counts: object) -> None:
+        raise Stop("enough")
+
+    with pytest.raises(Stop, match="enough"):
+        await job.wait(poll_interval=0.02, on_progress=stop)
+
+
+async def test_a_cancelled_wait_leaves_the_job_to_wait_for_again(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(processing=0.5)
+    job = await make_client(srv, "openai").submit_batch(requests("a"), store=tmp_path / "s")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(job.wait(poll_interval=0.02), 0.1)
+    with pytest.raises(llmrail.TimeoutError, match="still"):
+        await job.wait(poll_interval=0.02, timeout=0.05)
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended"
+
+
+def test_wait_sync_blocks_until_the_job_ended(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(processing=0.1)
+
+    async def submit() -> llmrail.BatchJob:
+        return await make_client(srv, "anthropic").submit_batch(requests("a"), store=tmp_path / "s")
+
+    job = asyncio.run(submit())
+    job.wait_sync(poll_interval=0.02)
+    (a,) = job.results()
+    assert isinstance(a, llmrail.ChatResponse)
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    import llmrail
+
+    async def main():
+        client = llmrail.Client("anthropic/claude-sonnet-4-5", base_url=sys.argv[1], api_key=sys.argv[2])
+        reqs = [{"custom_id": f"r{i}", "messages": f"question {i}", "max_tokens": 20} for i in range(50)]
+        job = await client.submit_batch(reqs, store=sys.argv[3])
+        print(job.id, flush=True)
+        await job.wait(poll_interval=0.05)
+        print("finished", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_job_whose_process_was_killed_resumes_with_nothing_submitted_twice_or_lost(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    # r7 fails once (a retry is owed when the process dies); the rest succeed after 1.5 s.
+    srv.batch_settings(processing=1.5, outcomes={"r7": ["overloaded_error"]})
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, srv.anthropic_base_url, API_KEY, str(store), stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    job_id = (await child.stdout.readline()).decode().strip()
+    assert job_id.startswith("batchjob_")
+    # Killed while polling: after its first polls, before the batch has ended.
+    deadline = time.monotonic() + 10
+    while sum(1 for r in srv.requests if r["method"] == "GET") < 3:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    assert posts(srv, "/v1/messages/batches") == 1
+
+    job = await llmrail.BatchJob.resume(job_id, store=store, api_key=API_KEY)
+    assert job.id == job_id and job.status == "running"
+    await job.wait(poll_interval=0.05, timeout=20)
+    results = job.results()
+    assert len(results) == 50
+    for i, r in enumerate(results):
+        assert isinstance(r, llmrail.ChatResponse), r
+        assert r.text == f"mock reply to: question {i}"
+        assert r.attempts == (2 if i == 7 else 1)
+    # The first batch once, then r7's retry once: nothing sent twice.
+    assert posts(srv, "/v1/messages/batches") == 2
+    creates = [r for r in srv.requests if r["method"] == "POST" and r["path"].endswith("/batches")]
+    assert [x["custom_id"] for x in creates[1]["body"]["requests"]] == ["r7"]
+
+
+REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-batches" / "curator"
+
+
+async def test_a_real_anthropic_batch_replays_through_submit_wait_and_results(tmp_path: Path) -> None:
+    from llmrail.replay import cassette
+
+    path = REAL / "tests" / "integrations" / "anthropic" / "fixtures" / "basic_batch_completion.yaml"
+    client = llmrail.Client("anthropic/claude-3-5-sonnet-20241022", api_key="sk-replay-only")
+    foods = ["Spagetti", "Sushi", "Ramen"]
+    reqs: list[llmrail.BatchRequest] = [
+        {"custom_id": str(i), "messages": food, "max_tokens": 8192} for i, food in enumerate(foods)
+    ]
+    started = time.monotonic()
+    with cassette(path, mode="none"):
+        job = await client.submit_batch(reqs, store=tmp_path / "s")
+        await job.wait()  # 30 s between polls when live; none while replaying
+    assert time.monotonic() - started < 5
+    results = job.results()
+    assert all(isinstance(r, llmrail.ChatResponse) for r in results)
+    texts = [r.text[:30] for r in results if isinstance(r, llmrail.ChatResponse)]
+    assert texts == [
+        "Here's a basic spaghetti recip",
+        "Sushi is a Japanese dish featu",
+        "Ramen is a popular Japanese no",
+    ]
+    usage = [(r.usage.input_tokens, r.usage.output_tokens) for r in results if isinstance(r, llmrail.ChatResponse)]
+    assert usage == [(11, 273), (10, 259), (10, 313)]
+    # The catalogue has no price for Claude 3.5 Sonnet (retired): no cost, never a guess.
+    assert job.cost_usd is None and job.usage.output_tokens == 273 + 259 + 313
