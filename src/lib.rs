@@ -12,6 +12,7 @@ pub mod extract;
 pub mod mock;
 pub mod model;
 pub mod providers;
+pub mod queue;
 pub mod replay;
 pub mod resilience;
 pub mod runtime;
