@@ -70,6 +70,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]
+    use crate::py::queue::{PyQueue, PyQueueItem, PyQueueWorker, PyQueued};
+    #[pymodule_export]
     use crate::py::register::register_provider;
     #[pymodule_export]
     use crate::py::replay::PyCassette;

@@ -1,0 +1,503 @@
+//! `llmrail.Queue`, `QueueItem`, `QueueWorker` and `Queued`: argument conversion around
+//! `crate::queue::Queue`. Every behaviour (storage, leases, watermarks, processing) is the
+//! core's; this file reads arguments and shapes results.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::IntoPyObjectExt;
+use pythonize::pythonize;
+use serde_json::Value;
+
+use super::arg::{opt, Arg};
+use super::bridge::coroutine::{self, Coroutine};
+use super::client::PyClient;
+use super::convert::RequestArgs;
+use super::errors::{config, to_py};
+use super::json::to_value;
+use super::options::ChatOptions;
+use super::resilience::{positive_seconds, seconds};
+use super::types::PyChatResponse;
+use crate::error::LlmError;
+use crate::queue::{Item, Queue, QueueConfig, State, StoredError, Submission};
+use crate::runtime::AbortOnDrop;
+
+#[pyclass(name = "Queue", frozen, module = "llmrail._core")]
+pub struct PyQueue {
+    pub(super) inner: Queue,
+}
+
+/// Seconds since the Unix epoch, from the store's milliseconds.
+fn epoch(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// A Python object from JSON the core holds.
+fn py_json(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
+    pythonize(py, v)
+        .map(Bound::unbind)
+        .map_err(|e| to_py(LlmError::invalid_response(e.to_string())))
+}
+
+/// `request` as `submit` takes it: a str (one user message), or a dict of `messages` and chat
+/// options. Policy overrides (`retry`, `deadline`) are refused: a worker's client sets those.
+fn request_args(request: &Bound<'_, PyAny>) -> PyResult<RequestArgs> {
+    if request.is_instance_of::<PyString>() {
+        let (args, _) = ChatOptions::read(None, "Queue.submit()")?.with_messages(request.clone().unbind());
+        return Ok(args);
+    }
+    let Ok(dict) = request.cast::<PyDict>() else {
+        return Err(config(
+            "a queued request is a str or a dict of chat options with \"messages\"",
+        ));
+    };
+    let options = dict.copy()?;
+    let Some(messages) = options.get_item("messages")? else {
+        return Err(config("a queued request needs \"messages\""));
+    };
+    options.del_item("messages")?;
+    let (args, overrides) =
+        ChatOptions::read(Some(&options), "Queue.submit()")?.with_messages(messages.unbind());
+    if !overrides.is_empty() {
+        return Err(config(
+            "a queued request takes no retry or deadline: the worker's client sets its policy",
+        ));
+    }
+    Ok(args)
+}
+
+/// A target: a model string, or a `Client` (this process's workers then use that client).
+fn target(queue: &Queue, target: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(client) = target.cast::<PyClient>() {
+        let c = client.get().core().clone();
+        let name = format!("{}/{}", c.provider(), c.model());
+        queue.use_client(&name, c);
+        return Ok(name);
+    }
+    target
+        .extract::<Arg<String>>()?
+        .get("target")
+}
+
+/// Workers of this process use these clients for their "provider/model".
+fn use_clients(queue: &Queue, clients: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    let Some(clients) = clients.filter(|c| !c.is_none()) else {
+        return Ok(());
+    };
+    for c in clients.try_iter()? {
+        let c = c?;
+        let Ok(client) = c.cast::<PyClient>() else {
+            return Err(config("clients must be a list of llmrail.Client"));
+        };
+        target(queue, client.as_any())?;
+    }
+    Ok(())
+}
+
+fn states(value: Option<Vec<String>>) -> PyResult<Vec<State>> {
+    match value {
+        None => Ok(vec![State::Completed, State::Failed, State::Expired]),
+        Some(names) => names
+            .iter()
+            .map(|n| State::parse(n))
+            .collect::<Result<_, _>>()
+            .map_err(to_py),
+    }
+}
+
+#[pymethods]
+impl PyQueue {
+    #[new]
+    #[pyo3(signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0)))]
+    fn new(
+        url: Arg<String>,
+        capacity: Arg<u64>,
+        high_watermark: Arg<f64>,
+        low_watermark: Arg<f64>,
+        ttl: Arg<f64>,
+        max_attempts: Arg<u32>,
+        lease: Arg<f64>,
+    ) -> PyResult<Self> {
+        let ttl = positive_seconds("ttl", Some(ttl))?.unwrap_or_default();
+        let cfg = QueueConfig {
+            capacity: capacity.get("capacity")?,
+            high_watermark: high_watermark.get("high_watermark")?,
+            low_watermark: low_watermark.get("low_watermark")?,
+            ttl,
+            max_attempts: max_attempts.get("max_attempts")?,
+            lease: seconds("lease", lease)?,
+        };
+        let url = url.get("url")?;
+        let inner = Queue::open(&url, cfg).map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// The URL (a password redacted).
+    #[getter]
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Queue({:?})", self.inner.url())
+    }
+
+    /// Store a request (committed before this returns); await it: the item's id.
+    #[pyo3(signature = (request, *, target, metadata=None, idempotency_key=None, priority=Arg::new(0)))]
+    fn submit(
+        &self,
+        request: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<Arg<String>>,
+        priority: Arg<i64>,
+    ) -> PyResult<Coroutine> {
+        let args = request_args(request)?;
+        let sub = Submission {
+            target: self::target(&self.inner, target)?,
+            metadata: metadata
+                .filter(|m| !m.is_none())
+                .map(|m| to_value(m, "metadata"))
+                .transpose()?,
+            idempotency_key: opt(idempotency_key, "idempotency_key")?,
+            priority: priority.get("priority")?,
+        };
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |py| {
+                let req = args.into_request(py)?;
+                Ok(async move { queue.submit(&req, sub).await })
+            },
+            |py, id| id.into_py_any(py),
+        )
+    }
+
+    /// The item's state, attempts, times and errors; await it.
+    fn status(&self, qid: String) -> PyResult<Coroutine> {
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.status(&qid).await }),
+            |py, item| PyQueueItem(item).into_py_any(py),
+        )
+    }
+
+    /// The response once the item has one (waiting up to `wait` seconds, forever when None);
+    /// raises the stored error of a FAILED item, `ExpiredError` for an EXPIRED one.
+    #[pyo3(signature = (qid, *, wait=None))]
+    fn result(&self, qid: String, wait: Option<Arg<f64>>) -> PyResult<Coroutine> {
+        let wait = wait.map(|w| seconds("wait", w)).transpose()?;
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.result(&qid, wait).await }),
+            |py, r| PyChatResponse::from(r).into_py_any(py),
+        )
+    }
+
+    /// Process items until cancelled, `concurrency` at a time; `clients` are used for their
+    /// "provider/model" (others are built from the model string and the environment).
+    #[pyo3(signature = (*, concurrency=Arg::new(8), clients=None))]
+    fn work(&self, concurrency: Arg<u32>, clients: Option<&Bound<'_, PyAny>>) -> PyResult<Coroutine> {
+        use_clients(&self.inner, clients)?;
+        let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.work(n).await }),
+            |py, ()| Ok(py.None()),
+        )
+    }
+
+    /// Workers in the background for the length of a `with` / `async with` block.
+    #[pyo3(signature = (*, concurrency=Arg::new(8), clients=None))]
+    fn worker(&self, concurrency: Arg<u32>, clients: Option<&Bound<'_, PyAny>>) -> PyResult<PyQueueWorker> {
+        use_clients(&self.inner, clients)?;
+        let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
+        if n == 0 {
+            return Err(config("a queue worker's concurrency must be at least 1"));
+        }
+        Ok(PyQueueWorker {
+            queue: self.inner.clone(),
+            concurrency: n,
+            task: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Counts by state, the oldest waiting item's age and whether submissions are refused.
+    fn stats(&self) -> PyResult<Coroutine> {
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.stats().await }),
+            |py, s| {
+                let d = PyDict::new(py);
+                for state in State::ALL {
+                    d.set_item(state.as_str().to_lowercase(), s.count(state))?;
+                }
+                let now = crate::queue::now_ms();
+                d.set_item(
+                    "oldest_queued_age",
+                    s.oldest_queued_ms.map(|t| epoch(now.saturating_sub(t))),
+                )?;
+                d.set_item("finished_last_minute", s.finished_last_minute)?;
+                d.set_item("refusing", s.refusing)?;
+                Ok(d.into_any().unbind())
+            },
+        )
+    }
+
+    /// Items in `state` (any when None), oldest first.
+    #[pyo3(signature = (*, state=None, limit=Arg::new(100)))]
+    fn list(&self, state: Option<Arg<String>>, limit: Arg<u32>) -> PyResult<Coroutine> {
+        let state = opt(state, "state")?
+            .map(|s| State::parse(&s))
+            .transpose()
+            .map_err(to_py)?;
+        let limit = limit.get("limit")?;
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.list(state, limit).await }),
+            |py, items| {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(PyQueueItem(item))?;
+                }
+                Ok(list.into_any().unbind())
+            },
+        )
+    }
+
+    /// Queue a FAILED or EXPIRED item again; whether it was.
+    fn retry(&self, qid: String) -> PyResult<Coroutine> {
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.retry(&qid).await }),
+            |py, done| done.into_py_any(py),
+        )
+    }
+
+    /// Delete the items in `states` (finished ones when None); how many.
+    #[pyo3(signature = (*, states=None))]
+    fn purge(&self, states: Option<Vec<String>>) -> PyResult<Coroutine> {
+        let states = self::states(states)?;
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.purge(states).await }),
+            |py, n| n.into_py_any(py),
+        )
+    }
+}
+
+/// One item as `status()` shows it.
+#[pyclass(name = "QueueItem", frozen, module = "llmrail._core")]
+pub struct PyQueueItem(Item);
+
+#[pymethods]
+impl PyQueueItem {
+    #[getter]
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// "QUEUED", "PROCESSING", "COMPLETED", "FAILED" or "EXPIRED".
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.0.state.as_str()
+    }
+
+    #[getter]
+    fn target(&self) -> &str {
+        &self.0.target
+    }
+
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.0.attempts
+    }
+
+    #[getter]
+    fn max_attempts(&self) -> u32 {
+        self.0.max_attempts
+    }
+
+    #[getter]
+    fn priority(&self) -> i64 {
+        self.0.priority
+    }
+
+    #[getter]
+    fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
+
+    #[getter]
+    fn metadata(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match &self.0.metadata {
+            Some(v) => py_json(py, v),
+            None => Ok(py.None()),
+        }
+    }
+
+    /// The request as stored (OpenAI-shaped messages and the chat options).
+    #[getter]
+    fn request(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        py_json(py, &self.0.request)
+    }
+
+    /// Seconds since the Unix epoch.
+    #[getter]
+    fn created_at(&self) -> f64 {
+        epoch(self.0.created_ms)
+    }
+
+    #[getter]
+    fn updated_at(&self) -> f64 {
+        epoch(self.0.updated_ms)
+    }
+
+    #[getter]
+    fn expires_at(&self) -> f64 {
+        epoch(self.0.expires_ms)
+    }
+
+    #[getter]
+    fn finished_at(&self) -> Option<f64> {
+        self.0.finished_ms.map(epoch)
+    }
+
+    /// Every failed attempt's error, oldest first: dicts of kind (the exception class's name),
+    /// message, status and at (seconds since the epoch).
+    #[getter]
+    fn errors(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let list = PyList::empty(py);
+        for e in &self.0.errors {
+            list.append(error_dict(py, e)?)?;
+        }
+        Ok(list.into_any().unbind())
+    }
+
+    /// The last error's "Kind: message", if any.
+    #[getter]
+    fn last_error(&self) -> Option<String> {
+        self.0
+            .errors
+            .last()
+            .map(|e| format!("{}: {}", e.kind, e.message))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "QueueItem(id={:?}, state={:?}, target={:?}, attempts={})",
+            self.0.id,
+            self.0.state.as_str(),
+            self.0.target,
+            self.0.attempts
+        )
+    }
+}
+
+fn error_dict<'py>(py: Python<'py>, e: &StoredError) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("kind", &e.kind)?;
+    d.set_item("message", &e.message)?;
+    d.set_item("status", e.status)?;
+    d.set_item("at", epoch(e.at_ms))?;
+    Ok(d)
+}
+
+/// Workers running in the background while a `with` / `async with` block runs.
+#[pyclass(name = "QueueWorker", frozen, module = "llmrail._core")]
+pub struct PyQueueWorker {
+    queue: Queue,
+    concurrency: usize,
+    task: std::sync::Mutex<Option<AbortOnDrop<()>>>,
+}
+
+impl PyQueueWorker {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<AbortOnDrop<()>>> {
+        self.task.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[pymethods]
+impl PyQueueWorker {
+    /// Start the workers (a second start while running does nothing).
+    fn start(&self) -> PyResult<()> {
+        let mut slot = self.slot();
+        if slot.is_none() {
+            *slot = Some(self.queue.spawn_workers(self.concurrency).map_err(to_py)?);
+        }
+        Ok(())
+    }
+
+    /// Stop them: items in progress go back to other workers once their leases run out.
+    fn stop(&self) {
+        self.slot().take();
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.slot().as_ref().is_some_and(|t| !t.0.is_finished())
+    }
+
+    fn __enter__(slf: Py<Self>) -> PyResult<Py<Self>> {
+        slf.get().start()?;
+        Ok(slf)
+    }
+
+    fn __exit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> bool {
+        self.stop();
+        false
+    }
+
+    fn __aenter__(slf: Py<Self>) -> PyResult<Coroutine> {
+        slf.get().start()?;
+        coroutine::call(
+            move |_| Ok(async move { Ok(()) }),
+            move |py, ()| Ok(slf.into_any().clone_ref(py)),
+        )
+    }
+
+    fn __aexit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<Coroutine> {
+        self.stop();
+        coroutine::call(
+            move |_| Ok(async move { Ok(()) }),
+            |py, ()| false.into_py_any(py),
+        )
+    }
+}
+
+/// What `chat(..., queue=q, processing="auto" | "queue")` returns instead of a response when
+/// the request went to the queue.
+#[pyclass(name = "Queued", frozen, module = "llmrail._core")]
+pub struct PyQueued {
+    queue: Queue,
+    id: String,
+}
+
+impl PyQueued {
+    pub(super) fn new(queue: Queue, id: String) -> Self {
+        Self { queue, id }
+    }
+}
+
+#[pymethods]
+impl PyQueued {
+    #[getter]
+    fn queue_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The response once a worker has it: `queue.result(queue_id, wait=wait)`.
+    #[pyo3(signature = (*, wait=None))]
+    fn result(&self, wait: Option<Arg<f64>>) -> PyResult<Coroutine> {
+        let wait: Option<Duration> = wait.map(|w| seconds("wait", w)).transpose()?;
+        let (queue, id) = (self.queue.clone(), self.id.clone());
+        coroutine::call(
+            move |_| Ok(async move { queue.result(&id, wait).await }),
+            |py, r| PyChatResponse::from(r).into_py_any(py),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Queued(queue_id={:?})", self.id)
+    }
+}

@@ -1,0 +1,253 @@
+"""The durable queue from Python: real sqlite files, the mock server over HTTP, and worker
+processes killed mid-way."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import llmrail
+import pytest
+from llmrail.testing import MockServer
+
+from .conftest import API_KEY
+
+ONCE = llmrail.Retry(max_attempts=1)
+NO_BREAKER = False
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite://{tmp_path / 'queue.db'}"
+
+
+def client(srv: MockServer, **kwargs: object) -> llmrail.Client:
+    return llmrail.Client("openai/gpt-4.1-mini", base_url=srv.openai_base_url, api_key=API_KEY,
+                          retry=ONCE, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_submitted_request_is_answered_by_a_worker(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv)
+    qid = await queue.submit({"messages": "Capital of France?", "max_tokens": 20, "temperature": 0.1},
+                             target=c, metadata={"user": 7}, priority=2)
+    item = await queue.status(qid)
+    assert (item.state, item.attempts, item.target) == ("QUEUED", 0, "openai/gpt-4.1-mini")
+    assert item.metadata == {"user": 7} and item.priority == 2
+    assert item.request["max_tokens"] == 20
+    srv.reply("Paris.")
+    async with queue.worker(concurrency=2):
+        r = await queue.result(qid, wait=10)
+    assert r.text == "Paris."
+    body = srv.last_request["body"]
+    assert body["max_tokens"] == 20 and body["temperature"] == 0.1
+    assert body["messages"] == [{"role": "user", "content": "Capital of France?"}]
+    done = await queue.status(qid)
+    assert done.state == "COMPLETED" and done.attempts == 1 and done.finished_at is not None
+
+
+async def test_a_worker_builds_a_client_from_the_model_string_and_the_environment(
+    srv: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", srv.openai_base_url)
+    queue = llmrail.Queue(url(tmp_path))
+    qid = await queue.submit("hello", target="openai/gpt-4.1-mini")
+    task = asyncio.create_task(queue.work(concurrency=1))
+    try:
+        r = await queue.result(qid, wait=10)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert r.text == "mock reply to: hello"
+
+
+async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    first = await queue.submit("hi", target="openai/gpt-4.1-mini", idempotency_key="order-17")
+    again = await queue.submit("other", target="openai/gpt-4.1-mini", idempotency_key="order-17")
+    assert first == again
+    assert (await queue.stats())["queued"] == 1
+
+
+async def test_a_full_queue_refuses_with_a_retry_hint_until_it_drains(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path), capacity=10)
+    c = client(srv)
+    for i in range(8):
+        await queue.submit(f"q{i}", target=c)
+    with pytest.raises(llmrail.QueueFullError) as info:
+        await queue.submit("one too many", target=c)
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+    assert "8 items" in str(info.value)
+    assert (await queue.stats())["refusing"] is True
+    with queue.worker(concurrency=4):
+        deadline = time.monotonic() + 10
+        while (await queue.stats())["completed"] < 8 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    assert await queue.submit("room again", target=c)
+    assert (await queue.stats())["refusing"] is False
+
+
+async def test_an_item_past_its_ttl_is_expired_without_any_worker(tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path), ttl=0.2)
+    qid = await queue.submit("hi", target="openai/gpt-4.1-mini")
+    await asyncio.sleep(0.3)
+    item = await queue.status(qid)
+    assert item.state == "EXPIRED" and item.attempts == 0
+    with pytest.raises(llmrail.ExpiredError):
+        await queue.result(qid, wait=0)
+
+
+async def test_after_max_attempts_the_item_fails_with_every_error_kept(srv: MockServer, tmp_path: Path) -> None:
+    srv.fault(500, times=10)
+    queue = llmrail.Queue(url(tmp_path), max_attempts=3)
+    qid = await queue.submit("hi", target=client(srv, circuit_breaker=NO_BREAKER))
+    async with queue.worker(concurrency=1):
+        with pytest.raises(llmrail.ServerError) as info:
+            await queue.result(qid, wait=10)
+    assert info.value.status == 500 and info.value.attempts == 3
+    item = await queue.status(qid)
+    assert item.state == "FAILED"
+    assert [e["kind"] for e in item.errors] == ["ServerError"] * 3
+    assert item.last_error is not None and item.last_error.startswith("ServerError")
+    assert len(srv.requests) == 3
+    assert await queue.retry(qid)
+    assert (await queue.status(qid)).state == "QUEUED"
+
+
+async def test_an_unfinished_result_times_out_and_an_unknown_id_is_not_found(tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    qid = await queue.submit("hi", target="openai/gpt-4.1-mini")
+    with pytest.raises(llmrail.TimeoutError):
+        await queue.result(qid, wait=0.05)
+    with pytest.raises(llmrail.NotFoundError):
+        await queue.status("q_missing")
+
+
+async def test_cancelling_a_result_wait_ends_it_promptly(tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    qid = await queue.submit("hi", target="openai/gpt-4.1-mini")
+    task = asyncio.create_task(queue.result(qid))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 1
+
+
+def test_bad_settings_and_requests_are_configuration_errors(tmp_path: Path) -> None:
+    with pytest.raises(llmrail.ConfigurationError, match="low_watermark"):
+        llmrail.Queue(url(tmp_path), high_watermark=0.5, low_watermark=0.7)
+    with pytest.raises(llmrail.ConfigurationError, match="sqlite"):
+        llmrail.Queue("postgres://db")
+    queue = llmrail.Queue("memory://")
+    with pytest.raises(llmrail.ConfigurationError, match="messages"):
+        queue.submit({"max_tokens": 3}, target="openai/x")  # type: ignore[typeddict-item]
+    with pytest.raises(llmrail.ConfigurationError, match="retry"):
+        queue.submit({"messages": "hi", "retry": ONCE}, target="openai/x")
+    with pytest.raises(TypeError, match="max_tokens"):
+        queue.submit({"messages": "hi", "max_token": 3}, target="openai/x")  # type: ignore[typeddict-unknown-key]
+
+
+async def test_auto_processing_queues_during_an_outage_and_completes_on_recovery(srv: MockServer) -> None:
+    queue = llmrail.Queue("memory://")
+    c = client(srv, circuit_breaker=llmrail.CircuitBreaker(failure_threshold=1, cooldown=0.5))
+    srv.reply("healthy")
+    direct = await c.chat("first", queue=queue, processing="auto")
+    assert isinstance(direct, llmrail.ChatResponse) and direct.text == "healthy"
+    srv.fault(529)  # overloaded: the breaker opens
+    queued = [await c.chat(f"during {i}", queue=queue, processing="auto") for i in range(3)]
+    assert all(isinstance(q, llmrail.Queued) for q in queued)
+    assert len(srv.requests) == 2  # the later calls met the open breaker and were not sent
+    async with queue.worker(concurrency=2):
+        await asyncio.sleep(0.2)
+        # Still cooling down: the worker left them queued, their attempts unspent.
+        for q in queued:
+            assert isinstance(q, llmrail.Queued)
+            item = await queue.status(q.queue_id)
+            assert (item.state, item.attempts) == ("QUEUED", 0)
+        answers = [await q.result(wait=10) for q in queued if isinstance(q, llmrail.Queued)]
+    assert sorted(a.text for a in answers) == [f"mock reply to: during {i}" for i in range(3)]
+    assert len(srv.requests) == 5
+
+
+def test_queue_processing_always_queues_and_needs_a_queue(srv: MockServer) -> None:
+    queue = llmrail.Queue("memory://")
+    c = client(srv)
+    queued = c.chat_sync("later", queue=queue, processing="queue")
+    assert isinstance(queued, llmrail.Queued) and queued.queue_id.startswith("q_")
+    assert srv.requests == []
+    with pytest.raises(llmrail.ConfigurationError, match="needs a queue"):
+        c.chat_sync("hi", processing="auto")  # type: ignore[call-overload]
+    with pytest.raises(llmrail.ConfigurationError, match="processing"):
+        c.chat_sync("hi", queue=queue, processing="later")  # type: ignore[call-overload]
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError):  # not an outage: raised, not queued
+        c.chat_sync("bad", queue=queue, processing="auto")
+
+
+WORKER = textwrap.dedent("""
+    import asyncio, sys
+    import llmrail
+
+    async def main() -> None:
+        queue = llmrail.Queue(sys.argv[1], lease=float(sys.argv[3]))
+        client = llmrail.Client("openai/gpt-4.1-mini", base_url=sys.argv[2], api_key="sk-test-key-123456",
+                                retry=llmrail.Retry(max_attempts=1))
+        print("ready", flush=True)
+        await queue.work(concurrency=int(sys.argv[4]), clients=[client])
+
+    asyncio.run(main())
+""")
+
+
+def start_worker(queue_url: str, srv: MockServer, lease: float = 1.0, concurrency: int = 1) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, queue_url, srv.openai_base_url, str(lease),
+                             str(concurrency)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def wait_for(check: object, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+async def test_a_worker_killed_mid_call_is_replaced_and_the_item_completes_once(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    queue_url = url(tmp_path)
+    queue = llmrail.Queue(queue_url, lease=1)
+    qid = await queue.submit("survive", target="openai/gpt-4.1-mini")
+    srv.reply("too late", latency=30)  # the first worker is inside this call when it dies
+    first = start_worker(queue_url, srv)
+    wait_for(lambda: len(srv.requests) == 1)
+    assert (await queue.status(qid)).state == "PROCESSING"
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    srv.reply("answered after the restart")
+    second = start_worker(queue_url, srv)
+    try:
+        r = await queue.result(qid, wait=20)
+    finally:
+        second.kill()
+        second.wait(10)
+    assert r.text == "answered after the restart"
+    item = await queue.status(qid)
+    assert (item.state, item.attempts) == ("COMPLETED", 2)
+    assert "lease ran out" in item.errors[0]["message"]
+    assert len(srv.requests) == 2
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        rows = db.execute("SELECT COUNT(*), COUNT(result) FROM items").fetchone()
+    assert rows == (1, 1)
