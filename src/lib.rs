@@ -70,7 +70,9 @@ mod _core {
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]
-    use crate::py::queue::{PyQueue, PyQueueItem, PyQueueWorker, PyQueued};
+    use crate::py::queue::{PyQueueItem, PyQueueWorker};
+    #[pymodule_export]
+    use crate::py::queued::{PyQueue, PyQueued};
     #[pymodule_export]
     use crate::py::register::register_provider;
     #[pymodule_export]

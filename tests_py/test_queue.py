@@ -80,17 +80,15 @@ async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> N
 async def test_a_full_queue_refuses_with_a_retry_hint_until_it_drains(srv: MockServer, tmp_path: Path) -> None:
     queue = llmrail.Queue(url(tmp_path), capacity=10)
     c = client(srv)
-    for i in range(8):
-        await queue.submit(f"q{i}", target=c)
+    ids = [await queue.submit(f"q{i}", target=c) for i in range(8)]
     with pytest.raises(llmrail.QueueFullError) as info:
         await queue.submit("one too many", target=c)
     assert info.value.retry_after is not None and info.value.retry_after > 0
     assert "8 items" in str(info.value)
     assert (await queue.stats())["refusing"] is True
     with queue.worker(concurrency=4):
-        deadline = time.monotonic() + 10
-        while (await queue.stats())["completed"] < 8 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        for qid in ids:
+            await queue.result(qid, wait=10)
     assert await queue.submit("room again", target=c)
     assert (await queue.stats())["refusing"] is False
 
@@ -211,9 +209,16 @@ WORKER = textwrap.dedent("""
 
 def start_worker(queue_url: str, srv: MockServer, lease: float = 1.0, concurrency: int = 1) -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-c", WORKER, queue_url, srv.openai_base_url, str(lease),
-                             str(concurrency)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             str(concurrency)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
+
+
+def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
+    proc.send_signal(sig)
+    proc.wait(10)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def wait_for(check: object, timeout: float = 15) -> None:
@@ -234,15 +239,13 @@ async def test_a_worker_killed_mid_call_is_replaced_and_the_item_completes_once(
     first = start_worker(queue_url, srv)
     wait_for(lambda: len(srv.requests) == 1)
     assert (await queue.status(qid)).state == "PROCESSING"
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    kill(first)
     srv.reply("answered after the restart")
     second = start_worker(queue_url, srv)
     try:
         r = await queue.result(qid, wait=20)
     finally:
-        second.kill()
-        second.wait(10)
+        kill(second)
     assert r.text == "answered after the restart"
     item = await queue.status(qid)
     assert (item.state, item.attempts) == ("COMPLETED", 2)
@@ -251,3 +254,31 @@ async def test_a_worker_killed_mid_call_is_replaced_and_the_item_completes_once(
     with sqlite3.connect(tmp_path / "queue.db") as db:
         rows = db.execute("SELECT COUNT(*), COUNT(result) FROM items").fetchone()
     assert rows == (1, 1)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmrail", "queue", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_the_command_line_shows_retries_and_purges_items(tmp_path: Path) -> None:
+    queue_url = url(tmp_path)
+    queue = llmrail.Queue(queue_url, ttl=0.1)
+    qid = await queue.submit("hi", target="openai/gpt-4.1-mini", metadata={"essay": 42})
+    await asyncio.sleep(0.2)
+    stats = cli("stats", "--url", queue_url)
+    assert stats.returncode == 0, stats.stderr
+    assert "expired                1" in stats.stdout and "queued                 0" in stats.stdout
+    listed = cli("list", "--url", queue_url, "--state", "expired")
+    assert qid in listed.stdout and "EXPIRED" in listed.stdout
+    shown = cli("show", qid, "--url", queue_url)
+    assert '"state": "EXPIRED"' in shown.stdout and '"essay": 42' in shown.stdout
+    retried = cli("retry", qid, "--url", queue_url)
+    assert retried.returncode == 0 and "queued again" in retried.stdout
+    assert cli("retry", qid, "--url", queue_url).returncode == 1  # now QUEUED: nothing to retry
+    # Queued again with its TTL anew, it has expired again since: purged with the finished items.
+    await asyncio.sleep(0.2)
+    assert cli("purge", "--url", queue_url, "--state", "queued").stdout.strip() == "purged 0 items"
+    assert cli("purge", "--url", queue_url).stdout.strip() == "purged 1 items"
+    missing = cli("show", "q_nope", "--url", queue_url)
+    assert missing.returncode == 1 and "NotFoundError" in missing.stderr

@@ -1,8 +1,7 @@
-//! `llmrail.Queue`, `QueueItem`, `QueueWorker` and `Queued`: argument conversion around
-//! `crate::queue::Queue`. Every behaviour (storage, leases, watermarks, processing) is the
-//! core's; this file reads arguments and shapes results.
-
-use std::time::Duration;
+//! The methods of `llmrail.Queue`, and `QueueItem` and `QueueWorker`: argument conversion
+//! around `crate::queue::Queue`. Every behaviour (storage, leases, watermarks, processing) is
+//! the core's; this file reads arguments and shapes results. The `Queue` class itself lives in
+//! `queued.rs`, which `client.rs` needs for `chat(..., queue=)` while this file needs `Client`.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -17,16 +16,12 @@ use super::convert::RequestArgs;
 use super::errors::{config, to_py};
 use super::json::to_value;
 use super::options::ChatOptions;
+use super::queued::PyQueue;
 use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
 use crate::error::LlmError;
 use crate::queue::{Item, Queue, QueueConfig, State, StoredError, Submission};
 use crate::runtime::AbortOnDrop;
-
-#[pyclass(name = "Queue", frozen, module = "llmrail._core")]
-pub struct PyQueue {
-    pub(super) inner: Queue,
-}
 
 /// Seconds since the Unix epoch, from the store's milliseconds.
 fn epoch(ms: u64) -> f64 {
@@ -44,7 +39,8 @@ fn py_json(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 /// options. Policy overrides (`retry`, `deadline`) are refused: a worker's client sets those.
 fn request_args(request: &Bound<'_, PyAny>) -> PyResult<RequestArgs> {
     if request.is_instance_of::<PyString>() {
-        let (args, _) = ChatOptions::read(None, "Queue.submit()")?.with_messages(request.clone().unbind());
+        let (args, _) =
+            ChatOptions::read(None, "Queue.submit()")?.with_messages(request.clone().unbind());
         return Ok(args);
     }
     let Ok(dict) = request.cast::<PyDict>() else {
@@ -75,9 +71,7 @@ fn target(queue: &Queue, target: &Bound<'_, PyAny>) -> PyResult<String> {
         queue.use_client(&name, c);
         return Ok(name);
     }
-    target
-        .extract::<Arg<String>>()?
-        .get("target")
+    target.extract::<Arg<String>>()?.get("target")
 }
 
 /// Workers of this process use these clients for their "provider/model".
@@ -109,7 +103,10 @@ fn states(value: Option<Vec<String>>) -> PyResult<Vec<State>> {
 #[pymethods]
 impl PyQueue {
     #[new]
-    #[pyo3(signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0)))]
+    #[pyo3(
+        signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0)),
+        text_signature = "(url, *, capacity=1000, high_watermark=0.8, low_watermark=0.6, ttl=14400.0, max_attempts=3, lease=60.0)"
+    )]
     fn new(
         url: Arg<String>,
         capacity: Arg<u64>,
@@ -144,7 +141,10 @@ impl PyQueue {
     }
 
     /// Store a request (committed before this returns); await it: the item's id.
-    #[pyo3(signature = (request, *, target, metadata=None, idempotency_key=None, priority=Arg::new(0)))]
+    #[pyo3(
+        signature = (request, *, target, metadata=None, idempotency_key=None, priority=Arg::new(0)),
+        text_signature = "($self, request, *, target, metadata=None, idempotency_key=None, priority=0)"
+    )]
     fn submit(
         &self,
         request: &Bound<'_, PyAny>,
@@ -196,8 +196,15 @@ impl PyQueue {
 
     /// Process items until cancelled, `concurrency` at a time; `clients` are used for their
     /// "provider/model" (others are built from the model string and the environment).
-    #[pyo3(signature = (*, concurrency=Arg::new(8), clients=None))]
-    fn work(&self, concurrency: Arg<u32>, clients: Option<&Bound<'_, PyAny>>) -> PyResult<Coroutine> {
+    #[pyo3(
+        signature = (*, concurrency=Arg::new(8), clients=None),
+        text_signature = "($self, *, concurrency=8, clients=None)"
+    )]
+    fn work(
+        &self,
+        concurrency: Arg<u32>,
+        clients: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Coroutine> {
         use_clients(&self.inner, clients)?;
         let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
         let queue = self.inner.clone();
@@ -208,8 +215,15 @@ impl PyQueue {
     }
 
     /// Workers in the background for the length of a `with` / `async with` block.
-    #[pyo3(signature = (*, concurrency=Arg::new(8), clients=None))]
-    fn worker(&self, concurrency: Arg<u32>, clients: Option<&Bound<'_, PyAny>>) -> PyResult<PyQueueWorker> {
+    #[pyo3(
+        signature = (*, concurrency=Arg::new(8), clients=None),
+        text_signature = "($self, *, concurrency=8, clients=None)"
+    )]
+    fn worker(
+        &self,
+        concurrency: Arg<u32>,
+        clients: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyQueueWorker> {
         use_clients(&self.inner, clients)?;
         let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
         if n == 0 {
@@ -245,7 +259,10 @@ impl PyQueue {
     }
 
     /// Items in `state` (any when None), oldest first.
-    #[pyo3(signature = (*, state=None, limit=Arg::new(100)))]
+    #[pyo3(
+        signature = (*, state=None, limit=Arg::new(100)),
+        text_signature = "($self, *, state=None, limit=100)"
+    )]
     fn list(&self, state: Option<Arg<String>>, limit: Arg<u32>) -> PyResult<Coroutine> {
         let state = opt(state, "state")?
             .map(|s| State::parse(&s))
@@ -456,48 +473,16 @@ impl PyQueueWorker {
         )
     }
 
-    fn __aexit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<Coroutine> {
+    fn __aexit__(
+        &self,
+        _exc_type: Py<PyAny>,
+        _exc: Py<PyAny>,
+        _tb: Py<PyAny>,
+    ) -> PyResult<Coroutine> {
         self.stop();
         coroutine::call(
             move |_| Ok(async move { Ok(()) }),
             |py, ()| false.into_py_any(py),
         )
-    }
-}
-
-/// What `chat(..., queue=q, processing="auto" | "queue")` returns instead of a response when
-/// the request went to the queue.
-#[pyclass(name = "Queued", frozen, module = "llmrail._core")]
-pub struct PyQueued {
-    queue: Queue,
-    id: String,
-}
-
-impl PyQueued {
-    pub(super) fn new(queue: Queue, id: String) -> Self {
-        Self { queue, id }
-    }
-}
-
-#[pymethods]
-impl PyQueued {
-    #[getter]
-    fn queue_id(&self) -> &str {
-        &self.id
-    }
-
-    /// The response once a worker has it: `queue.result(queue_id, wait=wait)`.
-    #[pyo3(signature = (*, wait=None))]
-    fn result(&self, wait: Option<Arg<f64>>) -> PyResult<Coroutine> {
-        let wait: Option<Duration> = wait.map(|w| seconds("wait", w)).transpose()?;
-        let (queue, id) = (self.queue.clone(), self.id.clone());
-        coroutine::call(
-            move |_| Ok(async move { queue.result(&id, wait).await }),
-            |py, r| PyChatResponse::from(r).into_py_any(py),
-        )
-    }
-
-    fn __repr__(&self) -> String {
-        format!("Queued(queue_id={:?})", self.id)
     }
 }
