@@ -7,6 +7,7 @@
 //! - `store.rs`: the one trait every backend implements, one atomic step per method;
 //! - `sqlite.rs`: `sqlite:///path` (WAL, shared by the processes of one machine) and
 //!   `memory://` (the same engine in memory: volatile, one process);
+//! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
 //! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
 //! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`).
 //!
@@ -17,6 +18,7 @@
 mod divert;
 mod item;
 mod record;
+mod redis;
 mod sqlite;
 mod store;
 #[cfg(test)]
@@ -167,8 +169,8 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl Queue {
-    /// Open the queue at `url`: `sqlite:///path/to/queue.db` (a relative path after
-    /// `sqlite://`), or `memory://`.
+    /// Open the queue at `url`: `sqlite://PATH` (everything after `sqlite://` is the path, so
+    /// `sqlite:///var/q.db` is absolute), `redis://host:port/db[?queue=NAME]`, or `memory://`.
     pub fn open(url: &str, cfg: QueueConfig) -> Result<Self> {
         cfg.validate()?;
         let store: Box<dyn Store> = if let Some(path) = url.strip_prefix("sqlite://") {
@@ -180,9 +182,11 @@ impl Queue {
             Box::new(sqlite::SqliteStore::open(path)?)
         } else if url == "memory://" {
             Box::new(sqlite::SqliteStore::memory()?)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Box::new(redis::RedisStore::open(url)?)
         } else {
             return Err(LlmError::config(format!(
-                "unknown queue URL {:?}: use sqlite:///path/to/queue.db or memory://",
+                "unknown queue URL {:?}: use sqlite:///path/to/queue.db, redis://host:port/db or memory://",
                 crate::replay::scrub::url(url)
             )));
         };

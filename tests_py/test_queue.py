@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import llmrail
@@ -228,20 +230,28 @@ def wait_for(check: object, timeout: float = 15) -> None:
         time.sleep(0.02)
 
 
+@pytest.fixture(params=["sqlite", "redis"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A queue URL that several processes share: a sqlite file, or a queue on a real redis-server."""
+    if request.param == "sqlite":
+        return url(tmp_path)
+    redis_url: str = request.getfixturevalue("redis_url")
+    return f"{redis_url}?queue={uuid.uuid4().hex}"
+
+
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 async def test_a_worker_killed_mid_call_is_replaced_and_the_item_completes_once(
-    srv: MockServer, tmp_path: Path
+    srv: MockServer, shared_url: str
 ) -> None:
-    queue_url = url(tmp_path)
-    queue = llmrail.Queue(queue_url, lease=1)
+    queue = llmrail.Queue(shared_url, lease=1)
     qid = await queue.submit("survive", target="openai/gpt-4.1-mini")
     srv.reply("too late", latency=30)  # the first worker is inside this call when it dies
-    first = start_worker(queue_url, srv)
+    first = start_worker(shared_url, srv)
     wait_for(lambda: len(srv.requests) == 1)
     assert (await queue.status(qid)).state == "PROCESSING"
     kill(first)
     srv.reply("answered after the restart")
-    second = start_worker(queue_url, srv)
+    second = start_worker(shared_url, srv)
     try:
         r = await queue.result(qid, wait=20)
     finally:
@@ -251,9 +261,47 @@ async def test_a_worker_killed_mid_call_is_replaced_and_the_item_completes_once(
     assert (item.state, item.attempts) == ("COMPLETED", 2)
     assert "lease ran out" in item.errors[0]["message"]
     assert len(srv.requests) == 2
-    with sqlite3.connect(tmp_path / "queue.db") as db:
-        rows = db.execute("SELECT COUNT(*), COUNT(result) FROM items").fetchone()
-    assert rows == (1, 1)
+    # Exactly one item, with one result: nothing lost, nothing stored twice.
+    stats = await queue.stats()
+    assert (stats["completed"], stats["queued"], stats["processing"], stats["failed"]) == (1, 0, 0, 0)
+    if shared_url.startswith("sqlite://"):
+        with sqlite3.connect(shared_url.removeprefix("sqlite://")) as db:
+            assert db.execute("SELECT COUNT(*), COUNT(result) FROM items").fetchone() == (1, 1)
+
+
+async def test_two_processes_of_four_workers_complete_a_thousand_items_once_each(
+    srv: MockServer, redis_url: str
+) -> None:
+    shared = f"{redis_url}?queue={uuid.uuid4().hex}"
+    queue = llmrail.Queue(shared, capacity=2000)
+    ids = [await queue.submit(f"item {i}", target="openai/gpt-4.1-mini") for i in range(1000)]
+    assert len(set(ids)) == 1000
+    workers = [start_worker(shared, srv, lease=10, concurrency=4) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while (await queue.stats())["completed"] < 1000:
+            assert time.monotonic() < deadline, await queue.stats()
+            await asyncio.sleep(0.1)
+    finally:
+        for w in workers:
+            kill(w, signal.SIGTERM)
+    done = await queue.list(state="COMPLETED", limit=5000)
+    assert sorted(i.id for i in done) == sorted(ids)
+    assert all(i.attempts == 1 for i in done)
+    texts = {(await queue.result(qid, wait=0)).text for qid in ids}
+    assert texts == {f"mock reply to: item {i}" for i in range(1000)}
+    assert len(srv.requests) == 1000
+    stats = await queue.stats()
+    assert (stats["queued"], stats["processing"], stats["failed"]) == (0, 0, 0)
+
+
+async def test_an_unreachable_redis_at_submit_is_a_clear_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = llmrail.Queue(f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(llmrail.ConnectionError, match="unreachable"):
+        await queue.submit("keep me", target="openai/gpt-4.1-mini")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
