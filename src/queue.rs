@@ -9,7 +9,8 @@
 //!   `memory://` (the same engine in memory: volatile, one process);
 //! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
 //! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
-//! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`).
+//! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`);
+//! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`.
 //!
 //! Delivery is at-least-once: an item whose worker died is taken again once its lease runs
 //! out, so a provider may see a request twice; its result is stored once (the first
@@ -23,6 +24,7 @@ mod sqlite;
 mod store;
 #[cfg(test)]
 mod tests;
+mod webhook;
 mod worker;
 
 pub use divert::{Answer, Processing};
@@ -38,12 +40,13 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse};
+use crate::providers::Secret;
 use crate::runtime;
 use item::{NewItem, Submitted, Watermarks};
 use store::Store;
 
 /// How a queue behaves; `Queue(url, capacity=..., ...)` in Python.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct QueueConfig {
     /// The depth (queued + processing items) the watermarks are fractions of.
     pub capacity: u64,
@@ -57,6 +60,8 @@ pub struct QueueConfig {
     pub max_attempts: u32,
     /// How long a worker holds an item without a heartbeat before another may take it.
     pub lease: Duration,
+    /// Signs the webhooks (`callback_url`); a submission with a callback needs it.
+    pub webhook_secret: Option<Secret>,
 }
 
 impl Default for QueueConfig {
@@ -68,6 +73,7 @@ impl Default for QueueConfig {
             ttl: Duration::from_secs(4 * 3600),
             max_attempts: 3,
             lease: Duration::from_secs(60),
+            webhook_secret: None,
         }
     }
 }
@@ -153,6 +159,8 @@ pub struct Submission {
     pub idempotency_key: Option<String>,
     /// Higher first; equal priorities in submission order.
     pub priority: i64,
+    /// POSTed the final status, signed with the queue's `webhook_secret`, when the item ends.
+    pub callback_url: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch: the one clock of the queue (stores shared between
@@ -219,6 +227,9 @@ impl Queue {
                 "a queued request needs a target: a model string or a Client",
             ));
         }
+        if let Some(cb) = &sub.callback_url {
+            webhook::check(cb, self.inner.cfg.webhook_secret.as_ref())?;
+        }
         let item = NewItem {
             id: format!("q_{:016x}{:08x}", now_ms(), rand::random::<u32>()),
             target: sub.target,
@@ -228,6 +239,7 @@ impl Queue {
             idempotency_key: sub.idempotency_key,
             max_attempts: self.inner.cfg.max_attempts,
             ttl_ms: millis(self.inner.cfg.ttl),
+            callback_url: sub.callback_url,
         };
         let q = self.clone();
         let marks = self.inner.cfg.watermarks();

@@ -4,6 +4,10 @@ processes killed mid-way."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import http.server
+import json
 import os
 import signal
 import socket
@@ -11,9 +15,11 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import llmrail
 import pytest
@@ -302,6 +308,78 @@ async def test_an_unreachable_redis_at_submit_is_a_clear_error() -> None:
     queue = llmrail.Queue(f"redis://127.0.0.1:{port}/0")
     with pytest.raises(llmrail.ConnectionError, match="unreachable"):
         await queue.submit("keep me", target="openai/gpt-4.1-mini")
+
+
+class Receiver:
+    """A local webhook receiver: answers each POST with the next status of ``statuses`` (then 200),
+    keeping what came and whether its signature was right."""
+
+    def __init__(self, secret: str, statuses: list[int]) -> None:
+        self.got: list[tuple[dict[str, Any], bool]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["content-length"]))
+                ts = self.headers["x-llmrail-timestamp"]
+                expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+                fresh = abs(time.time() - int(ts)) < 300
+                valid = fresh and hmac.compare_digest(self.headers["x-llmrail-signature"], f"v1={expected}")
+                outer.got.append((json.loads(body), valid))
+                self.send_response(statuses.pop(0) if statuses else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_finished_item_is_posted_signed_and_redelivered_after_a_failed_delivery(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    secret = "whsec-test-0123456789"
+    queue = llmrail.Queue(url(tmp_path), webhook_secret=secret)
+    c = client(srv, circuit_breaker=NO_BREAKER)
+    with Receiver(secret, statuses=[500]) as receiver:
+        srv.reply("graded: B+")
+        ok = await queue.submit("grade", target=c, callback_url=receiver.url, metadata={"essay": 42})
+        srv.fault(400)
+        bad = await queue.submit("bad", target=c, callback_url=receiver.url)
+        async with queue.worker(concurrency=1):
+            await queue.result(ok, wait=10)
+            with pytest.raises(llmrail.BadRequestError):
+                await queue.result(bad, wait=10)
+            deadline = time.monotonic() + 10
+            while len(receiver.got) < 3:  # noqa: ASYNC110 - the receiver is a thread
+                assert time.monotonic() < deadline, receiver.got
+                await asyncio.sleep(0.05)
+    assert all(valid for _, valid in receiver.got)
+    first, again = receiver.got[0][0], receiver.got[1][0]
+    assert first == again  # the delivery answered 500 came again, the same
+    assert first["queue_id"] == ok and first["state"] == "COMPLETED" and first["text"] == "graded: B+"
+    assert first["metadata"] == {"essay": 42} and first["error"] is None
+    failed = receiver.got[2][0]
+    assert failed["queue_id"] == bad and failed["state"] == "FAILED"
+    assert failed["error"]["kind"] == "BadRequestError" and failed["result"] is None
+    assert secret not in repr(queue) and secret not in str(await queue.status(ok))
+
+
+def test_a_callback_needs_the_queues_secret(tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    with pytest.raises(llmrail.ConfigurationError, match="webhook_secret"):
+        queue.submit("hi", target="openai/x", callback_url="http://127.0.0.1:1/hook")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

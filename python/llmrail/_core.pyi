@@ -660,11 +660,13 @@ class Queue:
         ttl: float = 14400.0,
         max_attempts: int = 3,
         lease: float = 60.0,
+        webhook_secret: str | None = None,
     ) -> Queue:
         """Refuses submissions (``QueueFullError``) once ``high_watermark`` x ``capacity`` items
         wait or run, until fewer than ``low_watermark`` x ``capacity`` do. An item not taken
         within ``ttl`` seconds is EXPIRED; after ``max_attempts`` processings, FAILED. A worker
-        holds an item ``lease`` seconds, renewed by its heartbeat."""
+        holds an item ``lease`` seconds, renewed by its heartbeat. ``webhook_secret`` signs the
+        POSTs to a submission's ``callback_url`` (HMAC-SHA256 of ``"{timestamp}.{body}"``)."""
     @property
     def url(self) -> str:
         """The queue's URL (a password redacted)."""
@@ -673,13 +675,15 @@ class Queue:
         request: str | _QueuedRequest,
         *,
         target: str | Client,
+        callback_url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         priority: int = 0,
     ) -> str:
         """Store ``request`` for ``target`` (a model string, or a ``Client`` this process's workers
         then use); its queue id once committed. The same ``idempotency_key`` returns the first
-        id. Higher ``priority`` first."""
+        id. Higher ``priority`` first. ``callback_url`` gets a signed POST when a worker
+        finishes the item (COMPLETED or FAILED), retried with backoff."""
     async def status(self, qid: str) -> QueueItem:
         """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
     async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
@@ -725,6 +729,9 @@ class QueueItem:
     @property
     def idempotency_key(self) -> str | None:
         """The key it was submitted with."""
+    @property
+    def callback_url(self) -> str | None:
+        """Where the final status is POSTed, signed."""
     @property
     def metadata(self) -> Any:
         """What was submitted with it."""

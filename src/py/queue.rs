@@ -20,6 +20,7 @@ use super::queued::PyQueue;
 use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
 use crate::error::LlmError;
+use crate::providers::Secret;
 use crate::queue::{Item, Queue, QueueConfig, State, StoredError, Submission};
 use crate::runtime::AbortOnDrop;
 
@@ -104,9 +105,10 @@ fn states(value: Option<Vec<String>>) -> PyResult<Vec<State>> {
 impl PyQueue {
     #[new]
     #[pyo3(
-        signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0)),
-        text_signature = "(url, *, capacity=1000, high_watermark=0.8, low_watermark=0.6, ttl=14400.0, max_attempts=3, lease=60.0)"
+        signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0), webhook_secret=None),
+        text_signature = "(url, *, capacity=1000, high_watermark=0.8, low_watermark=0.6, ttl=14400.0, max_attempts=3, lease=60.0, webhook_secret=None)"
     )]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         url: Arg<String>,
         capacity: Arg<u64>,
@@ -115,6 +117,7 @@ impl PyQueue {
         ttl: Arg<f64>,
         max_attempts: Arg<u32>,
         lease: Arg<f64>,
+        webhook_secret: Option<Arg<String>>,
     ) -> PyResult<Self> {
         let ttl = positive_seconds("ttl", Some(ttl))?.unwrap_or_default();
         let cfg = QueueConfig {
@@ -124,6 +127,7 @@ impl PyQueue {
             ttl,
             max_attempts: max_attempts.get("max_attempts")?,
             lease: seconds("lease", lease)?,
+            webhook_secret: opt(webhook_secret, "webhook_secret")?.map(Secret::new),
         };
         let url = url.get("url")?;
         let inner = Queue::open(&url, cfg).map_err(to_py)?;
@@ -142,13 +146,14 @@ impl PyQueue {
 
     /// Store a request (committed before this returns); await it: the item's id.
     #[pyo3(
-        signature = (request, *, target, metadata=None, idempotency_key=None, priority=Arg::new(0)),
-        text_signature = "($self, request, *, target, metadata=None, idempotency_key=None, priority=0)"
+        signature = (request, *, target, callback_url=None, metadata=None, idempotency_key=None, priority=Arg::new(0)),
+        text_signature = "($self, request, *, target, callback_url=None, metadata=None, idempotency_key=None, priority=0)"
     )]
     fn submit(
         &self,
         request: &Bound<'_, PyAny>,
         target: &Bound<'_, PyAny>,
+        callback_url: Option<Arg<String>>,
         metadata: Option<&Bound<'_, PyAny>>,
         idempotency_key: Option<Arg<String>>,
         priority: Arg<i64>,
@@ -162,6 +167,7 @@ impl PyQueue {
                 .transpose()?,
             idempotency_key: opt(idempotency_key, "idempotency_key")?,
             priority: priority.get("priority")?,
+            callback_url: opt(callback_url, "callback_url")?,
         };
         let queue = self.inner.clone();
         coroutine::call(
@@ -338,6 +344,12 @@ impl PyQueueItem {
     #[getter]
     fn priority(&self) -> i64 {
         self.0.priority
+    }
+
+    /// Where the final status is POSTed, signed.
+    #[getter]
+    fn callback_url(&self) -> Option<&str> {
+        self.0.callback_url.as_deref()
     }
 
     #[getter]

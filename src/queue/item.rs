@@ -80,6 +80,8 @@ pub struct Item {
     pub errors: Vec<StoredError>,
     /// For COMPLETED: the response as [`super::record::StoredResponse`].
     pub result: Option<Value>,
+    /// Where the final status is POSTed (signed) when the item ends in a worker.
+    pub callback_url: Option<String>,
 }
 
 /// What `submit` stores.
@@ -93,6 +95,7 @@ pub struct NewItem {
     pub idempotency_key: Option<String>,
     pub max_attempts: u32,
     pub ttl_ms: u64,
+    pub callback_url: Option<String>,
 }
 
 /// The depths at which the queue stops taking items, and starts again.

@@ -13,7 +13,7 @@ local op = ARGV[1]
 
 local FIELDS = {'id', 'state', 'target', 'request', 'metadata', 'priority', 'idem', 'attempts',
   'max_attempts', 'created_ms', 'updated_ms', 'expires_ms', 'finished_ms', 'lease_until_ms',
-  'result'}
+  'result', 'callback_url'}
 
 local function key(s) return p .. ':' .. s end
 local function item(id) return p .. ':item:' .. id end
@@ -122,6 +122,7 @@ if op == 'submit' then
     'priority', ARGV[7], 'attempts', 0, 'max_attempts', ARGV[9], 'ttl_ms', ARGV[10],
     'created_ms', now, 'updated_ms', now, 'expires_ms', expires, 'seq', seq)
   if ARGV[6] ~= '' then redis.call('HSET', item(id), 'metadata', ARGV[6]) end
+  if ARGV[13] ~= '' then redis.call('HSET', item(id), 'callback_url', ARGV[13]) end
   if idem ~= '' then
     redis.call('HSET', item(id), 'idem', idem)
     redis.call('HSET', key('idem'), idem, id)

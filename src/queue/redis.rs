@@ -140,7 +140,8 @@ fn item(v: Vec<Option<String>>) -> Option<Item> {
         finished_ms: field(12).and_then(|t| t.parse().ok()),
         lease_until_ms: field(13).and_then(|t| t.parse().ok()),
         result: json(14),
-        errors: field(15)
+        callback_url: field(15),
+        errors: field(16)
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default(),
     })
@@ -165,6 +166,7 @@ impl Store for RedisStore {
             it.ttl_ms.to_string(),
             marks.high.to_string(),
             marks.low.to_string(),
+            it.callback_url.unwrap_or_default(),
         ];
         let step = self.step::<Vec<String>>(args);
         Box::pin(async move {

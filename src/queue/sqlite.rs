@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS items (
     lease_until_ms INTEGER,
     lease_token TEXT,
     errors TEXT NOT NULL DEFAULT '[]',
-    result TEXT
+    result TEXT,
+    callback_url TEXT
 );
 CREATE INDEX IF NOT EXISTS items_by_state ON items (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS items_finished ON items (finished_ms);
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
 const COLUMNS: &str = "id, state, target, request, metadata, priority, idempotency_key, attempts, \
-    max_attempts, created_ms, updated_ms, expires_ms, finished_ms, lease_until_ms, errors, result";
+    max_attempts, created_ms, updated_ms, expires_ms, finished_ms, lease_until_ms, errors, result, \
+    callback_url";
 
 /// How long a writer waits for another process's transaction before the step fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -162,6 +164,7 @@ fn read_item(r: &Row<'_>) -> rusqlite::Result<Item> {
         lease_until_ms: r.get::<_, Option<i64>>(13)?.map(uint),
         errors: serde_json::from_str(&errors).unwrap_or_default(),
         result: json_column(r.get(15)?),
+        callback_url: r.get(16)?,
     })
 }
 
@@ -273,8 +276,8 @@ impl Store for SqliteStore {
             }
             tx.execute(
                 "INSERT INTO items (id, state, target, request, metadata, priority, \
-                 idempotency_key, max_attempts, ttl_ms, created_ms, updated_ms, expires_ms) \
-                 VALUES (?1, 'QUEUED', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                 idempotency_key, max_attempts, ttl_ms, created_ms, updated_ms, expires_ms, \
+                 callback_url) VALUES (?1, 'QUEUED', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
                 params![
                     item.id,
                     item.target,
@@ -286,6 +289,7 @@ impl Store for SqliteStore {
                     int(item.ttl_ms),
                     int(now),
                     int(now.saturating_add(item.ttl_ms)),
+                    item.callback_url,
                 ],
             )?;
             tx.commit()?;

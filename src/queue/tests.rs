@@ -53,6 +53,7 @@ fn item(id: &str) -> NewItem {
         idempotency_key: None,
         max_attempts: 3,
         ttl_ms: 10_000,
+        callback_url: None,
     }
 }
 

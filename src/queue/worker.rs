@@ -12,9 +12,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::item::Claimed;
+use super::item::{Claimed, State};
 use super::record::{decode_request, StoredError, StoredResponse};
-use super::{millis, now_ms, Queue, POLL};
+use super::{millis, now_ms, webhook, Queue, POLL};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::resilience::breaker::State as BreakerState;
@@ -90,6 +90,18 @@ impl Queue {
         }
     }
 
+    /// Deliver a webhook in the background: the worker's slot is free meanwhile.
+    fn notify(&self, url: String, body: bytes::Bytes) {
+        let Some(secret) = self.inner.cfg.webhook_secret.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = webhook::deliver(&url, &secret, body).await {
+                tracing::warn!(error = %e, "queue webhook not delivered; giving up");
+            }
+        });
+    }
+
     /// Targets whose every breaker (primary and fallbacks) is open and still cooling down.
     async fn blocked(&self) -> Vec<String> {
         let clients: Vec<(String, Client)> = self
@@ -132,6 +144,11 @@ impl Queue {
         let Claimed { item, token } = claimed;
         let store = &self.inner.store;
         let id = item.id.clone();
+        let (callback, metadata, attempts) = (
+            item.callback_url.clone(),
+            item.metadata.clone(),
+            item.attempts,
+        );
         let call = async {
             let client = self.client_for(&item.target)?;
             let req = decode_request(item.request)?;
@@ -160,7 +177,20 @@ impl Queue {
             Ok((response, _)) => {
                 let value =
                     serde_json::to_value(StoredResponse::from(&response)).unwrap_or_default();
-                store.complete(id.clone(), value, now).await.map(drop)
+                let first = store.complete(id.clone(), value.clone(), now).await;
+                if let (Ok(true), Some(url)) = (&first, &callback) {
+                    let body = webhook::payload(
+                        &id,
+                        State::Completed,
+                        attempts,
+                        metadata.as_ref(),
+                        Some(&value),
+                        Some(response.text()),
+                        None,
+                    );
+                    self.notify(url.clone(), body);
+                }
+                first.map(drop)
             }
             // The breaker opened between the claim and the call: nothing was sent.
             Err(e) if e.kind == ErrorKind::CircuitOpen => {
@@ -168,10 +198,23 @@ impl Queue {
             }
             Err(e) => {
                 let retry = transient(&e);
-                store
-                    .fail(id.clone(), token, StoredError::of(&e, now), retry, now)
-                    .await
-                    .map(drop)
+                let error = StoredError::of(&e, now);
+                let after = store
+                    .fail(id.clone(), token, error.clone(), retry, now)
+                    .await;
+                if let (Ok(Some(State::Failed)), Some(url)) = (&after, &callback) {
+                    let body = webhook::payload(
+                        &id,
+                        State::Failed,
+                        attempts,
+                        metadata.as_ref(),
+                        None,
+                        None,
+                        Some(&error),
+                    );
+                    self.notify(url.clone(), body);
+                }
+                after.map(drop)
             }
         };
         if let Err(e) = stored {
