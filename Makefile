@@ -81,6 +81,7 @@ bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/cache.py
 	$(PY) bench/extract.py
 	$(PY) bench/langchain.py
+	$(PY) bench/durable_queue.py
 
 soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
 	$(PY) bench/soak.py

@@ -140,7 +140,22 @@ struct Inner {
     /// Wakes this process's idle workers when it submits, and its `result` waiters when an
     /// item finishes; other processes' changes are seen by polling.
     changed: tokio::sync::Notify,
+    /// The state changes this process makes, for `on_event` subscribers.
+    events: tokio::sync::broadcast::Sender<Event>,
 }
+
+/// A state change this process made to an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub state: State,
+    pub target: String,
+    pub attempts: u32,
+    pub at_ms: u64,
+}
+
+/// Events a slow subscriber may fall behind by before it misses some (it is told how many).
+const EVENT_BACKLOG: usize = 4096;
 
 impl std::fmt::Debug for Queue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,8 +220,28 @@ impl Queue {
                 url: crate::replay::scrub::url(url).into_owned(),
                 clients: Mutex::new(HashMap::new()),
                 changed: tokio::sync::Notify::new(),
+                events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             }),
         })
+    }
+
+    /// Every state change this process makes from now on (submissions, takes, completions,
+    /// failures, retries): other processes' changes are theirs to report.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, id: &str, state: State, target: &str, attempts: u32) {
+        // No subscriber is the common case: nothing is built then.
+        if self.inner.events.receiver_count() > 0 {
+            let _ = self.inner.events.send(Event {
+                id: id.to_string(),
+                state,
+                target: target.to_string(),
+                attempts,
+                at_ms: now_ms(),
+            });
+        }
     }
 
     pub fn config(&self) -> &QueueConfig {
@@ -241,12 +276,14 @@ impl Queue {
             ttl_ms: millis(self.inner.cfg.ttl),
             callback_url: sub.callback_url,
         };
+        let target = item.target.clone();
         let q = self.clone();
         let marks = self.inner.cfg.watermarks();
         let submitted =
             runtime::run(async move { q.inner.store.submit(item, marks, now_ms()).await }).await?;
         match submitted {
             Submitted::New(id) => {
+                self.emit(&id, State::Queued, &target, 0);
                 self.inner.changed.notify_waiters();
                 Ok(id)
             }
@@ -357,8 +394,13 @@ impl Queue {
 
     /// Queue a FAILED or EXPIRED item again (attempts and TTL anew, its errors kept).
     pub async fn retry(&self, id: &str) -> Result<bool> {
-        let (q, id) = (self.clone(), id.to_string());
-        runtime::run(async move { q.inner.store.retry(id, now_ms()).await }).await
+        let (q, key) = (self.clone(), id.to_string());
+        let done = runtime::run(async move { q.inner.store.retry(key, now_ms()).await }).await?;
+        if done {
+            self.emit(id, State::Queued, "", 0);
+            self.inner.changed.notify_waiters();
+        }
+        Ok(done)
     }
 
     /// Delete the items in `states`; how many.

@@ -77,6 +77,24 @@ async def test_a_worker_builds_a_client_from_the_model_string_and_the_environmen
     assert r.text == "mock reply to: hello"
 
 
+async def test_on_event_sees_every_state_change_this_process_makes(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    seen: list[tuple[str, str, int]] = []
+    queue.on_event(lambda e: seen.append((e["queue_id"], e["state"], e["attempts"])))
+    queue.on_event(lambda e: 1 / 0)  # a failing callback is logged and hurts no other
+    c = client(srv, circuit_breaker=NO_BREAKER)
+    srv.fault(500)
+    qid = await queue.submit("hi", target=c)
+    async with queue.worker(concurrency=1):
+        await queue.result(qid, wait=10)
+        deadline = time.monotonic() + 5
+        while len(seen) < 5:  # noqa: ASYNC110 - callbacks run on a runtime thread
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.02)
+    assert seen == [(qid, "QUEUED", 0), (qid, "PROCESSING", 1), (qid, "QUEUED", 1),
+                    (qid, "PROCESSING", 2), (qid, "COMPLETED", 2)]
+
+
 async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> None:
     queue = llmrail.Queue(url(tmp_path))
     first = await queue.submit("hi", target="openai/gpt-4.1-mini", idempotency_key="order-17")

@@ -2,7 +2,7 @@
 # and tests_py/test_stub.py that every public class, method, function and option has a docstring:
 # editors show these on hover.
 import os
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
 from typing_extensions import Required, Self, TypedDict, Unpack
@@ -624,6 +624,20 @@ class _QueueError(TypedDict):
     at: float
     """When it happened, in seconds since the Unix epoch."""
 
+class _QueueEvent(TypedDict):
+    """One state change, as ``Queue.on_event`` callbacks get it."""
+
+    queue_id: str
+    """The item's id."""
+    state: _QueueState
+    """The state it moved to."""
+    target: str
+    """The model string it goes to ("" for a retry from the command line)."""
+    attempts: int
+    """Processings started so far."""
+    at: float
+    """When, in seconds since the Unix epoch."""
+
 class _QueueStats(TypedDict):
     """Counts by state, the oldest waiting item's age, and whether submissions are refused."""
 
@@ -702,6 +716,10 @@ class Queue:
         """Items in ``state`` (any when None), oldest first."""
     async def retry(self, qid: str) -> bool:
         """Queue a FAILED or EXPIRED item again, attempts and TTL anew; whether it was."""
+    def on_event(self, callback: Callable[[_QueueEvent], object]) -> None:
+        """Call ``callback`` on every state change this process makes (submitted, taken,
+        completed, failed, queued again), from a runtime thread: keep it short, or hand the
+        event on (to a Kafka producer, a websocket, a log). An exception it raises is logged."""
     async def purge(self, *, states: Sequence[_QueueState] | None = None) -> int:
         """Delete the items in ``states`` (every finished one when None); how many went."""
 

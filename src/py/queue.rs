@@ -288,6 +288,44 @@ impl PyQueue {
         )
     }
 
+    /// Call `callback(event)` on every state change this process makes, from a runtime thread
+    /// (keep it short: it holds the GIL). An exception it raises is logged, not raised.
+    fn on_event(&self, callback: Py<PyAny>) -> PyResult<()> {
+        let mut events = self.inner.subscribe();
+        let handle = crate::runtime::handle().map_err(to_py)?;
+        handle.spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "a queue on_event callback fell behind");
+                        continue;
+                    }
+                    // Every handle on the queue is gone.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let called = super::exit::attach(|py| {
+                    let d = PyDict::new(py);
+                    d.set_item("queue_id", &event.id)?;
+                    d.set_item("state", event.state.as_str())?;
+                    d.set_item("target", &event.target)?;
+                    d.set_item("attempts", event.attempts)?;
+                    d.set_item("at", epoch(event.at_ms))?;
+                    callback.call1(py, (d,)).map(drop)
+                });
+                match called {
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "a queue on_event callback raised");
+                    }
+                    // The interpreter is ending.
+                    None => return,
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Queue a FAILED or EXPIRED item again; whether it was.
     fn retry(&self, qid: String) -> PyResult<Coroutine> {
         let queue = self.inner.clone();

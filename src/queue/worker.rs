@@ -149,6 +149,8 @@ impl Queue {
             item.metadata.clone(),
             item.attempts,
         );
+        let target = item.target.clone();
+        self.emit(&id, State::Processing, &target, attempts);
         let call = async {
             let client = self.client_for(&item.target)?;
             let req = decode_request(item.request)?;
@@ -190,11 +192,18 @@ impl Queue {
                     );
                     self.notify(url.clone(), body);
                 }
+                if let Ok(true) = first {
+                    self.emit(&id, State::Completed, &target, attempts);
+                }
                 first.map(drop)
             }
             // The breaker opened between the claim and the call: nothing was sent.
             Err(e) if e.kind == ErrorKind::CircuitOpen => {
-                store.release(id.clone(), token, now).await.map(drop)
+                let released = store.release(id.clone(), token, now).await;
+                if let Ok(true) = released {
+                    self.emit(&id, State::Queued, &target, attempts.saturating_sub(1));
+                }
+                released.map(drop)
             }
             Err(e) => {
                 let retry = transient(&e);
@@ -213,6 +222,9 @@ impl Queue {
                         Some(&error),
                     );
                     self.notify(url.clone(), body);
+                }
+                if let Ok(Some(state)) = after {
+                    self.emit(&id, state, &target, attempts);
                 }
                 after.map(drop)
             }
