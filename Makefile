@@ -75,7 +75,7 @@ fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern synt
 test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
+bench: $(STAMP) redis  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/run.py
 	$(PY) bench/replay.py
 	$(PY) bench/cache.py
