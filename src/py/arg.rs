@@ -68,7 +68,8 @@ impl Scalar for std::num::NonZeroUsize {
 }
 
 impl Scalar for i64 {
-    const EXPECTED: &'static str = "a whole number from -9223372036854775808 to 9223372036854775807";
+    const EXPECTED: &'static str =
+        "a whole number from -9223372036854775808 to 9223372036854775807";
     fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         obj.extract()
     }
