@@ -29,7 +29,7 @@ mod worker;
 
 pub use divert::{Answer, Processing};
 pub use item::{Item, State, Stats};
-pub use record::{decode_request, encode_request, StoredError, StoredResponse};
+pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -176,6 +176,8 @@ pub struct Submission {
     pub priority: i64,
     /// POSTed the final status, signed with the queue's `webhook_secret`, when the item ends.
     pub callback_url: Option<String>,
+    /// Run as a structured extraction; `None`: a chat call.
+    pub extract: Option<ExtractJob>,
 }
 
 /// Milliseconds since the Unix epoch: the one clock of the queue (stores shared between
@@ -268,7 +270,16 @@ impl Queue {
         let item = NewItem {
             id: format!("q_{:016x}{:08x}", now_ms(), rand::random::<u32>()),
             target: sub.target,
-            request: encode_request(req),
+            request: {
+                let mut v = encode_request(req);
+                if let (Some(job), Value::Object(o)) = (&sub.extract, &mut v) {
+                    o.insert(
+                        "extract".into(),
+                        serde_json::to_value(job).unwrap_or_default(),
+                    );
+                }
+                v
+            },
             metadata: sub.metadata,
             priority: sub.priority,
             idempotency_key: sub.idempotency_key,
@@ -350,10 +361,33 @@ impl Queue {
     /// if it is still unfinished when the wait is over.
     pub async fn result(&self, id: &str, wait: Option<Duration>) -> Result<ChatResponse> {
         let (q, id) = (self.clone(), id.to_string());
-        runtime::run(async move { q.wait_result(id, wait).await }).await
+        let (item, stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        if stored.get("extracted").is_some() {
+            return Err(LlmError::config(format!(
+                "queue item {} is an extraction: read its value with extracted()",
+                item.id
+            )));
+        }
+        serde_json::from_value::<StoredResponse>(stored)
+            .map(ChatResponse::from)
+            .map_err(|e| unreadable(&item, &e))
     }
 
-    async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<ChatResponse> {
+    /// An extraction item's validated value (as JSON), waiting as [`Queue::result`] does.
+    pub async fn extracted(&self, id: &str, wait: Option<Duration>) -> Result<Value> {
+        let (q, id) = (self.clone(), id.to_string());
+        let (item, mut stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        match stored.get_mut("extracted") {
+            Some(v) => Ok(v.take()),
+            None => Err(LlmError::config(format!(
+                "queue item {} is a chat call: read its response with result()",
+                item.id
+            ))),
+        }
+    }
+
+    /// The finished item and its stored result, or its error.
+    async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(Item, Value)> {
         let until = wait.map(|w| tokio::time::Instant::now() + w);
         loop {
             // Registered before reading, so a completion between the read and the wait wakes it.
@@ -413,25 +447,24 @@ impl Queue {
 /// How often waiters and idle workers look at the store for other processes' changes.
 const POLL: Duration = Duration::from_millis(50);
 
-/// A finished item's outcome; `None` while it is not finished.
-fn finished(item: &Item) -> Option<Result<ChatResponse>> {
+fn unreadable(item: &Item, e: &dyn std::fmt::Display) -> LlmError {
+    LlmError::new(
+        ErrorKind::Internal,
+        format!(
+            "queue item {} is COMPLETED with an unreadable result: {e}",
+            item.id
+        ),
+    )
+}
+
+/// A finished item's stored result; `None` while it is not finished.
+fn finished(item: &Item) -> Option<Result<(Item, Value)>> {
     match item.state {
         State::Queued | State::Processing => None,
-        State::Completed => Some(
-            item.result
-                .clone()
-                .and_then(|v| serde_json::from_value::<StoredResponse>(v).ok())
-                .map(ChatResponse::from)
-                .ok_or_else(|| {
-                    LlmError::new(
-                        ErrorKind::Internal,
-                        format!(
-                            "queue item {} is COMPLETED with an unreadable result",
-                            item.id
-                        ),
-                    )
-                }),
-        ),
+        State::Completed => Some(match &item.result {
+            Some(v) => Ok((item.clone(), v.clone())),
+            None => Err(unreadable(item, &"none stored")),
+        }),
         State::Failed => Some(Err(match item.errors.last() {
             Some(last) => {
                 let mut e = last.to_error();

@@ -95,6 +95,38 @@ async def test_on_event_sees_every_state_change_this_process_makes(srv: MockServ
                     (qid, "PROCESSING", 2), (qid, "COMPLETED", 2)]
 
 
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+          "required": ["name", "age"]}
+
+
+async def test_a_queued_extraction_carries_its_schema_and_reads_back_the_value(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    import pydantic
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv)
+    srv.reply('{"name": "Ada", "age": "not a number"}')  # fails the schema: re-asked
+    srv.reply('{"name": "Ada", "age": 36}')
+    by_schema = await queue.submit({"messages": "Who wrote the first program?", "max_retries": 2},
+                                   target=c, response_model=PERSON)
+    srv.reply('{"name": "Grace", "age": 85}')
+    by_model = await queue.submit("Who found the first bug?", target=c, response_model=Person)
+    assert (await queue.status(by_model)).request["extract"]["name"] == "Person"
+    async with queue.worker(concurrency=1):
+        assert await queue.extracted(by_schema, wait=10) == {"name": "Ada", "age": 36}
+        assert Person.model_validate(await queue.extracted(by_model, wait=10)) == Person(name="Grace", age=85)
+        with pytest.raises(llmrail.ConfigurationError, match="extracted"):
+            await queue.result(by_model, wait=10)
+    assert len(srv.requests) == 3
+    with pytest.raises(llmrail.ConfigurationError, match="validation_context"):
+        await queue.submit({"messages": "x", "validation_context": {}}, target=c, response_model=Person)
+
+
 async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> None:
     queue = llmrail.Queue(url(tmp_path))
     first = await queue.submit("hi", target="openai/gpt-4.1-mini", idempotency_key="order-17")

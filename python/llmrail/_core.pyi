@@ -611,6 +611,12 @@ class _QueuedRequest(ChatOptions, total=False):
 
     messages: Required[_Messages]
     """A string or OpenAI-shaped message dicts, as ``chat`` takes them."""
+    mode: _Mode
+    """With ``response_model``: how the answer is asked for, as ``extract`` takes it."""
+    max_retries: int
+    """With ``response_model``: re-asks of an answer that fails validation (3)."""
+    token_budget: int | None
+    """With ``response_model``: the most tokens all attempts together may use."""
 
 class _QueueError(TypedDict):
     """One failed attempt's error as the queue keeps it."""
@@ -689,6 +695,7 @@ class Queue:
         request: str | _QueuedRequest,
         *,
         target: str | Client,
+        response_model: type[Any] | Mapping[str, Any] | None = None,
         callback_url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
@@ -697,13 +704,18 @@ class Queue:
         """Store ``request`` for ``target`` (a model string, or a ``Client`` this process's workers
         then use); its queue id once committed. The same ``idempotency_key`` returns the first
         id. Higher ``priority`` first. ``callback_url`` gets a signed POST when a worker
-        finishes the item (COMPLETED or FAILED), retried with backoff."""
+        finishes the item (COMPLETED or FAILED), retried with backoff. With ``response_model`` (a
+        pydantic model class or a JSON Schema dict) the item is a structured extraction: its
+        schema travels with it, and ``extracted()`` reads the validated value back as a dict."""
     async def status(self, qid: str) -> QueueItem:
         """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
     async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
         """The response once a worker stored it, waiting up to ``wait`` seconds (None: until it
         finishes; ``TimeoutError`` if it has not). A FAILED item raises its last error, typed as
         it was; an EXPIRED one ``ExpiredError``."""
+    async def extracted(self, qid: str, *, wait: float | None = None) -> dict[str, Any]:
+        """An extraction item's value (validated against the schema; pass it to the model's
+        ``model_validate`` for its own validators), waiting and raising as ``result`` does."""
     async def work(self, *, concurrency: int = 8, clients: Sequence[Client] | None = None) -> None:
         """Process items until cancelled, ``concurrency`` at a time. ``clients`` are used for their
         "provider/model"; other targets get a ``Client(target)`` configured from the environment.

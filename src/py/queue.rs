@@ -15,13 +15,13 @@ use super::client::PyClient;
 use super::convert::RequestArgs;
 use super::errors::{config, to_py};
 use super::json::to_value;
-use super::options::ChatOptions;
+use super::options::{ChatOptions, ExtractOptions};
 use super::queued::PyQueue;
 use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
 use crate::error::LlmError;
 use crate::providers::Secret;
-use crate::queue::{Item, Queue, QueueConfig, State, StoredError, Submission};
+use crate::queue::{ExtractJob, Item, Queue, QueueConfig, State, StoredError, Submission};
 use crate::runtime::AbortOnDrop;
 
 /// Seconds since the Unix epoch, from the store's milliseconds.
@@ -62,6 +62,62 @@ fn request_args(request: &Bound<'_, PyAny>) -> PyResult<RequestArgs> {
         ));
     }
     Ok(args)
+}
+
+/// `request` as `submit(..., response_model=...)` takes it: a str or a dict of `messages` and
+/// extraction options; the model's JSON Schema travels with it (its own validators cannot).
+fn extraction_args(
+    request: &Bound<'_, PyAny>,
+    model: &Bound<'_, PyAny>,
+) -> PyResult<(RequestArgs, ExtractJob)> {
+    let py = request.py();
+    let (messages, options) = if request.is_instance_of::<PyString>() {
+        (request.clone(), None)
+    } else {
+        let Ok(dict) = request.cast::<PyDict>() else {
+            return Err(config(
+                "a queued request is a str or a dict of options with \"messages\"",
+            ));
+        };
+        let options = dict.copy()?;
+        let Some(messages) = options.get_item("messages")? else {
+            return Err(config("a queued request needs \"messages\""));
+        };
+        options.del_item("messages")?;
+        (messages, Some(options))
+    };
+    let o = ExtractOptions::read(options.as_ref(), "Queue.submit()")?;
+    if o.include_raw || o.validation_context.is_some() {
+        return Err(config(
+            "a queued extraction takes no include_raw or validation_context: its value is read back with extracted()",
+        ));
+    }
+    let (text, name): (String, String) = {
+        let prepared = py
+            .import("llmrail._extract")?
+            .getattr("prepare")?
+            .call1((model, py.None()))?;
+        (
+            prepared.get_item(0)?.extract()?,
+            prepared.get_item(1)?.extract()?,
+        )
+    };
+    let schema: Value = serde_json::from_str(&text)
+        .map_err(|e| config(format!("the response model's schema is not JSON: {e}")))?;
+    let job = ExtractJob {
+        schema,
+        name,
+        mode: o.mode,
+        max_retries: o.max_retries,
+        token_budget: o.token_budget,
+    };
+    let (args, overrides) = o.chat.with_messages(messages.unbind());
+    if !overrides.is_empty() {
+        return Err(config(
+            "a queued request takes no retry or deadline: the worker's client sets its policy",
+        ));
+    }
+    Ok((args, job))
 }
 
 /// A target: a model string, or a `Client` (this process's workers then use that client).
@@ -146,19 +202,27 @@ impl PyQueue {
 
     /// Store a request (committed before this returns); await it: the item's id.
     #[pyo3(
-        signature = (request, *, target, callback_url=None, metadata=None, idempotency_key=None, priority=Arg::new(0)),
-        text_signature = "($self, request, *, target, callback_url=None, metadata=None, idempotency_key=None, priority=0)"
+        signature = (request, *, target, response_model=None, callback_url=None, metadata=None, idempotency_key=None, priority=Arg::new(0)),
+        text_signature = "($self, request, *, target, response_model=None, callback_url=None, metadata=None, idempotency_key=None, priority=0)"
     )]
+    #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
         request: &Bound<'_, PyAny>,
         target: &Bound<'_, PyAny>,
+        response_model: Option<&Bound<'_, PyAny>>,
         callback_url: Option<Arg<String>>,
         metadata: Option<&Bound<'_, PyAny>>,
         idempotency_key: Option<Arg<String>>,
         priority: Arg<i64>,
     ) -> PyResult<Coroutine> {
-        let args = request_args(request)?;
+        let (args, extract) = match response_model.filter(|m| !m.is_none()) {
+            None => (request_args(request)?, None),
+            Some(model) => {
+                let (args, job) = extraction_args(request, model)?;
+                (args, Some(job))
+            }
+        };
         let sub = Submission {
             target: self::target(&self.inner, target)?,
             metadata: metadata
@@ -168,6 +232,7 @@ impl PyQueue {
             idempotency_key: opt(idempotency_key, "idempotency_key")?,
             priority: priority.get("priority")?,
             callback_url: opt(callback_url, "callback_url")?,
+            extract,
         };
         let queue = self.inner.clone();
         coroutine::call(
@@ -197,6 +262,18 @@ impl PyQueue {
         coroutine::call(
             move |_| Ok(async move { queue.result(&qid, wait).await }),
             |py, r| PyChatResponse::from(r).into_py_any(py),
+        )
+    }
+
+    /// An extraction item's validated value (a dict for a model or a schema), waiting as
+    /// `result` does.
+    #[pyo3(signature = (qid, *, wait=None))]
+    fn extracted(&self, qid: String, wait: Option<Arg<f64>>) -> PyResult<Coroutine> {
+        let wait = wait.map(|w| seconds("wait", w)).transpose()?;
+        let queue = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(async move { queue.extracted(&qid, wait).await }),
+            |py, v| py_json(py, &v),
         )
     }
 

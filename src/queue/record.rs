@@ -16,6 +16,30 @@ use crate::model::{
     Message, PromptCache, ToolChoice, ToolSpec, Usage,
 };
 
+/// A structured extraction to run instead of a plain chat call: its JSON Schema travels with
+/// the request (a pydantic model as its schema; the value comes back as JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractJob {
+    pub schema: Value,
+    /// The tool / schema name shown to the model.
+    pub name: String,
+    /// "auto", "tool", "json_schema", "json" or "prompt".
+    pub mode: String,
+    pub max_retries: u32,
+    #[serde(default)]
+    pub token_budget: Option<u64>,
+}
+
+/// The extraction a stored request carries, if it is one (under `"extract"`).
+pub fn extract_job(request: &Value) -> Result<Option<ExtractJob>> {
+    match request.get("extract") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| LlmError::config(format!("a stored extraction is unreadable: {e}"))),
+    }
+}
+
 /// A request as JSON in the OpenAI input shape, with every option beside its messages.
 pub fn encode_request(req: &ChatRequest) -> Value {
     json!({

@@ -13,10 +13,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::item::{Claimed, State};
-use super::record::{decode_request, StoredError, StoredResponse};
+use super::record::{decode_request, extract_job, ExtractJob, StoredError, StoredResponse};
 use super::{millis, now_ms, webhook, Queue, POLL};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::extract::{self, Failure, Mode, Schema, SchemaOnly, Spec};
 use crate::resilience::breaker::State as BreakerState;
 use crate::resilience::CallOptions;
 use crate::runtime::{self, AbortOnDrop};
@@ -24,6 +25,33 @@ use crate::runtime::{self, AbortOnDrop};
 /// Failures a later attempt may not meet: the provider's outages, and limits that pass.
 pub(super) fn transient(e: &LlmError) -> bool {
     super::divert::outage(e) || matches!(e.kind, ErrorKind::RateLimit | ErrorKind::InvalidResponse)
+}
+
+/// Run a queued extraction (its schema alone validates: a pydantic model's own validators run
+/// where the model is, when the value is read); the value and what it took, as stored.
+async fn extracted(
+    client: &Client,
+    req: crate::model::ChatRequest,
+    job: ExtractJob,
+) -> Result<serde_json::Value> {
+    let spec = Spec {
+        schema: Schema::from_json(&job.schema.to_string())?,
+        name: job.name,
+        mode: Mode::parse(&job.mode)?,
+        max_retries: job.max_retries,
+        token_budget: job.token_budget,
+    };
+    match extract::run(client, req, &spec, CallOptions::default(), &SchemaOnly).await {
+        Ok(x) => Ok(serde_json::json!({
+            "extracted": x.value,
+            "provider": x.provider,
+            "model": x.model,
+            "usage": x.usage,
+            "attempts": x.attempts.len(),
+            "cost_usd": x.cost_usd,
+        })),
+        Err(Failure::Llm(e) | Failure::Abort(e)) => Err(e),
+    }
 }
 
 impl Queue {
@@ -153,8 +181,17 @@ impl Queue {
         self.emit(&id, State::Processing, &target, attempts);
         let call = async {
             let client = self.client_for(&item.target)?;
+            let job = extract_job(&item.request)?;
             let req = decode_request(item.request)?;
-            client.chat_with(req, CallOptions::default()).await
+            match job {
+                None => {
+                    let (r, _) = client.chat_with(req, CallOptions::default()).await?;
+                    let text = r.text();
+                    let value = serde_json::to_value(StoredResponse::from(&r)).unwrap_or_default();
+                    Ok((value, Some(text)))
+                }
+                Some(job) => extracted(&client, req, job).await.map(|v| (v, None)),
+            }
         };
         let lease = self.inner.cfg.lease;
         let heartbeat = async {
@@ -176,9 +213,7 @@ impl Queue {
         };
         let now = now_ms();
         let stored = match outcome {
-            Ok((response, _)) => {
-                let value =
-                    serde_json::to_value(StoredResponse::from(&response)).unwrap_or_default();
+            Ok((value, text)) => {
                 let first = store.complete(id.clone(), value.clone(), now).await;
                 if let (Ok(true), Some(url)) = (&first, &callback) {
                     let body = webhook::payload(
@@ -187,7 +222,7 @@ impl Queue {
                         attempts,
                         metadata.as_ref(),
                         Some(&value),
-                        Some(response.text()),
+                        text,
                         None,
                     );
                     self.notify(url.clone(), body);
