@@ -75,13 +75,14 @@ fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern synt
 test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q
 
-bench: $(STAMP)  ## latency and throughput table, also written to bench-results/
+bench: $(STAMP) redis  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/run.py
 	$(PY) bench/replay.py
 	$(PY) bench/cache.py
 	$(PY) bench/extract.py
 	$(PY) bench/langchain.py
 	$(PY) bench/batch.py
+	$(PY) bench/durable_queue.py
 
 soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
 	$(PY) bench/soak.py

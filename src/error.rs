@@ -28,6 +28,10 @@ pub enum ErrorKind {
     CassetteMiss,
     /// Structured extraction found no valid answer within its retries or token budget.
     Extraction,
+    /// The durable queue holds too many items to take another (`retry_after` says when to try).
+    QueueFull,
+    /// A queued request outlived its TTL before a worker ran it: it was never sent.
+    Expired,
 }
 
 impl ErrorKind {
@@ -52,8 +56,37 @@ impl ErrorKind {
             Self::Internal => "InternalError",
             Self::CassetteMiss => "CassetteMissError",
             Self::Extraction => "ExtractionError",
+            Self::QueueFull => "QueueFullError",
+            Self::Expired => "ExpiredError",
         }
     }
+
+    /// The kind [`ErrorKind::name`] names: how an error stored by the durable queue comes back.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Every kind, for [`ErrorKind::from_name`].
+    const ALL: [Self; 18] = [
+        Self::Authentication,
+        Self::PermissionDenied,
+        Self::NotFound,
+        Self::BadRequest,
+        Self::RateLimit,
+        Self::Overloaded,
+        Self::Server,
+        Self::Timeout,
+        Self::Connection,
+        Self::InvalidResponse,
+        Self::CircuitOpen,
+        Self::Configuration,
+        Self::Cancelled,
+        Self::Internal,
+        Self::CassetteMiss,
+        Self::Extraction,
+        Self::QueueFull,
+        Self::Expired,
+    ];
 
     /// The kind an HTTP error status means, as the official SDKs classify it.
     pub fn from_status(status: u16) -> Self {
@@ -213,6 +246,14 @@ mod tests {
         assert_eq!(ErrorKind::from_status(429), ErrorKind::RateLimit);
         assert_eq!(ErrorKind::from_status(529), ErrorKind::Overloaded);
         assert_eq!(ErrorKind::from_status(503), ErrorKind::Server);
+    }
+
+    #[test]
+    fn every_kind_is_found_again_by_its_name() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(ErrorKind::from_name("NoSuchError"), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod mock;
 pub mod model;
 pub mod providers;
+pub mod queue;
 pub mod replay;
 pub mod resilience;
 pub mod runtime;
@@ -72,6 +73,10 @@ mod _core {
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
+    #[pymodule_export]
+    use crate::py::queue::{PyQueueItem, PyQueueWorker};
+    #[pymodule_export]
+    use crate::py::queued::{PyQueue, PyQueued};
     #[pymodule_export]
     use crate::py::register::register_provider;
     #[pymodule_export]

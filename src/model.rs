@@ -51,7 +51,7 @@ pub enum ContentPart {
 }
 
 /// A tool call the model asked for: its arguments as the model wrote them, and parsed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,
@@ -187,7 +187,7 @@ pub struct ChatRequest {
     pub prompt_cache: Option<PromptCache>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Every input token, cached ones included (Anthropic reports them separately; we add).
     pub input_tokens: u64,
@@ -222,7 +222,7 @@ impl Usage {
 }
 
 /// Why the model stopped, in OpenAI's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
     Stop,
@@ -242,7 +242,7 @@ impl FinishReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     Text {

@@ -15,6 +15,8 @@ pub(crate) mod extract;
 mod json;
 pub(crate) mod mock;
 mod options;
+pub(crate) mod queue;
+pub(crate) mod queued;
 pub(crate) mod register;
 pub(crate) mod replay;
 pub(crate) mod resilience;

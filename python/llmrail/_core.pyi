@@ -29,6 +29,10 @@ __all__ = [
     "JsonSchema",
     "MockProvider",
     "MockServer",
+    "Queue",
+    "QueueItem",
+    "QueueWorker",
+    "Queued",
     "StreamEvent",
     "ToolCall",
     "Usage",
@@ -540,7 +544,15 @@ class Client:
         """Each circuit breaker's state (primary first, then fallbacks)."""
     def cache_stats(self) -> CacheStats:
         """Cache totals over this client's calls so far, and its cache hit rate."""
-    async def chat(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatResponse:
+    @overload
+    async def chat(
+        self,
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
         """One answer; ``messages`` is a string or OpenAI-shaped message dicts.
 
         ``extra_body`` adds request body fields llmrail does not model; it cannot set one an
@@ -550,8 +562,39 @@ class Client:
         ``json.dumps(..., allow_nan=False)`` sees it, nested at most 100 deep, with no lone
         surrogates; anything else raises ``ConfigurationError`` naming the argument and path.
         """
-    def chat_sync(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatResponse:
+    @overload
+    async def chat(
+        self,
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse | Queued:
+        """With ``queue=``: ``processing="queue"`` stores the request and returns ``Queued`` at once;
+        ``"auto"`` answers directly while the provider is healthy and returns ``Queued`` when its
+        breaker is open or the call ends in an outage (overloaded, server error, timeout,
+        connection); ``"direct"`` (the default) never queues."""
+    @overload
+    def chat_sync(
+        self,
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
         """The same call, blocking this thread (the GIL is released while waiting)."""
+    @overload
+    def chat_sync(
+        self,
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse | Queued:
+        """The same call with a queue, blocking this thread: a response, or ``Queued``."""
     async def submit_batch(
         self,
         requests: Sequence[BatchRequest],
@@ -702,6 +745,214 @@ class ExtractStream(Generic[_T]):
     def __next__(self) -> dict[str, Any] | _T: ...
     def close(self) -> None:
         """Stop receiving and drop the connection."""
+
+_QueueState = Literal["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "EXPIRED"]
+
+class _QueuedRequest(ChatOptions, total=False):
+    """A request to queue: its ``messages`` and the chat options (no ``retry`` or ``deadline``:
+    the worker's client sets the policy)."""
+
+    messages: Required[_Messages]
+    """A string or OpenAI-shaped message dicts, as ``chat`` takes them."""
+    mode: _Mode
+    """With ``response_model``: how the answer is asked for, as ``extract`` takes it."""
+    max_retries: int
+    """With ``response_model``: re-asks of an answer that fails validation (3)."""
+    token_budget: int | None
+    """With ``response_model``: the most tokens all attempts together may use."""
+
+class _QueueError(TypedDict):
+    """One failed attempt's error as the queue keeps it."""
+
+    kind: str
+    """The exception class's name ("OverloadedError")."""
+    message: str
+    """The error's message."""
+    status: int | None
+    """The HTTP status, when the provider answered."""
+    at: float
+    """When it happened, in seconds since the Unix epoch."""
+
+class _QueueEvent(TypedDict):
+    """One state change, as ``Queue.on_event`` callbacks get it."""
+
+    queue_id: str
+    """The item's id."""
+    state: _QueueState
+    """The state it moved to."""
+    target: str
+    """The model string it goes to ("" for a retry from the command line)."""
+    attempts: int
+    """Processings started so far."""
+    at: float
+    """When, in seconds since the Unix epoch."""
+
+class _QueueStats(TypedDict):
+    """Counts by state, the oldest waiting item's age, and whether submissions are refused."""
+
+    queued: int
+    """Items waiting for a worker."""
+    processing: int
+    """Items a worker holds."""
+    completed: int
+    """Items with a stored response."""
+    failed: int
+    """Items that used their attempts, or met an error a retry cannot fix."""
+    expired: int
+    """Items that outlived the TTL before a worker took them."""
+    oldest_queued_age: float | None
+    """Seconds the oldest waiting item has waited."""
+    finished_last_minute: int
+    """Items completed or failed over the last minute: the processing rate."""
+    refusing: bool
+    """Whether ``submit`` raises ``QueueFullError`` until the depth falls below the low watermark."""
+
+@final
+class Queue:
+    """A durable request queue: ``sqlite:///path/queue.db`` (WAL; shared by the processes of one
+    machine) or ``memory://`` (volatile: lost with the process). A submitted request is stored
+    before ``submit`` returns; workers run it through a ``Client`` when its provider can take it.
+    Delivery is at-least-once; each item's result is stored once."""
+    def __new__(
+        cls,
+        url: str,
+        *,
+        capacity: int = 1000,
+        high_watermark: float = 0.8,
+        low_watermark: float = 0.6,
+        ttl: float = 14400.0,
+        max_attempts: int = 3,
+        lease: float = 60.0,
+        webhook_secret: str | None = None,
+    ) -> Queue:
+        """Refuses submissions (``QueueFullError``) once ``high_watermark`` x ``capacity`` items
+        wait or run, until fewer than ``low_watermark`` x ``capacity`` do. An item not taken
+        within ``ttl`` seconds is EXPIRED; after ``max_attempts`` processings, FAILED. A worker
+        holds an item ``lease`` seconds, renewed by its heartbeat. ``webhook_secret`` signs the
+        POSTs to a submission's ``callback_url`` (HMAC-SHA256 of ``"{timestamp}.{body}"``)."""
+    @property
+    def url(self) -> str:
+        """The queue's URL (a password redacted)."""
+    async def submit(
+        self,
+        request: str | _QueuedRequest,
+        *,
+        target: str | Client,
+        response_model: type[Any] | Mapping[str, Any] | None = None,
+        callback_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+    ) -> str:
+        """Store ``request`` for ``target`` (a model string, or a ``Client`` this process's workers
+        then use); its queue id once committed. The same ``idempotency_key`` returns the first
+        id. Higher ``priority`` first. ``callback_url`` gets a signed POST when a worker
+        finishes the item (COMPLETED or FAILED), retried with backoff. With ``response_model`` (a
+        pydantic model class or a JSON Schema dict) the item is a structured extraction: its
+        schema travels with it, and ``extracted()`` reads the validated value back as a dict."""
+    async def status(self, qid: str) -> QueueItem:
+        """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
+    async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
+        """The response once a worker stored it, waiting up to ``wait`` seconds (None: until it
+        finishes; ``TimeoutError`` if it has not). A FAILED item raises its last error, typed as
+        it was; an EXPIRED one ``ExpiredError``."""
+    async def extracted(self, qid: str, *, wait: float | None = None) -> dict[str, Any]:
+        """An extraction item's value (validated against the schema; pass it to the model's
+        ``model_validate`` for its own validators), waiting and raising as ``result`` does."""
+    async def work(self, *, concurrency: int = 8, clients: Sequence[Client] | None = None) -> None:
+        """Process items until cancelled, ``concurrency`` at a time. ``clients`` are used for their
+        "provider/model"; other targets get a ``Client(target)`` configured from the environment.
+        A target whose circuit breaker is open is not taken from the queue until it may probe."""
+    def worker(self, *, concurrency: int = 8, clients: Sequence[Client] | None = None) -> QueueWorker:
+        """``work`` in the background for the length of an ``async with`` (or ``with``) block."""
+    async def stats(self) -> _QueueStats:
+        """Counts by state, the oldest waiting item's age, and whether submissions are refused."""
+    async def list(self, *, state: _QueueState | None = None, limit: int = 100) -> list[QueueItem]:
+        """Items in ``state`` (any when None), oldest first."""
+    async def retry(self, qid: str) -> bool:
+        """Queue a FAILED or EXPIRED item again, attempts and TTL anew; whether it was."""
+    def on_event(self, callback: Callable[[_QueueEvent], object]) -> None:
+        """Call ``callback`` on every state change this process makes (submitted, taken,
+        completed, failed, queued again), from a runtime thread: keep it short, or hand the
+        event on (to a Kafka producer, a websocket, a log). An exception it raises is logged."""
+    async def purge(self, *, states: Sequence[_QueueState] | None = None) -> int:
+        """Delete the items in ``states`` (every finished one when None); how many went."""
+
+@final
+class QueueItem:
+    """One queued item as ``Queue.status`` shows it."""
+    @property
+    def id(self) -> str:
+        """The queue id."""
+    @property
+    def state(self) -> _QueueState:
+        """Where it is in its life."""
+    @property
+    def target(self) -> str:
+        """The model string a worker calls."""
+    @property
+    def attempts(self) -> int:
+        """Processings started (a worker that died mid-way counts)."""
+    @property
+    def max_attempts(self) -> int:
+        """Processings allowed before it is FAILED."""
+    @property
+    def priority(self) -> int:
+        """Higher is taken first."""
+    @property
+    def idempotency_key(self) -> str | None:
+        """The key it was submitted with."""
+    @property
+    def callback_url(self) -> str | None:
+        """Where the final status is POSTed, signed."""
+    @property
+    def metadata(self) -> Any:
+        """What was submitted with it."""
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request as stored: OpenAI-shaped messages and the chat options."""
+    @property
+    def created_at(self) -> float:
+        """Submitted, in seconds since the Unix epoch."""
+    @property
+    def updated_at(self) -> float:
+        """Last changed, in seconds since the Unix epoch."""
+    @property
+    def expires_at(self) -> float:
+        """Not processed from then on, in seconds since the Unix epoch."""
+    @property
+    def finished_at(self) -> float | None:
+        """When it became COMPLETED, FAILED or EXPIRED."""
+    @property
+    def errors(self) -> list[_QueueError]:
+        """Every failed attempt's error, oldest first."""
+    @property
+    def last_error(self) -> str | None:
+        """The last error as "Kind: message"."""
+
+@final
+class QueueWorker:
+    """Queue workers running in the background while a ``with`` / ``async with`` block runs."""
+    def start(self) -> None:
+        """Start the workers (nothing if they run)."""
+    def stop(self) -> None:
+        """Stop them; items they held go to other workers when their leases run out."""
+    @property
+    def running(self) -> bool:
+        """Whether the workers run."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object, /) -> bool: ...
+    def __aenter__(self) -> Awaitable[Self]: ...
+    def __aexit__(self, exc_type: object, exc: object, tb: object, /) -> Awaitable[bool]: ...
+
+@final
+class Queued:
+    """What ``chat(..., queue=q, processing=...)`` returns when the request went to the queue."""
+    @property
+    def queue_id(self) -> str:
+        """The item's id in the queue."""
+    async def result(self, *, wait: float | None = None) -> ChatResponse:
+        """The response once a worker has it, as ``Queue.result`` gives it."""
 
 @final
 class JsonSchema:

@@ -33,6 +33,8 @@ __all__ = [
     "CassetteMissError",
     "ExtractionError",
     "ExtractionAttempt",
+    "QueueFullError",
+    "ExpiredError",
 ]
 
 
@@ -162,6 +164,16 @@ class CancelledError(LLMError):
 
 class InternalError(LLMError):
     """A bug in llmrail; please report it with the message."""
+
+
+class QueueFullError(LLMError):
+    """The durable queue holds ``high_watermark`` x ``capacity`` items and takes no more until it
+    drains below ``low_watermark`` x ``capacity``; ``retry_after`` says when to try again. The
+    request was not stored: it is still the caller's."""
+
+
+class ExpiredError(LLMError):
+    """A queued request outlived the queue's ``ttl`` before a worker ran it, so it was never sent."""
 
 
 class ExtractionAttempt(NamedTuple):

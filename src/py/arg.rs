@@ -67,6 +67,14 @@ impl Scalar for std::num::NonZeroUsize {
     }
 }
 
+impl Scalar for i64 {
+    const EXPECTED: &'static str =
+        "a whole number from -9223372036854775808 to 9223372036854775807";
+    fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        obj.extract()
+    }
+}
+
 impl Scalar for f64 {
     const EXPECTED: &'static str = "a number";
     fn read(obj: &Bound<'_, PyAny>) -> PyResult<Self> {

@@ -16,14 +16,45 @@ use super::convert;
 use super::errors::to_py;
 use super::extract;
 use super::options::{ChatOptions, ExtractOptions};
+use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
 use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
+use crate::queue::{Answer, Processing, Queue};
+
+/// The queue a chat call may go to, and when; `None` for a plain call.
+fn routed(
+    queue: Option<PyRef<'_, PyQueue>>,
+    processing: &str,
+) -> PyResult<Option<(Queue, Processing)>> {
+    let mode = Processing::parse(processing).map_err(to_py)?;
+    match (queue, mode) {
+        (None, Processing::Direct) => Ok(None),
+        (None, _) => Err(super::errors::config(format!(
+            "processing={processing:?} needs a queue: chat(..., queue=llmrail.Queue(...))"
+        ))),
+        (Some(q), mode) => Ok(Some((q.inner.clone(), mode))),
+    }
+}
+
+fn answer_to_py(py: Python<'_>, queue: Queue, answer: Answer) -> PyResult<Py<PyAny>> {
+    match answer {
+        Answer::Direct(r, report) => PyChatResponse::from((*r, report)).into_py_any(py),
+        Answer::Queued(id) => PyQueued::new(queue, id).into_py_any(py),
+    }
+}
 
 #[pyclass(name = "Client", frozen, module = "llmrail._core")]
 pub struct PyClient {
     inner: Client,
+}
+
+impl PyClient {
+    /// The core client (the queue takes it as a target, or to use for one).
+    pub(super) fn core(&self) -> &Client {
+        &self.inner
+    }
 }
 
 #[pymethods]
@@ -134,39 +165,65 @@ impl PyClient {
         Ok(snaps.into_iter().map(PyBreakerStatus::from).collect())
     }
 
-    /// One chat call; await it.
-    #[pyo3(signature = (messages, **options))]
+    /// One chat call; await it. With `queue=`, `processing` may send it to the queue: always
+    /// ("queue") or when the provider is down ("auto"); a `Queued` handle comes back then.
+    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
     fn chat(
         &self,
         messages: Py<PyAny>,
+        queue: Option<PyRef<'_, PyQueue>>,
+        processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
         let (args, overrides) =
             ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
         let client = self.inner.clone();
-        coroutine::call(
-            move |py| {
-                let req = args.into_request(py)?;
-                let opts = overrides.resolve()?;
-                Ok(async move { client.chat_with(req, opts).await })
-            },
-            |py, out| PyChatResponse::from(out).into_py_any(py),
-        )
+        match routed(queue, processing)? {
+            None => coroutine::call(
+                move |py| {
+                    let req = args.into_request(py)?;
+                    let opts = overrides.resolve()?;
+                    Ok(async move { client.chat_with(req, opts).await })
+                },
+                |py, out| PyChatResponse::from(out).into_py_any(py),
+            ),
+            Some((queue, mode)) => {
+                let kept = queue.clone();
+                coroutine::call(
+                    move |py| {
+                        let req = args.into_request(py)?;
+                        let opts = overrides.resolve()?;
+                        Ok(async move { queue.chat(&client, req, opts, mode).await })
+                    },
+                    move |py, answer| answer_to_py(py, kept, answer),
+                )
+            }
+        }
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (messages, **options))]
+    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
     fn chat_sync(
         &self,
         py: Python<'_>,
         messages: Py<PyAny>,
+        queue: Option<PyRef<'_, PyQueue>>,
+        processing: &str,
         options: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<PyChatResponse> {
+    ) -> PyResult<Py<PyAny>> {
         let (args, overrides) =
             ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
+        let routed = routed(queue, processing)?;
         let req = args.into_request(py)?;
         let opts = overrides.resolve()?;
-        bridge::block(py, self.inner.chat_with(req, opts)).map(PyChatResponse::from)
+        match routed {
+            None => bridge::block(py, self.inner.chat_with(req, opts))
+                .and_then(|out| PyChatResponse::from(out).into_py_any(py)),
+            Some((queue, mode)) => {
+                let answer = bridge::block(py, queue.chat(&self.inner, req, opts, mode))?;
+                answer_to_py(py, queue, answer)
+            }
+        }
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.

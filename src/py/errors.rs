@@ -47,6 +47,8 @@ classes! {
     Internal => "InternalError",
     CassetteMiss => "CassetteMissError",
     Extraction => "ExtractionError",
+    QueueFull => "QueueFullError",
+    Expired => "ExpiredError",
 }
 
 pub fn to_py(e: LlmError) -> PyErr {

@@ -86,6 +86,11 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Whether the call overrides nothing of its client's policy.
+    pub fn is_empty(&self) -> bool {
+        self.retry.is_none() && self.deadline.is_none()
+    }
+
     pub fn resolve(self) -> PyResult<CallOptions> {
         Ok(CallOptions {
             retry: self.retry.map(|r| r.get().policy.clone()),

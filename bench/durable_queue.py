@@ -1,0 +1,145 @@
+"""``make bench``, the durable queue: submit -> process -> result throughput for llmrail's sqlite
+and Redis queues against a zero-latency mock provider (its own process), and arq (an asyncio
+Redis job queue) doing the same on the same Redis in the same run: arq's job calls the provider
+with the same llmrail client, so the difference is the queue.
+
+    .venv/bin/python bench/durable_queue.py [--items 2000] [--concurrency 32] [--out bench-results]
+
+Reports items/s (all submitted, then processed by `concurrency` workers in this process, until
+the last result is read) and the latency each item adds (submit to result, one item at a time,
+minus a direct call's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import llmrail
+from server import MockServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests_py.redis_server import RedisServer  # noqa: E402
+
+MODEL = "openai/gpt-4.1-mini"
+
+
+def client(base_url: str) -> llmrail.Client:
+    return llmrail.Client(MODEL, base_url=base_url, api_key="sk-bench", circuit_breaker=False)
+
+
+async def direct_latency(c: llmrail.Client, n: int) -> float:
+    for _ in range(20):
+        await c.chat("warm up", max_tokens=16)
+    t: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await c.chat("one", max_tokens=16)
+        t.append(time.perf_counter() - start)
+    return statistics.median(t)
+
+
+async def llmrail_queue(
+    queue_url: str, c: llmrail.Client, items: int, concurrency: int, probes: int
+) -> dict[str, float]:
+    queue = llmrail.Queue(queue_url, capacity=items * 2)
+    async with queue.worker(concurrency=concurrency, clients=[c]):
+        # Added latency: one item at a time, submit to result.
+        lat: list[float] = []
+        for i in range(probes):
+            start = time.perf_counter()
+            qid = await queue.submit({"messages": f"probe {i}", "max_tokens": 16}, target=c)
+            await queue.result(qid, wait=30)
+            lat.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        ids = [await queue.submit({"messages": f"item {i}", "max_tokens": 16}, target=c) for i in range(items)]
+        for qid in ids:
+            await queue.result(qid, wait=120)
+        elapsed = time.perf_counter() - start
+    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat)}
+
+
+async def arq_queue(
+    redis_port: int, c: llmrail.Client, items: int, concurrency: int, probes: int
+) -> dict[str, float]:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.worker import Worker, func
+
+    async def call(ctx: dict[str, Any], text: str) -> str:
+        r = await c.chat(text, max_tokens=16)
+        return r.text
+
+    settings = RedisSettings(host="127.0.0.1", port=redis_port)
+    name = f"arq:{uuid.uuid4().hex}"
+    pool = await create_pool(settings, default_queue_name=name)
+    worker = Worker(functions=[func(call, name="call")], redis_settings=settings, queue_name=name, max_jobs=concurrency,
+                    poll_delay=0.01, handle_signals=False, keep_result=3600)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        lat: list[float] = []
+        for i in range(probes):
+            start = time.perf_counter()
+            job = await pool.enqueue_job("call", f"probe {i}")
+            assert job is not None
+            await job.result(timeout=30, poll_delay=0.005)
+            lat.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        jobs = [await pool.enqueue_job("call", f"item {i}") for i in range(items)]
+        for job in jobs:
+            assert job is not None
+            await job.result(timeout=120, poll_delay=0.005)
+        elapsed = time.perf_counter() - start
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await worker.close()
+        await pool.aclose()
+    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat)}
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--probes", type=int, default=100)
+    ap.add_argument("--out", default="bench-results")
+    args = ap.parse_args()
+    rows: dict[str, dict[str, float]] = {}
+    with MockServerProcess() as srv, RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
+        c = client(srv.base_url)
+        direct = await direct_latency(c, args.probes)
+        sqlite_url = f"sqlite://{tmp}/q.db"
+        rows["llmrail sqlite"] = await llmrail_queue(sqlite_url, c, args.items, args.concurrency, args.probes)
+        rows["llmrail redis"] = await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", c, args.items,
+                                                   args.concurrency, args.probes)
+        rows["arq (redis)"] = await arq_queue(redis.port, c, args.items, args.concurrency, args.probes)
+    lines = [f"queue: {args.items} items, {args.concurrency} workers, zero-latency mock; direct call "
+             f"{direct * 1e3:.2f} ms (median)", "",
+             "| queue | items/s | added latency per item (ms) |", "|---|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['items_per_s']:.0f} | {(r['latency_s'] - direct) * 1e3:.2f} |")
+    ratio = rows["llmrail redis"]["items_per_s"] / rows["arq (redis)"]["items_per_s"]
+    lines.append("")
+    lines.append(f"llmrail redis / arq throughput: {ratio:.1f}x (goal: 5x)")
+    print("\n".join(lines))
+    write(Path(args.out), lines, {"direct_s": direct, **rows})
+
+
+def write(out: Path, lines: list[str], data: dict[str, Any]) -> None:
+    out.mkdir(exist_ok=True)
+    (out / "queue.md").write_text("\n".join(lines) + "\n")
+    (out / "queue.json").write_text(json.dumps(data, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,487 @@
+//! The durable request queue: a request is stored (committed) before `submit` returns, and a
+//! worker runs it later through the normal client pipeline (retries, breakers, fallbacks,
+//! limits, replay) when its provider can take it.
+//!
+//! - `item.rs`: an item and its lifecycle `QUEUED -> PROCESSING -> COMPLETED | FAILED | EXPIRED`;
+//! - `record.rs`: what is stored, as JSON: requests (the OpenAI input shape), responses, errors;
+//! - `store.rs`: the one trait every backend implements, one atomic step per method;
+//! - `sqlite.rs`: `sqlite:///path` (WAL, shared by the processes of one machine) and
+//!   `memory://` (the same engine in memory: volatile, one process);
+//! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
+//! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
+//! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`);
+//! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`.
+//!
+//! Delivery is at-least-once: an item whose worker died is taken again once its lease runs
+//! out, so a provider may see a request twice; its result is stored once (the first
+//! completion wins, later ones are ignored).
+
+mod divert;
+mod item;
+mod record;
+mod redis;
+mod sqlite;
+mod store;
+#[cfg(test)]
+mod tests;
+mod webhook;
+mod worker;
+
+pub use divert::{Answer, Processing};
+pub use item::{Item, State, Stats};
+pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::model::{ChatRequest, ChatResponse};
+use crate::providers::Secret;
+use crate::runtime;
+use item::{NewItem, Submitted, Watermarks};
+use store::Store;
+
+/// How a queue behaves; `Queue(url, capacity=..., ...)` in Python.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// The depth (queued + processing items) the watermarks are fractions of.
+    pub capacity: u64,
+    /// Submissions are refused once the depth reaches `high_watermark x capacity`...
+    pub high_watermark: f64,
+    /// ...until it falls below `low_watermark x capacity`.
+    pub low_watermark: f64,
+    /// An item not taken by a worker within this long after submission is never processed.
+    pub ttl: Duration,
+    /// Processings (a dead worker's included) before an item is FAILED.
+    pub max_attempts: u32,
+    /// How long a worker holds an item without a heartbeat before another may take it.
+    pub lease: Duration,
+    /// Signs the webhooks (`callback_url`); a submission with a callback needs it.
+    pub webhook_secret: Option<Secret>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1000,
+            high_watermark: 0.8,
+            low_watermark: 0.6,
+            ttl: Duration::from_secs(4 * 3600),
+            max_attempts: 3,
+            lease: Duration::from_secs(60),
+            webhook_secret: None,
+        }
+    }
+}
+
+impl QueueConfig {
+    pub fn validate(&self) -> Result<()> {
+        let fraction = |x: f64| x.is_finite() && x > 0.0 && x <= 1.0;
+        if self.capacity == 0 {
+            return Err(LlmError::config("queue capacity must be at least 1"));
+        }
+        if !fraction(self.high_watermark) || !fraction(self.low_watermark) {
+            return Err(LlmError::config(
+                "queue watermarks are fractions of the capacity: above 0, at most 1",
+            ));
+        }
+        if self.low_watermark > self.high_watermark {
+            return Err(LlmError::config(format!(
+                "queue low_watermark ({}) must not exceed high_watermark ({})",
+                self.low_watermark, self.high_watermark
+            )));
+        }
+        if self.max_attempts == 0 {
+            return Err(LlmError::config("queue max_attempts must be at least 1"));
+        }
+        if self.ttl.is_zero() || self.lease < Duration::from_millis(30) {
+            return Err(LlmError::config(
+                "queue ttl must be positive and lease at least 0.03 s",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The watermarks in items: at least one item is always taken (a capacity of 1 with the
+    /// default fractions would otherwise refuse everything).
+    fn watermarks(&self) -> Watermarks {
+        // Finite and within 0..=capacity: `validate` bounds the fraction. The epsilon keeps
+        // 0.6 x 10 (5.9999...) at 6.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let items = |f: f64| {
+            let x = (self.capacity as f64 * f - 1e-9).ceil().max(0.0);
+            (x as u64).clamp(1, self.capacity)
+        };
+        let high = items(self.high_watermark);
+        Watermarks {
+            high,
+            low: items(self.low_watermark).min(high),
+        }
+    }
+}
+
+/// A handle on one queue store; cheap to clone (every clone is the same queue).
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Box<dyn Store>,
+    cfg: QueueConfig,
+    url: String,
+    /// The client a worker of this process uses for a target: the ones `submit` was handed,
+    /// then any it built from the model string.
+    clients: Mutex<HashMap<String, Client>>,
+    /// Wakes this process's idle workers when it submits, and its `result` waiters when an
+    /// item finishes; other processes' changes are seen by polling.
+    changed: tokio::sync::Notify,
+    /// The state changes this process makes, for `on_event` subscribers.
+    events: tokio::sync::broadcast::Sender<Event>,
+}
+
+/// A state change this process made to an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub state: State,
+    pub target: String,
+    pub attempts: u32,
+    pub at_ms: u64,
+}
+
+/// Events a slow subscriber may fall behind by before it misses some (it is told how many).
+const EVENT_BACKLOG: usize = 4096;
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What goes with a request into the queue.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// The model string ("provider/model") a worker calls.
+    pub target: String,
+    pub metadata: Option<Value>,
+    pub idempotency_key: Option<String>,
+    /// Higher first; equal priorities in submission order.
+    pub priority: i64,
+    /// POSTed the final status, signed with the queue's `webhook_secret`, when the item ends.
+    pub callback_url: Option<String>,
+    /// Run as a structured extraction; `None`: a chat call.
+    pub extract: Option<ExtractJob>,
+}
+
+/// Milliseconds since the Unix epoch: the one clock of the queue (stores shared between
+/// processes and machines compare these).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Queue {
+    /// Open the queue at `url`: `sqlite://PATH` (everything after `sqlite://` is the path, so
+    /// `sqlite:///var/q.db` is absolute), `redis://host:port/db[?queue=NAME]`, or `memory://`.
+    pub fn open(url: &str, cfg: QueueConfig) -> Result<Self> {
+        cfg.validate()?;
+        let store: Box<dyn Store> = if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(LlmError::config(
+                    "a sqlite queue URL names a file: sqlite:///path/to/queue.db",
+                ));
+            }
+            Box::new(sqlite::SqliteStore::open(path)?)
+        } else if url == "memory://" {
+            Box::new(sqlite::SqliteStore::memory()?)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Box::new(redis::RedisStore::open(url)?)
+        } else {
+            return Err(LlmError::config(format!(
+                "unknown queue URL {:?}: use sqlite:///path/to/queue.db, redis://host:port/db or memory://",
+                crate::replay::scrub::url(url)
+            )));
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                cfg,
+                url: crate::replay::scrub::url(url).into_owned(),
+                clients: Mutex::new(HashMap::new()),
+                changed: tokio::sync::Notify::new(),
+                events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
+            }),
+        })
+    }
+
+    /// Every state change this process makes from now on (submissions, takes, completions,
+    /// failures, retries): other processes' changes are theirs to report.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, id: &str, state: State, target: &str, attempts: u32) {
+        // No subscriber is the common case: nothing is built then.
+        if self.inner.events.receiver_count() > 0 {
+            let _ = self.inner.events.send(Event {
+                id: id.to_string(),
+                state,
+                target: target.to_string(),
+                attempts,
+                at_ms: now_ms(),
+            });
+        }
+    }
+
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.cfg
+    }
+
+    /// The URL, as it may be shown (a password redacted).
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Store `req` for `sub.target`; its id once it is durable. The same idempotency key gives
+    /// the first submission's id. A full queue is a `QueueFull` error with a retry-after hint,
+    /// and nothing is stored.
+    pub async fn submit(&self, req: &ChatRequest, sub: Submission) -> Result<String> {
+        if sub.target.is_empty() {
+            return Err(LlmError::config(
+                "a queued request needs a target: a model string or a Client",
+            ));
+        }
+        if let Some(cb) = &sub.callback_url {
+            webhook::check(cb, self.inner.cfg.webhook_secret.as_ref())?;
+        }
+        let item = NewItem {
+            id: format!("q_{:016x}{:08x}", now_ms(), rand::random::<u32>()),
+            target: sub.target,
+            request: {
+                let mut v = encode_request(req);
+                if let (Some(job), Value::Object(o)) = (&sub.extract, &mut v) {
+                    o.insert(
+                        "extract".into(),
+                        serde_json::to_value(job).unwrap_or_default(),
+                    );
+                }
+                v
+            },
+            metadata: sub.metadata,
+            priority: sub.priority,
+            idempotency_key: sub.idempotency_key,
+            max_attempts: self.inner.cfg.max_attempts,
+            ttl_ms: millis(self.inner.cfg.ttl),
+            callback_url: sub.callback_url,
+        };
+        let target = item.target.clone();
+        let q = self.clone();
+        let marks = self.inner.cfg.watermarks();
+        let submitted =
+            runtime::run(async move { q.inner.store.submit(item, marks, now_ms()).await }).await?;
+        match submitted {
+            Submitted::New(id) => {
+                self.emit(&id, State::Queued, &target, 0);
+                self.inner.changed.notify_waiters();
+                Ok(id)
+            }
+            Submitted::Existing(id) => Ok(id),
+            Submitted::Full {
+                depth,
+                finished_last_minute,
+            } => Err(self.full(depth, finished_last_minute)),
+        }
+    }
+
+    /// The refusal, with when to try again: the time the workers need, at the rate they
+    /// finished items over the last minute, to bring the depth below the low watermark
+    /// (between 1 s and 5 min); 30 s when nothing finished lately.
+    fn full(&self, depth: u64, finished_last_minute: u64) -> LlmError {
+        let marks = self.inner.cfg.watermarks();
+        let to_drain = depth.saturating_sub(marks.low).saturating_add(1);
+        let wait = match finished_last_minute {
+            0 => Duration::from_secs(30),
+            n => crate::duration::from_secs(to_drain as f64 * 60.0 / n as f64)
+                .unwrap_or(Duration::from_secs(300))
+                .clamp(Duration::from_secs(1), Duration::from_secs(300)),
+        };
+        let mut e = LlmError::new(
+            ErrorKind::QueueFull,
+            format!(
+                "the queue {} is full: {depth} items waiting or processing (capacity {}, refusing until below {}); retry in {:.0} s",
+                self.inner.url, self.inner.cfg.capacity, marks.low, wait.as_secs_f64()
+            ),
+        );
+        e.retry_after = Some(wait);
+        e
+    }
+
+    /// Use `client` for `target` in this process's workers (its key, base URL, breaker and
+    /// fallbacks), instead of one built from the model string.
+    pub fn use_client(&self, target: &str, client: Client) {
+        self.clients().insert(target.to_string(), client);
+    }
+
+    fn clients(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
+        // Plain data: a panic elsewhere cannot leave it half-written.
+        self.inner.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The item, or a `NotFound` error.
+    pub async fn status(&self, id: &str) -> Result<Item> {
+        let (q, key) = (self.clone(), id.to_string());
+        runtime::run(async move { q.get(key).await }).await
+    }
+
+    async fn get(&self, id: String) -> Result<Item> {
+        match self.inner.store.get(id.clone(), now_ms()).await? {
+            Some(item) => Ok(item),
+            None => Err(LlmError::new(
+                ErrorKind::NotFound,
+                format!("the queue {} has no item {id:?}", self.inner.url),
+            )),
+        }
+    }
+
+    /// The item's response once it has one, waiting up to `wait` (forever when `None`); its
+    /// last error for a FAILED item, an `Expired` error for an EXPIRED one, a `Timeout` error
+    /// if it is still unfinished when the wait is over.
+    pub async fn result(&self, id: &str, wait: Option<Duration>) -> Result<ChatResponse> {
+        let (q, id) = (self.clone(), id.to_string());
+        let (item, stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        if stored.get("extracted").is_some() {
+            return Err(LlmError::config(format!(
+                "queue item {} is an extraction: read its value with extracted()",
+                item.id
+            )));
+        }
+        serde_json::from_value::<StoredResponse>(stored)
+            .map(ChatResponse::from)
+            .map_err(|e| unreadable(&item, &e))
+    }
+
+    /// An extraction item's validated value (as JSON), waiting as [`Queue::result`] does.
+    pub async fn extracted(&self, id: &str, wait: Option<Duration>) -> Result<Value> {
+        let (q, id) = (self.clone(), id.to_string());
+        let (item, mut stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        match stored.get_mut("extracted") {
+            Some(v) => Ok(v.take()),
+            None => Err(LlmError::config(format!(
+                "queue item {} is a chat call: read its response with result()",
+                item.id
+            ))),
+        }
+    }
+
+    /// The finished item and its stored result, or its error.
+    async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(Item, Value)> {
+        let until = wait.map(|w| tokio::time::Instant::now() + w);
+        loop {
+            // Registered before reading, so a completion between the read and the wait wakes it.
+            let changed = self.inner.changed.notified();
+            let item = self.get(id.clone()).await?;
+            if let Some(out) = finished(&item) {
+                return out;
+            }
+            let poll = tokio::time::Instant::now() + POLL;
+            let next = until.map_or(poll, |u| u.min(poll));
+            if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
+                return Err(LlmError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "queue item {id} is still {} after waiting {:.1} s",
+                        item.state.as_str(),
+                        wait.unwrap_or_default().as_secs_f64()
+                    ),
+                ));
+            }
+            tokio::select! {
+                () = changed => {}
+                () = tokio::time::sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// Items in `state` (every state when `None`), oldest first, at most `limit`.
+    pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Item>> {
+        let q = self.clone();
+        runtime::run(async move { q.inner.store.list(state, limit, now_ms()).await }).await
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        let q = self.clone();
+        runtime::run(async move { q.inner.store.stats(now_ms()).await }).await
+    }
+
+    /// Queue a FAILED or EXPIRED item again (attempts and TTL anew, its errors kept).
+    pub async fn retry(&self, id: &str) -> Result<bool> {
+        let (q, key) = (self.clone(), id.to_string());
+        let done = runtime::run(async move { q.inner.store.retry(key, now_ms()).await }).await?;
+        if done {
+            self.emit(id, State::Queued, "", 0);
+            self.inner.changed.notify_waiters();
+        }
+        Ok(done)
+    }
+
+    /// Delete the items in `states`; how many.
+    pub async fn purge(&self, states: Vec<State>) -> Result<u64> {
+        let q = self.clone();
+        runtime::run(async move { q.inner.store.purge(states, now_ms()).await }).await
+    }
+}
+
+/// How often waiters and idle workers look at the store for other processes' changes.
+const POLL: Duration = Duration::from_millis(50);
+
+fn unreadable(item: &Item, e: &dyn std::fmt::Display) -> LlmError {
+    LlmError::new(
+        ErrorKind::Internal,
+        format!(
+            "queue item {} is COMPLETED with an unreadable result: {e}",
+            item.id
+        ),
+    )
+}
+
+/// A finished item's stored result; `None` while it is not finished.
+fn finished(item: &Item) -> Option<Result<(Item, Value)>> {
+    match item.state {
+        State::Queued | State::Processing => None,
+        State::Completed => Some(match &item.result {
+            Some(v) => Ok((item.clone(), v.clone())),
+            None => Err(unreadable(item, &"none stored")),
+        }),
+        State::Failed => Some(Err(match item.errors.last() {
+            Some(last) => {
+                let mut e = last.to_error();
+                e.attempts = item.attempts;
+                e
+            }
+            None => LlmError::new(
+                ErrorKind::Internal,
+                format!("queue item {} FAILED", item.id),
+            ),
+        })),
+        State::Expired => Some(Err(LlmError::new(
+            ErrorKind::Expired,
+            format!(
+                "queue item {} expired: no worker took it within its TTL, so it was never sent",
+                item.id
+            ),
+        ))),
+    }
+}

@@ -1,0 +1,250 @@
+-- The Redis store of the durable queue (src/queue/redis.rs): every step of an item's life is
+-- one call of this script, atomic on the server. KEYS[1] is the queue's prefix; every key it
+-- derives shares its {hash tag}, so a cluster keeps them on one node. ARGV[1] names the step.
+--
+-- <p>:item:<id>    hash: the item's fields      <p>:errors:<id>  list: its errors (JSON each)
+-- <p>:ready        zset: QUEUED ids by priority, then submission order
+-- <p>:expiry       zset: QUEUED ids by expiry   <p>:leases       zset: PROCESSING ids by lease end
+-- <p>:finished     zset: COMPLETED/FAILED ids by finish time (the processing rate)
+-- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
+-- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
+local p = KEYS[1]
+local op = ARGV[1]
+
+local FIELDS = {'id', 'state', 'target', 'request', 'metadata', 'priority', 'idem', 'attempts',
+  'max_attempts', 'created_ms', 'updated_ms', 'expires_ms', 'finished_ms', 'lease_until_ms',
+  'result', 'callback_url'}
+
+local function key(s) return p .. ':' .. s end
+local function item(id) return p .. ':item:' .. id end
+local function errors(id) return p .. ':errors:' .. id end
+
+local function count(state, n) redis.call('HINCRBY', key('counts'), state, n) end
+
+-- Higher priorities first, then submission order: priority is clamped to +-2^20 so the score
+-- stays an exact integer in a double.
+local function score(id)
+  local prio = tonumber(redis.call('HGET', item(id), 'priority'))
+  prio = math.max(-1048576, math.min(1048576, prio))
+  return -prio * 4294967296 + tonumber(redis.call('HGET', item(id), 'seq'))
+end
+
+local function to_state(id, from, to, now)
+  redis.call('HSET', item(id), 'state', to, 'updated_ms', now)
+  count(from, -1)
+  count(to, 1)
+end
+
+local function unlease(id)
+  redis.call('HDEL', item(id), 'lease_until_ms', 'lease_token')
+  redis.call('ZREM', key('leases'), id)
+end
+
+local function requeue(id, from, now)
+  to_state(id, from, 'QUEUED', now)
+  unlease(id)
+  redis.call('ZADD', key('ready'), score(id), id)
+  redis.call('ZADD', key('expiry'), redis.call('HGET', item(id), 'expires_ms'), id)
+end
+
+local function finish(id, from, to, now)
+  to_state(id, from, to, now)
+  redis.call('HSET', item(id), 'finished_ms', now)
+  unlease(id)
+  redis.call('ZREM', key('ready'), id)
+  redis.call('ZREM', key('expiry'), id)
+  if to ~= 'EXPIRED' then redis.call('ZADD', key('finished'), now, id) end
+end
+
+local function lost(attempts, now)
+  return string.format('{"kind":"CancelledError","message":"attempt %d: the worker processing it ' ..
+    'stopped before finishing (its lease ran out)","at_ms":%d}', attempts, now)
+end
+
+-- Items past their TTL that no worker holds become EXPIRED; a lease that ran out puts its item
+-- back (or fails it, on its last attempt), keeping an error for the attempt.
+local function sweep(now)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('expiry'), '-inf', now)) do
+    if redis.call('HGET', item(id), 'state') == 'QUEUED' then
+      finish(id, 'QUEUED', 'EXPIRED', now)
+    else
+      redis.call('ZREM', key('expiry'), id)
+    end
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('leases'), '-inf', now)) do
+    local h = item(id)
+    local attempts = tonumber(redis.call('HGET', h, 'attempts'))
+    redis.call('RPUSH', errors(id), lost(attempts, now))
+    if attempts >= tonumber(redis.call('HGET', h, 'max_attempts')) then
+      finish(id, 'PROCESSING', 'FAILED', now)
+    elseif tonumber(redis.call('HGET', h, 'expires_ms')) <= now then
+      finish(id, 'PROCESSING', 'EXPIRED', now)
+    else
+      requeue(id, 'PROCESSING', now)
+    end
+  end
+end
+
+local function read(id)
+  local v = redis.call('HMGET', item(id), unpack(FIELDS))
+  if not v[1] then return false end
+  v[#FIELDS + 1] = '[' .. table.concat(redis.call('LRANGE', errors(id), 0, -1), ',') .. ']'
+  return v
+end
+
+local function counted(state)
+  return tonumber(redis.call('HGET', key('counts'), state) or '0')
+end
+
+local function finished_last_minute(now)
+  return redis.call('ZCOUNT', key('finished'), now - 60000, '+inf')
+end
+
+local now = tonumber(ARGV[2])
+
+if op == 'submit' then
+  local id, idem = ARGV[3], ARGV[8]
+  if idem ~= '' then
+    local seen = redis.call('HGET', key('idem'), idem)
+    if seen then return {'existing', seen} end
+  end
+  sweep(now)
+  local depth = counted('QUEUED') + counted('PROCESSING')
+  local high, low = tonumber(ARGV[11]), tonumber(ARGV[12])
+  -- Hysteresis: refusing starts at the high watermark and lasts until below the low one.
+  local full
+  if redis.call('GET', key('refusing')) == '1' then full = depth >= low else full = depth >= high end
+  redis.call('SET', key('refusing'), full and '1' or '0')
+  if full then return {'full', tostring(depth), tostring(finished_last_minute(now))} end
+  local seq = redis.call('INCR', key('seq'))
+  local expires = now + tonumber(ARGV[10])
+  redis.call('HSET', item(id), 'id', id, 'state', 'QUEUED', 'target', ARGV[4], 'request', ARGV[5],
+    'priority', ARGV[7], 'attempts', 0, 'max_attempts', ARGV[9], 'ttl_ms', ARGV[10],
+    'created_ms', now, 'updated_ms', now, 'expires_ms', expires, 'seq', seq)
+  if ARGV[6] ~= '' then redis.call('HSET', item(id), 'metadata', ARGV[6]) end
+  if ARGV[13] ~= '' then redis.call('HSET', item(id), 'callback_url', ARGV[13]) end
+  if idem ~= '' then
+    redis.call('HSET', item(id), 'idem', idem)
+    redis.call('HSET', key('idem'), idem, id)
+  end
+  count('QUEUED', 1)
+  redis.call('ZADD', key('ready'), score(id), id)
+  redis.call('ZADD', key('expiry'), expires, id)
+  redis.call('ZADD', key('all'), seq, id)
+  return {'new', id}
+elseif op == 'claim' then
+  sweep(now)
+  local lease_ms, token = tonumber(ARGV[3]), ARGV[4]
+  local blocked = {}
+  for i = 5, #ARGV do blocked[ARGV[i]] = true end
+  -- Blocked targets' items are skipped; a scan stops after 1000 so a long outage of one target
+  -- costs each claim a bounded amount.
+  for _, id in ipairs(redis.call('ZRANGE', key('ready'), 0, 999)) do
+    if not blocked[redis.call('HGET', item(id), 'target')] then
+      local untl = now + lease_ms
+      redis.call('ZREM', key('ready'), id)
+      redis.call('ZREM', key('expiry'), id)
+      redis.call('ZADD', key('leases'), untl, id)
+      to_state(id, 'QUEUED', 'PROCESSING', now)
+      redis.call('HINCRBY', item(id), 'attempts', 1)
+      redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+      return read(id)
+    end
+  end
+  return false
+elseif op == 'heartbeat' then
+  local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
+  local h = item(id)
+  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
+    return 0
+  end
+  redis.call('HSET', h, 'lease_until_ms', untl)
+  redis.call('ZADD', key('leases'), untl, id)
+  return 1
+elseif op == 'complete' then
+  -- The first completion wins, also from a worker whose lease ran out while it worked (its item
+  -- may be back in the queue); a later one finds the item finished.
+  local id = ARGV[3]
+  local state = redis.call('HGET', item(id), 'state')
+  local attempts = tonumber(redis.call('HGET', item(id), 'attempts') or '0')
+  if state == 'PROCESSING' or (state == 'QUEUED' and attempts > 0) then
+    redis.call('HSET', item(id), 'result', ARGV[4])
+    finish(id, state, 'COMPLETED', now)
+    return 1
+  end
+  return 0
+elseif op == 'fail' then
+  local id, token, err, retry = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
+  local h = item(id)
+  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
+    return false
+  end
+  redis.call('RPUSH', errors(id), err)
+  if retry and tonumber(redis.call('HGET', h, 'attempts')) < tonumber(redis.call('HGET', h, 'max_attempts')) then
+    requeue(id, 'PROCESSING', now)
+    return 'QUEUED'
+  end
+  finish(id, 'PROCESSING', 'FAILED', now)
+  return 'FAILED'
+elseif op == 'release' then
+  local id, token = ARGV[3], ARGV[4]
+  local h = item(id)
+  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
+    return 0
+  end
+  if tonumber(redis.call('HGET', h, 'attempts')) > 0 then redis.call('HINCRBY', h, 'attempts', -1) end
+  requeue(id, 'PROCESSING', now)
+  return 1
+elseif op == 'get' then
+  sweep(now)
+  return read(ARGV[3])
+elseif op == 'list' then
+  sweep(now)
+  local state, limit, out = ARGV[3], tonumber(ARGV[4]), {}
+  for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
+    if #out >= limit then break end
+    if state == '' or redis.call('HGET', item(id), 'state') == state then out[#out + 1] = read(id) end
+  end
+  return out
+elseif op == 'stats' then
+  sweep(now)
+  local oldest = ''
+  for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
+    if redis.call('HGET', item(id), 'state') == 'QUEUED' then
+      oldest = redis.call('HGET', item(id), 'created_ms')
+      break
+    end
+  end
+  return {tostring(counted('QUEUED')), tostring(counted('PROCESSING')), tostring(counted('COMPLETED')),
+    tostring(counted('FAILED')), tostring(counted('EXPIRED')), oldest,
+    tostring(finished_last_minute(now)), redis.call('GET', key('refusing')) or '0'}
+elseif op == 'retry' then
+  local id = ARGV[3]
+  local h = item(id)
+  local state = redis.call('HGET', h, 'state')
+  if state ~= 'FAILED' and state ~= 'EXPIRED' then return 0 end
+  redis.call('HSET', h, 'attempts', 0, 'expires_ms', now + tonumber(redis.call('HGET', h, 'ttl_ms')))
+  redis.call('HDEL', h, 'finished_ms')
+  redis.call('ZREM', key('finished'), id)
+  requeue(id, state, now)
+  return 1
+elseif op == 'purge' then
+  sweep(now)
+  local states, gone = {}, 0
+  for i = 3, #ARGV do states[ARGV[i]] = true end
+  for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
+    local h = item(id)
+    local state = redis.call('HGET', h, 'state')
+    if states[state] then
+      local idem = redis.call('HGET', h, 'idem')
+      if idem then redis.call('HDEL', key('idem'), idem) end
+      unlease(id)
+      for _, z in ipairs({'ready', 'expiry', 'finished', 'all'}) do redis.call('ZREM', key(z), id) end
+      redis.call('DEL', h, errors(id))
+      count(state, -1)
+      gone = gone + 1
+    end
+  end
+  return gone
+end
+return redis.error_reply('unknown queue step ' .. tostring(op))

@@ -1,0 +1,298 @@
+//! The shared backend: `redis://host:port/db` (and `rediss://`), for every process and machine
+//! using the server. Each step is one call of `queue.lua`, atomic on the server: items are
+//! hashes, the waiting ones a sorted set by priority and order, the leased ones a sorted set by
+//! lease end (a lease that runs out puts its item back: at-least-once). `?queue=NAME` picks one
+//! of several queues on a server (default "default").
+//!
+//! Unlike the breakers' and limits' Redis (`resilience/redis.rs`), which falls back to
+//! in-process state when the server is away, the queue's store IS the server: an operation that
+//! cannot reach it fails with a `Connection` error, and a failed `submit` stored nothing (the
+//! request is still the caller's). Times are the caller's clock (milliseconds since the epoch),
+//! like the sqlite store's, so both are tested with the same steps.
+
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use redis::Script;
+use serde_json::Value;
+
+use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
+use super::record::StoredError;
+use super::store::Store;
+use crate::error::{ErrorKind, LlmError, Result};
+
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue.lua")));
+
+/// A step that takes longer than this fails (the server is away or swamped).
+const OP_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct RedisStore {
+    client: redis::Client,
+    /// The connection and the pid that opened it: a forked child opens its own.
+    slot: Mutex<Option<(u32, ConnectionManager)>>,
+    prefix: String,
+    /// The URL without its password, for messages.
+    shown: Arc<str>,
+}
+
+impl RedisStore {
+    pub fn open(url: &str) -> Result<Self> {
+        let mut parsed = url::Url::parse(url).map_err(|e| {
+            LlmError::config(format!("the queue URL is not a valid Redis URL: {e}"))
+        })?;
+        let name = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "queue")
+            .map_or_else(|| "default".to_string(), |(_, v)| v.into_owned());
+        let rest: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(k, _)| k != "queue")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        parsed.set_query(None);
+        if !rest.is_empty() {
+            parsed.query_pairs_mut().extend_pairs(rest);
+        }
+        let mut shown = parsed.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        let client = redis::Client::open(parsed.as_str()).map_err(|e| {
+            LlmError::config(format!("the queue URL is not a valid Redis URL: {e}"))
+        })?;
+        Ok(Self {
+            client,
+            slot: Mutex::new(None),
+            prefix: format!("llmrail:{{queue:{name}}}"),
+            shown: Arc::from(shown.as_str()),
+        })
+    }
+
+    fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let pid = crate::runtime::pid();
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((owner, con)) = slot.as_ref() {
+            if *owner == pid {
+                return Ok(con.clone());
+            }
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1);
+        let con = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        *slot = Some((pid, con.clone()));
+        Ok(con)
+    }
+
+    /// One step of `queue.lua`.
+    fn step<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        args: Vec<String>,
+    ) -> BoxFuture<'static, Result<T>> {
+        let con = self.connection();
+        let (prefix, shown) = (self.prefix.clone(), self.shown.clone());
+        Box::pin(async move {
+            let unreachable = |e: &dyn std::fmt::Display| {
+                LlmError::new(
+                    ErrorKind::Connection,
+                    format!("the queue's Redis at {shown} is unreachable: {e}"),
+                )
+            };
+            let mut con = con.map_err(|e| unreachable(&e))?;
+            let mut call = SCRIPT.prepare_invoke();
+            call.key(prefix);
+            for a in &args {
+                call.arg(a.as_str());
+            }
+            match tokio::time::timeout(OP_TIMEOUT, call.invoke_async::<T>(&mut con)).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(unreachable(&e)),
+                Err(_) => Err(unreachable(&"no answer within 5 s")),
+            }
+        })
+    }
+}
+
+fn ms(s: &Option<String>) -> u64 {
+    s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// An item as `read` in `queue.lua` returns it: its fields in order, then its errors.
+fn item(v: Vec<Option<String>>) -> Option<Item> {
+    let field = |i: usize| v.get(i).cloned().flatten();
+    let json = |i: usize| field(i).and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    Some(Item {
+        id: field(0)?,
+        state: State::parse(&field(1)?).unwrap_or(State::Failed),
+        target: field(2).unwrap_or_default(),
+        request: json(3).unwrap_or(Value::Null),
+        metadata: json(4),
+        priority: field(5).and_then(|p| p.parse().ok()).unwrap_or(0),
+        idempotency_key: field(6),
+        attempts: field(7).and_then(|a| a.parse().ok()).unwrap_or(0),
+        max_attempts: field(8).and_then(|a| a.parse().ok()).unwrap_or(1),
+        created_ms: ms(&field(9)),
+        updated_ms: ms(&field(10)),
+        expires_ms: ms(&field(11)),
+        finished_ms: field(12).and_then(|t| t.parse().ok()),
+        lease_until_ms: field(13).and_then(|t| t.parse().ok()),
+        result: json(14),
+        callback_url: field(15),
+        errors: field(16)
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
+    })
+}
+
+fn json_text(v: Option<&Value>) -> String {
+    v.map(Value::to_string).unwrap_or_default()
+}
+
+impl Store for RedisStore {
+    fn submit(&self, it: NewItem, marks: Watermarks, now: u64) -> BoxFuture<'_, Result<Submitted>> {
+        let args = vec![
+            "submit".into(),
+            now.to_string(),
+            it.id,
+            it.target,
+            it.request.to_string(),
+            json_text(it.metadata.as_ref()),
+            it.priority.to_string(),
+            it.idempotency_key.unwrap_or_default(),
+            it.max_attempts.to_string(),
+            it.ttl_ms.to_string(),
+            marks.high.to_string(),
+            marks.low.to_string(),
+            it.callback_url.unwrap_or_default(),
+        ];
+        let step = self.step::<Vec<String>>(args);
+        Box::pin(async move {
+            let v = step.await?;
+            let at = |i: usize| v.get(i).cloned().unwrap_or_default();
+            Ok(match at(0).as_str() {
+                "new" => Submitted::New(at(1)),
+                "existing" => Submitted::Existing(at(1)),
+                _ => Submitted::Full {
+                    depth: at(1).parse().unwrap_or(0),
+                    finished_last_minute: at(2).parse().unwrap_or(0),
+                },
+            })
+        })
+    }
+
+    fn claim(
+        &self,
+        blocked: Vec<String>,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Option<Claimed>>> {
+        let token = format!("{:016x}", rand::random::<u64>());
+        let mut args = vec![
+            "claim".into(),
+            now.to_string(),
+            lease_ms.to_string(),
+            token.clone(),
+        ];
+        args.extend(blocked);
+        let step = self.step::<Option<Vec<Option<String>>>>(args);
+        Box::pin(async move {
+            Ok(step
+                .await?
+                .and_then(item)
+                .map(|item| Claimed { item, token }))
+        })
+    }
+
+    fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>> {
+        let step = self.step::<i64>(vec![
+            "heartbeat".into(),
+            "0".into(),
+            id,
+            token,
+            until.to_string(),
+        ]);
+        Box::pin(async move { Ok(step.await? == 1) })
+    }
+
+    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>> {
+        let step = self.step::<i64>(vec![
+            "complete".into(),
+            now.to_string(),
+            id,
+            result.to_string(),
+        ]);
+        Box::pin(async move { Ok(step.await? == 1) })
+    }
+
+    fn fail(
+        &self,
+        id: String,
+        token: String,
+        error: StoredError,
+        retry: bool,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Option<State>>> {
+        let err = serde_json::to_string(&error).unwrap_or_default();
+        let step = self.step::<Option<String>>(vec![
+            "fail".into(),
+            now.to_string(),
+            id,
+            token,
+            err,
+            if retry { "1" } else { "0" }.into(),
+        ]);
+        Box::pin(async move { Ok(step.await?.and_then(|s| State::parse(&s).ok())) })
+    }
+
+    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>> {
+        let step = self.step::<i64>(vec!["release".into(), now.to_string(), id, token]);
+        Box::pin(async move { Ok(step.await? == 1) })
+    }
+
+    fn get(&self, id: String, now: u64) -> BoxFuture<'_, Result<Option<Item>>> {
+        let step =
+            self.step::<Option<Vec<Option<String>>>>(vec!["get".into(), now.to_string(), id]);
+        Box::pin(async move { Ok(step.await?.and_then(item)) })
+    }
+
+    fn list(&self, state: Option<State>, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>> {
+        let step = self.step::<Vec<Vec<Option<String>>>>(vec![
+            "list".into(),
+            now.to_string(),
+            state.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            limit.to_string(),
+        ]);
+        Box::pin(async move { Ok(step.await?.into_iter().filter_map(item).collect()) })
+    }
+
+    fn stats(&self, now: u64) -> BoxFuture<'_, Result<Stats>> {
+        let step = self.step::<Vec<String>>(vec!["stats".into(), now.to_string()]);
+        Box::pin(async move {
+            let v = step.await?;
+            let n = |i: usize| v.get(i).and_then(|s| s.parse::<u64>().ok());
+            let mut stats = Stats::default();
+            for (i, c) in stats.counts.iter_mut().enumerate() {
+                *c = n(i).unwrap_or(0);
+            }
+            stats.oldest_queued_ms = n(5);
+            stats.finished_last_minute = n(6).unwrap_or(0);
+            stats.refusing = v.get(7).is_some_and(|s| s == "1");
+            Ok(stats)
+        })
+    }
+
+    fn retry(&self, id: String, now: u64) -> BoxFuture<'_, Result<bool>> {
+        let step = self.step::<i64>(vec!["retry".into(), now.to_string(), id]);
+        Box::pin(async move { Ok(step.await? == 1) })
+    }
+
+    fn purge(&self, states: Vec<State>, now: u64) -> BoxFuture<'_, Result<u64>> {
+        let mut args = vec!["purge".into(), now.to_string()];
+        args.extend(states.iter().map(|s| s.as_str().to_string()));
+        let step = self.step::<u64>(args);
+        Box::pin(step)
+    }
+}

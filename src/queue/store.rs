@@ -1,0 +1,71 @@
+//! The one trait every backend implements. Each method is one atomic step of an item's life
+//! (a transaction in sqlite, a script in Redis), so processes sharing a store never see half
+//! a transition; the rules shared by every backend (ids, the retry-after hint, the processor)
+//! live above it in `queue.rs` and `worker.rs`.
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
+use super::record::StoredError;
+use crate::error::Result;
+
+/// `now` arguments are milliseconds since the Unix epoch (the caller's clock: one place reads
+/// it, so tests can move it).
+pub trait Store: Send + Sync {
+    /// Store `item` unless its idempotency key was seen or the watermarks refuse it. Returns
+    /// only once the item is durable (committed).
+    fn submit(
+        &self,
+        item: NewItem,
+        marks: Watermarks,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Submitted>>;
+
+    /// Take the next item (highest priority, then oldest) whose target is not in `blocked`:
+    /// a queued one, or a processing one whose lease ran out (its worker died). Items past
+    /// their TTL become EXPIRED instead of being taken.
+    fn claim(
+        &self,
+        blocked: Vec<String>,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Option<Claimed>>>;
+
+    /// Extend the lease; false if this worker no longer holds it.
+    fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Store the result of a PROCESSING item; false (and nothing changes) if it is already
+    /// finished: the second completion of an item is ignored.
+    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Record a failed attempt: back to QUEUED if `retry` and attempts are left, else FAILED.
+    /// Ignored unless this worker (`token`) still holds the item. Returns the state after.
+    fn fail(
+        &self,
+        id: String,
+        token: String,
+        error: StoredError,
+        retry: bool,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Option<State>>>;
+
+    /// Put a taken item back without counting the attempt (its target's breaker opened before
+    /// the request was sent).
+    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// The item, EXPIRED if its TTL has passed while it waited.
+    fn get(&self, id: String, now: u64) -> BoxFuture<'_, Result<Option<Item>>>;
+
+    /// Items in `state` (all when `None`), oldest first.
+    fn list(&self, state: Option<State>, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>>;
+
+    fn stats(&self, now: u64) -> BoxFuture<'_, Result<Stats>>;
+
+    /// A FAILED or EXPIRED item queued again, with its attempts and TTL anew (its errors are
+    /// kept); false for an item in another state or none.
+    fn retry(&self, id: String, now: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Delete every item in `states` (items past their TTL count as EXPIRED); how many went.
+    fn purge(&self, states: Vec<State>, now: u64) -> BoxFuture<'_, Result<u64>>;
+}

@@ -1,0 +1,412 @@
+//! The store's steps with time passed in, each test on both backends: a real sqlite file and a
+//! real redis-server (started per test; skipped where redis-server is missing, except in CI).
+//! The lifecycle, leases, TTL, attempts, watermarks and idempotency keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../tests/common/redis_server.rs"]
+mod redis_server;
+
+use futures_util::future::BoxFuture;
+use serde_json::json;
+
+use super::item::{NewItem, Submitted, Watermarks};
+use super::record::StoredError;
+use super::redis::RedisStore;
+use super::sqlite::SqliteStore;
+use super::store::Store;
+use super::*;
+
+/// A fresh database file in the system's temp directory, removed when dropped.
+struct TempDb(std::path::PathBuf);
+
+impl TempDb {
+    fn new() -> Self {
+        let name = format!("llmrail-queue-{:016x}.db", rand::random::<u64>());
+        Self(std::env::temp_dir().join(name))
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+    fn open(&self) -> SqliteStore {
+        SqliteStore::open(self.path()).unwrap()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", self.path()));
+        }
+    }
+}
+
+const MARKS: Watermarks = Watermarks { high: 8, low: 6 };
+const T0: u64 = 1_000_000;
+
+fn item(id: &str) -> NewItem {
+    NewItem {
+        id: id.into(),
+        target: "openai/gpt-4o-mini".into(),
+        request: json!({"messages": [{"role": "user", "content": "hi"}]}),
+        metadata: Some(json!({"user": 7})),
+        priority: 0,
+        idempotency_key: None,
+        max_attempts: 3,
+        ttl_ms: 10_000,
+        callback_url: None,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn submit(s: &dyn Store, it: NewItem, now: u64) -> Submitted {
+    s.submit(it, MARKS, now).await.unwrap()
+}
+
+async fn claim(s: &dyn Store, now: u64) -> Option<Claimed> {
+    s.claim(Vec::new(), 1000, now).await.unwrap()
+}
+
+/// Run `test` on a fresh sqlite file, then on a fresh queue of a fresh redis-server.
+fn on_each_store(test: impl for<'a> Fn(&'a dyn Store) -> BoxFuture<'a, ()>) {
+    rt().block_on(async {
+        let db = TempDb::new();
+        test(&db.open()).await;
+        if let Some(server) = redis_server::RedisServer::start() {
+            let store = RedisStore::open(&format!("{}?queue=test", server.url())).unwrap();
+            test(&store).await;
+        }
+    });
+}
+
+fn err(kind: ErrorKind, now: u64) -> StoredError {
+    StoredError::of(
+        &LlmError::new(kind, format!("{} at {now}", kind.name())),
+        now,
+    )
+}
+
+use super::item::Claimed;
+
+#[test]
+fn a_submitted_item_is_in_the_file_for_any_other_connection() {
+    rt().block_on(async {
+        let db = TempDb::new();
+        let first = db.open();
+        assert_eq!(
+            submit(&first, item("a"), T0).await,
+            Submitted::New("a".into())
+        );
+        let other = db.open();
+        let it = other.get("a".into(), T0 + 1).await.unwrap().unwrap();
+        assert_eq!((it.state, it.attempts), (State::Queued, 0));
+        assert_eq!(it.metadata, Some(json!({"user": 7})));
+        assert_eq!(it.expires_ms, T0 + 10_000);
+    });
+}
+
+#[test]
+fn the_same_idempotency_key_gives_the_first_id_and_stores_nothing() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            let keyed = |id: &str| NewItem {
+                idempotency_key: Some("order-1".into()),
+                ..item(id)
+            };
+            assert_eq!(submit(s, keyed("a"), T0).await, Submitted::New("a".into()));
+            assert_eq!(
+                submit(s, keyed("b"), T0).await,
+                Submitted::Existing("a".into())
+            );
+            assert!(s.get("b".into(), T0).await.unwrap().is_none());
+            assert_eq!(s.stats(T0).await.unwrap().count(State::Queued), 1);
+        })
+    });
+}
+
+#[test]
+fn a_full_queue_refuses_until_it_drains_below_the_low_watermark() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            for i in 0..8 {
+                assert!(matches!(
+                    submit(s, item(&format!("i{i}")), T0).await,
+                    Submitted::New(_)
+                ));
+            }
+            assert!(matches!(
+                submit(s, item("x1"), T0).await,
+                Submitted::Full { depth: 8, .. }
+            ));
+            // Two finish: 6 left, not below the low watermark of 6, so still refused.
+            for _ in 0..2 {
+                let c = claim(s, T0).await.unwrap();
+                assert!(s.complete(c.item.id, json!({}), T0).await.unwrap());
+            }
+            let refused = submit(s, item("x2"), T0).await;
+            assert_eq!(
+                refused,
+                Submitted::Full {
+                    depth: 6,
+                    finished_last_minute: 2
+                }
+            );
+            assert!(s.stats(T0).await.unwrap().refusing);
+            let c = claim(s, T0).await.unwrap();
+            s.complete(c.item.id, json!({}), T0).await.unwrap();
+            // 5 < 6: taken again, and taken up to the high watermark (no refusal at 6 or 7).
+            for id in ["y1", "y2", "y3"] {
+                assert_eq!(submit(s, item(id), T0).await, Submitted::New(id.into()));
+            }
+            assert!(matches!(
+                submit(s, item("y4"), T0).await,
+                Submitted::Full { .. }
+            ));
+        })
+    });
+}
+
+#[test]
+fn an_item_past_its_ttl_is_expired_for_status_without_a_worker_and_never_taken() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let before = s.get("a".into(), T0 + 9_999).await.unwrap().unwrap();
+            assert_eq!(before.state, State::Queued);
+            let after = s.get("a".into(), T0 + 10_000).await.unwrap().unwrap();
+            assert_eq!(after.state, State::Expired);
+            assert_eq!(after.finished_ms, Some(T0 + 10_000));
+            assert!(claim(s, T0 + 10_001).await.is_none());
+            assert_eq!(s.stats(T0 + 10_001).await.unwrap().count(State::Expired), 1);
+        })
+    });
+}
+
+#[test]
+fn an_item_whose_worker_died_is_taken_again_after_its_lease_and_completed_once() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let first = claim(s, T0).await.unwrap();
+            assert_eq!(first.item.attempts, 1);
+            assert!(claim(s, T0 + 999).await.is_none(), "the lease still holds");
+            let second = claim(s, T0 + 1000).await.unwrap();
+            assert_eq!((second.item.id.as_str(), second.item.attempts), ("a", 2));
+            assert_eq!(second.item.errors.len(), 1);
+            assert!(second.item.errors[0].message.contains("lease ran out"));
+            assert!(!s
+                .heartbeat("a".into(), first.token.clone(), T0 + 5000)
+                .await
+                .unwrap());
+            // The slow first worker finishes first: its answer is kept, the second is ignored.
+            assert!(s
+                .complete("a".into(), json!({"n": 1}), T0 + 1001)
+                .await
+                .unwrap());
+            assert!(!s
+                .complete("a".into(), json!({"n": 2}), T0 + 1002)
+                .await
+                .unwrap());
+            let it = s.get("a".into(), T0 + 1003).await.unwrap().unwrap();
+            assert_eq!(
+                (it.state, it.result),
+                (State::Completed, Some(json!({"n": 1})))
+            );
+        })
+    });
+}
+
+#[test]
+fn a_heartbeat_keeps_the_item_from_other_workers() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let c = claim(s, T0).await.unwrap();
+            assert!(s.heartbeat("a".into(), c.token, T0 + 1800).await.unwrap());
+            assert!(claim(s, T0 + 1500).await.is_none());
+            assert!(claim(s, T0 + 1800).await.is_some());
+        })
+    });
+}
+
+#[test]
+fn after_max_attempts_an_item_fails_with_every_attempts_error_kept() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let mut states = Vec::new();
+            for n in 0..3 {
+                let c = claim(s, T0 + n).await.unwrap();
+                let e = err(ErrorKind::Server, T0 + n);
+                states.push(s.fail("a".into(), c.token, e, true, T0 + n).await.unwrap());
+            }
+            assert_eq!(
+                states,
+                [
+                    Some(State::Queued),
+                    Some(State::Queued),
+                    Some(State::Failed)
+                ]
+            );
+            let it = s.get("a".into(), T0 + 5).await.unwrap().unwrap();
+            assert_eq!(
+                (it.state, it.attempts, it.errors.len()),
+                (State::Failed, 3, 3)
+            );
+            assert!(claim(s, T0 + 6).await.is_none());
+        })
+    });
+}
+
+#[test]
+fn a_failure_a_retry_cannot_fix_fails_the_item_at_once() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let c = claim(s, T0).await.unwrap();
+            let e = err(ErrorKind::BadRequest, T0);
+            let state = s.fail("a".into(), c.token, e, false, T0).await.unwrap();
+            assert_eq!(state, Some(State::Failed));
+        })
+    });
+}
+
+#[test]
+fn a_lease_lost_on_the_last_attempt_fails_the_item() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(
+                s,
+                NewItem {
+                    max_attempts: 1,
+                    ..item("a")
+                },
+                T0,
+            )
+            .await;
+            claim(s, T0).await.unwrap();
+            assert!(claim(s, T0 + 1000).await.is_none());
+            let it = s.get("a".into(), T0 + 1001).await.unwrap().unwrap();
+            assert_eq!((it.state, it.errors.len()), (State::Failed, 1));
+        })
+    });
+}
+
+#[test]
+fn blocked_targets_are_skipped_and_higher_priorities_go_first() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("low"), T0).await;
+            let down = NewItem {
+                target: "anthropic/claude".into(),
+                priority: 9,
+                ..item("down")
+            };
+            submit(s, down, T0).await;
+            submit(
+                s,
+                NewItem {
+                    priority: 5,
+                    ..item("high")
+                },
+                T0,
+            )
+            .await;
+            let blocked = vec!["anthropic/claude".to_string()];
+            let order: Vec<String> = [
+                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
+                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
+                s.claim(blocked, 1000, T0).await.unwrap(),
+            ]
+            .into_iter()
+            .map(|c| c.map(|c| c.item.id).unwrap_or_default())
+            .collect();
+            assert_eq!(order, ["high", "low", ""]);
+            assert_eq!(claim(s, T0).await.unwrap().item.id, "down");
+        })
+    });
+}
+
+#[test]
+fn a_released_item_keeps_its_attempts() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            let c = claim(s, T0).await.unwrap();
+            assert!(s.release("a".into(), c.token, T0).await.unwrap());
+            let it = s.get("a".into(), T0).await.unwrap().unwrap();
+            assert_eq!((it.state, it.attempts), (State::Queued, 0));
+        })
+    });
+}
+
+#[test]
+fn retry_queues_a_failed_item_again_and_purge_removes_finished_ones() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, item("a"), T0).await;
+            submit(s, item("b"), T0).await;
+            let c = claim(s, T0).await.unwrap();
+            s.fail(
+                "a".into(),
+                c.token,
+                err(ErrorKind::BadRequest, T0),
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+            assert!(!s.retry("b".into(), T0).await.unwrap(), "b is not finished");
+            assert!(s.retry("a".into(), T0 + 20_000).await.unwrap());
+            let it = s.get("a".into(), T0 + 20_001).await.unwrap().unwrap();
+            assert_eq!(
+                (it.state, it.attempts, it.errors.len()),
+                (State::Queued, 0, 1)
+            );
+            assert_eq!(it.expires_ms, T0 + 30_000);
+            // b expired meanwhile; purging finished states removes it alone.
+            let gone = s
+                .purge(
+                    vec![State::Completed, State::Failed, State::Expired],
+                    T0 + 20_002,
+                )
+                .await
+                .unwrap();
+            assert_eq!(gone, 1);
+            let left = s.list(None, 10, T0 + 20_002).await.unwrap();
+            assert_eq!(left.len(), 1);
+        })
+    });
+}
+
+#[test]
+fn watermarks_are_whole_items_of_the_capacity() {
+    let cfg = QueueConfig {
+        capacity: 10,
+        ..QueueConfig::default()
+    };
+    assert_eq!(cfg.watermarks(), Watermarks { high: 8, low: 6 });
+    let tiny = QueueConfig {
+        capacity: 1,
+        ..QueueConfig::default()
+    };
+    assert_eq!(tiny.watermarks(), Watermarks { high: 1, low: 1 });
+    let bad = QueueConfig {
+        low_watermark: 0.9,
+        ..QueueConfig::default()
+    };
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn a_memory_queue_needs_no_file_and_an_unknown_url_is_refused() {
+    assert!(Queue::open("memory://", QueueConfig::default()).is_ok());
+    let e = Queue::open("postgres://u:secret@h/db", QueueConfig::default()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Configuration);
+    assert!(!e.message.contains("secret"));
+}

@@ -1,0 +1,273 @@
+//! The processor: `concurrency` items at a time, each run through its target's client (the
+//! normal pipeline: retries, breaker, fallbacks, limits, replay) under a lease that a
+//! heartbeat renews every third of the lease. A worker that dies stops renewing; once the
+//! lease runs out another worker takes the item (at-least-once).
+//!
+//! A target whose breaker is open is skipped when claiming, so an outage leaves its items
+//! QUEUED with their attempts intact; the first claim after the cooldown is the breaker's probe.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::item::{Claimed, State};
+use super::record::{decode_request, extract_job, ExtractJob, StoredError, StoredResponse};
+use super::{millis, now_ms, webhook, Queue, POLL};
+use crate::client::{Client, ClientConfig};
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::extract::{self, Failure, Mode, Schema, SchemaOnly, Spec};
+use crate::resilience::breaker::State as BreakerState;
+use crate::resilience::CallOptions;
+use crate::runtime::{self, AbortOnDrop};
+
+/// Failures a later attempt may not meet: the provider's outages, and limits that pass.
+pub(super) fn transient(e: &LlmError) -> bool {
+    super::divert::outage(e) || matches!(e.kind, ErrorKind::RateLimit | ErrorKind::InvalidResponse)
+}
+
+/// Run a queued extraction (its schema alone validates: a pydantic model's own validators run
+/// where the model is, when the value is read); the value and what it took, as stored.
+async fn extracted(
+    client: &Client,
+    req: crate::model::ChatRequest,
+    job: ExtractJob,
+) -> Result<serde_json::Value> {
+    let spec = Spec {
+        schema: Schema::from_json(&job.schema.to_string())?,
+        name: job.name,
+        mode: Mode::parse(&job.mode)?,
+        max_retries: job.max_retries,
+        token_budget: job.token_budget,
+    };
+    match extract::run(client, req, &spec, CallOptions::default(), &SchemaOnly).await {
+        Ok(x) => Ok(serde_json::json!({
+            "extracted": x.value,
+            "provider": x.provider,
+            "model": x.model,
+            "usage": x.usage,
+            "attempts": x.attempts.len(),
+            "cost_usd": x.cost_usd,
+        })),
+        Err(Failure::Llm(e) | Failure::Abort(e)) => Err(e),
+    }
+}
+
+impl Queue {
+    /// Process items until the returned future is dropped (that is how a worker stops: items
+    /// it holds go back to other workers when their leases run out).
+    pub async fn work(&self, concurrency: usize) -> Result<()> {
+        if concurrency == 0 {
+            return Err(LlmError::config(
+                "a queue worker's concurrency must be at least 1",
+            ));
+        }
+        let q = self.clone();
+        runtime::run(async move { q.run_workers(concurrency).await }).await
+    }
+
+    /// [`Queue::work`] as a task of the shared runtime, stopped when the handle is dropped.
+    pub fn spawn_workers(&self, concurrency: usize) -> Result<AbortOnDrop<()>> {
+        if concurrency == 0 {
+            return Err(LlmError::config(
+                "a queue worker's concurrency must be at least 1",
+            ));
+        }
+        let q = self.clone();
+        Ok(AbortOnDrop(
+            runtime::handle()?.spawn(async move { q.run_workers(concurrency).await }),
+        ))
+    }
+
+    async fn run_workers(&self, concurrency: usize) -> Result<()> {
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let mut running = JoinSet::new();
+        let lease = millis(self.inner.cfg.lease);
+        loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return Ok(());
+            };
+            while running.try_join_next().is_some() {}
+            // Registered before claiming, so a submission between the two wakes this loop.
+            let changed = self.inner.changed.notified();
+            let blocked = self.blocked().await;
+            match self.inner.store.claim(blocked, lease, now_ms()).await {
+                Ok(Some(claimed)) => {
+                    let q = self.clone();
+                    running.spawn(async move {
+                        q.process(claimed).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {
+                    drop(slot);
+                    tokio::select! {
+                        () = changed => {}
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
+                Err(e) => {
+                    // The store is unreachable (a locked file, Redis down): keep trying; what it
+                    // holds is safe and nothing was taken.
+                    drop(slot);
+                    tracing::warn!(queue = %self.inner.url, error = %e, "queue worker cannot reach its store");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Deliver a webhook in the background: the worker's slot is free meanwhile.
+    fn notify(&self, url: String, body: bytes::Bytes) {
+        let Some(secret) = self.inner.cfg.webhook_secret.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = webhook::deliver(&url, &secret, body).await {
+                tracing::warn!(error = %e, "queue webhook not delivered; giving up");
+            }
+        });
+    }
+
+    /// Targets whose every breaker (primary and fallbacks) is open and still cooling down.
+    async fn blocked(&self) -> Vec<String> {
+        let clients: Vec<(String, Client)> = self
+            .clients()
+            .iter()
+            .map(|(t, c)| (t.clone(), c.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (target, client) in clients {
+            let Ok(health) = client.health().await else {
+                continue;
+            };
+            let open = !health.is_empty()
+                && health.iter().all(|s| {
+                    s.state == BreakerState::Open && s.retry_in.is_some_and(|d| !d.is_zero())
+                });
+            if open {
+                out.push(target);
+            }
+        }
+        out
+    }
+
+    fn client_for(&self, target: &str) -> Result<Client> {
+        if let Some(c) = self.clients().get(target) {
+            return Ok(c.clone());
+        }
+        let client = Client::new(ClientConfig {
+            model: target.to_string(),
+            ..ClientConfig::default()
+        })?;
+        Ok(self
+            .clients()
+            .entry(target.to_string())
+            .or_insert(client)
+            .clone())
+    }
+
+    async fn process(&self, claimed: Claimed) {
+        let Claimed { item, token } = claimed;
+        let store = &self.inner.store;
+        let id = item.id.clone();
+        let (callback, metadata, attempts) = (
+            item.callback_url.clone(),
+            item.metadata.clone(),
+            item.attempts,
+        );
+        let target = item.target.clone();
+        self.emit(&id, State::Processing, &target, attempts);
+        let call = async {
+            let client = self.client_for(&item.target)?;
+            let job = extract_job(&item.request)?;
+            let req = decode_request(item.request)?;
+            match job {
+                None => {
+                    let (r, _) = client.chat_with(req, CallOptions::default()).await?;
+                    let text = r.text();
+                    let value = serde_json::to_value(StoredResponse::from(&r)).unwrap_or_default();
+                    Ok((value, Some(text)))
+                }
+                Some(job) => extracted(&client, req, job).await.map(|v| (v, None)),
+            }
+        };
+        let lease = self.inner.cfg.lease;
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let until = now_ms().saturating_add(millis(lease));
+                match store.heartbeat(id.clone(), token.clone(), until).await {
+                    Ok(true) => {}
+                    // Another worker holds it now (this one was too slow to renew): finish
+                    // anyway; the first completion is kept, a later one ignored.
+                    Ok(false) => std::future::pending::<()>().await,
+                    Err(e) => tracing::warn!(item = %id, error = %e, "queue heartbeat failed"),
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            out = call => out,
+            () = heartbeat => return,
+        };
+        let now = now_ms();
+        let stored = match outcome {
+            Ok((value, text)) => {
+                let first = store.complete(id.clone(), value.clone(), now).await;
+                if let (Ok(true), Some(url)) = (&first, &callback) {
+                    let body = webhook::payload(
+                        &id,
+                        State::Completed,
+                        attempts,
+                        metadata.as_ref(),
+                        Some(&value),
+                        text,
+                        None,
+                    );
+                    self.notify(url.clone(), body);
+                }
+                if let Ok(true) = first {
+                    self.emit(&id, State::Completed, &target, attempts);
+                }
+                first.map(drop)
+            }
+            // The breaker opened between the claim and the call: nothing was sent.
+            Err(e) if e.kind == ErrorKind::CircuitOpen => {
+                let released = store.release(id.clone(), token, now).await;
+                if let Ok(true) = released {
+                    self.emit(&id, State::Queued, &target, attempts.saturating_sub(1));
+                }
+                released.map(drop)
+            }
+            Err(e) => {
+                let retry = transient(&e);
+                let error = StoredError::of(&e, now);
+                let after = store
+                    .fail(id.clone(), token, error.clone(), retry, now)
+                    .await;
+                if let (Ok(Some(State::Failed)), Some(url)) = (&after, &callback) {
+                    let body = webhook::payload(
+                        &id,
+                        State::Failed,
+                        attempts,
+                        metadata.as_ref(),
+                        None,
+                        None,
+                        Some(&error),
+                    );
+                    self.notify(url.clone(), body);
+                }
+                if let Ok(Some(state)) = after {
+                    self.emit(&id, state, &target, attempts);
+                }
+                after.map(drop)
+            }
+        };
+        if let Err(e) = stored {
+            // The lease runs out and another worker processes it again: at-least-once.
+            tracing::warn!(item = %id, error = %e, "queue could not store an item's outcome");
+        }
+        self.inner.changed.notify_waiters();
+    }
+}
