@@ -10,7 +10,7 @@
 //! request is still the caller's). Times are the caller's clock (milliseconds since the epoch),
 //! like the sqlite store's, so both are tested with the same steps.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -22,6 +22,7 @@ use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
 use super::record::StoredError;
 use super::store::Store;
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::resilience::redis::ProcessConnection;
 
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("queue.lua")));
 
@@ -29,9 +30,7 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("que
 const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisStore {
-    client: redis::Client,
-    /// The connection and the pid that opened it: a forked child opens its own.
-    slot: Mutex<Option<(u32, ConnectionManager)>>,
+    connection: ProcessConnection,
     prefix: String,
     /// The URL without its password, for messages.
     shown: Arc<str>,
@@ -63,28 +62,14 @@ impl RedisStore {
             LlmError::config(format!("the queue URL is not a valid Redis URL: {e}"))
         })?;
         Ok(Self {
-            client,
-            slot: Mutex::new(None),
+            connection: ProcessConnection::new(client),
             prefix: format!("llmrail:{{queue:{name}}}"),
             shown: Arc::from(shown.as_str()),
         })
     }
 
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let pid = crate::runtime::pid();
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((owner, con)) = slot.as_ref() {
-            if *owner == pid {
-                return Ok(con.clone());
-            }
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1);
-        let con = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
-        *slot = Some((pid, con.clone()));
-        Ok(con)
+        self.connection.get(OP_TIMEOUT)
     }
 
     /// One step of `queue.lua`.

@@ -25,13 +25,47 @@ use super::clock::{millis, Clock};
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
 const RECHECK: Duration = Duration::from_secs(2);
 
+/// A Redis client's one connection in this process, opened lazily. A forked child (a
+/// pre-forking server's worker) opens its own rather than sharing its parent's socket. The queue's
+/// store (`crate::queue`) uses it too, with its own timeout.
+pub struct ProcessConnection {
+    client: redis::Client,
+    /// The connection and the pid that opened it.
+    slot: Mutex<Option<(u32, ConnectionManager)>>,
+}
+
+impl ProcessConnection {
+    pub fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// This process's connection; each operation on it times out after `timeout`.
+    pub fn get(&self, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+        let pid = crate::runtime::pid();
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((owner, con)) = slot.as_ref() {
+            if *owner == pid {
+                return Ok(con.clone());
+            }
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let con = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
+        *slot = Some((pid, con.clone()));
+        Ok(con)
+    }
+}
+
 /// One Redis server as this process sees it.
 pub struct Conn {
-    client: redis::Client,
     /// The URL without its password, for log lines.
     shown: String,
-    /// The connection and the pid that opened it: a forked child must not use its parent's.
-    slot: Mutex<Option<(u32, ConnectionManager)>>,
+    connection: ProcessConnection,
     clock: Clock,
     down_until: AtomicU64,
     down: AtomicBool,
@@ -48,9 +82,8 @@ pub fn connect(url: &str) -> Result<Arc<Conn>> {
     let client = redis::Client::open(url)
         .map_err(|e| LlmError::config(format!("redis_url is not a valid Redis URL: {e}")))?;
     let conn = Arc::new(Conn {
-        client,
         shown: redact(url),
-        slot: Mutex::new(None),
+        connection: ProcessConnection::new(client),
         clock: Clock::start(),
         down_until: AtomicU64::new(0),
         down: AtomicBool::new(false),
@@ -72,20 +105,7 @@ fn redact(url: &str) -> String {
 
 impl Conn {
     fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let pid = crate::runtime::pid();
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((owner, con)) = slot.as_ref() {
-            if *owner == pid {
-                return Ok(con.clone());
-            }
-        }
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1);
-        let con = ConnectionManager::new_lazy_with_config(self.client.clone(), config)?;
-        *slot = Some((pid, con.clone()));
-        Ok(con)
+        self.connection.get(OP_TIMEOUT)
     }
 
     /// Run one script; `None` when Redis is unavailable (and then for a little while).
