@@ -23,6 +23,8 @@ __all__ = [
     "Client",
     "ExtractStream",
     "Extraction",
+    "HttpBody",
+    "HttpReply",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -36,6 +38,8 @@ __all__ = [
     "quiesce",
     "register_provider",
     "reset_log_levels",
+    "send_http",
+    "send_http_sync",
 ]
 
 _Message = Mapping[str, Any]
@@ -672,14 +676,17 @@ class HttpReply:
     """A response's status and headers, and its body: ``content`` when read whole, ``stream``
     when it is a stream of events (SSE, JSON lines) handed on as it arrives."""
     @property
-    def status(self) -> int: ...
+    def status(self) -> int:
+        """The HTTP status, an error one included (an answer, not an exception)."""
     @property
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Raw ``(name, value)`` pairs in the order received."""
     @property
-    def content(self) -> bytes | None: ...
+    def content(self) -> bytes | None:
+        """The whole body, when it is not a stream of events; else ``None``."""
     @property
-    def stream(self) -> HttpBody | None: ...
+    def stream(self) -> HttpBody | None:
+        """The body's chunks as they arrive, when it is a stream of events; else ``None``."""
 
 @final
 class HttpBody:
