@@ -5,6 +5,7 @@ with the server gone. (`anthropic` 2.x takes only httpx2 clients; `openai` 3.x t
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import time
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import llmrail.httpx2
 import openai
 import pytest
 from llmrail.testing import MockServer
+
+from .test_replay_plugin import run_pytest
 
 API_KEY = "sk-sdk-transport-0123456789-secret"
 ANTHROPIC_KEY = "sk-ant-sdk-transport-0123456789-secret"
@@ -246,3 +249,48 @@ async def test_a_request_the_cassette_cannot_answer_raises_cassette_miss_not_a_t
         async with llmrail.httpx2.AsyncClient() as http:
             with pytest.raises(llmrail.CassetteMissError):
                 await http.get("http://127.0.0.1:9/v1/models")
+
+
+PLUGIN_SUITE = """
+import os
+import anthropic
+import llmrail.httpx2
+import openai
+import pytest
+
+HI = [{"role": "user", "content": "hi"}]
+
+@pytest.mark.llm_cassette
+async def test_openai_async():
+    sdk = openai.AsyncOpenAI(base_url=os.environ["LLM_BASE"], api_key="sk-plugin-secret-key",
+                             http_client=llmrail.httpx2.AsyncClient())
+    r = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=HI)
+    stream = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=HI, stream=True)
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert r.choices[0].message.content == text == "mock reply to: hi"
+
+@pytest.mark.llm_cassette
+def test_anthropic_sync():
+    sdk = anthropic.Anthropic(base_url=os.environ["LLM_ROOT"], api_key="sk-plugin-secret-key",
+                              http_client=llmrail.httpx2.Client())
+    with sdk.messages.stream(model="claude-sonnet-4-5", max_tokens=50, messages=HI) as s:
+        assert "".join(s.text_stream) == "mock reply to: hi"
+"""
+
+
+def test_the_pytest_plugins_marker_records_sdk_calls_and_replays_them_on_ci_with_the_server_gone(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_sdk_inner.py").write_text(textwrap.dedent(PLUGIN_SUITE))
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_mode = auto\n")
+    with MockServer() as srv:
+        env = {"LLM_BASE": srv.openai_base_url, "LLM_ROOT": srv.anthropic_base_url}
+        rec = run_pytest(tmp_path, "--llm-record-mode=once", **env)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+        assert len(srv.requests) == 3
+    folder = tmp_path / "cassettes" / "test_sdk_inner"
+    assert sorted(p.name for p in folder.iterdir()) == ["test_anthropic_sync.yaml", "test_openai_async.yaml"]
+    for cassette in folder.iterdir():
+        assert_no_secret(cassette, "sk-plugin-secret-key")
+    rep = run_pytest(tmp_path, CI="true", **env)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "2 passed" in rep.stdout
