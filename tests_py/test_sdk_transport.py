@@ -294,3 +294,21 @@ def test_the_pytest_plugins_marker_records_sdk_calls_and_replays_them_on_ci_with
     rep = run_pytest(tmp_path, CI="true", **env)
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "2 passed" in rep.stdout
+
+
+async def test_a_stream_that_stalls_mid_way_fails_as_httpx_read_timeout_sync_and_async(srv: MockServer) -> None:
+    srv.reply(chunks=["one ", "two "], chunk_delay=1.5, times=2)
+    url, body = f"{srv.openai_base_url}/chat/completions", {"model": "m", "messages": HI, "stream": True}
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    timeout = httpx2.Timeout(5.0, read=0.3)
+    async with llmrail.httpx2.AsyncClient(timeout=timeout) as http:
+        async with http.stream("POST", url, json=body, headers=headers) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            with pytest.raises(httpx2.ReadTimeout):
+                async for _ in r.aiter_bytes():
+                    pass
+    with llmrail.httpx2.Client(timeout=timeout) as sync_http, sync_http.stream("POST", url, json=body,
+                                                                               headers=headers) as r:
+        with pytest.raises(httpx2.ReadTimeout):
+            for _ in r.iter_bytes():
+                pass
