@@ -28,8 +28,8 @@ Retries are off here: llmrail does not retry these requests, because the SDKs re
 (``max_retries=``), and two layers of retries would multiply. Transport failures are raised as
 the httpx exceptions the SDKs already handle: ``httpx.ConnectError``, ``httpx.ConnectTimeout``,
 ``httpx.ReadTimeout``, ``httpx.ReadError``, ``httpx.RemoteProtocolError``. A request a cassette
-cannot answer in a mode that may not record raises :class:`llmrail.CassetteMissError` as it is
-(the SDKs pass on an exception that is not httpx's without retrying it).
+cannot answer in a mode that may not record raises :class:`llmrail.CassetteMissError`, not an
+httpx exception (``openai`` 3.x hands it to the caller unchanged).
 
 Needs ``httpx`` (``pip install "llmrail[httpx]"``). SDKs built on httpx's successor ``httpx2``
 (``anthropic`` 2.x refuses an ``httpx`` client) take ``llmrail.httpx2.AsyncClient()`` instead: the
