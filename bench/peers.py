@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import httpx2
 import llmrail
+import llmrail.httpx2
 import openai
 
 # Keep in step with examples/bench_reqwest.rs.
@@ -69,6 +70,46 @@ async def _sdk(base_url: str, limit: int | None) -> AsyncIterator[openai.AsyncOp
         http = openai.DefaultAsyncHttpxClient(limits=limits, timeout=TIMEOUT)
     async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, http_client=http) as client:
         yield client
+
+
+@asynccontextmanager
+async def _sdk_over_llmrail(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    # The same SDK, its requests sent by llmrail's transport (llmrail.httpx2): no pool limit to raise.
+    http = llmrail.httpx2.AsyncClient(timeout=TIMEOUT)
+    async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, http_client=http) as client:
+        yield client
+
+
+def _sdk_chat_call(client: openai.AsyncOpenAI) -> Call:
+    async def call() -> str:
+        r = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=MAX_TOKENS
+        )
+        return r.choices[0].message.content or ""
+
+    return call
+
+
+def _sdk_stream_call(client: openai.AsyncOpenAI) -> Call:
+    async def call() -> str:
+        stream = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=MAX_TOKENS, stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    return call
+
+
+@asynccontextmanager
+async def sdk_over_llmrail_chat(base_url: str, limit: int | None = None) -> AsyncIterator[Call]:
+    async with _sdk_over_llmrail(base_url) as client:
+        yield _sdk_chat_call(client)
+
+
+@asynccontextmanager
+async def sdk_over_llmrail_stream(base_url: str, limit: int | None = None) -> AsyncIterator[Call]:
+    async with _sdk_over_llmrail(base_url) as client:
+        yield _sdk_stream_call(client)
 
 
 @asynccontextmanager

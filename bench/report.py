@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 LLMRAIL, SYNC, SDK, HTTPX, RUST = "llmrail async", "llmrail sync", "openai SDK", "httpx", "Rust reqwest"
+SDK_RAIL = "openai SDK over llmrail.httpx2"
 
 Results = dict[str, Any]
 
@@ -32,6 +33,10 @@ def goals(r: Results) -> list[dict[str, Any]]:
          _ratio(top[LLMRAIL]["calls_per_s"], top[SDK]["calls_per_s"])),
         ("50-chunk stream 20x cheaper than the SDK", "SDK / llmrail CPU per stream", ">=", 20.0,
          _ratio(stream[SDK]["cpu_us"], stream[LLMRAIL]["cpu_us"])),
+        ("the SDK over llmrail's transport 1.5x cheaper per call", "SDK / SDK over llmrail CPU per call", ">=", 1.5,
+         _ratio(seq[SDK]["cpu_us"], seq[SDK_RAIL]["cpu_us"])),
+        ("the SDK over llmrail's transport 1.5x faster per call", "SDK / SDK over llmrail p50", ">=", 1.5,
+         _ratio(seq[SDK]["p50_us"], seq[SDK_RAIL]["p50_us"])),
     ]  # fmt: skip
     return [
         {

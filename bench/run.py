@@ -1,4 +1,5 @@
-"""``make bench``: llmrail against the openai SDK, httpx and a plain Rust reqwest client.
+"""``make bench``: llmrail against the openai SDK, httpx and a plain Rust reqwest client; and the
+openai SDK over llmrail's transport (llmrail.httpx2) against the SDK over its default one.
 
     .venv/bin/python bench/run.py [--quick] [--out bench-results]
 
@@ -27,7 +28,7 @@ import openai
 import peers
 import report
 from llmrail import _core
-from report import HTTPX, LLMRAIL, RUST, SDK, SYNC
+from report import HTTPX, LLMRAIL, RUST, SDK, SDK_RAIL, SYNC
 from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
@@ -99,6 +100,7 @@ async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Re
 def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
     url = srv.base_url
     turns = {name: _async_turn(peer, url) for name, peer in CHAT.items()}
+    turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_chat, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync, url)
     turns[RUST] = lambda n, warmup: external.rust_sequential(url, n, warmup)
     return in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
@@ -125,6 +127,7 @@ def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[st
 def streams(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
     url = srv.base_url
     turns = {name: _async_turn(peer, url) for name, peer in STREAM.items()}
+    turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_stream, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync_stream, url)
     return in_turns(turns, s["stream_n"], max(s["stream_n"] // 10, 5), s["rounds"])
 

@@ -11,6 +11,7 @@ pub mod client;
 pub mod duration;
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod mock;
 pub mod model;
 pub mod providers;
@@ -71,6 +72,8 @@ mod _core {
     use crate::py::exit::quiesce;
     #[pymodule_export]
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
+    #[pymodule_export]
+    use crate::py::forward::{send_http, send_http_sync, PyHttpBody, PyHttpReply};
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]

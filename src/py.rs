@@ -12,6 +12,7 @@ mod convert;
 mod errors;
 pub(crate) mod exit;
 pub(crate) mod extract;
+pub(crate) mod forward;
 mod json;
 pub(crate) mod mock;
 mod options;

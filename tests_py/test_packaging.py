@@ -49,3 +49,11 @@ def test_the_pytest_extra_brings_what_the_plugin_imports() -> None:
 def test_the_package_itself_needs_nothing_but_python() -> None:
     assert metadata.requires("llmrail") is not None
     assert all(re.search(r"extra\s*==", req) for req in metadata.requires("llmrail") or [])
+
+
+def test_the_httpx_extra_brings_what_the_sdk_transport_imports() -> None:
+    assert third_party_imports(PACKAGE / "httpx.py") == extra("httpx") == {"httpx"}
+
+
+def test_the_httpx2_extra_brings_what_its_twin_imports() -> None:
+    assert third_party_imports(PACKAGE / "httpx2.py", PACKAGE / "_sdk_transport.py") == extra("httpx2") == {"httpx2"}

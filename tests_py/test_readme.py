@@ -59,3 +59,6 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
     assert "Paris" in out
     assert "anthropic Essay B 0.75" in out and "openai Essay B 0.75" in out
     assert "2 " in out and "confidence: 7.5 is greater than the maximum of 5.0" in out
+    # The SDK example recorded its chat and its stream through llmrail's transport, key scrubbed.
+    sdk_cassette = (tmp_path / "cassettes" / "sdk.yaml").read_text()
+    assert sdk_cassette.count("uri: http") == 2 and "sk-readme" not in sdk_cassette

@@ -26,6 +26,8 @@ __all__ = [
     "Client",
     "ExtractStream",
     "Extraction",
+    "HttpBody",
+    "HttpReply",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -43,6 +45,8 @@ __all__ = [
     "quiesce",
     "register_provider",
     "reset_log_levels",
+    "send_http",
+    "send_http_sync",
 ]
 
 _Message = Mapping[str, Any]
@@ -1065,6 +1069,53 @@ class MockProvider:
         """How many more requests the queued replies will answer."""
     def clear(self) -> None:
         """Forget requests, queued replies and the default reply (the fixtures stay)."""
+
+@final
+class HttpReply:
+    """A response's status and headers, and its body: ``content`` when read whole, ``stream``
+    when it is a stream of events (SSE, JSON lines) handed on as it arrives."""
+    @property
+    def status(self) -> int:
+        """The HTTP status, an error one included (an answer, not an exception)."""
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Raw ``(name, value)`` pairs in the order received."""
+    @property
+    def content(self) -> bytes | None:
+        """The whole body, when it is not a stream of events; else ``None``."""
+    @property
+    def stream(self) -> HttpBody | None:
+        """The body's chunks as they arrive, when it is a stream of events; else ``None``."""
+
+@final
+class HttpBody:
+    """A streamed body's chunks, pulled one by one; ``close()`` closes the connection."""
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> Awaitable[bytes]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> bytes: ...
+    def close(self) -> None:
+        """Stop reading and close the connection (a stream not read to its end is not recorded)."""
+
+async def send_http(
+    method: str,
+    url: str,
+    headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> HttpReply:
+    """Send one request unchanged through llmrail's transport (pooled; recorded and replayed by
+    the active cassette). The backend of ``llmrail.httpx``."""
+def send_http_sync(
+    method: str,
+    url: str,
+    headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+) -> HttpReply:
+    """``send_http``, blocking this thread (the GIL is released while waiting)."""
 
 class _CachePlan(TypedDict):
     """Where the prompt-cache breakpoints of a request go."""

@@ -1,0 +1,156 @@
+//! Requests another HTTP client built (an SDK's: `openai`, `anthropic`, through
+//! `llmrail.httpx`), sent as they are through the transport: pooled, recorded and replayed like
+//! llmrail's own calls, with no provider, retry or decoding in between.
+//!
+//! Which way the arrows point: `forward -> transport -> replay -> wire`. Nothing here knows a
+//! provider: the method, URL, headers and body go out unchanged (but for the few headers that
+//! describe the connection, which the transport sets itself), and the status, headers and body
+//! bytes come back unchanged. An error status is an answer, not an error: the SDK reads it.
+//!
+//! Every request is sent as a stream, because only the response says whether it is one: an
+//! answer of a streaming content type (SSE, JSON lines, AWS event stream) is handed on chunk by
+//! chunk as it arrives; any other is read whole here (bounded by `max_response_bytes`), so the
+//! caller awaits it once. The wait for each chunk is bounded by the read timeout, which is what
+//! httpx's `read` timeout means.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::error::{LlmError, Result};
+use crate::transport::{self, Settings};
+use crate::wire::{Body, ByteStream, HttpRequest};
+
+/// Headers the transport owns: they describe this connection (HTTP/1.1 keep-alive, framing, the
+/// host), and HTTP/2 forbids most of them. `accept-encoding` too: the transport asks for what it
+/// decodes (gzip), so a body handed on (and recorded) is never in an encoding the caller did
+/// not expect, whatever the SDK's own client would have offered.
+const CONNECTION_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "content-length",
+    "accept-encoding",
+];
+
+/// Content types whose body is a stream of events, handed on as it arrives.
+const STREAMED_TYPES: &[&str] = &[
+    "text/event-stream",
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json-seq",
+    "application/vnd.amazon.eventstream",
+];
+
+/// No timeout (httpx's `None`): long enough never to matter, short enough that adding it to
+/// an `Instant` cannot overflow.
+const FOREVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How long to wait, as httpx's `Timeout` says (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    /// For the response's headers, then for each chunk of its body.
+    pub read: Option<Duration>,
+}
+
+/// What came back: the body whole, or as its chunks arrive when it is a stream of events.
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Body,
+}
+
+/// The request as the transport sends it: the caller's, less the connection's headers.
+/// Credential headers are marked sensitive, so no log or `Debug` shows them.
+pub fn request(
+    method: &[u8],
+    url: String,
+    headers: &[(&[u8], &[u8])],
+    body: Bytes,
+    timeouts: Timeouts,
+) -> Result<HttpRequest> {
+    let method = Method::from_bytes(method)
+        .map_err(|_| LlmError::config("an HTTP method must be a token such as GET or POST"))?;
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            LlmError::config(format!(
+                "invalid header name {:?}",
+                String::from_utf8_lossy(name)
+            ))
+        })?;
+        if CONNECTION_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        // The value is not quoted: it may be a key.
+        let mut value = HeaderValue::from_bytes(value)
+            .map_err(|_| LlmError::config(format!("invalid value for the {name} header")))?;
+        if crate::replay::scrub::HEADERS.contains(&name.as_str()) {
+            value.set_sensitive(true);
+        }
+        map.append(name, value);
+    }
+    let settings = Settings {
+        connect_timeout: timeouts.connect.unwrap_or(FOREVER).min(FOREVER),
+        ..Settings::default()
+    };
+    Ok(HttpRequest {
+        method,
+        url,
+        headers: map,
+        body,
+        stream: true,
+        timeout: timeouts.read.unwrap_or(FOREVER).min(FOREVER),
+        settings,
+    })
+}
+
+/// Send `req` (from [`request`]); a body that is not a stream of events is read whole first.
+pub async fn send(req: HttpRequest) -> Result<Reply> {
+    let max = req.settings.max_response_bytes;
+    let resp = transport::send(req).await?;
+    let (status, headers) = (resp.status, resp.headers.clone());
+    let body = if is_streamed(&headers) {
+        resp.body
+    } else {
+        Body::Full(resp.bytes(max).await?)
+    };
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The chunks of a body, whole or streamed, for a caller that pulls them one by one.
+pub fn chunks(body: Body) -> ByteStream {
+    match body {
+        Body::Stream(s) => s,
+        Body::Full(b) => Box::pin(futures_util::stream::once(async move { Ok(b) })),
+    }
+}
+
+fn is_streamed(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return false;
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    STREAMED_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(essence))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+//! `send_http`, `send_http_sync`, `HttpReply` and `HttpBody`: argument conversion around
+//! `crate::forward`, for the httpx transports of `python/llmrail/httpx.py`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::HeaderMap;
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3::IntoPyObjectExt;
+use tokio::sync::Mutex;
+
+use super::bridge;
+use super::bridge::coroutine::{self, Coroutine};
+use super::errors::{config, to_py};
+use crate::duration;
+use crate::error::LlmError;
+use crate::forward::{self, Reply, Timeouts};
+use crate::wire::{Body, ByteStream, HttpRequest};
+
+type Headers<'py> = Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>;
+
+/// One request, as `httpx` describes it: read into owned Rust values at once.
+fn request(
+    method: &str,
+    url: String,
+    headers: &Headers<'_>,
+    body: &[u8],
+    connect_timeout: Option<f64>,
+    read_timeout: Option<f64>,
+) -> PyResult<HttpRequest> {
+    let seconds = |name: &str, value: Option<f64>| match value {
+        None => Ok(None),
+        Some(s) => duration::from_secs(s)
+            .map(Some)
+            .ok_or_else(|| config(format!("the {name} timeout must be seconds >= 0, got {s}"))),
+    };
+    let timeouts = Timeouts {
+        connect: seconds("connect", connect_timeout)?,
+        read: seconds("read", read_timeout)?,
+    };
+    let pairs: Vec<(&[u8], &[u8])> = headers
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    let body = Bytes::copy_from_slice(body);
+    forward::request(method.as_bytes(), url, &pairs, body, timeouts).map_err(to_py)
+}
+
+/// Send one request through llmrail's transport (pooled, recorded and replayed by the active
+/// cassette); await it for the status, headers and body.
+#[pyfunction]
+#[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
+pub fn send_http(
+    method: &str,
+    url: String,
+    headers: Headers<'_>,
+    body: &[u8],
+    connect_timeout: Option<f64>,
+    read_timeout: Option<f64>,
+) -> PyResult<Coroutine> {
+    let req = request(method, url, &headers, body, connect_timeout, read_timeout);
+    coroutine::call(
+        move |_| Ok(forward::send(req?)),
+        |py, reply| PyHttpReply::new(py, reply)?.into_py_any(py),
+    )
+}
+
+/// The same request, blocking this thread (the GIL is released while waiting).
+#[pyfunction]
+#[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
+pub fn send_http_sync(
+    py: Python<'_>,
+    method: &str,
+    url: String,
+    headers: Headers<'_>,
+    body: &[u8],
+    connect_timeout: Option<f64>,
+    read_timeout: Option<f64>,
+) -> PyResult<PyHttpReply> {
+    let req = request(method, url, &headers, body, connect_timeout, read_timeout)?;
+    let reply = bridge::block(py, forward::send(req))?;
+    PyHttpReply::new(py, reply)
+}
+
+/// A response's status and headers, and its body: `content` when it was read whole, `stream`
+/// when it is a stream of events handed on as it arrives.
+#[pyclass(name = "HttpReply", frozen, module = "llmrail._core")]
+pub struct PyHttpReply {
+    #[pyo3(get)]
+    status: u16,
+    headers: HeaderMap,
+    #[pyo3(get)]
+    content: Option<Py<PyBytes>>,
+    #[pyo3(get)]
+    stream: Option<Py<PyHttpBody>>,
+}
+
+impl PyHttpReply {
+    fn new(py: Python<'_>, reply: Reply) -> PyResult<Self> {
+        let (content, stream) = match reply.body {
+            Body::Full(b) => (Some(PyBytes::new(py, &b).unbind()), None),
+            Body::Stream(s) => (None, Some(Py::new(py, PyHttpBody::new(s))?)),
+        };
+        Ok(Self {
+            status: reply.status,
+            headers: reply.headers,
+            content,
+            stream,
+        })
+    }
+}
+
+#[pymethods]
+impl PyHttpReply {
+    /// Raw `(name, value)` pairs in the order received, as `httpx.Response(headers=...)` takes.
+    #[getter]
+    fn headers<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    PyBytes::new(py, k.as_str().as_bytes()),
+                    PyBytes::new(py, v.as_bytes()),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A streamed body's chunks, pulled: each `__anext__`/`__next__` waits for the next one from
+/// the connection. `close()` (or dropping it) closes the connection.
+#[pyclass(name = "HttpBody", frozen, module = "llmrail._core")]
+pub struct PyHttpBody {
+    /// `None` once finished or closed, so the connection goes as early as possible.
+    inner: Arc<Mutex<Option<ByteStream>>>,
+}
+
+impl PyHttpBody {
+    fn new(stream: ByteStream) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Some(stream))),
+        }
+    }
+
+    async fn next_chunk(inner: Arc<Mutex<Option<ByteStream>>>) -> Result<Option<Bytes>, LlmError> {
+        let mut guard = inner.lock().await;
+        let Some(stream) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let next = stream.next().await.transpose();
+        if !matches!(next, Ok(Some(_))) {
+            *guard = None;
+        }
+        next
+    }
+}
+
+#[pymethods]
+impl PyHttpBody {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__(&self) -> PyResult<Coroutine> {
+        let inner = self.inner.clone();
+        coroutine::call(
+            move |_| Ok(Self::next_chunk(inner)),
+            |py, chunk| match chunk {
+                Some(bytes) => PyBytes::new(py, &bytes).into_py_any(py),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            },
+        )
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        match bridge::block(py, Self::next_chunk(self.inner.clone()))? {
+            Some(bytes) => Ok(PyBytes::new(py, &bytes)),
+            None => Err(PyStopIteration::new_err(())),
+        }
+    }
+
+    /// Stop reading and close the connection (a stream not read to its end is not recorded).
+    fn close(&self) {
+        if let Ok(mut guard) = self.inner.try_lock() {
+            // Inside the runtime: a cassette's recorder, dropped with the stream, reads what has
+            // already arrived (an SDK closes right after the last event, often before the end
+            // of the body was polled) and records the answer if that completes it.
+            let handle = crate::runtime::handle();
+            let _entered = handle.as_ref().map(tokio::runtime::Handle::enter);
+            *guard = None;
+        }
+    }
+}
