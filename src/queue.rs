@@ -9,7 +9,7 @@
 //!   `memory://` (the same engine in memory: volatile, one process);
 //! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
 //! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
-//! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`);
+//! - `divert.rs`: a call's processing mode (`direct`, `queue`, `auto`), chat or extraction;
 //! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`.
 //!
 //! Delivery is at-least-once: an item whose worker died is taken again once its lease runs
@@ -27,7 +27,7 @@ mod tests;
 mod webhook;
 mod worker;
 
-pub use divert::{Answer, Processing};
+pub use divert::{Answer, Diverted, Processing};
 pub use item::{Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 

@@ -127,6 +127,41 @@ async def test_a_queued_extraction_carries_its_schema_and_reads_back_the_value(
         await queue.submit({"messages": "x", "validation_context": {}}, target=c, response_model=Person)
 
 
+async def test_an_extraction_with_processing_queues_its_schema_and_the_handle_reads_the_value(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    import pydantic
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv, circuit_breaker=llmrail.CircuitBreaker(failure_threshold=1, cooldown=0.5))
+    srv.reply('{"name": "Ada", "age": 36}')
+    direct = await c.extract(Person, "Who wrote the first program?", queue=queue, processing="auto")
+    assert direct == Person(name="Ada", age=36)  # healthy: answered directly, validated by the model
+    later = await c.extract(PERSON, "Who found the first bug?", queue=queue, processing="queue")
+    assert isinstance(later, llmrail.Queued) and len(srv.requests) == 1
+    assert (await queue.status(later.queue_id)).request["extract"]["schema"] == PERSON
+    srv.fault(529)  # overloaded: the breaker opens and the extraction goes to the queue
+    queued = await c.extract(Person, "Who designed COBOL?", queue=queue, processing="auto")
+    assert isinstance(queued, llmrail.Queued)
+    assert (await queue.status(queued.queue_id)).request["extract"]["name"] == "Person"
+    srv.reply('{"name": "Grace", "age": 85}')
+    srv.reply('{"name": "Grace", "age": 85}')
+    async with queue.worker(concurrency=1):
+        assert await later.result(wait=10) == {"name": "Grace", "age": 85}
+        value = await queued.result(wait=10)
+    assert value == await queue.extracted(queued.queue_id) == {"name": "Grace", "age": 85}
+    synced = c.extract_sync(PERSON, "Who?", queue=queue, processing="queue")
+    assert isinstance(synced, llmrail.Queued) and (await queue.status(synced.queue_id)).state == "QUEUED"
+    with pytest.raises(llmrail.ConfigurationError, match="include_raw"):
+        await c.extract(Person, "x", queue=queue, processing="auto", include_raw=True)
+    with pytest.raises(llmrail.ConfigurationError, match="needs a queue"):
+        c.extract_sync(Person, "x", processing="queue")
+
+
 async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> None:
     queue = llmrail.Queue(url(tmp_path))
     first = await queue.submit("hi", target="openai/gpt-4.1-mini", idempotency_key="order-17")

@@ -570,7 +570,7 @@ class Client:
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
-    ) -> ChatResponse | Queued:
+    ) -> ChatResponse | Queued[ChatResponse]:
         """With ``queue=``: ``processing="queue"`` stores the request and returns ``Queued`` at once;
         ``"auto"`` answers directly while the provider is healthy and returns ``Queued`` when its
         breaker is open or the call ends in an outage (overloaded, server error, timeout,
@@ -593,7 +593,7 @@ class Client:
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
-    ) -> ChatResponse | Queued:
+    ) -> ChatResponse | Queued[ChatResponse]:
         """The same call with a queue, blocking this thread: a response, or ``Queued``."""
     async def submit_batch(
         self,
@@ -635,49 +635,160 @@ class Client:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
     @overload
     async def extract(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> _M:
         """An instance of the pydantic model ``response_model``, validated; await it."""
     @overload
     async def extract(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[_M]:
         """The validated instance in an ``Extraction`` with its attempts, usage and cost."""
     @overload
     async def extract(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> dict[str, Any]:
         """A dict valid against the JSON Schema ``response_model``; await it."""
     @overload
     async def extract(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[dict[str, Any]]:
         """The valid dict in an ``Extraction`` with its attempts, usage and cost."""
     @overload
-    async def extract(self, response_model: Any, messages: _Messages, **options: Unpack[_ExtractAny]) -> Any:
+    async def extract(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M | Queued[dict[str, Any]]:
+        """With ``queue=``, as ``chat`` takes it: the instance, or ``Queued`` when the
+        extraction went to the queue (its schema with it); ``Queued.result()`` is then the
+        validated value as a dict, as ``Queue.extracted`` gives it."""
+    @overload
+    async def extract(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> dict[str, Any] | Queued[dict[str, Any]]:
+        """With ``queue=``: the valid dict, or ``Queued`` when it went to the queue."""
+    @overload
+    async def extract(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
         """A value valid against ``response_model`` (a pydantic model or a JSON Schema)."""
     @overload
     def extract_sync(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> _M:
         """The same extraction, blocking this thread (the GIL is released while waiting)."""
     @overload
     def extract_sync(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[_M]:
         """The same extraction in an ``Extraction``, blocking this thread."""
     @overload
     def extract_sync(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> dict[str, Any]:
         """A dict valid against the JSON Schema, blocking this thread."""
     @overload
     def extract_sync(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[dict[str, Any]]:
         """The valid dict in an ``Extraction``, blocking this thread."""
     @overload
-    def extract_sync(self, response_model: Any, messages: _Messages, **options: Unpack[_ExtractAny]) -> Any:
+    def extract_sync(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M | Queued[dict[str, Any]]:
+        """With ``queue=``, as ``chat`` takes it, blocking this thread: the instance, or
+        ``Queued`` when the extraction went to the queue (its schema with it)."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> dict[str, Any] | Queued[dict[str, Any]]:
+        """With ``queue=``, blocking this thread: the valid dict, or ``Queued``."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
         """A value valid against ``response_model``, blocking this thread."""
     @overload
     def extract_stream(
@@ -946,13 +1057,15 @@ class QueueWorker:
     def __aexit__(self, exc_type: object, exc: object, tb: object, /) -> Awaitable[bool]: ...
 
 @final
-class Queued:
-    """What ``chat(..., queue=q, processing=...)`` returns when the request went to the queue."""
+class Queued(Generic[_T]):
+    """What ``chat(..., queue=q, processing=...)`` or ``extract(..., queue=q, processing=...)``
+    returns when the request went to the queue."""
     @property
     def queue_id(self) -> str:
         """The item's id in the queue."""
-    async def result(self, *, wait: float | None = None) -> ChatResponse:
-        """The response once a worker has it, as ``Queue.result`` gives it."""
+    async def result(self, *, wait: float | None = None) -> _T:
+        """The response once a worker has it, as ``Queue.result`` gives it; for an extraction its
+        validated value, as ``Queue.extracted`` gives it."""
 
 @final
 class JsonSchema:
