@@ -494,3 +494,51 @@ async def test_the_command_line_shows_retries_and_purges_items(tmp_path: Path) -
     assert cli("purge", "--url", queue_url).stdout.strip() == "purged 1 items"
     missing = cli("show", "q_nope", "--url", queue_url)
     assert missing.returncode == 1 and "NotFoundError" in missing.stderr
+
+
+async def test_an_expiry_is_posted_and_reported_once_however_many_readers_see_it(tmp_path: Path) -> None:
+    secret = "whsec-test-0123456789"
+    one = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    two = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    seen: list[tuple[str, str]] = []
+    for q in (one, two):
+        q.on_event(lambda e: seen.append((e["queue_id"], e["state"])))
+    with Receiver(secret, statuses=[500]) as receiver:
+        qid = await one.submit("too late", target="openai/gpt-4.1-mini", callback_url=receiver.url,
+                               metadata={"essay": 9})
+        await asyncio.sleep(0.4)
+        for _ in range(3):  # every reader sees EXPIRED; one of them reports it
+            assert (await one.status(qid)).state == (await two.status(qid)).state == "EXPIRED"
+        with pytest.raises(llmrail.ExpiredError):
+            await two.result(qid, wait=1)
+        deadline = time.monotonic() + 10
+        while len(receiver.got) < 2:  # noqa: ASYNC110 - the receiver is a thread
+            assert time.monotonic() < deadline, receiver.got
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # room for a second report, were there one
+    assert [e for e in seen if e[1] == "EXPIRED"] == [(qid, "EXPIRED")]
+    assert len(receiver.got) == 2 and receiver.got[0] == receiver.got[1]  # answered 500: sent again
+    body, valid = receiver.got[0]
+    assert valid and body["state"] == "EXPIRED" and body["metadata"] == {"essay": 9}
+    assert body["error"]["kind"] == "ExpiredError" and body["result"] is None
+
+
+async def test_a_worker_that_finds_an_item_past_its_ttl_reports_the_expiry(srv: MockServer, tmp_path: Path) -> None:
+    secret = "whsec-test-0123456789"
+    queue = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    seen: list[tuple[str, str]] = []
+    queue.on_event(lambda e: seen.append((e["queue_id"], e["state"])))
+    c = client(srv, circuit_breaker=llmrail.CircuitBreaker(failure_threshold=1, cooldown=30))
+    srv.fault(529)
+    with pytest.raises(llmrail.OverloadedError):
+        await c.chat("down")  # the breaker opens: the worker leaves the target's items waiting
+    with Receiver(secret, statuses=[]) as receiver:
+        qid = await queue.submit("waits", target=c, callback_url=receiver.url)
+        async with queue.worker(concurrency=1):
+            deadline = time.monotonic() + 10
+            while not receiver.got:  # noqa: ASYNC110 - the receiver is a thread
+                assert time.monotonic() < deadline, seen
+                await asyncio.sleep(0.05)
+    assert seen == [(qid, "QUEUED"), (qid, "EXPIRED")]  # no status() call: the worker found it
+    assert [(b["queue_id"], b["state"], v) for b, v in receiver.got] == [(qid, "EXPIRED", True)]
+    assert len(srv.requests) == 1

@@ -958,9 +958,10 @@ class Queue:
         """Store ``request`` for ``target`` (a model string, or a ``Client`` this process's workers
         then use); its queue id once committed. The same ``idempotency_key`` returns the first
         id. Higher ``priority`` first. ``callback_url`` gets a signed POST when a worker
-        finishes the item (COMPLETED or FAILED), retried with backoff. With ``response_model`` (a
-        pydantic model class or a JSON Schema dict) the item is a structured extraction: its
-        schema travels with it, and ``extracted()`` reads the validated value back as a dict."""
+        finishes the item (COMPLETED or FAILED) or it is found EXPIRED, retried with backoff.
+        With ``response_model`` (a pydantic model class or a JSON Schema dict) the item is a
+        structured extraction: its schema travels with it, and ``extracted()`` reads the
+        validated value back as a dict."""
     async def status(self, qid: str) -> QueueItem:
         """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
     async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
@@ -984,7 +985,8 @@ class Queue:
         """Queue a FAILED or EXPIRED item again, attempts and TTL anew; whether it was."""
     def on_event(self, callback: Callable[[_QueueEvent], object]) -> None:
         """Call ``callback`` on every state change this process makes (submitted, taken,
-        completed, failed, queued again), from a runtime thread: keep it short, or hand the
+        completed, failed, queued again) and every expiry it finds (each expiry once, in the
+        one process that reports it), from a runtime thread: keep it short, or hand the
         event on (to a Kafka producer, a websocket, a log). An exception it raises is logged."""
     async def purge(self, *, states: Sequence[_QueueState] | None = None) -> int:
         """Delete the items in ``states`` (every finished one when None); how many went."""
