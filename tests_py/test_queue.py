@@ -542,3 +542,46 @@ async def test_a_worker_that_finds_an_item_past_its_ttl_reports_the_expiry(srv: 
     assert seen == [(qid, "QUEUED"), (qid, "EXPIRED")]  # no status() call: the worker found it
     assert [(b["queue_id"], b["state"], v) for b, v in receiver.got] == [(qid, "EXPIRED", True)]
     assert len(srv.requests) == 1
+
+
+def test_a_script_without_an_event_loop_submits_and_waits_with_the_sync_forms(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv)
+    seen: list[str] = []
+    queue.on_event(lambda e: seen.append(e["state"]))  # needs the GIL while result_sync waits
+    qid = queue.submit_sync({"messages": "Capital of Peru?", "max_tokens": 9}, target=c, metadata={"n": 1})
+    keyed = queue.submit_sync("again", target=c, idempotency_key="k")
+    assert queue.submit_sync("other", target=c, idempotency_key="k") == keyed != qid
+    item = queue.status_sync(qid)
+    assert (item.state, item.metadata, item.request["max_tokens"]) == ("QUEUED", {"n": 1}, 9)
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:  # runs only while the waiting thread has let the GIL go
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            for _ in range(10_000):
+                pass
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        with pytest.raises(llmrail.TimeoutError, match="QUEUED"):
+            start = time.monotonic()
+            try:
+                queue.result_sync(qid, wait=0.3)  # no worker yet
+            finally:
+                end = time.monotonic()
+    finally:
+        stop.set()
+        ticker.join()
+    assert end - start >= 0.3
+    assert len([t for t in ticks if start + 0.1 < t < end - 0.1]) > 10
+    srv.reply("Lima.")
+    with queue.worker(concurrency=1):
+        assert queue.result_sync(qid, wait=10).text == "Lima."
+        assert queue.result_sync(keyed, wait=10).text == "mock reply to: again"
+    assert queue.status_sync(qid).state == "COMPLETED"
+    wait_for(lambda: seen.count("COMPLETED") == 2)
+    with pytest.raises(llmrail.NotFoundError):
+        queue.status_sync("q_missing")

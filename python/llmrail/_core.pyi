@@ -962,12 +962,29 @@ class Queue:
         With ``response_model`` (a pydantic model class or a JSON Schema dict) the item is a
         structured extraction: its schema travels with it, and ``extracted()`` reads the
         validated value back as a dict."""
+    def submit_sync(
+        self,
+        request: str | _QueuedRequest,
+        *,
+        target: str | Client,
+        response_model: type[Any] | Mapping[str, Any] | None = None,
+        callback_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+    ) -> str:
+        """The same submission, blocking this thread (the GIL is released while waiting)."""
     async def status(self, qid: str) -> QueueItem:
         """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
+    def status_sync(self, qid: str) -> QueueItem:
+        """The same, blocking this thread (the GIL is released while waiting)."""
     async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
         """The response once a worker stored it, waiting up to ``wait`` seconds (None: until it
         finishes; ``TimeoutError`` if it has not). A FAILED item raises its last error, typed as
         it was; an EXPIRED one ``ExpiredError``."""
+    def result_sync(self, qid: str, *, wait: float | None = None) -> ChatResponse:
+        """The same wait, blocking this thread (the GIL is released while waiting; Ctrl-C
+        stops it), raising as ``result`` does."""
     async def extracted(self, qid: str, *, wait: float | None = None) -> dict[str, Any]:
         """An extraction item's value (validated against the schema; pass it to the model's
         ``model_validate`` for its own validators), waiting and raising as ``result`` does."""
