@@ -9,7 +9,7 @@
 //!   `memory://` (the same engine in memory: volatile, one process);
 //! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
 //! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
-//! - `divert.rs`: a chat call's processing mode (`direct`, `queue`, `auto`);
+//! - `divert.rs`: a call's processing mode (`direct`, `queue`, `auto`), chat or extraction;
 //! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`.
 //!
 //! Delivery is at-least-once: an item whose worker died is taken again once its lease runs
@@ -27,7 +27,7 @@ mod tests;
 mod webhook;
 mod worker;
 
-pub use divert::{Answer, Processing};
+pub use divert::{Answer, Diverted, Processing};
 pub use item::{Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 
@@ -348,7 +348,13 @@ impl Queue {
 
     async fn get(&self, id: String) -> Result<Item> {
         match self.inner.store.get(id.clone(), now_ms()).await? {
-            Some(item) => Ok(item),
+            Some(item) => {
+                // Reading it may have expired it: report that (once, whoever reads it).
+                if item.state == State::Expired {
+                    self.report_expired().await;
+                }
+                Ok(item)
+            }
             None => Err(LlmError::new(
                 ErrorKind::NotFound,
                 format!("the queue {} has no item {id:?}", self.inner.url),
@@ -415,6 +421,42 @@ impl Queue {
         }
     }
 
+    /// Report the expiries nobody has reported yet, in any process: an `on_event` event, and
+    /// the webhook of an item with a `callback_url`. The store hands each expiry to one caller.
+    pub(crate) async fn report_expired(&self) {
+        let items = match self.inner.store.take_expired(EXPIRED_BATCH, now_ms()).await {
+            Ok(items) => items,
+            Err(e) => {
+                // Still unreported in the store: the next reader or worker tries again.
+                tracing::warn!(queue = %self.inner.url, error = %e, "queue could not read its expiries");
+                return;
+            }
+        };
+        for item in items {
+            self.emit(&item.id, State::Expired, &item.target, item.attempts);
+            if let Some(url) = &item.callback_url {
+                let error = StoredError::queue(
+                    ErrorKind::Expired,
+                    format!(
+                        "queue item {} expired: no worker took it within its TTL",
+                        item.id
+                    ),
+                    item.finished_ms.unwrap_or(item.updated_ms),
+                );
+                let body = webhook::payload(
+                    &item.id,
+                    State::Expired,
+                    item.attempts,
+                    item.metadata.as_ref(),
+                    None,
+                    None,
+                    Some(&error),
+                );
+                self.notify(url.clone(), body);
+            }
+        }
+    }
+
     /// Items in `state` (every state when `None`), oldest first, at most `limit`.
     pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Item>> {
         let q = self.clone();
@@ -446,6 +488,9 @@ impl Queue {
 
 /// How often waiters and idle workers look at the store for other processes' changes.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Expiries reported per step; more wait for the next one.
+const EXPIRED_BATCH: u32 = 100;
 
 fn unreadable(item: &Item, e: &dyn std::fmt::Display) -> LlmError {
     LlmError::new(

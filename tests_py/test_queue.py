@@ -127,6 +127,41 @@ async def test_a_queued_extraction_carries_its_schema_and_reads_back_the_value(
         await queue.submit({"messages": "x", "validation_context": {}}, target=c, response_model=Person)
 
 
+async def test_an_extraction_with_processing_queues_its_schema_and_the_handle_reads_the_value(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    import pydantic
+
+    class Person(pydantic.BaseModel):
+        name: str
+        age: int
+
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv, circuit_breaker=llmrail.CircuitBreaker(failure_threshold=1, cooldown=0.5))
+    srv.reply('{"name": "Ada", "age": 36}')
+    direct = await c.extract(Person, "Who wrote the first program?", queue=queue, processing="auto")
+    assert direct == Person(name="Ada", age=36)  # healthy: answered directly, validated by the model
+    later = await c.extract(PERSON, "Who found the first bug?", queue=queue, processing="queue")
+    assert isinstance(later, llmrail.Queued) and len(srv.requests) == 1
+    assert (await queue.status(later.queue_id)).request["extract"]["schema"] == PERSON
+    srv.fault(529)  # overloaded: the breaker opens and the extraction goes to the queue
+    queued = await c.extract(Person, "Who designed COBOL?", queue=queue, processing="auto")
+    assert isinstance(queued, llmrail.Queued)
+    assert (await queue.status(queued.queue_id)).request["extract"]["name"] == "Person"
+    srv.reply('{"name": "Grace", "age": 85}')
+    srv.reply('{"name": "Grace", "age": 85}')
+    async with queue.worker(concurrency=1):
+        assert await later.result(wait=10) == {"name": "Grace", "age": 85}
+        value = await queued.result(wait=10)
+    assert value == await queue.extracted(queued.queue_id) == {"name": "Grace", "age": 85}
+    synced = c.extract_sync(PERSON, "Who?", queue=queue, processing="queue")
+    assert isinstance(synced, llmrail.Queued) and (await queue.status(synced.queue_id)).state == "QUEUED"
+    with pytest.raises(llmrail.ConfigurationError, match="include_raw"):
+        await c.extract(Person, "x", queue=queue, processing="auto", include_raw=True)
+    with pytest.raises(llmrail.ConfigurationError, match="needs a queue"):
+        c.extract_sync(Person, "x", processing="queue")
+
+
 async def test_the_same_idempotency_key_returns_the_same_id(tmp_path: Path) -> None:
     queue = llmrail.Queue(url(tmp_path))
     first = await queue.submit("hi", target="openai/gpt-4.1-mini", idempotency_key="order-17")
@@ -459,3 +494,94 @@ async def test_the_command_line_shows_retries_and_purges_items(tmp_path: Path) -
     assert cli("purge", "--url", queue_url).stdout.strip() == "purged 1 items"
     missing = cli("show", "q_nope", "--url", queue_url)
     assert missing.returncode == 1 and "NotFoundError" in missing.stderr
+
+
+async def test_an_expiry_is_posted_and_reported_once_however_many_readers_see_it(tmp_path: Path) -> None:
+    secret = "whsec-test-0123456789"
+    one = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    two = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    seen: list[tuple[str, str]] = []
+    for q in (one, two):
+        q.on_event(lambda e: seen.append((e["queue_id"], e["state"])))
+    with Receiver(secret, statuses=[500]) as receiver:
+        qid = await one.submit("too late", target="openai/gpt-4.1-mini", callback_url=receiver.url,
+                               metadata={"essay": 9})
+        await asyncio.sleep(0.4)
+        for _ in range(3):  # every reader sees EXPIRED; one of them reports it
+            assert (await one.status(qid)).state == (await two.status(qid)).state == "EXPIRED"
+        with pytest.raises(llmrail.ExpiredError):
+            await two.result(qid, wait=1)
+        deadline = time.monotonic() + 10
+        while len(receiver.got) < 2:  # noqa: ASYNC110 - the receiver is a thread
+            assert time.monotonic() < deadline, receiver.got
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # room for a second report, were there one
+    assert [e for e in seen if e[1] == "EXPIRED"] == [(qid, "EXPIRED")]
+    assert len(receiver.got) == 2 and receiver.got[0] == receiver.got[1]  # answered 500: sent again
+    body, valid = receiver.got[0]
+    assert valid and body["state"] == "EXPIRED" and body["metadata"] == {"essay": 9}
+    assert body["error"]["kind"] == "ExpiredError" and body["result"] is None
+
+
+async def test_a_worker_that_finds_an_item_past_its_ttl_reports_the_expiry(srv: MockServer, tmp_path: Path) -> None:
+    secret = "whsec-test-0123456789"
+    queue = llmrail.Queue(url(tmp_path), ttl=0.3, webhook_secret=secret)
+    seen: list[tuple[str, str]] = []
+    queue.on_event(lambda e: seen.append((e["queue_id"], e["state"])))
+    c = client(srv, circuit_breaker=llmrail.CircuitBreaker(failure_threshold=1, cooldown=30))
+    srv.fault(529)
+    with pytest.raises(llmrail.OverloadedError):
+        await c.chat("down")  # the breaker opens: the worker leaves the target's items waiting
+    with Receiver(secret, statuses=[]) as receiver:
+        qid = await queue.submit("waits", target=c, callback_url=receiver.url)
+        async with queue.worker(concurrency=1):
+            deadline = time.monotonic() + 10
+            while not receiver.got:  # noqa: ASYNC110 - the receiver is a thread
+                assert time.monotonic() < deadline, seen
+                await asyncio.sleep(0.05)
+    assert seen == [(qid, "QUEUED"), (qid, "EXPIRED")]  # no status() call: the worker found it
+    assert [(b["queue_id"], b["state"], v) for b, v in receiver.got] == [(qid, "EXPIRED", True)]
+    assert len(srv.requests) == 1
+
+
+def test_a_script_without_an_event_loop_submits_and_waits_with_the_sync_forms(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv)
+    seen: list[str] = []
+    queue.on_event(lambda e: seen.append(e["state"]))  # needs the GIL while result_sync waits
+    qid = queue.submit_sync({"messages": "Capital of Peru?", "max_tokens": 9}, target=c, metadata={"n": 1})
+    keyed = queue.submit_sync("again", target=c, idempotency_key="k")
+    assert queue.submit_sync("other", target=c, idempotency_key="k") == keyed != qid
+    item = queue.status_sync(qid)
+    assert (item.state, item.metadata, item.request["max_tokens"]) == ("QUEUED", {"n": 1}, 9)
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:  # runs only while the waiting thread has let the GIL go
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            for _ in range(10_000):
+                pass
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    try:
+        with pytest.raises(llmrail.TimeoutError, match="QUEUED"):
+            start = time.monotonic()
+            try:
+                queue.result_sync(qid, wait=0.3)  # no worker yet
+            finally:
+                end = time.monotonic()
+    finally:
+        stop.set()
+        ticker.join()
+    assert end - start >= 0.3
+    assert len([t for t in ticks if start + 0.1 < t < end - 0.1]) > 10
+    srv.reply("Lima.")
+    with queue.worker(concurrency=1):
+        assert queue.result_sync(qid, wait=10).text == "Lima."
+        assert queue.result_sync(keyed, wait=10).text == "mock reply to: again"
+    assert queue.status_sync(qid).state == "COMPLETED"
+    wait_for(lambda: seen.count("COMPLETED") == 2)
+    with pytest.raises(llmrail.NotFoundError):
+        queue.status_sync("q_missing")

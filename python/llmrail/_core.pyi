@@ -574,7 +574,7 @@ class Client:
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
-    ) -> ChatResponse | Queued:
+    ) -> ChatResponse | Queued[ChatResponse]:
         """With ``queue=``: ``processing="queue"`` stores the request and returns ``Queued`` at once;
         ``"auto"`` answers directly while the provider is healthy and returns ``Queued`` when its
         breaker is open or the call ends in an outage (overloaded, server error, timeout,
@@ -597,7 +597,7 @@ class Client:
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
-    ) -> ChatResponse | Queued:
+    ) -> ChatResponse | Queued[ChatResponse]:
         """The same call with a queue, blocking this thread: a response, or ``Queued``."""
     async def submit_batch(
         self,
@@ -639,49 +639,160 @@ class Client:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
     @overload
     async def extract(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> _M:
         """An instance of the pydantic model ``response_model``, validated; await it."""
     @overload
     async def extract(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[_M]:
         """The validated instance in an ``Extraction`` with its attempts, usage and cost."""
     @overload
     async def extract(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> dict[str, Any]:
         """A dict valid against the JSON Schema ``response_model``; await it."""
     @overload
     async def extract(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[dict[str, Any]]:
         """The valid dict in an ``Extraction`` with its attempts, usage and cost."""
     @overload
-    async def extract(self, response_model: Any, messages: _Messages, **options: Unpack[_ExtractAny]) -> Any:
+    async def extract(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M | Queued[dict[str, Any]]:
+        """With ``queue=``, as ``chat`` takes it: the instance, or ``Queued`` when the
+        extraction went to the queue (its schema with it); ``Queued.result()`` is then the
+        validated value as a dict, as ``Queue.extracted`` gives it."""
+    @overload
+    async def extract(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> dict[str, Any] | Queued[dict[str, Any]]:
+        """With ``queue=``: the valid dict, or ``Queued`` when it went to the queue."""
+    @overload
+    async def extract(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
         """A value valid against ``response_model`` (a pydantic model or a JSON Schema)."""
     @overload
     def extract_sync(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> _M:
         """The same extraction, blocking this thread (the GIL is released while waiting)."""
     @overload
     def extract_sync(
-        self, response_model: type[_M], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[_M]:
         """The same extraction in an ``Extraction``, blocking this thread."""
     @overload
     def extract_sync(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractValue]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
     ) -> dict[str, Any]:
         """A dict valid against the JSON Schema, blocking this thread."""
     @overload
     def extract_sync(
-        self, response_model: Mapping[str, Any], messages: _Messages, **options: Unpack[_ExtractRaw]
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractRaw],
     ) -> Extraction[dict[str, Any]]:
         """The valid dict in an ``Extraction``, blocking this thread."""
     @overload
-    def extract_sync(self, response_model: Any, messages: _Messages, **options: Unpack[_ExtractAny]) -> Any:
+    def extract_sync(
+        self,
+        response_model: type[_M],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M | Queued[dict[str, Any]]:
+        """With ``queue=``, as ``chat`` takes it, blocking this thread: the instance, or
+        ``Queued`` when the extraction went to the queue (its schema with it)."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: Mapping[str, Any],
+        messages: _Messages,
+        *,
+        queue: Queue,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> dict[str, Any] | Queued[dict[str, Any]]:
+        """With ``queue=``, blocking this thread: the valid dict, or ``Queued``."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: Any,
+        messages: _Messages,
+        *,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
         """A value valid against ``response_model``, blocking this thread."""
     @overload
     def extract_stream(
@@ -851,15 +962,33 @@ class Queue:
         """Store ``request`` for ``target`` (a model string, or a ``Client`` this process's workers
         then use); its queue id once committed. The same ``idempotency_key`` returns the first
         id. Higher ``priority`` first. ``callback_url`` gets a signed POST when a worker
-        finishes the item (COMPLETED or FAILED), retried with backoff. With ``response_model`` (a
-        pydantic model class or a JSON Schema dict) the item is a structured extraction: its
-        schema travels with it, and ``extracted()`` reads the validated value back as a dict."""
+        finishes the item (COMPLETED or FAILED) or it is found EXPIRED, retried with backoff.
+        With ``response_model`` (a pydantic model class or a JSON Schema dict) the item is a
+        structured extraction: its schema travels with it, and ``extracted()`` reads the
+        validated value back as a dict."""
+    def submit_sync(
+        self,
+        request: str | _QueuedRequest,
+        *,
+        target: str | Client,
+        response_model: type[Any] | Mapping[str, Any] | None = None,
+        callback_url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        priority: int = 0,
+    ) -> str:
+        """The same submission, blocking this thread (the GIL is released while waiting)."""
     async def status(self, qid: str) -> QueueItem:
         """The item's state, attempts, times and errors (``NotFoundError`` for an unknown id)."""
+    def status_sync(self, qid: str) -> QueueItem:
+        """The same, blocking this thread (the GIL is released while waiting)."""
     async def result(self, qid: str, *, wait: float | None = None) -> ChatResponse:
         """The response once a worker stored it, waiting up to ``wait`` seconds (None: until it
         finishes; ``TimeoutError`` if it has not). A FAILED item raises its last error, typed as
         it was; an EXPIRED one ``ExpiredError``."""
+    def result_sync(self, qid: str, *, wait: float | None = None) -> ChatResponse:
+        """The same wait, blocking this thread (the GIL is released while waiting; Ctrl-C
+        stops it), raising as ``result`` does."""
     async def extracted(self, qid: str, *, wait: float | None = None) -> dict[str, Any]:
         """An extraction item's value (validated against the schema; pass it to the model's
         ``model_validate`` for its own validators), waiting and raising as ``result`` does."""
@@ -877,7 +1006,8 @@ class Queue:
         """Queue a FAILED or EXPIRED item again, attempts and TTL anew; whether it was."""
     def on_event(self, callback: Callable[[_QueueEvent], object]) -> None:
         """Call ``callback`` on every state change this process makes (submitted, taken,
-        completed, failed, queued again), from a runtime thread: keep it short, or hand the
+        completed, failed, queued again) and every expiry it finds (each expiry once, in the
+        one process that reports it), from a runtime thread: keep it short, or hand the
         event on (to a Kafka producer, a websocket, a log). An exception it raises is logged."""
     async def purge(self, *, states: Sequence[_QueueState] | None = None) -> int:
         """Delete the items in ``states`` (every finished one when None); how many went."""
@@ -950,13 +1080,15 @@ class QueueWorker:
     def __aexit__(self, exc_type: object, exc: object, tb: object, /) -> Awaitable[bool]: ...
 
 @final
-class Queued:
-    """What ``chat(..., queue=q, processing=...)`` returns when the request went to the queue."""
+class Queued(Generic[_T]):
+    """What ``chat(..., queue=q, processing=...)`` or ``extract(..., queue=q, processing=...)``
+    returns when the request went to the queue."""
     @property
     def queue_id(self) -> str:
         """The item's id in the queue."""
-    async def result(self, *, wait: float | None = None) -> ChatResponse:
-        """The response once a worker has it, as ``Queue.result`` gives it."""
+    async def result(self, *, wait: float | None = None) -> _T:
+        """The response once a worker has it, as ``Queue.result`` gives it; for an extraction its
+        validated value, as ``Queue.extracted`` gives it."""
 
 @final
 class JsonSchema:

@@ -21,7 +21,7 @@ use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, Py
 use super::stream::PyChatStream;
 use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
-use crate::queue::{Answer, Processing, Queue};
+use crate::queue::{Answer, Diverted, Processing, Queue};
 
 /// The queue a chat call may go to, and when; `None` for a plain call.
 fn routed(
@@ -42,6 +42,34 @@ fn answer_to_py(py: Python<'_>, queue: Queue, answer: Answer) -> PyResult<Py<PyA
     match answer {
         Answer::Direct(r, report) => PyChatResponse::from((*r, report)).into_py_any(py),
         Answer::Queued(id) => PyQueued::new(queue, id).into_py_any(py),
+    }
+}
+
+/// A queue route for an extraction: one that may be queued takes no `include_raw` (the
+/// worker keeps no raw answers) nor `validation_context` (a worker validates by the schema).
+fn queueable(
+    routed: Option<(Queue, Processing)>,
+    o: &ExtractOptions,
+) -> PyResult<Option<(Queue, Processing)>> {
+    match &routed {
+        Some((_, mode)) if *mode != Processing::Direct && (o.include_raw || o.validation_context.is_some()) => {
+            Err(super::errors::config(
+                "an extraction that may be queued takes no include_raw or validation_context: its value is read back with Queued.result()",
+            ))
+        }
+        _ => Ok(routed),
+    }
+}
+
+fn diverted_to_py(
+    py: Python<'_>,
+    queue: Queue,
+    diverted: Diverted<extract::Outcome>,
+    include_raw: bool,
+) -> PyResult<Py<PyAny>> {
+    match diverted {
+        Diverted::Direct(outcome) => extract::finish(py, outcome, include_raw),
+        Diverted::Queued(id) => PyQueued::extraction(queue, id).into_py_any(py),
     }
 }
 
@@ -302,40 +330,69 @@ impl PyClient {
         batch::PyBatcher::start(&self.inner, max_items, max_wait, store, wait)
     }
 
-    /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it.
-    #[pyo3(signature = (response_model, messages, **options))]
+    /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it. With
+    /// `queue=`, `processing` may send it to the queue as `chat` does, its schema with it.
+    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
     fn extract(
         &self,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
+        queue: Option<PyRef<'_, PyQueue>>,
+        processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
         let o = ExtractOptions::read(options, "Client.extract()")?;
         let client = self.inner.clone();
-        coroutine::call(
-            move |py| {
-                let call = extract::prepare(py, &client, response_model, messages, o)?;
-                let include_raw = call.include_raw;
-                Ok(async move { Ok((call.run().await?, include_raw)) })
-            },
-            |py, (outcome, include_raw)| extract::finish(py, outcome, include_raw),
-        )
+        match queueable(routed(queue, processing)?, &o)? {
+            None => coroutine::call(
+                move |py| {
+                    let call = extract::prepare(py, &client, response_model, messages, o)?;
+                    let include_raw = call.include_raw;
+                    Ok(async move { Ok((call.run().await?, include_raw)) })
+                },
+                |py, (outcome, include_raw)| extract::finish(py, outcome, include_raw),
+            ),
+            Some((queue, mode)) => {
+                let kept = queue.clone();
+                coroutine::call(
+                    move |py| {
+                        let call = extract::prepare(py, &client, response_model, messages, o)?;
+                        let include_raw = call.include_raw;
+                        Ok(async move { Ok((call.divert(queue, mode).await?, include_raw)) })
+                    },
+                    move |py, (diverted, include_raw)| {
+                        diverted_to_py(py, kept, diverted, include_raw)
+                    },
+                )
+            }
+        }
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (response_model, messages, **options))]
+    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
     fn extract_sync(
         &self,
         py: Python<'_>,
         response_model: Py<PyAny>,
         messages: Py<PyAny>,
+        queue: Option<PyRef<'_, PyQueue>>,
+        processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let o = ExtractOptions::read(options, "Client.extract_sync()")?;
+        let routed = queueable(routed(queue, processing)?, &o)?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;
-        let outcome = bridge::block(py, call.run())?;
-        extract::finish(py, outcome, include_raw)
+        match routed {
+            None => {
+                let outcome = bridge::block(py, call.run())?;
+                extract::finish(py, outcome, include_raw)
+            }
+            Some((queue, mode)) => {
+                let diverted = bridge::block(py, call.divert(queue.clone(), mode))?;
+                diverted_to_py(py, queue, diverted, include_raw)
+            }
+        }
     }
 
     /// Partial dicts while the answer streams, then the validated value (`async for` or `for`).

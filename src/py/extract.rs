@@ -22,6 +22,7 @@ use super::types::PyUsage;
 use crate::client::Client;
 use crate::error::LlmError;
 use crate::extract::{self, Check, Failure, Mode, Spec, Verdict};
+use crate::queue::{Diverted, ExtractJob, Processing, Queue};
 use crate::resilience::CallOptions;
 
 /// Validation in Python after the schema's: `validate(json_text, attempt) -> (ok, value | errors)`.
@@ -69,6 +70,8 @@ pub struct PreparedExtraction {
     pub opts: CallOptions,
     pub check: Arc<PyCheck>,
     pub include_raw: bool,
+    /// The schema as JSON text: what a queued extraction stores.
+    schema_text: String,
 }
 
 static PREPARE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -108,10 +111,11 @@ pub fn prepare(
         opts,
         check: Arc::new(PyCheck { validate }),
         include_raw: o.include_raw,
+        schema_text: text,
     })
 }
 
-type Outcome = Result<extract::Extraction<Py<PyAny>>, Failure<PyErr>>;
+pub type Outcome = Result<extract::Extraction<Py<PyAny>>, Failure<PyErr>>;
 
 impl PreparedExtraction {
     pub async fn run(self) -> Result<Outcome, LlmError> {
@@ -123,6 +127,35 @@ impl PreparedExtraction {
             self.check.as_ref(),
         )
         .await)
+    }
+
+    /// Run as `mode` says: directly (validators and all), or into `queue` with the schema.
+    pub async fn divert(
+        self,
+        queue: Queue,
+        mode: Processing,
+    ) -> Result<Diverted<Outcome>, LlmError> {
+        let job = ExtractJob {
+            schema: serde_json::from_str(&self.schema_text)
+                .map_err(|e| LlmError::config(format!("the schema is not JSON: {e}")))?,
+            name: self.spec.name.clone(),
+            mode: self.spec.mode.map_or("auto", Mode::as_str).to_string(),
+            max_retries: self.spec.max_retries,
+            token_budget: self.spec.token_budget,
+        };
+        let Self {
+            client,
+            req,
+            spec,
+            opts,
+            check,
+            ..
+        } = self;
+        queue
+            .extract(&client, req, job, mode, |req| {
+                extract::run(&client, req, &spec, opts, check.as_ref())
+            })
+            .await
     }
 
     pub fn stream(self) -> PyResult<PyExtractStream> {

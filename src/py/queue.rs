@@ -10,6 +10,7 @@ use pythonize::pythonize;
 use serde_json::Value;
 
 use super::arg::{opt, Arg};
+use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::client::PyClient;
 use super::convert::RequestArgs;
@@ -157,6 +158,41 @@ fn states(value: Option<Vec<String>>) -> PyResult<Vec<State>> {
     }
 }
 
+impl PyQueue {
+    /// What `submit` and `submit_sync` read: the request's arguments and what goes with it.
+    #[allow(clippy::too_many_arguments)]
+    fn submission(
+        &self,
+        request: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+        response_model: Option<&Bound<'_, PyAny>>,
+        callback_url: Option<Arg<String>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<Arg<String>>,
+        priority: Arg<i64>,
+    ) -> PyResult<(RequestArgs, Submission)> {
+        let (args, extract) = match response_model.filter(|m| !m.is_none()) {
+            None => (request_args(request)?, None),
+            Some(model) => {
+                let (args, job) = extraction_args(request, model)?;
+                (args, Some(job))
+            }
+        };
+        let sub = Submission {
+            target: self::target(&self.inner, target)?,
+            metadata: metadata
+                .filter(|m| !m.is_none())
+                .map(|m| to_value(m, "metadata"))
+                .transpose()?,
+            idempotency_key: opt(idempotency_key, "idempotency_key")?,
+            priority: priority.get("priority")?,
+            callback_url: opt(callback_url, "callback_url")?,
+            extract,
+        };
+        Ok((args, sub))
+    }
+}
+
 #[pymethods]
 impl PyQueue {
     #[new]
@@ -216,24 +252,15 @@ impl PyQueue {
         idempotency_key: Option<Arg<String>>,
         priority: Arg<i64>,
     ) -> PyResult<Coroutine> {
-        let (args, extract) = match response_model.filter(|m| !m.is_none()) {
-            None => (request_args(request)?, None),
-            Some(model) => {
-                let (args, job) = extraction_args(request, model)?;
-                (args, Some(job))
-            }
-        };
-        let sub = Submission {
-            target: self::target(&self.inner, target)?,
-            metadata: metadata
-                .filter(|m| !m.is_none())
-                .map(|m| to_value(m, "metadata"))
-                .transpose()?,
-            idempotency_key: opt(idempotency_key, "idempotency_key")?,
-            priority: priority.get("priority")?,
-            callback_url: opt(callback_url, "callback_url")?,
-            extract,
-        };
+        let (args, sub) = self.submission(
+            request,
+            target,
+            response_model,
+            callback_url,
+            metadata,
+            idempotency_key,
+            priority,
+        )?;
         let queue = self.inner.clone();
         coroutine::call(
             move |py| {
@@ -244,6 +271,36 @@ impl PyQueue {
         )
     }
 
+    /// The same submission, blocking this thread (the GIL is released while waiting).
+    #[pyo3(
+        signature = (request, *, target, response_model=None, callback_url=None, metadata=None, idempotency_key=None, priority=Arg::new(0)),
+        text_signature = "($self, request, *, target, response_model=None, callback_url=None, metadata=None, idempotency_key=None, priority=0)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn submit_sync(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        target: &Bound<'_, PyAny>,
+        response_model: Option<&Bound<'_, PyAny>>,
+        callback_url: Option<Arg<String>>,
+        metadata: Option<&Bound<'_, PyAny>>,
+        idempotency_key: Option<Arg<String>>,
+        priority: Arg<i64>,
+    ) -> PyResult<String> {
+        let (args, sub) = self.submission(
+            request,
+            target,
+            response_model,
+            callback_url,
+            metadata,
+            idempotency_key,
+            priority,
+        )?;
+        let req = args.into_request(py)?;
+        bridge::block(py, self.inner.submit(&req, sub))
+    }
+
     /// The item's state, attempts, times and errors; await it.
     fn status(&self, qid: String) -> PyResult<Coroutine> {
         let queue = self.inner.clone();
@@ -251,6 +308,11 @@ impl PyQueue {
             move |_| Ok(async move { queue.status(&qid).await }),
             |py, item| PyQueueItem(item).into_py_any(py),
         )
+    }
+
+    /// The same, blocking this thread (the GIL is released while waiting).
+    fn status_sync(&self, py: Python<'_>, qid: &str) -> PyResult<PyQueueItem> {
+        bridge::block(py, self.inner.status(qid)).map(PyQueueItem)
     }
 
     /// The response once the item has one (waiting up to `wait` seconds, forever when None);
@@ -263,6 +325,18 @@ impl PyQueue {
             move |_| Ok(async move { queue.result(&qid, wait).await }),
             |py, r| PyChatResponse::from(r).into_py_any(py),
         )
+    }
+
+    /// The same, blocking this thread (the GIL is released while waiting; Ctrl-C stops it).
+    #[pyo3(signature = (qid, *, wait=None))]
+    fn result_sync(
+        &self,
+        py: Python<'_>,
+        qid: &str,
+        wait: Option<Arg<f64>>,
+    ) -> PyResult<PyChatResponse> {
+        let wait = wait.map(|w| seconds("wait", w)).transpose()?;
+        bridge::block(py, self.inner.result(qid, wait)).map(PyChatResponse::from)
     }
 
     /// An extraction item's validated value (a dict for a model or a schema), waiting as

@@ -1,10 +1,14 @@
 //! A chat call's processing mode: `direct` (never queued), `queue` (always), or `auto`: answered
 //! directly while the provider is healthy, queued when its breaker is open or the call ends in
-//! an outage, so the caller gets a queue id instead of an error.
+//! an outage, so the caller gets a queue id instead of an error. A structured extraction is
+//! diverted the same way, its schema going into the queue with the request.
 
-use super::{Queue, Submission};
+use std::future::Future;
+
+use super::{ExtractJob, Queue, Submission};
 use crate::client::Client;
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::extract::Failure;
 use crate::model::{ChatRequest, ChatResponse};
 use crate::resilience::{CallOptions, CallReport};
 
@@ -39,6 +43,14 @@ pub enum Answer {
     Queued(String),
 }
 
+/// An extraction's outcome as its caller shapes it, or where it waits.
+#[derive(Debug)]
+pub enum Diverted<T> {
+    Direct(T),
+    /// The queue id.
+    Queued(String),
+}
+
 /// The failures that mean the provider is down rather than the request wrong: worth keeping
 /// the request for later.
 pub fn outage(e: &LlmError) -> bool {
@@ -62,47 +74,84 @@ impl Queue {
         opts: CallOptions,
         mode: Processing,
     ) -> Result<Answer> {
-        let target = format!("{}/{}", client.provider(), client.model());
         match mode {
             Processing::Direct => {
                 let (r, report) = client.chat_with(req, opts).await?;
                 Ok(Answer::Direct(Box::new(r), report))
             }
-            Processing::Queue => {
-                self.use_client(&target, client.clone());
-                let sub = Submission {
-                    target,
-                    ..Submission::default()
-                };
-                Ok(Answer::Queued(self.submit(&req, sub).await?))
-            }
+            Processing::Queue => Ok(Answer::Queued(
+                self.enqueue(client, &req, None, None).await?,
+            )),
             Processing::Auto => {
                 // Kept for the queue: the call consumes its request.
                 let kept = req.clone();
                 match client.chat_with(req, opts).await {
                     Ok((r, report)) => Ok(Answer::Direct(Box::new(r), report)),
-                    Err(e) if outage(&e) => {
-                        self.use_client(&target, client.clone());
-                        let sub = Submission {
-                            target,
-                            ..Submission::default()
-                        };
-                        match self.submit(&kept, sub).await {
-                            Ok(id) => Ok(Answer::Queued(id)),
-                            Err(mut full) => {
-                                full.message = format!(
-                                    "{} (the call failed with {}: {}, and could not be queued)",
-                                    full.message,
-                                    e.kind.name(),
-                                    e.message
-                                );
-                                Err(full)
-                            }
-                        }
-                    }
+                    Err(e) if outage(&e) => Ok(Answer::Queued(
+                        self.enqueue(client, &kept, None, Some(&e)).await?,
+                    )),
                     Err(e) => Err(e),
                 }
             }
         }
+    }
+
+    /// Run an extraction (`run`, the caller's own loop with its validators) as `mode` says; a
+    /// queued one carries `job`, so a worker anywhere can validate against the schema.
+    pub async fn extract<T, A, F>(
+        &self,
+        client: &Client,
+        req: ChatRequest,
+        job: ExtractJob,
+        mode: Processing,
+        run: impl FnOnce(ChatRequest) -> F,
+    ) -> Result<Diverted<std::result::Result<T, Failure<A>>>>
+    where
+        F: Future<Output = std::result::Result<T, Failure<A>>>,
+    {
+        match mode {
+            Processing::Direct => Ok(Diverted::Direct(run(req).await)),
+            Processing::Queue => Ok(Diverted::Queued(
+                self.enqueue(client, &req, Some(job), None).await?,
+            )),
+            Processing::Auto => {
+                let kept = req.clone();
+                match run(req).await {
+                    Err(Failure::Llm(e)) if outage(&e) => Ok(Diverted::Queued(
+                        self.enqueue(client, &kept, Some(job), Some(&e)).await?,
+                    )),
+                    other => Ok(Diverted::Direct(other)),
+                }
+            }
+        }
+    }
+
+    /// Submit `req` for `client`'s "provider/model" (this process's workers use `client` for
+    /// it). `cause`: the outage that sent it here, named in the error if it cannot be queued.
+    async fn enqueue(
+        &self,
+        client: &Client,
+        req: &ChatRequest,
+        extract: Option<ExtractJob>,
+        cause: Option<&LlmError>,
+    ) -> Result<String> {
+        let target = format!("{}/{}", client.provider(), client.model());
+        self.use_client(&target, client.clone());
+        let sub = Submission {
+            target,
+            extract,
+            ..Submission::default()
+        };
+        self.submit(req, sub).await.map_err(|mut full| {
+            if let Some(e) = cause {
+                full.message = format!(
+                    "{} (the call failed with {}: {}, and could not be queued)",
+                    full.message,
+                    e.kind.name(),
+                    e.message
+                );
+            }
+            full
+        })
     }
 }

@@ -8,6 +8,7 @@
 -- <p>:finished     zset: COMPLETED/FAILED ids by finish time (the processing rate)
 -- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
+-- <p>:unreported   set: EXPIRED ids whose expiry no process has reported yet
 local p = KEYS[1]
 local op = ARGV[1]
 
@@ -53,7 +54,11 @@ local function finish(id, from, to, now)
   unlease(id)
   redis.call('ZREM', key('ready'), id)
   redis.call('ZREM', key('expiry'), id)
-  if to ~= 'EXPIRED' then redis.call('ZADD', key('finished'), now, id) end
+  if to ~= 'EXPIRED' then
+    redis.call('ZADD', key('finished'), now, id)
+  else
+    redis.call('SADD', key('unreported'), id)
+  end
 end
 
 local function lost(attempts, now)
@@ -198,6 +203,16 @@ elseif op == 'release' then
 elseif op == 'get' then
   sweep(now)
   return read(ARGV[3])
+elseif op == 'take_expired' then
+  sweep(now)
+  local out, limit = {}, tonumber(ARGV[3])
+  for _, id in ipairs(redis.call('SMEMBERS', key('unreported'))) do
+    if #out >= limit then break end
+    redis.call('SREM', key('unreported'), id)
+    local v = read(id)
+    if v then out[#out + 1] = v end
+  end
+  return out
 elseif op == 'list' then
   sweep(now)
   local state, limit, out = ARGV[3], tonumber(ARGV[4]), {}
@@ -226,6 +241,7 @@ elseif op == 'retry' then
   redis.call('HSET', h, 'attempts', 0, 'expires_ms', now + tonumber(redis.call('HGET', h, 'ttl_ms')))
   redis.call('HDEL', h, 'finished_ms')
   redis.call('ZREM', key('finished'), id)
+  redis.call('SREM', key('unreported'), id)
   requeue(id, state, now)
   return 1
 elseif op == 'purge' then
@@ -241,6 +257,7 @@ elseif op == 'purge' then
       unlease(id)
       for _, z in ipairs({'ready', 'expiry', 'finished', 'all'}) do redis.call('ZREM', key(z), id) end
       redis.call('DEL', h, errors(id))
+      redis.call('SREM', key('unreported'), id)
       count(state, -1)
       gone = gone + 1
     end

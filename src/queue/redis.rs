@@ -243,6 +243,15 @@ impl Store for RedisStore {
         Box::pin(async move { Ok(step.await?.and_then(item)) })
     }
 
+    fn take_expired(&self, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>> {
+        let step = self.step::<Vec<Vec<Option<String>>>>(vec![
+            "take_expired".into(),
+            now.to_string(),
+            limit.to_string(),
+        ]);
+        Box::pin(async move { Ok(step.await?.into_iter().filter_map(item).collect()) })
+    }
+
     fn list(&self, state: Option<State>, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>> {
         let step = self.step::<Vec<Vec<Option<String>>>>(vec![
             "list".into(),

@@ -48,6 +48,17 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_state ON items (state, priority DESC, seq);
 CREATE INDEX IF NOT EXISTS items_finished ON items (finished_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Expiries not yet reported (on_event, webhook). Triggers keep it, so every statement that
+-- expires, requeues or deletes items updates it in the same step, whichever process runs it.
+CREATE TABLE IF NOT EXISTS unreported_expiries (id TEXT PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS items_expired AFTER UPDATE OF state ON items
+    WHEN NEW.state = 'EXPIRED' AND OLD.state != 'EXPIRED'
+    BEGIN INSERT OR IGNORE INTO unreported_expiries (id) VALUES (NEW.id); END;
+CREATE TRIGGER IF NOT EXISTS items_unexpired AFTER UPDATE OF state ON items
+    WHEN OLD.state = 'EXPIRED' AND NEW.state != 'EXPIRED'
+    BEGIN DELETE FROM unreported_expiries WHERE id = OLD.id; END;
+CREATE TRIGGER IF NOT EXISTS items_deleted AFTER DELETE ON items
+    BEGIN DELETE FROM unreported_expiries WHERE id = OLD.id; END;
 ";
 
 const COLUMNS: &str = "id, state, target, request, metadata, priority, idempotency_key, attempts, \
@@ -455,6 +466,26 @@ impl Store for SqliteStore {
                 read_item,
             )
             .optional()
+        })
+    }
+
+    fn take_expired(&self, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>> {
+        self.step(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            expire(&tx, now, None)?;
+            let items: Vec<Item> = {
+                let mut st = tx.prepare(&format!(
+                    "SELECT {COLUMNS} FROM items WHERE id IN \
+                     (SELECT id FROM unreported_expiries LIMIT ?1)"
+                ))?;
+                let rows = st.query_map(params![limit], read_item)?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for it in &items {
+                tx.execute("DELETE FROM unreported_expiries WHERE id = ?1", [&it.id])?;
+            }
+            tx.commit()?;
+            Ok(items)
         })
     }
 

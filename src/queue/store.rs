@@ -57,6 +57,11 @@ pub trait Store: Send + Sync {
     /// The item, EXPIRED if its TTL has passed while it waited.
     fn get(&self, id: String, now: u64) -> BoxFuture<'_, Result<Option<Item>>>;
 
+    /// Expire what is due, then hand over up to `limit` EXPIRED items whose expiry nobody has
+    /// reported yet, marking them reported in the same step: each expiry is handed to one
+    /// caller once, however many processes and readers see the item.
+    fn take_expired(&self, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>>;
+
     /// Items in `state` (all when `None`), oldest first.
     fn list(&self, state: Option<State>, limit: u32, now: u64) -> BoxFuture<'_, Result<Vec<Item>>>;
 

@@ -188,6 +188,72 @@ fn an_item_past_its_ttl_is_expired_for_status_without_a_worker_and_never_taken()
 }
 
 #[test]
+fn each_expiry_is_handed_over_once_whoever_finds_it_and_not_after_a_retry_or_purge() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            for id in ["a", "b", "c"] {
+                submit(s, item(id), T0).await;
+            }
+            assert!(s.take_expired(10, T0 + 9_999).await.unwrap().is_empty());
+            // A reader expires "a" first; the taker sees it (and expires the others itself).
+            s.get("a".into(), T0 + 10_000).await.unwrap();
+            let first = s.take_expired(2, T0 + 10_000).await.unwrap();
+            assert_eq!(first.len(), 2);
+            assert!(first.iter().all(|i| i.state == State::Expired));
+            let rest = s.take_expired(10, T0 + 10_001).await.unwrap();
+            let mut ids: Vec<String> = first.iter().chain(&rest).map(|i| i.id.clone()).collect();
+            ids.sort();
+            assert_eq!(ids, ["a", "b", "c"]);
+            assert!(s.take_expired(10, T0 + 10_002).await.unwrap().is_empty());
+            // Queued again, then expired again: a new expiry, reported anew...
+            assert!(s.retry("a".into(), T0 + 20_000).await.unwrap());
+            assert!(s.take_expired(10, T0 + 20_001).await.unwrap().is_empty());
+            s.get("a".into(), T0 + 30_000).await.unwrap();
+            let again = s.take_expired(10, T0 + 30_000).await.unwrap();
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0].id, "a");
+            // ...unless it is purged before anyone reports it.
+            submit(s, item("d"), T0 + 30_000).await;
+            s.get("d".into(), T0 + 40_000).await.unwrap();
+            s.purge(vec![State::Expired], T0 + 40_000).await.unwrap();
+            assert!(s.take_expired(10, T0 + 40_001).await.unwrap().is_empty());
+        })
+    });
+}
+
+#[test]
+fn two_connections_to_one_file_get_each_expiry_once_between_them() {
+    rt().block_on(async {
+        let db = TempDb::new();
+        let (one, two) = (db.open(), db.open());
+        // Eight: the high watermark.
+        for i in 0..8 {
+            submit(&one, item(&format!("i{i}")), T0).await;
+        }
+        let (a, b) = tokio::join!(
+            one.take_expired(3, T0 + 10_000),
+            two.take_expired(3, T0 + 10_000)
+        );
+        let mut seen: Vec<String> = a
+            .unwrap()
+            .into_iter()
+            .chain(b.unwrap())
+            .map(|i| i.id)
+            .collect();
+        seen.extend(
+            one.take_expired(100, T0 + 10_001)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id),
+        );
+        seen.sort();
+        let all: Vec<String> = (0..8).map(|i| format!("i{i}")).collect();
+        assert_eq!(seen, all);
+    });
+}
+
+#[test]
 fn an_item_whose_worker_died_is_taken_again_after_its_lease_and_completed_once() {
     on_each_store(|s| {
         Box::pin(async move {

@@ -1,5 +1,5 @@
 //! Webhooks: when a worker finishes an item (COMPLETED or FAILED) that was submitted with a
-//! `callback_url`, the final status goes there as a JSON POST, signed so the receiver can tell
+//! `callback_url`, or a worker or reader first finds it EXPIRED, the final status goes there as a JSON POST, signed so the receiver can tell
 //! it came from this queue and refuse a replay:
 //!
 //! - `x-llmrail-timestamp`: seconds since the Unix epoch when it was signed;

@@ -84,11 +84,18 @@ impl Queue {
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         let lease = millis(self.inner.cfg.lease);
+        let mut reported = tokio::time::Instant::now();
         loop {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 return Ok(());
             };
             while running.try_join_next().is_some() {}
+            // Claims expire what is due; report those at most once per poll interval, so a
+            // busy worker pays one extra store step per interval, not one per item.
+            if reported.elapsed() >= POLL {
+                reported = tokio::time::Instant::now();
+                self.report_expired().await;
+            }
             // Registered before claiming, so a submission between the two wakes this loop.
             let changed = self.inner.changed.notified();
             let blocked = self.blocked().await;
@@ -119,7 +126,7 @@ impl Queue {
     }
 
     /// Deliver a webhook in the background: the worker's slot is free meanwhile.
-    fn notify(&self, url: String, body: bytes::Bytes) {
+    pub(super) fn notify(&self, url: String, body: bytes::Bytes) {
         let Some(secret) = self.inner.cfg.webhook_secret.clone() else {
             return;
         };
