@@ -406,3 +406,113 @@ async fn a_batcher_sends_concurrent_callers_together_and_answers_each_its_own() 
         .unwrap_err();
     assert!(e.message.contains("closed"), "{e}");
 }
+
+fn gemini(srv: &MockServer) -> Client {
+    client("gemini/gemini-2.5-flash", srv.url())
+}
+
+#[tokio::test]
+async fn a_gemini_batch_goes_inline_and_answers_in_input_order_with_each_items_own_error() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.2, "outcomes": {"b": ["invalid_request_error"]}}))
+        .unwrap();
+    let c = gemini(&srv);
+    let job = BatchJob::submit(&c, requests(&["a", "b", "c"]), SubmitOptions::default())
+        .await
+        .unwrap();
+    let info = job.info();
+    assert_eq!((info.mode, info.provider.as_str()), (Mode::Batch, "gemini"));
+    assert_eq!(
+        count(
+            &srv,
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
+        ),
+        1
+    );
+    let mut seen = Vec::new();
+    job.wait(fast(), |i| {
+        seen.push(i.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(seen.contains(&Status::Running), "{seen:?}");
+    assert_eq!(job.info().status, Status::Ended);
+    let counts = job.info().counts;
+    assert_eq!(
+        (counts.succeeded, counts.errored, counts.pending),
+        (2, 1, 0)
+    );
+    let id = &job.provider_batch_ids()[0];
+    assert!(count(&srv, "GET", &format!("/v1beta/batches/{id}")) >= 2);
+
+    let results = job.results().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r.custom_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(
+        results[0].result.as_ref().unwrap().text(),
+        "mock reply to: question a"
+    );
+    assert_eq!(
+        results[2].result.as_ref().unwrap().text(),
+        "mock reply to: question c"
+    );
+    let e = results[1].result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(e.message.contains("invalid_request_error"), "{e}");
+    assert_eq!(e.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_gemini_item_that_was_overloaded_goes_again_in_a_new_batch() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"outcomes": {"a": ["overloaded_error", "succeeded"]}}))
+        .unwrap();
+    let job = run(&gemini(&srv), &["a", "b"]).await;
+    assert_eq!(job.provider_batch_ids().len(), 2);
+    let results = job.results().unwrap();
+    assert_eq!(
+        results[0].result.as_ref().unwrap().text(),
+        "mock reply to: question a"
+    );
+    assert_eq!((results[0].attempts, results[1].attempts), (2, 1));
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_gemini_batch_ends_cancelled_with_every_item_cancelled() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 30.0})).unwrap();
+    let job = BatchJob::submit(
+        &gemini(&srv),
+        requests(&["a", "b"]),
+        SubmitOptions::default(),
+    )
+    .await
+    .unwrap();
+    job.cancel().await.unwrap();
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    assert_eq!(job.info().status, Status::Cancelled);
+    assert_eq!(job.info().counts.cancelled, 2);
+    for r in job.results().unwrap() {
+        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Cancelled);
+    }
+    assert_eq!(count(&srv, "POST", ":cancel"), 1);
+}
+
+#[tokio::test]
+async fn a_gemini_batch_costs_half_of_the_same_calls() {
+    let srv = MockServer::start().unwrap();
+    let job = run(&gemini(&srv), &["a", "b"]).await;
+    let (usage, cost) = job.usage_and_cost().unwrap();
+    let real_time: f64 = job
+        .results()
+        .unwrap()
+        .iter()
+        .map(|r| r.result.as_ref().unwrap().cost_usd().unwrap())
+        .sum();
+    assert!(usage.output_tokens > 0);
+    assert!(real_time > 0.0);
+    assert!((cost.unwrap() - real_time / 2.0).abs() < 1e-12);
+}

@@ -52,6 +52,41 @@ async def test_a_job_answers_in_input_order_with_each_items_own_error(
     assert len(job.provider_batch_ids) == 1
 
 
+async def test_a_gemini_job_goes_inline_retries_and_costs_half(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(
+        processing=0.1,
+        outcomes={"b": ["invalid_request_error"], "c": ["overloaded_error", "succeeded"]},
+    )
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b", "c"), store=tmp_path / "jobs.sqlite3")
+    assert (job.provider, job.mode) == ("gemini", "batch")
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended"
+    a, b, c = job.results()
+    assert isinstance(a, llmrail.ChatResponse) and a.text == "mock reply to: question a"
+    assert isinstance(b, llmrail.BadRequestError) and b.attempts == 1
+    assert isinstance(c, llmrail.ChatResponse) and c.attempts == 2
+    assert posts(srv, "/v1beta/models/gemini-2.5-flash:batchGenerateContent") == 2
+    assert len(job.provider_batch_ids) == 2
+    assert a.cost_usd is not None and c.cost_usd is not None and job.cost_usd is not None
+    assert job.cost_usd == pytest.approx(a.cost_usd + c.cost_usd)
+    # The same request as a call: the same usage at twice the price.
+    call = await client.chat("question a", max_tokens=50)
+    assert call.usage.output_tokens == a.usage.output_tokens
+    assert call.cost_usd is not None and a.cost_usd == pytest.approx(call.cost_usd / 2)
+
+
+async def test_a_cancelled_gemini_job_ends_cancelled(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(processing=30.0)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b"), store=tmp_path / "s")
+    await job.cancel()
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "cancelled"
+    assert all(isinstance(r, llmrail.LLMError) for r in job.results())
+    assert posts(srv, ":cancel") == 1
+
+
 async def test_retryable_failures_go_again_and_each_result_says_how_many_attempts(
     srv: MockServer, tmp_path: Path
 ) -> None:
