@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use llmrail::batch::{BatchJob, BatchRequest, Mode, Status, SubmitOptions, WaitOptions};
 use llmrail::error::ErrorKind;
-use llmrail::mock::MockServer;
+use llmrail::mock::{MockServer, Reply};
 use llmrail::model::{ChatRequest, Message};
 use llmrail::{Client, ClientConfig};
 use serde_json::json;
@@ -515,4 +515,116 @@ async fn a_gemini_batch_costs_half_of_the_same_calls() {
     assert!(usage.output_tokens > 0);
     assert!(real_time > 0.0);
     assert!((cost.unwrap() - real_time / 2.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn extract_batch_validates_each_answer_and_re_asks_only_the_failures_in_a_follow_up_batch() {
+    use llmrail::extract::{self, Schema, SchemaOnly, Spec};
+    let srv = MockServer::start().unwrap();
+    // First batch: a, b, c in order (b's answer breaks the schema); then b alone, fixed.
+    for text in [
+        r#"{"city": "Paris"}"#,
+        r#"{"city": 5}"#,
+        r#"{"city": "Rome"}"#,
+        r#"{"city": "Lima"}"#,
+    ] {
+        srv.push(Reply::text(text));
+    }
+    let schema = json!({"type": "object", "required": ["city"],
+        "properties": {"city": {"type": "string"}}});
+    let spec = Spec {
+        schema: Schema::compiled(&schema).unwrap(),
+        name: "City".into(),
+        mode: None,
+        max_retries: 1,
+        token_budget: None,
+    };
+    let reqs: Vec<ChatRequest> = requests(&["a", "b", "c"])
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    let out = extract::batch::run(
+        &gemini(&srv),
+        reqs,
+        &spec,
+        &SchemaOnly,
+        SubmitOptions::default(),
+        fast(),
+    )
+    .await
+    .unwrap();
+    let values: Vec<serde_json::Value> = out
+        .iter()
+        .map(|r| r.as_ref().ok().unwrap().value.clone())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            json!({"city": "Paris"}),
+            json!({"city": "Lima"}),
+            json!({"city": "Rome"})
+        ]
+    );
+    let attempts: Vec<usize> = out
+        .iter()
+        .map(|r| r.as_ref().ok().unwrap().attempts.len())
+        .collect();
+    assert_eq!(attempts, [1, 2, 1]);
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
+    // The follow-up carried b's conversation: its question, its bad answer, the errors.
+    let second = &srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":batchGenerateContent"))
+        .nth(1)
+        .unwrap()
+        .body;
+    let only = &second["batch"]["inputConfig"]["requests"]["requests"];
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let text = only[0]["request"]["contents"].to_string();
+    assert!(
+        text.contains("question b") && text.contains("not valid"),
+        "{text}"
+    );
+    // Both attempts priced at the batch price: half of what the same answers cost as calls.
+    let b = out[1].as_ref().ok().unwrap();
+    let full = llmrail::model::cost_usd(&b.model, &b.usage).unwrap();
+    assert!(full > 0.0);
+    assert!((b.cost_usd.unwrap() - full / 2.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_that_item() {
+    use llmrail::extract::{self, Failure, Schema, SchemaOnly, Spec};
+    let srv = MockServer::start().unwrap();
+    for text in [r#"{"city": "Paris"}"#, "no JSON here", "still none"] {
+        srv.push(Reply::text(text));
+    }
+    let spec = Spec {
+        schema: Schema::compiled(&json!({"type": "object", "required": ["city"]})).unwrap(),
+        name: "City".into(),
+        mode: None,
+        max_retries: 1,
+        token_budget: None,
+    };
+    let reqs = requests(&["a", "b"])
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    let out = extract::batch::run(
+        &gemini(&srv),
+        reqs,
+        &spec,
+        &SchemaOnly,
+        SubmitOptions::default(),
+        fast(),
+    )
+    .await
+    .unwrap();
+    assert!(out[0].is_ok());
+    let Err(Failure::Llm(e)) = &out[1] else {
+        panic!("b should have failed")
+    };
+    assert_eq!((e.kind, e.attempts), (ErrorKind::Extraction, 2));
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
 }
