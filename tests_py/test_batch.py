@@ -303,3 +303,40 @@ async def test_a_real_anthropic_batch_replays_through_submit_wait_and_results(tm
     assert usage == [(11, 273), (10, 259), (10, 313)]
     # The catalogue has no price for Claude 3.5 Sonnet (retired): no cost, never a guess.
     assert job.cost_usd is None and job.usage.output_tokens == 273 + 259 + 313
+
+
+async def test_extract_batch_validates_each_answer_and_re_asks_the_failures_in_a_follow_up_batch(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+
+    # First batch a, b, c in order (b's answer is not a City); then b alone, fixed.
+    for text in ['{"city": "Paris"}', '{"city": 5}', '{"city": "Rome"}', '{"city": "Lima"}']:
+        srv.reply(text)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    out = await client.extract_batch(
+        City,
+        ["Capital of France?", "Capital of Peru?", "Capital of Italy?"],
+        max_retries=1,
+        poll_interval=0.02,
+        store=tmp_path / "s",
+    )
+    assert out == [City(city="Paris"), City(city="Lima"), City(city="Rome")]
+    assert posts(srv, ":batchGenerateContent") == 2
+
+
+async def test_extract_batch_hands_back_the_error_of_an_item_that_never_validated(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    for text in ['{"city": "Paris"}', "no JSON", "still none"]:
+        srv.reply(text)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+    a, b = await client.extract_batch(
+        schema, ["one", "two"], max_retries=1, poll_interval=0.02, store=tmp_path / "s"
+    )
+    assert a == {"city": "Paris"}
+    assert isinstance(b, llmrail.ExtractionError) and b.attempts == 2
