@@ -3,7 +3,8 @@
 //!
 //! One job engine (`job.rs`) and one translation per provider's batch API (`anthropic.rs`:
 //! Message Batches; `openai.rs`: a JSONL file, then `/v1/batches`, then an output and an error
-//! file), chosen by [`Api::of`]. The engine submits, polls, collects results by `custom_id`
+//! file; `gemini.rs`: inline `batchGenerateContent`, an operation polled until its inline
+//! responses are there), chosen by [`Api::of`]. The engine submits, polls, collects results by `custom_id`
 //! (providers answer out of order; results come back in input order), resubmits items that
 //! failed for a reason worth retrying, and writes its state to a [`Store`] after every change so
 //! that another process can resume it. Each item's body is built by the client's provider
@@ -18,6 +19,7 @@
 mod anthropic;
 mod batcher;
 mod concurrent;
+mod gemini;
 mod job;
 mod openai;
 mod outcome;
@@ -156,6 +158,7 @@ pub(crate) struct Polled {
 pub enum Api {
     Anthropic,
     OpenAi,
+    Gemini,
 }
 
 impl Api {
@@ -164,6 +167,7 @@ impl Api {
         match provider {
             "anthropic" => Some(Self::Anthropic),
             "openai" => Some(Self::OpenAi),
+            "gemini" => Some(Self::Gemini),
             _ => None,
         }
     }
@@ -171,11 +175,14 @@ impl Api {
     /// The most requests and bytes one provider batch may hold: Anthropic "Message Batches"
     /// (docs.claude.com/en/docs/build-with-claude/batch-processing, "Batch limitations":
     /// 100,000 requests or 256 MB); OpenAI "Batch API" (platform.openai.com/docs/guides/batch,
-    /// "Rate limits": 50,000 requests, an input file of up to 200 MB).
+    /// "Rate limits": 50,000 requests, an input file of up to 200 MB); Gemini batch mode
+    /// (ai.google.dev/gemini-api/docs/batch-api, "Creating a batch job": inline requests "keep
+    /// the total request size under 20MB"; no count is given).
     pub fn limits(self) -> (usize, usize) {
         match self {
             Self::Anthropic => (100_000, 256 * 1_000_000),
             Self::OpenAi => (50_000, 200 * 1_000_000),
+            Self::Gemini => (usize::MAX, 20 * 1_000_000),
         }
     }
 }

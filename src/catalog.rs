@@ -154,6 +154,7 @@ pub fn batch_price(provider: &str) -> Option<f64> {
     match provider {
         "anthropic" => Some(anthropic::BATCH_PRICE),
         "openai" => Some(openai::BATCH_PRICE),
+        "gemini" => Some(gemini::BATCH_PRICE),
         _ => None,
     }
 }

@@ -1,13 +1,15 @@
 //! Structured extraction: put a JSON Schema to the model (`mode.rs`), read its answer leniently
 //! (`parse.rs`), validate it (`validate.rs`, then the caller's own [`Check`]), and on failure
 //! re-ask with the model's answer and the exact errors, up to `max_retries` times. Tokens and cost
-//! are summed over every attempt; a token budget stops early.
+//! are summed over every attempt; a token budget stops early. `batch.rs` runs the same loop for
+//! many requests at once through provider batch jobs, each round of re-asks a follow-up job.
 //!
 //! The caller's check is a synchronous hook called once per attempt with the attempt number: the
 //! Python binding validates with pydantic there (a short callback under the GIL), so the whole
 //! loop, HTTP included, stays in the core and a user's own exception leaves it unchanged
 //! ([`Verdict::Abort`]).
 
+pub mod batch;
 mod mode;
 pub mod parse;
 pub mod partial;
@@ -265,8 +267,13 @@ struct Accounts {
 
 impl Accounts {
     fn add(&mut self, resp: &ChatResponse) {
+        self.add_priced(resp, resp.cost_usd());
+    }
+
+    /// `resp` at this cost (a batch answer's is at the batch price).
+    fn add_priced(&mut self, resp: &ChatResponse, cost: Option<f64>) {
         self.usage.add(&resp.usage);
-        match resp.cost_usd() {
+        match cost {
             Some(c) => self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c),
             None => self.unpriced = true,
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use llmrail::batch::{BatchJob, BatchRequest, Mode, Status, SubmitOptions, WaitOptions};
 use llmrail::error::ErrorKind;
-use llmrail::mock::MockServer;
+use llmrail::mock::{MockServer, Reply};
 use llmrail::model::{ChatRequest, Message};
 use llmrail::{Client, ClientConfig};
 use serde_json::json;
@@ -405,4 +405,226 @@ async fn a_batcher_sends_concurrent_callers_together_and_answers_each_its_own() 
         .await
         .unwrap_err();
     assert!(e.message.contains("closed"), "{e}");
+}
+
+fn gemini(srv: &MockServer) -> Client {
+    client("gemini/gemini-2.5-flash", srv.url())
+}
+
+#[tokio::test]
+async fn a_gemini_batch_goes_inline_and_answers_in_input_order_with_each_items_own_error() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.2, "outcomes": {"b": ["invalid_request_error"]}}))
+        .unwrap();
+    let c = gemini(&srv);
+    let job = BatchJob::submit(&c, requests(&["a", "b", "c"]), SubmitOptions::default())
+        .await
+        .unwrap();
+    let info = job.info();
+    assert_eq!((info.mode, info.provider.as_str()), (Mode::Batch, "gemini"));
+    assert_eq!(
+        count(
+            &srv,
+            "POST",
+            "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
+        ),
+        1
+    );
+    let mut seen = Vec::new();
+    job.wait(fast(), |i| {
+        seen.push(i.status);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    assert!(seen.contains(&Status::Running), "{seen:?}");
+    assert_eq!(job.info().status, Status::Ended);
+    let counts = job.info().counts;
+    assert_eq!(
+        (counts.succeeded, counts.errored, counts.pending),
+        (2, 1, 0)
+    );
+    let id = &job.provider_batch_ids()[0];
+    assert!(count(&srv, "GET", &format!("/v1beta/batches/{id}")) >= 2);
+
+    let results = job.results().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r.custom_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    assert_eq!(
+        results[0].result.as_ref().unwrap().text(),
+        "mock reply to: question a"
+    );
+    assert_eq!(
+        results[2].result.as_ref().unwrap().text(),
+        "mock reply to: question c"
+    );
+    let e = results[1].result.as_ref().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadRequest);
+    assert!(e.message.contains("invalid_request_error"), "{e}");
+    assert_eq!(e.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_gemini_item_that_was_overloaded_goes_again_in_a_new_batch() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"outcomes": {"a": ["overloaded_error", "succeeded"]}}))
+        .unwrap();
+    let job = run(&gemini(&srv), &["a", "b"]).await;
+    assert_eq!(job.provider_batch_ids().len(), 2);
+    let results = job.results().unwrap();
+    assert_eq!(
+        results[0].result.as_ref().unwrap().text(),
+        "mock reply to: question a"
+    );
+    assert_eq!((results[0].attempts, results[1].attempts), (2, 1));
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
+}
+
+#[tokio::test]
+async fn a_cancelled_gemini_batch_ends_cancelled_with_every_item_cancelled() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 30.0})).unwrap();
+    let job = BatchJob::submit(
+        &gemini(&srv),
+        requests(&["a", "b"]),
+        SubmitOptions::default(),
+    )
+    .await
+    .unwrap();
+    job.cancel().await.unwrap();
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    assert_eq!(job.info().status, Status::Cancelled);
+    assert_eq!(job.info().counts.cancelled, 2);
+    for r in job.results().unwrap() {
+        assert_eq!(r.result.unwrap_err().kind, ErrorKind::Cancelled);
+    }
+    assert_eq!(count(&srv, "POST", ":cancel"), 1);
+}
+
+#[tokio::test]
+async fn a_gemini_batch_costs_half_of_the_same_calls() {
+    let srv = MockServer::start().unwrap();
+    let job = run(&gemini(&srv), &["a", "b"]).await;
+    let (usage, cost) = job.usage_and_cost().unwrap();
+    let real_time: f64 = job
+        .results()
+        .unwrap()
+        .iter()
+        .map(|r| r.result.as_ref().unwrap().cost_usd().unwrap())
+        .sum();
+    assert!(usage.output_tokens > 0);
+    assert!(real_time > 0.0);
+    assert!((cost.unwrap() - real_time / 2.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn extract_batch_validates_each_answer_and_re_asks_only_the_failures_in_a_follow_up_batch() {
+    use llmrail::extract::{self, Schema, SchemaOnly, Spec};
+    let srv = MockServer::start().unwrap();
+    // First batch: a, b, c in order (b's answer breaks the schema); then b alone, fixed.
+    for text in [
+        r#"{"city": "Paris"}"#,
+        r#"{"city": 5}"#,
+        r#"{"city": "Rome"}"#,
+        r#"{"city": "Lima"}"#,
+    ] {
+        srv.push(Reply::text(text));
+    }
+    let schema = json!({"type": "object", "required": ["city"],
+        "properties": {"city": {"type": "string"}}});
+    let spec = Spec {
+        schema: Schema::compiled(&schema).unwrap(),
+        name: "City".into(),
+        mode: None,
+        max_retries: 1,
+        token_budget: None,
+    };
+    let reqs: Vec<ChatRequest> = requests(&["a", "b", "c"])
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    let out = extract::batch::run(
+        &gemini(&srv),
+        reqs,
+        &spec,
+        &SchemaOnly,
+        SubmitOptions::default(),
+        fast(),
+    )
+    .await
+    .unwrap();
+    let values: Vec<serde_json::Value> = out
+        .iter()
+        .map(|r| r.as_ref().ok().unwrap().value.clone())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            json!({"city": "Paris"}),
+            json!({"city": "Lima"}),
+            json!({"city": "Rome"})
+        ]
+    );
+    let attempts: Vec<usize> = out
+        .iter()
+        .map(|r| r.as_ref().ok().unwrap().attempts.len())
+        .collect();
+    assert_eq!(attempts, [1, 2, 1]);
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
+    // The follow-up carried b's conversation: its question, its bad answer, the errors.
+    let second = &srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":batchGenerateContent"))
+        .nth(1)
+        .unwrap()
+        .body;
+    let only = &second["batch"]["inputConfig"]["requests"]["requests"];
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let text = only[0]["request"]["contents"].to_string();
+    assert!(
+        text.contains("question b") && text.contains("not valid"),
+        "{text}"
+    );
+    // Both attempts priced at the batch price: half of what the same answers cost as calls.
+    let b = out[1].as_ref().ok().unwrap();
+    let full = llmrail::model::cost_usd(&b.model, &b.usage).unwrap();
+    assert!(full > 0.0);
+    assert!((b.cost_usd.unwrap() - full / 2.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_that_item() {
+    use llmrail::extract::{self, Failure, Schema, SchemaOnly, Spec};
+    let srv = MockServer::start().unwrap();
+    for text in [r#"{"city": "Paris"}"#, "no JSON here", "still none"] {
+        srv.push(Reply::text(text));
+    }
+    let spec = Spec {
+        schema: Schema::compiled(&json!({"type": "object", "required": ["city"]})).unwrap(),
+        name: "City".into(),
+        mode: None,
+        max_retries: 1,
+        token_budget: None,
+    };
+    let reqs = requests(&["a", "b"])
+        .into_iter()
+        .map(|r| r.request)
+        .collect();
+    let out = extract::batch::run(
+        &gemini(&srv),
+        reqs,
+        &spec,
+        &SchemaOnly,
+        SubmitOptions::default(),
+        fast(),
+    )
+    .await
+    .unwrap();
+    assert!(out[0].is_ok());
+    let Err(Failure::Llm(e)) = &out[1] else {
+        panic!("b should have failed")
+    };
+    assert_eq!((e.kind, e.attempts), (ErrorKind::Extraction, 2));
+    assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
 }

@@ -52,6 +52,41 @@ async def test_a_job_answers_in_input_order_with_each_items_own_error(
     assert len(job.provider_batch_ids) == 1
 
 
+async def test_a_gemini_job_goes_inline_retries_and_costs_half(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(
+        processing=0.1,
+        outcomes={"b": ["invalid_request_error"], "c": ["overloaded_error", "succeeded"]},
+    )
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b", "c"), store=tmp_path / "jobs.sqlite3")
+    assert (job.provider, job.mode) == ("gemini", "batch")
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended"
+    a, b, c = job.results()
+    assert isinstance(a, llmrail.ChatResponse) and a.text == "mock reply to: question a"
+    assert isinstance(b, llmrail.BadRequestError) and b.attempts == 1
+    assert isinstance(c, llmrail.ChatResponse) and c.attempts == 2
+    assert posts(srv, "/v1beta/models/gemini-2.5-flash:batchGenerateContent") == 2
+    assert len(job.provider_batch_ids) == 2
+    assert a.cost_usd is not None and c.cost_usd is not None and job.cost_usd is not None
+    assert job.cost_usd == pytest.approx(a.cost_usd + c.cost_usd)
+    # The same request as a call: the same usage at twice the price.
+    call = await client.chat("question a", max_tokens=50)
+    assert call.usage.output_tokens == a.usage.output_tokens
+    assert call.cost_usd is not None and a.cost_usd == pytest.approx(call.cost_usd / 2)
+
+
+async def test_a_cancelled_gemini_job_ends_cancelled(srv: MockServer, tmp_path: Path) -> None:
+    srv.batch_settings(processing=30.0)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    job = await client.submit_batch(requests("a", "b"), store=tmp_path / "s")
+    await job.cancel()
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "cancelled"
+    assert all(isinstance(r, llmrail.LLMError) for r in job.results())
+    assert posts(srv, ":cancel") == 1
+
+
 async def test_retryable_failures_go_again_and_each_result_says_how_many_attempts(
     srv: MockServer, tmp_path: Path
 ) -> None:
@@ -268,3 +303,40 @@ async def test_a_real_anthropic_batch_replays_through_submit_wait_and_results(tm
     assert usage == [(11, 273), (10, 259), (10, 313)]
     # The catalogue has no price for Claude 3.5 Sonnet (retired): no cost, never a guess.
     assert job.cost_usd is None and job.usage.output_tokens == 273 + 259 + 313
+
+
+async def test_extract_batch_validates_each_answer_and_re_asks_the_failures_in_a_follow_up_batch(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        city: str
+
+    # First batch a, b, c in order (b's answer is not a City); then b alone, fixed.
+    for text in ['{"city": "Paris"}', '{"city": 5}', '{"city": "Rome"}', '{"city": "Lima"}']:
+        srv.reply(text)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    out = await client.extract_batch(
+        City,
+        ["Capital of France?", "Capital of Peru?", "Capital of Italy?"],
+        max_retries=1,
+        poll_interval=0.02,
+        store=tmp_path / "s",
+    )
+    assert out == [City(city="Paris"), City(city="Lima"), City(city="Rome")]
+    assert posts(srv, ":batchGenerateContent") == 2
+
+
+async def test_extract_batch_hands_back_the_error_of_an_item_that_never_validated(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    for text in ['{"city": "Paris"}', "no JSON", "still none"]:
+        srv.reply(text)
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+    a, b = await client.extract_batch(
+        schema, ["one", "two"], max_retries=1, poll_interval=0.02, store=tmp_path / "s"
+    )
+    assert a == {"city": "Paris"}
+    assert isinstance(b, llmrail.ExtractionError) and b.attempts == 2

@@ -717,6 +717,43 @@ class Client:
     ) -> Any:
         """A value valid against ``response_model`` (a pydantic model or a JSON Schema)."""
     @overload
+    async def extract_batch(
+        self,
+        response_model: type[_M],
+        list_of_messages: Sequence[_Messages],
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+        **options: Unpack[_ExtractValue],
+    ) -> list[_M | BaseException]:
+        """One entry per conversation, in order, through batch jobs: the validated instance, or
+        the error for that item; failures are re-asked in a follow-up batch (``max_retries``)."""
+    @overload
+    async def extract_batch(
+        self,
+        response_model: Mapping[str, Any],
+        list_of_messages: Sequence[_Messages],
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+        **options: Unpack[_ExtractValue],
+    ) -> list[dict[str, Any] | BaseException]:
+        """One entry per conversation, in order: the valid dict, or the error for that item."""
+    @overload
+    async def extract_batch(
+        self,
+        response_model: Any,
+        list_of_messages: Sequence[_Messages],
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        store: str | os.PathLike[str] | None = None,
+        **options: Unpack[_ExtractAny],
+    ) -> list[Any]:
+        """One entry per conversation, in order: a valid value (or ``Extraction``) or the error."""
+    @overload
     def extract_sync(
         self,
         response_model: type[_M],

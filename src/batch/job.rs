@@ -21,7 +21,7 @@ use http::HeaderMap;
 use super::outcome::{decode, ItemResult, Outcome};
 use super::state::{Item, Meta, Place, Remote, State};
 use super::store::Store;
-use super::{anthropic, concurrent, openai};
+use super::{anthropic, concurrent, gemini, openai};
 use super::{custom_ids, now, split, Api, BatchRequest, JobInfo, Mode, Polled, Status};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -332,6 +332,13 @@ impl BatchJob {
                     .await?;
                 openai::parse_batch(&body)
             }
+            Api::Gemini => {
+                let name = format!("llmrail-{}", self.lock().meta.id);
+                let body = target
+                    .send_raw(gemini::create(ep, &headers, &name, &items)?)
+                    .await?;
+                gemini::parse_batch(&body)
+            }
         }
     }
 
@@ -359,11 +366,13 @@ impl BatchJob {
             let req = match api {
                 Api::Anthropic => anthropic::get(ep, &headers, &id),
                 Api::OpenAi => openai::get(ep, &headers, &id),
+                Api::Gemini => gemini::get(ep, &headers, &id),
             };
             let body = target.send_raw(req).await?;
             let polled = match api {
                 Api::Anthropic => anthropic::parse_batch(&body)?,
                 Api::OpenAi => openai::parse_batch(&body)?,
+                Api::Gemini => gemini::parse_batch(&body)?,
             };
             {
                 let mut state = self.lock();
@@ -418,6 +427,28 @@ impl BatchJob {
                     let body = target.send_raw(openai::content(ep, headers, file)).await?;
                     lines.extend(openai::parse_results(&body)?);
                 }
+            }
+            Api::Gemini => {
+                // The answers are in the ended operation itself, in input order.
+                let ids: Vec<String> = {
+                    let state = self.lock();
+                    state
+                        .meta
+                        .remotes
+                        .get(n)
+                        .map(|r| {
+                            r.items
+                                .iter()
+                                .filter_map(|&i| state.items.get(i))
+                                .map(|it| it.custom_id.clone())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let body = target
+                    .send_raw(gemini::get(ep, headers, &polled.id))
+                    .await?;
+                lines.extend(gemini::parse_results(&body, &ids)?);
             }
         }
         let missing = match polled.status {
@@ -542,6 +573,11 @@ impl BatchJob {
                 )?,
                 Api::OpenAi => {
                     openai::parse_batch(&target.send_raw(openai::cancel(ep, &headers, &id)).await?)?
+                }
+                // The cancel answers `{}`; the batch's state is read after it.
+                Api::Gemini => {
+                    target.send_raw(gemini::cancel(ep, &headers, &id)).await?;
+                    gemini::parse_batch(&target.send_raw(gemini::get(ep, &headers, &id)).await?)?
                 }
             };
             let mut state = self.lock();

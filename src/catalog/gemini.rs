@@ -21,6 +21,12 @@
 
 use super::{Model, Prices};
 
+/// What a request in a batch costs, as a fraction of the same call's price: the Batch API
+/// processes requests "at 50% of the standard cost" (ai.google.dev/gemini-api/docs/batch-api,
+/// linking ai.google.dev/gemini-api/docs/pricing, whose "Batch" column halves every standard
+/// price; ai.google.dev/gemini-api/docs/optimization: Batch "50% discount").
+pub const BATCH_PRICE: f64 = 0.5;
+
 /// No write surcharge; cached input at a tenth of the input price.
 const fn gemini(input: f64, output: f64) -> Prices {
     Prices {

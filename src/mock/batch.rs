@@ -1,6 +1,8 @@
 //! The batch endpoints of the mock server: Anthropic Message Batches (`/v1/messages/batches`,
 //! `/{id}`, `/{id}/results`, `/{id}/cancel`) and OpenAI's files and batches (`/v1/files`,
-//! `/v1/files/{id}`, `/v1/files/{id}/content`, `/v1/batches`, `/{id}`, `/{id}/cancel`), with
+//! `/v1/files/{id}`, `/v1/files/{id}/content`, `/v1/batches`, `/{id}`, `/{id}/cancel`) and
+//! Gemini batch mode (`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}`,
+//! `/v1beta/batches/{id}:cancel`, shapes from Google's OpenAPI export), with
 //! the shapes the real services answer (copied from recorded traffic: the curator cassettes
 //! in `tests/data/real-batches/curator/`).
 //!
@@ -13,6 +15,7 @@
 //! in any order.
 
 mod anthropic;
+mod gemini;
 mod openai;
 
 use std::collections::{HashMap, VecDeque};
@@ -135,6 +138,9 @@ pub(crate) fn respond(
     body: &[u8],
 ) -> Option<Served> {
     let path = path.trim_end_matches('/');
+    if path.ends_with(":batchGenerateContent") || path.contains("/v1beta/batches") {
+        return Some(gemini::respond(shared, method, path, headers, body));
+    }
     let (wire, rest) = if let Some(i) = path.find("/messages/batches") {
         (Wire::Anthropic, path.get(i + "/messages/batches".len()..)?)
     } else if let Some(i) = path.find("/batches") {
@@ -191,6 +197,7 @@ fn json(value: &Value) -> Served {
 fn show(b: &mut MockBatch, files: &mut HashMap<String, Bytes>) -> Served {
     match b.wire {
         Wire::Anthropic => json(&anthropic::batch(b)),
+        Wire::Gemini => json(&gemini::operation(b)),
         _ => json(&openai::batch(b, files)),
     }
 }
@@ -215,6 +222,7 @@ fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answ
         .map_err(|e| (400, format!("The request body is not a JSON object: {e}")))?;
     let (items, input_file) = match wire {
         Wire::Anthropic => (anthropic::requests(&request)?, String::new()),
+        Wire::Gemini => (gemini::requests(&request)?, String::new()),
         _ => {
             let file = request
                 .get("input_file_id")
@@ -266,6 +274,7 @@ fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answ
     }
     let id = match wire {
         Wire::Anthropic => format!("msgbatch_01{}", random_alnum(22)),
+        Wire::Gemini => random_alnum(40).to_ascii_lowercase(),
         _ => format!("batch_{}", super::render::random_hex(32)),
     };
     // Where this server was reached: the results URL a batch names is on it.

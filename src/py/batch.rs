@@ -93,7 +93,7 @@ fn convert(py: Python<'_>, pending: Vec<Pending>) -> PyResult<Vec<BatchRequest>>
         .collect()
 }
 
-fn store_path(store: Option<PathBuf>) -> Result<PathBuf, LlmError> {
+pub(super) fn store_path(store: Option<PathBuf>) -> Result<PathBuf, LlmError> {
     match store {
         Some(p) => Ok(p),
         None => batch::default_store_path(),

@@ -368,6 +368,39 @@ impl PyClient {
         }
     }
 
+    /// Extract from each conversation of `list_of_messages` through provider batch jobs (half
+    /// the price): each answer validated as `extract` validates it, the failures re-asked in a
+    /// follow-up batch up to `max_retries` times; await it for one entry per conversation, in
+    /// order: the value, or the exception for that item.
+    // The keyword arguments Python callers pass, one parameter each.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (response_model, list_of_messages, *, poll_interval=None, timeout=None, store=None, **options))]
+    fn extract_batch(
+        &self,
+        py: Python<'_>,
+        response_model: Py<PyAny>,
+        list_of_messages: &Bound<'_, PyAny>,
+        poll_interval: Option<Arg<f64>>,
+        timeout: Option<Arg<f64>>,
+        store: Option<std::path::PathBuf>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Coroutine> {
+        let wait = batch::wait_options(poll_interval, timeout)?;
+        let submit = crate::batch::SubmitOptions {
+            store: Some(batch::store_path(store).map_err(to_py)?),
+            concurrency: None,
+        };
+        extract::batch(
+            py,
+            &self.inner,
+            response_model,
+            list_of_messages,
+            options,
+            submit,
+            wait,
+        )
+    }
+
     /// The same extraction, blocking this thread (the GIL is released while waiting).
     #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
     fn extract_sync(

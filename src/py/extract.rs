@@ -8,12 +8,13 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::IntoPyObjectExt;
 use pythonize::pythonize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::bridge;
-use super::bridge::coroutine;
+use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
 use super::exit;
 use super::json::to_value;
@@ -167,6 +168,65 @@ impl PreparedExtraction {
             include_raw: self.include_raw,
         })
     }
+}
+
+/// `client.extract_batch(...)`: every conversation prepared as `extract` prepares one, run
+/// through batch jobs (`extract::batch::run`); one entry per conversation, in order: the value
+/// (or its `Extraction`, with `include_raw`), or the exception instance for that item.
+pub fn batch(
+    py: Python<'_>,
+    client: &Client,
+    response_model: Py<PyAny>,
+    list_of_messages: &Bound<'_, PyAny>,
+    options: Option<&Bound<'_, pyo3::types::PyDict>>,
+    submit: crate::batch::SubmitOptions,
+    wait: crate::batch::WaitOptions,
+) -> PyResult<Coroutine> {
+    let mut requests = Vec::new();
+    let mut first: Option<PreparedExtraction> = None;
+    for messages in list_of_messages.try_iter()? {
+        let o = ExtractOptions::read(options, "Client.extract_batch()")?;
+        let mut call = prepare(
+            py,
+            client,
+            response_model.clone_ref(py),
+            messages?.unbind(),
+            o,
+        )?;
+        requests.push(std::mem::take(&mut call.req));
+        first.get_or_insert(call);
+    }
+    let Some(call) = first else {
+        return Err(to_py(LlmError::config(
+            "extract_batch needs at least one conversation",
+        )));
+    };
+    coroutine::call(
+        move |_| {
+            Ok(async move {
+                let out = extract::batch::run(
+                    &call.client,
+                    requests,
+                    &call.spec,
+                    call.check.as_ref(),
+                    submit,
+                    wait,
+                )
+                .await?;
+                Ok((out, call.include_raw))
+            })
+        },
+        |py, (out, include_raw)| {
+            let items = out
+                .into_iter()
+                .map(|outcome| match finish(py, outcome, include_raw) {
+                    Ok(value) => value,
+                    Err(e) => e.into_value(py).into_any(),
+                })
+                .collect::<Vec<_>>();
+            items.into_py_any(py)
+        },
+    )
 }
 
 /// The value, or the `Extraction` around it when the caller asked for the accounting.
