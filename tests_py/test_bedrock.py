@@ -14,9 +14,9 @@ from llmrail.testing import MockServer
 
 NOVA = "us.amazon.nova-micro-v1:0"
 API_KEY = "bedrock-test-api-key"
-# AWS's own documented example key pair (the SigV4 test suite signs with it).
+# Plainly fake credentials: the mock checks the signature's shape, not its value.
 KEY_ID = "AKIDEXAMPLE"
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SECRET = "bedrock-test-secret-access-key"
 TOKEN = "bedrock-test-session-token"
 
 WEATHER = [
