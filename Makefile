@@ -15,7 +15,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis check-windows clean
+.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -52,6 +52,11 @@ redis:  ## redis-server for the shared rate-limit and breaker tests, installed i
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
+# The benchmark report's test opens the HTML in a real headless browser to see its charts drawn.
+chromium:  ## headless Chromium for the benchmark report's rendering test, installed if missing
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 # Every Rust test, built with no Python at all (the `python` feature off: no pyo3, no src/py/), which
 # is how a `use pyo3` outside src/py/ shows; then only the tests that need the feature, the
 # wrappers' own (src/py/): the core's would run the same code a second time.
@@ -72,7 +77,7 @@ fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern synt
 	cargo fmt --all
 	$(VENV)/bin/ruff check --fix --quiet python tests_py bench scripts
 
-test-py: $(STAMP) redis  ## pytest against the installed wheel and the built-in mock server
+test-py: $(STAMP) redis chromium  ## pytest against the installed wheel and the built-in mock server
 	$(PY) -m pytest -q
 
 bench: $(STAMP) redis  ## latency and throughput table, also written to bench-results/

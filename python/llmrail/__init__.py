@@ -7,7 +7,7 @@
 
 import atexit
 
-from . import replay
+from . import bench, replay
 from ._core import (
     Batcher,
     BatchJob,
@@ -109,5 +109,6 @@ __all__ = [
     "QueueWorker",
     "QueueFullError",
     "ExpiredError",
+    "bench",
     "replay",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmrail demo | mock-server | queue``."""
+"""Command line: ``python -m llmrail demo | mock-server | queue | bench``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     from ._queue_cli import add_parser
 
     add_parser(sub)
+    from .bench.cli import add_parser as add_bench
+
+    add_bench(sub)
     sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -27,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         from ._queue_cli import run as queue_main
 
         return queue_main(args)
+    if args.command == "bench":
+        if rest:  # parse_known_args keeps mock-server's arguments; a typo here must not pass
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from .bench.cli import main as bench_main
+
+        return bench_main(args)
     from .testing import main as mock_main
 
     return mock_main(rest)
