@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import random
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 import llmrail
 import pytest
 from llmrail.bench import DEFAULT_PROMPTS, Prompt, load_prompts
+from llmrail.bench.progress import PlainLine, Tqdm, progress
 from llmrail.bench.profiles import FAULTS, profile_for, script
 from llmrail.bench.stats import percentile
 from llmrail.testing import MockServer
@@ -155,3 +157,27 @@ def test_percentiles_interpolate_between_ranks_as_numpy_does() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([float(i) for i in range(1, 101)], 95) == pytest.approx(95.05)
     assert percentile([7.0], 99) == 7.0
+
+
+def test_the_plain_progress_line_adds_a_line_each_quarter_in_a_log() -> None:
+    out = io.StringIO()  # not a terminal: no carriage returns
+    bar = PlainLine("m", 8, out)
+    for i in range(8):
+        bar.update(failed=i == 2)
+    bar.close()
+    assert out.getvalue().splitlines() == [
+        "m  2/8 requests, 0 failed",
+        "m  4/8 requests, 1 failed",
+        "m  6/8 requests, 1 failed",
+        "m  8/8 requests, 1 failed",
+    ]
+
+
+def test_the_progress_bar_is_tqdms_when_it_is_installed() -> None:
+    out = io.StringIO()
+    bar = progress("m", 5, enabled=True, out=out)
+    assert isinstance(bar, Tqdm)
+    for _ in range(5):
+        bar.update(failed=True)
+    bar.close()
+    assert "5/5" in out.getvalue() and "failed=5" in out.getvalue()

@@ -31,7 +31,7 @@ def test_the_cli_prints_the_table_and_writes_json_csv_and_html(tmp_path: Path) -
     assert table[0].split()[:4] == ["model", "ok", "errors", "p50"]
     assert table[2].startswith("openai/gpt-4o-mini ") and table[3].startswith("anthropic/claude-haiku-4-5 ")
     assert "12/16" in table[2] and "25.0%" in table[2]
-    assert "16/16 requests" in result.stderr  # the progress line (or bar) on stderr
+    assert "16/16" in result.stderr and "failed" in result.stderr  # the progress bar (or line) on stderr
     assert f"wrote {out / 'bench.json'}" in result.stdout
 
     data = json.loads((out / "bench.json").read_text())

@@ -56,6 +56,7 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
             asyncio.run(result)
     out = capsys.readouterr().out
     assert "slow down for 3.0 s" in out
+    assert "p50 ms" in out and (tmp_path / "report" / "bench.html").exists()  # the benchmark example
     assert "Paris" in out
     assert "anthropic Essay B 0.75" in out and "openai Essay B 0.75" in out
     assert "2 " in out and "confidence: 7.5 is greater than the maximum of 5.0" in out

@@ -21,7 +21,7 @@ class Silent:
 
 
 class PlainLine:
-    """``model  37/200 requests  2 errors``: on a terminal rewritten in place at most ten times a
+    """``model  37/200 requests, 2 failed``: on a terminal rewritten in place at most ten times a
     second; into a file or pipe (a CI log) a new line at each quarter, so the log stays short."""
 
     def __init__(self, label: str, total: int, out: TextIO) -> None:
@@ -42,7 +42,7 @@ class PlainLine:
             self._draw("", "\n")
 
     def _draw(self, start: str, end: str) -> None:
-        self._out.write(f"{start}{self._label}  {self._done}/{self._total} requests  {self._failed} errors{end}")
+        self._out.write(f"{start}{self._label}  {self._done}/{self._total} requests, {self._failed} failed{end}")
         self._out.flush()
 
     def close(self) -> None:
@@ -59,7 +59,7 @@ class Tqdm:
     def update(self, failed: bool) -> None:
         if failed:
             self._failed += 1
-            self._bar.set_postfix(errors=self._failed, refresh=False)
+            self._bar.set_postfix(failed=self._failed, refresh=False)
         self._bar.update(1)
 
     def close(self) -> None:
