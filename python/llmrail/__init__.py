@@ -6,8 +6,9 @@
 """
 
 import atexit
+from typing import TYPE_CHECKING
 
-from . import bench, replay
+from . import replay
 from ._core import (
     Batcher,
     BatchJob,
@@ -57,6 +58,19 @@ from .errors import (
     ServerError,
     TimeoutError,
 )
+
+if TYPE_CHECKING:
+    from . import bench
+
+
+def __getattr__(name: str) -> object:
+    # llmrail.bench is imported on first use: services that never benchmark do not pay for it.
+    if name == "bench":
+        import importlib
+
+        return importlib.import_module(".bench", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Daemon threads may be inside llmrail when the program ends: from here on, none of them takes
 # the GIL back into the finalising interpreter (see src/py/exit.rs).
