@@ -13,7 +13,7 @@ import llmrail
 import pytest
 from llmrail.bench import DEFAULT_PROMPTS, Prompt, load_prompts
 from llmrail.bench.progress import PlainLine, Tqdm, progress
-from llmrail.bench.profiles import FAULTS, profile_for, script
+from llmrail.bench.profiles import DEFAULT, FAULTS, PROFILES, profile_for, script
 from llmrail.bench.stats import percentile
 from llmrail.testing import MockServer
 
@@ -181,3 +181,15 @@ def test_the_progress_bar_is_tqdms_when_it_is_installed() -> None:
         bar.update(failed=True)
     bar.close()
     assert "5/5" in out.getvalue() and "failed=5" in out.getvalue()
+
+
+def test_each_model_family_has_its_profile_and_unknown_models_a_middling_one() -> None:
+    profiles = dict(PROFILES)
+    assert profile_for("openai/gpt-4o-mini") == profiles["gpt-4o-mini"] != profiles["gpt-4o"]
+    assert profile_for("anthropic/claude-haiku-4-5") == profiles["claude-haiku"]
+    assert profile_for("openrouter/anthropic/claude-opus-4-1") == profiles["claude-opus"]
+    assert profile_for("openai/my-finetune") == DEFAULT
+    planned = script(DEFAULT, 50, stream=True, max_tokens=30, error_rate=0.1, time_scale=1.0, rng=random.Random(0))
+    answers = [reply for reply, kind in planned if kind is None]
+    assert len(answers) == 45 and all(len(r["chunks"]) == r["usage"]["output_tokens"] <= 30 for r in answers)
+    assert all(r["chunk_delay"] == round(1 / DEFAULT.tokens_per_s, 6) for r in answers)
