@@ -12,8 +12,8 @@ from pathlib import Path
 import llmrail
 import pytest
 from llmrail.bench import DEFAULT_PROMPTS, Prompt, load_prompts
-from llmrail.bench.progress import PlainLine, Tqdm, progress
 from llmrail.bench.profiles import DEFAULT, FAULTS, PROFILES, profile_for, script
+from llmrail.bench.progress import PlainLine, Tqdm, progress
 from llmrail.bench.stats import percentile
 from llmrail.testing import MockServer
 
