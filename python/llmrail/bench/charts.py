@@ -97,7 +97,7 @@ def throughput_chart(models: Sequence[ModelResult]) -> str:
     """Two bar panels: requests per second and output tokens per second, one bar per model."""
     bar, top = 26, 30
     height = top + bar * len(models) + 48
-    panel = (WIDTH - LABELS - 40) / 2
+    panel = (WIDTH - LABELS - 80) / 2  # room to the right of each for its last tick's label
     body: list[str] = []
     for i, m in enumerate(models):
         y = top + i * bar + bar / 2 + 4
@@ -108,7 +108,7 @@ def throughput_chart(models: Sequence[ModelResult]) -> str:
         ("output tokens per second", "tokens/s", [m.output_tokens_per_s for m in models]),
     )
     for k, (title, unit, values) in enumerate(panels):
-        x0 = LABELS + k * (panel + 30)
+        x0 = LABELS + k * (panel + 50)
         vals = ticks(max(values, default=1.0) * 1.15 or 1.0)
         body.append(f'<text class="legend" x="{x0}" y="16">{title}</text>')
         body += _x_axis(x0, x0 + panel, top + bar * len(models), top, vals, unit)

@@ -15,10 +15,10 @@ from .charts import cost_latency_chart, latency_chart, throughput_chart
 from .results import TABLE_HEADER, BenchResults, table_row
 
 STYLE = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:960px;color:#222}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1060px;color:#222}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:2em}
-.meta{color:#666} table{border-collapse:collapse;font-size:12.5px;margin-top:.5em}
-th,td{padding:3px 7px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+.meta{color:#666} .wide{overflow-x:auto} table{border-collapse:collapse;font-size:12.5px;margin-top:.5em}
+th,td{padding:3px 6px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left} figure{margin:1em 0} figcaption{color:#555;font-size:12.5px}
 svg .grid{stroke:#eee} svg .pct{stroke:#222;stroke-width:1.5} svg .whisker{stroke-width:2.5}
 svg text{font-size:11.5px;fill:#333} svg .tick{fill:#777;font-size:10.5px} svg .axis,svg .legend{fill:#555}
@@ -84,7 +84,7 @@ def _ttft(results: BenchResults) -> str:
 def _table(results: BenchResults) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in TABLE_HEADER)
     rows = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in table_row(m)) + "</tr>" for m in results.models)
-    return f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+    return f'<div class="wide"><table id="summary"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def _errors(results: BenchResults) -> str:
