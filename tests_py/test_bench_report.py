@@ -7,8 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import llmrail
@@ -61,6 +63,21 @@ def test_the_cli_refuses_bad_input_without_a_traceback(tmp_path: Path) -> None:
     bad.write_text("{not json\n")
     result = bench(*FAST, "--prompts", str(bad))
     assert result.returncode == 2 and "p.jsonl:1: not JSON" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_stops_a_run_without_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    command = [sys.executable, "-m", "llmrail", "bench", "--mock", "--requests", "500", "--out", str(tmp_path / "r")]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.5)  # well into the first model's run: its mocked answers take seconds each
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted, nothing written" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_the_html_report_draws_every_data_point_in_headless_chromium(tmp_path: Path) -> None:

@@ -61,6 +61,9 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError, LLMError) as e:  # a bad file, option or model: say so, no traceback
         print(f"llmrail bench: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nllmrail bench: interrupted, nothing written", file=sys.stderr)
+        return 130
     print(results.table())
     if args.out:
         paths = results.write(Path(args.out))
