@@ -77,7 +77,8 @@ def _ttft(results: BenchResults) -> str:
     return (
         "<h2>Time to first token</h2><figure>"
         + latency_chart(results.models, ttft=True)
-        + "<figcaption>Streamed requests: time from sending to the first text.</figcaption></figure>"
+        + "<figcaption>Streamed requests: time from sending to the first token (text, thinking or a tool "
+        "call).</figcaption></figure>"
     )
 
 

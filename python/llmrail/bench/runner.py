@@ -214,10 +214,10 @@ async def _one(client: Client, prompt: Prompt, settings: Settings, t0: float) ->
         if settings.stream:
             usage, cost = None, None
             async for event in client.stream(list(prompt.messages), max_tokens=max_tokens):
-                if ttft is None and event.type in ("text", "tool_call_delta"):
-                    ttft = time.perf_counter() - start
-                elif event.type == "done":
+                if event.type == "done":
                     usage, cost = event.usage, event.cost_usd
+                elif ttft is None:  # thinking counts: the model has begun to answer
+                    ttft = time.perf_counter() - start
         else:
             response = await client.chat(list(prompt.messages), max_tokens=max_tokens)
             usage, cost = response.usage, response.cost_usd

@@ -17,7 +17,7 @@ class Sample:
     latency: float
     """Seconds from sending to the whole answer (a stream's last event)."""
     ttft: float | None
-    """Seconds to the first text of a stream; ``None`` when not streamed or nothing came."""
+    """Seconds to a stream's first token (text, thinking or a tool call); ``None`` when not streamed."""
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float | None = None
