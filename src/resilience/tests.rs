@@ -38,6 +38,7 @@ fn script(
             quota: None,
             used_tokens: Some(10),
             started: false,
+            status: Some(200),
         })
     }
 }
@@ -116,6 +117,7 @@ async fn a_started_stream_is_not_retried() {
             quota: None,
             used_tokens: None,
             started: true,
+            status: Some(200),
         })
     };
     let e = run_target(&Guards::default(), &fast(4), None, 1, &mut report, attempt)
