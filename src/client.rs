@@ -108,6 +108,11 @@ impl Client {
         &self.pipe.primary().endpoint.model
     }
 
+    /// The primary target's provider, model and server, as a trace names them.
+    pub fn target_info(&self) -> &crate::resilience::TargetInfo {
+        &self.pipe.primary().info
+    }
+
     /// Where calls go, as it may be shown: userinfo and secret query values (`key=`, `sig=`)
     /// redacted.
     pub fn base_url(&self) -> String {

@@ -57,3 +57,8 @@ def test_the_httpx_extra_brings_what_the_sdk_transport_imports() -> None:
 
 def test_the_httpx2_extra_brings_what_its_twin_imports() -> None:
     assert third_party_imports(PACKAGE / "httpx2.py", PACKAGE / "_sdk_transport.py") == extra("httpx2") == {"httpx2"}
+
+
+def test_the_otel_extra_brings_what_the_tracing_imports() -> None:
+    assert third_party_imports(PACKAGE / "_otel.py") == {"opentelemetry"}
+    assert extra("otel") == {"opentelemetry_api"}

@@ -557,8 +557,8 @@ fn a_recorded_call_logs_each_attempt_with_its_target_status_and_wait() {
     assert_eq!(
         seen,
         vec![
-            (None, Some(529), Some("overloaded")),
-            (None, Some(529), Some("overloaded")),
+            (None, Some(529), Some("OverloadedError")),
+            (None, Some(529), Some("OverloadedError")),
             (Some(0), Some(200), None),
         ]
     );
