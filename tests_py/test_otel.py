@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .conftest import API_KEY
+from .conftest import API_KEY, reset_otel_globals
 
 FAST = llmrail.Retry(max_attempts=3, initial_delay=0.01, jitter="none")
 
@@ -56,26 +56,14 @@ class Telemetry:
         return points
 
 
-def _reset_globals() -> None:
-    # The API lets a process set its providers once; tests set and unset them (as the SDK's own
-    # test utilities do), so that no other test module's clients are traced.
-    from opentelemetry.metrics import _internal as metrics_internal
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-
-
 @pytest.fixture
 def otel() -> Iterator[Telemetry]:
     t = Telemetry()
-    _reset_globals()
+    reset_otel_globals()
     trace.set_tracer_provider(t.tracer_provider)
     metrics.set_meter_provider(t.meter_provider)
     yield t
-    _reset_globals()
+    reset_otel_globals()
 
 
 def anthropic(srv: MockServer, **kwargs: Any) -> llmrail.Client:
