@@ -169,15 +169,16 @@ class Call:
 
     def succeed(self, response: Any, response_id: str | None, attempts: list[Attempt]) -> None:
         """A buffered call's answer (a `ChatResponse`)."""
+        attrs: dict[str, Any] = {}
         if response_id:
-            self._span.set_attribute("gen_ai.response.id", response_id)
+            attrs["gen_ai.response.id"] = response_id
         if _capture():
-            self._span.set_attribute("gen_ai.output.messages", _output_messages(response.text, response.finish_reason))
-        self._answered(response.model, response.finish_reason, response.usage, attempts)
+            attrs["gen_ai.output.messages"] = _output_messages(response.text, response.finish_reason)
+        self._answered(response.model, response.finish_reason, response.usage, attempts, attrs)
 
     def succeed_stream(self, done: Any, attempts: list[Attempt]) -> None:
         """A stream's "done" event."""
-        self._answered(done.model, done.finish_reason, done.usage, attempts)
+        self._answered(done.model, done.finish_reason, done.usage, attempts, {})
 
     def fail(self, error: BaseException, attempts: list[Attempt]) -> None:
         kind = type(error).__name__
@@ -190,22 +191,24 @@ class Call:
         self._span.set_attribute("error.type", "cancelled")
         self._end([], {"error.type": "cancelled"})
 
-    def _answered(self, model: str | None, finish_reason: str | None, usage: Any, attempts: list[Attempt]) -> None:
-        span = self._span
+    def _answered(
+        self, model: str | None, finish_reason: str | None, usage: Any, attempts: list[Attempt], attrs: dict[str, Any]
+    ) -> None:
+        # One set_attributes call: each set_attribute takes the span's lock and checks again.
         extra: dict[str, Any] = {}
         if model:
-            span.set_attribute("gen_ai.response.model", model)
-            extra["gen_ai.response.model"] = model
+            attrs["gen_ai.response.model"] = extra["gen_ai.response.model"] = model
         if finish_reason:
-            span.set_attribute("gen_ai.response.finish_reasons", [finish_reason])
+            attrs["gen_ai.response.finish_reasons"] = (finish_reason,)
         if usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-            span.set_attribute("gen_ai.usage.cache_read.input_tokens", usage.cache_read_tokens)
-            span.set_attribute("gen_ai.usage.cache_creation.input_tokens", usage.cache_write_tokens)
+            attrs["gen_ai.usage.input_tokens"] = usage.input_tokens
+            attrs["gen_ai.usage.output_tokens"] = usage.output_tokens
+            attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cache_read_tokens
+            attrs["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
             tokens = {**self._attrs, **extra}
             self._ins.tokens.record(usage.input_tokens, {**tokens, "gen_ai.token.type": "input"})
             self._ins.tokens.record(usage.output_tokens, {**tokens, "gen_ai.token.type": "output"})
+        self._span.set_attributes(attrs)
         self._end(attempts, extra)
 
     def _end(self, attempts: list[Attempt], metric_attrs: dict[str, Any]) -> None:
