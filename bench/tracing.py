@@ -4,9 +4,10 @@
 
 One mock server (its own process, bench/server.py), sequential sync chat calls, in one process:
 
-- llmrail with no OpenTelemetry configured (its client built before any provider was set: the
-  path every untraced call takes) and llmrail traced (the OpenTelemetry SDK, a TracerProvider with
-  an in-memory exporter behind a SimpleSpanProcessor, and a MeterProvider with an in-memory reader);
+- llmrail in a process that never imports OpenTelemetry (a child process, as if it were not
+  installed), llmrail with no OpenTelemetry configured (its client built before any provider was
+  set), and llmrail traced (the OpenTelemetry SDK, a TracerProvider with an in-memory exporter
+  behind a SimpleSpanProcessor, and a MeterProvider with an in-memory reader);
 - the openai SDK bare, and instrumented by the official ``opentelemetry-instrumentation-openai-v2``
   on the same providers.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +50,28 @@ def median_us(call: Callable[[], object], n: int) -> float:
         call()
         lat.append(time.perf_counter_ns() - t0)
     return statistics.median(lat) / 1e3
+
+
+# The same loop in a process where OpenTelemetry is never imported.
+WITHOUT_OTEL = """
+import statistics, sys, time, llmrail
+c = llmrail.Client("openai/{model}", base_url={base_url!r}, api_key="sk-bench")
+m = {messages!r}
+for _ in range(50):
+    c.chat_sync(m, max_tokens=300)
+lat = []
+for _ in range({n}):
+    t0 = time.perf_counter_ns()
+    c.chat_sync(m, max_tokens=300)
+    lat.append(time.perf_counter_ns() - t0)
+assert "opentelemetry" not in sys.modules
+print(statistics.median(lat) / 1e3)
+"""
+
+
+def without_otel_us(base_url: str, n: int) -> float:
+    code = WITHOUT_OTEL.format(model=MODEL, base_url=base_url, messages=MESSAGES, n=n)
+    return float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
 
 
 def main() -> None:
@@ -83,8 +107,10 @@ def main() -> None:
         rail(traced)()
         assert len(exporter.get_finished_spans()) == 2, "the traced client makes a call span and an attempt span"
 
-        rows: dict[str, list[float]] = {k: [] for k in ("llmrail", "llmrail traced", "openai", "openai traced")}
+        names = ("llmrail, OpenTelemetry never imported", "llmrail", "llmrail traced", "openai", "openai traced")
+        rows: dict[str, list[float]] = {k: [] for k in names}
         for r in range(args.rounds):
+            rows[names[0]].append(without_otel_us(srv.base_url, args.n))
             rows["llmrail"].append(median_us(rail(plain), args.n))
             rows["llmrail traced"].append(median_us(rail(traced), args.n))
             rows["openai"].append(median_us(sdk_call, args.n))
