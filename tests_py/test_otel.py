@@ -169,6 +169,20 @@ def test_a_sync_stream_closed_early_still_ends_its_span(otel: Telemetry, srv: Mo
     assert (otel.call_span().attributes or {})["error.type"] == "cancelled"
 
 
+async def test_a_cancelled_call_ends_its_span_as_cancelled(otel: Telemetry, srv: MockServer) -> None:
+    srv.reply("late", latency=5)
+    task = asyncio.create_task(anthropic(srv).chat("hi"))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the call's future may be dropped on another thread
+        if otel.spans():
+            break
+        await asyncio.sleep(0.01)
+    assert (otel.call_span().attributes or {})["error.type"] == "cancelled"
+
+
 def test_message_content_is_recorded_only_when_the_user_opts_in(
     otel: Telemetry, srv: MockServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -187,7 +187,7 @@ class Call:
         self._end(attempts, {"error.type": kind})
 
     def abandon(self) -> None:
-        """The consumer stopped reading a stream before its end."""
+        """The call was cancelled, or the consumer stopped reading a stream before its end."""
         self._span.set_attribute("error.type", "cancelled")
         self._end([], {"error.type": "cancelled"})
 

@@ -156,6 +156,24 @@ fn finish_chat(
     }
 }
 
+/// A traced call's span while the call runs: dropped before the call finished (asyncio
+/// cancelled it), it ends the span as cancelled.
+struct Open(Option<Py<PyAny>>);
+
+impl Open {
+    fn take(mut self) -> Option<Py<PyAny>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if let Some(call) = self.0.take() {
+            exit::attach(|py| tell(py, &call, "abandon", ()));
+        }
+    }
+}
+
 /// `Client.chat()` when the client traces.
 pub(super) fn chat(
     client: Client,
@@ -168,10 +186,10 @@ pub(super) fn chat(
             let req = args.into_request(py)?;
             let mut opts = overrides.resolve()?;
             opts.record = true;
-            let call = start(py, &client, "chat", &req, messages);
+            let call = Open(start(py, &client, "chat", &req, messages));
             Ok(async move { Ok::<_, LlmError>((client.chat_reported(req, opts).await, call)) })
         },
-        |py, (out, call)| finish_chat(py, call, out),
+        |py, (out, call)| finish_chat(py, call.take(), out),
     )
 }
 
@@ -186,9 +204,9 @@ pub(super) fn chat_sync(
     let req = args.into_request(py)?;
     let mut opts = overrides.resolve()?;
     opts.record = true;
-    let call = start(py, client, "chat", &req, messages);
+    let call = Open(start(py, client, "chat", &req, messages));
     let out = bridge::block(py, async { Ok(client.chat_reported(req, opts).await) })?;
-    finish_chat(py, call, out)
+    finish_chat(py, call.take(), out)
 }
 
 /// `Client.stream()` when the client traces: the stream and its span, which ends at the last
