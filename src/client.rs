@@ -108,6 +108,11 @@ impl Client {
         &self.pipe.primary().endpoint.model
     }
 
+    /// The primary target's provider, model and server, as a trace names them.
+    pub fn target_info(&self) -> &crate::resilience::TargetInfo {
+        &self.pipe.primary().info
+    }
+
     /// Where calls go, as it may be shown: userinfo and secret query values (`key=`, `sig=`)
     /// redacted.
     pub fn base_url(&self) -> String {
@@ -127,11 +132,28 @@ impl Client {
         req: ChatRequest,
         opts: CallOptions,
     ) -> Result<(ChatResponse, CallReport)> {
+        let (out, report) = self.chat_reported(req, opts).await;
+        Ok((out?, report))
+    }
+
+    /// As [`Client::chat_with`], the report coming back with a failure too (a trace shows
+    /// a failed call's attempts); `opts.record` keeps one record per attempt in it.
+    pub async fn chat_reported(
+        &self,
+        req: ChatRequest,
+        opts: CallOptions,
+    ) -> (Result<ChatResponse>, CallReport) {
         let (req, plan) = self.cache.plan(req, self.provider(), self.model());
         let pipe = self.pipe.clone();
-        let out = runtime::run(async move { pipe.chat(req, plan, opts).await }).await?;
-        self.cache.record(&out.0.usage);
-        Ok(out)
+        let ran = runtime::run(async move { Ok(pipe.chat_reported(req, plan, opts).await) });
+        let (out, report) = match ran.await {
+            Ok(out) => out,
+            Err(e) => (Err(e), CallReport::default()),
+        };
+        if let Ok(r) = &out {
+            self.cache.record(&r.usage);
+        }
+        (out, report)
     }
 
     /// Cache totals over this client's calls so far, and so its cache hit rate.

@@ -286,6 +286,19 @@ impl ChatResponse {
         cost_usd(&self.model, &self.usage)
     }
 
+    /// The provider's id of this answer (`id` in OpenAI's and Anthropic's bodies, `responseId`
+    /// in Gemini's), read from the raw body only when asked (a trace's `gen_ai.response.id`).
+    pub fn response_id(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Ids {
+            id: Option<String>,
+            #[serde(rename = "responseId")]
+            response_id: Option<String>,
+        }
+        let ids: Ids = serde_json::from_slice(&self.raw).ok()?;
+        ids.id.or(ids.response_id)
+    }
+
     pub fn tool_calls(&self) -> Vec<&ToolCall> {
         self.content
             .iter()
@@ -327,3 +340,6 @@ impl StreamEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -27,7 +27,7 @@ pub mod retry;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::providers::quota::Quota;
@@ -42,10 +42,13 @@ pub struct CallOptions {
     pub retry: Option<RetryPolicy>,
     /// The whole call, all retries and waits included.
     pub deadline: Option<Duration>,
+    /// Keep one [`AttemptRecord`] per request in the report (for tracing): off, a call
+    /// allocates nothing for it.
+    pub record: bool,
 }
 
 /// How a call went, beyond its answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallReport {
     /// Requests sent, over every target.
     pub attempts: u32,
@@ -57,6 +60,83 @@ pub struct CallReport {
     pub fallback: Option<usize>,
     /// A stream delivered events before failing: neither a retry nor a fallback may follow.
     pub delivered: bool,
+    /// Every request sent, in order, when the call asked for them ([`CallOptions::record`]).
+    pub log: Option<Vec<AttemptRecord>>,
+}
+
+impl CallReport {
+    /// An empty report that keeps a log of the attempts if `record`.
+    pub fn recording(record: bool) -> Self {
+        Self {
+            log: record.then(Vec::new),
+            ..Self::default()
+        }
+    }
+
+    /// How many attempts the log holds (0 when not recording).
+    pub fn logged(&self) -> usize {
+        self.log.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Name the target of the attempts logged since `from`: the walk over the targets knows
+    /// it, the retry loop does not.
+    pub fn stamp(&mut self, from: usize, fallback: Option<usize>, target: &Arc<TargetInfo>) {
+        if let Some(log) = &mut self.log {
+            for record in log.iter_mut().skip(from) {
+                record.fallback = fallback;
+                record.target = Some(target.clone());
+            }
+        }
+    }
+}
+
+/// Where a target's requests go, as a trace names it: no key, no path, no query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetInfo {
+    pub provider: &'static str,
+    pub model: String,
+    /// The server's host name or IP address.
+    pub address: String,
+    pub port: Option<u16>,
+}
+
+impl TargetInfo {
+    /// From a target's base URL; the port is the scheme's default when the URL names none.
+    pub fn new(provider: &'static str, model: &str, base_url: &str) -> Self {
+        let url = url::Url::parse(base_url).ok();
+        Self {
+            provider,
+            model: model.to_string(),
+            address: url
+                .as_ref()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default(),
+            port: url.as_ref().and_then(url::Url::port_or_known_default),
+        }
+    }
+}
+
+/// One request of a call: which target, when, how long, how it ended, and what was waited
+/// before it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// `None` for the primary target, else which fallback (0 is the first).
+    pub fallback: Option<usize>,
+    /// Set by the walk over the targets once the target's attempts are over.
+    pub target: Option<Arc<TargetInfo>>,
+    /// Wall-clock time the request was started (a trace's spans need it).
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// The HTTP status, when an answer came (none for a connection failure or timeout).
+    pub status: Option<u16>,
+    /// How it failed; `None` for the attempt that answered.
+    pub error: Option<ErrorKind>,
+    /// Slept before it, after the previous attempt failed.
+    pub retry_wait: Duration,
+    /// That sleep was the server's Retry-After (or rate-limit reset), not the backoff.
+    pub retry_after: bool,
+    /// Waited before it for rate-limit capacity.
+    pub rate_limit_wait: Duration,
 }
 
 /// The layers guarding one target (provider + model).
@@ -75,6 +155,8 @@ pub struct Attempt<T> {
     pub used_tokens: Option<u64>,
     /// A stream that already delivered events cannot be retried: the caller has seen them.
     pub started: bool,
+    /// The HTTP status of the answer, when one came.
+    pub status: Option<u16>,
 }
 
 impl<T> Attempt<T> {
@@ -84,6 +166,7 @@ impl<T> Attempt<T> {
             quota: None,
             used_tokens: None,
             started: false,
+            status: None,
         }
     }
 }
@@ -104,7 +187,10 @@ where
     Fut: Future<Output = Attempt<T>>,
 {
     let mut last: Option<LlmError> = None;
+    // What was slept before the next attempt, for its record: (wait, the server asked for it).
+    let mut slept = (Duration::ZERO, false);
     for n in 1..=policy.max_attempts.max(1) {
+        let mut rate_limit_wait = Duration::ZERO;
         // A later failure of the guards ends the call with the last real error, which says more.
         let permit = match &guards.breaker {
             Some(b) => match b.admit().await {
@@ -117,6 +203,7 @@ where
             Some(l) => match l.acquire(reserve_tokens, deadline).await {
                 Ok((ticket, waited)) => {
                     report.rate_limit_wait = report.rate_limit_wait.saturating_add(waited);
+                    rate_limit_wait = waited;
                     Some(ticket)
                 }
                 Err(limited) => return Err(finish(last.unwrap_or(limited), report)),
@@ -128,7 +215,28 @@ where
             return Err(finish(last.unwrap_or_else(deadline_passed), report));
         }
         report.attempts = report.attempts.saturating_add(1);
+        let clock = report
+            .log
+            .is_some()
+            .then(|| (SystemTime::now(), Instant::now()));
         let out = attempt(left).await;
+        if let (Some(log), Some((started, t0))) = (&mut report.log, clock) {
+            let (status, error) = match &out.result {
+                Ok(_) => (out.status, None),
+                Err(e) => (e.status.or(out.status), Some(e.kind)),
+            };
+            log.push(AttemptRecord {
+                fallback: None,
+                target: None,
+                started,
+                duration: t0.elapsed(),
+                status,
+                error,
+                retry_wait: slept.0,
+                retry_after: slept.1,
+                rate_limit_wait,
+            });
+        }
         if let (Some(l), Some(t)) = (&guards.limiter, ticket) {
             // A failed attempt still counted as a request; its tokens are mostly not billed.
             l.settle(t, out.used_tokens.unwrap_or(reserve_tokens)).await;
@@ -169,6 +277,7 @@ where
         let wait = crate::replay::paced(wait);
         tokio::time::sleep(wait).await;
         report.retry_wait = report.retry_wait.saturating_add(wait);
+        slept = (wait, e.retry_after.is_some());
         last = Some(e);
     }
     Err(finish(last.unwrap_or_else(deadline_passed), report))

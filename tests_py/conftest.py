@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import llmrail
@@ -34,6 +35,21 @@ def provider(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def client(srv: MockServer, provider: str) -> llmrail.Client:
     return make_client(srv, provider)
+
+
+def reset_otel_globals() -> None:
+    """Unset OpenTelemetry's global providers (the API sets them once per process; tests set and
+    unset them, as the SDK's own test utilities do), so that no other test's clients are traced."""
+    if "opentelemetry.trace" not in sys.modules:
+        return
+    from opentelemetry import trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.util._once import Once
+
+    trace._TRACER_PROVIDER_SET_ONCE = Once()
+    trace._TRACER_PROVIDER = None
+    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+    metrics_internal._METER_PROVIDER = None
 
 
 @pytest.fixture(scope="session")

@@ -61,3 +61,8 @@ def test_the_httpx2_extra_brings_what_its_twin_imports() -> None:
 
 def test_the_bench_extra_brings_the_progress_bar_the_runner_imports() -> None:
     assert third_party_imports(*(PACKAGE / "bench").glob("*.py")) == extra("bench") == {"tqdm"}
+
+
+def test_the_otel_extra_brings_what_the_tracing_imports() -> None:
+    assert third_party_imports(PACKAGE / "_otel.py") == {"opentelemetry"}
+    assert extra("otel") == {"opentelemetry_api"}

@@ -12,6 +12,7 @@ import llmrail
 import pytest
 from llmrail.testing import MockServer
 
+from .conftest import reset_otel_globals
 from .readme_examples import snippets
 
 
@@ -20,7 +21,8 @@ def test_readme_has_examples() -> None:
 
 
 def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+                                   capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                   request: pytest.FixtureRequest) -> None:
     monkeypatch.chdir(tmp_path)  # the record-and-replay example writes a cassette
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the batch examples' default store
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme")
@@ -34,6 +36,7 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
     # Without retries, so the errors example sees the scripted 429 instead of retrying past it.
     client = llmrail.Client("anthropic/claude-sonnet-4-5", retry=llmrail.Retry(max_attempts=1))
     namespace: dict[str, Any] = {"llmrail": llmrail, "client": client}
+    request.addfinalizer(reset_otel_globals)  # the tracing example sets a tracer provider
     for i, code in enumerate(snippets()):
         if "tool_calls" in code and "weather" in code:
             srv.reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}])
@@ -58,6 +61,7 @@ def test_every_readme_example_runs(srv: MockServer, monkeypatch: pytest.MonkeyPa
     assert "slow down for 3.0 s" in out
     assert "p50 ms" in out and (tmp_path / "report" / "bench.html").exists()  # the benchmark example
     assert "Paris" in out
+    assert "['attempt 1 chat claude-sonnet-4-5', 'chat claude-sonnet-4-5', 'answer a question']" in out
     assert "anthropic Essay B 0.75" in out and "openai Essay B 0.75" in out
     assert "2 " in out and "confidence: 7.5 is greater than the maximum of 5.0" in out
     # The SDK example recorded its chat and its stream through llmrail's transport, key scrubbed.

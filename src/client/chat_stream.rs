@@ -11,7 +11,7 @@ use super::target::Message;
 use crate::cache::{CachePlan, Tracker};
 use crate::error::Result;
 use crate::model::{ChatRequest, StreamEvent};
-use crate::resilience::{CallOptions, CallReport};
+use crate::resilience::{AttemptRecord, CallOptions, CallReport};
 use crate::runtime::{self, AbortOnDrop};
 
 /// A streamed answer being received. Dropping it cancels the request.
@@ -39,12 +39,12 @@ impl ChatStream {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let task = runtime::handle()?.spawn(async move {
             match pipe.stream(req, plan, opts, &tx).await {
-                Ok((Some(done), report)) => {
+                (Ok(Some(done)), report) => {
                     let _ = tx.send(Ok(Message::Done(done, report))).await;
                 }
-                Ok((None, _)) => {}
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
+                (Ok(None), _) => {}
+                (Err(e), report) => {
+                    let _ = tx.send(Ok(Message::Failed(e, report))).await;
                 }
             }
             Ok(())
@@ -57,9 +57,15 @@ impl ChatStream {
         })
     }
 
-    /// How the call went (attempts, waits, which fallback answered), once `Done` has arrived.
+    /// How the call went (attempts, waits, which fallback answered), once `Done` or the
+    /// call's error has arrived.
     pub fn report(&self) -> Option<&CallReport> {
         self.report.as_ref()
+    }
+
+    /// The attempts' log (kept when the call asked for it), once the call is over.
+    pub fn take_log(&mut self) -> Option<Vec<AttemptRecord>> {
+        self.report.as_mut().and_then(|r| r.log.take())
     }
 
     /// The next event; `None` after `Done` or after an error has been returned.
@@ -78,7 +84,8 @@ impl ChatStream {
         }
     }
 
-    /// The event a message carries; `Done` also settles the report and the cache totals.
+    /// The event a message carries; `Done` also settles the report and the cache totals, and
+    /// a failure the report.
     fn event_of(&mut self, message: Result<Message>) -> Result<StreamEvent> {
         match message? {
             Message::Event(event) => Ok(event),
@@ -88,6 +95,10 @@ impl ChatStream {
                 }
                 self.report = Some(report);
                 Ok(done)
+            }
+            Message::Failed(e, report) => {
+                self.report = Some(report);
+                Err(e)
             }
         }
     }

@@ -85,16 +85,17 @@ impl Pipeline {
         &self.targets[0].0
     }
 
-    /// A buffered call; `plan` is the primary target's prompt-cache plan for `req`.
-    pub(super) async fn chat(
+    /// A buffered call; `plan` is the primary target's prompt-cache plan for `req`. The report
+    /// comes back even when the call fails (a trace shows a failed call's attempts too).
+    pub(super) async fn chat_reported(
         &self,
         req: ChatRequest,
         plan: CachePlan,
         opts: CallOptions,
-    ) -> Result<(ChatResponse, CallReport)> {
-        let mut report = CallReport::default();
-        let r = self.walk(req, plan, &opts, &mut report, Buffered).await?;
-        Ok((r, report))
+    ) -> (Result<ChatResponse>, CallReport) {
+        let mut report = CallReport::recording(opts.record);
+        let r = self.walk(req, plan, &opts, &mut report, Buffered).await;
+        (r, report)
     }
 
     /// A streamed call: events go to `tx` as they come, except `Done`, which is returned with
@@ -105,12 +106,10 @@ impl Pipeline {
         plan: CachePlan,
         opts: CallOptions,
         tx: &Events,
-    ) -> Result<(Option<StreamEvent>, CallReport)> {
-        let mut report = CallReport::default();
-        let done = self
-            .walk(req, plan, &opts, &mut report, Streamed(tx))
-            .await?;
-        Ok((done, report))
+    ) -> (Result<Option<StreamEvent>>, CallReport) {
+        let mut report = CallReport::recording(opts.record);
+        let done = self.walk(req, plan, &opts, &mut report, Streamed(tx)).await;
+        (done, report)
     }
 
     pub(super) async fn health(&self) -> Vec<Snapshot> {
@@ -159,10 +158,12 @@ impl Pipeline {
                 None => 0,
             };
             let (call, plan) = (&call, &plan);
+            let logged = report.logged();
             let out = run_target(guards, policy, deadline, reserve, report, |left| {
                 call.attempt(target, treq, plan, left)
             })
             .await;
+            report.stamp(logged, i.checked_sub(1), &target.info);
             let e = match out {
                 Ok(v) => {
                     report.fallback = i.checked_sub(1);

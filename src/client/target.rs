@@ -17,7 +17,7 @@ use crate::error::{ErrorKind, LlmError, Result, BODY_EXCERPT_CHARS};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::providers::{self, quota::Quota, Endpoint, Framing, Provider, Secret, StreamDecoder};
 use crate::resilience::fallback::FallbackConfig;
-use crate::resilience::{Attempt, CallReport};
+use crate::resilience::{Attempt, CallReport, TargetInfo};
 use crate::transport::{self, EventLimit};
 use crate::wire::{Body, HttpRequest};
 
@@ -31,13 +31,16 @@ pub(crate) struct Target {
     settings: transport::Settings,
     /// Which process-wide state (breaker, rate-limit bucket, cache memory) is this target's.
     pub(super) id: TargetId,
+    /// Provider, model and server, as a trace names this target's attempts.
+    pub(super) info: std::sync::Arc<TargetInfo>,
 }
 
 /// What a streamed call's task sends its [`ChatStream`](super::ChatStream): events as they
-/// come, then `Done` carrying how the call went.
+/// come, then `Done` or the call's error, carrying how the call went.
 pub(crate) enum Message {
     Event(StreamEvent),
     Done(StreamEvent, CallReport),
+    Failed(crate::error::LlmError, CallReport),
 }
 
 /// The channel a streamed attempt forwards events to.
@@ -139,6 +142,7 @@ impl Target {
         }
         Ok(Self {
             provider,
+            info: std::sync::Arc::new(TargetInfo::new(provider.name(), model, &base_url)),
             url_secrets: crate::replay::scrub::url_secrets(&base_url),
             settings,
             id: TargetId::new(
@@ -224,14 +228,17 @@ impl Target {
         plan: &CachePlan,
         left: Option<Duration>,
     ) -> Attempt<ChatResponse> {
-        let mut quota = None;
-        let result = self.chat_once(req, plan, left, &mut quota).await;
+        let (mut quota, mut status) = (None, None);
+        let result = self
+            .chat_once(req, plan, left, &mut quota, &mut status)
+            .await;
         let used_tokens = result.as_ref().ok().map(|r| r.usage.total());
         Attempt {
             result,
             quota,
             used_tokens,
             started: false,
+            status,
         }
     }
 
@@ -241,12 +248,14 @@ impl Target {
         plan: &CachePlan,
         left: Option<Duration>,
         quota: &mut Option<Quota>,
+        sent_status: &mut Option<u16>,
     ) -> Result<ChatResponse> {
         let ep = &self.endpoint;
         let http = self.http(req, plan, false, left)?;
         let started = Instant::now();
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
         *quota = providers::quota::quota(&resp.headers);
+        *sent_status = Some(resp.status);
         let request_id = self.provider.request_id(&resp.headers);
         let status = resp.status;
         let headers = resp.headers.clone();
@@ -310,6 +319,7 @@ impl Target {
             quota: progress.quota,
             used_tokens: progress.used_tokens,
             started: progress.started,
+            status: progress.status,
         }
     }
 
@@ -324,6 +334,7 @@ impl Target {
         let http = self.http(req, plan, true, left)?;
         let resp = transport::send(http).await?;
         progress.quota = providers::quota::quota(&resp.headers);
+        progress.status = Some(resp.status);
         let request_id = self.provider.request_id(&resp.headers);
         if resp.status >= 400 {
             let (status, headers) = (resp.status, resp.headers.clone());
@@ -534,6 +545,7 @@ struct Progress {
     used_tokens: Option<u64>,
     /// An event reached the caller, so the stream can no longer be retried.
     started: bool,
+    status: Option<u16>,
 }
 
 /// The content type of an answer that is not a stream in `framing`, if it says so.

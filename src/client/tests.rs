@@ -508,3 +508,90 @@ fn bedrock_calls_the_region_it_signs_for_wherever_the_region_is_set() {
         .unwrap();
     assert!(e.message.contains("not a region name"), "{}", e.message);
 }
+
+/// With `record`, the report names every request: its target (the fallback's own server),
+/// its HTTP status, the wait before it; and a failed call's report comes back too.
+#[test]
+fn a_recorded_call_logs_each_attempt_with_its_target_status_and_wait() {
+    let (primary, backup) = (
+        crate::mock::MockServer::start().unwrap_or_else(|e| unreachable!("{e}")),
+        crate::mock::MockServer::start().unwrap_or_else(|e| unreachable!("{e}")),
+    );
+    let fault = serde_json::json!({"fault": {"status": 529}, "times": 2});
+    primary
+        .push_json(fault)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let cfg = ClientConfig {
+        api_key: Some("sk-ant".into()),
+        base_url: Some(primary.url()),
+        retry: Some(crate::resilience::retry::RetryPolicy {
+            max_attempts: 2,
+            initial_delay: std::time::Duration::from_millis(5),
+            jitter: crate::resilience::retry::Jitter::None,
+            ..Default::default()
+        }),
+        fallbacks: vec![FallbackConfig {
+            model: "openai/gpt-4.1".into(),
+            api_key: Some("sk".into()),
+            base_url: Some(format!("{}/v1", backup.url())),
+        }],
+        ..cfg("anthropic/claude-sonnet-4-5")
+    };
+    let client = Client::with_env(cfg, |_| None).unwrap_or_else(|e| unreachable!("{e}"));
+    let req = || ChatRequest {
+        messages: vec![crate::model::Message::user("hi")],
+        ..ChatRequest::default()
+    };
+    let record = CallOptions {
+        record: true,
+        ..CallOptions::default()
+    };
+    let (out, report) = crate::runtime::block_on(client.chat_reported(req(), record.clone()))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(out.is_ok());
+    let log = report.log.unwrap_or_default();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|r| (r.fallback, r.status, r.error.map(|k| k.name())))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (None, Some(529), Some("OverloadedError")),
+            (None, Some(529), Some("OverloadedError")),
+            (Some(0), Some(200), None),
+        ]
+    );
+    assert_eq!(log[1].retry_wait, std::time::Duration::from_millis(5));
+    assert_eq!(log[0].retry_wait, std::time::Duration::ZERO);
+    let (first, last) = (
+        log[0].target.clone().unwrap_or_else(|| unreachable!()),
+        log[2].target.clone().unwrap_or_else(|| unreachable!()),
+    );
+    assert_eq!(
+        (first.provider, first.model.as_str()),
+        ("anthropic", "claude-sonnet-4-5")
+    );
+    assert_eq!((last.provider, last.model.as_str()), ("openai", "gpt-4.1"));
+    assert_eq!(last.address, "127.0.0.1");
+    assert_eq!(
+        Some(last.port),
+        Some(backup.url().rsplit(':').next().and_then(|p| p.parse().ok()))
+    );
+    assert!(log[1].started >= log[0].started);
+
+    // Not asked: nothing kept. And a call that fails still brings its report back.
+    let (_, plain) = crate::runtime::block_on(client.chat_reported(req(), CallOptions::default()))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(plain.log, None);
+    let fault = serde_json::json!({"fault": {"status": 400}, "times": 1});
+    primary
+        .push_json(fault)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let (out, report) = crate::runtime::block_on(client.chat_reported(req(), record))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(out.is_err());
+    let log = report.log.unwrap_or_default();
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].status, log[0].fallback), (Some(400), None));
+}

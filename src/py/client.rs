@@ -16,6 +16,7 @@ use super::convert;
 use super::errors::to_py;
 use super::extract;
 use super::options::{ChatOptions, ExtractOptions};
+use super::otel;
 use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
@@ -76,12 +77,19 @@ fn diverted_to_py(
 #[pyclass(name = "Client", frozen, module = "llmrail._core")]
 pub struct PyClient {
     inner: Client,
+    /// OpenTelemetry was configured when the client was built (`otel.rs`): calls are traced.
+    otel: bool,
 }
 
 impl PyClient {
     /// The core client (the queue takes it as a target, or to use for one).
     pub(super) fn core(&self) -> &Client {
         &self.inner
+    }
+
+    /// For a traced client, the call's messages (its span may record them); `None` otherwise.
+    fn traced(&self, py: Python<'_>, messages: &Py<PyAny>) -> Option<Py<PyAny>> {
+        self.otel.then(|| messages.clone_ref(py))
     }
 }
 
@@ -107,6 +115,7 @@ impl PyClient {
         max_response_bytes: Option<Arg<NonZeroUsize>>,
         max_event_bytes: Option<Arg<NonZeroUsize>>,
         api_version: Option<Arg<String>>,
+        py: Python<'_>,
     ) -> PyResult<Self> {
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
@@ -132,6 +141,7 @@ impl PyClient {
         cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
         Ok(Self {
             inner: Client::new(cfg).map_err(to_py)?,
+            otel: otel::wanted(py),
         })
     }
 
@@ -198,16 +208,19 @@ impl PyClient {
     #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
     fn chat(
         &self,
+        py: Python<'_>,
         messages: Py<PyAny>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
+        let traced = self.traced(py, &messages);
         let (args, overrides) =
             ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
         let client = self.inner.clone();
-        match routed(queue, processing)? {
-            None => coroutine::call(
+        match (routed(queue, processing)?, traced) {
+            (None, Some(messages)) => otel::chat(client, args, overrides, messages),
+            (None, None) => coroutine::call(
                 move |py| {
                     let req = args.into_request(py)?;
                     let opts = overrides.resolve()?;
@@ -215,7 +228,7 @@ impl PyClient {
                 },
                 |py, out| PyChatResponse::from(out).into_py_any(py),
             ),
-            Some((queue, mode)) => {
+            (Some((queue, mode)), _) => {
                 let kept = queue.clone();
                 coroutine::call(
                     move |py| {
@@ -239,9 +252,13 @@ impl PyClient {
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
+        let traced = self.traced(py, &messages);
         let (args, overrides) =
             ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
         let routed = routed(queue, processing)?;
+        if let (None, Some(messages)) = (&routed, traced) {
+            return otel::chat_sync(py, &self.inner, args, overrides, messages);
+        }
         let req = args.into_request(py)?;
         let opts = overrides.resolve()?;
         match routed {
@@ -262,8 +279,13 @@ impl PyClient {
         messages: Py<PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyChatStream> {
+        let traced = self.traced(py, &messages);
         let (args, overrides) =
             ChatOptions::read(options, "Client.stream()")?.with_messages(messages);
+        if let Some(messages) = traced {
+            let (stream, trace) = otel::stream(py, &self.inner, args, overrides, messages)?;
+            return Ok(PyChatStream::traced(stream, trace));
+        }
         let req = args.into_request(py)?;
         let stream = self
             .inner

@@ -4,12 +4,12 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::IntoPyObjectExt;
 use tokio::sync::Mutex;
 
 use super::bridge;
 use super::bridge::coroutine;
 use super::errors::to_py;
+use super::otel::StreamTrace;
 use super::types::PyStreamEvent;
 use crate::client::ChatStream;
 
@@ -18,12 +18,41 @@ use crate::client::ChatStream;
 pub struct PyChatStream {
     /// `None` once finished or closed, so the network task is dropped as early as possible.
     inner: Arc<Mutex<Option<ChatStream>>>,
+    /// The call's span, when its client traces.
+    trace: Option<Arc<StreamTrace>>,
 }
 
 impl PyChatStream {
     pub(super) fn new(stream: ChatStream) -> Self {
+        Self::traced(stream, None)
+    }
+
+    pub(super) fn traced(stream: ChatStream, trace: Option<StreamTrace>) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Some(stream))),
+            trace: trace.map(Arc::new),
+        }
+    }
+
+    /// The next outcome as the caller gets it, seen first by the span if there is one.
+    fn hand(
+        py: Python<'_>,
+        trace: Option<&StreamTrace>,
+        next: Result<Option<PyStreamEvent>, crate::LlmError>,
+    ) -> PyResult<Option<Py<PyStreamEvent>>> {
+        match trace {
+            Some(t) => t.seen(py, next),
+            None => next.map_err(to_py)?.map(|e| Py::new(py, e)).transpose(),
+        }
+    }
+
+    /// Once the call is over (`Done` or its error came), a traced stream's span takes the
+    /// attempts' log.
+    fn settle(trace: Option<&StreamTrace>, stream: &mut ChatStream) {
+        if let Some(t) = trace {
+            if stream.report().is_some() {
+                t.keep(stream);
+            }
         }
     }
 
@@ -34,7 +63,9 @@ impl PyChatStream {
         let Some(stream) = guard.as_mut() else {
             return Some(Ok(None));
         };
-        match stream.try_next()? {
+        let next = stream.try_next()?;
+        Self::settle(self.trace.as_deref(), stream);
+        match next {
             Some(Ok(event)) => Some(Ok(Some(PyStreamEvent::new(event, stream.report())))),
             Some(Err(e)) => {
                 *guard = None;
@@ -49,12 +80,15 @@ impl PyChatStream {
 
     async fn next_event(
         inner: Arc<Mutex<Option<ChatStream>>>,
+        trace: Option<Arc<StreamTrace>>,
     ) -> Result<Option<PyStreamEvent>, crate::LlmError> {
         let mut guard = inner.lock().await;
         let Some(stream) = guard.as_mut() else {
             return Ok(None);
         };
-        match stream.next().await {
+        let next = stream.next().await;
+        Self::settle(trace.as_deref(), stream);
+        match next {
             Some(Ok(event)) => Ok(Some(PyStreamEvent::new(event, stream.report()))),
             Some(Err(e)) => {
                 *guard = None;
@@ -77,21 +111,25 @@ impl PyChatStream {
     /// An already-finished awaitable when the event is buffered, else a call that waits for it.
     fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
+        let trace = slf.get().trace.clone();
         let outcome = match slf.get().ready_event() {
             None => {
                 let inner = slf.get().inner.clone();
+                let kept = trace.clone();
                 let waiting = coroutine::call(
-                    move |_| Ok(Self::next_event(inner)),
-                    |py, next| match next {
-                        Some(event) => event.into_py_any(py),
+                    move |_| Ok(async move { Ok(Self::next_event(inner, kept).await) }),
+                    move |py, next| match Self::hand(py, trace.as_deref(), next)? {
+                        Some(event) => Ok(event.into_any()),
                         None => Err(PyStopAsyncIteration::new_err(())),
                     },
                 )?;
                 return Ok(Bound::new(py, waiting)?.into_any());
             }
-            Some(Ok(Some(event))) => Ok(Bound::new(py, event)?.into_any().unbind()),
-            Some(Ok(None)) => Err(PyStopAsyncIteration::new_err(())),
-            Some(Err(e)) => Err(to_py(e)),
+            Some(next) => match Self::hand(py, trace.as_deref(), next) {
+                Ok(Some(event)) => Ok(event.into_any()),
+                Ok(None) => Err(PyStopAsyncIteration::new_err(())),
+                Err(e) => Err(e),
+            },
         };
         Ok(Bound::new(
             py,
@@ -106,21 +144,27 @@ impl PyChatStream {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<PyStreamEvent> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyStreamEvent>> {
         let next = match self.ready_event() {
-            Some(ready) => ready.map_err(to_py)?,
-            None => bridge::block(py, Self::next_event(self.inner.clone()))?,
+            Some(ready) => ready,
+            None => {
+                let waited = Self::next_event(self.inner.clone(), self.trace.clone());
+                bridge::block(py, async { Ok(waited.await) })?
+            }
         };
-        match next {
+        match Self::hand(py, self.trace.as_deref(), next)? {
             Some(event) => Ok(event),
             None => Err(PyStopIteration::new_err(())),
         }
     }
 
     /// Stop receiving and drop the connection.
-    fn close(&self) {
+    fn close(&self, py: Python<'_>) {
         if let Ok(mut guard) = self.inner.try_lock() {
             *guard = None;
+        }
+        if let Some(t) = &self.trace {
+            t.abandon(py);
         }
     }
 }

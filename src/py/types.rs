@@ -341,6 +341,10 @@ impl PyStreamEvent {
 }
 
 impl PyStreamEvent {
+    pub(super) fn is_done(&self) -> bool {
+        self.r#type == "done"
+    }
+
     /// `report` is how the call went; only the "done" event has it.
     pub(super) fn new(e: StreamEvent, report: Option<&CallReport>) -> Self {
         let mut out = PyStreamEvent {

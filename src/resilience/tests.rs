@@ -38,6 +38,7 @@ fn script(
             quota: None,
             used_tokens: Some(10),
             started: false,
+            status: Some(200),
         })
     }
 }
@@ -116,6 +117,7 @@ async fn a_started_stream_is_not_retried() {
             quota: None,
             used_tokens: None,
             started: true,
+            status: Some(200),
         })
     };
     let e = run_target(&Guards::default(), &fast(4), None, 1, &mut report, attempt)
@@ -157,4 +159,39 @@ async fn an_open_breaker_fails_fast_and_the_limiter_settles_real_usage() {
     assert!(e.retry_after.is_some());
     let snap = guards.breaker.as_ref().unwrap().snapshot().await;
     assert_eq!(snap.state, breaker::State::Open);
+}
+
+#[test]
+fn a_target_is_named_by_host_and_port_without_its_secrets() {
+    let t = TargetInfo::new(
+        "openai",
+        "gpt-4.1",
+        "https://user:pw@api.example.com/v1?key=k",
+    );
+    assert_eq!((t.address.as_str(), t.port), ("api.example.com", Some(443)));
+    let t = TargetInfo::new("ollama", "llama3", "http://127.0.0.1:11434");
+    assert_eq!((t.address.as_str(), t.port), ("127.0.0.1", Some(11434)));
+    let t = TargetInfo::new("mock", "m", "not a url");
+    assert_eq!((t.address.as_str(), t.port), ("", None));
+}
+
+#[tokio::test]
+async fn a_recording_report_logs_each_attempt_and_the_backoff_before_it() {
+    let mut report = CallReport::recording(true);
+    let attempts = script(vec![Err(status(503)), Ok("fine")]);
+    run_target(&Guards::default(), &fast(3), None, 1, &mut report, attempts)
+        .await
+        .unwrap();
+    let log = report.log.unwrap();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|r| (r.status, r.error, r.retry_wait, r.retry_after))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Some(503), Some(ErrorKind::Server), Duration::ZERO, false),
+            (Some(200), None, Duration::from_millis(2), false),
+        ]
+    );
 }

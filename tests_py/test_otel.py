@@ -1,0 +1,259 @@
+"""OpenTelemetry: each call a GenAI CLIENT span with a child span per attempt, and the GenAI client
+metrics, read back with the SDK's in-memory exporter and reader over the real mock server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import llmrail
+import pytest
+from llmrail.testing import MockServer
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .conftest import API_KEY, reset_otel_globals
+
+FAST = llmrail.Retry(max_attempts=3, initial_delay=0.01, jitter="none")
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def call_span(self) -> ReadableSpan:
+        (span,) = [s for s in self.spans() if s.kind == SpanKind.CLIENT and not s.name.startswith("attempt")]
+        return span
+
+    def attempts(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        children = [s for s in self.spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+        return sorted(children, key=lambda s: s.start_time or 0)
+
+    def histogram(self, name: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        points = []
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == name:
+                        points.extend(m.data.data_points)
+        return points
+
+
+@pytest.fixture
+def otel() -> Iterator[Telemetry]:
+    t = Telemetry()
+    reset_otel_globals()
+    trace.set_tracer_provider(t.tracer_provider)
+    metrics.set_meter_provider(t.meter_provider)
+    yield t
+    reset_otel_globals()
+
+
+def anthropic(srv: MockServer, **kwargs: Any) -> llmrail.Client:
+    return llmrail.Client(
+        "anthropic/claude-sonnet-4-5", base_url=srv.anthropic_base_url, api_key=API_KEY, retry=FAST, **kwargs
+    )
+
+
+async def test_a_retried_call_is_one_client_span_with_a_child_span_per_attempt(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    srv.fault(529)
+    srv.reply("Paris.", usage={"input_tokens": 12, "output_tokens": 3})
+    r = await anthropic(srv).chat([{"role": "user", "content": "Capital of France?"}], max_tokens=50, temperature=0.2)
+    assert r.text == "Paris."
+    span = otel.call_span()
+    assert span.name == "chat claude-sonnet-4-5"
+    assert span.kind == SpanKind.CLIENT
+    a = dict(span.attributes or {})
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.provider.name"] == "anthropic"
+    assert a["gen_ai.request.model"] == "claude-sonnet-4-5"
+    assert a["gen_ai.response.model"] == r.model
+    assert a["gen_ai.request.max_tokens"] == 50
+    assert a["gen_ai.request.temperature"] == 0.2
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (12, 3)
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    assert str(a["gen_ai.response.id"]).startswith("msg_")
+    assert a["server.address"] == "127.0.0.1"
+    assert a["server.port"] == int(srv.anthropic_base_url.rsplit(":", 1)[1].split("/")[0])
+    assert "error.type" not in a
+    first, second = otel.attempts(span)
+    assert first.attributes is not None and second.attributes is not None
+    assert first.attributes["http.response.status_code"] == 529
+    assert first.attributes["error.type"] == "OverloadedError"
+    assert first.status.status_code == StatusCode.ERROR
+    assert second.attributes["http.response.status_code"] == 200
+    assert second.attributes["http.request.resend_count"] == 1
+    assert second.attributes["llmrail.retry.wait"] == pytest.approx(0.01)
+    assert second.attributes["llmrail.retry.wait_reason"] == "backoff"
+    # The attempts lie inside the call's span, the wait between them.
+    assert span.start_time is not None and span.end_time is not None
+    assert first.start_time is not None and first.end_time is not None and second.start_time is not None
+    assert span.start_time <= first.start_time < first.end_time <= second.start_time <= span.end_time
+    assert second.start_time - first.end_time >= 10_000_000
+
+
+def test_a_fallback_shows_which_target_answered(otel: Telemetry, srv: MockServer) -> None:
+    srv.fault(503, times=3)
+    backup = {"model": "openai/gpt-4.1-mini", "base_url": srv.openai_base_url, "api_key": API_KEY}
+    client = anthropic(srv, fallbacks=[backup])
+    r = client.chat_sync("hi")
+    assert r.fallback_used
+    span = otel.call_span()
+    assert span.attributes is not None and span.attributes["gen_ai.response.model"] == r.model
+    tried = otel.attempts(span)
+    assert [t.attributes and t.attributes["http.response.status_code"] for t in tried] == [503, 503, 503, 200]
+    last = tried[-1].attributes or {}
+    assert (last["gen_ai.provider.name"], last["gen_ai.request.model"], last["llmrail.fallback"]) == (
+        "openai",
+        "gpt-4.1-mini",
+        0,
+    )
+    assert all("llmrail.fallback" not in (t.attributes or {}) for t in tried[:-1])
+
+
+def test_a_failed_call_ends_its_span_with_the_error_type(otel: Telemetry, srv: MockServer) -> None:
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError):
+        anthropic(srv).chat_sync("hi")
+    span = otel.call_span()
+    assert span.status.status_code == StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "BadRequestError"
+    (only,) = otel.attempts(span)
+    assert (only.attributes or {})["http.response.status_code"] == 400
+    (duration,) = otel.histogram("gen_ai.client.operation.duration")
+    assert duration.attributes["error.type"] == "BadRequestError"
+
+
+async def test_a_streams_span_ends_at_its_last_event_and_records_time_to_first_chunk(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    srv.reply(chunks=["Par", "is", "."], chunk_delay=0.05, usage={"input_tokens": 5, "output_tokens": 3})
+    events = [e async for e in anthropic(srv).stream("Capital of France?")]
+    assert events[-1].type == "done"
+    span = otel.call_span()
+    a = span.attributes or {}
+    ttfc = a["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(ttfc, float) and 0 < ttfc
+    assert span.start_time is not None and span.end_time is not None
+    assert (span.end_time - span.start_time) / 1e9 >= ttfc + 0.09  # two more chunks 50 ms apart
+    assert a["gen_ai.usage.output_tokens"] == 3
+    assert len(otel.attempts(span)) == 1
+    (point,) = otel.histogram("gen_ai.client.operation.time_to_first_chunk")
+    assert point.count == 1 and point.sum == pytest.approx(ttfc)
+
+
+def test_a_sync_stream_closed_early_still_ends_its_span(otel: Telemetry, srv: MockServer) -> None:
+    srv.reply(chunks=["a", "b", "c"], chunk_delay=0.02)
+    stream = anthropic(srv).stream("hi")
+    next(iter(stream))
+    stream.close()
+    assert (otel.call_span().attributes or {})["error.type"] == "cancelled"
+
+
+async def test_a_cancelled_call_ends_its_span_as_cancelled(otel: Telemetry, srv: MockServer) -> None:
+    srv.reply("late", latency=5)
+    task = asyncio.create_task(anthropic(srv).chat("hi"))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(100):  # the call's future may be dropped on another thread
+        if otel.spans():
+            break
+        await asyncio.sleep(0.01)
+    assert (otel.call_span().attributes or {})["error.type"] == "cancelled"
+
+
+def test_message_content_is_recorded_only_when_the_user_opts_in(
+    otel: Telemetry, srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = anthropic(srv)
+    srv.reply("Paris.")
+    client.chat_sync([{"role": "user", "content": "Capital of France?"}])
+    assert not any("messages" in k for k in otel.call_span().attributes or {})
+    otel.exporter.clear()
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    srv.reply("Paris.")
+    client.chat_sync([{"role": "user", "content": "Capital of France?"}])
+    a = otel.call_span().attributes or {}
+    assert json.loads(str(a["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]}
+    ]
+    assert json.loads(str(a["gen_ai.output.messages"]))[0]["parts"][0]["content"] == "Paris."
+
+
+def test_the_call_span_nests_under_the_callers_current_span(otel: Telemetry, srv: MockServer) -> None:
+    tracer = otel.tracer_provider.get_tracer("app")
+    client = anthropic(srv)
+    with tracer.start_as_current_span("handle request") as outer:
+        client.chat_sync("hi")
+
+        async def in_a_task() -> None:
+            await client.chat("hi again")
+
+        asyncio.run(in_a_task())
+    calls = [s for s in otel.spans() if s.name == "chat claude-sonnet-4-5"]
+    assert len(calls) == 2
+    for span in calls:
+        assert span.parent is not None and span.parent.span_id == outer.get_span_context().span_id
+        assert span.context.trace_id == outer.get_span_context().trace_id
+
+
+def test_no_secret_reaches_a_span_attribute(otel: Telemetry, srv: MockServer) -> None:
+    srv.fault(429, retry_after=0.01)
+    client = llmrail.Client(
+        "anthropic/claude-sonnet-4-5",
+        base_url=srv.anthropic_base_url.replace("http://", "http://user:pa55word@") + "?sig=s3cret",
+        api_key=API_KEY,
+        retry=FAST,
+    )
+    client.chat_sync("hi")
+    seen = json.dumps([dict(s.attributes or {}) for s in otel.spans()] + [s.name for s in otel.spans()], default=str)
+    for secret in (API_KEY, "pa55word", "s3cret", "user:"):
+        assert secret not in seen
+    retried = otel.attempts(otel.call_span())[1].attributes or {}
+    assert retried["llmrail.retry.wait_reason"] == "retry_after"
+
+
+def test_token_usage_and_duration_histograms_use_the_conventions_buckets(otel: Telemetry, srv: MockServer) -> None:
+    srv.reply("ok", usage={"input_tokens": 100, "output_tokens": 7})
+    anthropic(srv).chat_sync("hi")
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in otel.histogram("gen_ai.client.token.usage")}
+    assert (tokens["input"].sum, tokens["output"].sum) == (100, 7)
+    assert list(tokens["input"].explicit_bounds)[:3] == [1, 4, 16]
+    assert tokens["input"].attributes["gen_ai.provider.name"] == "anthropic"
+    (duration,) = otel.histogram("gen_ai.client.operation.duration")
+    assert list(duration.explicit_bounds) == [
+        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+    ]  # fmt: skip
+    assert duration.attributes["gen_ai.request.model"] == "claude-sonnet-4-5"
+
+
+def test_a_client_built_without_a_configured_provider_does_nothing_per_call(srv: MockServer) -> None:
+    # A fresh interpreter: OpenTelemetry is never imported, and a call does not import it.
+    code = f"""
+import sys, llmrail
+c = llmrail.Client("openai/gpt-4.1", base_url={srv.openai_base_url!r}, api_key="sk")
+c.chat_sync("hi")
+assert "opentelemetry" not in sys.modules and "llmrail._otel" not in sys.modules, sorted(sys.modules)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
