@@ -1,8 +1,11 @@
 //! Requests another HTTP client built (an SDK's: `openai`, `anthropic`, through
 //! `llmrail.httpx`), sent as they are through the transport: pooled, recorded and replayed like
-//! llmrail's own calls, with no provider, retry or decoding in between.
+//! llmrail's own calls, with no provider or decoding in between (`guard.rs`: the breaker, rate limit
+//! and retries of the target, each when asked).
 //!
-//! Which way the arrows point: `forward -> transport -> replay -> wire`. Nothing here knows a
+//! Which way the arrows point: `forward -> transport -> replay -> wire`; `guard.rs` adds the
+//! resilience layers of the target a request is for (`forward -> resilience`, and
+//! `forward -> client` for the registry of process-wide state). Nothing in this file knows a
 //! provider: the method, URL, headers and body go out unchanged (but for the few headers that
 //! describe the connection, which the transport sets itself), and the status, headers and body
 //! bytes come back unchanged. An error status is an answer, not an error: the SDK reads it.
@@ -17,6 +20,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+pub(crate) mod guard;
+
+pub use guard::{Forwarder, Policy};
 
 use crate::error::{LlmError, Result};
 use crate::transport::{self, Settings};

@@ -27,6 +27,7 @@ __all__ = [
     "ExtractStream",
     "Extraction",
     "HttpBody",
+    "HttpForwarder",
     "HttpReply",
     "JsonSchema",
     "MockProvider",
@@ -45,8 +46,6 @@ __all__ = [
     "quiesce",
     "register_provider",
     "reset_log_levels",
-    "send_http",
-    "send_http_sync",
 ]
 
 _Message = Mapping[str, Any]
@@ -1266,25 +1265,40 @@ class HttpBody:
     def close(self) -> None:
         """Stop reading and close the connection (a stream not read to its end is not recorded)."""
 
-async def send_http(
-    method: str,
-    url: str,
-    headers: Sequence[tuple[bytes, bytes]],
-    body: bytes,
-    connect_timeout: float | None = None,
-    read_timeout: float | None = None,
-) -> HttpReply:
-    """Send one request unchanged through llmrail's transport (pooled; recorded and replayed by
-    the active cassette). The backend of ``llmrail.httpx``."""
-def send_http_sync(
-    method: str,
-    url: str,
-    headers: Sequence[tuple[bytes, bytes]],
-    body: bytes,
-    connect_timeout: float | None = None,
-    read_timeout: float | None = None,
-) -> HttpReply:
-    """``send_http``, blocking this thread (the GIL is released while waiting)."""
+@final
+class HttpForwarder:
+    """The transport of one ``llmrail.httpx`` client: requests go out unchanged through llmrail's
+    transport (pooled; recorded and replayed by the active cassette), guarded by the breaker and
+    rate limit of the provider and model each names, on the state a ``Client`` of that target
+    shares; retried only with ``retry=``."""
+    def __new__(
+        cls,
+        *,
+        retry: Retry | None = None,
+        rate_limit: RateLimit | None = None,
+        circuit_breaker: CircuitBreaker | Literal[False] | None = None,
+    ) -> HttpForwarder:
+        """``circuit_breaker=None`` is the default breaker (as for a ``Client``); ``False`` is none."""
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> HttpReply:
+        """Send one request; an error status is a reply, not an exception."""
+    def send_sync(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> HttpReply:
+        """``send``, blocking this thread (the GIL is released while waiting)."""
 
 class _CachePlan(TypedDict):
     """Where the prompt-cache breakpoints of a request go."""
