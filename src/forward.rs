@@ -16,12 +16,14 @@
 //! caller awaits it once. The wait for each chunk is bounded by the read timeout, which is what
 //! httpx's `read` timeout means.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 pub(crate) mod guard;
+pub mod usage;
 
 pub use guard::{Forwarder, Policy};
 
@@ -71,6 +73,9 @@ pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Body,
+    /// What the answer used and cost, once known (`guard.rs` reads known answers): at once
+    /// for a whole body, when a stream ends.
+    pub spend: Arc<OnceLock<usage::Spend>>,
 }
 
 /// The request as the transport sends it: the caller's, less the connection's headers.
@@ -132,6 +137,7 @@ pub async fn send(req: HttpRequest) -> Result<Reply> {
         status,
         headers,
         body,
+        spend: Arc::default(),
     })
 }
 

@@ -28,7 +28,9 @@ __all__ = [
     "Extraction",
     "HttpBody",
     "HttpForwarder",
+    "HttpMeter",
     "HttpReply",
+    "HttpUsage",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -1254,6 +1256,42 @@ class HttpReply:
     @property
     def stream(self) -> HttpBody | None:
         """The body's chunks as they arrive, when it is a stream of events; else ``None``."""
+    @property
+    def meter(self) -> HttpMeter:
+        """What this answer used and cost, read as it passes."""
+
+@final
+class HttpMeter:
+    """One answer's usage, filled in once known: at once for a whole body, when a stream ends
+    (or is closed). Known answers: OpenAI chat completions and responses, Anthropic messages."""
+    @property
+    def usage(self) -> HttpUsage | None:
+        """``None`` until the answer's usage is known, or when it reports none."""
+
+@final
+class HttpUsage:
+    """Tokens and USD over ``requests`` answers: one answer's, or an httpx client's total."""
+    @property
+    def requests(self) -> int:
+        """Answers counted (those that reported usage)."""
+    @property
+    def input_tokens(self) -> int:
+        """Every input token, cached ones included."""
+    @property
+    def output_tokens(self) -> int:
+        """Tokens answered."""
+    @property
+    def cache_read_tokens(self) -> int:
+        """Input tokens read from the provider's prompt cache."""
+    @property
+    def cache_write_tokens(self) -> int:
+        """Input tokens written to the provider's prompt cache."""
+    @property
+    def cost_usd(self) -> float | None:
+        """The priced answers' cost at the catalogue's prices; ``None`` while none had a price."""
+    @property
+    def unpriced(self) -> int:
+        """Answers whose model has no price in the catalogue (their tokens still count)."""
 
 @final
 class HttpBody:
@@ -1279,6 +1317,9 @@ class HttpForwarder:
         circuit_breaker: CircuitBreaker | Literal[False] | None = None,
     ) -> HttpForwarder:
         """``circuit_breaker=None`` is the default breaker (as for a ``Client``); ``False`` is none."""
+    @property
+    def usage(self) -> HttpUsage:
+        """What this client's answers used and cost so far."""
     async def send(
         self,
         method: str,

@@ -33,9 +33,18 @@ budget. ``circuit_breaker=`` (default on, as for a ``Client``; ``False`` turns i
 Retries are off unless ``retry=llmrail.Retry(...)`` is given, because the SDKs retry themselves
 (``max_retries=``) and two layers of retries would multiply; llmrail's retries honour
 Retry-After. An error status stays a response: after the last retry the SDK reads it. An open
-breaker raises :class:`llmrail.CircuitOpenError` before anything is sent. Transport failures are raised as
-the httpx exceptions the SDKs already handle: ``httpx.ConnectError``, ``httpx.ConnectTimeout``,
-``httpx.ReadTimeout``, ``httpx.ReadError``, ``httpx.RemoteProtocolError``. A request a cassette
+breaker raises :class:`llmrail.CircuitOpenError` before anything is sent.
+
+Usage and cost are read from the answers llmrail knows (OpenAI chat completions and responses,
+Anthropic messages; a stream's final usage, which OpenAI's chat sends only with
+``stream_options={"include_usage": True}``), priced by llmrail's model catalogue: each
+response's ``extensions["llmrail_usage"]`` is a :class:`llmrail._core.HttpMeter` (its ``usage``
+is filled in once known: at once for a whole body, when a stream ends), and ``client.usage`` the
+sum over the client's answers (``requests``, tokens, ``cost_usd``).
+
+Transport failures are raised as the httpx exceptions the SDKs already handle:
+``httpx.ConnectError``, ``httpx.ConnectTimeout``, ``httpx.ReadTimeout``, ``httpx.ReadError``,
+``httpx.RemoteProtocolError``. A request a cassette
 cannot answer in a mode that may not record raises :class:`llmrail.CassetteMissError`, not an
 httpx exception (``openai`` 3.x hands it to the caller unchanged).
 
@@ -102,7 +111,8 @@ def _response(reply: _core.HttpReply, request: httpx.Request, stream: httpx.Asyn
               | None) -> httpx.Response:
     if stream is None:
         stream = httpx.ByteStream(reply.content or b"")
-    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request)
+    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request,
+                          extensions={"llmrail_usage": reply.meter})
 
 
 class AsyncTransport(httpx.AsyncBaseTransport):
@@ -111,6 +121,11 @@ class AsyncTransport(httpx.AsyncBaseTransport):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
         self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
@@ -130,6 +145,11 @@ class Transport(httpx.BaseTransport):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
         self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
@@ -153,8 +173,14 @@ class AsyncClient(httpx.AsyncClient):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
         layers = AsyncTransport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        kwargs.setdefault("transport", layers)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, AsyncTransport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage
 
 
 class Client(httpx.Client):
@@ -167,5 +193,11 @@ class Client(httpx.Client):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
         layers = Transport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        kwargs.setdefault("transport", layers)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, Transport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage

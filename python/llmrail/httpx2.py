@@ -66,7 +66,8 @@ def _response(reply: _core.HttpReply, request: httpx2.Request, stream: httpx2.As
               | None) -> httpx2.Response:
     if stream is None:
         stream = httpx2.ByteStream(reply.content or b"")
-    return httpx2.Response(reply.status, headers=reply.headers, stream=stream, request=request)
+    return httpx2.Response(reply.status, headers=reply.headers, stream=stream, request=request,
+                          extensions={"llmrail_usage": reply.meter})
 
 
 class AsyncTransport(httpx2.AsyncBaseTransport):
@@ -75,6 +76,11 @@ class AsyncTransport(httpx2.AsyncBaseTransport):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
         self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
@@ -94,6 +100,11 @@ class Transport(httpx2.BaseTransport):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
         self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read()
@@ -117,8 +128,14 @@ class AsyncClient(httpx2.AsyncClient):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
         layers = AsyncTransport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        kwargs.setdefault("transport", layers)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, AsyncTransport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage
 
 
 class Client(httpx2.Client):
@@ -131,5 +148,11 @@ class Client(httpx2.Client):
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
         layers = Transport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        kwargs.setdefault("transport", layers)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, Transport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage

@@ -13,11 +13,12 @@
 //! reply unchanged once no retry is left.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde::Deserialize;
 
+use super::usage::{Meter, Protocol, Spend};
 use super::{send, Reply};
 use crate::client::registry::{self, Bucket, TargetId};
 use crate::error::Result;
@@ -30,12 +31,12 @@ use crate::resilience::{run_target, Attempt, CallReport, Guards};
 use crate::wire::{Body, HttpRequest};
 
 /// Endpoints whose request body names a model, and the provider protocol they belong to.
-const ENDPOINTS: &[(&str, &str)] = &[
-    ("/chat/completions", "openai"),
-    ("/responses", "openai"),
-    ("/completions", "openai"),
-    ("/embeddings", "openai"),
-    ("/v1/messages", "anthropic"),
+const ENDPOINTS: &[(&str, Protocol)] = &[
+    ("/chat/completions", Protocol::OpenAi),
+    ("/responses", Protocol::OpenAi),
+    ("/completions", Protocol::OpenAi),
+    ("/embeddings", Protocol::OpenAi),
+    ("/v1/messages", Protocol::Anthropic),
 ];
 
 /// A client keeps the guards of at most this many targets; past it, it starts over (the
@@ -57,6 +58,8 @@ pub struct Forwarder {
     /// The guards of each target this client has called: built once per target, as a
     /// `Client` builds its own once.
     guards: Mutex<HashMap<TargetId, Guards>>,
+    /// What every answer with a usage report used and cost.
+    total: Arc<Mutex<Spend>>,
 }
 
 /// What a request says about its target.
@@ -66,6 +69,8 @@ pub(crate) struct Target {
     pub(crate) name: String,
     /// Tokens the rate limiter reserves for it.
     pub(crate) reserve: u64,
+    pub(crate) protocol: Protocol,
+    pub(crate) model: String,
 }
 
 impl Forwarder {
@@ -82,6 +87,7 @@ impl Forwarder {
             policy,
             retry,
             guards: Mutex::new(HashMap::new()),
+            total: Arc::default(),
         })
     }
 
@@ -92,12 +98,25 @@ impl Forwarder {
             || self.retry.max_attempts > 1
     }
 
-    /// Send `req` through the layers of its target (see the module doc).
+    /// What this client's answers used and cost so far.
+    pub fn total(&self) -> Spend {
+        *self.total.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Send `req` through the layers of its target (see the module doc); an answer of a known
+    /// kind has its usage and cost read on the way (`usage.rs`).
     pub async fn send(&self, req: HttpRequest) -> Result<Reply> {
-        if !self.guarded() {
-            return send(req).await;
-        }
         let target = target(&req);
+        let meter = target.as_ref().map(|t| Meter {
+            protocol: t.protocol,
+            model: t.model.clone(),
+            slot: Arc::default(),
+            total: self.total.clone(),
+        });
+        if !self.guarded() {
+            let reply = send(req).await?;
+            return Ok(metered(reply, meter.as_ref()));
+        }
         let guards = match &target {
             Some(t) => self.guards_for(t),
             // Retries need no target.
@@ -106,11 +125,11 @@ impl Forwarder {
         let reserve = target.as_ref().map_or(0, |t| t.reserve);
         // The reply of the last attempt that ended in an error status: handed back as it is.
         let last = Mutex::new(None::<Reply>);
-        let last = &last;
+        let (last, meter) = (&last, meter.as_ref());
         let mut report = CallReport::default();
         let out = run_target(&guards, &self.retry, None, reserve, &mut report, |_| {
             let req = req.clone();
-            async move { attempt(req, last).await }
+            async move { attempt(req, last, meter).await }
         })
         .await;
         match out {
@@ -153,17 +172,24 @@ impl Forwarder {
 }
 
 /// One attempt: an error status becomes the error the layers judge, and its reply is kept.
-async fn attempt(req: HttpRequest, last: &Mutex<Option<Reply>>) -> Attempt<Reply> {
+async fn attempt(
+    req: HttpRequest,
+    last: &Mutex<Option<Reply>>,
+    meter: Option<&Meter>,
+) -> Attempt<Reply> {
     let reply = match send(req).await {
         Ok(r) => r,
         Err(e) => return Attempt::failed(e),
     };
     let quota = quota::quota(&reply.headers);
     if reply.status < 400 {
+        let reply = metered(reply, meter);
+        // A whole answer says what it used; a stream's reservation stands.
+        let used_tokens = reply.spend.get().map(|s| s.usage.total());
         return Attempt {
             result: Ok(reply),
             quota,
-            used_tokens: None,
+            used_tokens,
             started: false,
         };
     }
@@ -187,6 +213,26 @@ async fn attempt(req: HttpRequest, last: &Mutex<Option<Reply>>) -> Attempt<Reply
     }
 }
 
+/// `reply` with its usage read (a whole body) or watched for (a stream), when it is a success
+/// of a known kind.
+fn metered(mut reply: Reply, meter: Option<&Meter>) -> Reply {
+    let Some(meter) = meter.filter(|_| (200..300).contains(&reply.status)) else {
+        return reply;
+    };
+    let meter = Meter {
+        slot: reply.spend.clone(),
+        ..meter.clone()
+    };
+    reply.body = match reply.body {
+        Body::Full(b) => {
+            meter.read(&b);
+            Body::Full(b)
+        }
+        Body::Stream(s) => Body::Stream(meter.watch(s)),
+    };
+    reply
+}
+
 /// The fields of a request body that say what it is for.
 #[derive(Deserialize)]
 struct Named {
@@ -205,6 +251,10 @@ pub(crate) fn target(req: &HttpRequest) -> Option<Target> {
     let (base, protocol) = ENDPOINTS
         .iter()
         .find_map(|(path, p)| url.strip_suffix(path).map(|base| (base, *p)))?;
+    let wire_name = match protocol {
+        Protocol::OpenAi => "openai",
+        Protocol::Anthropic => "anthropic",
+    };
     let named: Named = serde_json::from_slice(&req.body).ok()?;
     let model = named.model?;
     let base = base.trim_end_matches('/');
@@ -214,7 +264,7 @@ pub(crate) fn target(req: &HttpRequest) -> Option<Target> {
         .iter()
         .filter_map(|n| providers::lookup(n))
         .find(|p| p.default_base_url().trim_end_matches('/') == base)
-        .map_or(protocol, |p| p.name());
+        .map_or(wire_name, |p| p.name());
     // Anthropic's SDK sends its key as `x-api-key` or (2.x) as a bearer token; the key, not
     // the header, is part of the target.
     let key = ["x-api-key", "authorization"]
@@ -235,5 +285,7 @@ pub(crate) fn target(req: &HttpRequest) -> Option<Target> {
         id: TargetId::new(provider, base, &model, key.as_ref(), None),
         name: format!("{provider}/{model}"),
         reserve: input.saturating_add(output),
+        protocol,
+        model,
     })
 }

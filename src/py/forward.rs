@@ -1,7 +1,7 @@
-//! `HttpForwarder`, `HttpReply` and `HttpBody`: argument conversion around
+//! `HttpForwarder`, `HttpReply`, `HttpBody`, and `HttpMeter`/`HttpUsage` (what answers used): argument conversion around
 //! `crate::forward`, for the httpx transports of `python/llmrail/httpx.py`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -18,6 +18,7 @@ use super::errors::{config, to_py};
 use super::resilience::{self, PyRateLimit, PyRetry};
 use crate::duration;
 use crate::error::LlmError;
+use crate::forward::usage::Spend;
 use crate::forward::{self, Forwarder, Policy, Reply, Timeouts};
 use crate::wire::{Body, ByteStream, HttpRequest};
 
@@ -77,6 +78,12 @@ impl PyHttpForwarder {
         Ok(Self { inner })
     }
 
+    /// What this client's answers used and cost so far.
+    #[getter]
+    fn usage(&self) -> PyHttpUsage {
+        PyHttpUsage(self.inner.total())
+    }
+
     /// Send one request; await it for the status, headers and body.
     #[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
     fn send(
@@ -129,6 +136,7 @@ pub struct PyHttpReply {
     content: Option<Py<PyBytes>>,
     #[pyo3(get)]
     stream: Option<Py<PyHttpBody>>,
+    spend: Arc<OnceLock<Spend>>,
 }
 
 impl PyHttpReply {
@@ -142,12 +150,21 @@ impl PyHttpReply {
             headers: reply.headers,
             content,
             stream,
+            spend: reply.spend,
         })
     }
 }
 
 #[pymethods]
 impl PyHttpReply {
+    /// What this answer used and cost, read as it passes (see `HttpMeter`).
+    #[getter]
+    fn meter(&self) -> PyHttpMeter {
+        PyHttpMeter {
+            slot: self.spend.clone(),
+        }
+    }
+
     /// Raw `(name, value)` pairs in the order received, as `httpx.Response(headers=...)` takes.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
@@ -160,6 +177,72 @@ impl PyHttpReply {
                 )
             })
             .collect()
+    }
+}
+
+/// One answer's usage, filled in once known: at once for a whole body, when a stream ends.
+#[pyclass(name = "HttpMeter", frozen, module = "llmrail._core")]
+pub struct PyHttpMeter {
+    slot: Arc<OnceLock<Spend>>,
+}
+
+#[pymethods]
+impl PyHttpMeter {
+    /// `None` until the answer's usage is known, or when it reports none.
+    #[getter]
+    fn usage(&self) -> Option<PyHttpUsage> {
+        self.slot.get().copied().map(PyHttpUsage)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.slot.get() {
+            Some(s) => format!("HttpMeter({})", PyHttpUsage(*s).__repr__()),
+            None => "HttpMeter(pending)".into(),
+        }
+    }
+}
+
+/// Tokens and USD over `requests` answers (one answer's, or a client's total).
+#[pyclass(name = "HttpUsage", frozen, module = "llmrail._core")]
+pub struct PyHttpUsage(Spend);
+
+#[pymethods]
+impl PyHttpUsage {
+    #[getter]
+    fn requests(&self) -> u64 {
+        self.0.requests
+    }
+    #[getter]
+    fn input_tokens(&self) -> u64 {
+        self.0.usage.input_tokens
+    }
+    #[getter]
+    fn output_tokens(&self) -> u64 {
+        self.0.usage.output_tokens
+    }
+    #[getter]
+    fn cache_read_tokens(&self) -> u64 {
+        self.0.usage.cache_read_tokens
+    }
+    #[getter]
+    fn cache_write_tokens(&self) -> u64 {
+        self.0.usage.cache_write_tokens
+    }
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.0.cost_usd
+    }
+    #[getter]
+    fn unpriced(&self) -> u64 {
+        self.0.unpriced
+    }
+
+    fn __repr__(&self) -> String {
+        let cost = self.0.cost_usd.map_or("None".into(), |c| format!("{c:.6}"));
+        format!(
+            "HttpUsage(requests={}, input_tokens={}, output_tokens={}, cost_usd={cost}, unpriced={})",
+            self.0.requests, self.0.usage.input_tokens, self.0.usage.output_tokens, self.0.unpriced
+        )
     }
 }
 
