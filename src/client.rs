@@ -16,7 +16,7 @@ mod chat_stream;
 mod config;
 mod pipeline;
 mod register;
-mod registry;
+pub(crate) mod registry;
 mod target;
 #[cfg(test)]
 mod tests;

@@ -1,8 +1,11 @@
 //! Requests another HTTP client built (an SDK's: `openai`, `anthropic`, through
 //! `llmrail.httpx`), sent as they are through the transport: pooled, recorded and replayed like
-//! llmrail's own calls, with no provider, retry or decoding in between.
+//! llmrail's own calls, with no provider or decoding in between (`guard.rs`: the breaker, rate limit
+//! and retries of the target, each when asked).
 //!
-//! Which way the arrows point: `forward -> transport -> replay -> wire`. Nothing here knows a
+//! Which way the arrows point: `forward -> transport -> replay -> wire`; `guard.rs` adds the
+//! resilience layers of the target a request is for (`forward -> resilience`, and
+//! `forward -> client` for the registry of process-wide state). Nothing in this file knows a
 //! provider: the method, URL, headers and body go out unchanged (but for the few headers that
 //! describe the connection, which the transport sets itself), and the status, headers and body
 //! bytes come back unchanged. An error status is an answer, not an error: the SDK reads it.
@@ -13,10 +16,16 @@
 //! caller awaits it once. The wait for each chunk is bounded by the read timeout, which is what
 //! httpx's `read` timeout means.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+pub(crate) mod guard;
+pub mod usage;
+
+pub use guard::{Forwarder, Policy};
 
 use crate::error::{LlmError, Result};
 use crate::transport::{self, Settings};
@@ -64,6 +73,9 @@ pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Body,
+    /// What the answer used and cost, once known (`guard.rs` reads known answers): at once
+    /// for a whole body, when a stream ends.
+    pub spend: Arc<OnceLock<usage::Spend>>,
 }
 
 /// The request as the transport sends it: the caller's, less the connection's headers.
@@ -125,6 +137,7 @@ pub async fn send(req: HttpRequest) -> Result<Reply> {
         status,
         headers,
         body,
+        spend: Arc::default(),
     })
 }
 

@@ -73,7 +73,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
-    use crate::py::forward::{send_http, send_http_sync, PyHttpBody, PyHttpReply};
+    use crate::py::forward::{PyHttpBody, PyHttpForwarder, PyHttpMeter, PyHttpReply, PyHttpUsage};
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]

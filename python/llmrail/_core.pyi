@@ -27,7 +27,10 @@ __all__ = [
     "ExtractStream",
     "Extraction",
     "HttpBody",
+    "HttpForwarder",
+    "HttpMeter",
     "HttpReply",
+    "HttpUsage",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -45,8 +48,6 @@ __all__ = [
     "quiesce",
     "register_provider",
     "reset_log_levels",
-    "send_http",
-    "send_http_sync",
 ]
 
 _Message = Mapping[str, Any]
@@ -1255,6 +1256,42 @@ class HttpReply:
     @property
     def stream(self) -> HttpBody | None:
         """The body's chunks as they arrive, when it is a stream of events; else ``None``."""
+    @property
+    def meter(self) -> HttpMeter:
+        """What this answer used and cost, read as it passes."""
+
+@final
+class HttpMeter:
+    """One answer's usage, filled in once known: at once for a whole body, when a stream ends
+    (or is closed). Known answers: OpenAI chat completions and responses, Anthropic messages."""
+    @property
+    def usage(self) -> HttpUsage | None:
+        """``None`` until the answer's usage is known, or when it reports none."""
+
+@final
+class HttpUsage:
+    """Tokens and USD over ``requests`` answers: one answer's, or an httpx client's total."""
+    @property
+    def requests(self) -> int:
+        """Answers counted (those that reported usage)."""
+    @property
+    def input_tokens(self) -> int:
+        """Every input token, cached ones included."""
+    @property
+    def output_tokens(self) -> int:
+        """Tokens answered."""
+    @property
+    def cache_read_tokens(self) -> int:
+        """Input tokens read from the provider's prompt cache."""
+    @property
+    def cache_write_tokens(self) -> int:
+        """Input tokens written to the provider's prompt cache."""
+    @property
+    def cost_usd(self) -> float | None:
+        """The priced answers' cost at the catalogue's prices; ``None`` while none had a price."""
+    @property
+    def unpriced(self) -> int:
+        """Answers whose model has no price in the catalogue (their tokens still count)."""
 
 @final
 class HttpBody:
@@ -1266,25 +1303,43 @@ class HttpBody:
     def close(self) -> None:
         """Stop reading and close the connection (a stream not read to its end is not recorded)."""
 
-async def send_http(
-    method: str,
-    url: str,
-    headers: Sequence[tuple[bytes, bytes]],
-    body: bytes,
-    connect_timeout: float | None = None,
-    read_timeout: float | None = None,
-) -> HttpReply:
-    """Send one request unchanged through llmrail's transport (pooled; recorded and replayed by
-    the active cassette). The backend of ``llmrail.httpx``."""
-def send_http_sync(
-    method: str,
-    url: str,
-    headers: Sequence[tuple[bytes, bytes]],
-    body: bytes,
-    connect_timeout: float | None = None,
-    read_timeout: float | None = None,
-) -> HttpReply:
-    """``send_http``, blocking this thread (the GIL is released while waiting)."""
+@final
+class HttpForwarder:
+    """The transport of one ``llmrail.httpx`` client: requests go out unchanged through llmrail's
+    transport (pooled; recorded and replayed by the active cassette), guarded by the breaker and
+    rate limit of the provider and model each names, on the state a ``Client`` of that target
+    shares; retried only with ``retry=``."""
+    def __new__(
+        cls,
+        *,
+        retry: Retry | None = None,
+        rate_limit: RateLimit | None = None,
+        circuit_breaker: CircuitBreaker | Literal[False] | None = None,
+    ) -> HttpForwarder:
+        """``circuit_breaker=None`` is the default breaker (as for a ``Client``); ``False`` is none."""
+    @property
+    def usage(self) -> HttpUsage:
+        """What this client's answers used and cost so far."""
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> HttpReply:
+        """Send one request; an error status is a reply, not an exception."""
+    def send_sync(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> HttpReply:
+        """``send``, blocking this thread (the GIL is released while waiting)."""
 
 class _CachePlan(TypedDict):
     """Where the prompt-cache breakpoints of a request go."""

@@ -1,6 +1,6 @@
 """What `llmrail.httpx` and `llmrail.httpx2` share: the same transport over the two packages (the
 official SDKs moved from httpx to its successor httpx2; their classes are distinct, so each
-module subclasses its own package's and both send through `_core.send_http`)."""
+module subclasses its own package's and both send through `_core.HttpForwarder`)."""
 
 from __future__ import annotations
 

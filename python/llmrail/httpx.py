@@ -24,10 +24,27 @@ handed on chunk by chunk as it arrives; any other body is read whole in Rust fir
 Closing the response, or cancelling the task reading it, closes the connection. httpx's
 ``connect`` and ``read`` timeouts apply (``read``: for the headers, then for each chunk).
 
-Retries are off here: llmrail does not retry these requests, because the SDKs retry themselves
-(``max_retries=``), and two layers of retries would multiply. Transport failures are raised as
-the httpx exceptions the SDKs already handle: ``httpx.ConnectError``, ``httpx.ConnectTimeout``,
-``httpx.ReadTimeout``, ``httpx.ReadError``, ``httpx.RemoteProtocolError``. A request a cassette
+llmrail's resilience layers guard each request for a model, keyed by the provider and base URL
+its endpoint names (``.../chat/completions``, ``.../responses``: OpenAI; ``.../v1/messages``:
+Anthropic), the ``model`` of its JSON body and its API key: the same process-wide breaker and
+rate-limit state a ``llmrail.Client`` of that provider, model and key uses, so both spend one
+budget. ``circuit_breaker=`` (default on, as for a ``Client``; ``False`` turns it off) and
+``rate_limit=`` (off unless given) take ``llmrail.CircuitBreaker`` and ``llmrail.RateLimit``.
+Retries are off unless ``retry=llmrail.Retry(...)`` is given, because the SDKs retry themselves
+(``max_retries=``) and two layers of retries would multiply; llmrail's retries honour
+Retry-After. An error status stays a response: after the last retry the SDK reads it. An open
+breaker raises :class:`llmrail.CircuitOpenError` before anything is sent.
+
+Usage and cost are read from the answers llmrail knows (OpenAI chat completions and responses,
+Anthropic messages; a stream's final usage, which OpenAI's chat sends only with
+``stream_options={"include_usage": True}``), priced by llmrail's model catalogue: each
+response's ``extensions["llmrail_usage"]`` is a :class:`llmrail._core.HttpMeter` (its ``usage``
+is filled in once known: at once for a whole body, when a stream ends), and ``client.usage`` the
+sum over the client's answers (``requests``, tokens, ``cost_usd``).
+
+Transport failures are raised as the httpx exceptions the SDKs already handle:
+``httpx.ConnectError``, ``httpx.ConnectTimeout``, ``httpx.ReadTimeout``, ``httpx.ReadError``,
+``httpx.RemoteProtocolError``. A request a cassette
 cannot answer in a mode that may not record raises :class:`llmrail.CassetteMissError`, not an
 httpx exception (``openai`` 3.x hands it to the caller unchanged).
 
@@ -39,11 +56,12 @@ same transport, subclassing ``httpx2``'s classes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
 from . import _core
+from ._core import CircuitBreaker, RateLimit, Retry
 from ._sdk_transport import failure_name, timeouts
 from .errors import LLMError
 
@@ -93,17 +111,28 @@ def _response(reply: _core.HttpReply, request: httpx.Request, stream: httpx.Asyn
               | None) -> httpx.Response:
     if stream is None:
         stream = httpx.ByteStream(reply.content or b"")
-    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request)
+    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request,
+                          extensions={"llmrail_usage": reply.meter})
 
 
 class AsyncTransport(httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` that sends through llmrail's Rust transport (see the module doc)."""
 
+    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
+                 circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
+        self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         connect, read = timeouts(request.extensions)
         try:
-            reply = await _core.send_http(request.method, str(request.url), request.headers.raw, body, connect, read)
+            reply = await self._forwarder.send(request.method, str(request.url), request.headers.raw, body,
+                                               connect, read)
         except LLMError as e:
             raise _httpx_error(e, request) from e
         chunks = None if reply.stream is None else _AsyncChunks(reply.stream, request)
@@ -113,11 +142,21 @@ class AsyncTransport(httpx.AsyncBaseTransport):
 class Transport(httpx.BaseTransport):
     """An ``httpx.BaseTransport`` that sends through llmrail's Rust transport (see the module doc)."""
 
+    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
+                 circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
+        self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this transport used and cost so far (see the module doc)."""
+        return self._forwarder.usage
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         connect, read = timeouts(request.extensions)
         try:
-            reply = _core.send_http_sync(request.method, str(request.url), request.headers.raw, body, connect, read)
+            reply = self._forwarder.send_sync(request.method, str(request.url), request.headers.raw, body,
+                                              connect, read)
         except LLMError as e:
             raise _httpx_error(e, request) from e
         chunks = None if reply.stream is None else _Chunks(reply.stream, request)
@@ -127,20 +166,38 @@ class Transport(httpx.BaseTransport):
 class AsyncClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` over :class:`AsyncTransport`; takes httpx's own arguments.
 
-    Retries are off: llmrail does not retry these requests (the SDKs retry themselves).
+    ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider
+    and model each request names (see the module doc); retries are off unless ``retry=`` is given.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("transport", AsyncTransport())
+    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
+                 circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
+        layers = AsyncTransport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, AsyncTransport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage
 
 
 class Client(httpx.Client):
     """An ``httpx.Client`` over :class:`Transport`; takes httpx's own arguments.
 
-    Retries are off: llmrail does not retry these requests (the SDKs retry themselves).
+    ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider
+    and model each request names (see the module doc); retries are off unless ``retry=`` is given.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("transport", Transport())
+    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
+                 circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
+        layers = Transport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
+        transport = kwargs.setdefault("transport", layers)
+        self._llmrail = transport if isinstance(transport, Transport) else layers
         super().__init__(**kwargs)
+
+    @property
+    def usage(self) -> _core.HttpUsage:
+        """What the answers through this client used and cost so far (see the module doc)."""
+        return self._llmrail.usage

@@ -54,7 +54,9 @@ impl TargetId {
         static SEED: LazyLock<RandomState> = LazyLock::new(RandomState::new);
         Self {
             provider,
-            base_url: base_url.to_string(),
+            // "http://h/v1/" and "http://h/v1" are one service (a forwarded request's base
+            // URL is cut from its URL, without the slash).
+            base_url: base_url.trim_end_matches('/').to_string(),
             model: model.to_string(),
             key: key.map(|k| SEED.hash_one(k.expose())),
             aws_key: aws_access_key_id.map(|k| SEED.hash_one(k)),

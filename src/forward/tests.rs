@@ -8,8 +8,10 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::client::registry::TargetId;
 use crate::error::ErrorKind;
 use crate::mock::MockServer;
+use crate::providers::Secret;
 
 const CHAT: &[u8] = br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -170,4 +172,95 @@ fn a_malformed_method_or_header_is_a_configuration_error() {
         bad(b"GET", &[(b"x", b"line\nbreak")]),
         ErrorKind::Configuration
     );
+}
+
+mod guard {
+    use super::*;
+    use crate::forward::guard::target;
+
+    fn sdk_request(
+        url: &str,
+        body: &'static [u8],
+        key: (&'static [u8], &'static [u8]),
+    ) -> HttpRequest {
+        let headers = [
+            (b"content-type".as_slice(), b"application/json".as_slice()),
+            key,
+        ];
+        request(
+            b"POST",
+            url.into(),
+            &headers,
+            Bytes::from_static(body),
+            Timeouts::default(),
+        )
+        .unwrap()
+    }
+
+    const BEARER: (&[u8], &[u8]) = (b"authorization", b"Bearer sk-one");
+
+    #[test]
+    fn a_chat_request_names_the_provider_base_url_model_and_key_a_client_would() {
+        let t = target(&sdk_request("http://h:1/v1/chat/completions", CHAT, BEARER)).unwrap();
+        assert_eq!(t.name, "openai/gpt-4.1");
+        let client = TargetId::new(
+            "openai",
+            "http://h:1/v1/",
+            "gpt-4.1",
+            Some(&Secret::new("sk-one")),
+            None,
+        );
+        assert!(t.id == client);
+        let other_key = (b"authorization".as_slice(), b"Bearer sk-two".as_slice());
+        let t2 = target(&sdk_request(
+            "http://h:1/v1/chat/completions",
+            CHAT,
+            other_key,
+        ))
+        .unwrap();
+        assert!(t2.id != client);
+        // The body's size and the default answer reserve are what the limiter holds back.
+        assert_eq!(t.reserve, CHAT.len().div_ceil(4) as u64 + 1024);
+    }
+
+    #[test]
+    fn anthropic_messages_use_the_x_api_key_and_openrouter_is_its_own_provider() {
+        let body = br#"{"model":"claude-haiku-4-5","max_tokens":64,"messages":[]}"#;
+        let key = (b"x-api-key".as_slice(), b"sk-ant".as_slice());
+        let t = target(&sdk_request("http://h:1/v1/messages?beta=true", body, key)).unwrap();
+        assert_eq!(t.name, "anthropic/claude-haiku-4-5");
+        let client = TargetId::new(
+            "anthropic",
+            "http://h:1",
+            "claude-haiku-4-5",
+            Some(&Secret::new("sk-ant")),
+            None,
+        );
+        assert!(t.id == client);
+        assert_eq!(t.reserve, body.len().div_ceil(4) as u64 + 64);
+        let or = target(&sdk_request(
+            "https://openrouter.ai/api/v1/responses",
+            CHAT,
+            BEARER,
+        ))
+        .unwrap();
+        assert_eq!(or.name, "openrouter/gpt-4.1");
+    }
+
+    #[test]
+    fn a_request_that_names_no_model_goes_unguarded() {
+        assert!(target(&sdk_request("http://h/v1/files", CHAT, BEARER)).is_none());
+        assert!(target(&sdk_request(
+            "http://h/v1/chat/completions",
+            b"{\"messages\":[]}",
+            BEARER
+        ))
+        .is_none());
+        assert!(target(&sdk_request(
+            "http://h/v1/chat/completions",
+            b"not json",
+            BEARER
+        ))
+        .is_none());
+    }
 }

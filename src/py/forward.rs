@@ -1,7 +1,7 @@
-//! `send_http`, `send_http_sync`, `HttpReply` and `HttpBody`: argument conversion around
+//! `HttpForwarder`, `HttpReply`, `HttpBody`, and `HttpMeter`/`HttpUsage` (what answers used): argument conversion around
 //! `crate::forward`, for the httpx transports of `python/llmrail/httpx.py`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -15,9 +15,11 @@ use tokio::sync::Mutex;
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::{config, to_py};
+use super::resilience::{self, PyRateLimit, PyRetry};
 use crate::duration;
 use crate::error::LlmError;
-use crate::forward::{self, Reply, Timeouts};
+use crate::forward::usage::Spend;
+use crate::forward::{self, Forwarder, Policy, Reply, Timeouts};
 use crate::wire::{Body, ByteStream, HttpRequest};
 
 type Headers<'py> = Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>;
@@ -49,40 +51,78 @@ fn request(
     forward::request(method.as_bytes(), url, &pairs, body, timeouts).map_err(to_py)
 }
 
-/// Send one request through llmrail's transport (pooled, recorded and replayed by the active
-/// cassette); await it for the status, headers and body.
-#[pyfunction]
-#[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
-pub fn send_http(
-    method: &str,
-    url: String,
-    headers: Headers<'_>,
-    body: &[u8],
-    connect_timeout: Option<f64>,
-    read_timeout: Option<f64>,
-) -> PyResult<Coroutine> {
-    let req = request(method, url, &headers, body, connect_timeout, read_timeout);
-    coroutine::call(
-        move |_| Ok(forward::send(req?)),
-        |py, reply| PyHttpReply::new(py, reply)?.into_py_any(py),
-    )
+/// The transport of one httpx client: its requests go out through the resilience layers it was
+/// built with (`crate::forward::Forwarder`), pooled, recorded and replayed by the active cassette.
+#[pyclass(name = "HttpForwarder", frozen, module = "llmrail._core")]
+pub struct PyHttpForwarder {
+    inner: Arc<Forwarder>,
 }
 
-/// The same request, blocking this thread (the GIL is released while waiting).
-#[pyfunction]
-#[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
-pub fn send_http_sync(
-    py: Python<'_>,
-    method: &str,
-    url: String,
-    headers: Headers<'_>,
-    body: &[u8],
-    connect_timeout: Option<f64>,
-    read_timeout: Option<f64>,
-) -> PyResult<PyHttpReply> {
-    let req = request(method, url, &headers, body, connect_timeout, read_timeout)?;
-    let reply = bridge::block(py, forward::send(req))?;
-    PyHttpReply::new(py, reply)
+#[pymethods]
+impl PyHttpForwarder {
+    /// `circuit_breaker=None` is the default breaker, as for a `Client`; `False` turns it off.
+    #[new]
+    #[pyo3(signature = (*, retry=None, rate_limit=None, circuit_breaker=None))]
+    fn new(
+        retry: Option<PyRef<'_, PyRetry>>,
+        rate_limit: Option<PyRef<'_, PyRateLimit>>,
+        circuit_breaker: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let breaker = resilience::breaker_setting(circuit_breaker)?.unwrap_or_default();
+        let policy = Policy {
+            breaker: Some(breaker),
+            rate_limit: rate_limit.map(|r| r.cfg.clone()),
+            retry: retry.map(|r| r.policy.clone()),
+        };
+        let inner = Arc::new(Forwarder::new(policy).map_err(to_py)?);
+        Ok(Self { inner })
+    }
+
+    /// What this client's answers used and cost so far.
+    #[getter]
+    fn usage(&self) -> PyHttpUsage {
+        PyHttpUsage(self.inner.total())
+    }
+
+    /// Send one request; await it for the status, headers and body.
+    #[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
+    fn send(
+        &self,
+        method: &str,
+        url: String,
+        headers: Headers<'_>,
+        body: &[u8],
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+    ) -> PyResult<Coroutine> {
+        let req = request(method, url, &headers, body, connect_timeout, read_timeout);
+        let fwd = self.inner.clone();
+        coroutine::call(
+            move |_| {
+                let req = req?;
+                Ok(async move { fwd.send(req).await })
+            },
+            |py, reply| PyHttpReply::new(py, reply)?.into_py_any(py),
+        )
+    }
+
+    /// The same request, blocking this thread (the GIL is released while waiting).
+    #[pyo3(signature = (method, url, headers, body, connect_timeout=None, read_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn send_sync(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: String,
+        headers: Headers<'_>,
+        body: &[u8],
+        connect_timeout: Option<f64>,
+        read_timeout: Option<f64>,
+    ) -> PyResult<PyHttpReply> {
+        let req = request(method, url, &headers, body, connect_timeout, read_timeout)?;
+        let reply = bridge::block(py, self.inner.send(req))?;
+        PyHttpReply::new(py, reply)
+    }
 }
 
 /// A response's status and headers, and its body: `content` when it was read whole, `stream`
@@ -96,6 +136,7 @@ pub struct PyHttpReply {
     content: Option<Py<PyBytes>>,
     #[pyo3(get)]
     stream: Option<Py<PyHttpBody>>,
+    spend: Arc<OnceLock<Spend>>,
 }
 
 impl PyHttpReply {
@@ -109,12 +150,21 @@ impl PyHttpReply {
             headers: reply.headers,
             content,
             stream,
+            spend: reply.spend,
         })
     }
 }
 
 #[pymethods]
 impl PyHttpReply {
+    /// What this answer used and cost, read as it passes (see `HttpMeter`).
+    #[getter]
+    fn meter(&self) -> PyHttpMeter {
+        PyHttpMeter {
+            slot: self.spend.clone(),
+        }
+    }
+
     /// Raw `(name, value)` pairs in the order received, as `httpx.Response(headers=...)` takes.
     #[getter]
     fn headers<'py>(&self, py: Python<'py>) -> Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
@@ -127,6 +177,72 @@ impl PyHttpReply {
                 )
             })
             .collect()
+    }
+}
+
+/// One answer's usage, filled in once known: at once for a whole body, when a stream ends.
+#[pyclass(name = "HttpMeter", frozen, module = "llmrail._core")]
+pub struct PyHttpMeter {
+    slot: Arc<OnceLock<Spend>>,
+}
+
+#[pymethods]
+impl PyHttpMeter {
+    /// `None` until the answer's usage is known, or when it reports none.
+    #[getter]
+    fn usage(&self) -> Option<PyHttpUsage> {
+        self.slot.get().copied().map(PyHttpUsage)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.slot.get() {
+            Some(s) => format!("HttpMeter({})", PyHttpUsage(*s).__repr__()),
+            None => "HttpMeter(pending)".into(),
+        }
+    }
+}
+
+/// Tokens and USD over `requests` answers (one answer's, or a client's total).
+#[pyclass(name = "HttpUsage", frozen, module = "llmrail._core")]
+pub struct PyHttpUsage(Spend);
+
+#[pymethods]
+impl PyHttpUsage {
+    #[getter]
+    fn requests(&self) -> u64 {
+        self.0.requests
+    }
+    #[getter]
+    fn input_tokens(&self) -> u64 {
+        self.0.usage.input_tokens
+    }
+    #[getter]
+    fn output_tokens(&self) -> u64 {
+        self.0.usage.output_tokens
+    }
+    #[getter]
+    fn cache_read_tokens(&self) -> u64 {
+        self.0.usage.cache_read_tokens
+    }
+    #[getter]
+    fn cache_write_tokens(&self) -> u64 {
+        self.0.usage.cache_write_tokens
+    }
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.0.cost_usd
+    }
+    #[getter]
+    fn unpriced(&self) -> u64 {
+        self.0.unpriced
+    }
+
+    fn __repr__(&self) -> String {
+        let cost = self.0.cost_usd.map_or("None".into(), |c| format!("{c:.6}"));
+        format!(
+            "HttpUsage(requests={}, input_tokens={}, output_tokens={}, cost_usd={cost}, unpriced={})",
+            self.0.requests, self.0.usage.input_tokens, self.0.usage.output_tokens, self.0.unpriced
+        )
     }
 }
 

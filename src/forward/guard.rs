@@ -1,0 +1,291 @@
+//! The resilience layers around forwarded requests: the breaker and rate limit of the target a
+//! request is for, and retries when asked, on the same process-wide state a `Client` of that
+//! provider and model uses (`client/registry.rs`), so an SDK and llmrail's own calls to one
+//! model spend one budget and see one breaker.
+//!
+//! A forwarded request names its target only in its bytes: the provider and base URL by its
+//! endpoint (`.../chat/completions`, `.../responses`: OpenAI's protocol; `.../v1/messages`:
+//! Anthropic's), the model in the JSON body, the key in its credential header. A request that
+//! names no model (a model listing, a file upload) goes out unguarded.
+//!
+//! An error status stays an answer for the SDK to read: the layers see it as the error a
+//! `Client` call would have had (a 429's Retry-After, a 5xx), and the caller gets the last
+//! reply unchanged once no retry is left.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use super::usage::{Meter, Protocol, Spend};
+use super::{send, Reply};
+use crate::client::registry::{self, Bucket, TargetId};
+use crate::error::Result;
+use crate::providers::{self, quota, Secret};
+use crate::resilience::breaker::{Breaker, BreakerConfig};
+use crate::resilience::estimate::DEFAULT_OUTPUT_RESERVE;
+use crate::resilience::ratelimit::{Limiter, RateLimitConfig};
+use crate::resilience::retry::RetryPolicy;
+use crate::resilience::{run_target, Attempt, CallReport, Guards};
+use crate::wire::{Body, HttpRequest};
+
+/// Endpoints whose request body names a model, and the provider protocol they belong to.
+const ENDPOINTS: &[(&str, Protocol)] = &[
+    ("/chat/completions", Protocol::OpenAi),
+    ("/responses", Protocol::OpenAi),
+    ("/completions", Protocol::OpenAi),
+    ("/embeddings", Protocol::OpenAi),
+    ("/v1/messages", Protocol::Anthropic),
+];
+
+/// A client keeps the guards of at most this many targets; past it, it starts over (the
+/// state itself lives on in the registry).
+const MAX_TARGETS: usize = 256;
+
+/// The layers one httpx client puts around its requests (each off when `None`).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub breaker: Option<BreakerConfig>,
+    pub rate_limit: Option<RateLimitConfig>,
+    pub retry: Option<RetryPolicy>,
+}
+
+/// Sends forwarded requests through the layers of its [`Policy`]; one per httpx client.
+pub struct Forwarder {
+    policy: Policy,
+    retry: RetryPolicy,
+    /// The guards of each target this client has called: built once per target, as a
+    /// `Client` builds its own once.
+    guards: Mutex<HashMap<TargetId, Guards>>,
+    /// What every answer with a usage report used and cost.
+    total: Arc<Mutex<Spend>>,
+}
+
+/// What a request says about its target.
+pub(crate) struct Target {
+    pub(crate) id: TargetId,
+    /// "provider/model", as breakers and limits are named.
+    pub(crate) name: String,
+    /// Tokens the rate limiter reserves for it.
+    pub(crate) reserve: u64,
+    pub(crate) protocol: Protocol,
+    pub(crate) model: String,
+}
+
+impl Forwarder {
+    pub fn new(policy: Policy) -> Result<Self> {
+        if let Some(b) = &policy.breaker {
+            b.validate()?;
+        }
+        if let Some(rl) = &policy.rate_limit {
+            rl.validate()?;
+        }
+        let retry = policy.retry.clone().unwrap_or_else(RetryPolicy::never);
+        retry.validate()?;
+        Ok(Self {
+            policy,
+            retry,
+            guards: Mutex::new(HashMap::new()),
+            total: Arc::default(),
+        })
+    }
+
+    /// Whether any layer is on: without one, requests go straight to the transport, unread.
+    fn guarded(&self) -> bool {
+        self.policy.breaker.as_ref().is_some_and(|b| b.enabled)
+            || self.policy.rate_limit.is_some()
+            || self.retry.max_attempts > 1
+    }
+
+    /// What this client's answers used and cost so far.
+    pub fn total(&self) -> Spend {
+        *self.total.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Send `req` through the layers of its target (see the module doc); an answer of a known
+    /// kind has its usage and cost read on the way (`usage.rs`).
+    pub async fn send(&self, req: HttpRequest) -> Result<Reply> {
+        let target = target(&req);
+        let meter = target.as_ref().map(|t| Meter {
+            protocol: t.protocol,
+            model: t.model.clone(),
+            slot: Arc::default(),
+            total: self.total.clone(),
+        });
+        if !self.guarded() {
+            let reply = send(req).await?;
+            return Ok(metered(reply, meter.as_ref()));
+        }
+        let guards = match &target {
+            Some(t) => self.guards_for(t),
+            // Retries need no target.
+            None => Guards::default(),
+        };
+        let reserve = target.as_ref().map_or(0, |t| t.reserve);
+        // The reply of the last attempt that ended in an error status: handed back as it is.
+        let last = Mutex::new(None::<Reply>);
+        let (last, meter) = (&last, meter.as_ref());
+        let mut report = CallReport::default();
+        let out = run_target(&guards, &self.retry, None, reserve, &mut report, |_| {
+            let req = req.clone();
+            async move { attempt(req, last, meter).await }
+        })
+        .await;
+        match out {
+            Ok(reply) => Ok(reply),
+            Err(e) => match last.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(reply) if e.status.is_some() => Ok(reply),
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn guards_for(&self, t: &Target) -> Guards {
+        let mut map = self.guards.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = map.get(&t.id) {
+            return g.clone();
+        }
+        if map.len() >= MAX_TARGETS {
+            map.clear();
+        }
+        let breaker = self
+            .policy
+            .breaker
+            .as_ref()
+            .filter(|b| b.enabled)
+            .map(|cfg| {
+                let local = registry::BREAKERS.get(t.id.clone());
+                Breaker::sharing(t.name.clone(), cfg.clone(), local, None)
+            });
+        let limiter = self.policy.rate_limit.as_ref().map(|rl| {
+            let (bucket, key) = match &rl.key {
+                Some(key) => (Bucket::Named(key.clone()), key.clone()),
+                None => (Bucket::Target(t.id.clone()), t.name.clone()),
+            };
+            Limiter::sharing(rl.clone(), key, registry::BUCKETS.get(bucket), None)
+        });
+        let g = Guards { breaker, limiter };
+        map.insert(t.id.clone(), g.clone());
+        g
+    }
+}
+
+/// One attempt: an error status becomes the error the layers judge, and its reply is kept.
+async fn attempt(
+    req: HttpRequest,
+    last: &Mutex<Option<Reply>>,
+    meter: Option<&Meter>,
+) -> Attempt<Reply> {
+    let reply = match send(req).await {
+        Ok(r) => r,
+        Err(e) => return Attempt::failed(e),
+    };
+    let quota = quota::quota(&reply.headers);
+    if reply.status < 400 {
+        let reply = metered(reply, meter);
+        // A whole answer says what it used; a stream's reservation stands.
+        let used_tokens = reply.spend.get().map(|s| s.usage.total());
+        return Attempt {
+            result: Ok(reply),
+            quota,
+            used_tokens,
+            started: false,
+        };
+    }
+    let body = match &reply.body {
+        Body::Full(b) => b.clone(),
+        Body::Stream(_) => Bytes::new(),
+    };
+    let e = providers::status_error(
+        reply.status,
+        format!("the server answered {}", reply.status),
+        None,
+        &reply.headers,
+        &body,
+    );
+    *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(reply);
+    Attempt {
+        result: Err(e),
+        quota,
+        used_tokens: None,
+        started: false,
+    }
+}
+
+/// `reply` with its usage read (a whole body) or watched for (a stream), when it is a success
+/// of a known kind.
+fn metered(mut reply: Reply, meter: Option<&Meter>) -> Reply {
+    let Some(meter) = meter.filter(|_| (200..300).contains(&reply.status)) else {
+        return reply;
+    };
+    let meter = Meter {
+        slot: reply.spend.clone(),
+        ..meter.clone()
+    };
+    reply.body = match reply.body {
+        Body::Full(b) => {
+            meter.read(&b);
+            Body::Full(b)
+        }
+        Body::Stream(s) => Body::Stream(meter.watch(s)),
+    };
+    reply
+}
+
+/// The fields of a request body that say what it is for.
+#[derive(Deserialize)]
+struct Named {
+    model: Option<String>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    max_output_tokens: Option<u64>,
+}
+
+/// The target `req` is for, when its endpoint is one of [`ENDPOINTS`] and its body names a model.
+pub(crate) fn target(req: &HttpRequest) -> Option<Target> {
+    if req.method != http::Method::POST || req.body.first() != Some(&b'{') {
+        return None;
+    }
+    let url = req.url.split(['?', '#']).next().unwrap_or_default();
+    let (base, protocol) = ENDPOINTS
+        .iter()
+        .find_map(|(path, p)| url.strip_suffix(path).map(|base| (base, *p)))?;
+    let wire_name = match protocol {
+        Protocol::OpenAi => "openai",
+        Protocol::Anthropic => "anthropic",
+    };
+    let named: Named = serde_json::from_slice(&req.body).ok()?;
+    let model = named.model?;
+    let base = base.trim_end_matches('/');
+    // A service with a provider of its own (OpenRouter speaks OpenAI's protocol) is that
+    // provider's target, as a `Client("openrouter/...")` names it.
+    let provider = providers::KNOWN
+        .iter()
+        .filter_map(|n| providers::lookup(n))
+        .find(|p| p.default_base_url().trim_end_matches('/') == base)
+        .map_or(wire_name, |p| p.name());
+    // Anthropic's SDK sends its key as `x-api-key` or (2.x) as a bearer token; the key, not
+    // the header, is part of the target.
+    let key = ["x-api-key", "authorization"]
+        .iter()
+        .find_map(|h| req.headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim())
+        .filter(|v| !v.is_empty())
+        .map(Secret::new);
+    let output = named
+        .max_tokens
+        .or(named.max_completion_tokens)
+        .or(named.max_output_tokens)
+        .unwrap_or(DEFAULT_OUTPUT_RESERVE);
+    // About four bytes a token, as `resilience::estimate` counts characters.
+    let input = u64::try_from(req.body.len().div_ceil(4)).unwrap_or(u64::MAX);
+    Some(Target {
+        id: TargetId::new(provider, base, &model, key.as_ref(), None),
+        name: format!("{provider}/{model}"),
+        reserve: input.saturating_add(output),
+        protocol,
+        model,
+    })
+}
