@@ -19,6 +19,7 @@ pub mod queue;
 pub mod replay;
 pub mod resilience;
 pub mod runtime;
+pub mod telemetry;
 pub mod transport;
 pub mod wire;
 
