@@ -90,6 +90,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::stream::PyChatStream;
     #[pymodule_export]
+    use crate::py::telemetry::{metrics_text, PyClientStats};
+    #[pymodule_export]
     use crate::py::types::{PyChatResponse, PyStreamEvent, PyToolCall, PyUsage};
 
     /// Core `tracing`/`log` records go to Python `logging` from the first import on.

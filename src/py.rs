@@ -22,4 +22,5 @@ pub(crate) mod register;
 pub(crate) mod replay;
 pub(crate) mod resilience;
 pub(crate) mod stream;
+pub(crate) mod telemetry;
 pub(crate) mod types;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use llmrail::mock::{MockServer, Reply};
 use llmrail::model::{ChatRequest, Message, StreamEvent};
+use llmrail::queue::{Queue, QueueConfig, Submission};
 use llmrail::resilience::fallback::FallbackConfig;
 use llmrail::resilience::retry::RetryPolicy;
 use llmrail::{telemetry, Client, ClientConfig, ErrorKind};
@@ -141,4 +142,30 @@ async fn a_fallbacks_answer_counts_for_the_model_that_gave_it() {
     };
     assert_eq!(value(&text, &ok("claude-telemetry-c")), 1.0);
     assert_eq!(value(&text, &ok("claude-telemetry-b")), 0.0);
+}
+
+#[tokio::test]
+async fn an_open_queue_shows_its_depth_by_state_until_it_is_dropped() {
+    let dir = std::env::temp_dir().join(format!("llmrail-telemetry-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", dir.display());
+    let q = Queue::open(&url, QueueConfig::default()).unwrap();
+    for _ in 0..2 {
+        let to = Submission {
+            target: "anthropic/claude-queued".into(),
+            ..Submission::default()
+        };
+        q.submit(&ask("later"), to).await.unwrap();
+    }
+    let text = telemetry::metrics_text().await;
+    let items = |state: &str| format!("llmrail_queue_items{{queue=\"{url}\",state=\"{state}\"}}");
+    assert_eq!(value(&text, &items("queued")), 2.0);
+    assert_eq!(value(&text, &items("completed")), 0.0);
+    let oldest = value(
+        &text,
+        &format!("llmrail_queue_oldest_queued_seconds{{queue=\"{url}\"}}"),
+    );
+    assert!((0.0..60.0).contains(&oldest), "{oldest}");
+    drop(q);
+    assert!(!telemetry::metrics_text().await.contains(&url));
+    let _ = std::fs::remove_file(&dir);
 }

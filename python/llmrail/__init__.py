@@ -18,6 +18,7 @@ from ._core import (
     ChatStream,
     CircuitBreaker,
     Client,
+    ClientStats,
     Extraction,
     ExtractStream,
     Queue,
@@ -30,6 +31,7 @@ from ._core import (
     ToolCall,
     Usage,
     __version__,
+    metrics_text,
     register_provider,
 )
 from ._core import quiesce as _quiesce
@@ -77,6 +79,8 @@ __all__ = [
     "ToolCall",
     "Usage",
     "CacheStats",
+    "ClientStats",
+    "metrics_text",
     "Capabilities",
     "Retry",
     "RateLimit",

@@ -186,6 +186,13 @@ impl PyClient {
         self.inner.cache_stats().into()
     }
 
+    /// This client's totals (calls, errors by kind, tokens, cost, latency p50/p95/p99) since
+    /// it was built or last reset; `reset=True` starts counting again in the same moment.
+    #[pyo3(signature = (*, reset=false))]
+    fn stats(&self, reset: bool) -> super::telemetry::PyClientStats {
+        self.inner.stats(reset).into()
+    }
+
     /// Each circuit breaker's state (primary first, then fallbacks); read from Redis when the
     /// state is shared.
     fn health(&self, py: Python<'_>) -> PyResult<Vec<PyBreakerStatus>> {

@@ -9,6 +9,9 @@ use super::counters::{self, Series, DURATION_BUCKETS, TOKEN_TYPES};
 use super::sources::{self, Sample};
 use super::{outcome_label, OUTCOMES};
 
+/// A family with one line per series: name, type, help, and how to read it.
+type Plain = (&'static str, &'static str, &'static str, fn(&Series) -> f64);
+
 /// Every family, in the order written.
 pub async fn metrics_text() -> String {
     let series = counters::all();
@@ -87,7 +90,7 @@ pub async fn metrics_text() -> String {
             );
         }
     }
-    let plain: [(&str, &str, &str, fn(&Series) -> f64); 5] = [
+    let plain: [Plain; 5] = [
         ("llmrail_cost_usd_total", "counter",
             "What the calls cost in USD at the catalogue's prices (models without a price add nothing).",
             Series::cost_usd),
