@@ -8,10 +8,12 @@
 //! [`Recorder::observe`], which counts it in flight, and at its end records its [`CallEnd`] in
 //! the target's counters and the client's totals. A call dropped before its end (cancelled by
 //! the caller) is recorded as `Cancelled`. Nothing here knows Python, a client or a breaker:
-//! the layers above hand over plain numbers, and offer their gauges as [`Source`]s.
+//! the layers above hand over plain numbers, and offer their gauges as [`Source`]s. Each call's
+//! end is also one log record with its facts as key-values (`log.rs`).
 
 mod counters;
 mod exposition;
+mod log;
 mod sources;
 mod stats;
 #[cfg(test)]
@@ -35,6 +37,8 @@ pub struct CallEnd<'a> {
     /// Which of the recorder's targets answered (or failed last): 0 is the primary.
     pub target: usize,
     pub outcome: Result<(), ErrorKind>,
+    /// The HTTP status of a failed call's last answer, when there was one.
+    pub http_status: Option<u16>,
     /// What the answer used; `None` for a failed call.
     pub usage: Option<&'a Usage>,
     pub cost_usd: Option<f64>,
@@ -85,6 +89,7 @@ impl Recorder {
         let series = self.targets.get(end.target).or(self.targets.first());
         if let Some(s) = series {
             s.record(end, latency);
+            log::call_finished(&s.provider, &s.model, end, latency);
         }
         self.stats.record(end, latency);
     }
@@ -125,6 +130,7 @@ impl Drop for Watch<'_> {
             let end = CallEnd {
                 target: 0,
                 outcome: Err(ErrorKind::Cancelled),
+                http_status: None,
                 usage: None,
                 cost_usd: None,
                 attempts: 0,

@@ -4,12 +4,14 @@ parser and its real HTTP server."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import urllib.request
 import uuid
 
 import llmrail
 import llmrail.prometheus
+from llmrail import _core
 import pytest
 from llmrail.testing import MockServer
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
@@ -128,3 +130,36 @@ def test_an_open_queue_shows_its_depth_by_state(tmp_path: object) -> None:
     got = samples(llmrail.metrics_text())
     assert got[("llmrail_queue_items", frozenset({"queue": url, "state": "queued"}.items()))] == 0
     del queue
+
+
+def call_records(caplog: pytest.LogCaptureFixture, model: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "llmrail" and getattr(r, "model", None) == model]
+
+
+def test_each_call_is_one_record_on_the_llmrail_logger_with_its_facts_and_no_secret(
+    srv: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="llmrail")
+    _core.reset_log_levels()
+    client, model = fresh_client(srv, retry=llmrail.Retry(initial_delay=0.001, max_delay=0.01))
+    srv.fault(503)
+    srv.reply("ok", usage={"input_tokens": 12, "output_tokens": 3})
+    client.chat_sync(HI)
+    srv.fault(401)
+    with pytest.raises(llmrail.AuthenticationError):
+        client.chat_sync(HI)
+    ok, failed = call_records(caplog, model)
+    assert (ok.levelno, failed.levelno) == (logging.INFO, logging.WARNING)
+    fields = ("provider", "model", "outcome", "http_status", "latency_s", "attempts",
+              "input_tokens", "output_tokens", "cost_usd")
+    # pyo3-log hands key-values over as strings.
+    assert {f: getattr(ok, f) for f in fields} == {
+        "provider": "anthropic", "model": model, "outcome": "ok", "http_status": "0",
+        "latency_s": ok.latency_s, "attempts": "2", "input_tokens": "12", "output_tokens": "3",
+        "cost_usd": "0",
+    }
+    assert 0 < float(ok.latency_s) < 5
+    assert (failed.outcome, failed.http_status, failed.attempts) == ("AuthenticationError", "401", "1")
+    for record in caplog.records:
+        assert API_KEY not in record.getMessage()
+        assert all(API_KEY not in str(v) for v in vars(record).values())

@@ -246,6 +246,7 @@ impl<T: Answered> Finished<T> {
         CallEnd {
             target: *target,
             outcome,
+            http_status: out.as_ref().err().and_then(|e| e.status),
             usage,
             cost_usd,
             attempts: report.attempts,

@@ -7,6 +7,7 @@ fn ok_end(usage: &Usage) -> CallEnd<'_> {
     CallEnd {
         target: 0,
         outcome: Ok(()),
+        http_status: None,
         usage: Some(usage),
         cost_usd: Some(0.25),
         attempts: 3,
@@ -19,6 +20,7 @@ fn failed(kind: ErrorKind) -> CallEnd<'static> {
     CallEnd {
         target: 0,
         outcome: Err(kind),
+        http_status: Some(500),
         usage: None,
         cost_usd: None,
         attempts: 1,
