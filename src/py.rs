@@ -13,6 +13,7 @@ mod errors;
 pub(crate) mod exit;
 pub(crate) mod extract;
 pub(crate) mod forward;
+mod hooks;
 mod json;
 pub(crate) mod mock;
 mod options;

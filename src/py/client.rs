@@ -15,6 +15,7 @@ use super::capabilities::PyCapabilities;
 use super::convert;
 use super::errors::to_py;
 use super::extract;
+use super::hooks::CallHooks;
 use super::options::{ChatOptions, ExtractOptions};
 use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
@@ -76,6 +77,8 @@ fn diverted_to_py(
 #[pyclass(name = "Client", frozen, module = "llmrail._core")]
 pub struct PyClient {
     inner: Client,
+    /// `llmrail._hooks.Hooks` when any of on_request, on_response, on_error was given.
+    hooks: Option<Py<PyAny>>,
 }
 
 impl PyClient {
@@ -88,9 +91,10 @@ impl PyClient {
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
+    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None, on_request=None, on_response=None, on_error=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         model: Option<Arg<String>>,
         api_key: Option<Arg<String>>,
         base_url: Option<Arg<String>>,
@@ -107,7 +111,11 @@ impl PyClient {
         max_response_bytes: Option<Arg<NonZeroUsize>>,
         max_event_bytes: Option<Arg<NonZeroUsize>>,
         api_version: Option<Arg<String>>,
+        on_request: Option<Py<PyAny>>,
+        on_response: Option<Py<PyAny>>,
+        on_error: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        let hooks = super::hooks::build(py, on_request, on_response, on_error)?;
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
             // None: the core reads LLMRAIL_MODEL (and LLMRAIL_FALLBACKS).
@@ -132,6 +140,7 @@ impl PyClient {
         cfg.prompt_cache = convert::prompt_cache(prompt_cache.as_deref())?.unwrap_or_default();
         Ok(Self {
             inner: Client::new(cfg).map_err(to_py)?,
+            hooks,
         })
     }
 
@@ -205,15 +214,41 @@ impl PyClient {
     #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
     fn chat(
         &self,
+        py: Python<'_>,
         messages: Py<PyAny>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let (args, overrides) =
-            ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
+        let read = ChatOptions::read(options, "Client.chat()")?;
+        let routed = routed(queue, processing)?;
+        let hooks = match routed {
+            None => CallHooks::start(
+                py,
+                self.hooks.as_ref(),
+                self.inner.model(),
+                &messages,
+                options,
+            )?,
+            Some(_) => None,
+        };
+        let (args, overrides) = read.with_messages(messages);
         let client = self.inner.clone();
-        match routed(queue, processing)? {
+        match routed {
+            None if hooks.is_some() => coroutine::call(
+                move |py| {
+                    let req = args.into_request(py)?;
+                    let opts = overrides.resolve()?;
+                    // The outcome, failed or not, reaches `finish`, which hands it to the hooks.
+                    Ok(async move { Ok(client.chat_with(req, opts).await) })
+                },
+                move |py, out| match hooks {
+                    Some(h) => {
+                        h.finish(py, out, |py, out| PyChatResponse::from(out).into_py_any(py))
+                    }
+                    None => PyChatResponse::from(out.map_err(to_py)?).into_py_any(py),
+                },
+            ),
             None => coroutine::call(
                 move |py| {
                     let req = args.into_request(py)?;
@@ -246,15 +281,29 @@ impl PyClient {
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let (args, overrides) =
-            ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
+        let read = ChatOptions::read(options, "Client.chat_sync()")?;
         let routed = routed(queue, processing)?;
+        let hooks = match routed {
+            None => CallHooks::start(
+                py,
+                self.hooks.as_ref(),
+                self.inner.model(),
+                &messages,
+                options,
+            )?,
+            Some(_) => None,
+        };
+        let (args, overrides) = read.with_messages(messages);
         let req = args.into_request(py)?;
         let opts = overrides.resolve()?;
-        match routed {
-            None => bridge::block(py, self.inner.chat_with(req, opts))
+        match (routed, hooks) {
+            (None, Some(hooks)) => {
+                let out = bridge::block(py, async { Ok(self.inner.chat_with(req, opts).await) })?;
+                hooks.finish(py, out, |py, out| PyChatResponse::from(out).into_py_any(py))
+            }
+            (None, None) => bridge::block(py, self.inner.chat_with(req, opts))
                 .and_then(|out| PyChatResponse::from(out).into_py_any(py)),
-            Some((queue, mode)) => {
+            (Some((queue, mode)), _) => {
                 let answer = bridge::block(py, queue.chat(&self.inner, req, opts, mode))?;
                 answer_to_py(py, queue, answer)
             }
