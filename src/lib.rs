@@ -90,7 +90,7 @@ mod _core {
     #[pymodule_export]
     use crate::py::stream::PyChatStream;
     #[pymodule_export]
-    use crate::py::telemetry::{metrics_text, PyClientStats};
+    use crate::py::telemetry::{bench_telemetry_overhead, metrics_text, PyClientStats};
     #[pymodule_export]
     use crate::py::types::{PyChatResponse, PyStreamEvent, PyToolCall, PyUsage};
 

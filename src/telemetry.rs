@@ -95,6 +95,46 @@ impl Recorder {
     }
 }
 
+/// For `make bench`: `n` calls (ready futures, with a chat's usage and cost) run through
+/// [`Recorder::observe`] and `n` run bare, timed in turns on this thread: (with, without). Their
+/// difference is what the telemetry adds to each call.
+pub fn overhead(n: u32) -> (Duration, Duration) {
+    use futures_util::FutureExt;
+    use std::hint::black_box;
+
+    fn end(usage: &Usage) -> CallEnd<'_> {
+        CallEnd {
+            target: 0,
+            outcome: Ok(()),
+            http_status: None,
+            usage: Some(usage),
+            cost_usd: Some(0.000_35),
+            attempts: 1,
+            retry_wait: Duration::ZERO,
+            rate_limit_wait: Duration::ZERO,
+        }
+    }
+    let rec = Recorder::new([("bench", "telemetry-overhead")]);
+    let usage = Usage {
+        input_tokens: 100,
+        output_tokens: 20,
+        ..Usage::default()
+    };
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(
+            rec.observe(std::future::ready(black_box(usage)), end)
+                .now_or_never(),
+        );
+    }
+    let with = started.elapsed();
+    let started = Instant::now();
+    for _ in 0..n {
+        black_box(std::future::ready(black_box(usage)).now_or_never());
+    }
+    (with, started.elapsed())
+}
+
 /// A call in flight: counted on the primary's series until [`Watch::finish`], or until dropped
 /// unfinished (the caller cancelled), which records the call as `Cancelled`.
 struct Watch<'r> {

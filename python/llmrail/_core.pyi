@@ -42,6 +42,7 @@ __all__ = [
     "__version__",
     "bench_noop_future_into_py",
     "bench_noop_native",
+    "bench_telemetry_overhead",
     "metrics_text",
     "plan_prompt_cache",
     "quiesce",
@@ -1385,5 +1386,7 @@ def quiesce() -> None:
     """Registered with ``atexit``: no thread re-enters Python once the program has begun to end."""
 async def bench_noop_native() -> int:
     """Benchmark probe: one await of a trivial task through the bridge the methods use."""
+def bench_telemetry_overhead(n: int) -> tuple[int, int]:
+    """For `make bench`: nanoseconds for `n` calls recorded by the telemetry, and for `n` not."""
 def bench_noop_future_into_py() -> Any:
     """Benchmark probe: the same await through ``pyo3_async_runtimes.future_into_py``."""

@@ -78,3 +78,11 @@ impl From<Stats> for PyClientStats {
 pub fn metrics_text(py: Python<'_>) -> PyResult<String> {
     bridge::block(py, async { Ok(telemetry::metrics_text().await) })
 }
+
+/// For `make bench` (bench/telemetry.py): nanoseconds for `n` calls recorded by the telemetry
+/// and for `n` calls not, timed in the core with the GIL released.
+#[pyfunction]
+pub fn bench_telemetry_overhead(py: Python<'_>, n: u32) -> (u128, u128) {
+    let (with, without) = super::exit::detach(py, || telemetry::overhead(n));
+    (with.as_nanos(), without.as_nanos())
+}
