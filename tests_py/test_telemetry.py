@@ -4,6 +4,7 @@ parser and its real HTTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import urllib.request
@@ -164,3 +165,25 @@ def test_each_call_is_one_record_on_the_llmrail_logger_with_its_facts_and_no_sec
     for record in caplog.records:
         assert API_KEY not in record.getMessage()
         assert all(API_KEY not in str(v) for v in vars(record).values())
+
+
+async def test_a_cancelled_call_counts_as_cancelled_and_leaves_no_call_in_flight(srv: MockServer) -> None:
+    client, model = fresh_client(srv)
+    srv.reply("late", latency=5)
+    task = asyncio.ensure_future(client.chat(HI))
+    for _ in range(500):
+        if samples(llmrail.metrics_text()).get(("llmrail_requests_in_flight", of(model))) == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert samples(llmrail.metrics_text())[("llmrail_requests_in_flight", of(model))] == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(500):
+        if client.stats().requests == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert client.stats().errors == {"CancelledError": 1}
+    got = samples(llmrail.metrics_text())
+    assert got[("llmrail_requests_in_flight", of(model))] == 0
+    assert got[("llmrail_requests_total", of(model, outcome="CancelledError"))] == 1
