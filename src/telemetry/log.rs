@@ -3,8 +3,10 @@
 //! provider, model, outcome, http_status, latency_s, attempts, the token counts and cost_usd.
 //! Nothing secret is in it: no key, header, URL or message text, only counts and names.
 //!
-//! INFO for a success, WARNING for a failure. `log::log_enabled!` first asks the installed
-//! logger (in Python, pyo3-log's cached levels, no GIL), so a silenced logger costs a branch.
+//! INFO for every outcome: a failure already reaches its caller as an exception, and a WARNING
+//! would be printed by Python's last-resort handler in every program without logging set up.
+//! `log::log_enabled!` first asks the installed logger (in Python, pyo3-log's cached levels, no
+//! GIL), so a silenced logger costs a branch.
 
 use std::time::Duration;
 
@@ -16,10 +18,7 @@ use super::{outcome_index, outcome_label, CallEnd};
 pub const TARGET: &str = "llmrail";
 
 pub(super) fn call_finished(provider: &str, model: &str, end: &CallEnd<'_>, latency: Duration) {
-    let level = match end.outcome {
-        Ok(()) => Level::Info,
-        Err(_) => Level::Warn,
-    };
+    let level = Level::Info;
     if !log::log_enabled!(target: TARGET, level) {
         return;
     }
