@@ -37,6 +37,7 @@ use crate::resilience::breaker::Snapshot;
 use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::{CallOptions, CallReport};
 use crate::runtime;
+use crate::telemetry::Stats;
 use pipeline::Pipeline;
 pub(crate) use target::Target;
 
@@ -94,8 +95,12 @@ impl Client {
             .map(|fb| Target::resolve(fb, api_version, &HeaderMap::new(), timeout, settings, &env))
             .collect::<Result<Vec<_>>>()?;
         let memory = registry::CACHES.get(primary.id.clone());
+        let pipe = Arc::new(Pipeline::build(&cfg, primary, fallbacks)?);
+        // Its breakers' states are shown at each scrape while the client lives.
+        let source: std::sync::Weak<Pipeline> = Arc::downgrade(&pipe);
+        crate::telemetry::add_source(source);
         Ok(Self {
-            pipe: Arc::new(Pipeline::build(&cfg, primary, fallbacks)?),
+            pipe,
             cache: Arc::new(Tracker::sharing(cfg.prompt_cache, memory)),
         })
     }
@@ -159,6 +164,12 @@ impl Client {
     /// Cache totals over this client's calls so far, and so its cache hit rate.
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
+    }
+
+    /// This client's totals (calls, errors by kind, tokens, cost, latency quantiles) since it
+    /// was built or last reset; with `reset`, counting starts again in the same moment.
+    pub fn stats(&self, reset: bool) -> Stats {
+        self.pipe.stats().read(reset)
     }
 
     /// Start a streamed call; events arrive through the returned [`ChatStream`].

@@ -66,8 +66,8 @@ impl ErrorKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Every kind, for [`ErrorKind::from_name`].
-    const ALL: [Self; 18] = [
+    /// Every kind, for [`ErrorKind::from_name`] and the counters of each (`crate::telemetry`).
+    pub const ALL: [Self; 18] = [
         Self::Authentication,
         Self::PermissionDenied,
         Self::NotFound,

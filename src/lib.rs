@@ -19,6 +19,7 @@ pub mod queue;
 pub mod replay;
 pub mod resilience;
 pub mod runtime;
+pub mod telemetry;
 pub mod transport;
 pub mod wire;
 
@@ -88,6 +89,8 @@ mod _core {
     use crate::py::resilience::{PyBreakerStatus, PyCircuitBreaker, PyRateLimit, PyRetry};
     #[pymodule_export]
     use crate::py::stream::PyChatStream;
+    #[pymodule_export]
+    use crate::py::telemetry::{bench_telemetry_overhead, metrics_text, PyClientStats};
     #[pymodule_export]
     use crate::py::types::{PyChatResponse, PyStreamEvent, PyToolCall, PyUsage};
 

@@ -17,6 +17,7 @@
 //! completion wins, later ones are ignored).
 
 mod divert;
+mod gauges;
 mod item;
 mod record;
 mod redis;
@@ -215,7 +216,7 @@ impl Queue {
                 crate::replay::scrub::url(url)
             )));
         };
-        Ok(Self {
+        let queue = Self {
             inner: Arc::new(Inner {
                 store,
                 cfg,
@@ -224,7 +225,11 @@ impl Queue {
                 changed: tokio::sync::Notify::new(),
                 events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             }),
-        })
+        };
+        // Its depth by state is shown at each scrape while the queue is open.
+        let source: std::sync::Weak<Inner> = Arc::downgrade(&queue.inner);
+        crate::telemetry::add_source(source);
+        Ok(queue)
     }
 
     /// Every state change this process makes from now on (submissions, takes, completions,

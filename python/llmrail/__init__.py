@@ -19,6 +19,7 @@ from ._core import (
     ChatStream,
     CircuitBreaker,
     Client,
+    ClientStats,
     Extraction,
     ExtractStream,
     Queue,
@@ -31,6 +32,7 @@ from ._core import (
     ToolCall,
     Usage,
     __version__,
+    metrics_text,
     register_provider,
 )
 from ._core import quiesce as _quiesce
@@ -91,6 +93,8 @@ __all__ = [
     "ToolCall",
     "Usage",
     "CacheStats",
+    "ClientStats",
+    "metrics_text",
     "Capabilities",
     "Retry",
     "RateLimit",

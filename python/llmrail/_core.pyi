@@ -24,6 +24,7 @@ __all__ = [
     "ChatResponse",
     "ChatStream",
     "Client",
+    "ClientStats",
     "ExtractStream",
     "Extraction",
     "HttpBody",
@@ -44,6 +45,8 @@ __all__ = [
     "__version__",
     "bench_noop_future_into_py",
     "bench_noop_native",
+    "bench_telemetry_overhead",
+    "metrics_text",
     "plan_prompt_cache",
     "quiesce",
     "register_provider",
@@ -190,6 +193,43 @@ class StreamEvent:
     @property
     def fallback_used(self) -> bool | None:
         """On "done": whether a fallback model answered."""
+
+@final
+class ClientStats:
+    """A client's totals since it was built or last read with `stats(reset=True)`."""
+    @property
+    def requests(self) -> int:
+        """Calls finished, successful or not (a cancelled call counts as a CancelledError)."""
+    @property
+    def errors(self) -> dict[str, int]:
+        """Failed calls by the exception's class name, e.g. `{"RateLimitError": 2}`."""
+    @property
+    def input_tokens(self) -> int:
+        """Input tokens over the successful calls, cached ones included."""
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens over the successful calls."""
+    @property
+    def cache_read_tokens(self) -> int:
+        """Input tokens read from the prompt cache (a part of input_tokens)."""
+    @property
+    def cache_write_tokens(self) -> int:
+        """Input tokens written to the prompt cache (a part of input_tokens)."""
+    @property
+    def cost_usd(self) -> float:
+        """At the catalogue's prices; calls to models without a price add nothing."""
+    @property
+    def latency_p50(self) -> float | None:
+        """Seconds, from a DDSketch (1 % relative error), over every call; None before any."""
+    @property
+    def latency_p95(self) -> float | None:
+        """Seconds; the 95th percentile, as latency_p50."""
+    @property
+    def latency_p99(self) -> float | None:
+        """Seconds; the 99th percentile, as latency_p50."""
+    @property
+    def since(self) -> float:
+        """When counting began (Unix time): the client's creation or the last reset."""
 
 @final
 class CacheStats:
@@ -516,8 +556,17 @@ class Client:
         max_response_bytes: int | None = None,
         max_event_bytes: int | None = None,
         api_version: str | None = None,
+        on_request: Callable[[dict[str, Any]], object] | None = None,
+        on_response: Callable[[dict[str, Any], ChatResponse], object] | None = None,
+        on_error: Callable[[dict[str, Any], LLMError], object] | None = None,
     ) -> Client:
         """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB).
+
+        Hooks (sync or async callables) of ``chat`` and ``chat_sync``: ``on_request(options)``
+        as the call starts, then ``on_response(options, response)`` or ``on_error(options,
+        error)``; ``options`` is a dict of ``model``, ``messages`` and the call's keyword
+        arguments. They run on a thread of llmrail's own, so a slow hook never delays a call,
+        and one that raises is logged on the ``llmrail`` logger without affecting the call.
 
         Without ``model``, ``LLMRAIL_MODEL`` names it and, unless ``fallbacks`` are given (a
         non-empty list), ``LLMRAIL_FALLBACKS`` lists fallbacks, comma-separated; with neither,
@@ -549,6 +598,9 @@ class Client:
         """Each circuit breaker's state (primary first, then fallbacks)."""
     def cache_stats(self) -> CacheStats:
         """Cache totals over this client's calls so far, and its cache hit rate."""
+    def stats(self, *, reset: bool = False) -> ClientStats:
+        """This client's totals (calls, errors by kind, tokens, cost, latency p50/p95/p99) since
+        it was built or last reset; `reset=True` starts counting again in the same moment."""
     @overload
     async def chat(
         self,
@@ -1380,11 +1432,16 @@ def register_provider(
     registering a name again replaces it for clients built afterwards. A built-in provider's name
     or any bad argument raises ``ConfigurationError`` naming the argument.
     """
+def metrics_text() -> str:
+    """The process's counters in the Prometheus text format (0.0.4): requests, latency
+    histogram, tokens, cost, retries, waits, in-flight calls, breaker states, queue depths."""
 def reset_log_levels() -> None:
     """Read Python's logging levels again (pyo3-log caches them); call after changing them."""
 def quiesce() -> None:
     """Registered with ``atexit``: no thread re-enters Python once the program has begun to end."""
 async def bench_noop_native() -> int:
     """Benchmark probe: one await of a trivial task through the bridge the methods use."""
+def bench_telemetry_overhead(n: int) -> tuple[int, int]:
+    """For `make bench`: nanoseconds for `n` calls recorded by the telemetry, and for `n` not."""
 def bench_noop_future_into_py() -> Any:
     """Benchmark probe: the same await through ``pyo3_async_runtimes.future_into_py``."""

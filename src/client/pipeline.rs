@@ -9,21 +9,24 @@ use super::config::{positive, ClientConfig};
 use super::registry::{self, Bucket};
 use super::target::{Events, Target};
 use crate::cache::CachePlan;
-use crate::error::{LlmError, Result};
-use crate::model::{ChatRequest, ChatResponse, StreamEvent};
-use crate::resilience::breaker::{Breaker, SharedBreaker, Snapshot};
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
+use crate::resilience::breaker::{Breaker, SharedBreaker, Snapshot, State};
 use crate::resilience::ratelimit::{self, Limiter, RedisStore, Store};
 use crate::resilience::redis as shared;
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{
     deadline_from, fallback, run_target, Attempt, CallOptions, CallReport, Guards,
 };
+use crate::telemetry::{self, CallEnd, Recorder};
 
 pub(crate) struct Pipeline {
     /// Never empty: the primary first.
     targets: Vec<(Target, Guards)>,
     retry: RetryPolicy,
     deadline: Option<Duration>,
+    /// The counters of each target and this client's totals (`client.stats()`).
+    telemetry: Recorder,
 }
 
 impl Pipeline {
@@ -72,11 +75,17 @@ impl Pipeline {
                 });
                 (target, Guards { breaker, limiter })
             })
-            .collect();
+            .collect::<Vec<(Target, Guards)>>();
+        let telemetry = Recorder::new(
+            targets
+                .iter()
+                .map(|(t, _)| (t.provider.name(), t.endpoint.model.as_str())),
+        );
         Ok(Self {
             targets,
             retry,
             deadline: cfg.deadline,
+            telemetry,
         })
     }
 
@@ -93,9 +102,7 @@ impl Pipeline {
         plan: CachePlan,
         opts: CallOptions,
     ) -> (Result<ChatResponse>, CallReport) {
-        let mut report = CallReport::recording(opts.record);
-        let r = self.walk(req, plan, &opts, &mut report, Buffered).await;
-        (r, report)
+        self.run(req, plan, &opts, Buffered).await
     }
 
     /// A streamed call: events go to `tx` as they come, except `Done`, which is returned with
@@ -107,9 +114,49 @@ impl Pipeline {
         opts: CallOptions,
         tx: &Events,
     ) -> (Result<Option<StreamEvent>>, CallReport) {
-        let mut report = CallReport::recording(opts.record);
-        let done = self.walk(req, plan, &opts, &mut report, Streamed(tx)).await;
-        (done, report)
+        self.run(req, plan, &opts, Streamed(tx)).await
+    }
+
+    /// This client's totals since it was built or last reset.
+    pub(super) fn stats(&self) -> &telemetry::ClientStats {
+        self.telemetry.stats()
+    }
+
+    /// One call, start to end, recorded by the telemetry (counters, this client's totals).
+    async fn run<C: Call>(
+        &self,
+        req: ChatRequest,
+        plan: CachePlan,
+        opts: &CallOptions,
+        call: C,
+    ) -> (Result<C::Out>, CallReport)
+    where
+        C::Out: Answered,
+    {
+        let walk = async {
+            let mut report = CallReport::recording(opts.record);
+            let out = self.walk(req, plan, opts, &mut report, call).await;
+            let target = self.target_of(&out, &report);
+            Finished(out, report, target)
+        };
+        let Finished(out, report, _) = self.telemetry.observe(walk, Finished::end).await;
+        (out, report)
+    }
+
+    /// Which target answered (by the report) or failed last (by the error's provider and
+    /// model; the primary when the error names none, as a breaker's refusal may not).
+    fn target_of<T>(&self, out: &Result<T>, report: &CallReport) -> usize {
+        match out {
+            Ok(_) => report.fallback.map_or(0, |f| f.saturating_add(1)),
+            Err(e) => self
+                .targets
+                .iter()
+                .rposition(|(t, _)| {
+                    e.provider.as_deref() == Some(t.provider.name())
+                        && e.model.as_deref() == Some(t.endpoint.model.as_str())
+                })
+                .unwrap_or(0),
+        }
     }
 
     pub(super) async fn health(&self) -> Vec<Snapshot> {
@@ -182,6 +229,94 @@ impl Pipeline {
         Err(LlmError::config("a client has at least one model"))
     }
 }
+
+/// A call's result, its report and the index of the target that answered or failed last.
+struct Finished<T>(Result<T>, CallReport, usize);
+
+impl<T: Answered> Finished<T> {
+    fn end(&self) -> CallEnd<'_> {
+        let Finished(out, report, target) = self;
+        let (outcome, usage, cost_usd) = match out {
+            Ok(answer) => match answer.usage() {
+                Some(usage) => (Ok(()), Some(usage), answer.cost_usd()),
+                // The stream's consumer went away before its end.
+                None => (Err(ErrorKind::Cancelled), None, None),
+            },
+            Err(e) => (Err(e.kind), None, None),
+        };
+        CallEnd {
+            target: *target,
+            outcome,
+            http_status: out.as_ref().err().and_then(|e| e.status),
+            usage,
+            cost_usd,
+            attempts: report.attempts,
+            retry_wait: report.retry_wait,
+            rate_limit_wait: report.rate_limit_wait,
+        }
+    }
+}
+
+/// What the telemetry reads of an answer.
+trait Answered {
+    /// `None`: there was no answer (a stream whose consumer went away).
+    fn usage(&self) -> Option<&Usage>;
+    fn cost_usd(&self) -> Option<f64>;
+}
+
+impl Answered for ChatResponse {
+    fn usage(&self) -> Option<&Usage> {
+        Some(&self.usage)
+    }
+    fn cost_usd(&self) -> Option<f64> {
+        ChatResponse::cost_usd(self)
+    }
+}
+
+impl Answered for Option<StreamEvent> {
+    fn usage(&self) -> Option<&Usage> {
+        match self {
+            Some(StreamEvent::Done { usage, .. }) => Some(usage),
+            _ => None,
+        }
+    }
+    fn cost_usd(&self) -> Option<f64> {
+        self.as_ref().and_then(StreamEvent::cost_usd)
+    }
+}
+
+/// The breakers' states for a scrape, as `llmrail_circuit_breaker_state{provider,model}`.
+impl telemetry::Source for Pipeline {
+    fn samples(&self) -> telemetry::Samples<'_> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for (target, guards) in &self.targets {
+                if let Some(b) = &guards.breaker {
+                    let value = match b.snapshot().await.state {
+                        State::Closed => 0.0,
+                        State::HalfOpen => 1.0,
+                        State::Open => 2.0,
+                    };
+                    out.push(telemetry::Sample {
+                        family: &BREAKER_STATE,
+                        labels: vec![
+                            ("provider", target.provider.name().to_string()),
+                            ("model", target.endpoint.model.clone()),
+                        ],
+                        value,
+                    });
+                }
+            }
+            out
+        })
+    }
+}
+
+static BREAKER_STATE: telemetry::Family = telemetry::Family {
+    name: "llmrail_circuit_breaker_state",
+    help: "Circuit breaker state per provider and model: 0 closed, 1 half-open, 2 open.",
+    kind: "gauge",
+};
 
 /// One attempt against a target, what [`Pipeline::walk`] repeats: buffered or streamed.
 trait Call {

@@ -15,6 +15,7 @@ use super::capabilities::PyCapabilities;
 use super::convert;
 use super::errors::to_py;
 use super::extract;
+use super::hooks::CallHooks;
 use super::options::{ChatOptions, ExtractOptions};
 use super::otel;
 use super::queued::{PyQueue, PyQueued};
@@ -79,6 +80,8 @@ pub struct PyClient {
     inner: Client,
     /// OpenTelemetry was configured when the client was built (`otel.rs`): calls are traced.
     otel: bool,
+    /// `llmrail._hooks.Hooks` when any of on_request, on_response, on_error was given.
+    hooks: Option<Py<PyAny>>,
 }
 
 impl PyClient {
@@ -91,14 +94,30 @@ impl PyClient {
     fn traced(&self, py: Python<'_>, messages: &Py<PyAny>) -> Option<Py<PyAny>> {
         self.otel.then(|| messages.clone_ref(py))
     }
+
+    /// This call's hooks (`on_request` is told now): none for a client without hooks, or for
+    /// a call the queue takes (`direct` is false).
+    fn hooks_for(
+        &self,
+        py: Python<'_>,
+        direct: bool,
+        messages: &Py<PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<CallHooks>> {
+        match direct {
+            true => CallHooks::start(py, self.hooks.as_ref(), self.inner.model(), messages, options),
+            false => Ok(None),
+        }
+    }
 }
 
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None))]
+    #[pyo3(signature = (model=None, *, api_key=None, base_url=None, timeout=None, headers=None, retry=None, deadline=None, connect_timeout=None, rate_limit=None, circuit_breaker=None, fallbacks=None, redis_url=None, prompt_cache=None, max_response_bytes=None, max_event_bytes=None, api_version=None, on_request=None, on_response=None, on_error=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         model: Option<Arg<String>>,
         api_key: Option<Arg<String>>,
         base_url: Option<Arg<String>>,
@@ -115,8 +134,11 @@ impl PyClient {
         max_response_bytes: Option<Arg<NonZeroUsize>>,
         max_event_bytes: Option<Arg<NonZeroUsize>>,
         api_version: Option<Arg<String>>,
-        py: Python<'_>,
+        on_request: Option<Py<PyAny>>,
+        on_response: Option<Py<PyAny>>,
+        on_error: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        let hooks = super::hooks::build(py, on_request, on_response, on_error)?;
         let prompt_cache = opt(prompt_cache, "prompt_cache")?;
         let mut cfg = ClientConfig {
             // None: the core reads LLMRAIL_MODEL (and LLMRAIL_FALLBACKS).
@@ -142,6 +164,7 @@ impl PyClient {
         Ok(Self {
             inner: Client::new(cfg).map_err(to_py)?,
             otel: otel::wanted(py),
+            hooks,
         })
     }
 
@@ -196,6 +219,13 @@ impl PyClient {
         self.inner.cache_stats().into()
     }
 
+    /// This client's totals (calls, errors by kind, tokens, cost, latency p50/p95/p99) since
+    /// it was built or last reset; `reset=True` starts counting again in the same moment.
+    #[pyo3(signature = (*, reset=false))]
+    fn stats(&self, reset: bool) -> super::telemetry::PyClientStats {
+        self.inner.stats(reset).into()
+    }
+
     /// Each circuit breaker's state (primary first, then fallbacks); read from Redis when the
     /// state is shared.
     fn health(&self, py: Python<'_>) -> PyResult<Vec<PyBreakerStatus>> {
@@ -214,12 +244,28 @@ impl PyClient {
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
+        let read = ChatOptions::read(options, "Client.chat()")?;
+        let routed = routed(queue, processing)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options)?;
         let traced = self.traced(py, &messages);
-        let (args, overrides) =
-            ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
+        let (args, overrides) = read.with_messages(messages);
         let client = self.inner.clone();
-        match (routed(queue, processing)?, traced) {
-            (None, Some(messages)) => otel::chat(client, args, overrides, messages),
+        match (routed, traced) {
+            (None, Some(messages)) => otel::chat(client, args, overrides, messages, hooks),
+            (None, None) if hooks.is_some() => coroutine::call(
+                move |py| {
+                    let req = args.into_request(py)?;
+                    let opts = overrides.resolve()?;
+                    // The outcome, failed or not, reaches the hooks before the caller.
+                    Ok(async move { Ok(client.chat_with(req, opts).await) })
+                },
+                move |py, out| {
+                    let answer = out
+                        .map_err(to_py)
+                        .and_then(|r| PyChatResponse::from(r).into_py_any(py));
+                    CallHooks::settle(hooks, py, answer)
+                },
+            ),
             (None, None) => coroutine::call(
                 move |py| {
                     let req = args.into_request(py)?;
@@ -252,19 +298,24 @@ impl PyClient {
         processing: &str,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let traced = self.traced(py, &messages);
-        let (args, overrides) =
-            ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
+        let read = ChatOptions::read(options, "Client.chat_sync()")?;
         let routed = routed(queue, processing)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options)?;
+        let traced = self.traced(py, &messages);
+        let (args, overrides) = read.with_messages(messages);
         if let (None, Some(messages)) = (&routed, traced) {
-            return otel::chat_sync(py, &self.inner, args, overrides, messages);
+            return otel::chat_sync(py, &self.inner, args, overrides, messages, hooks);
         }
         let req = args.into_request(py)?;
         let opts = overrides.resolve()?;
-        match routed {
-            None => bridge::block(py, self.inner.chat_with(req, opts))
+        match (routed, hooks) {
+            (None, Some(hooks)) => {
+                let out = bridge::block(py, async { Ok(self.inner.chat_with(req, opts).await) })?;
+                hooks.finish(py, out, |py, out| PyChatResponse::from(out).into_py_any(py))
+            }
+            (None, None) => bridge::block(py, self.inner.chat_with(req, opts))
                 .and_then(|out| PyChatResponse::from(out).into_py_any(py)),
-            Some((queue, mode)) => {
+            (Some((queue, mode)), _) => {
                 let answer = bridge::block(py, queue.chat(&self.inner, req, opts, mode))?;
                 answer_to_py(py, queue, answer)
             }

@@ -25,6 +25,7 @@ use super::bridge::coroutine::{self, Coroutine};
 use super::convert::RequestArgs;
 use super::errors::to_py;
 use super::exit;
+use super::hooks::CallHooks;
 use super::options::Overrides;
 use super::types::{PyChatResponse, PyStreamEvent};
 use crate::client::Client;
@@ -180,6 +181,7 @@ pub(super) fn chat(
     args: RequestArgs,
     overrides: Overrides,
     messages: Py<PyAny>,
+    hooks: Option<CallHooks>,
 ) -> PyResult<Coroutine> {
     coroutine::call(
         move |py| {
@@ -189,7 +191,7 @@ pub(super) fn chat(
             let call = Open(start(py, &client, "chat", &req, messages));
             Ok(async move { Ok::<_, LlmError>((client.chat_reported(req, opts).await, call)) })
         },
-        |py, (out, call)| finish_chat(py, call.take(), out),
+        move |py, (out, call)| CallHooks::settle(hooks, py, finish_chat(py, call.take(), out)),
     )
 }
 
@@ -200,13 +202,14 @@ pub(super) fn chat_sync(
     args: RequestArgs,
     overrides: Overrides,
     messages: Py<PyAny>,
+    hooks: Option<CallHooks>,
 ) -> PyResult<Py<PyAny>> {
     let req = args.into_request(py)?;
     let mut opts = overrides.resolve()?;
     opts.record = true;
     let call = Open(start(py, client, "chat", &req, messages));
     let out = bridge::block(py, async { Ok(client.chat_reported(req, opts).await) })?;
-    finish_chat(py, call.take(), out)
+    CallHooks::settle(hooks, py, finish_chat(py, call.take(), out))
 }
 
 /// `Client.stream()` when the client traces: the stream and its span, which ends at the last

@@ -1,0 +1,96 @@
+//! `Client(on_request=..., on_response=..., on_error=...)`: the hooks of one call, handed to
+//! `llmrail._hooks`, which runs them on a thread of its own (a slow hook never delays a call,
+//! one that raises is logged there). Here only the call's options are gathered and the outcome
+//! passed on; a client without hooks takes none of these paths.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::errors::to_py;
+use crate::error::LlmError;
+
+/// A client's `llmrail._hooks.Hooks`, built when any hook is given.
+pub fn build(
+    py: Python<'_>,
+    on_request: Option<Py<PyAny>>,
+    on_response: Option<Py<PyAny>>,
+    on_error: Option<Py<PyAny>>,
+) -> PyResult<Option<Py<PyAny>>> {
+    if on_request.is_none() && on_response.is_none() && on_error.is_none() {
+        return Ok(None);
+    }
+    let hooks = py.import("llmrail._hooks")?.getattr("Hooks")?.call1((
+        on_request,
+        on_response,
+        on_error,
+    ))?;
+    Ok(Some(hooks.unbind()))
+}
+
+/// One call's hooks: the client's, and this call's options as they are handed to each.
+pub struct CallHooks {
+    hooks: Py<PyAny>,
+    options: Py<PyDict>,
+}
+
+impl CallHooks {
+    /// The call's options (`model`, `messages` and its keyword arguments, as a new dict) go to
+    /// `on_request` now; `None` for a client without hooks.
+    pub fn start(
+        py: Python<'_>,
+        hooks: Option<&Py<PyAny>>,
+        model: &str,
+        messages: &Py<PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Option<Self>> {
+        let Some(hooks) = hooks else {
+            return Ok(None);
+        };
+        let dict = match options {
+            Some(o) => o.copy()?,
+            None => PyDict::new(py),
+        };
+        dict.set_item("model", model)?;
+        dict.set_item("messages", messages.bind(py))?;
+        hooks.call_method1(py, "request", (&dict,))?;
+        Ok(Some(Self {
+            hooks: hooks.clone_ref(py),
+            options: dict.unbind(),
+        }))
+    }
+
+    /// The Python result of the call (`convert`ed), or its exception, handed to `on_response`
+    /// or `on_error` before it is returned unchanged.
+    pub fn finish<T>(
+        self,
+        py: Python<'_>,
+        out: Result<T, LlmError>,
+        convert: impl FnOnce(Python<'_>, T) -> PyResult<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let answer = out.map_err(to_py).and_then(|v| convert(py, v));
+        Self::settle(Some(self), py, answer)
+    }
+
+    /// A call's Python outcome handed to the hooks, if any, and returned unchanged.
+    pub fn settle(
+        hooks: Option<Self>,
+        py: Python<'_>,
+        answer: PyResult<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(this) = hooks else {
+            return answer;
+        };
+        match answer {
+            Ok(r) => {
+                this.hooks
+                    .call_method1(py, "response", (&this.options, &r))?;
+                Ok(r)
+            }
+            Err(e) => {
+                this.hooks
+                    .call_method1(py, "error", (&this.options, e.value(py)))?;
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+"""Client(on_request=..., on_response=..., on_error=...): each call's options and outcome reach
+the hooks, sync or async ones, off the call path: a slow hook never delays a call, and one that
+raises is logged on the `llmrail` logger while the call succeeds. Real calls to the mock server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import llmrail
+import pytest
+from llmrail.testing import MockServer
+
+from .conftest import API_KEY
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def client(srv: MockServer, **hooks: Any) -> llmrail.Client:
+    return llmrail.Client(
+        "openai/gpt-4.1-mini", base_url=srv.openai_base_url, api_key=API_KEY,
+        retry=llmrail.Retry(max_attempts=1), **hooks,
+    )
+
+
+def wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the hook never ran"
+        time.sleep(0.01)
+
+
+async def test_hooks_get_the_options_then_the_response_or_the_error(srv: MockServer) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    async def on_response(options: dict[str, Any], response: llmrail.ChatResponse) -> None:
+        seen.append(("response", (options["max_tokens"], response.text)))
+
+    c = client(
+        srv,
+        on_request=lambda options: seen.append(("request", (options["model"], options["messages"]))),
+        on_response=on_response,
+        on_error=lambda options, error: seen.append(("error", type(error))),
+    )
+    srv.reply("Paris.")
+    await c.chat(HI, max_tokens=20)
+    srv.fault(429)
+    with pytest.raises(llmrail.RateLimitError):
+        c.chat_sync(HI, max_tokens=20)
+    wait_for(lambda: len(seen) == 4)
+    assert sorted(seen, key=str) == sorted([
+        ("request", ("gpt-4.1-mini", HI)),
+        ("response", (20, "Paris.")),
+        ("request", ("gpt-4.1-mini", HI)),
+        ("error", llmrail.RateLimitError),
+    ], key=str)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_slow_hook_does_not_slow_the_call(srv: MockServer, kind: str) -> None:
+    done = threading.Event()
+
+    def slow_sync(options: dict[str, Any], response: llmrail.ChatResponse) -> None:
+        time.sleep(1.5)
+        done.set()
+
+    async def slow_async(options: dict[str, Any], response: llmrail.ChatResponse) -> None:
+        await asyncio.sleep(1.5)
+        done.set()
+
+    c = client(srv, on_request=lambda o: time.sleep(1.5), on_response=slow_sync if kind == "sync" else slow_async)
+    srv.default("fast", latency=0)
+    started = time.monotonic()
+    await c.chat(HI)
+    c.chat_sync(HI)
+    assert time.monotonic() - started < 1.0
+    assert await asyncio.to_thread(done.wait, 10)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_raising_hook_is_logged_and_the_call_succeeds(
+    srv: MockServer, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    def broken_sync(options: dict[str, Any], response: llmrail.ChatResponse) -> None:
+        raise RuntimeError("hook bug")
+
+    async def broken_async(options: dict[str, Any], response: llmrail.ChatResponse) -> None:
+        raise RuntimeError("hook bug")
+
+    caplog.set_level(logging.ERROR, logger="llmrail")
+    c = client(srv, on_response=broken_sync if kind == "sync" else broken_async)
+    srv.reply("still fine")
+    assert c.chat_sync(HI).text == "still fine"
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "llmrail" and "on_response hook" in r.getMessage()]
+
+    wait_for(lambda: bool(logged()))
+    record = logged()[0]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and "hook bug" in str(record.exc_info[1])
+
+
+def test_a_hook_must_be_callable(srv: MockServer) -> None:
+    with pytest.raises(TypeError, match="on_error must be a callable"):
+        client(srv, on_error="print")
