@@ -182,6 +182,7 @@ async fn attempt(
         Err(e) => return Attempt::failed(e),
     };
     let quota = quota::quota(&reply.headers);
+    let status = Some(reply.status);
     if reply.status < 400 {
         let reply = metered(reply, meter);
         // A whole answer says what it used; a stream's reservation stands.
@@ -191,6 +192,7 @@ async fn attempt(
             quota,
             used_tokens,
             started: false,
+            status,
         };
     }
     let body = match &reply.body {
@@ -210,6 +212,7 @@ async fn attempt(
         quota,
         used_tokens: None,
         started: false,
+        status,
     }
 }
 

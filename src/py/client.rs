@@ -105,7 +105,13 @@ impl PyClient {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<CallHooks>> {
         match direct {
-            true => CallHooks::start(py, self.hooks.as_ref(), self.inner.model(), messages, options),
+            true => CallHooks::start(
+                py,
+                self.hooks.as_ref(),
+                self.inner.model(),
+                messages,
+                options,
+            ),
             false => Ok(None),
         }
     }
