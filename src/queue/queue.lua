@@ -138,25 +138,37 @@ if op == 'submit' then
   redis.call('ZADD', key('all'), seq, id)
   return {'new', id}
 elseif op == 'claim' then
+  -- Up to ARGV[5] items in one step (a worker with several free slots fills them with one
+  -- round trip), each leased under the same token.
   sweep(now)
-  local lease_ms, token = tonumber(ARGV[3]), ARGV[4]
+  local lease_ms, token, want = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
   local blocked = {}
-  for i = 5, #ARGV do blocked[ARGV[i]] = true end
-  -- Blocked targets' items are skipped; a scan stops after 1000 so a long outage of one target
-  -- costs each claim a bounded amount.
-  for _, id in ipairs(redis.call('ZRANGE', key('ready'), 0, 999)) do
-    if not blocked[redis.call('HGET', item(id), 'target')] then
-      local untl = now + lease_ms
-      redis.call('ZREM', key('ready'), id)
-      redis.call('ZREM', key('expiry'), id)
-      redis.call('ZADD', key('leases'), untl, id)
-      to_state(id, 'QUEUED', 'PROCESSING', now)
-      redis.call('HINCRBY', item(id), 'attempts', 1)
-      redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
-      return read(id)
+  for i = 6, #ARGV do blocked[ARGV[i]] = true end
+  -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
+  -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
+  -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
+  local out, skipped, scanned = {}, 0, 0
+  while #out < want and scanned < 1000 do
+    local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      scanned = scanned + 1
+      if blocked[redis.call('HGET', item(id), 'target')] then
+        skipped = skipped + 1
+      else
+        local untl = now + lease_ms
+        redis.call('ZREM', key('ready'), id)
+        redis.call('ZREM', key('expiry'), id)
+        redis.call('ZADD', key('leases'), untl, id)
+        to_state(id, 'QUEUED', 'PROCESSING', now)
+        redis.call('HINCRBY', item(id), 'attempts', 1)
+        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+        out[#out + 1] = read(id)
+        if #out >= want then break end
+      end
     end
   end
-  return false
+  return out
 elseif op == 'heartbeat' then
   local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
   local h = item(id)

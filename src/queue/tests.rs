@@ -69,7 +69,7 @@ async fn submit(s: &dyn Store, it: NewItem, now: u64) -> Submitted {
 }
 
 async fn claim(s: &dyn Store, now: u64) -> Option<Claimed> {
-    s.claim(Vec::new(), 1000, now).await.unwrap()
+    s.claim(Vec::new(), 1, 1000, now).await.unwrap().pop()
 }
 
 /// Run `test` on a fresh sqlite file, then on a fresh queue of a fresh redis-server.
@@ -385,15 +385,50 @@ fn blocked_targets_are_skipped_and_higher_priorities_go_first() {
             .await;
             let blocked = vec!["anthropic/claude".to_string()];
             let order: Vec<String> = [
-                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
-                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
-                s.claim(blocked, 1000, T0).await.unwrap(),
+                s.claim(blocked.clone(), 1, 1000, T0).await.unwrap().pop(),
+                s.claim(blocked.clone(), 1, 1000, T0).await.unwrap().pop(),
+                s.claim(blocked, 1, 1000, T0).await.unwrap().pop(),
             ]
             .into_iter()
             .map(|c| c.map(|c| c.item.id).unwrap_or_default())
             .collect();
             assert_eq!(order, ["high", "low", ""]);
             assert_eq!(claim(s, T0).await.unwrap().item.id, "down");
+        })
+    });
+}
+
+#[test]
+fn one_claim_takes_several_items_in_order_past_a_long_run_of_blocked_ones() {
+    // 70 blocked items ahead of the rest: more than one page of the Redis script's scan.
+    let marks = Watermarks { high: 200, low: 150 };
+    on_each_store(|s| {
+        Box::pin(async move {
+            for n in 0..70 {
+                let down = NewItem {
+                    target: "anthropic/claude".into(),
+                    priority: 9,
+                    ..item(&format!("down{n}"))
+                };
+                s.submit(down, marks, T0).await.unwrap();
+            }
+            for (id, priority) in [("c", 1), ("a", 3), ("b", 2)] {
+                let it = NewItem { priority, ..item(id) };
+                s.submit(it, marks, T0).await.unwrap();
+            }
+            let blocked = vec!["anthropic/claude".to_string()];
+            let taken = s.claim(blocked.clone(), 2, 1000, T0).await.unwrap();
+            let ids: Vec<&str> = taken.iter().map(|c| c.item.id.as_str()).collect();
+            assert_eq!(ids, ["a", "b"]);
+            for c in &taken {
+                assert_eq!((c.item.state, c.item.attempts), (State::Processing, 1));
+                assert!(s.heartbeat(c.item.id.clone(), c.token.clone(), T0 + 5).await.unwrap());
+            }
+            let rest = s.claim(blocked.clone(), 10, 1000, T0).await.unwrap();
+            assert_eq!(rest.len(), 1);
+            assert_eq!(rest[0].item.id, "c");
+            assert!(s.claim(blocked, 10, 1000, T0).await.unwrap().is_empty());
+            assert_eq!(s.claim(Vec::new(), 100, 1000, T0).await.unwrap().len(), 70);
         })
     });
 }
