@@ -296,6 +296,6 @@ impl Queue {
             // The lease runs out and another worker processes it again: at-least-once.
             tracing::warn!(item = %id, error = %e, "queue could not store an item's outcome");
         }
-        self.inner.changed.notify_waiters();
+        self.ended(&id);
     }
 }
