@@ -401,7 +401,10 @@ fn blocked_targets_are_skipped_and_higher_priorities_go_first() {
 #[test]
 fn one_claim_takes_several_items_in_order_past_a_long_run_of_blocked_ones() {
     // 70 blocked items ahead of the rest: more than one page of the Redis script's scan.
-    let marks = Watermarks { high: 200, low: 150 };
+    let marks = Watermarks {
+        high: 200,
+        low: 150,
+    };
     on_each_store(|s| {
         Box::pin(async move {
             for n in 0..70 {
@@ -413,7 +416,10 @@ fn one_claim_takes_several_items_in_order_past_a_long_run_of_blocked_ones() {
                 s.submit(down, marks, T0).await.unwrap();
             }
             for (id, priority) in [("c", 1), ("a", 3), ("b", 2)] {
-                let it = NewItem { priority, ..item(id) };
+                let it = NewItem {
+                    priority,
+                    ..item(id)
+                };
                 s.submit(it, marks, T0).await.unwrap();
             }
             let blocked = vec!["anthropic/claude".to_string()];
@@ -422,13 +428,44 @@ fn one_claim_takes_several_items_in_order_past_a_long_run_of_blocked_ones() {
             assert_eq!(ids, ["a", "b"]);
             for c in &taken {
                 assert_eq!((c.item.state, c.item.attempts), (State::Processing, 1));
-                assert!(s.heartbeat(c.item.id.clone(), c.token.clone(), T0 + 5).await.unwrap());
+                assert!(s
+                    .heartbeat(c.item.id.clone(), c.token.clone(), T0 + 5)
+                    .await
+                    .unwrap());
             }
             let rest = s.claim(blocked.clone(), 10, 1000, T0).await.unwrap();
             assert_eq!(rest.len(), 1);
             assert_eq!(rest[0].item.id, "c");
             assert!(s.claim(blocked, 10, 1000, T0).await.unwrap().is_empty());
             assert_eq!(s.claim(Vec::new(), 100, 1000, T0).await.unwrap().len(), 70);
+        })
+    });
+}
+
+#[test]
+fn stats_give_the_oldest_waiting_item_whatever_its_priority_and_the_rate() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            assert_eq!(s.stats(T0).await.unwrap().oldest_queued_ms, None);
+            submit(s, item("old"), T0).await;
+            let urgent = NewItem {
+                priority: 9,
+                ..item("urgent")
+            };
+            submit(s, urgent, T0 + 5).await;
+            submit(s, item("new"), T0 + 7).await;
+            assert_eq!(s.stats(T0 + 8).await.unwrap().oldest_queued_ms, Some(T0));
+            // Taken in priority order: "urgent", then "old"; the oldest waiting is then "new".
+            let a = claim(s, T0 + 8).await.unwrap();
+            let b = claim(s, T0 + 8).await.unwrap();
+            assert_eq!((a.item.id.as_str(), b.item.id.as_str()), ("urgent", "old"));
+            let stats = s.stats(T0 + 9).await.unwrap();
+            assert_eq!(stats.oldest_queued_ms, Some(T0 + 7));
+            assert_eq!(stats.count(State::Processing), 2);
+            assert!(s.complete("old".into(), json!({"ok": 1}), T0 + 10).await.unwrap());
+            let stats = s.stats(T0 + 11).await.unwrap();
+            assert_eq!((stats.count(State::Completed), stats.finished_last_minute), (1, 1));
+            assert_eq!(s.stats(T0 + 70_000).await.unwrap().finished_last_minute, 0);
         })
     });
 }
