@@ -462,9 +462,15 @@ fn stats_give_the_oldest_waiting_item_whatever_its_priority_and_the_rate() {
             let stats = s.stats(T0 + 9).await.unwrap();
             assert_eq!(stats.oldest_queued_ms, Some(T0 + 7));
             assert_eq!(stats.count(State::Processing), 2);
-            assert!(s.complete("old".into(), json!({"ok": 1}), T0 + 10).await.unwrap());
+            assert!(s
+                .complete("old".into(), json!({"ok": 1}), T0 + 10)
+                .await
+                .unwrap());
             let stats = s.stats(T0 + 11).await.unwrap();
-            assert_eq!((stats.count(State::Completed), stats.finished_last_minute), (1, 1));
+            assert_eq!(
+                (stats.count(State::Completed), stats.finished_last_minute),
+                (1, 1)
+            );
             assert_eq!(s.stats(T0 + 70_000).await.unwrap().finished_last_minute, 0);
         })
     });
@@ -547,4 +553,38 @@ fn a_memory_queue_needs_no_file_and_an_unknown_url_is_refused() {
     let e = Queue::open("postgres://u:secret@h/db", QueueConfig::default()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Configuration);
     assert!(!e.message.contains("secret"));
+}
+
+#[test]
+fn a_result_waiter_leaves_no_registration_behind_once_it_stops_waiting() {
+    let q = Queue::open("memory://", QueueConfig::default()).unwrap();
+    rt().block_on(async {
+        let req = ChatRequest {
+            messages: vec![crate::model::Message::text(crate::model::Role::User, "hi")],
+            ..ChatRequest::default()
+        };
+        let sub = || Submission {
+            target: "openai/gpt-4o-mini".into(),
+            ..Submission::default()
+        };
+        let (a, b) = (
+            q.submit(&req, sub()).await.unwrap(),
+            q.submit(&req, sub()).await.unwrap(),
+        );
+        // A wait that runs out, and one dropped mid-way (a cancelled caller), unregister.
+        let e = q
+            .result(&a, Some(Duration::from_millis(20)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        let dropped = tokio::time::timeout(Duration::from_millis(20), q.result(&b, None)).await;
+        assert!(dropped.is_err());
+        assert!(q.waiters().is_empty());
+        // Two waiters on one item share its registration until the last one goes.
+        let (wa, wb) = (Waiting::new(&q, &a), Waiting::new(&q, &a));
+        drop(wa);
+        assert_eq!(q.waiters().len(), 1);
+        drop(wb);
+        assert!(q.waiters().is_empty());
+    });
 }
