@@ -969,8 +969,9 @@ class _QueueStats(TypedDict):
 class Queue:
     """A durable request queue: ``sqlite:///path/queue.db`` (WAL; shared by the processes of one
     machine), ``redis://host:port/db`` (shared by every process and machine using the server;
-    ``?queue=NAME`` picks one of several) or ``memory://`` (volatile: lost with the process). A submitted request is stored
-    before ``submit`` returns; workers run it through a ``Client`` when its provider can take it.
+    ``?queue=NAME`` picks one of several) or ``memory://`` (volatile: lost with the process). A
+    submitted request is stored before ``submit`` returns; workers run it through a ``Client``
+    when its provider can take it.
     Delivery is at-least-once; each item's result is stored once."""
     def __new__(
         cls,
