@@ -3,11 +3,12 @@ and Redis queues against a zero-latency mock provider (its own process), and arq
 Redis job queue) doing the same on the same Redis in the same run: arq's job calls the provider
 with the same llmrail client, so the difference is the queue.
 
-    .venv/bin/python bench/durable_queue.py [--items 2000] [--concurrency 32] [--out bench-results]
+    .venv/bin/python bench/durable_queue.py [--items 2000] [--concurrency 32] [--rounds 5] [--out bench-results]
 
 Reports items/s (all submitted, then processed by `concurrency` workers in this process, until
 the last result is read) and the latency each item adds (submit to result, one item at a time,
-minus a direct call's).
+minus a direct call's): the median over `rounds` rounds, each round running every queue once in
+turn (so a busy machine slows them alike), with the spread (lowest and highest round).
 """
 
 from __future__ import annotations
@@ -112,27 +113,36 @@ async def main() -> None:
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--probes", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args()
-    rows: dict[str, dict[str, float]] = {}
+    runs: dict[str, list[dict[str, float]]] = {"llmrail sqlite": [], "llmrail redis": [], "arq (redis)": []}
+    ratios: list[float] = []
     with MockServerProcess() as srv, RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
         c = client(srv.base_url)
         direct = await direct_latency(c, args.probes)
-        sqlite_url = f"sqlite://{tmp}/q.db"
-        rows["llmrail sqlite"] = await llmrail_queue(sqlite_url, c, args.items, args.concurrency, args.probes)
-        rows["llmrail redis"] = await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", c, args.items,
-                                                   args.concurrency, args.probes)
-        rows["arq (redis)"] = await arq_queue(redis.port, c, args.items, args.concurrency, args.probes)
-    lines = [f"queue: {args.items} items, {args.concurrency} workers, zero-latency mock; direct call "
-             f"{direct * 1e3:.2f} ms (median)", "",
+        for n in range(args.rounds):
+            runs["llmrail sqlite"].append(await llmrail_queue(f"sqlite://{tmp}/q{n}.db", c, args.items,
+                                                              args.concurrency, args.probes))
+            runs["llmrail redis"].append(await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", c,
+                                                             args.items, args.concurrency, args.probes))
+            runs["arq (redis)"].append(await arq_queue(redis.port, c, args.items, args.concurrency, args.probes))
+            ratios.append(runs["llmrail redis"][-1]["items_per_s"] / runs["arq (redis)"][-1]["items_per_s"])
+    lines = [f"queue: {args.items} items, {args.concurrency} workers, zero-latency mock, {args.rounds} rounds "
+             f"(median, lowest-highest); direct call {direct * 1e3:.2f} ms (median)", "",
              "| queue | items/s | added latency per item (ms) |", "|---|---:|---:|"]
-    for name, r in rows.items():
-        lines.append(f"| {name} | {r['items_per_s']:.0f} | {(r['latency_s'] - direct) * 1e3:.2f} |")
-    ratio = rows["llmrail redis"]["items_per_s"] / rows["arq (redis)"]["items_per_s"]
+
+    def spread(xs: list[float], fmt: str) -> str:
+        return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}-{max(xs):{fmt}})"
+
+    for name, rs in runs.items():
+        rate = [r["items_per_s"] for r in rs]
+        added = [(r["latency_s"] - direct) * 1e3 for r in rs]
+        lines.append(f"| {name} | {spread(rate, '.0f')} | {spread(added, '.2f')} |")
     lines.append("")
-    lines.append(f"llmrail redis / arq throughput: {ratio:.1f}x (goal: 5x)")
+    lines.append(f"llmrail redis / arq throughput, same round: {spread(ratios, '.1f')}x (goal: 5x)")
     print("\n".join(lines))
-    write(Path(args.out), lines, {"direct_s": direct, **rows})
+    write(Path(args.out), lines, {"direct_s": direct, "ratios": ratios, **runs})
 
 
 def write(out: Path, lines: list[str], data: dict[str, Any]) -> None:

@@ -138,9 +138,13 @@ struct Inner {
     /// The client a worker of this process uses for a target: the ones `submit` was handed,
     /// then any it built from the model string.
     clients: Mutex<HashMap<String, Client>>,
-    /// Wakes this process's idle workers when it submits, and its `result` waiters when an
-    /// item finishes; other processes' changes are seen by polling.
+    /// Wakes this process's idle workers when it submits or an item ends; other processes'
+    /// changes are seen by polling.
     changed: tokio::sync::Notify,
+    /// This process's `result` waiters by item id: an item's end wakes its own waiters only.
+    /// (One shared wake-up made every waiter re-read its item from the store on every
+    /// completion: a queue step per waiter per item, most of Redis's work in the benchmark.)
+    waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// The state changes this process makes, for `on_event` subscribers.
     events: tokio::sync::broadcast::Sender<Event>,
 }
@@ -223,6 +227,7 @@ impl Queue {
                 url: crate::replay::scrub::url(url).into_owned(),
                 clients: Mutex::new(HashMap::new()),
                 changed: tokio::sync::Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
                 events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
             }),
         };
@@ -400,9 +405,10 @@ impl Queue {
     /// The finished item and its stored result, or its error.
     async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(Item, Value)> {
         let until = wait.map(|w| tokio::time::Instant::now() + w);
+        let waiting = Waiting::new(self, &id);
         loop {
-            // Registered before reading, so a completion between the read and the wait wakes it.
-            let changed = self.inner.changed.notified();
+            // Registered before reading, so an end between the read and the wait wakes it.
+            let ended = waiting.notify.notified();
             let item = self.get(id.clone()).await?;
             if let Some(out) = finished(&item) {
                 return out;
@@ -420,10 +426,23 @@ impl Queue {
                 ));
             }
             tokio::select! {
-                () = changed => {}
+                () = ended => {}
                 () = tokio::time::sleep_until(next) => {}
             }
         }
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Notify>>> {
+        // Plain data: a panic elsewhere cannot leave it half-written.
+        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wake this process's waiters on item `id` (it ended here, or may have).
+    pub(crate) fn ended(&self, id: &str) {
+        if let Some(n) = self.waiters().get(id) {
+            n.notify_waiters();
+        }
+        self.inner.changed.notify_waiters();
     }
 
     /// Report the expiries nobody has reported yet, in any process: an `on_event` event, and
@@ -438,6 +457,7 @@ impl Queue {
             }
         };
         for item in items {
+            self.ended(&item.id);
             self.emit(&item.id, State::Expired, &item.target, item.attempts);
             if let Some(url) = &item.callback_url {
                 let error = StoredError::queue(
@@ -488,6 +508,31 @@ impl Queue {
     pub async fn purge(&self, states: Vec<State>) -> Result<u64> {
         let q = self.clone();
         runtime::run(async move { q.inner.store.purge(states, now_ms()).await }).await
+    }
+}
+
+/// A `result` waiter's registration: the entry goes when its last waiter does.
+struct Waiting<'a> {
+    queue: &'a Queue,
+    id: &'a str,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(queue: &'a Queue, id: &'a str) -> Self {
+        let notify = queue.waiters().entry(id.to_string()).or_default().clone();
+        Self { queue, id, notify }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut waiters = self.queue.waiters();
+        // Only the map's handle and this one: no other waiter on this item. Counts change
+        // only under this lock, so no waiter can register in between.
+        if Arc::strong_count(&self.notify) == 2 {
+            waiters.remove(self.id);
+        }
     }
 }
 

@@ -993,30 +993,38 @@ class _QueueEvent(TypedDict):
     """When, in seconds since the Unix epoch."""
 
 class _QueueStats(TypedDict):
-    """Counts by state, the oldest waiting item's age, and whether submissions are refused."""
+    """Counts by state, the oldest waiting item's age, the processing rate and whether
+    submissions are refused: one store step, read by every process alike (with Redis, across
+    machines). Every field is a gauge, what the store holds now: a metrics exporter reports
+    each as it reads it (``purge`` lowers the finished states' counts)."""
 
     queued: int
-    """Items waiting for a worker."""
+    """Items waiting for a worker (QUEUED)."""
     processing: int
-    """Items a worker holds."""
+    """Items a worker holds under a lease (PROCESSING); with ``queued``, the depth the
+    watermarks compare with the capacity."""
     completed: int
-    """Items with a stored response."""
+    """Items with a stored response (COMPLETED), until purged."""
     failed: int
-    """Items that used their attempts, or met an error a retry cannot fix."""
+    """Items that used their attempts, or met an error a retry cannot fix (FAILED), until purged."""
     expired: int
-    """Items that outlived the TTL before a worker took them."""
+    """The expirations: items that outlived the TTL before a worker took them (EXPIRED), until
+    purged."""
     oldest_queued_age: float | None
-    """Seconds the oldest waiting item has waited."""
+    """Seconds since the oldest waiting item was submitted (whatever its priority); None when
+    nothing waits."""
     finished_last_minute: int
-    """Items completed or failed over the last minute: the processing rate."""
+    """Items completed or failed over the last 60 seconds: the processing rate (per minute)."""
     refusing: bool
     """Whether ``submit`` raises ``QueueFullError`` until the depth falls below the low watermark."""
 
 @final
 class Queue:
     """A durable request queue: ``sqlite:///path/queue.db`` (WAL; shared by the processes of one
-    machine) or ``memory://`` (volatile: lost with the process). A submitted request is stored
-    before ``submit`` returns; workers run it through a ``Client`` when its provider can take it.
+    machine), ``redis://host:port/db`` (shared by every process and machine using the server;
+    ``?queue=NAME`` picks one of several) or ``memory://`` (volatile: lost with the process). A
+    submitted request is stored before ``submit`` returns; workers run it through a ``Client``
+    when its provider can take it.
     Delivery is at-least-once; each item's result is stored once."""
     def __new__(
         cls,
@@ -1089,7 +1097,8 @@ class Queue:
     def worker(self, *, concurrency: int = 8, clients: Sequence[Client] | None = None) -> QueueWorker:
         """``work`` in the background for the length of an ``async with`` (or ``with``) block."""
     async def stats(self) -> _QueueStats:
-        """Counts by state, the oldest waiting item's age, and whether submissions are refused."""
+        """Counts by state (the expirations among them), the oldest waiting item's age, the
+        items finished over the last minute, and whether submissions are refused."""
     async def list(self, *, state: _QueueState | None = None, limit: int = 100) -> list[QueueItem]:
         """Items in ``state`` (any when None), oldest first."""
     async def retry(self, qid: str) -> bool:

@@ -5,6 +5,7 @@
 -- <p>:item:<id>    hash: the item's fields      <p>:errors:<id>  list: its errors (JSON each)
 -- <p>:ready        zset: QUEUED ids by priority, then submission order
 -- <p>:expiry       zset: QUEUED ids by expiry   <p>:leases       zset: PROCESSING ids by lease end
+-- <p>:waiting      zset: QUEUED ids by creation (stats' oldest waiting item without a scan)
 -- <p>:finished     zset: COMPLETED/FAILED ids by finish time (the processing rate)
 -- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
@@ -45,6 +46,7 @@ local function requeue(id, from, now)
   to_state(id, from, 'QUEUED', now)
   unlease(id)
   redis.call('ZADD', key('ready'), score(id), id)
+  redis.call('ZADD', key('waiting'), redis.call('HGET', item(id), 'created_ms'), id)
   redis.call('ZADD', key('expiry'), redis.call('HGET', item(id), 'expires_ms'), id)
 end
 
@@ -53,6 +55,7 @@ local function finish(id, from, to, now)
   redis.call('HSET', item(id), 'finished_ms', now)
   unlease(id)
   redis.call('ZREM', key('ready'), id)
+  redis.call('ZREM', key('waiting'), id)
   redis.call('ZREM', key('expiry'), id)
   if to ~= 'EXPIRED' then
     redis.call('ZADD', key('finished'), now, id)
@@ -134,29 +137,43 @@ if op == 'submit' then
   end
   count('QUEUED', 1)
   redis.call('ZADD', key('ready'), score(id), id)
+  redis.call('ZADD', key('waiting'), now, id)
   redis.call('ZADD', key('expiry'), expires, id)
   redis.call('ZADD', key('all'), seq, id)
   return {'new', id}
 elseif op == 'claim' then
+  -- Up to ARGV[5] items in one step (a worker with several free slots fills them with one
+  -- round trip), each leased under the same token.
   sweep(now)
-  local lease_ms, token = tonumber(ARGV[3]), ARGV[4]
+  local lease_ms, token, want = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
   local blocked = {}
-  for i = 5, #ARGV do blocked[ARGV[i]] = true end
-  -- Blocked targets' items are skipped; a scan stops after 1000 so a long outage of one target
-  -- costs each claim a bounded amount.
-  for _, id in ipairs(redis.call('ZRANGE', key('ready'), 0, 999)) do
-    if not blocked[redis.call('HGET', item(id), 'target')] then
-      local untl = now + lease_ms
-      redis.call('ZREM', key('ready'), id)
-      redis.call('ZREM', key('expiry'), id)
-      redis.call('ZADD', key('leases'), untl, id)
-      to_state(id, 'QUEUED', 'PROCESSING', now)
-      redis.call('HINCRBY', item(id), 'attempts', 1)
-      redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
-      return read(id)
+  for i = 6, #ARGV do blocked[ARGV[i]] = true end
+  -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
+  -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
+  -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
+  local out, skipped, scanned = {}, 0, 0
+  while #out < want and scanned < 1000 do
+    local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      scanned = scanned + 1
+      if blocked[redis.call('HGET', item(id), 'target')] then
+        skipped = skipped + 1
+      else
+        local untl = now + lease_ms
+        redis.call('ZREM', key('ready'), id)
+        redis.call('ZREM', key('waiting'), id)
+        redis.call('ZREM', key('expiry'), id)
+        redis.call('ZADD', key('leases'), untl, id)
+        to_state(id, 'QUEUED', 'PROCESSING', now)
+        redis.call('HINCRBY', item(id), 'attempts', 1)
+        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+        out[#out + 1] = read(id)
+        if #out >= want then break end
+      end
     end
   end
-  return false
+  return out
 elseif op == 'heartbeat' then
   local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
   local h = item(id)
@@ -223,13 +240,8 @@ elseif op == 'list' then
   return out
 elseif op == 'stats' then
   sweep(now)
-  local oldest = ''
-  for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
-    if redis.call('HGET', item(id), 'state') == 'QUEUED' then
-      oldest = redis.call('HGET', item(id), 'created_ms')
-      break
-    end
-  end
+  local first = redis.call('ZRANGE', key('waiting'), 0, 0, 'WITHSCORES')
+  local oldest = first[2] or ''
   return {tostring(counted('QUEUED')), tostring(counted('PROCESSING')), tostring(counted('COMPLETED')),
     tostring(counted('FAILED')), tostring(counted('EXPIRED')), oldest,
     tostring(finished_last_minute(now)), redis.call('GET', key('refusing')) or '0'}
@@ -255,7 +267,7 @@ elseif op == 'purge' then
       local idem = redis.call('HGET', h, 'idem')
       if idem then redis.call('HDEL', key('idem'), idem) end
       unlease(id)
-      for _, z in ipairs({'ready', 'expiry', 'finished', 'all'}) do redis.call('ZREM', key(z), id) end
+      for _, z in ipairs({'ready', 'waiting', 'expiry', 'finished', 'all'}) do redis.call('ZREM', key(z), id) end
       redis.call('DEL', h, errors(id))
       redis.call('SREM', key('unreported'), id)
       count(state, -1)

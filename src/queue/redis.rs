@@ -171,23 +171,30 @@ impl Store for RedisStore {
     fn claim(
         &self,
         blocked: Vec<String>,
+        max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Option<Claimed>>> {
+    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
         let token = format!("{:016x}", rand::random::<u64>());
         let mut args = vec![
             "claim".into(),
             now.to_string(),
             lease_ms.to_string(),
             token.clone(),
+            max.to_string(),
         ];
         args.extend(blocked);
-        let step = self.step::<Option<Vec<Option<String>>>>(args);
+        let step = self.step::<Vec<Vec<Option<String>>>>(args);
         Box::pin(async move {
             Ok(step
                 .await?
-                .and_then(item)
-                .map(|item| Claimed { item, token }))
+                .into_iter()
+                .filter_map(item)
+                .map(|item| Claimed {
+                    item,
+                    token: token.clone(),
+                })
+                .collect())
         })
     }
 

@@ -311,9 +311,10 @@ impl Store for SqliteStore {
     fn claim(
         &self,
         blocked: Vec<String>,
+        max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Option<Claimed>>> {
+    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
         self.step(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             expire(&tx, now, None)?;
@@ -339,7 +340,7 @@ impl Store for SqliteStore {
             let sql = format!(
                 "SELECT {COLUMNS} FROM items WHERE (state = 'QUEUED' OR (state = 'PROCESSING' \
                  AND lease_until_ms <= ?)) AND target NOT IN ({placeholders}) \
-                 ORDER BY priority DESC, seq LIMIT 1"
+                 ORDER BY priority DESC, seq LIMIT ?"
             );
             let mut bound: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(int(now))];
             bound.extend(
@@ -347,33 +348,37 @@ impl Store for SqliteStore {
                     .into_iter()
                     .map(|t| Box::new(t) as Box<dyn rusqlite::ToSql>),
             );
-            let mut st = tx.prepare(&sql)?;
-            let found = st
-                .query_row(params_from_iter(bound.iter()), read_item)
-                .optional()?;
-            drop(st);
-            let Some(mut item) = found else {
-                tx.commit()?;
-                return Ok(None);
+            bound.push(Box::new(i64::try_from(max).unwrap_or(i64::MAX)));
+            let found: Vec<Item> = {
+                let mut st = tx.prepare(&sql)?;
+                let rows = st.query_map(params_from_iter(bound.iter()), read_item)?;
+                rows.collect::<rusqlite::Result<_>>()?
             };
-            if item.state == State::Processing {
-                let e = lost_worker(item.attempts, now);
-                append_error(&tx, &item.id, &e)?;
-                item.errors.push(e);
-            }
             let token = token();
             let until = now.saturating_add(lease_ms);
-            tx.execute(
-                "UPDATE items SET state = 'PROCESSING', attempts = attempts + 1, \
-                 lease_until_ms = ?2, lease_token = ?3, updated_ms = ?4 WHERE id = ?1",
-                params![item.id, int(until), token, int(now)],
-            )?;
+            let mut out = Vec::with_capacity(found.len());
+            for mut item in found {
+                if item.state == State::Processing {
+                    let e = lost_worker(item.attempts, now);
+                    append_error(&tx, &item.id, &e)?;
+                    item.errors.push(e);
+                }
+                tx.execute(
+                    "UPDATE items SET state = 'PROCESSING', attempts = attempts + 1, \
+                     lease_until_ms = ?2, lease_token = ?3, updated_ms = ?4 WHERE id = ?1",
+                    params![item.id, int(until), token, int(now)],
+                )?;
+                item.state = State::Processing;
+                item.attempts = item.attempts.saturating_add(1);
+                item.lease_until_ms = Some(until);
+                item.updated_ms = now;
+                out.push(Claimed {
+                    item,
+                    token: token.clone(),
+                });
+            }
             tx.commit()?;
-            item.state = State::Processing;
-            item.attempts = item.attempts.saturating_add(1);
-            item.lease_until_ms = Some(until);
-            item.updated_ms = now;
-            Ok(Some(Claimed { item, token }))
+            Ok(out)
         })
     }
 

@@ -22,15 +22,17 @@ pub trait Store: Send + Sync {
         now: u64,
     ) -> BoxFuture<'_, Result<Submitted>>;
 
-    /// Take the next item (highest priority, then oldest) whose target is not in `blocked`:
-    /// a queued one, or a processing one whose lease ran out (its worker died). Items past
-    /// their TTL become EXPIRED instead of being taken.
+    /// Take up to `max` items (highest priority, then oldest) whose target is not in
+    /// `blocked`: queued ones, or processing ones whose lease ran out (their worker died).
+    /// Items past their TTL become EXPIRED instead of being taken. One step however many: a
+    /// worker with several free slots fills them in one round trip.
     fn claim(
         &self,
         blocked: Vec<String>,
+        max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Option<Claimed>>>;
+    ) -> BoxFuture<'_, Result<Vec<Claimed>>>;
 
     /// Extend the lease; false if this worker no longer holds it.
     fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>>;

@@ -69,7 +69,7 @@ async fn submit(s: &dyn Store, it: NewItem, now: u64) -> Submitted {
 }
 
 async fn claim(s: &dyn Store, now: u64) -> Option<Claimed> {
-    s.claim(Vec::new(), 1000, now).await.unwrap()
+    s.claim(Vec::new(), 1, 1000, now).await.unwrap().pop()
 }
 
 /// Run `test` on a fresh sqlite file, then on a fresh queue of a fresh redis-server.
@@ -385,15 +385,93 @@ fn blocked_targets_are_skipped_and_higher_priorities_go_first() {
             .await;
             let blocked = vec!["anthropic/claude".to_string()];
             let order: Vec<String> = [
-                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
-                s.claim(blocked.clone(), 1000, T0).await.unwrap(),
-                s.claim(blocked, 1000, T0).await.unwrap(),
+                s.claim(blocked.clone(), 1, 1000, T0).await.unwrap().pop(),
+                s.claim(blocked.clone(), 1, 1000, T0).await.unwrap().pop(),
+                s.claim(blocked, 1, 1000, T0).await.unwrap().pop(),
             ]
             .into_iter()
             .map(|c| c.map(|c| c.item.id).unwrap_or_default())
             .collect();
             assert_eq!(order, ["high", "low", ""]);
             assert_eq!(claim(s, T0).await.unwrap().item.id, "down");
+        })
+    });
+}
+
+#[test]
+fn one_claim_takes_several_items_in_order_past_a_long_run_of_blocked_ones() {
+    // 70 blocked items ahead of the rest: more than one page of the Redis script's scan.
+    let marks = Watermarks {
+        high: 200,
+        low: 150,
+    };
+    on_each_store(|s| {
+        Box::pin(async move {
+            for n in 0..70 {
+                let down = NewItem {
+                    target: "anthropic/claude".into(),
+                    priority: 9,
+                    ..item(&format!("down{n}"))
+                };
+                s.submit(down, marks, T0).await.unwrap();
+            }
+            for (id, priority) in [("c", 1), ("a", 3), ("b", 2)] {
+                let it = NewItem {
+                    priority,
+                    ..item(id)
+                };
+                s.submit(it, marks, T0).await.unwrap();
+            }
+            let blocked = vec!["anthropic/claude".to_string()];
+            let taken = s.claim(blocked.clone(), 2, 1000, T0).await.unwrap();
+            let ids: Vec<&str> = taken.iter().map(|c| c.item.id.as_str()).collect();
+            assert_eq!(ids, ["a", "b"]);
+            for c in &taken {
+                assert_eq!((c.item.state, c.item.attempts), (State::Processing, 1));
+                assert!(s
+                    .heartbeat(c.item.id.clone(), c.token.clone(), T0 + 5)
+                    .await
+                    .unwrap());
+            }
+            let rest = s.claim(blocked.clone(), 10, 1000, T0).await.unwrap();
+            assert_eq!(rest.len(), 1);
+            assert_eq!(rest[0].item.id, "c");
+            assert!(s.claim(blocked, 10, 1000, T0).await.unwrap().is_empty());
+            assert_eq!(s.claim(Vec::new(), 100, 1000, T0).await.unwrap().len(), 70);
+        })
+    });
+}
+
+#[test]
+fn stats_give_the_oldest_waiting_item_whatever_its_priority_and_the_rate() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            assert_eq!(s.stats(T0).await.unwrap().oldest_queued_ms, None);
+            submit(s, item("old"), T0).await;
+            let urgent = NewItem {
+                priority: 9,
+                ..item("urgent")
+            };
+            submit(s, urgent, T0 + 5).await;
+            submit(s, item("new"), T0 + 7).await;
+            assert_eq!(s.stats(T0 + 8).await.unwrap().oldest_queued_ms, Some(T0));
+            // Taken in priority order: "urgent", then "old"; the oldest waiting is then "new".
+            let a = claim(s, T0 + 8).await.unwrap();
+            let b = claim(s, T0 + 8).await.unwrap();
+            assert_eq!((a.item.id.as_str(), b.item.id.as_str()), ("urgent", "old"));
+            let stats = s.stats(T0 + 9).await.unwrap();
+            assert_eq!(stats.oldest_queued_ms, Some(T0 + 7));
+            assert_eq!(stats.count(State::Processing), 2);
+            assert!(s
+                .complete("old".into(), json!({"ok": 1}), T0 + 10)
+                .await
+                .unwrap());
+            let stats = s.stats(T0 + 11).await.unwrap();
+            assert_eq!(
+                (stats.count(State::Completed), stats.finished_last_minute),
+                (1, 1)
+            );
+            assert_eq!(s.stats(T0 + 70_000).await.unwrap().finished_last_minute, 0);
         })
     });
 }
@@ -475,4 +553,38 @@ fn a_memory_queue_needs_no_file_and_an_unknown_url_is_refused() {
     let e = Queue::open("postgres://u:secret@h/db", QueueConfig::default()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Configuration);
     assert!(!e.message.contains("secret"));
+}
+
+#[test]
+fn a_result_waiter_leaves_no_registration_behind_once_it_stops_waiting() {
+    let q = Queue::open("memory://", QueueConfig::default()).unwrap();
+    rt().block_on(async {
+        let req = ChatRequest {
+            messages: vec![crate::model::Message::text(crate::model::Role::User, "hi")],
+            ..ChatRequest::default()
+        };
+        let sub = || Submission {
+            target: "openai/gpt-4o-mini".into(),
+            ..Submission::default()
+        };
+        let (a, b) = (
+            q.submit(&req, sub()).await.unwrap(),
+            q.submit(&req, sub()).await.unwrap(),
+        );
+        // A wait that runs out, and one dropped mid-way (a cancelled caller), unregister.
+        let e = q
+            .result(&a, Some(Duration::from_millis(20)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        let dropped = tokio::time::timeout(Duration::from_millis(20), q.result(&b, None)).await;
+        assert!(dropped.is_err());
+        assert!(q.waiters().is_empty());
+        // Two waiters on one item share its registration until the last one goes.
+        let (wa, wb) = (Waiting::new(&q, &a), Waiting::new(&q, &a));
+        drop(wa);
+        assert_eq!(q.waiters().len(), 1);
+        drop(wb);
+        assert!(q.waiters().is_empty());
+    });
 }

@@ -54,6 +54,10 @@ async fn extracted(
     }
 }
 
+/// The most items one claim takes: enough to fill a typical worker's free slots in one step,
+/// few enough that one process does not lease a deep queue's whole head at once.
+const CLAIM_BATCH: usize = 32;
+
 impl Queue {
     /// Process items until the returned future is dropped (that is how a worker stops: items
     /// it holds go back to other workers when their leases run out).
@@ -86,9 +90,18 @@ impl Queue {
         let lease = millis(self.inner.cfg.lease);
         let mut reported = tokio::time::Instant::now();
         loop {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
+            let Ok(first) = slots.clone().acquire_owned().await else {
                 return Ok(());
             };
+            // Every free slot is filled by the same claim: one store step for up to
+            // CLAIM_BATCH items instead of one each.
+            let mut free = vec![first];
+            while free.len() < CLAIM_BATCH {
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => free.push(slot),
+                    Err(_) => break,
+                }
+            }
             while running.try_join_next().is_some() {}
             // Claims expire what is due; report those at most once per poll interval, so a
             // busy worker pays one extra store step per interval, not one per item.
@@ -99,16 +112,24 @@ impl Queue {
             // Registered before claiming, so a submission between the two wakes this loop.
             let changed = self.inner.changed.notified();
             let blocked = self.blocked().await;
-            match self.inner.store.claim(blocked, lease, now_ms()).await {
-                Ok(Some(claimed)) => {
-                    let q = self.clone();
-                    running.spawn(async move {
-                        q.process(claimed).await;
-                        drop(slot);
-                    });
+            match self
+                .inner
+                .store
+                .claim(blocked, free.len(), lease, now_ms())
+                .await
+            {
+                Ok(claimed) if !claimed.is_empty() => {
+                    // Slots the claim did not fill are dropped here, freed for the next one.
+                    for (claimed, slot) in claimed.into_iter().zip(free) {
+                        let q = self.clone();
+                        running.spawn(async move {
+                            q.process(claimed).await;
+                            drop(slot);
+                        });
+                    }
                 }
-                Ok(None) => {
-                    drop(slot);
+                Ok(_) => {
+                    drop(free);
                     tokio::select! {
                         () = changed => {}
                         () = tokio::time::sleep(POLL) => {}
@@ -117,7 +138,7 @@ impl Queue {
                 Err(e) => {
                     // The store is unreachable (a locked file, Redis down): keep trying; what it
                     // holds is safe and nothing was taken.
-                    drop(slot);
+                    drop(free);
                     tracing::warn!(queue = %self.inner.url, error = %e, "queue worker cannot reach its store");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
@@ -275,6 +296,6 @@ impl Queue {
             // The lease runs out and another worker processes it again: at-least-once.
             tracing::warn!(item = %id, error = %e, "queue could not store an item's outcome");
         }
-        self.inner.changed.notify_waiters();
+        self.ended(&id);
     }
 }
