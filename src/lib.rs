@@ -14,6 +14,7 @@ pub mod extract;
 pub mod forward;
 pub mod mock;
 pub mod model;
+pub mod prompts;
 pub mod providers;
 pub mod queue;
 pub mod replay;
