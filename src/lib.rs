@@ -78,6 +78,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]
+    use crate::py::prompts::{check_prompts, PyPrompt, PyPrompts};
+    #[pymodule_export]
     use crate::py::queue::{PyQueueItem, PyQueueWorker};
     #[pymodule_export]
     use crate::py::queued::{PyQueue, PyQueued};

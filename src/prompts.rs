@@ -251,6 +251,11 @@ impl Library {
         Ok(fresh)
     }
 
+    /// The `response_schema` of `name`'s base (no variant, no environment).
+    pub fn render_schema(&self, name: &str) -> Result<Option<Value>> {
+        Ok(self.get(name)?.base.response_schema.clone())
+    }
+
     /// Render `name` for `target` in this library's environment.
     pub fn render(
         &self,

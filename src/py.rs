@@ -16,6 +16,7 @@ pub(crate) mod forward;
 mod json;
 pub(crate) mod mock;
 mod options;
+pub(crate) mod prompts;
 pub(crate) mod queue;
 pub(crate) mod queued;
 pub(crate) mod register;

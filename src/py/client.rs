@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
+use super::prompts::{prompted, schema_of, PyPrompt};
 use super::arg::{opt, Arg};
 use super::batch;
 use super::bridge;
@@ -195,16 +196,22 @@ impl PyClient {
 
     /// One chat call; await it. With `queue=`, `processing` may send it to the queue: always
     /// ("queue") or when the provider is down ("auto"); a `Queued` handle comes back then.
-    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
-    fn chat(
+    #[pyo3(signature = (messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat<'py>(
         &self,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
         let (args, overrides) =
-            ChatOptions::read(options, "Client.chat()")?.with_messages(messages);
+            ChatOptions::read(options.as_ref(), "Client.chat()")?.with_messages(messages);
         let client = self.inner.clone();
         match routed(queue, processing)? {
             None => coroutine::call(
@@ -230,17 +237,22 @@ impl PyClient {
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
-    fn chat_sync(
+    #[pyo3(signature = (messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat_sync<'py>(
         &self,
-        py: Python<'_>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
         let (args, overrides) =
-            ChatOptions::read(options, "Client.chat_sync()")?.with_messages(messages);
+            ChatOptions::read(options.as_ref(), "Client.chat_sync()")?.with_messages(messages);
         let routed = routed(queue, processing)?;
         let req = args.into_request(py)?;
         let opts = overrides.resolve()?;
@@ -332,16 +344,23 @@ impl PyClient {
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it. With
     /// `queue=`, `processing` may send it to the queue as `chat` does, its schema with it.
-    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
-    fn extract(
+    #[pyo3(signature = (response_model=None, messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract<'py>(
         &self,
-        response_model: Py<PyAny>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        response_model: Option<Py<PyAny>>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let o = ExtractOptions::read(options, "Client.extract()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let response_model = schema_of(py, response_model, prompt.as_deref())?;
+        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        let o = ExtractOptions::read(options.as_ref(), "Client.extract()")?;
         let client = self.inner.clone();
         match queueable(routed(queue, processing)?, &o)? {
             None => coroutine::call(
@@ -402,17 +421,23 @@ impl PyClient {
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
-    fn extract_sync(
+    #[pyo3(signature = (response_model=None, messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract_sync<'py>(
         &self,
-        py: Python<'_>,
-        response_model: Py<PyAny>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        response_model: Option<Py<PyAny>>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let o = ExtractOptions::read(options, "Client.extract_sync()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let response_model = schema_of(py, response_model, prompt.as_deref())?;
+        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        let o = ExtractOptions::read(options.as_ref(), "Client.extract_sync()")?;
         let routed = queueable(routed(queue, processing)?, &o)?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;
