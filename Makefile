@@ -85,6 +85,7 @@ bench: $(STAMP) redis  ## latency and throughput table, also written to bench-re
 	$(PY) bench/replay.py
 	$(PY) bench/cache.py
 	$(PY) bench/extract.py
+	$(PY) bench/prompts.py
 	$(PY) bench/langchain.py
 	$(PY) bench/batch.py
 	$(PY) bench/durable_queue.py

@@ -2,7 +2,8 @@
 //! each (`compile.rs`: unknown keys, template syntax, undeclared and unused variables, each with
 //! its file and line, found by `lines.rs`), compiles its templates once with minijinja, and
 //! renders a prompt for a target (`render.rs`: variables checked, the provider's or model's
-//! variant, the environment's overrides). The file format is `spec.rs`.
+//! variant, the environment's overrides); `retarget.rs` renders again for each fallback's provider.
+//! The file format is `spec.rs`.
 //!
 //! A library is shared by threads and tasks: prompts sit behind one `RwLock` as `Arc`s, so a
 //! render holds the lock only to clone the `Arc`. With `reload`, each lookup compares the file's
@@ -11,6 +12,7 @@
 mod compile;
 mod lines;
 mod render;
+mod retarget;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -26,6 +28,7 @@ use crate::error::{LlmError, Result};
 
 pub use compile::Problem;
 pub use render::Rendered;
+pub use retarget::{apply, retarget, Kept};
 pub use spec::Kind;
 use spec::{Part, VariableSpec};
 

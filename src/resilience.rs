@@ -42,6 +42,8 @@ pub struct CallOptions {
     pub retry: Option<RetryPolicy>,
     /// The whole call, all retries and waits included.
     pub deadline: Option<Duration>,
+    /// The request for each fallback target made again (a prompt template's variant).
+    pub retarget: Option<fallback::Retarget>,
 }
 
 /// How a call went, beyond its answer.

@@ -580,6 +580,19 @@ class Client:
         breaker is open or the call ends in an outage (overloaded, server error, timeout,
         connection); ``"direct"`` (the default) never queues."""
     @overload
+    async def chat(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
+        """``prompt`` (from ``Prompts``) rendered with ``variables`` for this client's provider
+        and model: its variant, its environment; an option passed here wins over the prompt's."""
+    @overload
     def chat_sync(
         self,
         messages: _Messages,
@@ -599,6 +612,18 @@ class Client:
         **options: Unpack[ChatOptions],
     ) -> ChatResponse | Queued[ChatResponse]:
         """The same call with a queue, blocking this thread: a response, or ``Queued``."""
+    @overload
+    def chat_sync(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
+        """The same call with a prompt template, blocking this thread."""
     async def submit_batch(
         self,
         requests: Sequence[BatchRequest],
@@ -637,6 +662,32 @@ class Client:
         holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
     def stream(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatStream:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
+    @overload
+    async def extract(
+        self,
+        response_model: type[_M],
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M:
+        """The messages from ``prompt`` rendered for this client's provider and model."""
+    @overload
+    async def extract(
+        self,
+        response_model: None = None,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
+        """A dict valid against the prompt's ``response_schema``."""
     @overload
     async def extract(
         self,
@@ -753,6 +804,32 @@ class Client:
         **options: Unpack[_ExtractAny],
     ) -> list[Any]:
         """One entry per conversation, in order: a valid value (or ``Extraction``) or the error."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: type[_M],
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M:
+        """The messages from ``prompt`` rendered, blocking this thread."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: None = None,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
+        """A dict valid against the prompt's ``response_schema``."""
     @overload
     def extract_sync(
         self,
@@ -1299,6 +1376,45 @@ class _CachePlan(TypedDict):
     """The TTL of the API's own automatic caching (Anthropic's top-level cache_control), if used."""
     prompt_cache_key: str | None
     """The cache key to send, where the provider takes one."""
+
+@final
+class Prompts:
+    """The prompt templates of a folder: every ``*.yaml`` loaded, checked (file and line of each
+    problem) and compiled once. ``env`` picks the ``environments`` overrides (else
+    ``LLMRAIL_ENV``); ``reload=True`` recompiles a file when it changes on disk."""
+    def __new__(cls, path: str | os.PathLike[str], *, env: str | None = None, reload: bool = False) -> Self: ...
+    def render(
+        self, name: str, variables: Mapping[str, Any] | None = None, *, model: str | None = None
+    ) -> dict[str, Any]:
+        """``name`` rendered for ``model`` ("provider/model"): ``system``, ``messages`` and the
+        options the prompt sets, ready for ``client.chat(**rendered)``."""
+    def __getitem__(self, name: str) -> Prompt: ...
+    def __contains__(self, name: str) -> bool: ...
+    def __len__(self) -> int: ...
+    def names(self) -> list[str]:
+        """The prompts' names, sorted."""
+    @property
+    def env(self) -> str | None:
+        """The environment whose overrides apply."""
+    @property
+    def warnings(self) -> list[str]:
+        """The load's warnings (a variable no template uses), ``file:line: warning: message``."""
+
+@final
+class Prompt:
+    """One prompt of a ``Prompts``, for ``client.chat(prompt=..., variables=...)``."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def response_schema(self) -> dict[str, Any] | None:
+        """The prompt's JSON Schema for ``extract``, if it has one."""
+    def render(self, variables: Mapping[str, Any] | None = None, *, model: str | None = None) -> dict[str, Any]:
+        """The same as ``Prompts.render(name, ...)``."""
+
+def check_prompts(path: str | os.PathLike[str]) -> list[tuple[str, int, Literal["error", "warning"], str]]:
+    """Every problem of every prompt file in ``path``: (file, line, level, message)."""
 
 def plan_prompt_cache(
     provider: str,

@@ -6,7 +6,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::IntoPyObjectExt;
 
-use super::prompts::{prompted, schema_of, PyPrompt};
 use super::arg::{opt, Arg};
 use super::batch;
 use super::bridge;
@@ -17,12 +16,14 @@ use super::convert;
 use super::errors::to_py;
 use super::extract;
 use super::options::{ChatOptions, ExtractOptions};
+use super::prompts::{prompted, schema_of, PyPrompt};
 use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
 use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
 use crate::queue::{Answer, Diverted, Processing, Queue};
+use crate::resilience::CallOptions;
 
 /// The queue a chat call may go to, and when; `None` for a plain call.
 fn routed(
@@ -209,7 +210,8 @@ impl PyClient {
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
         let target = format!("{}/{}", self.inner.provider(), self.inner.model());
-        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        let (messages, options, again) =
+            prompted(py, &target, messages, prompt, variables, options)?;
         let (args, overrides) =
             ChatOptions::read(options.as_ref(), "Client.chat()")?.with_messages(messages);
         let client = self.inner.clone();
@@ -217,7 +219,10 @@ impl PyClient {
             None => coroutine::call(
                 move |py| {
                     let req = args.into_request(py)?;
-                    let opts = overrides.resolve()?;
+                    let opts = CallOptions {
+                        retarget: again,
+                        ..overrides.resolve()?
+                    };
                     Ok(async move { client.chat_with(req, opts).await })
                 },
                 |py, out| PyChatResponse::from(out).into_py_any(py),
@@ -227,7 +232,10 @@ impl PyClient {
                 coroutine::call(
                     move |py| {
                         let req = args.into_request(py)?;
-                        let opts = overrides.resolve()?;
+                        let opts = CallOptions {
+                            retarget: again,
+                            ..overrides.resolve()?
+                        };
                         Ok(async move { queue.chat(&client, req, opts, mode).await })
                     },
                     move |py, answer| answer_to_py(py, kept, answer),
@@ -250,12 +258,16 @@ impl PyClient {
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let target = format!("{}/{}", self.inner.provider(), self.inner.model());
-        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        let (messages, options, again) =
+            prompted(py, &target, messages, prompt, variables, options)?;
         let (args, overrides) =
             ChatOptions::read(options.as_ref(), "Client.chat_sync()")?.with_messages(messages);
         let routed = routed(queue, processing)?;
         let req = args.into_request(py)?;
-        let opts = overrides.resolve()?;
+        let opts = CallOptions {
+            retarget: again,
+            ..overrides.resolve()?
+        };
         match routed {
             None => bridge::block(py, self.inner.chat_with(req, opts))
                 .and_then(|out| PyChatResponse::from(out).into_py_any(py)),
@@ -359,7 +371,9 @@ impl PyClient {
     ) -> PyResult<Coroutine> {
         let target = format!("{}/{}", self.inner.provider(), self.inner.model());
         let response_model = schema_of(py, response_model, prompt.as_deref())?;
-        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        // The primary's rendering only: a fallback gets the same messages, since the re-ask
+        // loop appends to them and its mode may extend the system prompt.
+        let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
         let o = ExtractOptions::read(options.as_ref(), "Client.extract()")?;
         let client = self.inner.clone();
         match queueable(routed(queue, processing)?, &o)? {
@@ -436,7 +450,9 @@ impl PyClient {
     ) -> PyResult<Py<PyAny>> {
         let target = format!("{}/{}", self.inner.provider(), self.inner.model());
         let response_model = schema_of(py, response_model, prompt.as_deref())?;
-        let (messages, options) = prompted(py, &target, messages, prompt, variables, options)?;
+        // The primary's rendering only: a fallback gets the same messages, since the re-ask
+        // loop appends to them and its mode may extend the system prompt.
+        let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
         let o = ExtractOptions::read(options.as_ref(), "Client.extract_sync()")?;
         let routed = queueable(routed(queue, processing)?, &o)?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;

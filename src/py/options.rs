@@ -95,6 +95,7 @@ impl Overrides {
         Ok(CallOptions {
             retry: self.retry.map(|r| r.get().policy.clone()),
             deadline: positive_seconds("deadline", self.deadline)?,
+            retarget: None,
         })
     }
 }

@@ -13,6 +13,7 @@ use super::errors::to_py;
 use super::json;
 use crate::error::LlmError;
 use crate::prompts::{self, Library, Rendered};
+use crate::resilience::fallback::Retarget;
 
 /// The prompts of one folder, each file checked and compiled once.
 #[pyclass(name = "Prompts", frozen, module = "llmrail._core")]
@@ -25,7 +26,9 @@ impl PyPrompts {
     #[new]
     #[pyo3(signature = (path, *, env=None, reload=false))]
     fn new(py: Python<'_>, path: PathBuf, env: Option<String>, reload: bool) -> PyResult<Self> {
-        let lib = py.detach(|| Library::load(&path, env, reload)).map_err(to_py)?;
+        let lib = py
+            .detach(|| Library::load(&path, env, reload))
+            .map_err(to_py)?;
         for w in lib.warnings() {
             tracing::warn!("{w}");
         }
@@ -79,11 +82,19 @@ impl PyPrompts {
     /// The load's warnings, "file:line: warning: message".
     #[getter]
     fn warnings(&self) -> Vec<String> {
-        self.inner.warnings().iter().map(ToString::to_string).collect()
+        self.inner
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     fn __repr__(&self) -> String {
-        format!("Prompts({:?}, {} prompts)", self.inner.dir(), self.inner.names().len())
+        format!(
+            "Prompts({:?}, {} prompts)",
+            self.inner.dir(),
+            self.inner.names().len()
+        )
     }
 }
 
@@ -92,14 +103,6 @@ impl PyPrompts {
 pub struct PyPrompt {
     library: Arc<Library>,
     name: String,
-}
-
-impl PyPrompt {
-    /// Rendered for `target`; what `Client.chat(prompt=...)` uses.
-    pub(crate) fn render_for(&self, variables: Option<&Bound<'_, PyAny>>, target: &str) -> PyResult<Rendered> {
-        let vars = variables_of(variables)?;
-        self.library.render(&self.name, &vars, Some(target)).map_err(to_py)
-    }
 }
 
 #[pymethods]
@@ -111,7 +114,12 @@ impl PyPrompt {
 
     #[getter]
     fn description(&self) -> PyResult<Option<String>> {
-        Ok(self.library.get(&self.name).map_err(to_py)?.description.clone())
+        Ok(self
+            .library
+            .get(&self.name)
+            .map_err(to_py)?
+            .description
+            .clone())
     }
 
     /// The base `response_schema` (JSON Schema), if the file has one.
@@ -130,7 +138,10 @@ impl PyPrompt {
         model: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let vars = variables_of(variables)?;
-        let r = self.library.render(&self.name, &vars, model).map_err(to_py)?;
+        let r = self
+            .library
+            .render(&self.name, &vars, model)
+            .map_err(to_py)?;
         rendered_to_py(py, &r)
     }
 
@@ -141,7 +152,10 @@ impl PyPrompt {
 
 /// Every problem of every prompt file in `path`: (file, line, "error" or "warning", message).
 #[pyfunction]
-pub fn check_prompts(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, usize, &'static str, String)>> {
+pub fn check_prompts(
+    py: Python<'_>,
+    path: PathBuf,
+) -> PyResult<Vec<(String, usize, &'static str, String)>> {
     let found = py.detach(|| prompts::check(&path)).map_err(to_py)?;
     Ok(found
         .into_iter()
@@ -157,7 +171,9 @@ fn variables_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> 
         None => Ok(Map::new()),
         Some(o) => match json::to_value(o, "variables")? {
             Value::Object(m) => Ok(m),
-            _ => Err(to_py(LlmError::config("variables must be a dict of names to values"))),
+            _ => Err(to_py(LlmError::config(
+                "variables must be a dict of names to values",
+            ))),
         },
     }
 }
@@ -191,6 +207,9 @@ fn rendered_to_py<'py>(py: Python<'py>, r: &Rendered) -> PyResult<Bound<'py, PyD
     Ok(out)
 }
 
+/// The messages, the options, and how to render again for each fallback.
+pub(crate) type Prompted<'py> = (Py<PyAny>, Option<Bound<'py, PyDict>>, Option<Retarget>);
+
 /// `chat(prompt=..., variables=...)`: the messages, and the options with what the prompt sets for
 /// the client's provider and model (an option the caller passed wins). Exactly one of `messages`
 /// and `prompt` is given.
@@ -201,22 +220,39 @@ pub(crate) fn prompted<'py>(
     prompt: Option<PyRef<'py, PyPrompt>>,
     variables: Option<&Bound<'py, PyAny>>,
     options: Option<&Bound<'py, PyDict>>,
-) -> PyResult<(Py<PyAny>, Option<Bound<'py, PyDict>>)> {
+) -> PyResult<Prompted<'py>> {
     let prompt = match (messages, prompt) {
-        (Some(m), None) if variables.is_none() => return Ok((m, options.cloned())),
+        (Some(m), None) if variables.is_none() => return Ok((m, options.cloned(), None)),
         (Some(_), None) => return Err(to_py(LlmError::config("variables= goes with prompt="))),
-        (Some(_), Some(_)) => return Err(to_py(LlmError::config("pass messages or prompt=, not both"))),
+        (Some(_), Some(_)) => {
+            return Err(to_py(LlmError::config(
+                "pass messages or prompt=, not both",
+            )))
+        }
         (None, None) => return Err(to_py(LlmError::config("messages (or prompt=) is required"))),
         (None, Some(p)) => p,
     };
-    let rendered = rendered_to_py(py, &prompt.render_for(variables, target)?)?;
+    let vars = variables_of(variables)?;
+    let r = prompt
+        .library
+        .render(&prompt.name, &vars, Some(target))
+        .map_err(to_py)?;
+    let given = |k: &str| options.is_some_and(|o| o.contains(k).unwrap_or(false));
+    let kept = prompts::Kept {
+        system: given("system"),
+        max_tokens: given("max_tokens"),
+        temperature: given("temperature"),
+    };
+    let again = prompts::retarget(prompt.library.clone(), prompt.name.clone(), vars, kept);
+    let rendered = rendered_to_py(py, &r)?;
     let messages = rendered.get_item("messages")?.map(Bound::unbind);
     rendered.del_item("messages")?;
     if let Some(given) = options {
         rendered.update(given.as_mapping())?;
     }
-    let messages = messages.ok_or_else(|| to_py(LlmError::config("rendered prompt has no messages")))?;
-    Ok((messages, Some(rendered)))
+    let messages =
+        messages.ok_or_else(|| to_py(LlmError::config("rendered prompt has no messages")))?;
+    Ok((messages, Some(rendered), Some(again)))
 }
 
 /// `extract(prompt=...)` without a response model validates against the prompt's
