@@ -26,7 +26,8 @@ from typing import Any
 import jinja2
 import llmrail
 
-SYSTEM = "You are {{ persona }} working for {{ company }}. Answer in {{ language }}.{% if strict %} Never guess.{% endif %}"
+SYSTEM = ("You are {{ persona }} working for {{ company }}. Answer in {{ language }}."
+          "{% if strict %} Never guess.{% endif %}")
 MESSAGES = [
     ("user", "Customer {{ customer }} (tier {{ tier }}) asks about these orders:\n"
              "{% for o in orders %}- {{ o.id }}: {{ o.status }}{% if o.late %} (late){% endif %}\n{% endfor %}"),

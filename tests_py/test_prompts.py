@@ -12,6 +12,7 @@ from pathlib import Path
 
 import llmrail
 import pytest
+from llmrail._core import check_prompts
 from llmrail.testing import MockServer
 
 from .conftest import API_KEY, make_client
@@ -71,7 +72,8 @@ def test_a_missing_variable_and_a_wrong_type_name_prompt_variable_and_type(tmp_p
     prompts = llmrail.Prompts(write(tmp_path, summarize=SUMMARIZE))
     with pytest.raises(llmrail.ConfigurationError, match=r"prompt 'summarize': variable 'text' \(string\) is required"):
         prompts.render("summarize", {})
-    with pytest.raises(llmrail.ConfigurationError, match="prompt 'summarize': variable 'points' must be int, got string"):
+    wrong = "prompt 'summarize': variable 'points' must be int, got string"
+    with pytest.raises(llmrail.ConfigurationError, match=wrong):
         prompts.render("summarize", {"text": "t", "points": "3"})
     with pytest.raises(llmrail.ConfigurationError, match="no prompt named 'other'"):
         prompts["other"]
@@ -94,7 +96,7 @@ BROKEN = textwrap.dedent('''\
 def test_each_problem_is_named_with_its_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, broken=BROKEN, typo=SUMMARIZE.replace("version: 1", "version: 1\nmax_token: 5"),
           twin=SUMMARIZE)
-    found = [(Path(f).name, line, level, msg) for f, line, level, msg in llmrail.check_prompts(tmp_path)]
+    found = [(Path(f).name, line, level, msg) for f, line, level, msg in check_prompts(tmp_path)]
     assert found[:3] == [
         ("broken.yaml", 5, "error", "system uses variable 'b', which is not declared in variables"),
         ("broken.yaml", 10, "error", "template syntax error in messages[0].content: unexpected end of block"),
@@ -108,7 +110,8 @@ def test_each_problem_is_named_with_its_file_and_line(tmp_path: Path) -> None:
 
 def test_two_files_with_one_name_fail_the_load(tmp_path: Path) -> None:
     write(tmp_path, a=SUMMARIZE, b=SUMMARIZE)
-    with pytest.raises(llmrail.ConfigurationError, match=r"b.yaml:1: error: prompt name 'summarize' is already used by .*a.yaml"):
+    twice = r"b.yaml:1: error: prompt name 'summarize' is already used by .*a.yaml"
+    with pytest.raises(llmrail.ConfigurationError, match=twice):
         llmrail.Prompts(tmp_path)
 
 
@@ -207,7 +210,8 @@ def test_the_check_command_prints_every_problem_and_fails(tmp_path: Path) -> Non
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     lines = out.stdout.splitlines()
-    assert lines[0] == f"{tmp_path / 'broken.yaml'}:5: error: system uses variable 'b', which is not declared in variables"
+    undeclared = "system uses variable 'b', which is not declared in variables"
+    assert lines[0] == f"{tmp_path / 'broken.yaml'}:5: error: {undeclared}"
     assert len(lines) == 3 and "2 error(s), 1 warning(s)" in out.stderr
     (tmp_path / "broken.yaml").unlink()
     write(tmp_path, summarize=SUMMARIZE)

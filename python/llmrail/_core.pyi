@@ -31,6 +31,8 @@ __all__ = [
     "JsonSchema",
     "MockProvider",
     "MockServer",
+    "Prompt",
+    "Prompts",
     "Queue",
     "QueueItem",
     "QueueWorker",
@@ -41,6 +43,7 @@ __all__ = [
     "__version__",
     "bench_noop_future_into_py",
     "bench_noop_native",
+    "check_prompts",
     "plan_prompt_cache",
     "quiesce",
     "register_provider",
@@ -553,6 +556,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[ChatOptions],
@@ -571,6 +576,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
@@ -597,6 +604,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[ChatOptions],
@@ -607,6 +616,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
@@ -694,6 +705,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -705,6 +718,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -716,6 +731,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -727,6 +744,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -738,6 +757,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -751,6 +772,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -762,6 +785,8 @@ class Client:
         response_model: Any,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue | None = None,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractAny],
@@ -836,6 +861,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -847,6 +874,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -858,6 +887,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -869,6 +900,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -880,6 +913,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -892,6 +927,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -903,6 +940,8 @@ class Client:
         response_model: Any,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue | None = None,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractAny],
@@ -1382,15 +1421,18 @@ class Prompts:
     """The prompt templates of a folder: every ``*.yaml`` loaded, checked (file and line of each
     problem) and compiled once. ``env`` picks the ``environments`` overrides (else
     ``LLMRAIL_ENV``); ``reload=True`` recompiles a file when it changes on disk."""
-    def __new__(cls, path: str | os.PathLike[str], *, env: str | None = None, reload: bool = False) -> Self: ...
+    def __new__(cls, path: str | os.PathLike[str], *, env: str | None = None, reload: bool = False) -> Self:
+        """Load and check every ``*.yaml`` of ``path``; any error raises ``ConfigurationError``
+        listing every problem, ``file:line: error: message``."""
     def render(
         self, name: str, variables: Mapping[str, Any] | None = None, *, model: str | None = None
     ) -> dict[str, Any]:
         """``name`` rendered for ``model`` ("provider/model"): ``system``, ``messages`` and the
         options the prompt sets, ready for ``client.chat(**rendered)``."""
-    def __getitem__(self, name: str) -> Prompt: ...
-    def __contains__(self, name: str) -> bool: ...
-    def __len__(self) -> int: ...
+    def __getitem__(self, name: str, /) -> Prompt: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    def __len__(self) -> int:
+        """How many prompts the folder holds."""
     def names(self) -> list[str]:
         """The prompts' names, sorted."""
     @property
@@ -1404,9 +1446,11 @@ class Prompts:
 class Prompt:
     """One prompt of a ``Prompts``, for ``client.chat(prompt=..., variables=...)``."""
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The prompt's ``name``."""
     @property
-    def description(self) -> str | None: ...
+    def description(self) -> str | None:
+        """The prompt's ``description``."""
     @property
     def response_schema(self) -> dict[str, Any] | None:
         """The prompt's JSON Schema for ``extract``, if it has one."""
