@@ -2,6 +2,8 @@
 //! (defaults filled in), the variant for the target's provider or model picked, the environment's
 //! overrides laid on top, and each template of the result rendered.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use super::spec::{json_type, MessageSpec, Part};
@@ -29,8 +31,7 @@ impl Prompt {
         target: Option<&str>,
         env: Option<&str>,
     ) -> Result<Rendered> {
-        let ctx = self.context(vars)?;
-        let ctx = minijinja::Value::from_serialize(&ctx);
+        let ctx = minijinja::Value::from_serialize(self.context(vars)?);
         let variant = target.and_then(|t| self.variant_for(t));
         let environment = env
             .and_then(|e| self.environments.iter().find(|(n, _)| n == e))
@@ -63,8 +64,9 @@ impl Prompt {
         })
     }
 
-    /// The given variables with defaults filled in, each checked against its declaration.
-    fn context(&self, vars: &Map<String, Value>) -> Result<Map<String, Value>> {
+    /// The given variables with defaults filled in, each checked against its declaration;
+    /// borrowed, so a render copies each value once (into minijinja's own values).
+    fn context<'a>(&'a self, vars: &'a Map<String, Value>) -> Result<BTreeMap<&'a str, &'a Value>> {
         let name = &self.name;
         for key in vars.keys() {
             if !self.variables.iter().any(|v| &v.name == key) {
@@ -75,7 +77,7 @@ impl Prompt {
                 )));
             }
         }
-        let mut out = Map::with_capacity(self.variables.len());
+        let mut out = BTreeMap::new();
         for v in &self.variables {
             let value = match (vars.get(&v.name), &v.default) {
                 (Some(given), _) => given,
@@ -98,7 +100,7 @@ impl Prompt {
                     json_type(value)
                 )));
             }
-            out.insert(v.name.clone(), value.clone());
+            out.insert(v.name.as_str(), value);
         }
         Ok(out)
     }

@@ -261,3 +261,32 @@ fn globs_match_any_run_of_characters() {
     assert!(glob("*sonnet*", "anthropic/claude-sonnet-4-5"));
     assert!(!glob("openai/gpt-4*", "openai/o3"));
 }
+
+#[test]
+fn a_fallback_request_gets_its_providers_rendering_and_keeps_what_the_caller_set() {
+    let dir = folder(&[("summarize.yaml", SUMMARIZE)]);
+    let lib = Arc::new(Library::load(dir.path(), Some("dev".into()), false).unwrap());
+    let v = vars(json!({"text": "t"}));
+    let primary = crate::model::ChatRequest {
+        system: Some("You write for an engineer.".into()),
+        max_tokens: Some(50),
+        temperature: Some(0.5),
+        ..Default::default()
+    };
+    let kept = Kept {
+        temperature: true,
+        ..Kept::default()
+    };
+    let again = retarget(lib, "summarize".into(), v, kept);
+    let req = (again.0)("anthropic/claude-haiku-4-5", &primary).unwrap();
+    assert_eq!(
+        req.system.as_deref(),
+        Some("<role>You write for an engineer.</role>")
+    );
+    assert_eq!(
+        req.max_tokens, None,
+        "the openai pattern's max_tokens is not anthropic's"
+    );
+    assert_eq!(req.temperature, Some(0.5), "the caller's own option stays");
+    assert_eq!(req.messages.len(), 1);
+}
