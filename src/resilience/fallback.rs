@@ -9,7 +9,10 @@ use crate::model::ChatRequest;
 /// Makes a call's request again for a fallback target ("provider/model", the request as the
 /// primary got it): a prompt template renders that provider's variant (`crate::prompts`).
 #[derive(Clone)]
-pub struct Retarget(pub Arc<dyn Fn(&str, &ChatRequest) -> Result<ChatRequest> + Send + Sync>);
+pub struct Retarget(pub Arc<RetargetFn>);
+
+/// (target "provider/model", the primary's request) -> that target's request.
+pub type RetargetFn = dyn Fn(&str, &ChatRequest) -> Result<ChatRequest> + Send + Sync;
 
 impl std::fmt::Debug for Retarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
