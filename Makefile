@@ -86,6 +86,7 @@ bench: $(STAMP) redis  ## latency and throughput table, also written to bench-re
 	$(PY) bench/telemetry.py
 	$(PY) bench/cache.py
 	$(PY) bench/extract.py
+	$(PY) bench/prompts.py
 	$(PY) bench/langchain.py
 	$(PY) bench/batch.py
 	$(PY) bench/durable_queue.py

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod forward;
 pub mod mock;
 pub mod model;
+pub mod prompts;
 pub mod providers;
 pub mod queue;
 pub mod replay;
@@ -77,6 +78,8 @@ mod _core {
     use crate::py::forward::{PyHttpBody, PyHttpForwarder, PyHttpMeter, PyHttpReply, PyHttpUsage};
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
+    #[pymodule_export]
+    use crate::py::prompts::{check_prompts, PyPrompt, PyPrompts};
     #[pymodule_export]
     use crate::py::queue::{PyQueueItem, PyQueueWorker};
     #[pymodule_export]

@@ -18,6 +18,7 @@ mod json;
 pub(crate) mod mock;
 mod options;
 mod otel;
+pub(crate) mod prompts;
 pub(crate) mod queue;
 pub(crate) mod queued;
 pub(crate) mod register;

@@ -45,6 +45,8 @@ pub struct CallOptions {
     /// Keep one [`AttemptRecord`] per request in the report (for tracing): off, a call
     /// allocates nothing for it.
     pub record: bool,
+    /// The request for each fallback target made again (a prompt template's variant).
+    pub retarget: Option<fallback::Retarget>,
 }
 
 /// How a call went, beyond its answer.

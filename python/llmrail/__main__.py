@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmrail demo | mock-server | queue | bench``."""
+"""Command line: ``python -m llmrail demo | mock-server | queue | bench | prompts``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     from .bench.cli import add_parser as add_bench
 
     add_bench(sub)
+    from ._prompts_cli import add_parser as add_prompts
+
+    add_prompts(sub)
     sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -30,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._queue_cli import run as queue_main
 
         return queue_main(args)
+    if args.command == "prompts":
+        from ._prompts_cli import run as prompts_main
+
+        return prompts_main(args)
     if args.command == "bench":
         if rest:  # parse_known_args keeps mock-server's arguments; a typo here must not pass
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -35,6 +35,8 @@ __all__ = [
     "JsonSchema",
     "MockProvider",
     "MockServer",
+    "Prompt",
+    "Prompts",
     "Queue",
     "QueueItem",
     "QueueWorker",
@@ -46,6 +48,7 @@ __all__ = [
     "bench_noop_future_into_py",
     "bench_noop_native",
     "bench_telemetry_overhead",
+    "check_prompts",
     "metrics_text",
     "plan_prompt_cache",
     "quiesce",
@@ -606,6 +609,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[ChatOptions],
@@ -624,6 +629,8 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
@@ -633,10 +640,25 @@ class Client:
         breaker is open or the call ends in an outage (overloaded, server error, timeout,
         connection); ``"direct"`` (the default) never queues."""
     @overload
+    async def chat(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
+        """``prompt`` (from ``Prompts``) rendered with ``variables`` for this client's provider
+        and model: its variant, its environment; an option passed here wins over the prompt's."""
+    @overload
     def chat_sync(
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[ChatOptions],
@@ -647,11 +669,25 @@ class Client:
         self,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[ChatOptions],
     ) -> ChatResponse | Queued[ChatResponse]:
         """The same call with a queue, blocking this thread: a response, or ``Queued``."""
+    @overload
+    def chat_sync(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[ChatOptions],
+    ) -> ChatResponse:
+        """The same call with a prompt template, blocking this thread."""
     async def submit_batch(
         self,
         requests: Sequence[BatchRequest],
@@ -694,8 +730,36 @@ class Client:
     async def extract(
         self,
         response_model: type[_M],
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M:
+        """The messages from ``prompt`` rendered for this client's provider and model."""
+    @overload
+    async def extract(
+        self,
+        response_model: None = None,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
+        """A dict valid against the prompt's ``response_schema``."""
+    @overload
+    async def extract(
+        self,
+        response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -707,6 +771,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -718,6 +784,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -729,6 +797,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -740,6 +810,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -753,6 +825,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -764,6 +838,8 @@ class Client:
         response_model: Any,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue | None = None,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractAny],
@@ -810,8 +886,36 @@ class Client:
     def extract_sync(
         self,
         response_model: type[_M],
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: None = None,
+        processing: Literal["direct"] = "direct",
+        **options: Unpack[_ExtractValue],
+    ) -> _M:
+        """The messages from ``prompt`` rendered, blocking this thread."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: None = None,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        queue: Queue | None = None,
+        processing: Literal["direct", "queue", "auto"] = "direct",
+        **options: Unpack[_ExtractAny],
+    ) -> Any:
+        """A dict valid against the prompt's ``response_schema``."""
+    @overload
+    def extract_sync(
+        self,
+        response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -823,6 +927,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -834,6 +940,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -845,6 +953,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: None = None,
         processing: Literal["direct"] = "direct",
         **options: Unpack[_ExtractRaw],
@@ -856,6 +966,8 @@ class Client:
         response_model: type[_M],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -868,6 +980,8 @@ class Client:
         response_model: Mapping[str, Any],
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractValue],
@@ -879,6 +993,8 @@ class Client:
         response_model: Any,
         messages: _Messages,
         *,
+        prompt: None = None,
+        variables: None = None,
         queue: Queue | None = None,
         processing: Literal["direct", "queue", "auto"] = "direct",
         **options: Unpack[_ExtractAny],
@@ -1415,6 +1531,50 @@ class _CachePlan(TypedDict):
     """The TTL of the API's own automatic caching (Anthropic's top-level cache_control), if used."""
     prompt_cache_key: str | None
     """The cache key to send, where the provider takes one."""
+
+@final
+class Prompts:
+    """The prompt templates of a folder: every ``*.yaml`` loaded, checked (file and line of each
+    problem) and compiled once. ``env`` picks the ``environments`` overrides (else
+    ``LLMRAIL_ENV``); ``reload=True`` recompiles a file when it changes on disk."""
+    def __new__(cls, path: str | os.PathLike[str], *, env: str | None = None, reload: bool = False) -> Self:
+        """Load and check every ``*.yaml`` of ``path``; any error raises ``ConfigurationError``
+        listing every problem, ``file:line: error: message``."""
+    def render(
+        self, name: str, variables: Mapping[str, Any] | None = None, *, model: str | None = None
+    ) -> dict[str, Any]:
+        """``name`` rendered for ``model`` ("provider/model"): ``system``, ``messages`` and the
+        options the prompt sets, ready for ``client.chat(**rendered)``."""
+    def __getitem__(self, name: str, /) -> Prompt: ...
+    def __contains__(self, name: str, /) -> bool: ...
+    def __len__(self) -> int:
+        """How many prompts the folder holds."""
+    def names(self) -> list[str]:
+        """The prompts' names, sorted."""
+    @property
+    def env(self) -> str | None:
+        """The environment whose overrides apply."""
+    @property
+    def warnings(self) -> list[str]:
+        """The load's warnings (a variable no template uses), ``file:line: warning: message``."""
+
+@final
+class Prompt:
+    """One prompt of a ``Prompts``, for ``client.chat(prompt=..., variables=...)``."""
+    @property
+    def name(self) -> str:
+        """The prompt's ``name``."""
+    @property
+    def description(self) -> str | None:
+        """The prompt's ``description``."""
+    @property
+    def response_schema(self) -> dict[str, Any] | None:
+        """The prompt's JSON Schema for ``extract``, if it has one."""
+    def render(self, variables: Mapping[str, Any] | None = None, *, model: str | None = None) -> dict[str, Any]:
+        """The same as ``Prompts.render(name, ...)``."""
+
+def check_prompts(path: str | os.PathLike[str]) -> list[tuple[str, int, Literal["error", "warning"], str]]:
+    """Every problem of every prompt file in ``path``: (file, line, level, message)."""
 
 def plan_prompt_cache(
     provider: str,

@@ -190,6 +190,14 @@ impl Pipeline {
             } else {
                 &*foreign.get_or_insert_with(|| fallback::request_for(&req, false))
             };
+            let retargeted;
+            let treq = match &opts.retarget {
+                Some(f) if i > 0 => {
+                    retargeted = (f.0)(&target.name(), treq)?;
+                    &retargeted
+                }
+                _ => treq,
+            };
             // The prompt-cache plan is made once per target: it depends only on the request
             // and the target (its provider's rules, its model's minimum), so a target plans
             // when the walk first reaches it and every retry on it renders that same plan. The

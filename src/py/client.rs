@@ -18,6 +18,7 @@ use super::extract;
 use super::hooks::CallHooks;
 use super::options::{ChatOptions, ExtractOptions};
 use super::otel;
+use super::prompts::{prompted, schema_of, PyPrompt};
 use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
@@ -241,20 +242,27 @@ impl PyClient {
 
     /// One chat call; await it. With `queue=`, `processing` may send it to the queue: always
     /// ("queue") or when the provider is down ("auto"); a `Queued` handle comes back then.
-    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
-    fn chat(
+    #[pyo3(signature = (messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat<'py>(
         &self,
-        py: Python<'_>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let read = ChatOptions::read(options, "Client.chat()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let (messages, options, again) =
+            prompted(py, &target, messages, prompt, variables, options)?;
+        let read = ChatOptions::read(options.as_ref(), "Client.chat()")?;
         let routed = routed(queue, processing)?;
-        let hooks = self.hooks_for(py, routed.is_none(), &messages, options)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
         let traced = self.traced(py, &messages);
         let (args, overrides) = read.with_messages(messages);
+        let overrides = overrides.retargeted(again);
         let client = self.inner.clone();
         match (routed, traced) {
             (None, Some(messages)) => otel::chat(client, args, overrides, messages, hooks),
@@ -295,20 +303,27 @@ impl PyClient {
     }
 
     /// The same call, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (messages, *, queue=None, processing="direct", **options))]
-    fn chat_sync(
+    #[pyo3(signature = (messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn chat_sync<'py>(
         &self,
-        py: Python<'_>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let read = ChatOptions::read(options, "Client.chat_sync()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let (messages, options, again) =
+            prompted(py, &target, messages, prompt, variables, options)?;
+        let read = ChatOptions::read(options.as_ref(), "Client.chat_sync()")?;
         let routed = routed(queue, processing)?;
-        let hooks = self.hooks_for(py, routed.is_none(), &messages, options)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
         let traced = self.traced(py, &messages);
         let (args, overrides) = read.with_messages(messages);
+        let overrides = overrides.retargeted(again);
         if let (None, Some(messages)) = (&routed, traced) {
             return otel::chat_sync(py, &self.inner, args, overrides, messages, hooks);
         }
@@ -411,16 +426,25 @@ impl PyClient {
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it. With
     /// `queue=`, `processing` may send it to the queue as `chat` does, its schema with it.
-    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
-    fn extract(
+    #[pyo3(signature = (response_model=None, messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract<'py>(
         &self,
-        response_model: Py<PyAny>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        response_model: Option<Py<PyAny>>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Coroutine> {
-        let o = ExtractOptions::read(options, "Client.extract()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let response_model = schema_of(py, response_model, prompt.as_deref())?;
+        // The primary's rendering only: a fallback gets the same messages, since the re-ask
+        // loop appends to them and its mode may extend the system prompt.
+        let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
+        let o = ExtractOptions::read(options.as_ref(), "Client.extract()")?;
         let client = self.inner.clone();
         match queueable(routed(queue, processing)?, &o)? {
             None => coroutine::call(
@@ -481,17 +505,25 @@ impl PyClient {
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (response_model, messages, *, queue=None, processing="direct", **options))]
-    fn extract_sync(
+    #[pyo3(signature = (response_model=None, messages=None, *, queue=None, processing="direct", prompt=None, variables=None, **options))]
+    #[allow(clippy::too_many_arguments)]
+    fn extract_sync<'py>(
         &self,
-        py: Python<'_>,
-        response_model: Py<PyAny>,
-        messages: Py<PyAny>,
+        py: Python<'py>,
+        response_model: Option<Py<PyAny>>,
+        messages: Option<Py<PyAny>>,
         queue: Option<PyRef<'_, PyQueue>>,
         processing: &str,
-        options: Option<&Bound<'_, PyDict>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
-        let o = ExtractOptions::read(options, "Client.extract_sync()")?;
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let response_model = schema_of(py, response_model, prompt.as_deref())?;
+        // The primary's rendering only: a fallback gets the same messages, since the re-ask
+        // loop appends to them and its mode may extend the system prompt.
+        let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
+        let o = ExtractOptions::read(options.as_ref(), "Client.extract_sync()")?;
         let routed = queueable(routed(queue, processing)?, &o)?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;

@@ -26,6 +26,7 @@ use pyo3::types::{PyDict, PyString};
 use super::arg::{Arg, Scalar};
 use super::convert::{RequestArgs, RequestOptions};
 use super::resilience::{positive_seconds, PyRetry};
+use crate::resilience::fallback::Retarget;
 use crate::resilience::CallOptions;
 
 /// The options of `chat`, `chat_sync` and `stream`, in `ChatOptions`' order (the stub's).
@@ -83,12 +84,19 @@ pub struct Overrides {
     retry: Option<Py<PyRetry>>,
     /// Read by [`Overrides::resolve`], when the call starts.
     deadline: Option<Arg<f64>>,
+    /// A prompt template's request for each fallback target (its provider's variant).
+    retarget: Option<Retarget>,
 }
 
 impl Overrides {
     /// Whether the call overrides nothing of its client's policy.
     pub fn is_empty(&self) -> bool {
-        self.retry.is_none() && self.deadline.is_none()
+        self.retry.is_none() && self.deadline.is_none() && self.retarget.is_none()
+    }
+
+    /// The call was rendered from a prompt template: each fallback renders its own variant.
+    pub fn retargeted(self, retarget: Option<Retarget>) -> Self {
+        Self { retarget, ..self }
     }
 
     pub fn resolve(self) -> PyResult<CallOptions> {
@@ -96,6 +104,7 @@ impl Overrides {
             retry: self.retry.map(|r| r.get().policy.clone()),
             deadline: positive_seconds("deadline", self.deadline)?,
             record: false,
+            retarget: self.retarget,
         })
     }
 }
@@ -243,6 +252,7 @@ impl<'py> Given<'py> {
                     None => None,
                     Some(v) => Some(v.extract::<Arg<f64>>()?),
                 },
+                retarget: None,
             },
         })
     }

@@ -1,8 +1,24 @@
 //! Fallbacks: after a final failure that is not the caller's fault, the same request goes to the
 //! next model in the list, translated by that model's provider.
 
-use crate::error::{ErrorKind, LlmError};
+use std::sync::Arc;
+
+use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::ChatRequest;
+
+/// Makes a call's request again for a fallback target ("provider/model", the request as the
+/// primary got it): a prompt template renders that provider's variant (`crate::prompts`).
+#[derive(Clone)]
+pub struct Retarget(pub Arc<RetargetFn>);
+
+/// (target "provider/model", the primary's request) -> that target's request.
+pub type RetargetFn = dyn Fn(&str, &ChatRequest) -> Result<ChatRequest> + Send + Sync;
+
+impl std::fmt::Debug for Retarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Retarget")
+    }
+}
 
 /// A model to fall back to; key and base URL default from the environment like the primary's.
 #[derive(Debug, Clone, Default, PartialEq)]

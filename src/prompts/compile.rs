@@ -1,0 +1,238 @@
+//! One prompt file read, checked and compiled: its templates go into the prompt's own minijinja
+//! environment once, and every problem found is kept with the file and line it belongs to.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+
+use super::lines::{line_of, Step};
+use super::spec::{MessageSpec, Part, PromptFile};
+use super::Prompt;
+
+/// A problem found at load: an error stops the load; a warning is only said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: usize,
+    pub warning: bool,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = if self.warning { "warning" } else { "error" };
+        write!(
+            f,
+            "{}:{}: {level}: {}",
+            self.file.display(),
+            self.line,
+            self.message
+        )
+    }
+}
+
+/// A fresh environment as every prompt uses: strict about undefined variables (a typo is an
+/// error, not an empty string), no auto-escaping (prompts are not HTML; `|e` escapes when asked),
+/// and a template's last newline kept, as YAML's block scalars mean it.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_keep_trailing_newline(true);
+    env
+}
+
+/// Read and compile one file: the prompt, or `None` when an error was found; problems either way.
+pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let problem = |line: usize, warning: bool, message: String| Problem {
+        file: path.to_path_buf(),
+        line,
+        warning,
+        message,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return (None, vec![problem(1, false, format!("cannot read: {e}"))]),
+    };
+    let file: PromptFile = match serde_yaml_ng::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            let line = e.location().map_or(1, |l| l.line());
+            return (None, vec![problem(line, false, e.to_string())]);
+        }
+    };
+    let declared: HashSet<&str> = file.variables.iter().map(|v| v.name.as_str()).collect();
+    let mut env = environment();
+    let globals: HashSet<String> = env.globals().map(|(k, _)| k.to_string()).collect();
+    let mut used = BTreeSet::new();
+    for (path_steps, source) in templates(&file) {
+        let steps: Vec<Step<'_>> = path_steps.iter().map(Owned::step).collect();
+        let at = line_of(&text, &steps);
+        // A block scalar (`|`, `>`) starts on the line after its key.
+        let first = at + usize::from(block_scalar(&text, at));
+        if let Err(e) = env.add_template_owned(source.clone(), source.clone()) {
+            let line = first + e.line().unwrap_or(1).saturating_sub(1);
+            let what = e.detail().unwrap_or("invalid template").to_string();
+            problems.push(problem(
+                line,
+                false,
+                format!("template syntax error in {}: {what}", label(&path_steps)),
+            ));
+            continue;
+        }
+        let Ok(tmpl) = env.get_template(&source) else {
+            continue;
+        };
+        let mut names: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
+        names.sort();
+        for name in names {
+            if globals.contains(&name) {
+                continue;
+            }
+            if !declared.contains(name.as_str()) {
+                problems.push(problem(
+                    first,
+                    false,
+                    format!(
+                        "{} uses variable '{name}', which is not declared in variables",
+                        label(&path_steps)
+                    ),
+                ));
+            }
+            used.insert(name);
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, v) in file.variables.iter().enumerate() {
+        let at = line_of(&text, &[Step::Key("variables"), Step::Item(i)]);
+        if !seen.insert(v.name.as_str()) {
+            problems.push(problem(
+                at,
+                false,
+                format!("variable '{}' is declared twice", v.name),
+            ));
+        }
+        if !used.contains(&v.name) {
+            problems.push(problem(
+                at,
+                true,
+                format!("variable '{}' is declared but no template uses it", v.name),
+            ));
+        }
+        if let Some(d) = &v.default {
+            if !v.kind.accepts(d) {
+                problems.push(problem(
+                    at,
+                    false,
+                    format!(
+                        "variable '{}': default is {}, expected {}",
+                        v.name,
+                        super::spec::json_type(d),
+                        v.kind.name()
+                    ),
+                ));
+            }
+        }
+    }
+    if file.system.is_none() && file.messages.is_none() {
+        problems.push(problem(
+            1,
+            false,
+            "a prompt needs `system` or `messages`".into(),
+        ));
+    }
+    if problems.iter().any(|p| !p.warning) {
+        return (None, problems);
+    }
+    let base = file.base();
+    let prompt = Prompt {
+        name: file.name,
+        description: file.description,
+        version: file.version,
+        file: path.to_path_buf(),
+        variables: file.variables,
+        base,
+        variants: file.variants,
+        environments: file.environments,
+        env,
+    };
+    (Some(prompt), problems)
+}
+
+/// One step of a template's place in the file, owned (variant names come from the file).
+#[derive(Debug, Clone)]
+enum Owned {
+    Key(String),
+    Item(usize),
+}
+
+impl Owned {
+    fn step(&self) -> Step<'_> {
+        match self {
+            Owned::Key(k) => Step::Key(k),
+            Owned::Item(i) => Step::Item(*i),
+        }
+    }
+}
+
+/// "variants.anthropic.messages[0].content", for messages.
+fn label(path: &[Owned]) -> String {
+    let mut out = String::new();
+    for s in path {
+        match s {
+            Owned::Key(k) if out.is_empty() => out.push_str(k),
+            Owned::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Owned::Item(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// Every template of the file with its place: the base's, each variant's, each environment's.
+fn templates(file: &PromptFile) -> Vec<(Vec<Owned>, String)> {
+    let mut out = Vec::new();
+    let base = file.base();
+    part_templates(&base, Vec::new(), &mut out);
+    for (group, parts) in [
+        ("variants", &file.variants),
+        ("environments", &file.environments),
+    ] {
+        for (name, part) in parts {
+            let at = vec![Owned::Key(group.into()), Owned::Key(name.clone())];
+            part_templates(part, at, &mut out);
+        }
+    }
+    out
+}
+
+fn part_templates(part: &Part, at: Vec<Owned>, out: &mut Vec<(Vec<Owned>, String)>) {
+    if let Some(s) = &part.system {
+        let mut p = at.clone();
+        p.push(Owned::Key("system".into()));
+        out.push((p, s.clone()));
+    }
+    for (i, MessageSpec { content, .. }) in part.messages.iter().flatten().enumerate() {
+        let mut p = at.clone();
+        p.extend([
+            Owned::Key("messages".into()),
+            Owned::Item(i),
+            Owned::Key("content".into()),
+        ]);
+        out.push((p, content.clone()));
+    }
+}
+
+/// Whether the key on `line` (1-based) holds a block scalar, whose text starts on the next line.
+fn block_scalar(text: &str, line: usize) -> bool {
+    let Some(l) = text.lines().nth(line.saturating_sub(1)) else {
+        return false;
+    };
+    let value = l.split_once(':').map_or("", |(_, v)| v.trim());
+    value.starts_with('|') || value.starts_with('>')
+}

@@ -1,0 +1,170 @@
+//! Rendering one prompt for one target: the variables checked against their declarations
+//! (defaults filled in), the variant for the target's provider or model picked, the environment's
+//! overrides laid on top, and each template of the result rendered.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::spec::{json_type, MessageSpec, Part};
+use super::Prompt;
+use crate::error::{LlmError, Result};
+
+/// A rendered prompt: what `chat` takes, and the options the prompt sets for that target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub system: Option<String>,
+    /// (role, content) in order.
+    pub messages: Vec<(String, String)>,
+    pub model: Option<String>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub prompt_cache: Option<Value>,
+    pub response_schema: Option<Value>,
+}
+
+impl Prompt {
+    /// Render for `target` ("provider/model", or none for the base), in environment `env`.
+    pub fn render(
+        &self,
+        vars: &Map<String, Value>,
+        target: Option<&str>,
+        env: Option<&str>,
+    ) -> Result<Rendered> {
+        let ctx = minijinja::Value::from_serialize(self.context(vars)?);
+        let variant = target.and_then(|t| self.variant_for(t));
+        let environment = env
+            .and_then(|e| self.environments.iter().find(|(n, _)| n == e))
+            .map(|(_, p)| p);
+        let layers: Vec<&Part> = [Some(&self.base), variant, environment]
+            .into_iter()
+            .flatten()
+            .collect();
+        macro_rules! last {
+            ($f:ident) => {
+                layers.iter().rev().find_map(|p| p.$f.as_ref())
+            };
+        }
+        let system = last!(system).map(|s| self.run(s, &ctx)).transpose()?;
+        let messages = match last!(messages) {
+            Some(ms) => ms
+                .iter()
+                .map(|MessageSpec { role, content }| Ok((role.clone(), self.run(content, &ctx)?)))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        Ok(Rendered {
+            system,
+            messages,
+            model: last!(model).cloned(),
+            max_tokens: last!(max_tokens).copied(),
+            temperature: last!(temperature).copied(),
+            prompt_cache: last!(prompt_cache).cloned(),
+            response_schema: last!(response_schema).cloned(),
+        })
+    }
+
+    /// The given variables with defaults filled in, each checked against its declaration;
+    /// borrowed, so a render copies each value once (into minijinja's own values).
+    fn context<'a>(&'a self, vars: &'a Map<String, Value>) -> Result<BTreeMap<&'a str, &'a Value>> {
+        let name = &self.name;
+        for key in vars.keys() {
+            if !self.variables.iter().any(|v| &v.name == key) {
+                let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
+                return Err(LlmError::config(format!(
+                    "prompt '{name}': variable '{key}' is not declared (declared: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut out = BTreeMap::new();
+        for v in &self.variables {
+            let value = match (vars.get(&v.name), &v.default) {
+                (Some(given), _) => given,
+                (None, Some(d)) => d,
+                (None, None) if v.required => {
+                    return Err(LlmError::config(format!(
+                        "prompt '{name}': variable '{}' ({}) is required",
+                        v.name,
+                        v.kind.name()
+                    )))
+                }
+                // Optional without a default: left out, so `{% if x is defined %}` can test it.
+                (None, None) => continue,
+            };
+            if !v.kind.accepts(value) {
+                return Err(LlmError::config(format!(
+                    "prompt '{name}': variable '{}' must be {}, got {}",
+                    v.name,
+                    v.kind.name(),
+                    json_type(value)
+                )));
+            }
+            out.insert(v.name.as_str(), value);
+        }
+        Ok(out)
+    }
+
+    fn run(&self, source: &str, ctx: &minijinja::Value) -> Result<String> {
+        let name = &self.name;
+        let tmpl = self
+            .env
+            .get_template(source)
+            .map_err(|e| LlmError::config(format!("prompt '{name}': {e}")))?;
+        tmpl.render(ctx).map_err(|e| {
+            let detail = e
+                .detail()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
+            LlmError::config(format!("prompt '{name}': rendering failed: {detail}"))
+        })
+    }
+
+    /// The most specific variant matching "provider/model": the exact name, then a pattern
+    /// (the longest wins), then the provider alone; equally specific ones by file order.
+    pub(super) fn variant_for(&self, target: &str) -> Option<&Part> {
+        let provider = target.split_once('/').map_or(target, |(p, _)| p);
+        let rank = |key: &str| -> Option<usize> {
+            if key == target {
+                Some(usize::MAX)
+            } else if key.contains('*') && glob(key, target) {
+                Some(1 + key.len())
+            } else if key == provider {
+                Some(0)
+            } else {
+                None
+            }
+        };
+        let mut best: Option<(usize, &Part)> = None;
+        for (key, part) in &self.variants {
+            if let Some(r) = rank(key) {
+                if best.is_none_or(|(b, _)| r > b) {
+                    best = Some((r, part));
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+}
+
+/// `*` matches any run of characters (slashes included); everything else matches itself.
+pub(super) fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = match parts.split_first() {
+        Some(x) => x,
+        None => return text.is_empty(),
+    };
+    let Some(mut left) = text.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return left.is_empty();
+    };
+    for part in middle {
+        match left.find(part) {
+            Some(i) => left = &left[i + part.len()..],
+            None => return false,
+        }
+    }
+    left.len() >= last.len() && left.ends_with(last)
+}
