@@ -333,9 +333,10 @@ async fn every_recorded_interaction_decodes() {
             }
         }
     }
+    // 36 files: 34 chat recordings and the two OpenAI Responses ones skipped above.
     assert_eq!(
         (paths.len(), interactions, streams, failures),
-        (34, 51, 15, 8)
+        (36, 51, 15, 8)
     );
 }
 
