@@ -166,7 +166,7 @@ impl Client {
 
     /// What the primary model can do, from the provider and the model catalogue.
     pub fn capabilities(&self) -> Capabilities {
-        Capabilities::of(self.model())
+        Capabilities::of_target(self.provider(), self.model())
     }
 
     /// Test the key and the connection with one cheap authenticated request (listing the

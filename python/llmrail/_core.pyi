@@ -370,6 +370,9 @@ class _ExtractAny(_ExtractCommon, total=False):
 @final
 class Capabilities:
     """What a client's model can do; ``None`` where the model catalogue does not know."""
+    @staticmethod
+    def of(model: str) -> Capabilities:
+        """The capabilities of ``"provider/model"``, without building a client (no key needed)."""
     @property
     def streaming(self) -> bool:
         """Streamed answers (every provider llmrail speaks)."""
@@ -387,7 +390,8 @@ class Capabilities:
         """Prompt-prefix caching."""
     @property
     def batch_api(self) -> bool | None:
-        """A batch API."""
+        """Batch jobs for this model go through the provider's batch API (half price); ``False``:
+        they run as concurrent calls."""
 
 class _BatchCounts(TypedDict):
     """How many items of a batch job are in each state."""
@@ -1195,10 +1199,15 @@ class MockServer:
     def clear(self) -> None:
         """Forget recorded requests, queued replies, the default reply and the disconnect count."""
     def batch_settings(
-        self, *, processing: float = 0.0, outcomes: Mapping[str, Sequence[str]] | None = None
+        self,
+        *,
+        processing: float = 0.0,
+        outcomes: Mapping[str, Sequence[str]] | None = None,
+        available: bool = True,
     ) -> None:
         """How provider batches behave: seconds from create to ended, and per custom_id one
-        outcome per submission ("succeeded", "expired", or an error type)."""
+        outcome per submission ("succeeded", "expired", or an error type); ``available=False``:
+        no batch API (every batch endpoint answers 404)."""
     @property
     def disconnects(self) -> int:
         """Requests the client abandoned before the response was complete."""

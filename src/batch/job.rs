@@ -91,8 +91,7 @@ impl BatchJob {
     ) -> Result<Self> {
         let ids = custom_ids(&requests)?;
         let provider = client.provider();
-        let api =
-            Api::of(provider).filter(|_| crate::catalog::batch_api(client.model()) != Some(false));
+        let api = crate::catalog::batch_api_for(provider, client.model());
         let mode = if api.is_some() {
             Mode::Batch
         } else {
