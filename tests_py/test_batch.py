@@ -220,6 +220,73 @@ def test_wait_sync_blocks_until_the_job_ended(srv: MockServer, tmp_path: Path) -
     assert isinstance(a, llmrail.ChatResponse)
 
 
+async def test_wait_progress_shows_a_tqdm_bar_when_tqdm_is_installed(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tqdm")
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    job = await make_client(srv, "anthropic").submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    ticks: list[int] = []
+    await job.wait(poll_interval=0.02, timeout=20, progress=True, on_progress=lambda c: ticks.append(c["pending"]))
+    err = capsys.readouterr().err
+    assert job.id in err and "3/3" in err and "item" in err and "ended, 1 failed" in err
+    assert "0/3" in err  # drawn from the first poll, while the batch ran
+    assert ticks[-1] == 0  # on_progress is called as well
+
+
+async def test_wait_progress_without_tqdm_rewrites_one_line_on_stderr(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if it were not installed
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    job = await make_client(srv, "openai").submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    await job.wait(poll_interval=0.02, timeout=20, progress=True)
+    err = capsys.readouterr().err
+    lines = err.split("\r")
+    assert lines[0] == "" and err.endswith("\n") and err.count("\n") == 1
+    assert lines[1].startswith(f"{job.id} running: 0/3 items (0 %), 0 succeeded, 0 failed, 0 s")
+    assert lines[-1].startswith(f"{job.id} ended: 3/3 items (100 %), 2 succeeded, 1 failed, 0 s")
+
+
+async def test_a_cancelled_wait_ends_its_progress_line(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    srv.batch_settings(processing=30)
+    job = await make_client(srv, "anthropic").submit_batch(requests("a"), store=tmp_path / "s")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(job.wait(poll_interval=0.02, progress=True), 0.2)
+    err = capsys.readouterr().err
+    assert f"{job.id} running: 0/1 items" in err and err.endswith("\n")
+
+
+def test_wait_sync_shows_progress_and_calls_on_progress_too(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    srv.batch_settings(processing=0.1)
+
+    async def submit() -> llmrail.BatchJob:
+        return await make_client(srv, "anthropic").submit_batch(requests("a", "b"), store=tmp_path / "s")
+
+    job = asyncio.run(submit())
+    seen: list[int] = []
+    job.wait_sync(poll_interval=0.02, progress=True, on_progress=lambda c: seen.append(c["succeeded"]))
+    assert seen[-1] == 2
+    assert capsys.readouterr().err.rstrip("\n").split("\r")[-1].startswith(f"{job.id} ended: 2/2 items")
+
+    class Stop(Exception):
+        pass
+
+    def stop(counts: object) -> None:
+        raise Stop("enough")
+
+    srv.batch_settings(processing=30)
+    job = asyncio.run(submit())
+    with pytest.raises(Stop, match="enough"):
+        job.wait_sync(poll_interval=0.02, on_progress=stop)
+
+
 CHILD = textwrap.dedent(
     """
     import asyncio, sys

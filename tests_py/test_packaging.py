@@ -57,3 +57,7 @@ def test_the_httpx_extra_brings_what_the_sdk_transport_imports() -> None:
 
 def test_the_httpx2_extra_brings_what_its_twin_imports() -> None:
     assert third_party_imports(PACKAGE / "httpx2.py", PACKAGE / "_sdk_transport.py") == extra("httpx2") == {"httpx2"}
+
+
+def test_the_progress_extra_brings_the_bar_that_wait_progress_shows() -> None:
+    assert third_party_imports(PACKAGE / "_progress.py") == extra("progress") == {"tqdm"}

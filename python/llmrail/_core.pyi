@@ -455,14 +455,24 @@ class BatchJob:
         poll_interval: float | None = None,
         timeout: float | None = None,
         on_progress: Callable[[_BatchCounts], object] | None = None,
+        progress: bool = False,
     ) -> None:
         """Wait until every item has its result, polling every ``poll_interval`` seconds (30).
 
         ``on_progress(counts)`` is called after each poll (each call, in concurrent mode); an
-        exception it raises comes out of ``wait``. After ``timeout`` seconds, ``TimeoutError``:
-        the job goes on, and can be waited for again or resumed.
+        exception it raises comes out of ``wait``. ``progress=True`` shows the progress on
+        stderr: a tqdm bar when tqdm is installed, else one line rewritten in place. After
+        ``timeout`` seconds, ``TimeoutError``: the job goes on, and can be waited for again or
+        resumed.
         """
-    def wait_sync(self, *, poll_interval: float | None = None, timeout: float | None = None) -> None:
+    def wait_sync(
+        self,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[_BatchCounts], object] | None = None,
+        progress: bool = False,
+    ) -> None:
         """The same wait, blocking this thread (the GIL is released while waiting)."""
     async def cancel(self) -> None:
         """Ask the provider to stop; ``wait()`` then collects what finished before."""
