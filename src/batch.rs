@@ -24,6 +24,7 @@ mod job;
 mod openai;
 mod outcome;
 mod state;
+mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -31,7 +32,8 @@ mod tests;
 pub use batcher::{Batcher, BatcherOptions, ItemAnswer};
 pub use job::{BatchJob, SubmitOptions, WaitOptions, DEFAULT_POLL_INTERVAL};
 pub use outcome::ItemResult;
-pub use store::{default_store_path, Store};
+pub use stats::{process_stats, JobsByStatus, Stats};
+pub use store::{default_store_path, JobSummary, Store};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,6 +5,8 @@ the batch price, and a job resumed from its store after its process was SIGKILLe
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import os
 import signal
 import subprocess
@@ -285,6 +287,88 @@ def test_wait_sync_shows_progress_and_calls_on_progress_too(
     job = asyncio.run(submit())
     with pytest.raises(Stop, match="enough"):
         job.wait_sync(poll_interval=0.02, on_progress=stop)
+
+
+def batch_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmrail", "batch", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_the_command_line_lists_shows_reads_and_cancels_kept_jobs(srv: MockServer, tmp_path: Path) -> None:
+    store = str(tmp_path / "jobs.sqlite3")
+    srv.batch_settings(outcomes={"b": ["invalid_request_error"]})
+    client = make_client(srv, "anthropic")
+    ended = await client.submit_batch(requests("a", "b"), store=store)
+    await ended.wait(poll_interval=0.02, timeout=20)
+    srv.batch_settings(processing=30)
+    running = await client.submit_batch(requests("c", "d", "e"), store=store)
+
+    listed = batch_cli("list", "--store", store)
+    assert listed.returncode == 0, listed.stderr
+    first, second = listed.stdout.splitlines()
+    assert first.startswith(f"{ended.id}  ended ") and "succeeded=1 errored=1" in first
+    assert second.startswith(f"{running.id}  running ") and "pending=3" in second
+    assert "anthropic/claude-sonnet-4-5" in first
+
+    stats = json.loads(batch_cli("stats", "--store", store).stdout)
+    assert stats["jobs"]["ended"] == stats["jobs"]["running"] == 1 and stats["jobs"]["failed"] == 0
+    assert stats["items"] == {"pending": 3, "succeeded": 1, "errored": 1, "cancelled": 0, "expired": 0}
+    assert stats["provider_batches"] == 2
+
+    shown = json.loads(batch_cli("show", running.id, "--store", store).stdout)
+    assert shown["status"] == "running" and shown["provider_batch_ids"] == running.provider_batch_ids
+
+    results = [json.loads(line) for line in batch_cli("results", ended.id, "--store", store).stdout.splitlines()]
+    assert results[0] == {"index": 0, "custom_id": "a", "text": "mock reply to: question a", "attempts": 1,
+                          "input_tokens": results[0]["input_tokens"], "output_tokens": results[0]["output_tokens"]}
+    assert results[1]["custom_id"] == "b" and results[1]["error"] == "BadRequestError"
+    unfinished = batch_cli("results", running.id, "--store", store)
+    assert unfinished.returncode == 1 and "await job.wait()" in unfinished.stderr
+
+    cancelled = batch_cli("cancel", running.id, "--store", store, "--api-key", API_KEY)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.startswith(f"{running.id} cancelling")
+    assert any(r["path"].endswith("/cancel") for r in srv.requests)
+
+    missing = batch_cli("show", "batchjob_nope", "--store", store)
+    assert missing.returncode == 1 and "no batch job" in missing.stderr
+    assert batch_cli("show", "--store", store).returncode == 2
+    (tmp_path / "other.db").write_text("not a database at all, but long enough to be read as one" * 20)
+    other = batch_cli("list", "--store", str(tmp_path / "other.db"))
+    assert other.returncode == 1 and "not an llmrail batch store" in other.stderr
+
+
+async def test_stats_count_the_processs_jobs_and_a_stores(srv: MockServer, tmp_path: Path) -> None:
+    gc.collect()  # jobs of earlier tests, still waiting for the collector, leave the numbers now
+    before = llmrail.BatchJob.process_stats()
+    srv.batch_settings(outcomes={"b": ["invalid_request_error"]})
+    client = make_client(srv, "openai")
+    job = await client.submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    during = llmrail.BatchJob.process_stats()
+    assert sum(during["jobs"].values()) - sum(before["jobs"].values()) == 1
+    assert during["jobs"]["ended"] == before["jobs"]["ended"]  # not collected yet
+    assert sum(during["items"].values()) - sum(before["items"].values()) == 3
+    await job.wait(poll_interval=0.02, timeout=20)
+    after = llmrail.BatchJob.process_stats()
+    assert after["jobs"]["ended"] - before["jobs"]["ended"] == 1
+    assert after["items"]["succeeded"] - before["items"]["succeeded"] == 2
+    assert after["items"]["errored"] - before["items"]["errored"] == 1
+    assert after["provider_batches"] - before["provider_batches"] == 1
+    del job
+    gc.collect()
+    assert llmrail.BatchJob.process_stats() == before
+
+    store = llmrail.BatchStore(tmp_path / "s")
+    assert store.path == tmp_path / "s" and repr(store) == f'BatchStore("{tmp_path / "s"}")'
+    assert store.stats() == {
+        "jobs": {"submitted": 0, "running": 0, "finalizing": 0, "ended": 1, "failed": 0, "cancelling": 0,
+                 "cancelled": 0, "expired": 0},
+        "items": {"pending": 0, "succeeded": 2, "errored": 1, "cancelled": 0, "expired": 0},
+        "provider_batches": 1,
+    }
+    (summary,) = store.jobs()
+    assert summary["status"] == "ended" and summary["provider"] == "openai" and summary["mode"] == "batch"
+    assert summary["counts"]["succeeded"] == 2 and len(summary["provider_batch_ids"]) == 1
 
 
 CHILD = textwrap.dedent(

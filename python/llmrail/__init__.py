@@ -11,6 +11,7 @@ from . import replay
 from ._core import (
     Batcher,
     BatchJob,
+    BatchStore,
     BreakerStatus,
     CacheStats,
     Capabilities,
@@ -70,6 +71,7 @@ __all__ = [
     "ExtractOptions",
     "BatchRequest",
     "BatchJob",
+    "BatchStore",
     "Batcher",
     "ChatResponse",
     "ChatStream",

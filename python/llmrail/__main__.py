@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmrail demo | mock-server | queue``."""
+"""Command line: ``python -m llmrail demo | mock-server | queue | batch``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a chat, a stream and a tool call (mock server unless a key is set)")
     demo.add_argument("--model", help='"provider/model" to call for real (default: from the keys set)')
     demo.add_argument("--mock", action="store_true", help="use the built-in mock server even if a key is set")
+    from ._batch_cli import add_parser as add_batch_parser
     from ._queue_cli import add_parser
 
     add_parser(sub)
+    add_batch_parser(sub)
     sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -27,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._queue_cli import run as queue_main
 
         return queue_main(args)
+    if args.command == "batch":
+        from ._batch_cli import run as batch_main
+
+        return batch_main(args)
     from .testing import main as mock_main
 
     return mock_main(rest)

@@ -2,6 +2,7 @@
 # and tests_py/test_stub.py that every public class, method, function and option has a docstring:
 # editors show these on hover.
 import os
+import pathlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
@@ -13,6 +14,7 @@ from llmrail.errors import LLMError
 __version__: str
 __all__ = [
     "BatchJob",
+    "BatchStore",
     "Batcher",
     "BreakerStatus",
     "CircuitBreaker",
@@ -411,6 +413,53 @@ _BatchStatus = Literal[
     "submitted", "running", "finalizing", "ended", "failed", "cancelling", "cancelled", "expired"
 ]
 
+class _BatchStats(TypedDict):
+    """Batch jobs by status, their items by state, and their provider batches: the numbers a
+    metrics exporter reads (``BatchJob.process_stats()``, ``BatchStore.stats()``)."""
+
+    jobs: dict[_BatchStatus, int]
+    """Every status, with how many jobs are in it (zeros included)."""
+    items: _BatchCounts
+    """The jobs' items, summed."""
+    provider_batches: int
+    """Provider batches made for them so far (retries included)."""
+
+class _BatchJobSummary(TypedDict):
+    """A job kept in a store, as ``BatchStore.jobs()`` lists it."""
+
+    id: str
+    """llmrail's id of the job: what ``BatchJob.resume`` takes."""
+    provider: str
+    """The provider the job runs on."""
+    model: str
+    """The model, without its provider."""
+    status: _BatchStatus
+    """Where the job stands, as ``BatchJob.status`` says."""
+    mode: Literal["batch", "concurrent"]
+    """"batch": the provider's batch API; "concurrent": real-time calls."""
+    counts: _BatchCounts
+    """How many items are in each state."""
+    created_at: float
+    """When the job was submitted, in Unix seconds."""
+    expires_at: float | None
+    """When the provider gives up on unprocessed items (Unix seconds)."""
+    provider_batch_ids: list[str]
+    """The ids of the provider batches made so far."""
+
+@final
+class BatchStore:
+    """The batch jobs kept in one store file (what ``python -m llmrail batch`` reads)."""
+    def __new__(cls, path: str | os.PathLike[str] | None = None) -> BatchStore:
+        """Open the store at ``path`` (default: ``llmrail/batches.sqlite3`` in the user cache
+        directory); a file that is not an llmrail batch store is refused."""
+    @property
+    def path(self) -> pathlib.Path:
+        """The store file."""
+    def jobs(self) -> list[_BatchJobSummary]:
+        """Every job kept here, oldest first."""
+    def stats(self) -> _BatchStats:
+        """The jobs kept here by status, their items by state, and their provider batches."""
+
 @final
 class BatchJob:
     """A provider batch job (half price, answered within a day), or, for a provider without a
@@ -442,6 +491,13 @@ class BatchJob:
     @property
     def provider_batch_ids(self) -> list[str]:
         """The ids of the provider batches made so far (retries make more)."""
+    @property
+    def custom_ids(self) -> list[str]:
+        """The requests' custom ids, in input order (as ``results()`` is)."""
+    @staticmethod
+    def process_stats() -> _BatchStats:
+        """The jobs this process holds (every ``BatchJob`` not yet dropped, a batcher's
+        included) by status, their items by state, and their provider batches."""
     @property
     def usage(self) -> Usage:
         """Tokens summed over the items that succeeded; the job must have ended."""

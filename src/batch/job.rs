@@ -21,7 +21,7 @@ use http::HeaderMap;
 use super::outcome::{decode, ItemResult, Outcome};
 use super::state::{Item, Meta, Place, Remote, State};
 use super::store::Store;
-use super::{anthropic, concurrent, gemini, openai};
+use super::{anthropic, concurrent, gemini, openai, stats};
 use super::{custom_ids, now, split, Api, BatchRequest, JobInfo, Mode, Polled, Status};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -141,6 +141,7 @@ impl BatchJob {
             store,
             concurrency: opts.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
         };
+        stats::register(&job.state);
         // Written before anything is submitted: a crash from here on loses nothing.
         job.save()?;
         if mode == Mode::Batch {
@@ -167,13 +168,24 @@ impl BatchJob {
     }
 
     fn resumed(client: &Client, store: Arc<Store>, state: State) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        stats::register(&state);
         Self {
             client: client.clone(),
-            state: Arc::new(Mutex::new(state)),
+            state,
             stepping: Arc::default(),
             store: Some(store),
             concurrency: DEFAULT_CONCURRENCY,
         }
+    }
+
+    /// The ids of the requests, in input order.
+    pub fn custom_ids(&self) -> Vec<String> {
+        self.lock()
+            .items
+            .iter()
+            .map(|it| it.custom_id.clone())
+            .collect()
     }
 
     /// Load job `id` from the store at `path` and continue it with a client for its model

@@ -177,13 +177,29 @@ fn results(py: Python<'_>, job: &BatchJob) -> PyResult<Py<PyAny>> {
     Ok(list.into_any().unbind())
 }
 
-fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("pending", c.pending)?;
     d.set_item("succeeded", c.succeeded)?;
     d.set_item("errored", c.errored)?;
     d.set_item("cancelled", c.cancelled)?;
     d.set_item("expired", c.expired)?;
+    Ok(d)
+}
+
+/// `{"jobs": {status: n, ...}, "items": counts, "provider_batches": n}`.
+pub(super) fn stats_dict<'py>(
+    py: Python<'py>,
+    stats: &batch::Stats,
+) -> PyResult<Bound<'py, PyDict>> {
+    let jobs = PyDict::new(py);
+    for (status, n) in stats.jobs.iter() {
+        jobs.set_item(status.as_str(), n)?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("jobs", jobs)?;
+    d.set_item("items", counts_dict(py, &stats.items)?)?;
+    d.set_item("provider_batches", stats.provider_batches)?;
     Ok(d)
 }
 
@@ -241,6 +257,19 @@ impl PyBatchJob {
     #[getter]
     fn provider_batch_ids(&self) -> Vec<String> {
         self.inner.provider_batch_ids()
+    }
+
+    /// The requests' custom ids, in input order (as `results()` is).
+    #[getter]
+    fn custom_ids(&self) -> Vec<String> {
+        self.inner.custom_ids()
+    }
+
+    /// The jobs this process holds (every `BatchJob` not yet dropped, a batcher's included) by
+    /// status, their items by state, and their provider batches.
+    #[staticmethod]
+    fn process_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        stats_dict(py, &batch::process_stats())
     }
 
     /// Usage summed over the items that succeeded (the job must have ended).
