@@ -289,6 +289,28 @@ def test_wait_sync_shows_progress_and_calls_on_progress_too(
         job.wait_sync(poll_interval=0.02, on_progress=stop)
 
 
+async def test_an_anthropic_batch_with_a_one_hour_cache_sends_the_extended_ttl_beta(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    policy = "You are the support assistant of Example Corp. " + "Follow the refund policy. " * 300
+    srv.batch_settings(outcomes={"x0": ["overloaded_error", "succeeded"]})
+    client = make_client(srv, "anthropic")
+    cached: list[llmrail.BatchRequest] = [
+        {"custom_id": f"x{i}", "messages": [{"role": "system", "content": policy}, {"role": "user", "content": "q"}],
+         "prompt_cache": "1h", "max_tokens": 20} for i in range(2)
+    ]
+    job = await client.submit_batch(cached, store=tmp_path / "s")
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended" and job.results()[0].attempts == 2  # type: ignore[union-attr]
+    await client.submit_batch(requests("plain"), store=tmp_path / "s")
+    first, retry, plain = (r for r in srv.requests if r["path"] == "/v1/messages/batches")
+    assert first["body"]["requests"][0]["params"]["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    # The retry's batch carries it too: the betas are kept with the job (and so resume with it).
+    for create in (first, retry):
+        assert dict(create["headers"])["anthropic-beta"] == "extended-cache-ttl-2025-04-11"
+    assert "anthropic-beta" not in dict(plain["headers"])
+
+
 def batch_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "llmrail", "batch", *args], capture_output=True, text=True,
                           timeout=60)

@@ -99,9 +99,16 @@ impl BatchJob {
         };
         let mut items = Vec::with_capacity(requests.len());
         let mut kept = Vec::new();
+        let mut betas: Vec<String> = Vec::new();
         for (id, r) in ids.into_iter().zip(requests) {
             let body = match mode {
-                Mode::Batch => client.batch_body(r.request)?,
+                Mode::Batch => {
+                    let (body, headers) = client.batch_body(r.request)?;
+                    if api == Some(Api::Anthropic) {
+                        anthropic::betas(&headers, &mut betas);
+                    }
+                    body
+                }
                 Mode::Concurrent => {
                     kept.push(Some(r.request));
                     Bytes::new()
@@ -126,6 +133,7 @@ impl BatchJob {
             expires_at: None,
             remotes: Vec::new(),
             cancel_requested: false,
+            betas,
         };
         let mut state = State::new(meta, items);
         state.requests = kept;
@@ -326,6 +334,8 @@ impl BatchJob {
         let items: Vec<(&str, &Bytes)> = bodies.iter().map(|(id, b)| (id.as_str(), b)).collect();
         match api {
             Api::Anthropic => {
+                let betas = self.lock().meta.betas.clone();
+                let headers = anthropic::with_betas(headers, &betas);
                 let body = target
                     .send_raw(anthropic::create(ep, &headers, &items)?)
                     .await?;
