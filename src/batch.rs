@@ -4,7 +4,7 @@
 //! One job engine (`job.rs`) and one translation per provider's batch API (`anthropic.rs`:
 //! Message Batches; `openai.rs`: a JSONL file, then `/v1/batches`, then an output and an error
 //! file; `gemini.rs`: inline `batchGenerateContent`, an operation polled until its inline
-//! responses are there), chosen by [`Api::of`]. The engine submits, polls, collects results by `custom_id`
+//! responses are there), chosen by [`crate::catalog::batch_api_for`]. The engine submits, polls, collects results by `custom_id`
 //! (providers answer out of order; results come back in input order), resubmits items that
 //! failed for a reason worth retrying, and writes its state to a [`Store`] after every change so
 //! that another process can resume it. Each item's body is built by the client's provider
@@ -13,8 +13,8 @@
 //! through the client's transport, so cassettes record and replay a batch like any call.
 //!
 //! Which way the arrows point: `batch -> client` (its primary target sends and translates),
-//! `batch -> providers` (helpers of the wire files), `batch -> model`, `batch -> catalog` (the
-//! batch discount). Nothing below knows about batches.
+//! `batch -> providers` (helpers of the wire files), `batch -> model`, `batch -> catalog` (which
+//! providers have a batch API, and its discount). Nothing below knows about batches.
 
 mod anthropic;
 mod batcher;
@@ -24,6 +24,7 @@ mod job;
 mod openai;
 mod outcome;
 mod state;
+mod stats;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -31,7 +32,8 @@ mod tests;
 pub use batcher::{Batcher, BatcherOptions, ItemAnswer};
 pub use job::{BatchJob, SubmitOptions, WaitOptions, DEFAULT_POLL_INTERVAL};
 pub use outcome::ItemResult;
-pub use store::{default_store_path, Store};
+pub use stats::{process_stats, JobsByStatus, Stats};
+pub use store::{default_store_path, JobSummary, Store};
 
 use serde::{Deserialize, Serialize};
 
@@ -152,26 +154,11 @@ pub(crate) struct Polled {
     pub error_file: Option<String>,
 }
 
-/// A provider batch API, and its limits per provider batch (a larger job is split).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Api {
-    Anthropic,
-    OpenAi,
-    Gemini,
-}
+/// A provider batch API (which providers have one is the catalogue's fact), and its limits per
+/// provider batch (a larger job is split).
+pub use crate::catalog::BatchApi as Api;
 
 impl Api {
-    /// The batch API of a provider, by its name; `None` runs the job concurrently.
-    pub fn of(provider: &str) -> Option<Self> {
-        match provider {
-            "anthropic" => Some(Self::Anthropic),
-            "openai" => Some(Self::OpenAi),
-            "gemini" => Some(Self::Gemini),
-            _ => None,
-        }
-    }
-
     /// The most requests and bytes one provider batch may hold: Anthropic "Message Batches"
     /// (docs.claude.com/en/docs/build-with-claude/batch-processing, "Batch limitations":
     /// 100,000 requests or 256 MB); OpenAI "Batch API" (platform.openai.com/docs/guides/batch,

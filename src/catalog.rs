@@ -147,16 +147,55 @@ pub fn batch_api(model: &str) -> Option<bool> {
     fact(model, |m| m.batch_api)
 }
 
-/// What a request sent through `provider`'s batch API costs, as a fraction of the real-time
-/// price; `None` for a provider without one. A provider-wide fact (each provider's page states
-/// it for every model), so it is kept per provider, beside that provider's rows.
-pub fn batch_price(provider: &str) -> Option<f64> {
-    match provider {
-        "anthropic" => Some(anthropic::BATCH_PRICE),
-        "openai" => Some(openai::BATCH_PRICE),
-        "gemini" => Some(gemini::BATCH_PRICE),
-        _ => None,
+/// A provider's batch API (half price, answered within a day). Which providers have one is
+/// kept here and nowhere else: batch jobs choose their translation by it (`crate::batch`), the
+/// batch price is read by it, and `Client.capabilities` (and from there LangChain's
+/// `optimize(batch=True)`) reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchApi {
+    /// Message Batches.
+    Anthropic,
+    /// A JSONL file, then `/v1/batches`.
+    OpenAi,
+    /// `batchGenerateContent`.
+    Gemini,
+}
+
+impl BatchApi {
+    /// The batch API of a provider, by its name (`crate::providers::Provider::name`); `None`:
+    /// it has none (OpenRouter, Ollama, Azure, Bedrock, a registered provider).
+    pub fn of(provider: &str) -> Option<Self> {
+        match provider {
+            "anthropic" => Some(Self::Anthropic),
+            "openai" => Some(Self::OpenAi),
+            "gemini" => Some(Self::Gemini),
+            _ => None,
+        }
     }
+
+    /// What a request sent through it costs, as a fraction of the real-time price. A
+    /// provider-wide fact (each provider's page states it for every model), so it is kept per
+    /// provider, beside that provider's rows.
+    pub fn price(self) -> f64 {
+        match self {
+            Self::Anthropic => anthropic::BATCH_PRICE,
+            Self::OpenAi => openai::BATCH_PRICE,
+            Self::Gemini => gemini::BATCH_PRICE,
+        }
+    }
+}
+
+/// The batch API a batch job for `model` on `provider` goes through: the provider's, unless the
+/// model's row says that API does not take it. `None`: the job runs as concurrent calls.
+pub fn batch_api_for(provider: &str, model: &str) -> Option<BatchApi> {
+    BatchApi::of(provider).filter(|_| batch_api(model) != Some(false))
+}
+
+/// What a request sent through `provider`'s batch API costs, as a fraction of the real-time
+/// price; `None` for a provider without one.
+pub fn batch_price(provider: &str) -> Option<f64> {
+    BatchApi::of(provider).map(BatchApi::price)
 }
 
 pub fn vision(model: &str) -> Option<bool> {

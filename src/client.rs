@@ -190,16 +190,17 @@ impl Client {
         self.pipe.primary()
     }
 
-    /// The body of `req` as the primary target would send it, its prompt-cache breakpoints
-    /// planned as for any call (a provider batch carries each request's body).
-    pub(crate) fn batch_body(&self, req: ChatRequest) -> Result<bytes::Bytes> {
+    /// The body and headers of `req` as the primary target would send it, its prompt-cache
+    /// breakpoints planned as for any call (a provider batch carries each request's body, and
+    /// what its API needs of the headers).
+    pub(crate) fn batch_body(&self, req: ChatRequest) -> Result<(bytes::Bytes, http::HeaderMap)> {
         let (req, plan) = self.cache.plan(req, self.provider(), self.model());
         self.pipe.primary().body(&req, &plan)
     }
 
     /// What the primary model can do, from the provider and the model catalogue.
     pub fn capabilities(&self) -> Capabilities {
-        Capabilities::of(self.model())
+        Capabilities::of_target(self.provider(), self.model())
     }
 
     /// Test the key and the connection with one cheap authenticated request (listing the

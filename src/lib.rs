@@ -63,6 +63,8 @@ mod _core {
     #[pymodule_export]
     use crate::py::batch::{PyBatchJob, PyBatcher};
     #[pymodule_export]
+    use crate::py::batch_store::PyBatchStore;
+    #[pymodule_export]
     use crate::py::bridge::{bench_noop_future_into_py, bench_noop_native, reset_log_levels};
     #[pymodule_export]
     use crate::py::cache::{plan_prompt_cache, PyCacheStats};

@@ -4,6 +4,7 @@
 
 mod arg;
 pub(crate) mod batch;
+pub(crate) mod batch_store;
 pub(crate) mod bridge;
 pub(crate) mod cache;
 pub(crate) mod capabilities;

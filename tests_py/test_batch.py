@@ -5,6 +5,8 @@ the batch price, and a job resumed from its store after its process was SIGKILLe
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 import os
 import signal
 import subprocess
@@ -218,6 +220,177 @@ def test_wait_sync_blocks_until_the_job_ended(srv: MockServer, tmp_path: Path) -
     job.wait_sync(poll_interval=0.02)
     (a,) = job.results()
     assert isinstance(a, llmrail.ChatResponse)
+
+
+async def test_wait_progress_shows_a_tqdm_bar_when_tqdm_is_installed(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tqdm")
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    job = await make_client(srv, "anthropic").submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    ticks: list[int] = []
+    await job.wait(poll_interval=0.02, timeout=20, progress=True, on_progress=lambda c: ticks.append(c["pending"]))
+    err = capsys.readouterr().err
+    assert job.id in err and "3/3" in err and "item" in err and "ended, 1 failed" in err
+    assert "0/3" in err  # drawn from the first poll, while the batch ran
+    assert ticks[-1] == 0  # on_progress is called as well
+
+
+async def test_wait_progress_without_tqdm_rewrites_one_line_on_stderr(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # as if it were not installed
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    job = await make_client(srv, "openai").submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    await job.wait(poll_interval=0.02, timeout=20, progress=True)
+    err = capsys.readouterr().err
+    lines = err.split("\r")
+    assert lines[0] == "" and err.endswith("\n") and err.count("\n") == 1
+    assert lines[1].startswith(f"{job.id} running: 0/3 items (0 %), 0 succeeded, 0 failed, 0 s")
+    assert lines[-1].startswith(f"{job.id} ended: 3/3 items (100 %), 2 succeeded, 1 failed, 0 s")
+
+
+async def test_a_cancelled_wait_ends_its_progress_line(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    srv.batch_settings(processing=30)
+    job = await make_client(srv, "anthropic").submit_batch(requests("a"), store=tmp_path / "s")
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(job.wait(poll_interval=0.02, progress=True), 0.2)
+    err = capsys.readouterr().err
+    assert f"{job.id} running: 0/1 items" in err and err.endswith("\n")
+
+
+def test_wait_sync_shows_progress_and_calls_on_progress_too(
+    srv: MockServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    srv.batch_settings(processing=0.1)
+
+    async def submit() -> llmrail.BatchJob:
+        return await make_client(srv, "anthropic").submit_batch(requests("a", "b"), store=tmp_path / "s")
+
+    job = asyncio.run(submit())
+    seen: list[int] = []
+    job.wait_sync(poll_interval=0.02, progress=True, on_progress=lambda c: seen.append(c["succeeded"]))
+    assert seen[-1] == 2
+    assert capsys.readouterr().err.rstrip("\n").split("\r")[-1].startswith(f"{job.id} ended: 2/2 items")
+
+    class Stop(Exception):
+        pass
+
+    def stop(counts: object) -> None:
+        raise Stop("enough")
+
+    srv.batch_settings(processing=30)
+    job = asyncio.run(submit())
+    with pytest.raises(Stop, match="enough"):
+        job.wait_sync(poll_interval=0.02, on_progress=stop)
+
+
+async def test_an_anthropic_batch_with_a_one_hour_cache_sends_the_extended_ttl_beta(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    policy = "You are the support assistant of Example Corp. " + "Follow the refund policy. " * 300
+    srv.batch_settings(outcomes={"x0": ["overloaded_error", "succeeded"]})
+    client = make_client(srv, "anthropic")
+    cached: list[llmrail.BatchRequest] = [
+        {"custom_id": f"x{i}", "messages": [{"role": "system", "content": policy}, {"role": "user", "content": "q"}],
+         "prompt_cache": "1h", "max_tokens": 20} for i in range(2)
+    ]
+    job = await client.submit_batch(cached, store=tmp_path / "s")
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended" and job.results()[0].attempts == 2  # type: ignore[union-attr]
+    await client.submit_batch(requests("plain"), store=tmp_path / "s")
+    first, retry, plain = (r for r in srv.requests if r["path"] == "/v1/messages/batches")
+    assert first["body"]["requests"][0]["params"]["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    # The retry's batch carries it too: the betas are kept with the job (and so resume with it).
+    for create in (first, retry):
+        assert dict(create["headers"])["anthropic-beta"] == "extended-cache-ttl-2025-04-11"
+    assert "anthropic-beta" not in dict(plain["headers"])
+
+
+def batch_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmrail", "batch", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+async def test_the_command_line_lists_shows_reads_and_cancels_kept_jobs(srv: MockServer, tmp_path: Path) -> None:
+    store = str(tmp_path / "jobs.sqlite3")
+    srv.batch_settings(outcomes={"b": ["invalid_request_error"]})
+    client = make_client(srv, "anthropic")
+    ended = await client.submit_batch(requests("a", "b"), store=store)
+    await ended.wait(poll_interval=0.02, timeout=20)
+    srv.batch_settings(processing=30)
+    running = await client.submit_batch(requests("c", "d", "e"), store=store)
+
+    listed = batch_cli("list", "--store", store)
+    assert listed.returncode == 0, listed.stderr
+    first, second = listed.stdout.splitlines()
+    assert first.startswith(f"{ended.id}  ended ") and "succeeded=1 errored=1" in first
+    assert second.startswith(f"{running.id}  running ") and "pending=3" in second
+    assert "anthropic/claude-sonnet-4-5" in first
+
+    stats = json.loads(batch_cli("stats", "--store", store).stdout)
+    assert stats["jobs"]["ended"] == stats["jobs"]["running"] == 1 and stats["jobs"]["failed"] == 0
+    assert stats["items"] == {"pending": 3, "succeeded": 1, "errored": 1, "cancelled": 0, "expired": 0}
+    assert stats["provider_batches"] == 2
+
+    shown = json.loads(batch_cli("show", running.id, "--store", store).stdout)
+    assert shown["status"] == "running" and shown["provider_batch_ids"] == running.provider_batch_ids
+
+    results = [json.loads(line) for line in batch_cli("results", ended.id, "--store", store).stdout.splitlines()]
+    assert results[0] == {"index": 0, "custom_id": "a", "text": "mock reply to: question a", "attempts": 1,
+                          "input_tokens": results[0]["input_tokens"], "output_tokens": results[0]["output_tokens"]}
+    assert results[1]["custom_id"] == "b" and results[1]["error"] == "BadRequestError"
+    unfinished = batch_cli("results", running.id, "--store", store)
+    assert unfinished.returncode == 1 and "await job.wait()" in unfinished.stderr
+
+    cancelled = batch_cli("cancel", running.id, "--store", store, "--api-key", API_KEY)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.startswith(f"{running.id} cancelling")
+    assert any(r["path"].endswith("/cancel") for r in srv.requests)
+
+    missing = batch_cli("show", "batchjob_nope", "--store", store)
+    assert missing.returncode == 1 and "no batch job" in missing.stderr
+    assert batch_cli("show", "--store", store).returncode == 2
+    (tmp_path / "other.db").write_text("not a database at all, but long enough to be read as one" * 20)
+    other = batch_cli("list", "--store", str(tmp_path / "other.db"))
+    assert other.returncode == 1 and "not an llmrail batch store" in other.stderr
+
+
+async def test_stats_count_the_processs_jobs_and_a_stores(srv: MockServer, tmp_path: Path) -> None:
+    gc.collect()  # jobs of earlier tests, still waiting for the collector, leave the numbers now
+    before = llmrail.BatchJob.process_stats()
+    srv.batch_settings(outcomes={"b": ["invalid_request_error"]})
+    client = make_client(srv, "openai")
+    job = await client.submit_batch(requests("a", "b", "c"), store=tmp_path / "s")
+    during = llmrail.BatchJob.process_stats()
+    assert sum(during["jobs"].values()) - sum(before["jobs"].values()) == 1
+    assert during["jobs"]["ended"] == before["jobs"]["ended"]  # not collected yet
+    assert sum(during["items"].values()) - sum(before["items"].values()) == 3
+    await job.wait(poll_interval=0.02, timeout=20)
+    after = llmrail.BatchJob.process_stats()
+    assert after["jobs"]["ended"] - before["jobs"]["ended"] == 1
+    assert after["items"]["succeeded"] - before["items"]["succeeded"] == 2
+    assert after["items"]["errored"] - before["items"]["errored"] == 1
+    assert after["provider_batches"] - before["provider_batches"] == 1
+    del job
+    gc.collect()
+    assert llmrail.BatchJob.process_stats() == before
+
+    store = llmrail.BatchStore(tmp_path / "s")
+    assert store.path == tmp_path / "s" and repr(store) == f'BatchStore("{tmp_path / "s"}")'
+    assert store.stats() == {
+        "jobs": {"submitted": 0, "running": 0, "finalizing": 0, "ended": 1, "failed": 0, "cancelling": 0,
+                 "cancelled": 0, "expired": 0},
+        "items": {"pending": 0, "succeeded": 2, "errored": 1, "cancelled": 0, "expired": 0},
+        "provider_batches": 1,
+    }
+    (summary,) = store.jobs()
+    assert summary["status"] == "ended" and summary["provider"] == "openai" and summary["mode"] == "batch"
+    assert summary["counts"]["succeeded"] == 2 and len(summary["provider_batch_ids"]) == 1
 
 
 CHILD = textwrap.dedent(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
+import llmrail
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
@@ -82,8 +85,18 @@ def test_capabilities_are_detected(srv: MockServer, wrapped: BaseChatModel) -> N
     assert caps.provider in ("anthropic", "openai") and caps.model in ("claude-sonnet-4-6", "gpt-4.1-mini")
     assert caps.api_key is not None and caps.api_key.get_secret_value() == API_KEY
     assert caps.base_url is not None and caps.base_url.startswith(srv.url)
-    assert caps.prompt_cache and caps.llmrail and not caps.batch_api
+    assert caps.prompt_cache and caps.llmrail and caps.batch_api
     assert API_KEY not in repr(caps)
+
+
+def test_the_core_says_which_providers_have_a_batch_api(srv: MockServer) -> None:
+    assert llmrail.Capabilities.of("anthropic/claude-sonnet-4-6").batch_api is True
+    assert llmrail.Capabilities.of("openai/gpt-4.1-mini").batch_api is True
+    assert llmrail.Capabilities.of("openrouter/openai/gpt-4.1-mini").batch_api is False
+    on_openrouter = ChatOpenAI(model="openai/gpt-4.1-mini", base_url="https://openrouter.ai/api/v1", api_key=API_KEY)  # type: ignore[arg-type]
+    assert detect(on_openrouter).provider == "openrouter" and not detect(on_openrouter).batch_api
+    with pytest.raises(llmrail.ConfigurationError, match="unknown provider"):
+        llmrail.Capabilities.of("nowhere/model")
 
 
 def test_prompt_cache_marks_anthropic_requests_and_cache_shows_in_usage(srv: MockServer) -> None:
@@ -153,14 +166,92 @@ async def test_a_failing_plan_falls_back_too(srv: MockServer, caplog: pytest.Log
     assert "planning failed" in caplog.text
 
 
-async def test_batch_goes_through_llmrail(srv: MockServer, wrapped: BaseChatModel) -> None:
-    srv.default("ok", latency=0.1)
-    model = optimize(wrapped, batch=True)
+def batch_posts(srv: MockServer) -> int:
+    """Provider batches created (Anthropic's create, or OpenAI's create after its upload)."""
+    creates = ("/v1/messages/batches", "/v1/batches")
+    return sum(1 for r in srv.requests if r["method"] == "POST" and r["path"] in creates)
+
+
+def calls(srv: MockServer) -> list[RecordedRequest]:
+    """Real-time chat calls."""
+    return [r for r in srv.requests if r["path"] in ("/v1/messages", "/v1/chat/completions")]
+
+
+def batched(srv: MockServer, **options: Any) -> dict[str, Any]:
+    return {"max_wait": 0.05, "poll_interval": 0.02, **options}
+
+
+async def test_batch_goes_through_the_providers_batch_api(
+    srv: MockServer, wrapped: BaseChatModel, tmp_path: Path
+) -> None:
+    srv.default("ok")
+    model = optimize(wrapped, batch=batched(srv, store=tmp_path / "jobs.sqlite3"))
+    assert model.capabilities.batch_api
     out = await model.bind_tools([get_weather]).abatch([f"q{i}" for i in range(8)])
     assert [m.content for m in out] == ["ok"] * 8
+    assert all(m.usage_metadata is not None and m.usage_metadata["output_tokens"] > 0 for m in out)
+    assert batch_posts(srv) == 1 and calls(srv) == []
     agents = {dict(r["headers"]).get("user-agent", "") for r in srv.requests}
     assert all(a.startswith("llmrail") for a in agents), agents
-    assert all("get_weather" in json.dumps(r["body"]["tools"]) for r in srv.requests)
+    # Each item of the provider batch carries the bound tools.
+    if isinstance(wrapped, ChatAnthropic):
+        create = next(r for r in srv.requests if r["path"] == "/v1/messages/batches")
+        items = create["body"]["requests"]
+    else:
+        upload = next(r for r in srv.requests if r["path"] == "/v1/files")
+        text = upload["body"] if isinstance(upload["body"], str) else json.dumps(upload["body"])
+        items = [line for line in text.splitlines() if '"custom_id"' in line]
+    assert len(items) == 8 and all("get_weather" in json.dumps(i) for i in items)
+
+
+async def test_concurrent_abatch_callers_share_provider_batches(srv: MockServer, tmp_path: Path) -> None:
+    srv.default("ok")
+    model = optimize(wrapped_model(srv, "anthropic"), batch=batched(srv, max_wait=0.5, store=tmp_path / "s"))
+    first, second = await asyncio.gather(model.abatch(["a", "b", "c"]), model.abatch(["d", "e"]))
+    assert [m.content for m in first + second] == ["ok"] * 5
+    assert batch_posts(srv) == 1
+    create = next(r for r in srv.requests if r["path"] == "/v1/messages/batches")
+    assert len(create["body"]["requests"]) == 5
+
+
+async def test_items_the_batch_api_could_not_answer_are_sent_as_calls(
+    srv: MockServer, wrapped: BaseChatModel, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv.default("ok")
+    srv.batch_settings(outcomes={"1": ["invalid_request_error"]})
+    model = optimize(wrapped, batch=batched(srv, store=tmp_path / "s"))
+    with caplog.at_level(logging.WARNING, logger="llmrail.langchain"):
+        out = await model.abatch(["a", "b", "c"])
+    assert [m.content for m in out] == ["ok"] * 3
+    assert batch_posts(srv) == 1 and len(calls(srv)) == 1
+    assert "1 of 3 inputs got no answer from the provider's batch API" in caplog.text
+
+
+async def test_a_server_without_a_batch_api_gets_concurrent_calls_through_llmrail(
+    srv: MockServer, wrapped: BaseChatModel, tmp_path: Path
+) -> None:
+    srv.default("ok", latency=0.1)
+    srv.batch_settings(available=False)
+    model = optimize(wrapped, batch=batched(srv, store=tmp_path / "s"))
+    out = await model.bind_tools([get_weather]).abatch([f"q{i}" for i in range(8)])
+    assert [m.content for m in out] == ["ok"] * 8
+    assert batch_posts(srv) + sum(r["path"] == "/v1/files" for r in srv.requests) == 1  # the refused first step
+    agents = {dict(r["headers"]).get("user-agent", "") for r in calls(srv)}
+    assert len(calls(srv)) == 8 and all(a.startswith("llmrail") for a in agents), agents
+    assert all("get_weather" in json.dumps(r["body"]["tools"]) for r in calls(srv))
+
+
+async def test_an_input_that_fails_every_way_raises_or_is_returned(srv: MockServer, tmp_path: Path) -> None:
+    srv.default("ok")
+    srv.batch_settings(processing=0.2, outcomes={"0": ["invalid_request_error"]})
+    model = optimize(wrapped_model(srv, "anthropic"), batch=batched(srv, store=tmp_path / "s"))
+    running = asyncio.create_task(model.abatch(["a", "b"], return_exceptions=True))
+    await srv.wait_for_requests(1)  # the batch's create
+    # The call that follows the batch's refusal is refused too.
+    srv.fault(400, body={"type": "error", "error": {"type": "invalid_request_error", "message": "too long"}})
+    out = await running
+    assert isinstance(out[0], Exception) and "too long" in str(out[0])
+    assert isinstance(out[1], AIMessage) and out[1].content == "ok"
 
 
 def test_structured_output_goes_through_the_wrapper(srv: MockServer, wrapped: BaseChatModel) -> None:

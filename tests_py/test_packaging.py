@@ -66,3 +66,7 @@ def test_the_bench_extra_brings_the_progress_bar_the_runner_imports() -> None:
 def test_the_otel_extra_brings_what_the_tracing_imports() -> None:
     assert third_party_imports(PACKAGE / "_otel.py") == {"opentelemetry"}
     assert extra("otel") == {"opentelemetry_api"}
+
+
+def test_the_progress_extra_brings_the_bar_that_wait_progress_shows() -> None:
+    assert third_party_imports(PACKAGE / "_progress.py") == extra("progress") == {"tqdm"}

@@ -12,6 +12,7 @@ from . import replay
 from ._core import (
     Batcher,
     BatchJob,
+    BatchStore,
     BreakerStatus,
     CacheStats,
     Capabilities,
@@ -88,6 +89,7 @@ __all__ = [
     "ExtractOptions",
     "BatchRequest",
     "BatchJob",
+    "BatchStore",
     "Batcher",
     "ChatResponse",
     "ChatStream",

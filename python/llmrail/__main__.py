@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmrail demo | mock-server | queue | bench | prompts``."""
+"""Command line: ``python -m llmrail demo | mock-server | queue | batch | bench | prompts``."""
 
 from __future__ import annotations
 
@@ -14,15 +14,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a chat, a stream and a tool call (mock server unless a key is set)")
     demo.add_argument("--model", help='"provider/model" to call for real (default: from the keys set)')
     demo.add_argument("--mock", action="store_true", help="use the built-in mock server even if a key is set")
-    from ._queue_cli import add_parser
-
-    add_parser(sub)
+    from ._batch_cli import add_parser as add_batch_parser
+    from ._prompts_cli import add_parser as add_prompts
+    from ._queue_cli import add_parser as add_queue
     from .bench.cli import add_parser as add_bench
 
-    add_bench(sub)
-    from ._prompts_cli import add_parser as add_prompts
-
-    add_prompts(sub)
+    for add in (add_queue, add_batch_parser, add_bench, add_prompts):
+        add(sub)
     sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
@@ -33,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._queue_cli import run as queue_main
 
         return queue_main(args)
+    if args.command == "batch":
+        from ._batch_cli import run as batch_main
+
+        return batch_main(args)
     if args.command == "prompts":
         from ._prompts_cli import run as prompts_main
 

@@ -2,6 +2,7 @@
 # and tests_py/test_stub.py that every public class, method, function and option has a docstring:
 # editors show these on hover.
 import os
+import pathlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, Literal, TypeVar, final, overload
 
@@ -13,6 +14,7 @@ from llmrail.errors import LLMError
 __version__: str
 __all__ = [
     "BatchJob",
+    "BatchStore",
     "Batcher",
     "BreakerStatus",
     "CircuitBreaker",
@@ -414,6 +416,9 @@ class _ExtractAny(_ExtractCommon, total=False):
 @final
 class Capabilities:
     """What a client's model can do; ``None`` where the model catalogue does not know."""
+    @staticmethod
+    def of(model: str) -> Capabilities:
+        """The capabilities of ``"provider/model"``, without building a client (no key needed)."""
     @property
     def streaming(self) -> bool:
         """Streamed answers (every provider llmrail speaks)."""
@@ -431,7 +436,8 @@ class Capabilities:
         """Prompt-prefix caching."""
     @property
     def batch_api(self) -> bool | None:
-        """A batch API."""
+        """Batch jobs for this model go through the provider's batch API (half price); ``False``:
+        they run as concurrent calls."""
 
 class _BatchCounts(TypedDict):
     """How many items of a batch job are in each state."""
@@ -450,6 +456,53 @@ class _BatchCounts(TypedDict):
 _BatchStatus = Literal[
     "submitted", "running", "finalizing", "ended", "failed", "cancelling", "cancelled", "expired"
 ]
+
+class _BatchStats(TypedDict):
+    """Batch jobs by status, their items by state, and their provider batches: the numbers a
+    metrics exporter reads (``BatchJob.process_stats()``, ``BatchStore.stats()``)."""
+
+    jobs: dict[_BatchStatus, int]
+    """Every status, with how many jobs are in it (zeros included)."""
+    items: _BatchCounts
+    """The jobs' items, summed."""
+    provider_batches: int
+    """Provider batches made for them so far (retries included)."""
+
+class _BatchJobSummary(TypedDict):
+    """A job kept in a store, as ``BatchStore.jobs()`` lists it."""
+
+    id: str
+    """llmrail's id of the job: what ``BatchJob.resume`` takes."""
+    provider: str
+    """The provider the job runs on."""
+    model: str
+    """The model, without its provider."""
+    status: _BatchStatus
+    """Where the job stands, as ``BatchJob.status`` says."""
+    mode: Literal["batch", "concurrent"]
+    """"batch": the provider's batch API; "concurrent": real-time calls."""
+    counts: _BatchCounts
+    """How many items are in each state."""
+    created_at: float
+    """When the job was submitted, in Unix seconds."""
+    expires_at: float | None
+    """When the provider gives up on unprocessed items (Unix seconds)."""
+    provider_batch_ids: list[str]
+    """The ids of the provider batches made so far."""
+
+@final
+class BatchStore:
+    """The batch jobs kept in one store file (what ``python -m llmrail batch`` reads)."""
+    def __new__(cls, path: str | os.PathLike[str] | None = None) -> BatchStore:
+        """Open the store at ``path`` (default: ``llmrail/batches.sqlite3`` in the user cache
+        directory); a file that is not an llmrail batch store is refused."""
+    @property
+    def path(self) -> pathlib.Path:
+        """The store file."""
+    def jobs(self) -> list[_BatchJobSummary]:
+        """Every job kept here, oldest first."""
+    def stats(self) -> _BatchStats:
+        """The jobs kept here by status, their items by state, and their provider batches."""
 
 @final
 class BatchJob:
@@ -483,6 +536,13 @@ class BatchJob:
     def provider_batch_ids(self) -> list[str]:
         """The ids of the provider batches made so far (retries make more)."""
     @property
+    def custom_ids(self) -> list[str]:
+        """The requests' custom ids, in input order (as ``results()`` is)."""
+    @staticmethod
+    def process_stats() -> _BatchStats:
+        """The jobs this process holds (every ``BatchJob`` not yet dropped, a batcher's
+        included) by status, their items by state, and their provider batches."""
+    @property
     def usage(self) -> Usage:
         """Tokens summed over the items that succeeded; the job must have ended."""
     @property
@@ -495,14 +555,24 @@ class BatchJob:
         poll_interval: float | None = None,
         timeout: float | None = None,
         on_progress: Callable[[_BatchCounts], object] | None = None,
+        progress: bool = False,
     ) -> None:
         """Wait until every item has its result, polling every ``poll_interval`` seconds (30).
 
         ``on_progress(counts)`` is called after each poll (each call, in concurrent mode); an
-        exception it raises comes out of ``wait``. After ``timeout`` seconds, ``TimeoutError``:
-        the job goes on, and can be waited for again or resumed.
+        exception it raises comes out of ``wait``. ``progress=True`` shows the progress on
+        stderr: a tqdm bar when tqdm is installed, else one line rewritten in place. After
+        ``timeout`` seconds, ``TimeoutError``: the job goes on, and can be waited for again or
+        resumed.
         """
-    def wait_sync(self, *, poll_interval: float | None = None, timeout: float | None = None) -> None:
+    def wait_sync(
+        self,
+        *,
+        poll_interval: float | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[_BatchCounts], object] | None = None,
+        progress: bool = False,
+    ) -> None:
         """The same wait, blocking this thread (the GIL is released while waiting)."""
     async def cancel(self) -> None:
         """Ask the provider to stop; ``wait()`` then collects what finished before."""
@@ -1373,10 +1443,15 @@ class MockServer:
     def clear(self) -> None:
         """Forget recorded requests, queued replies, the default reply and the disconnect count."""
     def batch_settings(
-        self, *, processing: float = 0.0, outcomes: Mapping[str, Sequence[str]] | None = None
+        self,
+        *,
+        processing: float = 0.0,
+        outcomes: Mapping[str, Sequence[str]] | None = None,
+        available: bool = True,
     ) -> None:
         """How provider batches behave: seconds from create to ended, and per custom_id one
-        outcome per submission ("succeeded", "expired", or an error type)."""
+        outcome per submission ("succeeded", "expired", or an error type); ``available=False``:
+        no batch API (every batch endpoint answers 404)."""
     @property
     def disconnects(self) -> int:
         """Requests the client abandoned before the response was complete."""

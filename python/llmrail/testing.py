@@ -354,16 +354,21 @@ class MockServer(_Scripted):
         return self._server.connections
 
     def batch_settings(
-        self, *, processing: float = 0.0, outcomes: Mapping[str, Sequence[str]] | None = None
+        self,
+        *,
+        processing: float = 0.0,
+        outcomes: Mapping[str, Sequence[str]] | None = None,
+        available: bool = True,
     ) -> MockServer:
         """How provider batches (Anthropic's and OpenAI's batch APIs) behave from now on.
 
         ``processing``: seconds from create to ended. ``outcomes``: per custom_id, one outcome
         per submission of it, oldest first: ``"succeeded"`` (the next scripted reply, else the
         echo), ``"expired"``, or an error type such as ``"overloaded_error"`` or
-        ``"invalid_request_error"``. Items not named succeed.
+        ``"invalid_request_error"``. Items not named succeed. ``available=False``: the server
+        has no batch API, every batch endpoint answers 404 (as an OpenAI-compatible one does).
         """
-        self._server.batch_settings(processing=processing, outcomes=outcomes)
+        self._server.batch_settings(processing=processing, outcomes=outcomes, available=available)
         return self
 
     async def wait_for_disconnects(self, n: int, *, timeout: float = 5.0) -> None:

@@ -16,6 +16,37 @@ use crate::error::{LlmError, Result};
 use crate::providers::{join_url, parse_json, Endpoint};
 use crate::wire::HttpRequest;
 
+const BETA: &str = "anthropic-beta";
+
+/// Add the betas of a real-time request's headers to `betas` (each once).
+pub(super) fn betas(headers: &HeaderMap, betas: &mut Vec<String>) {
+    let listed = headers.get_all(BETA).iter().filter_map(|v| v.to_str().ok());
+    for beta in listed.flat_map(|v| v.split(',')).map(str::trim) {
+        if !beta.is_empty() && !betas.iter().any(|b| b == beta) {
+            betas.push(beta.to_string());
+        }
+    }
+}
+
+/// `headers` with `betas` in `anthropic-beta`, next to any already there: Message Batches
+/// apply the create request's betas to every request of the batch (a 1-hour cache TTL needs
+/// its beta there, or the entries are kept for 5 minutes).
+pub(super) fn with_betas(mut headers: HeaderMap, betas: &[String]) -> HeaderMap {
+    let mut all = Vec::new();
+    self::betas(&headers, &mut all);
+    for beta in betas {
+        if !all.contains(beta) {
+            all.push(beta.clone());
+        }
+    }
+    if let Ok(value) = http::HeaderValue::from_str(&all.join(",")) {
+        if !all.is_empty() {
+            headers.insert(BETA, value);
+        }
+    }
+    headers
+}
+
 fn request(
     ep: &Endpoint,
     headers: &HeaderMap,

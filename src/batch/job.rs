@@ -21,7 +21,7 @@ use http::HeaderMap;
 use super::outcome::{decode, ItemResult, Outcome};
 use super::state::{Item, Meta, Place, Remote, State};
 use super::store::Store;
-use super::{anthropic, concurrent, gemini, openai};
+use super::{anthropic, concurrent, gemini, openai, stats};
 use super::{custom_ids, now, split, Api, BatchRequest, JobInfo, Mode, Polled, Status};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -91,8 +91,7 @@ impl BatchJob {
     ) -> Result<Self> {
         let ids = custom_ids(&requests)?;
         let provider = client.provider();
-        let api =
-            Api::of(provider).filter(|_| crate::catalog::batch_api(client.model()) != Some(false));
+        let api = crate::catalog::batch_api_for(provider, client.model());
         let mode = if api.is_some() {
             Mode::Batch
         } else {
@@ -100,9 +99,16 @@ impl BatchJob {
         };
         let mut items = Vec::with_capacity(requests.len());
         let mut kept = Vec::new();
+        let mut betas: Vec<String> = Vec::new();
         for (id, r) in ids.into_iter().zip(requests) {
             let body = match mode {
-                Mode::Batch => client.batch_body(r.request)?,
+                Mode::Batch => {
+                    let (body, headers) = client.batch_body(r.request)?;
+                    if api == Some(Api::Anthropic) {
+                        anthropic::betas(&headers, &mut betas);
+                    }
+                    body
+                }
                 Mode::Concurrent => {
                     kept.push(Some(r.request));
                     Bytes::new()
@@ -127,6 +133,7 @@ impl BatchJob {
             expires_at: None,
             remotes: Vec::new(),
             cancel_requested: false,
+            betas,
         };
         let mut state = State::new(meta, items);
         state.requests = kept;
@@ -142,6 +149,7 @@ impl BatchJob {
             store,
             concurrency: opts.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
         };
+        stats::register(&job.state);
         // Written before anything is submitted: a crash from here on loses nothing.
         job.save()?;
         if mode == Mode::Batch {
@@ -168,13 +176,24 @@ impl BatchJob {
     }
 
     fn resumed(client: &Client, store: Arc<Store>, state: State) -> Self {
+        let state = Arc::new(Mutex::new(state));
+        stats::register(&state);
         Self {
             client: client.clone(),
-            state: Arc::new(Mutex::new(state)),
+            state,
             stepping: Arc::default(),
             store: Some(store),
             concurrency: DEFAULT_CONCURRENCY,
         }
+    }
+
+    /// The ids of the requests, in input order.
+    pub fn custom_ids(&self) -> Vec<String> {
+        self.lock()
+            .items
+            .iter()
+            .map(|it| it.custom_id.clone())
+            .collect()
     }
 
     /// Load job `id` from the store at `path` and continue it with a client for its model
@@ -315,6 +334,8 @@ impl BatchJob {
         let items: Vec<(&str, &Bytes)> = bodies.iter().map(|(id, b)| (id.as_str(), b)).collect();
         match api {
             Api::Anthropic => {
+                let betas = self.lock().meta.betas.clone();
+                let headers = anthropic::with_betas(headers, &betas);
                 let body = target
                     .send_raw(anthropic::create(ep, &headers, &items)?)
                     .await?;

@@ -68,6 +68,10 @@ pub(crate) struct Meta {
     pub expires_at: Option<f64>,
     pub remotes: Vec<Remote>,
     pub cancel_requested: bool,
+    /// Anthropic betas the items' real-time requests would carry (the 1-hour cache TTL's):
+    /// Message Batches take them on the create request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub betas: Vec<String>,
 }
 
 pub(crate) struct State {

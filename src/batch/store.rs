@@ -14,7 +14,15 @@ use std::sync::{Mutex, PoisonError};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::state::{Item, Meta, Place, State};
+use super::{JobInfo, Stats};
 use crate::error::{LlmError, Result};
+
+/// A kept job as `list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    pub info: JobInfo,
+    pub provider_batch_ids: Vec<String>,
+}
 
 /// "llmr" in SQLite's `application_id` header field.
 const APPLICATION_ID: i64 = 0x6c6c_6d72;
@@ -150,8 +158,44 @@ impl Store {
 
     /// The job `id` as last saved.
     pub(crate) fn load(&self, id: &str) -> Result<State> {
-        let err = |e: rusqlite::Error| self.error("read", e);
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        self.read(&conn, id, true)
+    }
+
+    /// Every job kept here, oldest first, as its getters would show it (read without the
+    /// requests' and answers' bodies, which the numbers do not need).
+    pub fn jobs(&self) -> Result<Vec<JobSummary>> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM jobs ORDER BY rowid")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|e| self.error("read", e))?;
+        ids.iter()
+            .map(|id| {
+                let state = self.read(&conn, id, false)?;
+                Ok(JobSummary {
+                    info: state.info(),
+                    provider_batch_ids: state.meta.remotes.iter().map(|r| r.id.clone()).collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// The jobs kept here, counted by status, and their items by state.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats::default();
+        for job in self.jobs()? {
+            stats.add(&job.info, job.provider_batch_ids.len());
+        }
+        Ok(stats)
+    }
+
+    /// Job `id`; without `full`, its items' bodies and results are left empty.
+    fn read(&self, conn: &Connection, id: &str, full: bool) -> Result<State> {
+        let err = |e: rusqlite::Error| self.error("read", e);
         let meta: Option<String> = conn
             .query_row("SELECT meta FROM jobs WHERE id = ?1", [id], |r| r.get(0))
             .optional()
@@ -170,9 +214,11 @@ impl Store {
         };
         let meta: Meta = serde_json::from_str(&meta).map_err(corrupt)?;
         let mut stmt = conn
-            .prepare(
-                "SELECT custom_id, body, attempts, place, result FROM items WHERE job = ?1 ORDER BY idx",
-            )
+            .prepare_cached(if full {
+                "SELECT custom_id, body, attempts, place, result FROM items WHERE job = ?1 ORDER BY idx"
+            } else {
+                "SELECT custom_id, x'', attempts, place, NULL FROM items WHERE job = ?1 ORDER BY idx"
+            })
             .map_err(err)?;
         let rows = stmt
             .query_map([id], |r| {

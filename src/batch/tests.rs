@@ -109,3 +109,29 @@ fn custom_ids_default_to_the_index_and_must_be_unique_and_short() {
     let e = custom_ids(&[req(Some("1")), req(None)]).unwrap_err();
     assert!(e.message.contains("same custom_id \"1\""), "{e}");
 }
+
+#[test]
+fn anthropic_betas_are_gathered_once_and_joined_with_the_create_requests_own() {
+    use http::{HeaderMap, HeaderValue};
+    let mut item = HeaderMap::new();
+    item.insert(
+        "anthropic-beta",
+        HeaderValue::from_static("extended-cache-ttl-2025-04-11"),
+    );
+    let mut betas = Vec::new();
+    anthropic::betas(&item, &mut betas);
+    anthropic::betas(&item, &mut betas);
+    anthropic::betas(&HeaderMap::new(), &mut betas);
+    assert_eq!(betas, ["extended-cache-ttl-2025-04-11"]);
+    let mut create = HeaderMap::new();
+    create.insert(
+        "anthropic-beta",
+        HeaderValue::from_static("files-api-2025-04-14"),
+    );
+    let create = anthropic::with_betas(create, &betas);
+    assert_eq!(
+        create["anthropic-beta"],
+        "files-api-2025-04-14,extended-cache-ttl-2025-04-11"
+    );
+    assert!(!anthropic::with_betas(HeaderMap::new(), &[]).contains_key("anthropic-beta"));
+}

@@ -493,8 +493,13 @@ impl Target {
 
     /// The request body of `req` as this target sends it (its prompt-cache markers planned),
     /// for a provider batch, which carries each request's body in a file of its own.
-    pub(crate) fn body(&self, req: &ChatRequest, plan: &CachePlan) -> Result<bytes::Bytes> {
-        Ok(self.http(req, plan, false, None)?.body)
+    pub(crate) fn body(
+        &self,
+        req: &ChatRequest,
+        plan: &CachePlan,
+    ) -> Result<(bytes::Bytes, http::HeaderMap)> {
+        let http = self.http(req, plan, false, None)?;
+        Ok((http.body, http.headers))
     }
 
     fn annotate(&self, e: LlmError) -> LlmError {

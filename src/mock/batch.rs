@@ -76,6 +76,10 @@ pub struct BatchSettings {
     /// "expired", or an error type ("overloaded_error", "invalid_request_error", ...).
     #[serde(default)]
     pub outcomes: HashMap<String, VecDeque<String>>,
+    /// The server has no batch API: every batch endpoint answers 404, as an OpenAI-compatible
+    /// server without one (vLLM, a proxy) does.
+    #[serde(default)]
+    pub absent: bool,
 }
 
 /// What became of one item.
@@ -138,7 +142,21 @@ pub(crate) fn respond(
     body: &[u8],
 ) -> Option<Served> {
     let path = path.trim_end_matches('/');
-    if path.ends_with(":batchGenerateContent") || path.contains("/v1beta/batches") {
+    let gemini = path.ends_with(":batchGenerateContent") || path.contains("/v1beta/batches");
+    if shared.lock().batches.settings.absent {
+        let wire = if gemini {
+            Wire::Gemini
+        } else if path.contains("/messages/batches") {
+            Wire::Anthropic
+        } else if path.contains("/batches") || path.contains("/files") {
+            Wire::OpenAi
+        } else {
+            return None;
+        };
+        let message = format!("Not Found: {method} {path} (llmrail mock server without batches)");
+        return Some(Served::error(wire, 404, &message));
+    }
+    if gemini {
         return Some(gemini::respond(shared, method, path, headers, body));
     }
     let (wire, rest) = if let Some(i) = path.find("/messages/batches") {

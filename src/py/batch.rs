@@ -4,7 +4,8 @@
 //! Each request is a dict of `chat()`'s options plus `messages` and an optional `custom_id`,
 //! read by the one options contract (`options.rs`), so a typo is the `TypeError` a call would
 //! raise. `on_progress` is called on the thread that awaits `wait()`, with the GIL taken for the
-//! call only; an exception it raises comes out of `wait()` unchanged.
+//! call only; an exception it raises comes out of `wait()` unchanged. `progress=True` shows
+//! `llmrail._progress.Progress` (tqdm, or a line on stderr), fed the same way.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -176,13 +177,29 @@ fn results(py: Python<'_>, job: &BatchJob) -> PyResult<Py<PyAny>> {
     Ok(list.into_any().unbind())
 }
 
-fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
+pub(super) fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("pending", c.pending)?;
     d.set_item("succeeded", c.succeeded)?;
     d.set_item("errored", c.errored)?;
     d.set_item("cancelled", c.cancelled)?;
     d.set_item("expired", c.expired)?;
+    Ok(d)
+}
+
+/// `{"jobs": {status: n, ...}, "items": counts, "provider_batches": n}`.
+pub(super) fn stats_dict<'py>(
+    py: Python<'py>,
+    stats: &batch::Stats,
+) -> PyResult<Bound<'py, PyDict>> {
+    let jobs = PyDict::new(py);
+    for (status, n) in stats.jobs.iter() {
+        jobs.set_item(status.as_str(), n)?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("jobs", jobs)?;
+    d.set_item("items", counts_dict(py, &stats.items)?)?;
+    d.set_item("provider_batches", stats.provider_batches)?;
     Ok(d)
 }
 
@@ -242,6 +259,19 @@ impl PyBatchJob {
         self.inner.provider_batch_ids()
     }
 
+    /// The requests' custom ids, in input order (as `results()` is).
+    #[getter]
+    fn custom_ids(&self) -> Vec<String> {
+        self.inner.custom_ids()
+    }
+
+    /// The jobs this process holds (every `BatchJob` not yet dropped, a batcher's included) by
+    /// status, their items by state, and their provider batches.
+    #[staticmethod]
+    fn process_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+        stats_dict(py, &batch::process_stats())
+    }
+
     /// Usage summed over the items that succeeded (the job must have ended).
     #[getter]
     fn usage(&self) -> PyResult<PyUsage> {
@@ -256,26 +286,32 @@ impl PyBatchJob {
     }
 
     /// Wait until every item has its result; await it.
-    #[pyo3(signature = (*, poll_interval=None, timeout=None, on_progress=None))]
+    #[pyo3(signature = (*, poll_interval=None, timeout=None, on_progress=None, progress=false))]
     fn wait(
         &self,
+        py: Python<'_>,
         poll_interval: Option<Arg<f64>>,
         timeout: Option<Arg<f64>>,
         on_progress: Option<Py<PyAny>>,
+        progress: bool,
     ) -> PyResult<Coroutine> {
         let opts = wait_options(poll_interval, timeout)?;
         let job = self.inner.clone();
+        let bar = progress.then(|| Bar::new(py, &job.info())).transpose()?;
         let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
         let kept = raised.clone();
         coroutine::call(
             move |_| {
                 Ok(async move {
-                    let progress =
-                        |info: &batch::JobInfo| progress(on_progress.as_ref(), info, &raised);
-                    match job.wait(opts, progress).await {
+                    let shown = |info: &batch::JobInfo| {
+                        report(on_progress.as_ref(), bar.as_ref(), info, &raised)
+                    };
+                    let out = match job.wait(opts, shown).await {
                         Err(e) if e.kind == ErrorKind::Cancelled && is_set(&raised) => Ok(()),
                         other => other,
-                    }
+                    };
+                    drop(bar);
+                    out
                 })
             },
             move |py, ()| match kept.lock().unwrap_or_else(PoisonError::into_inner).take() {
@@ -285,16 +321,33 @@ impl PyBatchJob {
         )
     }
 
-    /// The same wait, blocking this thread (the GIL is released while waiting).
-    #[pyo3(signature = (*, poll_interval=None, timeout=None))]
+    /// The same wait, blocking this thread (the GIL is released while waiting, and taken for
+    /// `on_progress` and the progress display only).
+    #[pyo3(signature = (*, poll_interval=None, timeout=None, on_progress=None, progress=false))]
     fn wait_sync(
         &self,
         py: Python<'_>,
         poll_interval: Option<Arg<f64>>,
         timeout: Option<Arg<f64>>,
+        on_progress: Option<Py<PyAny>>,
+        progress: bool,
     ) -> PyResult<()> {
         let opts = wait_options(poll_interval, timeout)?;
-        bridge::block(py, self.inner.wait(opts, |_| Ok(())))
+        let bar = progress
+            .then(|| Bar::new(py, &self.inner.info()))
+            .transpose()?;
+        let raised: Mutex<Option<PyErr>> = Mutex::default();
+        let shown =
+            |info: &batch::JobInfo| report(on_progress.as_ref(), bar.as_ref(), info, &raised);
+        let out = match bridge::block(py, self.inner.wait(opts, shown)) {
+            Err(_) if is_set(&raised) => Ok(()),
+            other => other,
+        };
+        drop(bar);
+        match raised.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            Some(e) => Err(e),
+            None => out,
+        }
     }
 
     /// Ask the provider to stop; await it. `wait()` then collects what finished.
@@ -356,18 +409,49 @@ fn is_set(slot: &Mutex<Option<PyErr>>) -> bool {
         .is_some()
 }
 
-/// Call `on_progress(counts)`; an exception is kept for `wait()` to raise, and stops the wait.
-fn progress(
+/// `wait(progress=True)`'s display (`llmrail._progress.Progress`): updated after each poll,
+/// closed when dropped, however the wait ended (a cancelled wait drops it too).
+struct Bar(Py<PyAny>);
+
+impl Bar {
+    fn new(py: Python<'_>, info: &batch::JobInfo) -> PyResult<Self> {
+        let c = &info.counts;
+        let total = c.pending + c.succeeded + c.errored + c.cancelled + c.expired;
+        let class = py.import("llmrail._progress")?.getattr("Progress")?;
+        Ok(Self(class.call1((info.id.as_str(), total))?.unbind()))
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        exit::attach(|py| {
+            if let Err(e) = self.0.call_method0(py, "close") {
+                e.write_unraisable(py, None);
+            }
+        });
+    }
+}
+
+/// Show the progress and call `on_progress(counts)`; an exception of either is kept for
+/// `wait()` to raise, and stops the wait.
+fn report(
     callback: Option<&Py<PyAny>>,
+    bar: Option<&Bar>,
     info: &batch::JobInfo,
     raised: &Mutex<Option<PyErr>>,
 ) -> Result<(), LlmError> {
-    let Some(callback) = callback else {
+    if callback.is_none() && bar.is_none() {
         return Ok(());
-    };
+    }
     let outcome = exit::attach(|py| -> PyResult<()> {
         let counts = counts_dict(py, &info.counts)?;
-        callback.call1(py, (counts,))?;
+        if let Some(bar) = bar {
+            bar.0
+                .call_method1(py, "update", (info.status.as_str(), &counts))?;
+        }
+        if let Some(callback) = callback {
+            callback.call1(py, (counts,))?;
+        }
         Ok(())
     });
     match outcome {

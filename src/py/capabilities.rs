@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+use super::errors::to_py;
 use crate::client::Capabilities;
 
 /// What a client's model can do; `None` where the model catalogue does not know.
@@ -10,6 +11,11 @@ pub struct PyCapabilities(pub Capabilities);
 
 #[pymethods]
 impl PyCapabilities {
+    /// The capabilities of `"provider/model"`, without a client (no key needed).
+    #[staticmethod]
+    fn of(model: &str) -> PyResult<Self> {
+        Capabilities::of_spec(model).map(Self).map_err(to_py)
+    }
     #[getter]
     fn streaming(&self) -> bool {
         self.0.streaming

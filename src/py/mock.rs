@@ -68,14 +68,22 @@ impl PyMockServer {
     /// How provider batches behave from now on: `processing` seconds from create to ended, and
     /// per custom_id a list of outcomes, one per submission ("succeeded", "expired", or an error
     /// type such as "overloaded_error").
-    #[pyo3(signature = (*, processing = 0.0, outcomes = None))]
-    fn batch_settings(&self, processing: f64, outcomes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    /// `available=False`: the server has no batch API (every batch endpoint answers 404).
+    #[pyo3(signature = (*, processing = 0.0, outcomes = None, available = true))]
+    fn batch_settings(
+        &self,
+        processing: f64,
+        outcomes: Option<&Bound<'_, PyAny>>,
+        available: bool,
+    ) -> PyResult<()> {
         let outcomes = match outcomes {
             Some(o) if !o.is_none() => super::json::to_value(o, "outcomes")?,
             _ => serde_json::json!({}),
         };
         self.inner
-            .set_batch_json(serde_json::json!({"processing": processing, "outcomes": outcomes}))
+            .set_batch_json(serde_json::json!({
+                "processing": processing, "outcomes": outcomes, "absent": !available
+            }))
             .map_err(to_py_err)
     }
 

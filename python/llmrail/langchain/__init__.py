@@ -8,7 +8,8 @@
 Importing this module needs ``langchain-core``; ``import llmrail`` alone never imports it.
 """
 
+from ._batch_api import BatchOptions
 from ._chat_model import ChatLlmrail
 from ._optimize import Capabilities, OptimizedChatModel, detect, optimize
 
-__all__ = ["ChatLlmrail", "Capabilities", "OptimizedChatModel", "detect", "optimize"]
+__all__ = ["BatchOptions", "ChatLlmrail", "Capabilities", "OptimizedChatModel", "detect", "optimize"]

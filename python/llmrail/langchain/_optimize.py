@@ -17,9 +17,13 @@ from langchain_core.language_models import BaseChatModel, LangSmithParams, Langu
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig, RunnableSequence
-from pydantic import ConfigDict, PrivateAttr, SecretStr
+from langchain_core.runnables.config import get_config_list
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from .._core import Capabilities as CoreCapabilities
 from .._core import RateLimit, Retry
+from . import _batch_api
+from ._batch_api import BatchOptions
 from ._cache import inject
 from ._chat_model import ChatLlmrail
 
@@ -42,7 +46,8 @@ class Capabilities:
     llmrail: bool = False
     """llmrail speaks this provider's protocol, so calls can go through its core."""
     batch_api: bool = False
-    """The provider's batch API is reachable through llmrail (not yet: concurrent calls)."""
+    """``optimize(batch=True)`` sends ``abatch`` through the provider's batch API (the core says
+    which providers have one: ``llmrail.Capabilities.of(...).batch_api``)."""
 
 
 def detect(model: BaseChatModel) -> Capabilities:
@@ -62,7 +67,15 @@ def detect(model: BaseChatModel) -> Capabilities:
         base_url=str(base) if base else None,
         prompt_cache=provider in ("anthropic", "openai"),
         llmrail=known and name is not None,
+        batch_api=known and name is not None and _core_batch_api(f"{provider}/{name}"),
     )
+
+
+def _core_batch_api(model: str) -> bool:
+    try:
+        return CoreCapabilities.of(model).batch_api is True
+    except Exception:
+        return False
 
 
 def _first(model: BaseChatModel, *names: str) -> Any:
@@ -82,11 +95,14 @@ class OptimizedChatModel(BaseChatModel):
     prompt_cache: PromptCache | None = None
     batching: bool = False
     """``optimize(batch=True)``: ``abatch`` through llmrail."""
+    batch_options: dict[str, Any] = Field(default_factory=dict)
+    """``optimize(batch={...})``: how inputs are grouped into provider batches (``BatchOptions``)."""
     retry: Retry | None = None
     rate_limit: RateLimit | None = None
 
     _caps: Capabilities | None = PrivateAttr(default=None)
     _route: ChatLlmrail | None = PrivateAttr(default=None)
+    _batch_route: _batch_api.BatchRoute | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -198,6 +214,40 @@ class OptimizedChatModel(BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[AIMessage]:
+        if self.batching and inputs and self.capabilities.batch_api:
+            return await self._abatch_provider(inputs, config, return_exceptions, kwargs)
+        return await self._abatch_concurrent(inputs, config, return_exceptions, kwargs)
+
+    async def _abatch_provider(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None,
+        return_exceptions: bool,
+        kwargs: dict[str, Any],
+    ) -> list[AIMessage]:
+        """Through the provider's batch API; what it could not answer, the concurrent way."""
+
+        async def fallback(rest: list[LanguageModelInput], configs: list[RunnableConfig]) -> list[AIMessage]:
+            return await self._abatch_concurrent(rest, configs, return_exceptions, kwargs)
+
+        try:
+            if set(kwargs) - {"tools", "tool_choice", "stop"}:
+                raise ValueError(f"arguments llmrail does not translate: {sorted(kwargs)}")
+            if self._batch_route is None:
+                self._batch_route = _batch_api.route(self._route_model(), self.batch_options)
+            batch_route = self._batch_route
+        except Exception as e:
+            log.warning("the provider's batch API is out of reach, sending calls: %r", e)
+            return await fallback(inputs, get_config_list(config, len(inputs)))
+        return await _batch_api.abatch(batch_route, inputs, config, return_exceptions, _tools(kwargs), fallback)
+
+    async def _abatch_concurrent(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None,
+        return_exceptions: bool,
+        kwargs: dict[str, Any],
+    ) -> list[AIMessage]:
         if self.batching and inputs:
             try:
                 if set(kwargs) - {"tools", "tool_choice", "stop"}:
@@ -246,7 +296,7 @@ def optimize(
     model: BaseChatModel,
     *,
     prompt_cache: PromptCache | None = None,
-    batch: bool = False,
+    batch: bool | BatchOptions = False,
     retry: Retry | None = None,
     rate_limit: RateLimit | None = None,
 ) -> OptimizedChatModel:
@@ -256,11 +306,20 @@ def optimize(
 
     - ``prompt_cache="5m" | "1h" | "auto"``: llmrail's planner places the cache breakpoints
       (tools, system prompt, stable conversation) in what the wrapped model sends.
-    - ``batch=True``: ``abatch`` goes through llmrail's core, concurrently (the provider's batch
-      API once llmrail has it), with ``retry`` and ``rate_limit`` applied there.
+    - ``batch=True``: ``abatch`` goes through llmrail's core: the provider's batch API (half
+      the price; concurrent ``abatch`` callers share provider batches) where it has one
+      (``capabilities.batch_api``), else concurrent calls with ``retry`` and ``rate_limit``
+      applied there; an input the batch API could not answer is sent as a call.
+      ``batch={"max_items": ..., "max_wait": ..., "poll_interval": ..., "store": ...}``
+      (``BatchOptions``) sets how inputs are grouped.
 
     A failure in an optimisation falls back to the wrapped model's own call, with a warning on
     the ``llmrail.langchain`` logger."""
     return OptimizedChatModel(
-        wrapped=model, prompt_cache=prompt_cache, batching=batch, retry=retry, rate_limit=rate_limit
+        wrapped=model,
+        prompt_cache=prompt_cache,
+        batching=bool(batch),
+        batch_options=dict(batch) if isinstance(batch, dict) else {},
+        retry=retry,
+        rate_limit=rate_limit,
     )
