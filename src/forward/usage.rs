@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::error::Result;
 use crate::model::{cost_usd, Usage};
+use crate::providers::anthropic;
 use crate::wire::ByteStream;
 
 /// Tokens used and what they cost, over `requests` answers (one, for a single answer).
@@ -137,25 +138,15 @@ impl WireUsage {
                     .unwrap_or(0),
                 ..Usage::default()
             },
-            // Anthropic's exclude cache reads and writes; ours count every input token.
-            Protocol::Anthropic => {
-                let read = self.cache_read_input_tokens.unwrap_or(0);
-                let write = self.cache_creation_input_tokens.unwrap_or(0);
-                Usage {
-                    input_tokens: self
-                        .input_tokens
-                        .unwrap_or(0)
-                        .saturating_add(read)
-                        .saturating_add(write),
-                    output_tokens: self.output_tokens.unwrap_or(0),
-                    cache_read_tokens: read,
-                    cache_write_tokens: write,
-                    cache_write_1h_tokens: self
-                        .cache_creation
-                        .and_then(|c| c.ephemeral_1h_input_tokens)
-                        .unwrap_or(0),
-                }
-            }
+            Protocol::Anthropic => anthropic::unified_usage(
+                self.input_tokens.unwrap_or(0),
+                self.output_tokens.unwrap_or(0),
+                self.cache_read_input_tokens.unwrap_or(0),
+                self.cache_creation_input_tokens.unwrap_or(0),
+                self.cache_creation
+                    .and_then(|c| c.ephemeral_1h_input_tokens)
+                    .unwrap_or(0),
+            ),
         }
     }
 

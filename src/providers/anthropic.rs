@@ -347,25 +347,16 @@ struct WireCacheCreation {
 }
 
 impl WireUsage {
-    /// Anthropic's input_tokens exclude cache reads and writes; ours count every input token.
-    /// The counts are the server's to choose: the sum saturates rather than overflows.
     fn unify(self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        let write = self.cache_creation_input_tokens.unwrap_or(0);
-        Usage {
-            input_tokens: self
-                .input_tokens
-                .unwrap_or(0)
-                .saturating_add(read)
-                .saturating_add(write),
-            output_tokens: self.output_tokens.unwrap_or(0),
-            cache_read_tokens: read,
-            cache_write_tokens: write,
-            cache_write_1h_tokens: self
-                .cache_creation
+        unified_usage(
+            self.input_tokens.unwrap_or(0),
+            self.output_tokens.unwrap_or(0),
+            self.cache_read_input_tokens.unwrap_or(0),
+            self.cache_creation_input_tokens.unwrap_or(0),
+            self.cache_creation
                 .and_then(|c| c.ephemeral_1h_input_tokens)
                 .unwrap_or(0),
-        }
+        )
     }
 
     /// Later usage reports (message_delta) repeat or update earlier fields.
@@ -379,5 +370,24 @@ impl WireUsage {
             .cache_read_input_tokens
             .or(self.cache_read_input_tokens);
         self.cache_creation = newer.cache_creation.or(self.cache_creation);
+    }
+}
+
+/// Anthropic's usage counts as ours: its `input_tokens` exclude cache reads and writes, ours count
+/// every input token. The counts are the server's to choose: the sum saturates rather than
+/// overflows. Also what the SDK transport reads from Anthropic answers (`forward/usage.rs`).
+pub(crate) fn unified_usage(
+    input: u64,
+    output: u64,
+    read: u64,
+    write: u64,
+    write_1h: u64,
+) -> Usage {
+    Usage {
+        input_tokens: input.saturating_add(read).saturating_add(write),
+        output_tokens: output,
+        cache_read_tokens: read,
+        cache_write_tokens: write,
+        cache_write_1h_tokens: write_1h,
     }
 }
