@@ -5,12 +5,11 @@ the batch jobs kept in a store and act on them from a shell. Everything it does 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import time
 from typing import Any
 
+from ._cli import run_async, when
 from ._core import BatchJob, BatchStore, ChatResponse
 from .errors import LLMError
 
@@ -23,10 +22,6 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--api-key", help="cancel: the provider's key (default: its usual environment variable)")
 
 
-def _when(t: float | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
-
-
 def _counts(c: Any) -> str:
     return " ".join(f"{k}={v}" for k, v in c.items())
 
@@ -34,7 +29,7 @@ def _counts(c: Any) -> str:
 def _job(job: BatchJob) -> dict[str, Any]:
     return {
         "id": job.id, "provider": job.provider, "model": job.model, "status": job.status, "mode": job.mode,
-        "counts": job.counts, "created_at": _when(job.created_at), "expires_at": _when(job.expires_at),
+        "counts": job.counts, "created_at": when(job.created_at), "expires_at": when(job.expires_at),
         "provider_batch_ids": job.provider_batch_ids,
     }
 
@@ -58,7 +53,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.action == "list":
         for j in BatchStore(args.store).jobs():
             print(f"{j['id']}  {j['status']:10}  {j['provider']}/{j['model']:28}  {j['mode']:10}  "
-                  f"created={_when(j['created_at'])}  {_counts(j['counts'])}")
+                  f"created={when(j['created_at'])}  {_counts(j['counts'])}")
         return 0
     if args.action == "stats":
         print(json.dumps(BatchStore(args.store).stats(), indent=2))
@@ -77,8 +72,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_run(args))
-    except LLMError as e:
-        print(f"{type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    return run_async(_run(args))

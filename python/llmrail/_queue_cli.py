@@ -5,14 +5,12 @@ prints."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-import time
 from typing import Any
 
+from ._cli import run_async, when
 from ._core import Queue, QueueItem
-from .errors import LLMError
 
 STATES = ["QUEUED", "PROCESSING", "COMPLETED", "FAILED", "EXPIRED"]
 
@@ -27,17 +25,13 @@ def add_parser(sub: Any) -> None:
     q.add_argument("--limit", type=int, default=100, help="list: at most this many items (100)")
 
 
-def _when(t: float | None) -> str:
-    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
-
-
 def _item(item: QueueItem) -> dict[str, Any]:
     return {
         "id": item.id, "state": item.state, "target": item.target, "attempts": item.attempts,
         "max_attempts": item.max_attempts, "priority": item.priority,
         "idempotency_key": item.idempotency_key, "metadata": item.metadata,
-        "created_at": _when(item.created_at), "expires_at": _when(item.expires_at),
-        "finished_at": _when(item.finished_at), "errors": item.errors, "request": item.request,
+        "created_at": when(item.created_at), "expires_at": when(item.expires_at),
+        "finished_at": when(item.finished_at), "errors": item.errors, "request": item.request,
     }
 
 
@@ -53,7 +47,7 @@ async def _run(args: argparse.Namespace) -> int:
         state = args.state[0] if args.state else None
         for item in await queue.list(state=state, limit=args.limit):
             print(f"{item.id}  {item.state:10}  {item.target:30}  attempts={item.attempts}  "
-                  f"created={_when(item.created_at)}  {item.last_error or ''}".rstrip())
+                  f"created={when(item.created_at)}  {item.last_error or ''}".rstrip())
     elif args.action == "show":
         print(json.dumps(_item(await queue.status(args.id)), indent=2, default=str))
     elif args.action == "retry":
@@ -67,8 +61,4 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_run(args))
-    except LLMError as e:
-        print(f"{type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+    return run_async(_run(args))
