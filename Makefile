@@ -4,6 +4,7 @@
 #   make bench   llmrail against the openai SDK, httpx and a plain Rust client; prompt-cache cost
 #   make soak    10,000 calls through retries, breakers and limits against 30 % injected faults
 #   make fuzz    the decoders' property tests on fresh random inputs for FUZZ_SECONDS (600)
+#   make dist    the release files in dist/: sdist and manylinux wheel, audited; make dist-check
 #   make help    every target, and `make dev` for the fast edit-test loop
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows clean
+.PHONY: help setup build dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -27,10 +28,12 @@ $(VENV)/.deps: requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The wheel for this machine only (tagged linux_x86_64): dist/ is for the release files (make dist).
+DEV_WHEELS := $(MATURIN_TARGET)/dev-wheels
 $(STAMP): $(VENV)/.deps $(SOURCES)
-	rm -rf dist python/llmrail/_core*.so  # the latter: what `make dev` built in place
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --release --out dist --interpreter $(PY) --quiet
-	$(PY) -m pip install --quiet --force-reinstall --no-deps dist/llmrail-*.whl
+	rm -rf $(DEV_WHEELS) python/llmrail/_core*.so  # the latter: what `make dev` built in place
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --release --out $(DEV_WHEELS) --interpreter $(PY) --quiet
+	$(PY) -m pip install --quiet --force-reinstall --no-deps $(DEV_WHEELS)/llmrail-*.whl
 	touch $@
 
 setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
@@ -64,7 +67,7 @@ test-rust: redis  ## the core without Python, then the pyo3 wrappers' unit tests
 	cargo test --all-targets --quiet --no-default-features
 	cargo test --lib --quiet py::
 
-lint: $(STAMP)  ## rustfmt, clippy -D warnings, module circles, ruff, mypy --strict, stubtest
+lint: $(STAMP)  ## rustfmt, clippy -D warnings, module circles, ruff, mypy --strict, stubtest, actionlint
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --quiet -- -D warnings
 	$(PY) scripts/module_cycles.py
@@ -72,6 +75,7 @@ lint: $(STAMP)  ## rustfmt, clippy -D warnings, module circles, ruff, mypy --str
 	$(VENV)/bin/mypy python/llmrail
 	$(PY) -m mypy.stubtest llmrail._core --allowlist tests_py/stubtest-allowlist.txt
 	$(PY) tests_py/readme_examples.py --check-types
+	$(VENV)/bin/actionlint
 
 fmt: $(VENV)/.deps  ## rustfmt, and ruff's safe fixes (import order, modern syntax)
 	cargo fmt --all
@@ -109,6 +113,29 @@ check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
 	@command -v x86_64-w64-mingw32-gcc >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null; }
 	cargo clippy --quiet --lib --target x86_64-pc-windows-gnu -- -D warnings
+
+# What PyPI gets from this machine: the sdist, and an abi3 wheel whose symbols need no newer glibc
+# than 2.17 (zig links against 2.17's; the host's is newer), tagged manylinux_2_17, with the dist
+# profile's LTO. check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
+# the metadata and README as PyPI renders it. The other platforms' wheels, musllinux among them
+# (this machine's Rust has no musl target), come from .github/workflows/release.yml.
+$(VENV)/.dist-deps: $(VENV)/.deps requirements-dist.txt
+	$(PY) -m pip install --quiet -r requirements-dist.txt
+	touch $@
+
+dist: $(VENV)/.dist-deps  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
+	rm -rf dist
+	$(VENV)/bin/maturin sdist --out dist
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
+		--profile dist --zig --compatibility manylinux2014 --interpreter $(PY) --out dist --quiet
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/check_dist.py dist
+	$(VENV)/bin/twine check --strict dist/*
+
+# The sdist as a user's pip meets it: a fresh virtualenv with nothing but pip, which fetches maturin
+# itself, builds the wheel and installs it; then scripts/smoke.py. CARGO_TARGET_DIR is the release
+# build's, so only llmrail itself compiles again (its path is new), not the dependencies.
+dist-check: $(STAMP)  ## the sdist built by pip in a fresh virtualenv, its wheel smoke-tested
+	CARGO_TARGET_DIR=$(abspath $(MATURIN_TARGET)) scripts/smoke_sdist.sh $(PYTHON) $(VENV)/bin/maturin
 
 clean:
 	rm -rf target dist $(VENV) bench-results
