@@ -1,6 +1,6 @@
 # llmrail: every target does its own set-up on a fresh machine (Rust, Python 3.10+, gcc, git).
 #   make demo    build, then run a chat, a stream and a tool call (mock server unless a key is set)
-#   make test    cargo test, clippy, rustfmt, stub check, mypy on the README, pytest
+#   make test    cargo test, clippy, rustfmt, stub check, mypy on the README, pytest, sdist check
 #   make bench   llmrail against the openai SDK, httpx and a plain Rust client; prompt-cache cost
 #   make soak    10,000 calls through retries, breakers and limits against 30 % injected faults
 #   make fuzz    the decoders' property tests on fresh random inputs for FUZZ_SECONDS (600)
@@ -47,7 +47,8 @@ dev: $(VENV)/.deps  ## fast debug build into .venv (maturin develop) for the edi
 demo: $(STAMP)  ## chat, stream and tool call end to end over real HTTP
 	$(PY) -m llmrail demo
 
-test: test-rust lint test-py  ## everything CI runs
+# dist-check last: ~30 s, since it reuses the release build test-py used (measured; see the target).
+test: test-rust lint test-py dist-check  ## everything CI runs
 
 # Tests start their own redis-server on a free port; this only installs Debian's package.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -133,7 +134,10 @@ dist: $(VENV)/.dist-deps  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited
 
 # The sdist as a user's pip meets it: a fresh virtualenv with nothing but pip, which fetches maturin
 # itself, builds the wheel and installs it; then scripts/smoke.py. CARGO_TARGET_DIR is the release
-# build's, so only llmrail itself compiles again (its path is new), not the dependencies.
+# build's, made current first ($(STAMP)): cargo finds the unpacked sdist's sources as fresh as the
+# tree's (its fingerprints are relative to the package, and the sdist keeps mtimes), so nothing
+# compiles again, while a file missing from the sdist would make it rebuild and fail. ~30 s here
+# against a cold build's ~10 min; the release workflow's sdist job builds it cold.
 dist-check: $(STAMP)  ## the sdist built by pip in a fresh virtualenv, its wheel smoke-tested
 	CARGO_TARGET_DIR=$(abspath $(MATURIN_TARGET)) scripts/smoke_sdist.sh $(PYTHON) $(VENV)/bin/maturin
 
