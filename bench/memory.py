@@ -9,7 +9,7 @@ into the next.
 with N streams that have each received their first chunk (20 chunks, 3 s apart: the mock
 server waits before every chunk, the first too). Both
 measure after one warm-up call to a server that answers at once (runtime, pool, first-call
-caches) and then cancel the calls. ``size``: the peak RSS (``ru_maxrss``) over three calls whose
+caches) and then cancel the calls. ``size``: the peak RSS (``VmHWM``) over three calls whose
 answer is N characters, minus the peak before them, after the same warm-up: the transient copies
 one call makes of its answer. Every server runs in its own process (bench/server.py).
 """
@@ -41,7 +41,10 @@ def rss_kb() -> int:
 
 
 def peak_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """This process's peak RSS (VmHWM: per address space, so unlike ``ru_maxrss`` it does not
+    inherit the parent's peak across fork and exec)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 
 
 def _llmrail(base_url: str) -> tuple[Callable[[], Awaitable[object]], Callable[[], Any]]:

@@ -116,7 +116,7 @@ def _sequential(r: Results) -> list[str]:
     m, seq = r["meta"], r["sequential"]
     ref = seq[REF]
     rows = [
-        [name, _f(s["p50_us"]), _spread(s, "p50"), _f(s["p95_us"]), _f(s["p99_us"]), _f(s["cpu_us"])]
+        [name, _f(s["p50_us"]), _spread(s, "p50"), _f(s.get("p95_us")), _f(s["p99_us"]), _f(s["cpu_us"])]
         + [_rx(s, ref, "p50_us"), _rx(s, ref, "cpu_us")]
         for name, s in seq.items()
     ]
