@@ -214,11 +214,15 @@ def _decades(lo: float, hi: float) -> list[float]:
 
 def line_chart(chart: str, title: str, xlabel: str, ylabel: str, series: dict[str, list[tuple[float, float]]]) -> str:
     """One line per series, log-scaled on both axes; every point a ``mark`` with its value."""
-    height, top, bottom, x0, x1 = 360, 34, 300, 80, WIDTH - 170
+    height, top, bottom, x0, x1 = 360, 34, 300, 80, WIDTH - 220
     pts = [(x, y) for line in series.values() for x, y in line if x > 0 and y > 0]
     if not pts:
         return _svg(chart, height, 0, title, [STYLE, f'<text class="note" x="{x0}" y="40">no data</text>'])
-    xs = _decades(min(x for x, _ in pts), max(x for x, _ in pts))
+    # x from the decade below the first point to the last point itself (ticks at the decades)
+    xs = [v for v in _decades(min(x for x, _ in pts), max(x for x, _ in pts)) if v <= max(x for x, _ in pts)]
+    top_x = max(x for x, _ in pts)
+    if xs[-1] < top_x:
+        xs[len(xs) - 1 if top_x / xs[-1] < 1.5 and len(xs) > 1 else len(xs) :] = [top_x]  # no two labels overlapping
     ys = _decades(min(y for _, y in pts), max(y for _, y in pts))
 
     def px(v: float) -> float:
@@ -243,20 +247,24 @@ def line_chart(chart: str, title: str, xlabel: str, ylabel: str, series: dict[st
         f'text-anchor="middle">{escape(ylabel)} (log)</text>'
     )
     marks = 0
+    peers = list(dict.fromkeys(name.removesuffix(" p50").removesuffix(" p99") for name in series))
     for i, (name, line) in enumerate(series.items()):
         line = [(x, y) for x, y in line if x > 0 and y > 0]
-        dash = ' stroke-dasharray="5 3"' if "p99" in name else ""
+        dash = ' stroke-dasharray="5 3"' if name.endswith(" p99") else ""
+        c = color(peers.index(name.removesuffix(" p50").removesuffix(" p99")))
         path = " ".join(f"{'M' if j == 0 else 'L'}{px(x):.1f},{py(y):.1f}" for j, (x, y) in enumerate(line))
-        body.append(f'<path d="{path}" fill="none" stroke="{color(i)}" stroke-width="2"{dash}/>')
+        body.append(f'<path d="{path}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
         for x, y in line:
             body.append(
-                f'<circle class="mark" cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color(i)}">'
+                f'<circle class="mark" cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{c}">'
                 f"<title>{escape(name)}: {_fmt(x)} → {y:,.3g}</title></circle>"
             )
             marks += 1
         ly = top + 4 + i * 18
-        body.append(f'<rect x="{x1 + 14}" y="{ly}" width="12" height="4" fill="{color(i)}"/>')
-        body.append(f'<text class="legend" x="{x1 + 30}" y="{ly + 6}">{escape(name)}</text>')
+        body.append(
+            f'<line x1="{x1 + 14}" y1="{ly + 2}" x2="{x1 + 30}" y2="{ly + 2}" stroke="{c}" stroke-width="3"{dash}/>'
+        )
+        body.append(f'<text class="legend" x="{x1 + 36}" y="{ly + 6}">{escape(name)}</text>')
     return _svg(chart, height, marks, title, body)
 
 
