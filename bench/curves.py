@@ -134,15 +134,21 @@ def _cassette(folder: Path, n: int) -> Path:
     return path
 
 
+def recorded_base_url(path: Path) -> str:
+    """The base URL the cassette's first interaction was recorded against (a request must match it)."""
+    with path.open() as f:
+        uri = next(line for line in f if line.strip().startswith("uri: ")).split("uri: ")[1].strip()
+    return uri.removesuffix("/chat/completions")
+
+
 def replay(s: dict[str, Any]) -> dict[str, dict[int, Any]]:
     """Time per replayed call (matched on method, URL and body) and load time, by cassette size."""
     out: dict[str, dict[int, Any]] = {"llmrail replay": {}}
     with tempfile.TemporaryDirectory(prefix="llmrail-curves-") as d:
         for n in s["cassettes"]:
             path = _cassette(Path(d), n)
-            uri = next(line for line in path.open() if line.strip().startswith("uri: ")).split("uri: ")[1].strip()
-            base_url = uri.removesuffix("/chat/completions")  # the recording's server, gone: never called
-            client = llmrail.Client("openai/gpt-4.1-mini", base_url=base_url, api_key="sk-bench")
+            # the recording's server, gone: never called
+            client = llmrail.Client("openai/gpt-4.1-mini", base_url=recorded_base_url(path), api_key="sk-bench")
             picks = [(i * 7919) % n for i in range(min(s["replays"], n))]
             t0 = time.perf_counter()
             with cassette(path, mode="none", allow_playback_repeats=True):
