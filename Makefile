@@ -87,6 +87,7 @@ test-py: $(STAMP) redis chromium  ## pytest against the installed wheel and the 
 
 bench: $(STAMP) redis  ## latency and throughput table, also written to bench-results/
 	$(PY) bench/run.py
+	$(PY) bench/curves.py
 	$(PY) bench/replay.py
 	$(PY) bench/telemetry.py
 	$(PY) bench/cache.py

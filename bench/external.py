@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-RUST_BIN = ROOT / "target" / "release" / "examples" / "bench_reqwest"
+RUST_BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target", "release", "examples", "bench_reqwest")
 
 
 def build_rust() -> str | None:
@@ -22,7 +23,7 @@ def build_rust() -> str | None:
         return None
     if not RUST_BIN.exists():
         raise SystemExit("cargo build of examples/bench_reqwest.rs failed")
-    return f"cargo build failed: using the existing {RUST_BIN.relative_to(ROOT)}"
+    return f"cargo build failed: using the existing {RUST_BIN}"
 
 
 def _children_cpu() -> float:

@@ -1,5 +1,6 @@
-"""``make bench``: llmrail against the openai SDK, httpx and a plain Rust reqwest client; and the
-openai SDK over llmrail's transport (llmrail.httpx2) against the SDK over its default one.
+"""``make bench``: llmrail against the tuned reference Rust client (bench/reference.py), the openai
+SDK, httpx and a plain Rust reqwest client; and the openai SDK over llmrail's transport
+(llmrail.httpx2) against the SDK over its default one.
 
     .venv/bin/python bench/run.py [--quick] [--out bench-results]
 
@@ -14,6 +15,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,18 +25,39 @@ from typing import Any
 
 import external
 import httpx
+import layers
 import llmrail
+import memory
 import openai
 import peers
+import reference
 import report
 from llmrail import _core
-from report import HTTPX, LLMRAIL, RUST, SDK, SDK_RAIL, SYNC
+from report import HTTPX, LLMRAIL, REF, RUST, SDK, SDK_RAIL, SYNC
 from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
 
-FULL = {"seq_n": 2000, "seq_warmup": 200, "conc_n": 5000, "stream_n": 300, "bridge_n": 50_000, "rounds": 10}
-QUICK = {"seq_n": 300, "seq_warmup": 50, "conc_n": 1000, "stream_n": 60, "bridge_n": 5_000, "rounds": 3}
+FULL = {
+    "seq_n": 2000,
+    "seq_warmup": 200,
+    "conc_n": 5000,
+    "conc_n_slow": 2000,
+    "conc_rounds": 5,
+    "stream_n": 300,
+    "bridge_n": 50_000,
+    "rounds": 10,
+}
+QUICK = {
+    "seq_n": 300,
+    "seq_warmup": 50,
+    "conc_n": 1000,
+    "conc_n_slow": 500,
+    "conc_rounds": 3,
+    "stream_n": 60,
+    "bridge_n": 5_000,
+    "rounds": 3,
+}
 CONCURRENCY = (64, 256)
 CHAT: dict[str, Peer] = {LLMRAIL: peers.llmrail_chat, SDK: peers.sdk_chat, HTTPX: peers.httpx_chat}
 STREAM: dict[str, Peer] = {LLMRAIL: peers.llmrail_stream, SDK: peers.sdk_stream, HTTPX: peers.httpx_stream}
@@ -59,12 +82,20 @@ async def _sequential(peer: Peer, base_url: str, n: int, warmup: int) -> peers.T
         return await peers.sequential(call, n, warmup)
 
 
-Turn = Callable[[int, int], peers.Timed]
-"""One peer's turn: ``n`` timed calls after ``warmup`` untimed ones."""
+Turn = Callable[[int, int], peers.Result]
+"""One peer's turn: ``n`` timed calls after ``warmup`` untimed ones, summarized."""
+
+
+def _timed(turn: Callable[[int, int], peers.Timed]) -> Turn:
+    def summarized(n: int, warmup: int) -> peers.Result:
+        lat, cpu = turn(n, warmup)
+        return peers.summarize(lat, cpu, len(lat))
+
+    return summarized
 
 
 def _async_turn(peer: Peer, base_url: str) -> Turn:
-    return lambda n, warmup: asyncio.run(_sequential(peer, base_url, n, warmup))
+    return _timed(lambda n, warmup: asyncio.run(_sequential(peer, base_url, n, warmup)))
 
 
 def _sync_turn(opener: Callable[[str], AbstractContextManager[Callable[[], str]]], base_url: str) -> Turn:
@@ -73,23 +104,40 @@ def _sync_turn(opener: Callable[[str], AbstractContextManager[Callable[[], str]]
             assert call() == TEXT
             return peers.sequential_sync(call, n, warmup)
 
-    return turn
+    return _timed(turn)
+
+
+def combine(rounds: list[peers.Result]) -> peers.Result:
+    """A peer's rounds as one row: the median of each figure over the rounds, the spread of p50
+    and CPU (min, max), and every round kept for the ratios taken round by round."""
+    out: peers.Result = {"n": sum(int(r.get("n") or r.get("calls") or 0) for r in rounds), "rounds": len(rounds)}
+    for key in ("p50_us", "p95_us", "p99_us", "cpu_us", "calls_per_s", "server_cpu_us", "errors"):
+        vals = [float(r[key]) for r in rounds if r.get(key) is not None]
+        if vals:
+            out[key] = statistics.median(vals)
+    for key in ("p50_us", "cpu_us", "calls_per_s"):
+        vals = [float(r[key]) for r in rounds if r.get(key) is not None]
+        if vals:
+            out[key.removesuffix("_us").removesuffix("_s") + "_spread"] = [min(vals), max(vals)]
+    out["per_round"] = [{k: r.get(k) for k in ("p50_us", "p99_us", "cpu_us", "calls_per_s")} for r in rounds]
+    errors = [r["first_error"] for r in rounds if r.get("first_error")]
+    out["first_error"] = errors[0] if errors else None
+    out["connections_opened"] = sum(int(r.get("connections_opened", 0)) for r in rounds)
+    return out
 
 
 def in_turns(turns: dict[str, Turn], n: int, warmup: int, rounds: int) -> dict[str, peers.Result]:
     """Each peer's ``n`` calls in ``rounds`` turns, the peers taking turns (starting with a
     different one each round): load from elsewhere on this shared machine, which comes in
-    bursts, then falls on every peer alike instead of on whichever ran at the time."""
-    lat: dict[str, list[int]] = {name: [] for name in turns}
-    cpu = dict.fromkeys(turns, 0.0)
+    bursts, then falls on every peer alike instead of on whichever ran at the time. Ratios are
+    taken round by round (report.round_ratio), between turns run seconds apart."""
+    got: dict[str, list[peers.Result]] = {name: [] for name in turns}
     names = list(turns)
     per, warm = max(n // rounds, 1), max(warmup // rounds, 5)
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            got, spent = turns[name](per, warm)
-            lat[name] += got
-            cpu[name] += spent
-    return {name: peers.summarize(lat[name], cpu[name], len(lat[name])) for name in names}
+            got[name].append(turns[name](per, warm))
+    return {name: combine(got[name]) for name in names}
 
 
 async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Result:
@@ -97,28 +145,46 @@ async def _concurrent(peer: Peer, base_url: str, n: int, level: int) -> peers.Re
         return await peers.concurrent(call, n, level)
 
 
+def _reference_turn(root_url: str, stream: bool = False) -> Turn:
+    return lambda n, warmup: reference.sequential(root_url, n, warmup, stream=stream)
+
+
 def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result]:
     url = srv.base_url
     turns = {name: _async_turn(peer, url) for name, peer in CHAT.items()}
     turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_chat, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync, url)
-    turns[RUST] = lambda n, warmup: external.rust_sequential(url, n, warmup)
+    turns[RUST] = _timed(lambda n, warmup: external.rust_sequential(url, n, warmup))
+    turns[REF] = _reference_turn(srv.url)
     return in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
 
 
+def _one_throughput_run(srv: MockServerProcess, name: str, n: int, level: int) -> peers.Result:
+    before = srv.stats()
+    if name == RUST:
+        r = external.rust(srv.base_url, "conc", n, level, 2 * level)
+    elif name == REF:
+        r = reference.concurrent(srv.url, n, level, 2 * level)
+    else:
+        r = asyncio.run(_concurrent(CHAT[name], srv.base_url, n, level))
+    after = srv.stats()
+    r["connections_opened"] = int(after["connections"] - before["connections"])
+    r["server_cpu_us"] = (after["cpu_s"] - before["cpu_s"]) / (n + 2 * level) * 1e6
+    return r
+
+
 def throughput(srv: MockServerProcess, s: dict[str, int], level: int) -> dict[str, peers.Result]:
-    out: dict[str, peers.Result] = {}
-    for name in [*CHAT, RUST]:
-        before = srv.stats()
-        if name == RUST:
-            out[name] = external.rust(srv.base_url, "conc", s["conc_n"], level, 2 * level)
-        else:
-            out[name] = asyncio.run(_concurrent(CHAT[name], srv.base_url, s["conc_n"], level))
-        after = srv.stats()
-        r = out[name]
-        r["connections_opened"] = int(after["connections"] - before["connections"])
-        r["server_cpu_us"] = (after["cpu_s"] - before["cpu_s"]) / (s["conc_n"] + 2 * level) * 1e6
-        log(f"  {name:14} {level:4} in flight: {r['calls_per_s']:8,.0f} calls/s, {r['errors']} errors")
+    """llmrail and the reference client in ``conc_rounds`` interleaved rounds (their ratio is a
+    goal); the other peers once each."""
+    runs: dict[str, list[peers.Result]] = {LLMRAIL: [], REF: []}
+    for r in range(s["conc_rounds"]):
+        for name in [LLMRAIL, REF] if r % 2 == 0 else [REF, LLMRAIL]:
+            runs[name].append(_one_throughput_run(srv, name, s["conc_n"], level))
+    for name in (SDK, HTTPX, RUST):
+        runs[name] = [_one_throughput_run(srv, name, s["conc_n"] if name == RUST else s["conc_n_slow"], level)]
+    out = {name: combine(runs[name]) for name in (REF, LLMRAIL, SDK, HTTPX, RUST)}
+    for name, r in out.items():
+        log(f"  {name:24} {level:4} in flight: {r['calls_per_s']:8,.0f} calls/s, {r.get('errors', 0):.0f} errors")
         if r.get("first_error"):
             log(f"    first error: {r['first_error']}")
     return out
@@ -129,7 +195,16 @@ def streams(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Result
     turns = {name: _async_turn(peer, url) for name, peer in STREAM.items()}
     turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_stream, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync_stream, url)
+    turns[REF] = _reference_turn(srv.url, stream=True)
     return in_turns(turns, s["stream_n"], max(s["stream_n"] // 10, 5), s["rounds"])
+
+
+def own_server_check(s: dict[str, int]) -> dict[str, peers.Result]:
+    """The reference client against its own mock server and against ours, in turns: how much
+    the server (ours answers ~2 KB, a random id per reply) weighs in its figures."""
+    with reference.OwnServer() as own, MockServerProcess() as ours:
+        turns = {"its own mock server": _reference_turn(own.url), "llmrail's mock server": _reference_turn(ours.url)}
+        return in_turns(turns, s["seq_n"] // 2, s["seq_warmup"], s["rounds"])
 
 
 def bridge(n: int) -> dict[str, peers.Result]:
@@ -158,6 +233,13 @@ def main() -> int:
     results: dict[str, Any] = {"concurrency": list(CONCURRENCY)}
     phase("import times")
     results["import"] = external.import_times()
+    phase(f"building the reference client in {reference.cache_dir()} (kept between runs)")
+    reference.build()
+    phase("default layers, each switched off (replayed calls)")
+    results["layers"] = layers.measure(args.quick)
+    results["layers_md"] = layers.markdown(results["layers"])
+    phase("memory per in-flight call and per open stream (fresh interpreters)")
+    results["memory"] = memory.per_call_and_stream(args.quick)
     with MockServerProcess() as srv:
         phase(f"mock server at {srv.url}; building examples/bench_reqwest.rs")
         if warning := external.build_rust():
@@ -171,6 +253,8 @@ def main() -> int:
         phase("streams")
         results["stream"] = streams(srv, sizes)
         requests_served = srv.requests()
+    phase("the reference client against its own server and ours")
+    results["own_server"] = own_server_check(sizes)
     phase("bridge probes")
     results["bridge"] = bridge(sizes["bridge_n"])
 
@@ -185,6 +269,7 @@ def main() -> int:
         "cores": os.cpu_count() or 1,
         "quick": args.quick,
         "load_at_start": load,
+        "load_at_end": os.getloadavg()[0],
         "rust_build_warning": warning,
         **sizes,
         "answer_chars": len(TEXT),

@@ -1,7 +1,8 @@
 """The mock server every peer talks to, in its own process so it does not share the client's
 interpreter. ``python bench/server.py`` serves: it prints its OpenAI base URL, then answers each
 ``stats`` line on stdin with a JSON line (connections accepted, requests, its CPU seconds) and
-exits when stdin closes."""
+exits when stdin closes. ``python bench/server.py '{"latency": 30}'`` changes the default reply
+(any keyword of ``MockServer.default``; ``"size": N`` answers N characters instead)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def split(text: str, pieces: int) -> list[str]:
 class MockServerProcess:
     """A client's handle on ``python bench/server.py``."""
 
-    def __init__(self) -> None:
+    def __init__(self, **default: Any) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, json.dumps(default)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert self._proc.stdout is not None
         self.base_url = self._proc.stdout.readline().strip()
@@ -82,11 +83,18 @@ class MockServerProcess:
         self.close()
 
 
-def serve() -> None:
+def text_of(size: int) -> str:
+    """``size`` characters of the answer's sentences."""
+    return (TEXT * (size // len(TEXT) + 1))[:size]
+
+
+def serve(default: dict[str, Any]) -> None:
     from llmrail.testing import MockServer
 
+    text = text_of(default.pop("size")) if "size" in default else TEXT
+    chunks = default.pop("chunks", STREAM_CHUNKS)
     with MockServer() as srv:
-        srv.default(TEXT, chunks=split(TEXT, STREAM_CHUNKS))
+        srv.default(text, chunks=split(text, chunks), **default)
         print(srv.openai_base_url, flush=True)
         for line in sys.stdin:
             if line.strip() == "stats":
@@ -96,4 +104,4 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
