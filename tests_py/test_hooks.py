@@ -5,9 +5,11 @@ raises is logged on the `llmrail` logger while the call succeeds. Real calls to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 import llmrail
@@ -107,3 +109,24 @@ def test_a_raising_hook_is_logged_and_the_call_succeeds(
 def test_a_hook_must_be_callable(srv: MockServer) -> None:
     with pytest.raises(TypeError, match="on_error must be a callable"):
         client(srv, on_error="print")
+
+
+def test_a_client_whose_hook_refers_to_it_is_collected(srv: MockServer) -> None:
+    answered: list[str] = []
+
+    def build() -> tuple[weakref.ref[llmrail.Client], weakref.ref[Any]]:
+        me: llmrail.Client | None = None
+
+        def on_response(options: dict[str, Any], response: Any) -> None:
+            answered.append(f"{me!r} {response.text}")  # the hook refers to its own client
+
+        me = client(srv, on_response=on_response)
+        srv.reply("Hello")
+        me.chat_sync(HI)
+        wait_for(lambda: bool(answered))
+        return weakref.ref(me), weakref.ref(on_response)
+
+    was_client, was_hook = build()
+    gc.collect()
+    assert was_client() is None and was_hook() is None
+    assert answered[0].startswith("Client(openai/gpt-4.1-mini") and answered[0].endswith("Hello")

@@ -130,6 +130,18 @@ impl PreparedExtraction {
         .await)
     }
 
+    /// Run directly, keeping each attempt for a trace (`otel::extract`).
+    pub async fn run_traced(self) -> (Outcome, Vec<extract::TracedAttempt>) {
+        extract::run_traced(
+            &self.client,
+            self.req,
+            &self.spec,
+            self.opts,
+            self.check.as_ref(),
+        )
+        .await
+    }
+
     /// Run as `mode` says: directly (validators and all), or into `queue` with the schema.
     pub async fn divert(
         self,

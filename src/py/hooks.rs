@@ -94,3 +94,51 @@ impl CallHooks {
         }
     }
 }
+
+/// A stream's hooks: told once, by the event that ends the stream ("done": its usage, model and
+/// finish reason) or by its error. A stream closed before either tells them nothing more.
+pub struct StreamHooks(std::sync::Mutex<Option<CallHooks>>);
+
+impl StreamHooks {
+    pub fn new(hooks: CallHooks) -> Self {
+        Self(std::sync::Mutex::new(Some(hooks)))
+    }
+
+    /// What the caller is handed next, seen by the hooks if it ends the stream; returned unchanged.
+    pub fn seen<T>(
+        &self,
+        py: Python<'_>,
+        next: PyResult<Option<Py<T>>>,
+        is_done: impl FnOnce(&Py<T>) -> bool,
+    ) -> PyResult<Option<Py<T>>> {
+        let ends = match &next {
+            Ok(Some(event)) => is_done(event),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !ends {
+            return next;
+        }
+        let hooks = self.0.lock().ok().and_then(|mut h| h.take());
+        match next {
+            Ok(Some(event)) => {
+                CallHooks::settle(hooks, py, Ok(event.clone_ref(py).into_any()))?;
+                Ok(Some(event))
+            }
+            Err(e) => CallHooks::settle(hooks, py, Err(e)).map(|_| None),
+            Ok(None) => Ok(None),
+        }
+    }
+
+    /// The Python objects held, for the garbage collector (skipped while another thread holds
+    /// them, as a traversal must not block).
+    pub fn visit(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(held) = self.0.try_lock() {
+            if let Some(h) = held.as_ref() {
+                visit.call(&h.hooks)?;
+                visit.call(&h.options)?;
+            }
+        }
+        Ok(())
+    }
+}
