@@ -456,10 +456,12 @@ impl PyClient {
         let o = ExtractOptions::read(options.as_ref(), "Client.extract()")?;
         let client = self.inner.clone();
         let traced = self.traced(py, &messages);
-        match (queueable(routed(queue, processing)?, &o)?, traced) {
+        let routed = queueable(routed(queue, processing)?, &o)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
+        match (routed, traced) {
             (None, Some(kept)) => {
                 let call = extract::prepare(py, &client, response_model, messages, o)?;
-                otel::extract::run(client, call, kept)
+                otel::extract::run(client, call, kept, hooks)
             }
             (None, None) => coroutine::call(
                 move |py| {
@@ -467,7 +469,7 @@ impl PyClient {
                     let include_raw = call.include_raw;
                     Ok(async move { Ok((call.run().await?, include_raw)) })
                 },
-                |py, (outcome, include_raw)| extract::finish(py, outcome, include_raw),
+                |py, (outcome, include_raw)| extract::settle(py, outcome, include_raw, hooks),
             ),
             (Some((queue, mode)), _) => {
                 let kept = queue.clone();
@@ -540,13 +542,16 @@ impl PyClient {
         let o = ExtractOptions::read(options.as_ref(), "Client.extract_sync()")?;
         let routed = queueable(routed(queue, processing)?, &o)?;
         let traced = self.traced(py, &messages);
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;
         match (routed, traced) {
-            (None, Some(messages)) => otel::extract::run_sync(py, &self.inner, call, messages),
+            (None, Some(messages)) => {
+                otel::extract::run_sync(py, &self.inner, call, messages, hooks)
+            }
             (None, None) => {
                 let outcome = bridge::block(py, call.run())?;
-                extract::finish(py, outcome, include_raw)
+                extract::settle(py, outcome, include_raw, hooks)
             }
             (Some((queue, mode)), _) => {
                 let diverted = bridge::block(py, call.divert(queue.clone(), mode))?;

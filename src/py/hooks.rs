@@ -1,7 +1,8 @@
 //! `Client(on_request=..., on_response=..., on_error=...)`: the hooks of one call, handed to
 //! `llmrail._hooks`, which runs them on a thread of its own (a slow hook never delays a call,
 //! one that raises is logged there). Here only the call's options are gathered and the outcome
-//! passed on; a client without hooks takes none of these paths.
+//! passed on; a client without hooks takes none of these paths. `chat` hands on its
+//! `ChatResponse`, `stream` its "done" event (`StreamHooks`), `extract` its `Extraction`.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

@@ -56,7 +56,9 @@ impl PyChatStream {
     ) -> PyResult<Option<Py<PyStreamEvent>>> {
         let out = match trace {
             Some(t) => t.seen(py, next),
-            None => next.map_err(to_py)?.map(|e| Py::new(py, e)).transpose(),
+            None => next
+                .map_err(to_py)
+                .and_then(|n| n.map(|e| Py::new(py, e)).transpose()),
         };
         match hooks {
             Some(h) => h.seen(py, out, |e| e.get().is_done()),

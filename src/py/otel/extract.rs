@@ -16,7 +16,8 @@ use crate::extract::TracedAttempt;
 use crate::py::bridge;
 use crate::py::bridge::coroutine::{self, Coroutine};
 use crate::py::exit;
-use crate::py::extract::{finish, Outcome, PreparedExtraction};
+use crate::py::extract::{self, Outcome, PreparedExtraction};
+use crate::py::hooks::CallHooks;
 
 /// Open the extraction's span under the caller's current span; `None` if tracing failed.
 fn start(py: Python<'_>, client: &Client, call: &PreparedExtraction, messages: Py<PyAny>) -> Open {
@@ -81,16 +82,17 @@ fn rows<'py>(py: Python<'py>, traced: Vec<TracedAttempt>) -> PyResult<Bound<'py,
     PyList::new(py, rows.collect::<PyResult<Vec<_>>>()?)
 }
 
-/// The extraction's value (or its exception), its span ended first.
+/// The extraction's value (or its exception) after the hooks had it, its span ended then.
 fn settle(
     py: Python<'_>,
     call: Option<Py<PyAny>>,
     (outcome, traced): (Outcome, Vec<TracedAttempt>),
     include_raw: bool,
+    hooks: Option<CallHooks>,
 ) -> PyResult<Py<PyAny>> {
     let tried = rows(py, traced)?;
     let mode = outcome.as_ref().ok().map(|x| x.mode.as_str());
-    let answer = finish(py, outcome, include_raw);
+    let answer = extract::settle(py, outcome, include_raw, hooks);
     if let Some(call) = call {
         match &answer {
             Ok(_) => tell(py, &call, "extracted", (mode, tried)),
@@ -105,6 +107,7 @@ pub(crate) fn run(
     client: Client,
     call: PreparedExtraction,
     messages: Py<PyAny>,
+    hooks: Option<CallHooks>,
 ) -> PyResult<Coroutine> {
     coroutine::call(
         move |py| {
@@ -112,7 +115,7 @@ pub(crate) fn run(
             let span = start(py, &client, &call, messages);
             Ok(async move { Ok::<_, LlmError>((call.run_traced().await, span, include_raw)) })
         },
-        move |py, (out, span, include_raw)| settle(py, span.take(), out, include_raw),
+        move |py, (out, span, include_raw)| settle(py, span.take(), out, include_raw, hooks),
     )
 }
 
@@ -122,9 +125,10 @@ pub(crate) fn run_sync(
     client: &Client,
     call: PreparedExtraction,
     messages: Py<PyAny>,
+    hooks: Option<CallHooks>,
 ) -> PyResult<Py<PyAny>> {
     let include_raw = call.include_raw;
     let span = start(py, client, &call, messages);
     let out = bridge::block(py, async { Ok(call.run_traced().await) })?;
-    settle(py, span.take(), out, include_raw)
+    settle(py, span.take(), out, include_raw, hooks)
 }
