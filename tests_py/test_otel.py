@@ -158,6 +158,7 @@ async def test_a_streams_span_ends_at_its_last_event_and_records_time_to_first_c
     assert span.start_time is not None and span.end_time is not None
     assert (span.end_time - span.start_time) / 1e9 >= ttfc + 0.09  # two more chunks 50 ms apart
     assert a["gen_ai.usage.output_tokens"] == 3
+    assert a["gen_ai.response.id"] == events[-1].response_id and str(a["gen_ai.response.id"]).startswith("msg_")
     assert len(otel.attempts(span)) == 1
     (point,) = otel.histogram("gen_ai.client.operation.time_to_first_chunk")
     assert point.count == 1 and point.sum == pytest.approx(ttfc)

@@ -184,6 +184,9 @@ class StreamEvent:
     def request_id(self) -> str | None:
         """On "done": the provider's request id."""
     @property
+    def response_id(self) -> str | None:
+        """On "done": the provider's id of the answer (``msg_...``, ``chatcmpl-...``), if its stream gives one."""
+    @property
     def cost_usd(self) -> float | None:
         """On "done": USD, or ``None`` for a model without a price."""
     @property

@@ -181,7 +181,10 @@ class Call:
 
     def succeed_stream(self, done: Any, attempts: list[Attempt]) -> None:
         """A stream's "done" event."""
-        self._answered(done.model, done.finish_reason, done.usage, attempts, {})
+        attrs: dict[str, Any] = {}
+        if done.response_id:
+            attrs["gen_ai.response.id"] = done.response_id
+        self._answered(done.model, done.finish_reason, done.usage, attempts, attrs)
 
     def fail(self, error: BaseException, attempts: list[Attempt]) -> None:
         kind = type(error).__name__

@@ -125,6 +125,7 @@ pub(super) async fn attempt<T, E>(
                 usage,
                 model,
                 request_id,
+                response_id: _,
             } => {
                 let content = match call {
                     Some((id, called)) => {
