@@ -17,7 +17,7 @@ pub mod stream;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
@@ -176,7 +176,9 @@ async fn run_with<C: Check>(
         // the schema put in, so the schema is copied once per attempt rather than twice.
         let mut sent = req.clone();
         mode::shape(&mut sent, mode, client.provider(), &spec.name, &spec.schema);
-        let (started, t0) = (SystemTime::now(), Instant::now());
+        // The clock is read only for a trace: an untraced extraction pays nothing for it.
+        let clock = trace.is_some().then(|| (SystemTime::now(), Instant::now()));
+        let timed = || clock.map_or((UNIX_EPOCH, Duration::ZERO), |(s, t0)| (s, t0.elapsed()));
         let mut log = Vec::new();
         let resp = match (partials, trace.as_deref_mut()) {
             (None, Some(traced)) => {
@@ -186,9 +188,10 @@ async fn run_with<C: Check>(
                 match out {
                     Ok(r) => r,
                     Err(e) => {
+                        let (started, duration) = timed();
                         traced.push(TracedAttempt {
                             started,
-                            duration: t0.elapsed(),
+                            duration,
                             log,
                             answer: None,
                             response_id: None,
@@ -218,9 +221,10 @@ async fn run_with<C: Check>(
             if let Err(Verdict::Invalid(errors)) = &verdict {
                 seen.errors.clone_from(errors);
             }
+            let (started, duration) = timed();
             traced.push(TracedAttempt {
                 started,
-                duration: t0.elapsed(),
+                duration,
                 log: std::mem::take(&mut log),
                 answer: Some(seen),
                 response_id: resp.response_id(),
