@@ -17,13 +17,14 @@ pub mod stream;
 pub mod validate;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
 use crate::client::Client;
 use crate::error::{ErrorKind, ExtractionReport, FailedAttempt, LlmError};
 use crate::model::{ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, Usage};
-use crate::resilience::CallOptions;
+use crate::resilience::{self, CallOptions};
 
 pub use mode::{strict_schema, Answer, Mode};
 pub use stream::ExtractStream;
@@ -94,6 +95,24 @@ pub struct AttemptRecord {
     pub finish_reason: Option<FinishReason>,
 }
 
+/// One attempt as a trace shows it ([`run_traced`]): when it ran, the requests its chat call
+/// sent, and its answer with what was wrong with it.
+#[derive(Debug, Clone)]
+pub struct TracedAttempt {
+    /// Wall-clock start (a span's start time).
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// Every request the attempt's chat call sent (retries and fallbacks included).
+    pub log: Vec<resilience::AttemptRecord>,
+    /// The answer and its errors; `None` when the chat call itself failed.
+    pub answer: Option<AttemptRecord>,
+    pub response_id: Option<String>,
+    /// The model that answered.
+    pub model: String,
+    /// How the chat call failed, when it did.
+    pub error: Option<ErrorKind>,
+}
+
 /// A validated value and what it took.
 #[derive(Debug, Clone)]
 pub struct Extraction<T> {
@@ -116,7 +135,25 @@ pub async fn run<C: Check>(
     opts: CallOptions,
     check: &C,
 ) -> Result<Extraction<C::Output>, Failure<C::Abort>> {
-    run_with(client, req, spec, opts, check, None).await
+    run_with(client, req, spec, opts, check, None, None).await
+}
+
+/// As [`run`], with one [`TracedAttempt`] per attempt, whether it succeeded or not (each chat
+/// call keeps its requests' records: `opts.record` is set).
+pub async fn run_traced<C: Check>(
+    client: &Client,
+    req: ChatRequest,
+    spec: &Spec,
+    mut opts: CallOptions,
+    check: &C,
+) -> (
+    Result<Extraction<C::Output>, Failure<C::Abort>>,
+    Vec<TracedAttempt>,
+) {
+    opts.record = true;
+    let mut traced = Vec::new();
+    let out = run_with(client, req, spec, opts, check, None, Some(&mut traced)).await;
+    (out, traced)
 }
 
 /// The loop; with `partials`, each attempt streams and sends the partial values it sees.
@@ -127,6 +164,7 @@ async fn run_with<C: Check>(
     opts: CallOptions,
     check: &C,
     partials: Option<&tokio::sync::mpsc::Sender<stream::Item<C::Output, C::Abort>>>,
+    mut trace: Option<&mut Vec<TracedAttempt>>,
 ) -> Result<Extraction<C::Output>, Failure<C::Abort>> {
     let schema = &spec.schema;
     let mode = spec
@@ -138,9 +176,34 @@ async fn run_with<C: Check>(
         // the schema put in, so the schema is copied once per attempt rather than twice.
         let mut sent = req.clone();
         mode::shape(&mut sent, mode, client.provider(), &spec.name, &spec.schema);
-        let resp = match partials {
-            None => client.chat_with(sent, opts.clone()).await?.0,
-            Some(tx) => stream::attempt(client, sent, opts.clone(), &spec.name, tx).await?,
+        // The clock is read only for a trace: an untraced extraction pays nothing for it.
+        let clock = trace.is_some().then(|| (SystemTime::now(), Instant::now()));
+        let timed = || clock.map_or((UNIX_EPOCH, Duration::ZERO), |(s, t0)| (s, t0.elapsed()));
+        let mut log = Vec::new();
+        let resp = match (partials, trace.as_deref_mut()) {
+            (None, Some(traced)) => {
+                // The report comes back with a failure too: its requests belong in the trace.
+                let (out, mut report) = client.chat_reported(sent, opts.clone()).await;
+                log = report.log.take().unwrap_or_default();
+                match out {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let (started, duration) = timed();
+                        traced.push(TracedAttempt {
+                            started,
+                            duration,
+                            log,
+                            answer: None,
+                            response_id: None,
+                            model: String::new(),
+                            error: Some(e.kind),
+                        });
+                        return Err(e.into());
+                    }
+                }
+            }
+            (None, None) => client.chat_with(sent, opts.clone()).await?.0,
+            (Some(tx), _) => stream::attempt(client, sent, opts.clone(), &spec.name, tx).await?,
         };
         acc.add(&resp);
         let answer = mode::answer(&resp, &spec.name);
@@ -153,6 +216,22 @@ async fn run_with<C: Check>(
         let verdict = read(&answer, &resp, schema)
             .map_err(Verdict::Invalid)
             .and_then(|value| check.check(attempt, value));
+        if let Some(traced) = trace.as_deref_mut() {
+            let mut seen = record.clone();
+            if let Err(Verdict::Invalid(errors)) = &verdict {
+                seen.errors.clone_from(errors);
+            }
+            let (started, duration) = timed();
+            traced.push(TracedAttempt {
+                started,
+                duration,
+                log: std::mem::take(&mut log),
+                answer: Some(seen),
+                response_id: resp.response_id(),
+                model: resp.model.clone(),
+                error: None,
+            });
+        }
         match verdict {
             Ok(value) => {
                 acc.records.push(record);

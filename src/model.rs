@@ -328,6 +328,9 @@ pub enum StreamEvent {
         usage: Usage,
         model: String,
         request_id: Option<String>,
+        /// The provider's id of the answer (`msg_...`, `chatcmpl-...`, Gemini's `responseId`),
+        /// when its stream gives one.
+        response_id: Option<String>,
     },
 }
 

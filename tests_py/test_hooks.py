@@ -5,14 +5,17 @@ raises is logged on the `llmrail` logger while the call succeeds. Real calls to 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
+import weakref
 from typing import Any
 
 import llmrail
 import pytest
 from llmrail.testing import MockServer
+from pydantic import BaseModel
 
 from .conftest import API_KEY
 
@@ -107,3 +110,75 @@ def test_a_raising_hook_is_logged_and_the_call_succeeds(
 def test_a_hook_must_be_callable(srv: MockServer) -> None:
     with pytest.raises(TypeError, match="on_error must be a callable"):
         client(srv, on_error="print")
+
+
+def test_a_client_whose_hook_refers_to_it_is_collected(srv: MockServer) -> None:
+    answered: list[str] = []
+
+    def build() -> tuple[weakref.ref[llmrail.Client], weakref.ref[Any]]:
+        me: llmrail.Client | None = None
+
+        def on_response(options: dict[str, Any], response: Any) -> None:
+            answered.append(f"{me!r} {response.text}")  # the hook refers to its own client
+
+        me = client(srv, on_response=on_response)
+        srv.reply("Hello")
+        me.chat_sync(HI)
+        wait_for(lambda: bool(answered))
+        return weakref.ref(me), weakref.ref(on_response)
+
+    was_client, was_hook = build()
+    gc.collect()
+    assert was_client() is None and was_hook() is None
+    assert answered[0].startswith("Client(openai/gpt-4.1-mini") and answered[0].endswith("Hello")
+
+
+def recorder(seen: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {
+        "on_request": lambda options: seen.append(("request", options)),
+        "on_response": lambda options, response: seen.append(("response", response)),
+        "on_error": lambda options, error: seen.append(("error", error)),
+    }
+
+
+async def test_a_streams_hooks_get_its_options_then_the_done_event_or_the_error(srv: MockServer) -> None:
+    seen: list[tuple[str, Any]] = []
+    c = client(srv, **recorder(seen))
+    srv.reply(chunks=["Par", "is."], usage={"input_tokens": 5, "output_tokens": 2})
+    events = [e async for e in c.stream(HI, max_tokens=20)]
+    wait_for(lambda: len(seen) == 2)
+    (_, options), (_, done) = seen
+    assert (options["model"], options["messages"], options["max_tokens"]) == ("gpt-4.1-mini", HI, 20)
+    assert done is events[-1] and done.type == "done"
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (5, 2)
+    seen.clear()
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError) as raised:
+        list(c.stream(HI))
+    wait_for(lambda: len(seen) == 2)
+    assert seen[0][0] == "request" and seen[1] == ("error", raised.value)
+
+
+class City(BaseModel):
+    name: str
+    population: int
+
+
+async def test_an_extractions_hooks_get_its_options_then_the_extraction_with_its_usage(srv: MockServer) -> None:
+    seen: list[tuple[str, Any]] = []
+    c = client(srv, **recorder(seen))
+    srv.reply('{"name": "Paris"}', usage={"input_tokens": 10, "output_tokens": 4})
+    srv.reply('{"name": "Paris", "population": 2100000}', usage={"input_tokens": 30, "output_tokens": 9})
+    got = await c.extract(City, HI, max_retries=1)
+    assert got == City(name="Paris", population=2100000)
+    wait_for(lambda: len(seen) == 2)
+    (_, options), (_, extraction) = seen
+    assert (options["model"], options["messages"], options["max_retries"]) == ("gpt-4.1-mini", HI, 1)
+    assert extraction.value is got and extraction.attempts == 2
+    assert (extraction.usage.input_tokens, extraction.usage.output_tokens) == (40, 13)
+    seen.clear()
+    srv.reply('{"name": "Paris"}', times=2)
+    with pytest.raises(llmrail.ExtractionError) as raised:
+        c.extract_sync(City, HI, max_retries=1)
+    wait_for(lambda: len(seen) == 2)
+    assert seen[1] == ("error", raised.value)

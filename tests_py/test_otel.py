@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import llmrail
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import BaseModel, Field
 
 from .conftest import API_KEY, reset_otel_globals
 
@@ -156,6 +158,7 @@ async def test_a_streams_span_ends_at_its_last_event_and_records_time_to_first_c
     assert span.start_time is not None and span.end_time is not None
     assert (span.end_time - span.start_time) / 1e9 >= ttfc + 0.09  # two more chunks 50 ms apart
     assert a["gen_ai.usage.output_tokens"] == 3
+    assert a["gen_ai.response.id"] == events[-1].response_id and str(a["gen_ai.response.id"]).startswith("msg_")
     assert len(otel.attempts(span)) == 1
     (point,) = otel.histogram("gen_ai.client.operation.time_to_first_chunk")
     assert point.count == 1 and point.sum == pytest.approx(ttfc)
@@ -257,3 +260,142 @@ c.chat_sync("hi")
 assert "opentelemetry" not in sys.modules and "llmrail._otel" not in sys.modules, sorted(sys.modules)
 """
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+class City(BaseModel):
+    name: str
+    population: int = Field(ge=0)
+
+
+def city(srv: MockServer, population: int, tokens: tuple[int, int] = (20, 7)) -> None:
+    args = {"name": "Paris", "population": population}
+    usage = {"input_tokens": tokens[0], "output_tokens": tokens[1]}
+    srv.reply(tool_calls=[{"name": "City", "arguments": args, "id": "toolu_01"}], usage=usage)
+
+
+async def test_an_extraction_is_a_span_with_a_child_per_attempt_and_its_requests_under_each(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    city(srv, -57_321, (20, 7))
+    srv.fault(529)
+    city(srv, 2_100_000, (40, 8))
+    got = await anthropic(srv).extract(City, "Largest city of France?", max_tokens=100)
+    assert got.population == 2_100_000
+    span = otel.call_span()
+    assert span.name == "chat claude-sonnet-4-5"
+    a = span.attributes or {}
+    assert (a["gen_ai.operation.name"], a["gen_ai.output.type"]) == ("chat", "json")
+    assert (a["llmrail.extract.schema"], a["llmrail.extract.attempts"], a["llmrail.extract.mode"]) == ("City", 2, "tool")
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (60, 15)
+    assert a["gen_ai.request.max_tokens"] == 100
+    assert str(a["gen_ai.response.id"]).startswith("msg_")
+    first, second = otel.attempts(span)
+    assert (first.name, first.kind, second.name) == ("extract attempt 1", SpanKind.INTERNAL, "extract attempt 2")
+    f, s = first.attributes or {}, second.attributes or {}
+    assert (f["llmrail.extract.valid"], s["llmrail.extract.valid"]) == (False, True)
+    assert (f["gen_ai.usage.output_tokens"], s["gen_ai.usage.output_tokens"]) == (7, 8)
+    (invalid,) = first.events
+    assert invalid.name == "llmrail.extract.invalid"
+    assert dict(invalid.attributes or {}) == {
+        "llmrail.extract.error_count": 1,
+        "llmrail.extract.error_fields": ("population",),
+    }
+    assert not second.events
+    # The re-ask's requests (one refused, one answered) lie under its own attempt.
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(first)] == [200]
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(second)] == [529, 200]
+    assert span.start_time is not None and span.end_time is not None
+    assert first.start_time is not None and first.end_time is not None
+    assert second.start_time is not None and second.end_time is not None
+    assert span.start_time <= first.start_time < first.end_time <= second.start_time < second.end_time <= span.end_time
+    # The answer's values never reach a span unless content capture is on.
+    for each in otel.spans():
+        assert "57321" not in repr(dict(each.attributes or {})) + repr([dict(e.attributes or {}) for e in each.events])
+    (duration,) = otel.histogram("gen_ai.client.operation.duration")
+    assert duration.count == 1
+
+
+def test_a_failed_extraction_shows_every_attempt_and_with_capture_its_errors(
+    otel: Telemetry, srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    city(srv, -57_321)
+    city(srv, -68_432)
+    with pytest.raises(llmrail.ExtractionError):
+        anthropic(srv).extract_sync(City, "Largest city of France?", max_retries=1)
+    span = otel.call_span()
+    a = span.attributes or {}
+    assert span.status.status_code == StatusCode.ERROR
+    assert (a["error.type"], a["llmrail.extract.attempts"]) == ("ExtractionError", 2)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (40, 14)
+    tried = otel.attempts(span)
+    assert [(t.attributes or {})["llmrail.extract.valid"] for t in tried] == [False, False]
+    for t, bad in zip(tried, ("-57321", "-68432"), strict=True):
+        (invalid,) = t.events
+        (error,) = (invalid.attributes or {})["llmrail.extract.errors"]
+        assert str(error).startswith("population:") and bad in str(error)
+        assert bad in str((t.attributes or {})["gen_ai.output.messages"])
+
+
+def test_an_extraction_whose_call_fails_ends_its_attempt_with_the_error(otel: Telemetry, srv: MockServer) -> None:
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError):
+        anthropic(srv).extract_sync(City, "Largest city of France?")
+    span = otel.call_span()
+    assert (span.attributes or {})["error.type"] == "BadRequestError"
+    (only,) = otel.attempts(span)
+    assert only.status.status_code == StatusCode.ERROR
+    assert (only.attributes or {})["error.type"] == "BadRequestError"
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(only)] == [400]
+
+
+BATCH = [{"custom_id": i, "messages": f"question {i}", "max_tokens": 50} for i in ("a", "b", "c")]
+COUNTS = ("llmrail.batch.succeeded", "llmrail.batch.errored", "llmrail.batch.pending")
+
+
+async def test_a_batch_jobs_submit_wait_and_results_are_spans_with_its_id_counts_and_polls(
+    otel: Telemetry, srv: MockServer, tmp_path: Path
+) -> None:
+    srv.batch_settings(processing=0.2, outcomes={"c": ["invalid_request_error"]})
+    client = anthropic(srv)
+    with otel.tracer_provider.get_tracer("test").start_as_current_span("operator") as operator:
+        job = await client.submit_batch(BATCH, store=tmp_path / "jobs.sqlite3")
+        await job.wait(poll_interval=0.02, timeout=20)
+        job.results()
+    steps = {s.name: s for s in otel.spans() if s.name.startswith("batch ")}
+    assert set(steps) == {f"batch {step} claude-sonnet-4-5" for step in ("submit", "wait", "results")}
+    for span in steps.values():
+        assert span.parent is not None and span.parent.span_id == operator.get_span_context().span_id
+        a = span.attributes or {}
+        assert (a["gen_ai.provider.name"], a["llmrail.batch.id"], a["llmrail.batch.requests"]) == ("anthropic", job.id, 3)
+        assert a["llmrail.batch.provider_batch_ids"] == tuple(job.provider_batch_ids)
+    submit = steps["batch submit claude-sonnet-4-5"].attributes or {}
+    assert submit["llmrail.batch.pending"] == 3
+    wait = steps["batch wait claude-sonnet-4-5"]
+    assert [(wait.attributes or {})[k] for k in COUNTS] == [2, 1, 0]
+    assert (wait.attributes or {})["llmrail.batch.status"] == "ended"
+    assert wait.events and {e.name for e in wait.events} == {"llmrail.batch.poll"}
+    assert [(wait.events[-1].attributes or {})[k] for k in COUNTS] == [2, 1, 0]
+    assert [(steps["batch results claude-sonnet-4-5"].attributes or {})[k] for k in COUNTS] == [2, 1, 0]
+
+
+def test_a_whole_batch_run_is_one_span_and_a_failed_wait_ends_its_span_with_the_error(
+    otel: Telemetry, srv: MockServer, tmp_path: Path
+) -> None:
+    srv.batch_settings(processing=0.05)
+    client = anthropic(srv)
+    answers = asyncio.run(client.batch(BATCH, poll_interval=0.02, timeout=20, store=tmp_path / "a.sqlite3"))
+    assert len(answers) == 3
+    (run,) = otel.spans()
+    assert run.name == "batch run claude-sonnet-4-5"
+    assert [(run.attributes or {})[k] for k in COUNTS] == [3, 0, 0]
+    assert run.events and (run.events[-1].attributes or {})["llmrail.batch.succeeded"] == 3
+    otel.exporter.clear()
+    srv.batch_settings(processing=30)
+    job = asyncio.run(client.submit_batch(BATCH, store=tmp_path / "b.sqlite3"))
+    with pytest.raises(llmrail.TimeoutError):
+        job.wait_sync(poll_interval=0.02, timeout=0.2)
+    wait = next(s for s in otel.spans() if s.name == "batch wait claude-sonnet-4-5")
+    assert wait.status.status_code == StatusCode.ERROR
+    assert (wait.attributes or {})["error.type"] == "TimeoutError"
+    assert (wait.attributes or {})["llmrail.batch.pending"] == 3

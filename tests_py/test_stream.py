@@ -18,6 +18,7 @@ async def test_stream_text_then_done(srv: MockServer, client: llmrail.Client) ->
     assert done.finish_reason == "stop"
     assert done.usage is not None and (done.usage.input_tokens, done.usage.output_tokens) == (9, 3)
     assert done.request_id
+    assert done.response_id and done.response_id.startswith("msg_" if client.provider == "anthropic" else "chatcmpl-")
     assert srv.last_request["body"]["stream"] is True
 
 

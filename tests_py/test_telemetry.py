@@ -5,10 +5,12 @@ parser and its real HTTP server."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import urllib.request
 import uuid
+from pathlib import Path
 
 import llmrail
 import llmrail.prometheus
@@ -131,6 +133,43 @@ def test_an_open_queue_shows_its_depth_by_state(tmp_path: object) -> None:
     got = samples(llmrail.metrics_text())
     assert got[("llmrail_queue_items", frozenset({"queue": url, "state": "queued"}.items()))] == 0
     del queue
+
+
+async def test_the_processs_batch_jobs_show_by_status_with_their_items_by_outcome(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    def batch_gauges() -> dict[str, float]:
+        return {
+            name + "".join(f"{{{v}}}" for _, v in sorted(labels)): value
+            for (name, labels), value in samples(llmrail.metrics_text()).items()
+            if name.startswith("llmrail_batch_")
+        }
+
+    gc.collect()  # jobs of earlier tests, still waiting for the collector, leave the numbers now
+    srv.batch_settings(outcomes={"b": ["invalid_request_error"]})
+    client = llmrail.Client("openai/gpt-4.1-mini", base_url=srv.openai_base_url, api_key=API_KEY)
+    requests: list[llmrail.BatchRequest] = [{"custom_id": i, "messages": f"question {i}"} for i in "abc"]
+    before = batch_gauges()
+    job = await client.submit_batch(requests, store=tmp_path / "jobs.sqlite3")
+    await job.wait(poll_interval=0.02, timeout=20)
+    after = batch_gauges()
+    assert {k for k in after if k.startswith("llmrail_batch_jobs")} == {
+        f"llmrail_batch_jobs{{{s}}}"
+        for s in ("submitted", "running", "finalizing", "ended", "failed", "cancelling", "cancelled", "expired")
+    }
+    assert {k for k in after if k.startswith("llmrail_batch_items")} == {
+        f"llmrail_batch_items{{{o}}}" for o in ("pending", "succeeded", "errored", "cancelled", "expired")
+    }
+
+    def grew(key: str) -> float:
+        return after[key] - before.get(key, 0.0)
+
+    assert grew("llmrail_batch_jobs{ended}") == 1
+    assert (grew("llmrail_batch_items{succeeded}"), grew("llmrail_batch_items{errored}")) == (2, 1)
+    assert grew("llmrail_batch_provider_batches") == 1
+    del job
+    gc.collect()
+    assert batch_gauges()["llmrail_batch_jobs{ended}"] == after["llmrail_batch_jobs{ended}"] - 1
 
 
 def call_records(caplog: pytest.LogCaptureFixture, model: str) -> list[logging.LogRecord]:

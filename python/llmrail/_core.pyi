@@ -184,6 +184,9 @@ class StreamEvent:
     def request_id(self) -> str | None:
         """On "done": the provider's request id."""
     @property
+    def response_id(self) -> str | None:
+        """On "done": the provider's id of the answer (``msg_...``, ``chatcmpl-...``), if its stream gives one."""
+    @property
     def cost_usd(self) -> float | None:
         """On "done": USD, or ``None`` for a model without a price."""
     @property
@@ -630,15 +633,16 @@ class Client:
         max_event_bytes: int | None = None,
         api_version: str | None = None,
         on_request: Callable[[dict[str, Any]], object] | None = None,
-        on_response: Callable[[dict[str, Any], ChatResponse], object] | None = None,
+        on_response: Callable[[dict[str, Any], Any], object] | None = None,
         on_error: Callable[[dict[str, Any], LLMError], object] | None = None,
     ) -> Client:
         """Byte caps: max_response_bytes per decompressed answer (64 MiB), max_event_bytes per event (16 MiB).
 
-        Hooks (sync or async callables) of ``chat`` and ``chat_sync``: ``on_request(options)``
-        as the call starts, then ``on_response(options, response)`` or ``on_error(options,
-        error)``; ``options`` is a dict of ``model``, ``messages`` and the call's keyword
-        arguments. They run on a thread of llmrail's own, so a slow hook never delays a call,
+        Hooks (sync or async callables) of ``chat``, ``stream`` and ``extract`` (sync too):
+        ``on_request(options)`` as the call starts, then ``on_response(options, response)`` or
+        ``on_error(options, error)``; ``options`` is a dict of ``model``, ``messages`` and the
+        call's keyword arguments; ``response`` is the ``ChatResponse``, a stream's ``done``
+        ``StreamEvent``, or an extraction's ``Extraction``. They run on a thread of llmrail's own, so a slow hook never delays a call,
         and one that raises is logged on the ``llmrail`` logger without affecting the call.
 
         Without ``model``, ``LLMRAIL_MODEL`` names it and, unless ``fallbacks`` are given (a

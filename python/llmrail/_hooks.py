@@ -70,7 +70,8 @@ _RUNNER = _Runner()
 
 class Hooks:
     """One client's hooks. Each gets the call's options (a dict: ``model``, ``messages`` and the
-    keyword arguments of the call), then the ``ChatResponse`` or the exception."""
+    keyword arguments of the call), then the outcome: the ``ChatResponse`` (``chat``), the
+    "done" ``StreamEvent`` (``stream``), the ``Extraction`` (``extract``), or the exception."""
 
     def __init__(self, on_request: Hook | None, on_response: Hook | None, on_error: Hook | None) -> None:
         for name, hook in (("on_request", on_request), ("on_response", on_response), ("on_error", on_error)):

@@ -133,6 +133,7 @@ class Call:
         temperature: float | None,
         top_p: float | None,
         messages: Any,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self._ins = _get()
         self._t0 = time.perf_counter()
@@ -159,6 +160,8 @@ class Call:
                 span_attrs[key] = value
         if _capture() and messages is not None:
             span_attrs["gen_ai.input.messages"] = _input_messages(messages)
+        if extra:
+            span_attrs.update(extra)
         self._span: Span = self._ins.tracer.start_span(
             f"{operation} {model}", kind=SpanKind.CLIENT, attributes=span_attrs
         )
@@ -178,7 +181,10 @@ class Call:
 
     def succeed_stream(self, done: Any, attempts: list[Attempt]) -> None:
         """A stream's "done" event."""
-        self._answered(done.model, done.finish_reason, done.usage, attempts, {})
+        attrs: dict[str, Any] = {}
+        if done.response_id:
+            attrs["gen_ai.response.id"] = done.response_id
+        self._answered(done.model, done.finish_reason, done.usage, attempts, attrs)
 
     def fail(self, error: BaseException, attempts: list[Attempt]) -> None:
         kind = type(error).__name__
@@ -219,9 +225,10 @@ class Call:
         if self._ttfc is not None:
             self._ins.first_chunk.record(self._ttfc, attrs)
 
-    def _attempt_spans(self, attempts: list[Attempt]) -> None:
-        """One child span per request sent, with its real start and end times."""
-        parent = trace.set_span_in_context(self._span, context.Context())
+    def _attempt_spans(self, attempts: list[Attempt], under: Span | None = None) -> None:
+        """One child span per request sent (of `under`, else of the call's span), with its real
+        start and end times."""
+        parent = trace.set_span_in_context(under or self._span, context.Context())
         for n, (provider, model, address, port, fallback, start_ns, duration, status, error, wait, asked, limited) in (
             enumerate(attempts, 1)
         ):
@@ -257,3 +264,116 @@ class Call:
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, error))
             span.end(end_time=start_ns + int(duration * 1e9))
+
+
+# One extraction attempt as the core hands it over (see `rows` in src/py/otel/extract.rs): start
+# (ns since the epoch), duration (s), its requests, raw answer, errors, usage (input, output, cache
+# read, cache write), finish reason, response id, response model, the call's error kind.
+ExtractAttempt = tuple[
+    int, float, list[Attempt], str | None, list[str], tuple[int, int, int, int], str | None, str | None, str, str | None
+]
+
+
+def _field(error: str) -> str:
+    """The field an error names ("field: problem"): the schema's words, never the answer's."""
+    return error.split(": ", 1)[0]
+
+
+class Extraction(Call):
+    """One traced extraction: the operation is a chat whose output is JSON (the conventions have
+    no extraction operation; `gen_ai.output.type` says what was asked for), with a child span per
+    extraction attempt and, under each, its requests. An invalid answer's errors are an event
+    on its attempt's span: the fields they name, always; the messages (which may quote the
+    answer) and the answer itself only when content capture is on."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        address: str,
+        port: int | None,
+        max_tokens: int | None,
+        temperature: float | None,
+        top_p: float | None,
+        messages: Any,
+        schema: str,
+        max_retries: int,
+    ) -> None:
+        extra = {
+            "gen_ai.output.type": "json",
+            "llmrail.extract.schema": schema,
+            "llmrail.extract.max_retries": max_retries,
+        }
+        super().__init__("chat", provider, model, address, port, max_tokens, temperature, top_p, messages, extra)
+
+    def extracted(self, mode: str | None, attempts: list[ExtractAttempt]) -> None:
+        """The value was valid: the span carries the tokens of every attempt, the last one's answer."""
+        self._extraction_spans(attempts)
+        attrs: dict[str, Any] = {"llmrail.extract.attempts": len(attempts)}
+        if mode:
+            attrs["llmrail.extract.mode"] = mode
+        last = attempts[-1] if attempts else None
+        if last is not None and last[7]:
+            attrs["gen_ai.response.id"] = last[7]
+        self._answered(last[8] if last else None, last[6] if last else None, _Summed(attempts), [], attrs)
+
+    def failed(self, error: BaseException, attempts: list[ExtractAttempt]) -> None:
+        """No valid value: every attempt failed validation, a call failed, or a validator raised."""
+        self._extraction_spans(attempts)
+        usage = _Summed(attempts)
+        self._span.set_attributes(
+            {
+                "llmrail.extract.attempts": len(attempts),
+                "gen_ai.usage.input_tokens": usage.input_tokens,
+                "gen_ai.usage.output_tokens": usage.output_tokens,
+            }
+        )
+        self.fail(error, [])
+
+    def _extraction_spans(self, attempts: list[ExtractAttempt]) -> None:
+        parent = trace.set_span_in_context(self._span, context.Context())
+        capture = _capture()
+        for n, (start_ns, duration, requests, raw, errors, usage, finish, rid, model, error) in enumerate(attempts, 1):
+            attrs: dict[str, Any] = {"llmrail.extract.attempt": n}
+            if model:
+                attrs["gen_ai.response.model"] = model
+            if rid:
+                attrs["gen_ai.response.id"] = rid
+            if finish:
+                attrs["gen_ai.response.finish_reasons"] = (finish,)
+            if raw is not None:
+                attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"] = usage[0], usage[1]
+                attrs["llmrail.extract.valid"] = not errors
+                if capture:
+                    attrs["gen_ai.output.messages"] = _output_messages(raw, finish)
+            if error is not None:
+                attrs["error.type"] = error
+            span = self._ins.tracer.start_span(
+                f"extract attempt {n}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, start_time=start_ns
+            )
+            if errors:
+                event: dict[str, Any] = {
+                    "llmrail.extract.error_count": len(errors),
+                    "llmrail.extract.error_fields": tuple(dict.fromkeys(_field(e) for e in errors)),
+                }
+                if capture:
+                    event["llmrail.extract.errors"] = tuple(errors)
+                span.add_event("llmrail.extract.invalid", event, timestamp=start_ns + int(duration * 1e9))
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, error))
+            self._attempt_spans(requests, under=span)
+            span.end(end_time=start_ns + int(duration * 1e9))
+
+
+class _Summed:
+    """The usage of every attempt of an extraction, read as a response's usage is."""
+
+    __slots__ = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+    def __init__(self, attempts: list[ExtractAttempt]) -> None:
+        self.input_tokens = sum(a[5][0] for a in attempts)
+        self.output_tokens = sum(a[5][1] for a in attempts)
+        self.cache_read_tokens = sum(a[5][2] for a in attempts)
+        self.cache_write_tokens = sum(a[5][3] for a in attempts)

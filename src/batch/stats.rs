@@ -6,8 +6,14 @@
 //! Cheap: the process's jobs are found through a list of weak references (one push per job
 //! made, dead ones swept when the list is read or has doubled), and each job's numbers are the
 //! ones its getters show (one pass over its items, no I/O).
+//!
+//! The process's jobs are also gauges for a scrape (`llmrail.metrics_text()`): jobs by status,
+//! their items by outcome, the provider batches made. They are offered once, when the first job
+//! is made, so a process that never batches shows no batch families.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, Once, PoisonError, Weak};
+
+use crate::telemetry::{add_source, Family, Sample, Samples, Source};
 
 use super::state::State;
 use super::{Counts, JobInfo, Status};
@@ -91,6 +97,7 @@ static LIVE: Mutex<(Vec<Weak<Mutex<State>>>, usize)> = Mutex::new((Vec::new(), 0
 
 /// Count `state` among this process's jobs until it is dropped.
 pub(crate) fn register(state: &Arc<Mutex<State>>) {
+    offer();
     let mut live = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
     let (jobs, swept) = &mut *live;
     jobs.push(Arc::downgrade(state));
@@ -115,4 +122,70 @@ pub fn process_stats() -> Stats {
         stats.add(&state.info(), state.meta.remotes.len());
     }
     stats
+}
+
+static JOBS: Family = Family {
+    name: "llmrail_batch_jobs",
+    help: "Batch jobs held by this process, by status.",
+    kind: "gauge",
+};
+
+static ITEMS: Family = Family {
+    name: "llmrail_batch_items",
+    help: "Items of the batch jobs held by this process, by outcome (pending until answered).",
+    kind: "gauge",
+};
+
+static PROVIDER_BATCHES: Family = Family {
+    name: "llmrail_batch_provider_batches",
+    help: "Provider batches made for the batch jobs held by this process (resubmissions included).",
+    kind: "gauge",
+};
+
+/// The process's jobs as a [`Source`]; it lives as long as the process.
+struct ProcessJobs;
+
+impl Source for ProcessJobs {
+    fn samples(&self) -> Samples<'_> {
+        Box::pin(async move {
+            let stats = process_stats();
+            let mut out: Vec<Sample> = stats
+                .jobs
+                .iter()
+                .map(|(status, n)| Sample {
+                    family: &JOBS,
+                    labels: vec![("status", status.as_str().to_string())],
+                    value: n as f64,
+                })
+                .collect();
+            let c = &stats.items;
+            for (outcome, n) in [
+                ("pending", c.pending),
+                ("succeeded", c.succeeded),
+                ("errored", c.errored),
+                ("cancelled", c.cancelled),
+                ("expired", c.expired),
+            ] {
+                out.push(Sample {
+                    family: &ITEMS,
+                    labels: vec![("outcome", outcome.to_string())],
+                    value: n as f64,
+                });
+            }
+            out.push(Sample {
+                family: &PROVIDER_BATCHES,
+                labels: Vec::new(),
+                value: stats.provider_batches as f64,
+            });
+            out
+        })
+    }
+}
+
+static PROCESS: LazyLock<Arc<dyn Source>> = LazyLock::new(|| Arc::new(ProcessJobs));
+static OFFERED: Once = Once::new();
+
+/// Offer the process's batch gauges to every scrape from now on (once per process).
+fn offer() {
+    OFFERED.call_once(|| add_source(Arc::downgrade(&*PROCESS)));
 }

@@ -43,7 +43,7 @@ impl<T: Send + 'static, E: Send + 'static> ExtractStream<T, E> {
     {
         let (tx, rx) = mpsc::channel(BUFFER);
         let task = runtime::handle()?.spawn(async move {
-            let out = run_with(&client, req, &spec, opts, check.as_ref(), Some(&tx)).await;
+            let out = run_with(&client, req, &spec, opts, check.as_ref(), Some(&tx), None).await;
             let _ = tx.send(Item::Done(out)).await;
         });
         Ok(Self {
@@ -125,6 +125,7 @@ pub(super) async fn attempt<T, E>(
                 usage,
                 model,
                 request_id,
+                response_id: _,
             } => {
                 let content = match call {
                     Some((id, called)) => {

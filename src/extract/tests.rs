@@ -232,3 +232,53 @@ async fn a_stream_sends_growing_partials_then_the_value() {
     assert_eq!(done.unwrap().value, good());
     assert!(s.next().await.is_none());
 }
+
+#[tokio::test]
+async fn a_traced_extraction_keeps_each_attempt_with_its_requests_and_errors() {
+    let srv = MockServer::start().unwrap();
+    let usage = json!({"input_tokens": 100, "output_tokens": 20});
+    srv.push_json(json!({"text": "{\"winner\": \"Essay C\"}", "usage": usage}))
+        .unwrap();
+    srv.push_json(json!({"fault": {"status": 503}})).unwrap();
+    srv.push_json(json!({"text": good().to_string(), "usage": usage}))
+        .unwrap();
+    let c = client(&srv, "openai");
+    let (out, traced) =
+        run_traced(&c, request(), &essay(), CallOptions::default(), &SchemaOnly).await;
+    assert_eq!(out.unwrap().attempts.len(), 2);
+    let [first, second] = &traced[..] else {
+        panic!("{traced:?}");
+    };
+    let statuses = |t: &TracedAttempt| t.log.iter().map(|r| r.status).collect::<Vec<_>>();
+    assert_eq!(statuses(first), [Some(200)]);
+    assert_eq!(statuses(second), [Some(503), Some(200)]);
+    let bad = first.answer.as_ref().unwrap();
+    assert!(
+        bad.errors.iter().any(|m| m.starts_with("winner: ")),
+        "{bad:?}"
+    );
+    assert!(second.answer.as_ref().unwrap().errors.is_empty());
+    assert!(first.started <= second.started && second.duration > Duration::ZERO);
+    assert!(first
+        .response_id
+        .as_deref()
+        .is_some_and(|id| id.starts_with("chatcmpl-")));
+}
+
+#[tokio::test]
+async fn a_traced_extraction_whose_call_fails_keeps_that_attempt_with_its_error() {
+    let srv = MockServer::start().unwrap();
+    srv.push_json(json!({"fault": {"status": 400}})).unwrap();
+    let c = client(&srv, "openai");
+    let (out, traced) =
+        run_traced(&c, request(), &essay(), CallOptions::default(), &SchemaOnly).await;
+    assert!(matches!(out, Err(Failure::Llm(e)) if e.kind == ErrorKind::BadRequest));
+    let [only] = &traced[..] else {
+        panic!("{traced:?}");
+    };
+    assert_eq!(
+        (only.error, only.answer.is_none()),
+        (Some(ErrorKind::BadRequest), true)
+    );
+    assert_eq!(only.log.len(), 1);
+}

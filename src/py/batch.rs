@@ -22,6 +22,7 @@ use super::convert::RequestArgs;
 use super::errors::{config, to_py};
 use super::exit;
 use super::options::ChatOptions;
+use super::otel::batch::JobSpan;
 use super::resilience::positive_seconds;
 use super::types::{PyChatResponse, PyUsage};
 use crate::batch::{
@@ -116,9 +117,17 @@ pub(super) fn submit(
                 store: Some(store_path(store).map_err(to_py)?),
                 concurrency,
             };
-            Ok(async move { BatchJob::submit(&client, requests, opts).await })
+            let span = JobSpan::start(py, "submit", client.provider(), client.model(), None);
+            Ok(
+                async move {
+                    Ok::<_, LlmError>((BatchJob::submit(&client, requests, opts).await, span))
+                },
+            )
         },
-        |py, job| PyBatchJob { inner: job }.into_py_any(py),
+        |py, (job, span)| {
+            let inner = span.finish(py, job)?;
+            PyBatchJob { inner }.into_py_any(py)
+        },
     )
 }
 
@@ -138,13 +147,22 @@ pub(super) fn run(
                 store: Some(store_path(store).map_err(to_py)?),
                 concurrency,
             };
+            let span = JobSpan::start(py, "run", client.provider(), client.model(), None);
             Ok(async move {
-                let job = BatchJob::submit(&client, requests, opts).await?;
-                job.wait(wait, |_| Ok(())).await?;
-                Ok(job)
+                let out = async {
+                    let job = BatchJob::submit(&client, requests, opts).await?;
+                    job.wait(wait, |info| {
+                        span.polled(info);
+                        Ok(())
+                    })
+                    .await?;
+                    Ok(job)
+                }
+                .await;
+                Ok::<_, LlmError>((out, span))
             })
         },
-        |py, job| results(py, &job),
+        |py, (out, span)| results(py, &span.finish(py, out)?),
     )
 }
 
@@ -301,9 +319,12 @@ impl PyBatchJob {
         let raised: Arc<Mutex<Option<PyErr>>> = Arc::default();
         let kept = raised.clone();
         coroutine::call(
-            move |_| {
+            move |py| {
+                let info = job.info();
+                let span = JobSpan::start(py, "wait", &info.provider, &info.model, Some(&job));
                 Ok(async move {
                     let shown = |info: &batch::JobInfo| {
+                        span.polled(info);
                         report(on_progress.as_ref(), bar.as_ref(), info, &raised)
                     };
                     let out = match job.wait(opts, shown).await {
@@ -311,12 +332,18 @@ impl PyBatchJob {
                         other => other,
                     };
                     drop(bar);
-                    out
+                    Ok::<_, LlmError>((out, span, job))
                 })
             },
-            move |py, ()| match kept.lock().unwrap_or_else(PoisonError::into_inner).take() {
-                Some(e) => Err(e),
-                None => Ok(py.None()),
+            move |py, (out, span, job)| {
+                let raised = kept.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let out = match (out, raised) {
+                    (Err(e), _) => Err(to_py(e)),
+                    (Ok(()), Some(e)) => Err(e),
+                    (Ok(()), None) => Ok(py.None()),
+                };
+                span.end(py, Some(&job), out.as_ref().err());
+                out
             },
         )
     }
@@ -337,17 +364,23 @@ impl PyBatchJob {
             .then(|| Bar::new(py, &self.inner.info()))
             .transpose()?;
         let raised: Mutex<Option<PyErr>> = Mutex::default();
-        let shown =
-            |info: &batch::JobInfo| report(on_progress.as_ref(), bar.as_ref(), info, &raised);
+        let info = self.inner.info();
+        let span = JobSpan::start(py, "wait", &info.provider, &info.model, Some(&self.inner));
+        let shown = |info: &batch::JobInfo| {
+            span.polled(info);
+            report(on_progress.as_ref(), bar.as_ref(), info, &raised)
+        };
         let out = match bridge::block(py, self.inner.wait(opts, shown)) {
             Err(_) if is_set(&raised) => Ok(()),
             other => other,
         };
         drop(bar);
-        match raised.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        let out = match raised.into_inner().unwrap_or_else(PoisonError::into_inner) {
             Some(e) => Err(e),
             None => out,
-        }
+        };
+        span.end(py, Some(&self.inner), out.as_ref().err());
+        out
     }
 
     /// Ask the provider to stop; await it. `wait()` then collects what finished.
@@ -361,7 +394,17 @@ impl PyBatchJob {
 
     /// One entry per request, in input order: a `ChatResponse`, or the `LLMError` for that item.
     fn results(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        results(py, &self.inner)
+        let info = self.inner.info();
+        let span = JobSpan::start(
+            py,
+            "results",
+            &info.provider,
+            &info.model,
+            Some(&self.inner),
+        );
+        let out = results(py, &self.inner);
+        span.end(py, Some(&self.inner), out.as_ref().err());
+        out
     }
 
     /// Continue a job kept in `store` (by another process, say); await it.

@@ -2,9 +2,10 @@
 
 use std::num::NonZeroUsize;
 
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use pyo3::IntoPyObjectExt;
+use pyo3::{IntoPyObjectExt, PyTraverseError};
 
 use super::arg::{opt, Arg};
 use super::batch;
@@ -76,12 +77,15 @@ fn diverted_to_py(
     }
 }
 
-#[pyclass(name = "Client", frozen, module = "llmrail._core")]
+#[pyclass(name = "Client", frozen, weakref, module = "llmrail._core")]
 pub struct PyClient {
     inner: Client,
     /// OpenTelemetry was configured when the client was built (`otel.rs`): calls are traced.
     otel: bool,
-    /// `llmrail._hooks.Hooks` when any of on_request, on_response, on_error was given.
+    /// `llmrail._hooks.Hooks` when any of on_request, on_response, on_error was given. Shown
+    /// to the garbage collector (`__traverse__`): a hook that refers to its own client makes a
+    /// cycle, which the collector breaks by clearing the `Hooks` object (the client is frozen;
+    /// as pyo3's guide says, a cycle through immutable references needs no `__clear__` there).
     hooks: Option<Py<PyAny>>,
 }
 
@@ -173,6 +177,10 @@ impl PyClient {
             otel: otel::wanted(py),
             hooks,
         })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.hooks)
     }
 
     #[getter]
@@ -352,18 +360,19 @@ impl PyClient {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyChatStream> {
         let traced = self.traced(py, &messages);
-        let (args, overrides) =
-            ChatOptions::read(options, "Client.stream()")?.with_messages(messages);
+        let read = ChatOptions::read(options, "Client.stream()")?;
+        let hooks = self.hooks_for(py, true, &messages, options)?;
+        let (args, overrides) = read.with_messages(messages);
         if let Some(messages) = traced {
             let (stream, trace) = otel::stream(py, &self.inner, args, overrides, messages)?;
-            return Ok(PyChatStream::traced(stream, trace));
+            return Ok(PyChatStream::traced(stream, trace).hooked(hooks));
         }
         let req = args.into_request(py)?;
         let stream = self
             .inner
             .stream_with(req, overrides.resolve()?)
             .map_err(to_py)?;
-        Ok(PyChatStream::new(stream))
+        Ok(PyChatStream::new(stream).hooked(hooks))
     }
 
     /// Submit a batch job; await it for the `BatchJob` (its provider batches are created by
@@ -446,16 +455,23 @@ impl PyClient {
         let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
         let o = ExtractOptions::read(options.as_ref(), "Client.extract()")?;
         let client = self.inner.clone();
-        match queueable(routed(queue, processing)?, &o)? {
-            None => coroutine::call(
+        let traced = self.traced(py, &messages);
+        let routed = queueable(routed(queue, processing)?, &o)?;
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
+        match (routed, traced) {
+            (None, Some(kept)) => {
+                let call = extract::prepare(py, &client, response_model, messages, o)?;
+                otel::extract::run(client, call, kept, hooks)
+            }
+            (None, None) => coroutine::call(
                 move |py| {
                     let call = extract::prepare(py, &client, response_model, messages, o)?;
                     let include_raw = call.include_raw;
                     Ok(async move { Ok((call.run().await?, include_raw)) })
                 },
-                |py, (outcome, include_raw)| extract::finish(py, outcome, include_raw),
+                |py, (outcome, include_raw)| extract::settle(py, outcome, include_raw, hooks),
             ),
-            Some((queue, mode)) => {
+            (Some((queue, mode)), _) => {
                 let kept = queue.clone();
                 coroutine::call(
                     move |py| {
@@ -525,14 +541,19 @@ impl PyClient {
         let (messages, options, _) = prompted(py, &target, messages, prompt, variables, options)?;
         let o = ExtractOptions::read(options.as_ref(), "Client.extract_sync()")?;
         let routed = queueable(routed(queue, processing)?, &o)?;
+        let traced = self.traced(py, &messages);
+        let hooks = self.hooks_for(py, routed.is_none(), &messages, options.as_ref())?;
         let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
         let include_raw = call.include_raw;
-        match routed {
-            None => {
-                let outcome = bridge::block(py, call.run())?;
-                extract::finish(py, outcome, include_raw)
+        match (routed, traced) {
+            (None, Some(messages)) => {
+                otel::extract::run_sync(py, &self.inner, call, messages, hooks)
             }
-            Some((queue, mode)) => {
+            (None, None) => {
+                let outcome = bridge::block(py, call.run())?;
+                extract::settle(py, outcome, include_raw, hooks)
+            }
+            (Some((queue, mode)), _) => {
                 let diverted = bridge::block(py, call.divert(queue.clone(), mode))?;
                 diverted_to_py(py, queue, diverted, include_raw)
             }

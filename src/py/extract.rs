@@ -17,6 +17,7 @@ use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
 use super::exit;
+use super::hooks::CallHooks;
 use super::json::to_value;
 use super::options::ExtractOptions;
 use super::types::PyUsage;
@@ -130,6 +131,18 @@ impl PreparedExtraction {
         .await)
     }
 
+    /// Run directly, keeping each attempt for a trace (`otel::extract`).
+    pub async fn run_traced(self) -> (Outcome, Vec<extract::TracedAttempt>) {
+        extract::run_traced(
+            &self.client,
+            self.req,
+            &self.spec,
+            self.opts,
+            self.check.as_ref(),
+        )
+        .await
+    }
+
     /// Run as `mode` says: directly (validators and all), or into `queue` with the schema.
     pub async fn divert(
         self,
@@ -227,6 +240,25 @@ pub fn batch(
             items.into_py_any(py)
         },
     )
+}
+
+/// As [`finish`], the outcome handed to the client's hooks first: `on_response` gets the
+/// `Extraction` (value, attempts, usage, cost) whether or not the caller asked for it.
+pub fn settle(
+    py: Python<'_>,
+    outcome: Outcome,
+    include_raw: bool,
+    hooks: Option<CallHooks>,
+) -> PyResult<Py<PyAny>> {
+    if hooks.is_none() {
+        return finish(py, outcome, include_raw);
+    }
+    let full = CallHooks::settle(hooks, py, finish(py, outcome, true))?;
+    if include_raw {
+        return Ok(full);
+    }
+    let x = full.bind(py).cast::<PyExtraction>()?;
+    Ok(x.get().value.clone_ref(py))
 }
 
 /// The value, or the `Extraction` around it when the caller asked for the accounting.

@@ -1,7 +1,8 @@
 //! `Client(on_request=..., on_response=..., on_error=...)`: the hooks of one call, handed to
 //! `llmrail._hooks`, which runs them on a thread of its own (a slow hook never delays a call,
 //! one that raises is logged there). Here only the call's options are gathered and the outcome
-//! passed on; a client without hooks takes none of these paths.
+//! passed on; a client without hooks takes none of these paths. `chat` hands on its
+//! `ChatResponse`, `stream` its "done" event (`StreamHooks`), `extract` its `Extraction`.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -92,5 +93,53 @@ impl CallHooks {
                 Err(e)
             }
         }
+    }
+}
+
+/// A stream's hooks: told once, by the event that ends the stream ("done": its usage, model and
+/// finish reason) or by its error. A stream closed before either tells them nothing more.
+pub struct StreamHooks(std::sync::Mutex<Option<CallHooks>>);
+
+impl StreamHooks {
+    pub fn new(hooks: CallHooks) -> Self {
+        Self(std::sync::Mutex::new(Some(hooks)))
+    }
+
+    /// What the caller is handed next, seen by the hooks if it ends the stream; returned unchanged.
+    pub fn seen<T>(
+        &self,
+        py: Python<'_>,
+        next: PyResult<Option<Py<T>>>,
+        is_done: impl FnOnce(&Py<T>) -> bool,
+    ) -> PyResult<Option<Py<T>>> {
+        let ends = match &next {
+            Ok(Some(event)) => is_done(event),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if !ends {
+            return next;
+        }
+        let hooks = self.0.lock().ok().and_then(|mut h| h.take());
+        match next {
+            Ok(Some(event)) => {
+                CallHooks::settle(hooks, py, Ok(event.clone_ref(py).into_any()))?;
+                Ok(Some(event))
+            }
+            Err(e) => CallHooks::settle(hooks, py, Err(e)).map(|_| None),
+            Ok(None) => Ok(None),
+        }
+    }
+
+    /// The Python objects held, for the garbage collector (skipped while another thread holds
+    /// them, as a traversal must not block).
+    pub fn visit(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Ok(held) = self.0.try_lock() {
+            if let Some(h) = held.as_ref() {
+                visit.call(&h.hooks)?;
+                visit.call(&h.options)?;
+            }
+        }
+        Ok(())
     }
 }

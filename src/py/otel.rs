@@ -11,6 +11,9 @@
 //! Tracing never breaks a call: an exception raised in `llmrail._otel` is reported as
 //! unraisable and the call's own outcome goes to the caller unchanged.
 
+pub(super) mod batch;
+pub(super) mod extract;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::PyTraverseError;
 use tokio::sync::Mutex;
 
 use super::bridge;
 use super::bridge::coroutine;
 use super::errors::to_py;
+use super::hooks::StreamHooks;
 use super::otel::StreamTrace;
 use super::types::PyStreamEvent;
 use crate::client::ChatStream;
@@ -20,6 +23,8 @@ pub struct PyChatStream {
     inner: Arc<Mutex<Option<ChatStream>>>,
     /// The call's span, when its client traces.
     trace: Option<Arc<StreamTrace>>,
+    /// The client's hooks, told of the stream's end.
+    hooks: Option<Arc<StreamHooks>>,
 }
 
 impl PyChatStream {
@@ -31,18 +36,33 @@ impl PyChatStream {
         Self {
             inner: Arc::new(Mutex::new(Some(stream))),
             trace: trace.map(Arc::new),
+            hooks: None,
         }
     }
 
-    /// The next outcome as the caller gets it, seen first by the span if there is one.
+    /// With the client's hooks (`on_request` was told already).
+    pub(super) fn hooked(mut self, hooks: Option<super::hooks::CallHooks>) -> Self {
+        self.hooks = hooks.map(|h| Arc::new(StreamHooks::new(h)));
+        self
+    }
+
+    /// The next outcome as the caller gets it, seen first by the span and the hooks if there
+    /// are any.
     fn hand(
         py: Python<'_>,
         trace: Option<&StreamTrace>,
+        hooks: Option<&StreamHooks>,
         next: Result<Option<PyStreamEvent>, crate::LlmError>,
     ) -> PyResult<Option<Py<PyStreamEvent>>> {
-        match trace {
+        let out = match trace {
             Some(t) => t.seen(py, next),
-            None => next.map_err(to_py)?.map(|e| Py::new(py, e)).transpose(),
+            None => next
+                .map_err(to_py)
+                .and_then(|n| n.map(|e| Py::new(py, e)).transpose()),
+        };
+        match hooks {
+            Some(h) => h.seen(py, out, |e| e.get().is_done()),
+            None => out,
         }
     }
 
@@ -104,6 +124,13 @@ impl PyChatStream {
 
 #[pymethods]
 impl PyChatStream {
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match &self.hooks {
+            Some(h) => h.visit(&visit),
+            None => Ok(()),
+        }
+    }
+
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
@@ -112,20 +139,22 @@ impl PyChatStream {
     fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let trace = slf.get().trace.clone();
+        let hooks = slf.get().hooks.clone();
         let outcome = match slf.get().ready_event() {
             None => {
                 let inner = slf.get().inner.clone();
                 let kept = trace.clone();
                 let waiting = coroutine::call(
                     move |_| Ok(async move { Ok(Self::next_event(inner, kept).await) }),
-                    move |py, next| match Self::hand(py, trace.as_deref(), next)? {
+                    move |py, next| match Self::hand(py, trace.as_deref(), hooks.as_deref(), next)?
+                    {
                         Some(event) => Ok(event.into_any()),
                         None => Err(PyStopAsyncIteration::new_err(())),
                     },
                 )?;
                 return Ok(Bound::new(py, waiting)?.into_any());
             }
-            Some(next) => match Self::hand(py, trace.as_deref(), next) {
+            Some(next) => match Self::hand(py, trace.as_deref(), hooks.as_deref(), next) {
                 Ok(Some(event)) => Ok(event.into_any()),
                 Ok(None) => Err(PyStopAsyncIteration::new_err(())),
                 Err(e) => Err(e),
@@ -152,7 +181,7 @@ impl PyChatStream {
                 bridge::block(py, async { Ok(waited.await) })?
             }
         };
-        match Self::hand(py, self.trace.as_deref(), next)? {
+        match Self::hand(py, self.trace.as_deref(), self.hooks.as_deref(), next)? {
             Some(event) => Ok(event),
             None => Err(PyStopIteration::new_err(())),
         }

@@ -301,7 +301,7 @@ impl PyChatResponse {
 /// One streamed event. `type` is "text", "thinking", "tool_call_delta" or "done"; `text` is the
 /// text delta ("" for other types); tool deltas carry `index`, `id`, `name`, `arguments` (a JSON
 /// fragment); the "done" event carries `finish_reason`, `usage`, `model`, `request_id`,
-/// `cost_usd`, and how the call went, as a `ChatResponse` does: `attempts`, `retry_wait`,
+/// `response_id`, `cost_usd`, and how the call went, as a `ChatResponse` does: `attempts`, `retry_wait`,
 /// `rate_limit_wait` and `fallback_used`.
 #[pyclass(name = "StreamEvent", frozen, module = "llmrail._core", get_all)]
 pub struct PyStreamEvent {
@@ -315,6 +315,7 @@ pub struct PyStreamEvent {
     usage: Option<PyUsage>,
     model: Option<String>,
     request_id: Option<String>,
+    response_id: Option<String>,
     cost_usd: Option<f64>,
     attempts: Option<u32>,
     retry_wait: Option<f64>,
@@ -358,6 +359,7 @@ impl PyStreamEvent {
             usage: None,
             model: None,
             request_id: None,
+            response_id: None,
             cost_usd: e.cost_usd(),
             attempts: None,
             retry_wait: None,
@@ -387,12 +389,14 @@ impl PyStreamEvent {
                 usage,
                 model,
                 request_id,
+                response_id,
             } => {
                 out.r#type = "done";
                 out.finish_reason = finish_reason.map(|f| f.as_str());
                 out.usage = Some(usage.into());
                 out.model = Some(model);
                 out.request_id = request_id;
+                out.response_id = response_id;
                 if let Some(r) = report {
                     out.attempts = Some(r.attempts);
                     out.retry_wait = Some(r.retry_wait.as_secs_f64());

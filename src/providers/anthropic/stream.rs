@@ -12,6 +12,8 @@ use crate::providers::{parse_json, StreamDecoder};
 
 #[derive(Default)]
 pub(super) struct Decoder {
+    /// The message's id, from `message_start`.
+    id: Option<String>,
     usage: WireUsage,
     model: String,
     finish: Option<FinishReason>,
@@ -50,6 +52,8 @@ enum WireEvent {
 #[derive(Deserialize)]
 struct StartMessage {
     #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
     model: String,
     #[serde(default)]
     usage: WireUsage,
@@ -64,6 +68,7 @@ impl StreamDecoder for Decoder {
         match parse_json::<WireEvent>(data.as_bytes(), "a stream event")? {
             WireEvent::MessageStart { message } => {
                 self.model = message.model;
+                self.id = message.id;
                 self.usage.update(message.usage);
             }
             WireEvent::ContentBlockStart {
@@ -135,6 +140,7 @@ impl StreamDecoder for Decoder {
             usage: self.usage.unify(),
             model: std::mem::take(&mut self.model),
             request_id: None,
+            response_id: self.id.take(),
         });
         Ok(())
     }

@@ -167,6 +167,8 @@ impl StreamDecoder for Decoder {
             // Filled in by the pipeline with the model (or inference profile) asked for.
             model: String::new(),
             request_id: None,
+            // Converse streams carry no id of the answer.
+            response_id: None,
         });
         Ok(())
     }

@@ -491,6 +491,7 @@ fn a_stream_decodes_the_same_in_pieces_of_every_size() {
                 },
                 model: String::new(),
                 request_id: None,
+                response_id: None,
             },
         ]
     );

@@ -13,6 +13,8 @@ use crate::providers::{parse_json, StreamDecoder};
 pub(in crate::providers) struct Decoder {
     usage: WireUsage,
     model: String,
+    /// The answer's `responseId` (every chunk repeats it).
+    id: Option<String>,
     finish: Option<FinishReason>,
     calls: u32,
     finished: bool,
@@ -34,6 +36,9 @@ impl StreamDecoder for Decoder {
             self.model = m;
         }
         let response_id = chunk.response_id;
+        if self.id.is_none() {
+            self.id.clone_from(&response_id);
+        }
         let Some(candidate) = chunk.candidates.into_iter().next() else {
             return Ok(());
         };
@@ -84,6 +89,7 @@ impl StreamDecoder for Decoder {
             usage: self.usage.unify(),
             model: std::mem::take(&mut self.model),
             request_id: None,
+            response_id: self.id.take(),
         });
         Ok(())
     }

@@ -322,3 +322,16 @@ fn an_extra_generation_config_is_merged_into_the_written_one() {
     );
     assert_eq!(b["safetySettings"], json!([]));
 }
+
+#[test]
+fn a_streams_done_event_carries_its_response_id() {
+    let mut d = Gemini.stream_decoder();
+    let mut out = Vec::new();
+    let chunk = r#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]},"finishReason":"STOP"}],"responseId":"r-1"}"#;
+    d.event("", chunk, &mut out).unwrap();
+    d.finish(&mut out).unwrap();
+    assert!(
+        matches!(out.last(), Some(StreamEvent::Done { response_id: Some(id), .. }) if id == "r-1"),
+        "{out:?}"
+    );
+}

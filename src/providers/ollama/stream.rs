@@ -46,6 +46,7 @@ impl StreamDecoder for Decoder {
                 usage: wire::usage(chunk.prompt_eval_count, chunk.eval_count),
                 model: chunk.model.unwrap_or_default(),
                 request_id: None,
+                response_id: None,
             });
         }
         Ok(())

@@ -217,7 +217,8 @@ fn streamed_tool_calls_are_numbered_across_lines() {
                     ..Default::default()
                 },
                 model: "m".into(),
-                request_id: None
+                request_id: None,
+                response_id: None
             },
         ]
     );

@@ -10,6 +10,8 @@ use crate::providers::{parse_json, StreamDecoder};
 
 #[derive(Default)]
 pub(super) struct Decoder {
+    /// The completion's id (every chunk repeats it).
+    id: Option<String>,
     finish: Option<FinishReason>,
     usage: Usage,
     model: String,
@@ -18,6 +20,8 @@ pub(super) struct Decoder {
 
 #[derive(Deserialize)]
 struct WireChunk {
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
@@ -88,6 +92,9 @@ impl StreamDecoder for Decoder {
         if let Some(m) = chunk.model {
             self.model = m;
         }
+        if self.id.is_none() {
+            self.id = chunk.id.filter(|id| !id.is_empty());
+        }
         if let Some(u) = chunk.usage {
             self.usage = u.unify();
         }
@@ -131,6 +138,7 @@ impl StreamDecoder for Decoder {
             usage: self.usage,
             model: std::mem::take(&mut self.model),
             request_id: None,
+            response_id: self.id.take(),
         });
         Ok(())
     }
