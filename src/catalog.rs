@@ -22,12 +22,14 @@
 mod anthropic;
 mod bedrock;
 mod gemini;
+mod image;
 pub mod name;
 mod openai;
 
 #[cfg(test)]
 mod tests;
 
+pub use image::{image_model, image_rows, ImageModel, ImagePrice};
 use name::Name;
 
 /// USD per million tokens.
