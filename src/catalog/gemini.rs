@@ -82,7 +82,11 @@ pub const IMAGE_MODELS: &[ImageModel] = &[
     ImageModel {
         key: "gemini-2-5-flash-image*",
         aspect_ratios: ASPECT_RATIOS,
-        prices: &[ImagePrice { quality: "", size: "", usd: 0.039 }],
+        prices: &[ImagePrice {
+            quality: "",
+            size: "",
+            usd: 0.039,
+        }],
         ..ImageModel::NONE
     },
     ImageModel {
@@ -91,9 +95,21 @@ pub const IMAGE_MODELS: &[ImageModel] = &[
         default_size: Some("1K"),
         aspect_ratios: ASPECT_RATIOS,
         prices: &[
-            ImagePrice { quality: "", size: "1K", usd: 0.134 },
-            ImagePrice { quality: "", size: "2K", usd: 0.134 },
-            ImagePrice { quality: "", size: "4K", usd: 0.24 },
+            ImagePrice {
+                quality: "",
+                size: "1K",
+                usd: 0.134,
+            },
+            ImagePrice {
+                quality: "",
+                size: "2K",
+                usd: 0.134,
+            },
+            ImagePrice {
+                quality: "",
+                size: "4K",
+                usd: 0.24,
+            },
         ],
         ..ImageModel::NONE
     },

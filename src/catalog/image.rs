@@ -1,13 +1,11 @@
 //! Image models: which parameters each accepts (and which values), how many images one request
 //! may ask for, and the price of one image by quality and size. The rows are in the provider
-//! files beside the chat rows ([`super::openai::IMAGE_MODELS`], [`super::gemini::IMAGE_MODELS`]);
+//! files beside the chat rows (`openai.rs`, `gemini.rs`), found by [`super::image_model`];
 //! `crate::images` checks a request against its model's row before anything is sent.
 //!
 //! An empty list of values means the model does not take the parameter at all (gpt-image models
 //! refuse `response_format`; only dall-e-3 takes `style`). A model without a row is not checked:
 //! its server judges what it is sent, and it has no price.
-
-use super::name::Name;
 
 /// One image model (or family) and what its provider's documentation says of it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,25 +72,9 @@ impl ImageModel {
     }
 }
 
-const TABLES: &[&[ImageModel]] = &[super::openai::IMAGE_MODELS, super::gemini::IMAGE_MODELS];
-
-/// Every image row of the catalogue.
-pub fn image_rows() -> impl Iterator<Item = &'static ImageModel> {
-    TABLES.iter().flat_map(|t| t.iter())
-}
-
-/// The most specific image row that names `model`, if any.
-pub fn image_model(model: &str) -> Option<&'static ImageModel> {
-    let name = Name::new(model);
-    image_rows()
-        .filter_map(|row| name.rank(row.key).map(|rank| (rank, row)))
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, row)| row)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::{image_model, image_rows};
 
     #[test]
     fn image_rows_are_found_by_name_and_snapshot_but_not_by_a_longer_model() {
@@ -100,8 +82,14 @@ mod tests {
         assert_eq!(row("gpt-image-1"), Some("gpt-image-1"));
         assert_eq!(row("gpt-image-1-mini"), Some("gpt-image-1-mini"));
         assert_eq!(row("dall-e-3"), Some("dall-e-3"));
-        assert_eq!(row("gemini-2.5-flash-image"), Some("gemini-2-5-flash-image*"));
-        assert_eq!(row("gemini-2.5-flash-image-preview"), Some("gemini-2-5-flash-image*"));
+        assert_eq!(
+            row("gemini-2.5-flash-image"),
+            Some("gemini-2-5-flash-image*")
+        );
+        assert_eq!(
+            row("gemini-2.5-flash-image-preview"),
+            Some("gemini-2-5-flash-image*")
+        );
         assert_eq!(row("gpt-4.1-mini"), None);
         assert_eq!(row("gemini-2.5-flash"), None);
     }
@@ -126,7 +114,11 @@ mod tests {
             assert!(row.max_n >= 1, "{}", row.key);
             for p in row.prices {
                 assert!(p.usd.is_finite() && p.usd > 0.0, "{}", row.key);
-                assert!(p.size.is_empty() || row.sizes.contains(&p.size), "{}", row.key);
+                assert!(
+                    p.size.is_empty() || row.sizes.contains(&p.size),
+                    "{}",
+                    row.key
+                );
                 assert!(
                     p.quality.is_empty() || row.qualities.contains(&p.quality),
                     "{}",

@@ -153,12 +153,36 @@ pub const IMAGE_MODELS: &[ImageModel] = &[
         styles: &["vivid", "natural"],
         response_formats: &["url", "b64_json"],
         prices: &[
-            ImagePrice { quality: "standard", size: "1024x1024", usd: 0.04 },
-            ImagePrice { quality: "standard", size: "1792x1024", usd: 0.08 },
-            ImagePrice { quality: "standard", size: "1024x1792", usd: 0.08 },
-            ImagePrice { quality: "hd", size: "1024x1024", usd: 0.08 },
-            ImagePrice { quality: "hd", size: "1792x1024", usd: 0.12 },
-            ImagePrice { quality: "hd", size: "1024x1792", usd: 0.12 },
+            ImagePrice {
+                quality: "standard",
+                size: "1024x1024",
+                usd: 0.04,
+            },
+            ImagePrice {
+                quality: "standard",
+                size: "1792x1024",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "standard",
+                size: "1024x1792",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1024x1024",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1792x1024",
+                usd: 0.12,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1024x1792",
+                usd: 0.12,
+            },
         ],
         ..ImageModel::NONE
     },
@@ -171,9 +195,21 @@ pub const IMAGE_MODELS: &[ImageModel] = &[
         max_n: 10,
         response_formats: &["url", "b64_json"],
         prices: &[
-            ImagePrice { quality: "", size: "256x256", usd: 0.016 },
-            ImagePrice { quality: "", size: "512x512", usd: 0.018 },
-            ImagePrice { quality: "", size: "1024x1024", usd: 0.02 },
+            ImagePrice {
+                quality: "",
+                size: "256x256",
+                usd: 0.016,
+            },
+            ImagePrice {
+                quality: "",
+                size: "512x512",
+                usd: 0.018,
+            },
+            ImagePrice {
+                quality: "",
+                size: "1024x1024",
+                usd: 0.02,
+            },
         ],
         ..ImageModel::NONE
     },

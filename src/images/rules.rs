@@ -24,8 +24,16 @@ pub fn check(provider: &str, model: &str, req: &ImageRequest) -> Result<()> {
         ("quality", req.quality.as_ref(), row.qualities),
         ("style", req.style.as_ref(), row.styles),
         ("background", req.background.as_ref(), row.backgrounds),
-        ("output_format", req.output_format.as_ref(), row.output_formats),
-        ("response_format", req.response_format.as_ref(), row.response_formats),
+        (
+            "output_format",
+            req.output_format.as_ref(),
+            row.output_formats,
+        ),
+        (
+            "response_format",
+            req.response_format.as_ref(),
+            row.response_formats,
+        ),
         ("moderation", req.moderation.as_ref(), row.moderations),
         ("aspect_ratio", req.aspect_ratio.as_ref(), row.aspect_ratios),
     ];

@@ -9,7 +9,11 @@ fn req() -> ImageRequest {
 }
 
 fn refused(model: &str, req: &ImageRequest) -> String {
-    match check(model.split('/').next().unwrap_or(""), model.rsplit('/').next().unwrap_or(model), req) {
+    match check(
+        model.split('/').next().unwrap_or(""),
+        model.rsplit('/').next().unwrap_or(model),
+        req,
+    ) {
         Err(e) => {
             assert_eq!(e.kind, ErrorKind::Configuration);
             e.message.clone()
@@ -25,13 +29,19 @@ fn gpt_image_models_refuse_response_format_naming_what_they_take() {
         ..req()
     };
     let msg = refused("openai/gpt-image-1", &r);
-    assert!(msg.contains("openai/gpt-image-1 does not take response_format"), "{msg}");
+    assert!(
+        msg.contains("openai/gpt-image-1 does not take response_format"),
+        "{msg}"
+    );
     assert!(msg.contains("background"), "{msg}");
 }
 
 #[test]
 fn dall_e_3_takes_one_image_at_a_time_and_a_style() {
-    let two = ImageRequest { n: Some(2), ..req() };
+    let two = ImageRequest {
+        n: Some(2),
+        ..req()
+    };
     let msg = refused("openai/dall-e-3", &two);
     assert!(msg.contains("n=2") && msg.contains("only n=1"), "{msg}");
     let styled = ImageRequest {
@@ -41,7 +51,13 @@ fn dall_e_3_takes_one_image_at_a_time_and_a_style() {
         ..req()
     };
     assert!(check("openai", "dall-e-3", &styled).is_ok());
-    let msg = refused("openai/gpt-image-1", &ImageRequest { style: Some("vivid".into()), ..req() });
+    let msg = refused(
+        "openai/gpt-image-1",
+        &ImageRequest {
+            style: Some("vivid".into()),
+            ..req()
+        },
+    );
     assert!(msg.contains("does not take style"), "{msg}");
 }
 
@@ -110,7 +126,10 @@ fn cost_is_the_price_per_image_at_the_answered_quality_and_size() {
         size: Some("1024x1536".into()),
         ..ImageResponse::default()
     };
-    let asked = ImageRequest { n: Some(2), ..req() };
+    let asked = ImageRequest {
+        n: Some(2),
+        ..req()
+    };
     let priced = answered.priced("gpt-image-1", &asked);
     assert_eq!(priced.cost_usd, Some(0.032));
     // dall-e-3 says nothing of quality: the default (standard) and the asked size price it.

@@ -32,7 +32,10 @@ pub(crate) fn png(width: u32, height: u32, seed: u8) -> Vec<u8> {
     }
     let mut z = ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     // Writing to a Vec cannot fail.
-    let idat = z.write_all(&raw).and_then(|()| z.finish()).unwrap_or_default();
+    let idat = z
+        .write_all(&raw)
+        .and_then(|()| z.finish())
+        .unwrap_or_default();
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend(width.to_be_bytes());
     ihdr.extend(height.to_be_bytes());
@@ -87,7 +90,11 @@ pub(crate) fn openai(request: &Map<String, Value>) -> Value {
     let text = |k: &str| request.get(k).and_then(Value::as_str);
     let model = text("model").unwrap_or("dall-e-2");
     let prompt = text("prompt").unwrap_or_default();
-    let n = request.get("n").and_then(Value::as_u64).unwrap_or(1).clamp(1, 10);
+    let n = request
+        .get("n")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, 10);
     let size = text("size").filter(|s| *s != "auto").unwrap_or("1024x1024");
     let (w, h) = dimensions(Some(size));
     let dall_e = model.starts_with("dall-e");
@@ -99,7 +106,10 @@ pub(crate) fn openai(request: &Map<String, Value>) -> Value {
                 let url = format!("https://mock.llmrail.invalid/images/{}.png", random_hex(16));
                 image.insert("url".into(), Value::String(url));
             } else {
-                image.insert("b64_json".into(), Value::String(b64(&png(w, h, seed(prompt)))));
+                image.insert(
+                    "b64_json".into(),
+                    Value::String(b64(&png(w, h, seed(prompt)))),
+                );
             }
             if model.starts_with("dall-e-3") {
                 let revised = format!("A detailed picture of {prompt}");
@@ -116,7 +126,9 @@ pub(crate) fn openai(request: &Map<String, Value>) -> Value {
         out["size"] = json!(size);
         out["quality"] = json!(quality);
         out["output_format"] = json!("png");
-        out["background"] = json!(text("background").filter(|b| *b != "auto").unwrap_or("opaque"));
+        out["background"] = json!(text("background")
+            .filter(|b| *b != "auto")
+            .unwrap_or("opaque"));
         out["usage"] = json!({
             "input_tokens": input,
             "output_tokens": output,
@@ -169,7 +181,8 @@ pub(crate) fn add_gemini_image(request: &Map<String, Value>, answer: &mut Value)
         .and_then(|c| c.pointer("/0/parts/0/text"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let part = json!({"inlineData": {"mimeType": "image/png", "data": b64(&png(w, h, seed(prompt)))}});
+    let part =
+        json!({"inlineData": {"mimeType": "image/png", "data": b64(&png(w, h, seed(prompt)))}});
     if let Some(parts) = answer
         .pointer_mut("/candidates/0/content/parts")
         .and_then(Value::as_array_mut)
@@ -214,13 +227,23 @@ mod tests {
     fn dall_e_answers_urls_unless_asked_for_base64_and_gpt_image_reports_usage() {
         let ask = |v: Value| openai(v.as_object().unwrap());
         let url = ask(json!({"model": "dall-e-3", "prompt": "fox"}));
-        assert!(url["data"][0]["url"].as_str().unwrap().starts_with("https://"));
-        assert_eq!(url["data"][0]["revised_prompt"], "A detailed picture of fox");
-        let two = ask(json!({"model": "gpt-image-1", "prompt": "fox", "n": 2, "size": "1024x1536", "quality": "low"}));
+        assert!(url["data"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"));
+        assert_eq!(
+            url["data"][0]["revised_prompt"],
+            "A detailed picture of fox"
+        );
+        let two = ask(
+            json!({"model": "gpt-image-1", "prompt": "fox", "n": 2, "size": "1024x1536", "quality": "low"}),
+        );
         assert_eq!(two["data"].as_array().unwrap().len(), 2);
         assert_eq!(two["usage"]["output_tokens"], 544);
         let b64 = two["data"][1]["b64_json"].as_str().unwrap();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert_eq!(ihdr_size(&bytes), (1024, 1536));
     }
 
@@ -230,12 +253,22 @@ mod tests {
                                 "usageMetadata": {"candidatesTokenCount": 2}});
         let plain = json!({"contents": []});
         add_gemini_image(plain.as_object().unwrap(), &mut answer);
-        assert_eq!(answer["candidates"][0]["content"]["parts"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            answer["candidates"][0]["content"]["parts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         let asks = json!({"generationConfig": {"responseModalities": ["TEXT", "IMAGE"],
                                                "imageConfig": {"aspectRatio": "16:9"}}});
         add_gemini_image(asks.as_object().unwrap(), &mut answer);
-        let data = answer["candidates"][0]["content"]["parts"][1]["inlineData"]["data"].as_str().unwrap();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+        let data = answer["candidates"][0]["content"]["parts"][1]["inlineData"]["data"]
+            .as_str()
+            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap();
         assert_eq!(ihdr_size(&bytes), (1344, 768));
         assert_eq!(answer["usageMetadata"]["candidatesTokenCount"], 1292);
     }

@@ -200,6 +200,18 @@ impl PyClient {
         )
     }
 
+    /// Image generation: `await client.images.generate(prompt, ...)`.
+    #[getter]
+    fn images(&self) -> super::images::PyImages {
+        super::images::PyImages::new(self.inner.clone())
+    }
+
+    /// Image generation, blocking: `client.images_sync.generate(prompt, ...)`.
+    #[getter]
+    fn images_sync(&self) -> super::images::PyImagesSync {
+        super::images::PyImagesSync::new(self.inner.clone())
+    }
+
     /// What the model can do, from the provider and the model catalogue.
     #[getter]
     fn capabilities(&self) -> PyCapabilities {

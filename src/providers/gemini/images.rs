@@ -123,7 +123,10 @@ struct WireBlob {
 pub(super) fn parse(body: &[u8]) -> Result<ImageResponse> {
     let wire: WireResponse = parse_json(body, "the generateContent response")?;
     if let Some(reason) = wire.prompt_feedback.and_then(|f| f.block_reason) {
-        return Err(refused(&format!("promptFeedback.blockReason: {reason}"), body));
+        return Err(refused(
+            &format!("promptFeedback.blockReason: {reason}"),
+            body,
+        ));
     }
     let mut images = Vec::new();
     let mut words = Vec::new();
@@ -243,8 +246,14 @@ mod tests {
         let e = parse(body).err();
         assert_eq!(e.map(|e| e.kind), Some(ErrorKind::ContentPolicy));
         let blocked = br#"{"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}"#;
-        assert_eq!(parse(blocked).err().map(|e| e.kind), Some(ErrorKind::ContentPolicy));
+        assert_eq!(
+            parse(blocked).err().map(|e| e.kind),
+            Some(ErrorKind::ContentPolicy)
+        );
         let words_only = br#"{"candidates": [{"content": {"parts": [{"text": "no"}]}, "finishReason": "STOP"}]}"#;
-        assert_eq!(parse(words_only).err().map(|e| e.kind), Some(ErrorKind::InvalidResponse));
+        assert_eq!(
+            parse(words_only).err().map(|e| e.kind),
+            Some(ErrorKind::InvalidResponse)
+        );
     }
 }

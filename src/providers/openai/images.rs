@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(r.images.len(), 1);
         assert_eq!(r.images[0].mime_type.as_deref(), Some("image/png"));
         assert_eq!((r.usage.input_tokens, r.usage.output_tokens), (50, 50));
-        assert_eq!((r.size.as_deref(), r.quality.as_deref()), (Some("1024x1024"), Some("high")));
+        assert_eq!(
+            (r.size.as_deref(), r.quality.as_deref()),
+            (Some("1024x1024"), Some("high"))
+        );
         assert_eq!(r.created, Some(1713833628));
         Ok(())
     }
@@ -186,8 +189,14 @@ mod tests {
         let body = br#"{"created": 1, "data": [{"url": "https://files.example/img.png",
             "revised_prompt": "A red fox in snow"}]}"#;
         let r = parse("openai", body)?;
-        assert_eq!(r.images[0].url.as_deref(), Some("https://files.example/img.png"));
-        assert_eq!(r.images[0].revised_prompt.as_deref(), Some("A red fox in snow"));
+        assert_eq!(
+            r.images[0].url.as_deref(),
+            Some("https://files.example/img.png")
+        );
+        assert_eq!(
+            r.images[0].revised_prompt.as_deref(),
+            Some("A red fox in snow")
+        );
         assert!(r.images[0].data().is_none());
         Ok(())
     }
