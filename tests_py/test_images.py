@@ -4,6 +4,7 @@ back from the bytes the client decoded."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import struct
 from pathlib import Path
@@ -132,7 +133,8 @@ async def test_server_errors_are_retried_and_counted_like_chat(srv: MockServer) 
 @pytest.mark.parametrize("code", ["moderation_blocked", "content_policy_violation"])
 async def test_a_content_policy_refusal_is_typed_and_never_retried(srv: MockServer, code: str) -> None:
     client = openai(srv, fallbacks=[{"model": "openai/dall-e-2", "base_url": srv.openai_base_url, "api_key": API_KEY}])
-    body = {"error": {"code": code, "message": "Your request was rejected by the safety system.", "type": "image_generation_user_error"}}
+    message = "Your request was rejected by the safety system."
+    body = {"error": {"code": code, "message": message, "type": "image_generation_user_error"}}
     srv.fault(400, body=body, times=3)
     with pytest.raises(llmrail.ContentPolicyError) as info:
         await client.images.generate("something refused")
@@ -197,7 +199,9 @@ async def test_an_open_breaker_stops_image_calls(srv: MockServer) -> None:
     assert len(srv.requests) == 2
 
 
-def test_recorded_images_replay_offline_with_the_base64_kept_as_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recorded_images_replay_offline_with_the_base64_kept_as_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CI", raising=False)
     path = tmp_path / "images.yaml"
     with MockServer() as srv:
@@ -218,8 +222,6 @@ def test_recorded_images_replay_offline_with_the_base64_kept_as_is(tmp_path: Pat
 
 
 async def test_cancelling_an_image_call_drops_the_request(srv: MockServer) -> None:
-    import asyncio
-
     srv.push({"latency": 5})
     call = asyncio.ensure_future(openai(srv).images.generate("a fox"))
     await asyncio.sleep(0.2)

@@ -29,11 +29,15 @@ __all__ = [
     "ClientStats",
     "ExtractStream",
     "Extraction",
+    "GeneratedImage",
     "HttpBody",
     "HttpForwarder",
     "HttpMeter",
     "HttpReply",
     "HttpUsage",
+    "Images",
+    "ImagesResponse",
+    "ImagesSync",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -165,7 +169,8 @@ class ImagesResponse:
     @property
     def fallback_used(self) -> bool:
         """Whether a fallback model answered (then ``provider`` and ``model`` name it)."""
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """How many images came back."""
 
 @final
 class Images:
