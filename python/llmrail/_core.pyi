@@ -925,8 +925,27 @@ class Client:
     ) -> Batcher:
         """Group ``await batcher.chat(...)`` calls into provider batches: one is sent when it
         holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
-    def stream(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatStream:
+    @overload
+    def stream(
+        self,
+        messages: _Messages,
+        *,
+        prompt: None = None,
+        variables: None = None,
+        **options: Unpack[ChatOptions],
+    ) -> ChatStream:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
+    @overload
+    def stream(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[ChatOptions],
+    ) -> ChatStream:
+        """A streamed call of ``prompt`` (from ``Prompts``) rendered with ``variables`` for this
+        client's provider and model (and again for a fallback's); an option passed here wins."""
     @overload
     async def extract(
         self,

@@ -196,6 +196,7 @@ pub(crate) fn add_gemini_image(request: &Map<String, Value>, answer: &mut Value)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
