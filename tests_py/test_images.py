@@ -77,6 +77,9 @@ async def test_dall_e_3_answers_a_url_and_a_revised_prompt_and_takes_a_style(srv
     b64 = await client.images.generate("a fox", model="openai/dall-e-3", response_format="b64_json", size="1024x1792")
     assert png_size(b64.images[0].data) == (1024, 1792)
     assert srv.last_request["body"]["model"] == "dall-e-3"
+    # Calls naming a model of their own are the client's calls too.
+    s = client.stats()
+    assert s.requests == 2 and s.cost_usd == pytest.approx(0.08 + 0.08)
 
 
 @pytest.mark.parametrize(
@@ -229,3 +232,9 @@ async def test_cancelling_an_image_call_drops_the_request(srv: MockServer) -> No
     with pytest.raises(asyncio.CancelledError):
         await call
     assert len(srv.requests) == 1
+
+
+def test_the_in_process_mock_provider_makes_images_too() -> None:
+    r = llmrail.Client("mock/images").images_sync.generate("a fox", size="512x256", n=3)
+    assert [png_size(i.data) for i in r.images] == [(512, 256)] * 3
+    assert r.provider == "mock"

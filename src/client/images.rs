@@ -59,7 +59,9 @@ impl Pipelines {
             cfg.headers.clear();
         }
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let (pipe, _) = build_pipeline(&cfg, &env)?;
+        let (mut pipe, _) = build_pipeline(&cfg, &env)?;
+        // Its calls are the client's: `client.stats()` counts them.
+        pipe.telemetry = pipe.telemetry.sharing_stats(&self.own.telemetry);
         let pipe = Arc::new(pipe);
         named.insert(model.to_string(), pipe.clone());
         Ok(pipe)
