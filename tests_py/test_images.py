@@ -238,3 +238,12 @@ def test_the_in_process_mock_provider_makes_images_too() -> None:
     r = llmrail.Client("mock/images").images_sync.generate("a fox", size="512x256", n=3)
     assert [png_size(i.data) for i in r.images] == [(512, 256)] * 3
     assert r.provider == "mock"
+
+
+async def test_the_clients_rate_limit_holds_image_calls_too(srv: MockServer) -> None:
+    client = openai(srv, rate_limit=llmrail.RateLimit(rpm=2, wait=False))
+    await client.images.generate("one")
+    client.images_sync.generate("two")
+    with pytest.raises(llmrail.RateLimitError):
+        await client.images.generate("three")
+    assert len(srv.requests) == 2
