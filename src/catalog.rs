@@ -3,7 +3,9 @@
 //! prefix, automatic caching, context window, output limit, and capabilities (native structured
 //! output, batch API, vision, prompt caching). Cost (`crate::model::cost_usd`), cache planning
 //! (`crate::cache`) and extraction's mode choice (`crate::extract`) read it; none of them keeps
-//! a table or a name rule of its own. A new provider or model is new rows, not code.
+//! a table or a name rule of its own. A new provider or model is new rows, not code. Image
+//! models have rows of their own ([`ImageModel`], `image.rs`): the options each takes and its
+//! price per image, which `crate::images` checks requests against.
 //!
 //! Ground floor: the catalogue knows model names and numbers, nothing of requests or usage, so
 //! every layer can read it and it reads none of them.
@@ -22,12 +24,14 @@
 mod anthropic;
 mod bedrock;
 mod gemini;
+mod image;
 pub mod name;
 mod openai;
 
 #[cfg(test)]
 mod tests;
 
+pub use image::{ImageModel, ImagePrice};
 use name::Name;
 
 /// USD per million tokens.
@@ -112,6 +116,22 @@ pub fn fact<T>(model: &str, get: impl Fn(&Model) -> Option<T>) -> Option<T> {
         }
     }
     best.map(|(_, value)| value)
+}
+
+const IMAGE_TABLES: &[&[ImageModel]] = &[openai::IMAGE_MODELS, gemini::IMAGE_MODELS];
+
+/// Every image row of the catalogue.
+pub fn image_rows() -> impl Iterator<Item = &'static ImageModel> {
+    IMAGE_TABLES.iter().flat_map(|t| t.iter())
+}
+
+/// The most specific image row that names `model`, if any.
+pub fn image_model(model: &str) -> Option<&'static ImageModel> {
+    let name = Name::new(model);
+    image_rows()
+        .filter_map(|row| name.rank(row.key).map(|rank| (rank, row)))
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, row)| row)
 }
 
 /// The prices of a model, if a row gives them.

@@ -6,6 +6,7 @@
 //! - `pipeline.rs`: the walk over the targets (primary, then fallbacks) inside the resilience
 //!   layers (retry, rate limit, circuit breaker, deadline);
 //! - `capabilities.rs`: what a client's model can do, from the catalogue;
+//! - `images.rs`: image generation through the same pipeline (a call may name its model);
 //! - `chat_stream.rs`: the caller-facing [`ChatStream`] and the task that feeds it;
 //! - `register.rs`: `register_provider`, a caller's own service under a name, checked;
 //! - `registry.rs`: the process-wide state per target (breakers, rate-limit buckets, what the
@@ -14,6 +15,7 @@
 mod capabilities;
 mod chat_stream;
 mod config;
+mod images;
 mod pipeline;
 mod register;
 pub(crate) mod registry;
@@ -44,6 +46,8 @@ pub(crate) use target::Target;
 #[derive(Clone)]
 pub struct Client {
     pipe: Arc<Pipeline>,
+    /// The pipelines of image calls that name a model of their own (`images.rs`).
+    images: Arc<images::Pipelines>,
     /// The client's caching policy and cache totals, and its primary target's cache memory.
     cache: Arc<Tracker>,
 }
@@ -69,37 +73,13 @@ impl Client {
     /// As [`Client::new`], with the environment given as a lookup function (for tests).
     pub fn with_env(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let cfg = cfg.model_from_env(&env)?;
-        let timeout = cfg.attempt_timeout()?;
-        let extra_headers = cfg.extra_headers()?;
-        let settings = cfg.transport_settings()?;
-        let primary = FallbackConfig {
-            model: cfg.model.clone(),
-            api_key: cfg.api_key.clone(),
-            base_url: cfg.base_url.clone(),
-        };
-        cfg.check_api_version()?;
-        let api_version = cfg.api_version.as_deref();
-        let primary = Target::resolve(
-            &primary,
-            api_version,
-            &extra_headers,
-            timeout,
-            settings,
-            &env,
-        )?;
-        let fallbacks = cfg
-            .fallbacks
-            .iter()
-            // The caller's extra headers are for the primary's server; fallbacks get none. An
-            // Azure fallback gets the client's API version: one is set per client, like a key.
-            .map(|fb| Target::resolve(fb, api_version, &HeaderMap::new(), timeout, settings, &env))
-            .collect::<Result<Vec<_>>>()?;
-        let memory = registry::CACHES.get(primary.id.clone());
-        let pipe = Arc::new(Pipeline::build(&cfg, primary, fallbacks)?);
+        let (pipe, memory) = build_pipeline(&cfg, &env)?;
+        let pipe = Arc::new(pipe);
         // Its breakers' states are shown at each scrape while the client lives.
         let source: std::sync::Weak<Pipeline> = Arc::downgrade(&pipe);
         crate::telemetry::add_source(source);
         Ok(Self {
+            images: Arc::new(images::Pipelines::new(&cfg, pipe.clone())),
             pipe,
             cache: Arc::new(Tracker::sharing(cfg.prompt_cache, memory)),
         })
@@ -216,4 +196,39 @@ impl Client {
         let pipe = self.pipe.clone();
         runtime::run(async move { Ok(pipe.health().await) }).await
     }
+}
+
+/// The targets of `cfg` (its model, then its fallbacks) resolved and guarded, and the primary
+/// target's prompt-cache memory.
+fn build_pipeline(
+    cfg: &ClientConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(Pipeline, Arc<crate::cache::CacheMemory>)> {
+    let timeout = cfg.attempt_timeout()?;
+    let extra_headers = cfg.extra_headers()?;
+    let settings = cfg.transport_settings()?;
+    let primary = FallbackConfig {
+        model: cfg.model.clone(),
+        api_key: cfg.api_key.clone(),
+        base_url: cfg.base_url.clone(),
+    };
+    cfg.check_api_version()?;
+    let api_version = cfg.api_version.as_deref();
+    let primary = Target::resolve(
+        &primary,
+        api_version,
+        &extra_headers,
+        timeout,
+        settings,
+        env,
+    )?;
+    let fallbacks = cfg
+        .fallbacks
+        .iter()
+        // The caller's extra headers are for the primary's server; fallbacks get none. An
+        // Azure fallback gets the client's API version: one is set per client, like a key.
+        .map(|fb| Target::resolve(fb, api_version, &HeaderMap::new(), timeout, settings, env))
+        .collect::<Result<Vec<_>>>()?;
+    let memory = registry::CACHES.get(primary.id.clone());
+    Ok((Pipeline::build(cfg, primary, fallbacks)?, memory))
 }

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     QueueFull,
     /// A queued request outlived its TTL before a worker ran it: it was never sent.
     Expired,
+    /// The provider refused the prompt or its result under its content policy (OpenAI's
+    /// `content_policy_violation` and `moderation_blocked`, Gemini's safety blocks): the same
+    /// request will be refused again, so it is never retried.
+    ContentPolicy,
 }
 
 impl ErrorKind {
@@ -58,6 +62,7 @@ impl ErrorKind {
             Self::Extraction => "ExtractionError",
             Self::QueueFull => "QueueFullError",
             Self::Expired => "ExpiredError",
+            Self::ContentPolicy => "ContentPolicyError",
         }
     }
 
@@ -67,7 +72,7 @@ impl ErrorKind {
     }
 
     /// Every kind, for [`ErrorKind::from_name`] and the counters of each (`crate::telemetry`).
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::Authentication,
         Self::PermissionDenied,
         Self::NotFound,
@@ -86,6 +91,7 @@ impl ErrorKind {
         Self::Extraction,
         Self::QueueFull,
         Self::Expired,
+        Self::ContentPolicy,
     ];
 
     /// The kind an HTTP error status means, as the official SDKs classify it.

@@ -1,5 +1,6 @@
 //! A mock LLM provider: OpenAI Chat Completions, Anthropic Messages, Gemini generateContent,
-//! Ollama's `/api/chat` and Bedrock's Converse and ConverseStream on 127.0.0.1, answering
+//! Ollama's `/api/chat` and Bedrock's Converse and ConverseStream (and OpenAI's and Gemini's
+//! image generation, `images.rs`) on 127.0.0.1, answering
 //! from a script, with realistic latency and faults. The project's tests talk to it over real
 //! HTTP, and users get it as `llmrail.testing.MockServer`. The same answers come without a
 //! socket for `Client("mock/<name>")` (`inprocess.rs`), optionally chosen by the rules of a
@@ -22,6 +23,7 @@ mod fault;
 mod fixtures;
 mod gemini;
 mod http;
+mod images;
 mod inprocess;
 mod ollama;
 mod openai;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::images::{ImageRequest, ImageResponse};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, ToolSpec};
 use crate::wire::HttpRequest;
 
@@ -178,6 +179,19 @@ pub trait Provider: Send + Sync {
     /// How this provider's stream is framed.
     fn stream_framing(&self) -> Framing {
         Framing::Sse
+    }
+    /// The HTTP request of an image-generation call (see `crate::images`); `None` where the
+    /// provider has no image API llmrail speaks.
+    fn build_images(&self, _ep: &Endpoint, _req: &ImageRequest) -> Option<Result<HttpRequest>> {
+        None
+    }
+    /// An image-generation answer in unified terms (only asked of a provider whose
+    /// [`Provider::build_images`] built the request).
+    fn parse_images(&self, _body: &[u8]) -> Result<ImageResponse> {
+        Err(LlmError::config(format!(
+            "{} has no image generation in llmrail",
+            self.name()
+        )))
     }
     /// The request id a provider puts in its response headers.
     fn request_id(&self, headers: &HeaderMap) -> Option<String>;

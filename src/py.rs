@@ -15,6 +15,7 @@ pub(crate) mod exit;
 pub(crate) mod extract;
 pub(crate) mod forward;
 mod hooks;
+pub(crate) mod images;
 mod json;
 pub(crate) mod mock;
 mod options;

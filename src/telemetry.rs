@@ -67,6 +67,13 @@ impl Recorder {
         }
     }
 
+    /// Count into `other`'s client totals instead of a fresh set: a client's image calls that
+    /// name a model of their own have their own targets but are still that client's calls.
+    pub fn sharing_stats(mut self, other: &Recorder) -> Self {
+        self.stats = other.stats.clone();
+        self
+    }
+
     /// This client's totals since it was built or last reset.
     pub fn stats(&self) -> &ClientStats {
         &self.stats

@@ -29,11 +29,15 @@ __all__ = [
     "ClientStats",
     "ExtractStream",
     "Extraction",
+    "GeneratedImage",
     "HttpBody",
     "HttpForwarder",
     "HttpMeter",
     "HttpReply",
     "HttpUsage",
+    "Images",
+    "ImagesResponse",
+    "ImagesSync",
     "JsonSchema",
     "MockProvider",
     "MockServer",
@@ -101,6 +105,127 @@ class ToolCall:
     @property
     def raw_arguments(self) -> str:
         """The arguments exactly as the model sent them."""
+
+@final
+class GeneratedImage:
+    """One generated image."""
+    @property
+    def data(self) -> bytes | None:
+        """The image's bytes, decoded from ``b64_json``; ``None`` for an image given only as a URL."""
+    @property
+    def b64_json(self) -> str | None:
+        """The image as base64 (gpt-image models and Gemini always; dall-e with ``response_format="b64_json"``)."""
+    @property
+    def url(self) -> str | None:
+        """Where to download the image (dall-e's default). Such a URL expires 60 minutes after
+        the image was made: download it, or ask for ``response_format="b64_json"``."""
+    @property
+    def revised_prompt(self) -> str | None:
+        """The prompt the model really used (dall-e-3 rewrites prompts)."""
+    @property
+    def mime_type(self) -> str | None:
+        """``image/png``, ``image/jpeg`` or ``image/webp`` for base64 images."""
+
+@final
+class ImagesResponse:
+    """The images of one call, what they used and cost, and how the call went."""
+    @property
+    def images(self) -> list[GeneratedImage]:
+        """The images, in order."""
+    @property
+    def usage(self) -> Usage:
+        """Tokens, where the provider reports them (gpt-image models, Gemini); zero otherwise."""
+    @property
+    def cost_usd(self) -> float | None:
+        """USD at the catalogue's price per image for the quality and size made; ``None`` for a
+        model (or a quality and size) without a price."""
+    @property
+    def model(self) -> str:
+        """The model that answered."""
+    @property
+    def provider(self) -> str:
+        """The provider that answered ("openai", "gemini")."""
+    @property
+    def created(self) -> int | None:
+        """Unix seconds, as OpenAI stamps its answer."""
+    @property
+    def size(self) -> str | None:
+        """The size the images were made at, when the answer says (gpt-image models)."""
+    @property
+    def quality(self) -> str | None:
+        """The quality the images were made at, when the answer says (gpt-image models)."""
+    @property
+    def text(self) -> str | None:
+        """Words the model wrote beside its images (Gemini)."""
+    @property
+    def request_id(self) -> str | None:
+        """The provider's request id, for its support."""
+    @property
+    def latency(self) -> float:
+        """Seconds from sending the request to having the whole answer."""
+    @property
+    def attempts(self) -> int:
+        """Requests sent for this answer, retries and fallbacks included."""
+    @property
+    def fallback_used(self) -> bool:
+        """Whether a fallback model answered (then ``provider`` and ``model`` name it)."""
+    def __len__(self) -> int:
+        """How many images came back."""
+
+@final
+class Images:
+    """``client.images``: image generation, awaited."""
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        background: str | None = None,
+        output_format: str | None = None,
+        output_compression: int | None = None,
+        style: str | None = None,
+        response_format: Literal["url", "b64_json"] | None = None,
+        moderation: str | None = None,
+        aspect_ratio: str | None = None,
+        user: str | None = None,
+    ) -> ImagesResponse:
+        """Generate images with ``model`` ("provider/model"; default: the client's, with its
+        fallbacks). A model of another provider than the client's reads its key from the
+        environment. Only the options given are sent, and each is checked against the model
+        before sending (``ConfigurationError`` names the option, the model and what it allows):
+        gpt-image models take ``size``, ``quality``, ``background``, ``output_format``,
+        ``output_compression``, ``moderation`` and up to 10 images, never ``response_format``;
+        dall-e-3 takes ``size``, ``quality``, ``style``, ``response_format`` and ``n=1`` only;
+        Gemini image models take ``aspect_ratio`` (and ``size`` "1K"/"2K"/"4K" for Gemini 3 Pro
+        Image). dall-e answers with URLs unless ``response_format="b64_json"``: such a URL
+        expires 60 minutes after the image was made. Retries, rate limits, the circuit breaker,
+        fallbacks, cassettes and telemetry apply as for ``chat``; a content-policy refusal
+        raises ``ContentPolicyError`` and is never retried."""
+
+@final
+class ImagesSync:
+    """``client.images_sync``: image generation, blocking the thread (the GIL released)."""
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        n: int | None = None,
+        size: str | None = None,
+        quality: str | None = None,
+        background: str | None = None,
+        output_format: str | None = None,
+        output_compression: int | None = None,
+        style: str | None = None,
+        response_format: Literal["url", "b64_json"] | None = None,
+        moderation: str | None = None,
+        aspect_ratio: str | None = None,
+        user: str | None = None,
+    ) -> ImagesResponse:
+        """As ``Images.generate``, blocking this thread. dall-e URLs expire after 60 minutes."""
 
 @final
 class ChatResponse:
@@ -662,6 +787,12 @@ class Client:
     def base_url(self) -> str:
         """Where calls go; a `user:password@` and secret query values shown as REDACTED."""
     @property
+    def images(self) -> Images:
+        """Image generation: ``await client.images.generate(prompt, ...)``."""
+    @property
+    def images_sync(self) -> ImagesSync:
+        """Image generation, blocking: ``client.images_sync.generate(prompt, ...)``."""
+    @property
     def capabilities(self) -> Capabilities:
         """What the model can do, from the provider and the model catalogue."""
     async def check(self) -> float:
@@ -798,8 +929,27 @@ class Client:
     ) -> Batcher:
         """Group ``await batcher.chat(...)`` calls into provider batches: one is sent when it
         holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
-    def stream(self, messages: _Messages, **options: Unpack[ChatOptions]) -> ChatStream:
+    @overload
+    def stream(
+        self,
+        messages: _Messages,
+        *,
+        prompt: None = None,
+        variables: None = None,
+        **options: Unpack[ChatOptions],
+    ) -> ChatStream:
         """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
+    @overload
+    def stream(
+        self,
+        messages: None = None,
+        *,
+        prompt: Prompt,
+        variables: Mapping[str, Any] | None = None,
+        **options: Unpack[ChatOptions],
+    ) -> ChatStream:
+        """A streamed call of ``prompt`` (from ``Prompts``) rendered with ``variables`` for this
+        client's provider and model (and again for a fallback's); an option passed here wins."""
     @overload
     async def extract(
         self,

@@ -35,6 +35,7 @@ __all__ = [
     "ExtractionAttempt",
     "QueueFullError",
     "ExpiredError",
+    "ContentPolicyError",
 ]
 
 
@@ -110,6 +111,13 @@ class APIStatusError(LLMError):
 
 class BadRequestError(APIStatusError):
     """400 (and 409/413/422): the request was rejected as malformed; retrying will not help."""
+
+
+class ContentPolicyError(BadRequestError):
+    """The provider refused the prompt or its result under its content policy (OpenAI's
+    ``content_policy_violation`` and ``moderation_blocked``, Gemini's safety blocks of an image).
+    The same request is refused again, so it is never retried nor sent to a fallback. A subclass
+    of ``BadRequestError``, which OpenAI's refusals were raised as before it existed."""
 
 
 class AuthenticationError(APIStatusError):

@@ -63,6 +63,58 @@ pub const MODELS: &[Model] = &[
     },
 ];
 
+// ---- image models ---------------------------------------------------------------------------
+//
+// Sources: Gemini's image generation guide (ai.google.dev/gemini-api/docs/image-generation):
+// images come as `inlineData` parts when `responseModalities` asks for IMAGE, one image a
+// request, shaped by `imageConfig.aspectRatio` (and, for Gemini 3 Pro Image, `imageSize`);
+// prices from ai.google.dev/gemini-api/docs/pricing: an image of gemini-2.5-flash-image is 1290
+// output tokens at $30 per million ($0.039); Gemini 3 Pro Image's 1K and 2K images $0.134, 4K
+// $0.24.
+
+use super::image::{ImageModel, ImagePrice};
+
+const ASPECT_RATIOS: &[&str] = &[
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+];
+
+pub const IMAGE_MODELS: &[ImageModel] = &[
+    ImageModel {
+        key: "gemini-2-5-flash-image*",
+        aspect_ratios: ASPECT_RATIOS,
+        prices: &[ImagePrice {
+            quality: "",
+            size: "",
+            usd: 0.039,
+        }],
+        ..ImageModel::NONE
+    },
+    ImageModel {
+        key: "gemini-3-pro-image*",
+        sizes: &["1K", "2K", "4K"],
+        default_size: Some("1K"),
+        aspect_ratios: ASPECT_RATIOS,
+        prices: &[
+            ImagePrice {
+                quality: "",
+                size: "1K",
+                usd: 0.134,
+            },
+            ImagePrice {
+                quality: "",
+                size: "2K",
+                usd: 0.134,
+            },
+            ImagePrice {
+                quality: "",
+                size: "4K",
+                usd: 0.24,
+            },
+        ],
+        ..ImageModel::NONE
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::super::*;

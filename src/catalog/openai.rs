@@ -82,3 +82,135 @@ pub const MODELS: &[Model] = &[
     structured("o1-mini*", false),
     structured("o1-preview*", false),
 ];
+
+// ---- image models ---------------------------------------------------------------------------
+//
+// Sources: the Images API reference (the `CreateImageRequest` schema of OpenAI's OpenAPI
+// document, /work/shared/specs/openai/openapi.yaml, 2026-08-21): which parameters each model
+// takes and their values, sizes, and n (1-10, dall-e-3 one at a time); prices per image from
+// the pricing page's "Image generation" table (developers.openai.com/api/docs/pricing). The
+// gpt-image-1.5 row states no prices: the page we read did not list a per-image price for it.
+
+use super::image::{ImageModel, ImagePrice};
+
+const GPT_IMAGE_SIZES: &[&str] = &["auto", "1024x1024", "1536x1024", "1024x1536"];
+const GPT_IMAGE_QUALITIES: &[&str] = &["auto", "low", "medium", "high"];
+
+/// One quality's prices for the square and the two oblong gpt-image sizes.
+macro_rules! gpt_image_prices {
+    ($($quality:literal => $square:literal, $oblong:literal;)*) => {
+        &[$(
+            ImagePrice { quality: $quality, size: "1024x1024", usd: $square },
+            ImagePrice { quality: $quality, size: "1536x1024", usd: $oblong },
+            ImagePrice { quality: $quality, size: "1024x1536", usd: $oblong },
+        )*]
+    };
+}
+
+/// A gpt-image model: base64 answers only (no `response_format`), backgrounds, output formats.
+const fn gpt_image(key: &'static str, prices: &'static [ImagePrice]) -> ImageModel {
+    ImageModel {
+        key,
+        sizes: GPT_IMAGE_SIZES,
+        default_size: Some("auto"),
+        qualities: GPT_IMAGE_QUALITIES,
+        default_quality: Some("auto"),
+        max_n: 10,
+        backgrounds: &["transparent", "opaque", "auto"],
+        output_formats: &["png", "jpeg", "webp"],
+        moderations: &["low", "auto"],
+        output_compression: true,
+        prices,
+        ..ImageModel::NONE
+    }
+}
+
+pub const IMAGE_MODELS: &[ImageModel] = &[
+    gpt_image(
+        "gpt-image-1",
+        gpt_image_prices! {
+            "low" => 0.011, 0.016;
+            "medium" => 0.042, 0.063;
+            "high" => 0.167, 0.25;
+        },
+    ),
+    gpt_image(
+        "gpt-image-1-mini",
+        gpt_image_prices! {
+            "low" => 0.005, 0.006;
+            "medium" => 0.011, 0.015;
+            "high" => 0.036, 0.052;
+        },
+    ),
+    gpt_image("gpt-image-1-5", &[]),
+    ImageModel {
+        key: "dall-e-3",
+        sizes: &["1024x1024", "1792x1024", "1024x1792"],
+        default_size: Some("1024x1024"),
+        qualities: &["standard", "hd"],
+        default_quality: Some("standard"),
+        max_n: 1,
+        styles: &["vivid", "natural"],
+        response_formats: &["url", "b64_json"],
+        prices: &[
+            ImagePrice {
+                quality: "standard",
+                size: "1024x1024",
+                usd: 0.04,
+            },
+            ImagePrice {
+                quality: "standard",
+                size: "1792x1024",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "standard",
+                size: "1024x1792",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1024x1024",
+                usd: 0.08,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1792x1024",
+                usd: 0.12,
+            },
+            ImagePrice {
+                quality: "hd",
+                size: "1024x1792",
+                usd: 0.12,
+            },
+        ],
+        ..ImageModel::NONE
+    },
+    ImageModel {
+        key: "dall-e-2",
+        sizes: &["256x256", "512x512", "1024x1024"],
+        default_size: Some("1024x1024"),
+        qualities: &["standard"],
+        default_quality: Some("standard"),
+        max_n: 10,
+        response_formats: &["url", "b64_json"],
+        prices: &[
+            ImagePrice {
+                quality: "",
+                size: "256x256",
+                usd: 0.016,
+            },
+            ImagePrice {
+                quality: "",
+                size: "512x512",
+                usd: 0.018,
+            },
+            ImagePrice {
+                quality: "",
+                size: "1024x1024",
+                usd: 0.02,
+            },
+        ],
+        ..ImageModel::NONE
+    },
+];

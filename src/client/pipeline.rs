@@ -22,11 +22,11 @@ use crate::telemetry::{self, CallEnd, Recorder};
 
 pub(crate) struct Pipeline {
     /// Never empty: the primary first.
-    targets: Vec<(Target, Guards)>,
-    retry: RetryPolicy,
-    deadline: Option<Duration>,
+    pub(super) targets: Vec<(Target, Guards)>,
+    pub(super) retry: RetryPolicy,
+    pub(super) deadline: Option<Duration>,
     /// The counters of each target and this client's totals (`client.stats()`).
-    telemetry: Recorder,
+    pub(super) telemetry: Recorder,
 }
 
 impl Pipeline {
@@ -145,7 +145,7 @@ impl Pipeline {
 
     /// Which target answered (by the report) or failed last (by the error's provider and
     /// model; the primary when the error names none, as a breaker's refusal may not).
-    fn target_of<T>(&self, out: &Result<T>, report: &CallReport) -> usize {
+    pub(super) fn target_of<T>(&self, out: &Result<T>, report: &CallReport) -> usize {
         match out {
             Ok(_) => report.fallback.map_or(0, |f| f.saturating_add(1)),
             Err(e) => self
@@ -239,10 +239,10 @@ impl Pipeline {
 }
 
 /// A call's result, its report and the index of the target that answered or failed last.
-struct Finished<T>(Result<T>, CallReport, usize);
+pub(super) struct Finished<T>(pub Result<T>, pub CallReport, pub usize);
 
 impl<T: Answered> Finished<T> {
-    fn end(&self) -> CallEnd<'_> {
+    pub(super) fn end(&self) -> CallEnd<'_> {
         let Finished(out, report, target) = self;
         let (outcome, usage, cost_usd) = match out {
             Ok(answer) => match answer.usage() {
@@ -266,7 +266,7 @@ impl<T: Answered> Finished<T> {
 }
 
 /// What the telemetry reads of an answer.
-trait Answered {
+pub(super) trait Answered {
     /// `None`: there was no answer (a stream whose consumer went away).
     fn usage(&self) -> Option<&Usage>;
     fn cost_usd(&self) -> Option<f64>;
@@ -370,7 +370,7 @@ impl Call for Streamed<'_> {
 }
 
 /// The final error, naming the earlier targets' failures so nothing is hidden.
-fn with_history(mut e: LlmError, failures: &[(String, LlmError)]) -> LlmError {
+pub(super) fn with_history(mut e: LlmError, failures: &[(String, LlmError)]) -> LlmError {
     if !failures.is_empty() {
         let earlier: Vec<String> = failures
             .iter()

@@ -28,7 +28,7 @@ pub(crate) struct Target {
     /// Secrets in `base_url` (a `sig=`, a password): an HTTP error quotes the URL.
     url_secrets: Vec<String>,
     /// The client's connect timeout and size limits, set on every request sent.
-    settings: transport::Settings,
+    pub(super) settings: transport::Settings,
     /// Which process-wide state (breaker, rate-limit bucket, cache memory) is this target's.
     pub(super) id: TargetId,
     /// Provider, model and server, as a trace names this target's attempts.
@@ -202,7 +202,7 @@ impl Target {
     /// request is built per attempt right before it is sent, so a retry after a long wait (a
     /// signature is valid five minutes) carries a fresh one. Every other provider's request
     /// is untouched; the test is one field read.
-    fn sign(&self, http: &mut HttpRequest) -> Result<()> {
+    pub(super) fn sign(&self, http: &mut HttpRequest) -> Result<()> {
         let Some(Aws {
             region,
             credentials: Some(creds),
@@ -502,7 +502,7 @@ impl Target {
         Ok((http.body, http.headers))
     }
 
-    fn annotate(&self, e: LlmError) -> LlmError {
+    pub(super) fn annotate(&self, e: LlmError) -> LlmError {
         let mut e = e.at(self.provider.name(), &self.endpoint.model);
         if let Some(key) = &self.endpoint.api_key {
             e = e.scrub(key.expose());

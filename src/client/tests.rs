@@ -289,8 +289,10 @@ fn signed_client(cfg: ClientConfig, env: impl Fn(&str) -> Option<String>) -> Res
         &env,
     )?;
     let memory = registry::CACHES.get(target.id.clone());
+    let pipe = Arc::new(Pipeline::build(&cfg, target, vec![])?);
     Ok(Client {
-        pipe: Arc::new(Pipeline::build(&cfg, target, vec![])?),
+        images: Arc::new(super::images::Pipelines::new(&cfg, pipe.clone())),
+        pipe,
         cache: Arc::new(Tracker::sharing(cfg.prompt_cache, memory)),
     })
 }

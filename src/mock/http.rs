@@ -144,7 +144,13 @@ pub(crate) async fn respond(
             );
         }
     }
-    let Some(wire) = Wire::route(asked.path).filter(|_| *asked.method == http::Method::POST) else {
+    let images = super::images::is_images(asked.path);
+    let route = if images {
+        Some(Wire::OpenAi)
+    } else {
+        Wire::route(asked.path)
+    };
+    let Some(wire) = route.filter(|_| *asked.method == http::Method::POST) else {
         let message = format!(
             "Unknown request URL: {} {}. (llmrail mock server)",
             asked.method, asked.path
@@ -212,7 +218,10 @@ pub(crate) async fn respond(
     let mut turn = Turn::new(&reply, &request, asked.body_len, stream);
     shared.account_cache(wire, &request, &reply, &mut turn.tokens);
     let gap = reply.chunk_delay.map(|d| d.duration()).unwrap_or_default();
-    let mut prepared = if stream {
+    let mut prepared = if images {
+        let body = Bytes::from(super::images::openai(&request).to_string());
+        Prepared::ok(wire, "application/json", vec![body], Duration::ZERO).with_length()
+    } else if stream {
         Prepared::ok(
             wire,
             wire.stream_content_type(),
@@ -220,7 +229,11 @@ pub(crate) async fn respond(
             gap,
         )
     } else {
-        let body = Bytes::from(wire.complete(&turn).to_string());
+        let mut answer = wire.complete(&turn);
+        if wire == Wire::Gemini {
+            super::images::add_gemini_image(&request, &mut answer);
+        }
+        let body = Bytes::from(answer.to_string());
         Prepared::ok(wire, "application/json", vec![body], Duration::ZERO).with_length()
     };
     match &reply.fault {

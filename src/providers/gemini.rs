@@ -6,6 +6,7 @@
 //! tool-call id (see [`call_id`]) and come back out when the conversation is sent again.
 
 mod error;
+mod images;
 mod response;
 mod stream;
 
@@ -189,6 +190,18 @@ impl Provider for Gemini {
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         Box::new(stream::Decoder::default())
+    }
+
+    fn build_images(
+        &self,
+        ep: &Endpoint,
+        req: &crate::images::ImageRequest,
+    ) -> Option<Result<HttpRequest>> {
+        Some(headers(ep).and_then(|h| images::build(ep, req, h)))
+    }
+
+    fn parse_images(&self, body: &[u8]) -> Result<crate::images::ImageResponse> {
+        images::parse(body)
     }
 
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {

@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions, and every server that speaks it (OpenRouter, Azure OpenAI, vLLM,
 //! Ollama's /v1).
 
+pub(crate) mod images;
 mod stream;
 
 use http::{HeaderMap, HeaderName, Method};
@@ -213,6 +214,18 @@ impl Provider for OpenAi {
         Box::new(stream::Decoder::default())
     }
 
+    fn build_images(
+        &self,
+        ep: &Endpoint,
+        req: &crate::images::ImageRequest,
+    ) -> Option<Result<HttpRequest>> {
+        Some(self.headers(ep).and_then(|h| images::build(ep, req, h)))
+    }
+
+    fn parse_images(&self, body: &[u8]) -> Result<crate::images::ImageResponse> {
+        images::parse(self.name, body)
+    }
+
     fn request_id(&self, headers: &HeaderMap) -> Option<String> {
         // Azure sends its gateway's `apim-request-id`, and `x-request-id` only sometimes.
         ["x-request-id", "apim-request-id"]
@@ -225,7 +238,11 @@ impl Provider for OpenAi {
     fn parse_error(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> LlmError {
         let message =
             error_message(body).unwrap_or_else(|| format!("HTTP {status} from {}", self.name));
-        status_error(status, message, self.request_id(headers), headers, body)
+        let mut e = status_error(status, message, self.request_id(headers), headers, body);
+        if images::refused_by_policy(body) {
+            e.kind = crate::error::ErrorKind::ContentPolicy;
+        }
+        e
     }
 }
 

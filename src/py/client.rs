@@ -208,6 +208,18 @@ impl PyClient {
         )
     }
 
+    /// Image generation: `await client.images.generate(prompt, ...)`.
+    #[getter]
+    fn images(&self) -> super::images::PyImages {
+        super::images::PyImages::new(self.inner.clone())
+    }
+
+    /// Image generation, blocking: `client.images_sync.generate(prompt, ...)`.
+    #[getter]
+    fn images_sync(&self) -> super::images::PyImagesSync {
+        super::images::PyImagesSync::new(self.inner.clone())
+    }
+
     /// What the model can do, from the provider and the model catalogue.
     #[getter]
     fn capabilities(&self) -> PyCapabilities {
@@ -352,17 +364,24 @@ impl PyClient {
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
-    #[pyo3(signature = (messages, **options))]
-    fn stream(
+    /// `prompt=` and `variables=` render a prompt template as `chat` does.
+    #[pyo3(signature = (messages=None, *, prompt=None, variables=None, **options))]
+    fn stream<'py>(
         &self,
-        py: Python<'_>,
-        messages: Py<PyAny>,
-        options: Option<&Bound<'_, PyDict>>,
+        py: Python<'py>,
+        messages: Option<Py<PyAny>>,
+        prompt: Option<PyRef<'py, PyPrompt>>,
+        variables: Option<&Bound<'py, PyAny>>,
+        options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<PyChatStream> {
+        let target = format!("{}/{}", self.inner.provider(), self.inner.model());
+        let (messages, options, again) =
+            prompted(py, &target, messages, prompt, variables, options)?;
         let traced = self.traced(py, &messages);
-        let read = ChatOptions::read(options, "Client.stream()")?;
-        let hooks = self.hooks_for(py, true, &messages, options)?;
+        let read = ChatOptions::read(options.as_ref(), "Client.stream()")?;
+        let hooks = self.hooks_for(py, true, &messages, options.as_ref())?;
         let (args, overrides) = read.with_messages(messages);
+        let overrides = overrides.retargeted(again);
         if let Some(messages) = traced {
             let (stream, trace) = otel::stream(py, &self.inner, args, overrides, messages)?;
             return Ok(PyChatStream::traced(stream, trace).hooked(hooks));

@@ -49,6 +49,7 @@ classes! {
     Extraction => "ExtractionError",
     QueueFull => "QueueFullError",
     Expired => "ExpiredError",
+    ContentPolicy => "ContentPolicyError",
 }
 
 pub fn to_py(e: LlmError) -> PyErr {

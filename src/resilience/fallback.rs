@@ -54,6 +54,8 @@ pub fn eligible(e: &LlmError) -> bool {
             | ErrorKind::Internal
             // A replay miss names the request the test sent; a fallback would hide it.
             | ErrorKind::CassetteMiss
+            // Another image model's policy refuses what one refused (and a 200 carries it).
+            | ErrorKind::ContentPolicy
     )
 }
 

@@ -1,0 +1,322 @@
+//! `client.images` and `client.images_sync`: argument conversion around
+//! `crate::client::Client::images_reported`, and the frozen result classes.
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3::IntoPyObjectExt;
+
+use super::bridge;
+use super::bridge::coroutine::{self, Coroutine};
+use super::errors::to_py;
+use super::types::PyUsage;
+use crate::client::Client;
+use crate::images::{Image, ImageRequest, ImageResponse};
+use crate::resilience::{CallOptions, CallReport};
+
+/// `client.images`: `await client.images.generate(prompt, ...)`.
+#[pyclass(name = "Images", frozen, module = "llmrail._core")]
+pub struct PyImages {
+    client: Client,
+}
+
+/// `client.images_sync`: the same calls, blocking the thread (the GIL released while waiting).
+#[pyclass(name = "ImagesSync", frozen, module = "llmrail._core")]
+pub struct PyImagesSync {
+    client: Client,
+}
+
+impl PyImages {
+    pub(super) fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+impl PyImagesSync {
+    pub(super) fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+/// The keyword arguments of `generate`, as one request.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    prompt: String,
+    n: Option<u32>,
+    size: Option<String>,
+    quality: Option<String>,
+    background: Option<String>,
+    output_format: Option<String>,
+    output_compression: Option<u32>,
+    style: Option<String>,
+    response_format: Option<String>,
+    moderation: Option<String>,
+    aspect_ratio: Option<String>,
+    user: Option<String>,
+) -> ImageRequest {
+    ImageRequest {
+        prompt,
+        n,
+        size,
+        quality,
+        background,
+        output_format,
+        output_compression,
+        style,
+        response_format,
+        moderation,
+        aspect_ratio,
+        user,
+    }
+}
+
+/// What comes out of the core: the images with how the call went, or its error.
+fn finished(out: (crate::error::Result<ImageResponse>, CallReport)) -> PyResult<PyImagesResponse> {
+    let (out, report) = out;
+    out.map(|inner| PyImagesResponse { inner, report })
+        .map_err(to_py)
+}
+
+#[pymethods]
+impl PyImages {
+    /// Generate images; await it. See `llmrail._core.pyi` for the parameters.
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        prompt: String,
+        model: Option<String>,
+        n: Option<u32>,
+        size: Option<String>,
+        quality: Option<String>,
+        background: Option<String>,
+        output_format: Option<String>,
+        output_compression: Option<u32>,
+        style: Option<String>,
+        response_format: Option<String>,
+        moderation: Option<String>,
+        aspect_ratio: Option<String>,
+        user: Option<String>,
+    ) -> PyResult<Coroutine> {
+        let req = request(
+            prompt,
+            n,
+            size,
+            quality,
+            background,
+            output_format,
+            output_compression,
+            style,
+            response_format,
+            moderation,
+            aspect_ratio,
+            user,
+        );
+        let client = self.client.clone();
+        coroutine::call(
+            move |_| {
+                Ok(async move {
+                    let out = client
+                        .images_reported(req, model.as_deref(), CallOptions::default())
+                        .await;
+                    Ok(out)
+                })
+            },
+            |py, out| finished(out)?.into_py_any(py),
+        )
+    }
+}
+
+#[pymethods]
+impl PyImagesSync {
+    /// Generate images, blocking this thread. See `llmrail._core.pyi` for the parameters.
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn generate(
+        &self,
+        py: Python<'_>,
+        prompt: String,
+        model: Option<String>,
+        n: Option<u32>,
+        size: Option<String>,
+        quality: Option<String>,
+        background: Option<String>,
+        output_format: Option<String>,
+        output_compression: Option<u32>,
+        style: Option<String>,
+        response_format: Option<String>,
+        moderation: Option<String>,
+        aspect_ratio: Option<String>,
+        user: Option<String>,
+    ) -> PyResult<PyImagesResponse> {
+        let req = request(
+            prompt,
+            n,
+            size,
+            quality,
+            background,
+            output_format,
+            output_compression,
+            style,
+            response_format,
+            moderation,
+            aspect_ratio,
+            user,
+        );
+        let client = &self.client;
+        let out = bridge::block(py, async move {
+            Ok(client
+                .images_reported(req, model.as_deref(), CallOptions::default())
+                .await)
+        })?;
+        finished(out)
+    }
+}
+
+/// The images of one call, what they used and cost, and how the call went.
+#[pyclass(name = "ImagesResponse", frozen, module = "llmrail._core")]
+pub struct PyImagesResponse {
+    inner: ImageResponse,
+    report: CallReport,
+}
+
+#[pymethods]
+impl PyImagesResponse {
+    #[getter]
+    fn images(&self) -> Vec<PyGeneratedImage> {
+        self.inner
+            .images
+            .iter()
+            .cloned()
+            .map(|inner| PyGeneratedImage { inner })
+            .collect()
+    }
+
+    #[getter]
+    fn usage(&self) -> PyUsage {
+        self.inner.usage.into()
+    }
+
+    /// USD at the catalogue's price per image for the quality and size made; `None` for a
+    /// model (or a quality and size) without a price.
+    #[getter]
+    fn cost_usd(&self) -> Option<f64> {
+        self.inner.cost_usd
+    }
+
+    #[getter]
+    fn model(&self) -> &str {
+        &self.inner.model
+    }
+
+    #[getter]
+    fn provider(&self) -> &str {
+        &self.inner.provider
+    }
+
+    #[getter]
+    fn created(&self) -> Option<u64> {
+        self.inner.created
+    }
+
+    #[getter]
+    fn size(&self) -> Option<&str> {
+        self.inner.size.as_deref()
+    }
+
+    #[getter]
+    fn quality(&self) -> Option<&str> {
+        self.inner.quality.as_deref()
+    }
+
+    #[getter]
+    fn text(&self) -> Option<&str> {
+        self.inner.text.as_deref()
+    }
+
+    #[getter]
+    fn request_id(&self) -> Option<&str> {
+        self.inner.request_id.as_deref()
+    }
+
+    #[getter]
+    fn latency(&self) -> f64 {
+        self.inner.latency.as_secs_f64()
+    }
+
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.report.attempts
+    }
+
+    #[getter]
+    fn fallback_used(&self) -> bool {
+        self.report.fallback.is_some()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.images.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ImagesResponse(provider={:?}, model={:?}, images={}, cost_usd={})",
+            self.inner.provider,
+            self.inner.model,
+            self.inner.images.len(),
+            self.inner
+                .cost_usd
+                .map_or_else(|| "None".to_string(), |c| c.to_string()),
+        )
+    }
+}
+
+/// One generated image.
+#[pyclass(name = "GeneratedImage", frozen, module = "llmrail._core")]
+pub struct PyGeneratedImage {
+    inner: Image,
+}
+
+#[pymethods]
+impl PyGeneratedImage {
+    /// The image's bytes (decoded from `b64_json`); `None` for an image given only as a URL.
+    #[getter]
+    fn data<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match self.inner.data() {
+            None => Ok(None),
+            Some(Ok(bytes)) => Ok(Some(PyBytes::new(py, &bytes))),
+            Some(Err(e)) => Err(to_py(e)),
+        }
+    }
+
+    #[getter]
+    fn b64_json(&self) -> Option<&str> {
+        self.inner.b64_json.as_deref()
+    }
+
+    #[getter]
+    fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    #[getter]
+    fn revised_prompt(&self) -> Option<&str> {
+        self.inner.revised_prompt.as_deref()
+    }
+
+    #[getter]
+    fn mime_type(&self) -> Option<&str> {
+        self.inner.mime_type.as_deref()
+    }
+
+    fn __repr__(&self) -> String {
+        let what = match (&self.inner.b64_json, &self.inner.url) {
+            (Some(b), _) => format!("{} base64 chars", b.len()),
+            (None, Some(u)) => format!("url={u:?}"),
+            (None, None) => "empty".to_string(),
+        };
+        format!(
+            "GeneratedImage({what}, mime_type={:?})",
+            self.inner.mime_type.as_deref().unwrap_or("")
+        )
+    }
+}
