@@ -104,7 +104,8 @@ def test_vcr_config_and_options_without_a_counterpart(tmp_path: Path) -> None:
         run = run_pytest(folder, *NO_RECORDING, "-k", "plain", LLM_BASE=srv.openai_base_url)
         assert run.returncode == 0, run.stdout + run.stderr
         assert len(srv.requests) == 1  # "all" from vcr_config wins over the default "none"
-    assert "ignores vcrpy options" in run.stdout and "headers" in run.stdout and "decode_compressed_response" in run.stdout
+    assert "ignores vcrpy options" in run.stdout
+    assert "headers" in run.stdout and "decode_compressed_response" in run.stdout
 
 
 def test_an_existing_vcrpy_cassette_in_pytest_recordings_folder_is_replayed(tmp_path: Path) -> None:
