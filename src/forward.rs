@@ -6,9 +6,13 @@
 //! Which way the arrows point: `forward -> transport -> replay -> wire`; `guard.rs` adds the
 //! resilience layers of the target a request is for (`forward -> resilience`, and
 //! `forward -> client` for the registry of process-wide state). Nothing in this file knows a
-//! provider: the method, URL, headers and body go out unchanged (but for the few headers that
-//! describe the connection, which the transport sets itself), and the status, headers and body
-//! bytes come back unchanged. An error status is an answer, not an error: the SDK reads it.
+//! provider: the method, URL, headers and body go out unchanged (but for the host and the body's
+//! framing, which the transport derives from the URL and body as httpx does), with no header of
+//! the transport's own, and the status, headers and body bytes come back unchanged: a body the
+//! server compressed stays compressed (`Settings::passthrough`), as httpx expects of a
+//! transport, since it decodes by `content-encoding` itself. What llmrail reads from an answer
+//! (the usage meter, a cassette's recording) reads it decoded (`wire::encoding`). An error
+//! status is an answer, not an error: the SDK reads it.
 //!
 //! Every request is sent as a stream, because only the response says whether it is one: an
 //! answer of a streaming content type (SSE, JSON lines, AWS event stream) is handed on chunk by
@@ -31,20 +35,16 @@ use crate::error::{LlmError, Result};
 use crate::transport::{self, Settings};
 use crate::wire::{Body, ByteStream, HttpRequest};
 
-/// Headers the transport owns: they describe this connection (HTTP/1.1 keep-alive, framing, the
-/// host), and HTTP/2 forbids most of them. `accept-encoding` too: the transport asks for what it
-/// decodes (gzip), so a body handed on (and recorded) is never in an encoding the caller did
-/// not expect, whatever the SDK's own client would have offered.
-const CONNECTION_HEADERS: &[&str] = &[
+/// Headers whose value follows from the URL and the body, which the transport sends itself
+/// (with the same values: httpx derives them the same way) and frames the body by; HTTP/2
+/// forbids the rest of the connection's headers, and hyper leaves those out there itself.
+/// Everything else goes out as the SDK wrote it, `accept-encoding` and `connection` included.
+const FRAMING_HEADERS: &[&str] = &[
     "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
+    "content-length",
     "transfer-encoding",
     "upgrade",
-    "te",
-    "content-length",
-    "accept-encoding",
+    "proxy-connection",
 ];
 
 /// Content types whose body is a stream of events, handed on as it arrives.
@@ -78,7 +78,7 @@ pub struct Reply {
     pub spend: Arc<OnceLock<usage::Spend>>,
 }
 
-/// The request as the transport sends it: the caller's, less the connection's headers.
+/// The request as the transport sends it: the caller's, less the framing headers.
 /// Credential headers are marked sensitive, so no log or `Debug` shows them.
 pub fn request(
     method: &[u8],
@@ -97,7 +97,7 @@ pub fn request(
                 String::from_utf8_lossy(name)
             ))
         })?;
-        if CONNECTION_HEADERS.contains(&name.as_str()) {
+        if FRAMING_HEADERS.contains(&name.as_str()) {
             continue;
         }
         // The value is not quoted: it may be a key.
@@ -110,6 +110,7 @@ pub fn request(
     }
     let settings = Settings {
         connect_timeout: timeouts.connect.unwrap_or(FOREVER).min(FOREVER),
+        passthrough: true,
         ..Settings::default()
     };
     Ok(HttpRequest {

@@ -81,7 +81,7 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     let settings = req.settings;
-    let client = pool::client(settings.connect_timeout)?;
+    let client = pool::client(settings.connect_timeout, settings.passthrough)?;
     let timeout = req.timeout;
     let builder = client
         .request(req.method, parsed(&req.url)?)

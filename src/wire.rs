@@ -1,13 +1,16 @@
 //! The vocabulary of HTTP that every layer shares: a request about to leave the process, and the
 //! response that comes back (its body whole, or a stream of chunks).
 //!
-//! Ground floor: this module imports nothing of the crate but its error type. Providers build
+//! Ground floor: this module imports nothing of the crate but its error type (`encoding.rs`:
+//! a compressed body, decoded for reading). Providers build
 //! an [`HttpRequest`] and read an [`HttpResponse`]; `transport` sends one and hands the other
 //! back; `replay` answers a request from a cassette, or records a response as it passes, with
 //! the same two types and without knowing how bytes travel. A request carries its client's
 //! [`Settings`] (connect timeout, size limits), so nothing rides beside it in a task-local.
 //! Reading a body whole (`HttpResponse::bytes`, `HttpResponse::head`) uses the transport's
 //! bounded readers, so those two methods live in `transport.rs`.
+
+pub mod encoding;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -69,6 +72,12 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// The most bytes one server-sent event (or one of its lines) may take.
     pub max_event_bytes: usize,
+    /// Another client's request, forwarded (`crate::forward`): its headers go out as they are
+    /// (the transport adds no `user-agent` or `accept-encoding` of its own; reqwest's `accept:
+    /// */*` only to a request with none, and httpx always sends one) and the
+    /// answer's body comes back as the server sent it, compressed if it was, for the caller to
+    /// decode (as httpx does).
+    pub passthrough: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +86,7 @@ impl Default for Settings {
             connect_timeout: CONNECT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            passthrough: false,
         }
     }
 }

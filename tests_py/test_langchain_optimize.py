@@ -277,3 +277,38 @@ def test_works_inside_an_lcel_chain(srv: MockServer, wrapped: BaseChatModel) -> 
     chain = prompt | optimize(wrapped, prompt_cache="5m") | StrOutputParser()
     assert chain.invoke({"text": "Hello"}) == "Bonjour"
     assert isinstance(optimize(wrapped), OptimizedChatModel)
+
+
+async def test_a_wrapped_model_records_into_a_cassette_and_replays_offline_with_its_cost(
+        tmp_path: Path, provider: str) -> None:
+    cassette = tmp_path / "wrapped.yaml"
+    with llmrail.testing.MockServer() as srv:
+        srv.default("Yes.")
+        model = optimize(wrapped_model(srv, provider))
+        with llmrail.replay.cassette(cassette, mode="once") as tape:
+            sync = model.invoke("hi")
+            streamed = "".join(str(c.content) for c in model.stream("hi"))
+            answer = await model.ainvoke("hello")
+        assert tape.record_count == 3 and len(srv.requests) == 3
+        recorded = model.usage
+        assert recorded is not None and recorded.requests >= 2 and recorded.input_tokens > 0
+        assert recorded.cost_usd is not None and recorded.cost_usd > 0
+    assert API_KEY not in cassette.read_text()
+    offline = optimize(wrapped_model(srv, provider))  # the server is gone
+    with llmrail.replay.cassette(cassette, mode="none") as tape:
+        assert (await offline.ainvoke("hello")).content == answer.content == sync.content
+        assert offline.invoke("hi").content == sync.content
+        assert "".join(str(c.content) for c in offline.stream("hi")) == streamed
+        assert tape.play_count == 3
+    assert offline.usage is not None and offline.usage.cost_usd is not None and offline.usage.cost_usd > 0
+
+
+def test_a_model_with_a_http_client_of_the_callers_keeps_it(srv: MockServer) -> None:
+    import httpx2
+
+    own = httpx2.Client()
+    model = ChatOpenAI(model="gpt-4.1-mini", base_url=srv.openai_base_url, api_key=API_KEY,  # type: ignore[arg-type]
+                       http_client=own, http_async_client=httpx2.AsyncClient())
+    wrapped = optimize(model)
+    assert wrapped.wrapped is model and wrapped.usage is None
+    assert optimize(wrapped_model(srv, "openai"), transport=False).usage is None

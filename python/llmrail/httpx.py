@@ -16,9 +16,12 @@ scrubbing as any ``llmrail.Client`` call. So an SDK-based test suite records onc
 offline with no server and no API key.
 
 What the SDK sends and receives is not altered: the method, URL, headers and body go out as the
-SDK built them (but for the connection's own headers, ``host``, ``content-length``,
-``connection``, ``accept-encoding``..., which the transport sets: it asks for gzip, which it
-decodes), and the status, headers and body come back as the server sent them; an error status
+SDK built them (``accept-encoding``, ``connection`` and ``user-agent`` included; only ``host``
+and the body's framing, ``content-length``, are set by the transport, from the same URL and
+body), and the status, headers and body come back as the server sent them: a compressed body
+stays compressed, with its ``content-encoding``, and httpx decodes it as it does for its own
+transport. What llmrail reads of an answer (usage, the cassette's recording) it reads decoded
+(gzip, deflate; a body in another encoding is recorded as it came). An error status
 is a response for the SDK to read, not an exception. A stream of events (SSE, JSON lines) is
 handed on chunk by chunk as it arrives; any other body is read whole in Rust first (one await).
 Closing the response, or cancelling the task reading it, closes the connection. httpx's

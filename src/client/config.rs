@@ -89,6 +89,7 @@ impl ClientConfig {
                 self.max_event_bytes,
                 defaults.max_event_bytes,
             )?,
+            ..defaults
         })
     }
 

@@ -28,7 +28,7 @@ use crate::resilience::estimate::DEFAULT_OUTPUT_RESERVE;
 use crate::resilience::ratelimit::{Limiter, RateLimitConfig};
 use crate::resilience::retry::RetryPolicy;
 use crate::resilience::{run_target, Attempt, CallReport, Guards};
-use crate::wire::{Body, HttpRequest};
+use crate::wire::{encoding, Body, HttpRequest, DEFAULT_MAX_RESPONSE_BYTES};
 
 /// Endpoints whose request body names a model, and the provider protocol they belong to.
 const ENDPOINTS: &[(&str, Protocol)] = &[
@@ -228,7 +228,12 @@ fn metered(mut reply: Reply, meter: Option<&Meter>) -> Reply {
     };
     reply.body = match reply.body {
         Body::Full(b) => {
-            meter.read(&b);
+            // The SDK gets the bytes as they came; the meter reads their text.
+            match encoding::of(&reply.headers) {
+                None => meter.read(&b),
+                Some(e) => encoding::decode(e, &b, DEFAULT_MAX_RESPONSE_BYTES)
+                    .and_then(|plain| meter.read(&plain)),
+            };
             Body::Full(b)
         }
         Body::Stream(s) => Body::Stream(meter.watch(s)),

@@ -266,11 +266,13 @@ impl Session {
     }
 }
 
-/// Headers to hand back on replay: the body is already decoded and whole.
+/// Headers to hand back on replay: the body is whole. Its `content-encoding` stays only when
+/// it is still in that encoding (a forwarded answer in br or zstd, recorded as it came, for the
+/// SDK to decode): gzip is decoded when recorded or loaded, and the header dropped there.
 fn replay_headers(headers: &[(String, String)]) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.len());
     for (k, v) in headers {
-        let skip = ["content-encoding", "content-length", "transfer-encoding"];
+        let skip = ["content-length", "transfer-encoding"];
         if skip.iter().any(|s| k.eq_ignore_ascii_case(s)) {
             continue;
         }

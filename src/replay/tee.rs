@@ -27,6 +27,8 @@ pub(crate) struct Recorder {
     started: Instant,
     request: Request,
     secrets: Vec<String>,
+    /// The most bytes a compressed answer is unpacked to for its recording.
+    max_body: usize,
 }
 
 impl Recorder {
@@ -53,6 +55,7 @@ impl Recorder {
                 body: req.body.clone(),
             },
             secrets,
+            max_body: req.settings.max_response_bytes,
         }
     }
 
@@ -89,10 +92,25 @@ impl Recorder {
         headers: &HeaderMap,
         body: Bytes,
         latency: std::time::Duration,
-        chunks: Option<Vec<Chunk>>,
+        mut chunks: Option<Vec<Chunk>>,
     ) {
+        // A forwarded answer arrives as the server compressed it. The cassette keeps its text,
+        // so that it can be scrubbed, read and replayed to any client; its chunks' sizes were
+        // the compressed ones, so the stream replays as one chunk. An encoding not decoded
+        // here (br, zstd) is kept as it came, header and all (replay hands both back).
+        let mut body = body;
+        let mut decoded = false;
+        if let Some(plain) = crate::wire::encoding::of(headers)
+            .and_then(|e| crate::wire::encoding::decode(e, &body, self.max_body))
+        {
+            (body, decoded, chunks) = (plain, true, None);
+        }
         let headers = headers
             .iter()
+            .filter(|(k, _)| {
+                !decoded
+                    || (*k != http::header::CONTENT_ENCODING && *k != http::header::CONTENT_LENGTH)
+            })
             .map(|(k, v)| {
                 let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
                 (k.as_str().to_string(), v)

@@ -21,8 +21,8 @@ from langchain_core.runnables.config import get_config_list
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from .._core import Capabilities as CoreCapabilities
-from .._core import RateLimit, Retry
-from . import _batch_api
+from .._core import HttpForwarder, HttpUsage, RateLimit, Retry
+from . import _batch_api, _transport
 from ._batch_api import BatchOptions
 from ._cache import inject
 from ._chat_model import ChatLlmrail
@@ -100,6 +100,7 @@ class OptimizedChatModel(BaseChatModel):
     retry: Retry | None = None
     rate_limit: RateLimit | None = None
 
+    _forwarder: HttpForwarder | None = PrivateAttr(default=None)
     _caps: Capabilities | None = PrivateAttr(default=None)
     _route: ChatLlmrail | None = PrivateAttr(default=None)
     _batch_route: _batch_api.BatchRoute | None = PrivateAttr(default=None)
@@ -107,6 +108,12 @@ class OptimizedChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return f"llmrail-optimized-{self.wrapped._llm_type}"
+
+    @property
+    def usage(self) -> HttpUsage | None:
+        """What the wrapped model's calls over llmrail's transport used and cost so far (tokens,
+        ``cost_usd``); ``None`` when the wrapped model is not over it (see :func:`optimize`)."""
+        return _transport.usage(self._forwarder)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -299,6 +306,7 @@ def optimize(
     batch: bool | BatchOptions = False,
     retry: Retry | None = None,
     rate_limit: RateLimit | None = None,
+    transport: bool = True,
 ) -> OptimizedChatModel:
     """Wrap a LangChain chat model (``ChatAnthropic``, ``ChatOpenAI``, any other) with llmrail.
 
@@ -313,9 +321,18 @@ def optimize(
       ``batch={"max_items": ..., "max_wait": ..., "poll_interval": ..., "store": ...}``
       (``BatchOptions``) sets how inputs are grouped.
 
+    With ``transport=True`` (the default), a model that talks through an official SDK client it
+    built itself (``ChatOpenAI``, ``ChatAnthropic``) is wrapped as a copy whose SDK clients send
+    through llmrail's transport (``llmrail.httpx``): the same bytes, now recorded and replayed by
+    llmrail's cassettes, and priced (``usage``). A model given an ``http_client`` of the caller's
+    keeps it.
+
     A failure in an optimisation falls back to the wrapped model's own call, with a warning on
     the ``llmrail.langchain`` logger."""
-    return OptimizedChatModel(
+    forwarder = None
+    if transport:
+        model, forwarder = _transport.over_llmrail(model)
+    optimized = OptimizedChatModel(
         wrapped=model,
         prompt_cache=prompt_cache,
         batching=bool(batch),
@@ -323,3 +340,5 @@ def optimize(
         retry=retry,
         rate_limit=rate_limit,
     )
+    optimized._forwarder = forwarder
+    return optimized
