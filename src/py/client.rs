@@ -26,6 +26,24 @@ use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
 use crate::queue::{Answer, Diverted, Processing, Queue};
 
+/// `stream()` does not queue: its events go to a caller reading them now, and a queued
+/// request is answered later, to nobody reading. Said plainly rather than as an unknown keyword.
+fn refuse_queueing(options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    let Some(options) = options else {
+        return Ok(());
+    };
+    for name in ["processing", "queue"] {
+        if options.contains(name)? {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "Client.stream() does not queue (got {name}=): a stream is read as it comes, and a \
+                 queued request is answered later. Use chat(..., queue=queue, processing=\"auto\") \
+                 for an answer or a Queued handle, or queue.submit(...)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The queue a chat call may go to, and when; `None` for a plain call.
 fn routed(
     queue: Option<PyRef<'_, PyQueue>>,
@@ -344,6 +362,7 @@ impl PyClient {
     }
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
+    /// It never queues (the lead's decision on issue 17): `queue=` / `processing=` are refused.
     #[pyo3(signature = (messages, **options))]
     fn stream(
         &self,
@@ -351,6 +370,7 @@ impl PyClient {
         messages: Py<PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyChatStream> {
+        refuse_queueing(options)?;
         let traced = self.traced(py, &messages);
         let (args, overrides) =
             ChatOptions::read(options, "Client.stream()")?.with_messages(messages);

@@ -41,7 +41,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 pub(super) fn backoff(attempts: u32) -> Duration {
     let doubled = FIRST_BACKOFF.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
     let base = doubled.min(MAX_BACKOFF);
-    base + base.mul_f64(rand::random::<f64>() / 10.0)
+    base.saturating_add(crate::duration::scaled(base, rand::random::<f64>() / 10.0))
 }
 
 impl Queue {
@@ -76,7 +76,7 @@ impl Queue {
             _ if too_old => Settle::GiveUp {
                 error: format!(
                     "not delivered within webhook_max_age ({} s)",
-                    cfg.webhook_max_age.as_secs()
+                    cfg.webhook_max_age.as_secs_f64()
                 ),
             },
             (Some(secret), Some(url)) => {
@@ -105,9 +105,11 @@ impl Queue {
                     }
                 }
             }
-            // Taken by a process that cannot sign: leave it for one that can.
+            // Taken by a process that cannot sign (its deliverer starts only with a secret, so
+            // this is a process sharing the store with a different setup): leave it a while
+            // for one that can.
             _ => Settle::Retry {
-                at: now,
+                at: now.saturating_add(millis(IDLE_POLL) * 10),
                 error: "this process has no webhook_secret to sign with".into(),
             },
         };
@@ -152,8 +154,13 @@ pub(super) async fn deliver(queue: Weak<Inner>, keep: bool) {
         {
             Ok((claimed, next)) => {
                 if !claimed.is_empty() {
-                    for c in claimed {
-                        in_flight.spawn(q.clone().deliver_one(c));
+                    for run in by_receiver(claimed) {
+                        let q = q.clone();
+                        in_flight.spawn(async move {
+                            for c in run {
+                                q.clone().deliver_one(c).await;
+                            }
+                        });
                     }
                     continue;
                 }
@@ -182,6 +189,23 @@ pub(super) async fn deliver(queue: Weak<Inner>, keep: bool) {
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
         }
     }
+}
+
+/// The claimed deliveries grouped by receiver, each group in the order they came due: one
+/// receiver gets its webhooks one after another, in the order its items ended; different
+/// receivers are sent to at once.
+fn by_receiver(claimed: Vec<Claimed>) -> Vec<Vec<Claimed>> {
+    let mut runs: Vec<Vec<Claimed>> = Vec::new();
+    for c in claimed {
+        match runs.iter_mut().find(|r| {
+            r.first()
+                .is_some_and(|f| f.item.callback_url == c.item.callback_url)
+        }) {
+            Some(run) => run.push(c),
+            None => runs.push(vec![c]),
+        }
+    }
+    runs
 }
 
 /// Marks this process as delivering for as long as a worker's deliverer runs.

@@ -633,7 +633,7 @@ impl Store for SqliteStore {
             let ids: Vec<String> = {
                 let mut st = tx.prepare(
                     "SELECT id FROM deliveries WHERE state = 'PENDING' AND due_ms <= ?1 \
-                     ORDER BY due_ms LIMIT ?2",
+                     ORDER BY due_ms, rowid LIMIT ?2",
                 )?;
                 let rows = st.query_map(
                     params![int(now), i64::try_from(max).unwrap_or(i64::MAX)],
