@@ -10,12 +10,15 @@
 //! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
 //! - `worker.rs`: the processor: leases with a heartbeat, breaker-aware claiming, at-least-once;
 //! - `divert.rs`: a call's processing mode (`direct`, `queue`, `auto`), chat or extraction;
-//! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`.
+//! - `webhook.rs`: the signed POST of an item's final status to its `callback_url`;
+//! - `delivery.rs`: durable webhook delivery: recorded with the final state, retried with
+//!   backoff, taken over by another process after a crash, given up after bounded attempts.
 //!
 //! Delivery is at-least-once: an item whose worker died is taken again once its lease runs
 //! out, so a provider may see a request twice; its result is stored once (the first
 //! completion wins, later ones are ignored).
 
+mod delivery;
 mod divert;
 mod gauges;
 mod item;
@@ -29,7 +32,7 @@ mod webhook;
 mod worker;
 
 pub use divert::{Answer, Diverted, Processing};
-pub use item::{Item, State, Stats};
+pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 
 use std::collections::HashMap;
@@ -63,6 +66,11 @@ pub struct QueueConfig {
     pub lease: Duration,
     /// Signs the webhooks (`callback_url`); a submission with a callback needs it.
     pub webhook_secret: Option<Secret>,
+    /// POSTs of one webhook before it is given up.
+    pub webhook_attempts: u32,
+    /// A webhook not delivered this long after its item ended is given up (a receiver is
+    /// rarely helped by news that old).
+    pub webhook_max_age: Duration,
 }
 
 impl Default for QueueConfig {
@@ -75,6 +83,8 @@ impl Default for QueueConfig {
             max_attempts: 3,
             lease: Duration::from_secs(60),
             webhook_secret: None,
+            webhook_attempts: 10,
+            webhook_max_age: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -96,8 +106,13 @@ impl QueueConfig {
                 self.low_watermark, self.high_watermark
             )));
         }
-        if self.max_attempts == 0 {
-            return Err(LlmError::config("queue max_attempts must be at least 1"));
+        if self.max_attempts == 0 || self.webhook_attempts == 0 {
+            return Err(LlmError::config(
+                "queue max_attempts and webhook_attempts must be at least 1",
+            ));
+        }
+        if self.webhook_max_age.is_zero() {
+            return Err(LlmError::config("queue webhook_max_age must be positive"));
         }
         if self.ttl.is_zero() || self.lease < Duration::from_millis(30) {
             return Err(LlmError::config(
@@ -147,6 +162,11 @@ struct Inner {
     waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
     /// The state changes this process makes, for `on_event` subscribers.
     events: tokio::sync::broadcast::Sender<Event>,
+    /// Wakes this process's webhook deliverer (an item with a callback ended here).
+    deliver_now: tokio::sync::Notify,
+    /// Whether a deliverer runs in this process, and how often one was asked for (`delivery.rs`).
+    delivering: std::sync::atomic::AtomicBool,
+    kicks: std::sync::atomic::AtomicU64,
 }
 
 /// A state change this process made to an item.
@@ -229,6 +249,9 @@ impl Queue {
                 changed: tokio::sync::Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
+                deliver_now: tokio::sync::Notify::new(),
+                delivering: std::sync::atomic::AtomicBool::new(false),
+                kicks: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         // Its depth by state is shown at each scrape while the queue is open.
@@ -445,8 +468,9 @@ impl Queue {
         self.inner.changed.notify_waiters();
     }
 
-    /// Report the expiries nobody has reported yet, in any process: an `on_event` event, and
-    /// the webhook of an item with a `callback_url`. The store hands each expiry to one caller.
+    /// Report the expiries nobody has reported yet, in any process, as `on_event` events (the
+    /// store hands each expiry to one caller). Their webhooks were recorded when they expired;
+    /// this process delivers them if nobody else does.
     pub(crate) async fn report_expired(&self) {
         let items = match self.inner.store.take_expired(EXPIRED_BATCH, now_ms()).await {
             Ok(items) => items,
@@ -456,29 +480,12 @@ impl Queue {
                 return;
             }
         };
-        for item in items {
+        for item in &items {
             self.ended(&item.id);
             self.emit(&item.id, State::Expired, &item.target, item.attempts);
-            if let Some(url) = &item.callback_url {
-                let error = StoredError::queue(
-                    ErrorKind::Expired,
-                    format!(
-                        "queue item {} expired: no worker took it within its TTL",
-                        item.id
-                    ),
-                    item.finished_ms.unwrap_or(item.updated_ms),
-                );
-                let body = webhook::payload(
-                    &item.id,
-                    State::Expired,
-                    item.attempts,
-                    item.metadata.as_ref(),
-                    None,
-                    None,
-                    Some(&error),
-                );
-                self.notify(url.clone(), body);
-            }
+        }
+        if items.iter().any(|i| i.callback_url.is_some()) {
+            self.kick_deliveries();
         }
     }
 

@@ -285,12 +285,26 @@ def test_queue_processing_always_queues_and_needs_a_queue(srv: MockServer) -> No
         c.chat_sync("bad", queue=queue, processing="auto")
 
 
+async def test_a_stream_does_not_queue_and_the_error_names_what_does(srv: MockServer, tmp_path: Path) -> None:
+    queue = llmrail.Queue(url(tmp_path))
+    c = client(srv)
+    refused = r'stream\(\) does not queue \(got {}=\).*chat\(\.\.\., queue=queue, processing="auto"\).*queue\.submit'
+    with pytest.raises(TypeError, match=refused.format("processing")):
+        c.stream("hi", processing="auto")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=refused.format("processing")):
+        c.stream("hi", queue=queue, processing="queue")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=refused.format("queue")):
+        c.stream("hi", queue=queue)  # type: ignore[call-arg]
+    assert srv.requests == [] and (await queue.stats())["queued"] == 0
+
+
 WORKER = textwrap.dedent("""
     import asyncio, sys
     import llmrail
 
     async def main() -> None:
-        queue = llmrail.Queue(sys.argv[1], lease=float(sys.argv[3]))
+        secret = sys.argv[5] if len(sys.argv) > 5 else None
+        queue = llmrail.Queue(sys.argv[1], lease=float(sys.argv[3]), webhook_secret=secret)
         client = llmrail.Client("openai/gpt-4.1-mini", base_url=sys.argv[2], api_key="sk-test-key-123456",
                                 retry=llmrail.Retry(max_attempts=1))
         print("ready", flush=True)
@@ -300,9 +314,11 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def start_worker(queue_url: str, srv: MockServer, lease: float = 1.0, concurrency: int = 1) -> subprocess.Popen[str]:
+def start_worker(queue_url: str, srv: MockServer, lease: float = 1.0, concurrency: int = 1,
+                 webhook_secret: str | None = None) -> subprocess.Popen[str]:
+    secret = [webhook_secret] if webhook_secret else []
     proc = subprocess.Popen([sys.executable, "-c", WORKER, queue_url, srv.openai_base_url, str(lease),
-                             str(concurrency)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                             str(concurrency), *secret], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -399,8 +415,9 @@ class Receiver:
     """A local webhook receiver: answers each POST with the next status of ``statuses`` (then 200),
     keeping what came and whether its signature was right."""
 
-    def __init__(self, secret: str, statuses: list[int]) -> None:
+    def __init__(self, secret: str, statuses: list[int], port: int = 0) -> None:
         self.got: list[tuple[dict[str, Any], bool]] = []
+        self.delivery_ids: list[str] = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -410,6 +427,7 @@ class Receiver:
                 expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
                 fresh = abs(time.time() - int(ts)) < 300
                 valid = fresh and hmac.compare_digest(self.headers["x-llmrail-signature"], f"v1={expected}")
+                outer.delivery_ids.append(self.headers["x-llmrail-delivery"])
                 outer.got.append((json.loads(body), valid))
                 self.send_response(statuses.pop(0) if statuses else 200)
                 self.send_header("content-length", "0")
@@ -418,7 +436,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -542,6 +560,90 @@ async def test_a_worker_that_finds_an_item_past_its_ttl_reports_the_expiry(srv: 
     assert seen == [(qid, "QUEUED"), (qid, "EXPIRED")]  # no status() call: the worker found it
     assert [(b["queue_id"], b["state"], v) for b, v in receiver.got] == [(qid, "EXPIRED", True)]
     assert len(srv.requests) == 1
+
+
+async def webhook_of(queue: llmrail.Queue, qid: str, done: Any, timeout: float = 20) -> dict[str, Any]:
+    """The item's webhook once ``done(webhook)`` holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        w = (await queue.status(qid)).webhook
+        if w is not None and done(w):
+            return dict(w)
+        assert time.monotonic() < deadline, w
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
+async def test_a_webhook_a_killed_worker_owed_is_delivered_by_the_next_worker_with_the_same_delivery_id(
+    srv: MockServer, shared_url: str
+) -> None:
+    secret = "whsec-test-0123456789"
+    with socket.socket() as s:  # the receiver's port, with nothing listening on it yet
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = llmrail.Queue(shared_url, lease=1, webhook_secret=secret)
+    qid = await queue.submit("grade", target="openai/gpt-4.1-mini", callback_url=f"http://127.0.0.1:{port}/hook",
+                             metadata={"essay": 7})
+    srv.reply("graded: A")
+    first = start_worker(shared_url, srv, webhook_secret=secret)
+    try:
+        owed = await webhook_of(queue, qid, lambda w: w["attempts"] >= 1 and w["last_error"])
+    finally:
+        kill(first)  # SIGKILL: nothing of this process runs after the failed delivery
+    assert (await queue.status(qid)).state == "COMPLETED"
+    assert owed["state"] == "PENDING" and "ConnectionError" in owed["last_error"]
+    assert (await queue.stats())["webhooks_pending"] == 1
+    with Receiver(secret, statuses=[], port=port) as receiver:
+        second = start_worker(shared_url, srv, webhook_secret=secret)
+        try:
+            done = await webhook_of(queue, qid, lambda w: w["state"] == "DELIVERED")
+        finally:
+            kill(second)
+    assert receiver.got and all(valid for _, valid in receiver.got)
+    assert set(receiver.delivery_ids) == {owed["delivery_id"]} == {b["delivery_id"] for b, _ in receiver.got}
+    body = receiver.got[0][0]
+    assert (body["queue_id"], body["state"], body["text"]) == (qid, "COMPLETED", "graded: A")
+    assert body["metadata"] == {"essay": 7}
+    assert done["delivery_id"] == owed["delivery_id"] and done["settled_at"] is not None
+    assert len(srv.requests) == 1  # the item ran once; only its webhook was owed
+    stats = await queue.stats()
+    assert (stats["webhooks_pending"], stats["webhooks_failed"], stats["completed"]) == (0, 0, 1)
+
+
+async def test_a_webhook_is_given_up_after_its_attempts_and_status_stats_and_the_cli_show_it(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    secret = "whsec-test-0123456789"
+    queue = llmrail.Queue(url(tmp_path), webhook_secret=secret, webhook_attempts=2)
+    c = client(srv)
+    with Receiver(secret, statuses=[503, 503, 503]) as receiver:
+        srv.reply("graded")
+        qid = await queue.submit("grade", target=c, callback_url=receiver.url)
+        async with queue.worker(concurrency=1):
+            w = await webhook_of(queue, qid, lambda w: w["state"] != "PENDING", timeout=10)
+    assert len(receiver.got) == 2 and all(valid for _, valid in receiver.got)
+    assert (w["state"], w["attempts"], w["next_at"]) == ("GAVE_UP", 2, None)
+    assert "503" in w["last_error"] and w["settled_at"] is not None
+    stats = await queue.stats()
+    assert (stats["webhooks_pending"], stats["webhooks_failed"]) == (0, 1)
+    shown = cli("show", qid, "--url", url(tmp_path))
+    assert shown.returncode == 0 and '"state": "GAVE_UP"' in shown.stdout
+    assert "webhooks_failed        1" in cli("stats", "--url", url(tmp_path)).stdout
+
+
+async def test_a_webhook_older_than_its_max_age_is_given_up_unsent(srv: MockServer, tmp_path: Path) -> None:
+    secret = "whsec-test-0123456789"
+    queue = llmrail.Queue(url(tmp_path), webhook_secret=secret, webhook_max_age=0.5)
+    c = client(srv)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    qid = await queue.submit("grade", target=c, callback_url=f"http://127.0.0.1:{port}/hook")
+    async with queue.worker(concurrency=1):
+        # The first POST finds nobody; its retry, a second later, is past the age.
+        w = await webhook_of(queue, qid, lambda w: w["state"] != "PENDING", timeout=10)
+    assert (w["state"], w["attempts"]) == ("GAVE_UP", 2)
+    assert "webhook_max_age" in w["last_error"]
 
 
 def test_a_script_without_an_event_loop_submits_and_waits_with_the_sync_forms(srv: MockServer, tmp_path: Path) -> None:

@@ -1357,6 +1357,27 @@ class _QueueStats(TypedDict):
     """Items completed or failed over the last 60 seconds: the processing rate (per minute)."""
     refusing: bool
     """Whether ``submit`` raises ``QueueFullError`` until the depth falls below the low watermark."""
+    webhooks_pending: int
+    """Webhooks of finished items not delivered yet (their retries included)."""
+    webhooks_failed: int
+    """Webhooks given up after ``webhook_attempts`` POSTs or ``webhook_max_age``, until purged."""
+
+class _QueueWebhook(TypedDict):
+    """Where a finished item's webhook stands (``QueueItem.webhook``)."""
+
+    delivery_id: str
+    """The same on every attempt (the ``x-llmrail-delivery`` header): a receiver drops repeats."""
+    state: Literal["PENDING", "DELIVERED", "GAVE_UP"]
+    attempts: int
+    """POSTs started so far."""
+    created_at: float
+    """When the item ended and the webhook was recorded, in seconds since the Unix epoch."""
+    next_at: float | None
+    """While PENDING: when it is next tried (or its sender's lease ends)."""
+    settled_at: float | None
+    """When it was delivered or given up."""
+    last_error: str | None
+    """Why the last failed POST failed."""
 
 @final
 class Queue:
@@ -1377,12 +1398,17 @@ class Queue:
         max_attempts: int = 3,
         lease: float = 60.0,
         webhook_secret: str | None = None,
+        webhook_attempts: int = 10,
+        webhook_max_age: float = 86400.0,
     ) -> Queue:
         """Refuses submissions (``QueueFullError``) once ``high_watermark`` x ``capacity`` items
         wait or run, until fewer than ``low_watermark`` x ``capacity`` do. An item not taken
         within ``ttl`` seconds is EXPIRED; after ``max_attempts`` processings, FAILED. A worker
         holds an item ``lease`` seconds, renewed by its heartbeat. ``webhook_secret`` signs the
-        POSTs to a submission's ``callback_url`` (HMAC-SHA256 of ``"{timestamp}.{body}"``)."""
+        POSTs to a submission's ``callback_url`` (HMAC-SHA256 of ``"{timestamp}.{body}"``); a
+        webhook is stored with the item's final state and retried with backoff (by any process
+        running workers, after a crash too) until ``webhook_attempts`` POSTs or
+        ``webhook_max_age`` seconds."""
     @property
     def url(self) -> str:
         """The queue's URL (a password redacted)."""
@@ -1502,6 +1528,9 @@ class QueueItem:
     @property
     def last_error(self) -> str | None:
         """The last error as "Kind: message"."""
+    @property
+    def webhook(self) -> _QueueWebhook | None:
+        """Its webhook's delivery, once a finished item with a ``callback_url`` has one."""
 
 @final
 class QueueWorker:

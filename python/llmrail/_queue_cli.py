@@ -32,7 +32,15 @@ def _item(item: QueueItem) -> dict[str, Any]:
         "idempotency_key": item.idempotency_key, "metadata": item.metadata,
         "created_at": when(item.created_at), "expires_at": when(item.expires_at),
         "finished_at": when(item.finished_at), "errors": item.errors, "request": item.request,
+        "webhook": _webhook(item),
     }
+
+
+def _webhook(item: QueueItem) -> dict[str, Any] | None:
+    if (w := item.webhook) is None:
+        return None
+    return {**w, "created_at": when(w["created_at"]), "next_at": when(w["next_at"]),
+            "settled_at": when(w["settled_at"])}
 
 
 async def _run(args: argparse.Namespace) -> int:

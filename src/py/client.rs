@@ -27,6 +27,24 @@ use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
 use crate::queue::{Answer, Diverted, Processing, Queue};
 
+/// `stream()` does not queue: its events go to a caller reading them now, and a queued
+/// request is answered later, to nobody reading. Said plainly rather than as an unknown keyword.
+fn refuse_queueing(options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    let Some(options) = options else {
+        return Ok(());
+    };
+    for name in ["processing", "queue"] {
+        if options.contains(name)? {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "Client.stream() does not queue (got {name}=): a stream is read as it comes, and a \
+                 queued request is answered later. Use chat(..., queue=queue, processing=\"auto\") \
+                 for an answer or a Queued handle, or queue.submit(...)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The queue a chat call may go to, and when; `None` for a plain call.
 fn routed(
     queue: Option<PyRef<'_, PyQueue>>,
@@ -365,6 +383,7 @@ impl PyClient {
 
     /// A streamed call: `async for event in client.stream(...)` or, sync, `for event in ...`.
     /// `prompt=` and `variables=` render a prompt template as `chat` does.
+    /// It never queues (the lead's decision on issue 17): `queue=` / `processing=` are refused.
     #[pyo3(signature = (messages=None, *, prompt=None, variables=None, **options))]
     fn stream<'py>(
         &self,
@@ -374,6 +393,7 @@ impl PyClient {
         variables: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<PyChatStream> {
+        refuse_queueing(options)?;
         let target = format!("{}/{}", self.inner.provider(), self.inner.model());
         let (messages, options, again) =
             prompted(py, &target, messages, prompt, variables, options)?;

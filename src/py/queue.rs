@@ -22,7 +22,9 @@ use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
 use crate::error::LlmError;
 use crate::providers::Secret;
-use crate::queue::{ExtractJob, Item, Queue, QueueConfig, State, StoredError, Submission};
+use crate::queue::{
+    DeliveryState, ExtractJob, Item, Queue, QueueConfig, State, StoredError, Submission,
+};
 use crate::runtime::AbortOnDrop;
 
 /// Seconds since the Unix epoch, from the store's milliseconds.
@@ -197,8 +199,8 @@ impl PyQueue {
 impl PyQueue {
     #[new]
     #[pyo3(
-        signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0), webhook_secret=None),
-        text_signature = "(url, *, capacity=1000, high_watermark=0.8, low_watermark=0.6, ttl=14400.0, max_attempts=3, lease=60.0, webhook_secret=None)"
+        signature = (url, *, capacity=Arg::new(1000), high_watermark=Arg::new(0.8), low_watermark=Arg::new(0.6), ttl=Arg::new(14400.0), max_attempts=Arg::new(3), lease=Arg::new(60.0), webhook_secret=None, webhook_attempts=Arg::new(10), webhook_max_age=Arg::new(86400.0)),
+        text_signature = "(url, *, capacity=1000, high_watermark=0.8, low_watermark=0.6, ttl=14400.0, max_attempts=3, lease=60.0, webhook_secret=None, webhook_attempts=10, webhook_max_age=86400.0)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -210,8 +212,12 @@ impl PyQueue {
         max_attempts: Arg<u32>,
         lease: Arg<f64>,
         webhook_secret: Option<Arg<String>>,
+        webhook_attempts: Arg<u32>,
+        webhook_max_age: Arg<f64>,
     ) -> PyResult<Self> {
         let ttl = positive_seconds("ttl", Some(ttl))?.unwrap_or_default();
+        let webhook_max_age =
+            positive_seconds("webhook_max_age", Some(webhook_max_age))?.unwrap_or_default();
         let cfg = QueueConfig {
             capacity: capacity.get("capacity")?,
             high_watermark: high_watermark.get("high_watermark")?,
@@ -220,6 +226,8 @@ impl PyQueue {
             max_attempts: max_attempts.get("max_attempts")?,
             lease: seconds("lease", lease)?,
             webhook_secret: opt(webhook_secret, "webhook_secret")?.map(Secret::new),
+            webhook_attempts: webhook_attempts.get("webhook_attempts")?,
+            webhook_max_age,
         };
         let url = url.get("url")?;
         let inner = Queue::open(&url, cfg).map_err(to_py)?;
@@ -410,6 +418,8 @@ impl PyQueue {
                 )?;
                 d.set_item("finished_last_minute", s.finished_last_minute)?;
                 d.set_item("refusing", s.refusing)?;
+                d.set_item("webhooks_pending", s.webhooks_pending)?;
+                d.set_item("webhooks_failed", s.webhooks_failed)?;
                 Ok(d.into_any().unbind())
             },
         )
@@ -590,6 +600,29 @@ impl PyQueueItem {
             list.append(error_dict(py, e)?)?;
         }
         Ok(list.into_any().unbind())
+    }
+
+    /// Its webhook, once it has one: a dict of delivery_id, state ("PENDING", "DELIVERED" or
+    /// "GAVE_UP"), attempts, created_at, next_at (while PENDING), settled_at and last_error.
+    #[getter]
+    fn webhook(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(w) = &self.0.webhook else {
+            return Ok(py.None());
+        };
+        let d = PyDict::new(py);
+        d.set_item("delivery_id", &w.id)?;
+        d.set_item("state", w.state.as_str())?;
+        d.set_item("attempts", w.attempts)?;
+        d.set_item("created_at", epoch(w.created_ms))?;
+        d.set_item(
+            "next_at",
+            w.due_ms
+                .filter(|_| w.state == DeliveryState::Pending)
+                .map(epoch),
+        )?;
+        d.set_item("settled_at", w.settled_ms.map(epoch))?;
+        d.set_item("last_error", &w.last_error)?;
+        Ok(d.into_any().unbind())
     }
 
     /// The last error's "Kind: message", if any.

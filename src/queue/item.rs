@@ -82,6 +82,71 @@ pub struct Item {
     pub result: Option<Value>,
     /// Where the final status is POSTed (signed) when the item ends in a worker.
     pub callback_url: Option<String>,
+    /// The webhook of its final state, once it has one (a finished item with a
+    /// `callback_url`). Read by `status` (and `list` on sqlite); `None` otherwise.
+    pub webhook: Option<Delivery>,
+}
+
+/// Where a finished item's webhook stands: recorded in the step that finished the item, then
+/// PENDING until a POST is answered 2xx (DELIVERED) or attempts / age run out (GAVE_UP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    GaveUp,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Delivered => "DELIVERED",
+            Self::GaveUp => "GAVE_UP",
+        }
+    }
+
+    /// What a store wrote; an unknown word reads as given up (never sent again).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PENDING" => Self::Pending,
+            "DELIVERED" => Self::Delivered,
+            _ => Self::GaveUp,
+        }
+    }
+}
+
+/// An item's webhook delivery as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Stable across every attempt (the `x-llmrail-delivery` header), so a receiver can drop
+    /// a repeat: `whd_<item id>_<finished ms>`.
+    pub id: String,
+    pub state: DeliveryState,
+    /// POSTs started (a process that died mid-way counts).
+    pub attempts: u32,
+    /// When the item finished and the delivery was recorded.
+    pub created_ms: u64,
+    /// While PENDING: when it is next due (a retry's backoff, or the lease of the process
+    /// sending it now).
+    pub due_ms: Option<u64>,
+    /// When it was DELIVERED or given up.
+    pub settled_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+/// How a delivery attempt ended, as the sender records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    Delivered,
+    /// Failed; try again at `at`.
+    Retry {
+        at: u64,
+        error: String,
+    },
+    /// Failed for the last time (attempts or age ran out).
+    GiveUp {
+        error: String,
+    },
 }
 
 /// What `submit` stores.
@@ -139,6 +204,10 @@ pub struct Stats {
     pub finished_last_minute: u64,
     /// Whether submissions are refused until the depth falls below the low watermark.
     pub refusing: bool,
+    /// Webhooks recorded and not yet delivered (retrying included).
+    pub webhooks_pending: u64,
+    /// Webhooks given up after their attempts or age ran out.
+    pub webhooks_failed: u64,
 }
 
 impl Stats {

@@ -10,12 +10,16 @@
 -- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
 -- <p>:unreported   set: EXPIRED ids whose expiry no process has reported yet
+-- <p>:deliveries   zset: ids whose webhook is PENDING, by when it may be taken (its retry time
+--                  or its sender's lease end)      <p>:wh_gave_up  set: ids whose webhook was
+--                  given up. A webhook's fields (wh_*) live in the item's hash.
 local p = KEYS[1]
 local op = ARGV[1]
 
 local FIELDS = {'id', 'state', 'target', 'request', 'metadata', 'priority', 'idem', 'attempts',
   'max_attempts', 'created_ms', 'updated_ms', 'expires_ms', 'finished_ms', 'lease_until_ms',
-  'result', 'callback_url'}
+  'result', 'callback_url', 'wh_id', 'wh_state', 'wh_attempts', 'wh_created', 'wh_due',
+  'wh_settled', 'wh_error'}
 
 local function key(s) return p .. ':' .. s end
 local function item(id) return p .. ':item:' .. id end
@@ -62,6 +66,22 @@ local function finish(id, from, to, now)
   else
     redis.call('SADD', key('unreported'), id)
   end
+  -- The webhook is recorded in the step that finishes the item: a process that stops right
+  -- after leaves it for another to deliver.
+  if redis.call('HEXISTS', item(id), 'callback_url') == 1 then
+    redis.call('HSET', item(id), 'wh_id', 'whd_' .. id .. '_' .. now, 'wh_state', 'PENDING',
+      'wh_attempts', 0, 'wh_created', now, 'wh_due', now)
+    redis.call('HDEL', item(id), 'wh_token', 'wh_settled', 'wh_error')
+    redis.call('ZADD', key('deliveries'), now, id)
+    redis.call('SREM', key('wh_gave_up'), id)
+  end
+end
+
+local function forget_delivery(id)
+  redis.call('HDEL', item(id), 'wh_id', 'wh_state', 'wh_attempts', 'wh_created', 'wh_due',
+    'wh_settled', 'wh_error', 'wh_token')
+  redis.call('ZREM', key('deliveries'), id)
+  redis.call('SREM', key('wh_gave_up'), id)
 end
 
 local function lost(attempts, now)
@@ -244,7 +264,8 @@ elseif op == 'stats' then
   local oldest = first[2] or ''
   return {tostring(counted('QUEUED')), tostring(counted('PROCESSING')), tostring(counted('COMPLETED')),
     tostring(counted('FAILED')), tostring(counted('EXPIRED')), oldest,
-    tostring(finished_last_minute(now)), redis.call('GET', key('refusing')) or '0'}
+    tostring(finished_last_minute(now)), redis.call('GET', key('refusing')) or '0',
+    tostring(redis.call('ZCARD', key('deliveries'))), tostring(redis.call('SCARD', key('wh_gave_up')))}
 elseif op == 'retry' then
   local id = ARGV[3]
   local h = item(id)
@@ -254,6 +275,7 @@ elseif op == 'retry' then
   redis.call('HDEL', h, 'finished_ms')
   redis.call('ZREM', key('finished'), id)
   redis.call('SREM', key('unreported'), id)
+  forget_delivery(id)
   requeue(id, state, now)
   return 1
 elseif op == 'purge' then
@@ -270,10 +292,46 @@ elseif op == 'purge' then
       for _, z in ipairs({'ready', 'waiting', 'expiry', 'finished', 'all'}) do redis.call('ZREM', key(z), id) end
       redis.call('DEL', h, errors(id))
       redis.call('SREM', key('unreported'), id)
+      redis.call('ZREM', key('deliveries'), id)
+      redis.call('SREM', key('wh_gave_up'), id)
       count(state, -1)
       gone = gone + 1
     end
   end
   return gone
+elseif op == 'claim_deliveries' then
+  -- Due webhooks, each counted as an attempt and leased to this caller until its lease ends
+  -- (a sender that dies leaves it to be taken again then); and when the next one is due.
+  sweep(now)
+  local lease_ms, token, want = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+  local out = {}
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('deliveries'), '-inf', now, 'LIMIT', 0, want)) do
+    local untl = now + lease_ms
+    redis.call('HINCRBY', item(id), 'wh_attempts', 1)
+    redis.call('HSET', item(id), 'wh_token', token, 'wh_due', untl)
+    redis.call('ZADD', key('deliveries'), untl, id)
+    local v = read(id)
+    if v then out[#out + 1] = v end
+  end
+  local first = redis.call('ZRANGE', key('deliveries'), 0, 0, 'WITHSCORES')
+  return {out, first[2] or ''}
+elseif op == 'settle_delivery' then
+  local id, token, outcome = ARGV[3], ARGV[4], ARGV[5]
+  local h = item(id)
+  if redis.call('HGET', h, 'wh_state') ~= 'PENDING' or redis.call('HGET', h, 'wh_token') ~= token then
+    return 0
+  end
+  redis.call('HDEL', h, 'wh_token')
+  if ARGV[7] ~= '' then redis.call('HSET', h, 'wh_error', ARGV[7]) end
+  if outcome == 'retry' then
+    redis.call('HSET', h, 'wh_due', ARGV[6])
+    redis.call('ZADD', key('deliveries'), tonumber(ARGV[6]), id)
+    return 1
+  end
+  redis.call('HDEL', h, 'wh_due')
+  redis.call('HSET', h, 'wh_state', outcome, 'wh_settled', now)
+  redis.call('ZREM', key('deliveries'), id)
+  if outcome == 'GAVE_UP' then redis.call('SADD', key('wh_gave_up'), id) end
+  return 1
 end
 return redis.error_reply('unknown queue step ' .. tostring(op))

@@ -18,7 +18,9 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use serde_json::Value;
 
-use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
+use super::item::{
+    Claimed, Delivery, DeliveryState, Item, NewItem, Settle, State, Stats, Submitted, Watermarks,
+};
 use super::record::StoredError;
 use super::store::Store;
 use crate::error::{ErrorKind, LlmError, Result};
@@ -105,10 +107,19 @@ fn ms(s: &Option<String>) -> u64 {
     s.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-/// An item as `read` in `queue.lua` returns it: its fields in order, then its errors.
+/// An item as `read` in `queue.lua` returns it: its fields in order (FIELDS), then its errors.
 fn item(v: Vec<Option<String>>) -> Option<Item> {
     let field = |i: usize| v.get(i).cloned().flatten();
     let json = |i: usize| field(i).and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let webhook = field(16).map(|id| Delivery {
+        id,
+        state: DeliveryState::parse(&field(17).unwrap_or_default()),
+        attempts: field(18).and_then(|a| a.parse().ok()).unwrap_or(0),
+        created_ms: ms(&field(19)),
+        due_ms: field(20).and_then(|t| t.parse().ok()),
+        settled_ms: field(21).and_then(|t| t.parse().ok()),
+        last_error: field(22),
+    });
     Some(Item {
         id: field(0)?,
         state: State::parse(&field(1)?).unwrap_or(State::Failed),
@@ -126,7 +137,8 @@ fn item(v: Vec<Option<String>>) -> Option<Item> {
         lease_until_ms: field(13).and_then(|t| t.parse().ok()),
         result: json(14),
         callback_url: field(15),
-        errors: field(16)
+        webhook,
+        errors: field(23)
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default(),
     })
@@ -281,12 +293,66 @@ impl Store for RedisStore {
             stats.oldest_queued_ms = n(5);
             stats.finished_last_minute = n(6).unwrap_or(0);
             stats.refusing = v.get(7).is_some_and(|s| s == "1");
+            stats.webhooks_pending = n(8).unwrap_or(0);
+            stats.webhooks_failed = n(9).unwrap_or(0);
             Ok(stats)
         })
     }
 
     fn retry(&self, id: String, now: u64) -> BoxFuture<'_, Result<bool>> {
         let step = self.step::<i64>(vec!["retry".into(), now.to_string(), id]);
+        Box::pin(async move { Ok(step.await? == 1) })
+    }
+
+    fn claim_deliveries(
+        &self,
+        max: usize,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<(Vec<Claimed>, Option<u64>)>> {
+        let token = format!("{:016x}", rand::random::<u64>());
+        let step = self.step::<(Vec<Vec<Option<String>>>, String)>(vec![
+            "claim_deliveries".into(),
+            now.to_string(),
+            lease_ms.to_string(),
+            token.clone(),
+            max.to_string(),
+        ]);
+        Box::pin(async move {
+            let (items, next) = step.await?;
+            let claimed = items
+                .into_iter()
+                .filter_map(item)
+                .map(|item| Claimed {
+                    item,
+                    token: token.clone(),
+                })
+                .collect();
+            Ok((claimed, next.parse().ok()))
+        })
+    }
+
+    fn settle_delivery(
+        &self,
+        id: String,
+        token: String,
+        outcome: Settle,
+        now: u64,
+    ) -> BoxFuture<'_, Result<bool>> {
+        let (word, at, error) = match outcome {
+            Settle::Delivered => ("DELIVERED", String::new(), String::new()),
+            Settle::Retry { at, error } => ("retry", at.to_string(), error),
+            Settle::GiveUp { error } => ("GAVE_UP", String::new(), error),
+        };
+        let step = self.step::<i64>(vec![
+            "settle_delivery".into(),
+            now.to_string(),
+            id,
+            token,
+            word.into(),
+            at,
+            error,
+        ]);
         Box::pin(async move { Ok(step.await? == 1) })
     }
 

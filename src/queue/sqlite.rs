@@ -17,7 +17,9 @@ use futures_util::future::BoxFuture;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value;
 
-use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
+use super::item::{
+    Claimed, Delivery, DeliveryState, Item, NewItem, Settle, State, Stats, Submitted, Watermarks,
+};
 use super::record::StoredError;
 use super::store::Store;
 use crate::error::{ErrorKind, LlmError, Result};
@@ -59,6 +61,37 @@ CREATE TRIGGER IF NOT EXISTS items_unexpired AFTER UPDATE OF state ON items
     BEGIN DELETE FROM unreported_expiries WHERE id = OLD.id; END;
 CREATE TRIGGER IF NOT EXISTS items_deleted AFTER DELETE ON items
     BEGIN DELETE FROM unreported_expiries WHERE id = OLD.id; END;
+-- Webhooks of finished items, one per item. The trigger records one in the statement that
+-- finishes an item with a callback_url (whichever step and process runs it), so a process that
+-- stops right after storing a final state leaves its delivery for another to make. `due_ms` is
+-- when a PENDING delivery may be taken: its next retry, or the end of its sender's lease.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    delivery_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    due_ms INTEGER,
+    token TEXT,
+    settled_ms INTEGER,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, due_ms);
+CREATE TRIGGER IF NOT EXISTS items_finished_with_callback AFTER UPDATE OF state ON items
+    WHEN NEW.state IN ('COMPLETED', 'FAILED', 'EXPIRED')
+        AND OLD.state NOT IN ('COMPLETED', 'FAILED', 'EXPIRED')
+        AND NEW.callback_url IS NOT NULL
+    BEGIN INSERT OR REPLACE INTO deliveries (id, delivery_id, state, created_ms, due_ms)
+        VALUES (NEW.id, 'whd_' || NEW.id || '_' || COALESCE(NEW.finished_ms, NEW.updated_ms),
+                'PENDING', COALESCE(NEW.finished_ms, NEW.updated_ms),
+                COALESCE(NEW.finished_ms, NEW.updated_ms)); END;
+-- Queued again (retry): the old final state is no longer news.
+CREATE TRIGGER IF NOT EXISTS items_reopened AFTER UPDATE OF state ON items
+    WHEN OLD.state IN ('COMPLETED', 'FAILED', 'EXPIRED')
+        AND NEW.state NOT IN ('COMPLETED', 'FAILED', 'EXPIRED')
+    BEGIN DELETE FROM deliveries WHERE id = OLD.id; END;
+CREATE TRIGGER IF NOT EXISTS items_deleted_deliveries AFTER DELETE ON items
+    BEGIN DELETE FROM deliveries WHERE id = OLD.id; END;
 ";
 
 const COLUMNS: &str = "id, state, target, request, metadata, priority, idempotency_key, attempts, \
@@ -176,7 +209,36 @@ fn read_item(r: &Row<'_>) -> rusqlite::Result<Item> {
         errors: serde_json::from_str(&errors).unwrap_or_default(),
         result: json_column(r.get(15)?),
         callback_url: r.get(16)?,
+        webhook: None,
     })
+}
+
+/// The item's webhook delivery, if one was recorded.
+fn delivery(c: &Connection, id: &str) -> rusqlite::Result<Option<Delivery>> {
+    c.query_row(
+        "SELECT delivery_id, state, attempts, created_ms, due_ms, settled_ms, last_error \
+         FROM deliveries WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(Delivery {
+                id: r.get(0)?,
+                state: DeliveryState::parse(&r.get::<_, String>(1)?),
+                attempts: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                created_ms: uint(r.get(3)?),
+                due_ms: r.get::<_, Option<i64>>(4)?.map(uint),
+                settled_ms: r.get::<_, Option<i64>>(5)?.map(uint),
+                last_error: r.get(6)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn with_delivery(c: &Connection, mut item: Item) -> rusqlite::Result<Item> {
+    if item.callback_url.is_some() {
+        item.webhook = delivery(c, &item.id)?;
+    }
+    Ok(item)
 }
 
 /// Items past their TTL that no worker holds become EXPIRED: those waiting, and those whose
@@ -465,12 +527,14 @@ impl Store for SqliteStore {
     fn get(&self, id: String, now: u64) -> BoxFuture<'_, Result<Option<Item>>> {
         self.step(move |c| {
             expire(c, now, Some(&id))?;
-            c.query_row(
-                &format!("SELECT {COLUMNS} FROM items WHERE id = ?1"),
-                [&id],
-                read_item,
-            )
-            .optional()
+            let item = c
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM items WHERE id = ?1"),
+                    [&id],
+                    read_item,
+                )
+                .optional()?;
+            item.map(|it| with_delivery(c, it)).transpose()
         })
     }
 
@@ -502,7 +566,7 @@ impl Store for SqliteStore {
             );
             let mut st = c.prepare(&sql)?;
             let rows = st.query_map(params![state.map(State::as_str), limit], read_item)?;
-            rows.collect()
+            rows.map(|it| with_delivery(c, it?)).collect()
         })
     }
 
@@ -530,6 +594,16 @@ impl Store for SqliteStore {
                 .map(uint);
             stats.finished_last_minute = finished_last_minute(c, now)?;
             stats.refusing = refusing(c)?;
+            let mut st = c.prepare("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (state, n) = row?;
+                match DeliveryState::parse(&state) {
+                    DeliveryState::Pending => stats.webhooks_pending = uint(n),
+                    DeliveryState::GaveUp => stats.webhooks_failed = uint(n),
+                    DeliveryState::Delivered => {}
+                }
+            }
             Ok(stats)
         })
     }
@@ -541,6 +615,83 @@ impl Store for SqliteStore {
                  finished_ms = NULL, expires_ms = ?2 + ttl_ms \
                  WHERE id = ?1 AND state IN ('FAILED', 'EXPIRED')",
                 params![id, int(now)],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn claim_deliveries(
+        &self,
+        max: usize,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<(Vec<Claimed>, Option<u64>)>> {
+        self.step(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Expiries due now have their webhook too.
+            expire(&tx, now, None)?;
+            let ids: Vec<String> = {
+                let mut st = tx.prepare(
+                    "SELECT id FROM deliveries WHERE state = 'PENDING' AND due_ms <= ?1 \
+                     ORDER BY due_ms, rowid LIMIT ?2",
+                )?;
+                let rows = st.query_map(
+                    params![int(now), i64::try_from(max).unwrap_or(i64::MAX)],
+                    |r| r.get(0),
+                )?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let token = token();
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                tx.execute(
+                    "UPDATE deliveries SET attempts = attempts + 1, token = ?2, due_ms = ?3 \
+                     WHERE id = ?1",
+                    params![id, token, int(now.saturating_add(lease_ms))],
+                )?;
+                let item = tx
+                    .query_row(
+                        &format!("SELECT {COLUMNS} FROM items WHERE id = ?1"),
+                        [&id],
+                        read_item,
+                    )
+                    .optional()?;
+                if let Some(item) = item {
+                    out.push(Claimed {
+                        item: with_delivery(&tx, item)?,
+                        token: token.clone(),
+                    });
+                }
+            }
+            let next: Option<i64> = tx.query_row(
+                "SELECT MIN(due_ms) FROM deliveries WHERE state = 'PENDING'",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok((out, next.map(uint)))
+        })
+    }
+
+    fn settle_delivery(
+        &self,
+        id: String,
+        token: String,
+        outcome: Settle,
+        now: u64,
+    ) -> BoxFuture<'_, Result<bool>> {
+        self.step(move |c| {
+            let (state, due, error) = match outcome {
+                Settle::Delivered => (DeliveryState::Delivered, None, None),
+                Settle::Retry { at, error } => (DeliveryState::Pending, Some(int(at)), Some(error)),
+                Settle::GiveUp { error } => (DeliveryState::GaveUp, None, Some(error)),
+            };
+            let settled = (state != DeliveryState::Pending).then_some(int(now));
+            let n = c.execute(
+                "UPDATE deliveries SET state = ?3, due_ms = ?4, token = NULL, settled_ms = ?5, \
+                 last_error = COALESCE(?6, last_error) \
+                 WHERE id = ?1 AND token = ?2 AND state = 'PENDING'",
+                params![id, token, state.as_str(), due, settled, error],
             )?;
             Ok(n == 1)
         })

@@ -6,7 +6,7 @@
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
-use super::item::{Claimed, Item, NewItem, State, Stats, Submitted, Watermarks};
+use super::item::{Claimed, Item, NewItem, Settle, State, Stats, Submitted, Watermarks};
 use super::record::StoredError;
 use crate::error::Result;
 
@@ -72,6 +72,26 @@ pub trait Store: Send + Sync {
     /// A FAILED or EXPIRED item queued again, with its attempts and TTL anew (its errors are
     /// kept); false for an item in another state or none.
     fn retry(&self, id: String, now: u64) -> BoxFuture<'_, Result<bool>>;
+
+    /// Take up to `max` due webhook deliveries (PENDING, their retry time or the last
+    /// sender's lease passed), each counted as an attempt and leased until `now + lease_ms`
+    /// under one token; and when the next pending one is due (`None`: nothing is pending).
+    /// The items come with their `webhook`.
+    fn claim_deliveries(
+        &self,
+        max: usize,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<(Vec<Claimed>, Option<u64>)>>;
+
+    /// Record how a delivery attempt ended; ignored (false) unless `token` still holds it.
+    fn settle_delivery(
+        &self,
+        id: String,
+        token: String,
+        outcome: Settle,
+        now: u64,
+    ) -> BoxFuture<'_, Result<bool>>;
 
     /// Delete every item in `states` (items past their TTL count as EXPIRED); how many went.
     fn purge(&self, states: Vec<State>, now: u64) -> BoxFuture<'_, Result<u64>>;

@@ -9,7 +9,7 @@ mod redis_server;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
-use super::item::{NewItem, Submitted, Watermarks};
+use super::item::{DeliveryState, NewItem, Settle, Submitted, Watermarks};
 use super::record::StoredError;
 use super::redis::RedisStore;
 use super::sqlite::SqliteStore;
@@ -586,5 +586,172 @@ fn a_result_waiter_leaves_no_registration_behind_once_it_stops_waiting() {
         assert_eq!(q.waiters().len(), 1);
         drop(wb);
         assert!(q.waiters().is_empty());
+    });
+}
+
+fn with_callback(id: &str) -> NewItem {
+    NewItem {
+        callback_url: Some("http://127.0.0.1:9/hook".into()),
+        ..item(id)
+    }
+}
+
+async fn deliveries(s: &dyn Store, max: usize, now: u64) -> (Vec<Claimed>, Option<u64>) {
+    s.claim_deliveries(max, 30_000, now).await.unwrap()
+}
+
+#[test]
+fn finishing_an_item_with_a_callback_records_its_webhook_in_the_same_step() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, with_callback("a"), T0).await;
+            submit(s, item("plain"), T0).await;
+            assert_eq!(deliveries(s, 10, T0).await.1, None, "nothing has finished");
+            let c = claim(s, T0).await.unwrap();
+            assert!(s
+                .complete(c.item.id, json!({"n": 1}), T0 + 5)
+                .await
+                .unwrap());
+            let plain = claim(s, T0 + 6).await.unwrap();
+            assert!(s.complete(plain.item.id, json!({}), T0 + 6).await.unwrap());
+            let it = s.get("a".into(), T0 + 7).await.unwrap().unwrap();
+            let w = it.webhook.unwrap();
+            assert_eq!(w.id, format!("whd_a_{}", T0 + 5));
+            assert_eq!(
+                (w.state, w.attempts, w.due_ms),
+                (DeliveryState::Pending, 0, Some(T0 + 5))
+            );
+            assert!(s
+                .get("plain".into(), T0 + 7)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook
+                .is_none());
+            let stats = s.stats(T0 + 7).await.unwrap();
+            assert_eq!((stats.webhooks_pending, stats.webhooks_failed), (1, 0));
+        })
+    });
+}
+
+#[test]
+fn a_delivery_is_leased_to_one_sender_and_taken_again_with_its_id_when_the_sender_dies() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, with_callback("a"), T0).await;
+            let c = claim(s, T0).await.unwrap();
+            assert!(s.complete(c.item.id, json!({"n": 1}), T0).await.unwrap());
+            let (mut first, _) = deliveries(s, 10, T0 + 1).await;
+            let first = first.pop().unwrap();
+            let w = first.item.webhook.clone().unwrap();
+            assert_eq!((w.attempts, first.item.state), (1, State::Completed));
+            // Another process finds it leased until T0 + 1 + 30 s.
+            let (none, next) = deliveries(s, 10, T0 + 2).await;
+            assert!(none.is_empty());
+            assert_eq!(next, Some(T0 + 30_001));
+            // The sender died: after its lease, the same delivery (same id) goes to another.
+            let (mut again, _) = deliveries(s, 10, T0 + 30_001).await;
+            let again = again.pop().unwrap();
+            let w2 = again.item.webhook.clone().unwrap();
+            assert_eq!((w2.id, w2.attempts), (w.id, 2));
+            // The dead sender's token records nothing; the live one's does.
+            assert!(!s
+                .settle_delivery("a".into(), first.token, Settle::Delivered, T0 + 30_002)
+                .await
+                .unwrap());
+            assert!(s
+                .settle_delivery("a".into(), again.token, Settle::Delivered, T0 + 30_002)
+                .await
+                .unwrap());
+            let done = s
+                .get("a".into(), T0 + 30_003)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook
+                .unwrap();
+            assert_eq!(
+                (done.state, done.settled_ms, done.due_ms),
+                (DeliveryState::Delivered, Some(T0 + 30_002), None)
+            );
+            let (none, next) = deliveries(s, 10, T0 + 90_000).await;
+            assert!(none.is_empty() && next.is_none());
+            assert_eq!(s.stats(T0 + 30_003).await.unwrap().webhooks_pending, 0);
+        })
+    });
+}
+
+#[test]
+fn a_failed_delivery_waits_for_its_retry_time_and_one_given_up_is_counted() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            submit(s, with_callback("a"), T0).await;
+            // Failed and expired items have their webhook too.
+            let c = claim(s, T0).await.unwrap();
+            s.fail(
+                "a".into(),
+                c.token,
+                err(ErrorKind::BadRequest, T0),
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+            submit(s, with_callback("late"), T0).await;
+            let (taken, _) = deliveries(s, 10, T0 + 20_000).await;
+            let ids: Vec<_> = taken.iter().map(|c| c.item.id.as_str()).collect();
+            assert_eq!(ids, ["a", "late"], "due first, first");
+            assert_eq!(taken[1].item.state, State::Expired);
+            let [a, late] = <[Claimed; 2]>::try_from(taken).unwrap();
+            let retry = Settle::Retry {
+                at: T0 + 21_000,
+                error: "ConnectionError: refused".into(),
+            };
+            assert!(s
+                .settle_delivery("a".into(), a.token, retry, T0 + 20_001)
+                .await
+                .unwrap());
+            let give_up = Settle::GiveUp {
+                error: "ServerError: 500".into(),
+            };
+            assert!(s
+                .settle_delivery("late".into(), late.token, give_up, T0 + 20_001)
+                .await
+                .unwrap());
+            let (none, next) = deliveries(s, 10, T0 + 20_999).await;
+            assert!(none.is_empty());
+            assert_eq!(next, Some(T0 + 21_000));
+            let w = s
+                .get("a".into(), T0 + 20_999)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook
+                .unwrap();
+            assert_eq!(w.last_error.as_deref(), Some("ConnectionError: refused"));
+            let gave_up = s
+                .get("late".into(), T0 + 20_999)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook
+                .unwrap();
+            assert_eq!(gave_up.state, DeliveryState::GaveUp);
+            let stats = s.stats(T0 + 20_999).await.unwrap();
+            assert_eq!((stats.webhooks_pending, stats.webhooks_failed), (1, 1));
+            assert_eq!(deliveries(s, 10, T0 + 21_000).await.0.len(), 1);
+            // Queued again, an item's old news is dropped; purged, so is the given-up count.
+            assert!(s.retry("a".into(), T0 + 21_001).await.unwrap());
+            assert!(s
+                .get("a".into(), T0 + 21_001)
+                .await
+                .unwrap()
+                .unwrap()
+                .webhook
+                .is_none());
+            s.purge(vec![State::Expired], T0 + 21_002).await.unwrap();
+            let stats = s.stats(T0 + 21_002).await.unwrap();
+            assert_eq!((stats.webhooks_pending, stats.webhooks_failed), (0, 0));
+        })
     });
 }

@@ -1,33 +1,31 @@
-//! Webhooks: when a worker finishes an item (COMPLETED or FAILED) that was submitted with a
-//! `callback_url`, or a worker or reader first finds it EXPIRED, the final status goes there as a JSON POST, signed so the receiver can tell
-//! it came from this queue and refuse a replay:
+//! Webhooks: when an item that was submitted with a `callback_url` ends (COMPLETED, FAILED or
+//! EXPIRED), its final status goes there as a JSON POST, signed so the receiver can tell it came
+//! from this queue and refuse a replay:
 //!
 //! - `x-llmrail-timestamp`: seconds since the Unix epoch when it was signed;
 //! - `x-llmrail-signature`: `v1=` and the hex HMAC-SHA256, keyed by the queue's
 //!   `webhook_secret`, of `"{timestamp}.{body}"` (a receiver recomputes it over the raw body and
-//!   refuses a timestamp older than a few minutes).
+//!   refuses a timestamp older than a few minutes);
+//! - `x-llmrail-delivery`: the delivery's id, the same on every attempt (also `delivery_id` in
+//!   the body): delivery is at-least-once, so a receiver drops an id it has seen.
 //!
-//! A delivery that fails (no connection, a non-2xx answer) is tried again with backoff, up to
-//! [`ATTEMPTS`] times. Deliveries run in this process after the result is stored: a process
-//! that stops before one succeeds loses it (the result itself is kept; `status` still has it).
+//! This file signs and sends one POST; `delivery.rs` makes the delivery durable (recorded with
+//! the final state, retried with backoff, taken over by another process after a crash).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::item::State;
-use super::record::StoredError;
+use super::item::{Item, State};
+use super::record::{StoredError, StoredResponse};
 use crate::error::{LlmError, Result};
 use crate::providers::Secret;
 use crate::wire::{HttpRequest, Settings};
 
-/// Deliveries per item, the first included.
-const ATTEMPTS: u32 = 5;
-/// The wait before the first retry; doubled each time (0.25, 0.5, 1, 2 s).
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one POST may take; a delivery's lease outlasts it (`delivery::LEASE`).
+pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A callback needs an http(s) URL and a secret to sign with: an unsigned webhook could be
 /// forged by anyone who can reach the receiver.
@@ -61,50 +59,51 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
         .collect()
 }
 
-/// What is POSTed: the item's id, final state, attempts and metadata, and its result (with its
-/// text) or its last error.
-pub(super) fn payload(
-    id: &str,
-    state: State,
-    attempts: u32,
-    metadata: Option<&Value>,
-    result: Option<&Value>,
-    text: Option<String>,
-    error: Option<&StoredError>,
-) -> Bytes {
+/// What is POSTed for a finished item: its id, the delivery's id, final state, attempts and
+/// metadata, and its result (with its text) or its last error. Built from the stored item, so
+/// every attempt (from any process) sends the same body. `None` while it is not finished.
+pub(super) fn payload(item: &Item, delivery_id: &str) -> Option<Bytes> {
+    let (result, text, error) = match item.state {
+        State::Queued | State::Processing => return None,
+        State::Completed => {
+            // A chat's text; an extraction's value is its result.
+            let text = item
+                .result
+                .as_ref()
+                .filter(|r| r.get("extracted").is_none())
+                .and_then(|r| serde_json::from_value::<StoredResponse>(r.clone()).ok())
+                .map(|r| crate::model::ChatResponse::from(r).text());
+            (item.result.clone(), text, None)
+        }
+        State::Failed => (None, None, item.errors.last().cloned()),
+        State::Expired => (
+            None,
+            None,
+            Some(StoredError::queue(
+                crate::error::ErrorKind::Expired,
+                format!(
+                    "queue item {} expired: no worker took it within its TTL",
+                    item.id
+                ),
+                item.finished_ms.unwrap_or(item.updated_ms),
+            )),
+        ),
+    };
     let body = json!({
-        "queue_id": id,
-        "state": state.as_str(),
-        "attempts": attempts,
-        "metadata": metadata,
+        "queue_id": item.id,
+        "delivery_id": delivery_id,
+        "state": item.state.as_str(),
+        "attempts": item.attempts,
+        "metadata": item.metadata,
         "text": text,
         "result": result,
         "error": error,
     });
-    Bytes::from(body.to_string())
+    Some(Bytes::from(body.to_string()))
 }
 
-/// POST `body` to `url`, signed, retrying with backoff; the last failure if none succeeded.
-pub(super) async fn deliver(url: &str, secret: &Secret, body: Bytes) -> Result<()> {
-    let mut wait = FIRST_BACKOFF;
-    let mut last = None;
-    for attempt in 1..=ATTEMPTS {
-        match send(url, secret, body.clone()).await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                tracing::warn!(attempt, error = %e, "queue webhook delivery failed");
-                last = Some(e);
-            }
-        }
-        if attempt < ATTEMPTS {
-            tokio::time::sleep(wait).await;
-            wait = wait.saturating_mul(2);
-        }
-    }
-    Err(last.unwrap_or_else(|| LlmError::config("no webhook delivery was made")))
-}
-
-async fn send(url: &str, secret: &Secret, body: Bytes) -> Result<()> {
+/// POST `body` to `url` once, signed; an error for no answer or a non-2xx one.
+pub(super) async fn send(url: &str, secret: &Secret, delivery_id: &str, body: Bytes) -> Result<()> {
     let timestamp = super::now_ms() / 1000;
     let mut sig = HeaderValue::try_from(format!(
         "v1={}",
@@ -117,6 +116,10 @@ async fn send(url: &str, secret: &Secret, body: Bytes) -> Result<()> {
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("x-llmrail-timestamp", HeaderValue::from(timestamp));
     headers.insert("x-llmrail-signature", sig);
+    headers.insert(
+        "x-llmrail-delivery",
+        HeaderValue::try_from(delivery_id).map_err(|e| LlmError::config(e.to_string()))?,
+    );
     let req = HttpRequest {
         method: Method::POST,
         url: url.to_string(),

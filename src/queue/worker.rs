@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::item::{Claimed, State};
 use super::record::{decode_request, extract_job, ExtractJob, StoredError, StoredResponse};
-use super::{millis, now_ms, webhook, Queue, POLL};
+use super::{delivery, millis, now_ms, Queue, POLL};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::extract::{self, Failure, Mode, Schema, SchemaOnly, Spec};
@@ -85,6 +85,18 @@ impl Queue {
     }
 
     async fn run_workers(&self, concurrency: usize) -> Result<()> {
+        // Webhooks: this process's own, and what stopped processes left (stopped with the
+        // workers: what it holds is taken again when its leases run out).
+        let _deliverer = match &self.inner.cfg.webhook_secret {
+            Some(_) => {
+                let weak = Arc::downgrade(&self.inner);
+                Some(AbortOnDrop(runtime::handle()?.spawn(async move {
+                    delivery::deliver(weak, true).await;
+                    Ok(())
+                })))
+            }
+            None => None,
+        };
         let slots = Arc::new(Semaphore::new(concurrency));
         let mut running = JoinSet::new();
         let lease = millis(self.inner.cfg.lease);
@@ -146,18 +158,6 @@ impl Queue {
         }
     }
 
-    /// Deliver a webhook in the background: the worker's slot is free meanwhile.
-    pub(super) fn notify(&self, url: String, body: bytes::Bytes) {
-        let Some(secret) = self.inner.cfg.webhook_secret.clone() else {
-            return;
-        };
-        tokio::spawn(async move {
-            if let Err(e) = webhook::deliver(&url, &secret, body).await {
-                tracing::warn!(error = %e, "queue webhook not delivered; giving up");
-            }
-        });
-    }
-
     /// Targets whose every breaker (primary and fallbacks) is open and still cooling down.
     async fn blocked(&self) -> Vec<String> {
         let clients: Vec<(String, Client)> = self
@@ -200,11 +200,7 @@ impl Queue {
         let Claimed { item, token } = claimed;
         let store = &self.inner.store;
         let id = item.id.clone();
-        let (callback, metadata, attempts) = (
-            item.callback_url.clone(),
-            item.metadata.clone(),
-            item.attempts,
-        );
+        let (has_callback, attempts) = (item.callback_url.is_some(), item.attempts);
         let target = item.target.clone();
         self.emit(&id, State::Processing, &target, attempts);
         let call = async {
@@ -214,11 +210,9 @@ impl Queue {
             match job {
                 None => {
                     let (r, _) = client.chat_with(req, CallOptions::default()).await?;
-                    let text = r.text();
-                    let value = serde_json::to_value(StoredResponse::from(&r)).unwrap_or_default();
-                    Ok((value, Some(text)))
+                    Ok(serde_json::to_value(StoredResponse::from(&r)).unwrap_or_default())
                 }
-                Some(job) => extracted(&client, req, job).await.map(|v| (v, None)),
+                Some(job) => extracted(&client, req, job).await,
             }
         };
         let lease = self.inner.cfg.lease;
@@ -241,22 +235,14 @@ impl Queue {
         };
         let now = now_ms();
         let stored = match outcome {
-            Ok((value, text)) => {
-                let first = store.complete(id.clone(), value.clone(), now).await;
-                if let (Ok(true), Some(url)) = (&first, &callback) {
-                    let body = webhook::payload(
-                        &id,
-                        State::Completed,
-                        attempts,
-                        metadata.as_ref(),
-                        Some(&value),
-                        text,
-                        None,
-                    );
-                    self.notify(url.clone(), body);
-                }
+            Ok(value) => {
+                // The store records the webhook in the same step (`delivery.rs`).
+                let first = store.complete(id.clone(), value, now).await;
                 if let Ok(true) = first {
                     self.emit(&id, State::Completed, &target, attempts);
+                    if has_callback {
+                        self.kick_deliveries();
+                    }
                 }
                 first.map(drop)
             }
@@ -271,23 +257,12 @@ impl Queue {
             Err(e) => {
                 let retry = transient(&e);
                 let error = StoredError::of(&e, now);
-                let after = store
-                    .fail(id.clone(), token, error.clone(), retry, now)
-                    .await;
-                if let (Ok(Some(State::Failed)), Some(url)) = (&after, &callback) {
-                    let body = webhook::payload(
-                        &id,
-                        State::Failed,
-                        attempts,
-                        metadata.as_ref(),
-                        None,
-                        None,
-                        Some(&error),
-                    );
-                    self.notify(url.clone(), body);
-                }
+                let after = store.fail(id.clone(), token, error, retry, now).await;
                 if let Ok(Some(state)) = after {
                     self.emit(&id, state, &target, attempts);
+                    if state == State::Failed && has_callback {
+                        self.kick_deliveries();
+                    }
                 }
                 after.map(drop)
             }
