@@ -12,6 +12,7 @@ pub mod duration;
 pub mod error;
 pub mod extract;
 pub mod forward;
+pub mod gateway;
 pub mod mock;
 pub mod model;
 pub mod prompts;
@@ -78,6 +79,8 @@ mod _core {
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
     use crate::py::forward::{PyHttpBody, PyHttpForwarder, PyHttpMeter, PyHttpReply, PyHttpUsage};
+    #[pymodule_export]
+    use crate::py::gateway::PyGateway;
     #[pymodule_export]
     use crate::py::mock::{PyMockProvider, PyMockServer};
     #[pymodule_export]

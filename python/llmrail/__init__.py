@@ -23,6 +23,7 @@ from ._core import (
     ClientStats,
     Extraction,
     ExtractStream,
+    Gateway,
     Prompt,
     Prompts,
     Queue,
@@ -40,6 +41,7 @@ from ._core import (
 )
 from ._core import quiesce as _quiesce
 from ._options import BatchRequest, ChatOptions, ExtractOptions
+from ._serve import serve
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -99,6 +101,8 @@ __all__ = [
     "CacheStats",
     "ClientStats",
     "metrics_text",
+    "serve",
+    "Gateway",
     "Capabilities",
     "Retry",
     "RateLimit",
