@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,12 +57,26 @@ def gateway(srv: MockServer) -> Iterator[llmrail.Gateway]:
         yield gw
 
 
+OPENED: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def close_sdk_clients() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def oai(gw: llmrail.Gateway, key: str = KEY_A) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=key, max_retries=0)
+    OPENED.append(client)
+    return client
 
 
 def ant(gw: llmrail.Gateway, key: str = KEY_A) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    client = anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+    OPENED.append(client)
+    return client
 
 
 USER = [{"role": "user", "content": "hi"}]
@@ -178,7 +193,8 @@ def curl(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_plain_curl_chats_and_reads_health_and_metrics(srv: MockServer, gateway: llmrail.Gateway) -> None:
+def test_plain_curl_chats_and_reads_health_and_metrics(srv: MockServer, gateway: llmrail.Gateway,
+                                                       tmp_path: Path) -> None:
     srv.reply("from curl")
     out = curl(gateway.url + "/v1/chat/completions", "-H", f"Authorization: Bearer {KEY_A}",
                "-H", "content-type: application/json",
@@ -190,8 +206,10 @@ def test_plain_curl_chats_and_reads_health_and_metrics(srv: MockServer, gateway:
     assert ready.endswith("200") and '"ready":true' in ready
     metrics = curl(gateway.url + "/metrics").stdout
     assert 'llmrail_requests_total{provider="openai",model="gpt-4o-mini"' in metrics
+    big = tmp_path / "big.json"
+    big.write_text("x" * (5 * 1024 * 1024))  # over the default limit of 4 MiB
     too_big = curl(gateway.url + "/v1/messages", "-H", f"x-api-key: {KEY_A}", "-H", "content-type: application/json",
-                   "-d", "x" * (5 * 1024 * 1024)).stdout
+                   "--data-binary", f"@{big}").stdout
     assert too_big.endswith("413") and "request_too_large" in too_big
 
 
@@ -235,7 +253,8 @@ def test_the_openai_npm_package_under_node_chats_and_streams(srv: MockServer, ga
         const OpenAI = require("openai");
         const client = new OpenAI({ baseURL: process.env.BASE, apiKey: process.env.KEY, maxRetries: 0 });
         (async () => {
-          const r = await client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }] });
+          const r = await client.chat.completions.create({ model: "fast",
+            messages: [{ role: "user", content: "hi" }] });
           let text = "";
           const s = await client.chat.completions.create({ model: "fast", stream: true,
             messages: [{ role: "user", content: "hi" }] });
@@ -247,48 +266,48 @@ def test_the_openai_npm_package_under_node_chats_and_streams(srv: MockServer, ga
           console.log(JSON.stringify({ whole: r.choices[0].message.content, streamed: text, status }));
         })();
         """)
+    env = {**os.environ, "BASE": gateway.url + "/v1", "KEY": KEY_A, "NODE_PATH": str(where / "node_modules")}
     out = subprocess.run(["node", "-e", script], cwd=where, capture_output=True, text=True, timeout=60, check=True,
-                         env={**os.environ, "BASE": gateway.url + "/v1", "KEY": KEY_A, "NODE_PATH": str(where / "node_modules")})
+                         env=env)
     assert json.loads(out.stdout) == {"whole": "from node", "streamed": "streamed", "status": 401}
 
 
 def test_the_command_line_serves_logs_access_without_keys_and_stops_on_sigterm(srv: MockServer, tmp_path: Path) -> None:
     path = tmp_path / "llmrail.yaml"
     path.write_text(config(srv).replace(UPSTREAM_OPENAI, "${UPSTREAM_KEY}"))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "llmrail", "serve", "--config", str(path), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "UPSTREAM_KEY": UPSTREAM_OPENAI})
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in line, line
-        url = line.split("listening on ", 1)[1].split()[0]
-        srv.reply("slow", latency=0.5)
-        client = openai.OpenAI(base_url=url + "/v1", api_key=KEY_A, max_retries=0)
-        import threading
-
-        answers: list[str | None] = []
-        t = threading.Thread(target=lambda: answers.append(
-            client.chat.completions.create(model="fast", messages=USER).choices[0].message.content))  # type: ignore[arg-type]
-        t.start()
-        srv.wait_for_requests_sync(1)
-        proc.send_signal(signal.SIGTERM)  # the request in flight still finishes
-        t.join(10)
-        assert answers == ["slow"]
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    logs = proc.stderr.read() if proc.stderr else ""
+        env={**os.environ, "UPSTREAM_KEY": UPSTREAM_OPENAI},
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert "listening on http://127.0.0.1:" in line, line
+            url = line.split("listening on ", 1)[1].split()[0]
+            srv.reply("slow", latency=0.5)
+            client = openai.OpenAI(base_url=url + "/v1", api_key=KEY_A, max_retries=0)
+            OPENED.append(client)
+            answers: list[str | None] = []
+            t = threading.Thread(target=lambda: answers.append(
+                client.chat.completions.create(model="fast", messages=USER).choices[0].message.content))  # type: ignore[arg-type]
+            t.start()
+            srv.wait_for_requests_sync(1)
+            proc.send_signal(signal.SIGTERM)  # the request in flight still finishes
+            t.join(10)
+            assert answers == ["slow"]
+            _, logs = proc.communicate(timeout=10)
+            assert proc.returncode == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     assert "POST /v1/chat/completions 200 model=fast key=team-a" in logs, logs
     assert KEY_A not in logs and UPSTREAM_OPENAI not in logs
 
 
 def test_a_background_gateway_stops_and_releases_its_port(srv: MockServer) -> None:
     gw = llmrail.serve(config_text=config(srv), port=0, background=True)
-    assert repr(gw) == f"Gateway(url={gw.url!r})"
+    assert repr(gw) == f"Gateway(url=\"{gw.url}\")"
     gw.stop()
     started = time.monotonic()
     with pytest.raises(openai.APIConnectionError):
