@@ -26,7 +26,7 @@ use crate::error::{ErrorKind, ExtractionReport, FailedAttempt, LlmError};
 use crate::model::{ChatRequest, ChatResponse, FinishReason, Message, Role, ToolCall, Usage};
 use crate::resilience::{self, CallOptions};
 
-pub use mode::{strict_schema, Answer, Mode};
+pub use mode::{shape, strict_schema, Answer, Mode};
 pub use stream::ExtractStream;
 pub use validate::Schema;
 

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod error;
 pub mod extract;
 pub mod forward;
+pub mod gateway;
 pub mod images;
 pub mod mock;
 pub mod model;
@@ -79,6 +80,8 @@ mod _core {
     use crate::py::extract::{PyExtractStream, PyExtraction, PyJsonSchema};
     #[pymodule_export]
     use crate::py::forward::{PyHttpBody, PyHttpForwarder, PyHttpMeter, PyHttpReply, PyHttpUsage};
+    #[pymodule_export]
+    use crate::py::gateway::PyGateway;
     #[pymodule_export]
     use crate::py::images::{PyGeneratedImage, PyImages, PyImagesResponse, PyImagesSync};
     #[pymodule_export]

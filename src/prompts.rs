@@ -27,6 +27,8 @@ use serde_json::Value;
 use crate::error::{LlmError, Result};
 
 pub use compile::Problem;
+/// The YAML line finder prompt files use; the gateway's config (`crate::gateway`) names lines too.
+pub use lines::{line_of, Step};
 pub use render::Rendered;
 pub use retarget::{apply, retarget, Kept};
 pub use spec::Kind;

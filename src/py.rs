@@ -14,6 +14,7 @@ mod errors;
 pub(crate) mod exit;
 pub(crate) mod extract;
 pub(crate) mod forward;
+pub(crate) mod gateway;
 mod hooks;
 pub(crate) mod images;
 mod json;

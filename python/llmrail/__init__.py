@@ -23,6 +23,7 @@ from ._core import (
     ClientStats,
     Extraction,
     ExtractStream,
+    Gateway,
     GeneratedImage,
     ImagesResponse,
     Prompt,
@@ -42,6 +43,7 @@ from ._core import (
 )
 from ._core import quiesce as _quiesce
 from ._options import BatchRequest, ChatOptions, ExtractOptions
+from ._serve import serve
 from .errors import (
     APIStatusError,
     AuthenticationError,
@@ -102,6 +104,8 @@ __all__ = [
     "CacheStats",
     "ClientStats",
     "metrics_text",
+    "serve",
+    "Gateway",
     "Capabilities",
     "Retry",
     "RateLimit",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m llmrail demo | mock-server | queue | batch | bench | prompts``."""
+"""Command line: ``python -m llmrail demo | mock-server | serve | queue | batch | bench | prompts``."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     from ._batch_cli import add_parser as add_batch_parser
     from ._prompts_cli import add_parser as add_prompts
     from ._queue_cli import add_parser as add_queue
+    from ._serve import add_parser as add_serve
     from .bench.cli import add_parser as add_bench
 
-    for add in (add_queue, add_batch_parser, add_bench, add_prompts):
+    for add in (add_serve, add_queue, add_batch_parser, add_bench, add_prompts):
         add(sub)
     sub.add_parser("mock-server", help="serve the mock OpenAI/Anthropic server until Ctrl-C", add_help=False)
     args, rest = parser.parse_known_args(argv)
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
         from ._demo import run
 
         return run(model=args.model, force_mock=args.mock)
+    if args.command == "serve":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from ._serve import run as serve_main
+
+        return serve_main(args)
     if args.command == "queue":
         from ._queue_cli import run as queue_main
 

@@ -1650,6 +1650,34 @@ class MockServer:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 
 @final
+class Gateway:
+    """``llmrail serve`` running in the background of this process: OpenAI's
+    ``/v1/chat/completions`` and Anthropic's ``/v1/messages`` in front of the library's clients.
+    Use ``llmrail.serve(..., background=True)``."""
+    def __new__(
+        cls,
+        config: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4000,
+        config_text: str | None = None,
+    ) -> Gateway:
+        """Load and check the YAML file ``config`` (or ``config_text``; neither: every
+        ``provider/model`` routes directly), build each virtual model's client and listen on
+        ``host:port`` (0: a free port)."""
+    @property
+    def url(self) -> str:
+        """``http://host:port``: Anthropic clients' base URL; OpenAI clients add ``/v1``."""
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop accepting, let requests in flight finish (up to ``server.shutdown_timeout``),
+        waiting for that at most ``timeout`` seconds."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
+
+@final
 class MockProvider:
     """The script of ``mock/<name>``: ``Client("mock/<name>")`` is answered from it in process.
 

@@ -1,0 +1,503 @@
+//! One request, start to end: route by method and path, check the key (and what it may call and
+//! how often), read the body within its size and time limits, run the chat through the virtual
+//! model's [`Client`] (its fallbacks, retries, limits and breakers), and answer in the
+//! endpoint's wire, whole or streamed. Each request ends in one access-log record (method,
+//! path, status, model, key name, latency), never with a key in it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming as IncomingBody;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::auth::{Caller, Keys};
+use super::body::Body;
+use super::config::{GatewayConfig, ServerConfig};
+use super::errors::{Refusal, Shape};
+use super::request::Incoming;
+use super::{anthropic_wire, openai_wire};
+use crate::client::{Client, ClientConfig};
+use crate::error::Result;
+use crate::model::StreamEvent;
+use crate::resilience::fallback::Retarget;
+use crate::resilience::CallOptions;
+
+/// Clients built on first use for "provider/model" names when the config has no models; past
+/// this many, a name's client is built for its one request and not kept (a caller cycling
+/// through made-up names must not grow the process without bound).
+const DIRECT_CLIENTS: usize = 1024;
+
+/// Streamed pieces buffered between a stream's task and a slow reader.
+const STREAM_BUFFER: usize = 32;
+
+/// Everything the server needs, built once at start.
+pub struct Gateway {
+    /// Virtual models; empty: every "provider/model" routes directly.
+    models: BTreeMap<String, Client>,
+    direct: Mutex<HashMap<String, Client>>,
+    keys: Keys,
+    secrets: Vec<String>,
+    server: ServerConfig,
+}
+
+impl Gateway {
+    /// Build every virtual model's client (an error names the model's line) and hash the keys.
+    pub fn new(cfg: GatewayConfig) -> Result<Self> {
+        Self::with_env(cfg, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// As [`Gateway::new`], the environment given as a lookup (for tests).
+    pub fn with_env(cfg: GatewayConfig, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut models = BTreeMap::new();
+        for (name, client_cfg) in &cfg.models {
+            let client = Client::with_env(client_cfg.clone(), &env)
+                .map_err(|e| cfg.model_error(name, &e))?;
+            models.insert(name.clone(), client);
+        }
+        let mut secrets = cfg.secrets.clone();
+        // Keys the providers read from the environment (direct routes, fallbacks without a key).
+        for var in [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "OPENROUTER_API_KEY",
+            "AZURE_OPENAI_API_KEY",
+            "GEMINI_API_KEY",
+            "GOOGLE_API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
+            secrets.extend(env(var).filter(|v| v.len() >= 4));
+        }
+        Ok(Self {
+            models,
+            direct: Mutex::default(),
+            keys: Keys::new(&cfg.keys),
+            secrets,
+            server: cfg.server,
+        })
+    }
+
+    pub(super) fn shutdown_timeout(&self) -> Duration {
+        self.server.shutdown_timeout
+    }
+
+    pub(super) fn header_timeout(&self) -> Duration {
+        self.server.header_timeout
+    }
+
+    /// The client for the name a caller sent.
+    fn client(&self, model: &str) -> std::result::Result<Client, Refusal> {
+        let unknown = || {
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                format!("The model `{model}` does not exist or you do not have access to it."),
+            )
+        };
+        if !self.models.is_empty() {
+            return self.models.get(model).cloned().ok_or_else(unknown);
+        }
+        if !model.contains('/') {
+            return Err(unknown());
+        }
+        let mut direct = self.direct.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = direct.get(model) {
+            return Ok(c.clone());
+        }
+        let client = Client::new(ClientConfig {
+            model: model.to_string(),
+            ..ClientConfig::default()
+        })
+        .map_err(|e| Refusal::from_error(&e, &self.secrets))?;
+        if direct.len() < DIRECT_CLIENTS {
+            direct.insert(model.to_string(), client.clone());
+        }
+        Ok(client)
+    }
+}
+
+/// What the access log says of a request.
+struct Access {
+    model: Option<String>,
+    key: Option<String>,
+    stream: bool,
+}
+
+/// The `log` target of the access records (the Python logger `llmrail.gateway.access`).
+pub const ACCESS_TARGET: &str = "llmrail::gateway::access";
+
+impl Access {
+    /// One record per request, its facts as key-values (Python's `extra` fields), as the
+    /// library's call records are (`crate::telemetry`): `tracing` would fold them into the
+    /// text. The key is named by its config name only.
+    fn log(&self, method: &Method, path: &str, status: u16, latency: Duration) {
+        let level = log::Level::Info;
+        if !log::log_enabled!(target: ACCESS_TARGET, level) {
+            return;
+        }
+        let model = self.model.as_deref().unwrap_or("-");
+        let key = self.key.as_deref().unwrap_or("-");
+        let method = method.as_str();
+        let latency_ms = latency.as_secs_f64() * 1e3;
+        let stream = self.stream;
+        log::log!(
+            target: ACCESS_TARGET,
+            level,
+            method,
+            path,
+            status,
+            model,
+            key,
+            stream,
+            latency_ms;
+            "{method} {path} {status} model={model} key={key} stream={stream} {latency_ms:.1} ms"
+        );
+    }
+}
+
+/// Answer one request; never fails (every failure is a response).
+pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> {
+    let started = Instant::now();
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let mut access = Access {
+        model: None,
+        key: None,
+        stream: false,
+    };
+    let shape = if path == "/v1/messages" || req.headers().contains_key("anthropic-version") {
+        Shape::Anthropic
+    } else {
+        Shape::OpenAi
+    };
+    let resp = match route(gw, req, shape, &mut access).await {
+        Ok(r) => r,
+        Err(refusal) => refuse(&refusal, shape),
+    };
+    access.log(&method, &path, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+async fn route(
+    gw: &Gateway,
+    req: Request<IncomingBody>,
+    shape: Shape,
+    access: &mut Access,
+) -> std::result::Result<Response<Body>, Refusal> {
+    let path = req.uri().path().to_owned();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
+        (&Method::GET, "/readyz") => Ok(ready(gw).await),
+        (&Method::GET, "/metrics") => {
+            let text = crate::telemetry::metrics_text().await;
+            let mut r = Response::new(Body::Full(Some(Bytes::from(text))));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            Ok(r)
+        }
+        (&Method::GET, "/v1/models") => {
+            let caller = identify(gw, req.headers(), access)?;
+            Ok(models(gw, caller, shape))
+        }
+        (&Method::POST, "/v1/chat/completions" | "/v1/messages") => {
+            let caller = identify(gw, req.headers(), access)?;
+            let body = read_body(gw, req).await?;
+            let incoming = match shape {
+                Shape::OpenAi => openai_wire::parse(&body),
+                Shape::Anthropic => anthropic_wire::parse(&body),
+            }
+            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.message.clone()))?;
+            access.model = Some(incoming.model.clone());
+            access.stream = incoming.stream;
+            if let Some(c) = caller {
+                c.may_call(&incoming.model)
+                    .map_err(|e| Refusal::gateway(&e))?;
+                c.admit().await.map_err(|e| Refusal::gateway(&e))?;
+            }
+            let client = gw.client(&incoming.model)?;
+            if incoming.stream {
+                stream(gw, client, incoming, shape).await
+            } else {
+                chat(gw, client, incoming, shape).await
+            }
+        }
+        (_, "/healthz" | "/readyz" | "/metrics" | "/v1/models") => Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this endpoint answers GET only",
+        )),
+        (_, "/v1/chat/completions" | "/v1/messages") => Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this endpoint answers POST only",
+        )),
+        _ => Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            format!("Unknown request URL: {} {path}", req.method()),
+        )),
+    }
+}
+
+fn identify<'g>(
+    gw: &'g Gateway,
+    headers: &HeaderMap,
+    access: &mut Access,
+) -> std::result::Result<Option<&'g Caller>, Refusal> {
+    let caller = gw
+        .keys
+        .identify(headers)
+        .map_err(|e| Refusal::gateway(&e))?;
+    access.key = caller.map(|c| c.name.clone());
+    Ok(caller)
+}
+
+/// The body, refused if it is larger than the limit or slower than the body timeout.
+async fn read_body(
+    gw: &Gateway,
+    req: Request<IncomingBody>,
+) -> std::result::Result<Bytes, Refusal> {
+    let limit = gw.server.max_body_bytes;
+    let too_large = || {
+        Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the gateway's limit of {limit} bytes"),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let body = Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(gw.server.body_timeout, body.collect()).await {
+        Err(_) => Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive within the gateway's body timeout",
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the request body could not be read",
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// The call's options: each fallback gets the request made again for its own provider.
+fn options(incoming: &Arc<Incoming>) -> CallOptions {
+    let incoming = incoming.clone();
+    CallOptions {
+        retarget: Some(Retarget(Arc::new(move |target: &str, _primary| {
+            let provider = target.split('/').next().unwrap_or(target);
+            incoming.for_target(provider)
+        }))),
+        ..CallOptions::default()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn new_id(shape: Shape) -> String {
+    let n: u128 = rand::random();
+    match shape {
+        Shape::OpenAi => format!("chatcmpl-{n:032x}"),
+        Shape::Anthropic => format!("msg_{n:032x}"),
+    }
+}
+
+async fn chat(
+    gw: &Gateway,
+    client: Client,
+    incoming: Incoming,
+    shape: Shape,
+) -> std::result::Result<Response<Body>, Refusal> {
+    let bad = |e: crate::error::LlmError| Refusal::from_error(&e, &gw.secrets);
+    let req = incoming.for_target(client.provider()).map_err(bad)?;
+    let incoming = Arc::new(incoming);
+    let (answer, _) = client
+        .chat_with(req, options(&incoming))
+        .await
+        .map_err(bad)?;
+    let id = new_id(shape);
+    let body = match shape {
+        Shape::OpenAi => openai_wire::completion(&answer, &id, now_secs(), &incoming.model),
+        Shape::Anthropic => anthropic_wire::message(&answer, &id, &incoming.model),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// Writes one stream in an endpoint's wire.
+enum Writer {
+    OpenAi(openai_wire::ChunkWriter),
+    Anthropic(anthropic_wire::EventWriter),
+}
+
+impl Writer {
+    fn start(&self) -> Bytes {
+        match self {
+            Self::OpenAi(w) => w.start(),
+            Self::Anthropic(w) => w.start(),
+        }
+    }
+    fn event(&mut self, e: &StreamEvent) -> Bytes {
+        match self {
+            Self::OpenAi(w) => w.event(e),
+            Self::Anthropic(w) => w.event(e),
+        }
+    }
+    fn error(&self, refusal: &Refusal) -> Bytes {
+        match self {
+            Self::OpenAi(w) => w.error(&refusal.body(Shape::OpenAi)),
+            Self::Anthropic(w) => w.error(&refusal.body(Shape::Anthropic)),
+        }
+    }
+}
+
+/// A streamed chat: the first event is awaited before answering, so a call that fails before
+/// anything arrived is an ordinary HTTP error; afterwards a failure is the wire's error event.
+async fn stream(
+    gw: &Gateway,
+    client: Client,
+    incoming: Incoming,
+    shape: Shape,
+) -> std::result::Result<Response<Body>, Refusal> {
+    let secrets = gw.secrets.clone();
+    let bad = |e: crate::error::LlmError| Refusal::from_error(&e, &secrets);
+    let req = incoming.for_target(client.provider()).map_err(bad)?;
+    let incoming = Arc::new(incoming);
+    let mut events = client.stream_with(req, options(&incoming)).map_err(bad)?;
+    let first = match events.next().await {
+        Some(Ok(e)) => e,
+        Some(Err(e)) => return Err(bad(e)),
+        None => {
+            return Err(Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "the upstream stream ended before it began",
+            ))
+        }
+    };
+    let id = new_id(shape);
+    let mut writer = match shape {
+        Shape::OpenAi => Writer::OpenAi(openai_wire::ChunkWriter::new(
+            id,
+            now_secs(),
+            incoming.model.clone(),
+            incoming.include_usage,
+        )),
+        Shape::Anthropic => {
+            Writer::Anthropic(anthropic_wire::EventWriter::new(id, incoming.model.clone()))
+        }
+    };
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let mut head = writer.start().to_vec();
+    head.extend_from_slice(&writer.event(&first));
+    let finished = matches!(first, StreamEvent::Done { .. });
+    tokio::spawn(async move {
+        // A reader that went away closes the channel: the stream (and the upstream request)
+        // is dropped with this task.
+        if tx.send(Bytes::from(head)).await.is_err() || finished {
+            return;
+        }
+        while let Some(next) = events.next().await {
+            let piece = match next {
+                Ok(e) => {
+                    let done = matches!(e, StreamEvent::Done { .. });
+                    let piece = writer.event(&e);
+                    if tx.send(piece).await.is_err() || done {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => writer.error(&Refusal::from_error(&e, &secrets)),
+            };
+            let _ = tx.send(piece).await;
+            return;
+        }
+    });
+    let mut r = Response::new(Body::Channel(rx));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert("cache-control", HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+async fn ready(gw: &Gateway) -> Response<Body> {
+    let mut all_ready = true;
+    let mut report = serde_json::Map::new();
+    for (name, client) in &gw.models {
+        let states = client.health().await.unwrap_or_default();
+        // Ready while some target of the model would be tried.
+        let usable = states
+            .iter()
+            .any(|s| s.state != crate::resilience::breaker::State::Open);
+        all_ready &= usable || states.is_empty();
+        let targets: Vec<Value> = states
+            .iter()
+            .map(|s| json!({"name": s.name, "breaker": s.state.as_str()}))
+            .collect();
+        report.insert(name.clone(), json!({"ready": usable, "targets": targets}));
+    }
+    let status = if all_ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &json!({"ready": all_ready, "models": report}))
+}
+
+/// The virtual models the caller may call, in the shape of the SDK asking.
+fn models(gw: &Gateway, caller: Option<&Caller>, shape: Shape) -> Response<Body> {
+    let names: Vec<&String> = gw
+        .models
+        .keys()
+        .filter(|m| caller.is_none_or(|c| c.may_call(m).is_ok()))
+        .collect();
+    let body = match shape {
+        Shape::OpenAi => json!({"object": "list", "data": names.iter().map(|n| json!({
+            "id": n, "object": "model", "created": 0, "owned_by": "llmrail",
+        })).collect::<Vec<_>>()}),
+        Shape::Anthropic => json!({
+            "data": names.iter().map(|n| json!({
+                "id": n, "type": "model", "display_name": n,
+                "created_at": "1970-01-01T00:00:00Z",
+            })).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": names.first(),
+            "last_id": names.last(),
+        }),
+    };
+    json_response(StatusCode::OK, &body)
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+    let bytes = Bytes::from(body.to_string());
+    let mut r = Response::new(Body::Full(Some(bytes)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn refuse(refusal: &Refusal, shape: Shape) -> Response<Body> {
+    let mut r = json_response(refusal.status, &refusal.body(shape));
+    if let Some(wait) = refusal.retry_after {
+        let secs = wait.as_secs_f64().ceil().max(1.0);
+        if let Ok(v) = HeaderValue::from_str(&format!("{secs:.0}")) {
+            r.headers_mut().insert(RETRY_AFTER, v);
+        }
+    }
+    r
+}
