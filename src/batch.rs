@@ -23,6 +23,7 @@ mod gemini;
 mod job;
 mod openai;
 mod outcome;
+mod recover;
 mod state;
 mod stats;
 mod store;
@@ -152,6 +153,21 @@ pub(crate) struct Polled {
     /// OpenAI: where the answers and the failures are, once written.
     pub output_file: Option<String>,
     pub error_file: Option<String>,
+    /// What the create left on it to find it by: OpenAI's `metadata.llmrail_token`, Gemini's
+    /// `displayName` (Anthropic keeps nothing of the kind).
+    pub tag: Option<String>,
+}
+
+/// One page of a provider's list of batches, and the cursor of the next page.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Page {
+    pub batches: Vec<Polled>,
+    pub next: Option<String>,
+}
+
+/// A cursor or page token as a query value: everything but unreserved characters escaped.
+pub(crate) fn query_value(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// A provider batch API (which providers have one is the catalogue's fact), and its limits per

@@ -513,3 +513,60 @@ async def test_extract_batch_hands_back_the_error_of_an_item_that_never_validate
     )
     assert a == {"city": "Paris"}
     assert isinstance(b, llmrail.ExtractionError) and b.attempts == 2
+
+
+DIES_IN_CREATE = textwrap.dedent(
+    """
+    import asyncio, sys
+    import llmrail
+
+    async def main():
+        client = llmrail.Client(sys.argv[1], base_url=sys.argv[2], api_key=sys.argv[3])
+        reqs = [{"custom_id": f"r{i}", "messages": f"question {i}", "max_tokens": 20} for i in range(5)]
+        await client.submit_batch(reqs, store=sys.argv[4])
+        print("the create was answered", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "create", "listing"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic_base_url", "/v1/messages/batches", "/v1/messages/batches"),
+        ("openai/gpt-4.1", "openai_base_url", "/v1/batches", "/v1/batches"),
+        ("gemini/gemini-2.5-flash", "url", ":batchGenerateContent", "/v1beta/batches"),
+    ],
+)
+async def test_a_process_killed_between_the_create_and_saving_its_answer_is_resumed_onto_the_same_batch(
+    srv: MockServer, tmp_path: Path, model: str, base: str, create: str, listing: str
+) -> None:
+    # The mock makes the batch, then holds its answer back: the child is killed in that gap, so
+    # the provider has a batch its store never heard of.
+    srv.batch_settings(processing=0.3, create_delay=60)
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DIES_IN_CREATE, model, getattr(srv, base), API_KEY, str(store)
+    )
+    deadline = time.monotonic() + 20
+    while posts(srv, create) < 1:
+        assert time.monotonic() < deadline, "the child never sent its create"
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    srv.batch_settings(processing=0.3)
+
+    (kept,) = llmrail.BatchStore(store).jobs()
+    assert kept["provider_batch_ids"] == [] and kept["counts"]["pending"] == 5
+    job = await llmrail.BatchJob.resume(kept["id"], store=store, api_key=API_KEY)
+    await job.wait(poll_interval=0.05, timeout=20)
+    results = job.results()
+    for i, r in enumerate(results):
+        assert isinstance(r, llmrail.ChatResponse), r
+        assert r.text == f"mock reply to: question {i}" and r.attempts == 1
+    # Exactly one provider batch: the one the killed process made, found through the list.
+    assert posts(srv, create) == 1
+    assert len(job.provider_batch_ids) == 1
+    lists = [r for r in srv.requests if r["method"] == "GET" and r["path"].endswith(listing)]
+    assert len(lists) == 1

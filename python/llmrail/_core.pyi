@@ -659,7 +659,9 @@ class BatchJob:
         """When the job was submitted, in Unix seconds."""
     @property
     def expires_at(self) -> float | None:
-        """When the provider gives up on unprocessed items (Unix seconds); None in concurrent mode."""
+        """When the provider gives up on unprocessed items (Unix seconds), as the provider says;
+        Gemini's batch names no deadline, so there it is the creation time plus the 48 hours
+        Google's batch guide gives. None in concurrent mode."""
     @property
     def provider_batch_ids(self) -> list[str]:
         """The ids of the provider batches made so far (retries make more)."""
@@ -1631,10 +1633,12 @@ class MockServer:
         processing: float = 0.0,
         outcomes: Mapping[str, Sequence[str]] | None = None,
         available: bool = True,
+        create_delay: float = 0.0,
     ) -> None:
         """How provider batches behave: seconds from create to ended, and per custom_id one
         outcome per submission ("succeeded", "expired", or an error type); ``available=False``:
-        no batch API (every batch endpoint answers 404)."""
+        no batch API (every batch endpoint answers 404); ``create_delay``: seconds a create's
+        answer is held back after its batch exists."""
     @property
     def disconnects(self) -> int:
         """Requests the client abandoned before the response was complete."""

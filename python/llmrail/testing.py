@@ -359,6 +359,7 @@ class MockServer(_Scripted):
         processing: float = 0.0,
         outcomes: Mapping[str, Sequence[str]] | None = None,
         available: bool = True,
+        create_delay: float = 0.0,
     ) -> MockServer:
         """How provider batches (Anthropic's and OpenAI's batch APIs) behave from now on.
 
@@ -367,8 +368,12 @@ class MockServer(_Scripted):
         echo), ``"expired"``, or an error type such as ``"overloaded_error"`` or
         ``"invalid_request_error"``. Items not named succeed. ``available=False``: the server
         has no batch API, every batch endpoint answers 404 (as an OpenAI-compatible one does).
+        ``create_delay``: seconds the answer to a create is held back after its batch exists (a
+        client killed in that time made a batch it never heard of).
         """
-        self._server.batch_settings(processing=processing, outcomes=outcomes, available=available)
+        self._server.batch_settings(
+            processing=processing, outcomes=outcomes, available=available, create_delay=create_delay
+        )
         return self
 
     async def wait_for_disconnects(self, n: int, *, timeout: float = 5.0) -> None:

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::outcome::{status_of, Outcome};
-use super::{Counts, Polled, Status};
+use super::{Counts, Page, Polled, Status};
 use crate::error::{LlmError, Result};
 use crate::providers::{join_url, parse_json, Endpoint};
 use crate::wire::HttpRequest;
@@ -188,7 +188,40 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
         expires_at: w.expires_at.as_deref().and_then(rfc3339),
         output_file: None,
         error_file: None,
+        tag: None,
     })
+}
+
+/// One page of the workspace's batches, newest first (`limit` 100, the most it allows), after
+/// the batch `after` when given.
+pub(super) fn list(ep: &Endpoint, headers: &HeaderMap, after: Option<&str>) -> HttpRequest {
+    let mut path = "v1/messages/batches?limit=100".to_string();
+    if let Some(after) = after {
+        path.push_str("&after_id=");
+        path.push_str(&super::query_value(after));
+    }
+    request(ep, headers, Method::GET, &path, Bytes::new())
+}
+
+#[derive(Deserialize)]
+struct WireList {
+    data: Vec<Box<RawValue>>,
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    last_id: Option<String>,
+}
+
+/// A page of the list: its batches, and the cursor of the next page when there is one.
+pub(super) fn parse_list(body: &[u8]) -> Result<Page> {
+    let w: WireList = parse_json(body, "the list of message batches")?;
+    let batches = w
+        .data
+        .iter()
+        .map(|b| parse_batch(b.get().as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    let next = w.last_id.filter(|_| w.has_more);
+    Ok(Page { batches, next })
 }
 
 #[derive(Deserialize)]

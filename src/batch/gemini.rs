@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::outcome::Outcome;
-use super::{Counts, Polled, Status};
+use super::{Counts, Page, Polled, Status};
 use crate::error::{LlmError, Result};
 use crate::providers::{join_url, parse_json, Endpoint};
 use crate::wire::HttpRequest;
@@ -117,6 +117,8 @@ struct WireBatch<'a> {
     #[serde(default)]
     create_time: Option<String>,
     #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
     batch_stats: Option<WireStats>,
     #[serde(default, borrow)]
     output: Option<WireOutput<'a>>,
@@ -175,6 +177,13 @@ fn int64(v: &Option<Value>) -> u64 {
         _ => 0,
     }
 }
+
+/// How long a batch may run or wait before it ends expired. The batch resource names no
+/// deadline (`GenerateContentBatch` has `createTime`, `updateTime`, `endTime`, no expiry), so
+/// the deadline is computed from `createTime` and the lifetime Google's batch guide gives
+/// (ai.google.dev/gemini-api/docs/batch-api: a job running or pending for more than 48 hours
+/// expires).
+const LIFETIME: f64 = 48.0 * 3600.0;
 
 /// A batch id without the `batches/` of its resource name.
 fn id_of(name: &str) -> &str {
@@ -239,11 +248,42 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
         status,
         counts,
         created_at,
-        // The batch object names no deadline.
-        expires_at: None,
+        expires_at: created_at.map(|t| t + LIFETIME),
         output_file: None,
         error_file: None,
+        tag: meta.and_then(|m| m.display_name),
     })
+}
+
+/// One page of the project's batch operations (`pageSize` 100), from `page_token` when given.
+pub(super) fn list(ep: &Endpoint, headers: &HeaderMap, page_token: Option<&str>) -> HttpRequest {
+    let mut path = "v1beta/batches?pageSize=100".to_string();
+    if let Some(token) = page_token {
+        path.push_str("&pageToken=");
+        path.push_str(&super::query_value(token));
+    }
+    request(ep, headers, Method::GET, &path, Bytes::new())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireList {
+    #[serde(default)]
+    operations: Vec<Box<RawValue>>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// A page of the list (a `ListOperationsResponse`): its batches, and the next page's token.
+pub(super) fn parse_list(body: &[u8]) -> Result<Page> {
+    let w: WireList = parse_json(body, "the list of batches")?;
+    let batches = w
+        .operations
+        .iter()
+        .map(|b| parse_batch(b.get().as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    let next = w.next_page_token.filter(|t| !t.is_empty());
+    Ok(Page { batches, next })
 }
 
 /// The inline responses of an ended batch's operation, one outcome per item, joined on the
@@ -358,6 +398,8 @@ mod tests {
         assert_eq!(p.id, "abc");
         assert_eq!(p.status, Status::Running);
         assert_eq!(p.created_at, Some(1_736_661_554.0));
+        // Not in the resource: its creation time plus the guide's 48 hours.
+        assert_eq!(p.expires_at, Some(1_736_661_554.0 + 48.0 * 3600.0));
         let c = p.counts.unwrap();
         assert_eq!((c.pending, c.succeeded, c.errored), (1, 1, 1));
     }

@@ -12,6 +12,7 @@
 //! the last completed change wrote it; a provider batch whose create was answered is recorded
 //! before anything else is awaited.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -19,9 +20,9 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use super::outcome::{decode, ItemResult, Outcome};
-use super::state::{Item, Meta, Place, Remote, State};
+use super::state::{Creating, Item, Meta, Place, Remote, State};
 use super::store::Store;
-use super::{anthropic, concurrent, gemini, openai, stats};
+use super::{anthropic, concurrent, gemini, openai, recover, stats};
 use super::{custom_ids, now, split, Api, BatchRequest, JobInfo, Mode, Polled, Status};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -134,6 +135,7 @@ impl BatchJob {
             remotes: Vec::new(),
             cancel_requested: false,
             betas,
+            creating: None,
         };
         let mut state = State::new(meta, items);
         state.requests = kept;
@@ -271,6 +273,7 @@ impl BatchJob {
         let Some(api) = self.lock().meta.api else {
             return Ok(());
         };
+        self.recover(api).await?;
         let (pending, sizes): (Vec<usize>, Vec<usize>) = {
             let state = self.lock();
             if state.meta.cancel_requested {
@@ -289,28 +292,34 @@ impl BatchJob {
             let Some(chunk) = pending.get(run) else {
                 continue;
             };
-            let polled = self.create(api, chunk).await?;
-            let mut state = self.lock();
-            let remote = state.meta.remotes.len();
-            state.meta.expires_at = match (state.meta.expires_at, polled.expires_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            state.meta.remotes.push(Remote {
-                id: polled.id,
-                items: chunk.to_vec(),
-                status: polled.status,
-                counts: polled.counts,
-                output_file: polled.output_file,
-                error_file: polled.error_file,
-                collected: false,
-            });
-            for &i in chunk {
-                if let Some(item) = state.items.get_mut(i) {
-                    item.attempts += 1;
+            // The intent is saved before the request goes: a process that dies before the
+            // answer is saved leaves it, and the next step finds the batch instead of paying
+            // for these items twice.
+            let token = random_hex(24);
+            {
+                let mut state = self.lock();
+                state.meta.creating = Some(Creating {
+                    token: token.clone(),
+                    items: chunk.to_vec(),
+                    at: now(),
+                });
+                if let Some(store) = &self.store {
+                    store.save(&mut state)?;
                 }
-                state.set(i, Place::Submitted { remote });
             }
+            let polled = match self.create(api, chunk, &token).await {
+                Ok(polled) => polled,
+                Err(e) => {
+                    // An answer came back (an error status): no batch was made.
+                    if e.status.is_some() {
+                        self.lock().meta.creating = None;
+                    }
+                    return Err(e);
+                }
+            };
+            let mut state = self.lock();
+            state.meta.creating = None;
+            record(&mut state, chunk, polled);
             if let Some(store) = &self.store {
                 store.save(&mut state)?;
             }
@@ -318,8 +327,67 @@ impl BatchJob {
         Ok(())
     }
 
+    /// A create was sent whose answer was never saved: look through the provider's recent
+    /// batches for the one it made (see `recover.rs`) and keep it as the job's; when none is
+    /// found, its items are simply still pending. A failed listing leaves the record, so the
+    /// next step looks again rather than creating blind.
+    async fn recover(&self, api: Api) -> Result<()> {
+        let Some(creating) = self.lock().meta.creating.clone() else {
+            return Ok(());
+        };
+        let mut known: HashSet<String> = self.provider_batch_ids().into_iter().collect();
+        if let Some(store) = &self.store {
+            for job in store.jobs()? {
+                known.extend(job.provider_batch_ids);
+            }
+        }
+        let headers = self.headers()?;
+        let target = self.client.primary();
+        let ep = target.endpoint();
+        let mut listed = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..recover::MAX_PAGES {
+            let req = match api {
+                Api::Anthropic => anthropic::list(ep, &headers, cursor.as_deref()),
+                Api::OpenAi => openai::list(ep, &headers, cursor.as_deref()),
+                Api::Gemini => gemini::list(ep, &headers, cursor.as_deref()),
+            };
+            let body = target.send_raw(req).await?;
+            let page = match api {
+                Api::Anthropic => anthropic::parse_list(&body)?,
+                Api::OpenAi => openai::parse_list(&body)?,
+                Api::Gemini => gemini::parse_list(&body)?,
+            };
+            // Anthropic and OpenAI list newest first; Gemini does not say, so its pages are
+            // read to the end (or the cap).
+            let older = api != Api::Gemini && recover::past(&creating, &page.batches);
+            listed.extend(page.batches);
+            match page.next {
+                Some(next) if !older => cursor = Some(next),
+                _ => break,
+            }
+        }
+        let found = recover::pick(api, &creating, &listed, &known);
+        let mut state = self.lock();
+        state.meta.creating = None;
+        if let recover::Found::Batch(polled) = found {
+            tracing::info!(batch = %polled.id, "found the provider batch an interrupted create made");
+            let items: Vec<usize> = creating
+                .items
+                .iter()
+                .copied()
+                .filter(|&i| state.items.get(i).map(|it| &it.place) == Some(&Place::Pending))
+                .collect();
+            record(&mut state, &items, polled);
+        }
+        if let Some(store) = &self.store {
+            store.save(&mut state)?;
+        }
+        Ok(())
+    }
+
     /// Create one provider batch of these items.
-    async fn create(&self, api: Api, chunk: &[usize]) -> Result<Polled> {
+    async fn create(&self, api: Api, chunk: &[usize], token: &str) -> Result<Polled> {
         let target = self.client.primary();
         let ep = target.endpoint();
         let headers = self.headers()?;
@@ -349,12 +417,12 @@ impl BatchJob {
                     .await?;
                 let file_id = openai::parse_file(&up)?;
                 let body = target
-                    .send_raw(openai::create(ep, &headers, &file_id))
+                    .send_raw(openai::create(ep, &headers, &file_id, token))
                     .await?;
                 openai::parse_batch(&body)
             }
             Api::Gemini => {
-                let name = format!("llmrail-{}", self.lock().meta.id);
+                let name = recover::tag(api, token);
                 let body = target
                     .send_raw(gemini::create(ep, &headers, &name, &items)?)
                     .await?;
@@ -671,6 +739,30 @@ impl BatchJob {
             }
         }
         Ok((usage, cost))
+    }
+}
+
+/// Keep the provider batch `polled` as the job's, carrying `items` (each one attempt more).
+fn record(state: &mut State, items: &[usize], polled: Polled) {
+    let remote = state.meta.remotes.len();
+    state.meta.expires_at = match (state.meta.expires_at, polled.expires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    state.meta.remotes.push(Remote {
+        id: polled.id,
+        items: items.to_vec(),
+        status: polled.status,
+        counts: polled.counts,
+        output_file: polled.output_file,
+        error_file: polled.error_file,
+        collected: false,
+    });
+    for &i in items {
+        if let Some(item) = state.items.get_mut(i) {
+            item.attempts += 1;
+        }
+        state.set(i, Place::Submitted { remote });
     }
 }
 

@@ -6,6 +6,8 @@
 //! `batch_cancelled` for unfinished items). A batch can end `completed` with no output file
 //! when every item failed. Translation only: the engine (`job.rs`) sends.
 
+use std::collections::HashMap;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
@@ -13,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::outcome::Outcome;
-use super::{Counts, Polled, Status};
+use super::{Counts, Page, Polled, Status};
 use crate::error::{LlmError, Result};
 use crate::providers::{join_url, parse_json, Endpoint};
 use crate::wire::HttpRequest;
@@ -93,8 +95,20 @@ pub(super) fn parse_file(body: &[u8]) -> Result<String> {
     Ok(parse_json::<WireFile>(body, "the uploaded file")?.id)
 }
 
-pub(super) fn create(ep: &Endpoint, headers: &HeaderMap, file_id: &str) -> HttpRequest {
-    let body = json!({"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h"});
+/// The `metadata` key the create's token goes under (OpenAI keeps up to 16 pairs a batch and
+/// answers them back on every batch object, the list's included).
+const TOKEN_KEY: &str = "llmrail_token";
+
+/// The create, with `token` in its `metadata` (how a resume finds the batch if the answer to
+/// this request was never saved).
+pub(super) fn create(
+    ep: &Endpoint,
+    headers: &HeaderMap,
+    file_id: &str,
+    token: &str,
+) -> HttpRequest {
+    let body = json!({"input_file_id": file_id, "endpoint": ENDPOINT, "completion_window": "24h",
+                      "metadata": {TOKEN_KEY: token}});
     request(
         ep,
         headers.clone(),
@@ -148,6 +162,8 @@ struct WireBatch {
     expires_at: Option<f64>,
     #[serde(default)]
     request_counts: Option<WireCounts>,
+    #[serde(default)]
+    metadata: Option<HashMap<String, Value>>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +211,45 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
         expires_at: w.expires_at,
         output_file: w.output_file_id,
         error_file: w.error_file_id,
+        tag: w
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(TOKEN_KEY))
+            .and_then(Value::as_str)
+            .map(str::to_string),
     })
+}
+
+/// One page of the organisation's batches, newest first (`limit` 100, the most it allows),
+/// after the batch `after` when given.
+pub(super) fn list(ep: &Endpoint, headers: &HeaderMap, after: Option<&str>) -> HttpRequest {
+    let mut path = "batches?limit=100".to_string();
+    if let Some(after) = after {
+        path.push_str("&after=");
+        path.push_str(&super::query_value(after));
+    }
+    request(ep, headers.clone(), Method::GET, &path, Bytes::new())
+}
+
+#[derive(Deserialize)]
+struct WireList {
+    data: Vec<Box<RawValue>>,
+    #[serde(default)]
+    has_more: bool,
+    #[serde(default)]
+    last_id: Option<String>,
+}
+
+/// A page of the list: its batches, and the cursor of the next page when there is one.
+pub(super) fn parse_list(body: &[u8]) -> Result<Page> {
+    let w: WireList = parse_json(body, "the list of batches")?;
+    let batches = w
+        .data
+        .iter()
+        .map(|b| parse_batch(b.get().as_bytes()))
+        .collect::<Result<Vec<_>>>()?;
+    let next = w.last_id.filter(|_| w.has_more);
+    Ok(Page { batches, next })
 }
 
 #[derive(Deserialize)]

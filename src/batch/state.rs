@@ -72,6 +72,23 @@ pub(crate) struct Meta {
     /// Message Batches take them on the create request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub betas: Vec<String>,
+    /// A provider batch create that was (or was about to be) sent and whose answer is not
+    /// saved yet: written before the request goes, cleared with the answer's save. A resume
+    /// that finds one looks for that batch at the provider before creating another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating: Option<Creating>,
+}
+
+/// A provider batch create in flight, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Creating {
+    /// Unique to this create; sent where the provider keeps it (OpenAI's batch `metadata`,
+    /// Gemini's `displayName`), so the batch can be found by it.
+    pub token: String,
+    /// The job's items the batch carries.
+    pub items: Vec<usize>,
+    /// Unix seconds (this machine's clock) just before the request was sent.
+    pub at: f64,
 }
 
 pub(crate) struct State {

@@ -4,7 +4,11 @@
 //! Gemini batch mode (`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}`,
 //! `/v1beta/batches/{id}:cancel`, shapes from Google's OpenAPI export), with
 //! the shapes the real services answer (copied from recorded traffic: the curator cassettes
-//! in `tests/data/real-batches/curator/`).
+//! in `tests/data/real-batches/curator/`). A `GET` of each collection lists its batches newest
+//! first, paged as each API pages (the list shapes are the specs': Anthropic's curated
+//! `ListMessageBatchesResponse`, OpenAI's `ListBatchesResponse`, Google's
+//! `ListOperationsResponse`), with the `metadata` (OpenAI) or `displayName` (Gemini) the
+//! create gave.
 //!
 //! A batch is answered when it is created: each item's outcome is taken from
 //! [`BatchSettings::outcomes`] by custom id (one entry per submission, so an item can fail the
@@ -37,6 +41,8 @@ pub(crate) struct Served {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Bytes,
+    /// How long the server holds the answer back (a create under `create_delay`).
+    pub delay: Duration,
 }
 
 impl Served {
@@ -50,6 +56,7 @@ impl Served {
             status: 200,
             content_type,
             body,
+            delay: Duration::ZERO,
         }
     }
 
@@ -61,6 +68,7 @@ impl Served {
             status,
             content_type: "application/json",
             body: Bytes::from(body.to_string()),
+            delay: Duration::ZERO,
         }
     }
 }
@@ -80,6 +88,10 @@ pub struct BatchSettings {
     /// server without one (vLLM, a proxy) does.
     #[serde(default)]
     pub absent: bool,
+    /// Seconds a create's answer is held back after its batch exists: a client that dies in
+    /// that time has made a batch it never heard of (what a resume must find, not redo).
+    #[serde(default)]
+    pub create_delay: f64,
 }
 
 /// What became of one item.
@@ -111,6 +123,11 @@ pub(crate) struct MockBatch {
     /// OpenAI: the batch's files, once written.
     files: Option<(Option<String>, Option<String>)>,
     input_file: String,
+    /// Its place in creation order (lists show newest first).
+    seq: u64,
+    /// What the create named it by: OpenAI's `metadata` (an object, or null), Gemini's
+    /// `displayName`.
+    label: Value,
 }
 
 impl MockBatch {
@@ -125,6 +142,7 @@ pub(crate) struct Batches {
     settings: BatchSettings,
     batches: HashMap<String, MockBatch>,
     files: HashMap<String, Bytes>,
+    created: u64,
 }
 
 impl Shared {
@@ -138,6 +156,7 @@ pub(crate) fn respond(
     shared: &Shared,
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Option<Served> {
@@ -157,7 +176,7 @@ pub(crate) fn respond(
         return Some(Served::error(wire, 404, &message));
     }
     if gemini {
-        return Some(gemini::respond(shared, method, path, headers, body));
+        return Some(gemini::respond(shared, method, path, query, headers, body));
     }
     let (wire, rest) = if let Some(i) = path.find("/messages/batches") {
         (Wire::Anthropic, path.get(i + "/messages/batches".len()..)?)
@@ -182,6 +201,7 @@ pub(crate) fn respond(
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let prepared = match (method, parts.as_slice()) {
         (&Method::POST, [""]) => create(shared, wire, headers, body),
+        (&Method::GET, [""]) => Ok(list(shared, wire, query)),
         (&Method::GET, [id]) => with_batch(shared, wire, id, |b, files| Ok(show(b, files))),
         (&Method::POST, [id, "cancel"]) => with_batch(shared, wire, id, |b, files| {
             if !b.ended() {
@@ -238,6 +258,14 @@ fn with_batch(
 fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answer {
     let request: Map<String, Value> = serde_json::from_slice(body)
         .map_err(|e| (400, format!("The request body is not a JSON object: {e}")))?;
+    let label = match wire {
+        Wire::Gemini => request
+            .get("batch")
+            .and_then(|b| b.get("displayName"))
+            .cloned()
+            .unwrap_or(Value::Null),
+        _ => request.get("metadata").cloned().unwrap_or(Value::Null),
+    };
     let (items, input_file) = match wire {
         Wire::Anthropic => (anthropic::requests(&request)?, String::new()),
         Wire::Gemini => (gemini::requests(&request)?, String::new()),
@@ -311,11 +339,95 @@ fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answ
         cancelled: None,
         files: None,
         input_file,
+        seq: 0,
+        label,
     };
     let mut state = shared.lock();
-    let shown = show(&mut batch, &mut state.batches.files);
+    state.batches.created += 1;
+    batch.seq = state.batches.created;
+    let mut shown = show(&mut batch, &mut state.batches.files);
+    shown.delay =
+        crate::duration::from_secs(state.batches.settings.create_delay).unwrap_or_default();
     state.batches.batches.insert(id, batch);
     Ok(shown)
+}
+
+/// A query's value for `key`, decoded.
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The list of one wire's batches, newest first, a page at a time: Anthropic's `limit` (20 by
+/// default, at most 100) and `after_id`, with `data`, `has_more`, `first_id`, `last_id`;
+/// OpenAI's `limit` and `after`, the same plus `"object": "list"`; Gemini's `pageSize` and
+/// `pageToken`, with `operations` and `nextPageToken` (a `ListOperationsResponse`).
+fn list(shared: &Shared, wire: Wire, query: Option<&str>) -> Served {
+    let (size_key, cursor_key) = match wire {
+        Wire::Anthropic => ("limit", "after_id"),
+        Wire::Gemini => ("pageSize", "pageToken"),
+        _ => ("limit", "after"),
+    };
+    let limit = query_param(query, size_key)
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let after = query_param(query, cursor_key);
+    let mut state = shared.lock();
+    let all = &mut state.batches;
+    let mut ids: Vec<(u64, String)> = all
+        .batches
+        .values()
+        .filter(|b| b.wire == wire)
+        .map(|b| (b.seq, b.id.clone()))
+        .collect();
+    ids.sort_by_key(|b| std::cmp::Reverse(b.0));
+    let start = match &after {
+        Some(after) => ids
+            .iter()
+            .position(|(_, id)| id == after)
+            .map_or(ids.len(), |p| p + 1),
+        None => 0,
+    };
+    let page: Vec<String> = ids
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let has_more = start + page.len() < ids.len();
+    let data: Vec<Value> = page
+        .iter()
+        .filter_map(|id| {
+            let b = all.batches.get_mut(id)?;
+            Some(match b.wire {
+                Wire::Anthropic => anthropic::batch(b),
+                Wire::Gemini => gemini::operation(b),
+                _ => openai::batch(b, &mut all.files),
+            })
+        })
+        .collect();
+    let (first, last) = (page.first().cloned(), page.last().cloned());
+    json(&match wire {
+        Wire::Gemini => {
+            let mut out = serde_json::json!({"operations": data});
+            if let (true, Some(last)) = (has_more, last) {
+                out["nextPageToken"] = Value::String(last);
+            }
+            out
+        }
+        Wire::Anthropic => {
+            serde_json::json!({"data": data, "has_more": has_more, "first_id": first, "last_id": last})
+        }
+        _ => serde_json::json!({"object": "list", "data": data, "first_id": first, "last_id": last,
+                                "has_more": has_more}),
+    })
 }
 
 /// RFC 3339 in UTC, as Anthropic writes times.

@@ -83,9 +83,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
         &shared,
         &parts.method,
         parts.uri.path(),
+        parts.uri.query(),
         &parts.headers,
         &bytes,
     ) {
+        if !served.delay.is_zero() {
+            tokio::time::sleep(served.delay).await;
+        }
         let mut prepared = Prepared::typed(served.wire, served.content_type, served.body);
         prepared.status =
             StatusCode::from_u16(served.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

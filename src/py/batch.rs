@@ -266,6 +266,8 @@ impl PyBatchJob {
         self.inner.info().created_at
     }
 
+    /// The provider's deadline; Gemini's (which its batch does not name) is computed from the
+    /// creation time and the guide's 48 hours.
     #[getter]
     fn expires_at(&self) -> Option<f64> {
         self.inner.info().expires_at

@@ -69,12 +69,14 @@ impl PyMockServer {
     /// per custom_id a list of outcomes, one per submission ("succeeded", "expired", or an error
     /// type such as "overloaded_error").
     /// `available=False`: the server has no batch API (every batch endpoint answers 404).
-    #[pyo3(signature = (*, processing = 0.0, outcomes = None, available = true))]
+    /// `create_delay`: seconds a create's answer is held back after its batch exists.
+    #[pyo3(signature = (*, processing = 0.0, outcomes = None, available = true, create_delay = 0.0))]
     fn batch_settings(
         &self,
         processing: f64,
         outcomes: Option<&Bound<'_, PyAny>>,
         available: bool,
+        create_delay: f64,
     ) -> PyResult<()> {
         let outcomes = match outcomes {
             Some(o) if !o.is_none() => super::json::to_value(o, "outcomes")?,
@@ -82,7 +84,8 @@ impl PyMockServer {
         };
         self.inner
             .set_batch_json(serde_json::json!({
-                "processing": processing, "outcomes": outcomes, "absent": !available
+                "processing": processing, "outcomes": outcomes, "absent": !available,
+                "create_delay": create_delay
             }))
             .map_err(to_py_err)
     }

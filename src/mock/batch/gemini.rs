@@ -18,12 +18,13 @@ const BATCH_TYPE: &str =
 const RESPONSE_TYPE: &str =
     "type.googleapis.com/google.ai.generativelanguage.v1main.BatchGenerateContentResponse";
 
-/// `POST .../models/{model}:batchGenerateContent`, `GET .../batches/{id}`,
-/// `POST .../batches/{id}:cancel`.
+/// `POST .../models/{model}:batchGenerateContent`, `GET .../batches` (the list),
+/// `GET .../batches/{id}`, `POST .../batches/{id}:cancel`.
 pub(super) fn respond(
     shared: &Shared,
     method: &Method,
     path: &str,
+    query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Served {
@@ -34,6 +35,9 @@ pub(super) fn respond(
         .find("/batches/")
         .and_then(|i| path.get(i + "/batches/".len()..));
     let answer = match (method, batch) {
+        (&Method::GET, None) if path.ends_with("/batches") => {
+            Ok(super::list(shared, Wire::Gemini, query))
+        }
         (&Method::POST, None) => create(shared, Wire::Gemini, headers, body),
         (&Method::POST, Some(rest)) if rest.ends_with(":cancel") => {
             let id = rest.trim_end_matches(":cancel");
@@ -119,7 +123,7 @@ pub(super) fn operation(b: &mut MockBatch) -> Value {
         "@type": BATCH_TYPE,
         "model": "models/gemini-2.5-flash",
         "name": name,
-        "displayName": "llmrail mock batch",
+        "displayName": b.label.as_str().unwrap_or("llmrail mock batch"),
         "createTime": rfc3339(b.created_unix),
         "updateTime": rfc3339(b.created_unix),
         "batchStats": {

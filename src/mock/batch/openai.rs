@@ -193,6 +193,7 @@ pub(super) fn batch(
             "completed": done(|f| matches!(f, Fate::Succeeded(_))),
             "failed": done(|f| matches!(f, Fate::Errored(_))),
         },
+        "metadata": b.label,
     })
 }
 
