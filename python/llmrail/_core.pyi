@@ -310,7 +310,7 @@ class StreamEvent:
         """On "done": the provider's request id."""
     @property
     def response_id(self) -> str | None:
-        """On "done": the provider's id of the answer (``msg_...``, ``chatcmpl-...``), if its stream gives one."""
+        """On "done": the provider's id of the answer (``msg_...``, ``chatcmpl-...``), when it has one."""
     @property
     def cost_usd(self) -> float | None:
         """On "done": USD, or ``None`` for a model without a price."""
@@ -769,8 +769,9 @@ class Client:
         ``on_request(options)`` as the call starts, then ``on_response(options, response)`` or
         ``on_error(options, error)``; ``options`` is a dict of ``model``, ``messages`` and the
         call's keyword arguments; ``response`` is the ``ChatResponse``, a stream's ``done``
-        ``StreamEvent``, or an extraction's ``Extraction``. They run on a thread of llmrail's own, so a slow hook never delays a call,
-        and one that raises is logged on the ``llmrail`` logger without affecting the call.
+        ``StreamEvent``, or an extraction's ``Extraction``. They run on a thread of llmrail's
+        own, so a slow hook never delays a call, and one that raises is logged on the
+        ``llmrail`` logger without affecting the call.
 
         Without ``model``, ``LLMRAIL_MODEL`` names it and, unless ``fallbacks`` are given (a
         non-empty list), ``LLMRAIL_FALLBACKS`` lists fallbacks, comma-separated; with neither,
