@@ -12,6 +12,7 @@ Both transports of one model share one forwarder, so its usage is one sum.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -63,8 +64,6 @@ def _openai(model: Any) -> tuple[BaseChatModel, HttpForwarder] | None:
 
 def _anthropic(model: Any) -> tuple[BaseChatModel, HttpForwarder] | None:
     cls = type(model)
-    import functools
-
     if not all(isinstance(getattr(cls, n, None), functools.cached_property) for n in ("_client", "_async_client")):
         return None
     sdk, asdk = model._client, model._async_client
@@ -99,4 +98,5 @@ def over_llmrail(model: BaseChatModel) -> tuple[BaseChatModel, HttpForwarder | N
 
 
 def usage(forwarder: HttpForwarder | None) -> HttpUsage | None:
+    """What the calls through ``forwarder`` used and cost; ``None`` without one."""
     return None if forwarder is None else forwarder.usage
