@@ -1371,6 +1371,7 @@ class _QueueWebhook(TypedDict):
     delivery_id: str
     """The same on every attempt (the ``x-llmrail-delivery`` header): a receiver drops repeats."""
     state: Literal["PENDING", "DELIVERED", "GAVE_UP"]
+    """PENDING until a POST is answered 2xx (DELIVERED) or attempts / age run out (GAVE_UP)."""
     attempts: int
     """POSTs started so far."""
     created_at: float
