@@ -932,27 +932,18 @@ class Client:
     ) -> Batcher:
         """Group ``await batcher.chat(...)`` calls into provider batches: one is sent when it
         holds ``max_items`` requests or its oldest has waited ``max_wait`` seconds."""
-    @overload
     def stream(
         self,
-        messages: _Messages,
+        messages: _Messages | None = None,
         *,
-        prompt: None = None,
-        variables: None = None,
-        **options: Unpack[ChatOptions],
-    ) -> ChatStream:
-        """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``."""
-    @overload
-    def stream(
-        self,
-        messages: None = None,
-        *,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         variables: Mapping[str, Any] | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatStream:
-        """A streamed call of ``prompt`` (from ``Prompts``) rendered with ``variables`` for this
-        client's provider and model (and again for a fallback's); an option passed here wins."""
+        """A streamed call: ``async for event in client.stream(...)`` or, sync, ``for event in ...``.
+        With ``prompt`` (from ``Prompts``) instead of messages, it is rendered with ``variables``
+        for this client's provider and model (and again for a fallback's); an option passed here
+        wins over the prompt's."""
     @overload
     async def extract(
         self,
