@@ -550,6 +550,7 @@ async fn extract_batch_validates_each_answer_and_re_asks_only_the_failures_in_a_
         &SchemaOnly,
         SubmitOptions::default(),
         fast(),
+        None,
     )
     .await
     .unwrap();
@@ -618,6 +619,7 @@ async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_t
         &SchemaOnly,
         SubmitOptions::default(),
         fast(),
+        None,
     )
     .await
     .unwrap();

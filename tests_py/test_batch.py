@@ -570,3 +570,67 @@ async def test_a_process_killed_between_the_create_and_saving_its_answer_is_resu
     assert len(job.provider_batch_ids) == 1
     lists = [r for r in srv.requests if r["method"] == "GET" and r["path"].endswith(listing)]
     assert len(lists) == 1
+
+
+EXTRACTS = textwrap.dedent(
+    """
+    import asyncio, sys
+    import llmrail
+
+    SCHEMA = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+
+    async def main():
+        client = llmrail.Client("gemini/gemini-2.5-flash", base_url=sys.argv[1], api_key=sys.argv[2])
+        questions = ["Capital of France?", "Capital of Peru?", "Capital of Italy?"]
+        await client.extract_batch(
+            SCHEMA, questions, max_retries=2, poll_interval=0.05, store=sys.argv[3], run_id="cities"
+        )
+        print("finished", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_extract_batch_killed_during_its_re_ask_batch_continues_from_the_store_when_run_again(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    # Round one answers a, b, c (b's answer is not valid); round two re-asks b and is running
+    # when the process is killed.
+    for text in ['{"city": "Paris"}', '{"city": 5}', '{"city": "Rome"}', '{"city": "Lima"}']:
+        srv.reply(text)
+    srv.batch_settings(processing=1.0)
+    store = tmp_path / "extract.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", EXTRACTS, srv.url, API_KEY, str(store), stdout=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 20
+    # The re-ask batch is made, then kept (the store is ours by then: the first job is in it).
+    while posts(srv, ":batchGenerateContent") < 2 or [
+        len(j["provider_batch_ids"]) for j in llmrail.BatchStore(store).jobs()
+    ] != [1, 1]:
+        assert time.monotonic() < deadline, "the re-ask batch was never kept"
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    kept = llmrail.BatchStore(store).jobs()
+    assert [j["status"] for j in kept] == ["ended", "running"]
+
+    # The same extraction in this process: round one is read back from the store and validated
+    # again, round two is waited for; no batch is sent again and no answer is asked twice.
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+    questions = ["Capital of France?", "Capital of Peru?", "Capital of Italy?"]
+    out = await client.extract_batch(
+        schema, questions, max_retries=2, poll_interval=0.05, store=store, run_id="cities", include_raw=True
+    )
+    assert [x.value for x in out] == [{"city": "Paris"}, {"city": "Lima"}, {"city": "Rome"}]
+    assert [x.attempts for x in out] == [1, 2, 1]
+    assert posts(srv, ":batchGenerateContent") == 2
+    assert len(llmrail.BatchStore(store).jobs()) == 2
+
+    # Without a run id (or with another one) a run starts afresh.
+    srv.reply('{"city": "Oslo"}')
+    (fresh,) = await client.extract_batch(schema, ["Capital of Norway?"], poll_interval=0.05, store=store)
+    assert fresh == {"city": "Oslo"}
+    assert posts(srv, ":batchGenerateContent") == 3

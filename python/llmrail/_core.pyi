@@ -1072,10 +1072,13 @@ class Client:
         poll_interval: float | None = None,
         timeout: float | None = None,
         store: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
         **options: Unpack[_ExtractValue],
     ) -> list[_M | BaseException]:
         """One entry per conversation, in order, through batch jobs: the validated instance, or
-        the error for that item; failures are re-asked in a follow-up batch (``max_retries``)."""
+        the error for that item; failures are re-asked in a follow-up batch (``max_retries``).
+        ``run_id``: the same extraction (same inputs, same ``store``) run again with the same
+        ``run_id`` continues where it stopped, after a crash say, and submits nothing twice."""
     @overload
     async def extract_batch(
         self,
@@ -1085,6 +1088,7 @@ class Client:
         poll_interval: float | None = None,
         timeout: float | None = None,
         store: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
         **options: Unpack[_ExtractValue],
     ) -> list[dict[str, Any] | BaseException]:
         """One entry per conversation, in order: the valid dict, or the error for that item."""
@@ -1097,6 +1101,7 @@ class Client:
         poll_interval: float | None = None,
         timeout: float | None = None,
         store: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
         **options: Unpack[_ExtractAny],
     ) -> list[Any]:
         """One entry per conversation, in order: a valid value (or ``Extraction``) or the error."""

@@ -90,6 +90,18 @@ impl BatchJob {
         requests: Vec<BatchRequest>,
         opts: SubmitOptions,
     ) -> Result<Self> {
+        let id = format!("batchjob_{}", random_hex(24));
+        Self::submit_as(client, id, requests, opts).await
+    }
+
+    /// [`BatchJob::submit`] under a chosen job id (one a caller can find again in the store
+    /// after a restart; see [`BatchJob::find`]).
+    pub async fn submit_as(
+        client: &Client,
+        id: String,
+        requests: Vec<BatchRequest>,
+        opts: SubmitOptions,
+    ) -> Result<Self> {
         let ids = custom_ids(&requests)?;
         let provider = client.provider();
         let api = crate::catalog::batch_api_for(provider, client.model());
@@ -124,7 +136,7 @@ impl BatchJob {
             });
         }
         let meta = Meta {
-            id: format!("batchjob_{}", random_hex(24)),
+            id,
             provider: provider.to_string(),
             model: client.model().to_string(),
             base_url: client.base_url(),
@@ -175,6 +187,15 @@ impl BatchJob {
             )));
         }
         Ok(Self::resumed(client, store, state))
+    }
+
+    /// Job `id` from the store at `path`, continued with `client`; `None` when the store has
+    /// no such job.
+    pub fn find(client: &Client, id: &str, path: &std::path::Path) -> Result<Option<Self>> {
+        if !Store::open(path)?.has(id)? {
+            return Ok(None);
+        }
+        Self::resume_with(client, id, path).map(Some)
     }
 
     fn resumed(client: &Client, store: Arc<Store>, state: State) -> Self {

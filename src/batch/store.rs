@@ -156,6 +156,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether job `id` is kept here.
+    pub(crate) fn has(&self, id: &str) -> Result<bool> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row("SELECT 1 FROM jobs WHERE id = ?1", [id], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.error("read", e))
+    }
+
     /// The job `id` as last saved.
     pub(crate) fn load(&self, id: &str) -> Result<State> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);

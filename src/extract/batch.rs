@@ -4,6 +4,13 @@
 //! does) in a follow-up job, up to `max_retries` times. An item whose call failed (its typed
 //! error, after the job's own per-item retries) is not re-asked: that is the job's decision.
 //! Cost is at the provider's batch price.
+//!
+//! Resumable: given a `run_id`, each round's job gets an id derived from it and from the
+//! run's inputs (provider, model, and every request as first sent, schema included), so a
+//! process that restarts and runs the same extraction again against the same store finds
+//! each round's job there: a finished round's answers are read back and validated again (the
+//! same answers give the same verdicts, so the same re-asks), the round that was running is
+//! waited for, and nothing is submitted twice. Other inputs give other ids: a fresh run.
 
 use crate::batch::{BatchJob, BatchRequest, SubmitOptions, WaitOptions};
 use crate::client::Client;
@@ -28,10 +35,15 @@ pub async fn run<C: Check>(
     check: &C,
     submit: SubmitOptions,
     wait: WaitOptions,
+    run_id: Option<&str>,
 ) -> Result<Vec<ItemExtraction<C>>> {
     let mode = spec
         .mode
         .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), &client.base_url()));
+    let run = match (run_id, &submit.store) {
+        (Some(name), Some(_)) => Some(run_key(client, name, &requests, spec, mode)?),
+        _ => None,
+    };
     let n = requests.len();
     let mut convos = requests;
     let mut accounts: Vec<Accounts> = (0..n).map(|_| Accounts::default()).collect();
@@ -53,7 +65,16 @@ pub async fn run<C: Check>(
                 }
             })
             .collect();
-        let job = BatchJob::submit(client, batch, submit.clone()).await?;
+        let job = match (&run, &submit.store) {
+            (Some(key), Some(path)) => {
+                let id = format!("batchjob_x{key}_{attempt}");
+                match BatchJob::find(client, &id, path)? {
+                    Some(job) => job,
+                    None => BatchJob::submit_as(client, id, batch, submit.clone()).await?,
+                }
+            }
+            _ => BatchJob::submit(client, batch, submit.clone()).await?,
+        };
         job.wait(wait, |_| Ok(())).await?;
         let mut again = Vec::new();
         for (&i, item) in pending.iter().zip(job.results()?) {
@@ -110,5 +131,37 @@ pub async fn run<C: Check>(
                 Err(acc.fail(format!("no valid answer after {n} attempt(s)")))
             })
         })
+        .collect())
+}
+
+/// What names one run: SHA-256 over the caller's run id, the provider and model, and each
+/// request as the first round sends it (the schema is in it), first 16 bytes in hex.
+fn run_key(
+    client: &Client,
+    run_id: &str,
+    requests: &[ChatRequest],
+    spec: &Spec,
+    mode: Mode,
+) -> Result<String> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [run_id, client.provider(), client.model()] {
+        ctx.update(part.as_bytes());
+        ctx.update(&[0]);
+    }
+    for req in requests {
+        let mut sent = req.clone();
+        mode::shape(&mut sent, mode, client.provider(), &spec.name, &spec.schema);
+        let json = serde_json::to_vec(&sent).map_err(|e| {
+            crate::error::LlmError::config(format!("a request cannot be serialised: {e}"))
+        })?;
+        ctx.update(&json);
+        ctx.update(&[0]);
+    }
+    Ok(ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
         .collect())
 }

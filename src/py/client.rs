@@ -529,10 +529,11 @@ impl PyClient {
     /// Extract from each conversation of `list_of_messages` through provider batch jobs (half
     /// the price): each answer validated as `extract` validates it, the failures re-asked in a
     /// follow-up batch up to `max_retries` times; await it for one entry per conversation, in
-    /// order: the value, or the exception for that item.
+    /// order: the value, or the exception for that item. With `run_id`, the same extraction run
+    /// again against the same store continues where it stopped (see `extract::batch`).
     // The keyword arguments Python callers pass, one parameter each.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (response_model, list_of_messages, *, poll_interval=None, timeout=None, store=None, **options))]
+    #[pyo3(signature = (response_model, list_of_messages, *, poll_interval=None, timeout=None, store=None, run_id=None, **options))]
     fn extract_batch(
         &self,
         py: Python<'_>,
@@ -541,6 +542,7 @@ impl PyClient {
         poll_interval: Option<Arg<f64>>,
         timeout: Option<Arg<f64>>,
         store: Option<std::path::PathBuf>,
+        run_id: Option<String>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
         let wait = batch::wait_options(poll_interval, timeout)?;
@@ -556,6 +558,7 @@ impl PyClient {
             options,
             submit,
             wait,
+            run_id,
         )
     }
 

@@ -194,6 +194,7 @@ pub fn batch(
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
     submit: crate::batch::SubmitOptions,
     wait: crate::batch::WaitOptions,
+    run_id: Option<String>,
 ) -> PyResult<Coroutine> {
     let mut requests = Vec::new();
     let mut first: Option<PreparedExtraction> = None;
@@ -224,6 +225,7 @@ pub fn batch(
                     call.check.as_ref(),
                     submit,
                     wait,
+                    run_id.as_deref(),
                 )
                 .await?;
                 Ok((out, call.include_raw))
