@@ -529,6 +529,7 @@ mod tests {
                 usage: Usage::default(),
                 model: "m".into(),
                 request_id: None,
+                response_id: None,
             },
         ] {
             all.push_str(std::str::from_utf8(&w.event(&e)).unwrap());

@@ -43,7 +43,7 @@ impl Refusal {
     /// The gateway's answer to `e`, with every secret in `secrets` removed from its text.
     pub fn from_error(e: &LlmError, secrets: &[String]) -> Self {
         let (status, message) = match e.kind {
-            ErrorKind::BadRequest | ErrorKind::Configuration => {
+            ErrorKind::BadRequest | ErrorKind::Configuration | ErrorKind::ContentPolicy => {
                 (StatusCode::BAD_REQUEST, e.message.clone())
             }
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, e.message.clone()),

@@ -321,6 +321,7 @@ mod tests {
             },
             model: "m".into(),
             request_id: None,
+            response_id: None,
         };
         let w = ChunkWriter::new("c".into(), 1, "fast".into(), false);
         let text = String::from_utf8(w.event(&done).to_vec()).unwrap();
