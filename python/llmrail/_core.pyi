@@ -28,6 +28,7 @@ __all__ = [
     "Client",
     "ClientStats",
     "ExtractStream",
+    "Gateway",
     "Extraction",
     "GeneratedImage",
     "HttpBody",

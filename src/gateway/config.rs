@@ -41,6 +41,9 @@ pub struct GatewayConfig {
     /// is built.
     pub source: String,
     pub model_lines: BTreeMap<String, usize>,
+    /// `queue: {url: ...}`, checked; the async-jobs endpoints that will use it are not served
+    /// yet (the server says so at start).
+    pub queue_url: Option<String>,
 }
 
 /// One gateway key. The key itself is hashed as soon as the server starts (`auth.rs`).
@@ -94,6 +97,14 @@ struct File {
     /// Shared limits and breakers for several gateway processes.
     #[serde(default)]
     redis_url: Option<String>,
+    #[serde(default)]
+    queue: Option<QueueFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueFile {
+    url: String,
 }
 
 #[derive(Deserialize)]
@@ -494,6 +505,24 @@ impl GatewayConfig {
                 server.shutdown_timeout,
             )?;
         }
+        let queue_url = match &file.queue {
+            None => None,
+            Some(q) => {
+                let at = [Step::Key("queue"), Step::Key("url")];
+                let url = loader.expand(&at, &q.url)?;
+                let known = url.strip_prefix("sqlite://").is_some_and(|p| !p.is_empty())
+                    || ["redis://", "rediss://", "memory://"]
+                        .iter()
+                        .any(|s| url.starts_with(s));
+                if !known {
+                    return Err(loader.error(
+                        &at,
+                        format!("{url:?} is not a queue URL: use sqlite:///path/to/jobs.db, redis://host:port/db or memory://"),
+                    ));
+                }
+                Some(url)
+            }
+        };
         let model_lines = models
             .keys()
             .map(|name| {
@@ -508,6 +537,7 @@ impl GatewayConfig {
             secrets: loader.secrets,
             source: source.to_string(),
             model_lines,
+            queue_url,
         })
     }
 

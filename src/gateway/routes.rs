@@ -62,6 +62,11 @@ impl Gateway {
                 .map_err(|e| cfg.model_error(name, &e))?;
             models.insert(name.clone(), client);
         }
+        if cfg.queue_url.is_some() {
+            tracing::warn!(target: "llmrail::gateway",
+                "llmrail serve: `queue:` is checked but not used yet: this version does not serve \
+                 the async jobs endpoints (/v1/jobs)");
+        }
         let mut secrets = cfg.secrets.clone();
         // Keys the providers read from the environment (direct routes, fallbacks without a key).
         for var in [

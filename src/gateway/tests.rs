@@ -30,6 +30,8 @@ keys:
     key: ${GATEWAY_KEY_TEAM_A}
     models: [fast]                   # optional allow-list
     rate_limit: {rpm: 600}
+queue:
+  url: sqlite:///var/lib/llmrail/jobs.db
 ";
 
 #[test]
@@ -51,6 +53,10 @@ fn the_issues_example_file_loads_with_its_environment_references_read() {
     assert_eq!(cfg.keys[0].rate_limit.as_ref().unwrap().rpm, Some(600));
     assert!(!cfg.keys[0].rate_limit.as_ref().unwrap().wait);
     assert_eq!(cfg.secrets, vec!["sk-from-env".to_string()]);
+    assert_eq!(
+        cfg.queue_url.as_deref(),
+        Some("sqlite:///var/lib/llmrail/jobs.db")
+    );
     assert!(!format!("{:?}", cfg.keys).contains("secret"));
 }
 
@@ -106,6 +112,10 @@ fn semantic_mistakes_name_their_lines() {
         (
             "server:\n  max_body_bytes: 0\n",
             "line 2: server.max_body_bytes",
+        ),
+        (
+            "queue:\n  url: postgres://db\n",
+            "line 2: queue.url: \"postgres://db\" is not a queue URL",
         ),
     ];
     for (text, wanted) in cases {
@@ -317,7 +327,11 @@ fn stop_waits_for_a_request_in_flight_to_finish() {
         })
         .unwrap()
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // Stop once the request is in flight (upstream), not before it has connected.
+    let started = std::time::Instant::now();
+    while mock.requests().is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     server.stop(Duration::from_secs(5));
     let (status, body) = call.join().unwrap();
     assert_eq!(status, 200);

@@ -21,15 +21,16 @@ impl PyGateway {
     /// Load and check `config` (a path; `None`: every "provider/model" routes directly, or
     /// the YAML given as `config_text`), build every virtual model's client and listen.
     #[new]
-    #[pyo3(signature = (config = None, *, host = "127.0.0.1".to_string(), port = 4000, config_text = None))]
+    #[pyo3(signature = (config = None, *, host = "127.0.0.1", port = 4000, config_text = None))]
     fn new(
         py: Python<'_>,
         config: Option<String>,
-        host: String,
+        host: &str,
         port: u16,
         config_text: Option<String>,
     ) -> PyResult<Self> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let host = host.to_owned();
         exit::detach(py, move || {
             let cfg = match (config, config_text) {
                 (Some(path), _) => GatewayConfig::load(&path, env)?,
