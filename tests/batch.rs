@@ -548,9 +548,10 @@ async fn extract_batch_validates_each_answer_and_re_asks_only_the_failures_in_a_
         reqs,
         &spec,
         &SchemaOnly,
-        SubmitOptions::default(),
-        fast(),
-        None,
+        extract::batch::Rounds {
+            wait: fast(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();
@@ -617,9 +618,10 @@ async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_t
         reqs,
         &spec,
         &SchemaOnly,
-        SubmitOptions::default(),
-        fast(),
-        None,
+        extract::batch::Rounds {
+            wait: fast(),
+            ..Default::default()
+        },
     )
     .await
     .unwrap();

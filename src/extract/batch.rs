@@ -25,6 +25,15 @@ use super::{
 pub type ItemExtraction<C> =
     std::result::Result<Extraction<<C as Check>::Output>, Failure<<C as Check>::Abort>>;
 
+/// How an extraction's batch rounds run: where their jobs are kept, how each is waited for, and
+/// the name under which a rerun of the same extraction finds them (`None`: not resumable).
+#[derive(Debug, Clone, Default)]
+pub struct Rounds {
+    pub submit: SubmitOptions,
+    pub wait: WaitOptions,
+    pub run_id: Option<String>,
+}
+
 /// Extract from each of `requests` through batch jobs; one result per request, in input order.
 /// An error is returned only when a job as a whole cannot go on (it cannot be submitted, or a
 /// wait fails or times out).
@@ -33,10 +42,14 @@ pub async fn run<C: Check>(
     requests: Vec<ChatRequest>,
     spec: &Spec,
     check: &C,
-    submit: SubmitOptions,
-    wait: WaitOptions,
-    run_id: Option<&str>,
+    rounds: Rounds,
 ) -> Result<Vec<ItemExtraction<C>>> {
+    let Rounds {
+        submit,
+        wait,
+        run_id,
+    } = rounds;
+    let run_id = run_id.as_deref();
     let mode = spec
         .mode
         .unwrap_or_else(|| Mode::auto(client.provider(), client.model(), &client.base_url()));

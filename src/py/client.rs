@@ -556,9 +556,11 @@ impl PyClient {
             response_model,
             list_of_messages,
             options,
-            submit,
-            wait,
-            run_id,
+            crate::extract::batch::Rounds {
+                submit,
+                wait,
+                run_id,
+            },
         )
     }
 

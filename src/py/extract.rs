@@ -192,9 +192,7 @@ pub fn batch(
     response_model: Py<PyAny>,
     list_of_messages: &Bound<'_, PyAny>,
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
-    submit: crate::batch::SubmitOptions,
-    wait: crate::batch::WaitOptions,
-    run_id: Option<String>,
+    rounds: extract::batch::Rounds,
 ) -> PyResult<Coroutine> {
     let mut requests = Vec::new();
     let mut first: Option<PreparedExtraction> = None;
@@ -223,9 +221,7 @@ pub fn batch(
                     requests,
                     &call.spec,
                     call.check.as_ref(),
-                    submit,
-                    wait,
-                    run_id.as_deref(),
+                    rounds,
                 )
                 .await?;
                 Ok((out, call.include_raw))
