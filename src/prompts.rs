@@ -29,7 +29,7 @@ use crate::error::{LlmError, Result};
 pub use compile::Problem;
 /// The YAML line finder prompt files use; the gateway's config (`crate::gateway`) names lines too.
 pub use lines::{line_of, Step};
-pub use render::Rendered;
+pub use render::{Rendered, Vars};
 pub use retarget::{apply, retarget, Kept};
 pub use spec::Kind;
 use spec::{Part, VariableSpec};
@@ -41,6 +41,9 @@ pub struct Prompt {
     pub version: Option<Value>,
     pub file: PathBuf,
     variables: Vec<VariableSpec>,
+    /// Per variable, in order: its name and its default as template values, made once here
+    /// rather than on every render.
+    declared: Vec<(minijinja::Value, Option<minijinja::Value>)>,
     base: Part,
     variants: Vec<(String, Part)>,
     environments: Vec<(String, Part)>,
@@ -268,6 +271,11 @@ impl Library {
         vars: &serde_json::Map<String, Value>,
         target: Option<&str>,
     ) -> Result<Rendered> {
+        self.render_vars(name, &Vars::from(vars), target)
+    }
+
+    /// [`Library::render`] with the variables already template values (the Python side's way).
+    pub fn render_vars(&self, name: &str, vars: &Vars, target: Option<&str>) -> Result<Rendered> {
         self.get(name)?.render(vars, target, self.env.as_deref())
     }
 }

@@ -79,6 +79,40 @@ def test_a_missing_variable_and_a_wrong_type_name_prompt_variable_and_type(tmp_p
         prompts["other"]
 
 
+
+SHAPES = textwrap.dedent("""\
+    name: shapes
+    variables:
+      - {name: s}
+      - {name: i, type: int}
+      - {name: f, type: float}
+      - {name: b, type: bool}
+      - {name: l, type: list}
+      - {name: o, type: object}
+    system: "{{ s }}|{{ i }}|{{ f }}|{{ b }}|{{ l | join(',') }}|{{ o.k.n }} {{ o['z'] is none }}|{{ o | length }}"
+    """)
+
+
+def test_every_json_shape_of_variable_renders_and_what_json_refuses_is_named_with_its_path(tmp_path: Path) -> None:
+    prompts = llmrail.Prompts(write(tmp_path, shapes=SHAPES))
+
+    class Tag(str):
+        pass
+
+    given = {"s": Tag("<b>"), "i": 2**64 - 1, "f": 3, "b": False, "l": (1, "x", 2.5), "o": {"k": {"n": -7}, "z": None}}
+    assert prompts.render("shapes", given)["system"] == "<b>|18446744073709551615|3|False|1,x,2.5|-7 True|2"
+    with pytest.raises(llmrail.ConfigurationError, match="variable 'i' must be int, got float"):
+        prompts.render("shapes", {**given, "i": 2.0})
+    with pytest.raises(llmrail.ConfigurationError, match="variable 'o' must be object, got list"):
+        prompts.render("shapes", {**given, "o": [1]})
+    with pytest.raises(llmrail.ConfigurationError, match=r'variables\["o"\]\["k"\]'):
+        prompts.render("shapes", {**given, "o": {"k": float("nan")}})
+    with pytest.raises(llmrail.ConfigurationError, match="variables"):
+        prompts.render("shapes", {**given, "i": 2**64})
+    with pytest.raises(llmrail.ConfigurationError, match="variable 'nope' is not declared"):
+        prompts.render("shapes", {**given, "nope": 1})
+
+
 BROKEN = textwrap.dedent('''\
     name: broken
     variables:

@@ -148,12 +148,21 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         return (None, problems);
     }
     let base = file.base();
+    let declared = file
+        .variables
+        .iter()
+        .map(|v| {
+            let default = v.default.as_ref().map(minijinja::Value::from_serialize);
+            (minijinja::Value::from(v.name.as_str()), default)
+        })
+        .collect();
     let prompt = Prompt {
         name: file.name,
         description: file.description,
         version: file.version,
         file: path.to_path_buf(),
         variables: file.variables,
+        declared,
         base,
         variants: file.variants,
         environments: file.environments,

@@ -6,9 +6,30 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::spec::{json_type, MessageSpec, Part};
+use super::spec::{kind_of, MessageSpec, Part};
 use super::Prompt;
 use crate::error::{LlmError, Result};
+
+/// The variables of one render by name, already minijinja values: the Python side walks its dict
+/// straight into these, so a render converts each value once and the templates share it.
+#[derive(Debug, Clone, Default)]
+pub struct Vars(pub BTreeMap<String, minijinja::Value>);
+
+impl From<&Map<String, Value>> for Vars {
+    fn from(vars: &Map<String, Value>) -> Self {
+        Self(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
+                .collect(),
+        )
+    }
+}
+
+impl From<Map<String, Value>> for Vars {
+    fn from(vars: Map<String, Value>) -> Self {
+        Self::from(&vars)
+    }
+}
 
 /// A rendered prompt: what `chat` takes, and the options the prompt sets for that target.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,13 +46,8 @@ pub struct Rendered {
 
 impl Prompt {
     /// Render for `target` ("provider/model", or none for the base), in environment `env`.
-    pub fn render(
-        &self,
-        vars: &Map<String, Value>,
-        target: Option<&str>,
-        env: Option<&str>,
-    ) -> Result<Rendered> {
-        let ctx = minijinja::Value::from_serialize(self.context(vars)?);
+    pub fn render(&self, vars: &Vars, target: Option<&str>, env: Option<&str>) -> Result<Rendered> {
+        let ctx = self.context(vars)?;
         let variant = target.and_then(|t| self.variant_for(t));
         let environment = env
             .and_then(|e| self.environments.iter().find(|(n, _)| n == e))
@@ -64,11 +80,12 @@ impl Prompt {
         })
     }
 
-    /// The given variables with defaults filled in, each checked against its declaration;
-    /// borrowed, so a render copies each value once (into minijinja's own values).
-    fn context<'a>(&'a self, vars: &'a Map<String, Value>) -> Result<BTreeMap<&'a str, &'a Value>> {
+    /// The given variables with defaults filled in, each checked against its declaration, as
+    /// the templates' context; names and defaults were made minijinja values at compile time, so
+    /// this only clones `Arc`s.
+    fn context(&self, vars: &Vars) -> Result<minijinja::Value> {
         let name = &self.name;
-        for key in vars.keys() {
+        for key in vars.0.keys() {
             if !self.variables.iter().any(|v| &v.name == key) {
                 let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
                 return Err(LlmError::config(format!(
@@ -77,9 +94,9 @@ impl Prompt {
                 )));
             }
         }
-        let mut out = BTreeMap::new();
-        for v in &self.variables {
-            let value = match (vars.get(&v.name), &v.default) {
+        let mut out = Vec::with_capacity(self.variables.len());
+        for (v, (key, default)) in self.variables.iter().zip(&self.declared) {
+            let value = match (vars.0.get(&v.name), default) {
                 (Some(given), _) => given,
                 (None, Some(d)) => d,
                 (None, None) if v.required => {
@@ -92,17 +109,17 @@ impl Prompt {
                 // Optional without a default: left out, so `{% if x is defined %}` can test it.
                 (None, None) => continue,
             };
-            if !v.kind.accepts(value) {
+            if !v.kind.admits(value) {
                 return Err(LlmError::config(format!(
                     "prompt '{name}': variable '{}' must be {}, got {}",
                     v.name,
                     v.kind.name(),
-                    json_type(value)
+                    kind_of(value)
                 )));
             }
-            out.insert(v.name.as_str(), value);
+            out.push((key.clone(), value.clone()));
         }
-        Ok(out)
+        Ok(out.into_iter().collect())
     }
 
     fn run(&self, source: &str, ctx: &minijinja::Value) -> Result<String> {

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
-use super::{Library, Rendered};
+use super::{Library, Rendered, Vars};
 use crate::error::{LlmError, Result};
 use crate::model::{ChatRequest, Message, Role};
 use crate::resilience::fallback::Retarget;
@@ -23,11 +21,12 @@ pub struct Kept {
 pub fn retarget(
     library: Arc<Library>,
     name: String,
-    vars: Map<String, Value>,
+    vars: impl Into<Vars>,
     kept: Kept,
 ) -> Retarget {
+    let vars = vars.into();
     Retarget(Arc::new(move |target: &str, req: &ChatRequest| {
-        let r = library.render(&name, &vars, Some(target))?;
+        let r = library.render_vars(&name, &vars, Some(target))?;
         apply(&r, req, kept)
     }))
 }

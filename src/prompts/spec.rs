@@ -128,6 +128,33 @@ impl Kind {
             Kind::Object => v.is_object(),
         }
     }
+
+    /// The same check on a value already converted for the templates.
+    pub fn admits(self, v: &minijinja::Value) -> bool {
+        use minijinja::value::ValueKind as K;
+        match self {
+            Kind::String => v.kind() == K::String,
+            Kind::Int => v.is_integer(),
+            Kind::Float => v.is_number(),
+            Kind::Bool => v.kind() == K::Bool,
+            Kind::List => v.kind() == K::Seq,
+            Kind::Object => v.kind() == K::Map,
+        }
+    }
+}
+
+/// The JSON type name of a template value, as [`json_type`] names it before conversion.
+pub fn kind_of(v: &minijinja::Value) -> &'static str {
+    use minijinja::value::ValueKind as K;
+    match v.kind() {
+        K::Undefined | K::None => "null",
+        K::Bool => "bool",
+        K::Number if v.is_integer() => "int",
+        K::Number => "float",
+        K::String => "string",
+        K::Seq => "list",
+        _ => "object",
+    }
 }
 
 /// The JSON type name of a value, for "expected int, got string".

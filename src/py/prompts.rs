@@ -4,15 +4,16 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pythonize::pythonize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::errors::to_py;
 use super::json;
 use crate::error::LlmError;
-use crate::prompts::{self, Library, Rendered};
+use crate::prompts::{self, Library, Rendered, Vars};
 use crate::resilience::fallback::Retarget;
 
 /// The prompts of one folder, each file checked and compiled once.
@@ -48,7 +49,7 @@ impl PyPrompts {
         model: Option<&str>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let vars = variables_of(variables)?;
-        let r = self.inner.render(name, &vars, model).map_err(to_py)?;
+        let r = self.inner.render_vars(name, &vars, model).map_err(to_py)?;
         rendered_to_py(py, &r)
     }
 
@@ -140,7 +141,7 @@ impl PyPrompt {
         let vars = variables_of(variables)?;
         let r = self
             .library
-            .render(&self.name, &vars, model)
+            .render_vars(&self.name, &vars, model)
             .map_err(to_py)?;
         rendered_to_py(py, &r)
     }
@@ -166,16 +167,80 @@ pub fn check_prompts(
         .collect())
 }
 
-fn variables_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Map<String, Value>> {
-    match obj {
-        None => Ok(Map::new()),
-        Some(o) => match json::to_value(o, "variables")? {
-            Value::Object(m) => Ok(m),
-            _ => Err(to_py(LlmError::config(
-                "variables must be a dict of names to values",
-            ))),
-        },
+/// The variables as template values, walked straight from Python (a render's main cost was
+/// converting them twice, through JSON). The walk takes what `json::to_value` takes the same way
+/// (str, bool, int, float, None, dict with str keys, list, tuple, subclasses included); anything
+/// else, or anything JSON refuses (NaN, a lone surrogate, an int beyond 64 bits, deep nesting),
+/// goes through `json::to_value`, which converts a mapping or names the problem with its path.
+fn variables_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vars> {
+    let Some(o) = obj else {
+        return Ok(Vars::default());
+    };
+    if let Ok(d) = o.cast::<PyDict>() {
+        if let Some(m) = fast_dict(d, 1) {
+            return Ok(Vars(m.into_iter().collect()));
+        }
     }
+    match json::to_value(o, "variables")? {
+        Value::Object(m) => Ok(Vars::from(m)),
+        _ => Err(to_py(LlmError::config(
+            "variables must be a dict of names to values",
+        ))),
+    }
+}
+
+/// The top-level dict's (name, value) pairs, or `None` to leave it to the JSON walk.
+fn fast_dict(d: &Bound<'_, PyDict>, depth: usize) -> Option<Vec<(String, minijinja::Value)>> {
+    let mut out = Vec::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        let key = k.cast::<PyString>().ok()?.to_str().ok()?.to_owned();
+        out.push((key, fast(&v, depth)?));
+    }
+    Some(out)
+}
+
+/// One value inside a container at `depth`, in `json.rs`'s order of checks.
+fn fast(obj: &Bound<'_, PyAny>, depth: usize) -> Option<minijinja::Value> {
+    if obj.is_none() {
+        return Some(minijinja::Value::from(()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_str().ok().map(minijinja::Value::from);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return obj.is_truthy().ok().map(minijinja::Value::from);
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        if let Ok(n) = i.extract::<i64>() {
+            return Some(minijinja::Value::from(n));
+        }
+        return i.extract::<u64>().ok().map(minijinja::Value::from);
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let f = f.value();
+        return f.is_finite().then(|| minijinja::Value::from(f));
+    }
+    if depth + 1 >= json::MAX_DEPTH {
+        return None;
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        // Keys straight to template strings: one allocation each, not a `String` and then another.
+        let mut pairs = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = k.cast::<PyString>().ok()?.to_str().ok()?;
+            pairs.push((minijinja::Value::from(key), fast(&v, depth + 1)?));
+        }
+        return Some(pairs.into_iter().collect());
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        let items: Option<Vec<_>> = l.iter().map(|v| fast(&v, depth + 1)).collect();
+        return items.map(minijinja::Value::from);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let items: Option<Vec<_>> = t.iter().map(|v| fast(&v, depth + 1)).collect();
+        return items.map(minijinja::Value::from);
+    }
+    None
 }
 
 fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
@@ -183,26 +248,27 @@ fn value_to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
 }
 
 fn rendered_to_py<'py>(py: Python<'py>, r: &Rendered) -> PyResult<Bound<'py, PyDict>> {
+    // Interned keys: a render builds these dicts every time, the key strings only once.
     let out = PyDict::new(py);
     if let Some(s) = &r.system {
-        out.set_item("system", s)?;
+        out.set_item(intern!(py, "system"), s)?;
     }
     let messages = PyList::empty(py);
     for (role, content) in &r.messages {
         let m = PyDict::new(py);
-        m.set_item("role", role)?;
-        m.set_item("content", content)?;
+        m.set_item(intern!(py, "role"), role)?;
+        m.set_item(intern!(py, "content"), content)?;
         messages.append(m)?;
     }
-    out.set_item("messages", messages)?;
+    out.set_item(intern!(py, "messages"), messages)?;
     if let Some(n) = r.max_tokens {
-        out.set_item("max_tokens", n)?;
+        out.set_item(intern!(py, "max_tokens"), n)?;
     }
     if let Some(t) = r.temperature {
-        out.set_item("temperature", t)?;
+        out.set_item(intern!(py, "temperature"), t)?;
     }
     if let Some(c) = &r.prompt_cache {
-        out.set_item("prompt_cache", value_to_py(py, c)?)?;
+        out.set_item(intern!(py, "prompt_cache"), value_to_py(py, c)?)?;
     }
     Ok(out)
 }
@@ -235,7 +301,7 @@ pub(crate) fn prompted<'py>(
     let vars = variables_of(variables)?;
     let r = prompt
         .library
-        .render(&prompt.name, &vars, Some(target))
+        .render_vars(&prompt.name, &vars, Some(target))
         .map_err(to_py)?;
     let given = |k: &str| options.is_some_and(|o| o.contains(k).unwrap_or(false));
     let kept = prompts::Kept {
