@@ -236,7 +236,7 @@ fn metered(mut reply: Reply, meter: Option<&Meter>) -> Reply {
             };
             Body::Full(b)
         }
-        Body::Stream(s) => Body::Stream(meter.watch(s)),
+        Body::Stream(s) => Body::Stream(meter.watch(s, encoding::of(&reply.headers))),
     };
     reply
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::error::Result;
 use crate::model::{cost_usd, Usage};
 use crate::providers::anthropic;
+use crate::wire::encoding::Inflater;
 use crate::wire::ByteStream;
 
 /// Tokens used and what they cost, over `requests` answers (one, for a single answer).
@@ -88,13 +89,20 @@ impl Meter {
     }
 
     /// A streamed body, handed on unchanged; its usage is settled when the stream ends or is
-    /// dropped (an SDK closes it right after the last event it needs).
-    pub fn watch(self, inner: ByteStream) -> ByteStream {
+    /// dropped (an SDK closes it right after the last event it needs). A compressed one
+    /// (`content-encoding`) is read decoded; one in an encoding not decoded here is not read.
+    pub fn watch(self, inner: ByteStream, encoding: Option<&str>) -> ByteStream {
+        let inflater = encoding.map(Inflater::new);
+        let meter = match inflater {
+            Some(None) => None,
+            _ => Some(self),
+        };
         Box::pin(Metered {
             inner,
+            inflater: inflater.flatten(),
             line: Vec::new(),
             usage: None,
-            meter: Some(self),
+            meter,
         })
     }
 }
@@ -194,6 +202,8 @@ impl Answer {
 /// A stream read beside its caller, one SSE line at a time.
 struct Metered {
     inner: ByteStream,
+    /// For a compressed stream: its chunks as text.
+    inflater: Option<Inflater>,
     /// The line begun by the last chunk, not yet ended.
     line: Vec<u8>,
     usage: Option<WireUsage>,
@@ -249,7 +259,14 @@ impl Stream for Metered {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let next = self.inner.as_mut().poll_next(cx);
         match &next {
-            Poll::Ready(Some(Ok(chunk))) if self.meter.is_some() => self.feed(chunk),
+            Poll::Ready(Some(Ok(chunk))) if self.meter.is_some() => match self.inflater.as_mut() {
+                None => self.feed(chunk),
+                Some(inflater) => match inflater.push(chunk) {
+                    Some(plain) => self.feed(&plain),
+                    // Not in its encoding after all: nothing can be read of it.
+                    None => self.meter = None,
+                },
+            },
             Poll::Ready(None) => {
                 let rest = std::mem::take(&mut self.line);
                 self.take_line(&rest);

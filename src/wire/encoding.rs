@@ -2,7 +2,8 @@
 //! while the bytes themselves travel on unchanged: a forwarded answer reaches the SDK as it came
 //! (httpx decodes by `content-encoding` itself), but llmrail's usage meter and a cassette's
 //! recording read its text. gzip and deflate are decoded (flate2, already here for vcrpy's gzip
-//! bodies); another encoding (br, zstd) is left as it is, and says so (`None`).
+//! bodies), whole or as a stream passes ([`Inflater`]); another encoding (br, zstd) is left as it
+//! is, and says so (`None`).
 
 use std::io::Read;
 
@@ -43,6 +44,72 @@ pub fn decode(encoding: &str, body: &[u8], max: usize) -> Option<Bytes> {
     read.ok()
         .filter(|_| out.len() <= max)
         .map(|_| Bytes::from(out))
+}
+
+/// A compressed stream decoded piece by piece as it passes, for a reader beside it (the usage
+/// meter reads a streamed answer's events as they arrive, whatever their encoding on the wire).
+pub struct Inflater(Kind);
+
+enum Kind {
+    Gzip(flate2::write::MultiGzDecoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibDecoder<Vec<u8>>),
+    Raw(flate2::write::DeflateDecoder<Vec<u8>>),
+    /// deflate, zlib-wrapped or raw: its first byte says which.
+    Deflate,
+    /// Not in the encoding it claimed: nothing more is decoded.
+    Broken,
+}
+
+impl Inflater {
+    /// `None` for an encoding not decoded here (as [`decode`]).
+    pub fn new(encoding: &str) -> Option<Self> {
+        match encoding.to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Some(Self(Kind::Gzip(flate2::write::MultiGzDecoder::new(
+                Vec::new(),
+            )))),
+            "deflate" => Some(Self(Kind::Deflate)),
+            _ => None,
+        }
+    }
+
+    /// The plain bytes `chunk` completes (maybe none yet); `None` once the stream proved not to
+    /// be in its encoding.
+    pub fn push(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
+        use std::io::Write;
+        if chunk.is_empty() {
+            return Some(Vec::new());
+        }
+        if matches!(self.0, Kind::Deflate) {
+            self.0 = if chunk[0] & 0x0f == 8 {
+                Kind::Zlib(flate2::write::ZlibDecoder::new(Vec::new()))
+            } else {
+                Kind::Raw(flate2::write::DeflateDecoder::new(Vec::new()))
+            };
+        }
+        // A flush after each write: flate2's writers hand on what a write decoded only at the next.
+        let out = match &mut self.0 {
+            Kind::Gzip(d) => d
+                .write_all(chunk)
+                .and_then(|()| d.flush())
+                .map(|()| d.get_mut()),
+            Kind::Zlib(d) => d
+                .write_all(chunk)
+                .and_then(|()| d.flush())
+                .map(|()| d.get_mut()),
+            Kind::Raw(d) => d
+                .write_all(chunk)
+                .and_then(|()| d.flush())
+                .map(|()| d.get_mut()),
+            Kind::Deflate | Kind::Broken => return None,
+        };
+        match out {
+            Ok(plain) => Some(std::mem::take(plain)),
+            Err(_) => {
+                self.0 = Kind::Broken;
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +168,26 @@ mod tests {
         let big = compressed("gzip", &[b'a'; 100_000]);
         assert!(decode("gzip", &big, 1000).is_none());
         assert_eq!(decode("gzip", &big, 100_000).unwrap().len(), 100_000);
+    }
+
+    #[test]
+    fn a_stream_is_inflated_piece_by_piece_as_it_passes() {
+        let text: Vec<u8> = (0..200)
+            .flat_map(|i| format!("data: {{\"n\":{i}}}\n\n").into_bytes())
+            .collect();
+        for (encoding, kind) in [("gzip", "gzip"), ("deflate", "zlib"), ("deflate", "raw")] {
+            let packed = compressed(kind, &text);
+            let mut inflater = Inflater::new(encoding).unwrap();
+            let mut plain = Vec::new();
+            for piece in packed.chunks(7) {
+                plain.extend(inflater.push(piece).unwrap());
+            }
+            assert_eq!(plain, text, "{kind}");
+        }
+        assert!(Inflater::new("br").is_none());
+        let mut broken = Inflater::new("gzip").unwrap();
+        assert!(broken.push(b"not gzip at all").is_none());
+        assert!(broken.push(b"more").is_none());
     }
 
     #[test]

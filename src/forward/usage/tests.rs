@@ -30,13 +30,18 @@ fn meter(protocol: Protocol, model: &str) -> Meter {
 
 /// Hand `body` on in awkward pieces (lines split across chunks) and return what came out.
 fn stream_through(m: &Meter, body: &Bytes, piece: usize) -> Vec<u8> {
+    stream_encoded(m, body, piece, None)
+}
+
+/// The same, for a body sent in `encoding`.
+fn stream_encoded(m: &Meter, body: &Bytes, piece: usize, encoding: Option<&str>) -> Vec<u8> {
     let chunks: Vec<Result<Bytes>> = body
         .chunks(piece)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
         .collect();
     let watched = m
         .clone()
-        .watch(Box::pin(futures_util::stream::iter(chunks)));
+        .watch(Box::pin(futures_util::stream::iter(chunks)), encoding);
     crate::runtime::block_on(async move {
         watched
             .fold(Vec::new(), |mut all, c| async move {
@@ -66,6 +71,34 @@ fn an_openai_chat_stream_s_final_usage_is_read_and_the_bytes_pass_unchanged() {
         "{cost}"
     );
     assert_eq!(*m.total.lock().unwrap(), spend);
+}
+
+#[test]
+fn a_gzip_stream_is_metered_as_the_plain_one_and_passes_still_compressed() {
+    use std::io::Write;
+    let rel = "pydantic-ai/tests/models/cassettes/test_openai/test_run_stream_sync_streams_real_model.yaml";
+    let body = &bodies(rel)[0];
+    let mut w = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    w.write_all(body).unwrap();
+    let packed = Bytes::from(w.finish().unwrap());
+    let m = meter(Protocol::OpenAi, "gpt-4o-mini");
+    assert_eq!(
+        &stream_encoded(&m, &packed, 7, Some("gzip"))[..],
+        &packed[..]
+    );
+    let plain = meter(Protocol::OpenAi, "gpt-4o-mini");
+    stream_through(&plain, body, 7);
+    assert_eq!(m.slot.get(), plain.slot.get());
+    assert!(m.slot.get().is_some());
+    // An encoding not decoded here is handed on, unread; so is a body not in its encoding.
+    for (encoding, bytes) in [("br", &packed), ("gzip", body)] {
+        let unread = meter(Protocol::OpenAi, "gpt-4o-mini");
+        assert_eq!(
+            &stream_encoded(&unread, bytes, 7, Some(encoding))[..],
+            &bytes[..]
+        );
+        assert!(unread.slot.get().is_none(), "{encoding}");
+    }
 }
 
 #[test]
