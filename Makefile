@@ -22,10 +22,12 @@ help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
 		awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.deps: requirements-dev.txt
+# --no-deps for packages whose pins clash with the openai SDK's (instructor's jiter<0.15); see that file.
+$(VENV)/.deps: requirements-dev.txt requirements-dev-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-dev-nodeps.txt
 	touch $@
 
 # The wheel for this machine only (tagged linux_x86_64): dist/ is for the release files (make dist).
