@@ -127,7 +127,64 @@ def test_an_existing_vcrpy_cassette_in_pytest_recordings_folder_is_replayed(tmp_
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_extra_cassettes_are_refused_and_pytest_recording_keeps_its_marker_when_active(tmp_path: Path) -> None:
+COMBINED = '''
+import os
+
+import llmrail
+import pytest
+
+
+def ask(question):
+    client = llmrail.Client("openai/gpt-4.1-mini", base_url=os.environ["LLM_BASE"], api_key="sk-vcr-0123456789-secret")
+    return client.chat_sync(question).text
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("first")
+def test_first():
+    assert ask("first") == "one"
+
+
+@pytest.mark.vcr
+@pytest.mark.default_cassette("second")
+def test_second():
+    assert ask("second") == "two"
+
+
+@pytest.mark.vcr("first.yaml", os.environ["SECOND"])
+def test_combined():
+    assert ask("first") == "one"
+    assert ask("second") == "two"
+    if os.environ.get("THIRD"):
+        assert ask("third") == "three"
+'''
+
+
+def test_extra_cassettes_in_the_marker_answer_too_and_only_the_tests_own_cassette_is_written(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_extras.py").write_text(textwrap.dedent(COMBINED))
+    folder = tmp_path / "cassettes" / "test_extras"
+    second = folder / "second.yaml"  # named by its absolute path; "first.yaml" relative to the folder
+    with MockServer() as srv:
+        srv.reply("one").reply("two").reply("three")
+        env = {"LLM_BASE": srv.openai_base_url, "SECOND": str(second)}
+        rec = run_pytest(tmp_path, *NO_RECORDING, "--record-mode=once", "-k", "first or second", **env)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+        extras = {p.name: p.read_text() for p in folder.iterdir()}
+        assert sorted(extras) == ["first.yaml", "second.yaml"]
+        # "first" and "second" are answered by the extra cassettes; only "third" goes out, and
+        # is recorded into the test's own cassette.
+        rec = run_pytest(tmp_path, *NO_RECORDING, "--record-mode=once", "-k", "combined", THIRD="1", **env)
+        assert rec.returncode == 0, rec.stdout + rec.stderr
+        assert [r["body"]["messages"][0]["content"] for r in srv.requests] == ["first", "second", "third"]
+    assert (folder / "test_combined.yaml").read_text().count("- request:") == 1
+    assert {p.name: p.read_text() for p in folder.iterdir() if p.name != "test_combined.yaml"} == extras
+    # The server is gone: all three come from the test's own cassette and the two extra ones.
+    replay = run_pytest(tmp_path, *NO_RECORDING, "-k", "combined", THIRD="1", **env)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def test_pytest_recording_keeps_its_marker_when_active(tmp_path: Path) -> None:
     (tmp_path / "test_extra.py").write_text(textwrap.dedent('''
         import pytest
 
@@ -135,8 +192,6 @@ def test_extra_cassettes_are_refused_and_pytest_recording_keeps_its_marker_when_
         def test_extra():
             pass
     '''))
-    run = run_pytest(tmp_path, *NO_RECORDING)
-    assert run.returncode != 0 and "does not combine extra cassettes" in run.stdout + run.stderr
     # With pytest-recording on, the marker and --record-mode are its own: no clash, no llmrail cassette.
     theirs = run_pytest(tmp_path, "--record-mode=none")
     assert theirs.returncode == 0, theirs.stdout + theirs.stderr

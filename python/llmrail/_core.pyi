@@ -1585,6 +1585,7 @@ class Cassette:
         scrub_fields: Sequence[str] = ...,
         allow_playback_repeats: bool = False,
         pace: float = 0.0,
+        extra_cassettes: Sequence[str | os.PathLike[str]] = ...,
     ) -> Cassette:
         """Load (or prepare to record) ``path``; ``llmrail.replay`` explains every argument."""
     def activate(self) -> None:

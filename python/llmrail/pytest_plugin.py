@@ -29,7 +29,9 @@ there, the mode is ``none`` unless ``--record-mode``, the marker's ``record_mode
 ``match_on`` (``method``, ``uri``, ``scheme``, ``host``, ``port``, ``path``, ``query``,
 ``body``; ``raw_body`` is ``body``), ``filter_headers``, ``filter_query_parameters`` and
 ``allow_playback_repeats``; another option (vcrpy's hooks, ``headers`` matching) is ignored with
-a warning. Extra cassettes as positional arguments are not combined: that is a usage error.
+a warning. Extra cassettes named as positional arguments (``@pytest.mark.vcr("a.yaml",
+"b.yaml")``, relative to the test's cassette folder or absolute) answer requests too, after the
+test's own cassette; as with pytest-recording, only the test's own cassette is written.
 """
 
 from __future__ import annotations
@@ -132,21 +134,19 @@ def _llm_cassette_marker(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("_llm_vcr_cassette")
 
 
-def _vcr_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+def _vcr_options(request: pytest.FixtureRequest) -> tuple[dict[str, Any], list[Path]]:
     """pytest-recording's configuration of this test: the ``vcr_config`` fixture, then the
-    ``vcr`` markers from the outermost to the closest."""
+    ``vcr`` markers from the outermost to the closest; and the extra cassettes the markers name
+    (relative to the test's cassette folder, or absolute)."""
     try:
         options: dict[str, Any] = dict(request.getfixturevalue("vcr_config"))
     except pytest.FixtureLookupError:
         options = {}
-    for marker in reversed(list(request.node.iter_markers("vcr"))):
-        if marker.args:
-            raise pytest.UsageError(
-                "llmrail's vcr marker does not combine extra cassettes (positional arguments); "
-                "name the one cassette with @pytest.mark.default_cassette(...) or llm_cassette(path)"
-            )
+    markers = list(request.node.iter_markers("vcr"))
+    for marker in reversed(markers):
         options.update(marker.kwargs)
-    return options
+    extras = [cassette_dir(request) / path for marker in markers for path in marker.args]
+    return options, extras
 
 
 def _llmrail_options(vcr: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +175,7 @@ def _llmrail_options(vcr: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def _llm_vcr_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The cassette of a ``@pytest.mark.vcr`` test, as pytest-recording would name and mode it."""
-    vcr = _vcr_options(request)
+    vcr, extras = _vcr_options(request)
     mode = vcr.get("record_mode") or request.config.getoption("--record-mode") or "none"
     if mode not in VCR_MODES:
         raise pytest.UsageError(f"record_mode must be one of {VCR_MODES}, got {mode!r}")
@@ -189,5 +189,6 @@ def _llm_vcr_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     if mode == "rewrite":
         path.unlink(missing_ok=True)
         mode = "new_episodes"
-    with Cassette(path, mode=cast(RecordMode, mode), **_llmrail_options(vcr)) as cassette:
+    options = _llmrail_options(vcr)
+    with Cassette(path, mode=cast(RecordMode, mode), extra_cassettes=extras, **options) as cassette:
         yield cassette

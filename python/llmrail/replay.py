@@ -23,6 +23,10 @@ Identical requests replay in recorded order, so a 429 then a 200 replay as the s
 answer in a mode that may not record raises :class:`llmrail.CassetteMissError`, naming the request,
 the closest recorded one and what differs.
 
+``extra_cassettes`` names more files to replay from, after the cassette's own interactions
+(pytest-recording's extra cassettes): they are read only, what is recorded goes to ``path``, and
+whether ``path`` exists is what mode ``once`` asks; a missing extra file is empty.
+
 Streams are recorded chunk by chunk and replayed as the same chunks; ``pace=1.0`` replays at the
 recorded pace (time to first token included), ``pace=0`` (the default) at once.
 
@@ -81,6 +85,7 @@ class Cassette:
         scrub_fields: Sequence[str] = (),
         allow_playback_repeats: bool = False,
         pace: float = 0.0,
+        extra_cassettes: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         self._path = Path(path)
         self._options: dict[str, Any] = {
@@ -93,6 +98,7 @@ class Cassette:
             "scrub_fields": list(scrub_fields),
             "allow_playback_repeats": allow_playback_repeats,
             "pace": pace,
+            "extra_cassettes": [os.fspath(p) for p in extra_cassettes],
         }
         self._core: _core.Cassette | None = None
 
@@ -199,6 +205,7 @@ def cassette(
     scrub_fields: Sequence[str] = (),
     allow_playback_repeats: bool = False,
     pace: float = 0.0,
+    extra_cassettes: Sequence[str | os.PathLike[str]] = (),
 ) -> Cassette:
     """``with llmrail.replay.cassette("path.yaml", mode="once"): ...`` (see the module docs)."""
     return Cassette(
@@ -212,4 +219,5 @@ def cassette(
         scrub_fields=scrub_fields,
         allow_playback_repeats=allow_playback_repeats,
         pace=pace,
+        extra_cassettes=extra_cassettes,
     )

@@ -22,8 +22,8 @@ pub struct PyCassette {
 impl PyCassette {
     #[new]
     #[pyo3(
-        signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0)),
-        text_signature = "(path, *, mode=None, match_on=None, ignore_fields=(), ignore_query=(), scrub_headers=(), scrub_query=(), scrub_fields=(), allow_playback_repeats=False, pace=0.0)"
+        signature = (path, *, mode=None, match_on=None, ignore_fields=Vec::new(), ignore_query=Vec::new(), scrub_headers=Vec::new(), scrub_query=Vec::new(), scrub_fields=Vec::new(), allow_playback_repeats=false, pace=Arg::new(0.0), extra_cassettes=Vec::new()),
+        text_signature = "(path, *, mode=None, match_on=None, ignore_fields=(), ignore_query=(), scrub_headers=(), scrub_query=(), scrub_fields=(), allow_playback_repeats=False, pace=0.0, extra_cassettes=())"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -38,6 +38,7 @@ impl PyCassette {
         scrub_fields: Vec<String>,
         allow_playback_repeats: bool,
         pace: Arg<f64>,
+        extra_cassettes: Vec<PathBuf>,
     ) -> PyResult<Self> {
         let pace = pace.get("pace")?;
         if !(pace.is_finite() && pace >= 0.0) {
@@ -62,6 +63,7 @@ impl PyCassette {
             scrubber: Scrubber::new(&scrub_headers, &scrub_query, &scrub_fields),
             allow_playback_repeats,
             pace,
+            extra_cassettes,
         };
         let session = exit::detach(py, || Session::open(path, opts)).map_err(to_py)?;
         Ok(Self {

@@ -1,5 +1,6 @@
 //! How a cassette is used: the record mode and the matching, scrubbing and pacing options.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::matcher::Matcher;
@@ -62,6 +63,9 @@ pub struct Options {
     pub allow_playback_repeats: bool,
     /// 0 replays at once; 1.0 at the recorded pace (latency and chunk times); 2.0 half as fast.
     pub pace: f64,
+    /// More cassettes to replay from, after this one's interactions (pytest-recording's extra
+    /// cassettes): read only, never written; a missing one is empty, as there.
+    pub extra_cassettes: Vec<PathBuf>,
 }
 
 impl Options {

@@ -56,10 +56,15 @@ impl Session {
             .mode
             .unwrap_or_else(|| Mode::default_for(std::env::var("CI").ok().as_deref()));
         let found = cassette::load(&path)?;
+        // Whether this cassette "exists" (mode once) is its own file's say: the extras are read only.
         let existed = found.is_some();
+        let mut all = found.unwrap_or_default();
+        for extra in &opts.extra_cassettes {
+            all.extend(cassette::load(extra)?.unwrap_or_default());
+        }
         let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut loaded = Vec::new();
-        for (n, interaction) in found.into_iter().flatten().enumerate() {
+        for (n, interaction) in all.into_iter().enumerate() {
             let key = Self::key_of(&opts, &interaction);
             index.entry(opts.matcher.hash(&key)).or_default().push(n);
             let headers = replay_headers(&interaction.response.headers);

@@ -349,3 +349,29 @@ fn a_miss_does_not_show_userinfo_an_old_cassette_still_holds() {
     assert!(e.message.contains("Closest recorded request #0"), "{e}");
     assert!(!e.message.contains("PW-SECRET"), "{e}");
 }
+
+#[test]
+fn extra_cassettes_answer_too_but_only_the_cassettes_own_file_is_written() {
+    let (own, extra, missing) = (tmp("own.yaml"), tmp("extra.yaml"), tmp("absent.yaml"));
+    write(&extra, &[interaction("from the extra", 200, "b")]);
+    let opts = Options {
+        mode: Some(Mode::Once),
+        extra_cassettes: vec![extra.clone(), missing.clone()],
+        ..Options::default()
+    };
+    let s = Session::open(&own, opts).unwrap();
+    assert_eq!(
+        replayed(&s, "from the extra").unwrap(),
+        (200, r#"{"answer":"b"}"#.into())
+    );
+    // Its own file does not exist yet, so mode once may still record what no cassette answers.
+    assert_eq!(replayed(&s, "new").unwrap(), (0, "record".into()));
+    s.record(interaction("new", 200, "c"));
+    assert!(s.save().unwrap());
+    let written = cassette::load(&own).unwrap().unwrap();
+    assert_eq!(written.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&written[0].response.body).unwrap();
+    assert_eq!(body, serde_json::json!({"answer": "c"}));
+    assert_eq!(cassette::load(&extra).unwrap().unwrap().len(), 1);
+    assert!(!missing.exists());
+}
