@@ -9,6 +9,7 @@ import gzip
 import json
 import socket
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,28 @@ class Echo:
                 length = int(next((v for k, v in headers if k.lower() == "content-length"), "0"))
                 body = f.read(length)
                 self.requests.append((headers, body))
-                conn.sendall(self._answer(headers))
+                if body.startswith(b"{") and json.loads(body).get("stream"):
+                    self._stream(conn)
+                else:
+                    conn.sendall(self._answer(headers))
+
+    def _stream(self, conn: socket.socket) -> None:
+        """`ANSWER` as a chat stream with its usage last, gzip-compressed event by event and sent
+        a chunk at a time (as a server that compresses SSE flushes after each event)."""
+        packer = zlib.compressobj(wbits=31)  # 31: the gzip wrapper
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n")
+        base = {"id": "chatcmpl-fidelity", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4.1-mini"}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Paris."},
+                                        "finish_reason": None}]},
+                  {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                  {**base, "choices": [], "usage": ANSWER["usage"]}]
+        lines = [b"data: %s\n\n" % json.dumps(e).encode() for e in events] + [b"data: [DONE]\n\n"]
+        pieces = [packer.compress(line) + packer.flush(zlib.Z_SYNC_FLUSH) for line in lines] + [packer.flush()]
+        self.sent.append(b"".join(pieces))
+        for piece in pieces:
+            conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.sendall(b"0\r\n\r\n")
 
     def _answer(self, headers: list[tuple[str, str]]) -> bytes:
         payload = json.dumps(ANSWER).encode()
@@ -145,3 +167,16 @@ async def test_a_compressed_answer_is_metered_and_recorded_as_text_then_replays_
     assert tape.play_count == 1
     assert again.model_dump() == first.model_dump()
     assert replayed.usage.cost_usd == http.usage.cost_usd
+
+
+async def test_a_compressed_stream_is_metered_as_an_uncompressed_one_would_be(echo: Echo) -> None:
+    http = llmrail.httpx.AsyncClient()
+    sdk = openai.AsyncOpenAI(base_url=f"{echo.url}/v1", api_key=API_KEY, max_retries=0, http_client=http)
+    stream = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}],
+                                               stream=True, stream_options={"include_usage": True})
+    chunks = [c async for c in stream]
+    assert echo.sent[0].startswith(b"\x1f\x8b")  # the server did send it compressed
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Paris."
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == 1000
+    assert (http.usage.requests, http.usage.input_tokens, http.usage.output_tokens) == (1, 1000, 100)
+    assert http.usage.cost_usd is not None and http.usage.cost_usd > 0
