@@ -99,6 +99,7 @@ bench: $(STAMP) redis  ## latency and throughput table, also written to bench-re
 	$(PY) bench/batch.py
 	$(PY) bench/durable_queue.py
 	$(PY) bench/tracing.py
+	$(PY) bench/gateway.py
 
 soak: $(STAMP) redis  ## resilience soak: 10,000 calls, 64 in flight, 30 % faults; layer overhead
 	$(PY) bench/soak.py
