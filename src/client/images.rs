@@ -8,19 +8,19 @@
 //! a model of the client's own provider) and kept, so its breaker and limits live on.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::pipeline::{with_history, Answered, Finished, Pipeline};
+use super::pipeline::{Answered, Finished, PerTarget, Pipeline};
 use super::target::Target;
 use super::{build_pipeline, Client, ClientConfig};
 use crate::error::{LlmError, Result};
 use crate::images::{self, ImageRequest, ImageResponse};
 use crate::model::Usage;
-use crate::providers::{self, quota::Quota};
-use crate::resilience::{deadline_from, fallback, run_target, Attempt, CallOptions, CallReport};
+use crate::providers::quota::Quota;
+use crate::resilience::{Attempt, CallOptions, CallReport};
 use crate::runtime;
-use crate::transport;
 
 /// The client's own pipeline, and those built for models image calls named.
 pub(super) struct Pipelines {
@@ -118,8 +118,8 @@ impl Pipeline {
         (out, report)
     }
 
-    /// Each target in turn, as `Pipeline::walk` does for a chat. Every target's request is
-    /// checked first: a fallback whose model refuses an option is named before anything is
+    /// Each target in turn, as for a chat ([`Pipeline::over_targets`]). Every target's request
+    /// is checked first: a fallback whose model refuses an option is named before anything is
     /// sent, not after the primary failed.
     async fn images_walk(
         &self,
@@ -130,34 +130,32 @@ impl Pipeline {
         for (target, _) in &self.targets {
             images::check(target.provider.name(), &target.endpoint.model, req)?;
         }
-        let policy = opts.retry.as_ref().unwrap_or(&self.retry);
-        let deadline = deadline_from(self.deadline, opts.deadline);
-        let mut failures: Vec<(String, LlmError)> = Vec::new();
+        self.over_targets(opts, report, ImageTargets(req)).await
+    }
+}
+
+/// An image call's walk: every target gets the same request.
+struct ImageTargets<'r>(&'r ImageRequest);
+
+impl PerTarget for ImageTargets<'_> {
+    type Out = ImageResponse;
+    type Shared = ();
+
+    fn prepare(&mut self, _: usize, _: &Target, _: bool) -> Result<((), u64)> {
         // The prompt's tokens, roughly; the answer's are settled when it comes.
-        let reserve = u64::try_from(req.prompt.len() / 4).unwrap_or(u64::MAX);
-        for (i, (target, guards)) in self.targets.iter().enumerate() {
-            let logged = report.logged();
-            let out = run_target(guards, policy, deadline, reserve, report, |left| {
-                target.images(req, left)
-            })
-            .await;
-            report.stamp(logged, i.checked_sub(1), &target.info);
-            let e = match out {
-                Ok(v) => {
-                    report.fallback = i.checked_sub(1);
-                    return Ok(v);
-                }
-                Err(e) => e,
-            };
-            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-            let last = i + 1 == self.targets.len();
-            if last || !fallback::eligible(&e) || out_of_time {
-                return Err(with_history(e, &failures));
-            }
-            tracing::warn!(from = %target.name(), to = %self.targets[i + 1].0.name(), error = %e, "falling back");
-            failures.push((target.name(), e));
-        }
-        Err(LlmError::config("a client has at least one model"))
+        Ok((
+            (),
+            u64::try_from(self.0.prompt.len() / 4).unwrap_or(u64::MAX),
+        ))
+    }
+
+    fn attempt<'a>(
+        &'a self,
+        target: &'a Target,
+        _: &'a (),
+        left: Option<Duration>,
+    ) -> impl Future<Output = Attempt<ImageResponse>> + Send + 'a {
+        target.images(self.0, left)
     }
 }
 
@@ -187,7 +185,7 @@ impl Target {
         quota: &mut Option<Quota>,
         sent_status: &mut Option<u16>,
     ) -> Result<ImageResponse> {
-        let mut http = self
+        let http = self
             .provider
             .build_images(&self.endpoint, req)
             .ok_or_else(|| {
@@ -196,33 +194,12 @@ impl Target {
                     self.provider.name()
                 ))
             })??;
-        // Never wait past the call's deadline.
-        if let Some(left) = left {
-            http.timeout = http.timeout.min(left.max(Duration::from_millis(1)));
-        }
-        http.settings = self.settings;
-        self.sign(&mut http)?;
-        let started = Instant::now();
-        let resp = transport::send(http).await?;
-        *quota = providers::quota::quota(&resp.headers);
-        *sent_status = Some(resp.status);
-        let request_id = self.provider.request_id(&resp.headers);
-        let (status, headers) = (resp.status, resp.headers.clone());
-        let body = resp.bytes(self.settings.max_response_bytes).await?;
-        if status >= 400 {
-            return Err(self.provider.parse_error(status, &headers, &body));
-        }
-        let mut r = self.provider.parse_images(&body).map_err(|mut e| {
-            if e.request_id.is_none() {
-                e.request_id.clone_from(&request_id);
-            }
-            e
-        })?;
-        r.request_id = request_id;
-        r.latency = started.elapsed();
-        if r.model.is_empty() {
-            r.model.clone_from(&self.endpoint.model);
-        }
+        let http = self.ready(http, left)?;
+        let (mut r, status) = self
+            .exchange(http, quota, sent_status, |body| {
+                self.provider.parse_images(body)
+            })
+            .await?;
         r.provider = self.provider.name().to_string();
         tracing::debug!(
             gen_ai.system = self.provider.name(),

@@ -3,6 +3,7 @@
 //! (`registry.rs`), and the walk over them that runs every call, buffered or streamed.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::config::{positive, ClientConfig};
@@ -12,6 +13,7 @@ use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::resilience::breaker::{Breaker, SharedBreaker, Snapshot, State};
+use crate::resilience::fallback::Retarget;
 use crate::resilience::ratelimit::{self, Limiter, RedisStore, Store};
 use crate::resilience::redis as shared;
 use crate::resilience::retry::RetryPolicy;
@@ -173,49 +175,40 @@ impl Pipeline {
     async fn walk<C: Call>(
         &self,
         req: ChatRequest,
-        mut primary_plan: CachePlan,
+        primary_plan: CachePlan,
         opts: &CallOptions,
         report: &mut CallReport,
         call: C,
     ) -> Result<C::Out> {
+        let chat = ChatTargets {
+            req: &req,
+            primary: self.primary().provider.name(),
+            primary_plan,
+            retarget: opts.retarget.as_ref(),
+            foreign: OnceLock::new(),
+            call,
+        };
+        self.over_targets(opts, report, chat).await
+    }
+
+    /// The walk of every call, chat or image: each target in turn, each inside its retries,
+    /// rate limit, breaker and the call's deadline, until one answers or a failure is final (the
+    /// last target, a failure no fallback helps, a stream that delivered, the deadline past).
+    pub(super) async fn over_targets<A: PerTarget>(
+        &self,
+        opts: &CallOptions,
+        report: &mut CallReport,
+        mut per_target: A,
+    ) -> Result<A::Out> {
         let policy = opts.retry.as_ref().unwrap_or(&self.retry);
         let deadline = deadline_from(self.deadline, opts.deadline);
-        let primary = self.primary().provider.name();
         let mut failures: Vec<(String, LlmError)> = Vec::new();
-        // Copied only for a fallback to another provider, and only once.
-        let mut foreign: Option<ChatRequest> = None;
         for (i, (target, guards)) in self.targets.iter().enumerate() {
-            let treq = if target.provider.name() == primary || req.extra_body.is_empty() {
-                &req
-            } else {
-                &*foreign.get_or_insert_with(|| fallback::request_for(&req, false))
-            };
-            let retargeted;
-            let treq = match &opts.retarget {
-                Some(f) if i > 0 => {
-                    retargeted = (f.0)(&target.name(), treq)?;
-                    &retargeted
-                }
-                _ => treq,
-            };
-            // The prompt-cache plan is made once per target: it depends only on the request
-            // and the target (its provider's rules, its model's minimum), so a target plans
-            // when the walk first reaches it and every retry on it renders that same plan. The
-            // primary's plan comes with the call: the client's cache tracker made it to check
-            // for cache breaks, so the primary never plans twice.
-            let plan = if i == 0 {
-                std::mem::take(&mut primary_plan)
-            } else {
-                target.plan(treq)
-            };
-            let reserve = match guards.limiter {
-                Some(_) => ratelimit::reservation_for(treq),
-                None => 0,
-            };
-            let (call, plan) = (&call, &plan);
+            let (shared, reserve) = per_target.prepare(i, target, guards.limiter.is_some())?;
+            let (each, shared) = (&per_target, &shared);
             let logged = report.logged();
             let out = run_target(guards, policy, deadline, reserve, report, |left| {
-                call.attempt(target, treq, plan, left)
+                each.attempt(target, shared, left)
             })
             .await;
             report.stamp(logged, i.checked_sub(1), &target.info);
@@ -235,6 +228,103 @@ impl Pipeline {
             failures.push((target.name(), e));
         }
         Err(LlmError::config("a client has at least one model"))
+    }
+}
+
+/// What a walk over the targets does at each: make what the target's attempts share when the
+/// walk reaches it, then attempt (once per retry).
+pub(super) trait PerTarget {
+    type Out;
+    type Shared: Send + Sync;
+    /// What target `i`'s attempts share, and the tokens its rate limiter reserves for each
+    /// (`limited`: the target has a rate limiter).
+    fn prepare(&mut self, i: usize, target: &Target, limited: bool) -> Result<(Self::Shared, u64)>;
+    fn attempt<'a>(
+        &'a self,
+        target: &'a Target,
+        shared: &'a Self::Shared,
+        left: Option<Duration>,
+    ) -> impl Future<Output = Attempt<Self::Out>> + Send + 'a;
+}
+
+/// A chat's walk: the primary's request, copied for a fallback to another provider (once), or
+/// rendered again for a fallback by a prompt template.
+struct ChatTargets<'r, C> {
+    req: &'r ChatRequest,
+    primary: &'static str,
+    /// The primary's prompt-cache plan, made with the call (see `prepare`).
+    primary_plan: CachePlan,
+    retarget: Option<&'r Retarget>,
+    foreign: OnceLock<ChatRequest>,
+    call: C,
+}
+
+/// One target's request, when it is not the primary's, and its prompt-cache plan.
+struct ChatShared {
+    foreign: bool,
+    retargeted: Option<ChatRequest>,
+    plan: CachePlan,
+}
+
+impl<C> ChatTargets<'_, C> {
+    fn request<'a>(&'a self, shared: &'a ChatShared) -> &'a ChatRequest {
+        match (&shared.retargeted, self.foreign.get()) {
+            (Some(r), _) => r,
+            (None, Some(f)) if shared.foreign => f,
+            (None, _) => self.req,
+        }
+    }
+}
+
+impl<C: Call> PerTarget for ChatTargets<'_, C> {
+    type Out = C::Out;
+    type Shared = ChatShared;
+
+    fn prepare(&mut self, i: usize, target: &Target, limited: bool) -> Result<(ChatShared, u64)> {
+        let foreign = target.provider.name() != self.primary && !self.req.extra_body.is_empty();
+        // Copied only for a fallback to another provider, and only once.
+        let base = match foreign {
+            true => self
+                .foreign
+                .get_or_init(|| fallback::request_for(self.req, false)),
+            false => self.req,
+        };
+        let retargeted = match self.retarget {
+            Some(f) if i > 0 => Some((f.0)(&target.name(), base)?),
+            _ => None,
+        };
+        let treq = retargeted.as_ref().unwrap_or(base);
+        // The prompt-cache plan is made once per target: it depends only on the request and
+        // the target (its provider's rules, its model's minimum), so a target plans when the
+        // walk first reaches it and every retry on it renders that same plan. The primary's
+        // plan comes with the call: the client's cache tracker made it to check for cache
+        // breaks, so the primary never plans twice.
+        let plan = if i == 0 {
+            std::mem::take(&mut self.primary_plan)
+        } else {
+            target.plan(treq)
+        };
+        let reserve = if limited {
+            ratelimit::reservation_for(treq)
+        } else {
+            0
+        };
+        let shared = ChatShared {
+            foreign,
+            retargeted,
+            plan,
+        };
+        Ok((shared, reserve))
+    }
+
+    fn attempt<'a>(
+        &'a self,
+        target: &'a Target,
+        shared: &'a ChatShared,
+        left: Option<Duration>,
+    ) -> impl Future<Output = Attempt<C::Out>> + Send + 'a {
+        self.call
+            .attempt(target, self.request(shared), &shared.plan, left)
     }
 }
 
@@ -327,7 +417,7 @@ static BREAKER_STATE: telemetry::Family = telemetry::Family {
 };
 
 /// One attempt against a target, what [`Pipeline::walk`] repeats: buffered or streamed.
-trait Call {
+trait Call: Sync {
     type Out;
     fn attempt<'a>(
         &'a self,

@@ -46,6 +46,29 @@ pub(crate) enum Message {
 /// The channel a streamed attempt forwards events to.
 pub(crate) type Events = mpsc::Sender<Result<Message>>;
 
+/// What an exchange tells an answer besides its body: the request id from the headers, how long
+/// it took, and the model asked for (where the body names none).
+pub(super) trait Heard {
+    fn heard(&mut self, request_id: Option<String>, latency: Duration, model: &str);
+}
+
+/// Chat and image answers keep them in fields of the same names.
+macro_rules! heard_in_fields {
+    ($($answer:ty),*) => {$(
+        impl Heard for $answer {
+            fn heard(&mut self, request_id: Option<String>, latency: Duration, model: &str) {
+                self.request_id = request_id;
+                self.latency = latency;
+                if self.model.is_empty() {
+                    self.model = model.to_string();
+                }
+            }
+        }
+    )*};
+}
+
+heard_in_fields!(ChatResponse, crate::images::ImageResponse);
+
 impl Target {
     /// Resolve "provider/model", its key and base URL (from the environment where not given).
     /// `api_version` is the client's (Azure's); without it the provider reads the environment.
@@ -186,16 +209,63 @@ impl Target {
         stream: bool,
         left: Option<Duration>,
     ) -> Result<HttpRequest> {
-        let mut http = self
+        let http = self
             .provider
             .build_chat_with_cache(&self.endpoint, req, stream, plan)?;
-        // Never wait past the call's deadline.
+        self.ready(http, left)
+    }
+
+    /// A built request made ready for one attempt: its timeout capped by `left` (never wait
+    /// past the call's deadline), the client's settings set, signed where the provider speaks
+    /// AWS.
+    pub(super) fn ready(
+        &self,
+        mut http: HttpRequest,
+        left: Option<Duration>,
+    ) -> Result<HttpRequest> {
         if let Some(left) = left {
             http.timeout = http.timeout.min(left.max(Duration::from_millis(1)));
         }
         http.settings = self.settings;
         self.sign(&mut http)?;
         Ok(http)
+    }
+
+    /// Send one buffered request and decode its body with `parse`; the quota and status heard
+    /// are kept for the rate limiter and the trace even when the call fails. An error status
+    /// is the provider's error; every error is annotated, and a body that does not parse
+    /// carries the request id. The answer gets the request id, latency and (where the body
+    /// names none) model of the exchange. Chat and image attempts share it.
+    pub(super) async fn exchange<T: Heard>(
+        &self,
+        http: HttpRequest,
+        quota: &mut Option<Quota>,
+        sent_status: &mut Option<u16>,
+        parse: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<(T, u16)> {
+        let started = Instant::now();
+        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        *quota = providers::quota::quota(&resp.headers);
+        *sent_status = Some(resp.status);
+        let request_id = self.provider.request_id(&resp.headers);
+        let status = resp.status;
+        let headers = resp.headers.clone();
+        let body = resp
+            .bytes(self.settings.max_response_bytes)
+            .await
+            .map_err(|e| self.annotate(e))?;
+        if status >= 400 {
+            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
+        }
+        let mut r = parse(&body).map_err(|e| {
+            let mut e = self.annotate(e);
+            if e.request_id.is_none() {
+                e.request_id.clone_from(&request_id);
+            }
+            e
+        })?;
+        r.heard(request_id, started.elapsed(), &self.endpoint.model);
+        Ok((r, status))
     }
 
     /// SigV4-sign a request of a provider that speaks AWS, with the time of this attempt: the
@@ -252,32 +322,11 @@ impl Target {
     ) -> Result<ChatResponse> {
         let ep = &self.endpoint;
         let http = self.http(req, plan, false, left)?;
-        let started = Instant::now();
-        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
-        *quota = providers::quota::quota(&resp.headers);
-        *sent_status = Some(resp.status);
-        let request_id = self.provider.request_id(&resp.headers);
-        let status = resp.status;
-        let headers = resp.headers.clone();
-        let body = resp
-            .bytes(self.settings.max_response_bytes)
-            .await
-            .map_err(|e| self.annotate(e))?;
-        if status >= 400 {
-            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
-        }
-        let mut r = self.provider.parse_chat(&body).map_err(|e| {
-            let mut e = self.annotate(e);
-            if e.request_id.is_none() {
-                e.request_id.clone_from(&request_id);
-            }
-            e
-        })?;
-        r.request_id = request_id;
-        r.latency = started.elapsed();
-        if r.model.is_empty() {
-            r.model = ep.model.clone();
-        }
+        let (r, status) = self
+            .exchange(http, quota, sent_status, |body| {
+                self.provider.parse_chat(body)
+            })
+            .await?;
         // An event, not a span: an entered span must not live across an `.await` (the task can
         // move threads), and every poll of an instrumented future would ask `log` again.
         tracing::debug!(
