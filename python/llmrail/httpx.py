@@ -21,7 +21,7 @@ and the body's framing, ``content-length``, are set by the transport, from the s
 body), and the status, headers and body come back as the server sent them: a compressed body
 stays compressed, with its ``content-encoding``, and httpx decodes it as it does for its own
 transport. What llmrail reads of an answer (usage, the cassette's recording) it reads decoded
-(gzip, deflate; a body in another encoding is recorded as it came). An error status
+(gzip, deflate, br, zstd; a body in another encoding is recorded as it came). An error status
 is a response for the SDK to read, not an exception. A stream of events (SSE, JSON lines) is
 handed on chunk by chunk as it arrives; any other body is read whole in Rust first (one await).
 Closing the response, or cancelling the task reading it, closes the connection. httpx's

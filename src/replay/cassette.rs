@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Loading also accepts what other recorders write: pydantic-ai's decoded `parsed_body`, and
-//! stock vcrpy's `!!binary` (base64) bodies, gzip-compressed when the response said so.
+//! stock vcrpy's `!!binary` (base64) bodies, gzip-compressed when the response said so; a
+//! forwarded answer kept in br or zstd is decoded on loading too.
 //!
 //! This file reads the layout; `cassette/write.rs` writes it. What one exchange holds is
 //! `replay/interaction.rs` (re-exported here), so the scrubber, which the writer uses, needs
@@ -40,6 +41,7 @@ pub use super::interaction::{Chunk, Interaction, Request, Response};
 pub use write::{to_yaml, write_atomic};
 
 use crate::error::{LlmError, Result};
+use crate::wire::{encoding, DEFAULT_MAX_RESPONSE_BYTES};
 
 /// The layout version written and read (vcrpy's).
 pub const VERSION: u64 = 1;
@@ -109,11 +111,22 @@ fn interaction(i: &Value) -> std::result::Result<Interaction, String> {
     let gzip = resp_headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v.contains("gzip"));
-    let body = match resp.get("parsed_body") {
+    let mut body = match resp.get("parsed_body") {
         Some(parsed) => json_bytes(parsed)?,
         None => body(resp.get("body").and_then(|b| b.get("string")), gzip)?,
     };
-    if gzip {
+    // A forwarded answer in another encoding (br, zstd), recorded as it came before llmrail
+    // decoded it: decoded here, so that a `Client` replaying it reads JSON as an SDK would.
+    let other = resp_headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-encoding"))
+        .map(|(_, v)| v.trim())
+        .filter(|_| !gzip);
+    let decoded = other.and_then(|e| encoding::decode(e, &body, DEFAULT_MAX_RESPONSE_BYTES));
+    if let Some(plain) = &decoded {
+        body = plain.clone();
+    }
+    if gzip || decoded.is_some() {
         // The body is stored decoded now; a header saying otherwise would mislead a re-save.
         resp_headers.retain(|(k, _)| {
             !k.eq_ignore_ascii_case("content-encoding") && !k.eq_ignore_ascii_case("content-length")

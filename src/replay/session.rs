@@ -272,8 +272,9 @@ impl Session {
 }
 
 /// Headers to hand back on replay: the body is whole. Its `content-encoding` stays only when
-/// it is still in that encoding (a forwarded answer in br or zstd, recorded as it came, for the
-/// SDK to decode): gzip is decoded when recorded or loaded, and the header dropped there.
+/// it is still in that encoding (a forwarded answer in an encoding `wire::encoding` does not
+/// decode, recorded as it came, for the SDK to decode): gzip, deflate, br and zstd are decoded
+/// when recorded or loaded, and the header dropped there.
 fn replay_headers(headers: &[(String, String)]) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(headers.len());
     for (k, v) in headers {

@@ -97,7 +97,7 @@ impl Recorder {
         // A forwarded answer arrives as the server compressed it. The cassette keeps its text,
         // so that it can be scrubbed, read and replayed to any client; its chunks' sizes were
         // the compressed ones, so the stream replays as one chunk. An encoding not decoded
-        // here (br, zstd) is kept as it came, header and all (replay hands both back).
+        // here (see wire::encoding) is kept as it came, header and all (replay hands both back).
         let mut body = body;
         let mut decoded = false;
         if let Some(plain) = crate::wire::encoding::of(headers)

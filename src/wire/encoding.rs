@@ -2,8 +2,8 @@
 //! while the bytes themselves travel on unchanged: a forwarded answer reaches the SDK as it came
 //! (httpx decodes by `content-encoding` itself), but llmrail's usage meter and a cassette's
 //! recording read its text. gzip and deflate are decoded (flate2, already here for vcrpy's gzip
-//! bodies), whole or as a stream passes ([`Inflater`]); another encoding (br, zstd) is left as it
-//! is, and says so (`None`).
+//! bodies), whole or as a stream passes ([`Inflater`]); br and zstd whole (a cassette's body, a
+//! whole answer's usage); another encoding is left as it is, and says so (`None`).
 
 use std::io::Read;
 
@@ -20,7 +20,7 @@ pub fn of(headers: &HeaderMap) -> Option<&str> {
     (!value.is_empty() && !value.eq_ignore_ascii_case("identity")).then_some(value)
 }
 
-/// `body` decoded from `encoding`, or `None` when the encoding is not one decoded here, the
+/// `body` decoded from `encoding` (gzip, deflate, br, zstd), or `None` when the encoding is not one decoded here, the
 /// body is not in it, or it unpacks to more than `max` bytes (a small body may unpack to a great
 /// deal; only the first `max` + 1 bytes are ever unpacked).
 pub fn decode(encoding: &str, body: &[u8], max: usize) -> Option<Bytes> {
@@ -37,6 +37,13 @@ pub fn decode(encoding: &str, body: &[u8], max: usize) -> Option<Bytes> {
                 .read_to_end(&mut out)
         }
         "deflate" => flate2::read::DeflateDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        "br" => brotli_decompressor::Decompressor::new(body, 4096)
+            .take(limit)
+            .read_to_end(&mut out),
+        "zstd" => ruzstd::decoding::StreamingDecoder::new(body)
+            .ok()?
             .take(limit)
             .read_to_end(&mut out),
         _ => return None,
@@ -159,8 +166,22 @@ mod tests {
 
     #[test]
     fn other_encodings_and_broken_bodies_are_not_decoded() {
-        assert!(decode("br", b"\x0b\x02\x80hi\x03", 1 << 20).is_none());
+        assert!(decode("compress", b"\x1f\x9dhi", 1 << 20).is_none());
         assert!(decode("gzip", b"not gzip at all", 1 << 20).is_none());
+        assert!(decode("zstd", b"not zstd at all", 1 << 20).is_none());
+        assert!(decode("br", b"\xff\xff\xff not brotli", 1 << 20).is_none());
+    }
+
+    #[test]
+    fn brotli_and_zstd_bodies_are_decoded() {
+        // `brotli.compress` (Google's Python binding) and the `zstd` tool's output.
+        let text = br#"{"usage":{"prompt_tokens":3}}"#;
+        let br = b"\x0b\x0e\x80\x7b\x22\x75\x73\x61\x67\x65\x22\x3a\x7b\x22\x70\x72\x6f\x6d\x70\x74\x5f\x74\x6f\x6b\x65\x6e\x73\x22\x3a\x33\x7d\x7d\x03";
+        assert_eq!(decode("br", br, 1 << 20).unwrap(), &text[..]);
+        let zstd = b"\x28\xb5\x2f\xfd\x04\x58\xe9\x00\x00\x7b\x22\x75\x73\x61\x67\x65\x22\x3a\x7b\x22\x70\x72\x6f\x6d\x70\x74\x5f\x74\x6f\x6b\x65\x6e\x73\x22\x3a\x33\x7d\x7d\x83\xf0\x14\x19";
+        assert_eq!(decode("zstd", zstd, 1 << 20).unwrap(), &text[..]);
+        assert!(decode("br", br, 5).is_none());
+        assert!(decode("zstd", zstd, 5).is_none());
     }
 
     #[test]

@@ -120,6 +120,28 @@ fn bodies_that_are_not_utf8_round_trip_as_binary() {
 }
 
 #[test]
+fn a_zstd_body_kept_as_it_came_loads_decoded_without_its_encoding() {
+    // `printf '{"usage":{"prompt_tokens":3}}' | zstd`, as an SDK's answer was recorded before
+    // llmrail decoded zstd: a `Client` replaying it must read JSON.
+    let zstd: &[u8] = b"\x28\xb5\x2f\xfd\x04\x58\xe9\x00\x00\x7b\x22\x75\x73\x61\x67\x65\x22\x3a\x7b\x22\x70\x72\x6f\x6d\x70\x74\x5f\x74\x6f\x6b\x65\x6e\x73\x22\x3a\x33\x7d\x7d\x83\xf0\x14\x19";
+    let mut i = sample().remove(1);
+    i.response.body = Bytes::from_static(zstd);
+    i.response.chunks = None;
+    i.response.headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("content-encoding".into(), "zstd".into()),
+    ];
+    let text = to_yaml(std::slice::from_ref(&i)).unwrap();
+    assert!(text.contains("string: !!binary"), "{text}");
+    let back = parse(&text).unwrap();
+    assert_eq!(back[0].response.body, r#"{"usage":{"prompt_tokens":3}}"#);
+    assert_eq!(
+        back[0].response.headers,
+        vec![("content-type".to_string(), "application/json".to_string())]
+    );
+}
+
+#[test]
 fn pydantic_ai_parsed_bodies_load_as_json() {
     let i = real("pydantic-ai/tests/models/cassettes/test_openai/test_valid_response.yaml");
     assert_eq!(i.len(), 1);
