@@ -285,7 +285,8 @@ def main() -> None:
     if args.quick:
         args.rounds, args.seconds = 1, 3.0
     build_loadgen()
-    load_before = re.sub(r".*load average: ", "", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load_before = re.sub(r".*load average: ", "", uptime)
     rounds: list[dict[str, Any]] = []
     with MockServerProcess() as srv, tempfile.TemporaryDirectory() as tmp:
         with gateway(srv.base_url, Path(tmp)) as gw_url, contextmanager_or_none(

@@ -10,7 +10,8 @@
 //! - `openai_wire.rs`, `anthropic_wire.rs`: the two wires, read and written (whole and SSE);
 //! - `errors.rs`: every refusal in the endpoint's own error shape, no secret in it;
 //! - `routes.rs`: one request, start to end, and its access-log record;
-//! - `server.rs`: the socket, connection limits and the graceful stop; `body.rs`: what it sends.
+//! - `server.rs`: the socket, connection limits and the graceful stop; `body.rs`: what it sends;
+//! - `trace.rs`: the caller's W3C trace context, and each request's spans for a span sink.
 //!
 //! ```no_run
 //! use llmrail::gateway::{Gateway, GatewayConfig, Server};
@@ -32,7 +33,9 @@ mod routes;
 mod server;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 pub use config::{GatewayConfig, KeyConfig, ServerConfig};
 pub use routes::Gateway;
 pub use server::Server;
+pub use trace::{CallSpan, Parent, RequestSpan, SpanSink};

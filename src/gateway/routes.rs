@@ -21,6 +21,7 @@ use super::body::Body;
 use super::config::{GatewayConfig, ServerConfig};
 use super::errors::{Refusal, Shape};
 use super::request::Incoming;
+use super::trace::{self, CallSpan, RequestSpan, SpanSink};
 use super::{anthropic_wire, openai_wire};
 use crate::client::{Client, ClientConfig};
 use crate::error::Result;
@@ -44,6 +45,8 @@ pub struct Gateway {
     keys: Keys,
     secrets: Vec<String>,
     server: ServerConfig,
+    /// Where each request's trace goes (`super::trace`); `None`: nothing is recorded.
+    spans: Option<SpanSink>,
 }
 
 impl Gateway {
@@ -86,7 +89,14 @@ impl Gateway {
             keys: Keys::new(&cfg.keys),
             secrets,
             server: cfg.server,
+            spans: None,
         })
+    }
+
+    /// Hand every request's trace to `sink` once its answer is sent (see `super::trace`).
+    pub fn with_spans(mut self, sink: SpanSink) -> Self {
+        self.spans = Some(sink);
+        self
     }
 
     pub(super) fn shutdown_timeout(&self) -> Duration {
@@ -132,6 +142,8 @@ struct Access {
     model: Option<String>,
     key: Option<String>,
     stream: bool,
+    /// The chat call, for the request's trace (only when the gateway has a span sink).
+    call: Option<CallSpan>,
 }
 
 /// The `log` target of the access records (the Python logger `llmrail.gateway.access`).
@@ -170,10 +182,15 @@ impl Access {
 pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> {
     let started = Instant::now();
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let traced = gw
+        .spans
+        .as_ref()
+        .map(|_| (SystemTime::now(), Traced::of(&req)));
     let mut access = Access {
         model: None,
         key: None,
         stream: false,
+        call: None,
     };
     let shape = if path == "/v1/messages" || req.headers().contains_key("anthropic-version") {
         Shape::Anthropic
@@ -185,7 +202,43 @@ pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> 
         Err(refusal) => refuse(&refusal, shape),
     };
     access.log(&method, &path, resp.status().as_u16(), started.elapsed());
+    if let (Some(sink), Some((at, t))) = (&gw.spans, traced) {
+        sink(RequestSpan {
+            parent: t.parent,
+            started: at,
+            duration: started.elapsed(),
+            method: method.as_str().to_owned(),
+            route: path,
+            status: resp.status().as_u16(),
+            host: t.host,
+            user_agent: t.user_agent,
+            call: access.call.take(),
+        });
+    }
     resp
+}
+
+/// What a traced request's span takes from its headers.
+struct Traced {
+    parent: Option<trace::Parent>,
+    host: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl Traced {
+    fn of(req: &Request<IncomingBody>) -> Self {
+        let header = |name: http::header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Self {
+            parent: trace::parent(req.headers()),
+            host: header(http::header::HOST),
+            user_agent: header(http::header::USER_AGENT),
+        }
+    }
 }
 
 async fn route(
@@ -228,9 +281,9 @@ async fn route(
             }
             let client = gw.client(&incoming.model)?;
             if incoming.stream {
-                stream(gw, client, incoming, shape).await
+                stream(gw, client, incoming, shape, access).await
             } else {
-                chat(gw, client, incoming, shape).await
+                chat(gw, client, incoming, shape, access).await
             }
         }
         (_, "/healthz" | "/readyz" | "/metrics" | "/v1/models") => Err(Refusal::new(
@@ -328,14 +381,31 @@ async fn chat(
     client: Client,
     incoming: Incoming,
     shape: Shape,
+    access: &mut Access,
 ) -> std::result::Result<Response<Body>, Refusal> {
     let bad = |e: crate::error::LlmError| Refusal::from_error(&e, &gw.secrets);
     let req = incoming.for_target(client.provider()).map_err(bad)?;
     let incoming = Arc::new(incoming);
-    let (answer, _) = client
-        .chat_with(req, options(&incoming))
-        .await
-        .map_err(bad)?;
+    let mut opts = options(&incoming);
+    opts.record = gw.spans.is_some();
+    let (at, t0) = (SystemTime::now(), Instant::now());
+    let result = client.chat_with(req, opts).await;
+    if gw.spans.is_some() {
+        access.call = Some(CallSpan {
+            operation: "chat",
+            model: incoming.model.clone(),
+            target: Some(Arc::new(client.target_info().clone())),
+            started: at,
+            duration: t0.elapsed(),
+            attempts: result
+                .as_ref()
+                .ok()
+                .and_then(|(_, report)| report.log.clone())
+                .unwrap_or_default(),
+            error: result.as_ref().err().map(|e| e.kind.name()),
+        });
+    }
+    let (answer, _) = result.map_err(bad)?;
     let id = new_id(shape);
     let body = match shape {
         Shape::OpenAi => openai_wire::completion(&answer, &id, now_secs(), &incoming.model),
@@ -378,13 +448,31 @@ async fn stream(
     client: Client,
     incoming: Incoming,
     shape: Shape,
+    access: &mut Access,
 ) -> std::result::Result<Response<Body>, Refusal> {
+    let (at, t0) = (SystemTime::now(), Instant::now());
     let secrets = gw.secrets.clone();
     let bad = |e: crate::error::LlmError| Refusal::from_error(&e, &secrets);
     let req = incoming.for_target(client.provider()).map_err(bad)?;
     let incoming = Arc::new(incoming);
     let mut events = client.stream_with(req, options(&incoming)).map_err(bad)?;
-    let first = match events.next().await {
+    let first = events.next().await;
+    if gw.spans.is_some() {
+        // Up to the first event: the answer's head is sent then, and the request's span ends.
+        access.call = Some(CallSpan {
+            operation: "stream",
+            model: incoming.model.clone(),
+            target: Some(Arc::new(client.target_info().clone())),
+            started: at,
+            duration: t0.elapsed(),
+            attempts: Vec::new(),
+            error: match &first {
+                Some(Err(e)) => Some(e.kind.name()),
+                _ => None,
+            },
+        });
+    }
+    let first = match first {
         Some(Ok(e)) => e,
         Some(Err(e)) => return Err(bad(e)),
         None => {

@@ -105,7 +105,10 @@ where
 /// The attempts as tuples `_otel` reads: (provider, model, server address, server port,
 /// fallback index or None, start in ns since the epoch, duration in s, HTTP status, error kind,
 /// retry wait in s, whether the server asked for it, rate-limit wait in s).
-fn attempts<'py>(py: Python<'py>, log: Option<Vec<AttemptRecord>>) -> PyResult<Bound<'py, PyList>> {
+pub(super) fn attempts<'py>(
+    py: Python<'py>,
+    log: Option<Vec<AttemptRecord>>,
+) -> PyResult<Bound<'py, PyList>> {
     let rows = log.unwrap_or_default().into_iter().map(|r| {
         let started = r
             .started
