@@ -160,6 +160,10 @@ struct Inner {
     /// (One shared wake-up made every waiter re-read its item from the store on every
     /// completion: a queue step per waiter per item, most of Redis's work in the benchmark.)
     waiters: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// Answers this process's workers stored, by item id, until a `result` here takes one
+    /// (or newer ones push it out): a reader in the process that did the work gets it without
+    /// reading it back from the store (`Handed`).
+    handed: Mutex<HandedAnswers>,
     /// The state changes this process makes, for `on_event` subscribers.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Wakes this process's webhook deliverer (an item with a callback ended here).
@@ -248,6 +252,7 @@ impl Queue {
                 clients: Mutex::new(HashMap::new()),
                 changed: tokio::sync::Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
+                handed: Mutex::new(HandedAnswers::default()),
                 events: tokio::sync::broadcast::channel(EVENT_BACKLOG).0,
                 deliver_now: tokio::sync::Notify::new(),
                 delivering: std::sync::atomic::AtomicBool::new(false),
@@ -400,40 +405,53 @@ impl Queue {
     /// if it is still unfinished when the wait is over.
     pub async fn result(&self, id: &str, wait: Option<Duration>) -> Result<ChatResponse> {
         let (q, id) = (self.clone(), id.to_string());
-        let (item, stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        let (id, answer) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        let stored = match answer {
+            Handed::Chat(r) => return Ok(r),
+            Handed::Stored(v) => v,
+        };
         if stored.get("extracted").is_some() {
             return Err(LlmError::config(format!(
-                "queue item {} is an extraction: read its value with extracted()",
-                item.id
+                "queue item {id} is an extraction: read its value with extracted()"
             )));
         }
         serde_json::from_value::<StoredResponse>(stored)
             .map(ChatResponse::from)
-            .map_err(|e| unreadable(&item, &e))
+            .map_err(|e| unreadable(&id, &e))
     }
 
     /// An extraction item's validated value (as JSON), waiting as [`Queue::result`] does.
     pub async fn extracted(&self, id: &str, wait: Option<Duration>) -> Result<Value> {
         let (q, id) = (self.clone(), id.to_string());
-        let (item, mut stored) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        let (id, answer) = runtime::run(async move { q.wait_result(id, wait).await }).await?;
+        let chat = || {
+            LlmError::config(format!(
+                "queue item {id} is a chat call: read its response with result()"
+            ))
+        };
+        let Handed::Stored(mut stored) = answer else {
+            return Err(chat());
+        };
         match stored.get_mut("extracted") {
             Some(v) => Ok(v.take()),
-            None => Err(LlmError::config(format!(
-                "queue item {} is a chat call: read its response with result()",
-                item.id
-            ))),
+            None => Err(chat()),
         }
     }
 
-    /// The finished item and its stored result, or its error.
-    async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(Item, Value)> {
+    /// The finished item's id and its answer, or its error.
+    async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(String, Handed)> {
         let until = wait.map(|w| tokio::time::Instant::now() + w);
         let waiting = Waiting::new(self, &id);
         loop {
             // Registered before reading, so an end between the read and the wait wakes it.
             let ended = waiting.notify.notified();
+            // Stored by this process's workers: no store read (it is committed already).
+            if let Some(answer) = self.take_handed(&id) {
+                return Ok((id.clone(), answer));
+            }
             let item = self.get(id.clone()).await?;
-            if let Some(out) = finished(&item) {
+            let state = item.state;
+            if let Some(out) = finished(item) {
                 return out;
             }
             let poll = tokio::time::Instant::now() + POLL;
@@ -443,7 +461,7 @@ impl Queue {
                     ErrorKind::Timeout,
                     format!(
                         "queue item {id} is still {} after waiting {:.1} s",
-                        item.state.as_str(),
+                        state.as_str(),
                         wait.unwrap_or_default().as_secs_f64()
                     ),
                 ));
@@ -453,6 +471,23 @@ impl Queue {
                 () = tokio::time::sleep_until(next) => {}
             }
         }
+    }
+
+    /// Keep an answer this process's worker stored, for a reader here.
+    pub(crate) fn hand(&self, id: &str, answer: Handed) {
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .put(id, answer);
+    }
+
+    fn take_handed(&self, id: &str) -> Option<Handed> {
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(id)
     }
 
     fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::Notify>>> {
@@ -513,6 +548,13 @@ impl Queue {
 
     /// Delete the items in `states`; how many.
     pub async fn purge(&self, states: Vec<State>) -> Result<u64> {
+        // A purged answer is not handed out any more (another process's purge is seen by
+        // readers here once the answer is taken or pushed out).
+        self.inner
+            .handed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let q = self.clone();
         runtime::run(async move { q.inner.store.purge(states, now_ms()).await }).await
     }
@@ -549,23 +591,20 @@ const POLL: Duration = Duration::from_millis(50);
 /// Expiries reported per step; more wait for the next one.
 const EXPIRED_BATCH: u32 = 100;
 
-fn unreadable(item: &Item, e: &dyn std::fmt::Display) -> LlmError {
+fn unreadable(id: &str, e: &dyn std::fmt::Display) -> LlmError {
     LlmError::new(
         ErrorKind::Internal,
-        format!(
-            "queue item {} is COMPLETED with an unreadable result: {e}",
-            item.id
-        ),
+        format!("queue item {id} is COMPLETED with an unreadable result: {e}"),
     )
 }
 
 /// A finished item's stored result; `None` while it is not finished.
-fn finished(item: &Item) -> Option<Result<(Item, Value)>> {
+fn finished(item: Item) -> Option<Result<(String, Handed)>> {
     match item.state {
         State::Queued | State::Processing => None,
-        State::Completed => Some(match &item.result {
-            Some(v) => Ok((item.clone(), v.clone())),
-            None => Err(unreadable(item, &"none stored")),
+        State::Completed => Some(match item.result {
+            Some(v) => Ok((item.id, Handed::Stored(v))),
+            None => Err(unreadable(&item.id, &"none stored")),
         }),
         State::Failed => Some(Err(match item.errors.last() {
             Some(last) => {
@@ -585,5 +624,44 @@ fn finished(item: &Item) -> Option<Result<(Item, Value)>> {
                 item.id
             ),
         ))),
+    }
+}
+
+/// A finished item's answer: the response as this process's worker had it, or as stored.
+pub(crate) enum Handed {
+    Chat(ChatResponse),
+    Stored(Value),
+}
+
+/// Answers stored by this process's workers and not yet read here, the newest
+/// `HANDED_KEPT` at most (an answer nobody reads here is read from the store, like any other).
+#[derive(Default)]
+struct HandedAnswers {
+    by_id: HashMap<String, Handed>,
+    /// Ids in the order they came (some may have been taken since).
+    order: std::collections::VecDeque<String>,
+}
+
+/// Answers kept for readers in this process: a few MB of responses at most.
+const HANDED_KEPT: usize = 4096;
+
+impl HandedAnswers {
+    fn put(&mut self, id: &str, answer: Handed) {
+        while self.order.len() >= HANDED_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_string());
+        self.by_id.insert(id.to_string(), answer);
+    }
+
+    fn take(&mut self, id: &str) -> Option<Handed> {
+        self.by_id.remove(id)
+    }
+
+    fn clear(&mut self) {
+        self.by_id.clear();
+        self.order.clear();
     }
 }

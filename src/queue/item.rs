@@ -194,6 +194,25 @@ pub struct Claimed {
     pub token: String,
 }
 
+/// How a worker's attempt at an item ended, as it hands it back to the store.
+#[derive(Debug, Clone)]
+pub enum End {
+    /// Answered: stored unless another completion of the item came first.
+    Complete(Value),
+    /// Failed: QUEUED again if `retry` and attempts are left, else FAILED.
+    Fail { error: StoredError, retry: bool },
+    /// Put back without counting the attempt (its target's breaker opened before the send).
+    Release,
+}
+
+/// One item's [`End`], with the lease token of the worker that held it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub id: String,
+    pub token: String,
+    pub end: End,
+}
+
 /// Counts by state and the age of the oldest waiting item: what `queue stats` prints and the
 /// metrics read.
 #[derive(Debug, Clone, Default, PartialEq)]

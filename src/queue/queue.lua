@@ -130,6 +130,78 @@ end
 
 local now = tonumber(ARGV[2])
 
+-- Take up to `want` items (targets named from ARGV[first] on are skipped), each leased under
+-- `token` until now + lease_ms.
+local function claim(lease_ms, token, want, first)
+  sweep(now)
+  local blocked = {}
+  for i = first, #ARGV do blocked[ARGV[i]] = true end
+  -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
+  -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
+  -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
+  local out, skipped, scanned = {}, 0, 0
+  while #out < want and scanned < 1000 do
+    local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      scanned = scanned + 1
+      if blocked[redis.call('HGET', item(id), 'target')] then
+        skipped = skipped + 1
+      else
+        local untl = now + lease_ms
+        redis.call('ZREM', key('ready'), id)
+        redis.call('ZREM', key('waiting'), id)
+        redis.call('ZREM', key('expiry'), id)
+        redis.call('ZADD', key('leases'), untl, id)
+        to_state(id, 'QUEUED', 'PROCESSING', now)
+        redis.call('HINCRBY', item(id), 'attempts', 1)
+        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+        out[#out + 1] = read(id)
+        if #out >= want then break end
+      end
+    end
+  end
+  return out
+end
+
+-- The first completion wins, also from a worker whose lease ran out while it worked (its item
+-- may be back in the queue); a later one finds the item finished. 1 if stored, else 0.
+local function complete(id, result)
+  local state = redis.call('HGET', item(id), 'state')
+  local attempts = tonumber(redis.call('HGET', item(id), 'attempts') or '0')
+  if state == 'PROCESSING' or (state == 'QUEUED' and attempts > 0) then
+    redis.call('HSET', item(id), 'result', result)
+    finish(id, state, 'COMPLETED', now)
+    return 1
+  end
+  return 0
+end
+
+-- The state after a failed attempt, or false if `token` no longer holds the item.
+local function fail(id, token, err, retry)
+  local h = item(id)
+  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
+    return false
+  end
+  redis.call('RPUSH', errors(id), err)
+  if retry and tonumber(redis.call('HGET', h, 'attempts')) < tonumber(redis.call('HGET', h, 'max_attempts')) then
+    requeue(id, 'PROCESSING', now)
+    return 'QUEUED'
+  end
+  finish(id, 'PROCESSING', 'FAILED', now)
+  return 'FAILED'
+end
+
+local function release(id, token)
+  local h = item(id)
+  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
+    return 0
+  end
+  if tonumber(redis.call('HGET', h, 'attempts')) > 0 then redis.call('HINCRBY', h, 'attempts', -1) end
+  requeue(id, 'PROCESSING', now)
+  return 1
+end
+
 if op == 'submit' then
   local id, idem = ARGV[3], ARGV[8]
   if idem ~= '' then
@@ -161,39 +233,6 @@ if op == 'submit' then
   redis.call('ZADD', key('expiry'), expires, id)
   redis.call('ZADD', key('all'), seq, id)
   return {'new', id}
-elseif op == 'claim' then
-  -- Up to ARGV[5] items in one step (a worker with several free slots fills them with one
-  -- round trip), each leased under the same token.
-  sweep(now)
-  local lease_ms, token, want = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-  local blocked = {}
-  for i = 6, #ARGV do blocked[ARGV[i]] = true end
-  -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
-  -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
-  -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
-  local out, skipped, scanned = {}, 0, 0
-  while #out < want and scanned < 1000 do
-    local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
-    if #ids == 0 then break end
-    for _, id in ipairs(ids) do
-      scanned = scanned + 1
-      if blocked[redis.call('HGET', item(id), 'target')] then
-        skipped = skipped + 1
-      else
-        local untl = now + lease_ms
-        redis.call('ZREM', key('ready'), id)
-        redis.call('ZREM', key('waiting'), id)
-        redis.call('ZREM', key('expiry'), id)
-        redis.call('ZADD', key('leases'), untl, id)
-        to_state(id, 'QUEUED', 'PROCESSING', now)
-        redis.call('HINCRBY', item(id), 'attempts', 1)
-        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
-        out[#out + 1] = read(id)
-        if #out >= want then break end
-      end
-    end
-  end
-  return out
 elseif op == 'heartbeat' then
   local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
   local h = item(id)
@@ -203,40 +242,27 @@ elseif op == 'heartbeat' then
   redis.call('HSET', h, 'lease_until_ms', untl)
   redis.call('ZADD', key('leases'), untl, id)
   return 1
-elseif op == 'complete' then
-  -- The first completion wins, also from a worker whose lease ran out while it worked (its item
-  -- may be back in the queue); a later one finds the item finished.
-  local id = ARGV[3]
-  local state = redis.call('HGET', item(id), 'state')
-  local attempts = tonumber(redis.call('HGET', item(id), 'attempts') or '0')
-  if state == 'PROCESSING' or (state == 'QUEUED' and attempts > 0) then
-    redis.call('HSET', item(id), 'result', ARGV[4])
-    finish(id, state, 'COMPLETED', now)
-    return 1
+elseif op == 'settle_claim' then
+  -- What ended since the worker's last step (ARGV[6] items of 5 arguments each: kind c|f|r,
+  -- id, token, result or error, retry), then up to ARGV[5] new items (blocked targets after
+  -- the ended ones): the state after each ended item ('' when ignored), and the items taken.
+  local n, after = tonumber(ARGV[6]), {}
+  for i = 0, n - 1 do
+    local at = 7 + i * 5
+    local kind, id, token = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+    local state = ''
+    if kind == 'c' then
+      if complete(id, ARGV[at + 3]) == 1 then state = 'COMPLETED' end
+    elseif kind == 'f' then
+      state = fail(id, token, ARGV[at + 3], ARGV[at + 4] == '1') or ''
+    elseif release(id, token) == 1 then
+      state = 'QUEUED'
+    end
+    after[#after + 1] = state
   end
-  return 0
-elseif op == 'fail' then
-  local id, token, err, retry = ARGV[3], ARGV[4], ARGV[5], ARGV[6] == '1'
-  local h = item(id)
-  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
-    return false
-  end
-  redis.call('RPUSH', errors(id), err)
-  if retry and tonumber(redis.call('HGET', h, 'attempts')) < tonumber(redis.call('HGET', h, 'max_attempts')) then
-    requeue(id, 'PROCESSING', now)
-    return 'QUEUED'
-  end
-  finish(id, 'PROCESSING', 'FAILED', now)
-  return 'FAILED'
-elseif op == 'release' then
-  local id, token = ARGV[3], ARGV[4]
-  local h = item(id)
-  if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
-    return 0
-  end
-  if tonumber(redis.call('HGET', h, 'attempts')) > 0 then redis.call('HINCRBY', h, 'attempts', -1) end
-  requeue(id, 'PROCESSING', now)
-  return 1
+  local want, taken = tonumber(ARGV[5]), {}
+  if want > 0 then taken = claim(tonumber(ARGV[3]), ARGV[4], want, 7 + n * 5) end
+  return {after, taken}
 elseif op == 'get' then
   sweep(now)
   return read(ARGV[3])

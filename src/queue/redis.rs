@@ -19,9 +19,10 @@ use redis::Script;
 use serde_json::Value;
 
 use super::item::{
-    Claimed, Delivery, DeliveryState, Item, NewItem, Settle, State, Stats, Submitted, Watermarks,
+    Claimed, Delivery, DeliveryState, End, Ended, Item, NewItem, Settle, State, Stats, Submitted,
+    Watermarks,
 };
-use super::record::StoredError;
+
 use super::store::Store;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::resilience::redis::ProcessConnection;
@@ -180,33 +181,56 @@ impl Store for RedisStore {
         })
     }
 
-    fn claim(
+    fn settle_and_claim(
         &self,
+        ended: Vec<Ended>,
         blocked: Vec<String>,
         max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
+    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>> {
         let token = format!("{:016x}", rand::random::<u64>());
-        let mut args = vec![
-            "claim".into(),
+        let mut args = Vec::with_capacity(6 + ended.len() * 5 + blocked.len());
+        args.extend([
+            "settle_claim".into(),
             now.to_string(),
             lease_ms.to_string(),
             token.clone(),
             max.to_string(),
-        ];
+            ended.len().to_string(),
+        ]);
+        for e in ended {
+            let (kind, payload, retry) = match e.end {
+                End::Complete(result) => ("c", result.to_string(), false),
+                End::Fail { error, retry } => (
+                    "f",
+                    serde_json::to_string(&error).unwrap_or_default(),
+                    retry,
+                ),
+                End::Release => ("r", String::new(), false),
+            };
+            args.extend([
+                kind.into(),
+                e.id,
+                e.token,
+                payload,
+                if retry { "1" } else { "0" }.into(),
+            ]);
+        }
         args.extend(blocked);
-        let step = self.step::<Vec<Vec<Option<String>>>>(args);
+        let step = self.step::<(Vec<String>, Vec<Vec<Option<String>>>)>(args);
         Box::pin(async move {
-            Ok(step
-                .await?
+            let (after, taken) = step.await?;
+            let after = after.iter().map(|s| State::parse(s).ok()).collect();
+            let claimed = taken
                 .into_iter()
                 .filter_map(item)
                 .map(|item| Claimed {
                     item,
                     token: token.clone(),
                 })
-                .collect())
+                .collect();
+            Ok((after, claimed))
         })
     }
 
@@ -218,41 +242,6 @@ impl Store for RedisStore {
             token,
             until.to_string(),
         ]);
-        Box::pin(async move { Ok(step.await? == 1) })
-    }
-
-    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>> {
-        let step = self.step::<i64>(vec![
-            "complete".into(),
-            now.to_string(),
-            id,
-            result.to_string(),
-        ]);
-        Box::pin(async move { Ok(step.await? == 1) })
-    }
-
-    fn fail(
-        &self,
-        id: String,
-        token: String,
-        error: StoredError,
-        retry: bool,
-        now: u64,
-    ) -> BoxFuture<'_, Result<Option<State>>> {
-        let err = serde_json::to_string(&error).unwrap_or_default();
-        let step = self.step::<Option<String>>(vec![
-            "fail".into(),
-            now.to_string(),
-            id,
-            token,
-            err,
-            if retry { "1" } else { "0" }.into(),
-        ]);
-        Box::pin(async move { Ok(step.await?.and_then(|s| State::parse(&s).ok())) })
-    }
-
-    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>> {
-        let step = self.step::<i64>(vec!["release".into(), now.to_string(), id, token]);
         Box::pin(async move { Ok(step.await? == 1) })
     }
 

@@ -18,7 +18,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Tra
 use serde_json::Value;
 
 use super::item::{
-    Claimed, Delivery, DeliveryState, Item, NewItem, Settle, State, Stats, Submitted, Watermarks,
+    Claimed, Delivery, DeliveryState, End, Ended, Item, NewItem, Settle, State, Stats, Submitted,
+    Watermarks,
 };
 use super::record::StoredError;
 use super::store::Store;
@@ -308,6 +309,139 @@ fn token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// `claim`'s work inside the caller's transaction.
+fn claim_in(
+    c: &Connection,
+    blocked: Vec<String>,
+    max: usize,
+    lease_ms: u64,
+    now: u64,
+) -> rusqlite::Result<Vec<Claimed>> {
+    expire(c, now, None)?;
+    // A lease that ran out on the last allowed attempt: the item fails rather than
+    // being taken again (a request that kills its worker must not kill them all).
+    let lost: Vec<(String, u32)> = {
+        let mut st = c.prepare(
+            "SELECT id, attempts FROM items WHERE state = 'PROCESSING' \
+             AND lease_until_ms <= ?1 AND attempts >= max_attempts",
+        )?;
+        let rows = st.query_map(params![int(now)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, attempts) in lost {
+        append_error(c, &id, &lost_worker(attempts, now))?;
+        c.execute(
+            "UPDATE items SET state = 'FAILED', finished_ms = ?2, updated_ms = ?2, \
+             lease_until_ms = NULL, lease_token = NULL WHERE id = ?1",
+            params![id, int(now)],
+        )?;
+    }
+    let placeholders = vec!["?"; blocked.len()].join(", ");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM items WHERE (state = 'QUEUED' OR (state = 'PROCESSING' \
+         AND lease_until_ms <= ?)) AND target NOT IN ({placeholders}) \
+         ORDER BY priority DESC, seq LIMIT ?"
+    );
+    let mut bound: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(int(now))];
+    bound.extend(
+        blocked
+            .into_iter()
+            .map(|t| Box::new(t) as Box<dyn rusqlite::ToSql>),
+    );
+    bound.push(Box::new(i64::try_from(max).unwrap_or(i64::MAX)));
+    let found: Vec<Item> = {
+        let mut st = c.prepare(&sql)?;
+        let rows = st.query_map(params_from_iter(bound.iter()), read_item)?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let token = token();
+    let until = now.saturating_add(lease_ms);
+    let mut out = Vec::with_capacity(found.len());
+    for mut item in found {
+        if item.state == State::Processing {
+            let e = lost_worker(item.attempts, now);
+            append_error(c, &item.id, &e)?;
+            item.errors.push(e);
+        }
+        c.execute(
+            "UPDATE items SET state = 'PROCESSING', attempts = attempts + 1, \
+             lease_until_ms = ?2, lease_token = ?3, updated_ms = ?4 WHERE id = ?1",
+            params![item.id, int(until), token, int(now)],
+        )?;
+        item.state = State::Processing;
+        item.attempts = item.attempts.saturating_add(1);
+        item.lease_until_ms = Some(until);
+        item.updated_ms = now;
+        out.push(Claimed {
+            item,
+            token: token.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Whichever worker finishes first stores its answer: a worker whose lease ran out while it
+/// was still working has a good answer too. Any later one finds the item finished and changes
+/// nothing.
+fn complete_in(c: &Connection, id: &str, result: &Value, now: u64) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE items SET state = 'COMPLETED', result = ?2, finished_ms = ?3, \
+         updated_ms = ?3, lease_until_ms = NULL, lease_token = NULL \
+         WHERE id = ?1 AND state = 'PROCESSING'",
+        params![id, json_text(result), int(now)],
+    )?;
+    Ok(n == 1)
+}
+
+/// `fail`'s work inside the caller's transaction.
+fn fail_in(
+    c: &Connection,
+    id: &str,
+    token: &str,
+    error: &StoredError,
+    retry: bool,
+    now: u64,
+) -> rusqlite::Result<Option<State>> {
+    let held: Option<(i64, i64)> = c
+        .query_row(
+            "SELECT attempts, max_attempts FROM items \
+             WHERE id = ?1 AND state = 'PROCESSING' AND lease_token = ?2",
+            params![id, token],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((attempts, max_attempts)) = held else {
+        return Ok(None);
+    };
+    append_error(c, id, error)?;
+    let state = if retry && attempts < max_attempts {
+        c.execute(
+            "UPDATE items SET state = 'QUEUED', updated_ms = ?2, lease_until_ms = NULL, \
+             lease_token = NULL WHERE id = ?1",
+            params![id, int(now)],
+        )?;
+        State::Queued
+    } else {
+        c.execute(
+            "UPDATE items SET state = 'FAILED', updated_ms = ?2, finished_ms = ?2, \
+             lease_until_ms = NULL, lease_token = NULL WHERE id = ?1",
+            params![id, int(now)],
+        )?;
+        State::Failed
+    };
+    Ok(Some(state))
+}
+
+fn release_in(c: &Connection, id: &str, token: &str, now: u64) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE items SET state = 'QUEUED', attempts = MAX(attempts - 1, 0), \
+         updated_ms = ?3, lease_until_ms = NULL, lease_token = NULL \
+         WHERE id = ?1 AND state = 'PROCESSING' AND lease_token = ?2",
+        params![id, token, int(now)],
+    )?;
+    Ok(n == 1)
+}
+
 impl Store for SqliteStore {
     fn submit(
         &self,
@@ -370,80 +504,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn claim(
-        &self,
-        blocked: Vec<String>,
-        max: usize,
-        lease_ms: u64,
-        now: u64,
-    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
-        self.step(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            expire(&tx, now, None)?;
-            // A lease that ran out on the last allowed attempt: the item fails rather than
-            // being taken again (a request that kills its worker must not kill them all).
-            let lost: Vec<(String, u32)> = {
-                let mut st = tx.prepare(
-                    "SELECT id, attempts FROM items WHERE state = 'PROCESSING' \
-                     AND lease_until_ms <= ?1 AND attempts >= max_attempts",
-                )?;
-                let rows = st.query_map(params![int(now)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            for (id, attempts) in lost {
-                append_error(&tx, &id, &lost_worker(attempts, now))?;
-                tx.execute(
-                    "UPDATE items SET state = 'FAILED', finished_ms = ?2, updated_ms = ?2, \
-                     lease_until_ms = NULL, lease_token = NULL WHERE id = ?1",
-                    params![id, int(now)],
-                )?;
-            }
-            let placeholders = vec!["?"; blocked.len()].join(", ");
-            let sql = format!(
-                "SELECT {COLUMNS} FROM items WHERE (state = 'QUEUED' OR (state = 'PROCESSING' \
-                 AND lease_until_ms <= ?)) AND target NOT IN ({placeholders}) \
-                 ORDER BY priority DESC, seq LIMIT ?"
-            );
-            let mut bound: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(int(now))];
-            bound.extend(
-                blocked
-                    .into_iter()
-                    .map(|t| Box::new(t) as Box<dyn rusqlite::ToSql>),
-            );
-            bound.push(Box::new(i64::try_from(max).unwrap_or(i64::MAX)));
-            let found: Vec<Item> = {
-                let mut st = tx.prepare(&sql)?;
-                let rows = st.query_map(params_from_iter(bound.iter()), read_item)?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let token = token();
-            let until = now.saturating_add(lease_ms);
-            let mut out = Vec::with_capacity(found.len());
-            for mut item in found {
-                if item.state == State::Processing {
-                    let e = lost_worker(item.attempts, now);
-                    append_error(&tx, &item.id, &e)?;
-                    item.errors.push(e);
-                }
-                tx.execute(
-                    "UPDATE items SET state = 'PROCESSING', attempts = attempts + 1, \
-                     lease_until_ms = ?2, lease_token = ?3, updated_ms = ?4 WHERE id = ?1",
-                    params![item.id, int(until), token, int(now)],
-                )?;
-                item.state = State::Processing;
-                item.attempts = item.attempts.saturating_add(1);
-                item.lease_until_ms = Some(until);
-                item.updated_ms = now;
-                out.push(Claimed {
-                    item,
-                    token: token.clone(),
-                });
-            }
-            tx.commit()?;
-            Ok(out)
-        })
-    }
-
     fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>> {
         self.step(move |c| {
             let n = c.execute(
@@ -455,72 +515,37 @@ impl Store for SqliteStore {
         })
     }
 
-    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>> {
-        self.step(move |c| {
-            // Whichever worker finishes first stores its answer: a worker whose lease ran out
-            // while it was still working has a good answer too. Any later one finds the item
-            // finished and changes nothing.
-            let n = c.execute(
-                "UPDATE items SET state = 'COMPLETED', result = ?2, finished_ms = ?3, \
-                 updated_ms = ?3, lease_until_ms = NULL, lease_token = NULL \
-                 WHERE id = ?1 AND state = 'PROCESSING'",
-                params![id, json_text(&result), int(now)],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
-    fn fail(
+    fn settle_and_claim(
         &self,
-        id: String,
-        token: String,
-        error: StoredError,
-        retry: bool,
+        ended: Vec<Ended>,
+        blocked: Vec<String>,
+        max: usize,
+        lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Option<State>>> {
+    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>> {
         self.step(move |c| {
+            // One transaction, so one commit (one fsync with synchronous=FULL) for every item
+            // that ended since the last step and the items that replace them.
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let held: Option<(i64, i64)> = tx
-                .query_row(
-                    "SELECT attempts, max_attempts FROM items \
-                     WHERE id = ?1 AND state = 'PROCESSING' AND lease_token = ?2",
-                    params![id, token],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((attempts, max_attempts)) = held else {
-                return Ok(None);
-            };
-            append_error(&tx, &id, &error)?;
-            let state = if retry && attempts < max_attempts {
-                tx.execute(
-                    "UPDATE items SET state = 'QUEUED', updated_ms = ?2, lease_until_ms = NULL, \
-                     lease_token = NULL WHERE id = ?1",
-                    params![id, int(now)],
-                )?;
-                State::Queued
+            let mut after = Vec::with_capacity(ended.len());
+            for e in &ended {
+                after.push(match &e.end {
+                    End::Complete(result) => {
+                        complete_in(&tx, &e.id, result, now)?.then_some(State::Completed)
+                    }
+                    End::Fail { error, retry } => {
+                        fail_in(&tx, &e.id, &e.token, error, *retry, now)?
+                    }
+                    End::Release => release_in(&tx, &e.id, &e.token, now)?.then_some(State::Queued),
+                });
+            }
+            let claimed = if max > 0 {
+                claim_in(&tx, blocked, max, lease_ms, now)?
             } else {
-                tx.execute(
-                    "UPDATE items SET state = 'FAILED', updated_ms = ?2, finished_ms = ?2, \
-                     lease_until_ms = NULL, lease_token = NULL WHERE id = ?1",
-                    params![id, int(now)],
-                )?;
-                State::Failed
+                Vec::new()
             };
             tx.commit()?;
-            Ok(Some(state))
-        })
-    }
-
-    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>> {
-        self.step(move |c| {
-            let n = c.execute(
-                "UPDATE items SET state = 'QUEUED', attempts = MAX(attempts - 1, 0), \
-                 updated_ms = ?3, lease_until_ms = NULL, lease_token = NULL \
-                 WHERE id = ?1 AND state = 'PROCESSING' AND lease_token = ?2",
-                params![id, token, int(now)],
-            )?;
-            Ok(n == 1)
+            Ok((after, claimed))
         })
     }
 

@@ -4,11 +4,20 @@
 //! live above it in `queue.rs` and `worker.rs`.
 
 use futures_util::future::BoxFuture;
+#[cfg(test)]
 use serde_json::Value;
 
-use super::item::{Claimed, Item, NewItem, Settle, State, Stats, Submitted, Watermarks};
+#[cfg(test)]
+use super::item::End;
+use super::item::{Claimed, Ended, Item, NewItem, Settle, State, Stats, Submitted, Watermarks};
+#[cfg(test)]
 use super::record::StoredError;
 use crate::error::Result;
+
+#[cfg(test)]
+fn ended(id: String, token: String, end: End) -> Vec<Ended> {
+    vec![Ended { id, token, end }]
+}
 
 /// `now` arguments are milliseconds since the Unix epoch (the caller's clock: one place reads
 /// it, so tests can move it).
@@ -22,27 +31,50 @@ pub trait Store: Send + Sync {
         now: u64,
     ) -> BoxFuture<'_, Result<Submitted>>;
 
-    /// Take up to `max` items (highest priority, then oldest) whose target is not in
-    /// `blocked`: queued ones, or processing ones whose lease ran out (their worker died).
-    /// Items past their TTL become EXPIRED instead of being taken. One step however many: a
-    /// worker with several free slots fills them in one round trip.
+    /// One worker step: store how the items in `ended` ended, then take up to `max` more, in
+    /// one atomic step (one commit, one script), so a busy worker pays one round trip per
+    /// loop for everything that finished meanwhile and the items that fill the freed slots.
+    ///
+    /// - `End::Complete` stores the result of a PROCESSING item (or of one whose lease ran out
+    ///   and that waits again): the first completion wins, a later one is ignored;
+    /// - `End::Fail` records the error: back to QUEUED if `retry` and attempts are left, else
+    ///   FAILED; ignored unless `token` still holds the item;
+    /// - `End::Release` puts the item back without counting the attempt (same condition);
+    /// - taking: highest priority, then oldest, whose target is not in `blocked`: queued
+    ///   items, or processing ones whose lease ran out (their worker died). Items past their
+    ///   TTL become EXPIRED instead of being taken.
+    ///
+    /// Returns, per ended item, the state after it (`None`: ignored), and the items taken.
+    fn settle_and_claim(
+        &self,
+        ended: Vec<Ended>,
+        blocked: Vec<String>,
+        max: usize,
+        lease_ms: u64,
+        now: u64,
+    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>>;
+
+    /// `settle_and_claim` taking only (the tests' one-step forms follow).
+    #[cfg(test)]
     fn claim(
         &self,
         blocked: Vec<String>,
         max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<Vec<Claimed>>>;
+    ) -> BoxFuture<'_, Result<Vec<Claimed>>> {
+        let step = self.settle_and_claim(Vec::new(), blocked, max, lease_ms, now);
+        Box::pin(async move { Ok(step.await?.1) })
+    }
 
-    /// Extend the lease; false if this worker no longer holds it.
-    fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>>;
+    #[cfg(test)]
+    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>> {
+        let one = ended(id, String::new(), End::Complete(result));
+        let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
+        Box::pin(async move { Ok(step.await?.0.first() == Some(&Some(State::Completed))) })
+    }
 
-    /// Store the result of a PROCESSING item; false (and nothing changes) if it is already
-    /// finished: the second completion of an item is ignored.
-    fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>>;
-
-    /// Record a failed attempt: back to QUEUED if `retry` and attempts are left, else FAILED.
-    /// Ignored unless this worker (`token`) still holds the item. Returns the state after.
+    #[cfg(test)]
     fn fail(
         &self,
         id: String,
@@ -50,11 +82,21 @@ pub trait Store: Send + Sync {
         error: StoredError,
         retry: bool,
         now: u64,
-    ) -> BoxFuture<'_, Result<Option<State>>>;
+    ) -> BoxFuture<'_, Result<Option<State>>> {
+        let one = ended(id, token, End::Fail { error, retry });
+        let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
+        Box::pin(async move { Ok(step.await?.0.first().copied().flatten()) })
+    }
 
-    /// Put a taken item back without counting the attempt (its target's breaker opened before
-    /// the request was sent).
-    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>>;
+    #[cfg(test)]
+    fn release(&self, id: String, token: String, now: u64) -> BoxFuture<'_, Result<bool>> {
+        let one = ended(id, token, End::Release);
+        let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
+        Box::pin(async move { Ok(step.await?.0.first() == Some(&Some(State::Queued))) })
+    }
+
+    /// Extend the lease; false if this worker no longer holds it.
+    fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>>;
 
     /// The item, EXPIRED if its TTL has passed while it waited.
     fn get(&self, id: String, now: u64) -> BoxFuture<'_, Result<Option<Item>>>;

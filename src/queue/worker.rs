@@ -9,12 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::item::{Claimed, State};
+use super::item::{Claimed, End, Ended, State};
 use super::record::{decode_request, extract_job, ExtractJob, StoredError, StoredResponse};
-use super::{delivery, millis, now_ms, Queue, POLL};
+use super::{delivery, millis, now_ms, Handed, Queue, POLL};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::extract::{self, Failure, Mode, Schema, SchemaOnly, Spec};
@@ -84,6 +83,9 @@ impl Queue {
         ))
     }
 
+    /// One loop per worker: it alone talks to the store for the processing tasks, so whatever
+    /// ended since its last step and the items that take their slots go in one step
+    /// (`settle_and_claim`: one round trip, one commit), however many tasks run.
     async fn run_workers(&self, concurrency: usize) -> Result<()> {
         // Webhooks: this process's own, and what stopped processes left (stopped with the
         // workers: what it holds is taken again when its leases run out).
@@ -97,24 +99,24 @@ impl Queue {
             }
             None => None,
         };
-        let slots = Arc::new(Semaphore::new(concurrency));
-        let mut running = JoinSet::new();
+        let mut running: JoinSet<Option<Outcome>> = JoinSet::new();
+        // Outcomes not yet stored: the store was unreachable at the last step, or they ended
+        // while it ran. An item whose outcome is never stored is taken again once its lease
+        // runs out (at-least-once).
+        let mut pending: Vec<Outcome> = Vec::new();
         let lease = millis(self.inner.cfg.lease);
         let mut reported = tokio::time::Instant::now();
         loop {
-            let Ok(first) = slots.clone().acquire_owned().await else {
-                return Ok(());
-            };
-            // Every free slot is filled by the same claim: one store step for up to
-            // CLAIM_BATCH items instead of one each.
-            let mut free = vec![first];
-            while free.len() < CLAIM_BATCH {
-                match slots.clone().try_acquire_owned() {
-                    Ok(slot) => free.push(slot),
-                    Err(_) => break,
-                }
+            while let Some(joined) = running.try_join_next() {
+                pending.extend(joined.ok().flatten());
             }
-            while running.try_join_next().is_some() {}
+            let free = concurrency.saturating_sub(running.len()).min(CLAIM_BATCH);
+            if free == 0 && pending.is_empty() {
+                if let Some(joined) = running.join_next().await {
+                    pending.extend(joined.ok().flatten());
+                }
+                continue;
+            }
             // Claims expire what is due; report those at most once per poll interval, so a
             // busy worker pays one extra store step per interval, not one per item.
             if reported.elapsed() >= POLL {
@@ -123,39 +125,82 @@ impl Queue {
             }
             // Registered before claiming, so a submission between the two wakes this loop.
             let changed = self.inner.changed.notified();
-            let blocked = self.blocked().await;
-            match self
+            let blocked = if free > 0 {
+                self.blocked().await
+            } else {
+                Vec::new()
+            };
+            let ended: Vec<Ended> = pending.iter().map(|o| o.ended.clone()).collect();
+            let step = self
                 .inner
                 .store
-                .claim(blocked, free.len(), lease, now_ms())
-                .await
-            {
-                Ok(claimed) if !claimed.is_empty() => {
-                    // Slots the claim did not fill are dropped here, freed for the next one.
-                    for (claimed, slot) in claimed.into_iter().zip(free) {
-                        let q = self.clone();
-                        running.spawn(async move {
-                            q.process(claimed).await;
-                            drop(slot);
-                        });
+                .settle_and_claim(ended, blocked, free, lease, now_ms())
+                .await;
+            match step {
+                Ok((after, claimed)) => {
+                    for (outcome, state) in std::mem::take(&mut pending).into_iter().zip(after) {
+                        self.settled(outcome, state);
                     }
-                }
-                Ok(_) => {
-                    drop(free);
-                    tokio::select! {
-                        () = changed => {}
-                        () = tokio::time::sleep(POLL) => {}
+                    let short = claimed.len() < free;
+                    for c in claimed {
+                        let q = self.clone();
+                        running.spawn(async move { q.process(c).await });
+                    }
+                    if short {
+                        // Nothing more to take now: wait for a submission here, a task's end,
+                        // or the next look at the store (other processes' submissions).
+                        tokio::select! {
+                            () = changed => {}
+                            () = tokio::time::sleep(POLL) => {}
+                            Some(joined) = running.join_next(), if !running.is_empty() => {
+                                pending.extend(joined.ok().flatten());
+                            }
+                        }
                     }
                 }
                 Err(e) => {
                     // The store is unreachable (a locked file, Redis down): keep trying; what it
-                    // holds is safe and nothing was taken.
-                    drop(free);
+                    // holds is safe, nothing was taken, and the outcomes wait for the next step.
                     tracing::warn!(queue = %self.inner.url, error = %e, "queue worker cannot reach its store");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
+    }
+
+    /// What follows a stored outcome: the event, the webhook, the answer to this process's
+    /// readers, and their wake-up.
+    fn settled(&self, outcome: Outcome, state: Option<State>) {
+        let Outcome {
+            ended,
+            target,
+            attempts,
+            has_callback,
+            answer,
+        } = outcome;
+        let id = ended.id;
+        match (ended.end, state) {
+            (End::Complete(_), Some(State::Completed)) => {
+                if let Some(answer) = answer {
+                    self.hand(&id, answer);
+                }
+                self.emit(&id, State::Completed, &target, attempts);
+                if has_callback {
+                    self.kick_deliveries();
+                }
+            }
+            (End::Release, Some(state)) => {
+                self.emit(&id, state, &target, attempts.saturating_sub(1));
+            }
+            (End::Fail { .. }, Some(state)) => {
+                self.emit(&id, state, &target, attempts);
+                if state == State::Failed && has_callback {
+                    self.kick_deliveries();
+                }
+            }
+            _ => {}
+        }
+        self.ended(&id);
     }
 
     /// Targets whose every breaker (primary and fallbacks) is open and still cooling down.
@@ -196,7 +241,9 @@ impl Queue {
             .clone())
     }
 
-    async fn process(&self, claimed: Claimed) {
+    /// Run one taken item; how it ended, for the worker loop to store (`None` only if the
+    /// heartbeat ended first, which it does not: a lost lease stops the renewals, not the call).
+    async fn process(&self, claimed: Claimed) -> Option<Outcome> {
         let Claimed { item, token } = claimed;
         let store = &self.inner.store;
         let id = item.id.clone();
@@ -210,9 +257,9 @@ impl Queue {
             match job {
                 None => {
                     let (r, _) = client.chat_with(req, CallOptions::default()).await?;
-                    Ok(serde_json::to_value(StoredResponse::from(&r)).unwrap_or_default())
+                    Ok(Handed::Chat(r))
                 }
-                Some(job) => extracted(&client, req, job).await,
+                Some(job) => extracted(&client, req, job).await.map(Handed::Stored),
             }
         };
         let lease = self.inner.cfg.lease;
@@ -231,46 +278,44 @@ impl Queue {
         };
         let outcome = tokio::select! {
             out = call => out,
-            () = heartbeat => return,
+            () = heartbeat => return None,
         };
-        let now = now_ms();
-        let stored = match outcome {
-            Ok(value) => {
-                // The store records the webhook in the same step (`delivery.rs`).
-                let first = store.complete(id.clone(), value, now).await;
-                if let Ok(true) = first {
-                    self.emit(&id, State::Completed, &target, attempts);
-                    if has_callback {
-                        self.kick_deliveries();
+        let (end, answer) = match outcome {
+            Ok(answer) => {
+                let stored = match &answer {
+                    Handed::Chat(r) => {
+                        serde_json::to_value(StoredResponse::from(r)).unwrap_or_default()
                     }
-                }
-                first.map(drop)
+                    Handed::Stored(v) => v.clone(),
+                };
+                (End::Complete(stored), Some(answer))
             }
             // The breaker opened between the claim and the call: nothing was sent.
-            Err(e) if e.kind == ErrorKind::CircuitOpen => {
-                let released = store.release(id.clone(), token, now).await;
-                if let Ok(true) = released {
-                    self.emit(&id, State::Queued, &target, attempts.saturating_sub(1));
-                }
-                released.map(drop)
-            }
-            Err(e) => {
-                let retry = transient(&e);
-                let error = StoredError::of(&e, now);
-                let after = store.fail(id.clone(), token, error, retry, now).await;
-                if let Ok(Some(state)) = after {
-                    self.emit(&id, state, &target, attempts);
-                    if state == State::Failed && has_callback {
-                        self.kick_deliveries();
-                    }
-                }
-                after.map(drop)
-            }
+            Err(e) if e.kind == ErrorKind::CircuitOpen => (End::Release, None),
+            Err(e) => (
+                End::Fail {
+                    retry: transient(&e),
+                    error: StoredError::of(&e, now_ms()),
+                },
+                None,
+            ),
         };
-        if let Err(e) = stored {
-            // The lease runs out and another worker processes it again: at-least-once.
-            tracing::warn!(item = %id, error = %e, "queue could not store an item's outcome");
-        }
-        self.ended(&id);
+        Some(Outcome {
+            ended: Ended { id, token, end },
+            target,
+            attempts,
+            has_callback,
+            answer,
+        })
     }
+}
+
+/// How a processing task ended, handed to its worker loop to store.
+struct Outcome {
+    ended: Ended,
+    target: String,
+    attempts: u32,
+    has_callback: bool,
+    /// The answer, for this process's readers once it is stored.
+    answer: Option<Handed>,
 }
