@@ -180,30 +180,36 @@ async fn run_with<C: Check>(
         let clock = trace.is_some().then(|| (SystemTime::now(), Instant::now()));
         let timed = || clock.map_or((UNIX_EPOCH, Duration::ZERO), |(s, t0)| (s, t0.elapsed()));
         let mut log = Vec::new();
-        let resp = match (partials, trace.as_deref_mut()) {
-            (None, Some(traced)) => {
-                // The report comes back with a failure too: its requests belong in the trace.
+        let out = match partials {
+            // The report comes back with a failure too: its requests belong in the trace.
+            None if trace.is_some() => {
                 let (out, mut report) = client.chat_reported(sent, opts.clone()).await;
                 log = report.log.take().unwrap_or_default();
-                match out {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let (started, duration) = timed();
-                        traced.push(TracedAttempt {
-                            started,
-                            duration,
-                            log,
-                            answer: None,
-                            response_id: None,
-                            model: String::new(),
-                            error: Some(e.kind),
-                        });
-                        return Err(e.into());
-                    }
-                }
+                out
             }
-            (None, None) => client.chat_with(sent, opts.clone()).await?.0,
-            (Some(tx), _) => stream::attempt(client, sent, opts.clone(), &spec.name, tx).await?,
+            None => client.chat_with(sent, opts.clone()).await.map(|r| r.0),
+            Some(tx) => {
+                let kept = trace.is_some().then_some(&mut log);
+                stream::attempt(client, sent, opts.clone(), &spec.name, tx, kept).await
+            }
+        };
+        let resp = match out {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(traced) = trace.as_deref_mut() {
+                    let (started, duration) = timed();
+                    traced.push(TracedAttempt {
+                        started,
+                        duration,
+                        log,
+                        answer: None,
+                        response_id: None,
+                        model: String::new(),
+                        error: Some(e.kind),
+                    });
+                }
+                return Err(e.into());
+            }
         };
         acc.add(&resp);
         let answer = mode::answer(&resp, &spec.name);

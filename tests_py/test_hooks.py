@@ -182,3 +182,55 @@ async def test_an_extractions_hooks_get_its_options_then_the_extraction_with_its
         c.extract_sync(City, HI, max_retries=1)
     wait_for(lambda: len(seen) == 2)
     assert seen[1] == ("error", raised.value)
+
+
+async def test_an_extraction_streams_hooks_get_its_options_then_the_extraction_once_it_ends(srv: MockServer) -> None:
+    seen: list[tuple[str, Any]] = []
+    c = client(srv, **recorder(seen))
+    srv.reply(chunks=['{"name": "Pa', 'ris"}'], usage={"input_tokens": 10, "output_tokens": 4})
+    srv.reply(chunks=['{"name": "Paris", "population": 2100000}'], usage={"input_tokens": 30, "output_tokens": 9})
+    *partials, got = [item async for item in c.extract_stream(City, HI, max_retries=1)]
+    assert got == City(name="Paris", population=2100000) and partials
+    wait_for(lambda: len(seen) == 2)
+    (_, options), (_, extraction) = seen
+    assert (options["model"], options["messages"], options["max_retries"]) == ("gpt-4.1-mini", HI, 1)
+    assert extraction.value is got and extraction.attempts == 2
+    assert (extraction.usage.input_tokens, extraction.usage.output_tokens) == (40, 13)
+    seen.clear()
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError) as raised:
+        list(c.extract_stream(City, HI))
+    wait_for(lambda: len(seen) == 2)
+    assert seen[1] == ("error", raised.value)
+
+async def test_an_image_call_hands_its_options_and_outcome_to_the_hooks_without_waiting_for_them(
+    srv: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str, Any]] = []
+    caplog.set_level(logging.ERROR, logger="llmrail")
+
+    def on_response(options: dict[str, Any], response: llmrail.ImagesResponse) -> None:
+        time.sleep(1.5)
+        seen.append(("response", (options["prompt"], len(response))))
+        raise RuntimeError("hook bug")
+
+    c = llmrail.Client(
+        "openai/gpt-image-1", base_url=srv.openai_base_url, api_key=API_KEY, retry=llmrail.Retry(max_attempts=1),
+        on_request=lambda options: seen.append(("request", options)),
+        on_response=on_response,
+        on_error=lambda options, error: seen.append(("error", (options["model"], type(error)))),
+    )
+    started = time.monotonic()
+    r = await c.images.generate("a fox", n=2, size="1024x1536", quality="low")
+    assert len(r) == 2 and time.monotonic() - started < 1.0
+    srv.fault(400, body={"error": {"code": "moderation_blocked", "message": "rejected", "type": "x"}})
+    with pytest.raises(llmrail.ContentPolicyError):
+        c.images_sync.generate("something refused", model="openai/dall-e-3")
+    wait_for(lambda: len(seen) == 4)
+    assert sorted(seen, key=str) == sorted([
+        ("request", {"model": "gpt-image-1", "prompt": "a fox", "n": 2, "size": "1024x1536", "quality": "low"}),
+        ("response", ("a fox", 2)),
+        ("request", {"model": "dall-e-3", "prompt": "something refused"}),
+        ("error", ("dall-e-3", llmrail.ContentPolicyError)),
+    ], key=str)
+    wait_for(lambda: any("on_response hook" in r.getMessage() for r in caplog.records))

@@ -350,6 +350,118 @@ def test_an_extraction_whose_call_fails_ends_its_attempt_with_the_error(otel: Te
     assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(only)] == [400]
 
 
+async def test_an_extraction_stream_is_a_span_to_its_last_item_with_time_to_first_chunk_and_each_attempt(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    city(srv, -57_321, (20, 7))
+    srv.fault(529)
+    city(srv, 2_100_000, (40, 8))
+    items = [i async for i in anthropic(srv).extract_stream(City, "Largest city of France?", max_tokens=100)]
+    assert isinstance(items[-1], City) and items[-1].population == 2_100_000
+    span = otel.call_span()
+    a = span.attributes or {}
+    assert (span.name, a["gen_ai.output.type"], a["llmrail.extract.attempts"]) == ("chat claude-sonnet-4-5", "json", 2)
+    assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (60, 15)
+    assert 0 < float(a["gen_ai.response.time_to_first_chunk"]) < (span.end_time - span.start_time) / 1e9  # type: ignore[arg-type, operator]
+    first, second = otel.attempts(span)
+    assert ((first.attributes or {})["llmrail.extract.valid"], (second.attributes or {})["llmrail.extract.valid"]) == (
+        False,
+        True,
+    )
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(first)] == [200]
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(second)] == [529, 200]
+    assert second.end_time is not None and span.end_time is not None and second.end_time <= span.end_time
+    (ttfc,) = otel.histogram("gen_ai.client.operation.time_to_first_chunk")
+    assert ttfc.count == 1
+
+
+def test_an_extraction_stream_left_early_ends_its_span_as_cancelled_and_a_failed_one_with_the_error(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    srv.reply(chunks=['{"name": "Pa', 'ris", "population": 1}'], chunk_delay=0.5)
+    stream = anthropic(srv).extract_stream(City, "Largest city of France?", mode="json")
+    assert next(stream) == {"name": "Pa"}
+    stream.close()
+    span = otel.call_span()
+    assert (span.attributes or {})["error.type"] == "cancelled"
+    otel.exporter.clear()
+    srv.fault(400)
+    with pytest.raises(llmrail.BadRequestError):
+        list(anthropic(srv).extract_stream(City, "Largest city of France?"))
+    span = otel.call_span()
+    assert span.status.status_code == StatusCode.ERROR
+    assert (span.attributes or {})["error.type"] == "BadRequestError"
+    (only,) = otel.attempts(span)
+    assert [(r.attributes or {})["http.response.status_code"] for r in otel.attempts(only)] == [400]
+
+
+def images_client(srv: MockServer) -> llmrail.Client:
+    return llmrail.Client("openai/gpt-image-1", base_url=srv.openai_base_url, api_key=API_KEY, retry=FAST)
+
+
+async def test_an_image_call_is_a_generate_content_span_with_its_size_usage_and_a_child_per_attempt(
+    otel: Telemetry, srv: MockServer
+) -> None:
+    srv.fault(503)
+    with otel.tracer_provider.get_tracer("test").start_as_current_span("operator") as operator:
+        r = await images_client(srv).images.generate("a lighthouse at dusk", n=2, size="1536x1024", quality="low")
+    span = otel.call_span()
+    assert (span.name, span.kind) == ("generate_content gpt-image-1", SpanKind.CLIENT)
+    assert span.parent is not None and span.parent.span_id == operator.get_span_context().span_id
+    a = dict(span.attributes or {})
+    assert (a["gen_ai.operation.name"], a["gen_ai.output.type"]) == ("generate_content", "image")
+    assert (a["gen_ai.provider.name"], a["gen_ai.request.model"], a["gen_ai.response.model"]) == (
+        "openai",
+        "gpt-image-1",
+        "gpt-image-1",
+    )
+    assert (a["llmrail.image.n"], a["llmrail.image.size"], a["llmrail.image.quality"]) == (2, "1536x1024", "low")
+    assert (a["gen_ai.usage.output_tokens"], a["llmrail.image.count"]) == (r.usage.output_tokens, 2)
+    assert a["gen_ai.usage.input_tokens"] == r.usage.input_tokens > 0
+    assert a["server.address"] == "127.0.0.1" and "error.type" not in a
+    # The prompt is content: not recorded unless the user opts in.
+    assert "lighthouse" not in repr(a)
+    first, second = otel.attempts(span)
+    assert [(t.attributes or {})["http.response.status_code"] for t in (first, second)] == [503, 200]
+    assert first.name == "attempt 1 generate_content gpt-image-1"
+    assert first.status.status_code == StatusCode.ERROR
+    (duration,) = otel.histogram("gen_ai.client.operation.duration")
+    assert duration.count == 1 and dict(duration.attributes)["gen_ai.operation.name"] == "generate_content"
+
+
+def test_a_refused_image_call_ends_its_span_with_the_error_and_a_model_without_usage_records_none(
+    otel: Telemetry, srv: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    client = images_client(srv)
+    body = {"error": {"code": "moderation_blocked", "message": "rejected", "type": "image_generation_user_error"}}
+    srv.fault(400, body=body)
+    with pytest.raises(llmrail.ContentPolicyError):
+        client.images_sync.generate("something refused")
+    span = otel.call_span()
+    a = span.attributes or {}
+    assert (span.status.status_code, a["error.type"]) == (StatusCode.ERROR, "ContentPolicyError")
+    assert "something refused" in str(a["gen_ai.input.messages"])
+    (only,) = otel.attempts(span)
+    assert (only.attributes or {})["http.response.status_code"] == 400
+    otel.exporter.clear()
+    client.images_sync.generate("a fox", model="openai/dall-e-3", style="natural")
+    span = otel.call_span()
+    a = span.attributes or {}
+    assert (span.name, a["gen_ai.request.model"]) == ("generate_content dall-e-3", "dall-e-3")
+    assert "gen_ai.usage.output_tokens" not in a and "llmrail.image.size" not in a
+
+
+async def test_a_cancelled_image_call_ends_its_span_as_cancelled(otel: Telemetry, srv: MockServer) -> None:
+    srv.push({"latency": 5})
+    call = asyncio.ensure_future(images_client(srv).images.generate("a fox"))
+    await srv.wait_for_requests(1, timeout=5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert (otel.call_span().attributes or {})["error.type"] == "cancelled"
+
+
 BATCH = [{"custom_id": i, "messages": f"question {i}", "max_tokens": 50} for i in ("a", "b", "c")]
 COUNTS = ("llmrail.batch.succeeded", "llmrail.batch.errored", "llmrail.batch.pending")
 
@@ -401,3 +513,39 @@ def test_a_whole_batch_run_is_one_span_and_a_failed_wait_ends_its_span_with_the_
     assert wait.status.status_code == StatusCode.ERROR
     assert (wait.attributes or {})["error.type"] == "TimeoutError"
     assert (wait.attributes or {})["llmrail.batch.pending"] == 3
+
+
+async def test_an_extraction_through_batches_is_one_span_with_a_child_per_round_and_its_jobs_steps(
+    otel: Telemetry, srv: MockServer, tmp_path: Path
+) -> None:
+    # The first batch answers a, b, c in order (b's answer is not a City); the second b alone.
+    for text in ['{"name": "Paris", "population": 1}', '{"name": 5}', '{"name": "Rome", "population": 2}']:
+        srv.reply(text)
+    srv.reply('{"name": "Lima", "population": 3}')
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    with otel.tracer_provider.get_tracer("test").start_as_current_span("operator") as operator:
+        out = await client.extract_batch(
+            City, ["France?", "Peru?", "Italy?"], max_retries=1, poll_interval=0.02, store=tmp_path / "s"
+        )
+    assert [c.name for c in out if isinstance(c, City)] == ["Paris", "Lima", "Rome"]
+    (run,) = [s for s in otel.spans() if s.name == "batch extract gemini-2.5-flash"]
+    assert run.parent is not None and run.parent.span_id == operator.get_span_context().span_id
+    a = run.attributes or {}
+    assert (a["llmrail.batch.step"], a["llmrail.extract.schema"], a["llmrail.extract.rounds"]) == ("extract", "City", 2)
+    assert (a["llmrail.extract.valid"], a["llmrail.extract.failed"]) == (3, 0)
+    rounds = otel.attempts(run)
+    assert [r.name for r in rounds] == ["extract round 1", "extract round 2"]
+    fates = [tuple((r.attributes or {})[f"llmrail.extract.{k}"] for k in ("sent", "valid", "reasked")) for r in rounds]
+    assert fates == [(3, 2, 1), (1, 1, 0)]
+    ids = {(r.attributes or {})["llmrail.batch.id"] for r in rounds}
+    assert len(ids) == 2 and all(str(i).startswith("batchjob_") for i in ids)
+    for r in rounds:
+        submit, wait = otel.attempts(r)
+        assert (submit.name, wait.name) == ("batch submit gemini-2.5-flash", "batch wait gemini-2.5-flash")
+        assert (submit.attributes or {})["llmrail.batch.id"] == (r.attributes or {})["llmrail.batch.id"]
+        assert wait.events and {e.name for e in wait.events} == {"llmrail.batch.poll"}
+        assert r.start_time is not None and r.end_time is not None
+        assert submit.end_time is not None and wait.end_time is not None
+        assert r.start_time <= submit.end_time <= wait.end_time <= r.end_time
+    assert rounds[0].end_time is not None and rounds[1].start_time is not None
+    assert rounds[0].end_time <= rounds[1].start_time

@@ -377,3 +377,46 @@ class _Summed:
         self.output_tokens = sum(a[5][1] for a in attempts)
         self.cache_read_tokens = sum(a[5][2] for a in attempts)
         self.cache_write_tokens = sum(a[5][3] for a in attempts)
+
+
+class ImageCall(Call):
+    """One traced image generation (`client.images.generate`). The conventions have no image
+    operation: `generate_content` is their value for multimodal content generation, and
+    `gen_ai.output.type` "image" says what was made. The size, count and quality asked for are
+    `llmrail.image.*` attributes; the prompt is recorded only when content capture is on. A
+    model of another provider than the client's has its server read from its requests."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        provider: str,
+        model: str,
+        address: str,
+        port: int | None,
+        n: int | None,
+        size: str | None,
+        quality: str | None,
+        prompt: str,
+    ) -> None:
+        extra: dict[str, Any] = {"gen_ai.output.type": "image"}
+        for key, value in (("llmrail.image.n", n), ("llmrail.image.size", size), ("llmrail.image.quality", quality)):
+            if value is not None:
+                extra[key] = value
+        messages = [{"role": "user", "content": prompt}]
+        super().__init__("generate_content", provider, model, address, port, None, None, None, messages, extra)
+
+    def generated(self, response: Any, attempts: list[Attempt]) -> None:
+        """The images (an `ImagesResponse`); its usage only when the model reported tokens."""
+        usage = response.usage
+        counted = usage if usage.input_tokens or usage.output_tokens else None
+        self._answered(response.model, None, counted, attempts, {"llmrail.image.count": len(response)})
+
+    def _end(self, attempts: list[Attempt], metric_attrs: dict[str, Any]) -> None:
+        if "server.address" not in self._attrs and attempts and attempts[-1][2]:
+            server: dict[str, Any] = {"server.address": attempts[-1][2]}
+            if attempts[-1][3] is not None:
+                server["server.port"] = attempts[-1][3]
+            self._attrs.update(server)
+            self._span.set_attributes(server)
+        super()._end(attempts, metric_attrs)

@@ -1,13 +1,15 @@
 """OpenTelemetry spans of work that outlives one call: the steps of a batch job (submit, wait,
-results). Loaded by the Rust core only when OpenTelemetry is imported and a provider is
-configured (see `src/py/otel/batch.rs`), like `llmrail._otel`.
+results), and the rounds of an extraction through batch jobs (`extract_batch`). Loaded by the
+Rust core only when OpenTelemetry is imported and a provider is configured (see
+`src/py/otel/batch.rs`), like `llmrail._otel`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import context, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ._otel import _get, _provider
 
@@ -17,6 +19,14 @@ Job = tuple[tuple[str, str, str, tuple[int, int, int, int, int]], list[str]]
 Info = tuple[str, str, str, tuple[int, int, int, int, int]]
 
 COUNTS = ("pending", "succeeded", "errored", "cancelled", "expired")
+
+# One round of `extract_batch` as the core hands it over (see `round_rows` in
+# src/py/otel/extract.rs): start (ns since the epoch), submit (s), whether the job was found in the
+# store, wait (s), polls (ns, job info), duration (s), the job or None, items (sent, valid,
+# re-asked, failed), the error kind or None.
+Round = tuple[
+    int, float, bool, float, list[tuple[int, Info]], float, Job | None, tuple[int, int, int, int], str | None
+]
 
 
 def _info_attrs(info: Info) -> dict[str, Any]:
@@ -43,9 +53,11 @@ class BatchStep:
     """One step of a batch job: `batch {step} {model}`, with the job's id and counts as they are
     at its end; a wait's polls are events on it."""
 
-    __slots__ = ("_span",)
+    __slots__ = ("_span", "_model", "_provider")
 
     def __init__(self, step: str, provider: str, model: str, job: Job | None) -> None:
+        self._model = model
+        self._provider = _provider(provider)
         attrs: dict[str, Any] = {
             "gen_ai.provider.name": _provider(provider),
             "gen_ai.request.model": model,
@@ -68,6 +80,77 @@ class BatchStep:
             self._span.set_status(Status(StatusCode.ERROR, kind))
         self._span.end()
 
+    def rounds(self, schema: str, rounds: list[Round]) -> None:
+        """An extraction's rounds, each a child span with its job's submit and wait under it
+        (their real times; the wait's polls as events), the items' fates on the round and
+        summed on this span."""
+        tracer = _get().tracer
+        parent = trace.set_span_in_context(self._span, context.Context())
+        totals = {"valid": 0, "failed": 0}
+        for n, (start, submit, resumed, wait, polls, duration, job, items, error) in enumerate(rounds, 1):
+            sent, valid, reasked, failed = items
+            attrs: dict[str, Any] = {
+                "llmrail.extract.round": n,
+                "llmrail.extract.sent": sent,
+                "llmrail.extract.valid": valid,
+                "llmrail.extract.reasked": reasked,
+                "llmrail.extract.failed": failed,
+            }
+            if job is not None:
+                attrs.update(_job_attrs(job))
+            if error is not None:
+                attrs["error.type"] = error
+            totals["valid"] += valid
+            totals["failed"] += failed
+            end = start + int(duration * 1e9)
+            span = tracer.start_span(
+                f"extract round {n}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs, start_time=start
+            )
+            under = trace.set_span_in_context(span, context.Context())
+            submitted = start + int(submit * 1e9)
+            step = {"gen_ai.provider.name": self._provider, "gen_ai.request.model": self._model}
+            if job is not None:
+                step["llmrail.batch.id"] = job[0][0]
+            first = tracer.start_span(
+                f"batch submit {self._model}",
+                context=under,
+                kind=SpanKind.CLIENT,
+                attributes={**step, "llmrail.batch.step": "submit", "llmrail.batch.resumed": resumed},
+                start_time=start,
+            )
+            if job is None and error is not None:
+                _failed(first, error)
+            first.end(end_time=submitted)
+            if job is not None:
+                waited = tracer.start_span(
+                    f"batch wait {self._model}",
+                    context=under,
+                    kind=SpanKind.CLIENT,
+                    attributes={**step, "llmrail.batch.step": "wait"},
+                    start_time=submitted,
+                )
+                for at, info in polls:
+                    waited.add_event("llmrail.batch.poll", _info_attrs(info), timestamp=at)
+                if error is not None:
+                    _failed(waited, error)
+                waited.end(end_time=submitted + int(wait * 1e9))
+            if error is not None:
+                _failed(span, error)
+            span.end(end_time=end)
+        self._span.set_attributes(
+            {
+                "llmrail.extract.schema": schema,
+                "llmrail.extract.rounds": len(rounds),
+                "llmrail.extract.valid": totals["valid"],
+                "llmrail.extract.failed": totals["failed"],
+            }
+        )
+
     def abandon(self) -> None:
         self._span.set_attribute("error.type", "cancelled")
         self._span.end()
+
+
+def _failed(span: Span, kind: str) -> None:
+    span.set_attribute("error.type", kind)
+    span.set_status(Status(StatusCode.ERROR, kind))

@@ -11,10 +11,14 @@
 //! each round's job there: a finished round's answers are read back and validated again (the
 //! same answers give the same verdicts, so the same re-asks), the round that was running is
 //! waited for, and nothing is submitted twice. Other inputs give other ids: a fresh run.
+//!
+//! [`run_traced`] also keeps each round as a trace shows it ([`TracedRound`]).
 
-use crate::batch::{BatchJob, BatchRequest, SubmitOptions, WaitOptions};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::batch::{BatchJob, BatchRequest, JobInfo, SubmitOptions, WaitOptions};
 use crate::client::Client;
-use crate::error::Result;
+use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::ChatRequest;
 
 use super::{
@@ -34,6 +38,33 @@ pub struct Rounds {
     pub run_id: Option<String>,
 }
 
+/// One round as a trace shows it: its job, how long submitting (or finding) it and waiting for
+/// it took, each poll, and what became of its items.
+#[derive(Debug, Clone)]
+pub struct TracedRound {
+    /// Wall-clock start (a span's start time).
+    pub started: SystemTime,
+    /// Submitting the job, or finding it in the store (`resumed`).
+    pub submit: Duration,
+    pub resumed: bool,
+    /// The wait, from the end of the submit.
+    pub wait: Duration,
+    /// When each poll came, and the job as it stood then.
+    pub polls: Vec<(SystemTime, JobInfo)>,
+    /// The whole round, the answers read and checked.
+    pub duration: Duration,
+    /// The job at the round's end, with its provider batch ids; `None` if it was never made.
+    pub job: Option<(JobInfo, Vec<String>)>,
+    /// Items sent; of them, valid values, answers re-asked in the next round, and items that
+    /// ended without a value (their call failed, or the caller's check raised).
+    pub sent: usize,
+    pub valid: usize,
+    pub reasked: usize,
+    pub failed: usize,
+    /// Why the round (and so the run) stopped, when it did.
+    pub error: Option<ErrorKind>,
+}
+
 /// Extract from each of `requests` through batch jobs; one result per request, in input order.
 /// An error is returned only when a job as a whole cannot go on (it cannot be submitted, or a
 /// wait fails or times out).
@@ -43,6 +74,30 @@ pub async fn run<C: Check>(
     spec: &Spec,
     check: &C,
     rounds: Rounds,
+) -> Result<Vec<ItemExtraction<C>>> {
+    run_with(client, requests, spec, check, rounds, None).await
+}
+
+/// As [`run`], with one [`TracedRound`] per round that started (the one that failed too).
+pub async fn run_traced<C: Check>(
+    client: &Client,
+    requests: Vec<ChatRequest>,
+    spec: &Spec,
+    check: &C,
+    rounds: Rounds,
+) -> (Result<Vec<ItemExtraction<C>>>, Vec<TracedRound>) {
+    let mut traced = Vec::new();
+    let out = run_with(client, requests, spec, check, rounds, Some(&mut traced)).await;
+    (out, traced)
+}
+
+async fn run_with<C: Check>(
+    client: &Client,
+    requests: Vec<ChatRequest>,
+    spec: &Spec,
+    check: &C,
+    rounds: Rounds,
+    mut trace: Option<&mut Vec<TracedRound>>,
 ) -> Result<Vec<ItemExtraction<C>>> {
     let Rounds {
         submit,
@@ -78,19 +133,55 @@ pub async fn run<C: Check>(
                 }
             })
             .collect();
-        let job = match (&run, &submit.store) {
+        // The clock is read only for a trace: an untraced run pays nothing for it.
+        let mut round = trace.is_some().then(|| Round::new(batch.len()));
+        let mut resumed = false;
+        let submitted = match (&run, &submit.store) {
             (Some(key), Some(path)) => {
                 let id = format!("batchjob_x{key}_{attempt}");
-                match BatchJob::find(client, &id, path)? {
-                    Some(job) => job,
-                    None => BatchJob::submit_as(client, id, batch, submit.clone()).await?,
+                match BatchJob::find(client, &id, path) {
+                    Ok(Some(job)) => {
+                        resumed = true;
+                        Ok(job)
+                    }
+                    Ok(None) => BatchJob::submit_as(client, id, batch, submit.clone()).await,
+                    Err(e) => Err(e),
                 }
             }
-            _ => BatchJob::submit(client, batch, submit.clone()).await?,
+            _ => BatchJob::submit(client, batch, submit.clone()).await,
         };
-        job.wait(wait, |_| Ok(())).await?;
+        if let Some(r) = round.as_mut() {
+            r.submitted(resumed);
+        }
+        let job = match submitted {
+            Ok(job) => job,
+            Err(e) => {
+                Round::keep(round, trace, None, Some(&e));
+                return Err(e);
+            }
+        };
+        let mut polls = Vec::new();
+        let waited = job
+            .wait(wait, |info| {
+                if round.is_some() {
+                    polls.push((SystemTime::now(), info.clone()));
+                }
+                Ok(())
+            })
+            .await;
+        if let Some(r) = round.as_mut() {
+            r.waited(polls);
+        }
+        let results = waited.and_then(|()| job.results());
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => {
+                Round::keep(round, trace, Some(&job), Some(&e));
+                return Err(e);
+            }
+        };
         let mut again = Vec::new();
-        for (&i, item) in pending.iter().zip(job.results()?) {
+        for (&i, item) in pending.iter().zip(results) {
             let (Some(acc), Some(slot), Some(req)) =
                 (accounts.get_mut(i), done.get_mut(i), convos.get_mut(i))
             else {
@@ -100,6 +191,9 @@ pub async fn run<C: Check>(
                 Ok(resp) => resp,
                 Err(e) => {
                     *slot = Some(Err(Failure::Llm(e)));
+                    if let Some(r) = round.as_mut() {
+                        r.t.failed += 1;
+                    }
                     continue;
                 }
             };
@@ -119,6 +213,13 @@ pub async fn run<C: Check>(
             let verdict = read(&answer, &resp, &spec.schema)
                 .map_err(Verdict::Invalid)
                 .and_then(|value| check.check(attempt, value));
+            if let Some(r) = round.as_mut() {
+                match &verdict {
+                    Ok(_) => r.t.valid += 1,
+                    Err(Verdict::Abort(_)) => r.t.failed += 1,
+                    Err(Verdict::Invalid(_)) => r.t.reasked += 1,
+                }
+            }
             match verdict {
                 Ok(value) => {
                     acc.records.push(record);
@@ -133,6 +234,12 @@ pub async fn run<C: Check>(
                 }
             }
         }
+        // The last round's re-asks are not sent: they end without a value.
+        if let Some(r) = round.as_mut().filter(|_| attempt > spec.max_retries) {
+            r.t.failed += r.t.reasked;
+            r.t.reasked = 0;
+        }
+        Round::keep(round, trace.as_deref_mut(), Some(&job), None);
         pending = again;
     }
     Ok(done
@@ -145,6 +252,59 @@ pub async fn run<C: Check>(
             })
         })
         .collect())
+}
+
+/// A round being traced: its record, and the clock it is timed by.
+struct Round {
+    t: TracedRound,
+    t0: Instant,
+}
+
+impl Round {
+    fn new(sent: usize) -> Self {
+        Self {
+            t: TracedRound {
+                started: SystemTime::now(),
+                submit: Duration::ZERO,
+                resumed: false,
+                wait: Duration::ZERO,
+                polls: Vec::new(),
+                duration: Duration::ZERO,
+                job: None,
+                sent,
+                valid: 0,
+                reasked: 0,
+                failed: 0,
+                error: None,
+            },
+            t0: Instant::now(),
+        }
+    }
+
+    fn submitted(&mut self, resumed: bool) {
+        self.t.submit = self.t0.elapsed();
+        self.t.resumed = resumed;
+    }
+
+    fn waited(&mut self, polls: Vec<(SystemTime, JobInfo)>) {
+        self.t.wait = self.t0.elapsed().saturating_sub(self.t.submit);
+        self.t.polls = polls;
+    }
+
+    /// The round is over (with `error`, the run too): kept in the trace.
+    fn keep(
+        round: Option<Self>,
+        trace: Option<&mut Vec<TracedRound>>,
+        job: Option<&BatchJob>,
+        error: Option<&LlmError>,
+    ) {
+        if let (Some(mut r), Some(trace)) = (round, trace) {
+            r.t.duration = r.t0.elapsed();
+            r.t.job = job.map(|j| (j.info(), j.provider_batch_ids()));
+            r.t.error = error.map(|e| e.kind);
+            trace.push(r.t);
+        }
+    }
 }
 
 /// What names one run: SHA-256 over the caller's run id, the provider and model, and each

@@ -1,17 +1,19 @@
 //! Streamed extraction: each attempt streams, and every time the answer so far shows more of
 //! the value, that partial value is sent; the validated value (or the failure) comes last.
+//! A traced stream ([`ExtractStream::start_traced`]) also keeps each attempt for its span, read
+//! with [`ExtractStream::take_trace`] once the outcome has come.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{partial::partial, run_with, Check, Extraction, Failure, Spec};
-use crate::client::Client;
+use super::{partial::partial, run_with, Check, Extraction, Failure, Spec, TracedAttempt};
+use crate::client::{ChatStream, Client};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::{ChatRequest, ChatResponse, ContentBlock, StreamEvent, ToolCall};
-use crate::resilience::CallOptions;
+use crate::resilience::{AttemptRecord, CallOptions};
 use crate::runtime;
 
 /// Partial values buffered between the network task and a slow consumer.
@@ -27,6 +29,8 @@ pub struct ExtractStream<T, E> {
     rx: mpsc::Receiver<Item<T, E>>,
     task: tokio::task::JoinHandle<()>,
     finished: bool,
+    /// A traced stream's attempts, put here by its task before it sends the outcome.
+    trace: Option<Arc<Mutex<Vec<TracedAttempt>>>>,
 }
 
 impl<T: Send + 'static, E: Send + 'static> ExtractStream<T, E> {
@@ -41,16 +45,63 @@ impl<T: Send + 'static, E: Send + 'static> ExtractStream<T, E> {
     where
         C: Check<Output = T, Abort = E> + 'static,
     {
+        Self::spawn(client, req, spec, opts, check, None)
+    }
+
+    /// As [`ExtractStream::start`], keeping each attempt with the requests it sent (every
+    /// streamed call keeps its records: `opts.record` is set).
+    pub fn start_traced<C>(
+        client: Client,
+        req: ChatRequest,
+        spec: Spec,
+        mut opts: CallOptions,
+        check: Arc<C>,
+    ) -> Result<Self>
+    where
+        C: Check<Output = T, Abort = E> + 'static,
+    {
+        opts.record = true;
+        Self::spawn(client, req, spec, opts, check, Some(Arc::default()))
+    }
+
+    fn spawn<C>(
+        client: Client,
+        req: ChatRequest,
+        spec: Spec,
+        opts: CallOptions,
+        check: Arc<C>,
+        trace: Option<Arc<Mutex<Vec<TracedAttempt>>>>,
+    ) -> Result<Self>
+    where
+        C: Check<Output = T, Abort = E> + 'static,
+    {
         let (tx, rx) = mpsc::channel(BUFFER);
+        let kept = trace.clone();
         let task = runtime::handle()?.spawn(async move {
-            let out = run_with(&client, req, &spec, opts, check.as_ref(), Some(&tx), None).await;
+            let mut traced = Vec::new();
+            let log = kept.is_some().then_some(&mut traced);
+            let out = run_with(&client, req, &spec, opts, check.as_ref(), Some(&tx), log).await;
+            if let Some(kept) = kept {
+                *kept.lock().unwrap_or_else(|p| p.into_inner()) = traced;
+            }
             let _ = tx.send(Item::Done(out)).await;
         });
         Ok(Self {
             rx,
             task,
             finished: false,
+            trace,
         })
+    }
+
+    /// A traced stream's attempts, once its outcome has been read (`None` before, or untraced).
+    pub fn take_trace(&mut self) -> Option<Vec<TracedAttempt>> {
+        if !self.finished {
+            return None;
+        }
+        let kept = self.trace.take()?;
+        let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
+        Some(std::mem::take(&mut *kept))
     }
 
     /// The next partial value, then the outcome; `None` after the outcome.
@@ -83,16 +134,31 @@ impl<T, E> Drop for ExtractStream<T, E> {
     }
 }
 
-/// One streamed attempt, gathered into a response like a buffered call's.
+/// One streamed attempt, gathered into a response like a buffered call's; with `log`, the
+/// requests its call sent are put there when it ends.
 pub(super) async fn attempt<T, E>(
     client: &Client,
     req: ChatRequest,
     opts: CallOptions,
     name: &str,
     tx: &mpsc::Sender<Item<T, E>>,
+    log: Option<&mut Vec<AttemptRecord>>,
+) -> Result<ChatResponse> {
+    let mut stream = client.stream_with(req, opts)?;
+    let out = gather(client, &mut stream, name, tx).await;
+    if let Some(log) = log {
+        *log = stream.take_log().unwrap_or_default();
+    }
+    out
+}
+
+async fn gather<T, E>(
+    client: &Client,
+    stream: &mut ChatStream,
+    name: &str,
+    tx: &mpsc::Sender<Item<T, E>>,
 ) -> Result<ChatResponse> {
     let started = Instant::now();
-    let mut stream = client.stream_with(req, opts)?;
     let mut text = String::new();
     let mut call: Option<(String, String)> = None;
     let mut args = String::new();

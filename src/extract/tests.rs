@@ -282,3 +282,57 @@ async fn a_traced_extraction_whose_call_fails_keeps_that_attempt_with_its_error(
     );
     assert_eq!(only.log.len(), 1);
 }
+
+#[tokio::test]
+async fn a_traced_stream_keeps_each_attempt_with_its_requests_once_its_outcome_is_read() {
+    let srv = MockServer::start().unwrap();
+    srv.push_json(json!({"chunks": ["{\"winner\": ", "\"Essay C\"}"]}))
+        .unwrap();
+    srv.push_json(json!({"fault": {"status": 503}})).unwrap();
+    srv.push_json(json!({"chunks": [good().to_string()]}))
+        .unwrap();
+    let c = client(&srv, "openai");
+    let mut s = ExtractStream::start_traced(
+        c,
+        request(),
+        essay(),
+        CallOptions::default(),
+        Arc::new(SchemaOnly),
+    )
+    .unwrap();
+    let done = loop {
+        assert!(s.take_trace().is_none(), "kept before the outcome");
+        match s.next().await.unwrap() {
+            stream::Item::Partial(_) => {}
+            stream::Item::Done(d) => break d,
+        }
+    };
+    assert_eq!(done.unwrap().value, good());
+    let traced = s.take_trace().unwrap();
+    let [first, second] = &traced[..] else {
+        panic!("{traced:?}");
+    };
+    let statuses = |t: &TracedAttempt| t.log.iter().map(|r| r.status).collect::<Vec<_>>();
+    assert_eq!(statuses(first), [Some(200)]);
+    assert_eq!(statuses(second), [Some(503), Some(200)]);
+    assert!(first.answer.as_ref().unwrap().errors[0].starts_with("winner: "));
+    assert!(second.answer.as_ref().unwrap().errors.is_empty());
+}
+
+#[tokio::test]
+async fn an_untraced_stream_keeps_no_attempts() {
+    let srv = MockServer::start().unwrap();
+    srv.push_json(json!({"chunks": [good().to_string()]}))
+        .unwrap();
+    let c = client(&srv, "openai");
+    let mut s = ExtractStream::<Value, LlmError>::start(
+        c,
+        request(),
+        essay(),
+        CallOptions::default(),
+        Arc::new(SchemaOnly),
+    )
+    .unwrap();
+    while let Some(stream::Item::Partial(_)) = s.next().await {}
+    assert!(s.take_trace().is_none());
+}

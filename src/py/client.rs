@@ -113,6 +113,14 @@ impl PyClient {
         &self.inner
     }
 
+    /// Whether the client traces, and its hooks: what an image call needs to be seen.
+    fn seen(&self, py: Python<'_>) -> super::images::Seen {
+        super::images::Seen {
+            otel: self.otel,
+            hooks: self.hooks.as_ref().map(|h| h.clone_ref(py)),
+        }
+    }
+
     /// For a traced client, the call's messages (its span may record them); `None` otherwise.
     fn traced(&self, py: Python<'_>, messages: &Py<PyAny>) -> Option<Py<PyAny>> {
         self.otel.then(|| messages.clone_ref(py))
@@ -228,14 +236,14 @@ impl PyClient {
 
     /// Image generation: `await client.images.generate(prompt, ...)`.
     #[getter]
-    fn images(&self) -> super::images::PyImages {
-        super::images::PyImages::new(self.inner.clone())
+    fn images(&self, py: Python<'_>) -> super::images::PyImages {
+        super::images::PyImages::new(self.inner.clone(), self.seen(py))
     }
 
     /// Image generation, blocking: `client.images_sync.generate(prompt, ...)`.
     #[getter]
-    fn images_sync(&self) -> super::images::PyImagesSync {
-        super::images::PyImagesSync::new(self.inner.clone())
+    fn images_sync(&self, py: Python<'_>) -> super::images::PyImagesSync {
+        super::images::PyImagesSync::new(self.inner.clone(), self.seen(py))
     }
 
     /// What the model can do, from the provider and the model catalogue.
@@ -550,18 +558,14 @@ impl PyClient {
             store: Some(batch::store_path(store).map_err(to_py)?),
             concurrency: None,
         };
-        extract::batch(
-            py,
-            &self.inner,
-            response_model,
-            list_of_messages,
-            options,
-            crate::extract::batch::Rounds {
-                submit,
-                wait,
-                run_id,
-            },
-        )
+        let (call, requests) =
+            extract::prepare_batch(py, &self.inner, response_model, list_of_messages, options)?;
+        let rounds = crate::extract::batch::Rounds {
+            submit,
+            wait,
+            run_id,
+        };
+        otel::extract::batch(call, requests, rounds)
     }
 
     /// The same extraction, blocking this thread (the GIL is released while waiting).
@@ -614,6 +618,12 @@ impl PyClient {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<extract::PyExtractStream> {
         let o = ExtractOptions::read(options, "Client.extract_stream()")?;
-        extract::prepare(py, &self.inner, response_model, messages, o)?.stream()
+        let traced = self.traced(py, &messages);
+        let hooks = self.hooks_for(py, true, &messages, options)?;
+        let call = extract::prepare(py, &self.inner, response_model, messages, o)?;
+        match traced {
+            Some(messages) => otel::extract::stream(py, call, messages, hooks),
+            None => call.stream(None, hooks),
+        }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use super::bridge;
-use super::bridge::coroutine::{self, Coroutine};
+use super::bridge::coroutine;
 use super::errors::to_py;
 use super::exit;
 use super::hooks::CallHooks;
@@ -172,28 +172,37 @@ impl PreparedExtraction {
             .await
     }
 
-    pub fn stream(self) -> PyResult<PyExtractStream> {
-        let s =
-            extract::ExtractStream::start(self.client, self.req, self.spec, self.opts, self.check)
-                .map_err(to_py)?;
+    /// Start streaming; with `watch` (its span, when traced) each attempt is kept for it. The
+    /// outcome reaches `hooks` as `extract`'s does.
+    pub fn stream(
+        self,
+        watch: Option<Box<dyn Watch>>,
+        hooks: Option<CallHooks>,
+    ) -> PyResult<PyExtractStream> {
+        let start = match watch {
+            Some(_) => CoreStream::start_traced,
+            None => CoreStream::start,
+        };
+        let s = start(self.client, self.req, self.spec, self.opts, self.check).map_err(to_py)?;
         Ok(PyExtractStream {
             inner: Arc::new(Mutex::new(Some(s))),
             include_raw: self.include_raw,
+            watch,
+            hooks: std::sync::Mutex::new(hooks),
         })
     }
 }
 
-/// `client.extract_batch(...)`: every conversation prepared as `extract` prepares one, run
-/// through batch jobs (`extract::batch::run`); one entry per conversation, in order: the value
-/// (or its `Extraction`, with `include_raw`), or the exception instance for that item.
-pub fn batch(
+/// `client.extract_batch(...)`: every conversation prepared as `extract` prepares one (the
+/// first one's call kept for the rest: schema, mode, options), to be run through batch jobs
+/// (`extract::batch::run`, by `otel::extract::batch`).
+pub fn prepare_batch(
     py: Python<'_>,
     client: &Client,
     response_model: Py<PyAny>,
     list_of_messages: &Bound<'_, PyAny>,
     options: Option<&Bound<'_, pyo3::types::PyDict>>,
-    rounds: extract::batch::Rounds,
-) -> PyResult<Coroutine> {
+) -> PyResult<(PreparedExtraction, Vec<crate::model::ChatRequest>)> {
     let mut requests = Vec::new();
     let mut first: Option<PreparedExtraction> = None;
     for messages in list_of_messages.try_iter()? {
@@ -208,36 +217,29 @@ pub fn batch(
         requests.push(std::mem::take(&mut call.req));
         first.get_or_insert(call);
     }
-    let Some(call) = first else {
-        return Err(to_py(LlmError::config(
+    match first {
+        Some(call) => Ok((call, requests)),
+        None => Err(to_py(LlmError::config(
             "extract_batch needs at least one conversation",
-        )));
-    };
-    coroutine::call(
-        move |_| {
-            Ok(async move {
-                let out = extract::batch::run(
-                    &call.client,
-                    requests,
-                    &call.spec,
-                    call.check.as_ref(),
-                    rounds,
-                )
-                .await?;
-                Ok((out, call.include_raw))
-            })
-        },
-        |py, (out, include_raw)| {
-            let items = out
-                .into_iter()
-                .map(|outcome| match finish(py, outcome, include_raw) {
-                    Ok(value) => value,
-                    Err(e) => e.into_value(py).into_any(),
-                })
-                .collect::<Vec<_>>();
-            items.into_py_any(py)
-        },
-    )
+        ))),
+    }
+}
+
+/// The outcome of `extract_batch` as the caller gets it: one entry per conversation, in order:
+/// the value (or its `Extraction`, with `include_raw`), or the exception instance for that item.
+pub fn batch_items(
+    py: Python<'_>,
+    out: Vec<extract::batch::ItemExtraction<PyCheck>>,
+    include_raw: bool,
+) -> PyResult<Py<PyAny>> {
+    let items = out
+        .into_iter()
+        .map(|outcome| match finish(py, outcome, include_raw) {
+            Ok(value) => value,
+            Err(e) => e.into_value(py).into_any(),
+        })
+        .collect::<Vec<_>>();
+    items.into_py_any(py)
 }
 
 /// As [`finish`], the outcome handed to the client's hooks first: `on_response` gets the
@@ -319,34 +321,75 @@ impl PyExtraction {
 
 type CoreStream = extract::ExtractStream<Py<PyAny>, PyErr>;
 type Item = extract::stream::Item<Py<PyAny>, PyErr>;
+/// The next item, and with the last one of a traced stream, its attempts.
+type Next = (Option<Item>, Option<Vec<extract::TracedAttempt>>);
+
+/// What sees a stream's items before the caller does: its span, when the client traces
+/// (`otel::extract::StreamSpan`).
+pub trait Watch: Send + Sync {
+    /// An item is about to be handed over (the first marks the time to first chunk).
+    fn item(&self, py: Python<'_>);
+    /// The outcome, with the attempts that led to it: the value (or the `Extraction`) or the
+    /// exception, after the hooks had it.
+    fn done(
+        &self,
+        py: Python<'_>,
+        outcome: Outcome,
+        traced: Vec<extract::TracedAttempt>,
+        include_raw: bool,
+        hooks: Option<CallHooks>,
+    ) -> PyResult<Py<PyAny>>;
+    /// The consumer stopped before the outcome.
+    fn abandon(&self, py: Python<'_>);
+}
 
 /// `async for partial in client.extract_stream(...)`: partial dicts, then the validated value.
 #[pyclass(name = "ExtractStream", frozen, module = "llmrail._core")]
 pub struct PyExtractStream {
     inner: Arc<Mutex<Option<CoreStream>>>,
     include_raw: bool,
+    watch: Option<Box<dyn Watch>>,
+    /// Told by the outcome; a stream closed before it tells them nothing more.
+    hooks: std::sync::Mutex<Option<CallHooks>>,
 }
 
 impl PyExtractStream {
-    async fn next_item(inner: Arc<Mutex<Option<CoreStream>>>) -> Result<Option<Item>, LlmError> {
+    async fn next_item(inner: Arc<Mutex<Option<CoreStream>>>) -> Result<Next, LlmError> {
         let mut guard = inner.lock().await;
         let Some(stream) = guard.as_mut() else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let item = stream.next().await;
-        if !matches!(item, Some(Item::Partial(_))) {
-            *guard = None;
+        if matches!(item, Some(Item::Partial(_))) {
+            return Ok((item, None));
         }
-        Ok(item)
+        let traced = stream.take_trace();
+        *guard = None;
+        Ok((item, traced))
     }
 
-    fn convert(&self, py: Python<'_>, item: Option<Item>, stop: PyErr) -> PyResult<Py<PyAny>> {
-        match item {
-            Some(Item::Partial(v)) => Ok(pythonize(py, &v)
+    fn convert(&self, py: Python<'_>, (item, traced): Next, stop: PyErr) -> PyResult<Py<PyAny>> {
+        if let (Some(watch), Some(_)) = (&self.watch, &item) {
+            watch.item(py);
+        }
+        match (item, &self.watch) {
+            (Some(Item::Partial(v)), _) => Ok(pythonize(py, &v)
                 .map_err(|e| to_py(LlmError::invalid_response(e.to_string())))?
                 .unbind()),
-            Some(Item::Done(outcome)) => finish(py, outcome, self.include_raw),
-            None => Err(stop),
+            (Some(Item::Done(outcome)), watch) => {
+                let hooks = self.hooks.lock().ok().and_then(|mut h| h.take());
+                match watch {
+                    Some(w) => w.done(
+                        py,
+                        outcome,
+                        traced.unwrap_or_default(),
+                        self.include_raw,
+                        hooks,
+                    ),
+                    None => settle(py, outcome, self.include_raw, hooks),
+                }
+            }
+            (None, _) => Err(stop),
         }
     }
 }
@@ -372,15 +415,28 @@ impl PyExtractStream {
         slf
     }
 
+    fn __traverse__(&self, visit: pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        // Skipped while another thread holds them: a traversal must not block.
+        if let Ok(held) = self.hooks.try_lock() {
+            if let Some(h) = held.as_ref() {
+                h.visit(&visit)?;
+            }
+        }
+        Ok(())
+    }
+
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let item = bridge::block(py, Self::next_item(self.inner.clone()))?;
         self.convert(py, item, PyStopIteration::new_err(()))
     }
 
     /// Stop receiving and drop the connection.
-    fn close(&self) {
+    fn close(&self, py: Python<'_>) {
         if let Ok(mut guard) = self.inner.try_lock() {
             *guard = None;
+        }
+        if let Some(watch) = &self.watch {
+            watch.abandon(py);
         }
     }
 }

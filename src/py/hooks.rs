@@ -2,7 +2,8 @@
 //! `llmrail._hooks`, which runs them on a thread of its own (a slow hook never delays a call,
 //! one that raises is logged there). Here only the call's options are gathered and the outcome
 //! passed on; a client without hooks takes none of these paths. `chat` hands on its
-//! `ChatResponse`, `stream` its "done" event (`StreamHooks`), `extract` its `Extraction`.
+//! `ChatResponse`, `stream` its "done" event (`StreamHooks`), `extract` and `extract_stream` its `Extraction`,
+//! an image call its `ImagesResponse`.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -53,11 +54,17 @@ impl CallHooks {
         };
         dict.set_item("model", model)?;
         dict.set_item("messages", messages.bind(py))?;
-        hooks.call_method1(py, "request", (&dict,))?;
-        Ok(Some(Self {
+        Self::begin(py, hooks, dict).map(Some)
+    }
+
+    /// A call whose options are already gathered (an image call's: `model`, `prompt` and the
+    /// options given): `on_request` is told now.
+    pub fn begin(py: Python<'_>, hooks: &Py<PyAny>, options: Bound<'_, PyDict>) -> PyResult<Self> {
+        hooks.call_method1(py, "request", (&options,))?;
+        Ok(Self {
             hooks: hooks.clone_ref(py),
-            options: dict.unbind(),
-        }))
+            options: options.unbind(),
+        })
     }
 
     /// The Python result of the call (`convert`ed), or its exception, handed to `on_response`
@@ -93,6 +100,14 @@ impl CallHooks {
                 Err(e)
             }
         }
+    }
+}
+
+impl CallHooks {
+    /// The Python objects held, for the garbage collector.
+    pub fn visit(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.hooks)?;
+        visit.call(&self.options)
     }
 }
 
@@ -136,8 +151,7 @@ impl StreamHooks {
     pub fn visit(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         if let Ok(held) = self.0.try_lock() {
             if let Some(h) = held.as_ref() {
-                visit.call(&h.hooks)?;
-                visit.call(&h.options)?;
+                h.visit(visit)?;
             }
         }
         Ok(())

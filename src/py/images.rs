@@ -1,13 +1,17 @@
 //! `client.images` and `client.images_sync`: argument conversion around
-//! `crate::client::Client::images_reported`, and the frozen result classes.
+//! `crate::client::Client::images_reported`, and the frozen result classes. A call is traced
+//! (`otel::images`) and handed to the client's hooks as a chat call is.
 
+use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
-use pyo3::IntoPyObjectExt;
+use pyo3::types::{PyBytes, PyDict};
+use pyo3::{IntoPyObjectExt, PyTraverseError};
 
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
+use super::hooks::CallHooks;
+use super::otel::images::ImageSpan;
 use super::types::PyUsage;
 use crate::client::Client;
 use crate::images::{Image, ImageRequest, ImageResponse};
@@ -17,24 +21,114 @@ use crate::resilience::{CallOptions, CallReport};
 #[pyclass(name = "Images", frozen, module = "llmrail._core")]
 pub struct PyImages {
     client: Client,
+    seen: Seen,
 }
 
 /// `client.images_sync`: the same calls, blocking the thread (the GIL released while waiting).
 #[pyclass(name = "ImagesSync", frozen, module = "llmrail._core")]
 pub struct PyImagesSync {
     client: Client,
+    seen: Seen,
+}
+
+/// Who sees the client's calls: whether it traces, and its hooks (`llmrail._hooks.Hooks`).
+pub(super) struct Seen {
+    pub(super) otel: bool,
+    pub(super) hooks: Option<Py<PyAny>>,
+}
+
+impl Seen {
+    /// This call's hooks, `on_request` told now with the call's options (`model`, `prompt` and
+    /// each option given); none for a client without hooks.
+    fn hooks(
+        &self,
+        py: Python<'_>,
+        client: &Client,
+        model: Option<&str>,
+        req: &ImageRequest,
+    ) -> PyResult<Option<CallHooks>> {
+        let Some(hooks) = &self.hooks else {
+            return Ok(None);
+        };
+        let options = PyDict::new(py);
+        let model = model.map_or(client.model(), |m| m.split_once('/').map_or(m, |(_, n)| n));
+        options.set_item("model", model)?;
+        options.set_item("prompt", &req.prompt)?;
+        for (name, value) in [("n", req.n), ("output_compression", req.output_compression)] {
+            if let Some(v) = value {
+                options.set_item(name, v)?;
+            }
+        }
+        let named = [
+            ("size", &req.size),
+            ("quality", &req.quality),
+            ("background", &req.background),
+            ("output_format", &req.output_format),
+            ("style", &req.style),
+            ("response_format", &req.response_format),
+            ("moderation", &req.moderation),
+            ("aspect_ratio", &req.aspect_ratio),
+            ("user", &req.user),
+        ];
+        for (name, value) in named {
+            if let Some(v) = value {
+                options.set_item(name, v)?;
+            }
+        }
+        CallHooks::begin(py, hooks, options).map(Some)
+    }
+
+    /// The call's span, when the client traces.
+    fn span(
+        &self,
+        py: Python<'_>,
+        client: &Client,
+        model: Option<&str>,
+        req: &ImageRequest,
+    ) -> Option<ImageSpan> {
+        self.otel
+            .then(|| ImageSpan::start(py, client, model, req))
+            .flatten()
+    }
+
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.hooks)
+    }
 }
 
 impl PyImages {
-    pub(super) fn new(client: Client) -> Self {
-        Self { client }
+    pub(super) fn new(client: Client, seen: Seen) -> Self {
+        Self { client, seen }
     }
 }
 
 impl PyImagesSync {
-    pub(super) fn new(client: Client) -> Self {
-        Self { client }
+    pub(super) fn new(client: Client, seen: Seen) -> Self {
+        Self { client, seen }
     }
+}
+
+/// The call's options: each request's records are kept for a traced call.
+fn options(span: &Option<ImageSpan>) -> CallOptions {
+    CallOptions {
+        record: span.is_some(),
+        ..CallOptions::default()
+    }
+}
+
+/// The images (or the error) as the caller gets them, seen first by the span and the hooks.
+fn settle(
+    py: Python<'_>,
+    (out, mut report): (crate::error::Result<ImageResponse>, CallReport),
+    span: Option<ImageSpan>,
+    hooks: Option<CallHooks>,
+) -> PyResult<Py<PyAny>> {
+    let log = report.log.take();
+    let answer = finished((out, report)).and_then(|r| r.into_py_any(py));
+    if let Some(span) = span {
+        span.end(py, &answer, log);
+    }
+    CallHooks::settle(hooks, py, answer)
 }
 
 /// The keyword arguments of `generate`, as one request.
@@ -83,6 +177,7 @@ impl PyImages {
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
+        py: Python<'_>,
         prompt: String,
         model: Option<String>,
         n: Option<u32>,
@@ -112,17 +207,25 @@ impl PyImages {
             user,
         );
         let client = self.client.clone();
+        let hooks = self.seen.hooks(py, &client, model.as_deref(), &req)?;
+        let traced = self.seen.otel;
         coroutine::call(
-            move |_| {
+            move |py| {
+                let span = traced
+                    .then(|| ImageSpan::start(py, &client, model.as_deref(), &req))
+                    .flatten();
+                let opts = options(&span);
                 Ok(async move {
-                    let out = client
-                        .images_reported(req, model.as_deref(), CallOptions::default())
-                        .await;
-                    Ok(out)
+                    let out = client.images_reported(req, model.as_deref(), opts).await;
+                    Ok((out, span))
                 })
             },
-            |py, out| finished(out)?.into_py_any(py),
+            move |py, (out, span)| settle(py, out, span, hooks),
         )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.seen.traverse(&visit)
     }
 }
 
@@ -147,7 +250,7 @@ impl PyImagesSync {
         moderation: Option<String>,
         aspect_ratio: Option<String>,
         user: Option<String>,
-    ) -> PyResult<PyImagesResponse> {
+    ) -> PyResult<Py<PyAny>> {
         let req = request(
             prompt,
             n,
@@ -163,12 +266,17 @@ impl PyImagesSync {
             user,
         );
         let client = &self.client;
+        let hooks = self.seen.hooks(py, client, model.as_deref(), &req)?;
+        let span = self.seen.span(py, client, model.as_deref(), &req);
+        let opts = options(&span);
         let out = bridge::block(py, async move {
-            Ok(client
-                .images_reported(req, model.as_deref(), CallOptions::default())
-                .await)
+            Ok(client.images_reported(req, model.as_deref(), opts).await)
         })?;
-        finished(out)
+        settle(py, out, span, hooks)
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        self.seen.traverse(&visit)
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub(super) mod batch;
 pub(super) mod extract;
+pub(super) mod images;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

@@ -28,14 +28,14 @@ fn job_args(py: Python<'_>, job: &BatchJob) -> PyResult<Py<PyAny>> {
     (info_args(&info), job.provider_batch_ids()).into_py_any(py)
 }
 
-type InfoArgs<'a> = (
+pub(super) type InfoArgs<'a> = (
     &'a str,
     &'static str,
     &'static str,
     (u64, u64, u64, u64, u64),
 );
 
-fn info_args(info: &JobInfo) -> InfoArgs<'_> {
+pub(super) fn info_args(info: &JobInfo) -> InfoArgs<'_> {
     let c = &info.counts;
     (
         info.id.as_str(),
@@ -110,6 +110,23 @@ impl JobSpan {
                 Err(e)
             }
         }
+    }
+}
+
+impl JobSpan {
+    /// Tell the span what its call did, before it ends.
+    pub(crate) fn tell<'py, A>(&self, py: Python<'py>, method: &str, args: A)
+    where
+        A: pyo3::call::PyCallArgs<'py>,
+    {
+        if let Some(span) = &self.0 {
+            tell(py, span, method, args);
+        }
+    }
+
+    /// Whether the span is recording (a tracer or meter provider is configured).
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
     }
 }
 
