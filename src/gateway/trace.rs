@@ -117,6 +117,7 @@ pub struct CallSpan {
 pub type SpanSink = Arc<dyn Fn(RequestSpan) + Send + Sync>;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use http::HeaderValue;
@@ -142,7 +143,7 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             &["congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7"],
         ));
-        let p = p.unwrap_or_else(|| panic!("valid header refused"));
+        let p = p.unwrap();
         assert_eq!(p.trace_id[0], 0x4b);
         assert_eq!(p.trace_id[15], 0x36);
         assert_eq!(p.span_id, [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
