@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import llmrail
 import pytest
 from llmrail.testing import MockServer
+
+from .conftest import make_client
 
 
 async def test_stream_text_then_done(srv: MockServer, client: llmrail.Client) -> None:
@@ -82,3 +85,50 @@ async def test_breaking_out_closes_the_connection(srv: MockServer, client: llmra
             break
     stream.close()
     await srv.wait_for_disconnects(1, timeout=5)
+
+
+async def test_cancelling_tasks_that_wait_on_streams_closes_the_streams(srv: MockServer) -> None:
+    # The stream objects stay referenced (here by a list; a cancelled task's traceback, which
+    # keeps its frame, does the same): the requests must end at the cancellation, not when
+    # Python frees the streams. Before, these 300 kept streaming, and the server going away
+    # later counted as 300 failures: the breaker opened.
+    n = 300
+    srv.default(chunks=["first ", "too late"], chunk_delay=8)
+    client = make_client(srv, "openai", timeout=60)
+    streams = [client.stream("hi") for _ in range(n)]
+    started = 0
+
+    async def hold(stream: llmrail.ChatStream) -> None:
+        nonlocal started
+        async for _ in stream:
+            started += 1
+
+    tasks = [asyncio.ensure_future(hold(s)) for s in streams]
+    for _ in range(1000):
+        if started >= n:
+            break
+        await asyncio.sleep(0.02)
+    for t in tasks:
+        t.cancel()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    await srv.wait_for_disconnects(n, timeout=15)
+    srv.shutdown()
+    await asyncio.sleep(0.2)
+    [breaker] = client.health()
+    assert (breaker.state, breaker.consecutive_failures) == ("closed", 0)
+    assert len(streams) == n
+
+
+async def test_a_stream_whose_wait_timed_out_is_closed(srv: MockServer) -> None:
+    # As a cancelled task's: `wait_for` cancels the wait for the next event, and that ends the
+    # request; the stream then ends, as after close().
+    srv.reply(chunks=["first ", "too late"], chunk_delay=1)
+    stream = make_client(srv, "openai").stream("hi")
+    it = aiter(stream)
+    await anext(it)
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(anext(it), 0.2)
+    # (The server sees the hang-up when it writes its next chunk.)
+    await srv.wait_for_disconnects(1, timeout=5)
+    assert [e async for e in stream] == []

@@ -41,6 +41,8 @@
 //! throws `CancelledError` into the `Call`, which drops the core future there and then, on the
 //! loop thread. With it go the request and its connection (the server sees it close), a retry's
 //! sleep, a rate limiter's wait, and a stream's pump task (aborted when its handle drops).
+//! Cancelling the wait for a stream's next event closes that stream (`py/stream.rs`): the
+//! stream object may outlive the cancelled task (its traceback keeps the frame that holds it).
 //! `close()` (a coroutine closed or collected before it finished) does the same. Core code is
 //! written so that any await may be its last (a cassette is never left half-written).
 //! A `Call` is awaited once; awaiting it again raises `RuntimeError`, as a spent coroutine does.

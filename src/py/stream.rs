@@ -6,7 +6,7 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::PyTraverseError;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::bridge;
 use super::bridge::coroutine;
@@ -102,11 +102,17 @@ impl PyChatStream {
         inner: Arc<Mutex<Option<ChatStream>>>,
         trace: Option<Arc<StreamTrace>>,
     ) -> Result<Option<PyStreamEvent>, crate::LlmError> {
-        let mut guard = inner.lock().await;
+        let mut waiting = CloseIfDropped(Some(inner.lock_owned().await));
+        let next = match waiting.stream() {
+            Some(stream) => stream.next().await,
+            None => return Ok(None),
+        };
+        let Some(mut guard) = waiting.defuse() else {
+            return Ok(None);
+        };
         let Some(stream) = guard.as_mut() else {
             return Ok(None);
         };
-        let next = stream.next().await;
         Self::settle(trace.as_deref(), stream);
         match next {
             Some(Ok(event)) => Ok(Some(PyStreamEvent::new(event, stream.report()))),
@@ -118,6 +124,33 @@ impl PyChatStream {
                 *guard = None;
                 Ok(None)
             }
+        }
+    }
+}
+
+/// The stream, locked while its next event is awaited; if that wait is dropped unfinished (its
+/// task cancelled, `asyncio.wait_for` timed out, Ctrl-C in a sync loop) the stream is closed,
+/// as `close()` does: the request ends there, as a cancelled `chat` does. Otherwise it would
+/// run on for as long as Python keeps the stream object, which a cancelled task's traceback
+/// does (its frame holds the stream): 300 streams cancelled that way kept streaming, and the
+/// server dropping them later counted 300 failures and opened the circuit breaker.
+struct CloseIfDropped(Option<OwnedMutexGuard<Option<ChatStream>>>);
+
+impl CloseIfDropped {
+    fn stream(&mut self) -> Option<&mut ChatStream> {
+        self.0.as_mut().and_then(|g| g.as_mut())
+    }
+
+    /// The wait finished: the lock, with the stream left open.
+    fn defuse(mut self) -> Option<OwnedMutexGuard<Option<ChatStream>>> {
+        self.0.take()
+    }
+}
+
+impl Drop for CloseIfDropped {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.as_mut() {
+            **guard = None;
         }
     }
 }
