@@ -391,19 +391,12 @@ async fn chat(
     let (at, t0) = (SystemTime::now(), Instant::now());
     let result = client.chat_with(req, opts).await;
     if gw.spans.is_some() {
-        access.call = Some(CallSpan {
-            operation: "chat",
-            model: incoming.model.clone(),
-            target: Some(Arc::new(client.target_info().clone())),
-            started: at,
-            duration: t0.elapsed(),
-            attempts: result
-                .as_ref()
-                .ok()
-                .and_then(|(_, report)| report.log.clone())
-                .unwrap_or_default(),
-            error: result.as_ref().err().map(|e| e.kind.name()),
-        });
+        let mut call = CallSpan::ended("chat", &incoming.model, &client, (at, t0));
+        match &result {
+            Ok((_, report)) => call.attempts = report.log.clone().unwrap_or_default(),
+            Err(e) => call.error = Some(e.kind.name()),
+        }
+        access.call = Some(call);
     }
     let (answer, _) = result.map_err(bad)?;
     let id = new_id(shape);
@@ -459,18 +452,11 @@ async fn stream(
     let first = events.next().await;
     if gw.spans.is_some() {
         // Up to the first event: the answer's head is sent then, and the request's span ends.
-        access.call = Some(CallSpan {
-            operation: "stream",
-            model: incoming.model.clone(),
-            target: Some(Arc::new(client.target_info().clone())),
-            started: at,
-            duration: t0.elapsed(),
-            attempts: Vec::new(),
-            error: match &first {
-                Some(Err(e)) => Some(e.kind.name()),
-                _ => None,
-            },
-        });
+        let mut call = CallSpan::ended("stream", &incoming.model, &client, (at, t0));
+        if let Some(Err(e)) = &first {
+            call.error = Some(e.kind.name());
+        }
+        access.call = Some(call);
     }
     let first = match first {
         Some(Ok(e)) => e,

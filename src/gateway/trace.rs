@@ -7,10 +7,11 @@
 //! nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderMap;
 
+use crate::client::Client;
 use crate::resilience::{AttemptRecord, TargetInfo};
 
 /// The caller's span, which the request's server span continues.
@@ -111,6 +112,27 @@ pub struct CallSpan {
     pub attempts: Vec<AttemptRecord>,
     /// How it failed, as the error's kind name.
     pub error: Option<&'static str>,
+}
+
+impl CallSpan {
+    /// A call to `client` for the caller's `model`, begun at `begun` (the wall clock for the
+    /// span, the monotonic clock for its length) and over now; no attempts, no error yet.
+    pub(super) fn ended(
+        operation: &'static str,
+        model: &str,
+        client: &Client,
+        begun: (SystemTime, Instant),
+    ) -> Self {
+        Self {
+            operation,
+            model: model.to_owned(),
+            target: Some(Arc::new(client.target_info().clone())),
+            started: begun.0,
+            duration: begun.1.elapsed(),
+            attempts: Vec::new(),
+            error: None,
+        }
+    }
 }
 
 /// Where finished requests go; must return at once (it runs on the request's task).

@@ -1,21 +1,24 @@
 //! `client.images` and `client.images_sync`: argument conversion around
 //! `crate::client::Client::images_reported`, and the frozen result classes. A call is traced
-//! (`otel::images`) and handed to the client's hooks as a chat call is.
+//! (`otel::images`) and handed to the client's hooks as a chat call is (`seen.rs`).
+
+mod seen;
 
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-use pyo3::{IntoPyObjectExt, PyTraverseError};
+use pyo3::types::PyBytes;
+use pyo3::PyTraverseError;
 
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
-use super::hooks::CallHooks;
 use super::otel::images::ImageSpan;
 use super::types::PyUsage;
 use crate::client::Client;
 use crate::images::{Image, ImageRequest, ImageResponse};
-use crate::resilience::{CallOptions, CallReport};
+use crate::resilience::CallReport;
+pub(super) use seen::Seen;
+use seen::{options, settle};
 
 /// `client.images`: `await client.images.generate(prompt, ...)`.
 #[pyclass(name = "Images", frozen, module = "llmrail._core")]
@@ -31,71 +34,6 @@ pub struct PyImagesSync {
     seen: Seen,
 }
 
-/// Who sees the client's calls: whether it traces, and its hooks (`llmrail._hooks.Hooks`).
-pub(super) struct Seen {
-    pub(super) otel: bool,
-    pub(super) hooks: Option<Py<PyAny>>,
-}
-
-impl Seen {
-    /// This call's hooks, `on_request` told now with the call's options (`model`, `prompt` and
-    /// each option given); none for a client without hooks.
-    fn hooks(
-        &self,
-        py: Python<'_>,
-        client: &Client,
-        model: Option<&str>,
-        req: &ImageRequest,
-    ) -> PyResult<Option<CallHooks>> {
-        let Some(hooks) = &self.hooks else {
-            return Ok(None);
-        };
-        let options = PyDict::new(py);
-        let model = model.map_or(client.model(), |m| m.split_once('/').map_or(m, |(_, n)| n));
-        options.set_item("model", model)?;
-        options.set_item("prompt", &req.prompt)?;
-        for (name, value) in [("n", req.n), ("output_compression", req.output_compression)] {
-            if let Some(v) = value {
-                options.set_item(name, v)?;
-            }
-        }
-        let named = [
-            ("size", &req.size),
-            ("quality", &req.quality),
-            ("background", &req.background),
-            ("output_format", &req.output_format),
-            ("style", &req.style),
-            ("response_format", &req.response_format),
-            ("moderation", &req.moderation),
-            ("aspect_ratio", &req.aspect_ratio),
-            ("user", &req.user),
-        ];
-        for (name, value) in named {
-            if let Some(v) = value {
-                options.set_item(name, v)?;
-            }
-        }
-        CallHooks::begin(py, hooks, options).map(Some)
-    }
-
-    /// The call's span, when the client traces.
-    fn span(
-        &self,
-        py: Python<'_>,
-        client: &Client,
-        model: Option<&str>,
-        req: &ImageRequest,
-    ) -> Option<ImageSpan> {
-        self.otel
-            .then(|| ImageSpan::start(py, client, model, req))
-            .flatten()
-    }
-
-    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.hooks)
-    }
-}
-
 impl PyImages {
     pub(super) fn new(client: Client, seen: Seen) -> Self {
         Self { client, seen }
@@ -106,29 +44,6 @@ impl PyImagesSync {
     pub(super) fn new(client: Client, seen: Seen) -> Self {
         Self { client, seen }
     }
-}
-
-/// The call's options: each request's records are kept for a traced call.
-fn options(span: &Option<ImageSpan>) -> CallOptions {
-    CallOptions {
-        record: span.is_some(),
-        ..CallOptions::default()
-    }
-}
-
-/// The images (or the error) as the caller gets them, seen first by the span and the hooks.
-fn settle(
-    py: Python<'_>,
-    (out, mut report): (crate::error::Result<ImageResponse>, CallReport),
-    span: Option<ImageSpan>,
-    hooks: Option<CallHooks>,
-) -> PyResult<Py<PyAny>> {
-    let log = report.log.take();
-    let answer = finished((out, report)).and_then(|r| r.into_py_any(py));
-    if let Some(span) = span {
-        span.end(py, &answer, log);
-    }
-    CallHooks::settle(hooks, py, answer)
 }
 
 /// The keyword arguments of `generate`, as one request.

@@ -197,8 +197,9 @@ pub struct Claimed {
 /// How a worker's attempt at an item ended, as it hands it back to the store.
 #[derive(Debug, Clone)]
 pub enum End {
-    /// Answered: stored unless another completion of the item came first.
-    Complete(Value),
+    /// Answered (the result as JSON text, written as it is): stored unless another
+    /// completion of the item came first.
+    Complete(String),
     /// Failed: QUEUED again if `retry` and attempts are left, else FAILED.
     Fail { error: StoredError, retry: bool },
     /// Put back without counting the attempt (its target's breaker opened before the send).

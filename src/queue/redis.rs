@@ -201,7 +201,7 @@ impl Store for RedisStore {
         ]);
         for e in ended {
             let (kind, payload, retry) = match e.end {
-                End::Complete(result) => ("c", result.to_string(), false),
+                End::Complete(result) => ("c", result, false),
                 End::Fail { error, retry } => (
                     "f",
                     serde_json::to_string(&error).unwrap_or_default(),

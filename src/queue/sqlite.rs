@@ -383,12 +383,12 @@ fn claim_in(
 /// Whichever worker finishes first stores its answer: a worker whose lease ran out while it
 /// was still working has a good answer too. Any later one finds the item finished and changes
 /// nothing.
-fn complete_in(c: &Connection, id: &str, result: &Value, now: u64) -> rusqlite::Result<bool> {
+fn complete_in(c: &Connection, id: &str, result: &str, now: u64) -> rusqlite::Result<bool> {
     let n = c.execute(
         "UPDATE items SET state = 'COMPLETED', result = ?2, finished_ms = ?3, \
          updated_ms = ?3, lease_until_ms = NULL, lease_token = NULL \
          WHERE id = ?1 AND state = 'PROCESSING'",
-        params![id, json_text(result), int(now)],
+        params![id, result, int(now)],
     )?;
     Ok(n == 1)
 }

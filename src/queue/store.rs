@@ -69,7 +69,7 @@ pub trait Store: Send + Sync {
 
     #[cfg(test)]
     fn complete(&self, id: String, result: Value, now: u64) -> BoxFuture<'_, Result<bool>> {
-        let one = ended(id, String::new(), End::Complete(result));
+        let one = ended(id, String::new(), End::Complete(result.to_string()));
         let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
         Box::pin(async move { Ok(step.await?.0.first() == Some(&Some(State::Completed))) })
     }

@@ -9,7 +9,7 @@ mod redis_server;
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
-use super::item::{DeliveryState, NewItem, Settle, Submitted, Watermarks};
+use super::item::{DeliveryState, End, Ended, NewItem, Settle, Submitted, Watermarks};
 use super::record::StoredError;
 use super::redis::RedisStore;
 use super::sqlite::SqliteStore;
@@ -754,4 +754,97 @@ fn a_failed_delivery_waits_for_its_retry_time_and_one_given_up_is_counted() {
             assert_eq!((stats.webhooks_pending, stats.webhooks_failed), (0, 0));
         })
     });
+}
+
+#[test]
+fn one_worker_step_stores_what_ended_and_takes_the_next_items() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            for id in ["a", "b", "c", "d"] {
+                submit(s, item(id), T0).await;
+            }
+            let taken = s.claim(Vec::new(), 3, 1000, T0).await.unwrap();
+            let token = taken[0].token.clone();
+            let ids: Vec<&str> = taken.iter().map(|c| c.item.id.as_str()).collect();
+            assert_eq!(ids, ["a", "b", "c"]);
+            let ended = vec![
+                Ended {
+                    id: "a".into(),
+                    token: token.clone(),
+                    end: End::Complete("{\"ok\":1}".into()),
+                },
+                Ended {
+                    id: "b".into(),
+                    token: token.clone(),
+                    end: End::Fail {
+                        error: err(ErrorKind::BadRequest, T0 + 1),
+                        retry: false,
+                    },
+                },
+                Ended {
+                    id: "c".into(),
+                    token: token.clone(),
+                    end: End::Release,
+                },
+                // Not this worker's lease: ignored.
+                Ended {
+                    id: "d".into(),
+                    token: "someone else".into(),
+                    end: End::Release,
+                },
+            ];
+            let (after, next) = s
+                .settle_and_claim(ended, Vec::new(), 2, 1000, T0 + 1)
+                .await
+                .unwrap();
+            assert_eq!(
+                after,
+                [
+                    Some(State::Completed),
+                    Some(State::Failed),
+                    Some(State::Queued),
+                    None
+                ]
+            );
+            // The released item keeps its place (and its attempt back), ahead of d.
+            let ids: Vec<(&str, u32)> = next
+                .iter()
+                .map(|c| (c.item.id.as_str(), c.item.attempts))
+                .collect();
+            assert_eq!(ids, [("c", 1), ("d", 1)]);
+            let a = s.get("a".into(), T0 + 1).await.unwrap().unwrap();
+            assert_eq!(a.result, Some(json!({"ok": 1})));
+            // A second completion of a finished item is ignored, in the same kind of step.
+            let again = vec![Ended {
+                id: "a".into(),
+                token,
+                end: End::Complete("{\"ok\":2}".into()),
+            }];
+            let (after, none) = s
+                .settle_and_claim(again, Vec::new(), 5, 1000, T0 + 2)
+                .await
+                .unwrap();
+            assert_eq!((after, none.len()), (vec![None], 0));
+            let a = s.get("a".into(), T0 + 2).await.unwrap().unwrap();
+            assert_eq!(a.result, Some(json!({"ok": 1})));
+        })
+    });
+}
+
+#[test]
+fn answers_handed_to_readers_are_taken_once_bounded_and_forgotten_by_purge() {
+    let mut kept = HandedAnswers::default();
+    for n in 0..HANDED_KEPT + 10 {
+        kept.put(&format!("q{n}"), Handed::Stored(json!(n)));
+    }
+    assert!(kept.by_id.len() <= HANDED_KEPT && kept.order.len() <= HANDED_KEPT);
+    assert!(kept.take("q0").is_none(), "the oldest were pushed out");
+    let last = format!("q{}", HANDED_KEPT + 9);
+    assert!(matches!(kept.take(&last), Some(Handed::Stored(v)) if v == json!(HANDED_KEPT + 9)));
+    assert!(
+        kept.take(&last).is_none(),
+        "taken once; the next reader reads the store"
+    );
+    kept.clear();
+    assert!(kept.by_id.is_empty() && kept.order.is_empty());
 }

@@ -282,11 +282,12 @@ impl Queue {
         };
         let (end, answer) = match outcome {
             Ok(answer) => {
+                // Written straight to JSON text, as the store keeps it.
                 let stored = match &answer {
                     Handed::Chat(r) => {
-                        serde_json::to_value(StoredResponse::from(r)).unwrap_or_default()
+                        serde_json::to_string(&StoredResponse::from(r)).unwrap_or_default()
                     }
-                    Handed::Stored(v) => v.clone(),
+                    Handed::Stored(v) => v.to_string(),
                 };
                 (End::Complete(stored), Some(answer))
             }
