@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::mock::{MockServer, Reply};
 
-fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+pub(super) fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -148,7 +148,7 @@ fn an_empty_file_routes_every_provider_model_directly() {
 }
 
 /// A gateway in front of a fresh mock server, with one key and two virtual models.
-fn gateway(mock: &MockServer, extra: &str) -> Server {
+pub(super) fn gateway(mock: &MockServer, extra: &str) -> Server {
     let text = format!(
         "models:\n  fast:\n    model: openai/gpt-4o-mini\n    base_url: {url}/v1\n    api_key: sk-upstream-secret\n    retry: {{max_attempts: 1}}\n  claude:\n    model: anthropic/claude-haiku-4-5\n    base_url: {url}\n    api_key: sk-ant-upstream-secret\n    retry: {{max_attempts: 1}}\nkeys:\n  - name: team-a\n    key: gw-key-0123456789abcdef\n    models: [fast, claude]\n  - name: team-b\n    key: gw-key-b-0123456789abcdef\n    models: [claude]\n{extra}",
         url = mock.url()
@@ -157,7 +157,12 @@ fn gateway(mock: &MockServer, extra: &str) -> Server {
     Server::start(Gateway::with_env(cfg, env(&[])).unwrap(), "127.0.0.1", 0).unwrap()
 }
 
-async fn post(server: &Server, path: &str, key: &str, body: Value) -> (u16, HeaderMapLite, String) {
+pub(super) async fn post(
+    server: &Server,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (u16, HeaderMapLite, String) {
     let r = http()
         .post(format!("{}{path}", server.url()))
         .bearer_auth(key)
@@ -174,9 +179,9 @@ async fn post(server: &Server, path: &str, key: &str, body: Value) -> (u16, Head
     (status, headers, r.text().await.unwrap())
 }
 
-type HeaderMapLite = Vec<(String, String)>;
+pub(super) type HeaderMapLite = Vec<(String, String)>;
 
-fn http() -> reqwest::Client {
+pub(super) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().build().unwrap()
 }
