@@ -117,6 +117,18 @@ fn semantic_mistakes_name_their_lines() {
             "queue:\n  url: postgres://db\n",
             "line 2: queue.url: \"postgres://db\" is not a queue URL",
         ),
+        (
+            "queue:\n  url: memory://\n  low_watermark: 0.9\n",
+            "line 1: queue: queue low_watermark (0.9) must not exceed high_watermark",
+        ),
+        (
+            "keys:\n  - name: a\n    key: 0123456789abcdef\n    budget: {usd: -1}\n",
+            "line 4: keys[0].budget: usd must be a positive amount",
+        ),
+        (
+            "keys:\n  - name: a\n    key: 0123456789abcdef\n    budget: {usd: 5, period: week}\n",
+            "line 4: keys[0].budget: period must be \"day\", \"month\" or \"total\"",
+        ),
     ];
     for (text, wanted) in cases {
         let e = GatewayConfig::parse("g.yaml", text, env(&[])).unwrap_err();
