@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from llmrail.testing import MockServer
+from llmrail.testing import MockServer, UsageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_A = "gw-team-a-0123456789abcdef"
@@ -55,6 +55,8 @@ def gateway(config: Path, env: dict[str, str] | None = None) -> Iterator[tuple[s
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def wait_for(what: Any, timeout: float = 30.0) -> Any:
@@ -121,6 +123,8 @@ def test_two_gateways_on_the_readmes_config_share_a_keys_limit_budget_and_queue_
     # The README's file as it is, with a limit of 3 a minute instead of 600 to reach it quickly,
     # and a budget of $0.40 instead of $10 (each call below costs $0.15).
     text = readme_config()
+    # Limits and budgets are kept in Redis by the key's name: a name of this run's own.
+    text = text.replace("name: team-a", f"name: team-{uuid.uuid4().hex}")
     text = text.replace("rate_limit: {rpm: 600}", "rate_limit: {rpm: 3}")
     text = text.replace("budget: {usd: 10.0, period: day}", "budget: {usd: 0.40, period: day}")
     config.write_text(text)
@@ -133,7 +137,7 @@ def test_two_gateways_on_the_readmes_config_share_a_keys_limit_budget_and_queue_
         "OPENAI_API_KEY": UPSTREAM,
         "GATEWAY_KEY_TEAM_A": key,
     }
-    usage = {"input_tokens": 1_000_000, "output_tokens": 0}  # $0.15 on gpt-4o-mini
+    usage: UsageSpec = {"input_tokens": 1_000_000, "output_tokens": 0}  # $0.15 on gpt-4o-mini
     srv.default("shared", usage=usage)
     with gateway(config, env) as (_, a), gateway(config, env) as (_, b):
         # The key's 3 requests a minute are counted across both processes.
@@ -149,13 +153,13 @@ def test_two_gateways_on_the_readmes_config_share_a_keys_limit_budget_and_queue_
     srv.default("shared", usage=usage)
     key2 = f"gw-{uuid.uuid4().hex}"
     env2 = {**env, "GATEWAY_KEY_TEAM_A": key2, "LLMRAIL_QUEUE_URL": f"{redis_url}?queue=gw-{uuid.uuid4().hex}"}
-    config.write_text(readme_config().replace("budget: {usd: 10.0, period: day}",
-                                              "budget: {usd: 0.40, period: day}"))
+    second = readme_config().replace("name: team-a", f"name: team-{uuid.uuid4().hex}")
+    config.write_text(second.replace("budget: {usd: 10.0, period: day}", "budget: {usd: 0.40, period: day}"))
     with gateway(config, env2) as (_, a), gateway(config, env2) as (_, b):
         status, _, job = call("POST", a + "/v1/jobs", CHAT, key2)
         assert status == 202, job
-        done = wait_for(lambda: call("GET", f"{b}/v1/jobs/{job['queue_id']}/result", key2)[0] == 200)
-        assert done
+        done = wait_for(lambda: call("GET", f"{b}/v1/jobs/{job['queue_id']}/result", key=key2)[0] == 200)
+        assert done, call("GET", f"{b}/v1/jobs/{job['queue_id']}", key=key2)
         # The job's cost is charged by whichever gateway's worker completed it; then two more.
         for u in (b, a):
             assert call("POST", u + "/v1/chat/completions", CHAT, key2)[0] == 200
