@@ -10,7 +10,7 @@
 //! - `request.rs`: a request in unified terms, and what each target gets of it;
 //! - `openai_wire.rs`, `anthropic_wire.rs`: the two wires, read and written (whole and SSE);
 //! - `errors.rs`: every refusal in the endpoint's own error shape, no secret in it;
-//! - `jobs.rs`: async jobs over the durable queue (`/v1/jobs`, `processing: "auto"`);
+//! - `routes/jobs.rs`: async jobs over the durable queue (`/v1/jobs`, `processing: "auto"`);
 //! - `routes.rs`: one request, start to end, and its access-log record;
 //! - `server.rs`: the socket, connection limits and the graceful stop; `body.rs`: what it sends.
 //!
@@ -29,7 +29,6 @@ mod body;
 mod budget;
 mod config;
 mod errors;
-mod jobs;
 mod openai_wire;
 mod request;
 mod routes;

@@ -2,7 +2,8 @@
 //! how often), read the body within its size and time limits, run the chat through the virtual
 //! model's [`Client`] (its fallbacks, retries, limits and breakers), and answer in the
 //! endpoint's wire, whole or streamed. Each request ends in one access-log record (method,
-//! path, status, model, key name, latency), never with a key in it.
+//! path, status, model, key name, latency), never with a key in it. The jobs endpoints, and a
+//! chat sent with `processing`, are `routes/jobs.rs`'s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,11 +17,12 @@ use hyper::body::Incoming as IncomingBody;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+mod jobs;
+
 use super::auth::{Caller, Keys};
 use super::body::Body;
 use super::config::{GatewayConfig, ServerConfig};
 use super::errors::{Refusal, Shape};
-use super::jobs::{self, Jobs};
 use super::request::Incoming;
 use super::{anthropic_wire, openai_wire};
 use crate::client::{Client, ClientConfig};
@@ -29,6 +31,7 @@ use crate::model::StreamEvent;
 use crate::queue::Processing;
 use crate::resilience::fallback::Retarget;
 use crate::resilience::CallOptions;
+use jobs::Jobs;
 
 /// Clients built on first use for "provider/model" names when the config has no models; past
 /// this many, a name's client is built for its one request and not kept (a caller cycling

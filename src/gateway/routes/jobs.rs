@@ -30,15 +30,15 @@ use hyper::body::Incoming as IncomingBody;
 use serde_json::{json, Map, Value};
 use tokio::sync::broadcast;
 
-use super::auth::Caller;
-use super::body::Body;
-use super::budget::Budget;
-use super::errors::{Refusal, Shape};
-use super::request::Incoming;
-use super::routes::{identify, json_response, options, read_body, Access, Gateway};
-use super::{anthropic_wire, openai_wire};
+use super::{identify, json_response, options, read_body, Access, Gateway};
 use crate::client::Client;
 use crate::error::{ErrorKind, LlmError, Result};
+use crate::gateway::auth::Caller;
+use crate::gateway::body::Body;
+use crate::gateway::budget::Budget;
+use crate::gateway::errors::{Refusal, Shape};
+use crate::gateway::request::Incoming;
+use crate::gateway::{anthropic_wire, openai_wire};
 use crate::model::ChatResponse;
 use crate::queue::{
     outage, Event, Item, Processing, Queue, QueueConfig, State, StoredResponse, Submission,
@@ -383,7 +383,7 @@ async fn divert(
                 gw.charge(spec.caller, answer.cost_usd()).await;
                 return Ok(whole(
                     &answer,
-                    &super::routes::new_id(shape),
+                    &super::new_id(shape),
                     &incoming.model,
                     shape,
                 ));
@@ -462,11 +462,11 @@ fn answer(gw: &Gateway, item: &Item) -> Response<Body> {
                 }
                 json_response(StatusCode::OK, &body)
             }
-            Err(e) => super::routes::refuse(&Refusal::from_error(&e, &gw.secrets), Shape::OpenAi),
+            Err(e) => super::refuse(&Refusal::from_error(&e, &gw.secrets), Shape::OpenAi),
         },
         State::Failed | State::Expired => {
             let e = failure(item);
-            super::routes::refuse(&Refusal::from_error(&e, &gw.secrets), Shape::OpenAi)
+            super::refuse(&Refusal::from_error(&e, &gw.secrets), Shape::OpenAi)
         }
     };
     if let Ok(v) = HeaderValue::from_str(&item.id) {
@@ -505,7 +505,7 @@ fn failure(item: &Item) -> LlmError {
 /// A direct answer in the endpoint's shape.
 fn whole(answer: &ChatResponse, id: &str, model: &str, shape: Shape) -> Response<Body> {
     let body = match shape {
-        Shape::OpenAi => openai_wire::completion(answer, id, super::routes::now_secs(), model),
+        Shape::OpenAi => openai_wire::completion(answer, id, super::now_secs(), model),
         Shape::Anthropic => anthropic_wire::message(answer, id, model),
     };
     json_response(StatusCode::OK, &body)
