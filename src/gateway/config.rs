@@ -1,6 +1,6 @@
 //! The gateway's YAML file: virtual models (a target with its key, base URL, fallbacks, retry,
-//! rate limit, breaker, timeouts and prompt-cache policy), gateway keys with their allow-lists
-//! and rate limits, and the server's own limits. `${NAME}` reads an environment variable
+//! rate limit, breaker, timeouts and prompt-cache policy), gateway keys with their allow-lists,
+//! rate limits and budgets, the jobs queue, `redis_url`, and the server's own limits. `${NAME}` reads an environment variable
 //! (`$${` is a literal `${`). Everything is checked at load, and every error names the line:
 //! serde_yaml_ng's own (typos, wrong types) carry it, and the checks made after parsing find
 //! theirs by walking the text (`crate::prompts::line_of`, the walk prompt files use).
