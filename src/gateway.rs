@@ -6,9 +6,11 @@
 //!
 //! - `config.rs`: the YAML file, `${ENV}` references, checks that name the line;
 //! - `auth.rs`: gateway keys (hashed, compared in constant time), allow-lists, per-key limits;
+//! - `budget.rs`: what each key may spend per day, month or in total;
 //! - `request.rs`: a request in unified terms, and what each target gets of it;
 //! - `openai_wire.rs`, `anthropic_wire.rs`: the two wires, read and written (whole and SSE);
 //! - `errors.rs`: every refusal in the endpoint's own error shape, no secret in it;
+//! - `routes/jobs.rs`: async jobs over the durable queue (`/v1/jobs`, `processing: "auto"`);
 //! - `routes.rs`: one request, start to end, and its access-log record;
 //! - `server.rs`: the socket, connection limits and the graceful stop; `body.rs`: what it sends;
 //! - `trace.rs`: the caller's W3C trace context, and each request's spans for a span sink.
@@ -25,6 +27,7 @@
 mod anthropic_wire;
 mod auth;
 mod body;
+mod budget;
 mod config;
 mod errors;
 mod openai_wire;
@@ -33,6 +36,8 @@ mod routes;
 mod server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jobs;
 mod trace;
 
 pub use config::{GatewayConfig, KeyConfig, ServerConfig};

@@ -31,7 +31,7 @@ mod tests;
 mod webhook;
 mod worker;
 
-pub use divert::{Answer, Diverted, Processing};
+pub use divert::{outage, Answer, Diverted, Processing};
 pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 

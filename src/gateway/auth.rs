@@ -5,16 +5,22 @@
 //! debug print holds no key. A presented key is hashed once and compared with every stored
 //! digest in constant time (`subtle`), all of them every time, so the response time says nothing
 //! about how close a guess came or which entry it matched.
+//!
+//! A key's own rate limit and budget are kept in the config's Redis when it names one, so
+//! several gateway processes behind a load balancer count one limit and one spend per key.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use super::budget::Budget;
 use super::config::KeyConfig;
 use crate::error::{ErrorKind, LlmError, Result};
-use crate::resilience::ratelimit::Limiter;
+use crate::resilience::ratelimit::{Limiter, RedisStore, Store};
+use crate::resilience::redis::Conn;
 
 /// One configured key, as the server holds it.
 pub struct Caller {
@@ -23,6 +29,7 @@ pub struct Caller {
     /// Virtual models this key may call; `None`: every one.
     allowed: Option<Vec<String>>,
     limiter: Option<Arc<Limiter>>,
+    pub budget: Option<Arc<Budget>>,
 }
 
 impl std::fmt::Debug for Caller {
@@ -57,6 +64,21 @@ impl Caller {
         }
         Ok(())
     }
+
+    /// Refused once the key has spent its budget for the period (`budget.rs`).
+    pub async fn within_budget(&self) -> Result<()> {
+        match &self.budget {
+            Some(budget) => budget.check().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Add a call's cost to the key's budget (nothing when it has none, or the cost is unknown).
+    pub async fn charge(&self, usd: Option<f64>) {
+        if let (Some(budget), Some(usd)) = (&self.budget, usd) {
+            budget.charge(usd).await;
+        }
+    }
 }
 
 /// Every configured key. Empty: the gateway is open (no key asked for).
@@ -70,19 +92,37 @@ fn digest(key: &[u8]) -> [u8; 32] {
 }
 
 impl Keys {
-    pub fn new(keys: &[KeyConfig]) -> Self {
-        let callers =
-            keys.iter()
-                .map(|k| Caller {
-                    name: k.name.clone(),
-                    digest: digest(k.key.as_bytes()),
-                    allowed: k.models.clone(),
-                    limiter: k.rate_limit.clone().map(|cfg| {
-                        Limiter::new(cfg, format!("llmrail-gateway-key:{}", k.name), None)
-                    }),
-                })
-                .collect();
+    /// Hash `keys`; with `shared` (the config's `redis_url`), each key's rate limit and budget
+    /// are kept in that Redis, shared by every gateway naming it.
+    pub fn new(keys: &[KeyConfig], shared: Option<Arc<Conn>>) -> Self {
+        let store = shared
+            .clone()
+            .map(|c| Arc::new(RedisStore::new(c)) as Arc<dyn Store>);
+        let callers = keys
+            .iter()
+            .map(|k| Caller {
+                name: k.name.clone(),
+                digest: digest(k.key.as_bytes()),
+                allowed: k.models.clone(),
+                limiter: k.rate_limit.clone().map(|cfg| {
+                    Limiter::new(
+                        cfg,
+                        format!("llmrail-gateway-key:{}", k.name),
+                        store.clone(),
+                    )
+                }),
+                budget: k.budget.map(|b| Budget::new(b, &k.name, shared.clone())),
+            })
+            .collect();
         Self { callers }
+    }
+
+    /// Each key's budget by the key's name.
+    pub fn budgets(&self) -> HashMap<String, Arc<Budget>> {
+        self.callers
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.budget.clone()?)))
+            .collect()
     }
 
     /// No key configured: every request is let in.
@@ -146,24 +186,29 @@ mod tests {
     use crate::resilience::ratelimit::RateLimitConfig;
 
     fn keys() -> Keys {
-        Keys::new(&[
-            KeyConfig {
-                name: "team-a".into(),
-                key: "a-key-of-sixteen-chars".into(),
-                models: Some(vec!["fast".into()]),
-                rate_limit: Some(RateLimitConfig {
-                    rpm: Some(2),
-                    wait: false,
-                    ..RateLimitConfig::default()
-                }),
-            },
-            KeyConfig {
-                name: "team-b".into(),
-                key: "b-key-of-sixteen-chars".into(),
-                models: None,
-                rate_limit: None,
-            },
-        ])
+        Keys::new(
+            &[
+                KeyConfig {
+                    name: "team-a".into(),
+                    key: "a-key-of-sixteen-chars".into(),
+                    models: Some(vec!["fast".into()]),
+                    rate_limit: Some(RateLimitConfig {
+                        rpm: Some(2),
+                        wait: false,
+                        ..RateLimitConfig::default()
+                    }),
+                    budget: None,
+                },
+                KeyConfig {
+                    name: "team-b".into(),
+                    key: "b-key-of-sixteen-chars".into(),
+                    models: None,
+                    rate_limit: None,
+                    budget: None,
+                },
+            ],
+            None,
+        )
     }
 
     fn with(name: &str, value: &str) -> HeaderMap {

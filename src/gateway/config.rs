@@ -1,6 +1,6 @@
 //! The gateway's YAML file: virtual models (a target with its key, base URL, fallbacks, retry,
-//! rate limit, breaker, timeouts and prompt-cache policy), gateway keys with their allow-lists
-//! and rate limits, and the server's own limits. `${NAME}` reads an environment variable
+//! rate limit, breaker, timeouts and prompt-cache policy), gateway keys with their allow-lists,
+//! rate limits and budgets, the jobs queue, `redis_url`, and the server's own limits. `${NAME}` reads an environment variable
 //! (`$${` is a literal `${`). Everything is checked at load, and every error names the line:
 //! serde_yaml_ng's own (typos, wrong types) carry it, and the checks made after parsing find
 //! theirs by walking the text (`crate::prompts::line_of`, the walk prompt files use).
@@ -10,10 +10,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::budget::{BudgetConfig, Period};
 use crate::client::ClientConfig;
 use crate::error::{LlmError, Result};
 use crate::model::PromptCache;
 use crate::prompts::{line_of, Step};
+use crate::providers::Secret;
+use crate::queue::QueueConfig;
 use crate::resilience::breaker::BreakerConfig;
 use crate::resilience::fallback::FallbackConfig;
 use crate::resilience::ratelimit::RateLimitConfig;
@@ -41,10 +44,19 @@ pub struct GatewayConfig {
     /// is built.
     pub source: String,
     pub model_lines: BTreeMap<String, usize>,
-    /// `queue: {url: ...}`, checked; the async-jobs endpoints that will use it are not served
-    /// yet (the server says so at start).
+    /// `queue: {url: ...}`: the durable queue the async jobs (`/v1/jobs`, `processing`) go
+    /// through; `None`: no jobs are served.
     pub queue_url: Option<String>,
+    /// The queue's settings (capacity, watermarks, TTL, lease, webhook secret).
+    pub queue: QueueConfig,
+    /// Workers this process runs on the queue (0: it only submits; others process).
+    pub queue_workers: usize,
+    /// `redis_url:`: limits, breakers and key limits shared by every gateway naming it.
+    pub redis_url: Option<String>,
 }
+
+/// Items a gateway process works on at once by default.
+pub const DEFAULT_QUEUE_WORKERS: usize = 16;
 
 /// One gateway key. The key itself is hashed as soon as the server starts (`auth.rs`).
 #[derive(Clone)]
@@ -54,6 +66,8 @@ pub struct KeyConfig {
     /// Virtual models this key may call; `None`: every one.
     pub models: Option<Vec<String>>,
     pub rate_limit: Option<RateLimitConfig>,
+    /// What the key may spend (`budget.rs`).
+    pub budget: Option<BudgetConfig>,
 }
 
 impl std::fmt::Debug for KeyConfig {
@@ -105,6 +119,25 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct QueueFile {
     url: String,
+    #[serde(default)]
+    capacity: Option<u64>,
+    #[serde(default)]
+    high_watermark: Option<f64>,
+    #[serde(default)]
+    low_watermark: Option<f64>,
+    /// Seconds an item may wait for a worker.
+    #[serde(default)]
+    ttl: Option<f64>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    /// Seconds a worker holds an item without a heartbeat.
+    #[serde(default)]
+    lease: Option<f64>,
+    /// Signs the webhooks of jobs sent with a `callback_url`.
+    #[serde(default)]
+    webhook_secret: Option<String>,
+    #[serde(default)]
+    workers: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +228,17 @@ struct KeyFile {
     models: Option<Vec<String>>,
     #[serde(default)]
     rate_limit: Option<RateFile>,
+    #[serde(default)]
+    budget: Option<BudgetFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetFile {
+    usd: f64,
+    /// "day", "month" (the default) or "total".
+    #[serde(default)]
+    period: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +351,40 @@ impl<E: Fn(&str) -> Option<String>> Loader<'_, E> {
         };
         cfg.validate().map_err(|e| self.error(path, &e.message))?;
         Ok(cfg)
+    }
+
+    /// The `queue:` section: its URL and settings, checked as `Queue(...)` checks them.
+    fn queue(&mut self, q: &QueueFile) -> Result<(String, QueueConfig)> {
+        let at = |k: &'static str| [Step::Key("queue"), Step::Key(k)];
+        let url = self.expand(&at("url"), &q.url)?;
+        let known = url.strip_prefix("sqlite://").is_some_and(|p| !p.is_empty())
+            || ["redis://", "rediss://", "memory://"]
+                .iter()
+                .any(|s| url.starts_with(s));
+        if !known {
+            return Err(self.error(
+                &at("url"),
+                format!("{url:?} is not a queue URL: use sqlite:///path/to/jobs.db, redis://host:port/db or memory://"),
+            ));
+        }
+        let d = QueueConfig::default();
+        let cfg = QueueConfig {
+            capacity: q.capacity.unwrap_or(d.capacity),
+            high_watermark: q.high_watermark.unwrap_or(d.high_watermark),
+            low_watermark: q.low_watermark.unwrap_or(d.low_watermark),
+            ttl: self.seconds(&at("ttl"), q.ttl)?.unwrap_or(d.ttl),
+            max_attempts: q.max_attempts.unwrap_or(d.max_attempts),
+            lease: self.seconds(&at("lease"), q.lease)?.unwrap_or(d.lease),
+            webhook_secret: q
+                .webhook_secret
+                .as_deref()
+                .map(|s| self.secret(&at("webhook_secret"), s).map(Secret::new))
+                .transpose()?,
+            ..d
+        };
+        cfg.validate()
+            .map_err(|e| self.error(&[Step::Key("queue")], &e.message))?;
+        Ok((url, cfg))
     }
 
     fn model(&mut self, name: &str, m: &ModelFile) -> Result<ClientConfig> {
@@ -471,11 +549,26 @@ impl GatewayConfig {
                 // A key over its limit is told so at once (429 with Retry-After).
                 .map(|r| loader.rate(&at("rate_limit"), r, false))
                 .transpose()?;
+            let budget = match &k.budget {
+                None => None,
+                Some(b) => {
+                    if !b.usd.is_finite() || b.usd <= 0.0 {
+                        return Err(loader.error(
+                            &at("budget"),
+                            format!("usd must be a positive amount, got {}", b.usd),
+                        ));
+                    }
+                    let period = Period::parse(b.period.as_deref().unwrap_or("month"))
+                        .map_err(|e| loader.error(&at("budget"), &e.message))?;
+                    Some(BudgetConfig { usd: b.usd, period })
+                }
+            };
             keys.push(KeyConfig {
                 name: k.name.clone(),
                 key,
                 models: k.models.clone(),
                 rate_limit,
+                budget,
             });
         }
         let mut server = ServerConfig::default();
@@ -505,22 +598,11 @@ impl GatewayConfig {
                 server.shutdown_timeout,
             )?;
         }
-        let queue_url = match &file.queue {
-            None => None,
+        let (queue_url, queue, queue_workers) = match &file.queue {
+            None => (None, QueueConfig::default(), DEFAULT_QUEUE_WORKERS),
             Some(q) => {
-                let at = [Step::Key("queue"), Step::Key("url")];
-                let url = loader.expand(&at, &q.url)?;
-                let known = url.strip_prefix("sqlite://").is_some_and(|p| !p.is_empty())
-                    || ["redis://", "rediss://", "memory://"]
-                        .iter()
-                        .any(|s| url.starts_with(s));
-                if !known {
-                    return Err(loader.error(
-                        &at,
-                        format!("{url:?} is not a queue URL: use sqlite:///path/to/jobs.db, redis://host:port/db or memory://"),
-                    ));
-                }
-                Some(url)
+                let (url, cfg) = loader.queue(q)?;
+                (Some(url), cfg, q.workers.unwrap_or(DEFAULT_QUEUE_WORKERS))
             }
         };
         let model_lines = models
@@ -538,6 +620,9 @@ impl GatewayConfig {
             source: source.to_string(),
             model_lines,
             queue_url,
+            queue,
+            queue_workers,
+            redis_url,
         })
     }
 

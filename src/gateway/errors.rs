@@ -28,6 +28,9 @@ pub struct Refusal {
     pub retry_after: Option<Duration>,
     /// Anthropic's `error.type` (OpenAI's `type` is derived from the status).
     kind: &'static str,
+    /// OpenAI's `type` and `code` when the status alone does not say it (a spent budget is
+    /// `insufficient_quota`, as OpenAI's own).
+    code: Option<&'static str>,
 }
 
 impl Refusal {
@@ -37,7 +40,14 @@ impl Refusal {
             message: message.into(),
             retry_after: None,
             kind: anthropic_type(status),
+            code: None,
         }
+    }
+
+    /// The same refusal with OpenAI's `type` and `code` set to `code`.
+    pub fn coded(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// The gateway's answer to `e`, with every secret in `secrets` removed from its text.
@@ -99,9 +109,9 @@ impl Refusal {
         match shape {
             Shape::OpenAi => json!({"error": {
                 "message": self.message,
-                "type": openai_type(self.status),
+                "type": self.code.unwrap_or_else(|| openai_type(self.status)),
                 "param": null,
-                "code": openai_code(self.status),
+                "code": self.code.map_or_else(|| openai_code(self.status), Value::from),
             }}),
             Shape::Anthropic => json!({"type": "error", "error": {
                 "type": self.kind,

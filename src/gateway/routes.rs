@@ -2,7 +2,8 @@
 //! how often), read the body within its size and time limits, run the chat through the virtual
 //! model's [`Client`] (its fallbacks, retries, limits and breakers), and answer in the
 //! endpoint's wire, whole or streamed. Each request ends in one access-log record (method,
-//! path, status, model, key name, latency), never with a key in it.
+//! path, status, model, key name, latency), never with a key in it. The jobs endpoints, and a
+//! chat sent with `processing`, are `routes/jobs.rs`'s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,6 +17,8 @@ use hyper::body::Incoming as IncomingBody;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+mod jobs;
+
 use super::auth::{Caller, Keys};
 use super::body::Body;
 use super::config::{GatewayConfig, ServerConfig};
@@ -26,8 +29,10 @@ use super::{anthropic_wire, openai_wire};
 use crate::client::{Client, ClientConfig};
 use crate::error::Result;
 use crate::model::StreamEvent;
+use crate::queue::Processing;
 use crate::resilience::fallback::Retarget;
 use crate::resilience::CallOptions;
+use jobs::Jobs;
 
 /// Clients built on first use for "provider/model" names when the config has no models; past
 /// this many, a name's client is built for its one request and not kept (a caller cycling
@@ -43,10 +48,12 @@ pub struct Gateway {
     models: BTreeMap<String, Client>,
     direct: Mutex<HashMap<String, Client>>,
     keys: Keys,
-    secrets: Vec<String>,
+    pub(super) secrets: Vec<String>,
     server: ServerConfig,
     /// Where each request's trace goes (`super::trace`); `None`: nothing is recorded.
     spans: Option<SpanSink>,
+    /// The async jobs' queue and this process's workers, when the config has a queue.
+    pub(super) jobs: Option<Jobs>,
 }
 
 impl Gateway {
@@ -65,11 +72,11 @@ impl Gateway {
                 .map_err(|e| cfg.model_error(name, &e))?;
             models.insert(name.clone(), client);
         }
-        if cfg.queue_url.is_some() {
-            tracing::warn!(target: "llmrail::gateway",
-                "llmrail serve: `queue:` is checked but not used yet: this version does not serve \
-                 the async jobs endpoints (/v1/jobs)");
-        }
+        let shared = cfg
+            .redis_url
+            .as_deref()
+            .map(crate::resilience::redis::connect)
+            .transpose()?;
         let mut secrets = cfg.secrets.clone();
         // Keys the providers read from the environment (direct routes, fallbacks without a key).
         for var in [
@@ -83,13 +90,23 @@ impl Gateway {
         ] {
             secrets.extend(env(var).filter(|v| v.len() >= 4));
         }
+        let keys = Keys::new(&cfg.keys, shared);
+        let jobs = cfg
+            .queue_url
+            .as_deref()
+            .map(|url| {
+                let budgets = keys.budgets();
+                Jobs::start(url, cfg.queue.clone(), cfg.queue_workers, &models, budgets)
+            })
+            .transpose()?;
         Ok(Self {
             models,
             direct: Mutex::default(),
-            keys: Keys::new(&cfg.keys),
+            keys,
             secrets,
             server: cfg.server,
             spans: None,
+            jobs,
         })
     }
 
@@ -105,6 +122,29 @@ impl Gateway {
 
     pub(super) fn header_timeout(&self) -> Duration {
         self.server.header_timeout
+    }
+
+    /// Let `caller` call `model` (its allow-list, rate limit and budget), and the client for it.
+    pub(super) async fn admit(
+        &self,
+        caller: Option<&Caller>,
+        model: &str,
+    ) -> std::result::Result<Client, Refusal> {
+        if let Some(c) = caller {
+            c.may_call(model).map_err(|e| Refusal::gateway(&e))?;
+            c.admit().await.map_err(|e| Refusal::gateway(&e))?;
+            c.within_budget()
+                .await
+                .map_err(|e| Refusal::gateway(&e).coded("insufficient_quota"))?;
+        }
+        self.client(model)
+    }
+
+    /// Charge a call's cost to the caller's budget.
+    pub(super) async fn charge(&self, caller: Option<&Caller>, usd: Option<f64>) {
+        if let Some(c) = caller {
+            c.charge(usd).await;
+        }
     }
 
     /// The client for the name a caller sent.
@@ -138,8 +178,8 @@ impl Gateway {
 }
 
 /// What the access log says of a request.
-struct Access {
-    model: Option<String>,
+pub(super) struct Access {
+    pub(super) model: Option<String>,
     key: Option<String>,
     stream: bool,
     /// The chat call, for the request's trace (only when the gateway has a span sink).
@@ -267,24 +307,25 @@ async fn route(
         (&Method::POST, "/v1/chat/completions" | "/v1/messages") => {
             let caller = identify(gw, req.headers(), access)?;
             let body = read_body(gw, req).await?;
-            let incoming = match shape {
+            let mut incoming = match shape {
                 Shape::OpenAi => openai_wire::parse(&body),
                 Shape::Anthropic => anthropic_wire::parse(&body),
             }
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.message.clone()))?;
             access.model = Some(incoming.model.clone());
             access.stream = incoming.stream;
-            if let Some(c) = caller {
-                c.may_call(&incoming.model)
-                    .map_err(|e| Refusal::gateway(&e))?;
-                c.admit().await.map_err(|e| Refusal::gateway(&e))?;
-            }
-            let client = gw.client(&incoming.model)?;
-            if incoming.stream {
-                stream(gw, client, incoming, shape, access).await
+            let mode = jobs::processing(&mut incoming)?;
+            let client = gw.admit(caller, &incoming.model).await?;
+            if mode != Processing::Direct {
+                jobs::chat(gw, caller, client, incoming, shape, mode).await
+            } else if incoming.stream {
+                stream(gw, caller, client, incoming, shape, access).await
             } else {
-                chat(gw, client, incoming, shape, access).await
+                chat(gw, caller, client, incoming, shape, access).await
             }
+        }
+        (_, p) if p == "/v1/jobs" || p.starts_with("/v1/jobs/") => {
+            jobs::route(gw, req, access).await
         }
         (_, "/healthz" | "/readyz" | "/metrics" | "/v1/models") => Err(Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -301,7 +342,7 @@ async fn route(
     }
 }
 
-fn identify<'g>(
+pub(super) fn identify<'g>(
     gw: &'g Gateway,
     headers: &HeaderMap,
     access: &mut Access,
@@ -315,7 +356,7 @@ fn identify<'g>(
 }
 
 /// The body, refused if it is larger than the limit or slower than the body timeout.
-async fn read_body(
+pub(super) async fn read_body(
     gw: &Gateway,
     req: Request<IncomingBody>,
 ) -> std::result::Result<Bytes, Refusal> {
@@ -350,7 +391,7 @@ async fn read_body(
 }
 
 /// The call's options: each fallback gets the request made again for its own provider.
-fn options(incoming: &Arc<Incoming>) -> CallOptions {
+pub(super) fn options(incoming: &Arc<Incoming>) -> CallOptions {
     let incoming = incoming.clone();
     CallOptions {
         retarget: Some(Retarget(Arc::new(move |target: &str, _primary| {
@@ -361,14 +402,14 @@ fn options(incoming: &Arc<Incoming>) -> CallOptions {
     }
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
 }
 
-fn new_id(shape: Shape) -> String {
+pub(super) fn new_id(shape: Shape) -> String {
     let n: u128 = rand::random();
     match shape {
         Shape::OpenAi => format!("chatcmpl-{n:032x}"),
@@ -378,6 +419,7 @@ fn new_id(shape: Shape) -> String {
 
 async fn chat(
     gw: &Gateway,
+    caller: Option<&Caller>,
     client: Client,
     incoming: Incoming,
     shape: Shape,
@@ -399,6 +441,7 @@ async fn chat(
         access.call = Some(call);
     }
     let (answer, _) = result.map_err(bad)?;
+    gw.charge(caller, answer.cost_usd()).await;
     let id = new_id(shape);
     let body = match shape {
         Shape::OpenAi => openai_wire::completion(&answer, &id, now_secs(), &incoming.model),
@@ -438,6 +481,7 @@ impl Writer {
 /// anything arrived is an ordinary HTTP error; afterwards a failure is the wire's error event.
 async fn stream(
     gw: &Gateway,
+    caller: Option<&Caller>,
     client: Client,
     incoming: Incoming,
     shape: Shape,
@@ -484,6 +528,13 @@ async fn stream(
     let mut head = writer.start().to_vec();
     head.extend_from_slice(&writer.event(&first));
     let finished = matches!(first, StreamEvent::Done { .. });
+    // The key's budget is charged the stream's cost when its last event arrives.
+    let budget = caller.and_then(|c| c.budget.clone());
+    if finished {
+        if let (Some(b), Some(usd)) = (&budget, first.cost_usd()) {
+            b.charge(usd).await;
+        }
+    }
     tokio::spawn(async move {
         // A reader that went away closes the channel: the stream (and the upstream request)
         // is dropped with this task.
@@ -494,6 +545,9 @@ async fn stream(
             let piece = match next {
                 Ok(e) => {
                     let done = matches!(e, StreamEvent::Done { .. });
+                    if let (Some(b), Some(usd)) = (&budget, e.cost_usd()) {
+                        b.charge(usd).await;
+                    }
                     let piece = writer.event(&e);
                     if tx.send(piece).await.is_err() || done {
                         return;
@@ -529,12 +583,19 @@ async fn ready(gw: &Gateway) -> Response<Body> {
             .collect();
         report.insert(name.clone(), json!({"ready": usable, "targets": targets}));
     }
+    let mut body = json!({"ready": all_ready, "models": report});
+    if let Some(jobs) = &gw.jobs {
+        let (reachable, queue) = jobs.ready().await;
+        all_ready &= reachable;
+        body["ready"] = json!(all_ready);
+        body["queue"] = queue;
+    }
     let status = if all_ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(status, &json!({"ready": all_ready, "models": report}))
+    json_response(status, &body)
 }
 
 /// The virtual models the caller may call, in the shape of the SDK asking.
@@ -561,7 +622,7 @@ fn models(gw: &Gateway, caller: Option<&Caller>, shape: Shape) -> Response<Body>
     json_response(StatusCode::OK, &body)
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let bytes = Bytes::from(body.to_string());
     let mut r = Response::new(Body::Full(Some(bytes)));
     *r.status_mut() = status;
@@ -570,7 +631,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     r
 }
 
-fn refuse(refusal: &Refusal, shape: Shape) -> Response<Body> {
+pub(super) fn refuse(refusal: &Refusal, shape: Shape) -> Response<Body> {
     let mut r = json_response(refusal.status, &refusal.body(shape));
     if let Some(wait) = refusal.retry_after {
         let secs = wait.as_secs_f64().ceil().max(1.0);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::mock::{MockServer, Reply};
 
-fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+pub(super) fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -117,6 +117,18 @@ fn semantic_mistakes_name_their_lines() {
             "queue:\n  url: postgres://db\n",
             "line 2: queue.url: \"postgres://db\" is not a queue URL",
         ),
+        (
+            "queue:\n  url: memory://\n  low_watermark: 0.9\n",
+            "line 1: queue: queue low_watermark (0.9) must not exceed high_watermark",
+        ),
+        (
+            "keys:\n  - name: a\n    key: 0123456789abcdef\n    budget: {usd: -1}\n",
+            "line 4: keys[0].budget: usd must be a positive amount",
+        ),
+        (
+            "keys:\n  - name: a\n    key: 0123456789abcdef\n    budget: {usd: 5, period: week}\n",
+            "line 4: keys[0].budget: period must be \"day\", \"month\" or \"total\"",
+        ),
     ];
     for (text, wanted) in cases {
         let e = GatewayConfig::parse("g.yaml", text, env(&[])).unwrap_err();
@@ -148,7 +160,7 @@ fn an_empty_file_routes_every_provider_model_directly() {
 }
 
 /// A gateway in front of a fresh mock server, with one key and two virtual models.
-fn gateway(mock: &MockServer, extra: &str) -> Server {
+pub(super) fn gateway(mock: &MockServer, extra: &str) -> Server {
     let text = format!(
         "models:\n  fast:\n    model: openai/gpt-4o-mini\n    base_url: {url}/v1\n    api_key: sk-upstream-secret\n    retry: {{max_attempts: 1}}\n  claude:\n    model: anthropic/claude-haiku-4-5\n    base_url: {url}\n    api_key: sk-ant-upstream-secret\n    retry: {{max_attempts: 1}}\nkeys:\n  - name: team-a\n    key: gw-key-0123456789abcdef\n    models: [fast, claude]\n  - name: team-b\n    key: gw-key-b-0123456789abcdef\n    models: [claude]\n{extra}",
         url = mock.url()
@@ -157,7 +169,12 @@ fn gateway(mock: &MockServer, extra: &str) -> Server {
     Server::start(Gateway::with_env(cfg, env(&[])).unwrap(), "127.0.0.1", 0).unwrap()
 }
 
-async fn post(server: &Server, path: &str, key: &str, body: Value) -> (u16, HeaderMapLite, String) {
+pub(super) async fn post(
+    server: &Server,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> (u16, HeaderMapLite, String) {
     let r = http()
         .post(format!("{}{path}", server.url()))
         .bearer_auth(key)
@@ -174,9 +191,9 @@ async fn post(server: &Server, path: &str, key: &str, body: Value) -> (u16, Head
     (status, headers, r.text().await.unwrap())
 }
 
-type HeaderMapLite = Vec<(String, String)>;
+pub(super) type HeaderMapLite = Vec<(String, String)>;
 
-fn http() -> reqwest::Client {
+pub(super) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().build().unwrap()
 }

@@ -109,7 +109,7 @@ impl Conn {
     }
 
     /// Run one script; `None` when Redis is unavailable (and then for a little while).
-    pub(super) async fn eval<T: redis::FromRedisValue>(
+    pub(crate) async fn eval<T: redis::FromRedisValue>(
         &self,
         script: &Script,
         keys: &[&str],
