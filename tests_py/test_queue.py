@@ -687,3 +687,40 @@ def test_a_script_without_an_event_loop_submits_and_waits_with_the_sync_forms(sr
     wait_for(lambda: seen.count("COMPLETED") == 2)
     with pytest.raises(llmrail.NotFoundError):
         queue.status_sync("q_missing")
+
+
+def gauges(queue_url: str) -> dict[str, float]:
+    """The queue's samples in `llmrail.metrics_text()`: name{state} -> value."""
+    out: dict[str, float] = {}
+    for line in llmrail.metrics_text().splitlines():
+        if line.startswith("llmrail_queue_") and f'queue="{queue_url}"' in line:
+            name, value = line.rsplit(" ", 1)
+            state = name.split('state="')[1].split('"')[0] if 'state="' in name else ""
+            out[name.split("{")[0] + (f"{{{state}}}" if state else "")] = float(value)
+    return out
+
+
+async def test_the_metrics_show_depth_by_state_oldest_queued_age_rate_and_expirations(
+    srv: MockServer, tmp_path: Path
+) -> None:
+    queue_url = url(tmp_path)
+    queue, short = llmrail.Queue(queue_url), llmrail.Queue(queue_url, ttl=0.2)
+    c = client(srv)
+    done = [await queue.submit("hi", target=c) for _ in range(3)]
+    async with queue.worker(concurrency=2):
+        for qid in done:
+            await queue.result(qid, wait=10)
+    late = await short.submit("too late", target=c)
+    await asyncio.sleep(0.4)
+    with pytest.raises(llmrail.ExpiredError):
+        await queue.result(late, wait=1)
+    await queue.submit("waits", target="openai/gpt-4.1-mini")
+    await asyncio.sleep(0.05)
+    got = gauges(queue_url)
+    assert got["llmrail_queue_items{completed}"] == 3
+    assert got["llmrail_queue_items{expired}"] == 1
+    assert got["llmrail_queue_items{queued}"] == 1
+    assert got["llmrail_queue_items{processing}"] == got["llmrail_queue_items{failed}"] == 0
+    assert got["llmrail_queue_oldest_queued_seconds"] >= 0.04
+    assert got["llmrail_queue_finished_last_minute"] == 3
+    assert got["llmrail_queue_refusing"] == 0
