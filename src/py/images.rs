@@ -5,9 +5,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::IntoPyObjectExt;
 
+use super::arg::Arg;
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
+use super::resilience::{positive_seconds, PyRetry};
 use super::types::PyUsage;
 use crate::client::Client;
 use crate::images::{Image, ImageRequest, ImageResponse};
@@ -69,6 +71,19 @@ fn request(
     }
 }
 
+/// The call's own retry policy and deadline, as `chat` takes them (`deadline` is a
+/// `ConfigurationError` unless positive seconds).
+fn call_options(
+    retry: Option<PyRef<'_, PyRetry>>,
+    deadline: Option<Arg<f64>>,
+) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        retry: retry.map(|r| r.policy.clone()),
+        deadline: positive_seconds("deadline", deadline)?,
+        ..CallOptions::default()
+    })
+}
+
 /// What comes out of the core: the images with how the call went, or its error.
 fn finished(out: (crate::error::Result<ImageResponse>, CallReport)) -> PyResult<PyImagesResponse> {
     let (out, report) = out;
@@ -79,7 +94,7 @@ fn finished(out: (crate::error::Result<ImageResponse>, CallReport)) -> PyResult<
 #[pymethods]
 impl PyImages {
     /// Generate images; await it. See `llmrail._core.pyi` for the parameters.
-    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None, retry=None, deadline=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -96,6 +111,8 @@ impl PyImages {
         moderation: Option<String>,
         aspect_ratio: Option<String>,
         user: Option<String>,
+        retry: Option<PyRef<'_, PyRetry>>,
+        deadline: Option<Arg<f64>>,
     ) -> PyResult<Coroutine> {
         let req = request(
             prompt,
@@ -111,13 +128,12 @@ impl PyImages {
             aspect_ratio,
             user,
         );
+        let opts = call_options(retry, deadline)?;
         let client = self.client.clone();
         coroutine::call(
             move |_| {
                 Ok(async move {
-                    let out = client
-                        .images_reported(req, model.as_deref(), CallOptions::default())
-                        .await;
+                    let out = client.images_reported(req, model.as_deref(), opts).await;
                     Ok(out)
                 })
             },
@@ -129,7 +145,7 @@ impl PyImages {
 #[pymethods]
 impl PyImagesSync {
     /// Generate images, blocking this thread. See `llmrail._core.pyi` for the parameters.
-    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None, retry=None, deadline=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -147,6 +163,8 @@ impl PyImagesSync {
         moderation: Option<String>,
         aspect_ratio: Option<String>,
         user: Option<String>,
+        retry: Option<PyRef<'_, PyRetry>>,
+        deadline: Option<Arg<f64>>,
     ) -> PyResult<PyImagesResponse> {
         let req = request(
             prompt,
@@ -162,11 +180,10 @@ impl PyImagesSync {
             aspect_ratio,
             user,
         );
+        let opts = call_options(retry, deadline)?;
         let client = &self.client;
         let out = bridge::block(py, async move {
-            Ok(client
-                .images_reported(req, model.as_deref(), CallOptions::default())
-                .await)
+            Ok(client.images_reported(req, model.as_deref(), opts).await)
         })?;
         finished(out)
     }
