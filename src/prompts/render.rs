@@ -115,11 +115,16 @@ impl Prompt {
                 layers.iter().rev().find_map(|p| p.$f.as_ref())
             };
         }
-        let system = last!(system).map(|s| self.run(s, &ctx)).transpose()?;
+        let system = layers
+            .iter()
+            .rev()
+            .find(|p| p.system.is_some())
+            .map(|p| self.run(&p.system_name, &ctx))
+            .transpose()?;
         let messages = match last!(messages) {
             Some(ms) => ms
                 .iter()
-                .map(|MessageSpec { role, content }| Ok((role.clone(), self.run(content, &ctx)?)))
+                .map(|MessageSpec { role, name, .. }| Ok((role.clone(), self.run(name, &ctx)?)))
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
@@ -139,48 +144,67 @@ impl Prompt {
     /// this only clones `Arc`s.
     fn context(&self, vars: &Vars) -> Result<minijinja::Value> {
         let name = &self.name;
-        for key in vars.0.keys() {
-            if !self.variables.iter().any(|v| &v.name == key) {
-                let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
-                return Err(LlmError::config(format!(
-                    "prompt '{name}': variable '{key}' is not declared (declared: {})",
-                    known.join(", ")
-                )));
-            }
-        }
+        // A name not declared is the first error said; looked for only when the count of
+        // given names found differs or another error is about to be said, so a good render
+        // compares no names twice.
+        let undeclared = || {
+            vars.0
+                .keys()
+                .find(|key| !self.variables.iter().any(|v| &v.name == *key))
+                .map(|key| {
+                    let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
+                    LlmError::config(format!(
+                        "prompt '{name}': variable '{key}' is not declared (declared: {})",
+                        known.join(", ")
+                    ))
+                })
+        };
+        let mut found = 0;
         let mut out = Vec::with_capacity(self.variables.len());
         for (v, (key, default)) in self.variables.iter().zip(&self.declared) {
-            let value = match (vars.0.get(&v.name), default) {
+            let given = vars.0.get(&v.name);
+            found += usize::from(given.is_some());
+            let value = match (given, default) {
                 (Some(given), _) => given,
                 (None, Some(d)) => d,
                 (None, None) if v.required => {
-                    return Err(LlmError::config(format!(
-                        "prompt '{name}': variable '{}' ({}) is required",
-                        v.name,
-                        v.kind.name()
-                    )))
+                    return Err(undeclared().unwrap_or_else(|| {
+                        LlmError::config(format!(
+                            "prompt '{name}': variable '{}' ({}) is required",
+                            v.name,
+                            v.kind.name()
+                        ))
+                    }))
                 }
                 // Optional without a default: left out, so `{% if x is defined %}` can test it.
                 (None, None) => continue,
             };
             if !v.kind.admits(value) {
-                return Err(LlmError::config(format!(
-                    "prompt '{name}': variable '{}' must be {}, got {}",
-                    v.name,
-                    v.kind.name(),
-                    kind_of(value)
-                )));
+                return Err(undeclared().unwrap_or_else(|| {
+                    LlmError::config(format!(
+                        "prompt '{name}': variable '{}' must be {}, got {}",
+                        v.name,
+                        v.kind.name(),
+                        kind_of(value)
+                    ))
+                }));
             }
             out.push((key.clone(), value.clone()));
+        }
+        if found != vars.0.len() {
+            if let Some(e) = undeclared() {
+                return Err(e);
+            }
         }
         Ok(small_map(out))
     }
 
-    fn run(&self, source: &str, ctx: &minijinja::Value) -> Result<String> {
+    /// The template compiled under `template` (its place in the file) rendered in `ctx`.
+    fn run(&self, template: &str, ctx: &minijinja::Value) -> Result<String> {
         let name = &self.name;
         let tmpl = self
             .env
-            .get_template(source)
+            .get_template(template)
             .map_err(|e| LlmError::config(format!("prompt '{name}': {e}")))?;
         tmpl.render(ctx).map_err(|e| {
             let detail = e

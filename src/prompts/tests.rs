@@ -324,3 +324,18 @@ fn a_scanned_map_renders_as_minijinjas_own_map_does() {
         minijinja::ErrorKind::UndefinedError
     );
 }
+
+#[test]
+fn a_render_that_fails_names_the_prompt_and_the_templates_place() {
+    let text = "name: m\nvariables:\n  - {name: o, type: object}\nsystem: \"{{ o.a }}\"\n\
+        variants:\n  anthropic:\n    system: \"{{ o.b }}\"\n";
+    let dir = folder(&[("m.yaml", text)]);
+    let lib = Library::load(dir.path(), None, false).unwrap();
+    let ok = lib.render("m", &vars(json!({"o": {"a": 1}})), None).unwrap();
+    assert_eq!(ok.system.as_deref(), Some("1"));
+    let e = lib
+        .render("m", &vars(json!({"o": {"a": 1}})), Some("anthropic/claude"))
+        .unwrap_err();
+    assert!(e.message.starts_with("prompt 'm': rendering failed"), "{e}");
+    assert!(e.message.contains("variants.anthropic.system"), "{e}");
+}
