@@ -331,7 +331,9 @@ fn a_render_that_fails_names_the_prompt_and_the_templates_place() {
         variants:\n  anthropic:\n    system: \"{{ o.b }}\"\n";
     let dir = folder(&[("m.yaml", text)]);
     let lib = Library::load(dir.path(), None, false).unwrap();
-    let ok = lib.render("m", &vars(json!({"o": {"a": 1}})), None).unwrap();
+    let ok = lib
+        .render("m", &vars(json!({"o": {"a": 1}})), None)
+        .unwrap();
     assert_eq!(ok.system.as_deref(), Some("1"));
     let e = lib
         .render("m", &vars(json!({"o": {"a": 1}})), Some("anthropic/claude"))
