@@ -29,7 +29,7 @@ use crate::error::{LlmError, Result};
 pub use compile::Problem;
 /// The YAML line finder prompt files use; the gateway's config (`crate::gateway`) names lines too.
 pub use lines::{line_of, Step};
-pub use render::{Rendered, Vars};
+pub use render::{small_map, Rendered, Vars};
 pub use retarget::{apply, retarget, Kept};
 pub use spec::Kind;
 use spec::{Part, VariableSpec};

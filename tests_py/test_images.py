@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import struct
+import time
 from pathlib import Path
 
 import llmrail
@@ -131,6 +132,42 @@ async def test_server_errors_are_retried_and_counted_like_chat(srv: MockServer) 
     s = client.stats()
     assert s.requests == 1 and s.output_tokens == 272
     assert s.cost_usd == pytest.approx(0.011)
+
+
+async def test_a_calls_own_retry_replaces_the_clients(srv: MockServer) -> None:
+    client = openai(srv, retry=llmrail.Retry(max_attempts=1))
+    srv.fault(503).fault(503)
+    r = await client.images.generate("a fox", retry=llmrail.Retry(max_attempts=3, initial_delay=0.001))
+    assert (r.attempts, len(srv.requests)) == (3, 3)
+    srv.fault(503)
+    with pytest.raises(llmrail.ServerError) as info:
+        client.images_sync.generate("a fox", retry=llmrail.Retry(max_attempts=1))
+    assert info.value.attempts == 1
+
+
+async def test_a_calls_own_deadline_stops_its_retries(srv: MockServer) -> None:
+    client = openai(srv, retry=llmrail.Retry(max_attempts=20, initial_delay=0.05, jitter="none"))
+    srv.fault(503, times=20)
+    started = time.monotonic()
+    with pytest.raises(llmrail.ServerError) as info:
+        await client.images.generate("a fox", deadline=0.25)
+    assert time.monotonic() - started < 0.6
+    assert 2 <= info.value.attempts < 20
+
+
+def test_a_calls_own_deadline_bounds_a_slow_image(srv: MockServer) -> None:
+    srv.push({"latency": 3})
+    started = time.monotonic()
+    with pytest.raises(llmrail.TimeoutError, match="deadline"):
+        openai(srv).images_sync.generate("a fox", deadline=0.3)
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("deadline", [0, -1.0, float("nan")])
+def test_a_deadline_that_is_not_positive_seconds_is_refused_before_sending(srv: MockServer, deadline: float) -> None:
+    with pytest.raises(llmrail.ConfigurationError, match="deadline"):
+        openai(srv).images_sync.generate("a fox", deadline=deadline)
+    assert srv.requests == []
 
 
 @pytest.mark.parametrize("code", ["moderation_blocked", "content_policy_violation"])

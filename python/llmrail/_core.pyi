@@ -192,6 +192,8 @@ class Images:
         moderation: str | None = None,
         aspect_ratio: str | None = None,
         user: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
     ) -> ImagesResponse:
         """Generate images with ``model`` ("provider/model"; default: the client's, with its
         fallbacks). A model of another provider than the client's reads its key from the
@@ -204,7 +206,8 @@ class Images:
         Image). dall-e answers with URLs unless ``response_format="b64_json"``: such a URL
         expires 60 minutes after the image was made. Retries, rate limits, the circuit breaker,
         fallbacks, cassettes and telemetry apply as for ``chat``; a content-policy refusal
-        raises ``ContentPolicyError`` and is never retried."""
+        raises ``ContentPolicyError`` and is never retried. ``retry`` and ``deadline`` (seconds
+        for the whole call, retries and waits included) replace the client's for this call."""
 
 @final
 class ImagesSync:
@@ -225,6 +228,8 @@ class ImagesSync:
         moderation: str | None = None,
         aspect_ratio: str | None = None,
         user: str | None = None,
+        retry: Retry | None = None,
+        deadline: float | None = None,
     ) -> ImagesResponse:
         """As ``Images.generate``, blocking this thread. dall-e URLs expire after 60 minutes."""
 

@@ -73,7 +73,10 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         let at = line_of(&text, &steps);
         // A block scalar (`|`, `>`) starts on the line after its key.
         let first = at + usize::from(block_scalar(&text, at));
-        if let Err(e) = env.add_template_owned(source.clone(), source.clone()) {
+        // Named by its place ("variants.anthropic.system"): a render finds a template by name
+        // on every call, and a short name hashes faster than the whole source did.
+        let name = label(&path_steps);
+        if let Err(e) = env.add_template_owned(name.clone(), source) {
             let line = first + e.line().unwrap_or(1).saturating_sub(1);
             let what = e.detail().unwrap_or("invalid template").to_string();
             problems.push(problem(
@@ -83,7 +86,7 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
             ));
             continue;
         }
-        let Ok(tmpl) = env.get_template(&source) else {
+        let Ok(tmpl) = env.get_template(&name) else {
             continue;
         };
         let mut names: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
@@ -147,7 +150,21 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
     if problems.iter().any(|p| !p.warning) {
         return (None, problems);
     }
-    let base = file.base();
+    let mut base = file.base();
+    name_templates(&mut base, Vec::new());
+    let mut variants = file.variants;
+    let mut environments = file.environments;
+    for (group, parts) in [
+        ("variants", &mut variants),
+        ("environments", &mut environments),
+    ] {
+        for (name, part) in parts.iter_mut() {
+            name_templates(
+                part,
+                vec![Owned::Key(group.into()), Owned::Key(name.clone())],
+            );
+        }
+    }
     let declared = file
         .variables
         .iter()
@@ -164,8 +181,8 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         variables: file.variables,
         declared,
         base,
-        variants: file.variants,
-        environments: file.environments,
+        variants,
+        environments,
         env,
     };
     (Some(prompt), problems)
@@ -234,6 +251,24 @@ fn part_templates(part: &Part, at: Vec<Owned>, out: &mut Vec<(Vec<Owned>, String
             Owned::Key("content".into()),
         ]);
         out.push((p, content.clone()));
+    }
+}
+
+/// Each template of `part` gets the name it was compiled under: its place, as [`label`] says it.
+fn name_templates(part: &mut Part, at: Vec<Owned>) {
+    if part.system.is_some() {
+        let mut p = at.clone();
+        p.push(Owned::Key("system".into()));
+        part.system_name = label(&p);
+    }
+    for (i, m) in part.messages.iter_mut().flatten().enumerate() {
+        let mut p = at.clone();
+        p.extend([
+            Owned::Key("messages".into()),
+            Owned::Item(i),
+            Owned::Key("content".into()),
+        ]);
+        m.name = label(&p);
     }
 }
 

@@ -3,6 +3,9 @@
 //! overrides laid on top, and each template of the result rendered.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr};
 
 use serde_json::{Map, Value};
 
@@ -28,6 +31,57 @@ impl From<&Map<String, Value>> for Vars {
 impl From<Map<String, Value>> for Vars {
     fn from(vars: Map<String, Value>) -> Self {
         Self::from(&vars)
+    }
+}
+
+/// A map as the templates see it, kept as its pairs. The maps a render makes are small
+/// (its variables, the dicts of a list of records): a scan finds a key sooner than a hash, and
+/// building one hashes nothing. Measured with `bench/prompts.py`: see `small_map`.
+#[derive(Debug, Default)]
+pub struct Pairs(Vec<(minijinja::Value, minijinja::Value)>);
+
+impl Object for Pairs {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<minijinja::Value> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        // In key order, as minijinja's own maps (B-trees) go; only a loop over the map or its
+        // printing sorts, never a lookup.
+        let mut keys: Vec<minijinja::Value> = self.0.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        Enumerator::Iter(Box::new(keys.into_iter()))
+    }
+
+    fn enumerator_len(self: &Arc<Self>) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// Up to this many keys a map is [`Pairs`]; a larger one is minijinja's own (hashed) map, so a
+/// lookup never scans far.
+const SCANNED: usize = 12;
+
+/// A map of the given pairs (keys distinct, as a dict's are), as a template value.
+pub fn small_map(pairs: Vec<(minijinja::Value, minijinja::Value)>) -> minijinja::Value {
+    if pairs.len() <= SCANNED {
+        minijinja::Value::from_object(Pairs(pairs))
+    } else {
+        pairs.into_iter().collect()
     }
 }
 
@@ -61,11 +115,16 @@ impl Prompt {
                 layers.iter().rev().find_map(|p| p.$f.as_ref())
             };
         }
-        let system = last!(system).map(|s| self.run(s, &ctx)).transpose()?;
+        let system = layers
+            .iter()
+            .rev()
+            .find(|p| p.system.is_some())
+            .map(|p| self.run(&p.system_name, &ctx))
+            .transpose()?;
         let messages = match last!(messages) {
             Some(ms) => ms
                 .iter()
-                .map(|MessageSpec { role, content }| Ok((role.clone(), self.run(content, &ctx)?)))
+                .map(|MessageSpec { role, name, .. }| Ok((role.clone(), self.run(name, &ctx)?)))
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
@@ -85,48 +144,67 @@ impl Prompt {
     /// this only clones `Arc`s.
     fn context(&self, vars: &Vars) -> Result<minijinja::Value> {
         let name = &self.name;
-        for key in vars.0.keys() {
-            if !self.variables.iter().any(|v| &v.name == key) {
-                let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
-                return Err(LlmError::config(format!(
-                    "prompt '{name}': variable '{key}' is not declared (declared: {})",
-                    known.join(", ")
-                )));
-            }
-        }
+        // A name not declared is the first error said; looked for only when the count of
+        // given names found differs or another error is about to be said, so a good render
+        // compares no names twice.
+        let undeclared = || {
+            vars.0
+                .keys()
+                .find(|key| !self.variables.iter().any(|v| &v.name == *key))
+                .map(|key| {
+                    let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
+                    LlmError::config(format!(
+                        "prompt '{name}': variable '{key}' is not declared (declared: {})",
+                        known.join(", ")
+                    ))
+                })
+        };
+        let mut found = 0;
         let mut out = Vec::with_capacity(self.variables.len());
         for (v, (key, default)) in self.variables.iter().zip(&self.declared) {
-            let value = match (vars.0.get(&v.name), default) {
+            let given = vars.0.get(&v.name);
+            found += usize::from(given.is_some());
+            let value = match (given, default) {
                 (Some(given), _) => given,
                 (None, Some(d)) => d,
                 (None, None) if v.required => {
-                    return Err(LlmError::config(format!(
-                        "prompt '{name}': variable '{}' ({}) is required",
-                        v.name,
-                        v.kind.name()
-                    )))
+                    return Err(undeclared().unwrap_or_else(|| {
+                        LlmError::config(format!(
+                            "prompt '{name}': variable '{}' ({}) is required",
+                            v.name,
+                            v.kind.name()
+                        ))
+                    }))
                 }
                 // Optional without a default: left out, so `{% if x is defined %}` can test it.
                 (None, None) => continue,
             };
             if !v.kind.admits(value) {
-                return Err(LlmError::config(format!(
-                    "prompt '{name}': variable '{}' must be {}, got {}",
-                    v.name,
-                    v.kind.name(),
-                    kind_of(value)
-                )));
+                return Err(undeclared().unwrap_or_else(|| {
+                    LlmError::config(format!(
+                        "prompt '{name}': variable '{}' must be {}, got {}",
+                        v.name,
+                        v.kind.name(),
+                        kind_of(value)
+                    ))
+                }));
             }
             out.push((key.clone(), value.clone()));
         }
-        Ok(out.into_iter().collect())
+        if found != vars.0.len() {
+            if let Some(e) = undeclared() {
+                return Err(e);
+            }
+        }
+        Ok(small_map(out))
     }
 
-    fn run(&self, source: &str, ctx: &minijinja::Value) -> Result<String> {
+    /// The template compiled under `template` (its place in the file) rendered in `ctx`.
+    fn run(&self, template: &str, ctx: &minijinja::Value) -> Result<String> {
         let name = &self.name;
         let tmpl = self
             .env
-            .get_template(source)
+            .get_template(template)
             .map_err(|e| LlmError::config(format!("prompt '{name}': {e}")))?;
         tmpl.render(ctx).map_err(|e| {
             let detail = e

@@ -47,6 +47,7 @@ impl PromptFile {
             temperature: self.temperature,
             prompt_cache: self.prompt_cache.clone(),
             response_schema: self.response_schema.clone(),
+            system_name: String::new(),
         }
     }
 }
@@ -69,6 +70,9 @@ pub(super) struct Part {
     pub prompt_cache: Option<Value>,
     #[serde(default)]
     pub response_schema: Option<Value>,
+    /// The name `system` is compiled under (its place in the file, see `compile`).
+    #[serde(skip)]
+    pub system_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +80,9 @@ pub(super) struct Part {
 pub(super) struct MessageSpec {
     pub role: String,
     pub content: String,
+    /// The name `content` is compiled under (its place in the file, see `compile`).
+    #[serde(skip)]
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

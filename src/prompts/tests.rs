@@ -290,3 +290,54 @@ fn a_fallback_request_gets_its_providers_rendering_and_keeps_what_the_caller_set
     assert_eq!(req.temperature, Some(0.5), "the caller's own option stays");
     assert_eq!(req.messages.len(), 1);
 }
+
+#[test]
+fn a_scanned_map_renders_as_minijinjas_own_map_does() {
+    let pairs = |n: usize| -> Vec<(minijinja::Value, minijinja::Value)> {
+        // Not in key order: a loop over either map goes in key order all the same.
+        (0..n)
+            .rev()
+            .map(|i| (format!("k{i}").into(), i.into()))
+            .collect()
+    };
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let source = "{{ m.k1 }} {{ m['k2'] }} {{ m|length }} \
+        {% for k, v in m|items %}{{ k }}={{ v }},{% endfor %} {% for k in m %}{{ k }}{% endfor %} \
+        {{ m }} {{ m is mapping }} {{ 'k0' in m }} {{ 'zz' in m }} \
+        {{ m|dictsort|first }} {{ m.k0 is defined }} {{ m.zz is defined }}";
+    // 3 keys are scanned pairs, 13 minijinja's own map: both render as the map they are built from.
+    for n in [3, 13] {
+        let render = |m: minijinja::Value| {
+            env.render_str(source, minijinja::context! { m => m })
+                .unwrap()
+        };
+        let theirs: minijinja::Value = pairs(n).into_iter().collect();
+        assert_eq!(render(small_map(pairs(n))), render(theirs));
+    }
+    let missing = env.render_str(
+        "{{ m.zz }}",
+        minijinja::context! { m => small_map(pairs(3)) },
+    );
+    assert_eq!(
+        missing.unwrap_err().kind(),
+        minijinja::ErrorKind::UndefinedError
+    );
+}
+
+#[test]
+fn a_render_that_fails_names_the_prompt_and_the_templates_place() {
+    let text = "name: m\nvariables:\n  - {name: o, type: object}\nsystem: \"{{ o.a }}\"\n\
+        variants:\n  anthropic:\n    system: \"{{ o.b }}\"\n";
+    let dir = folder(&[("m.yaml", text)]);
+    let lib = Library::load(dir.path(), None, false).unwrap();
+    let ok = lib
+        .render("m", &vars(json!({"o": {"a": 1}})), None)
+        .unwrap();
+    assert_eq!(ok.system.as_deref(), Some("1"));
+    let e = lib
+        .render("m", &vars(json!({"o": {"a": 1}})), Some("anthropic/claude"))
+        .unwrap_err();
+    assert!(e.message.starts_with("prompt 'm': rendering failed"), "{e}");
+    assert!(e.message.contains("variants.anthropic.system"), "{e}");
+}

@@ -9,16 +9,18 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::PyTraverseError;
 
+use super::arg::Arg;
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
 use super::errors::to_py;
 use super::otel::images::ImageSpan;
+use super::resilience::{positive_seconds, PyRetry};
 use super::types::PyUsage;
 use crate::client::Client;
 use crate::images::{Image, ImageRequest, ImageResponse};
-use crate::resilience::CallReport;
+use crate::resilience::{CallOptions, CallReport};
 pub(super) use seen::Seen;
-use seen::{options, settle};
+use seen::{recorded, settle};
 
 /// `client.images`: `await client.images.generate(prompt, ...)`.
 #[pyclass(name = "Images", frozen, module = "llmrail._core")]
@@ -78,6 +80,19 @@ fn request(
     }
 }
 
+/// The call's own retry policy and deadline, as `chat` takes them (`deadline` is a
+/// `ConfigurationError` unless positive seconds).
+fn call_options(
+    retry: Option<PyRef<'_, PyRetry>>,
+    deadline: Option<Arg<f64>>,
+) -> PyResult<CallOptions> {
+    Ok(CallOptions {
+        retry: retry.map(|r| r.policy.clone()),
+        deadline: positive_seconds("deadline", deadline)?,
+        ..CallOptions::default()
+    })
+}
+
 /// What comes out of the core: the images with how the call went, or its error.
 fn finished(out: (crate::error::Result<ImageResponse>, CallReport)) -> PyResult<PyImagesResponse> {
     let (out, report) = out;
@@ -88,7 +103,7 @@ fn finished(out: (crate::error::Result<ImageResponse>, CallReport)) -> PyResult<
 #[pymethods]
 impl PyImages {
     /// Generate images; await it. See `llmrail._core.pyi` for the parameters.
-    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None, retry=None, deadline=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -106,6 +121,8 @@ impl PyImages {
         moderation: Option<String>,
         aspect_ratio: Option<String>,
         user: Option<String>,
+        retry: Option<PyRef<'_, PyRetry>>,
+        deadline: Option<Arg<f64>>,
     ) -> PyResult<Coroutine> {
         let req = request(
             prompt,
@@ -121,6 +138,7 @@ impl PyImages {
             aspect_ratio,
             user,
         );
+        let opts = call_options(retry, deadline)?;
         let client = self.client.clone();
         let hooks = self.seen.hooks(py, &client, model.as_deref(), &req)?;
         let traced = self.seen.otel;
@@ -129,7 +147,7 @@ impl PyImages {
                 let span = traced
                     .then(|| ImageSpan::start(py, &client, model.as_deref(), &req))
                     .flatten();
-                let opts = options(&span);
+                let opts = recorded(opts, &span);
                 Ok(async move {
                     let out = client.images_reported(req, model.as_deref(), opts).await;
                     Ok((out, span))
@@ -147,7 +165,7 @@ impl PyImages {
 #[pymethods]
 impl PyImagesSync {
     /// Generate images, blocking this thread. See `llmrail._core.pyi` for the parameters.
-    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None))]
+    #[pyo3(signature = (prompt, *, model=None, n=None, size=None, quality=None, background=None, output_format=None, output_compression=None, style=None, response_format=None, moderation=None, aspect_ratio=None, user=None, retry=None, deadline=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         &self,
@@ -165,6 +183,8 @@ impl PyImagesSync {
         moderation: Option<String>,
         aspect_ratio: Option<String>,
         user: Option<String>,
+        retry: Option<PyRef<'_, PyRetry>>,
+        deadline: Option<Arg<f64>>,
     ) -> PyResult<Py<PyAny>> {
         let req = request(
             prompt,
@@ -180,10 +200,11 @@ impl PyImagesSync {
             aspect_ratio,
             user,
         );
+        let opts = call_options(retry, deadline)?;
         let client = &self.client;
         let hooks = self.seen.hooks(py, client, model.as_deref(), &req)?;
         let span = self.seen.span(py, client, model.as_deref(), &req);
-        let opts = options(&span);
+        let opts = recorded(opts, &span);
         let out = bridge::block(py, async move {
             Ok(client.images_reported(req, model.as_deref(), opts).await)
         })?;

@@ -230,7 +230,7 @@ fn fast(obj: &Bound<'_, PyAny>, depth: usize) -> Option<minijinja::Value> {
             let key = k.cast::<PyString>().ok()?.to_str().ok()?;
             pairs.push((minijinja::Value::from(key), fast(&v, depth + 1)?));
         }
-        return Some(pairs.into_iter().collect());
+        return Some(prompts::small_map(pairs));
     }
     if let Ok(l) = obj.cast::<PyList>() {
         let items: Option<Vec<_>> = l.iter().map(|v| fast(&v, depth + 1)).collect();

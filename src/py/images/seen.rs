@@ -78,11 +78,11 @@ impl Seen {
     }
 }
 
-/// The call's options: each request's records are kept for a traced call.
-pub(super) fn options(span: &Option<ImageSpan>) -> CallOptions {
+/// The caller's options, with each request's records kept for a traced call.
+pub(super) fn recorded(opts: CallOptions, span: &Option<ImageSpan>) -> CallOptions {
     CallOptions {
         record: span.is_some(),
-        ..CallOptions::default()
+        ..opts
     }
 }
 
