@@ -674,6 +674,48 @@ async def test_a_process_killed_between_the_create_and_saving_its_answer_is_resu
     assert len(lists) == 1
 
 
+@pytest.mark.parametrize(
+    ("model", "base", "create"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic_base_url", "/v1/messages/batches"),
+        ("openai/gpt-4.1", "openai_base_url", "/v1/batches"),
+        ("gemini/gemini-2.5-flash", "url", ":batchGenerateContent"),
+    ],
+)
+async def test_a_job_cancelled_while_its_create_was_unanswered_cancels_the_batch_that_create_made(
+    srv: MockServer, tmp_path: Path, model: str, base: str, create: str
+) -> None:
+    # The child is killed after the provider made the batch and before the store heard of it.
+    srv.batch_settings(processing=30, create_delay=60)
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DIES_IN_CREATE, model, getattr(srv, base), API_KEY, str(store)
+    )
+    deadline = time.monotonic() + 20
+    while posts(srv, create) < 1:
+        assert time.monotonic() < deadline, "the child never sent its create"
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    srv.batch_settings(processing=30)
+
+    (kept,) = llmrail.BatchStore(store).jobs()
+    assert kept["provider_batch_ids"] == []
+    job = await llmrail.BatchJob.resume(kept["id"], store=store, api_key=API_KEY)
+    await job.cancel()
+    # The batch the killed process made is found, kept as the job's, and cancelled at the
+    # provider; nothing new is created.
+    assert len(job.provider_batch_ids) == 1
+    cancels = [r for r in srv.requests if r["method"] == "POST" and r["path"].endswith("cancel")]
+    assert len(cancels) == 1 and job.provider_batch_ids[0] in cancels[0]["path"]
+    await job.wait(poll_interval=0.05, timeout=20)
+    assert job.status == "cancelled"
+    assert all(isinstance(r, llmrail.CancelledError) for r in job.results())
+    assert posts(srv, create) == 1
+    (kept,) = llmrail.BatchStore(store).jobs()
+    assert kept["provider_batch_ids"] == job.provider_batch_ids
+
+
 EXTRACTS = textwrap.dedent(
     """
     import asyncio, sys

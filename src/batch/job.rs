@@ -659,9 +659,16 @@ impl BatchJob {
 
     /// Ask the provider to stop: unsubmitted items end cancelled at once, running provider
     /// batches are cancelled (what they finished still comes back). `wait` then collects.
+    /// A create whose answer was never saved is looked up first, so the batch it made is
+    /// cancelled too rather than left running (and billed) with no job to collect it; a
+    /// failed look-up fails the cancel, which changes nothing and can be asked again.
     pub async fn cancel(&self) -> Result<()> {
         let _step = self.stepping.clone().lock_owned().await;
-        let (api, live) = {
+        let api = self.lock().meta.api;
+        if let Some(api) = api {
+            self.recover(api).await?;
+        }
+        let live = {
             let mut state = self.lock();
             state.meta.cancel_requested = true;
             for i in 0..state.items.len() {
@@ -677,15 +684,14 @@ impl BatchJob {
             if let Some(store) = &self.store {
                 store.save(&mut state)?;
             }
-            let live: Vec<(usize, String)> = state
+            state
                 .meta
                 .remotes
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| !r.collected && !r.status.is_terminal())
                 .map(|(n, r)| (n, r.id.clone()))
-                .collect();
-            (state.meta.api, live)
+                .collect::<Vec<_>>()
         };
         let Some(api) = api else { return Ok(()) };
         let headers = self.headers()?;
