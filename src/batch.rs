@@ -166,6 +166,33 @@ pub(crate) struct Page {
     pub next: Option<String>,
 }
 
+impl Page {
+    /// A page as Anthropic and OpenAI both write one (`{"data": [batch, ...], "has_more",
+    /// "last_id"}`, the last id being the next page's cursor), each batch read by `parse_batch`.
+    pub(crate) fn parse_data(
+        body: &[u8],
+        what: &str,
+        parse_batch: fn(&[u8]) -> Result<Polled>,
+    ) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct WireList {
+            data: Vec<Box<serde_json::value::RawValue>>,
+            #[serde(default)]
+            has_more: bool,
+            #[serde(default)]
+            last_id: Option<String>,
+        }
+        let w: WireList = crate::providers::parse_json(body, what)?;
+        let batches = w
+            .data
+            .iter()
+            .map(|b| parse_batch(b.get().as_bytes()))
+            .collect::<Result<Vec<_>>>()?;
+        let next = w.last_id.filter(|_| w.has_more);
+        Ok(Self { batches, next })
+    }
+}
+
 /// A cursor or page token as a query value: everything but unreserved characters escaped.
 pub(crate) fn query_value(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
