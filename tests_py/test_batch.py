@@ -107,7 +107,7 @@ async def test_a_gemini_job_over_the_inline_limit_goes_up_as_a_file_and_answers_
     await job.wait(poll_interval=0.02, timeout=20)
     assert job.status == "ended"
     results = job.results()
-    for i, r in zip(ids, results):
+    for i, r in zip(ids, results, strict=True):
         if i == "b":
             assert isinstance(r, llmrail.BadRequestError) and r.attempts == 1
         else:
