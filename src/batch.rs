@@ -3,8 +3,8 @@
 //!
 //! One job engine (`job.rs`) and one translation per provider's batch API (`anthropic.rs`:
 //! Message Batches; `openai.rs`: a JSONL file, then `/v1/batches`, then an output and an error
-//! file; `gemini.rs`: inline `batchGenerateContent`, an operation polled until its inline
-//! responses are there), chosen by [`crate::catalog::batch_api_for`]. The engine submits, polls, collects results by `custom_id`
+//! file; `gemini.rs`: `batchGenerateContent`, inline or, past 20 MB, from an uploaded JSONL file, an
+//! operation polled until its responses are there), chosen by [`crate::catalog::batch_api_for`]. The engine submits, polls, collects results by `custom_id`
 //! (providers answer out of order; results come back in input order), resubmits items that
 //! failed for a reason worth retrying, and writes its state to a [`Store`] after every change so
 //! that another process can resume it. Each item's body is built by the client's provider
@@ -150,7 +150,8 @@ pub(crate) struct Polled {
     pub counts: Option<Counts>,
     pub created_at: Option<f64>,
     pub expires_at: Option<f64>,
-    /// OpenAI: where the answers and the failures are, once written.
+    /// Where the answers (OpenAI's output file, Gemini's `responsesFile`) and the failures
+    /// (OpenAI's error file) are, once written.
     pub output_file: Option<String>,
     pub error_file: Option<String>,
     /// What the create left on it to find it by: OpenAI's `metadata.llmrail_token`, Gemini's
@@ -163,6 +164,33 @@ pub(crate) struct Polled {
 pub(crate) struct Page {
     pub batches: Vec<Polled>,
     pub next: Option<String>,
+}
+
+impl Page {
+    /// A page as Anthropic and OpenAI both write one (`{"data": [batch, ...], "has_more",
+    /// "last_id"}`, the last id being the next page's cursor), each batch read by `parse_batch`.
+    pub(crate) fn parse_data(
+        body: &[u8],
+        what: &str,
+        parse_batch: fn(&[u8]) -> Result<Polled>,
+    ) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct WireList {
+            data: Vec<Box<serde_json::value::RawValue>>,
+            #[serde(default)]
+            has_more: bool,
+            #[serde(default)]
+            last_id: Option<String>,
+        }
+        let w: WireList = crate::providers::parse_json(body, what)?;
+        let batches = w
+            .data
+            .iter()
+            .map(|b| parse_batch(b.get().as_bytes()))
+            .collect::<Result<Vec<_>>>()?;
+        let next = w.last_id.filter(|_| w.has_more);
+        Ok(Self { batches, next })
+    }
 }
 
 /// A cursor or page token as a query value: everything but unreserved characters escaped.
@@ -179,13 +207,14 @@ impl Api {
     /// (docs.claude.com/en/docs/build-with-claude/batch-processing, "Batch limitations":
     /// 100,000 requests or 256 MB); OpenAI "Batch API" (platform.openai.com/docs/guides/batch,
     /// "Rate limits": 50,000 requests, an input file of up to 200 MB); Gemini batch mode
-    /// (ai.google.dev/gemini-api/docs/batch-api, "Creating a batch job": inline requests "keep
-    /// the total request size under 20MB"; no count is given).
+    /// (ai.google.dev/gemini-api/docs/batch-api, "Creating a batch job": no count is given;
+    /// past 20 MB the requests go in an input file, which the Files API takes up to 2 GB, see
+    /// ai.google.dev/gemini-api/docs/files).
     pub fn limits(self) -> (usize, usize) {
         match self {
             Self::Anthropic => (100_000, 256 * 1_000_000),
             Self::OpenAi => (50_000, 200 * 1_000_000),
-            Self::Gemini => (usize::MAX, 20 * 1_000_000),
+            Self::Gemini => (usize::MAX, 2_000_000_000),
         }
     }
 }

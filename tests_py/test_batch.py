@@ -89,6 +89,52 @@ async def test_a_cancelled_gemini_job_ends_cancelled(srv: MockServer, tmp_path: 
     assert posts(srv, ":cancel") == 1
 
 
+INLINE_LIMIT_ENV = "LLMRAIL_GEMINI_BATCH_INLINE_BYTES"
+
+
+async def test_a_gemini_job_over_the_inline_limit_goes_up_as_a_file_and_answers_in_input_order(
+    srv: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 600 bytes stand for the guide's 20 MB: six requests weigh more, c's retry alone less.
+    monkeypatch.setenv(INLINE_LIMIT_ENV, "600")
+    srv.batch_settings(
+        processing=0.1,
+        outcomes={"b": ["invalid_request_error"], "c": ["overloaded_error", "succeeded"]},
+    )
+    client = llmrail.Client("gemini/gemini-2.5-flash", base_url=srv.url, api_key=API_KEY)
+    ids = ["a", "b", "c", "d", "e", "f"]
+    job = await client.submit_batch(requests(*ids), store=tmp_path / "jobs.sqlite3")
+    await job.wait(poll_interval=0.02, timeout=20)
+    assert job.status == "ended"
+    results = job.results()
+    for i, r in zip(ids, results, strict=True):
+        if i == "b":
+            assert isinstance(r, llmrail.BadRequestError) and r.attempts == 1
+        else:
+            assert isinstance(r, llmrail.ChatResponse), r
+            assert r.text == f"mock reply to: question {i}"
+            assert r.attempts == (2 if i == "c" else 1)
+    # The resumable upload: a start with the key, then the bytes at the URL it named.
+    start, finish = [r for r in srv.requests if r["path"] == "/upload/v1beta/files"]
+    headers = dict(start["headers"])
+    assert headers["x-goog-upload-protocol"] == "resumable" and headers["x-goog-upload-command"] == "start"
+    assert start["body"]["file"]["displayName"].startswith("llmrail-")
+    assert "upload_id=" in finish["query"]
+    assert dict(finish["headers"])["x-goog-upload-command"] == "upload, finalize"
+    lines = [json.loads(line) for line in finish["body"].splitlines()]
+    assert [line["key"] for line in lines] == ids
+    assert lines[0]["request"]["contents"][0]["parts"][0]["text"] == "question a"
+    assert int(headers["x-goog-upload-header-content-length"]) == len(finish["body"].encode())
+    # The first batch names the file and answers in a responses file; c's retry goes inline.
+    creates = [r for r in srv.requests if r["path"].endswith(":batchGenerateContent")]
+    assert len(creates) == 2
+    assert creates[0]["body"]["batch"]["inputConfig"]["fileName"].startswith("files/")
+    assert [x["metadata"]["key"] for x in creates[1]["body"]["batch"]["inputConfig"]["requests"]["requests"]] == ["c"]
+    downloads = [r for r in srv.requests if r["path"].startswith("/download/v1beta/files/")]
+    assert len(downloads) == 1 and downloads[0]["query"] == "alt=media"
+    assert job.cost_usd is not None and job.usage.output_tokens > 0
+
+
 async def test_retryable_failures_go_again_and_each_result_says_how_many_attempts(
     srv: MockServer, tmp_path: Path
 ) -> None:
@@ -447,6 +493,62 @@ async def test_a_job_whose_process_was_killed_resumes_with_nothing_submitted_twi
     assert [x["custom_id"] for x in creates[1]["body"]["requests"]] == ["r7"]
 
 
+GEMINI_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    import llmrail
+
+    async def main():
+        client = llmrail.Client("gemini/gemini-2.5-flash", base_url=sys.argv[1], api_key=sys.argv[2])
+        reqs = [{"custom_id": f"r{i}", "messages": f"question {i}", "max_tokens": 20} for i in range(50)]
+        job = await client.submit_batch(reqs, store=sys.argv[3])
+        print(job.id, flush=True)
+        await job.wait(poll_interval=0.05)
+        print("finished", flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_killed_gemini_job_that_went_up_as_a_file_resumes_and_reads_its_responses_file(
+    srv: MockServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fifty requests weigh more than 2,000 bytes (a file); r7's retry alone less (inline).
+    monkeypatch.setenv(INLINE_LIMIT_ENV, "2000")
+    srv.batch_settings(processing=1.5, outcomes={"r7": ["overloaded_error"]})
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", GEMINI_CHILD, srv.url, API_KEY, str(store), stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None
+    job_id = (await child.stdout.readline()).decode().strip()
+    assert job_id.startswith("batchjob_")
+    deadline = time.monotonic() + 10
+    while sum(1 for r in srv.requests if r["method"] == "GET") < 3:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    assert posts(srv, ":batchGenerateContent") == 1 and posts(srv, "/upload/v1beta/files") == 2
+
+    job = await llmrail.BatchJob.resume(job_id, store=store, api_key=API_KEY)
+    assert job.status == "running"
+    await job.wait(poll_interval=0.05, timeout=20)
+    results = job.results()
+    assert len(results) == 50
+    for i, r in enumerate(results):
+        assert isinstance(r, llmrail.ChatResponse), r
+        assert r.text == f"mock reply to: question {i}"
+        assert r.attempts == (2 if i == 7 else 1)
+    # One upload and its batch, then r7's retry inline: nothing sent twice.
+    assert posts(srv, "/upload/v1beta/files") == 2 and posts(srv, ":batchGenerateContent") == 2
+    creates = [r for r in srv.requests if r["path"].endswith(":batchGenerateContent")]
+    assert "fileName" in creates[0]["body"]["batch"]["inputConfig"]
+    assert [x["metadata"]["key"] for x in creates[1]["body"]["batch"]["inputConfig"]["requests"]["requests"]] == ["r7"]
+    assert sum(1 for r in srv.requests if r["path"].startswith("/download/v1beta/")) == 1
+
+
 REAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-batches" / "curator"
 
 
@@ -570,6 +672,48 @@ async def test_a_process_killed_between_the_create_and_saving_its_answer_is_resu
     assert len(job.provider_batch_ids) == 1
     lists = [r for r in srv.requests if r["method"] == "GET" and r["path"].endswith(listing)]
     assert len(lists) == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "create"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic_base_url", "/v1/messages/batches"),
+        ("openai/gpt-4.1", "openai_base_url", "/v1/batches"),
+        ("gemini/gemini-2.5-flash", "url", ":batchGenerateContent"),
+    ],
+)
+async def test_a_job_cancelled_while_its_create_was_unanswered_cancels_the_batch_that_create_made(
+    srv: MockServer, tmp_path: Path, model: str, base: str, create: str
+) -> None:
+    # The child is killed after the provider made the batch and before the store heard of it.
+    srv.batch_settings(processing=30, create_delay=60)
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DIES_IN_CREATE, model, getattr(srv, base), API_KEY, str(store)
+    )
+    deadline = time.monotonic() + 20
+    while posts(srv, create) < 1:
+        assert time.monotonic() < deadline, "the child never sent its create"
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    srv.batch_settings(processing=30)
+
+    (kept,) = llmrail.BatchStore(store).jobs()
+    assert kept["provider_batch_ids"] == []
+    job = await llmrail.BatchJob.resume(kept["id"], store=store, api_key=API_KEY)
+    await job.cancel()
+    # The batch the killed process made is found, kept as the job's, and cancelled at the
+    # provider; nothing new is created.
+    assert len(job.provider_batch_ids) == 1
+    cancels = [r for r in srv.requests if r["method"] == "POST" and r["path"].endswith("cancel")]
+    assert len(cancels) == 1 and job.provider_batch_ids[0] in cancels[0]["path"]
+    await job.wait(poll_interval=0.05, timeout=20)
+    assert job.status == "cancelled"
+    assert all(isinstance(r, llmrail.CancelledError) for r in job.results())
+    assert posts(srv, create) == 1
+    (kept,) = llmrail.BatchStore(store).jobs()
+    assert kept["provider_batch_ids"] == job.provider_batch_ids
 
 
 EXTRACTS = textwrap.dedent(

@@ -203,25 +203,9 @@ pub(super) fn list(ep: &Endpoint, headers: &HeaderMap, after: Option<&str>) -> H
     request(ep, headers, Method::GET, &path, Bytes::new())
 }
 
-#[derive(Deserialize)]
-struct WireList {
-    data: Vec<Box<RawValue>>,
-    #[serde(default)]
-    has_more: bool,
-    #[serde(default)]
-    last_id: Option<String>,
-}
-
 /// A page of the list: its batches, and the cursor of the next page when there is one.
 pub(super) fn parse_list(body: &[u8]) -> Result<Page> {
-    let w: WireList = parse_json(body, "the list of message batches")?;
-    let batches = w
-        .data
-        .iter()
-        .map(|b| parse_batch(b.get().as_bytes()))
-        .collect::<Result<Vec<_>>>()?;
-    let next = w.last_id.filter(|_| w.has_more);
-    Ok(Page { batches, next })
+    Page::parse_data(body, "the list of message batches", parse_batch)
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,14 @@
 //! Gemini batch mode (ai.google.dev/gemini-api/docs/batch-api; shapes from Google's own
 //! OpenAPI export, `specs/gemini/generativelanguage-v1beta.openapi.json`): one
 //! `POST v1beta/models/{model}:batchGenerateContent` carries every request inline (the guide's
-//! limit: a create of up to 20 MB; a larger job is split into several), the answer is a
+//! limit: a create of up to 20 MB; a larger one names an uploaded JSONL file instead, see
+//! `gemini/file.rs`), the answer is a
 //! long-running operation named `batches/{id}`, `GET v1beta/batches/{id}` polls it (its
 //! `metadata` is the batch: `state`, `batchStats`, `createTime`, and once done `output`), and
 //! `POST v1beta/batches/{id}:cancel` stops it (answering `{}`). The inline responses come in
 //! input order; each also carries back the `metadata.key` we sent with its request, which is
-//! what they are joined on (position only where no key came back). The REST API says
+//! what they are joined on (position only where no key came back). A batch made from a file
+//! names a responses file instead (`output.responsesFile`), read by `gemini/file.rs`. The REST API says
 //! `BATCH_STATE_*`; Google's SDKs say `JOB_STATE_*`: both are read. Translation only: the
 //! engine (`job.rs`) sends.
 
@@ -21,6 +23,8 @@ use super::{Counts, Page, Polled, Status};
 use crate::error::{LlmError, Result};
 use crate::providers::{join_url, parse_json, Endpoint};
 use crate::wire::HttpRequest;
+
+pub(super) mod file;
 
 fn request(
     ep: &Endpoint,
@@ -77,6 +81,32 @@ pub(super) fn create(
         &format!("v1beta/models/{model}:batchGenerateContent"),
         body.freeze(),
     ))
+}
+
+/// The create of a batch whose requests are in the uploaded file `file` (`files/{id}`):
+/// `{"batch": {"displayName", "inputConfig": {"fileName"}}}`.
+pub(super) fn create_from_file(
+    ep: &Endpoint,
+    headers: &HeaderMap,
+    name: &str,
+    file: &str,
+) -> HttpRequest {
+    let body = json!({"batch": {"displayName": name, "inputConfig": {"fileName": file}}});
+    let model = ep.model.strip_prefix("models/").unwrap_or(&ep.model);
+    request(
+        ep,
+        headers,
+        Method::POST,
+        &format!("v1beta/models/{model}:batchGenerateContent"),
+        Bytes::from(body.to_string()),
+    )
+}
+
+/// Bytes of the inline create of these items (ids counted unescaped): what is weighed against
+/// the inline limit.
+pub(super) fn inline_len(name: &str, items: &[(&str, &Bytes)]) -> usize {
+    let each: usize = items.iter().map(|(id, b)| id.len() + b.len() + 35).sum();
+    each + name.len() + 64
 }
 
 pub(super) fn get(ep: &Endpoint, headers: &HeaderMap, id: &str) -> HttpRequest {
@@ -136,6 +166,9 @@ struct WireResponse<'a> {
 struct WireOutput<'a> {
     #[serde(default, borrow)]
     inlined_responses: Option<WireInlined<'a>>,
+    /// A batch made from a file: the file of its answers.
+    #[serde(default)]
+    responses_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -243,15 +276,23 @@ pub(super) fn parse_batch(body: &[u8]) -> Result<Polled> {
         .as_ref()
         .and_then(|m| m.create_time.as_deref())
         .and_then(super::anthropic::rfc3339);
+    let (display_name, output) = match meta {
+        Some(m) => (m.display_name, m.output),
+        None => (None, None),
+    };
+    let output_file = output
+        .or_else(|| w.response.and_then(|r| r.output))
+        .and_then(|o| o.responses_file)
+        .filter(|f| !f.is_empty());
     Ok(Polled {
         id,
         status,
         counts,
         created_at,
         expires_at: created_at.map(|t| t + LIFETIME),
-        output_file: None,
+        output_file,
         error_file: None,
-        tag: meta.and_then(|m| m.display_name),
+        tag: display_name,
     })
 }
 
@@ -317,28 +358,38 @@ pub(super) fn parse_results(body: &Bytes, ids: &[String]) -> Result<Vec<(String,
                 ids.len()
             )));
         };
-        let outcome = match (item.response, item.error) {
-            (Some(r), _) => Outcome::Succeeded {
-                body: body.slice_ref(r.get().as_bytes()),
-                request_id: None,
-            },
-            (None, Some(error)) => {
-                let status = http_status(error.get("code").and_then(Value::as_u64));
-                // The envelope a real-time call's error body has, which `parse_error` reads.
-                let mut error = error;
-                if let Some(e) = error.as_object_mut() {
-                    e.insert("code".into(), json!(status));
-                }
-                Outcome::Errored {
-                    status,
-                    body: Bytes::from(json!({ "error": error }).to_string()),
-                }
-            }
-            (None, None) => continue,
-        };
-        out.push((key, outcome));
+        if let Some(outcome) = outcome(body, item.response, item.error) {
+            out.push((key, outcome));
+        }
     }
     Ok(out)
+}
+
+/// An item's answer (kept as a slice of `body`) or its error as its outcome; `None` with
+/// neither (the engine decides what became of it from the batch's state).
+fn outcome(body: &Bytes, response: Option<&RawValue>, error: Option<Value>) -> Option<Outcome> {
+    match (response, error) {
+        (Some(r), _) => Some(Outcome::Succeeded {
+            body: body.slice_ref(r.get().as_bytes()),
+            request_id: None,
+        }),
+        (None, Some(error)) => Some(error_outcome(error)),
+        (None, None) => None,
+    }
+}
+
+/// A failed item's `google.rpc.Status` as the outcome a real-time call's error would be.
+fn error_outcome(error: Value) -> Outcome {
+    let status = http_status(error.get("code").and_then(Value::as_u64));
+    // The envelope a real-time call's error body has, which `parse_error` reads.
+    let mut error = error;
+    if let Some(e) = error.as_object_mut() {
+        e.insert("code".into(), json!(status));
+    }
+    Outcome::Errored {
+        status,
+        body: Bytes::from(json!({ "error": error }).to_string()),
+    }
 }
 
 /// The HTTP status a google.rpc.Code stands for (cloud.google.com/apis/design/errors, "Error

@@ -444,10 +444,19 @@ impl BatchJob {
             }
             Api::Gemini => {
                 let name = recover::tag(api, token);
-                let body = target
-                    .send_raw(gemini::create(ep, &headers, &name, &items)?)
-                    .await?;
-                gemini::parse_batch(&body)
+                let req = if gemini::inline_len(&name, &items) <= gemini::file::inline_limit() {
+                    gemini::create(ep, &headers, &name, &items)?
+                } else {
+                    // Too big to go inline: the requests go up as a file the batch names.
+                    let file = gemini::file::input_file(&items)?;
+                    let start = gemini::file::upload_start(ep, &headers, &name, file.len())?;
+                    let (answer, _) = target.send_raw_with_headers(start).await?;
+                    let url = gemini::file::upload_url(&answer)?;
+                    let up = gemini::file::upload(ep, &headers, &url, file)?;
+                    let uploaded = gemini::file::parse_uploaded(&target.send_raw(up).await?)?;
+                    gemini::create_from_file(ep, &headers, &name, &uploaded)
+                };
+                gemini::parse_batch(&target.send_raw(req).await?)
             }
         }
     }
@@ -539,7 +548,8 @@ impl BatchJob {
                 }
             }
             Api::Gemini => {
-                // The answers are in the ended operation itself, in input order.
+                // The answers are in the ended operation itself, or in its responses file; in
+                // input order either way.
                 let ids: Vec<String> = {
                     let state = self.lock();
                     state
@@ -555,10 +565,17 @@ impl BatchJob {
                         })
                         .unwrap_or_default()
                 };
-                let body = target
-                    .send_raw(gemini::get(ep, headers, &polled.id))
-                    .await?;
-                lines.extend(gemini::parse_results(&body, &ids)?);
+                if let Some(file) = &polled.output_file {
+                    let body = target
+                        .send_raw(gemini::file::download(ep, headers, file))
+                        .await?;
+                    lines.extend(gemini::file::parse_results(&body, &ids)?);
+                } else {
+                    let body = target
+                        .send_raw(gemini::get(ep, headers, &polled.id))
+                        .await?;
+                    lines.extend(gemini::parse_results(&body, &ids)?);
+                }
             }
         }
         let missing = match polled.status {
@@ -642,9 +659,16 @@ impl BatchJob {
 
     /// Ask the provider to stop: unsubmitted items end cancelled at once, running provider
     /// batches are cancelled (what they finished still comes back). `wait` then collects.
+    /// A create whose answer was never saved is looked up first, so the batch it made is
+    /// cancelled too rather than left running (and billed) with no job to collect it; a
+    /// failed look-up fails the cancel, which changes nothing and can be asked again.
     pub async fn cancel(&self) -> Result<()> {
         let _step = self.stepping.clone().lock_owned().await;
-        let (api, live) = {
+        let api = self.lock().meta.api;
+        if let Some(api) = api {
+            self.recover(api).await?;
+        }
+        let live = {
             let mut state = self.lock();
             state.meta.cancel_requested = true;
             for i in 0..state.items.len() {
@@ -660,15 +684,14 @@ impl BatchJob {
             if let Some(store) = &self.store {
                 store.save(&mut state)?;
             }
-            let live: Vec<(usize, String)> = state
+            state
                 .meta
                 .remotes
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| !r.collected && !r.status.is_terminal())
                 .map(|(n, r)| (n, r.id.clone()))
-                .collect();
-            (state.meta.api, live)
+                .collect::<Vec<_>>()
         };
         let Some(api) = api else { return Ok(()) };
         let headers = self.headers()?;

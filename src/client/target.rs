@@ -516,7 +516,15 @@ impl Target {
     /// target's calls are: with the client's settings, through the transport (so a cassette
     /// records and replays a whole batch lifecycle), once (the job's next poll is its retry).
     /// The body of a success, or the provider's typed error scrubbed of the key.
-    pub(crate) async fn send_raw(&self, mut http: HttpRequest) -> Result<bytes::Bytes> {
+    pub(crate) async fn send_raw(&self, http: HttpRequest) -> Result<bytes::Bytes> {
+        Ok(self.send_raw_with_headers(http).await?.1)
+    }
+
+    /// [`Self::send_raw`], with the answer's headers (a Gemini upload's URL comes in one).
+    pub(crate) async fn send_raw_with_headers(
+        &self,
+        mut http: HttpRequest,
+    ) -> Result<(http::HeaderMap, bytes::Bytes)> {
         http.settings = self.settings;
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
         let (status, headers) = (resp.status, resp.headers.clone());
@@ -527,7 +535,7 @@ impl Target {
         if status >= 400 {
             return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
         }
-        Ok(body)
+        Ok((headers, body))
     }
 
     /// The provider this target speaks to.

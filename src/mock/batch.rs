@@ -2,7 +2,8 @@
 //! `/{id}`, `/{id}/results`, `/{id}/cancel`) and OpenAI's files and batches (`/v1/files`,
 //! `/v1/files/{id}`, `/v1/files/{id}/content`, `/v1/batches`, `/{id}`, `/{id}/cancel`) and
 //! Gemini batch mode (`/v1beta/models/{model}:batchGenerateContent`, `/v1beta/batches/{id}`,
-//! `/v1beta/batches/{id}:cancel`, shapes from Google's OpenAPI export), with
+//! `/v1beta/batches/{id}:cancel`, and for a batch over a file the Files API's resumable upload
+//! and download, shapes from Google's OpenAPI export), with
 //! the shapes the real services answer (copied from recorded traffic: the curator cassettes
 //! in `tests/data/real-batches/curator/`). A `GET` of each collection lists its batches newest
 //! first, paged as each API pages (the list shapes are the specs': Anthropic's curated
@@ -43,6 +44,8 @@ pub(crate) struct Served {
     pub body: Bytes,
     /// How long the server holds the answer back (a create under `create_delay`).
     pub delay: Duration,
+    /// Headers beyond the content type and request id (a Gemini upload's URL).
+    pub headers: HeaderMap,
 }
 
 impl Served {
@@ -57,6 +60,7 @@ impl Served {
             content_type,
             body,
             delay: Duration::ZERO,
+            headers: HeaderMap::new(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Served {
             content_type: "application/json",
             body: Bytes::from(body.to_string()),
             delay: Duration::ZERO,
+            headers: HeaderMap::new(),
         }
     }
 }
@@ -120,8 +125,9 @@ pub(crate) struct MockBatch {
     items: Vec<Item>,
     /// When a cancel arrived, and whether a poll has shown the cancelling state since.
     cancelled: Option<bool>,
-    /// OpenAI: the batch's files, once written.
+    /// OpenAI: the batch's output and error files, once written; Gemini: its responses file.
     files: Option<(Option<String>, Option<String>)>,
+    /// The file its requests came in (empty for Gemini's inline requests).
     input_file: String,
     /// Its place in creation order (lists show newest first).
     seq: u64,
@@ -142,6 +148,9 @@ pub(crate) struct Batches {
     settings: BatchSettings,
     batches: HashMap<String, MockBatch>,
     files: HashMap<String, Bytes>,
+    /// Gemini's resumable uploads started and not yet finalized: upload id -> (display name,
+    /// declared length).
+    uploads: HashMap<String, (String, usize)>,
     created: u64,
 }
 
@@ -161,7 +170,9 @@ pub(crate) fn respond(
     body: &[u8],
 ) -> Option<Served> {
     let path = path.trim_end_matches('/');
-    let gemini = path.ends_with(":batchGenerateContent") || path.contains("/v1beta/batches");
+    let gemini = path.ends_with(":batchGenerateContent")
+        || path.contains("/v1beta/batches")
+        || path.contains("/v1beta/files");
     if shared.lock().batches.settings.absent {
         let wire = if gemini {
             Wire::Gemini
@@ -235,7 +246,7 @@ fn json(value: &Value) -> Served {
 fn show(b: &mut MockBatch, files: &mut HashMap<String, Bytes>) -> Served {
     match b.wire {
         Wire::Anthropic => json(&anthropic::batch(b)),
-        Wire::Gemini => json(&gemini::operation(b)),
+        Wire::Gemini => json(&gemini::operation(b, files)),
         _ => json(&openai::batch(b, files)),
     }
 }
@@ -268,7 +279,10 @@ fn create(shared: &Shared, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Answ
     };
     let (items, input_file) = match wire {
         Wire::Anthropic => (anthropic::requests(&request)?, String::new()),
-        Wire::Gemini => (gemini::requests(&request)?, String::new()),
+        Wire::Gemini => (
+            gemini::requests(&request, &shared.lock().batches.files)?,
+            gemini::input_file(&request).unwrap_or_default().to_string(),
+        ),
         _ => {
             let file = request
                 .get("input_file_id")
@@ -408,7 +422,7 @@ fn list(shared: &Shared, wire: Wire, query: Option<&str>) -> Served {
             let b = all.batches.get_mut(id)?;
             Some(match b.wire {
                 Wire::Anthropic => anthropic::batch(b),
-                Wire::Gemini => gemini::operation(b),
+                Wire::Gemini => gemini::operation(b, &mut all.files),
                 _ => openai::batch(b, &mut all.files),
             })
         })

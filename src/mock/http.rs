@@ -91,6 +91,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             tokio::time::sleep(served.delay).await;
         }
         let mut prepared = Prepared::typed(served.wire, served.content_type, served.body);
+        prepared.headers.extend(served.headers);
         prepared.status =
             StatusCode::from_u16(served.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return Ok(prepared.into_response(guard));
