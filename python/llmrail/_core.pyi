@@ -684,7 +684,7 @@ class BatchJob:
     @property
     def cost_usd(self) -> float | None:
         """USD over the items that succeeded, at the provider's batch price (half, for
-        Anthropic and OpenAI); None when the model has no price."""
+        Anthropic, OpenAI and Gemini); None when the model has no price."""
     async def wait(
         self,
         *,
@@ -911,7 +911,7 @@ class Client:
     ) -> BatchJob:
         """Submit the requests as one job; await it for the ``BatchJob``.
 
-        Anthropic and OpenAI models go through the provider's batch API (split into several
+        Anthropic, OpenAI and Gemini models go through the provider's batch API (split into several
         provider batches past its limits); other providers run the requests as concurrent calls
         (``concurrency`` at once, 32 by default) in ``wait()``. The job's state is kept in
         ``store`` (a SQLite file; by default under the user cache directory) so that
