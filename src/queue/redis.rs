@@ -23,7 +23,7 @@ use super::item::{
     Watermarks,
 };
 
-use super::store::Store;
+use super::store::{Settled, Store};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::resilience::redis::ProcessConnection;
 
@@ -188,7 +188,7 @@ impl Store for RedisStore {
         max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>> {
+    ) -> BoxFuture<'_, Result<Settled>> {
         let token = format!("{:016x}", rand::random::<u64>());
         let mut args = Vec::with_capacity(6 + ended.len() * 5 + blocked.len());
         args.extend([

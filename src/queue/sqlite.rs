@@ -22,7 +22,7 @@ use super::item::{
     Watermarks,
 };
 use super::record::StoredError;
-use super::store::Store;
+use super::store::{Settled, Store};
 use crate::error::{ErrorKind, LlmError, Result};
 
 const SCHEMA: &str = "
@@ -522,7 +522,7 @@ impl Store for SqliteStore {
         max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>> {
+    ) -> BoxFuture<'_, Result<Settled>> {
         self.step(move |c| {
             // One transaction, so one commit (one fsync with synchronous=FULL) for every item
             // that ended since the last step and the items that replace them.

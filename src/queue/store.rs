@@ -19,6 +19,10 @@ fn ended(id: String, token: String, end: End) -> Vec<Ended> {
     vec![Ended { id, token, end }]
 }
 
+/// What `Store::settle_and_claim` gives back: per ended item, its state after (`None`:
+/// ignored), and the items taken.
+pub type Settled = (Vec<Option<State>>, Vec<Claimed>);
+
 /// `now` arguments are milliseconds since the Unix epoch (the caller's clock: one place reads
 /// it, so tests can move it).
 pub trait Store: Send + Sync {
@@ -52,7 +56,7 @@ pub trait Store: Send + Sync {
         max: usize,
         lease_ms: u64,
         now: u64,
-    ) -> BoxFuture<'_, Result<(Vec<Option<State>>, Vec<Claimed>)>>;
+    ) -> BoxFuture<'_, Result<Settled>>;
 
     /// `settle_and_claim` taking only (the tests' one-step forms follow).
     #[cfg(test)]
