@@ -244,19 +244,13 @@ impl Target {
         parse: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<(T, u16)> {
         let started = Instant::now();
-        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
-        *quota = providers::quota::quota(&resp.headers);
-        *sent_status = Some(resp.status);
-        let request_id = self.provider.request_id(&resp.headers);
-        let status = resp.status;
-        let headers = resp.headers.clone();
-        let body = resp
-            .bytes(self.settings.max_response_bytes)
-            .await
-            .map_err(|e| self.annotate(e))?;
-        if status >= 400 {
-            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
-        }
+        let (status, headers, body) = self
+            .receive(http, |status, headers| {
+                *quota = providers::quota::quota(headers);
+                *sent_status = Some(status);
+            })
+            .await?;
+        let request_id = self.provider.request_id(&headers);
         let mut r = parse(&body).map_err(|e| {
             let mut e = self.annotate(e);
             if e.request_id.is_none() {
@@ -485,8 +479,6 @@ impl Target {
         }
     }
 
-    /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
-    /// error.
     /// One `check()`: the provider's cheap authenticated request (listing the models), sent
     /// once, no retries (a start-up check wants the first answer). Its latency, or the typed
     /// error a call would get (401: authentication).
@@ -497,18 +489,9 @@ impl Target {
                 self.provider.name()
             ))
         })??;
-        http.settings = self.settings;
         self.sign(&mut http)?;
         let started = Instant::now();
-        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
-        let (status, headers) = (resp.status, resp.headers.clone());
-        let body = resp
-            .bytes(self.settings.max_response_bytes)
-            .await
-            .map_err(|e| self.annotate(e))?;
-        if status >= 400 {
-            return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
-        }
+        self.send_raw_with_headers(http).await?;
         Ok(started.elapsed())
     }
 
@@ -526,8 +509,22 @@ impl Target {
         mut http: HttpRequest,
     ) -> Result<(http::HeaderMap, bytes::Bytes)> {
         http.settings = self.settings;
+        let (_, headers, body) = self.receive(http, |_, _| {}).await?;
+        Ok((headers, body))
+    }
+
+    /// Send `http` and read its whole answer (up to the settings' size cap): the status, the
+    /// headers and the body of a success. `heard` sees the status and headers first, whatever
+    /// they are (a refusal's quota counts too); an error status becomes the provider's typed
+    /// error. Every error is annotated (who was called, the key scrubbed).
+    async fn receive(
+        &self,
+        http: HttpRequest,
+        heard: impl FnOnce(u16, &http::HeaderMap),
+    ) -> Result<(u16, http::HeaderMap, bytes::Bytes)> {
         let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
         let (status, headers) = (resp.status, resp.headers.clone());
+        heard(status, &headers);
         let body = resp
             .bytes(self.settings.max_response_bytes)
             .await
@@ -535,7 +532,7 @@ impl Target {
         if status >= 400 {
             return Err(self.annotate(self.provider.parse_error(status, &headers, &body)));
         }
-        Ok((headers, body))
+        Ok((status, headers, body))
     }
 
     /// The provider this target speaks to.
@@ -559,6 +556,8 @@ impl Target {
         Ok((http.body, http.headers))
     }
 
+    /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the
+    /// error.
     pub(super) fn annotate(&self, e: LlmError) -> LlmError {
         let mut e = e.at(self.provider.name(), &self.endpoint.model);
         if let Some(key) = &self.endpoint.api_key {
