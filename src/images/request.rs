@@ -30,6 +30,26 @@ pub struct ImageRequest {
     pub user: Option<String>,
 }
 
+impl ImageRequest {
+    /// Every text option that was set, by its keyword (which is also the OpenAI wire's name),
+    /// in one order: the one list for the places that walk them (a request body, the hooks).
+    pub fn texts(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        [
+            ("size", &self.size),
+            ("quality", &self.quality),
+            ("background", &self.background),
+            ("output_format", &self.output_format),
+            ("style", &self.style),
+            ("response_format", &self.response_format),
+            ("moderation", &self.moderation),
+            ("aspect_ratio", &self.aspect_ratio),
+            ("user", &self.user),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| (name, v)))
+    }
+}
+
 /// One generated image: base64 bytes, or a URL (dall-e with `response_format="url"`; such a URL
 /// expires 60 minutes after the image was made).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -20,20 +20,9 @@ pub(crate) fn build(ep: &Endpoint, req: &ImageRequest, headers: HeaderMap) -> Re
     if let Some(n) = req.n {
         body.insert("n".into(), json!(n));
     }
-    let texts = [
-        ("size", &req.size),
-        ("quality", &req.quality),
-        ("background", &req.background),
-        ("output_format", &req.output_format),
-        ("style", &req.style),
-        ("response_format", &req.response_format),
-        ("moderation", &req.moderation),
-        ("user", &req.user),
-    ];
-    for (name, value) in texts {
-        if let Some(v) = value {
-            body.insert(name.into(), Value::String(v.clone()));
-        }
+    // `aspect_ratio` is Gemini's; the rules refuse it for OpenAI models before this.
+    for (name, v) in req.texts().filter(|(name, _)| *name != "aspect_ratio") {
+        body.insert(name.into(), Value::String(v.clone()));
     }
     if let Some(c) = req.output_compression {
         body.insert("output_compression".into(), json!(c));

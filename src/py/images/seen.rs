@@ -41,21 +41,8 @@ impl Seen {
                 options.set_item(name, v)?;
             }
         }
-        let named = [
-            ("size", &req.size),
-            ("quality", &req.quality),
-            ("background", &req.background),
-            ("output_format", &req.output_format),
-            ("style", &req.style),
-            ("response_format", &req.response_format),
-            ("moderation", &req.moderation),
-            ("aspect_ratio", &req.aspect_ratio),
-            ("user", &req.user),
-        ];
-        for (name, value) in named {
-            if let Some(v) = value {
-                options.set_item(name, v)?;
-            }
+        for (name, v) in req.texts() {
+            options.set_item(name, v)?;
         }
         CallHooks::begin(py, hooks, options).map(Some)
     }
