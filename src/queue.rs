@@ -28,12 +28,14 @@ mod sqlite;
 mod store;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod webhook;
 mod worker;
 
 pub use divert::{outage, Answer, Diverted, Processing};
 pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
+pub use trace::{ItemCall, ItemSink, ItemSpan};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -171,6 +173,9 @@ struct Inner {
     /// Whether a deliverer runs in this process, and how often one was asked for (`delivery.rs`).
     delivering: std::sync::atomic::AtomicBool,
     kicks: std::sync::atomic::AtomicU64,
+    /// Where this process's workers hand each processed item's trace (`trace.rs`); unset,
+    /// a worker records nothing (one check per item).
+    spans: std::sync::OnceLock<ItemSink>,
 }
 
 /// A state change this process made to an item.
@@ -207,6 +212,9 @@ pub struct Submission {
     pub callback_url: Option<String>,
     /// Run as a structured extraction; `None`: a chat call.
     pub extract: Option<ExtractJob>,
+    /// The submitter's W3C `traceparent`, stored with the request so that the item's
+    /// processing continues its trace (`trace.rs`).
+    pub traceparent: Option<String>,
 }
 
 /// Milliseconds since the Unix epoch: the one clock of the queue (stores shared between
@@ -257,6 +265,7 @@ impl Queue {
                 deliver_now: tokio::sync::Notify::new(),
                 delivering: std::sync::atomic::AtomicBool::new(false),
                 kicks: std::sync::atomic::AtomicU64::new(0),
+                spans: std::sync::OnceLock::new(),
             }),
         };
         // Its depth by state is shown at each scrape while the queue is open.
@@ -282,6 +291,12 @@ impl Queue {
                 at_ms: now_ms(),
             });
         }
+    }
+
+    /// Hand each item this process's workers process to `sink` once its outcome is stored
+    /// (the first sink set stays).
+    pub fn trace_items(&self, sink: ItemSink) {
+        let _ = self.inner.spans.set(sink);
     }
 
     pub fn config(&self) -> &QueueConfig {
@@ -315,6 +330,9 @@ impl Queue {
                         "extract".into(),
                         serde_json::to_value(job).unwrap_or_default(),
                     );
+                }
+                if let (Some(tp), Value::Object(o)) = (sub.traceparent, &mut v) {
+                    o.insert(trace::TRACEPARENT.into(), Value::String(tp));
                 }
                 v
             },

@@ -1,16 +1,20 @@
 """OpenTelemetry spans of work that outlives one call: the steps of a batch job (submit, wait,
-results), and the rounds of an extraction through batch jobs (`extract_batch`). Loaded by the
+results), the rounds of an extraction through batch jobs (`extract_batch`), and queue items
+(their submission, and their processing by a worker, in the submitter's trace). Loaded by the
 Rust core only when OpenTelemetry is imported and a provider is configured (see
 `src/py/otel/batch.rs`), like `llmrail._otel`.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from . import _otel
 from ._otel import _get, _provider
 
 # A job as the core hands it over: ((id, status, mode, (pending, succeeded, errored, cancelled,
@@ -154,3 +158,97 @@ class BatchStep:
 def _failed(span: Span, kind: str) -> None:
     span.set_attribute("error.type", kind)
     span.set_status(Status(StatusCode.ERROR, kind))
+
+
+# W3C Trace Context alone, whatever propagator the process configured globally: the item's
+# processing may run in a process configured otherwise.
+_W3C = TraceContextTextMapPropagator()
+
+
+class QueueSubmit:
+    """A queue submission: `queue submit {model}`, a PRODUCER span (the conventions' kind for
+    handing a message to a queue); its context is stored with the item as `traceparent`, so the
+    item's processing, wherever it runs, continues this trace.
+
+    The messaging conventions would name it `send {destination}`; the destination is the queue's
+    URL, the same for every item (and a Redis URL may hold a password), so the model names it
+    instead, as the call spans do, and `messaging.operation.type` says what it is."""
+
+    __slots__ = ("_span", "traceparent")
+
+    def __init__(self, model: str) -> None:
+        attrs = {"messaging.operation.type": "send", "gen_ai.request.model": model}
+        self._span = _get().tracer.start_span(f"queue submit {model}", kind=SpanKind.PRODUCER, attributes=attrs)
+        carrier: dict[str, str] = {}
+        _W3C.inject(carrier, context=trace.set_span_in_context(self._span, context.Context()))
+        self.traceparent: str | None = carrier.get("traceparent")
+
+    def end(self, qid: str | None, error: BaseException | None) -> None:
+        if qid is not None:
+            self._span.set_attributes({"llmrail.queue.id": qid, "messaging.message.id": qid})
+        if error is not None:
+            _failed(self._span, type(error).__name__)
+        self._span.end()
+
+    def abandon(self) -> None:
+        self._span.set_attribute("error.type", "cancelled")
+        self._span.end()
+
+
+# One processed queue item as the core hands it over (see `row` in src/py/otel/queue.rs): the
+# submitter's traceparent or None, id, target, attempt, start (ns since the epoch), duration (s),
+# outcome, error kind or None, and the call: (operation, provider, model, server address, server
+# port, start ns, duration s, error kind or None, attempts) or None.
+ItemCall = tuple[str, str, str, str, int | None, int, float, str | None, list[_otel.Attempt]]
+Item = tuple[str | None, str, str, int, int, float, str, str | None, ItemCall | None]
+
+
+def queue_items(items: list[Item]) -> None:
+    """Make the spans of processed queue items: `queue process {model}` (CONSUMER) under the
+    submitter's span, the call's span and its requests under it."""
+    tracer = _get().tracer
+    for traceparent, qid, target, attempt, start_ns, duration, outcome, error, call in items:
+        parent = _W3C.extract({"traceparent": traceparent}, context.Context()) if traceparent else context.Context()
+        attrs: dict[str, Any] = {
+            "messaging.operation.type": "process",
+            "messaging.message.id": qid,
+            "gen_ai.request.model": target,
+            "llmrail.queue.id": qid,
+            "llmrail.queue.attempt": attempt,
+            "llmrail.queue.outcome": outcome,
+        }
+        span = tracer.start_span(
+            f"queue process {target}", context=parent, kind=SpanKind.CONSUMER, attributes=attrs, start_time=start_ns
+        )
+        if error is not None:
+            _failed(span, error)
+        if call is not None:
+            _item_call(tracer, span, call)
+        span.end(end_time=start_ns + int(duration * 1e9))
+
+
+def _item_call(tracer: trace.Tracer, under: Span, call: ItemCall) -> None:
+    operation, provider, model, address, port, start_ns, duration, error, attempts = call
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": _provider(provider),
+        "gen_ai.request.model": model,
+    }
+    if address:
+        attrs["server.address"] = address
+    if port is not None:
+        attrs["server.port"] = port
+    span = tracer.start_span(
+        f"{operation} {model}",
+        context=trace.set_span_in_context(under, context.Context()),
+        kind=SpanKind.CLIENT,
+        attributes=attrs,
+        start_time=start_ns,
+    )
+    if error is not None:
+        _failed(span, error)
+    # The library's attempt spans, as a traced `chat` makes them (`_otel.Call._attempt_spans`
+    # reads only these three fields), as the gateway's spans do.
+    made = SimpleNamespace(_ins=_get(), _operation="chat", _span=span)
+    _otel.Call._attempt_spans(made, attempts)  # type: ignore[arg-type]
+    span.end(end_time=start_ns + int(duration * 1e9))

@@ -14,6 +14,7 @@
 pub(super) mod batch;
 pub(super) mod extract;
 pub(super) mod images;
+pub(super) mod queue;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;

@@ -17,6 +17,7 @@ use super::convert::RequestArgs;
 use super::errors::{config, to_py};
 use super::json::to_value;
 use super::options::{ChatOptions, ExtractOptions};
+use super::otel::queue::{trace_items, SubmitSpan};
 use super::queued::PyQueue;
 use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
@@ -190,6 +191,7 @@ impl PyQueue {
             priority: priority.get("priority")?,
             callback_url: opt(callback_url, "callback_url")?,
             extract,
+            traceparent: None,
         };
         Ok((args, sub))
     }
@@ -260,7 +262,7 @@ impl PyQueue {
         idempotency_key: Option<Arg<String>>,
         priority: Arg<i64>,
     ) -> PyResult<Coroutine> {
-        let (args, sub) = self.submission(
+        let (args, mut sub) = self.submission(
             request,
             target,
             response_model,
@@ -273,9 +275,11 @@ impl PyQueue {
         coroutine::call(
             move |py| {
                 let req = args.into_request(py)?;
-                Ok(async move { queue.submit(&req, sub).await })
+                let span = SubmitSpan::start(py, &sub.target);
+                sub.traceparent = span.traceparent(py);
+                Ok(async move { Ok::<_, LlmError>((queue.submit(&req, sub).await, span)) })
             },
-            |py, id| id.into_py_any(py),
+            |py, (id, span)| span.finish(py, id)?.into_py_any(py),
         )
     }
 
@@ -296,7 +300,7 @@ impl PyQueue {
         idempotency_key: Option<Arg<String>>,
         priority: Arg<i64>,
     ) -> PyResult<String> {
-        let (args, sub) = self.submission(
+        let (args, mut sub) = self.submission(
             request,
             target,
             response_model,
@@ -306,7 +310,12 @@ impl PyQueue {
             priority,
         )?;
         let req = args.into_request(py)?;
-        bridge::block(py, self.inner.submit(&req, sub))
+        let span = SubmitSpan::start(py, &sub.target);
+        sub.traceparent = span.traceparent(py);
+        let out = bridge::block(py, async {
+            Ok::<_, LlmError>(self.inner.submit(&req, sub).await)
+        })?;
+        span.finish(py, out)
     }
 
     /// The item's state, attempts, times and errors; await it.
@@ -367,10 +376,12 @@ impl PyQueue {
     )]
     fn work(
         &self,
+        py: Python<'_>,
         concurrency: Arg<u32>,
         clients: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Coroutine> {
         use_clients(&self.inner, clients)?;
+        trace_items(py, &self.inner);
         let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
         let queue = self.inner.clone();
         coroutine::call(
@@ -386,10 +397,12 @@ impl PyQueue {
     )]
     fn worker(
         &self,
+        py: Python<'_>,
         concurrency: Arg<u32>,
         clients: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyQueueWorker> {
         use_clients(&self.inner, clients)?;
+        trace_items(py, &self.inner);
         let n = usize::try_from(concurrency.get("concurrency")?).unwrap_or(usize::MAX);
         if n == 0 {
             return Err(config("a queue worker's concurrency must be at least 1"));

@@ -848,3 +848,51 @@ fn answers_handed_to_readers_are_taken_once_bounded_and_forgotten_by_purge() {
     kept.clear();
     assert!(kept.by_id.is_empty() && kept.order.is_empty());
 }
+
+#[tokio::test]
+async fn a_traced_workers_item_reaches_the_sink_with_its_traceparent_call_and_outcome() {
+    let srv = crate::mock::MockServer::start().unwrap();
+    srv.push_json(json!({"text": "Paris."})).unwrap();
+    let client = Client::new(crate::client::ClientConfig {
+        model: "openai/gpt-4.1-mini".into(),
+        base_url: Some(format!("{}/v1", srv.url())),
+        api_key: Some("sk-test".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let q = Queue::open("memory://", QueueConfig::default()).unwrap();
+    let seen: Arc<Mutex<Vec<ItemSpan>>> = Arc::default();
+    let kept = seen.clone();
+    q.trace_items(Arc::new(move |span| kept.lock().unwrap().push(span)));
+    q.use_client("openai/gpt-4.1-mini", client);
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let req = ChatRequest {
+        messages: vec![crate::model::Message::user("Capital of France?")],
+        ..ChatRequest::default()
+    };
+    let sub = Submission {
+        target: "openai/gpt-4.1-mini".into(),
+        traceparent: Some(parent.into()),
+        ..Submission::default()
+    };
+    let id = q.submit(&req, sub).await.unwrap();
+    let _workers = q.spawn_workers(1).unwrap();
+    q.result(&id, Some(Duration::from_secs(10))).await.unwrap();
+    // The span is handed over once the outcome is stored, just after the answer is.
+    for _ in 0..200 {
+        if !seen.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = seen.lock().unwrap().clone();
+    let [span] = spans.as_slice() else {
+        panic!("one item span, not {spans:?}")
+    };
+    assert_eq!(span.traceparent.as_deref(), Some(parent));
+    assert_eq!((span.id.as_str(), span.attempt), (id.as_str(), 1));
+    assert_eq!((span.outcome, span.error), ("completed", None));
+    let call = span.call.as_ref().unwrap();
+    assert_eq!((call.operation, call.attempts.len()), ("chat", 1));
+    assert_eq!(call.attempts[0].status, Some(200));
+}

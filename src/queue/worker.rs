@@ -7,12 +7,15 @@
 //! QUEUED with their attempts intact; the first claim after the cooldown is the breaker's probe.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
 
 use tokio::task::JoinSet;
 
 use super::item::{Claimed, End, Ended, State};
 use super::record::{decode_request, extract_job, ExtractJob, StoredError, StoredResponse};
+use super::trace::{ItemCall, ItemSpan, TRACEPARENT};
 use super::{delivery, millis, now_ms, Handed, Queue, POLL};
 use crate::client::{Client, ClientConfig};
 use crate::error::{ErrorKind, LlmError, Result};
@@ -177,7 +180,20 @@ impl Queue {
             attempts,
             has_callback,
             answer,
+            span,
         } = outcome;
+        if let (Some(mut span), Some(sink)) = (span, self.inner.spans.get()) {
+            span.outcome = match (&ended.end, state) {
+                (_, None) => "superseded",
+                (End::Release, _) => "released",
+                (_, Some(State::Expired)) => "expired",
+                (End::Complete(_), Some(State::Completed)) => "completed",
+                (End::Fail { .. }, Some(State::Failed)) => "failed",
+                (End::Fail { .. }, Some(State::Queued)) => "retried",
+                _ => "superseded",
+            };
+            sink(*span);
+        }
         let id = ended.id;
         match (ended.end, state) {
             (End::Complete(_), Some(State::Completed)) => {
@@ -250,18 +266,14 @@ impl Queue {
         let (has_callback, attempts) = (item.callback_url.is_some(), item.attempts);
         let target = item.target.clone();
         self.emit(&id, State::Processing, &target, attempts);
-        let call = async {
-            let client = self.client_for(&item.target)?;
-            let job = extract_job(&item.request)?;
-            let req = decode_request(item.request)?;
-            match job {
-                None => {
-                    let (r, _) = client.chat_with(req, CallOptions::default()).await?;
-                    Ok(Handed::Chat(r))
-                }
-                Some(job) => extracted(&client, req, job).await.map(Handed::Stored),
-            }
-        };
+        // Traced only when this process installed a span sink: one check otherwise.
+        let traced = self.inner.spans.get().is_some();
+        let traceparent = traced
+            .then(|| item.request.get(TRACEPARENT).and_then(Value::as_str))
+            .flatten()
+            .map(str::to_owned);
+        let begun = traced.then(|| (SystemTime::now(), Instant::now()));
+        let call = self.call(&item.target, item.request, traced);
         let lease = self.inner.cfg.lease;
         let heartbeat = async {
             loop {
@@ -276,10 +288,23 @@ impl Queue {
                 }
             }
         };
-        let outcome = tokio::select! {
+        let (outcome, call) = tokio::select! {
             out = call => out,
             () = heartbeat => return None,
         };
+        let span = begun.map(|(started, t0)| {
+            Box::new(ItemSpan {
+                traceparent,
+                id: id.clone(),
+                target: target.clone(),
+                attempt: attempts,
+                started,
+                duration: t0.elapsed(),
+                outcome: "",
+                error: outcome.as_ref().err().map(|e| e.kind.name()),
+                call,
+            })
+        });
         let (end, answer) = match outcome {
             Ok(answer) => {
                 // Written straight to JSON text, as the store keeps it.
@@ -307,7 +332,52 @@ impl Queue {
             attempts,
             has_callback,
             answer,
+            span,
         })
+    }
+
+    /// The item's call through its target's client; with `traced`, what it did for the
+    /// item's trace (a chat call's requests are kept then).
+    async fn call(
+        &self,
+        target: &str,
+        request: Value,
+        traced: bool,
+    ) -> (Result<Handed>, Option<ItemCall>) {
+        let prepared = || -> Result<_> {
+            let client = self.client_for(target)?;
+            let job = extract_job(&request)?;
+            Ok((client, job, decode_request(request)?))
+        };
+        let (client, job, req) = match prepared() {
+            Ok(p) => p,
+            Err(e) => return (Err(e), None),
+        };
+        let begun = (SystemTime::now(), Instant::now());
+        let (out, operation, attempts) = match job {
+            None => {
+                let opts = CallOptions {
+                    record: traced,
+                    ..CallOptions::default()
+                };
+                let (out, report) = client.chat_reported(req, opts).await;
+                let log = report.log.unwrap_or_default();
+                (out.map(Handed::Chat), "chat", log)
+            }
+            Some(job) => {
+                let out = extracted(&client, req, job).await.map(Handed::Stored);
+                (out, "extract", Vec::new())
+            }
+        };
+        let call = traced.then(|| ItemCall {
+            operation,
+            target: client.target_info().clone(),
+            started: begun.0,
+            duration: begun.1.elapsed(),
+            attempts,
+            error: out.as_ref().err().map(|e| e.kind.name()),
+        });
+        (out, call)
     }
 }
 
@@ -319,4 +389,7 @@ struct Outcome {
     has_callback: bool,
     /// The answer, for this process's readers once it is stored.
     answer: Option<Handed>,
+    /// The processing's trace, when this process traces items (its outcome is set once
+    /// stored).
+    span: Option<Box<ItemSpan>>,
 }

@@ -16,7 +16,7 @@ use crate::py::exit;
 
 static JOBS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-fn jobs(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+pub(super) fn jobs(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
     JOBS.get_or_try_init(py, || Ok(py.import("llmrail._otel_jobs")?.unbind()))
         .map(|m| m.bind(py))
 }
