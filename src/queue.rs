@@ -36,6 +36,7 @@ pub use divert::{outage, Answer, Diverted, Processing};
 pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 pub use trace::{ItemCall, ItemSink, ItemSpan};
+pub use worker::Workers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

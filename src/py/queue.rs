@@ -23,10 +23,10 @@ use super::resilience::{positive_seconds, seconds};
 use super::types::PyChatResponse;
 use crate::error::LlmError;
 use crate::providers::Secret;
+use crate::queue::Workers;
 use crate::queue::{
     DeliveryState, ExtractJob, Item, Queue, QueueConfig, State, StoredError, Submission,
 };
-use crate::runtime::AbortOnDrop;
 
 /// Seconds since the Unix epoch, from the store's milliseconds.
 fn epoch(ms: u64) -> f64 {
@@ -672,11 +672,14 @@ fn error_dict<'py>(py: Python<'py>, e: &StoredError) -> PyResult<Bound<'py, PyDi
 pub struct PyQueueWorker {
     queue: Queue,
     concurrency: usize,
-    task: std::sync::Mutex<Option<AbortOnDrop<()>>>,
+    task: std::sync::Mutex<Option<Workers>>,
 }
 
+/// How long leaving a worker block waits for its workers' last store step.
+const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl PyQueueWorker {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<AbortOnDrop<()>>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Workers>> {
         self.task.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -692,14 +695,21 @@ impl PyQueueWorker {
         Ok(())
     }
 
-    /// Stop them: items in progress go back to other workers once their leases run out.
-    fn stop(&self) {
-        self.slot().take();
+    /// Stop them and wait for their last store step: items in progress go back to other
+    /// workers once their leases run out; none is taken after this returns.
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(workers) = self.slot().take() else {
+            return Ok(());
+        };
+        bridge::block(py, async move {
+            workers.stop(STOP_LIMIT).await;
+            Ok(())
+        })
     }
 
     #[getter]
     fn running(&self) -> bool {
-        self.slot().as_ref().is_some_and(|t| !t.0.is_finished())
+        self.slot().as_ref().is_some_and(Workers::running)
     }
 
     fn __enter__(slf: Py<Self>) -> PyResult<Py<Self>> {
@@ -707,9 +717,15 @@ impl PyQueueWorker {
         Ok(slf)
     }
 
-    fn __exit__(&self, _exc_type: Py<PyAny>, _exc: Py<PyAny>, _tb: Py<PyAny>) -> bool {
-        self.stop();
-        false
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Py<PyAny>,
+        _exc: Py<PyAny>,
+        _tb: Py<PyAny>,
+    ) -> PyResult<bool> {
+        self.stop(py)?;
+        Ok(false)
     }
 
     fn __aenter__(slf: Py<Self>) -> PyResult<Coroutine> {
@@ -726,9 +742,16 @@ impl PyQueueWorker {
         _exc: Py<PyAny>,
         _tb: Py<PyAny>,
     ) -> PyResult<Coroutine> {
-        self.stop();
+        let workers = self.slot().take();
         coroutine::call(
-            move |_| Ok(async move { Ok(()) }),
+            move |_| {
+                Ok(async move {
+                    if let Some(w) = workers {
+                        w.stop(STOP_LIMIT).await;
+                    }
+                    Ok(())
+                })
+            },
             |py, ()| false.into_py_any(py),
         )
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::item::{Claimed, End, Ended, State};
@@ -60,6 +61,28 @@ async fn extracted(
 /// few enough that one process does not lease a deep queue's whole head at once.
 const CLAIM_BATCH: usize = 32;
 
+/// Workers running as a task of the shared runtime ([`Queue::spawn_workers`]).
+pub struct Workers {
+    task: AbortOnDrop<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Stop after the current store step, and wait for that (at most `limit`; then abort).
+    /// Items in progress go back to other workers once their leases run out; items ended or
+    /// taken but not started are stored as such first, so none is held by a stopped worker.
+    pub async fn stop(self, limit: Duration) {
+        let Self { task, stop } = self;
+        let _ = stop.send(true);
+        let _ = tokio::time::timeout(limit, task).await;
+    }
+
+    /// Whether the workers still run.
+    pub fn running(&self) -> bool {
+        !self.task.0.is_finished()
+    }
+}
+
 impl Queue {
     /// Process items until the returned future is dropped (that is how a worker stops: items
     /// it holds go back to other workers when their leases run out).
@@ -70,26 +93,36 @@ impl Queue {
             ));
         }
         let q = self.clone();
-        runtime::run(async move { q.run_workers(concurrency).await }).await
+        runtime::run(async move {
+            // Never signalled: this form stops when its future is dropped.
+            let (_never, stop) = watch::channel(false);
+            q.run_workers(concurrency, stop).await
+        })
+        .await
     }
 
-    /// [`Queue::work`] as a task of the shared runtime, stopped when the handle is dropped.
-    pub fn spawn_workers(&self, concurrency: usize) -> Result<AbortOnDrop<()>> {
+    /// [`Queue::work`] as a task of the shared runtime: [`Workers::stop`] ends it after its
+    /// current store step; dropping the handle aborts it.
+    pub fn spawn_workers(&self, concurrency: usize) -> Result<Workers> {
         if concurrency == 0 {
             return Err(LlmError::config(
                 "a queue worker's concurrency must be at least 1",
             ));
         }
         let q = self.clone();
-        Ok(AbortOnDrop(
-            runtime::handle()?.spawn(async move { q.run_workers(concurrency).await }),
-        ))
+        let (stop, stopped) = watch::channel(false);
+        Ok(Workers {
+            task: AbortOnDrop(
+                runtime::handle()?.spawn(async move { q.run_workers(concurrency, stopped).await }),
+            ),
+            stop,
+        })
     }
 
     /// One loop per worker: it alone talks to the store for the processing tasks, so whatever
     /// ended since its last step and the items that take their slots go in one step
     /// (`settle_and_claim`: one round trip, one commit), however many tasks run.
-    async fn run_workers(&self, concurrency: usize) -> Result<()> {
+    async fn run_workers(&self, concurrency: usize, mut stop: watch::Receiver<bool>) -> Result<()> {
         // Webhooks: this process's own, and what stopped processes left (stopped with the
         // workers: what it holds is taken again when its leases run out).
         let _deliverer = match &self.inner.cfg.webhook_secret {
@@ -113,10 +146,14 @@ impl Queue {
             while let Some(joined) = running.try_join_next() {
                 pending.extend(joined.ok().flatten());
             }
+            if *stop.borrow() {
+                break;
+            }
             let free = concurrency.saturating_sub(running.len()).min(CLAIM_BATCH);
             if free == 0 && pending.is_empty() {
-                if let Some(joined) = running.join_next().await {
-                    pending.extend(joined.ok().flatten());
+                tokio::select! {
+                    Some(joined) = running.join_next() => pending.extend(joined.ok().flatten()),
+                    _ = stop.changed() => {}
                 }
                 continue;
             }
@@ -145,6 +182,11 @@ impl Queue {
                         self.settled(outcome, state);
                     }
                     let short = claimed.len() < free;
+                    if *stop.borrow() {
+                        // Stopped during the step: what it took goes straight back.
+                        pending.extend(claimed.into_iter().map(Outcome::released));
+                        break;
+                    }
                     for c in claimed {
                         let q = self.clone();
                         running.spawn(async move { q.process(c).await });
@@ -154,6 +196,7 @@ impl Queue {
                         // or the next look at the store (other processes' submissions).
                         tokio::select! {
                             () = changed => {}
+                            _ = stop.changed() => {}
                             () = tokio::time::sleep(POLL) => {}
                             Some(joined) = running.join_next(), if !running.is_empty() => {
                                 pending.extend(joined.ok().flatten());
@@ -165,10 +208,30 @@ impl Queue {
                     // The store is unreachable (a locked file, Redis down): keep trying; what it
                     // holds is safe, nothing was taken, and the outcomes wait for the next step.
                     tracing::warn!(queue = %self.inner.url, error = %e, "queue worker cannot reach its store");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => {}
+                    }
                 }
             }
         }
+        // Stopped: the items in progress are dropped with `running` (they go back once their
+        // leases run out); what has ended, and what was just taken, is stored in one last step.
+        drop(running);
+        if !pending.is_empty() {
+            let ended: Vec<Ended> = pending.iter().map(|o| o.ended.clone()).collect();
+            if let Ok((after, _)) = self
+                .inner
+                .store
+                .settle_and_claim(ended, Vec::new(), 0, lease, now_ms())
+                .await
+            {
+                for (outcome, state) in pending.into_iter().zip(after) {
+                    self.settled(outcome, state);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What follows a stored outcome: the event, the webhook, the answer to this process's
@@ -392,4 +455,24 @@ struct Outcome {
     /// The processing's trace, when this process traces items (its outcome is set once
     /// stored).
     span: Option<Box<ItemSpan>>,
+}
+
+impl Outcome {
+    /// An item taken but not started (its worker stopped): back to the queue, the attempt
+    /// not counted.
+    fn released(c: Claimed) -> Self {
+        let Claimed { item, token } = c;
+        Self {
+            ended: Ended {
+                id: item.id,
+                token,
+                end: End::Release,
+            },
+            target: item.target,
+            attempts: item.attempts,
+            has_callback: item.callback_url.is_some(),
+            answer: None,
+            span: None,
+        }
+    }
 }

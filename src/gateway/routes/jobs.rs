@@ -56,7 +56,7 @@ const OWNER: &str = "gateway_key";
 /// hold goes back to the queue when its lease runs out).
 pub struct Jobs {
     queue: Queue,
-    _workers: Option<AbortOnDrop<()>>,
+    _workers: Option<crate::queue::Workers>,
     _charging: Option<AbortOnDrop<()>>,
 }
 
