@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -714,6 +715,52 @@ async def test_a_job_cancelled_while_its_create_was_unanswered_cancels_the_batch
     assert posts(srv, create) == 1
     (kept,) = llmrail.BatchStore(store).jobs()
     assert kept["provider_batch_ids"] == job.provider_batch_ids
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "create"),
+    [
+        ("anthropic/claude-sonnet-4-5", "anthropic_base_url", "/v1/messages/batches"),
+        ("openai/gpt-4.1", "openai_base_url", "/v1/batches"),
+        ("gemini/gemini-2.5-flash", "url", ":batchGenerateContent"),
+    ],
+)
+async def test_a_batch_found_for_a_job_cancelled_before_cancels_looked_for_it_is_cancelled_too(
+    srv: MockServer, tmp_path: Path, model: str, base: str, create: str
+) -> None:
+    srv.batch_settings(processing=30, create_delay=60)
+    store = tmp_path / "jobs.sqlite3"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DIES_IN_CREATE, model, getattr(srv, base), API_KEY, str(store)
+    )
+    deadline = time.monotonic() + 20
+    while posts(srv, create) < 1:
+        assert time.monotonic() < deadline, "the child never sent its create"
+        await asyncio.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+    srv.batch_settings(processing=30)
+    # What a cancel of the version before cancels looked up unanswered creates wrote: the job
+    # cancelled and its pending items ended cancelled, the create's record still there.
+    with sqlite3.connect(store) as db:
+        ((job_id, meta),) = db.execute("SELECT id, meta FROM jobs").fetchall()
+        meta = json.loads(meta)
+        assert meta["creating"] is not None
+        meta["cancel_requested"] = True
+        db.execute("UPDATE jobs SET meta = ?", (json.dumps(meta),))
+        db.execute("UPDATE items SET place = ?", (json.dumps({"state": "done", "outcome": {"type": "cancelled"}}),))
+    db.close()
+
+    job = await llmrail.BatchJob.resume(job_id, store=store, api_key=API_KEY)
+    # The batch the killed process made is found and cancelled at the provider, so the job
+    # ends now rather than when that batch would have (30 s), and nothing new is created.
+    await job.wait(poll_interval=0.05, timeout=20)
+    assert len(job.provider_batch_ids) == 1
+    cancels = [r for r in srv.requests if r["method"] == "POST" and r["path"].endswith("cancel")]
+    assert len(cancels) == 1 and job.provider_batch_ids[0] in cancels[0]["path"]
+    assert job.status == "cancelled"
+    assert [type(r) for r in job.results()] == [llmrail.CancelledError] * 5
+    assert posts(srv, create) == 1
 
 
 EXTRACTS = textwrap.dedent(

@@ -389,20 +389,42 @@ impl BatchJob {
             }
         }
         let found = recover::pick(api, &creating, &listed, &known);
-        let mut state = self.lock();
-        state.meta.creating = None;
-        if let recover::Found::Batch(polled) = found {
-            tracing::info!(batch = %polled.id, "found the provider batch an interrupted create made");
-            let items: Vec<usize> = creating
-                .items
-                .iter()
-                .copied()
-                .filter(|&i| state.items.get(i).map(|it| &it.place) == Some(&Place::Pending))
-                .collect();
-            record(&mut state, &items, polled);
-        }
-        if let Some(store) = &self.store {
-            store.save(&mut state)?;
+        let adopted = {
+            let mut state = self.lock();
+            state.meta.creating = None;
+            let mut adopted = None;
+            if let recover::Found::Batch(polled) = found {
+                tracing::info!(batch = %polled.id, "found the provider batch an interrupted create made");
+                let cancelled = state.meta.cancel_requested;
+                // A store from before cancels looked up such creates holds a cancel that ended
+                // these items cancelled without this batch: they were sent, so they are its
+                // (what it finished before its cancel still comes back).
+                let items: Vec<usize> = creating
+                    .items
+                    .iter()
+                    .copied()
+                    .filter(|&i| match state.items.get(i).map(|it| &it.place) {
+                        Some(Place::Pending) => true,
+                        Some(Place::Done {
+                            outcome: Outcome::Cancelled,
+                        }) => cancelled,
+                        _ => false,
+                    })
+                    .collect();
+                if cancelled && !polled.status.is_terminal() {
+                    adopted = Some((state.meta.remotes.len(), polled.id.clone()));
+                }
+                record(&mut state, &items, polled);
+            }
+            if let Some(store) = &self.store {
+                store.save(&mut state)?;
+            }
+            adopted
+        };
+        // The job was cancelled before this batch was known: it is cancelled now, not left
+        // running (and billed) until it ends.
+        if let Some(remote) = adopted {
+            self.stop(api, vec![remote]).await?;
         }
         Ok(())
     }
@@ -694,6 +716,11 @@ impl BatchJob {
                 .collect::<Vec<_>>()
         };
         let Some(api) = api else { return Ok(()) };
+        self.stop(api, live).await
+    }
+
+    /// Send the cancel of each `(index, id)` provider batch and keep the state it answers.
+    async fn stop(&self, api: Api, live: Vec<(usize, String)>) -> Result<()> {
         let headers = self.headers()?;
         let target = self.client.primary();
         let ep = target.endpoint();

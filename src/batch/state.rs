@@ -161,10 +161,15 @@ impl State {
         c
     }
 
+    /// Every item has its end and every provider batch is collected; a create whose answer
+    /// was never saved may have made a batch still to be found (and, in a cancelled job,
+    /// cancelled), so a job with one is not finished.
     pub(super) fn finished(&self) -> bool {
-        self.items
-            .iter()
-            .all(|i| matches!(i.place, Place::Done { .. }))
+        self.meta.creating.is_none()
+            && self
+                .items
+                .iter()
+                .all(|i| matches!(i.place, Place::Done { .. }))
             && self.meta.remotes.iter().all(|r| r.collected)
     }
 
