@@ -27,6 +27,9 @@ pub struct JobSummary {
 /// "llmr" in SQLite's `application_id` header field.
 const APPLICATION_ID: i64 = 0x6c6c_6d72;
 
+/// The page size of a new store (see `Store::open`).
+const PAGE_SIZE: i64 = 32 * 1024;
+
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -86,9 +89,13 @@ impl Store {
         if id != APPLICATION_ID && (id != 0 || tables != 0) {
             return Err(not_ours(format!("its application_id is {id:#x}")));
         }
+        // 32 KiB pages (a new file only; one that exists keeps its own): an item's answer
+        // (a few KB) fits in its row's page instead of a chain of overflow pages, so collecting
+        // 10,000 answers writes about half the pages it did at SQLite's 4 KiB (measured).
         // WAL: a save is one short append, and a reader in another process is never blocked.
         conn.execute_batch(&format!(
-            "PRAGMA application_id = {APPLICATION_ID};
+            "PRAGMA page_size = {PAGE_SIZE};
+             PRAGMA application_id = {APPLICATION_ID};
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, meta TEXT NOT NULL);

@@ -135,3 +135,27 @@ fn anthropic_betas_are_gathered_once_and_joined_with_the_create_requests_own() {
     );
     assert!(!anthropic::with_betas(HeaderMap::new(), &[]).contains_key("anthropic-beta"));
 }
+
+#[test]
+fn a_new_store_has_32_kib_pages_and_an_old_one_keeps_its_own() {
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-pages-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let page_size = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let new = dir.join("new.sqlite3");
+    drop(Store::open(&new).unwrap());
+    assert_eq!(page_size(&new), 32 * 1024);
+    // A store made before (SQLite's default 4 KiB) opens as it is.
+    let old = dir.join("old.sqlite3");
+    rusqlite::Connection::open(&old)
+        .unwrap()
+        .execute_batch("PRAGMA page_size = 4096; PRAGMA application_id = 1819045234; CREATE TABLE jobs (id TEXT PRIMARY KEY, meta TEXT NOT NULL);")
+        .unwrap();
+    drop(Store::open(&old).unwrap());
+    assert_eq!(page_size(&old), 4096);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
