@@ -1610,7 +1610,7 @@ class Cassette:
         """Loaded interactions replayed so far."""
     @property
     def record_count(self) -> int:
-        """Interactions recorded since the cassette was opened."""
+        """Interactions recorded since the cassette was opened (once streams still ending have ended)."""
 
 @final
 class MockServer:

@@ -58,149 +58,50 @@ same transport, subclassing ``httpx2``'s classes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
-
 import httpx
 
-from . import _core
-from ._core import CircuitBreaker, RateLimit, Retry
-from ._sdk_transport import failure_name, timeouts
-from .errors import LLMError
+from . import _sdk_transport as shared
 
 __all__ = ["AsyncClient", "AsyncTransport", "Client", "Transport"]
 
 
-def _httpx_error(e: LLMError, request: httpx.Request) -> Exception:
-    name = failure_name(e)
-    if name is None:
-        return e
-    cls: type[httpx.TransportError] = getattr(httpx, name)
-    return cls(e.message, request=request)
+class _AsyncChunks(shared.AsyncChunks, httpx.AsyncByteStream):
+    _http = httpx
 
 
-class _AsyncChunks(httpx.AsyncByteStream):
-    def __init__(self, body: _core.HttpBody, request: httpx.Request) -> None:
-        self._body = body
-        self._request = request
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._body:
-                yield chunk
-        except LLMError as e:
-            raise _httpx_error(e, self._request) from e
-
-    async def aclose(self) -> None:
-        self._body.close()
+class _Chunks(shared.Chunks, httpx.SyncByteStream):
+    _http = httpx
 
 
-class _Chunks(httpx.SyncByteStream):
-    def __init__(self, body: _core.HttpBody, request: httpx.Request) -> None:
-        self._body = body
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._body
-        except LLMError as e:
-            raise _httpx_error(e, self._request) from e
-
-    def close(self) -> None:
-        self._body.close()
-
-
-def _response(reply: _core.HttpReply, request: httpx.Request, stream: httpx.AsyncByteStream | httpx.SyncByteStream
-              | None) -> httpx.Response:
-    if stream is None:
-        stream = httpx.ByteStream(reply.content or b"")
-    return httpx.Response(reply.status, headers=reply.headers, stream=stream, request=request,
-                          extensions={"llmrail_usage": reply.meter})
-
-
-class AsyncTransport(httpx.AsyncBaseTransport):
+class AsyncTransport(shared.AsyncSending, httpx.AsyncBaseTransport):
     """An ``httpx.AsyncBaseTransport`` that sends through llmrail's Rust transport (see the module doc)."""
 
-    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
-                 circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
-        self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-
-    @property
-    def usage(self) -> _core.HttpUsage:
-        """What the answers through this transport used and cost so far (see the module doc)."""
-        return self._forwarder.usage
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        connect, read = timeouts(request.extensions)
-        try:
-            reply = await self._forwarder.send(request.method, str(request.url), request.headers.raw, body,
-                                               connect, read)
-        except LLMError as e:
-            raise _httpx_error(e, request) from e
-        chunks = None if reply.stream is None else _AsyncChunks(reply.stream, request)
-        return _response(reply, request, chunks)
+    _http = httpx
+    _chunks = _AsyncChunks
 
 
-class Transport(httpx.BaseTransport):
+class Transport(shared.Sending, httpx.BaseTransport):
     """An ``httpx.BaseTransport`` that sends through llmrail's Rust transport (see the module doc)."""
 
-    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
-                 circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
-        self._forwarder = _core.HttpForwarder(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-
-    @property
-    def usage(self) -> _core.HttpUsage:
-        """What the answers through this transport used and cost so far (see the module doc)."""
-        return self._forwarder.usage
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        connect, read = timeouts(request.extensions)
-        try:
-            reply = self._forwarder.send_sync(request.method, str(request.url), request.headers.raw, body,
-                                              connect, read)
-        except LLMError as e:
-            raise _httpx_error(e, request) from e
-        chunks = None if reply.stream is None else _Chunks(reply.stream, request)
-        return _response(reply, request, chunks)
+    _http = httpx
+    _chunks = _Chunks
 
 
-class AsyncClient(httpx.AsyncClient):
+class AsyncClient(shared.ClientLayers, httpx.AsyncClient):
     """An ``httpx.AsyncClient`` over :class:`AsyncTransport`; takes httpx's own arguments.
 
     ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider
     and model each request names (see the module doc); retries are off unless ``retry=`` is given.
     """
 
-    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
-                 circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
-        layers = AsyncTransport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        transport = kwargs.setdefault("transport", layers)
-        self._llmrail = transport if isinstance(transport, AsyncTransport) else layers
-        super().__init__(**kwargs)
-
-    @property
-    def usage(self) -> _core.HttpUsage:
-        """What the answers through this client used and cost so far (see the module doc)."""
-        return self._llmrail.usage
+    _llmrail_transport = AsyncTransport
 
 
-class Client(httpx.Client):
+class Client(shared.ClientLayers, httpx.Client):
     """An ``httpx.Client`` over :class:`Transport`; takes httpx's own arguments.
 
     ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider
     and model each request names (see the module doc); retries are off unless ``retry=`` is given.
     """
 
-    def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
-                 circuit_breaker: CircuitBreaker | Literal[False] | None = None, **kwargs: Any) -> None:
-        layers = Transport(retry=retry, rate_limit=rate_limit, circuit_breaker=circuit_breaker)
-        transport = kwargs.setdefault("transport", layers)
-        self._llmrail = transport if isinstance(transport, Transport) else layers
-        super().__init__(**kwargs)
-
-    @property
-    def usage(self) -> _core.HttpUsage:
-        """What the answers through this client used and cost so far (see the module doc)."""
-        return self._llmrail.usage
+    _llmrail_transport = Transport

@@ -307,7 +307,8 @@ impl PyHttpBody {
         if let Ok(mut guard) = self.inner.try_lock() {
             // Inside the runtime: a cassette's recorder, dropped with the stream, reads what has
             // already arrived (an SDK closes right after the last event, often before the end
-            // of the body was polled) and records the answer if that completes it.
+            // of the body was polled) and records the answer if that completes it; if only the
+            // end is missing, it awaits that on the runtime (see `replay::tee`).
             let handle = crate::runtime::handle();
             let _entered = handle.as_ref().map(tokio::runtime::Handle::enter);
             *guard = None;

@@ -104,20 +104,23 @@ impl PyCassette {
         self.inner.played()
     }
 
-    /// Interactions recorded since the cassette was opened.
+    /// Interactions recorded since the cassette was opened, once the streams still being read
+    /// for their end are done. The GIL is released meanwhile: the runtime's worker may need it
+    /// (to wake an asyncio task) before it gets to read those ends; held, every such wait ran
+    /// to its limit (2.5 s) and recorded nothing.
     #[getter]
-    fn record_count(&self) -> usize {
-        self.inner.recorded()
+    fn record_count(&self, py: Python<'_>) -> usize {
+        exit::detach(py, || self.inner.recorded())
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         format!(
             "Cassette({:?}, mode={:?}, interactions={}, played={}, recorded={})",
             self.path(),
             self.mode(),
             self.inner.len(),
             self.inner.played(),
-            self.inner.recorded()
+            self.record_count(py)
         )
     }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -29,6 +29,10 @@ struct State {
     plays: Vec<u32>,
     recorded: Vec<Interaction>,
     closed: bool,
+    /// Streams let go of before their end was read, still being read for it (`tee.rs`).
+    draining: usize,
+    /// By when the last of them gives up.
+    drained_by: Option<Instant>,
 }
 
 pub struct Session {
@@ -39,7 +43,26 @@ pub struct Session {
     loaded: Vec<Loaded>,
     index: HashMap<u64, Vec<usize>>,
     state: Mutex<State>,
+    /// Signalled when a draining stream is done.
+    drained: Condvar,
 }
+
+/// A stream of this cassette still being read for its end (`Session::draining`): counted
+/// until dropped, so that what reads the recordings waits for it.
+pub(crate) struct Draining(Arc<Session>);
+
+impl Drop for Draining {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.draining = state.draining.saturating_sub(1);
+        drop(state);
+        self.0.drained.notify_all();
+    }
+}
+
+/// How long past a drain's own limit a reader still waits for it: the drain's task may start
+/// late on a busy runtime.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What the transport does with a request.
 pub(crate) enum Decision {
@@ -86,6 +109,7 @@ impl Session {
             loaded,
             index,
             state: Mutex::new(state),
+            drained: Condvar::new(),
         })
     }
 
@@ -120,9 +144,40 @@ impl Session {
     pub fn played(&self) -> usize {
         self.lock().plays.iter().filter(|p| **p > 0).count()
     }
-    /// Interactions recorded since the cassette was opened.
+    /// Interactions recorded since the cassette was opened, once every stream still being read
+    /// for its end is done (this blocks the thread meanwhile: not for a runtime worker).
     pub fn recorded(&self) -> usize {
-        self.lock().recorded.len()
+        self.settled().recorded.len()
+    }
+
+    /// Count a stream being read for its end for at most `limit` (see `tee.rs`) until the
+    /// returned guard is dropped.
+    pub(crate) fn draining(self: &Arc<Self>, limit: Duration) -> Draining {
+        let mut state = self.lock();
+        state.draining += 1;
+        let by = Instant::now() + limit + DRAIN_GRACE;
+        state.drained_by = Some(state.drained_by.map_or(by, |b| b.max(by)));
+        drop(state);
+        Draining(self.clone())
+    }
+
+    /// The state once no stream is being drained, or once the last should have given up.
+    fn settled(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        while state.draining > 0 {
+            let left = state.drained_by.map_or(Duration::ZERO, |by| {
+                by.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .drained
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state
     }
 
     /// No request can reach the network through this cassette.
@@ -225,12 +280,13 @@ impl Session {
         state.recorded.push(interaction);
     }
 
-    /// Write the cassette if anything was recorded; later recordings are ignored. Another
+    /// Write the cassette if anything was recorded, once every stream still being read for its
+    /// end is done (see [`Session::recorded`]); later recordings are ignored. Another
     /// process may have saved into the same file since it was loaded: the recordings are merged
     /// into what is on disk now, under the folder's lock, so neither loses anything.
     pub fn save(&self) -> Result<bool> {
         let recorded = {
-            let mut state = self.lock();
+            let mut state = self.settled();
             state.closed = true;
             state.recorded.clone()
         };

@@ -1,15 +1,16 @@
 //! Recording a response as it passes through: a buffered body at once, a stream chunk by chunk.
 //! An interaction is kept only once its stream completed, so a cancelled or failed call never
-//! leaves half an answer in a cassette.
+//! leaves half an answer in a cassette. A stream let go of at its last event, before its end
+//! was read, is read to that end on the runtime; its cassette waits for that (`Session::draining`).
 
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 
 use super::devlog;
@@ -74,9 +75,14 @@ impl Recorder {
             }
             Body::Stream(inner) => Body::Stream(Box::pin(Tee {
                 inner,
-                recording: Some((self, status, headers.clone(), latency)),
-                body: Vec::new(),
-                chunks: Vec::new(),
+                recording: Some(Pending {
+                    rec: self,
+                    status,
+                    headers: headers.clone(),
+                    latency,
+                    body: Vec::new(),
+                    chunks: Vec::new(),
+                }),
             })),
         };
         HttpResponse {
@@ -91,7 +97,7 @@ impl Recorder {
         status: u16,
         headers: &HeaderMap,
         body: Bytes,
-        latency: std::time::Duration,
+        latency: Duration,
         mut chunks: Option<Vec<Chunk>>,
     ) {
         // A forwarded answer arrives as the server compressed it. The cassette keeps its text,
@@ -141,38 +147,84 @@ impl Recorder {
     }
 }
 
-struct Tee {
-    inner: ByteStream,
-    recording: Option<(Recorder, u16, HeaderMap, std::time::Duration)>,
+/// A stream's recording while it passes: what has arrived so far, kept until its end.
+struct Pending {
+    rec: Recorder,
+    status: u16,
+    headers: HeaderMap,
+    latency: Duration,
     body: Vec<u8>,
     chunks: Vec<Chunk>,
 }
 
-impl Tee {
-    fn see(&mut self, item: &Poll<Option<Result<Bytes>>>) {
-        match item {
-            Poll::Ready(Some(Ok(bytes))) => {
-                if let Some((rec, ..)) = &self.recording {
-                    let at = rec.started.elapsed();
-                    self.chunks.push(Chunk {
-                        len: bytes.len(),
-                        at,
-                    });
-                    self.body.extend_from_slice(bytes);
-                }
-            }
-            // A failed stream is not an answer worth replaying.
-            Poll::Ready(Some(Err(_))) => self.recording = None,
-            Poll::Ready(None) => {
-                if let Some((rec, status, headers, latency)) = self.recording.take() {
-                    let body = Bytes::from(std::mem::take(&mut self.body));
-                    let chunks = std::mem::take(&mut self.chunks);
-                    rec.finish(status, &headers, body, latency, Some(chunks));
-                }
-            }
-            Poll::Pending => {}
-        }
+impl Pending {
+    fn push(&mut self, bytes: &Bytes) {
+        self.chunks.push(Chunk {
+            len: bytes.len(),
+            at: self.rec.started.elapsed(),
+        });
+        self.body.extend_from_slice(bytes);
     }
+
+    fn finish(self) {
+        let body = Bytes::from(self.body);
+        self.rec.finish(
+            self.status,
+            &self.headers,
+            body,
+            self.latency,
+            Some(self.chunks),
+        );
+    }
+
+    /// The rest of a stream whose consumer let go before its end, read on the runtime for a
+    /// little while (see [`DRAIN_LIMIT`]): recorded if only its end follows, dropped (closing
+    /// the connection) as soon as more of the answer arrives.
+    fn drain_later(self, inner: ByteStream) {
+        // The process's runtime, not whichever the drop happened in: a caller may block its
+        // own thread waiting for this recording (`Session::recorded`).
+        let Ok(runtime) = crate::runtime::handle() else {
+            return;
+        };
+        let draining = self.rec.session.as_ref().map(|s| s.draining(DRAIN_LIMIT));
+        runtime.spawn(async move {
+            let _draining = draining;
+            let _ = tokio::time::timeout(DRAIN_LIMIT, self.drain(inner)).await;
+        });
+    }
+
+    async fn drain(mut self, mut inner: ByteStream) {
+        let mut more = 0usize;
+        while let Some(item) = inner.next().await {
+            let Ok(bytes) = item else { return };
+            more = more.saturating_add(bytes.len());
+            if more > DRAIN_TRAILER_BYTES {
+                return;
+            }
+            self.push(&bytes);
+        }
+        self.finish();
+    }
+}
+
+/// How long a stream dropped before its end is still awaited for that end. A consumer that
+/// stops at the answer's last event (the `openai` SDK closes the response as it reads
+/// `data: [DONE]`) often drops the stream before the body's terminating chunk was read: hyper
+/// hands the last data on before it decodes the end, and under load the two are apart long
+/// enough to lose the recording (CI recorded 2 interactions of 3). A consumer that really gave
+/// up part-way keeps the connection open this long only while the server sends nothing.
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// What may still come after a drop for the stream to count as having been at its end: room for
+/// a compressed stream's trailer (gzip's is 8 bytes after an empty final block) or a stray
+/// blank line, but less than any event (OpenAI's smallest chunk event is ~150 bytes), so that
+/// a consumer that stopped part-way is not recorded and its connection closes at the next event.
+const DRAIN_TRAILER_BYTES: usize = 64;
+
+struct Tee {
+    inner: ByteStream,
+    /// `None` once recorded, or once it can no longer be (a failed stream).
+    recording: Option<Pending>,
 }
 
 impl Stream for Tee {
@@ -181,28 +233,50 @@ impl Stream for Tee {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let item = this.inner.as_mut().poll_next(cx);
-        this.see(&item);
+        match &item {
+            Poll::Ready(Some(Ok(bytes))) => {
+                if let Some(pending) = &mut this.recording {
+                    pending.push(bytes);
+                }
+            }
+            // A failed stream is not an answer worth replaying.
+            Poll::Ready(Some(Err(_))) => this.recording = None,
+            Poll::Ready(None) => {
+                if let Some(pending) = this.recording.take() {
+                    pending.finish();
+                }
+            }
+            Poll::Pending => {}
+        }
         item
     }
 }
 
 impl Drop for Tee {
     /// A consumer that stops right after the last event (say, on the "done" event) may drop the
-    /// stream before its end was polled. Whatever has already arrived is read without waiting:
-    /// if that reaches the end, the stream was complete and is recorded; otherwise it is not.
+    /// stream before its end was polled. Whatever has already arrived is read at once: if that
+    /// reaches the end, the stream was complete and is recorded now; if not, the rest is
+    /// awaited on the runtime, briefly (`Pending::drain_later`).
     fn drop(&mut self) {
-        // Polling may create timers, which need the runtime (always there on its workers).
-        if self.recording.is_none() || tokio::runtime::Handle::try_current().is_err() {
+        let Some(mut pending) = self.recording.take() else {
             return;
-        }
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            let item = self.inner.as_mut().poll_next(&mut cx);
-            let more = matches!(item, Poll::Ready(Some(Ok(_))));
-            self.see(&item);
-            if !more {
-                return;
+        };
+        // Polling may create timers, which need the runtime (always there on its workers).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let mut cx = Context::from_waker(Waker::noop());
+            loop {
+                match self.inner.as_mut().poll_next(&mut cx) {
+                    Poll::Ready(Some(Ok(bytes))) => pending.push(&bytes),
+                    Poll::Ready(Some(Err(_))) => return,
+                    Poll::Ready(None) => return pending.finish(),
+                    Poll::Pending => break,
+                }
             }
         }
+        let inner = std::mem::replace(&mut self.inner, Box::pin(futures_util::stream::empty()));
+        pending.drain_later(inner);
     }
 }
+
+#[cfg(test)]
+mod tests;
