@@ -7,9 +7,9 @@ Four targets, all answering ``POST /v1/chat/completions`` for the model ``gpt-4o
 server itself (bench/server.py, its own process); in front of it, ``python -m llmrail serve`` (its
 own process, a config with that one virtual model and one key; its access log on, as the command
 line has it), the same gateway started by ``llmrail.serve(...)`` in a process that configured no
-Python logging (no access records: each one is handed to Python's ``logging`` on the request's
-thread, which takes the GIL), and ``litellm --config`` (its own process and its own venv, see
-below). Each round measures every target in turn, so a busy
+Python logging (no access records: each is otherwise pushed to a thread of its own that hands
+them to Python's ``logging`` a batch per hold of the GIL), and ``litellm --config`` (its own
+process and its own venv, see below). Each round measures every target in turn, so a busy
 machine slows them alike:
 
 - saturation: ``--concurrency`` callers, each sending its next request when its answer is in

@@ -11,7 +11,8 @@
 //! - `openai_wire.rs`, `anthropic_wire.rs`: the two wires, read and written (whole and SSE);
 //! - `errors.rs`: every refusal in the endpoint's own error shape, no secret in it;
 //! - `routes/jobs.rs`: async jobs over the durable queue (`/v1/jobs`, `processing: "auto"`);
-//! - `routes.rs`: one request, start to end, and its access-log record;
+//! - `routes.rs`: one request, start to end;
+//! - `access.rs`: its access-log record, written in place or pushed to a sink;
 //! - `server.rs`: the socket, connection limits and the graceful stop; `body.rs`: what it sends;
 //! - `trace.rs`: the caller's W3C trace context, and each request's spans for a span sink.
 //!
@@ -24,6 +25,7 @@
 //! # Ok::<(), llmrail::LlmError>(())
 //! ```
 
+mod access;
 mod anthropic_wire;
 mod auth;
 mod body;
@@ -40,6 +42,7 @@ mod tests;
 mod tests_jobs;
 mod trace;
 
+pub use access::{AccessRecord, AccessSink, ACCESS_TARGET};
 pub use config::{GatewayConfig, KeyConfig, ServerConfig};
 pub use routes::Gateway;
 pub use server::Server;

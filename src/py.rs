@@ -10,6 +10,7 @@ pub(crate) mod cache;
 pub(crate) mod capabilities;
 pub(crate) mod client;
 mod convert;
+pub(crate) mod drain;
 mod errors;
 pub(crate) mod exit;
 pub(crate) mod extract;

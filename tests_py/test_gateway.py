@@ -305,6 +305,65 @@ def test_the_command_line_serves_logs_access_without_keys_and_stops_on_sigterm(s
     assert KEY_A not in logs and UPSTREAM_OPENAI not in logs
 
 
+# A gateway whose access log has a slow handler (20 ms a record): its records are written from a
+# thread of their own, behind the requests.
+SLOW_ACCESS_LOG = textwrap.dedent("""\
+    import logging, sys, time
+    import llmrail
+    from llmrail._serve import _block
+
+    class Slow(logging.Handler):
+        def emit(self, record):
+            time.sleep(0.02)
+            f = record.__dict__
+            print(record.getMessage(), "|", f["method"], f["path"], f["status"], f["model"], f["key"],
+                  f["stream"], f["latency_ms"], file=sys.stderr, flush=True)
+
+    logging.getLogger("llmrail").setLevel(logging.INFO)
+    logging.getLogger("llmrail.gateway.access").addHandler(Slow())
+    gateway = llmrail.Gateway(sys.argv[1], port=0)
+    print(gateway.url, flush=True)
+    _block(gateway)
+    """)
+
+
+def test_a_graceful_stop_writes_every_access_line_still_waiting(srv: MockServer, tmp_path: Path) -> None:
+    path = tmp_path / "llmrail.yaml"
+    path.write_text(config(srv))
+    with subprocess.Popen(
+        [sys.executable, "-c", SLOW_ACCESS_LOG, str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:"), url
+            client = openai.OpenAI(base_url=url + "/v1", api_key=KEY_A, max_retries=0)
+            OPENED.append(client)
+
+            def five() -> None:
+                for _ in range(5):
+                    client.chat.completions.create(model="fast", messages=USER)  # type: ignore[arg-type]
+
+            threads = [threading.Thread(target=five) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            # 40 answers are in; their lines take 0.8 s to write: most are still waiting.
+            proc.send_signal(signal.SIGTERM)
+            _, logs = proc.communicate(timeout=30)
+            assert proc.returncode == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    lines = [ln for ln in logs.splitlines() if "POST /v1/chat/completions 200" in ln]
+    assert len(lines) == 40, logs
+    # The record's fields (the `extra` of Python's record) as well as its text.
+    fields = [ln.split(" | ", 1)[1].rsplit(" ", 1) for ln in lines]
+    assert all(f == "POST /v1/chat/completions 200 fast team-a false" for f, _ in fields), lines[0]
+    assert all(float(ms) > 0 for _, ms in fields), lines[0]
+
+
 def test_a_background_gateway_stops_and_releases_its_port(srv: MockServer) -> None:
     gw = llmrail.serve(config_text=config(srv), port=0, background=True)
     assert repr(gw) == f"Gateway(url=\"{gw.url}\")"

@@ -4,8 +4,11 @@ in-memory exporter over real HTTP to the gateway in front of the mock server."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import llmrail
 import openai
@@ -132,3 +135,59 @@ def test_a_streamed_request_is_a_server_span_with_its_stream_call_under_it(
     assert server.context is not None and server.context.trace_id == TRACE_ID
     (call,) = children(spans, server)
     assert call.name == "stream gpt-4o-mini"
+
+
+def test_a_streamed_requests_spans_end_when_its_stream_ends_with_its_usage(
+    srv: MockServer, exporter: InMemorySpanExporter, gateway: llmrail.Gateway
+) -> None:
+    srv.reply(chunks=["one ", "two ", "three"], chunk_delay=0.2, usage={"input_tokens": 7, "output_tokens": 3})
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=KEY, max_retries=0)
+    received: list[int] = []
+    with client:
+        stream = client.chat.completions.create(
+            model="fast", messages=[{"role": "user", "content": "hi"}], stream=True,
+            stream_options={"include_usage": True}, extra_headers={"traceparent": TRACEPARENT},
+        )
+        for _ in stream:
+            received.append(time.time_ns())
+    spans = spans_of(exporter, 1)
+    (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
+    (call,) = children(spans, server)
+    assert server.end_time is not None and call.end_time is not None
+    # The head went out with the first chunk, the last one 0.4 s of chunk delays later; the
+    # spans end after it was sent (a little before the client read it: 50 ms of slack).
+    assert received[-1] - received[0] > 300_000_000
+    assert server.end_time > received[-1] - 50_000_000
+    assert received[-1] - 50_000_000 < call.end_time <= server.end_time
+    attrs = dict(call.attributes or {})
+    assert attrs["gen_ai.usage.input_tokens"] == 7 and attrs["gen_ai.usage.output_tokens"] == 3
+    assert "error.type" not in attrs
+
+
+def test_a_job_submitted_with_a_traceparent_is_processed_in_the_callers_trace(
+    srv: MockServer, exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    cfg = (
+        f"models:\n  fast:\n    model: openai/gpt-4o-mini\n    base_url: {srv.openai_base_url}\n"
+        f"    api_key: sk-upstream\n    retry: {{max_attempts: 1}}\nkeys:\n  - name: a\n    key: {KEY}\n"
+        f"queue:\n  url: sqlite:///{tmp_path / 'jobs.db'}\n"
+    )
+    srv.reply("from the queue")
+    body = json.dumps({"model": "fast", "messages": [{"role": "user", "content": "hi"}], "wait": 20}).encode()
+    with llmrail.serve(config_text=cfg, port=0, background=True) as gw:
+        req = urllib.request.Request(gw.url + "/v1/jobs", data=body, method="POST", headers={
+            "authorization": f"Bearer {KEY}", "content-type": "application/json", "traceparent": TRACEPARENT})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+            assert json.loads(r.read())["choices"][0]["message"]["content"] == "from the queue"
+        deadline = time.monotonic() + 30
+        while not [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CONSUMER]:
+            assert time.monotonic() < deadline, exporter.get_finished_spans()
+            time.sleep(0.01)
+    spans = list(exporter.get_finished_spans())
+    (process,) = [s for s in spans if s.kind == SpanKind.CONSUMER]
+    assert process.name == "queue process fast"
+    assert process.context is not None and process.context.trace_id == TRACE_ID
+    assert process.parent is not None and process.parent.span_id == CALLER_SPAN
+    (server,) = [s for s in spans if s.kind == SpanKind.SERVER]
+    assert server.context is not None and server.context.trace_id == TRACE_ID

@@ -2,9 +2,9 @@
 continues the caller's W3C ``traceparent``/``tracestate``, with the chat call's CLIENT span and one
 span per request it sent nested under it, through the OpenTelemetry SDK this process configured.
 
-The core records each request's facts and hands them over once the answer is sent, on a thread
-of its own (src/py/gateway.rs), a batch at a time: no Python runs on the request path, and the
-spans get their real start and end times.
+The core records each request's facts and hands them over once the answer is sent (a stream's
+once its last event is), on a thread of its own (src/py/gateway.rs), a batch at a time: no Python
+runs on the request path, and the spans get their real start and end times.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from . import _otel
 # One request as the core hands it over (see `row` in src/py/gateway.rs): the caller's context
 # (trace id, span id, flags, tracestate) or None, start (ns since the epoch), duration (s), method,
 # route, status, Host header, User-Agent, and the call: (operation, model, provider, target model,
-# server address, server port, start ns, duration s, error kind or None, attempts) or None.
-Call = tuple[str, str, str, str, str, int | None, int, float, str | None, list[_otel.Attempt]]
+# server address, server port, start ns, duration s, error kind or None, attempts, (input tokens,
+# output tokens) or None) or None. A stream's spans end with its last event.
+Call = tuple[
+    str, str, str, str, str, int | None, int, float, str | None, list[_otel.Attempt], tuple[int, int] | None
+]
 Request = tuple[
     tuple[int, int, int, str | None] | None, int, float, str, str, int, str | None, str | None, Call | None
 ]
@@ -85,7 +88,7 @@ def requests(batch: list[Request]) -> None:
 
 
 def _call_span(tracer: trace.Tracer, server: trace.Span, call: Call) -> None:
-    operation, model, provider, target, address, port, start_ns, duration, error, attempts = call
+    operation, model, provider, target, address, port, start_ns, duration, error, attempts, usage = call
     attrs: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": _otel._provider(provider),
@@ -98,6 +101,8 @@ def _call_span(tracer: trace.Tracer, server: trace.Span, call: Call) -> None:
         attrs["server.port"] = port
     if error is not None:
         attrs["error.type"] = error
+    if usage is not None:
+        attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"] = usage
     span = tracer.start_span(
         f"{operation} {target}",
         context=trace.set_span_in_context(server, context.Context()),

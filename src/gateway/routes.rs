@@ -1,9 +1,9 @@
 //! One request, start to end: route by method and path, check the key (and what it may call and
 //! how often), read the body within its size and time limits, run the chat through the virtual
 //! model's [`Client`] (its fallbacks, retries, limits and breakers), and answer in the
-//! endpoint's wire, whole or streamed. Each request ends in one access-log record (method,
-//! path, status, model, key name, latency), never with a key in it. The jobs endpoints, and a
-//! chat sent with `processing`, are `routes/jobs.rs`'s.
+//! endpoint's wire, whole or streamed. Each request ends in one access-log record
+//! (`super::access`). The jobs endpoints, and a chat sent with `processing`, are
+//! `routes/jobs.rs`'s.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,19 +15,20 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming as IncomingBody;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 mod jobs;
 
+use super::access::{AccessRecord, AccessSink};
 use super::auth::{Caller, Keys};
 use super::body::Body;
 use super::config::{GatewayConfig, ServerConfig};
 use super::errors::{Refusal, Shape};
 use super::request::Incoming;
-use super::trace::{self, CallSpan, RequestSpan, SpanSink};
+use super::trace::{self, CallSpan, RequestSpan, SpanSink, StreamEnd};
 use super::{anthropic_wire, openai_wire};
 use crate::client::{Client, ClientConfig};
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::model::StreamEvent;
 use crate::queue::Processing;
 use crate::resilience::fallback::Retarget;
@@ -52,6 +53,8 @@ pub struct Gateway {
     server: ServerConfig,
     /// Where each request's trace goes (`super::trace`); `None`: nothing is recorded.
     spans: Option<SpanSink>,
+    /// Where the access records go; `None`: written on the request's task (`super::access`).
+    access: Option<Arc<dyn AccessSink>>,
     /// The async jobs' queue and this process's workers, when the config has a queue.
     pub(super) jobs: Option<Jobs>,
 }
@@ -106,6 +109,7 @@ impl Gateway {
             secrets,
             server: cfg.server,
             spans: None,
+            access: None,
             jobs,
         })
     }
@@ -113,6 +117,21 @@ impl Gateway {
     /// Hand every request's trace to `sink` once its answer is sent (see `super::trace`).
     pub fn with_spans(mut self, sink: SpanSink) -> Self {
         self.spans = Some(sink);
+        self
+    }
+
+    /// Hand the spans of the jobs this process's workers process to `sink` (`crate::queue`'s
+    /// item spans); nothing without a queue.
+    pub fn with_job_spans(self, sink: crate::queue::ItemSink) -> Self {
+        if let Some(jobs) = &self.jobs {
+            jobs.queue.trace_items(sink);
+        }
+        self
+    }
+
+    /// Push every access record to `sink` instead of writing it on the request's task.
+    pub fn with_access_log(mut self, sink: Arc<dyn AccessSink>) -> Self {
+        self.access = Some(sink);
         self
     }
 
@@ -184,37 +203,29 @@ pub(super) struct Access {
     stream: bool,
     /// The chat call, for the request's trace (only when the gateway has a span sink).
     call: Option<CallSpan>,
+    /// A traced stream's task, which ends the request's span when the stream ends.
+    stream_end: Option<oneshot::Sender<StreamEnd>>,
 }
 
-/// The `log` target of the access records (the Python logger `llmrail.gateway.access`).
-pub const ACCESS_TARGET: &str = "llmrail::gateway::access";
-
 impl Access {
-    /// One record per request, its facts as key-values (Python's `extra` fields), as the
-    /// library's call records are (`crate::telemetry`): `tracing` would fold them into the
-    /// text. The key is named by its config name only.
-    fn log(&self, method: &Method, path: &str, status: u16, latency: Duration) {
-        let level = log::Level::Info;
-        if !log::log_enabled!(target: ACCESS_TARGET, level) {
+    /// The request's access record: written here, or pushed to the gateway's sink.
+    fn log(&self, gw: &Gateway, method: &Method, path: &str, status: u16, latency: Duration) {
+        if !AccessRecord::wanted() {
             return;
         }
-        let model = self.model.as_deref().unwrap_or("-");
-        let key = self.key.as_deref().unwrap_or("-");
-        let method = method.as_str();
-        let latency_ms = latency.as_secs_f64() * 1e3;
-        let stream = self.stream;
-        log::log!(
-            target: ACCESS_TARGET,
-            level,
-            method,
-            path,
+        let record = AccessRecord {
+            method: method.clone(),
+            path: path.to_owned(),
             status,
-            model,
-            key,
-            stream,
-            latency_ms;
-            "{method} {path} {status} model={model} key={key} stream={stream} {latency_ms:.1} ms"
-        );
+            model: self.model.clone(),
+            key: self.key.clone(),
+            stream: self.stream,
+            latency,
+        };
+        match &gw.access {
+            Some(sink) => sink.push(record),
+            None => record.write(),
+        }
     }
 }
 
@@ -231,6 +242,7 @@ pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> 
         key: None,
         stream: false,
         call: None,
+        stream_end: None,
     };
     let shape = if path == "/v1/messages" || req.headers().contains_key("anthropic-version") {
         Shape::Anthropic
@@ -241,9 +253,15 @@ pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> 
         Ok(r) => r,
         Err(refusal) => refuse(&refusal, shape),
     };
-    access.log(&method, &path, resp.status().as_u16(), started.elapsed());
+    access.log(
+        gw,
+        &method,
+        &path,
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     if let (Some(sink), Some((at, t))) = (&gw.spans, traced) {
-        sink(RequestSpan {
+        let span = RequestSpan {
             parent: t.parent,
             started: at,
             duration: started.elapsed(),
@@ -253,7 +271,13 @@ pub async fn handle(gw: &Gateway, req: Request<IncomingBody>) -> Response<Body> 
             host: t.host,
             user_agent: t.user_agent,
             call: access.call.take(),
-        });
+        };
+        match access.stream_end.take() {
+            Some(end) => {
+                let _ = end.send(StreamEnd { span, started });
+            }
+            None => sink(span),
+        }
     }
     resp
 }
@@ -292,7 +316,16 @@ async fn route(
         (&Method::GET, "/healthz") => Ok(json_response(StatusCode::OK, &json!({"status": "ok"}))),
         (&Method::GET, "/readyz") => Ok(ready(gw).await),
         (&Method::GET, "/metrics") => {
-            let text = crate::telemetry::metrics_text().await;
+            let mut text = crate::telemetry::metrics_text().await;
+            if let Some(sink) = &gw.access {
+                text.push_str(&format!(
+                    "# HELP llmrail_gateway_access_records_dropped_total Access-log records dropped \
+                     because the log's backlog was full.\n\
+                     # TYPE llmrail_gateway_access_records_dropped_total counter\n\
+                     llmrail_gateway_access_records_dropped_total {}\n",
+                    sink.dropped()
+                ));
+            }
             let mut r = Response::new(Body::Full(Some(Bytes::from(text))));
             r.headers_mut().insert(
                 CONTENT_TYPE,
@@ -306,6 +339,7 @@ async fn route(
         }
         (&Method::POST, "/v1/chat/completions" | "/v1/messages") => {
             let caller = identify(gw, req.headers(), access)?;
+            let traceparent = jobs::traceparent(req.headers());
             let body = read_body(gw, req).await?;
             let mut incoming = match shape {
                 Shape::OpenAi => openai_wire::parse(&body),
@@ -317,7 +351,7 @@ async fn route(
             let mode = jobs::processing(&mut incoming)?;
             let client = gw.admit(caller, &incoming.model).await?;
             if mode != Processing::Direct {
-                jobs::chat(gw, caller, client, incoming, shape, mode).await
+                jobs::chat(gw, caller, client, (incoming, traceparent), shape, mode).await
             } else if incoming.stream {
                 stream(gw, caller, client, incoming, shape, access).await
             } else {
@@ -435,7 +469,10 @@ async fn chat(
     if gw.spans.is_some() {
         let mut call = CallSpan::ended("chat", &incoming.model, &client, (at, t0));
         match &result {
-            Ok((_, report)) => call.attempts = report.log.clone().unwrap_or_default(),
+            Ok((answer, report)) => {
+                call.attempts = report.log.clone().unwrap_or_default();
+                call.usage = Some(answer.usage);
+            }
             Err(e) => call.error = Some(e.kind.name()),
         }
         access.call = Some(call);
@@ -494,13 +531,17 @@ async fn stream(
     let incoming = Arc::new(incoming);
     let mut events = client.stream_with(req, options(&incoming)).map_err(bad)?;
     let first = events.next().await;
-    if gw.spans.is_some() {
-        // Up to the first event: the answer's head is sent then, and the request's span ends.
+    // A traced stream's spans end with the stream, in its task: the head is only its start.
+    let mut traced = None;
+    if let Some(sink) = &gw.spans {
         let mut call = CallSpan::ended("stream", &incoming.model, &client, (at, t0));
         if let Some(Err(e)) = &first {
             call.error = Some(e.kind.name());
         }
         access.call = Some(call);
+        let (end, ended) = oneshot::channel();
+        access.stream_end = Some(end);
+        traced = Some((sink.clone(), ended));
     }
     let first = match first {
         Some(Ok(e)) => e,
@@ -527,10 +568,11 @@ async fn stream(
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let mut head = writer.start().to_vec();
     head.extend_from_slice(&writer.event(&first));
-    let finished = matches!(first, StreamEvent::Done { .. });
+    let mut outcome = StreamOutcome::default();
+    outcome.saw(&first);
     // The key's budget is charged the stream's cost when its last event arrives.
     let budget = caller.and_then(|c| c.budget.clone());
-    if finished {
+    if outcome.done {
         if let (Some(b), Some(usd)) = (&budget, first.cost_usd()) {
             b.charge(usd).await;
         }
@@ -538,33 +580,88 @@ async fn stream(
     tokio::spawn(async move {
         // A reader that went away closes the channel: the stream (and the upstream request)
         // is dropped with this task.
-        if tx.send(Bytes::from(head)).await.is_err() || finished {
-            return;
+        let sent = tx.send(Bytes::from(head)).await.is_ok();
+        if !sent {
+            outcome.error = Some(ErrorKind::Cancelled.name());
+        } else if !outcome.done {
+            outcome = forward(events, writer, &tx, budget, &secrets, outcome).await;
         }
-        while let Some(next) = events.next().await {
-            let piece = match next {
-                Ok(e) => {
-                    let done = matches!(e, StreamEvent::Done { .. });
-                    if let (Some(b), Some(usd)) = (&budget, e.cost_usd()) {
-                        b.charge(usd).await;
-                    }
-                    let piece = writer.event(&e);
-                    if tx.send(piece).await.is_err() || done {
-                        return;
-                    }
-                    continue;
+        if let Some((sink, ended)) = traced {
+            let end = t0.elapsed();
+            // Sent by `handle` as soon as the head is ready; an error: the request was dropped.
+            if let Ok(StreamEnd { mut span, started }) = ended.await {
+                span.duration = started.elapsed();
+                if let Some(call) = &mut span.call {
+                    call.duration = end;
+                    call.usage = outcome.usage;
+                    call.error = call.error.or(outcome.error);
                 }
-                Err(e) => writer.error(&Refusal::from_error(&e, &secrets)),
-            };
-            let _ = tx.send(piece).await;
-            return;
+                sink(span);
+            }
         }
+        drop(tx);
     });
     let mut r = Response::new(Body::Channel(rx));
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert("cache-control", HeaderValue::from_static("no-cache"));
     Ok(r)
+}
+
+/// How a stream went, for its spans.
+#[derive(Default)]
+struct StreamOutcome {
+    /// Its last event has come.
+    done: bool,
+    usage: Option<crate::model::Usage>,
+    /// Why it ended early: the upstream's error kind, or `CancelledError` when the reader left.
+    error: Option<&'static str>,
+}
+
+impl StreamOutcome {
+    fn saw(&mut self, e: &StreamEvent) {
+        if let StreamEvent::Done { usage, .. } = e {
+            self.done = true;
+            self.usage = Some(*usage);
+        }
+    }
+}
+
+/// The rest of a stream after its first event, written to `tx` until its last event, an
+/// error (the wire's error event) or a reader that went away.
+async fn forward(
+    mut events: crate::client::ChatStream,
+    mut writer: Writer,
+    tx: &mpsc::Sender<Bytes>,
+    budget: Option<Arc<super::budget::Budget>>,
+    secrets: &[String],
+    mut outcome: StreamOutcome,
+) -> StreamOutcome {
+    while let Some(next) = events.next().await {
+        match next {
+            Ok(e) => {
+                outcome.saw(&e);
+                if let (Some(b), Some(usd)) = (&budget, e.cost_usd()) {
+                    b.charge(usd).await;
+                }
+                if tx.send(writer.event(&e)).await.is_err() {
+                    outcome.error = Some(ErrorKind::Cancelled.name());
+                    return outcome;
+                }
+                if outcome.done {
+                    return outcome;
+                }
+            }
+            Err(e) => {
+                outcome.error = Some(e.kind.name());
+                let _ = tx
+                    .send(writer.error(&Refusal::from_error(&e, secrets)))
+                    .await;
+                return outcome;
+            }
+        }
+    }
+    outcome
 }
 
 async fn ready(gw: &Gateway) -> Response<Body> {

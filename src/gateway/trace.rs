@@ -1,6 +1,6 @@
 //! A request's trace: the caller's W3C trace context (`traceparent`, `tracestate`) read from
-//! its headers, and, once the answer is sent, one [`RequestSpan`] handed to the gateway's span
-//! sink: the server span's facts (HTTP method, route, status, times) and the chat call under it
+//! its headers, and, once the answer is sent (a stream's last event), one [`RequestSpan`]
+//! handed to the gateway's span sink: the server span's facts (HTTP method, route, status, times) and the chat call under it
 //! (its target and every request it sent). The core makes no spans itself: whoever installed
 //! the sink does (`llmrail.serve` hands them to the Python OpenTelemetry SDK the process has
 //! configured, off the request path). With no sink, a request reads no header and records
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::HeaderMap;
 
 use crate::client::Client;
+use crate::model::Usage;
 use crate::resilience::{AttemptRecord, TargetInfo};
 
 /// The caller's span, which the request's server span continues.
@@ -79,7 +80,7 @@ fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 /// One request as its spans tell it, handed to the sink when its answer is ready to send (a
-/// stream's when its head is: the first event has come and the rest is streamed after).
+/// stream's when its stream has ended: its spans cover the whole stream).
 #[derive(Debug, Clone)]
 pub struct RequestSpan {
     pub parent: Option<Parent>,
@@ -110,8 +111,11 @@ pub struct CallSpan {
     /// Every request it sent, for an answered buffered call (a stream's and a failed call's
     /// report is not kept: empty).
     pub attempts: Vec<AttemptRecord>,
-    /// How it failed, as the error's kind name.
+    /// How it failed, as the error's kind name (a stream whose reader went away:
+    /// `CancelledError`).
     pub error: Option<&'static str>,
+    /// The tokens it used, once its answer (a stream's last event) came.
+    pub usage: Option<Usage>,
 }
 
 impl CallSpan {
@@ -131,8 +135,17 @@ impl CallSpan {
             duration: begun.1.elapsed(),
             attempts: Vec::new(),
             error: None,
+            usage: None,
         }
     }
+}
+
+/// A streamed request's span as its answer's head left, handed to the stream's task, which
+/// ends it (and the call's) when the stream ends.
+pub(super) struct StreamEnd {
+    pub span: RequestSpan,
+    /// When the request began, for the span's length.
+    pub started: Instant,
 }
 
 /// Where finished requests go; must return at once (it runs on the request's task).

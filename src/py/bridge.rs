@@ -100,6 +100,7 @@ mod loop_wake;
 mod probe;
 mod waiter;
 
+pub(crate) use logging::AccessLog;
 pub use logging::{init_logging, reset_log_levels};
 pub use probe::{bench_noop_future_into_py, bench_noop_native};
 

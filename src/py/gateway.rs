@@ -2,25 +2,34 @@
 //! calling process (the core's runtime serves it; no Python runs per request). The blocking
 //! form and the signal handling are `llmrail/_serve.py`'s.
 //!
+//! The access log goes to Python's `logging` from a thread of its own (`bridge::AccessLog`),
+//! never from a request's task.
+//!
 //! Tracing: when OpenTelemetry is configured in the process (`super::otel::wanted`, as for a
-//! client), each request's trace (`crate::gateway::RequestSpan`) goes into a bounded channel,
-//! and a thread of its own hands them to `llmrail._otel_gateway` in batches, which makes the
-//! spans through the process's SDK and its exporters. The request only pushes into the channel
-//! (a full channel drops the record: a stalled exporter must not slow the gateway); the core
-//! needs no OpenTelemetry crates and the user configures export once, in Python, as for the
-//! library's own spans.
+//! client), each request's trace (`crate::gateway::RequestSpan`) goes into a [`Drain`], whose
+//! thread hands them to `llmrail._otel_gateway` in batches, which makes the spans through the
+//! process's SDK and its exporters. The request only pushes (a full backlog drops the record: a
+//! stalled exporter must not slow the gateway); the core needs no OpenTelemetry crates and the
+//! user configures export once, in Python, as for the library's own spans.
+//!
+//! The jobs the gateway's own workers process get spans as a `Queue`'s do (`otel::queue`),
+//! under the `traceparent` their submitter sent.
+//!
+//! `stop()` flushes the access log and the request spans once the requests in flight are done,
+//! so the last requests' access lines and spans are written before a graceful stop returns.
 
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::IntoPyObjectExt;
 
+use super::bridge::AccessLog;
+use super::drain::Drain;
 use super::errors::to_py as to_py_err;
 use super::exit;
-use crate::gateway::{Gateway, GatewayConfig, RequestSpan, Server, SpanSink};
+use crate::gateway::{Gateway, GatewayConfig, RequestSpan, Server};
 
 /// Requests' traces waiting for the exporting thread; past this, new ones are dropped.
 const SPAN_BACKLOG: usize = 8192;
@@ -31,6 +40,8 @@ const SPAN_BATCH: usize = 256;
 #[pyclass(name = "Gateway", frozen, module = "llmrail._core")]
 pub struct PyGateway {
     inner: Server,
+    access: Option<Arc<AccessLog>>,
+    spans: Option<Arc<Drain<RequestSpan>>>,
 }
 
 #[pymethods]
@@ -48,21 +59,34 @@ impl PyGateway {
     ) -> PyResult<Self> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let host = host.to_owned();
-        let spans = super::otel::wanted(py).then(span_sink);
+        let traced = super::otel::wanted(py);
+        let spans = traced.then(span_drain).flatten();
+        let job_spans = traced.then(super::otel::queue::item_sink).flatten();
+        let access = AccessLog::start();
+        let (sink, log) = (spans.clone(), access.clone());
         exit::detach(py, move || {
             let cfg = match (config, config_text) {
                 (Some(path), _) => GatewayConfig::load(&path, env)?,
                 (None, Some(text)) => GatewayConfig::parse("config_text", &text, env)?,
                 (None, None) => GatewayConfig::default(),
             };
-            let gateway = Gateway::new(cfg)?;
-            let gateway = match spans {
-                Some(sink) => gateway.with_spans(sink),
-                None => gateway,
-            };
+            let mut gateway = Gateway::new(cfg)?;
+            if let Some(drain) = sink {
+                gateway = gateway.with_spans(Arc::new(move |span| drain.push(span)));
+            }
+            if let Some(items) = job_spans {
+                gateway = gateway.with_job_spans(items);
+            }
+            if let Some(log) = log {
+                gateway = gateway.with_access_log(log);
+            }
             Server::start(gateway, &host, port)
         })
-        .map(|inner| Self { inner })
+        .map(|inner| Self {
+            inner,
+            access,
+            spans,
+        })
         .map_err(to_py_err)
     }
 
@@ -82,7 +106,18 @@ impl PyGateway {
     #[pyo3(signature = (timeout = 60.0))]
     fn stop(&self, py: Python<'_>, timeout: f64) {
         let wait = Duration::try_from_secs_f64(timeout).unwrap_or(Duration::ZERO);
-        exit::detach(py, || self.inner.stop(wait));
+        exit::detach(py, || {
+            let deadline = Instant::now() + wait;
+            self.inner.stop(wait);
+            // Every request has pushed its record by now: write what is still waiting.
+            let left = || deadline.saturating_duration_since(Instant::now());
+            if let Some(access) = &self.access {
+                access.flush(left());
+            }
+            if let Some(spans) = &self.spans {
+                spans.flush(left());
+            }
+        });
     }
 
     fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -105,27 +140,18 @@ impl PyGateway {
     }
 }
 
-/// The sink the gateway's requests push their traces into, and the thread that makes their
-/// spans; the thread ends when the gateway (the sink's last holder) is gone.
-fn span_sink() -> SpanSink {
-    let (tx, rx) = mpsc::sync_channel::<RequestSpan>(SPAN_BACKLOG);
-    let spawned = std::thread::Builder::new()
-        .name("llmrail-gateway-spans".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                batch.extend(rx.try_iter().take(SPAN_BATCH - 1));
-                if exit::attach(|py| export(py, batch)).is_none() {
-                    return; // the interpreter is exiting
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(target: "llmrail::gateway", "llmrail serve: no span thread, requests are not traced: {e}");
-    }
-    Arc::new(move |span| {
-        let _ = tx.try_send(span);
-    })
+/// The drain the gateway's requests push their traces into, and the thread that makes their
+/// spans; the thread ends when the gateway and this wrapper (the drain's holders) are gone.
+fn span_drain() -> Option<Arc<Drain<RequestSpan>>> {
+    let export = |batch| exit::attach(|py| export(py, batch)).is_some();
+    Drain::spawn(
+        "llmrail-gateway-spans",
+        "request spans",
+        SPAN_BACKLOG,
+        SPAN_BATCH,
+        export,
+    )
+    .map(Arc::new)
 }
 
 fn nanos(t: std::time::SystemTime) -> u64 {
@@ -178,6 +204,7 @@ fn row(py: Python<'_>, r: RequestSpan) -> PyResult<Py<PyAny>> {
                 c.duration.as_secs_f64(),
                 c.error,
                 super::otel::attempts(py, Some(c.attempts))?,
+                c.usage.map(|u| (u.input_tokens, u.output_tokens)),
             ))
         }
     };

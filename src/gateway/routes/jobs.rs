@@ -14,6 +14,10 @@
 //!   a call whose target is down (breaker open, an outage-class error) answers `202` and a job
 //!   instead of the error.
 //!
+//! A job submitted with a valid W3C `traceparent` header keeps it with its request (as
+//! `Queue::submit` stores a traced submitter's), so the worker's processing span continues the
+//! caller's trace.
+//!
 //! An item names the virtual model (or the "provider/model") it calls, and each gateway process
 //! runs workers that use its own client for that model: every process working a queue should
 //! load the same models. Items keep the name of the key that submitted them; another key is
@@ -55,7 +59,7 @@ const OWNER: &str = "gateway_key";
 /// The queue and this process's workers on it (stopped when the gateway is dropped: what they
 /// hold goes back to the queue when its lease runs out).
 pub struct Jobs {
-    queue: Queue,
+    pub(in crate::gateway) queue: Queue,
     _workers: Option<crate::queue::Workers>,
     _charging: Option<AbortOnDrop<()>>,
 }
@@ -282,6 +286,7 @@ async fn submit(
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let traceparent = traceparent(req.headers());
     let body = read_body(gw, req).await?;
     let mut fields: Map<String, Value> = serde_json::from_slice(&body).map_err(|e| {
         Refusal::new(
@@ -324,6 +329,7 @@ async fn submit(
         callback_url,
         idempotency_key,
         wait,
+        traceparent,
     };
     divert(gw, jobs, client, incoming, Shape::OpenAi, mode, spec).await
 }
@@ -334,6 +340,15 @@ pub struct Spec<'a> {
     pub callback_url: Option<String>,
     pub idempotency_key: Option<String>,
     pub wait: Duration,
+    /// The caller's `traceparent`, if valid, for the item's processing span.
+    pub traceparent: Option<String>,
+}
+
+/// The `traceparent` header, as sent, when it is a valid one (`crate::gateway::trace::parent`):
+/// a worker reads the stored one as its span's parent.
+pub fn traceparent(headers: &http::HeaderMap) -> Option<String> {
+    crate::gateway::trace::parent(headers)?;
+    Some(headers.get("traceparent")?.to_str().ok()?.trim().to_owned())
 }
 
 /// A chat endpoint's call with `processing` other than direct: queued (`Queue`), or tried
@@ -342,7 +357,7 @@ pub async fn chat(
     gw: &Gateway,
     caller: Option<&Caller>,
     client: Client,
-    incoming: Incoming,
+    (incoming, traceparent): (Incoming, Option<String>),
     shape: Shape,
     mode: Processing,
 ) -> std::result::Result<Response<Body>, Refusal> {
@@ -358,6 +373,7 @@ pub async fn chat(
         callback_url: None,
         idempotency_key: None,
         wait: Duration::ZERO,
+        traceparent,
     };
     divert(gw, jobs, client, incoming, shape, mode, spec).await
 }
@@ -412,6 +428,7 @@ async fn queued(
         metadata: spec.caller.map(|c| json!({ OWNER: c.name })),
         idempotency_key: spec.idempotency_key,
         callback_url: spec.callback_url,
+        traceparent: spec.traceparent,
         ..Submission::default()
     };
     let id = jobs.queue.submit(req, sub).await.map_err(|e| {

@@ -4,9 +4,8 @@
 //! a CONSUMER span `queue process {model}` under the submitter's span, with the call's span and
 //! its requests under it, through `llmrail._otel_jobs` (the gateway's way: built after the fact
 //! from records, so the core stays free of Python and the worker loop only pushes into a
-//! bounded channel; a full channel drops the record rather than slow the worker).
+//! [`Drain`]; a full backlog drops the record rather than slow the worker).
 
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +16,7 @@ use pyo3::IntoPyObjectExt;
 use super::batch::jobs;
 use super::{tell, unraisable, wanted};
 use crate::error::LlmError;
+use crate::py::drain::Drain;
 use crate::py::errors::to_py;
 use crate::py::exit;
 use crate::queue::{ItemSink, ItemSpan, Queue};
@@ -88,31 +88,25 @@ impl Drop for SubmitSpan {
 /// OpenTelemetry is configured (once per queue: the first sink stays).
 pub(crate) fn trace_items(py: Python<'_>, queue: &Queue) {
     if wanted(py) {
-        queue.trace_items(sink());
+        if let Some(sink) = item_sink() {
+            queue.trace_items(sink);
+        }
     }
 }
 
-/// The sink the workers push processed items into, and the thread that makes their spans;
-/// the thread ends when the queue (the sink's last holder) is gone.
-fn sink() -> ItemSink {
-    let (tx, rx) = mpsc::sync_channel::<ItemSpan>(BACKLOG);
-    let spawned = std::thread::Builder::new()
-        .name("llmrail-queue-spans".into())
-        .spawn(move || {
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                batch.extend(rx.try_iter().take(BATCH - 1));
-                if exit::attach(|py| export(py, batch)).is_none() {
-                    return; // the interpreter is exiting
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(target: "llmrail::queue", "no queue span thread, items are not traced: {e}");
-    }
-    Arc::new(move |span| {
-        let _ = tx.try_send(span);
-    })
+/// The sink workers push processed items into, and the thread that makes their spans; the
+/// thread ends when the queue (the sink's last holder) is gone. The gateway's job queue gets
+/// one too (`src/py/gateway.rs`).
+pub(crate) fn item_sink() -> Option<ItemSink> {
+    let export = |batch| exit::attach(|py| export(py, batch)).is_some();
+    let drain = Drain::spawn(
+        "llmrail-queue-spans",
+        "queue item spans",
+        BACKLOG,
+        BATCH,
+        export,
+    )?;
+    Some(Arc::new(move |span| drain.push(span)))
 }
 
 fn nanos(t: SystemTime) -> u64 {
