@@ -260,7 +260,9 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
         match (&mut first, &mut more) {
             (None, _) => first = Some(data),
             (Some(f), None) => {
-                let mut all = BytesMut::with_capacity(declared.map_or(2 * f.len(), |n| n as usize));
+                let mut all = BytesMut::with_capacity(
+                    declared.map_or(2 * f.len(), |n| usize::try_from(n).unwrap_or(max)),
+                );
                 all.extend_from_slice(f);
                 all.extend_from_slice(&data);
                 more = Some(all);
