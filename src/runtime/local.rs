@@ -83,38 +83,50 @@ fn io_error(what: &str, e: io::Error) -> LlmError {
 }
 
 /// Runs `f` on this thread's reactor, built on first use (and again in a forked child).
+///
+/// Fails, rather than panicking, while the thread's locals are being destroyed (a pooled
+/// socket closed at thread exit may outlive the reactor).
 fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Result<R, LlmError> {
-    REACTOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let pid = super::pid();
-        if slot.as_ref().is_some_and(|r| r.pid != pid) {
-            // The parent's epoll set: leaked, as deregistering would change the parent's.
-            std::mem::forget(slot.take());
-        }
-        if slot.is_none() {
-            let poll = mio::Poll::new().map_err(|e| io_error("cannot create an epoll set", e))?;
-            let eventfd = mio::Waker::new(poll.registry(), WAKE)
-                .map_err(|e| io_error("cannot create an eventfd", e))?;
-            *slot = Some(Reactor {
-                pid,
-                poll,
-                events: Events::with_capacity(64),
-                signal: Arc::new(Signal {
-                    woken: AtomicBool::new(false),
-                    parked: AtomicBool::new(false),
-                    eventfd,
-                }),
-                slots: Vec::new(),
-                deadlines: Vec::new(),
-                next_deadline_id: 0,
-                active: false,
-            });
-        }
-        match slot.as_mut() {
-            Some(r) => Ok(f(r)),
-            None => Err(LlmError::new(ErrorKind::Internal, "no reactor")),
-        }
-    })
+    let gone = |_| LlmError::new(ErrorKind::Internal, "the thread is ending");
+    REACTOR
+        .try_with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let pid = super::pid();
+            if slot.as_ref().is_some_and(|r| r.pid != pid) {
+                // The parent's epoll set: leaked, as deregistering would change the parent's.
+                std::mem::forget(slot.take());
+            }
+            if slot.is_none() {
+                let poll =
+                    mio::Poll::new().map_err(|e| io_error("cannot create an epoll set", e))?;
+                let eventfd = mio::Waker::new(poll.registry(), WAKE)
+                    .map_err(|e| io_error("cannot create an eventfd", e))?;
+                *slot = Some(Reactor {
+                    pid,
+                    poll,
+                    events: Events::with_capacity(64),
+                    signal: Arc::new(Signal {
+                        woken: AtomicBool::new(false),
+                        parked: AtomicBool::new(false),
+                        eventfd,
+                    }),
+                    slots: Vec::new(),
+                    deadlines: Vec::new(),
+                    next_deadline_id: 0,
+                    active: false,
+                });
+            }
+            match slot.as_mut() {
+                Some(r) => Ok(f(r)),
+                None => Err(LlmError::new(ErrorKind::Internal, "no reactor")),
+            }
+        })
+        .map_err(gone)?
+}
+
+/// This thread's reactor, as a number: a registration is served only by the thread that made it.
+fn home() -> usize {
+    REACTOR.with(|cell| std::ptr::from_ref(cell) as usize)
 }
 
 /// Whether this thread is inside [`block_on`], so that sockets and deadlines made here are
@@ -227,6 +239,7 @@ impl Reactor {
 pub struct Registration {
     token: usize,
     pid: u32,
+    home: usize,
 }
 
 impl Registration {
@@ -258,6 +271,7 @@ impl Registration {
             Ok(Registration {
                 token: i,
                 pid: r.pid,
+                home: home(),
             })
         })?
     }
@@ -265,8 +279,9 @@ impl Registration {
     /// Wake `cx` at the socket's next readiness (`write`: to write, else to read). Call after
     /// the socket said `WouldBlock`: the registration is edge-triggered.
     pub fn park(&self, cx: &Context<'_>, write: bool) -> io::Result<()> {
+        let here = REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) == Ok(self.home);
         let done = with(|r| {
-            if r.pid != self.pid {
+            if r.pid != self.pid || !here {
                 return false;
             }
             match r.slots.get_mut(self.token) {
@@ -292,6 +307,9 @@ impl Registration {
 
     /// Forget the socket; `source` is about to be closed.
     pub fn deregister(&self, source: &mut impl mio::event::Source) {
+        if REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) != Ok(self.home) {
+            return; // Another thread's set: closing the socket takes it out of it.
+        }
         let _ = with(|r| {
             if r.pid != self.pid {
                 return;
@@ -301,18 +319,6 @@ impl Registration {
                 *slot = None;
             }
         });
-    }
-
-    /// Whether this thread is the one that registered the socket (and is blocking now).
-    pub fn here(&self) -> bool {
-        active()
-            && REACTOR.with(|cell| {
-                cell.try_borrow().is_ok_and(|r| {
-                    r.as_ref().is_some_and(|r| {
-                        r.pid == self.pid && matches!(r.slots.get(self.token), Some(Some(_)))
-                    })
-                })
-            })
     }
 }
 
