@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/profile_stages.py [--calls 20000] [--sync]     # needs perf (linux-perf)
 
-Runs N sequential ``await client.chat(...)`` calls (``client.chat_sync(...)`` with ``--sync``) to bench/server.py's mock server under
-``perf record -g``, keeps the samples of the client process (all its threads, the server's are
-left out), and gives each sample to the first stage (in the order below) that any frame of its
-call chain matches. Frame-pointer chains through Rust frames built without frame pointers are
-cut short, so a stage is a lower bound and "transport" takes the kernel's socket work too.
+Runs N sequential ``await client.chat(...)`` calls (``client.chat_sync(...)`` with ``--sync``)
+to bench/server.py's mock server under ``perf record -g``, keeps the samples of the client
+process (all its threads, the server's are left out), and gives each sample to the first stage
+(in the order below) that any frame of its call chain matches. Frame-pointer chains through
+Rust frames built without frame pointers are cut short, so a stage is a lower bound and
+"transport" takes the kernel's socket work too.
 """
 
 from __future__ import annotations
