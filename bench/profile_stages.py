@@ -1,12 +1,13 @@
 """Where a sequential async call's client CPU goes, by stage, from a ``perf record`` profile.
 
-    .venv/bin/python bench/profile_stages.py [--calls 20000]     # needs perf (linux-perf)
+    .venv/bin/python bench/profile_stages.py [--calls 20000] [--sync]     # needs perf (linux-perf)
 
-Runs N sequential ``await client.chat(...)`` calls to bench/server.py's mock server under
-``perf record -g``, keeps the samples of the client process (all its threads, the server's are
-left out), and gives each sample to the first stage (in the order below) that any frame of its
-call chain matches. Frame-pointer chains through Rust frames built without frame pointers are
-cut short, so a stage is a lower bound and "transport" takes the kernel's socket work too.
+Runs N sequential ``await client.chat(...)`` calls (``client.chat_sync(...)`` with ``--sync``)
+to bench/server.py's mock server under ``perf record -g``, keeps the samples of the client
+process (all its threads, the server's are left out), and gives each sample to the first stage
+(in the order below) that any frame of its call chain matches. Frame-pointer chains through
+Rust frames built without frame pointers are cut short, so a stage is a lower bound and
+"transport" takes the kernel's socket work too.
 """
 
 from __future__ import annotations
@@ -47,8 +48,17 @@ async def main(url, n):
         await c.chat(MSG, max_tokens=600)
     for _ in range(n):
         (await c.chat(MSG, max_tokens=600)).text
+def main_sync(url, n):
+    c = llmrail.Client("openai/gpt-4.1-mini", base_url=url, api_key="sk-bench", timeout=60)
+    for _ in range(500):
+        c.chat_sync(MSG, max_tokens=600)
+    for _ in range(n):
+        c.chat_sync(MSG, max_tokens=600).text
 with MockServerProcess() as srv:
-    asyncio.run(main(srv.base_url, {calls}))
+    if {sync}:
+        main_sync(srv.base_url, {calls})
+    else:
+        asyncio.run(main(srv.base_url, {calls}))
 """
 
 
@@ -75,10 +85,11 @@ def stages(script: str, pid: str) -> collections.Counter[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--sync", action="store_true", help="profile chat_sync instead of await chat")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="llmrail-profile-") as d:
         data = Path(d) / "perf.data"
-        child = CHILD.format(bench=str(Path(__file__).resolve().parent), calls=args.calls)
+        child = CHILD.format(bench=str(Path(__file__).resolve().parent), calls=args.calls, sync=args.sync)
         t0 = time.perf_counter()
         proc = subprocess.Popen(["perf", "record", "-q", "-F", "1999", "-g", "-o", str(data), "--",
                                  sys.executable, "-c", child])  # fmt: skip

@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::{ErrorKind, LlmError};
 
+pub mod local;
+
 struct Shared {
     pid: u32,
     runtime: Runtime,
@@ -154,7 +156,22 @@ async fn run_boxed<T: Send + 'static>(
 
 /// Block the current (non-runtime) thread until `fut` is done.
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output, LlmError> {
-    Ok(current()?.runtime.block_on(fut))
+    block_on_checked(fut, None, || Ok::<(), LlmError>(()))?
+}
+
+/// Block the current (non-runtime) thread until `fut` is done, running `check` every `every`
+/// while it waits; an error from `check` ends the wait and drops `fut`.
+///
+/// The thread polls `fut` itself, in the shared runtime's context, and sleeps in an epoll set
+/// of its own (`local.rs`): the sockets of the transport's direct connections wake it there
+/// without a worker, and anything else (timers, tasks) through an eventfd in the same set.
+pub fn block_on_checked<F: Future, E>(
+    fut: F,
+    every: Option<std::time::Duration>,
+    check: impl FnMut() -> Result<(), E>,
+) -> Result<Result<F::Output, E>, LlmError> {
+    let _entered = current()?.runtime.enter();
+    local::block_on(fut, every, check)
 }
 
 /// A spawned task that is aborted when its handle is dropped.

@@ -17,6 +17,7 @@
 //! transport also points down at `runtime`, for the process id its pools are keyed by; the
 //! runtime knows nothing of HTTP.
 
+mod direct;
 mod limits;
 mod pool;
 mod redirect;
@@ -81,10 +82,17 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     let settings = req.settings;
+    let url = parsed(&req.url)?;
+    // A sync caller sends plain requests over its own connections (`direct.rs`).
+    if let Some(to) = direct::target(&req, &url) {
+        if let Some(resp) = direct::send(&req, to).await? {
+            return Ok(resp);
+        }
+    }
     let client = pool::client(settings.connect_timeout, settings.passthrough)?;
     let timeout = req.timeout;
     let builder = client
-        .request(req.method, parsed(&req.url)?)
+        .request(req.method, url)
         .headers(req.headers)
         .body(req.body);
     if !req.stream {

@@ -113,22 +113,15 @@ where
     T: Send,
 {
     let outcome: Result<Result<T, LlmError>, PyErr> = exit::detach(py, || {
-        let waited = runtime::block_on(async {
-            let mut fut = std::pin::pin!(fut);
-            let start = tokio::time::Instant::now() + SIGNAL_CHECK;
-            let mut tick = tokio::time::interval_at(start, SIGNAL_CHECK);
-            loop {
-                tokio::select! {
-                    out = &mut fut => return Ok(out),
-                    _ = tick.tick() => {
-                        // Skipped once the program is ending: no signal is delivered then.
-                        exit::attach(|py| py.check_signals()).transpose()?;
-                    }
-                }
-            }
+        // Skipped once the program is ending: no signal is delivered then.
+        let waited = runtime::block_on_checked(fut, Some(SIGNAL_CHECK), || {
+            exit::attach(|py| py.check_signals())
+                .transpose()
+                .map(|_| ())
         });
         match waited {
-            Ok(inner) => inner,
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(interrupted)) => Err(interrupted),
             Err(e) => Ok(Err(e)),
         }
     });

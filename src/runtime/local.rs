@@ -1,0 +1,467 @@
+//! The sync caller's own wait: a thread that blocks on a call polls it itself and sleeps in an
+//! epoll set of its own, where the sockets of its direct connections (`transport/direct.rs`)
+//! and its deadlines wake it, with no tokio worker in between.
+//!
+//! Why: on tokio's `block_on` a pooled connection is driven by a worker, so every sync call
+//! crossed threads twice (the request handed to the worker, the answer handed back) and woke the
+//! worker two or three times; on a busy machine each wake-up is a wait for a core. Here the
+//! caller writes the request, sleeps in `epoll_wait` on its own socket, and is the one thread the
+//! answer wakes.
+//!
+//! Everything else still works as under tokio's `block_on`: the work runs in the shared
+//! runtime's context (its timers, its sockets, tasks it spawns), and a wake-up from any other
+//! thread (a tokio timer, a spawned task's end) reaches the caller through an eventfd in the
+//! same epoll set. What this thread owns is only what it alone polls: the sockets registered
+//! here ([`Registration`]) and the deadlines ([`Deadline`]); both are usable only while the
+//! thread is inside [`block_on`] ([`active`]), and `transport` takes its direct path only then.
+//!
+//! Fork safety: the epoll set of a forking thread is shared with its parent, so a forked child
+//! gets a fresh one and leaks the parent's (as the runtime and the pools do).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Token};
+
+use crate::error::{ErrorKind, LlmError};
+
+/// The eventfd's token; a socket's token is its slot index + 1.
+const WAKE: Token = Token(0);
+
+/// What this thread's wait owns.
+struct Reactor {
+    pid: u32,
+    poll: mio::Poll,
+    events: Events,
+    signal: Arc<Signal>,
+    /// Per registered socket, the tasks waiting to read and to write.
+    slots: Vec<Option<Slot>>,
+    /// Pending deadlines: (id, when, who to wake).
+    deadlines: Vec<(u64, Instant, Waker)>,
+    next_deadline_id: u64,
+    /// True while this thread is inside [`block_on`].
+    active: bool,
+}
+
+#[derive(Default)]
+struct Slot {
+    read: Option<Waker>,
+    write: Option<Waker>,
+}
+
+/// The caller's waker: a flag, and the eventfd only when the caller sleeps.
+struct Signal {
+    woken: AtomicBool,
+    parked: AtomicBool,
+    eventfd: mio::Waker,
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        // Only a sleeping caller needs the system call; one that is polling sees the flag.
+        if self.parked.load(Ordering::SeqCst) {
+            let _ = self.eventfd.wake();
+        }
+    }
+}
+
+thread_local! {
+    static REACTOR: RefCell<Option<Reactor>> = const { RefCell::new(None) };
+}
+
+fn io_error(what: &str, e: io::Error) -> LlmError {
+    LlmError::new(ErrorKind::Internal, format!("{what}: {e}"))
+}
+
+/// Runs `f` on this thread's reactor, built on first use (and again in a forked child).
+///
+/// Fails, rather than panicking, while the thread's locals are being destroyed (a pooled
+/// socket closed at thread exit may outlive the reactor).
+fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Result<R, LlmError> {
+    let gone = |_| LlmError::new(ErrorKind::Internal, "the thread is ending");
+    REACTOR
+        .try_with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let pid = super::pid();
+            if slot.as_ref().is_some_and(|r| r.pid != pid) {
+                // The parent's epoll set: leaked, as deregistering would change the parent's.
+                std::mem::forget(slot.take());
+            }
+            if slot.is_none() {
+                let poll =
+                    mio::Poll::new().map_err(|e| io_error("cannot create an epoll set", e))?;
+                let eventfd = mio::Waker::new(poll.registry(), WAKE)
+                    .map_err(|e| io_error("cannot create an eventfd", e))?;
+                *slot = Some(Reactor {
+                    pid,
+                    poll,
+                    events: Events::with_capacity(64),
+                    signal: Arc::new(Signal {
+                        woken: AtomicBool::new(false),
+                        parked: AtomicBool::new(false),
+                        eventfd,
+                    }),
+                    slots: Vec::new(),
+                    deadlines: Vec::new(),
+                    next_deadline_id: 0,
+                    active: false,
+                });
+            }
+            match slot.as_mut() {
+                Some(r) => Ok(f(r)),
+                None => Err(LlmError::new(ErrorKind::Internal, "no reactor")),
+            }
+        })
+        .map_err(gone)?
+}
+
+/// This thread's reactor, as a number: a registration is served only by the thread that made it.
+fn home() -> usize {
+    REACTOR.with(|cell| std::ptr::from_ref(cell) as usize)
+}
+
+/// Whether this thread is inside [`block_on`], so that sockets and deadlines made here are
+/// polled by it.
+pub fn active() -> bool {
+    REACTOR.with(|cell| {
+        cell.try_borrow().is_ok_and(|r| {
+            r.as_ref()
+                .is_some_and(|r| r.active && r.pid == super::pid())
+        })
+    })
+}
+
+/// Poll `fut` on this thread until it is done, sleeping in this thread's epoll set between
+/// polls; every `every`, `check` runs (a sync call's signal check) and an error from it ends
+/// the wait, dropping `fut`.
+pub fn block_on<F: Future, E>(
+    fut: F,
+    every: Option<Duration>,
+    mut check: impl FnMut() -> Result<(), E>,
+) -> Result<Result<F::Output, E>, LlmError> {
+    let (signal, was_active) =
+        with(|r| (r.signal.clone(), std::mem::replace(&mut r.active, true)))?;
+    // A nested call (a sync call made from inside another's work) leaves the outer one active.
+    struct Leave(bool);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let was = self.0;
+            let _ = with(|r| r.active = was);
+        }
+    }
+    let _leave = Leave(was_active);
+    let waker = Waker::from(signal.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    let mut next_check = every.map(|d| Instant::now() + d);
+    loop {
+        signal.woken.store(false, Ordering::SeqCst);
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Ok(Ok(out));
+        }
+        signal.parked.store(true, Ordering::SeqCst);
+        if !signal.woken.load(Ordering::SeqCst) {
+            let woken = with(|r| r.wait(next_check))?;
+            signal.parked.store(false, Ordering::SeqCst);
+            // Woken outside the reactor's borrow: a waker may be anyone's.
+            for w in woken? {
+                w.wake();
+            }
+        } else {
+            signal.parked.store(false, Ordering::SeqCst);
+        }
+        if let (Some(at), Some(d)) = (next_check, every) {
+            let now = Instant::now();
+            if now >= at {
+                if let Err(e) = check() {
+                    return Ok(Err(e));
+                }
+                next_check = Some(now + d);
+            }
+        }
+    }
+}
+
+impl Reactor {
+    /// Sleep until an event, a deadline or `until`; then say whom the events concern.
+    fn wait(&mut self, until: Option<Instant>) -> Result<Vec<Waker>, LlmError> {
+        let first = self.deadlines.iter().map(|d| d.1).min();
+        let wake_at = match (first, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = wake_at.map(|at| {
+            // Rounded up to whole milliseconds by epoll: never wake before the deadline.
+            at.saturating_duration_since(Instant::now())
+        });
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("epoll_wait failed", e)),
+        }
+        let mut wake = Vec::new();
+        for ev in self.events.iter() {
+            let Some(i) = ev.token().0.checked_sub(1) else {
+                continue;
+            };
+            if let Some(Some(slot)) = self.slots.get_mut(i) {
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    wake.extend(slot.read.take());
+                }
+                if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                    wake.extend(slot.write.take());
+                }
+            }
+        }
+        let now = Instant::now();
+        self.deadlines.retain(|(_, at, w)| {
+            if *at <= now {
+                wake.push(w.clone());
+                false
+            } else {
+                true
+            }
+        });
+        Ok(wake)
+    }
+}
+
+/// A socket registered in this thread's epoll set (edge-triggered, read and write).
+pub struct Registration {
+    token: usize,
+    pid: u32,
+    home: usize,
+}
+
+impl Registration {
+    /// Register `source`; fails outside [`block_on`].
+    pub fn new(source: &mut impl mio::event::Source) -> Result<Self, LlmError> {
+        with(|r| {
+            if !r.active {
+                return Err(LlmError::new(
+                    ErrorKind::Internal,
+                    "a direct socket outside a blocking call",
+                ));
+            }
+            let i = match r.slots.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    r.slots.push(None);
+                    r.slots.len() - 1
+                }
+            };
+            r.poll
+                .registry()
+                .register(
+                    source,
+                    Token(i + 1),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(|e| io_error("cannot watch a socket", e))?;
+            r.slots[i] = Some(Slot::default());
+            Ok(Registration {
+                token: i,
+                pid: r.pid,
+                home: home(),
+            })
+        })?
+    }
+
+    /// Wake `cx` at the socket's next readiness (`write`: to write, else to read). Call after
+    /// the socket said `WouldBlock`: the registration is edge-triggered.
+    pub fn park(&self, cx: &Context<'_>, write: bool) -> io::Result<()> {
+        let here = REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) == Ok(self.home);
+        let done = with(|r| {
+            if r.pid != self.pid || !here {
+                return false;
+            }
+            match r.slots.get_mut(self.token) {
+                Some(Some(slot)) => {
+                    let w = if write {
+                        &mut slot.write
+                    } else {
+                        &mut slot.read
+                    };
+                    *w = Some(cx.waker().clone());
+                    true
+                }
+                _ => false,
+            }
+        });
+        match done {
+            Ok(true) => Ok(()),
+            _ => Err(io::Error::other(
+                "a direct socket polled off the thread that opened it",
+            )),
+        }
+    }
+
+    /// Forget the socket; `source` is about to be closed.
+    pub fn deregister(&self, source: &mut impl mio::event::Source) {
+        if REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) != Ok(self.home) {
+            return; // Another thread's set: closing the socket takes it out of it.
+        }
+        let _ = with(|r| {
+            if r.pid != self.pid {
+                return;
+            }
+            let _ = r.poll.registry().deregister(source);
+            if let Some(slot) = r.slots.get_mut(self.token) {
+                *slot = None;
+            }
+        });
+    }
+}
+
+/// A deadline this thread's wait honours; ready once `at` has passed.
+pub struct Deadline {
+    at: Instant,
+    id: Option<u64>,
+}
+
+impl Deadline {
+    pub fn new(at: Instant) -> Self {
+        Deadline { at, id: None }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.at {
+            return Poll::Ready(());
+        }
+        let (at, id) = (self.at, self.id);
+        let registered =
+            with(
+                |r| match id.and_then(|id| r.deadlines.iter_mut().find(|d| d.0 == id)) {
+                    Some(entry) => {
+                        if !entry.2.will_wake(cx.waker()) {
+                            entry.2 = cx.waker().clone();
+                        }
+                        id
+                    }
+                    None => {
+                        r.next_deadline_id += 1;
+                        let id = r.next_deadline_id;
+                        r.deadlines.push((id, at, cx.waker().clone()));
+                        Some(id)
+                    }
+                },
+            );
+        self.id = registered.ok().flatten();
+        Poll::Pending
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let _ = with(|r| r.deadlines.retain(|d| d.0 != id));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn plain<F: Future>(fut: F) -> F::Output {
+        block_on(fut, None, || Ok::<(), ()>(())).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_deadline_wakes_the_wait_on_time() {
+        let start = Instant::now();
+        plain(Deadline::new(start + Duration::from_millis(30)));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(30), "{took:?}");
+        assert!(took < Duration::from_millis(500), "{took:?}");
+        assert!(with(|r| r.deadlines.is_empty()).unwrap());
+    }
+
+    #[test]
+    fn a_dropped_deadline_leaves_nothing_behind() {
+        let far = Instant::now() + Duration::from_secs(600);
+        plain(async {
+            let mut d = std::pin::pin!(Deadline::new(far));
+            assert!(futures_util::poll!(d.as_mut()).is_pending());
+        });
+        assert!(with(|r| r.deadlines.is_empty()).unwrap());
+    }
+
+    #[test]
+    fn work_woken_from_another_thread_finishes_and_the_check_runs_while_waiting() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(60));
+            tx.send(7).unwrap();
+        });
+        let mut checks = 0;
+        let got = block_on(rx, Some(Duration::from_millis(10)), || {
+            checks += 1;
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap()
+        .unwrap();
+        assert_eq!(got, 7);
+        assert!(checks >= 2, "{checks}");
+        assert!(!active());
+    }
+
+    #[test]
+    fn a_failing_check_ends_the_wait() {
+        let start = Instant::now();
+        let out = block_on(
+            std::future::pending::<()>(),
+            Some(Duration::from_millis(20)),
+            || Err("interrupted"),
+        )
+        .unwrap();
+        assert_eq!(out, Err("interrupted"));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_socket_wakes_the_thread_that_waits_on_it() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            s.write_all(b"hello").unwrap();
+        });
+        let got = plain(async move {
+            let std = std::net::TcpStream::connect(addr).unwrap();
+            std.set_nonblocking(true).unwrap();
+            let mut sock = mio::net::TcpStream::from_std(std);
+            let reg = Registration::new(&mut sock).unwrap();
+            let mut buf = [0u8; 5];
+            let n = std::future::poll_fn(|cx| match sock.read(&mut buf) {
+                Ok(n) => Poll::Ready(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reg.park(cx, false).unwrap();
+                    Poll::Pending
+                }
+                Err(e) => panic!("{e}"),
+            })
+            .await;
+            reg.deregister(&mut sock);
+            buf[..n].to_vec()
+        });
+        server.join().unwrap();
+        assert_eq!(got, b"hello");
+    }
+}

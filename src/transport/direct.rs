@@ -1,0 +1,679 @@
+//! Direct connections: a sync caller sends over its own sockets, with no tokio worker.
+//!
+//! Under reqwest a pooled connection is driven by a task on a tokio worker, so a call crosses
+//! threads twice (request handed to the worker, answer handed back) and wakes the worker two or
+//! three times. A thread that blocks on a call (`runtime::block_on`, every sync method) can
+//! instead drive the connection itself: here the request and its connection (hyper's HTTP/1
+//! client connection, `hyper::client::conn::http1`) are polled together by the caller, whose
+//! socket sits in the caller's own epoll set (`runtime/local.rs`). The answer wakes that one
+//! thread; nothing else.
+//!
+//! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
+//! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
+//! the caller's poll, no TLS), no credentials in the URL, no forwarded request, no proxy in the
+//! environment (reqwest reads the same variables), on Linux. An answer reqwest would have
+//! handled differently is not handed on but sent again through reqwest, which then does what it
+//! always did: a redirect (followed or refused by `redirect.rs`) and a compressed body (this
+//! path does not ask for compression; a server that compresses anyway is answered by reqwest's
+//! decoder). What the caller sees is otherwise the same: the headers reqwest adds
+//! (`user-agent`, `accept`), the whole-call timeout, the connect timeout, the size cap, and
+//! the error kinds.
+//!
+//! The idle connections are the caller thread's (its epoll set watches them) and live in a
+//! per-thread pool, up to [`MAX_IDLE`] per origin for [`IDLE_FOR`], like reqwest's.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, Read, Write};
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT, CONTENT_ENCODING, HOST, LOCATION, USER_AGENT};
+use http::HeaderValue;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+
+use crate::error::{ErrorKind, LlmError, Result};
+use crate::runtime::local::{self, Deadline, Registration};
+use crate::wire::{Body, HttpRequest, HttpResponse};
+
+use super::limits;
+
+/// Idle connections kept per origin and thread.
+const MAX_IDLE: usize = 32;
+/// How long an idle connection is kept (reqwest's pool is built with the same).
+const IDLE_FOR: Duration = Duration::from_secs(90);
+
+/// Where a request that may go direct is sent.
+pub(super) struct Target {
+    /// `host:port` as the pool's key.
+    key: String,
+    /// `Host` header: the host, and the port when the URL names one.
+    host: HeaderValue,
+    /// The request target: path and query.
+    path: http::Uri,
+    host_name: String,
+    port: u16,
+}
+
+/// The target of `req` if it may go direct from this thread, else `None` (reqwest sends it).
+pub(super) fn target(req: &HttpRequest, url: &reqwest::Url) -> Option<Target> {
+    if !cfg!(target_os = "linux")
+        || req.stream
+        || req.settings.passthrough
+        || url.scheme() != "http"
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || proxied()
+        || switched_off()
+        || !local::active()
+    {
+        return None;
+    }
+    let host_name = match url.host()? {
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+        url::Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => d.to_string(),
+        url::Host::Domain(_) => return None,
+    };
+    let port = url.port_or_known_default()?;
+    let shown = url.host_str()?;
+    let host = match url.port() {
+        Some(p) => HeaderValue::from_str(&format!("{shown}:{p}")).ok()?,
+        None => HeaderValue::from_str(shown).ok()?,
+    };
+    let path = match url.query() {
+        Some(q) => http::Uri::try_from(format!("{}?{q}", url.path())).ok()?,
+        None => http::Uri::try_from(url.path()).ok()?,
+    };
+    Some(Target {
+        key: format!("{shown}:{port}"),
+        host,
+        path,
+        host_name,
+        port,
+    })
+}
+
+/// Environment variable: `0` sends every request through reqwest (an A/B of this path, or a
+/// way out should a server disagree with it).
+pub const SWITCH_VAR: &str = "LLMRAIL_DIRECT_CONNECTIONS";
+
+fn switched_off() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    *OFF.get_or_init(|| std::env::var(SWITCH_VAR).is_ok_and(|v| v.trim() == "0"))
+}
+
+/// Whether the environment names a proxy for `http://` (reqwest's `system-proxy` reads these
+/// once, when its client is built; so do we).
+fn proxied() -> bool {
+    static PROXIED: OnceLock<bool> = OnceLock::new();
+    *PROXIED.get_or_init(|| {
+        ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+    })
+}
+
+/// Send `req` over a direct connection to `to`. `Ok(None)`: the answer is one reqwest must
+/// handle (see the module comment); send the request again through it.
+pub(super) async fn send(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
+    let deadline = Deadline::new(Instant::now() + req.timeout);
+    let work = exchange(req, to);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(super::timed_out(req.timeout))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+type Connection = http1::Connection<Io, Full<Bytes>>;
+
+/// A connection: the handle requests go in by, and the connection itself, which whoever uses
+/// it polls (`None` once it has ended).
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+    driver: Option<Pin<Box<Connection>>>,
+}
+
+struct Idle {
+    key: String,
+    conn: Conn,
+    since: Instant,
+}
+
+thread_local! {
+    static IDLE: RefCell<(u32, Vec<Idle>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+/// An idle connection to `key` of this thread that is still open.
+fn checkout(key: &str) -> Option<Conn> {
+    let pid = crate::runtime::pid();
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        if idle.0 != pid {
+            // A forked child: the sockets are the parent's too (and so is their epoll set).
+            std::mem::forget(std::mem::take(&mut idle.1));
+            idle.0 = pid;
+        }
+        let now = Instant::now();
+        idle.1.retain(|i| now.duration_since(i.since) < IDLE_FOR);
+        while let Some(at) = idle.1.iter().rposition(|i| i.key == key) {
+            let mut conn = idle.1.swap_remove(at).conn;
+            // One poll tells whether the server closed it while it was idle.
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            if let Some(driver) = conn.driver.as_mut() {
+                if driver.as_mut().poll(&mut cx).is_pending() && conn.sender.is_ready() {
+                    return Some(conn);
+                }
+            }
+        }
+        None
+    })
+}
+
+fn checkin(key: String, conn: Conn) {
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        if idle.0 == crate::runtime::pid()
+            && idle.1.iter().filter(|i| i.key == key).count() < MAX_IDLE
+        {
+            idle.1.push(Idle {
+                key,
+                conn,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
+async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
+    let request = request(req, &to)?;
+    let (mut conn, response) = match checkout(&to.key) {
+        Some(mut conn) => {
+            let sent = drive(&mut conn.driver, conn.sender.try_send_request(request)).await;
+            match sent {
+                Ok(r) => (conn, r),
+                Err(mut e) => match e.take_message() {
+                    // Closed before the request went out: a fresh connection, as reqwest does.
+                    Some(request) => {
+                        let mut conn = connect(req, &to).await?;
+                        let r = drive(&mut conn.driver, conn.sender.send_request(request))
+                            .await
+                            .map_err(|e| failed(req, &e))?;
+                        (conn, r)
+                    }
+                    None => return Err(failed(req, e.error())),
+                },
+            }
+        }
+        None => {
+            let mut conn = connect(req, &to).await?;
+            let r = drive(&mut conn.driver, conn.sender.send_request(request))
+                .await
+                .map_err(|e| failed(req, &e))?;
+            (conn, r)
+        }
+    };
+    let (head, mut body) = response.into_parts();
+    let redirected = head.status.is_redirection() && head.headers.contains_key(LOCATION);
+    let encoded = head
+        .headers
+        .get(CONTENT_ENCODING)
+        .is_some_and(|e| e != "identity");
+    if redirected || encoded {
+        return Ok(None);
+    }
+    let max = req.settings.max_response_bytes;
+    let declared = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(limits::too_large(max));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut more: Option<BytesMut> = None;
+    let mut len = 0usize;
+    loop {
+        let frame = drive(&mut conn.driver, body.frame()).await;
+        let Some(frame) = frame else { break };
+        let Ok(data) = frame.map_err(|e| failed(req, &e))?.into_data() else {
+            continue; // trailers
+        };
+        len += data.len();
+        if len > max {
+            return Err(limits::too_large(max));
+        }
+        match (&mut first, &mut more) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut all = BytesMut::with_capacity(
+                    declared.map_or(2 * f.len(), |n| usize::try_from(n).unwrap_or(max)),
+                );
+                all.extend_from_slice(f);
+                all.extend_from_slice(&data);
+                more = Some(all);
+            }
+            (Some(_), Some(all)) => all.extend_from_slice(&data),
+        }
+    }
+    // The connection goes back to the pool if it is open and ready for the next request: one
+    // more poll lets it take in the end of this one.
+    let ready = std::future::poll_fn(|cx| {
+        if let Some(d) = conn.driver.as_mut() {
+            if d.as_mut().poll(cx).is_ready() {
+                conn.driver = None;
+            }
+        }
+        Poll::Ready(conn.driver.is_some() && conn.sender.is_ready())
+    })
+    .await;
+    if ready {
+        checkin(to.key, conn);
+    }
+    let body = match (first, more) {
+        (_, Some(all)) => all.freeze(),
+        (Some(one), None) => one,
+        (None, None) => Bytes::new(),
+    };
+    #[cfg(test)]
+    tests::SENT.with(|n| n.set(n.get() + 1));
+    Ok(Some(HttpResponse {
+        status: head.status.as_u16(),
+        headers: head.headers,
+        body: Body::Full(body),
+    }))
+}
+
+/// The request as hyper sends it, with the headers reqwest would add.
+fn request(req: &HttpRequest, to: &Target) -> Result<http::Request<Full<Bytes>>> {
+    let mut headers = req.headers.clone();
+    if !headers.contains_key(HOST) {
+        headers.insert(HOST, to.host.clone());
+    }
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("llmrail/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    if !headers.contains_key(ACCEPT) {
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    }
+    let mut out = http::Request::new(Full::new(req.body.clone()));
+    *out.method_mut() = req.method.clone();
+    *out.uri_mut() = to.path.clone();
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// Poll `fut` and the connection together until `fut` is done.
+async fn drive<F: Future>(driver: &mut Option<Pin<Box<Connection>>>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Some(d) = driver.as_mut() {
+            // Its end (closed, or failed) reaches `fut` as hyper's error or the body's end.
+            if d.as_mut().poll(cx).is_ready() {
+                *driver = None;
+            }
+        }
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A new connection to `to`, within the client's connect timeout.
+async fn connect(req: &HttpRequest, to: &Target) -> Result<Conn> {
+    let addrs: Vec<SocketAddr> = match to.host_name.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, to.port)],
+        // `localhost`: from /etc/hosts, as getaddrinfo answers reqwest.
+        Err(_) => (to.host_name.as_str(), to.port)
+            .to_socket_addrs()
+            .map_err(|e| not_connected(req, &e))?
+            .collect(),
+    };
+    let limit = req.settings.connect_timeout;
+    let deadline = Deadline::new(Instant::now() + limit);
+    let mut deadline = std::pin::pin!(deadline);
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        let attempt = open(addr);
+        let mut attempt = std::pin::pin!(attempt);
+        let opened = std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = attempt.as_mut().poll(cx) {
+                return Poll::Ready(Some(out));
+            }
+            deadline.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match opened {
+            None => {
+                return Err(LlmError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "could not connect: error sending request for url ({}): connect timeout after {:.1} s",
+                        req.url,
+                        limit.as_secs_f64()
+                    ),
+                ))
+            }
+            Some(Ok(io)) => {
+                let (sender, driver) = http1::handshake(io)
+                    .await
+                    .map_err(|e| failed(req, &e))?;
+                return Ok(Conn {
+                    sender,
+                    driver: Some(Box::pin(driver)),
+                });
+            }
+            Some(Err(e)) => last = e,
+        }
+    }
+    Err(not_connected(req, &last))
+}
+
+async fn open(addr: SocketAddr) -> io::Result<Io> {
+    let mut sock = mio::net::TcpStream::connect(addr)?;
+    let reg = Registration::new(&mut sock).map_err(|e| io::Error::other(e.message.clone()))?;
+    let io = Io { sock, reg };
+    std::future::poll_fn(|cx| {
+        if let Some(e) = io.sock.take_error()? {
+            return Poll::Ready(Err(e));
+        }
+        match io.sock.peer_addr() {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                io.reg.park(cx, true)?;
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    })
+    .await?;
+    io.sock.set_nodelay(true)?;
+    Ok(io)
+}
+
+fn not_connected(req: &HttpRequest, e: &io::Error) -> LlmError {
+    LlmError::new(
+        ErrorKind::Connection,
+        format!(
+            "could not connect: error sending request for url ({}): tcp connect error: {e}",
+            req.url
+        ),
+    )
+}
+
+/// hyper's error, worded as reqwest words it (its text holds no header).
+fn failed(req: &HttpRequest, e: &hyper::Error) -> LlmError {
+    let mut text = format!("error sending request for url ({}): {e}", req.url);
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    LlmError::new(ErrorKind::Connection, text)
+}
+
+/// A socket in the caller's epoll set.
+struct Io {
+    sock: mio::net::TcpStream,
+    reg: Registration,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        self.reg.deregister(&mut self.sock);
+    }
+}
+
+impl Io {
+    fn poll_io<T>(
+        &mut self,
+        cx: &Context<'_>,
+        write: bool,
+        mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        loop {
+            match op(&mut self.sock) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.reg.park(cx, write)?;
+                    return Poll::Pending;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+impl hyper::rt::Read for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        // SAFETY: `read` only writes to the bytes it then reports, and only those are marked
+        // filled (tokio's `TcpStream` reads into uninitialised memory the same way).
+        let dst = unsafe { &mut *(buf.as_mut() as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        match self.get_mut().poll_io(cx, false, |s| s.read(dst)) {
+            Poll::Ready(Ok(n)) => {
+                // SAFETY: `n` bytes were just written by `read`.
+                unsafe { buf.advance(n) };
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl hyper::rt::Write for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_io(cx, true, |s| s.write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_io(cx, true, |s| s.write_vectored(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub(super) mod tests {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    use http::{HeaderMap, Method};
+    use serde_json::json;
+
+    use crate::error::ErrorKind;
+    use crate::mock::MockServer;
+    use crate::wire::{Body, HttpRequest, Settings};
+
+    thread_local! {
+        /// Answers this thread took over a direct connection.
+        pub(in crate::transport) static SENT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn sent() -> usize {
+        SENT.with(Cell::get)
+    }
+
+    const CHAT: &[u8] = br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
+
+    fn chat(url: String) -> HttpRequest {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("authorization", "Bearer sk-test".parse().unwrap());
+        HttpRequest {
+            method: Method::POST,
+            url,
+            headers,
+            body: bytes::Bytes::from_static(CHAT),
+            stream: false,
+            timeout: Duration::from_secs(10),
+            settings: Settings::default(),
+        }
+    }
+
+    fn blocking<F: std::future::Future>(fut: F) -> F::Output {
+        crate::runtime::block_on(fut).unwrap()
+    }
+
+    #[test]
+    fn a_sync_caller_sends_over_its_own_connection_and_keeps_it_for_the_next_call() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "one"})).unwrap();
+        srv.push_json(json!({"text": "two"})).unwrap();
+        let url = format!("{}/v1/chat/completions?x=1", srv.url());
+        let before = sent();
+        for want in ["one", "two"] {
+            let resp = blocking(super::super::send(chat(url.clone()))).unwrap();
+            assert_eq!(resp.status, 200);
+            let Body::Full(body) = resp.body else {
+                panic!("buffered")
+            };
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["choices"][0]["message"]["content"], want);
+        }
+        assert_eq!(sent() - before, 2);
+        assert_eq!(
+            srv.connections(),
+            1,
+            "the second call reused the connection"
+        );
+        let got = &srv.requests()[0];
+        assert_eq!(got.path, "/v1/chat/completions");
+        assert_eq!(got.query.as_deref(), Some("x=1"));
+        assert!(got.header("user-agent").unwrap().starts_with("llmrail/"));
+        assert_eq!(got.header("accept"), Some("*/*"));
+        assert_eq!(
+            got.header("host"),
+            Some(srv.url().trim_start_matches("http://"))
+        );
+        assert_eq!(
+            got.header("content-length"),
+            Some(CHAT.len().to_string().as_str())
+        );
+    }
+
+    #[test]
+    fn a_caller_that_does_not_block_sends_through_reqwest() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "one"})).unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        let before = sent();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let resp = rt
+            .block_on(crate::runtime::run(super::super::send(chat(url))))
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(sent(), before);
+    }
+
+    #[test]
+    fn a_slow_answer_times_out_on_the_direct_path() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "late", "latency": 3.0}))
+            .unwrap();
+        let mut req = chat(format!("{}/v1/chat/completions", srv.url()));
+        req.timeout = Duration::from_millis(200);
+        let start = Instant::now();
+        let err = match blocking(super::super::send(req)) {
+            Err(e) => e,
+            Ok(_) => panic!("answered"),
+        };
+        assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_refused_connection_is_a_connection_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let req = chat(format!("http://127.0.0.1:{port}/v1/chat/completions"));
+        let err = match blocking(super::super::send(req)) {
+            Err(e) => e,
+            Ok(_) => panic!("answered"),
+        };
+        assert_eq!(err.kind, ErrorKind::Connection, "{}", err.message);
+        assert!(
+            err.message.starts_with("could not connect"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_answer_over_the_size_cap_fails() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "x".repeat(5000)})).unwrap();
+        let mut req = chat(format!("{}/v1/chat/completions", srv.url()));
+        req.settings.max_response_bytes = 1000;
+        let err = match blocking(super::super::send(req)) {
+            Err(e) => e,
+            Ok(_) => panic!("answered"),
+        };
+        assert_eq!(err.kind, ErrorKind::InvalidResponse, "{}", err.message);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_while_idle_is_replaced() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "one"})).unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        blocking(super::super::send(chat(url.clone()))).unwrap();
+        let port = srv.addr().port();
+        // The same port, a new server: the pooled connection went with the old one.
+        srv.shutdown();
+        drop(srv);
+        let srv = MockServer::start_on(port).unwrap();
+        srv.push_json(json!({"text": "two"})).unwrap();
+        let resp = blocking(super::super::send(chat(url))).unwrap();
+        assert_eq!(resp.status, 200);
+    }
+}
