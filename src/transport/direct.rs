@@ -11,11 +11,12 @@
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
 //! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
 //! the caller's poll, no TLS), no credentials in the URL, no forwarded request, no proxy in the
-//! environment (reqwest reads the same variables), on Linux. An answer reqwest would have
-//! handled differently is not handed on but sent again through reqwest, which then does what it
-//! always did: a redirect (followed or refused by `redirect.rs`) and a compressed body (this
-//! path does not ask for compression; a server that compresses anyway is answered by reqwest's
-//! decoder). What the caller sees is otherwise the same: the headers reqwest adds
+//! environment (reqwest reads the same variables), on Linux. A redirect is not handed on: the
+//! request is sent again through reqwest, which then does what it always did (follow or refuse
+//! it, `redirect.rs`); the server did not act on the request it redirected. A gzip body (this
+//! path does not ask for compression) is decoded here as reqwest would, and never sent again,
+//! since the server has acted on the request. What the caller sees is otherwise the same: the
+//! headers reqwest adds
 //! (`user-agent`, `accept`), the whole-call timeout, the connect timeout, the size cap, and
 //! the error kinds.
 //!
@@ -40,7 +41,7 @@ use hyper::client::conn::http1;
 
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::runtime::local::{self, Deadline, Registration};
-use crate::wire::{Body, HttpRequest, HttpResponse};
+use crate::wire::{encoding, Body, HttpRequest, HttpResponse};
 
 use super::limits;
 
@@ -118,6 +119,11 @@ fn proxied() -> bool {
             .iter()
             .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
     })
+}
+
+/// Whether `encoding` is one reqwest (built with its `gzip` feature) decodes.
+fn is_gzip(encoding: &str) -> bool {
+    encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip")
 }
 
 /// Send `req` over a direct connection to `to`. `Ok(None)`: the answer is one reqwest must
@@ -228,12 +234,8 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
         }
     };
     let (head, mut body) = response.into_parts();
-    let redirected = head.status.is_redirection() && head.headers.contains_key(LOCATION);
-    let encoded = head
-        .headers
-        .get(CONTENT_ENCODING)
-        .is_some_and(|e| e != "identity");
-    if redirected || encoded {
+    // A redirect answer was not acted on by the server, so sending the request again is safe.
+    if head.status.is_redirection() && head.headers.contains_key(LOCATION) {
         return Ok(None);
     }
     let max = req.settings.max_response_bytes;
@@ -284,16 +286,30 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
     if ready {
         checkin(to.key, conn);
     }
-    let body = match (first, more) {
+    let mut headers = head.headers;
+    let mut body = match (first, more) {
         (_, Some(all)) => all.freeze(),
         (Some(one), None) => one,
         (None, None) => Bytes::new(),
     };
+    // A server that compresses although this path did not ask has already acted on the request:
+    // it is decoded here as reqwest's decoder would (gzip; the headers that described the
+    // compressed body go), never sent twice. Other encodings pass as they came, as under reqwest.
+    if let Some(gzip) = encoding::of(&headers).filter(|e| is_gzip(e)) {
+        body = encoding::decode(gzip, &body, max).ok_or_else(|| {
+            LlmError::new(
+                ErrorKind::InvalidResponse,
+                format!("the server's {gzip} answer could not be decoded (corrupt, or over {max} bytes)"),
+            )
+        })?;
+        headers.remove(CONTENT_ENCODING);
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     #[cfg(test)]
     tests::SENT.with(|n| n.set(n.get() + 1));
     Ok(Some(HttpResponse {
         status: head.status.as_u16(),
-        headers: head.headers,
+        headers,
         body: Body::Full(body),
     }))
 }
@@ -675,5 +691,53 @@ pub(super) mod tests {
         srv.push_json(json!({"text": "two"})).unwrap();
         let resp = blocking(super::super::send(chat(url))).unwrap();
         assert_eq!(resp.status, 200);
+    }
+
+    #[test]
+    fn a_gzip_answer_is_decoded_and_the_request_sent_once() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let mut requests = 0;
+            listener.set_nonblocking(false).unwrap();
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = sock.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                if seen.ends_with(CHAT) {
+                    requests += 1;
+                    seen.clear();
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    gz.write_all(br#"{"ok":true}"#).unwrap();
+                    let body = gz.finish().unwrap();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    sock.write_all(head.as_bytes()).unwrap();
+                    sock.write_all(&body).unwrap();
+                }
+            }
+            requests
+        });
+        let req = chat(format!("http://127.0.0.1:{port}/v1/chat/completions"));
+        let before = sent();
+        let resp = blocking(super::super::send(req)).unwrap();
+        assert_eq!(sent() - before, 1, "answered on the direct path");
+        let Body::Full(body) = resp.body else {
+            panic!("buffered")
+        };
+        assert_eq!(&body[..], br#"{"ok":true}"#);
+        assert!(resp.headers.get("content-encoding").is_none());
+        assert_eq!(server.join().unwrap(), 1, "the server saw the request once");
     }
 }
