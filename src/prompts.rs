@@ -1,8 +1,9 @@
 //! Prompt templates kept as YAML files: a [`Library`] loads every `*.yaml` of a folder, checks
 //! each (`compile.rs`: unknown keys, template syntax, undeclared and unused variables, each with
-//! its file and line, found by `lines.rs`), compiles its templates once with minijinja, and
-//! renders a prompt for a target (`render.rs`: variables checked, the provider's or model's
-//! variant, the environment's overrides); `retarget.rs` renders again for each fallback's provider.
+//! its file and line, found by `lines.rs`), compiles its templates once with minijinja (each
+//! prompt its own environment, `templates.rs`), and renders a prompt for a target (`render.rs`:
+//! variables checked, the provider's or model's variant, the environment's overrides);
+//! `retarget.rs` renders again for each fallback's provider.
 //! The file format is `spec.rs`.
 //!
 //! A library is shared by threads and tasks: prompts sit behind one `RwLock` as `Arc`s, so a
@@ -14,6 +15,7 @@ mod lines;
 mod render;
 mod retarget;
 mod spec;
+mod templates;
 #[cfg(test)]
 mod tests;
 
@@ -47,8 +49,8 @@ pub struct Prompt {
     base: Part,
     variants: Vec<(String, Part)>,
     environments: Vec<(String, Part)>,
-    /// Every template of the file, each named by its own source.
-    env: minijinja::Environment<'static>,
+    /// Every template of the file, compiled; the parts hold their templates' numbers.
+    templates: templates::Compiled,
 }
 
 impl std::fmt::Debug for Prompt {

@@ -226,44 +226,87 @@ class Call:
             self._ins.first_chunk.record(self._ttfc, attrs)
 
     def _attempt_spans(self, attempts: list[Attempt], under: Span | None = None) -> None:
-        """One child span per request sent (of `under`, else of the call's span), with its real
-        start and end times."""
-        parent = trace.set_span_in_context(under or self._span, context.Context())
-        for n, (provider, model, address, port, fallback, start_ns, duration, status, error, wait, asked, limited) in (
-            enumerate(attempts, 1)
-        ):
-            attrs: dict[str, Any] = {
-                "gen_ai.operation.name": self._operation,
-                "gen_ai.provider.name": _provider(provider),
-                "gen_ai.request.model": model,
-                "server.address": address,
-                "llmrail.attempt": n,
-            }
-            if port is not None:
-                attrs["server.port"] = port
-            if n > 1:
-                attrs["http.request.resend_count"] = n - 1
-            if status is not None:
-                attrs["http.response.status_code"] = status
-            if fallback is not None:
-                attrs["llmrail.fallback"] = fallback
-            if wait > 0:
-                attrs["llmrail.retry.wait"] = wait
-                attrs["llmrail.retry.wait_reason"] = "retry_after" if asked else "backoff"
-            if limited > 0:
-                attrs["llmrail.rate_limit.wait"] = limited
-            if error is not None:
-                attrs["error.type"] = error
-            span = self._ins.tracer.start_span(
-                f"attempt {n} {self._operation} {model}",
-                context=parent,
-                kind=SpanKind.CLIENT,
-                attributes=attrs,
-                start_time=start_ns,
-            )
-            if error is not None:
-                span.set_status(Status(StatusCode.ERROR, error))
-            span.end(end_time=start_ns + int(duration * 1e9))
+        """One child span per request sent (of `under`, else of the call's span)."""
+        attempt_spans(self._ins, self._operation, under or self._span, attempts)
+
+
+def attempt_spans(ins: _Instruments, operation: str, under: Span, attempts: list[Attempt]) -> None:
+    """One child span of `under` per request sent, with its real start and end times."""
+    parent = trace.set_span_in_context(under, context.Context())
+    for n, (provider, model, address, port, fallback, start_ns, duration, status, error, wait, asked, limited) in (
+        enumerate(attempts, 1)
+    ):
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.provider.name": _provider(provider),
+            "gen_ai.request.model": model,
+            "server.address": address,
+            "llmrail.attempt": n,
+        }
+        if port is not None:
+            attrs["server.port"] = port
+        if n > 1:
+            attrs["http.request.resend_count"] = n - 1
+        if status is not None:
+            attrs["http.response.status_code"] = status
+        if fallback is not None:
+            attrs["llmrail.fallback"] = fallback
+        if wait > 0:
+            attrs["llmrail.retry.wait"] = wait
+            attrs["llmrail.retry.wait_reason"] = "retry_after" if asked else "backoff"
+        if limited > 0:
+            attrs["llmrail.rate_limit.wait"] = limited
+        if error is not None:
+            attrs["error.type"] = error
+        span = ins.tracer.start_span(
+            f"attempt {n} {operation} {model}",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=start_ns,
+        )
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error))
+        span.end(end_time=start_ns + int(duration * 1e9))
+
+
+def ended_client_span(
+    tracer: trace.Tracer,
+    under: Span,
+    call: tuple[str, str, str, str | None, int | None, int, float, str | None, list[Attempt]],
+    *,
+    name: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """A call made elsewhere and handed over once over (a gateway request's, a queue item's): its
+    CLIENT span under `under`, with its real start and end, its error, and a child span per
+    request it sent, as a traced `chat` makes them. `call` is (operation, provider, model, server
+    address, server port, start ns, duration s, error kind or None, attempts); the span is called
+    `name`, else "{operation} {model}"; `extra` attributes follow the model."""
+    operation, provider, model, address, port, start_ns, duration, error, attempts = call
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": operation,
+        "gen_ai.provider.name": _provider(provider),
+        "gen_ai.request.model": model,
+        **(extra or {}),
+    }
+    if address:
+        attrs["server.address"] = address
+    if port is not None:
+        attrs["server.port"] = port
+    if error is not None:
+        attrs["error.type"] = error
+    span = tracer.start_span(
+        name or f"{operation} {model}",
+        context=trace.set_span_in_context(under, context.Context()),
+        kind=SpanKind.CLIENT,
+        attributes=attrs,
+        start_time=start_ns,
+    )
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, error))
+    attempt_spans(_get(), "chat", span, attempts)
+    span.end(end_time=start_ns + int(duration * 1e9))
 
 
 # One extraction attempt as the core hands it over (see `rows` in src/py/otel/extract.rs): start

@@ -9,7 +9,6 @@ runs on the request path, and the spans get their real start and end times.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry import context, trace
@@ -89,31 +88,14 @@ def requests(batch: list[Request]) -> None:
 
 def _call_span(tracer: trace.Tracer, server: trace.Span, call: Call) -> None:
     operation, model, provider, target, address, port, start_ns, duration, error, attempts, usage = call
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": _otel._provider(provider),
-        "gen_ai.request.model": target,
-        "llmrail.gateway.model": model,
-    }
-    if address:
-        attrs["server.address"] = address
-    if port is not None:
-        attrs["server.port"] = port
-    if error is not None:
-        attrs["error.type"] = error
+    extra: dict[str, Any] = {"llmrail.gateway.model": model}
     if usage is not None:
-        attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"] = usage
-    span = tracer.start_span(
-        f"{operation} {target}",
-        context=trace.set_span_in_context(server, context.Context()),
-        kind=SpanKind.CLIENT,
-        attributes=attrs,
-        start_time=start_ns,
+        extra["gen_ai.usage.input_tokens"], extra["gen_ai.usage.output_tokens"] = usage
+    # The operation is a chat even when streamed ("stream {target}" names the span).
+    _otel.ended_client_span(
+        tracer,
+        server,
+        ("chat", provider, target, address, port, start_ns, duration, error, attempts),
+        name=f"{operation} {target}",
+        extra=extra,
     )
-    if error is not None:
-        span.set_status(Status(StatusCode.ERROR, error))
-    # The library's attempt spans, as a traced `chat` makes them (`_otel.Call._attempt_spans`
-    # reads only these three fields).
-    made = SimpleNamespace(_ins=_otel._get(), _operation="chat", _span=span)
-    _otel.Call._attempt_spans(made, attempts)  # type: ignore[arg-type]
-    span.end(end_time=start_ns + int(duration * 1e9))

@@ -7,7 +7,6 @@ Rust core only when OpenTelemetry is imported and a provider is configured (see
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from opentelemetry import context, trace
@@ -228,27 +227,4 @@ def queue_items(items: list[Item]) -> None:
 
 
 def _item_call(tracer: trace.Tracer, under: Span, call: ItemCall) -> None:
-    operation, provider, model, address, port, start_ns, duration, error, attempts = call
-    attrs: dict[str, Any] = {
-        "gen_ai.operation.name": operation,
-        "gen_ai.provider.name": _provider(provider),
-        "gen_ai.request.model": model,
-    }
-    if address:
-        attrs["server.address"] = address
-    if port is not None:
-        attrs["server.port"] = port
-    span = tracer.start_span(
-        f"{operation} {model}",
-        context=trace.set_span_in_context(under, context.Context()),
-        kind=SpanKind.CLIENT,
-        attributes=attrs,
-        start_time=start_ns,
-    )
-    if error is not None:
-        _failed(span, error)
-    # The library's attempt spans, as a traced `chat` makes them (`_otel.Call._attempt_spans`
-    # reads only these three fields), as the gateway's spans do.
-    made = SimpleNamespace(_ins=_get(), _operation="chat", _span=span)
-    _otel.Call._attempt_spans(made, attempts)  # type: ignore[arg-type]
-    span.end(end_time=start_ns + int(duration * 1e9))
+    _otel.ended_client_span(tracer, under, call)

@@ -1,14 +1,13 @@
 //! One prompt file read, checked and compiled: its templates go into the prompt's own minijinja
 //! environment once, and every problem found is kept with the file and line it belongs to.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use minijinja::{Environment, UndefinedBehavior};
-
 use super::lines::{line_of, Step};
 use super::spec::{MessageSpec, Part, PromptFile};
+use super::templates::{environment, Compiled};
 use super::Prompt;
 
 /// A problem found at load: an error stops the load; a warning is only said.
@@ -31,17 +30,6 @@ impl fmt::Display for Problem {
             self.message
         )
     }
-}
-
-/// A fresh environment as every prompt uses: strict about undefined variables (a typo is an
-/// error, not an empty string), no auto-escaping (prompts are not HTML; `|e` escapes when asked),
-/// and a template's last newline kept, as YAML's block scalars mean it.
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.set_keep_trailing_newline(true);
-    env
 }
 
 /// Read and compile one file: the prompt, or `None` when an error was found; problems either way.
@@ -68,13 +56,13 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
     let mut env = environment();
     let globals: HashSet<String> = env.globals().map(|(k, _)| k.to_string()).collect();
     let mut used = BTreeSet::new();
+    let mut compiled = Vec::new();
     for (path_steps, source) in templates(&file) {
         let steps: Vec<Step<'_>> = path_steps.iter().map(Owned::step).collect();
         let at = line_of(&text, &steps);
         // A block scalar (`|`, `>`) starts on the line after its key.
         let first = at + usize::from(block_scalar(&text, at));
-        // Named by its place ("variants.anthropic.system"): a render finds a template by name
-        // on every call, and a short name hashes faster than the whole source did.
+        // Named by its place ("variants.anthropic.system"), which is how the parts find it.
         let name = label(&path_steps);
         if let Err(e) = env.add_template_owned(name.clone(), source) {
             let line = first + e.line().unwrap_or(1).saturating_sub(1);
@@ -89,6 +77,7 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         let Ok(tmpl) = env.get_template(&name) else {
             continue;
         };
+        compiled.push(name.clone());
         let mut names: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
         names.sort();
         for name in names {
@@ -150,8 +139,13 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
     if problems.iter().any(|p| !p.warning) {
         return (None, problems);
     }
+    let index: HashMap<&str, usize> = compiled
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut base = file.base();
-    name_templates(&mut base, Vec::new());
+    number_templates(&mut base, Vec::new(), &index);
     let mut variants = file.variants;
     let mut environments = file.environments;
     for (group, parts) in [
@@ -159,9 +153,10 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         ("environments", &mut environments),
     ] {
         for (name, part) in parts.iter_mut() {
-            name_templates(
+            number_templates(
                 part,
                 vec![Owned::Key(group.into()), Owned::Key(name.clone())],
+                &index,
             );
         }
     }
@@ -173,6 +168,10 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
             (minijinja::Value::from(v.name.as_str()), default)
         })
         .collect();
+    let Some(templates) = Compiled::lookup(env, &compiled) else {
+        problems.push(problem(1, false, "a template compiled but was lost".into()));
+        return (None, problems);
+    };
     let prompt = Prompt {
         name: file.name,
         description: file.description,
@@ -183,7 +182,7 @@ pub(super) fn compile(path: &Path) -> (Option<Prompt>, Vec<Problem>) {
         base,
         variants,
         environments,
-        env,
+        templates,
     };
     (Some(prompt), problems)
 }
@@ -254,12 +253,14 @@ fn part_templates(part: &Part, at: Vec<Owned>, out: &mut Vec<(Vec<Owned>, String
     }
 }
 
-/// Each template of `part` gets the name it was compiled under: its place, as [`label`] says it.
-fn name_templates(part: &mut Part, at: Vec<Owned>) {
+/// Each template of `part` gets the number it was compiled under ([`label`] names its place;
+/// `index` numbers the names). A number not found stays `usize::MAX`, which a render refuses.
+fn number_templates(part: &mut Part, at: Vec<Owned>, index: &HashMap<&str, usize>) {
+    let number = |p: &[Owned]| index.get(label(p).as_str()).copied().unwrap_or(usize::MAX);
     if part.system.is_some() {
         let mut p = at.clone();
         p.push(Owned::Key("system".into()));
-        part.system_name = label(&p);
+        part.system_at = number(&p);
     }
     for (i, m) in part.messages.iter_mut().flatten().enumerate() {
         let mut p = at.clone();
@@ -268,7 +269,7 @@ fn name_templates(part: &mut Part, at: Vec<Owned>) {
             Owned::Item(i),
             Owned::Key("content".into()),
         ]);
-        m.name = label(&p);
+        m.at = number(&p);
     }
 }
 

@@ -2,7 +2,6 @@
 //! (defaults filled in), the variant for the target's provider or model picked, the environment's
 //! overrides laid on top, and each template of the result rendered.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, ObjectRepr};
@@ -13,16 +12,42 @@ use super::spec::{kind_of, MessageSpec, Part};
 use super::Prompt;
 use crate::error::{LlmError, Result};
 
-/// The variables of one render by name, already minijinja values: the Python side walks its dict
-/// straight into these, so a render converts each value once and the templates share it.
+/// The variables of one render as (name, value) pairs, already minijinja values: the Python side
+/// walks its dict straight into these, so a render converts each value once and the templates
+/// share it. Names are distinct (a dict's keys) and stay in the caller's order. A list, not a
+/// sorted map: building a map sorted the names and allocated each one on every render; matching
+/// a list against the declarations (see `Prompt::context`) takes one comparison per name when
+/// the caller gives them in the declarations' order, as a dict written from the file does.
 #[derive(Debug, Clone, Default)]
-pub struct Vars(pub BTreeMap<String, minijinja::Value>);
+pub struct Vars(pub Vec<(minijinja::Value, minijinja::Value)>);
+
+impl Vars {
+    /// The value given for `name`, looked for from `*at` on (wrapping round); `*at` moves past
+    /// it, where the next declared name most likely is.
+    fn find(&self, name: &str, at: &mut usize) -> Option<&minijinja::Value> {
+        let is = |(k, _): &(minijinja::Value, minijinja::Value)| k.as_str() == Some(name);
+        let start = (*at).min(self.0.len());
+        let (before, from) = self.0.split_at(start);
+        let i = from
+            .iter()
+            .position(is)
+            .map(|i| start + i)
+            .or_else(|| before.iter().position(is))?;
+        *at = i + 1;
+        self.0.get(i).map(|(_, v)| v)
+    }
+}
 
 impl From<&Map<String, Value>> for Vars {
     fn from(vars: &Map<String, Value>) -> Self {
         Self(
             vars.iter()
-                .map(|(k, v)| (k.clone(), minijinja::Value::from_serialize(v)))
+                .map(|(k, v)| {
+                    (
+                        minijinja::Value::from(k.as_str()),
+                        minijinja::Value::from_serialize(v),
+                    )
+                })
                 .collect(),
         )
     }
@@ -119,12 +144,12 @@ impl Prompt {
             .iter()
             .rev()
             .find(|p| p.system.is_some())
-            .map(|p| self.run(&p.system_name, &ctx))
+            .map(|p| self.run(p.system_at, &ctx))
             .transpose()?;
         let messages = match last!(messages) {
             Some(ms) => ms
                 .iter()
-                .map(|MessageSpec { role, name, .. }| Ok((role.clone(), self.run(name, &ctx)?)))
+                .map(|MessageSpec { role, at, .. }| Ok((role.clone(), self.run(*at, &ctx)?)))
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
@@ -149,10 +174,14 @@ impl Prompt {
         // compares no names twice.
         let undeclared = || {
             vars.0
-                .keys()
-                .find(|key| !self.variables.iter().any(|v| &v.name == *key))
-                .map(|key| {
+                .iter()
+                .find(|(key, _)| {
+                    !key.as_str()
+                        .is_some_and(|k| self.variables.iter().any(|v| v.name == k))
+                })
+                .map(|(key, _)| {
                     let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
+                    let key = key.as_str().map_or_else(|| key.to_string(), str::to_string);
                     LlmError::config(format!(
                         "prompt '{name}': variable '{key}' is not declared (declared: {})",
                         known.join(", ")
@@ -160,9 +189,10 @@ impl Prompt {
                 })
         };
         let mut found = 0;
+        let mut at = 0;
         let mut out = Vec::with_capacity(self.variables.len());
         for (v, (key, default)) in self.variables.iter().zip(&self.declared) {
-            let given = vars.0.get(&v.name);
+            let given = vars.find(&v.name, &mut at);
             found += usize::from(given.is_some());
             let value = match (given, default) {
                 (Some(given), _) => given,
@@ -199,14 +229,13 @@ impl Prompt {
         Ok(small_map(out))
     }
 
-    /// The template compiled under `template` (its place in the file) rendered in `ctx`.
-    fn run(&self, template: &str, ctx: &minijinja::Value) -> Result<String> {
+    /// Template number `at` rendered in `ctx`.
+    fn run(&self, at: usize, ctx: &minijinja::Value) -> Result<String> {
         let name = &self.name;
-        let tmpl = self
-            .env
-            .get_template(template)
-            .map_err(|e| LlmError::config(format!("prompt '{name}': {e}")))?;
-        tmpl.render(ctx).map_err(|e| {
+        let rendered = self.templates.render(at, ctx).ok_or_else(|| {
+            LlmError::config(format!("prompt '{name}': template {at} was not compiled"))
+        })?;
+        rendered.map_err(|e| {
             let detail = e
                 .detail()
                 .map(str::to_string)

@@ -47,7 +47,7 @@ impl PromptFile {
             temperature: self.temperature,
             prompt_cache: self.prompt_cache.clone(),
             response_schema: self.response_schema.clone(),
-            system_name: String::new(),
+            system_at: usize::MAX,
         }
     }
 }
@@ -70,9 +70,9 @@ pub(super) struct Part {
     pub prompt_cache: Option<Value>,
     #[serde(default)]
     pub response_schema: Option<Value>,
-    /// The name `system` is compiled under (its place in the file, see `compile`).
+    /// The number `system` is compiled under (see `compile`).
     #[serde(skip)]
-    pub system_name: String,
+    pub system_at: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,9 +80,9 @@ pub(super) struct Part {
 pub(super) struct MessageSpec {
     pub role: String,
     pub content: String,
-    /// The name `content` is compiled under (its place in the file, see `compile`).
+    /// The number `content` is compiled under (see `compile`).
     #[serde(skip)]
-    pub name: String,
+    pub at: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

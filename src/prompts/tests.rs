@@ -341,3 +341,69 @@ fn a_render_that_fails_names_the_prompt_and_the_templates_place() {
     assert!(e.message.starts_with("prompt 'm': rendering failed"), "{e}");
     assert!(e.message.contains("variants.anthropic.system"), "{e}");
 }
+
+#[test]
+fn a_prompts_formatter_writes_every_kind_of_value_as_minijinjas_own_does() {
+    let ours = super::templates::environment();
+    let mut theirs = minijinja::Environment::new();
+    theirs.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    theirs.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    theirs.set_keep_trailing_newline(true);
+    let source = "{{ s }}|{{ long }}|{{ s|e }}|{{ s|safe }}|{{ n }}|{{ f }}|{{ b }}|{{ z }}|\
+        {{ l }}|{{ m }}|{{ l|length }}|{{ s ~ n }}|{% autoescape true %}{{ s }}{% endautoescape %}\n";
+    let ctx = minijinja::context! {
+        s => "<a & 'b'>",
+        long => "a string longer than twenty-two bytes, kept apart by minijinja",
+        n => 42,
+        f => 1.5,
+        b => true,
+        z => (),
+        l => vec!["x", "y"],
+        m => minijinja::context! { k => "v" },
+    };
+    let render = |env: &minijinja::Environment<'static>| env.render_str(source, &ctx).unwrap();
+    assert_eq!(render(&ours), render(&theirs));
+    let undefined = ours.render_str("{{ nope }}", &ctx).unwrap_err();
+    assert_eq!(undefined.kind(), minijinja::ErrorKind::UndefinedError);
+}
+
+#[test]
+fn variables_given_in_any_order_render_alike_and_an_undeclared_one_is_named() {
+    let dir = folder(&[("summarize.yaml", SUMMARIZE)]);
+    let lib = Library::load(dir.path(), None, false).unwrap();
+    let given = [
+        ("text", json!("t")),
+        ("points", json!(2)),
+        ("reader", json!("a child")),
+    ];
+    let in_order = |order: &[usize]| -> Vars {
+        Vars(
+            order
+                .iter()
+                .map(|&i| {
+                    (
+                        given[i].0.into(),
+                        minijinja::Value::from_serialize(&given[i].1),
+                    )
+                })
+                .collect(),
+        )
+    };
+    let first = lib
+        .render_vars("summarize", &in_order(&[0, 1, 2]), None)
+        .unwrap();
+    assert_eq!(first.system.as_deref(), Some("You write for a child."));
+    for order in [[2, 1, 0], [1, 2, 0], [2, 0, 1]] {
+        let again = lib
+            .render_vars("summarize", &in_order(&order), None)
+            .unwrap();
+        assert_eq!(again, first, "{order:?}");
+    }
+    let mut extra = in_order(&[1, 0]);
+    extra.0.insert(1, ("txet".into(), "t".into()));
+    let e = lib.render_vars("summarize", &extra, None).unwrap_err();
+    assert_eq!(
+        e.message,
+        "prompt 'summarize': variable 'txet' is not declared (declared: text, reader, points)"
+    );
+}

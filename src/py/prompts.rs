@@ -177,8 +177,8 @@ fn variables_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vars> {
         return Ok(Vars::default());
     };
     if let Ok(d) = o.cast::<PyDict>() {
-        if let Some(m) = fast_dict(d, 1) {
-            return Ok(Vars(m.into_iter().collect()));
+        if let Some(pairs) = fast_pairs(d, 1) {
+            return Ok(Vars(pairs));
         }
     }
     match json::to_value(o, "variables")? {
@@ -189,48 +189,78 @@ fn variables_of(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vars> {
     }
 }
 
-/// The top-level dict's (name, value) pairs, or `None` to leave it to the JSON walk.
-fn fast_dict(d: &Bound<'_, PyDict>, depth: usize) -> Option<Vec<(String, minijinja::Value)>> {
+/// A dict's (name, value) pairs, or `None` to leave it to the JSON walk. Names go straight to
+/// template strings: one copy each, none for a short one (minijinja keeps those inline).
+fn fast_pairs(
+    d: &Bound<'_, PyDict>,
+    depth: usize,
+) -> Option<Vec<(minijinja::Value, minijinja::Value)>> {
     let mut out = Vec::with_capacity(d.len());
     for (k, v) in d.iter() {
-        let key = k.cast::<PyString>().ok()?.to_str().ok()?.to_owned();
-        out.push((key, fast(&v, depth)?));
+        let key = k.cast::<PyString>().ok()?.to_str().ok()?;
+        out.push((minijinja::Value::from(key), fast(&v, depth)?));
     }
     Some(out)
 }
 
-/// One value inside a container at `depth`, in `json.rs`'s order of checks.
+/// One value inside a container at `depth`. The built-in types themselves first, each found by
+/// one comparison of its type (what callers pass nearly always); then their subclasses, in
+/// `json.rs`'s order of checks.
 fn fast(obj: &Bound<'_, PyAny>, depth: usize) -> Option<minijinja::Value> {
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        return s.to_str().ok().map(minijinja::Value::from);
+    }
+    if let Ok(b) = obj.cast_exact::<PyBool>() {
+        return Some(minijinja::Value::from(b.is_true()));
+    }
+    if obj.is_exact_instance_of::<PyInt>() || obj.is_exact_instance_of::<PyFloat>() {
+        return number(obj);
+    }
     if obj.is_none() {
         return Some(minijinja::Value::from(()));
     }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return s.to_str().ok().map(minijinja::Value::from);
+    if depth + 1 < json::MAX_DEPTH {
+        if let Ok(d) = obj.cast_exact::<PyDict>() {
+            return fast_pairs(d, depth + 1).map(prompts::small_map);
+        }
+        if let Ok(l) = obj.cast_exact::<PyList>() {
+            let items: Option<Vec<_>> = l.iter().map(|v| fast(&v, depth + 1)).collect();
+            return items.map(minijinja::Value::from);
+        }
     }
-    if obj.is_instance_of::<PyBool>() {
-        return obj.is_truthy().ok().map(minijinja::Value::from);
-    }
+    subclass(obj, depth)
+}
+
+/// An int or a float (or a subclass of one); `None` for what JSON refuses (NaN, infinities,
+/// an int beyond 64 bits).
+fn number(obj: &Bound<'_, PyAny>) -> Option<minijinja::Value> {
     if let Ok(i) = obj.cast::<PyInt>() {
         if let Ok(n) = i.extract::<i64>() {
             return Some(minijinja::Value::from(n));
         }
         return i.extract::<u64>().ok().map(minijinja::Value::from);
     }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        let f = f.value();
-        return f.is_finite().then(|| minijinja::Value::from(f));
+    let f = obj.cast::<PyFloat>().ok()?.value();
+    f.is_finite().then(|| minijinja::Value::from(f))
+}
+
+/// `fast` for what is not a built-in type itself (a tuple, a subclass of str, int, dict, ...),
+/// or is nested too deep (left to the JSON walk, which names the problem).
+fn subclass(obj: &Bound<'_, PyAny>, depth: usize) -> Option<minijinja::Value> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return s.to_str().ok().map(minijinja::Value::from);
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return obj.is_truthy().ok().map(minijinja::Value::from);
+    }
+    if obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>() {
+        return number(obj);
     }
     if depth + 1 >= json::MAX_DEPTH {
         return None;
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        // Keys straight to template strings: one allocation each, not a `String` and then another.
-        let mut pairs = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let key = k.cast::<PyString>().ok()?.to_str().ok()?;
-            pairs.push((minijinja::Value::from(key), fast(&v, depth + 1)?));
-        }
-        return Some(prompts::small_map(pairs));
+        return fast_pairs(d, depth + 1).map(prompts::small_map);
     }
     if let Ok(l) = obj.cast::<PyList>() {
         let items: Option<Vec<_>> = l.iter().map(|v| fast(&v, depth + 1)).collect();
