@@ -150,34 +150,46 @@ fn json_text(v: Option<&Value>) -> String {
 }
 
 impl Store for RedisStore {
-    fn submit(&self, it: NewItem, marks: Watermarks, now: u64) -> BoxFuture<'_, Result<Submitted>> {
-        let args = vec![
+    fn submit_many(
+        &self,
+        items: Vec<NewItem>,
+        marks: Watermarks,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Vec<Submitted>>> {
+        let mut args = Vec::with_capacity(4 + items.len() * 9);
+        args.extend([
             "submit".into(),
             now.to_string(),
-            it.id,
-            it.target,
-            it.request.to_string(),
-            json_text(it.metadata.as_ref()),
-            it.priority.to_string(),
-            it.idempotency_key.unwrap_or_default(),
-            it.max_attempts.to_string(),
-            it.ttl_ms.to_string(),
             marks.high.to_string(),
             marks.low.to_string(),
-            it.callback_url.unwrap_or_default(),
-        ];
-        let step = self.step::<Vec<String>>(args);
+        ]);
+        for it in items {
+            args.extend([
+                it.id,
+                it.target,
+                it.request.to_string(),
+                json_text(it.metadata.as_ref()),
+                it.priority.to_string(),
+                it.idempotency_key.unwrap_or_default(),
+                it.max_attempts.to_string(),
+                it.ttl_ms.to_string(),
+                it.callback_url.unwrap_or_default(),
+            ]);
+        }
+        let step = self.step::<Vec<Vec<String>>>(args);
         Box::pin(async move {
-            let v = step.await?;
-            let at = |i: usize| v.get(i).cloned().unwrap_or_default();
-            Ok(match at(0).as_str() {
-                "new" => Submitted::New(at(1)),
-                "existing" => Submitted::Existing(at(1)),
-                _ => Submitted::Full {
-                    depth: at(1).parse().unwrap_or(0),
-                    finished_last_minute: at(2).parse().unwrap_or(0),
-                },
-            })
+            let outcomes = step.await?.into_iter().map(|v| {
+                let at = |i: usize| v.get(i).cloned().unwrap_or_default();
+                match at(0).as_str() {
+                    "new" => Submitted::New(at(1)),
+                    "existing" => Submitted::Existing(at(1)),
+                    _ => Submitted::Full {
+                        depth: at(1).parse().unwrap_or(0),
+                        finished_last_minute: at(2).parse().unwrap_or(0),
+                    },
+                }
+            });
+            Ok(outcomes.collect())
         })
     }
 
