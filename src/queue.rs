@@ -34,7 +34,7 @@ mod trace;
 mod webhook;
 mod worker;
 
-pub use divert::{outage, Answer, Diverted, Processing};
+pub use divert::{outage, Answer, Diverted, Processing, QueueTrace};
 pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 pub use trace::{ItemCall, ItemSink, ItemSpan};
