@@ -10,6 +10,7 @@
 -- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
 -- <p>:unreported   set: EXPIRED ids whose expiry no process has reported yet
+-- <p>:wake         pub/sub channel: a message each time a step queued items
 -- <p>:deliveries   zset: ids whose webhook is PENDING, by when it may be taken (its retry time
 --                  or its sender's lease end)      <p>:wh_gave_up  set: ids whose webhook was
 --                  given up. A webhook's fields (wh_*) live in the item's hash.
@@ -242,7 +243,13 @@ if op == 'submit' then
   -- watermarks in ARGV[3] and ARGV[4]: one outcome per submission.
   sweep(now)
   local high, low, out = tonumber(ARGV[3]), tonumber(ARGV[4]), {}
-  for at = 5, #ARGV, 9 do out[#out + 1] = submit(at, high, low) end
+  local queued = false
+  for at = 5, #ARGV, 9 do
+    out[#out + 1] = submit(at, high, low)
+    queued = queued or out[#out][1] == 'new'
+  end
+  -- Idle workers of every process claim now (`wake_ups` in redis.rs), not at their next poll.
+  if queued then redis.call('PUBLISH', p .. ':wake', '') end
   return out
 elseif op == 'heartbeat' then
   local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
@@ -314,6 +321,7 @@ elseif op == 'retry' then
   redis.call('SREM', key('unreported'), id)
   forget_delivery(id)
   requeue(id, state, now)
+  redis.call('PUBLISH', p .. ':wake', '')
   return 1
 elseif op == 'purge' then
   sweep(now)

@@ -4,6 +4,7 @@
 //! live above it in `queue.rs` and `worker.rs`.
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 #[cfg(test)]
 use serde_json::Value;
 
@@ -118,6 +119,13 @@ pub trait Store: Send + Sync {
         let one = ended(id, token, End::Release);
         let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
         Box::pin(async move { Ok(step.await?.0.first() == Some(&Some(State::Queued))) })
+    }
+
+    /// A stream that yields whenever some process may have queued an item, for idle workers
+    /// to claim at once rather than at their next poll; `None` where the store has no such
+    /// signal (sqlite: a file has no one to tell, so other processes' items wait for a poll).
+    fn wake_ups(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, ()>>>> {
+        None
     }
 
     /// Extend the lease; false if this worker no longer holds it.

@@ -238,8 +238,15 @@ fn concurrent_submissions_share_store_steps_and_each_gets_its_own_stored_id() {
         let ids: Vec<String> = ids.into_iter().map(Result::unwrap).collect();
         let unique: std::collections::HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), 300, "{url}");
-        let steps = q.inner.group.steps.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(steps < 100, "{url}: {steps} store steps for 300 submissions");
+        let steps = q
+            .inner
+            .group
+            .steps
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            steps < 100,
+            "{url}: {steps} store steps for 300 submissions"
+        );
         let stats = rt().block_on(q.stats()).unwrap();
         assert_eq!(stats.count(State::Queued), 300, "{url}");
         for id in &ids {
@@ -247,6 +254,54 @@ fn concurrent_submissions_share_store_steps_and_each_gets_its_own_stored_id() {
             assert_eq!(it.state, State::Queued);
         }
     }
+}
+
+async fn woken(s: &mut futures_util::stream::BoxStream<'static, ()>) -> Option<()> {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[test]
+fn a_redis_submission_or_retry_from_another_connection_wakes_a_subscriber() {
+    use futures_util::StreamExt;
+    let Some(server) = redis_server::RedisServer::start() else {
+        return;
+    };
+    rt().block_on(async {
+        let url = format!("{}?queue=wake", server.url());
+        let (mine, other) = (
+            RedisStore::open(&url).unwrap(),
+            RedisStore::open(&url).unwrap(),
+        );
+        let mut signals = mine.wake_ups().unwrap().await.unwrap();
+        submit(&other, item("a"), T0).await;
+        assert_eq!(woken(&mut signals).await, Some(()));
+        // A refused submission queued nothing: no signal.
+        let few = Watermarks { high: 1, low: 1 };
+        let refused = other.submit(item("b"), few, T0).await.unwrap();
+        assert!(matches!(refused, Submitted::Full { .. }));
+        let c = claim(&other, T0).await.unwrap();
+        other
+            .fail(
+                c.item.id,
+                c.token,
+                err(ErrorKind::BadRequest, T0),
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(other.retry("a".into(), T0).await.unwrap());
+        assert_eq!(woken(&mut signals).await, Some(()));
+        let nothing = tokio::time::timeout(Duration::from_millis(100), signals.next()).await;
+        assert!(nothing.is_err(), "one signal per step that queued items");
+        // sqlite has no one to tell.
+        let db = TempDb::new();
+        assert!(db.open().wake_ups().is_none());
+    });
 }
 
 #[test]
