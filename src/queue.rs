@@ -159,7 +159,7 @@ struct Inner {
     /// then any it built from the model string.
     clients: Mutex<HashMap<String, Client>>,
     /// Wakes this process's idle workers when it submits or an item ends; other processes'
-    /// changes are seen by polling.
+    /// submissions wake them through the store's wake-ups (Redis), or are seen by polling.
     changed: tokio::sync::Notify,
     /// This process's `result` waiters by item id: an item's end wakes its own waiters only.
     /// (One shared wake-up made every waiter re-read its item from the store on every
