@@ -136,7 +136,10 @@ impl Queue {
             };
             let (items, replies): (Vec<NewItem>, Vec<_>) = group.into_iter().unzip();
             #[cfg(test)]
-            self.inner.group.steps.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.inner
+                .group
+                .steps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let step = self.inner.store.submit_many(items, marks, now_ms()).await;
             match step {
                 Ok(outcomes) if outcomes.len() == replies.len() => {
