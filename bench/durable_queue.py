@@ -3,12 +3,18 @@ and Redis queues against a zero-latency mock provider (its own process), and arq
 Redis job queue) doing the same on the same Redis in the same run: arq's job calls the provider
 with the same llmrail client, so the difference is the queue.
 
-    .venv/bin/python bench/durable_queue.py [--items 2000] [--concurrency 32] [--rounds 5] [--out bench-results]
+    .venv/bin/python bench/durable_queue.py [--items 2000] [--concurrency 32] [--submitters 1 32]
+        [--rounds 5] [--out bench-results]
 
 Reports items/s (all submitted, then processed by `concurrency` workers in this process, until
 the last result is read) and the latency each item adds (submit to result, one item at a time,
 minus a direct call's): the median over `rounds` rounds, each round running every queue once in
 turn (so a busy machine slows them alike), with the spread (lowest and highest round).
+
+Each `--submitters` value is a run of its own: 1 submits one item at a time (each submission
+awaited before the next: a script or a single request handler); N has N tasks doing that at
+once (a web app's concurrent requests). Both queues are driven the same way in each run: the
+same tasks awaiting llmrail's `submit` or arq's `enqueue_job`, then every result read in order.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import llmrail
 from server import MockServerProcess
@@ -32,6 +39,23 @@ sys.path.insert(0, str(ROOT))
 from tests_py.redis_server import RedisServer  # noqa: E402
 
 MODEL = "openai/gpt-4.1-mini"
+T = TypeVar("T")
+
+
+async def submit_all(submit: Callable[[int], Awaitable[T]], items: int, submitters: int) -> list[T]:
+    """Item i's id from `submit(i)`, for every item, by `submitters` tasks each awaiting one
+    submission at a time."""
+    if submitters == 1:
+        return [await submit(i) for i in range(items)]
+    out: list[T | None] = [None] * items
+    left = iter(range(items))
+
+    async def one_submitter() -> None:
+        for i in left:
+            out[i] = await submit(i)
+
+    await asyncio.gather(*(one_submitter() for _ in range(submitters)))
+    return [x for x in out if x is not None]
 
 
 def client(base_url: str) -> llmrail.Client:
@@ -50,7 +74,7 @@ async def direct_latency(c: llmrail.Client, n: int) -> float:
 
 
 async def llmrail_queue(
-    queue_url: str, c: llmrail.Client, items: int, concurrency: int, probes: int
+    queue_url: str, c: llmrail.Client, items: int, concurrency: int, probes: int, submitters: int
 ) -> dict[str, float]:
     queue = llmrail.Queue(queue_url, capacity=items * 2)
     async with queue.worker(concurrency=concurrency, clients=[c]):
@@ -62,7 +86,9 @@ async def llmrail_queue(
             await queue.result(qid, wait=30)
             lat.append(time.perf_counter() - start)
         start = time.perf_counter()
-        ids = [await queue.submit({"messages": f"item {i}", "max_tokens": 16}, target=c) for i in range(items)]
+        ids = await submit_all(
+            lambda i: queue.submit({"messages": f"item {i}", "max_tokens": 16}, target=c), items, submitters
+        )
         for qid in ids:
             await queue.result(qid, wait=120)
         elapsed = time.perf_counter() - start
@@ -70,7 +96,7 @@ async def llmrail_queue(
 
 
 async def arq_queue(
-    redis_port: int, c: llmrail.Client, items: int, concurrency: int, probes: int
+    redis_port: int, c: llmrail.Client, items: int, concurrency: int, probes: int, submitters: int
 ) -> dict[str, float]:
     from arq import create_pool
     from arq.connections import RedisSettings
@@ -95,7 +121,7 @@ async def arq_queue(
             await job.result(timeout=30, poll_delay=0.005)
             lat.append(time.perf_counter() - start)
         start = time.perf_counter()
-        jobs = [await pool.enqueue_job("call", f"item {i}") for i in range(items)]
+        jobs = await submit_all(lambda i: pool.enqueue_job("call", f"item {i}"), items, submitters)
         for job in jobs:
             assert job is not None
             await job.result(timeout=120, poll_delay=0.005)
@@ -112,37 +138,42 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--submitters", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--probes", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args()
-    runs: dict[str, list[dict[str, float]]] = {"llmrail sqlite": [], "llmrail redis": [], "arq (redis)": []}
-    ratios: list[float] = []
+    names = ("llmrail sqlite", "llmrail redis", "arq (redis)")
+    runs: dict[int, dict[str, list[dict[str, float]]]] = {k: {n: [] for n in names} for k in args.submitters}
+    ratios: dict[int, list[float]] = {k: [] for k in args.submitters}
     with MockServerProcess() as srv, RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
         c = client(srv.base_url)
         direct = await direct_latency(c, args.probes)
         for n in range(args.rounds):
-            runs["llmrail sqlite"].append(await llmrail_queue(f"sqlite://{tmp}/q{n}.db", c, args.items,
-                                                              args.concurrency, args.probes))
-            runs["llmrail redis"].append(await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", c,
-                                                             args.items, args.concurrency, args.probes))
-            runs["arq (redis)"].append(await arq_queue(redis.port, c, args.items, args.concurrency, args.probes))
-            ratios.append(runs["llmrail redis"][-1]["items_per_s"] / runs["arq (redis)"][-1]["items_per_s"])
+            for k in args.submitters:
+                run = runs[k]
+                shape = (c, args.items, args.concurrency, args.probes, k)
+                run["llmrail sqlite"].append(await llmrail_queue(f"sqlite://{tmp}/q{n}-{k}.db", *shape))
+                run["llmrail redis"].append(await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", *shape))
+                run["arq (redis)"].append(await arq_queue(redis.port, *shape))
+                ratios[k].append(run["llmrail redis"][-1]["items_per_s"] / run["arq (redis)"][-1]["items_per_s"])
     lines = [f"queue: {args.items} items, {args.concurrency} workers, zero-latency mock, {args.rounds} rounds "
              f"(median, lowest-highest); direct call {direct * 1e3:.2f} ms (median)", "",
-             "| queue | items/s | added latency per item (ms) |", "|---|---:|---:|"]
+             "| queue | submitters | items/s | added latency per item (ms) |", "|---|---:|---:|---:|"]
 
     def spread(xs: list[float], fmt: str) -> str:
         return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}-{max(xs):{fmt}})"
 
-    for name, rs in runs.items():
-        rate = [r["items_per_s"] for r in rs]
-        added = [(r["latency_s"] - direct) * 1e3 for r in rs]
-        lines.append(f"| {name} | {spread(rate, '.0f')} | {spread(added, '.2f')} |")
+    for k, run in runs.items():
+        for name, rs in run.items():
+            rate = [r["items_per_s"] for r in rs]
+            added = [(r["latency_s"] - direct) * 1e3 for r in rs]
+            lines.append(f"| {name} | {k} | {spread(rate, '.0f')} | {spread(added, '.2f')} |")
     lines.append("")
-    lines.append(f"llmrail redis / arq throughput, same round: {spread(ratios, '.1f')}x (goal: 5x)")
+    for k, ratio in ratios.items():
+        lines.append(f"llmrail redis / arq throughput, {k} submitter(s), same round: {spread(ratio, '.1f')}x (goal 5x)")
     print("\n".join(lines))
-    write(Path(args.out), lines, {"direct_s": direct, "ratios": ratios, **runs})
+    write(Path(args.out), lines, {"direct_s": direct, "ratios": ratios, "runs": runs})
 
 
 def write(out: Path, lines: list[str], data: dict[str, Any]) -> None:

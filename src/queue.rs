@@ -5,6 +5,7 @@
 //! - `item.rs`: an item and its lifecycle `QUEUED -> PROCESSING -> COMPLETED | FAILED | EXPIRED`;
 //! - `record.rs`: what is stored, as JSON: requests (the OpenAI input shape), responses, errors;
 //! - `store.rs`: the one trait every backend implements, one atomic step per method;
+//! - `group.rs`: group commit: concurrent submissions share one store step;
 //! - `sqlite.rs`: `sqlite:///path` (WAL, shared by the processes of one machine) and
 //!   `memory://` (the same engine in memory: volatile, one process);
 //! - `redis.rs` + `queue.lua`: `redis://host:port/db`, shared by every process and machine;
@@ -21,6 +22,7 @@
 mod delivery;
 mod divert;
 mod gauges;
+mod group;
 mod item;
 mod record;
 mod redis;
@@ -32,7 +34,7 @@ mod trace;
 mod webhook;
 mod worker;
 
-pub use divert::{outage, Answer, Diverted, Processing};
+pub use divert::{outage, Answer, Diverted, Processing, QueueTrace};
 pub use item::{Delivery, DeliveryState, Item, State, Stats};
 pub use record::{decode_request, encode_request, ExtractJob, StoredError, StoredResponse};
 pub use trace::{ItemCall, ItemSink, ItemSpan};
@@ -157,7 +159,7 @@ struct Inner {
     /// then any it built from the model string.
     clients: Mutex<HashMap<String, Client>>,
     /// Wakes this process's idle workers when it submits or an item ends; other processes'
-    /// changes are seen by polling.
+    /// submissions wake them through the store's wake-ups (Redis), or are seen by polling.
     changed: tokio::sync::Notify,
     /// This process's `result` waiters by item id: an item's end wakes its own waiters only.
     /// (One shared wake-up made every waiter re-read its item from the store on every
@@ -177,6 +179,8 @@ struct Inner {
     /// Where this process's workers hand each processed item's trace (`trace.rs`); unset,
     /// a worker records nothing (one check per item).
     spans: std::sync::OnceLock<ItemSink>,
+    /// Submissions waiting for the write in progress, to go in the next one (`group.rs`).
+    group: group::Group,
 }
 
 /// A state change this process made to an item.
@@ -267,6 +271,7 @@ impl Queue {
                 delivering: std::sync::atomic::AtomicBool::new(false),
                 kicks: std::sync::atomic::AtomicU64::new(0),
                 spans: std::sync::OnceLock::new(),
+                group: group::Group::default(),
             }),
         };
         // Its depth by state is shown at each scrape while the queue is open.
@@ -346,9 +351,7 @@ impl Queue {
         };
         let target = item.target.clone();
         let q = self.clone();
-        let marks = self.inner.cfg.watermarks();
-        let submitted =
-            runtime::run(async move { q.inner.store.submit(item, marks, now_ms()).await }).await?;
+        let submitted = runtime::run(async move { q.store_item(item).await }).await?;
         match submitted {
             Submitted::New(id) => {
                 self.emit(&id, State::Queued, &target, 0);

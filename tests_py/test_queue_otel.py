@@ -110,3 +110,90 @@ async def test_an_untraced_queue_stores_no_traceparent(srv: MockServer, tmp_path
     srv.reply("ok")
     async with queue.worker(concurrency=1):
         assert (await queue.result(qid, wait=10)).text == "ok"
+
+
+def submit_span(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.name == "queue submit openai/gpt-4.1-mini"]
+
+
+def stored_under(stored: str, span: ReadableSpan) -> bool:
+    """Whether the stored traceparent names `span`."""
+    return stored.split("-")[1:3] == [f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"]
+
+
+async def test_a_chat_sent_to_the_queue_carries_its_callers_trace_to_the_processing(
+    exporter: InMemorySpanExporter, srv: MockServer, tmp_path: Path
+) -> None:
+    queue = llmrail.Queue(f"sqlite://{tmp_path / 'queue.db'}")
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("request handler") as handler:
+        queued = await client(srv).chat("Capital of France?", queue=queue, processing="queue")
+    assert isinstance(queued, llmrail.Queued)
+    stored = (await queue.status(queued.queue_id)).request["traceparent"]
+    (submit,) = submit_span(exporter)
+    assert submit.kind == SpanKind.PRODUCER and submit.parent is not None
+    assert submit.parent.span_id == handler.get_span_context().span_id
+    assert submit.attributes is not None and submit.attributes["llmrail.queue.id"] == queued.queue_id
+    assert stored_under(stored, submit)
+    srv.reply("Paris.")
+    async with queue.worker(concurrency=1):
+        assert (await queued.result(wait=10)).text == "Paris."
+        process = await processed(exporter)
+    assert process.context.trace_id == handler.get_span_context().trace_id
+    assert process.parent is not None and process.parent.span_id == submit.context.span_id
+
+
+async def test_an_auto_chat_queued_in_an_outage_carries_its_trace_and_one_answered_opens_no_submit_span(
+    exporter: InMemorySpanExporter, srv: MockServer, tmp_path: Path
+) -> None:
+    queue = llmrail.Queue(f"sqlite://{tmp_path / 'queue.db'}")
+    tracer = trace.get_tracer("test")
+    srv.reply("direct")
+    with tracer.start_as_current_span("answered"):
+        answered = await client(srv).chat("hi", queue=queue, processing="auto")
+    assert isinstance(answered, llmrail.ChatResponse) and answered.text == "direct"
+    assert submit_span(exporter) == []
+    srv.fault(529, times=1)
+    with tracer.start_as_current_span("request handler") as handler:
+        queued = await client(srv).chat("hi", queue=queue, processing="auto")
+    assert isinstance(queued, llmrail.Queued)
+    (submit,) = submit_span(exporter)
+    assert submit.parent is not None and submit.parent.span_id == handler.get_span_context().span_id
+    assert stored_under((await queue.status(queued.queue_id)).request["traceparent"], submit)
+
+
+def test_a_sync_chat_sent_to_the_queue_carries_its_callers_trace(
+    exporter: InMemorySpanExporter, srv: MockServer, tmp_path: Path
+) -> None:
+    queue = llmrail.Queue(f"sqlite://{tmp_path / 'queue.db'}")
+    with trace.get_tracer("test").start_as_current_span("request handler") as handler:
+        queued = client(srv).chat_sync("hi", queue=queue, processing="queue")
+    assert isinstance(queued, llmrail.Queued)
+    (submit,) = submit_span(exporter)
+    assert submit.parent is not None and submit.parent.span_id == handler.get_span_context().span_id
+    assert stored_under(queue.status_sync(queued.queue_id).request["traceparent"], submit)
+
+
+async def test_an_extraction_sent_to_the_queue_carries_its_callers_trace(
+    exporter: InMemorySpanExporter, srv: MockServer, tmp_path: Path
+) -> None:
+    queue = llmrail.Queue(f"sqlite://{tmp_path / 'queue.db'}")
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    with trace.get_tracer("test").start_as_current_span("request handler") as handler:
+        queued = await client(srv).extract(schema, "Capital of France?", queue=queue, processing="queue")
+    assert isinstance(queued, llmrail.Queued)
+    (submit,) = submit_span(exporter)
+    assert submit.parent is not None and submit.parent.span_id == handler.get_span_context().span_id
+    assert stored_under((await queue.status(queued.queue_id)).request["traceparent"], submit)
+
+
+async def test_a_chat_the_full_queue_refuses_ends_its_submit_span_with_the_error(
+    exporter: InMemorySpanExporter, srv: MockServer, tmp_path: Path
+) -> None:
+    queue = llmrail.Queue(f"sqlite://{tmp_path / 'queue.db'}", capacity=1)
+    await client(srv).chat("first", queue=queue, processing="queue")
+    with pytest.raises(llmrail.QueueFullError):
+        await client(srv).chat("second", queue=queue, processing="queue")
+    refused = submit_span(exporter)[-1]
+    assert refused.status.status_code == StatusCode.ERROR
+    assert refused.attributes is not None and refused.attributes["error.type"] == "QueueFullError"

@@ -19,12 +19,14 @@ use super::extract;
 use super::hooks::CallHooks;
 use super::options::{ChatOptions, ExtractOptions};
 use super::otel;
+use super::otel::queue::DivertSpan;
 use super::prompts::{prompted, schema_of, PyPrompt};
 use super::queued::{PyQueue, PyQueued};
 use super::resilience::{self, positive_seconds, PyBreakerStatus, PyRateLimit, PyRetry};
 use super::stream::PyChatStream;
 use super::types::PyChatResponse;
 use crate::client::{Client, ClientConfig};
+use crate::error::LlmError;
 use crate::queue::{Answer, Diverted, Processing, Queue};
 
 /// `stream()` does not queue: its events go to a caller reading them now, and a queued
@@ -64,6 +66,30 @@ fn answer_to_py(py: Python<'_>, queue: Queue, answer: Answer) -> PyResult<Py<PyA
     match answer {
         Answer::Direct(r, report) => PyChatResponse::from((*r, report)).into_py_any(py),
         Answer::Queued(id) => PyQueued::new(queue, id).into_py_any(py),
+    }
+}
+
+/// End a queue-routed call's submission span (if it was traced and queued, or failed being
+/// queued) with the item's id or the error; the answer, or the error raised.
+fn queued_span<T>(
+    py: Python<'_>,
+    span: Option<DivertSpan>,
+    answer: Result<T, LlmError>,
+    id: impl FnOnce(&T) -> Option<&str>,
+) -> PyResult<T> {
+    if let Some(span) = span {
+        match &answer {
+            Ok(a) => span.end(py, id(a), None),
+            Err(e) => span.end(py, None, Some(e)),
+        }
+    }
+    answer.map_err(to_py)
+}
+
+fn diverted_id(d: &Diverted<extract::Outcome>) -> Option<&str> {
+    match d {
+        Diverted::Queued(id) => Some(id),
+        Diverted::Direct(_) => None,
     }
 }
 
@@ -336,13 +362,24 @@ impl PyClient {
             ),
             (Some((queue, mode)), _) => {
                 let kept = queue.clone();
+                let span = DivertSpan::new(py, &target);
                 coroutine::call(
                     move |py| {
                         let req = args.into_request(py)?;
                         let opts = overrides.resolve()?;
-                        Ok(async move { queue.chat(&client, req, opts, mode).await })
+                        let trace = span.as_ref().map(DivertSpan::on_queue);
+                        Ok(async move {
+                            let answer = queue.chat_traced(&client, req, opts, mode, trace).await;
+                            Ok((answer, span))
+                        })
                     },
-                    move |py, answer| answer_to_py(py, kept, answer),
+                    move |py, (answer, span)| {
+                        let answer = queued_span(py, span, answer, |a| match a {
+                            Answer::Queued(id) => Some(id),
+                            Answer::Direct(..) => None,
+                        })?;
+                        answer_to_py(py, kept, answer)
+                    },
                 )
             }
         }
@@ -383,7 +420,15 @@ impl PyClient {
             (None, None) => bridge::block(py, self.inner.chat_with(req, opts))
                 .and_then(|out| PyChatResponse::from(out).into_py_any(py)),
             (Some((queue, mode)), _) => {
-                let answer = bridge::block(py, queue.chat(&self.inner, req, opts, mode))?;
+                let span = DivertSpan::new(py, &target);
+                let trace = span.as_ref().map(DivertSpan::on_queue);
+                let answer = bridge::block(py, async {
+                    Ok(queue.chat_traced(&self.inner, req, opts, mode, trace).await)
+                })?;
+                let answer = queued_span(py, span, answer, |a| match a {
+                    Answer::Queued(id) => Some(id),
+                    Answer::Direct(..) => None,
+                })?;
                 answer_to_py(py, queue, answer)
             }
         }
@@ -520,13 +565,20 @@ impl PyClient {
             ),
             (Some((queue, mode)), _) => {
                 let kept = queue.clone();
+                let span = DivertSpan::new(py, &target);
                 coroutine::call(
                     move |py| {
                         let call = extract::prepare(py, &client, response_model, messages, o)?;
                         let include_raw = call.include_raw;
-                        Ok(async move { Ok((call.divert(queue, mode).await?, include_raw)) })
+                        let trace = span.as_ref().map(DivertSpan::on_queue);
+                        Ok(
+                            async move {
+                                Ok((call.divert(queue, mode, trace).await, span, include_raw))
+                            },
+                        )
                     },
-                    move |py, (diverted, include_raw)| {
+                    move |py, (diverted, span, include_raw)| {
+                        let diverted = queued_span(py, span, diverted, diverted_id)?;
                         diverted_to_py(py, kept, diverted, include_raw)
                     },
                 )
@@ -602,7 +654,12 @@ impl PyClient {
                 extract::settle(py, outcome, include_raw, hooks)
             }
             (Some((queue, mode)), _) => {
-                let diverted = bridge::block(py, call.divert(queue.clone(), mode))?;
+                let span = DivertSpan::new(py, &target);
+                let trace = span.as_ref().map(DivertSpan::on_queue);
+                let diverted = bridge::block(py, async {
+                    Ok(call.divert(queue.clone(), mode, trace).await)
+                })?;
+                let diverted = queued_span(py, span, diverted, diverted_id)?;
                 diverted_to_py(py, queue, diverted, include_raw)
             }
         }

@@ -24,7 +24,7 @@ use super::types::PyUsage;
 use crate::client::Client;
 use crate::error::LlmError;
 use crate::extract::{self, Check, Failure, Mode, Spec, Verdict};
-use crate::queue::{Diverted, ExtractJob, Processing, Queue};
+use crate::queue::{Diverted, ExtractJob, Processing, Queue, QueueTrace};
 use crate::resilience::CallOptions;
 
 /// Validation in Python after the schema's: `validate(json_text, attempt) -> (ok, value | errors)`.
@@ -148,6 +148,7 @@ impl PreparedExtraction {
         self,
         queue: Queue,
         mode: Processing,
+        trace: Option<QueueTrace>,
     ) -> Result<Diverted<Outcome>, LlmError> {
         let job = ExtractJob {
             schema: serde_json::from_str(&self.schema_text)
@@ -165,10 +166,9 @@ impl PreparedExtraction {
             check,
             ..
         } = self;
+        let run = |req| extract::run(&client, req, &spec, opts, check.as_ref());
         queue
-            .extract(&client, req, job, mode, |req| {
-                extract::run(&client, req, &spec, opts, check.as_ref())
-            })
+            .extract_traced(&client, req, job, mode, run, trace)
             .await
     }
 

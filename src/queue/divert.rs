@@ -51,6 +51,11 @@ pub enum Diverted<T> {
     Queued(String),
 }
 
+/// Called once, only when a call is about to be queued: the W3C `traceparent` to store with it,
+/// so the item's processing continues the caller's trace (`trace.rs`). A traced caller opens
+/// its submission span there: a call answered directly opens none.
+pub type QueueTrace = Box<dyn FnOnce() -> Option<String> + Send>;
+
 /// The failures that mean the provider is down rather than the request wrong: worth keeping
 /// the request for later.
 pub fn outage(e: &LlmError) -> bool {
@@ -74,13 +79,25 @@ impl Queue {
         opts: CallOptions,
         mode: Processing,
     ) -> Result<Answer> {
+        self.chat_traced(client, req, opts, mode, None).await
+    }
+
+    /// [`Queue::chat`], a queued request carrying the trace `trace` gives.
+    pub async fn chat_traced(
+        &self,
+        client: &Client,
+        req: ChatRequest,
+        opts: CallOptions,
+        mode: Processing,
+        trace: Option<QueueTrace>,
+    ) -> Result<Answer> {
         match mode {
             Processing::Direct => {
                 let (r, report) = client.chat_with(req, opts).await?;
                 Ok(Answer::Direct(Box::new(r), report))
             }
             Processing::Queue => Ok(Answer::Queued(
-                self.enqueue(client, &req, None, None).await?,
+                self.enqueue(client, &req, None, None, trace).await?,
             )),
             Processing::Auto => {
                 // Kept for the queue: the call consumes its request.
@@ -88,7 +105,7 @@ impl Queue {
                 match client.chat_with(req, opts).await {
                     Ok((r, report)) => Ok(Answer::Direct(Box::new(r), report)),
                     Err(e) if outage(&e) => Ok(Answer::Queued(
-                        self.enqueue(client, &kept, None, Some(&e)).await?,
+                        self.enqueue(client, &kept, None, Some(&e), trace).await?,
                     )),
                     Err(e) => Err(e),
                 }
@@ -109,16 +126,33 @@ impl Queue {
     where
         F: Future<Output = std::result::Result<T, Failure<A>>>,
     {
+        self.extract_traced(client, req, job, mode, run, None).await
+    }
+
+    /// [`Queue::extract`], a queued request carrying the trace `trace` gives.
+    pub async fn extract_traced<T, A, F>(
+        &self,
+        client: &Client,
+        req: ChatRequest,
+        job: ExtractJob,
+        mode: Processing,
+        run: impl FnOnce(ChatRequest) -> F,
+        trace: Option<QueueTrace>,
+    ) -> Result<Diverted<std::result::Result<T, Failure<A>>>>
+    where
+        F: Future<Output = std::result::Result<T, Failure<A>>>,
+    {
         match mode {
             Processing::Direct => Ok(Diverted::Direct(run(req).await)),
             Processing::Queue => Ok(Diverted::Queued(
-                self.enqueue(client, &req, Some(job), None).await?,
+                self.enqueue(client, &req, Some(job), None, trace).await?,
             )),
             Processing::Auto => {
                 let kept = req.clone();
                 match run(req).await {
                     Err(Failure::Llm(e)) if outage(&e) => Ok(Diverted::Queued(
-                        self.enqueue(client, &kept, Some(job), Some(&e)).await?,
+                        self.enqueue(client, &kept, Some(job), Some(&e), trace)
+                            .await?,
                     )),
                     other => Ok(Diverted::Direct(other)),
                 }
@@ -134,12 +168,14 @@ impl Queue {
         req: &ChatRequest,
         extract: Option<ExtractJob>,
         cause: Option<&LlmError>,
+        trace: Option<QueueTrace>,
     ) -> Result<String> {
         let target = format!("{}/{}", client.provider(), client.model());
         self.use_client(&target, client.clone());
         let sub = Submission {
             target,
             extract,
+            traceparent: trace.and_then(|t| t()),
             ..Submission::default()
         };
         self.submit(req, sub).await.map_err(|mut full| {

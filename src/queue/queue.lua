@@ -10,6 +10,7 @@
 -- <p>:all          zset: every id by submission order     <p>:idem  hash: idempotency key -> id
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
 -- <p>:unreported   set: EXPIRED ids whose expiry no process has reported yet
+-- <p>:wake         pub/sub channel: a message each time a step queued items
 -- <p>:deliveries   zset: ids whose webhook is PENDING, by when it may be taken (its retry time
 --                  or its sender's lease end)      <p>:wh_gave_up  set: ids whose webhook was
 --                  given up. A webhook's fields (wh_*) live in the item's hash.
@@ -202,27 +203,29 @@ local function release(id, token)
   return 1
 end
 
-if op == 'submit' then
-  local id, idem = ARGV[3], ARGV[8]
+-- One submission (its 9 arguments from ARGV[at] on: id, target, request, metadata, priority,
+-- idempotency key, max_attempts, ttl_ms, callback_url): {'new', id}, {'existing', id} or
+-- {'full', depth, finished in the last minute}.
+local function submit(at, high, low)
+  local id, idem = ARGV[at], ARGV[at + 5]
   if idem ~= '' then
     local seen = redis.call('HGET', key('idem'), idem)
     if seen then return {'existing', seen} end
   end
-  sweep(now)
   local depth = counted('QUEUED') + counted('PROCESSING')
-  local high, low = tonumber(ARGV[11]), tonumber(ARGV[12])
   -- Hysteresis: refusing starts at the high watermark and lasts until below the low one.
   local full
   if redis.call('GET', key('refusing')) == '1' then full = depth >= low else full = depth >= high end
   redis.call('SET', key('refusing'), full and '1' or '0')
   if full then return {'full', tostring(depth), tostring(finished_last_minute(now))} end
   local seq = redis.call('INCR', key('seq'))
-  local expires = now + tonumber(ARGV[10])
-  redis.call('HSET', item(id), 'id', id, 'state', 'QUEUED', 'target', ARGV[4], 'request', ARGV[5],
-    'priority', ARGV[7], 'attempts', 0, 'max_attempts', ARGV[9], 'ttl_ms', ARGV[10],
+  local ttl = ARGV[at + 7]
+  local expires = now + tonumber(ttl)
+  redis.call('HSET', item(id), 'id', id, 'state', 'QUEUED', 'target', ARGV[at + 1], 'request', ARGV[at + 2],
+    'priority', ARGV[at + 4], 'attempts', 0, 'max_attempts', ARGV[at + 6], 'ttl_ms', ttl,
     'created_ms', now, 'updated_ms', now, 'expires_ms', expires, 'seq', seq)
-  if ARGV[6] ~= '' then redis.call('HSET', item(id), 'metadata', ARGV[6]) end
-  if ARGV[13] ~= '' then redis.call('HSET', item(id), 'callback_url', ARGV[13]) end
+  if ARGV[at + 3] ~= '' then redis.call('HSET', item(id), 'metadata', ARGV[at + 3]) end
+  if ARGV[at + 8] ~= '' then redis.call('HSET', item(id), 'callback_url', ARGV[at + 8]) end
   if idem ~= '' then
     redis.call('HSET', item(id), 'idem', idem)
     redis.call('HSET', key('idem'), idem, id)
@@ -233,6 +236,21 @@ if op == 'submit' then
   redis.call('ZADD', key('expiry'), expires, id)
   redis.call('ZADD', key('all'), seq, id)
   return {'new', id}
+end
+
+if op == 'submit' then
+  -- A group of submissions (ARGV[5] on, 9 arguments each), in order, in this one step; the
+  -- watermarks in ARGV[3] and ARGV[4]: one outcome per submission.
+  sweep(now)
+  local high, low, out = tonumber(ARGV[3]), tonumber(ARGV[4]), {}
+  local queued = false
+  for at = 5, #ARGV, 9 do
+    out[#out + 1] = submit(at, high, low)
+    queued = queued or out[#out][1] == 'new'
+  end
+  -- Idle workers of every process claim now (`wake_ups` in redis.rs), not at their next poll.
+  if queued then redis.call('PUBLISH', p .. ':wake', '') end
+  return out
 elseif op == 'heartbeat' then
   local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
   local h = item(id)
@@ -303,6 +321,7 @@ elseif op == 'retry' then
   redis.call('SREM', key('unreported'), id)
   forget_delivery(id)
   requeue(id, state, now)
+  redis.call('PUBLISH', p .. ':wake', '')
   return 1
 elseif op == 'purge' then
   sweep(now)

@@ -14,6 +14,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, StreamExt};
 use redis::aio::ConnectionManager;
 use redis::Script;
 use serde_json::Value;
@@ -34,6 +35,8 @@ const OP_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct RedisStore {
     connection: ProcessConnection,
+    /// For the wake-ups' own connection (a subscribed connection takes no other commands).
+    client: redis::Client,
     prefix: String,
     /// The URL without its password, for messages.
     shown: Arc<str>,
@@ -65,7 +68,8 @@ impl RedisStore {
             LlmError::config(format!("the queue URL is not a valid Redis URL: {e}"))
         })?;
         Ok(Self {
-            connection: ProcessConnection::new(client),
+            connection: ProcessConnection::new(client.clone()),
+            client,
             prefix: format!("llmrail:{{queue:{name}}}"),
             shown: Arc::from(shown.as_str()),
         })
@@ -83,12 +87,7 @@ impl RedisStore {
         let con = self.connection();
         let (prefix, shown) = (self.prefix.clone(), self.shown.clone());
         Box::pin(async move {
-            let unreachable = |e: &dyn std::fmt::Display| {
-                LlmError::new(
-                    ErrorKind::Connection,
-                    format!("the queue's Redis at {shown} is unreachable: {e}"),
-                )
-            };
+            let unreachable = |e: &dyn std::fmt::Display| unreachable(&shown, e);
             let mut con = con.map_err(|e| unreachable(&e))?;
             let mut call = SCRIPT.prepare_invoke();
             call.key(prefix);
@@ -102,6 +101,13 @@ impl RedisStore {
             }
         })
     }
+}
+
+fn unreachable(shown: &str, e: &dyn std::fmt::Display) -> LlmError {
+    LlmError::new(
+        ErrorKind::Connection,
+        format!("the queue's Redis at {shown} is unreachable: {e}"),
+    )
 }
 
 fn ms(s: &Option<String>) -> u64 {
@@ -150,34 +156,46 @@ fn json_text(v: Option<&Value>) -> String {
 }
 
 impl Store for RedisStore {
-    fn submit(&self, it: NewItem, marks: Watermarks, now: u64) -> BoxFuture<'_, Result<Submitted>> {
-        let args = vec![
+    fn submit_many(
+        &self,
+        items: Vec<NewItem>,
+        marks: Watermarks,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Vec<Submitted>>> {
+        let mut args = Vec::with_capacity(4 + items.len() * 9);
+        args.extend([
             "submit".into(),
             now.to_string(),
-            it.id,
-            it.target,
-            it.request.to_string(),
-            json_text(it.metadata.as_ref()),
-            it.priority.to_string(),
-            it.idempotency_key.unwrap_or_default(),
-            it.max_attempts.to_string(),
-            it.ttl_ms.to_string(),
             marks.high.to_string(),
             marks.low.to_string(),
-            it.callback_url.unwrap_or_default(),
-        ];
-        let step = self.step::<Vec<String>>(args);
+        ]);
+        for it in items {
+            args.extend([
+                it.id,
+                it.target,
+                it.request.to_string(),
+                json_text(it.metadata.as_ref()),
+                it.priority.to_string(),
+                it.idempotency_key.unwrap_or_default(),
+                it.max_attempts.to_string(),
+                it.ttl_ms.to_string(),
+                it.callback_url.unwrap_or_default(),
+            ]);
+        }
+        let step = self.step::<Vec<Vec<String>>>(args);
         Box::pin(async move {
-            let v = step.await?;
-            let at = |i: usize| v.get(i).cloned().unwrap_or_default();
-            Ok(match at(0).as_str() {
-                "new" => Submitted::New(at(1)),
-                "existing" => Submitted::Existing(at(1)),
-                _ => Submitted::Full {
-                    depth: at(1).parse().unwrap_or(0),
-                    finished_last_minute: at(2).parse().unwrap_or(0),
-                },
-            })
+            let outcomes = step.await?.into_iter().map(|v| {
+                let at = |i: usize| v.get(i).cloned().unwrap_or_default();
+                match at(0).as_str() {
+                    "new" => Submitted::New(at(1)),
+                    "existing" => Submitted::Existing(at(1)),
+                    _ => Submitted::Full {
+                        depth: at(1).parse().unwrap_or(0),
+                        finished_last_minute: at(2).parse().unwrap_or(0),
+                    },
+                }
+            });
+            Ok(outcomes.collect())
         })
     }
 
@@ -232,6 +250,26 @@ impl Store for RedisStore {
                 .collect();
             Ok((after, claimed))
         })
+    }
+
+    /// The queue's wake channel (`queue.lua` publishes on it when a submission or a retry
+    /// queued items), on a connection of its own.
+    fn wake_ups(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, ()>>>> {
+        let (client, shown) = (self.client.clone(), self.shown.clone());
+        let channel = format!("{}:wake", self.prefix);
+        Some(Box::pin(async move {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            let pubsub = match tokio::time::timeout(OP_TIMEOUT, subscribed).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Err(unreachable(&shown, &e)),
+                Err(_) => return Err(unreachable(&shown, &"no answer within 5 s")),
+            };
+            Ok(pubsub.into_on_message().map(|_| ()).boxed())
+        }))
     }
 
     fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>> {

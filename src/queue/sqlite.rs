@@ -443,64 +443,73 @@ fn release_in(c: &Connection, id: &str, token: &str, now: u64) -> rusqlite::Resu
 }
 
 impl Store for SqliteStore {
-    fn submit(
+    fn submit_many(
         &self,
-        item: NewItem,
+        items: Vec<NewItem>,
         marks: Watermarks,
         now: u64,
-    ) -> BoxFuture<'_, Result<Submitted>> {
+    ) -> BoxFuture<'_, Result<Vec<Submitted>>> {
         self.step(move |c| {
+            // One transaction for the group: one commit (one fsync with synchronous=FULL) for
+            // every item, and none of them stored if any statement fails.
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if let Some(key) = &item.idempotency_key {
-                let seen: Option<String> = tx
-                    .query_row(
-                        "SELECT id FROM items WHERE idempotency_key = ?1",
-                        [key],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(id) = seen {
-                    return Ok(Submitted::Existing(id));
-                }
-            }
             expire(&tx, now, None)?;
-            let depth = depth(&tx)?;
-            // Hysteresis: refusing starts at the high watermark and lasts until the depth is
-            // below the low one, so a queue at the edge does not flap between the two answers.
-            let full = if refusing(&tx)? {
-                depth >= marks.low
-            } else {
-                depth >= marks.high
-            };
-            set_refusing(&tx, full)?;
-            if full {
-                let finished = finished_last_minute(&tx, now)?;
-                tx.commit()?;
-                return Ok(Submitted::Full {
-                    depth,
-                    finished_last_minute: finished,
-                });
+            let mut depth = depth(&tx)?;
+            let mut refusing = refusing(&tx)?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                if let Some(key) = &item.idempotency_key {
+                    // Also an earlier item of this group: its insert is visible here.
+                    let seen: Option<String> = tx
+                        .query_row(
+                            "SELECT id FROM items WHERE idempotency_key = ?1",
+                            [key],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = seen {
+                        out.push(Submitted::Existing(id));
+                        continue;
+                    }
+                }
+                // Hysteresis: refusing starts at the high watermark and lasts until the depth
+                // is below the low one, so a queue at the edge does not flap between the two.
+                refusing = if refusing {
+                    depth >= marks.low
+                } else {
+                    depth >= marks.high
+                };
+                if refusing {
+                    out.push(Submitted::Full {
+                        depth,
+                        finished_last_minute: finished_last_minute(&tx, now)?,
+                    });
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO items (id, state, target, request, metadata, priority, \
+                     idempotency_key, max_attempts, ttl_ms, created_ms, updated_ms, expires_ms, \
+                     callback_url) VALUES (?1, 'QUEUED', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+                    params![
+                        item.id,
+                        item.target,
+                        json_text(&item.request),
+                        item.metadata.as_ref().map(json_text),
+                        item.priority,
+                        item.idempotency_key,
+                        item.max_attempts,
+                        int(item.ttl_ms),
+                        int(now),
+                        int(now.saturating_add(item.ttl_ms)),
+                        item.callback_url,
+                    ],
+                )?;
+                depth += 1;
+                out.push(Submitted::New(item.id));
             }
-            tx.execute(
-                "INSERT INTO items (id, state, target, request, metadata, priority, \
-                 idempotency_key, max_attempts, ttl_ms, created_ms, updated_ms, expires_ms, \
-                 callback_url) VALUES (?1, 'QUEUED', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
-                params![
-                    item.id,
-                    item.target,
-                    json_text(&item.request),
-                    item.metadata.as_ref().map(json_text),
-                    item.priority,
-                    item.idempotency_key,
-                    item.max_attempts,
-                    int(item.ttl_ms),
-                    int(now),
-                    int(now.saturating_add(item.ttl_ms)),
-                    item.callback_url,
-                ],
-            )?;
+            set_refusing(&tx, refusing)?;
             tx.commit()?;
-            Ok(Submitted::New(item.id))
+            Ok(out)
         })
     }
 

@@ -4,6 +4,7 @@
 //! live above it in `queue.rs` and `worker.rs`.
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 #[cfg(test)]
 use serde_json::Value;
 
@@ -26,14 +27,35 @@ pub type Settled = (Vec<Option<State>>, Vec<Claimed>);
 /// `now` arguments are milliseconds since the Unix epoch (the caller's clock: one place reads
 /// it, so tests can move it).
 pub trait Store: Send + Sync {
-    /// Store `item` unless its idempotency key was seen or the watermarks refuse it. Returns
-    /// only once the item is durable (committed).
+    /// Store each of `items` unless its idempotency key was seen (also earlier in `items`) or
+    /// the watermarks refuse it, in order, in one atomic step (one transaction, one script):
+    /// one outcome per item, returned only once the step is durable (committed). On an error
+    /// no item's submission is confirmed: sqlite rolled the transaction back; for Redis, as
+    /// for any remote write whose answer is lost, the script may still have run.
+    fn submit_many(
+        &self,
+        items: Vec<NewItem>,
+        marks: Watermarks,
+        now: u64,
+    ) -> BoxFuture<'_, Result<Vec<Submitted>>>;
+
+    /// `submit_many` of one item.
     fn submit(
         &self,
         item: NewItem,
         marks: Watermarks,
         now: u64,
-    ) -> BoxFuture<'_, Result<Submitted>>;
+    ) -> BoxFuture<'_, Result<Submitted>> {
+        let step = self.submit_many(vec![item], marks, now);
+        Box::pin(async move {
+            step.await?.pop().ok_or_else(|| {
+                crate::error::LlmError::new(
+                    crate::error::ErrorKind::Internal,
+                    "the queue store answered a submission with no outcome",
+                )
+            })
+        })
+    }
 
     /// One worker step: store how the items in `ended` ended, then take up to `max` more, in
     /// one atomic step (one commit, one script), so a busy worker pays one round trip per
@@ -97,6 +119,13 @@ pub trait Store: Send + Sync {
         let one = ended(id, token, End::Release);
         let step = self.settle_and_claim(one, Vec::new(), 0, 0, now);
         Box::pin(async move { Ok(step.await?.0.first() == Some(&Some(State::Queued))) })
+    }
+
+    /// A stream that yields whenever some process may have queued an item, for idle workers
+    /// to claim at once rather than at their next poll; `None` where the store has no such
+    /// signal (sqlite: a file has no one to tell, so other processes' items wait for a poll).
+    fn wake_ups(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, ()>>>> {
+        None
     }
 
     /// Extend the lease; false if this worker no longer holds it.

@@ -172,6 +172,139 @@ fn a_full_queue_refuses_until_it_drains_below_the_low_watermark() {
 }
 
 #[test]
+fn a_group_of_submissions_is_stored_in_one_step_with_keys_and_watermarks_applied_in_order() {
+    on_each_store(|s| {
+        Box::pin(async move {
+            let keyed = |id: &str| NewItem {
+                idempotency_key: Some("order-1".into()),
+                ..item(id)
+            };
+            let mut group = vec![item("a"), keyed("b"), keyed("c")];
+            group.extend((0..8).map(|i| item(&format!("i{i}"))));
+            let out = s.submit_many(group, MARKS, T0).await.unwrap();
+            assert_eq!(out.len(), 11);
+            assert_eq!(out[0], Submitted::New("a".into()));
+            assert_eq!(out[1], Submitted::New("b".into()));
+            // The key was taken by an earlier item of the same group.
+            assert_eq!(out[2], Submitted::Existing("b".into()));
+            // a, b and six more reach the high watermark of 8; the rest are refused.
+            assert!(out[3..9].iter().all(|o| matches!(o, Submitted::New(_))));
+            assert_eq!(
+                out[9..],
+                [
+                    Submitted::Full {
+                        depth: 8,
+                        finished_last_minute: 0
+                    },
+                    Submitted::Full {
+                        depth: 8,
+                        finished_last_minute: 0
+                    }
+                ]
+            );
+            let stats = s.stats(T0).await.unwrap();
+            assert_eq!((stats.count(State::Queued), stats.refusing), (8, true));
+            assert!(s.get("c".into(), T0).await.unwrap().is_none());
+            // Stored in the group's order: taken in that order.
+            assert_eq!(claim(s, T0).await.unwrap().item.id, "a");
+            assert_eq!(claim(s, T0).await.unwrap().item.id, "b");
+        })
+    });
+}
+
+#[test]
+fn concurrent_submissions_share_store_steps_and_each_gets_its_own_stored_id() {
+    let db = TempDb::new();
+    let server = redis_server::RedisServer::start();
+    let mut urls = vec![format!("sqlite://{}", db.path())];
+    urls.extend(server.as_ref().map(|s| format!("{}?queue=group", s.url())));
+    for url in urls {
+        let cfg = QueueConfig {
+            capacity: 10_000,
+            ..QueueConfig::default()
+        };
+        let q = Queue::open(&url, cfg).unwrap();
+        let req = ChatRequest {
+            messages: vec![crate::model::Message::text(crate::model::Role::User, "hi")],
+            ..ChatRequest::default()
+        };
+        let sub = || Submission {
+            target: "openai/gpt-4o-mini".into(),
+            ..Submission::default()
+        };
+        let ids = rt().block_on(futures_util::future::join_all(
+            (0..300).map(|_| q.submit(&req, sub())),
+        ));
+        let ids: Vec<String> = ids.into_iter().map(Result::unwrap).collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), 300, "{url}");
+        let steps = q
+            .inner
+            .group
+            .steps
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            steps < 100,
+            "{url}: {steps} store steps for 300 submissions"
+        );
+        let stats = rt().block_on(q.stats()).unwrap();
+        assert_eq!(stats.count(State::Queued), 300, "{url}");
+        for id in &ids {
+            let it = rt().block_on(q.status(id)).unwrap();
+            assert_eq!(it.state, State::Queued);
+        }
+    }
+}
+
+async fn woken(s: &mut futures_util::stream::BoxStream<'static, ()>) -> Option<()> {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[test]
+fn a_redis_submission_or_retry_from_another_connection_wakes_a_subscriber() {
+    use futures_util::StreamExt;
+    let Some(server) = redis_server::RedisServer::start() else {
+        return;
+    };
+    rt().block_on(async {
+        let url = format!("{}?queue=wake", server.url());
+        let (mine, other) = (
+            RedisStore::open(&url).unwrap(),
+            RedisStore::open(&url).unwrap(),
+        );
+        let mut signals = mine.wake_ups().unwrap().await.unwrap();
+        submit(&other, item("a"), T0).await;
+        assert_eq!(woken(&mut signals).await, Some(()));
+        // A refused submission queued nothing: no signal.
+        let few = Watermarks { high: 1, low: 1 };
+        let refused = other.submit(item("b"), few, T0).await.unwrap();
+        assert!(matches!(refused, Submitted::Full { .. }));
+        let c = claim(&other, T0).await.unwrap();
+        other
+            .fail(
+                c.item.id,
+                c.token,
+                err(ErrorKind::BadRequest, T0),
+                false,
+                T0,
+            )
+            .await
+            .unwrap();
+        assert!(other.retry("a".into(), T0).await.unwrap());
+        assert_eq!(woken(&mut signals).await, Some(()));
+        let nothing = tokio::time::timeout(Duration::from_millis(100), signals.next()).await;
+        assert!(nothing.is_err(), "one signal per step that queued items");
+        // sqlite has no one to tell.
+        let db = TempDb::new();
+        assert!(db.open().wake_ups().is_none());
+    });
+}
+
+#[test]
 fn an_item_past_its_ttl_is_expired_for_status_without_a_worker_and_never_taken() {
     on_each_store(|s| {
         Box::pin(async move {

@@ -135,6 +135,17 @@ impl Queue {
             }
             None => None,
         };
+        // Other processes' submissions, where the store can tell of them (Redis).
+        let _woken = match self.inner.store.wake_ups() {
+            Some(_) => {
+                let weak = Arc::downgrade(&self.inner);
+                Some(AbortOnDrop(runtime::handle()?.spawn(async move {
+                    wake_ups(weak).await;
+                    Ok(())
+                })))
+            }
+            None => None,
+        };
         let mut running: JoinSet<Option<Outcome>> = JoinSet::new();
         // Outcomes not yet stored: the store was unreachable at the last step, or they ended
         // while it ran. An item whose outcome is never stored is taken again once its lease
@@ -441,6 +452,34 @@ impl Queue {
             error: out.as_ref().err().map(|e| e.kind.name()),
         });
         (out, call)
+    }
+}
+
+/// Wake this process's idle workers whenever the store says some process queued items, so they
+/// claim at once instead of at their next poll; reconnecting after a lost connection (the
+/// poll covers the gap). Ends when the queue is gone.
+async fn wake_ups(queue: std::sync::Weak<super::Inner>) {
+    use futures_util::StreamExt;
+    loop {
+        let subscribed = match queue.upgrade() {
+            Some(inner) => inner.store.wake_ups(),
+            None => return,
+        };
+        let Some(subscribed) = subscribed else {
+            return;
+        };
+        match subscribed.await {
+            Ok(mut signals) => {
+                while signals.next().await.is_some() {
+                    let Some(inner) = queue.upgrade() else {
+                        return;
+                    };
+                    inner.changed.notify_waiters();
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "queue wake-ups unavailable; workers poll"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -4,9 +4,10 @@
 //! a CONSUMER span `queue process {model}` under the submitter's span, with the call's span and
 //! its requests under it, through `llmrail._otel_jobs` (the gateway's way: built after the fact
 //! from records, so the core stays free of Python and the worker loop only pushes into a
-//! [`Drain`]; a full backlog drops the record rather than slow the worker).
+//! [`Drain`]; a full backlog drops the record rather than slow the worker). A call that
+//! `processing=` sends to the queue gets the same submission span (`DivertSpan`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
@@ -19,7 +20,7 @@ use crate::error::LlmError;
 use crate::py::drain::Drain;
 use crate::py::errors::to_py;
 use crate::py::exit;
-use crate::queue::{ItemSink, ItemSpan, Queue};
+use crate::queue::{ItemSink, ItemSpan, Queue, QueueTrace};
 
 /// Processed items waiting for the span thread; past this, new ones are dropped.
 const BACKLOG: usize = 8192;
@@ -81,6 +82,56 @@ impl Drop for SubmitSpan {
         if let Some(span) = self.0.take() {
             exit::attach(|py| tell(py, &span, "abandon", ()));
         }
+    }
+}
+
+/// The `queue submit {target}` span of a call that `processing=` may send to the queue (`chat`
+/// or `extract` with `queue=`): opened only if the call is queued, at that moment (the core
+/// asks for the traceparent to store just before it stores the item), and ended with the
+/// item's id, or the error that kept it out of the queue. `None` unless traced.
+pub(crate) struct DivertSpan {
+    target: String,
+    opened: Arc<Mutex<Option<SubmitSpan>>>,
+}
+
+impl DivertSpan {
+    pub(crate) fn new(py: Python<'_>, target: &str) -> Option<Self> {
+        wanted(py).then(|| Self {
+            target: target.to_string(),
+            opened: Arc::default(),
+        })
+    }
+
+    /// What the core calls just before queueing: opens the span (under the caller's current
+    /// span: the same thread and context that awaits the call) and gives its traceparent.
+    pub(crate) fn on_queue(&self) -> QueueTrace {
+        let (target, opened) = (self.target.clone(), self.opened.clone());
+        Box::new(move || {
+            exit::attach(|py| {
+                let span = SubmitSpan::start(py, &target);
+                let traceparent = span.traceparent(py);
+                *opened.lock().unwrap_or_else(|p| p.into_inner()) = Some(span);
+                traceparent
+            })
+            .flatten()
+        })
+    }
+
+    /// The call is over: `queued` is the item's id if it went to the queue; `error` what the
+    /// call raises (the span records it only if queueing was tried).
+    pub(crate) fn end(self, py: Python<'_>, queued: Option<&str>, error: Option<&LlmError>) {
+        let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(span) = opened else {
+            return;
+        };
+        let out = match (queued, error) {
+            (_, Some(e)) => Err(e.clone()),
+            (Some(id), None) => Ok(id.to_string()),
+            // Opened, then neither queued nor failed: the span's drop marks it abandoned.
+            (None, None) => return drop(span),
+        };
+        // The caller raises its own copy of an error: this one only marks the span.
+        let _ = span.finish(py, out);
     }
 }
 
