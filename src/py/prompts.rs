@@ -27,9 +27,7 @@ impl PyPrompts {
     #[new]
     #[pyo3(signature = (path, *, env=None, reload=false))]
     fn new(py: Python<'_>, path: PathBuf, env: Option<String>, reload: bool) -> PyResult<Self> {
-        let lib = py
-            .detach(|| Library::load(&path, env, reload))
-            .map_err(to_py)?;
+        let lib = super::exit::detach(py, || Library::load(&path, env, reload)).map_err(to_py)?;
         for w in lib.warnings() {
             tracing::warn!("{w}");
         }
@@ -157,7 +155,7 @@ pub fn check_prompts(
     py: Python<'_>,
     path: PathBuf,
 ) -> PyResult<Vec<(String, usize, &'static str, String)>> {
-    let found = py.detach(|| prompts::check(&path)).map_err(to_py)?;
+    let found = super::exit::detach(py, || prompts::check(&path)).map_err(to_py)?;
     Ok(found
         .into_iter()
         .map(|p| {
