@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList};
 
 use super::batch::{counts_dict, stats_dict, store_path};
 use super::errors::to_py;
+use super::exit::FsPath;
 use crate::batch::{JobSummary, Store};
 
 fn summary_dict<'py>(py: Python<'py>, job: &JobSummary) -> PyResult<Bound<'py, PyDict>> {
@@ -37,8 +38,8 @@ impl PyBatchStore {
     /// Open the store at `path` (default: `llmrail/batches.sqlite3` in the user cache directory).
     #[new]
     #[pyo3(signature = (path=None))]
-    fn new(py: Python<'_>, path: Option<PathBuf>) -> PyResult<Self> {
-        let path = store_path(path).map_err(to_py)?;
+    fn new(py: Python<'_>, path: Option<FsPath>) -> PyResult<Self> {
+        let path = store_path(path.map(PathBuf::from)).map_err(to_py)?;
         let inner = super::exit::detach(py, || Store::open(&path)).map_err(to_py)?;
         Ok(Self { inner })
     }

@@ -29,11 +29,13 @@
 //! registered before `import llmrail` run after ours on that same thread: it keeps its way in.
 
 use std::cell::Cell;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 /// How long interpreter exit waits for threads already on their way back into Python.
 const QUIESCE_LIMIT: Duration = Duration::from_secs(2);
@@ -146,6 +148,29 @@ pub fn attach<R>(f: impl FnOnce(Python<'_>) -> R) -> Option<R> {
 pub fn callout<R>(f: impl FnOnce() -> R) -> Option<R> {
     let _ticket = Ticket::take()?;
     Some(f())
+}
+
+/// A path argument. Reading a `pathlib.Path` (any `os.PathLike`) runs its `__fspath__`, Python
+/// code below the method's Rust frame, so it passes the gate; a `str` is read by C code alone.
+pub struct FsPath(pub PathBuf);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if obj.is_instance_of::<PyString>() {
+            return obj.extract::<PathBuf>().map(FsPath);
+        }
+        callout(|| obj.extract::<PathBuf>())
+            .ok_or_else(ending)?
+            .map(FsPath)
+    }
+}
+
+impl From<FsPath> for PathBuf {
+    fn from(path: FsPath) -> Self {
+        path.0
+    }
 }
 
 /// The error a [`callout`] that was skipped ends its call with (built without running Python code).
