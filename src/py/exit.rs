@@ -25,6 +25,12 @@
 //! and a thread that only wanted to call into Python (a log record, a loop wake-up, a signal
 //! check) skips it.
 //!
+//! The rule, for any Rust code that Python called: no plain `py.detach` (use [`detach`]), and
+//! no Python code run below a Rust frame outside a [`callout`]. Python code hides in more than
+//! explicit calls: a hook's hand-over writes to a socket with the GIL released, a
+//! `pathlib.Path` argument runs `__fspath__` ([`FsPath`]), a progress bar writes to stderr.
+//! The first two, ungated, aborted 2-6 exits in a hundred (tests_py/test_exit_paths.py).
+//!
 //! The thread that runs `quiesce` is the one finalising the interpreter, and `atexit` hooks
 //! registered before `import llmrail` run after ours on that same thread: it keeps its way in.
 
