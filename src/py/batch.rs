@@ -414,14 +414,14 @@ impl PyBatchJob {
     #[pyo3(signature = (job_id, *, store=None, api_key=None, base_url=None))]
     fn resume(
         job_id: String,
-        store: Option<PathBuf>,
+        store: Option<exit::FsPath>,
         api_key: Option<String>,
         base_url: Option<String>,
     ) -> PyResult<Coroutine> {
         coroutine::call(
             move |_| {
                 Ok(async move {
-                    let path = store_path(store)?;
+                    let path = store_path(store.map(PathBuf::from))?;
                     BatchJob::resume(&job_id, &path, api_key, base_url)
                 })
             },
@@ -462,8 +462,12 @@ impl Bar {
     fn new(py: Python<'_>, info: &batch::JobInfo) -> PyResult<Self> {
         let c = &info.counts;
         let total = c.pending + c.succeeded + c.errored + c.cancelled + c.expired;
-        let class = py.import("llmrail._progress")?.getattr("Progress")?;
-        Ok(Self(class.call1((info.id.as_str(), total))?.unbind()))
+        // Python code (a tqdm bar writes to stderr) below this Rust frame: through the exit gate.
+        let made = exit::callout(|| {
+            let class = py.import("llmrail._progress")?.getattr("Progress")?;
+            class.call1((info.id.as_str(), total))
+        });
+        Ok(Self(made.ok_or_else(exit::ending)??.unbind()))
     }
 }
 

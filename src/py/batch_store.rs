@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList};
 
 use super::batch::{counts_dict, stats_dict, store_path};
 use super::errors::to_py;
+use super::exit::FsPath;
 use crate::batch::{JobSummary, Store};
 
 fn summary_dict<'py>(py: Python<'py>, job: &JobSummary) -> PyResult<Bound<'py, PyDict>> {
@@ -37,9 +38,9 @@ impl PyBatchStore {
     /// Open the store at `path` (default: `llmrail/batches.sqlite3` in the user cache directory).
     #[new]
     #[pyo3(signature = (path=None))]
-    fn new(py: Python<'_>, path: Option<PathBuf>) -> PyResult<Self> {
-        let path = store_path(path).map_err(to_py)?;
-        let inner = py.detach(|| Store::open(&path)).map_err(to_py)?;
+    fn new(py: Python<'_>, path: Option<FsPath>) -> PyResult<Self> {
+        let path = store_path(path.map(PathBuf::from)).map_err(to_py)?;
+        let inner = super::exit::detach(py, || Store::open(&path)).map_err(to_py)?;
         Ok(Self { inner })
     }
 
@@ -51,7 +52,7 @@ impl PyBatchStore {
     /// Every job kept here, oldest first: id, provider, model, status, mode, counts, times and
     /// provider batch ids.
     fn jobs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let jobs = py.detach(|| self.inner.jobs()).map_err(to_py)?;
+        let jobs = super::exit::detach(py, || self.inner.jobs()).map_err(to_py)?;
         let list = PyList::empty(py);
         for job in &jobs {
             list.append(summary_dict(py, job)?)?;
@@ -61,7 +62,7 @@ impl PyBatchStore {
 
     /// The jobs kept here by status, their items by state, and their provider batches.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = py.detach(|| self.inner.stats()).map_err(to_py)?;
+        let stats = super::exit::detach(py, || self.inner.stats()).map_err(to_py)?;
         stats_dict(py, &stats)
     }
 

@@ -473,14 +473,14 @@ impl PyClient {
     fn submit_batch(
         &self,
         requests: &Bound<'_, PyAny>,
-        store: Option<std::path::PathBuf>,
+        store: Option<super::exit::FsPath>,
         concurrency: Option<NonZeroUsize>,
     ) -> PyResult<Coroutine> {
         let pending = batch::read_requests(requests, "Client.submit_batch()")?;
         batch::submit(
             &self.inner,
             pending,
-            store,
+            store.map(Into::into),
             concurrency.map(NonZeroUsize::get),
         )
     }
@@ -492,7 +492,7 @@ impl PyClient {
         requests: &Bound<'_, PyAny>,
         poll_interval: Option<Arg<f64>>,
         timeout: Option<Arg<f64>>,
-        store: Option<std::path::PathBuf>,
+        store: Option<super::exit::FsPath>,
         concurrency: Option<NonZeroUsize>,
     ) -> PyResult<Coroutine> {
         let pending = batch::read_requests(requests, "Client.batch()")?;
@@ -500,7 +500,7 @@ impl PyClient {
         batch::run(
             &self.inner,
             pending,
-            store,
+            store.map(Into::into),
             concurrency.map(NonZeroUsize::get),
             wait,
         )
@@ -514,7 +514,7 @@ impl PyClient {
         max_items: usize,
         max_wait: f64,
         poll_interval: Option<Arg<f64>>,
-        store: Option<std::path::PathBuf>,
+        store: Option<super::exit::FsPath>,
     ) -> PyResult<batch::PyBatcher> {
         let max_wait = crate::duration::from_secs(max_wait).ok_or_else(|| {
             super::errors::config(format!(
@@ -522,7 +522,13 @@ impl PyClient {
             ))
         })?;
         let wait = batch::wait_options(poll_interval, None)?;
-        batch::PyBatcher::start(&self.inner, max_items, max_wait, store, wait)
+        batch::PyBatcher::start(
+            &self.inner,
+            max_items,
+            max_wait,
+            store.map(Into::into),
+            wait,
+        )
     }
 
     /// Extract a pydantic model instance (or, for a JSON Schema dict, a dict); await it. With
@@ -601,13 +607,13 @@ impl PyClient {
         list_of_messages: &Bound<'_, PyAny>,
         poll_interval: Option<Arg<f64>>,
         timeout: Option<Arg<f64>>,
-        store: Option<std::path::PathBuf>,
+        store: Option<super::exit::FsPath>,
         run_id: Option<String>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Coroutine> {
         let wait = batch::wait_options(poll_interval, timeout)?;
         let submit = crate::batch::SubmitOptions {
-            store: Some(batch::store_path(store).map_err(to_py)?),
+            store: Some(batch::store_path(store.map(Into::into)).map_err(to_py)?),
             concurrency: None,
         };
         let (call, requests) =

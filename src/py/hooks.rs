@@ -4,11 +4,16 @@
 //! passed on; a client without hooks takes none of these paths. `chat` hands on its
 //! `ChatResponse`, `stream` its "done" event (`StreamHooks`), `extract` and `extract_stream` its `Extraction`,
 //! an image call its `ImagesResponse`.
+//!
+//! Handing the hooks their arguments is Python code run from Rust that releases the GIL (the
+//! write that wakes the hooks' loop), so it passes the interpreter-exit gate (`exit::callout`,
+//! see `py/exit.rs`): once the program is ending the hooks are not told.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::errors::to_py;
+use super::exit;
 use crate::error::LlmError;
 
 /// A client's `llmrail._hooks.Hooks`, built when any hook is given.
@@ -60,7 +65,7 @@ impl CallHooks {
     /// A call whose options are already gathered (an image call's: `model`, `prompt` and the
     /// options given): `on_request` is told now.
     pub fn begin(py: Python<'_>, hooks: &Py<PyAny>, options: Bound<'_, PyDict>) -> PyResult<Self> {
-        hooks.call_method1(py, "request", (&options,))?;
+        exit::callout(|| hooks.call_method1(py, "request", (&options,)).map(drop)).transpose()?;
         Ok(Self {
             hooks: hooks.clone_ref(py),
             options: options.unbind(),
@@ -90,13 +95,11 @@ impl CallHooks {
         };
         match answer {
             Ok(r) => {
-                this.hooks
-                    .call_method1(py, "response", (&this.options, &r))?;
+                this.tell(py, "response", r.bind(py))?;
                 Ok(r)
             }
             Err(e) => {
-                this.hooks
-                    .call_method1(py, "error", (&this.options, e.value(py)))?;
+                this.tell(py, "error", e.value(py).as_any())?;
                 Err(e)
             }
         }
@@ -104,6 +107,16 @@ impl CallHooks {
 }
 
 impl CallHooks {
+    /// Hand `on_<what>` the call's options and `outcome`, unless the program is ending.
+    fn tell(&self, py: Python<'_>, what: &str, outcome: &Bound<'_, PyAny>) -> PyResult<()> {
+        let told = exit::callout(|| {
+            self.hooks
+                .call_method1(py, what, (&self.options, outcome))
+                .map(drop)
+        });
+        told.transpose().map(drop)
+    }
+
     /// The Python objects held, for the garbage collector.
     pub fn visit(&self, visit: &pyo3::gc::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.hooks)?;

@@ -1,7 +1,6 @@
 //! `Prompts`, `Prompt` and `check_prompts`: conversion only; loading, checking and rendering live
 //! in `crate::prompts`. A render returns the keyword arguments `Client.chat` takes.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pyo3::intern;
@@ -11,6 +10,7 @@ use pythonize::pythonize;
 use serde_json::Value;
 
 use super::errors::to_py;
+use super::exit::{self, FsPath};
 use super::json;
 use crate::error::LlmError;
 use crate::prompts::{self, Library, Rendered, Vars};
@@ -26,10 +26,8 @@ pub struct PyPrompts {
 impl PyPrompts {
     #[new]
     #[pyo3(signature = (path, *, env=None, reload=false))]
-    fn new(py: Python<'_>, path: PathBuf, env: Option<String>, reload: bool) -> PyResult<Self> {
-        let lib = py
-            .detach(|| Library::load(&path, env, reload))
-            .map_err(to_py)?;
+    fn new(py: Python<'_>, path: FsPath, env: Option<String>, reload: bool) -> PyResult<Self> {
+        let lib = exit::detach(py, || Library::load(&path.0, env, reload)).map_err(to_py)?;
         for w in lib.warnings() {
             tracing::warn!("{w}");
         }
@@ -155,9 +153,9 @@ impl PyPrompt {
 #[pyfunction]
 pub fn check_prompts(
     py: Python<'_>,
-    path: PathBuf,
+    path: FsPath,
 ) -> PyResult<Vec<(String, usize, &'static str, String)>> {
-    let found = py.detach(|| prompts::check(&path)).map_err(to_py)?;
+    let found = exit::detach(py, || prompts::check(&path.0)).map_err(to_py)?;
     Ok(found
         .into_iter()
         .map(|p| {
