@@ -80,11 +80,15 @@ impl Store {
             })?;
         }
         let conn = Connection::open(path).map_err(|e| not_ours(e.to_string()))?;
-        let id: i64 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| not_ours(e.to_string()))?;
-        let tables: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        // One statement, so one snapshot: read apart, another opener could create the tables
+        // between the two reads, and a new store would look like somebody else's file.
+        let (id, tables): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id),
+                        (SELECT count(*) FROM sqlite_master)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(|e| not_ours(e.to_string()))?;
         if id != APPLICATION_ID && (id != 0 || tables != 0) {
             return Err(not_ours(format!("its application_id is {id:#x}")));
