@@ -3,7 +3,7 @@
 `test_exit.py` covers the calls (sync, streamed, async, extraction, log records). These cover
 the other ways a thread can be in Rust below Python, or in Python below Rust, when the
 interpreter begins to finalise: loading and checking prompt folders and reading a batch store
-(GIL released in Rust), call hooks (Python code run from Rust, which releases the GIL in its
+(GIL released in Rust), `pathlib.Path` arguments and results (Python code run from Rust), call hooks (Python code run from Rust, which releases the GIL in its
 socket write), queue `on_event` callbacks on a runtime thread, a batch wait reporting progress,
 and an asyncio task woken by llmrail that then blocks in a sync llmrail call. A thread that takes
 the GIL back during finalisation is ended by CPython with `pthread_exit`, which aborts the
@@ -78,6 +78,22 @@ BATCH_STORE = PREAMBLE + textwrap.dedent(
     for _ in range(6):
         forever(lambda: llmrail.BatchStore(DIR / "jobs.sqlite3").jobs())
         forever(store.stats)
+        forever(lambda: store.path)
+    leave()
+    """
+)
+
+# Path arguments (`__fspath__` is Python code run below a Rust frame) and a path handed back
+# (making a `pathlib.Path` is too): a cassette opened with extra cassettes, mock fixtures files.
+PATHS = PREAMBLE + textwrap.dedent(
+    """
+    from llmrail._core import Cassette
+    from llmrail.testing import MockProvider
+    (DIR / "fixtures.yaml").write_text('rules: []\\ndefault: {text: "hi"}\\n')
+    mocks = [MockProvider(f"exit{n}") for n in range(3)]
+    for n in range(3):
+        forever(lambda n=n: Cassette(DIR / f"c{n}.yaml", mode="none", extra_cassettes=[DIR / "e.yaml"]))
+        forever(mocks[n].fixtures, DIR / "fixtures.yaml")
     leave()
     """
 )
@@ -205,6 +221,11 @@ def test_exits_are_clean_while_threads_load_check_and_render_prompt_folders(
 
 def test_exits_are_clean_while_threads_read_a_batch_store(srv: MockServer, tmp_path: Path) -> None:
     failed = exits(srv, BATCH_STORE, tmp_path, 100)
+    assert not failed, f"{len(failed)} of 100 exits failed; first: {failed[0]}"
+
+
+def test_exits_are_clean_while_threads_hand_llmrail_pathlib_paths(srv: MockServer, tmp_path: Path) -> None:
+    failed = exits(srv, PATHS, tmp_path, 100)
     assert not failed, f"{len(failed)} of 100 exits failed; first: {failed[0]}"
 
 

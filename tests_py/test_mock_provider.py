@@ -146,6 +146,15 @@ def test_a_bad_fixtures_file_is_a_configuration_error_naming_the_field(mock: Moc
         mock.fixtures(str(path))
 
 
+
+def test_a_fixtures_file_may_be_named_by_a_pathlib_path(mock: MockProvider, tmp_path: Path) -> None:
+    path = tmp_path / "fixtures.yaml"
+    path.write_text('default: {text: "from the file"}\n')
+    mock.fixtures(path)
+    assert llmrail.Client(mock.model).chat_sync("hi").text == "from the file"
+    with pytest.raises(llmrail.ConfigurationError, match="missing.yaml"):
+        mock.fixtures(tmp_path / "missing.yaml")
+
 SOCKETLESS = """
 import llmrail
 from llmrail.testing import MockProvider

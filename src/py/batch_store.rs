@@ -45,8 +45,10 @@ impl PyBatchStore {
     }
 
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.inner.path().to_path_buf()
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Making a `pathlib.Path` runs Python code below this frame: it passes the exit gate.
+        super::exit::callout(|| self.inner.path().into_pyobject(py))
+            .ok_or_else(super::exit::ending)?
     }
 
     /// Every job kept here, oldest first: id, provider, model, status, mode, counts, times and

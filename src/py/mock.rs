@@ -1,7 +1,9 @@
 //! `llmrail._core.MockServer`: the mock provider server, for tests and demos; and
 //! `llmrail._core.MockProvider`: the script of `mock/<name>`, answered without a socket.
 
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
 use pythonize::pythonize;
 
 use super::errors::to_py as to_py_err;
@@ -134,7 +136,15 @@ fn fixtures_from(source: &Bound<'_, PyAny>) -> PyResult<Option<Fixtures>> {
     if source.is_none() {
         return Ok(None);
     }
-    if let Ok(path) = source.extract::<std::path::PathBuf>() {
+    // A file is named by text, bytes or an `os.PathLike` (its type has `__fspath__`: looked up
+    // without running Python code); anything else is the rules themselves. Asked in this order,
+    // a path's own error (or the exit gate's refusal) is the one raised.
+    let py = source.py();
+    let is_path = source.is_instance_of::<PyString>()
+        || source.is_instance_of::<PyBytes>()
+        || source.get_type().hasattr(intern!(py, "__fspath__"))?;
+    if is_path {
+        let exit::FsPath(path) = source.extract()?;
         return Fixtures::load(&path.to_string_lossy())
             .map(Some)
             .map_err(to_py_err);

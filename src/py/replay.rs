@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 
 use super::arg::Arg;
 use super::errors::{config, to_py};
-use super::exit;
+use super::exit::{self, FsPath};
 use crate::replay::matcher::Matcher;
 use crate::replay::scrub::Scrubber;
 use crate::replay::{self, Mode, Options, Session};
@@ -28,7 +28,7 @@ impl PyCassette {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        path: PathBuf,
+        path: FsPath,
         mode: Option<String>,
         match_on: Option<Vec<String>>,
         ignore_fields: Vec<String>,
@@ -38,7 +38,7 @@ impl PyCassette {
         scrub_fields: Vec<String>,
         allow_playback_repeats: bool,
         pace: Arg<f64>,
-        extra_cassettes: Vec<PathBuf>,
+        extra_cassettes: Vec<FsPath>,
     ) -> PyResult<Self> {
         let pace = pace.get("pace")?;
         if !(pace.is_finite() && pace >= 0.0) {
@@ -63,7 +63,7 @@ impl PyCassette {
             scrubber: Scrubber::new(&scrub_headers, &scrub_query, &scrub_fields),
             allow_playback_repeats,
             pace,
-            extra_cassettes,
+            extra_cassettes: extra_cassettes.into_iter().map(PathBuf::from).collect(),
         };
         let session = exit::detach(py, || Session::open(path, opts)).map_err(to_py)?;
         Ok(Self {
