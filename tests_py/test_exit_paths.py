@@ -3,11 +3,12 @@
 `test_exit.py` covers the calls (sync, streamed, async, extraction, log records). These cover
 the other ways a thread can be in Rust below Python, or in Python below Rust, when the
 interpreter begins to finalise: loading and checking prompt folders and reading a batch store
-(GIL released in Rust), `pathlib.Path` arguments and results (Python code run from Rust), call hooks (Python code run from Rust, which releases the GIL in its
-socket write), queue `on_event` callbacks on a runtime thread, a batch wait reporting progress,
-and an asyncio task woken by llmrail that then blocks in a sync llmrail call. A thread that takes
-the GIL back during finalisation is ended by CPython with `pthread_exit`, which aborts the
-process ("FATAL: exception not rethrown") when it unwinds through Rust; see src/py/exit.rs.
+(GIL released in Rust), `pathlib.Path` arguments and results (Python code run from Rust), call
+hooks (Python code run from Rust, which releases the GIL in its socket write), queue `on_event`
+callbacks on a runtime thread, a batch wait reporting progress, and an asyncio task woken by
+llmrail that then blocks in a sync llmrail call. A thread that takes the GIL back during
+finalisation is ended by CPython with `pthread_exit`, which aborts the process ("FATAL:
+exception not rethrown") when it unwinds through Rust; see src/py/exit.rs.
 """
 
 from __future__ import annotations
