@@ -5,7 +5,9 @@ with the server gone. (`anthropic` 2.x takes only httpx2 clients; `openai` 3.x t
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import llmrail.httpx
 import llmrail.httpx2
 import openai
 import pytest
+from llmrail import _core
 from llmrail.testing import MockServer
 
 from .test_replay_plugin import run_pytest
@@ -312,3 +315,63 @@ async def test_a_stream_that_stalls_mid_way_fails_as_httpx_read_timeout_sync_and
         with pytest.raises(httpx2.ReadTimeout):
             for _ in r.iter_bytes():
                 pass
+
+
+STREAM_HEADERS = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {API_KEY}".encode())]
+
+
+async def stalled_read(srv: MockServer) -> tuple[_core.HttpBody, asyncio.Future[bytes]]:
+    """A streamed body, and a read of it waiting for a chunk the server holds back."""
+    srv.reply(chunks=["a ", "b ", "c "], chunk_delay=5.0)
+    body = json.dumps({"model": "gpt-4.1-mini", "messages": HI, "stream": True}).encode()
+    reply = await _core.HttpForwarder().send(
+        "POST", f"{srv.openai_base_url}/chat/completions", STREAM_HEADERS, body)
+    assert reply.stream is not None
+    for _ in range(10):
+        read = asyncio.ensure_future(reply.stream.__anext__())
+        await asyncio.sleep(0.3)
+        if not read.done():
+            return reply.stream, read
+        read.result()
+    raise AssertionError("every read was answered at once")
+
+
+async def test_closing_a_stream_while_a_read_waits_ends_that_read_and_the_connection_at_once(
+        srv: MockServer) -> None:
+    stream, read = await stalled_read(srv)
+    closed = time.perf_counter()
+    stream.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(read, 2)
+    assert time.perf_counter() - closed < 1.0
+    for _ in range(50):
+        if srv.disconnects:
+            break
+        await asyncio.sleep(0.02)
+    assert srv.disconnects == 1
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
+
+
+def test_closing_a_stream_while_a_thread_reads_it_ends_that_read_and_the_connection(srv: MockServer) -> None:
+    srv.reply(chunks=["a ", "b ", "c "], chunk_delay=5.0)
+    body = json.dumps({"model": "gpt-4.1-mini", "messages": HI, "stream": True}).encode()
+    reply = _core.HttpForwarder().send_sync(
+        "POST", f"{srv.openai_base_url}/chat/completions", STREAM_HEADERS, body)
+    stream = reply.stream
+    assert stream is not None
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.extend(stream), daemon=True)
+    reader.start()
+    time.sleep(1.0)  # the first chunks read, the reader waits for one held back
+    assert reader.is_alive()
+    closed = time.perf_counter()
+    stream.close()
+    reader.join(2)
+    assert not reader.is_alive() and time.perf_counter() - closed < 1.0
+    assert got
+    for _ in range(50):
+        if srv.disconnects:
+            break
+        time.sleep(0.02)
+    assert srv.disconnects == 1

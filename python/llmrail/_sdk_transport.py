@@ -110,16 +110,24 @@ class AsyncSending(_Layers):
 
     _chunks: ClassVar[type[AsyncChunks]]
 
-    async def handle_async_request(self, request: Any) -> Any:
+    async def reply(self, request: Any) -> _core.HttpReply:
+        """Send `request`; its reply (a whole body read in Rust in the same await), or the
+        failure as the httpx exception an SDK expects."""
         body = await request.aread()
         connect, read = timeouts(request.extensions)
         try:
-            reply = await self._forwarder.send(request.method, str(request.url), request.headers.raw, body,
-                                               connect, read)
+            return await self._forwarder.send(request.method, str(request.url), request.headers.raw, body,
+                                              connect, read)
         except LLMError as e:
             raise _error(self._http, e, request) from e
+
+    def response(self, reply: _core.HttpReply, request: Any) -> Any:
+        """`reply` as the response of `request`, its body not read yet (as a transport gives it)."""
         chunks = None if reply.stream is None else self._chunks(reply.stream, request)
         return self._response(reply, request, chunks)
+
+    async def handle_async_request(self, request: Any) -> Any:
+        return self.response(await self.reply(request), request)
 
 
 class Sending(_Layers):
@@ -127,16 +135,23 @@ class Sending(_Layers):
 
     _chunks: ClassVar[type[Chunks]]
 
-    def handle_request(self, request: Any) -> Any:
+    def reply(self, request: Any) -> _core.HttpReply:
+        """:meth:`AsyncSending.reply`, blocking."""
         body = request.read()
         connect, read = timeouts(request.extensions)
         try:
-            reply = self._forwarder.send_sync(request.method, str(request.url), request.headers.raw, body,
-                                              connect, read)
+            return self._forwarder.send_sync(request.method, str(request.url), request.headers.raw, body,
+                                             connect, read)
         except LLMError as e:
             raise _error(self._http, e, request) from e
+
+    def response(self, reply: _core.HttpReply, request: Any) -> Any:
+        """:meth:`AsyncSending.response`."""
         chunks = None if reply.stream is None else self._chunks(reply.stream, request)
         return self._response(reply, request, chunks)
+
+    def handle_request(self, request: Any) -> Any:
+        return self.response(self.reply(request), request)
 
 
 class ClientLayers:

@@ -6,11 +6,27 @@
 Everything ``llmrail.httpx`` says holds here: cassettes, bytes unaltered, streams as they arrive,
 breakers and rate limits shared with ``llmrail.Client``, retries only with ``retry=``, transport
 failures as ``httpx2`` exceptions. Needs ``httpx2`` (``pip install "llmrail[httpx2]"``).
+
+The clients' ``send`` goes straight to llmrail's transport when none of httpx2's layers between
+could act (no event hooks, no auth, no mount or transport of the caller's), and does to the
+response what those layers do; a whole body arrives as the response's content in the send's own
+await. That saves an SDK call the walk through httpx2's auth, redirect and stream-reading
+layers. It relies on httpx2's private client state (``_state``, ``_event_hooks``, ...):
+``tests_py/test_sdk_fast_send.py`` compares its responses with httpx2's own ``send``.
 """
 
 from __future__ import annotations
 
+import datetime
+import logging
+import time
+from contextlib import suppress
+from typing import Any, cast
+
 import httpx2
+from httpx2._client import BoundAsyncStream, BoundSyncStream, ClientState, UseClientDefault
+from httpx2._decoders import IdentityDecoder
+from httpx2._types import AuthTypes
 
 from . import _sdk_transport as shared
 
@@ -39,6 +55,57 @@ class Transport(shared.Sending, httpx2.BaseTransport):
     _chunks = _Chunks
 
 
+# What httpx2's clients log each response with, to the same logger.
+_log = logging.getLogger("httpx2")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_Default = AuthTypes | UseClientDefault | None
+
+
+def _short_way(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, auth: _Default,
+               body_type: type, transport: Any) -> bool:
+    """Whether `client` may send `request` straight to its llmrail `transport`: no event hooks,
+    no auth (the client's, the call's or the URL's), the request going to that transport (no
+    mount, no ``transport=`` of the caller's). Then the layers httpx2 would walk through (auth
+    flow, redirect loop, hooks) are the identity; see :meth:`AsyncClient.send`."""
+    return not (client._state is ClientState.CLOSED or client._event_hooks["request"]
+                or client._event_hooks["response"] or client.max_redirects < 0
+                or not isinstance(request.stream, body_type)
+                or client._transport_for_url(request.url) is not transport
+                or type(client._build_request_auth(request, auth)) is not httpx2.Auth)
+
+
+def _received(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, response: httpx2.Response,
+              content: bytes | None, bounded: BoundSyncStream | BoundAsyncStream, start: float, read: bool) -> None:
+    """What httpx2's ``_send_single_request`` does to a response from the transport; with `read`,
+    a whole unencoded body (`content`, read in Rust in the same call) is made the response's
+    content as ``response.read()`` would leave it, with no second pass over it."""
+    response.stream = bounded
+    if read and content is not None and "content-encoding" not in response.headers:
+        response._content = content
+        response._decoder = IdentityDecoder()
+        response._num_bytes_downloaded = len(content)
+        response.is_stream_consumed = response.is_closed = True
+        bounded.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
+    client.cookies.extract_cookies(response)
+    response.default_encoding = client._default_encoding
+    if _log.isEnabledFor(logging.INFO):
+        _log.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url, response.http_version,
+                  response.status_code, response.reason_phrase)
+
+
+def _redirect(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, response: httpx2.Response,
+              follow: bool) -> httpx2.Request | None:
+    """The request to follow `response` with, if it is a redirect to follow; one not to follow is
+    offered as its ``next_request``, as httpx2's redirect loop does."""
+    if response.status_code not in _REDIRECTS or not response.has_redirect_location:
+        return None
+    if follow:
+        return client._build_redirect_request(request, response)
+    with suppress(httpx2.RemoteProtocolError):
+        response.next_request = client._build_redirect_request(request, response)
+    return None
+
+
 class AsyncClient(shared.ClientLayers, httpx2.AsyncClient):
     """An ``httpx2.AsyncClient`` over :class:`AsyncTransport`; takes httpx's own arguments.
 
@@ -47,6 +114,37 @@ class AsyncClient(shared.ClientLayers, httpx2.AsyncClient):
     """
 
     _llmrail_transport = AsyncTransport
+    _llmrail: AsyncTransport
+
+    async def send(self, request: httpx2.Request, *, stream: bool = False, auth: _Default = httpx2.USE_CLIENT_DEFAULT,
+                   follow_redirects: bool | UseClientDefault = httpx2.USE_CLIENT_DEFAULT) -> httpx2.Response:
+        """``httpx2.AsyncClient.send``, straight to llmrail's transport when nothing between could act
+        (see `_short_way`), doing to the response what httpx2's layers do (its request, history,
+        cookies, default encoding, elapsed time, the log line, a redirect followed or offered as
+        ``next_request``); a whole body, read in Rust in the send's own await, becomes the
+        response's content at once. Anything else goes httpx2's way."""
+        transport = self._llmrail
+        if not _short_way(self, request, auth, httpx2.AsyncByteStream, transport):
+            return await super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        self._state = ClientState.OPENED
+        follow = self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
+        self._set_timeout(request)
+        start = time.perf_counter()
+        reply = await transport.reply(request)
+        response: httpx2.Response = transport.response(reply, request)
+        bounded = BoundAsyncStream(cast(httpx2.AsyncByteStream, response.stream), start=start)
+        _received(self, request, response, reply.content, bounded, start, not stream)
+        try:
+            following = _redirect(self, request, response, follow)
+            if following is not None:
+                await response.aread()
+                response = await self._send_handling_redirects(following, follow_redirects=True, history=[response])
+            if not stream:
+                await response.aread()
+            return response
+        except BaseException:
+            await response.aclose()
+            raise
 
 
 class Client(shared.ClientLayers, httpx2.Client):
@@ -57,3 +155,30 @@ class Client(shared.ClientLayers, httpx2.Client):
     """
 
     _llmrail_transport = Transport
+    _llmrail: Transport
+
+    def send(self, request: httpx2.Request, *, stream: bool = False, auth: _Default = httpx2.USE_CLIENT_DEFAULT,
+             follow_redirects: bool | UseClientDefault = httpx2.USE_CLIENT_DEFAULT) -> httpx2.Response:
+        """``httpx2.Client.send`` the short way when it may be (see :meth:`AsyncClient.send`)."""
+        transport = self._llmrail
+        if not _short_way(self, request, auth, httpx2.SyncByteStream, transport):
+            return super().send(request, stream=stream, auth=auth, follow_redirects=follow_redirects)
+        self._state = ClientState.OPENED
+        follow = self.follow_redirects if isinstance(follow_redirects, UseClientDefault) else follow_redirects
+        self._set_timeout(request)
+        start = time.perf_counter()
+        reply = transport.reply(request)
+        response: httpx2.Response = transport.response(reply, request)
+        bounded = BoundSyncStream(cast(httpx2.SyncByteStream, response.stream), start=start)
+        _received(self, request, response, reply.content, bounded, start, not stream)
+        try:
+            following = _redirect(self, request, response, follow)
+            if following is not None:
+                response.read()
+                response = self._send_handling_redirects(following, follow_redirects=True, history=[response])
+            if not stream:
+                response.read()
+            return response
+        except BaseException:
+            response.close()
+            raise

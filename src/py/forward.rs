@@ -1,6 +1,7 @@
 //! `HttpForwarder`, `HttpReply`, `HttpBody`, and `HttpMeter`/`HttpUsage` (what answers used): argument conversion around
 //! `crate::forward`, for the httpx transports of `python/llmrail/httpx.py`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::IntoPyObjectExt;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use super::bridge;
 use super::bridge::coroutine::{self, Coroutine};
@@ -247,30 +248,58 @@ impl PyHttpUsage {
 }
 
 /// A streamed body's chunks, pulled: each `__anext__`/`__next__` waits for the next one from
-/// the connection. `close()` (or dropping it) closes the connection.
+/// the connection. `close()` (or dropping it) closes the connection, a read in flight included.
 #[pyclass(name = "HttpBody", frozen, module = "llmrail._core")]
 pub struct PyHttpBody {
     /// `None` once finished or closed, so the connection goes as early as possible.
     inner: Arc<Mutex<Option<ByteStream>>>,
+    closing: Arc<Closing>,
+}
+
+/// `close()` called: a read in flight (which holds the stream) is woken to drop it.
+#[derive(Default)]
+struct Closing {
+    closed: AtomicBool,
+    wake: Notify,
 }
 
 impl PyHttpBody {
     fn new(stream: ByteStream) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Some(stream))),
+            closing: Arc::default(),
         }
     }
 
-    async fn next_chunk(inner: Arc<Mutex<Option<ByteStream>>>) -> Result<Option<Bytes>, LlmError> {
+    async fn next_chunk(
+        inner: Arc<Mutex<Option<ByteStream>>>,
+        closing: Arc<Closing>,
+    ) -> Result<Option<Bytes>, LlmError> {
         let mut guard = inner.lock().await;
-        let Some(stream) = guard.as_mut() else {
-            return Ok(None);
+        // Registered before the flag is read, so a `close()` between the two still wakes us.
+        let woken = closing.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let next = match guard.as_mut() {
+            None => return Ok(None),
+            Some(_) if closing.closed.load(Ordering::Acquire) => None,
+            Some(stream) => tokio::select! {
+                next = stream.next() => Some(next.transpose()),
+                () = &mut woken => None,
+            },
         };
-        let next = stream.next().await.transpose();
-        if !matches!(next, Ok(Some(_))) {
-            *guard = None;
+        match next {
+            Some(Ok(Some(chunk))) => Ok(Some(chunk)),
+            // Closed while waiting: the stream goes now, with the connection.
+            None => {
+                *guard = None;
+                Ok(None)
+            }
+            Some(end) => {
+                *guard = None;
+                end
+            }
         }
-        next
     }
 }
 
@@ -281,9 +310,9 @@ impl PyHttpBody {
     }
 
     fn __anext__(&self) -> PyResult<Coroutine> {
-        let inner = self.inner.clone();
+        let (inner, closing) = (self.inner.clone(), self.closing.clone());
         coroutine::call(
-            move |_| Ok(Self::next_chunk(inner)),
+            move |_| Ok(Self::next_chunk(inner, closing)),
             |py, chunk| match chunk {
                 Some(bytes) => PyBytes::new(py, &bytes).into_py_any(py),
                 None => Err(PyStopAsyncIteration::new_err(())),
@@ -296,14 +325,18 @@ impl PyHttpBody {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        match bridge::block(py, Self::next_chunk(self.inner.clone()))? {
+        let next = Self::next_chunk(self.inner.clone(), self.closing.clone());
+        match bridge::block(py, next)? {
             Some(bytes) => Ok(PyBytes::new(py, &bytes)),
             None => Err(PyStopIteration::new_err(())),
         }
     }
 
-    /// Stop reading and close the connection (a stream not read to its end is not recorded).
+    /// Stop reading and close the connection (a stream not read to its end is not recorded). A
+    /// read in flight holds the stream: it is woken, drops it and ends the iteration.
     fn close(&self) {
+        self.closing.closed.store(true, Ordering::Release);
+        self.closing.wake.notify_waiters();
         if let Ok(mut guard) = self.inner.try_lock() {
             // Inside the runtime: a cassette's recorder, dropped with the stream, reads what has
             // already arrived (an SDK closes right after the last event, often before the end
