@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/profile_stages.py [--calls 20000] [--sync] [--stream]     # needs perf (linux-perf)
 
-Runs N sequential ``await client.chat(...)`` calls (``client.chat_sync(...)`` with ``--sync``)
+Runs N sequential ``await client.chat(...)`` calls (``client.chat_sync(...)`` with ``--sync``;
+N 50-chunk streams read with ``async for`` with ``--stream``, with ``for`` with both)
 to bench/server.py's mock server under ``perf record -g``, keeps the samples of the client
 process (all its threads, the server's are left out), and gives each sample to the first stage
 (in the order below) that any frame of its call chain matches. Frame-pointer chains through
