@@ -2,6 +2,7 @@
 //! call through the pipeline and feeds it. The last event, `Done`, arrives with the call's
 //! report in the same message, so the report is known exactly when `Done` is.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -17,6 +18,8 @@ use crate::runtime::{self, AbortOnDrop};
 /// A streamed answer being received. Dropping it cancels the request.
 pub struct ChatStream {
     rx: mpsc::Receiver<Result<Message>>,
+    /// The rest of the last message's events, handed out before the channel is read again.
+    ready: VecDeque<StreamEvent>,
     _task: AbortOnDrop<()>,
     cache: Arc<Tracker>,
     /// Came with `Done`.
@@ -51,6 +54,7 @@ impl ChatStream {
         });
         Ok(ChatStream {
             rx,
+            ready: VecDeque::new(),
             _task: AbortOnDrop(task),
             cache,
             report: None,
@@ -70,6 +74,9 @@ impl ChatStream {
 
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
+        if let Some(event) = self.ready.pop_front() {
+            return Some(Ok(event));
+        }
         let message = self.rx.recv().await?;
         Some(self.event_of(message))
     }
@@ -77,6 +84,9 @@ impl ChatStream {
     /// The next event if one is already buffered, without waiting: `None` means wait with
     /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
     pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
+        if let Some(event) = self.ready.pop_front() {
+            return Some(Some(Ok(event)));
+        }
         match self.rx.try_recv() {
             Ok(message) => Some(Some(self.event_of(message))),
             Err(mpsc::error::TryRecvError::Empty) => None,
@@ -88,7 +98,16 @@ impl ChatStream {
     /// a failure the report.
     fn event_of(&mut self, message: Result<Message>) -> Result<StreamEvent> {
         match message? {
-            Message::Event(event) => Ok(event),
+            Message::Events(events) => {
+                self.ready.extend(events);
+                // A message is never sent empty.
+                self.ready.pop_front().ok_or_else(|| {
+                    crate::error::LlmError::new(
+                        crate::error::ErrorKind::Internal,
+                        "a stream's task sent no events",
+                    )
+                })
+            }
             Message::Done(done, report) => {
                 if let StreamEvent::Done { usage, .. } = &done {
                     self.cache.record(usage);
@@ -101,5 +120,75 @@ impl ChatStream {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, LlmError};
+
+    fn text(s: &str) -> StreamEvent {
+        StreamEvent::Text(s.to_owned())
+    }
+
+    fn texts(events: &[Option<Result<StreamEvent>>]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Some(Ok(StreamEvent::Text(t))) => t.clone(),
+                Some(Ok(other)) => format!("{other:?}"),
+                Some(Err(e)) => format!("error: {}", e.message),
+                None => "end".to_owned(),
+            })
+            .collect()
+    }
+
+    /// A stream fed by hand: the messages are in the channel before the first read.
+    fn fed(messages: Vec<Result<Message>>) -> ChatStream {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        for m in messages {
+            tx.try_send(m).unwrap();
+        }
+        drop(tx);
+        let task = tokio::spawn(async { Ok(()) });
+        ChatStream {
+            rx,
+            ready: VecDeque::new(),
+            _task: AbortOnDrop(task),
+            cache: Arc::new(Tracker::default()),
+            report: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_events_of_one_message_come_one_by_one_in_order_before_the_next_message() {
+        let mut s = fed(vec![
+            Ok(Message::Events(vec![text("a"), text("b"), text("c")])),
+            Ok(Message::Events(vec![text("d")])),
+        ]);
+        let mut got = vec![s.next().await, s.try_next().unwrap()];
+        while let Some(next) = s.next().await {
+            got.push(Some(next));
+        }
+        got.push(s.try_next().unwrap());
+        assert_eq!(texts(&got), ["a", "b", "c", "d", "end"]);
+    }
+
+    #[tokio::test]
+    async fn an_error_after_a_batch_comes_after_every_event_of_it() {
+        let failed = LlmError::new(ErrorKind::Connection, "cut");
+        let mut s = fed(vec![
+            Ok(Message::Events(vec![text("a"), text("b")])),
+            Err(failed),
+        ]);
+        let got = vec![
+            s.try_next().unwrap(),
+            s.try_next().unwrap(),
+            s.try_next().unwrap(),
+            s.next().await,
+        ];
+        assert_eq!(texts(&got), ["a", "b", "error: cut", "end"]);
     }
 }

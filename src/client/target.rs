@@ -38,7 +38,9 @@ pub(crate) struct Target {
 /// What a streamed call's task sends its [`ChatStream`](super::ChatStream): events as they
 /// come, then `Done` or the call's error, carrying how the call went.
 pub(crate) enum Message {
-    Event(StreamEvent),
+    /// The events decoded since the last message, in order, never none: one message per burst
+    /// of the network, so a consumer that waits is woken once per burst (see `pump`).
+    Events(Vec<StreamEvent>),
     Done(StreamEvent, CallReport),
     Failed(crate::error::LlmError, CallReport),
 }
@@ -442,16 +444,47 @@ impl Target {
         F: Fn(&mut dyn StreamDecoder, Option<T>, &mut Vec<StreamEvent>) -> Result<bool>,
     {
         let mut out = Vec::new();
+        let mut batch = Vec::new();
         let mut done = None;
         loop {
-            // Events first: while they keep coming, the consumer's going away is seen by `send`,
-            // and `closed` (which registers a waiter) is only polled when the network is idle.
-            let next = tokio::select! {
-                biased;
-                next = events.next() => next,
-                _ = tx.closed() => return Ok(None),
+            // Nothing decoded waits in `batch` once the network is idle. The events come one
+            // body frame at a time from the connection's task, which is woken already when it
+            // holds the next frame, so one yield tells "the next frame is coming" from "the
+            // network is idle". A consumer waiting for events is then woken once per burst of
+            // the network, not once per event. Measured on a 50-chunk stream (bench/ab.py, three
+            // A/Bs of 9-11 interleaved rounds, 2 cores under load): a sync `for` 0.8x the CPU
+            // (the await bridge's share 21% -> 7%); an `async for` unchanged (1.0x), whose
+            // consumer was woken ~2 times per stream already.
+            let mut next = ready(&mut events).await;
+            if next.is_none() && !batch.is_empty() {
+                tokio::task::yield_now().await;
+                next = ready(&mut events).await;
+            }
+            let next = match next {
+                Some(next) => next,
+                None => {
+                    if send(tx, &mut batch).await.is_err() {
+                        return Ok(None);
+                    }
+                    // Events first: while they keep coming, the consumer's going away is seen
+                    // by `send`, and `closed` (which registers a waiter) is only polled when
+                    // the network is idle.
+                    tokio::select! {
+                        biased;
+                        next = events.next() => next,
+                        _ = tx.closed() => return Ok(None),
+                    }
+                }
             };
-            let finished = feed(&mut *decoder, next, &mut out)?;
+            let finished = match feed(&mut *decoder, next, &mut out) {
+                Ok(finished) => finished,
+                Err(e) => {
+                    // What came before the failure is the caller's, as it was when each event
+                    // was sent at once.
+                    let _ = send(tx, &mut batch).await;
+                    return Err(e);
+                }
+            };
             for mut event in out.drain(..) {
                 if let StreamEvent::Done {
                     request_id: rid,
@@ -469,11 +502,15 @@ impl Target {
                     continue;
                 }
                 progress.started = true;
-                if tx.send(Ok(Message::Event(event))).await.is_err() {
-                    return Ok(None);
-                }
+                batch.push(event);
+            }
+            if batch.len() >= BATCH_MAX && send(tx, &mut batch).await.is_err() {
+                return Ok(None);
             }
             if finished {
+                if send(tx, &mut batch).await.is_err() {
+                    return Ok(None);
+                }
                 return Ok(done);
             }
         }
@@ -578,6 +615,29 @@ impl Target {
 /// The region and credentials of a provider that speaks AWS. With a key (a Bedrock API key,
 /// sent as a bearer token) only the region is read; without one the AWS chain must give
 /// credentials, unless a cassette answers.
+/// The most events a stream's message carries: how far the first of a burst may wait for the
+/// rest to be decoded (a few µs each).
+const BATCH_MAX: usize = 16;
+
+/// The next item of `events` if it is there now; `None` (the task's waker registered) if not.
+async fn ready<S: futures_util::Stream + Unpin>(events: &mut S) -> Option<Option<S::Item>> {
+    std::future::poll_fn(|cx| match events.poll_next_unpin(cx) {
+        std::task::Poll::Ready(item) => std::task::Poll::Ready(Some(item)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+/// Send the events gathered in `batch` (nothing when there are none); `Err` when the consumer
+/// has gone.
+async fn send(tx: &Events, batch: &mut Vec<StreamEvent>) -> std::result::Result<(), ()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let events = std::mem::take(batch);
+    tx.send(Ok(Message::Events(events))).await.map_err(|_| ())
+}
+
 fn resolve_aws(
     provider: &dyn Provider,
     has_key: bool,

@@ -1,5 +1,7 @@
 //! The Chat Completions stream: chunks to stream events, usage from the last chunk.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,14 +20,16 @@ pub(super) struct Decoder {
     done: bool,
 }
 
+/// `id`, `model` and `finish_reason` are borrowed from the chunk: every chunk repeats the first
+/// two, and only a change (or the first) is kept.
 #[derive(Deserialize)]
-struct WireChunk {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<WireChunkChoice>,
+struct WireChunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Vec<WireChunkChoice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
     #[serde(default)]
@@ -33,11 +37,11 @@ struct WireChunk {
 }
 
 #[derive(Deserialize)]
-struct WireChunkChoice {
+struct WireChunkChoice<'a> {
     #[serde(default)]
     delta: Option<WireDelta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -90,10 +94,12 @@ impl StreamDecoder for Decoder {
             ));
         }
         if let Some(m) = chunk.model {
-            self.model = m;
+            if self.model != m {
+                self.model = m.into_owned();
+            }
         }
         if self.id.is_none() {
-            self.id = chunk.id.filter(|id| !id.is_empty());
+            self.id = chunk.id.filter(|id| !id.is_empty()).map(Cow::into_owned);
         }
         if let Some(u) = chunk.usage {
             self.usage = u.unify();
