@@ -402,6 +402,29 @@ async def test_two_processes_of_four_workers_complete_a_thousand_items_once_each
     assert (stats["queued"], stats["processing"], stats["failed"]) == (0, 0, 0)
 
 
+async def test_a_result_awaited_in_another_process_is_woken_by_the_completion_not_a_poll(
+    srv: MockServer, redis_url: str
+) -> None:
+    # While subscribed to the queue's completions a waiter looks at the store only once a
+    # second (or when the item's TTL or lease runs out): an answer taking 0.3 s that reaches
+    # this process well within the second came through the completion's message.
+    shared = f"{redis_url}?queue={uuid.uuid4().hex}"
+    queue = llmrail.Queue(shared)
+    worker = start_worker(shared, srv, lease=30, concurrency=2)
+    try:
+        srv.reply("first", latency=0.3)
+        await queue.result(await queue.submit("warm up", target="openai/gpt-4.1-mini"), wait=20)
+        for i in range(3):
+            qid = await queue.submit(f"item {i}", target="openai/gpt-4.1-mini")
+            start = time.monotonic()
+            r = await queue.result(qid, wait=20)
+            took = time.monotonic() - start
+            assert r.text == "first"
+            assert 0.25 < took < 0.9, took
+    finally:
+        kill(worker, signal.SIGTERM)
+
+
 async def test_an_unreachable_redis_at_submit_is_a_clear_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
