@@ -65,14 +65,19 @@ local function requeue(id, from, now)
   redis.call('ZADD', key('expiry'), redis.call('HGET', item(id), 'expires_ms'), id)
 end
 
-local function finish(id, from, to, now)
+-- `...`: more fields to set with the state (a result).
+local function finish(id, from, to, now, ...)
   done[#done + 1] = id
-  to_state(id, from, to, now)
-  redis.call('HSET', item(id), 'finished_ms', now)
+  redis.call('HSET', item(id), 'state', to, 'updated_ms', now, 'finished_ms', now, ...)
+  count(from, -1)
+  count(to, 1)
   unlease(id)
-  redis.call('ZREM', key('ready'), id)
-  redis.call('ZREM', key('waiting'), id)
-  redis.call('ZREM', key('expiry'), id)
+  -- A PROCESSING item is in none of these (taking it took it out of them).
+  if from ~= 'PROCESSING' then
+    redis.call('ZREM', key('ready'), id)
+    redis.call('ZREM', key('waiting'), id)
+    redis.call('ZREM', key('expiry'), id)
+  end
   if to ~= 'EXPIRED' then
     redis.call('ZADD', key('finished'), now, id)
   else
@@ -153,27 +158,39 @@ local function claim(lease_ms, token, want, first)
   -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
   -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
   -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
+  -- The sets are written once per page for the items it took, the counts once per claim.
+  local any_blocked = next(blocked) ~= nil
+  local untl = now + lease_ms
   local out, skipped, scanned = {}, 0, 0
   while #out < want and scanned < 1000 do
     local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
     if #ids == 0 then break end
+    local taken, leased = {}, {}
     for _, id in ipairs(ids) do
       scanned = scanned + 1
-      if blocked[redis.call('HGET', item(id), 'target')] then
+      if any_blocked and blocked[redis.call('HGET', item(id), 'target')] then
         skipped = skipped + 1
       else
-        local untl = now + lease_ms
-        redis.call('ZREM', key('ready'), id)
-        redis.call('ZREM', key('waiting'), id)
-        redis.call('ZREM', key('expiry'), id)
-        redis.call('ZADD', key('leases'), untl, id)
-        to_state(id, 'QUEUED', 'PROCESSING', now)
+        taken[#taken + 1] = id
+        leased[#leased + 1] = untl
+        leased[#leased + 1] = id
         redis.call('HINCRBY', item(id), 'attempts', 1)
-        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+        redis.call('HSET', item(id), 'state', 'PROCESSING', 'updated_ms', now, 'lease_until_ms', untl,
+          'lease_token', token)
         out[#out + 1] = read(id)
         if #out >= want then break end
       end
     end
+    if #taken > 0 then
+      redis.call('ZREM', key('ready'), unpack(taken))
+      redis.call('ZREM', key('waiting'), unpack(taken))
+      redis.call('ZREM', key('expiry'), unpack(taken))
+      redis.call('ZADD', key('leases'), unpack(leased))
+    end
+  end
+  if #out > 0 then
+    count('QUEUED', -#out)
+    count('PROCESSING', #out)
   end
   return out
 end
@@ -181,11 +198,10 @@ end
 -- The first completion wins, also from a worker whose lease ran out while it worked (its item
 -- may be back in the queue); a later one finds the item finished. 1 if stored, else 0.
 local function complete(id, result)
-  local state = redis.call('HGET', item(id), 'state')
-  local attempts = tonumber(redis.call('HGET', item(id), 'attempts') or '0')
+  local v = redis.call('HMGET', item(id), 'state', 'attempts')
+  local state, attempts = v[1], tonumber(v[2] or '0')
   if state == 'PROCESSING' or (state == 'QUEUED' and attempts > 0) then
-    redis.call('HSET', item(id), 'result', result)
-    finish(id, state, 'COMPLETED', now)
+    finish(id, state, 'COMPLETED', now, 'result', result)
     return 1
   end
   return 0
