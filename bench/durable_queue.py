@@ -7,9 +7,12 @@ with the same llmrail client, so the difference is the queue.
         [--rounds 5] [--out bench-results]
 
 Reports items/s (all submitted, then processed by `concurrency` workers in this process, until
-the last result is read) and the latency each item adds (submit to result, one item at a time,
-minus a direct call's): the median over `rounds` rounds, each round running every queue once in
-turn (so a busy machine slows them alike), with the spread (lowest and highest round).
+the last result is read), the CPU time each item took in this process (submitting, working,
+reading) and in redis-server (load on the machine barely moves these, unlike items/s: the
+ratio of CPU per item is what a quiet machine's throughput ratio tends to), and the latency each
+item adds (submit to result, one item at a time, minus a direct call's): the median over
+`rounds` rounds, each round running every queue once in turn (so a busy machine slows them
+alike), with the spread (lowest and highest round).
 
 Each `--submitters` value is a run of its own: 1 submits one item at a time (each submission
 awaited before the next: a script or a single request handler); N has N tasks doing that at
@@ -58,6 +61,21 @@ async def submit_all(submit: Callable[[int], Awaitable[T]], items: int, submitte
     return [x for x in out if x is not None]
 
 
+def redis_cpu(port: int) -> float:
+    """redis-server's CPU seconds so far (INFO cpu), 0 for a sqlite queue's run."""
+    if not port:
+        return 0.0
+    import redis
+
+    with redis.Redis(port=port) as r:
+        info = r.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def cpu_per_item(r: dict[str, float]) -> float:
+    return r["cpu_s"] + r["redis_cpu_s"]
+
+
 def client(base_url: str) -> llmrail.Client:
     return llmrail.Client(MODEL, base_url=base_url, api_key="sk-bench", circuit_breaker=False)
 
@@ -74,7 +92,7 @@ async def direct_latency(c: llmrail.Client, n: int) -> float:
 
 
 async def llmrail_queue(
-    queue_url: str, c: llmrail.Client, items: int, concurrency: int, probes: int, submitters: int
+    queue_url: str, port: int, c: llmrail.Client, items: int, concurrency: int, probes: int, submitters: int
 ) -> dict[str, float]:
     queue = llmrail.Queue(queue_url, capacity=items * 2)
     async with queue.worker(concurrency=concurrency, clients=[c]):
@@ -85,14 +103,15 @@ async def llmrail_queue(
             qid = await queue.submit({"messages": f"probe {i}", "max_tokens": 16}, target=c)
             await queue.result(qid, wait=30)
             lat.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        server, cpu, start = redis_cpu(port), time.process_time(), time.perf_counter()
         ids = await submit_all(
             lambda i: queue.submit({"messages": f"item {i}", "max_tokens": 16}, target=c), items, submitters
         )
         for qid in ids:
             await queue.result(qid, wait=120)
-        elapsed = time.perf_counter() - start
-    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat)}
+        elapsed, cpu, server = time.perf_counter() - start, time.process_time() - cpu, redis_cpu(port) - server
+    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat), "cpu_s": cpu / items,
+            "redis_cpu_s": server / items}
 
 
 async def arq_queue(
@@ -120,18 +139,19 @@ async def arq_queue(
             assert job is not None
             await job.result(timeout=30, poll_delay=0.005)
             lat.append(time.perf_counter() - start)
-        start = time.perf_counter()
+        server, cpu, start = redis_cpu(redis_port), time.process_time(), time.perf_counter()
         jobs = await submit_all(lambda i: pool.enqueue_job("call", f"item {i}"), items, submitters)
         for job in jobs:
             assert job is not None
             await job.result(timeout=120, poll_delay=0.005)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu, server = time.perf_counter() - start, time.process_time() - cpu, redis_cpu(redis_port) - server
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await worker.close()
         await pool.aclose()
-    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat)}
+    return {"items_per_s": items / elapsed, "latency_s": statistics.median(lat), "cpu_s": cpu / items,
+            "redis_cpu_s": server / items}
 
 
 async def main() -> None:
@@ -146,6 +166,7 @@ async def main() -> None:
     names = ("llmrail sqlite", "llmrail redis", "arq (redis)")
     runs: dict[int, dict[str, list[dict[str, float]]]] = {k: {n: [] for n in names} for k in args.submitters}
     ratios: dict[int, list[float]] = {k: [] for k in args.submitters}
+    cpu_ratios: dict[int, list[float]] = {k: [] for k in args.submitters}
     with MockServerProcess() as srv, RedisServer() as redis, tempfile.TemporaryDirectory() as tmp:
         c = client(srv.base_url)
         direct = await direct_latency(c, args.probes)
@@ -153,13 +174,16 @@ async def main() -> None:
             for k in args.submitters:
                 run = runs[k]
                 shape = (c, args.items, args.concurrency, args.probes, k)
-                run["llmrail sqlite"].append(await llmrail_queue(f"sqlite://{tmp}/q{n}-{k}.db", *shape))
-                run["llmrail redis"].append(await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", *shape))
+                run["llmrail sqlite"].append(await llmrail_queue(f"sqlite://{tmp}/q{n}-{k}.db", 0, *shape))
+                run["llmrail redis"].append(
+                    await llmrail_queue(f"{redis.url}?queue={uuid.uuid4().hex}", redis.port, *shape))
                 run["arq (redis)"].append(await arq_queue(redis.port, *shape))
                 ratios[k].append(run["llmrail redis"][-1]["items_per_s"] / run["arq (redis)"][-1]["items_per_s"])
+                cpu_ratios[k].append(cpu_per_item(run["arq (redis)"][-1]) / cpu_per_item(run["llmrail redis"][-1]))
     lines = [f"queue: {args.items} items, {args.concurrency} workers, zero-latency mock, {args.rounds} rounds "
              f"(median, lowest-highest); direct call {direct * 1e3:.2f} ms (median)", "",
-             "| queue | submitters | items/s | added latency per item (ms) |", "|---|---:|---:|---:|"]
+             "| queue | submitters | items/s | added latency per item (ms) | CPU per item, this process + redis (us) |",
+             "|---|---:|---:|---:|---:|"]
 
     def spread(xs: list[float], fmt: str) -> str:
         return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}-{max(xs):{fmt}})"
@@ -168,12 +192,15 @@ async def main() -> None:
         for name, rs in run.items():
             rate = [r["items_per_s"] for r in rs]
             added = [(r["latency_s"] - direct) * 1e3 for r in rs]
-            lines.append(f"| {name} | {k} | {spread(rate, '.0f')} | {spread(added, '.2f')} |")
+            cpu = [(r["cpu_s"] + r["redis_cpu_s"]) * 1e6 for r in rs]
+            lines.append(f"| {name} | {k} | {spread(rate, '.0f')} | {spread(added, '.2f')} | {spread(cpu, '.0f')} |")
     lines.append("")
     for k, ratio in ratios.items():
-        lines.append(f"llmrail redis / arq throughput, {k} submitter(s), same round: {spread(ratio, '.1f')}x (goal 5x)")
+        lines.append(f"llmrail redis / arq throughput, {k} submitter(s), same round: {spread(ratio, '.1f')}x "
+                     "(goal 5x); "
+                     f"arq / llmrail redis CPU per item: {spread(cpu_ratios[k], '.1f')}x")
     print("\n".join(lines))
-    write(Path(args.out), lines, {"direct_s": direct, "ratios": ratios, "runs": runs})
+    write(Path(args.out), lines, {"direct_s": direct, "ratios": ratios, "cpu_ratios": cpu_ratios, "runs": runs})
 
 
 def write(out: Path, lines: list[str], data: dict[str, Any]) -> None:

@@ -181,6 +181,11 @@ struct Inner {
     spans: std::sync::OnceLock<ItemSink>,
     /// Submissions waiting for the write in progress, to go in the next one (`group.rs`).
     group: group::Group,
+    /// Tells this process's `result` waiters of items other processes finished (the store's
+    /// `finished` signal, Redis): started by the first waiter, stopped with the queue.
+    listener: std::sync::OnceLock<runtime::AbortOnDrop<()>>,
+    /// The listener is subscribed: waiters then look at the store only as a fallback.
+    listening: std::sync::atomic::AtomicBool,
 }
 
 /// A state change this process made to an item.
@@ -272,6 +277,8 @@ impl Queue {
                 kicks: std::sync::atomic::AtomicU64::new(0),
                 spans: std::sync::OnceLock::new(),
                 group: group::Group::default(),
+                listener: std::sync::OnceLock::new(),
+                listening: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // Its depth by state is shown at each scrape while the queue is open.
@@ -464,6 +471,7 @@ impl Queue {
     async fn wait_result(&self, id: String, wait: Option<Duration>) -> Result<(String, Handed)> {
         let until = wait.map(|w| tokio::time::Instant::now() + w);
         let waiting = Waiting::new(self, &id);
+        let mut listen = true;
         loop {
             // Registered before reading, so an end between the read and the wait wakes it.
             let ended = waiting.notify.notified();
@@ -471,12 +479,32 @@ impl Queue {
             if let Some(answer) = self.take_handed(&id) {
                 return Ok((id.clone(), answer));
             }
+            if std::mem::take(&mut listen) {
+                self.listen_for_ends();
+            }
             let item = self.get(id.clone()).await?;
             let state = item.state;
+            // When the item may end without a step that tells of it: its TTL or its lease
+            // running out (seen by the next read, which sweeps).
+            let due = match state {
+                State::Queued => Some(item.expires_ms),
+                _ => item.lease_until_ms,
+            };
             if let Some(out) = finished(item) {
                 return out;
             }
-            let poll = tokio::time::Instant::now() + POLL;
+            let poll = if self
+                .inner
+                .listening
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                let due = due.map_or(LISTENED_POLL, |t| {
+                    Duration::from_millis(t.saturating_sub(now_ms()).saturating_add(1))
+                });
+                tokio::time::Instant::now() + due.min(LISTENED_POLL)
+            } else {
+                tokio::time::Instant::now() + POLL
+            };
             let next = until.map_or(poll, |u| u.min(poll));
             if until.is_some_and(|u| tokio::time::Instant::now() >= u) {
                 return Err(LlmError::new(
@@ -493,6 +521,25 @@ impl Queue {
                 () = tokio::time::sleep_until(next) => {}
             }
         }
+    }
+
+    /// Start the listener that wakes this process's waiters on items other processes finish,
+    /// where the store tells of those (once per queue; it resubscribes after a lost connection,
+    /// waiters polling meanwhile).
+    fn listen_for_ends(&self) {
+        if self.inner.listener.get().is_some() || self.inner.store.finished().is_none() {
+            return;
+        }
+        let Ok(handle) = runtime::handle() else {
+            return;
+        };
+        let _ = self.inner.listener.get_or_init(|| {
+            let weak = Arc::downgrade(&self.inner);
+            runtime::AbortOnDrop(handle.spawn(async move {
+                listen(weak).await;
+                Ok(())
+            }))
+        });
     }
 
     /// Keep an answer this process's worker stored, for a reader here.
@@ -609,6 +656,51 @@ impl Drop for Waiting<'_> {
 
 /// How often waiters and idle workers look at the store for other processes' changes.
 const POLL: Duration = Duration::from_millis(50);
+
+/// How often a waiter looks at the store while the store tells it of other processes'
+/// completions (a fallback for a message lost with a connection; an item's TTL or lease
+/// running out is waited for on its own).
+const LISTENED_POLL: Duration = Duration::from_secs(1);
+
+/// Wake this process's `result` waiters on the items other processes finished, while the
+/// queue lives; resubscribing a second after a lost connection.
+async fn listen(queue: std::sync::Weak<Inner>) {
+    use futures_util::StreamExt;
+    use std::sync::atomic::Ordering;
+    loop {
+        let subscribed = match queue.upgrade() {
+            Some(inner) => inner.store.finished(),
+            None => return,
+        };
+        let Some(subscribed) = subscribed else {
+            return;
+        };
+        match subscribed.await {
+            Ok(mut ids) => {
+                if let Some(inner) = queue.upgrade() {
+                    inner.listening.store(true, Ordering::Release);
+                }
+                while let Some(ids) = ids.next().await {
+                    let Some(inner) = queue.upgrade() else {
+                        return;
+                    };
+                    let waiters = inner.waiters.lock().unwrap_or_else(|p| p.into_inner());
+                    for id in &ids {
+                        if let Some(n) = waiters.get(id) {
+                            n.notify_waiters();
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "queue completions unavailable; waiters poll"),
+        }
+        match queue.upgrade() {
+            Some(inner) => inner.listening.store(false, Ordering::Release),
+            None => return,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
 
 /// Expiries reported per step; more wait for the next one.
 const EXPIRED_BATCH: u32 = 100;

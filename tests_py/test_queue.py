@@ -402,6 +402,50 @@ async def test_two_processes_of_four_workers_complete_a_thousand_items_once_each
     assert (stats["queued"], stats["processing"], stats["failed"]) == (0, 0, 0)
 
 
+def item_reads(redis_url: str) -> int:
+    """How many times the queue's Redis has read an item (each read, a claim's or a waiter's, is
+    one LRANGE of its errors), from INFO commandstats over a plain socket."""
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n")
+        head = b""
+        while not head.endswith(b"\r\n"):
+            head += sock.recv(1)
+        size, body = int(head[1:-2]), b""
+        while len(body) < size + 2:
+            body += sock.recv(65536)
+    for line in body.decode().splitlines():
+        if line.startswith("cmdstat_lrange:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_a_result_awaited_in_another_process_is_woken_by_the_completion_not_a_poll(
+    srv: MockServer, redis_url: str
+) -> None:
+    # While subscribed to the queue's completions a waiter looks at the store only once a
+    # second (or when the item's TTL or lease runs out): an answer taking 0.3 s that reaches
+    # this process well within the second, after the waiter read the item twice (a 50 ms poll
+    # would have read it six times more), came through the completion's message.
+    shared = f"{redis_url}?queue={uuid.uuid4().hex}"
+    queue = llmrail.Queue(shared)
+    worker = start_worker(shared, srv, lease=30, concurrency=2)
+    try:
+        await queue.result(await queue.submit("warm up", target="openai/gpt-4.1-mini"), wait=20)
+        for i in range(3):
+            srv.reply(f"answer {i}", latency=0.3)
+            qid = await queue.submit(f"item {i}", target="openai/gpt-4.1-mini")
+            reads, start = item_reads(redis_url), time.monotonic()
+            r = await queue.result(qid, wait=20)
+            took, reads = time.monotonic() - start, item_reads(redis_url) - reads
+            assert r.text == f"answer {i}"
+            assert 0.25 < took < 0.9, took
+            # The worker's claim, the waiter's first read and the one it was woken for.
+            assert reads <= 4, reads
+    finally:
+        kill(worker, signal.SIGTERM)
+
+
 async def test_an_unreachable_redis_at_submit_is_a_clear_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

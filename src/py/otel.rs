@@ -48,9 +48,16 @@ fn module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
 /// Whether a client built now traces: OpenTelemetry is already imported (nothing is imported
 /// here) and `llmrail._otel.enabled()` finds a tracer or meter provider configured.
 pub(super) fn wanted(py: Python<'_>) -> bool {
+    // `sys.modules` is looked up once: an import of `sys` at each call was most of the cost of
+    // a queue submission's check (it asks at every submit).
+    static MODULES: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let imported =
         || -> PyResult<bool> {
-            let modules = py.import("sys")?.getattr("modules")?;
+            let modules = MODULES
+                .get_or_try_init(py, || {
+                    Ok::<_, PyErr>(py.import("sys")?.getattr("modules")?.unbind())
+                })?
+                .bind(py);
             Ok(modules.contains("opentelemetry.trace")?
                 || modules.contains("opentelemetry.metrics")?)
         };

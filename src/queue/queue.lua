@@ -11,6 +11,10 @@
 -- <p>:counts       hash: items per state      <p>:seq, <p>:refusing  strings
 -- <p>:unreported   set: EXPIRED ids whose expiry no process has reported yet
 -- <p>:wake         pub/sub channel: a message each time a step queued items
+-- <p>:done         pub/sub channel: a message after each step that finished items (their ids,
+--                  comma-separated), for readers waiting in other processes
+--                  A message's text starts with its sender's name and a space: the store that
+--                  sent it ignores it (it told its own process already).
 -- <p>:deliveries   zset: ids whose webhook is PENDING, by when it may be taken (its retry time
 --                  or its sender's lease end)      <p>:wh_gave_up  set: ids whose webhook was
 --                  given up. A webhook's fields (wh_*) live in the item's hash.
@@ -23,6 +27,8 @@ local FIELDS = {'id', 'state', 'target', 'request', 'metadata', 'priority', 'ide
   'wh_settled', 'wh_error'}
 
 local function key(s) return p .. ':' .. s end
+-- The ids this step finished (COMPLETED, FAILED or EXPIRED), told on <p>:done at its end.
+local done = {}
 local function item(id) return p .. ':item:' .. id end
 local function errors(id) return p .. ':errors:' .. id end
 
@@ -30,10 +36,14 @@ local function count(state, n) redis.call('HINCRBY', key('counts'), state, n) en
 
 -- Higher priorities first, then submission order: priority is clamped to +-2^20 so the score
 -- stays an exact integer in a double.
+local function score_of(prio, seq)
+  prio = math.max(-1048576, math.min(1048576, tonumber(prio)))
+  return -prio * 4294967296 + tonumber(seq)
+end
+
 local function score(id)
-  local prio = tonumber(redis.call('HGET', item(id), 'priority'))
-  prio = math.max(-1048576, math.min(1048576, prio))
-  return -prio * 4294967296 + tonumber(redis.call('HGET', item(id), 'seq'))
+  local v = redis.call('HMGET', item(id), 'priority', 'seq')
+  return score_of(v[1], v[2])
 end
 
 local function to_state(id, from, to, now)
@@ -55,13 +65,19 @@ local function requeue(id, from, now)
   redis.call('ZADD', key('expiry'), redis.call('HGET', item(id), 'expires_ms'), id)
 end
 
-local function finish(id, from, to, now)
-  to_state(id, from, to, now)
-  redis.call('HSET', item(id), 'finished_ms', now)
+-- `...`: more fields to set with the state (a result).
+local function finish(id, from, to, now, ...)
+  done[#done + 1] = id
+  redis.call('HSET', item(id), 'state', to, 'updated_ms', now, 'finished_ms', now, ...)
+  count(from, -1)
+  count(to, 1)
   unlease(id)
-  redis.call('ZREM', key('ready'), id)
-  redis.call('ZREM', key('waiting'), id)
-  redis.call('ZREM', key('expiry'), id)
+  -- A PROCESSING item is in none of these (taking it took it out of them).
+  if from ~= 'PROCESSING' then
+    redis.call('ZREM', key('ready'), id)
+    redis.call('ZREM', key('waiting'), id)
+    redis.call('ZREM', key('expiry'), id)
+  end
   if to ~= 'EXPIRED' then
     redis.call('ZADD', key('finished'), now, id)
   else
@@ -130,6 +146,8 @@ local function finished_last_minute(now)
 end
 
 local now = tonumber(ARGV[2])
+-- The store that runs the step (its name), in every message it publishes.
+local sender = ARGV[3]
 
 -- Take up to `want` items (targets named from ARGV[first] on are skipped), each leased under
 -- `token` until now + lease_ms.
@@ -140,27 +158,39 @@ local function claim(lease_ms, token, want, first)
   -- Blocked targets' items stay at the front of `ready`: the next page starts after them. The
   -- scan reads 64 ids a page (not the whole set: a deep queue would make every claim O(depth))
   -- and stops after 1000 so a long outage of one target costs each claim a bounded amount.
+  -- The sets are written once per page for the items it took, the counts once per claim.
+  local any_blocked = next(blocked) ~= nil
+  local untl = now + lease_ms
   local out, skipped, scanned = {}, 0, 0
   while #out < want and scanned < 1000 do
     local ids = redis.call('ZRANGE', key('ready'), skipped, skipped + 63)
     if #ids == 0 then break end
+    local taken, leased = {}, {}
     for _, id in ipairs(ids) do
       scanned = scanned + 1
-      if blocked[redis.call('HGET', item(id), 'target')] then
+      if any_blocked and blocked[redis.call('HGET', item(id), 'target')] then
         skipped = skipped + 1
       else
-        local untl = now + lease_ms
-        redis.call('ZREM', key('ready'), id)
-        redis.call('ZREM', key('waiting'), id)
-        redis.call('ZREM', key('expiry'), id)
-        redis.call('ZADD', key('leases'), untl, id)
-        to_state(id, 'QUEUED', 'PROCESSING', now)
+        taken[#taken + 1] = id
+        leased[#leased + 1] = untl
+        leased[#leased + 1] = id
         redis.call('HINCRBY', item(id), 'attempts', 1)
-        redis.call('HSET', item(id), 'lease_until_ms', untl, 'lease_token', token)
+        redis.call('HSET', item(id), 'state', 'PROCESSING', 'updated_ms', now, 'lease_until_ms', untl,
+          'lease_token', token)
         out[#out + 1] = read(id)
         if #out >= want then break end
       end
     end
+    if #taken > 0 then
+      redis.call('ZREM', key('ready'), unpack(taken))
+      redis.call('ZREM', key('waiting'), unpack(taken))
+      redis.call('ZREM', key('expiry'), unpack(taken))
+      redis.call('ZADD', key('leases'), unpack(leased))
+    end
+  end
+  if #out > 0 then
+    count('QUEUED', -#out)
+    count('PROCESSING', #out)
   end
   return out
 end
@@ -168,11 +198,10 @@ end
 -- The first completion wins, also from a worker whose lease ran out while it worked (its item
 -- may be back in the queue); a later one finds the item finished. 1 if stored, else 0.
 local function complete(id, result)
-  local state = redis.call('HGET', item(id), 'state')
-  local attempts = tonumber(redis.call('HGET', item(id), 'attempts') or '0')
+  local v = redis.call('HMGET', item(id), 'state', 'attempts')
+  local state, attempts = v[1], tonumber(v[2] or '0')
   if state == 'PROCESSING' or (state == 'QUEUED' and attempts > 0) then
-    redis.call('HSET', item(id), 'result', result)
-    finish(id, state, 'COMPLETED', now)
+    finish(id, state, 'COMPLETED', now, 'result', result)
     return 1
   end
   return 0
@@ -212,47 +241,52 @@ local function submit(at, high, low)
     local seen = redis.call('HGET', key('idem'), idem)
     if seen then return {'existing', seen} end
   end
-  local depth = counted('QUEUED') + counted('PROCESSING')
+  local counts = redis.call('HMGET', key('counts'), 'QUEUED', 'PROCESSING')
+  local depth = tonumber(counts[1] or '0') + tonumber(counts[2] or '0')
   -- Hysteresis: refusing starts at the high watermark and lasts until below the low one.
+  local was = redis.call('GET', key('refusing')) == '1'
   local full
-  if redis.call('GET', key('refusing')) == '1' then full = depth >= low else full = depth >= high end
-  redis.call('SET', key('refusing'), full and '1' or '0')
+  if was then full = depth >= low else full = depth >= high end
+  if full ~= was then redis.call('SET', key('refusing'), full and '1' or '0') end
   if full then return {'full', tostring(depth), tostring(finished_last_minute(now))} end
   local seq = redis.call('INCR', key('seq'))
   local ttl = ARGV[at + 7]
   local expires = now + tonumber(ttl)
-  redis.call('HSET', item(id), 'id', id, 'state', 'QUEUED', 'target', ARGV[at + 1], 'request', ARGV[at + 2],
+  local fields = {'id', id, 'state', 'QUEUED', 'target', ARGV[at + 1], 'request', ARGV[at + 2],
     'priority', ARGV[at + 4], 'attempts', 0, 'max_attempts', ARGV[at + 6], 'ttl_ms', ttl,
-    'created_ms', now, 'updated_ms', now, 'expires_ms', expires, 'seq', seq)
-  if ARGV[at + 3] ~= '' then redis.call('HSET', item(id), 'metadata', ARGV[at + 3]) end
-  if ARGV[at + 8] ~= '' then redis.call('HSET', item(id), 'callback_url', ARGV[at + 8]) end
-  if idem ~= '' then
-    redis.call('HSET', item(id), 'idem', idem)
-    redis.call('HSET', key('idem'), idem, id)
+    'created_ms', now, 'updated_ms', now, 'expires_ms', expires, 'seq', seq}
+  local function field(name, value)
+    if value ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = value end
   end
+  field('metadata', ARGV[at + 3])
+  field('callback_url', ARGV[at + 8])
+  field('idem', idem)
+  redis.call('HSET', item(id), unpack(fields))
+  if idem ~= '' then redis.call('HSET', key('idem'), idem, id) end
   count('QUEUED', 1)
-  redis.call('ZADD', key('ready'), score(id), id)
+  redis.call('ZADD', key('ready'), score_of(ARGV[at + 4], seq), id)
   redis.call('ZADD', key('waiting'), now, id)
   redis.call('ZADD', key('expiry'), expires, id)
   redis.call('ZADD', key('all'), seq, id)
   return {'new', id}
 end
 
+local function run()
 if op == 'submit' then
-  -- A group of submissions (ARGV[5] on, 9 arguments each), in order, in this one step; the
-  -- watermarks in ARGV[3] and ARGV[4]: one outcome per submission.
+  -- A group of submissions (ARGV[6] on, 9 arguments each), in order, in this one step; the
+  -- watermarks in ARGV[4] and ARGV[5]: one outcome per submission.
   sweep(now)
-  local high, low, out = tonumber(ARGV[3]), tonumber(ARGV[4]), {}
+  local high, low, out = tonumber(ARGV[4]), tonumber(ARGV[5]), {}
   local queued = false
-  for at = 5, #ARGV, 9 do
+  for at = 6, #ARGV, 9 do
     out[#out + 1] = submit(at, high, low)
     queued = queued or out[#out][1] == 'new'
   end
   -- Idle workers of every process claim now (`wake_ups` in redis.rs), not at their next poll.
-  if queued then redis.call('PUBLISH', p .. ':wake', '') end
+  if queued then redis.call('PUBLISH', p .. ':wake', sender .. ' ') end
   return out
 elseif op == 'heartbeat' then
-  local id, token, untl = ARGV[3], ARGV[4], ARGV[5]
+  local id, token, untl = ARGV[4], ARGV[5], ARGV[6]
   local h = item(id)
   if redis.call('HGET', h, 'state') ~= 'PROCESSING' or redis.call('HGET', h, 'lease_token') ~= token then
     return 0
@@ -261,12 +295,12 @@ elseif op == 'heartbeat' then
   redis.call('ZADD', key('leases'), untl, id)
   return 1
 elseif op == 'settle_claim' then
-  -- What ended since the worker's last step (ARGV[6] items of 5 arguments each: kind c|f|r,
-  -- id, token, result or error, retry), then up to ARGV[5] new items (blocked targets after
+  -- What ended since the worker's last step (ARGV[7] items of 5 arguments each: kind c|f|r,
+  -- id, token, result or error, retry), then up to ARGV[6] new items (blocked targets after
   -- the ended ones): the state after each ended item ('' when ignored), and the items taken.
-  local n, after = tonumber(ARGV[6]), {}
+  local n, after = tonumber(ARGV[7]), {}
   for i = 0, n - 1 do
-    local at = 7 + i * 5
+    local at = 8 + i * 5
     local kind, id, token = ARGV[at], ARGV[at + 1], ARGV[at + 2]
     local state = ''
     if kind == 'c' then
@@ -278,15 +312,15 @@ elseif op == 'settle_claim' then
     end
     after[#after + 1] = state
   end
-  local want, taken = tonumber(ARGV[5]), {}
-  if want > 0 then taken = claim(tonumber(ARGV[3]), ARGV[4], want, 7 + n * 5) end
+  local want, taken = tonumber(ARGV[6]), {}
+  if want > 0 then taken = claim(tonumber(ARGV[4]), ARGV[5], want, 8 + n * 5) end
   return {after, taken}
 elseif op == 'get' then
   sweep(now)
-  return read(ARGV[3])
+  return read(ARGV[4])
 elseif op == 'take_expired' then
   sweep(now)
-  local out, limit = {}, tonumber(ARGV[3])
+  local out, limit = {}, tonumber(ARGV[4])
   for _, id in ipairs(redis.call('SMEMBERS', key('unreported'))) do
     if #out >= limit then break end
     redis.call('SREM', key('unreported'), id)
@@ -296,7 +330,7 @@ elseif op == 'take_expired' then
   return out
 elseif op == 'list' then
   sweep(now)
-  local state, limit, out = ARGV[3], tonumber(ARGV[4]), {}
+  local state, limit, out = ARGV[4], tonumber(ARGV[5]), {}
   for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
     if #out >= limit then break end
     if state == '' or redis.call('HGET', item(id), 'state') == state then out[#out + 1] = read(id) end
@@ -311,7 +345,7 @@ elseif op == 'stats' then
     tostring(finished_last_minute(now)), redis.call('GET', key('refusing')) or '0',
     tostring(redis.call('ZCARD', key('deliveries'))), tostring(redis.call('SCARD', key('wh_gave_up')))}
 elseif op == 'retry' then
-  local id = ARGV[3]
+  local id = ARGV[4]
   local h = item(id)
   local state = redis.call('HGET', h, 'state')
   if state ~= 'FAILED' and state ~= 'EXPIRED' then return 0 end
@@ -321,12 +355,12 @@ elseif op == 'retry' then
   redis.call('SREM', key('unreported'), id)
   forget_delivery(id)
   requeue(id, state, now)
-  redis.call('PUBLISH', p .. ':wake', '')
+  redis.call('PUBLISH', p .. ':wake', sender .. ' ')
   return 1
 elseif op == 'purge' then
   sweep(now)
   local states, gone = {}, 0
-  for i = 3, #ARGV do states[ARGV[i]] = true end
+  for i = 4, #ARGV do states[ARGV[i]] = true end
   for _, id in ipairs(redis.call('ZRANGE', key('all'), 0, -1)) do
     local h = item(id)
     local state = redis.call('HGET', h, 'state')
@@ -348,7 +382,7 @@ elseif op == 'claim_deliveries' then
   -- Due webhooks, each counted as an attempt and leased to this caller until its lease ends
   -- (a sender that dies leaves it to be taken again then); and when the next one is due.
   sweep(now)
-  local lease_ms, token, want = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+  local lease_ms, token, want = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
   local out = {}
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', key('deliveries'), '-inf', now, 'LIMIT', 0, want)) do
     local untl = now + lease_ms
@@ -361,16 +395,16 @@ elseif op == 'claim_deliveries' then
   local first = redis.call('ZRANGE', key('deliveries'), 0, 0, 'WITHSCORES')
   return {out, first[2] or ''}
 elseif op == 'settle_delivery' then
-  local id, token, outcome = ARGV[3], ARGV[4], ARGV[5]
+  local id, token, outcome = ARGV[4], ARGV[5], ARGV[6]
   local h = item(id)
   if redis.call('HGET', h, 'wh_state') ~= 'PENDING' or redis.call('HGET', h, 'wh_token') ~= token then
     return 0
   end
   redis.call('HDEL', h, 'wh_token')
-  if ARGV[7] ~= '' then redis.call('HSET', h, 'wh_error', ARGV[7]) end
+  if ARGV[8] ~= '' then redis.call('HSET', h, 'wh_error', ARGV[8]) end
   if outcome == 'retry' then
-    redis.call('HSET', h, 'wh_due', ARGV[6])
-    redis.call('ZADD', key('deliveries'), tonumber(ARGV[6]), id)
+    redis.call('HSET', h, 'wh_due', ARGV[7])
+    redis.call('ZADD', key('deliveries'), tonumber(ARGV[7]), id)
     return 1
   end
   redis.call('HDEL', h, 'wh_due')
@@ -380,3 +414,8 @@ elseif op == 'settle_delivery' then
   return 1
 end
 return redis.error_reply('unknown queue step ' .. tostring(op))
+end
+
+local out = run()
+if #done > 0 then redis.call('PUBLISH', p .. ':done', sender .. ' ' .. table.concat(done, ',')) end
+return out

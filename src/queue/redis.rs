@@ -40,6 +40,9 @@ pub struct RedisStore {
     prefix: String,
     /// The URL without its password, for messages.
     shown: Arc<str>,
+    /// This store's name in the messages its steps publish (`queue.lua`'s `sender`): its own
+    /// wake-ups and completions are told to its process directly, so it skips them.
+    name: Arc<str>,
 }
 
 impl RedisStore {
@@ -72,6 +75,7 @@ impl RedisStore {
             client,
             prefix: format!("llmrail:{{queue:{name}}}"),
             shown: Arc::from(shown.as_str()),
+            name: Arc::from(format!("{:016x}", rand::random::<u64>())),
         })
     }
 
@@ -79,20 +83,24 @@ impl RedisStore {
         self.connection.get(OP_TIMEOUT)
     }
 
-    /// One step of `queue.lua`.
+    /// One step of `queue.lua`: `args` are its name and the time, then its own; this store's
+    /// name goes after the time (ARGV[3]).
     fn step<T: redis::FromRedisValue + Send + 'static>(
         &self,
         args: Vec<String>,
     ) -> BoxFuture<'static, Result<T>> {
         let con = self.connection();
-        let (prefix, shown) = (self.prefix.clone(), self.shown.clone());
+        let (prefix, shown, name) = (self.prefix.clone(), self.shown.clone(), self.name.clone());
         Box::pin(async move {
             let unreachable = |e: &dyn std::fmt::Display| unreachable(&shown, e);
             let mut con = con.map_err(|e| unreachable(&e))?;
             let mut call = SCRIPT.prepare_invoke();
             call.key(prefix);
-            for a in &args {
+            for (i, a) in args.iter().enumerate() {
                 call.arg(a.as_str());
+                if i == 1 {
+                    call.arg(&*name);
+                }
             }
             match tokio::time::timeout(OP_TIMEOUT, call.invoke_async::<T>(&mut con)).await {
                 Ok(Ok(v)) => Ok(v),
@@ -100,6 +108,37 @@ impl RedisStore {
                 Err(_) => Err(unreachable(&"no answer within 5 s")),
             }
         })
+    }
+}
+
+impl RedisStore {
+    /// The messages on `<prefix>:<channel>` from other stores, each without its sender's name,
+    /// on a connection of their own (a subscribed connection takes no other commands).
+    fn others(
+        &self,
+        channel: &str,
+    ) -> impl std::future::Future<Output = Result<BoxStream<'static, String>>> + Send + 'static
+    {
+        let (client, shown, name) = (self.client.clone(), self.shown.clone(), self.name.clone());
+        let channel = format!("{}:{channel}", self.prefix);
+        async move {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            };
+            let pubsub = match tokio::time::timeout(OP_TIMEOUT, subscribed).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Err(unreachable(&shown, &e)),
+                Err(_) => return Err(unreachable(&shown, &"no answer within 5 s")),
+            };
+            let text = move |m: redis::Msg| {
+                let text = String::from_utf8_lossy(m.get_payload_bytes());
+                let (from, rest) = text.split_once(' ').unwrap_or(("", &text));
+                std::future::ready((from != &*name).then(|| rest.to_owned()))
+            };
+            Ok(pubsub.into_on_message().filter_map(text).boxed())
+        }
     }
 }
 
@@ -253,22 +292,20 @@ impl Store for RedisStore {
     }
 
     /// The queue's wake channel (`queue.lua` publishes on it when a submission or a retry
-    /// queued items), on a connection of its own.
+    /// queued items), on a connection of its own; this store's own steps are not told (its
+    /// process woke its workers itself).
     fn wake_ups(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, ()>>>> {
-        let (client, shown) = (self.client.clone(), self.shown.clone());
-        let channel = format!("{}:wake", self.prefix);
+        let told = self.others("wake");
+        Some(Box::pin(async move { Ok(told.await?.map(|_| ()).boxed()) }))
+    }
+
+    /// The ids in each message on the queue's done channel (`queue.lua` publishes the items
+    /// each step finished), but those this store's own steps finished.
+    fn finished(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, Vec<String>>>>> {
+        let told = self.others("done");
         Some(Box::pin(async move {
-            let subscribed = async {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            let pubsub = match tokio::time::timeout(OP_TIMEOUT, subscribed).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Err(unreachable(&shown, &e)),
-                Err(_) => return Err(unreachable(&shown, &"no answer within 5 s")),
-            };
-            Ok(pubsub.into_on_message().map(|_| ()).boxed())
+            let ids = |text: String| text.split(',').map(str::to_owned).collect::<Vec<_>>();
+            Ok(told.await?.map(ids).boxed())
         }))
     }
 

@@ -128,6 +128,13 @@ pub trait Store: Send + Sync {
         None
     }
 
+    /// A stream of the ids other stores' steps finished (COMPLETED, FAILED, EXPIRED), for
+    /// this process's `result` waiters to read at once rather than at their next poll; `None`
+    /// where the store has no such signal (sqlite).
+    fn finished(&self) -> Option<BoxFuture<'static, Result<BoxStream<'static, Vec<String>>>>> {
+        None
+    }
+
     /// Extend the lease; false if this worker no longer holds it.
     fn heartbeat(&self, id: String, token: String, until: u64) -> BoxFuture<'_, Result<bool>>;
 

@@ -298,9 +298,94 @@ fn a_redis_submission_or_retry_from_another_connection_wakes_a_subscriber() {
         assert_eq!(woken(&mut signals).await, Some(()));
         let nothing = tokio::time::timeout(Duration::from_millis(100), signals.next()).await;
         assert!(nothing.is_err(), "one signal per step that queued items");
+        // Its own submissions are not told back to it: its process woke its workers already.
+        submit(&mine, item("c"), T0).await;
+        let nothing = tokio::time::timeout(Duration::from_millis(100), signals.next()).await;
+        assert!(
+            nothing.is_err(),
+            "a store's own submission is not a wake-up for it"
+        );
         // sqlite has no one to tell.
         let db = TempDb::new();
         assert!(db.open().wake_ups().is_none());
+    });
+}
+
+async fn told(
+    s: &mut futures_util::stream::BoxStream<'static, Vec<String>>,
+) -> Option<Vec<String>> {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .ok()
+        .flatten()
+}
+
+#[test]
+fn a_redis_step_that_finishes_items_tells_the_other_stores_which() {
+    use futures_util::StreamExt;
+    let Some(server) = redis_server::RedisServer::start() else {
+        return;
+    };
+    rt().block_on(async {
+        let url = format!("{}?queue=done", server.url());
+        let (mine, other) = (
+            RedisStore::open(&url).unwrap(),
+            RedisStore::open(&url).unwrap(),
+        );
+        let mut finished = mine.finished().unwrap().await.unwrap();
+        let mut own = other.finished().unwrap().await.unwrap();
+        for id in ["a", "b", "c"] {
+            submit(&other, item(id), T0).await;
+        }
+        // Submitting and taking finish nothing.
+        let (a, b) = (
+            claim(&other, T0).await.unwrap(),
+            claim(&other, T0).await.unwrap(),
+        );
+        // One step finishing two items: one message with both.
+        let ended = vec![
+            Ended {
+                id: a.item.id,
+                token: a.token,
+                end: End::Complete("{}".into()),
+            },
+            Ended {
+                id: b.item.id,
+                token: b.token,
+                end: End::Fail {
+                    error: err(ErrorKind::BadRequest, T0),
+                    retry: false,
+                },
+            },
+        ];
+        other
+            .settle_and_claim(ended, Vec::new(), 0, 1000, T0)
+            .await
+            .unwrap();
+        assert_eq!(
+            told(&mut finished).await,
+            Some(vec!["a".into(), "b".into()])
+        );
+        // An expiry found by a read is told too.
+        assert_eq!(
+            other
+                .get("c".into(), T0 + 10_000)
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
+            State::Expired
+        );
+        assert_eq!(told(&mut finished).await, Some(vec!["c".to_string()]));
+        // The store that finished them is not told (it told its own process).
+        let nothing = tokio::time::timeout(Duration::from_millis(100), own.next()).await;
+        assert!(
+            nothing.is_err(),
+            "a store's own completions are not told back to it"
+        );
+        let db = TempDb::new();
+        assert!(db.open().finished().is_none());
     });
 }
 
