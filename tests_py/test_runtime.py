@@ -220,22 +220,34 @@ def test_worker_threads_can_be_raised_and_bad_values_are_named(
         srv: MockServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMRAIL_WORKER_THREADS", raising=False)
     srv.default("hello", latency=0)
+    # A new thread names itself once it runs: the count is read until it reaches the number
+    # expected (argv[2]) or a second has passed, so a worker not yet named is not a missing one.
     code = """
-        import os, sys, llmrail
+        import os, sys, time, llmrail
         c = llmrail.Client("openai/m", base_url=sys.argv[1], api_key="k")
         print(c.chat_sync("hi").text)
-        names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
-        print("workers:", names.count("llmrail-worker"))
+        def workers():
+            names = []
+            for t in os.listdir("/proc/self/task"):
+                try:
+                    names.append(open(f"/proc/self/task/{t}/comm").read().strip())
+                except OSError:
+                    pass
+            return names.count("llmrail-worker")
+        deadline = time.monotonic() + 1
+        while workers() < int(sys.argv[2]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("workers:", workers())
     """
-    default = _run_child(code, srv.openai_base_url)
+    default = _run_child(code, srv.openai_base_url, "1")
     assert default.returncode == 0, default.stderr
     assert "hello" in default.stdout and "workers: 1" in default.stdout
 
-    three = _run_child(code, srv.openai_base_url, env={"LLMRAIL_WORKER_THREADS": "3"})
+    three = _run_child(code, srv.openai_base_url, "3", env={"LLMRAIL_WORKER_THREADS": "3"})
     assert three.returncode == 0, three.stderr
     assert "workers: 3" in three.stdout
 
-    bad = _run_child(code, srv.openai_base_url, env={"LLMRAIL_WORKER_THREADS": "zero"})
+    bad = _run_child(code, srv.openai_base_url, "1", env={"LLMRAIL_WORKER_THREADS": "zero"})
     assert bad.returncode != 0
     assert "ConfigurationError" in bad.stderr
     assert 'LLMRAIL_WORKER_THREADS must be a whole number of threads, 1 or more; got "zero"' in bad.stderr
