@@ -71,13 +71,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     let guard = Guard::new(shared.disconnects.clone());
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await.map_err(|_| Cut)?.to_bytes();
-    // Recorded as received: turned into a `RecordedRequest` (a deep copy) only when asked for.
-    shared.record(Received {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body: bytes.clone(),
-    });
+    // Packed into a buffer of its own; parsed into a `RecordedRequest` only when asked for.
+    shared.record(Received::new(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+    ));
     // The batch endpoints (files and batches) are answered apart: their bodies are not chats.
     if let Some(served) = super::batch::respond(
         &shared,
