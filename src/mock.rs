@@ -38,11 +38,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::error::{ErrorKind, LlmError};
+use crate::listen::Listening;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::watch;
-
-use crate::error::{ErrorKind, LlmError};
 
 pub use batch::BatchSettings;
 pub use fault::Fault;
@@ -281,11 +280,8 @@ impl Shared {
 
 /// A running mock server; stops on [`MockServer::shutdown`] or drop.
 pub struct MockServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    /// Disconnects when the accept loop has released the port.
-    closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    listening: Listening,
 }
 
 /// Bind 127.0.0.1 on a free port that no earlier mock server of this process had. Clients share
@@ -317,7 +313,6 @@ impl MockServer {
     /// As [`MockServer::start`], on this port of 127.0.0.1 (0: a free one). A port in use is
     /// an error naming it.
     pub fn start_on(port: u16) -> Result<Self, LlmError> {
-        let handle = crate::runtime::handle()?;
         let io_err = |what: &str, e: std::io::Error| {
             LlmError::new(
                 ErrorKind::Internal,
@@ -330,41 +325,29 @@ impl MockServer {
             std::net::TcpListener::bind(("127.0.0.1", port))
                 .map_err(|e| io_err(&format!("bind 127.0.0.1:{port}"), e))?
         };
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| io_err("configure the socket", e))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| io_err("read the address", e))?;
-        let listener = {
-            let _entered = handle.enter();
-            tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|e| io_err("register the socket", e))?
-        };
         let shared = Arc::new(Shared::new());
-        let (stop, stop_rx) = watch::channel(false);
-        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
-        handle.spawn(http::accept_loop(
-            listener,
-            shared.clone(),
-            stop_rx,
-            closed_tx,
-        ));
-        Ok(Self {
-            addr,
-            shared,
-            stop,
-            closed: Mutex::new(Some(closed_rx)),
-        })
+        let for_connections = shared.clone();
+        let options = crate::listen::Options {
+            header_timeout: None,
+            // A stop closes every connection at once, as a server that goes away does.
+            grace: Duration::ZERO,
+            label: "mock server",
+        };
+        let listening = Listening::start(std_listener, options, move || {
+            for_connections.connections.fetch_add(1, Ordering::Relaxed);
+            let shared = for_connections.clone();
+            hyper::service::service_fn(move |req| http::handle(shared.clone(), req))
+        })?;
+        Ok(Self { shared, listening })
     }
 
     /// `http://127.0.0.1:PORT`. OpenAI clients use `url() + "/v1"` as base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// Queue a reply; replies are used first in, first out.
@@ -438,17 +421,7 @@ impl MockServer {
     /// the port is released; inside one it only signals, since blocking a runtime thread on
     /// the accept task could stall it.
     pub fn shutdown(&self) {
-        self.stop.send_replace(true);
-        let waiter = self
-            .closed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(rx) = waiter {
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = rx.recv_timeout(SHUTDOWN_WAIT);
-            }
-        }
+        self.listening.stop(SHUTDOWN_WAIT);
     }
 }
 
