@@ -14,6 +14,7 @@ pub mod extract;
 pub mod forward;
 pub mod gateway;
 pub mod images;
+pub mod listen;
 pub mod mock;
 pub mod model;
 pub mod prompts;

@@ -38,11 +38,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crate::error::{ErrorKind, LlmError};
+use crate::listen::Listening;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::watch;
-
-use crate::error::{ErrorKind, LlmError};
 
 pub use batch::BatchSettings;
 pub use fault::Fault;
@@ -77,35 +76,93 @@ impl RecordedRequest {
     }
 }
 
-/// A request as it arrived, kept cheaply (shared buffers); [`Received::recorded`] makes the
-/// owned, parsed copy when someone asks for it, not on the serving path.
+/// How many requests a server keeps for [`MockServer::requests`]: the most recent ones (all of
+/// them are counted, [`MockServer::received`]). A mock that serves a benchmark receives millions;
+/// kept without bound, its memory grew with every request, and each fresh 2 MB of it (a
+/// transparent huge page) is zeroed on first touch while the one worker waits: ~20 ms on this
+/// 2-core VM, once every ~4,000 requests, which was the 14-18 ms p99 of a direct call at 500
+/// requests/s in bench/gateway.py. Past this many, an old record's memory is reused.
+pub const KEPT_REQUESTS: usize = 10_000;
+
+/// A request as it arrived, packed into one allocation of its own: `METHOD path[?query]\n`,
+/// `name: value\n` per header, `\n`, then the body. Its parts as hyper hands them over (header
+/// values, URI, body) are slices of the connection's whole read buffer: kept, each request held
+/// on to ~9 KB. [`Received::recorded`] makes the parsed copy when someone asks for it, not on
+/// the serving path. A header value never holds a line break (hyper and `http` refuse one).
 pub(crate) struct Received {
-    pub method: ::http::Method,
-    pub uri: ::http::Uri,
-    pub headers: ::http::HeaderMap,
-    pub body: bytes::Bytes,
+    packed: Box<[u8]>,
+    /// Where the body starts.
+    body_at: usize,
 }
 
 impl Received {
+    pub(crate) fn new(
+        method: &::http::Method,
+        uri: &::http::Uri,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        let query = uri.query().map_or(0, |q| q.len() + 1);
+        let head = method.as_str().len() + 1 + uri.path().len() + query + 1;
+        let fields: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + 2 + v.len() + 1)
+            .sum();
+        let mut packed = Vec::with_capacity(head + fields + 1 + body.len());
+        packed.extend_from_slice(method.as_str().as_bytes());
+        packed.push(b' ');
+        packed.extend_from_slice(uri.path().as_bytes());
+        if let Some(q) = uri.query() {
+            packed.push(b'?');
+            packed.extend_from_slice(q.as_bytes());
+        }
+        packed.push(b'\n');
+        for (k, v) in headers {
+            packed.extend_from_slice(k.as_str().as_bytes());
+            packed.extend_from_slice(b": ");
+            packed.extend_from_slice(v.as_bytes());
+            packed.push(b'\n');
+        }
+        packed.push(b'\n');
+        let body_at = packed.len();
+        packed.extend_from_slice(body);
+        Self {
+            packed: packed.into_boxed_slice(),
+            body_at,
+        }
+    }
+
     fn recorded(&self) -> RecordedRequest {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (head, body) = self.packed.split_at(self.body_at);
+        let mut lines = head.split(|&b| b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        let (method, target) = split_once(first, b' ');
+        let (path, query) = match target.iter().position(|&b| b == b'?') {
+            Some(at) => (&target[..at], Some(text(&target[at + 1..]))),
+            None => (target, None),
+        };
         RecordedRequest {
-            method: self.method.to_string(),
-            path: self.uri.path().to_owned(),
-            query: self.uri.query().map(str::to_owned),
-            headers: self
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.as_str().to_owned(),
-                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                    )
+            method: text(method),
+            path: text(path),
+            query,
+            headers: lines
+                .take_while(|line| !line.is_empty())
+                .map(|line| {
+                    let (k, v) = split_once(line, b':');
+                    (text(k), text(v.strip_prefix(b" ").unwrap_or(v)))
                 })
                 .collect(),
-            body: serde_json::from_slice(&self.body).unwrap_or_else(|_| {
-                Value::String(String::from_utf8_lossy(&self.body).into_owned())
-            }),
+            body: serde_json::from_slice(body).unwrap_or_else(|_| Value::String(text(body))),
         }
+    }
+}
+
+/// `line` cut at the first `sep` (which is left out), or whole with nothing after it.
+fn split_once(line: &[u8], sep: u8) -> (&[u8], &[u8]) {
+    match line.iter().position(|&b| b == sep) {
+        Some(at) => (&line[..at], &line[at + 1..]),
+        None => (line, &[]),
     }
 }
 
@@ -120,7 +177,10 @@ struct State {
     default: Option<Reply>,
     /// Rules consulted when the queue is empty, before `default`.
     fixtures: Option<Arc<Fixtures>>,
-    requests: Vec<Received>,
+    /// The last [`KEPT_REQUESTS`] requests, oldest first.
+    requests: VecDeque<Received>,
+    /// Every request since start or `clear`, kept or not.
+    received: u64,
     /// What the mock has cached, so repeated prefixes report cache reads.
     prompt_cache: cache::PromptCache,
     /// Provider batches and uploaded files (`batch.rs`).
@@ -154,7 +214,12 @@ impl Shared {
     }
 
     fn record(&self, request: Received) {
-        self.lock().requests.push(request);
+        let mut state = self.lock();
+        if state.requests.len() >= KEPT_REQUESTS {
+            state.requests.pop_front();
+        }
+        state.requests.push_back(request);
+        state.received += 1;
     }
 
     /// The next scripted reply, else the fixtures' answer, else the default; `None` means echo.
@@ -204,6 +269,7 @@ impl Shared {
     fn clear(&self) {
         let mut state = self.lock();
         state.requests.clear();
+        state.received = 0;
         state.queue.clear();
         state.default = None;
         state.prompt_cache = cache::PromptCache::default();
@@ -214,11 +280,8 @@ impl Shared {
 
 /// A running mock server; stops on [`MockServer::shutdown`] or drop.
 pub struct MockServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: watch::Sender<bool>,
-    /// Disconnects when the accept loop has released the port.
-    closed: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    listening: Listening,
 }
 
 /// Bind 127.0.0.1 on a free port that no earlier mock server of this process had. Clients share
@@ -250,7 +313,6 @@ impl MockServer {
     /// As [`MockServer::start`], on this port of 127.0.0.1 (0: a free one). A port in use is
     /// an error naming it.
     pub fn start_on(port: u16) -> Result<Self, LlmError> {
-        let handle = crate::runtime::handle()?;
         let io_err = |what: &str, e: std::io::Error| {
             LlmError::new(
                 ErrorKind::Internal,
@@ -263,41 +325,29 @@ impl MockServer {
             std::net::TcpListener::bind(("127.0.0.1", port))
                 .map_err(|e| io_err(&format!("bind 127.0.0.1:{port}"), e))?
         };
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| io_err("configure the socket", e))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| io_err("read the address", e))?;
-        let listener = {
-            let _entered = handle.enter();
-            tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|e| io_err("register the socket", e))?
-        };
         let shared = Arc::new(Shared::new());
-        let (stop, stop_rx) = watch::channel(false);
-        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
-        handle.spawn(http::accept_loop(
-            listener,
-            shared.clone(),
-            stop_rx,
-            closed_tx,
-        ));
-        Ok(Self {
-            addr,
-            shared,
-            stop,
-            closed: Mutex::new(Some(closed_rx)),
-        })
+        let for_connections = shared.clone();
+        let options = crate::listen::Options {
+            header_timeout: None,
+            // A stop closes every connection at once, as a server that goes away does.
+            grace: Duration::ZERO,
+            label: "mock server",
+        };
+        let listening = Listening::start(std_listener, options, move || {
+            for_connections.connections.fetch_add(1, Ordering::Relaxed);
+            let shared = for_connections.clone();
+            hyper::service::service_fn(move |req| http::handle(shared.clone(), req))
+        })?;
+        Ok(Self { shared, listening })
     }
 
     /// `http://127.0.0.1:PORT`. OpenAI clients use `url() + "/v1"` as base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.addr())
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// Queue a reply; replies are used first in, first out.
@@ -316,9 +366,15 @@ impl MockServer {
         self.shared.lock().default = reply;
     }
 
-    /// Every request received so far, oldest first.
+    /// The requests received so far, oldest first: every one, up to the last
+    /// [`KEPT_REQUESTS`].
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
+    }
+
+    /// How many requests were received since start (or `clear`), including those no longer kept.
+    pub fn received(&self) -> u64 {
+        self.shared.lock().received
     }
 
     /// How provider batches behave from now on: processing time and per-item outcomes.
@@ -365,17 +421,7 @@ impl MockServer {
     /// the port is released; inside one it only signals, since blocking a runtime thread on
     /// the accept task could stall it.
     pub fn shutdown(&self) {
-        self.stop.send_replace(true);
-        let waiter = self
-            .closed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(rx) = waiter {
-            if tokio::runtime::Handle::try_current().is_err() {
-                let _ = rx.recv_timeout(SHUTDOWN_WAIT);
-            }
-        }
+        self.listening.stop(SHUTDOWN_WAIT);
     }
 }
 
@@ -396,4 +442,87 @@ impl std::fmt::Debug for MockServer {
 /// A reply from JSON, with serde's message (which names the bad field) as a config error.
 pub fn parse_reply(reply: Value) -> Result<Reply, LlmError> {
     serde_json::from_value(reply).map_err(|e| LlmError::config(format!("invalid mock reply: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn received(path_and_query: &str, headers: &[(&str, &str)], body: &[u8]) -> Received {
+        let uri: ::http::Uri = path_and_query.parse().unwrap();
+        let mut map = ::http::HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                ::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                ::http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        Received::new(&::http::Method::POST, &uri, &map, body)
+    }
+
+    #[test]
+    fn a_packed_request_reads_back_as_it_came_and_holds_only_its_own_bytes() {
+        let body = b"{\"model\": \"m\",\n \"x\": 1}";
+        let r = received(
+            "/v1/messages?beta=true&a=b",
+            &[
+                ("authorization", "Bearer a:b c"),
+                ("x-twice", "one"),
+                ("x-twice", "two"),
+                ("x-empty", ""),
+            ],
+            body,
+        );
+        let heads = "POST /v1/messages?beta=true&a=b\n".len()
+            + "authorization: Bearer a:b c\nx-twice: one\nx-twice: two\nx-empty: \n\n".len();
+        assert_eq!(r.packed.len(), heads + body.len());
+        let rec = r.recorded();
+        assert_eq!(rec.method, "POST");
+        assert_eq!(rec.path, "/v1/messages");
+        assert_eq!(rec.query.as_deref(), Some("beta=true&a=b"));
+        assert_eq!(
+            rec.headers,
+            [
+                ("authorization", "Bearer a:b c"),
+                ("x-twice", "one"),
+                ("x-twice", "two"),
+                ("x-empty", ""),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(rec.body, serde_json::json!({"model": "m", "x": 1}));
+    }
+
+    #[test]
+    fn a_request_without_query_headers_or_json_body_reads_back_too() {
+        let rec = received("/v1/chat/completions", &[], b"not\njson").recorded();
+        assert_eq!(rec.path, "/v1/chat/completions");
+        assert_eq!(rec.query, None);
+        assert!(rec.headers.is_empty());
+        assert_eq!(rec.body, Value::String("not\njson".into()));
+        assert_eq!(
+            received("/p?", &[], b"").recorded().query.as_deref(),
+            Some("")
+        );
+    }
+
+    #[test]
+    fn the_last_requests_are_kept_and_every_one_is_counted() {
+        let shared = Shared::new();
+        for n in 0..KEPT_REQUESTS + 3 {
+            shared.record(received(&format!("/r/{n}"), &[], b""));
+        }
+        let kept = shared.requests();
+        assert_eq!(kept.len(), KEPT_REQUESTS);
+        assert_eq!(kept[0].path, "/r/3");
+        assert_eq!(
+            kept[KEPT_REQUESTS - 1].path,
+            format!("/r/{}", KEPT_REQUESTS + 2)
+        );
+        assert_eq!(shared.lock().received, KEPT_REQUESTS as u64 + 3);
+        shared.clear();
+        assert!(shared.requests().is_empty());
+        assert_eq!(shared.lock().received, 0);
+    }
 }

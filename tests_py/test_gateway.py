@@ -303,6 +303,8 @@ def test_the_command_line_serves_logs_access_without_keys_and_stops_on_sigterm(s
                 proc.kill()
     assert "POST /v1/chat/completions 200 model=fast key=team-a" in logs, logs
     assert KEY_A not in logs and UPSTREAM_OPENAI not in logs
+    # The access line, not also the library's per-call record (written on the runtime's worker).
+    assert "attempt(s)" not in logs, logs
 
 
 # A gateway whose access log has a slow handler (20 ms a record): its records are written from a

@@ -1629,7 +1629,7 @@ class MockServer:
         """The reply used when the queue is empty; ``None`` goes back to echoing."""
     @property
     def requests(self) -> list[Any]:
-        """Every request received, oldest first, as dicts."""
+        """The requests received, oldest first, as dicts: every one, up to the last 10,000."""
     def clear(self) -> None:
         """Forget recorded requests, queued replies, the default reply and the disconnect count."""
     def batch_settings(
@@ -1650,6 +1650,9 @@ class MockServer:
     @property
     def connections(self) -> int:
         """TCP connections accepted so far (since start or ``clear``)."""
+    @property
+    def received(self) -> int:
+        """Requests received since start (or ``clear``), those no longer kept in ``requests`` included."""
     @property
     def pending(self) -> int:
         """How many more requests the queued replies will answer."""

@@ -277,7 +277,8 @@ class _Scripted:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received, oldest first (rejected ones included)."""
+        """Every request received, oldest first (rejected ones included); past 10,000, the last
+        10,000 (a mock serving a benchmark must not grow without bound)."""
         requests: list[RecordedRequest] = self._core.requests
         return requests
 
@@ -352,6 +353,11 @@ class MockServer(_Scripted):
     def connections(self) -> int:
         """TCP connections accepted (a client that pools connections opens few)."""
         return self._server.connections
+
+    @property
+    def received(self) -> int:
+        """Requests received since start (or :meth:`clear`), those past ``requests``' 10,000 included."""
+        return self._server.received
 
     def batch_settings(
         self,
@@ -515,5 +521,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            print(f"\nstopped after {len(srv.requests)} requests")
+            print(f"\nstopped after {srv.received} requests")
     return 0

@@ -1,4 +1,5 @@
-//! Accepting connections and answering one request: route, authenticate, script, render.
+//! Answering one request: route, authenticate, script, render (`crate::listen` accepts the
+//! connections).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, RETRY_
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use super::body::{Cut, End, Guard, MockBody};
 use super::fault::{retry_after_header, Fault};
@@ -24,60 +20,22 @@ use super::{anthropic, bedrock, gemini, ollama, openai, Received, Shared};
 /// Pieces a slow body is dribbled in.
 const SLOW_PIECES: usize = 20;
 
-/// Accept until told to stop. Dropping `_closed` (after the listener) tells a waiting
-/// `shutdown` that the port is released.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
+/// Answer one request of a connection. hyper notices a client that hangs up mid-request (EOF
+/// while the response is pending) and drops this future, which is how disconnects are counted.
+pub(crate) async fn handle(
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-    _closed: std::sync::mpsc::Sender<()>,
-) {
-    let for_connections = stop.clone();
-    loop {
-        tokio::select! {
-            _ = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tokio::spawn(serve(stream, shared.clone(), for_connections.clone()));
-                }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-            },
-        }
-    }
-    drop(listener);
-}
-
-/// Resolves once shutdown is signalled (or the server is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The borrow `wait_for` returns is not Send; drop it here, not across the caller's await.
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-async fn serve(stream: TcpStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| handle(shared.clone(), req));
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-    // hyper notices a client that hangs up mid-request (EOF while the response is pending) and
-    // drops the handler future, which is how disconnects are counted.
-    tokio::select! {
-        _ = conn => {}
-        _ = stopped(&mut stop) => {}
-    }
-}
-
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<MockBody>, Cut> {
+    req: Request<Incoming>,
+) -> Result<Response<MockBody>, Cut> {
     let guard = Guard::new(shared.disconnects.clone());
     let (parts, body) = req.into_parts();
     let bytes = body.collect().await.map_err(|_| Cut)?.to_bytes();
-    // Recorded as received: turned into a `RecordedRequest` (a deep copy) only when asked for.
-    shared.record(Received {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body: bytes.clone(),
-    });
+    // Packed into a buffer of its own; parsed into a `RecordedRequest` only when asked for.
+    shared.record(Received::new(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+    ));
     // The batch endpoints (files and batches) are answered apart: their bodies are not chats.
     if let Some(served) = super::batch::respond(
         &shared,

@@ -141,12 +141,7 @@ pub async fn answer(req: HttpRequest) -> Result<HttpResponse> {
     let shared = MockProvider::get(&name)?.shared;
     let uri = ::http::Uri::try_from(req.url.as_str())
         .map_err(|e| LlmError::config(format!("invalid mock URL {:?}: {e}", req.url)))?;
-    shared.record(Received {
-        method: req.method.clone(),
-        uri: uri.clone(),
-        headers: req.headers.clone(),
-        body: req.body.clone(),
-    });
+    shared.record(Received::new(&req.method, &uri, &req.headers, &req.body));
     let asked = Asked {
         method: &req.method,
         path: uri.path(),

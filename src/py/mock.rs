@@ -57,10 +57,16 @@ impl PyMockServer {
         Ok(())
     }
 
-    /// Every request received, oldest first, as dicts.
+    /// The requests received, oldest first, as dicts: every one, up to the last 10,000.
     #[getter]
     fn requests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         Ok(pythonize(py, &self.inner.requests())?)
+    }
+
+    /// How many requests arrived since start (or `clear`), those no longer kept included.
+    #[getter]
+    fn received(&self) -> u64 {
+        self.inner.received()
     }
 
     fn clear(&self) {
