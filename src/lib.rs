@@ -36,7 +36,145 @@ pub use model::{ChatRequest, ChatResponse, Message, StreamEvent};
 
 /// See Cargo.toml: the core's own allocations only; Python objects use Python's allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::CoreAlloc = alloc::CoreAlloc;
+
+/// mimalloc without transparent huge pages for its arenas.
+///
+/// By default mimalloc asks the kernel for huge pages (`madvise(MADV_HUGEPAGE)`) over each 1 GiB
+/// arena it reserves, so the first touch of any 4 KiB of it makes the kernel clear a whole 2 MiB
+/// page: in a 10,000-item batch job (about 100 MB allocated and freed) that clearing was two
+/// thirds of the process's CPU, and the peak memory grew with it (measured, bench/batch.py).
+/// The option is set before the first allocation reserves an arena (mimalloc reads it at each
+/// reservation); it is not set through its environment variable, which mimalloc would take as
+/// the whole process's THP setting (Python's and every other library's memory too).
+mod alloc {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use mimalloc::MiMalloc;
+
+    /// `mi_option_allow_thp` in mimalloc v3's `mi_option_t` (libmimalloc-sys 0.1.49, its
+    /// `v3` sources); `tests::core_memory_is_not_backed_by_huge_pages` checks the effect.
+    const MI_OPTION_ALLOW_THP: std::ffi::c_int = 44;
+
+    extern "C" {
+        fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+        fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
+        fn mi_free(p: *mut std::ffi::c_void);
+    }
+
+    static CONFIGURED: AtomicBool = AtomicBool::new(false);
+
+    #[inline]
+    fn configure() {
+        if !CONFIGURED.load(Ordering::Relaxed) {
+            CONFIGURED.store(true, Ordering::Relaxed);
+            // SAFETY: sets one option word; mimalloc allocates nothing doing it. Two threads
+            // racing here set the same value twice.
+            unsafe { mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+            #[cfg(target_os = "linux")]
+            unadvise_first_arena();
+        }
+    }
+
+    /// mimalloc reserves its first arena (1 GiB of address space) while the library loads,
+    /// before any Rust code runs, and asks for huge pages over it then. That arena holds a
+    /// block it hands out now, so the 1 GiB on either side of that block covers it: the advice
+    /// is taken back there. (mimalloc places its arenas at addresses of its own choosing, from
+    /// 2 TiB up, away from the heap and the libraries; the kernel skips the unmapped parts.)
+    #[cfg(target_os = "linux")]
+    fn unadvise_first_arena() {
+        const ARENA: usize = 1 << 30;
+        // SAFETY: mimalloc's own malloc and free, called directly (not through this allocator).
+        let block = unsafe { mi_malloc(16) };
+        if block.is_null() {
+            return;
+        }
+        let start = (block as usize).saturating_sub(ARENA) & !0xfff;
+        // SAFETY: advice only (no mapping changes); an error (ENOMEM for the holes) is ignored.
+        unsafe {
+            libc::madvise(
+                start as *mut std::ffi::c_void,
+                2 * ARENA,
+                libc::MADV_NOHUGEPAGE,
+            );
+            mi_free(block);
+        }
+    }
+
+    pub struct CoreAlloc;
+
+    // SAFETY: every call is MiMalloc's, unchanged.
+    unsafe impl GlobalAlloc for CoreAlloc {
+        #[inline]
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            configure();
+            // SAFETY: the caller's contract, passed on.
+            unsafe { MiMalloc.alloc(layout) }
+        }
+
+        #[inline]
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            configure();
+            // SAFETY: the caller's contract, passed on.
+            unsafe { MiMalloc.alloc_zeroed(layout) }
+        }
+
+        #[inline]
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { MiMalloc.dealloc(ptr, layout) }
+        }
+
+        #[inline]
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: the caller's contract, passed on.
+            unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[cfg(all(test, target_os = "linux"))]
+    mod tests {
+        /// Kilobytes of `AnonHugePages` in the mapping of /proc/self/smaps holding `addr`.
+        fn huge_kb_at(addr: usize) -> Option<u64> {
+            let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+            let mut inside = false;
+            for line in smaps.lines() {
+                if let Some((range, _)) = line.split_once(' ') {
+                    if let Some((lo, hi)) = range.split_once('-') {
+                        if let (Ok(lo), Ok(hi)) =
+                            (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                        {
+                            inside = lo <= addr && addr < hi;
+                            continue;
+                        }
+                    }
+                }
+                if inside {
+                    if let Some(kb) = line.strip_prefix("AnonHugePages:") {
+                        return kb.trim().trim_end_matches("kB").trim().parse().ok();
+                    }
+                }
+            }
+            None
+        }
+
+        #[test]
+        fn core_memory_is_not_backed_by_huge_pages() {
+            // 64 MiB touched page by page: under mimalloc's default, all of it is huge pages on
+            // a machine whose THP setting is `madvise` or `always` (64 MiB of them, measured).
+            let mut big = vec![0u8; 64 << 20];
+            for b in big.iter_mut().step_by(4096) {
+                *b = 1;
+            }
+            let at = big.as_ptr() as usize;
+            // mimalloc's own start-up touched a few MiB before the advice was taken back.
+            let huge_kb = huge_kb_at(at).unwrap_or(0);
+            assert!(huge_kb < 8 << 10, "{huge_kb} kB of huge pages");
+            assert_eq!(big.iter().step_by(4096).filter(|b| **b == 1).count(), 16384);
+        }
+    }
+}
 
 /// The private native module, re-exported by `python/llmrail/__init__.py`.
 //

@@ -632,3 +632,47 @@ async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_t
     assert_eq!((e.kind, e.attempts), (ErrorKind::Extraction, 2));
     assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
 }
+
+#[tokio::test]
+async fn a_store_that_kept_results_in_the_items_rows_still_resumes_with_its_answers() {
+    // Stores written before results had a table of their own kept each answer in its item's
+    // row (`items.result`); such a store is made here from a new one, and read back.
+    let srv = MockServer::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-old-{}", std::process::id()));
+    let path = dir.join("jobs.sqlite3");
+    let opts = SubmitOptions {
+        store: Some(path.clone()),
+        ..SubmitOptions::default()
+    };
+    let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
+        .await
+        .unwrap();
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    let id = job.info().id;
+    drop(job);
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let moved = db
+            .execute(
+                "UPDATE items SET result = (SELECT body FROM results r
+                   WHERE r.job = items.job AND r.idx = items.idx)",
+                [],
+            )
+            .unwrap();
+        assert_eq!(moved, 2);
+        db.execute("DELETE FROM results", []).unwrap();
+    }
+    let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    assert!(again.is_finished());
+    let texts: Vec<String> = again
+        .results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect();
+    assert_eq!(
+        texts,
+        ["mock reply to: question a", "mock reply to: question b"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -133,6 +133,7 @@ impl BatchJob {
                 attempts: 0,
                 place: Place::Pending,
                 dirty: true,
+                stored: false,
             });
         }
         let meta = Meta {

@@ -38,6 +38,8 @@ pub(crate) struct Item {
     pub place: Place,
     /// Changed since the store last saw it.
     pub dirty: bool,
+    /// The store has its row (so a save updates its state without writing its body again).
+    pub stored: bool,
 }
 
 /// One provider batch of the job.
