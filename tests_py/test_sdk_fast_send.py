@@ -20,7 +20,7 @@ from llmrail.testing import MockServer
 
 from .test_sdk_fidelity import ANSWER, Echo
 
-KEY = {"authorization": "Bearer sk-fast-send-0123456789"}
+KEY = {"authorization": "Bearer sk-test"}
 BODY = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
