@@ -87,6 +87,7 @@ class _Layers:
     """One transport's forwarder: llmrail's layers (retries off unless given) and its answers' usage."""
 
     _http: ModuleType
+    _chunks: ClassVar[type[Any]]
 
     def __init__(self, *, retry: Retry | None = None, rate_limit: RateLimit | None = None,
                  circuit_breaker: CircuitBreaker | Literal[False] | None = None) -> None:
@@ -97,10 +98,14 @@ class _Layers:
         """What the answers through this transport used and cost so far (see the module doc)."""
         return self._forwarder.usage
 
-    def _response(self, reply: _core.HttpReply, request: Any, stream: Any) -> Any:
+    def response(self, reply: _core.HttpReply, request: Any) -> Any:
+        """`reply` as the response of `request`, its body not read yet (as a transport gives it):
+        a whole body as the http module's own byte stream, a streamed one as `_chunks`."""
         http = self._http
-        if stream is None:
+        if reply.stream is None:
             stream = http.ByteStream(reply.content or b"")
+        else:
+            stream = self._chunks(reply.stream, request)
         return http.Response(reply.status, headers=reply.headers, stream=stream, request=request,
                              extensions={"llmrail_usage": reply.meter})
 
@@ -121,11 +126,6 @@ class AsyncSending(_Layers):
         except LLMError as e:
             raise _error(self._http, e, request) from e
 
-    def response(self, reply: _core.HttpReply, request: Any) -> Any:
-        """`reply` as the response of `request`, its body not read yet (as a transport gives it)."""
-        chunks = None if reply.stream is None else self._chunks(reply.stream, request)
-        return self._response(reply, request, chunks)
-
     async def handle_async_request(self, request: Any) -> Any:
         return self.response(await self.reply(request), request)
 
@@ -144,11 +144,6 @@ class Sending(_Layers):
                                              connect, read)
         except LLMError as e:
             raise _error(self._http, e, request) from e
-
-    def response(self, reply: _core.HttpReply, request: Any) -> Any:
-        """:meth:`AsyncSending.response`."""
-        chunks = None if reply.stream is None else self._chunks(reply.stream, request)
-        return self._response(reply, request, chunks)
 
     def handle_request(self, request: Any) -> Any:
         return self.response(self.reply(request), request)
