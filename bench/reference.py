@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = Path(os.environ.get("LLMRAIL_BENCH_REFERENCE", REPO.parent.parent / "shared" / "bench-reference"))
+# The workplace keeps it beside the project's checkout, or beside the folder of worktrees.
+_BESIDE = [up / "shared" / "bench-reference" for up in (REPO.parent, REPO.parent.parent)]
+SOURCE = Path(os.environ.get("LLMRAIL_BENCH_REFERENCE") or next((p for p in _BESIDE if p.is_dir()), _BESIDE[0]))
 CRATES = ("rustclient", "mockserver")
 NAME = "Rust reference (tuned)"
 """Its row name in every table."""

@@ -7,6 +7,7 @@ from typing import Any
 LLMRAIL, SYNC, SDK, HTTPX, RUST = "llmrail async", "llmrail sync", "openai SDK", "httpx", "Rust reqwest (plain)"
 REF = "Rust reference (tuned)"  # bench/reference.NAME
 SDK_RAIL = "openai SDK over llmrail.httpx2"
+FLOOR_ASYNC, FLOOR_SYNC = "python floor (asyncio)", "python floor (socket)"  # bench/floors.py
 
 Results = dict[str, Any]
 
@@ -39,6 +40,10 @@ def goals(r: Results) -> list[dict[str, Any]]:
     seq, top, stream = r["sequential"], r["throughput"][str(top_level)], r["stream"]
     nan3 = (float("nan"),) * 3
     layers, imp, mem = r.get("layers"), r["import"], r.get("memory") or {}
+    floors = {  # what a bare client in Python costs against the same reference (bench/floors.py)
+        0: round_ratio(seq[FLOOR_ASYNC], seq[REF], "p50_us")[0] if FLOOR_ASYNC in seq else None,
+        1: round_ratio(seq[FLOOR_SYNC], seq[REF], "p50_us")[0] if FLOOR_SYNC in seq else None,
+    }
     rows = [
         ("sequential p50, async, vs the reference", "llmrail async p50 / reference p50", "<=", 1.5,
          round_ratio(seq[LLMRAIL], seq[REF], "p50_us")),
@@ -70,8 +75,9 @@ def goals(r: Results) -> list[dict[str, Any]]:
             "value": round(value, 2),
             "spread": [round(lo, 2), round(hi, 2)],
             "met": value <= bound if op == "<=" else value >= bound,
+            "python_floor": None if floors.get(i) is None else round(floors[i], 2),
         }
-        for goal, measure, op, bound, (value, lo, hi) in rows
+        for i, (goal, measure, op, bound, (value, lo, hi)) in enumerate(rows)
     ]
     for key, what in (("per_call_kb", "memory per in-flight call"), ("per_stream_kb", "memory per open stream")):
         if key in mem:
@@ -221,6 +227,7 @@ def markdown(r: Results) -> str:
     goal_rows = [
         [g["goal"], g["measure"], g["target"], f"{g['value']:.2f}", f"{g['spread'][0]:.2f}–{g['spread'][1]:.2f}"]
         + ["reported" if g["met"] is None else "yes" if g["met"] else "**no**"]
+        + ["" if g.get("python_floor") is None else f"{g['python_floor']:.2f}"]
         for g in r["goals"]
     ]
     out = [
@@ -236,9 +243,11 @@ def markdown(r: Results) -> str:
         "",
         "Every speed goal is a ratio against the tuned reference Rust client (`../shared/bench-reference`, built "
         "by bench/reference.py outside the project tree), run in the same run against the same mock server; "
-        "measured = the median of the rounds' ratios, spread = the lowest and highest round.",
+        "measured = the median of the rounds' ratios, spread = the lowest and highest round. "
+        "Python floor = the same ratio for a bare HTTP client written in Python (bench/floors.py: encode, "
+        "write, read, decode, nothing else): no library called from Python gets below it.",
         "",
-        *_table(["goal", "measure", "target", "measured", "spread", "met"], goal_rows),
+        *_table(["goal", "measure", "target", "measured", "spread", "met", "Python floor"], goal_rows),
         *_sequential(r),
         *_throughput(r),
         *_stream(r),

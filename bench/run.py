@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import external
+import floors
 import httpx
 import layers
 import llmrail
@@ -33,7 +34,7 @@ import peers
 import reference
 import report
 from llmrail import _core
-from report import HTTPX, LLMRAIL, REF, RUST, SDK, SDK_RAIL, SYNC
+from report import FLOOR_ASYNC, FLOOR_SYNC, HTTPX, LLMRAIL, REF, RUST, SDK, SDK_RAIL, SYNC
 from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
@@ -154,6 +155,8 @@ def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Res
     turns = {name: _async_turn(peer, url) for name, peer in CHAT.items()}
     turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_chat, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync, url)
+    turns[FLOOR_ASYNC] = _async_turn(floors.asyncio_floor_chat, url)
+    turns[FLOOR_SYNC] = _sync_turn(floors.socket_floor_sync, url)
     turns[RUST] = _timed(lambda n, warmup: external.rust_sequential(url, n, warmup))
     turns[REF] = _reference_turn(srv.url)
     return in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
