@@ -195,6 +195,7 @@ fn checkout(key: &str) -> Option<Conn> {
         }
         let now = Instant::now();
         idle.1.retain(|i| now.duration_since(i.since) < IDLE_FOR);
+        local::recheck_reads();
         while let Some(at) = idle.1.iter().rposition(|i| i.key == key) {
             let mut conn = idle.1.swap_remove(at).conn;
             // One poll tells whether the server closed it while it was idle.
@@ -478,9 +479,15 @@ impl Io {
         write: bool,
         mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
+        if !self.reg.ready(write) {
+            self.reg.park(cx, write)?;
+            return Poll::Pending;
+        }
         loop {
             match op(&mut self.sock) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    #[cfg(test)]
+                    tests::WOULD_BLOCK.with(|n| n.set(n.get() + 1));
                     self.reg.park(cx, write)?;
                     return Poll::Pending;
                 }
@@ -558,6 +565,8 @@ pub(super) mod tests {
     thread_local! {
         /// Answers this thread took over a direct connection.
         pub(in crate::transport) static SENT: Cell<usize> = const { Cell::new(0) };
+        /// Socket operations of this thread that answered `WouldBlock`.
+        pub(super) static WOULD_BLOCK: Cell<usize> = const { Cell::new(0) };
     }
 
     fn sent() -> usize {
@@ -620,6 +629,26 @@ pub(super) mod tests {
             got.header("content-length"),
             Some(CHAT.len().to_string().as_str())
         );
+    }
+
+    #[test]
+    fn a_socket_that_would_block_is_not_asked_again_until_the_epoll_set_says_it_is_ready() {
+        let srv = MockServer::start().unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        for _ in 0..4 {
+            srv.push_json(json!({"text": "ok"})).unwrap();
+        }
+        blocking(super::super::send(chat(url.clone()))).unwrap();
+        let before = WOULD_BLOCK.with(Cell::get);
+        for _ in 0..3 {
+            blocking(super::super::send(chat(url.clone()))).unwrap();
+        }
+        // Per call on a kept connection: the liveness check when it leaves the pool, and the
+        // read after the answer. hyper polls its reads four more times a call (eight in all
+        // before the readiness flags), each a `recv` answering EAGAIN.
+        let per_call = (WOULD_BLOCK.with(Cell::get) - before) as f64 / 3.0;
+        assert!(per_call <= 3.0, "{per_call} WouldBlock answers per call");
+        assert_eq!(srv.connections(), 1);
     }
 
     #[test]
