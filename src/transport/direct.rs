@@ -737,19 +737,25 @@ pub(super) mod tests {
         assert_eq!(resp.status, 200);
     }
 
+    /// A request as `crate::forward` builds one: the SDK's headers, sent as a stream.
     fn forwarded(url: &str, body: &'static [u8], accept: &str) -> HttpRequest {
-        let headers: [(&[u8], &[u8]); 4] = [
-            (b"content-type", b"application/json"),
-            (b"accept", accept.as_bytes()),
-            (b"accept-encoding", b"gzip, deflate"),
-            (b"authorization", b"Bearer sk-test"),
-        ];
-        let timeouts = crate::forward::Timeouts {
-            connect: Some(Duration::from_secs(5)),
-            read: Some(Duration::from_secs(10)),
-        };
-        let body = bytes::Bytes::from_static(body);
-        crate::forward::request(b"POST", url.into(), &headers, body, timeouts).unwrap()
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("accept", accept.parse().unwrap());
+        headers.insert("accept-encoding", "gzip, deflate".parse().unwrap());
+        headers.insert("authorization", "Bearer sk-test".parse().unwrap());
+        HttpRequest {
+            method: Method::POST,
+            url: url.into(),
+            headers,
+            body: bytes::Bytes::from_static(body),
+            stream: true,
+            timeout: Duration::from_secs(10),
+            settings: Settings {
+                passthrough: true,
+                ..Settings::default()
+            },
+        }
     }
 
     #[test]
