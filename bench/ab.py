@@ -1,11 +1,13 @@
 """A/B of two builds of llmrail on one mock server: interleaved rounds, client CPU per call.
 
-    .venv/bin/python bench/ab.py DIR_A DIR_B [--modes astream,sstream,achat,schat] [--rounds 7] [--n 300] [--ref]
+    .venv/bin/python bench/ab.py DIR_A DIR_B [--modes astream,sstream,achat,schat,asdk,ssdk]
+                                 [--rounds 7] [--n 300] [--ref]
 
 Each DIR holds an installed ``llmrail`` package (a copy of site-packages/llmrail); ``-`` is the
 one installed in this interpreter. Every round runs each build in a fresh child process (A then
 B, then B then A the next round), which times ``n`` calls or 50-chunk streams after a warm-up
 and reports its own CPU time (time.process_time: all its threads) per call and the wall p50.
+``asdk``/``ssdk``: chat calls of the openai SDK's async/sync client over llmrail.httpx2.
 ``--ref`` adds the reference Rust client (bench/reference.py) to each round. Prints the median
 and spread (lowest, highest round) of each figure and of the ratios B/A and X/ref, round by round.
 """
@@ -36,9 +38,19 @@ def timed(one, count, keep):
     for _ in range(count):
         t = time.perf_counter_ns(); one(); d = time.perf_counter_ns() - t
         if keep: lat.append(d)
+if mode == "asdk":
+    import openai, llmrail.httpx2
+    sdk = openai.AsyncOpenAI(base_url=url, api_key="sk-bench", http_client=llmrail.httpx2.AsyncClient(timeout=60))
+elif mode == "ssdk":
+    import openai, llmrail.httpx2
+    sdk = openai.OpenAI(base_url=url, api_key="sk-bench", http_client=llmrail.httpx2.Client(timeout=60))
 if mode.startswith("a"):
     async def main():
-        if mode == "astream":
+        if mode == "asdk":
+            async def one():
+                r = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600)
+                return r.choices[0].message.content
+        elif mode == "astream":
             async def one():
                 return "".join([ev.text async for ev in c.stream(MSG, max_tokens=600)])
         else:
@@ -52,7 +64,9 @@ if mode.startswith("a"):
         return time.process_time() - p0
     cpu = asyncio.run(main())
 else:
-    if mode == "sstream":
+    if mode == "ssdk":
+        one = lambda: sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600)
+    elif mode == "sstream":
         one = lambda: "".join(ev.text for ev in c.stream(MSG, max_tokens=600))
     else:
         one = lambda: c.chat_sync(MSG, max_tokens=600).text
@@ -83,8 +97,8 @@ def ref_run(root: str, mode: str, n: int) -> dict[str, float]:
     return {"cpu_us": r["cpu_us"], "p50_us": r["p50_us"]}
 
 
-def spread(xs: list[float]) -> str:
-    return f"{statistics.median(xs):8.1f} ({min(xs):.1f}-{max(xs):.1f})"
+def spread(xs: list[float], digits: int = 1) -> str:
+    return f"{statistics.median(xs):8.{digits}f} ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
 
 
 def main() -> int:
@@ -119,11 +133,11 @@ def main() -> int:
                     if got[name]:
                         print(f"  {name:3} {key}: {spread([g[key] for g in got[name]])}")
                 ratio = [b[key] / a[key] for a, b in zip(got["A"], got["B"], strict=True)]
-                print(f"  B/A {key}: {spread(ratio)}")
+                print(f"  B/A {key}: {spread(ratio, 2)}")
                 if got["ref"]:
                     for name in ("A", "B"):
                         rr = [x[key] / y[key] for x, y in zip(got[name], got["ref"], strict=True)]
-                        print(f"  {name}/ref {key}: {spread(rr)}")
+                        print(f"  {name}/ref {key}: {spread(rr, 2)}")
     return 0
 
 

@@ -80,6 +80,50 @@ async def _sdk_over_llmrail(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
         yield client
 
 
+class _Canned(httpx2.AsyncBaseTransport, httpx2.BaseTransport):
+    """The SDK's transport at no cost: the first request goes to the server over httpx2's own
+    transport, and every later one gets the same status, headers and body bytes back (as they
+    came, before decoding) with no I/O and no other work. The SDK over it costs only its own
+    Python work and httpx2's client layers: SDK / SDK-over-this is the most any transport could
+    speed the SDK up by."""
+
+    def __init__(self) -> None:
+        self._answer: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+
+    def _response(self, request: httpx2.Request) -> httpx2.Response:
+        assert self._answer is not None
+        status, headers, body = self._answer
+        return httpx2.Response(status, headers=headers, stream=httpx2.ByteStream(body), request=request)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._answer is None:
+            async with httpx2.AsyncHTTPTransport() as real:
+                r = await real.handle_async_request(request)
+                body = b"".join([chunk async for chunk in r.aiter_raw()])
+                self._answer = (r.status_code, r.headers.raw, body)
+        return self._response(request)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._answer is None:
+            with httpx2.HTTPTransport() as real:
+                r = real.handle_request(request)
+                self._answer = (r.status_code, r.headers.raw, b"".join(r.iter_raw()))
+        return self._response(request)
+
+
+@asynccontextmanager
+async def _sdk_over_canned(base_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    http = openai.DefaultAsyncHttpxClient(transport=_Canned(), timeout=TIMEOUT)
+    async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, http_client=http) as client:
+        yield client
+
+
+@asynccontextmanager
+async def sdk_zero_cost_chat(base_url: str, limit: int | None = None) -> AsyncIterator[Call]:
+    async with _sdk_over_canned(base_url) as client:
+        yield _sdk_chat_call(client)
+
+
 def _sdk_chat_call(client: openai.AsyncOpenAI) -> Call:
     async def call() -> str:
         r = await client.chat.completions.create(
@@ -197,6 +241,36 @@ def llmrail_sync(base_url: str) -> Iterator[Callable[[], str]]:
 def llmrail_sync_stream(base_url: str) -> Iterator[Callable[[], str]]:
     client = llmrail.Client(f"openai/{MODEL}", base_url=base_url, api_key=API_KEY, timeout=TIMEOUT)
     yield lambda: "".join(ev.text for ev in client.stream(_messages(), max_tokens=MAX_TOKENS))
+
+
+def _sdk_sync_call(client: openai.OpenAI) -> Callable[[], str]:
+    def call() -> str:
+        r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": PROMPT}],
+                                           max_tokens=MAX_TOKENS)
+        return r.choices[0].message.content or ""
+
+    return call
+
+
+@contextmanager
+def sdk_sync_chat(base_url: str) -> Iterator[Callable[[], str]]:
+    """The sync SDK client over its default transport (httpx2's, over httpcore)."""
+    with openai.OpenAI(base_url=base_url, api_key=API_KEY, timeout=TIMEOUT) as client:
+        yield _sdk_sync_call(client)
+
+
+@contextmanager
+def sdk_sync_over_llmrail_chat(base_url: str) -> Iterator[Callable[[], str]]:
+    http = llmrail.httpx2.Client(timeout=TIMEOUT)
+    with openai.OpenAI(base_url=base_url, api_key=API_KEY, http_client=http) as client:
+        yield _sdk_sync_call(client)
+
+
+@contextmanager
+def sdk_sync_zero_cost_chat(base_url: str) -> Iterator[Callable[[], str]]:
+    http = openai.DefaultHttpxClient(transport=_Canned(), timeout=TIMEOUT)
+    with openai.OpenAI(base_url=base_url, api_key=API_KEY, http_client=http) as client:
+        yield _sdk_sync_call(client)
 
 
 # --- timing loops ---

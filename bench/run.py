@@ -1,8 +1,9 @@
 """``make bench``: llmrail against the tuned reference Rust client (bench/reference.py), the openai
 SDK, httpx and a plain Rust reqwest client; and the openai SDK over llmrail's transport
-(llmrail.httpx2) against the SDK over its default one.
+(llmrail.httpx2) against the SDK over its default one, and over a zero-cost one (the ceiling).
 
     .venv/bin/python bench/run.py [--quick] [--out bench-results]
+    .venv/bin/python bench/run.py --sdk [--quick]    # only the SDK's rows, async and sync clients
 
 Every peer talks to the same mock server (its own process). Writes bench.md and bench.json.
 """
@@ -34,7 +35,7 @@ import peers
 import reference
 import report
 from llmrail import _core
-from report import FLOOR_ASYNC, FLOOR_SYNC, HTTPX, LLMRAIL, REF, RUST, SDK, SDK_RAIL, SYNC
+from report import FLOOR_ASYNC, FLOOR_SYNC, HTTPX, LLMRAIL, REF, RUST, SDK, SDK_RAIL, SDK_ZERO, SYNC
 from server import STREAM_CHUNKS, TEXT, MockServerProcess
 
 Peer = Callable[..., AbstractAsyncContextManager[peers.Call]]
@@ -154,12 +155,43 @@ def sequential(srv: MockServerProcess, s: dict[str, int]) -> dict[str, peers.Res
     url = srv.base_url
     turns = {name: _async_turn(peer, url) for name, peer in CHAT.items()}
     turns[SDK_RAIL] = _async_turn(peers.sdk_over_llmrail_chat, url)
+    turns[SDK_ZERO] = _async_turn(peers.sdk_zero_cost_chat, url)
     turns[SYNC] = _sync_turn(peers.llmrail_sync, url)
     turns[FLOOR_ASYNC] = _async_turn(floors.asyncio_floor_chat, url)
     turns[FLOOR_SYNC] = _sync_turn(floors.socket_floor_sync, url)
     turns[RUST] = _timed(lambda n, warmup: external.rust_sequential(url, n, warmup))
     turns[REF] = _reference_turn(srv.url)
     return in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
+
+
+SDK_SYNC = {
+    "openai SDK (sync client)": peers.sdk_sync_chat,
+    "... over llmrail.httpx2 (sync)": peers.sdk_sync_over_llmrail_chat,
+    "... over a zero-cost transport (sync)": peers.sdk_sync_zero_cost_chat,
+}
+
+
+def sdk_only(s: dict[str, int]) -> str:
+    """``--sdk``: only the SDK's sequential rows, async and sync clients, each over its default
+    transport, llmrail's and a zero-cost one (`peers._Canned`), in turns; a markdown table of
+    each one's p50 and CPU and the SDK's (same client kind) over each, round by round."""
+    with MockServerProcess() as srv:
+        url = srv.base_url
+        turns = {name: _async_turn(peer, url) for name, peer in
+                 ((SDK, peers.sdk_chat), (SDK_RAIL, peers.sdk_over_llmrail_chat), (SDK_ZERO, peers.sdk_zero_cost_chat))}
+        turns.update({name: _sync_turn(opener, url) for name, opener in SDK_SYNC.items()})
+        got = in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
+    sync_sdk = got[next(iter(SDK_SYNC))]
+    base = {name: sync_sdk if name in SDK_SYNC else got[SDK] for name in got}
+    rows = [
+        [name, report._f(r["p50_us"]), report._spread(r, "p50"), report._f(r["cpu_us"]), report._spread(r, "cpu")]
+        + [report._rx(base[name], r, "cpu_us"), report._rx(base[name], r, "p50_us")]
+        for name, r in got.items()
+    ]  # fmt: skip
+    header = ["peer", "p50 µs", "p50 spread", "CPU µs/call", "CPU spread", "SDK CPU / this", "SDK p50 / this"]
+    load = os.getloadavg()[0]
+    title = f"## The openai SDK's transports ({s['seq_n']} calls each in {s['rounds']} turns, load {load:.2f})"
+    return "\n".join([title, "", *report._table(header, rows)])
 
 
 def _one_throughput_run(srv: MockServerProcess, name: str, n: int, level: int) -> peers.Result:
@@ -224,8 +256,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller runs (~1 minute)")
     parser.add_argument("--out", type=Path, default=external.ROOT / "bench-results")
+    parser.add_argument("--sdk", action="store_true", help="only the openai SDK's rows (printed, not written)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
+    if args.sdk:
+        print(sdk_only(sizes))
+        return 0
     start, load = time.perf_counter(), os.getloadavg()[0]
     if load > 0.5:
         log(f"warning: load average {load:.2f}, other work on this machine will skew the numbers")

@@ -10,8 +10,10 @@
 //!
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
 //! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
-//! the caller's poll, no TLS), no credentials in the URL, no forwarded request, no proxy in the
-//! environment (reqwest reads the same variables), on Linux. A redirect is not handed on: the
+//! the caller's poll, no TLS), no credentials in the URL, no proxy in the environment (reqwest
+//! reads the same variables), on Linux. A forwarded request (an SDK's, `crate::forward`) goes
+//! direct when its answer will be whole ([`answered_whole`]), and then as reqwest's passthrough
+//! pool sends it: no `user-agent` added, the answer's encoding left for the SDK to decode. A redirect is not handed on: the
 //! request is sent again through reqwest, which then does what it always did (follow or refuse
 //! it, `redirect.rs`); the server did not act on the request it redirected. A gzip body (this
 //! path does not ask for compression) is decoded here as reqwest would, and never sent again,
@@ -65,8 +67,7 @@ pub(super) struct Target {
 /// The target of `req` if it may go direct from this thread, else `None` (reqwest sends it).
 pub(super) fn target(req: &HttpRequest, url: &reqwest::Url) -> Option<Target> {
     if !cfg!(target_os = "linux")
-        || req.stream
-        || req.settings.passthrough
+        || (req.stream && !(req.settings.passthrough && answered_whole(req)))
         || url.scheme() != "http"
         || !url.username().is_empty()
         || url.password().is_some()
@@ -99,6 +100,29 @@ pub(super) fn target(req: &HttpRequest, url: &reqwest::Url) -> Option<Target> {
         host_name,
         port,
     })
+}
+
+/// Whether a forwarded request (sent as a stream: only its answer says whether it is one) will
+/// be answered whole: a JSON POST that neither asks for a stream (`stream` nowhere in its URL
+/// or as a key of its body: OpenAI's and Anthropic's `"stream": true`, Gemini's
+/// `:streamGenerateContent`, Bedrock's `converse-stream`) nor accepts an event stream. A miss
+/// costs only speed (reqwest sends it); should a server stream anyway, the answer is read whole
+/// here, bounded as any answer is, and handed on whole. Its read timeout (for the headers, then
+/// for each chunk) bounds the whole exchange here: a whole answer's body follows its headers.
+fn answered_whole(req: &HttpRequest) -> bool {
+    let has = |hay: &[u8], needle: &str| {
+        hay.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    req.method == http::Method::POST
+        && req.body.first() == Some(&b'{')
+        && memchr::memmem::find(&req.body, b"\"stream\"").is_none()
+        && !has(req.url.as_bytes(), "stream")
+        && req.headers.get_all(ACCEPT).iter().all(|v| {
+            !["stream", "ndjson", "jsonl", "json-seq"]
+                .iter()
+                .any(|t| has(v.as_bytes(), t))
+        })
 }
 
 /// Environment variable: `0` sends every request through reqwest (an A/B of this path, or a
@@ -314,8 +338,9 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
     };
     // A server that compresses although this path did not ask has already acted on the request:
     // it is decoded here as reqwest's decoder would (gzip; the headers that described the
-    // compressed body go), never sent twice. Other encodings pass as they came, as under reqwest.
-    if encoding::of(&headers).is_some_and(is_gzip) {
+    // compressed body go), never sent twice. Other encodings pass as they came, as under reqwest;
+    // a forwarded answer's too, gzip included: its SDK asked for it and decodes it.
+    if !req.settings.passthrough && encoding::of(&headers).is_some_and(is_gzip) {
         body = gunzip(&body, max)?;
         headers.remove(CONTENT_ENCODING);
         headers.remove(http::header::CONTENT_LENGTH);
@@ -335,7 +360,8 @@ fn request(req: &HttpRequest, to: &Target) -> Result<http::Request<Full<Bytes>>>
     if !headers.contains_key(HOST) {
         headers.insert(HOST, to.host.clone());
     }
-    if !headers.contains_key(USER_AGENT) {
+    // A forwarded request's headers are its SDK's (reqwest's passthrough pool adds none).
+    if !headers.contains_key(USER_AGENT) && !req.settings.passthrough {
         headers.insert(
             USER_AGENT,
             HeaderValue::from_static(concat!("llmrail/", env!("CARGO_PKG_VERSION"))),
@@ -738,6 +764,104 @@ pub(super) mod tests {
         srv.push_json(json!({"text": "two"})).unwrap();
         let resp = blocking(super::super::send(chat(url))).unwrap();
         assert_eq!(resp.status, 200);
+    }
+
+    /// A request as `crate::forward` builds one: the SDK's headers, sent as a stream.
+    fn forwarded(url: &str, body: &'static [u8], accept: &str) -> HttpRequest {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("accept", accept.parse().unwrap());
+        headers.insert("accept-encoding", "gzip, deflate".parse().unwrap());
+        headers.insert("authorization", "Bearer sk-test".parse().unwrap());
+        HttpRequest {
+            method: Method::POST,
+            url: url.into(),
+            headers,
+            body: bytes::Bytes::from_static(body),
+            stream: true,
+            timeout: Duration::from_secs(10),
+            settings: Settings {
+                passthrough: true,
+                ..Settings::default()
+            },
+        }
+    }
+
+    #[test]
+    fn only_a_forwarded_request_for_a_whole_answer_may_go_direct() {
+        let url = "http://127.0.0.1:9/v1/chat/completions";
+        assert!(super::answered_whole(&forwarded(
+            url,
+            CHAT,
+            "application/json"
+        )));
+        let asks: &[u8] = br#"{"model":"gpt-4.1","stream":true,"messages":[]}"#;
+        assert!(!super::answered_whole(&forwarded(
+            url,
+            asks,
+            "application/json"
+        )));
+        let gemini = "http://127.0.0.1:9/v1beta/models/g:streamGenerateContent?alt=sse";
+        assert!(!super::answered_whole(&forwarded(gemini, CHAT, "*/*")));
+        let sse = "text/event-stream";
+        assert!(!super::answered_whole(&forwarded(url, CHAT, sse)));
+        let mut get = forwarded(url, CHAT, "application/json");
+        get.method = Method::GET;
+        assert!(!super::answered_whole(&get));
+    }
+
+    #[test]
+    fn a_forwarded_request_goes_direct_with_its_own_headers_and_its_answer_undecoded() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(br#"{"ok":true}"#).unwrap();
+        let packed = gz.finish().unwrap();
+        let answer = packed.clone();
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !seen.ends_with(CHAT) {
+                let n = sock.read(&mut buf).unwrap();
+                assert!(n > 0, "closed before the body");
+                seen.extend_from_slice(&buf[..n]);
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                 content-encoding: gzip\r\ncontent-length: {}\r\n\r\n",
+                answer.len()
+            );
+            sock.write_all(head.as_bytes()).unwrap();
+            sock.write_all(&answer).unwrap();
+            String::from_utf8_lossy(&seen).to_lowercase()
+        });
+        let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+        let before = sent();
+        let resp = blocking(super::super::send(forwarded(
+            &url,
+            CHAT,
+            "application/json",
+        )))
+        .unwrap();
+        assert_eq!(sent() - before, 1, "answered on the direct path");
+        let Body::Full(body) = resp.body else {
+            panic!("read whole")
+        };
+        assert_eq!(&body[..], &packed[..], "the bytes as the server sent them");
+        assert_eq!(resp.headers.get("content-encoding").unwrap(), "gzip");
+        let request = server.join().unwrap();
+        assert!(!request.contains("user-agent"), "{request}");
+        assert!(
+            request.contains("accept-encoding: gzip, deflate"),
+            "{request}"
+        );
+        assert!(request.contains("accept: application/json"), "{request}");
+        assert!(
+            request.contains(&format!("host: 127.0.0.1:{port}")),
+            "{request}"
+        );
     }
 
     #[test]
