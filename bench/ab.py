@@ -84,7 +84,8 @@ def ref_run(root: str, mode: str, n: int) -> dict[str, float]:
 
 
 def spread(xs: list[float]) -> str:
-    return f"{statistics.median(xs):8.1f} ({min(xs):.1f}-{max(xs):.1f})"
+    d = 2 if statistics.median(xs) < 10 else 1  # ratios: two decimals
+    return f"{statistics.median(xs):8.{d}f} ({min(xs):.{d}f}-{max(xs):.{d}f})"
 
 
 def main() -> int:
