@@ -1,6 +1,7 @@
 //! [`ChatStream`], the streamed answer a caller reads events from, and the task that runs the
 //! call through the pipeline and feeds it. The last event, `Done`, arrives with the call's
-//! report in the same message, so the report is known exactly when `Done` is.
+//! report and the last burst's events in one message, so the report is known exactly when
+//! `Done` is, and a consumer waiting for the end is woken once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::pipeline::Pipeline;
-use super::target::Message;
+use super::target::{Events, Message};
 use crate::cache::{CachePlan, Tracker};
 use crate::error::Result;
 use crate::model::{ChatRequest, StreamEvent};
@@ -20,6 +21,11 @@ pub struct ChatStream {
     rx: mpsc::Receiver<Result<Message>>,
     /// The rest of the last message's events, handed out before the channel is read again.
     ready: VecDeque<StreamEvent>,
+    /// `Done` and the report, once its message came, for after the events in `ready`.
+    done: Option<(StreamEvent, CallReport)>,
+    /// `Done` or the call's error was handed out: nothing follows, and the channel is not
+    /// waited on for the task's end.
+    over: bool,
     _task: AbortOnDrop<()>,
     cache: Arc<Tracker>,
     /// Came with `Done`.
@@ -41,13 +47,20 @@ impl ChatStream {
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let task = runtime::handle()?.spawn(async move {
-            match pipe.stream(req, plan, opts, &tx).await {
+            let tx = Events::new(tx);
+            let out = pipe.stream(req, plan, opts, &tx).await;
+            let tail = tx.take_tail();
+            match out {
                 (Ok(Some(done)), report) => {
-                    let _ = tx.send(Ok(Message::Done(done, report))).await;
+                    let _ = tx.send(Message::Done(tail, done, report)).await;
                 }
                 (Ok(None), _) => {}
                 (Err(e), report) => {
-                    let _ = tx.send(Ok(Message::Failed(e, report))).await;
+                    // Held for a `Done` that a later step of the pipeline turned into an error.
+                    if !tail.is_empty() {
+                        let _ = tx.send(Message::Events(tail)).await;
+                    }
+                    let _ = tx.send(Message::Failed(e, report)).await;
                 }
             }
             Ok(())
@@ -55,6 +68,8 @@ impl ChatStream {
         Ok(ChatStream {
             rx,
             ready: VecDeque::new(),
+            done: None,
+            over: false,
             _task: AbortOnDrop(task),
             cache,
             report: None,
@@ -74,18 +89,40 @@ impl ChatStream {
 
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
-        if let Some(event) = self.ready.pop_front() {
-            return Some(Ok(event));
+        if let Some(next) = self.buffered() {
+            return next;
         }
         let message = self.rx.recv().await?;
         Some(self.event_of(message))
     }
 
+    /// What can be handed out without reading the channel: a buffered event, `Done` after the
+    /// last of them, or the end once `Done` or an error was handed out.
+    fn buffered(&mut self) -> Option<Option<Result<StreamEvent>>> {
+        if let Some(event) = self.ready.pop_front() {
+            return Some(Some(Ok(event)));
+        }
+        if let Some((done, report)) = self.done.take() {
+            return Some(Some(Ok(self.finish(done, report))));
+        }
+        self.over.then_some(None)
+    }
+
+    /// `Done` handed out: the report and the cache totals are settled.
+    fn finish(&mut self, done: StreamEvent, report: CallReport) -> StreamEvent {
+        if let StreamEvent::Done { usage, .. } = &done {
+            self.cache.record(usage);
+        }
+        self.report = Some(report);
+        self.over = true;
+        done
+    }
+
     /// The next event if one is already buffered, without waiting: `None` means wait with
     /// [`ChatStream::next`]; `Some(None)` means the stream has ended.
     pub fn try_next(&mut self) -> Option<Option<Result<StreamEvent>>> {
-        if let Some(event) = self.ready.pop_front() {
-            return Some(Some(Ok(event)));
+        if let Some(next) = self.buffered() {
+            return Some(next);
         }
         match self.rx.try_recv() {
             Ok(message) => Some(Some(self.event_of(message))),
@@ -97,7 +134,14 @@ impl ChatStream {
     /// The event a message carries; `Done` also settles the report and the cache totals, and
     /// a failure the report.
     fn event_of(&mut self, message: Result<Message>) -> Result<StreamEvent> {
-        match message? {
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                self.over = true;
+                return Err(e);
+            }
+        };
+        match message {
             Message::Events(events) => {
                 self.ready.extend(events);
                 // A message is never sent empty.
@@ -108,15 +152,19 @@ impl ChatStream {
                     )
                 })
             }
-            Message::Done(done, report) => {
-                if let StreamEvent::Done { usage, .. } = &done {
-                    self.cache.record(usage);
+            Message::Done(tail, done, report) => {
+                self.ready.extend(tail);
+                match self.ready.pop_front() {
+                    Some(first) => {
+                        self.done = Some((done, report));
+                        Ok(first)
+                    }
+                    None => Ok(self.finish(done, report)),
                 }
-                self.report = Some(report);
-                Ok(done)
             }
             Message::Failed(e, report) => {
                 self.report = Some(report);
+                self.over = true;
                 Err(e)
             }
         }
@@ -156,6 +204,8 @@ mod tests {
         ChatStream {
             rx,
             ready: VecDeque::new(),
+            done: None,
+            over: false,
             _task: AbortOnDrop(task),
             cache: Arc::new(Tracker::default()),
             report: None,
@@ -174,6 +224,46 @@ mod tests {
         }
         got.push(s.try_next().unwrap());
         assert_eq!(texts(&got), ["a", "b", "c", "d", "end"]);
+    }
+
+    #[tokio::test]
+    async fn the_events_that_come_with_done_come_before_it_and_the_end_needs_no_wait_for_the_task()
+    {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let done = StreamEvent::Done {
+            finish_reason: None,
+            usage: crate::model::Usage::default(),
+            model: "m".to_owned(),
+            request_id: None,
+            response_id: None,
+        };
+        let report = CallReport::recording(false);
+        tx.try_send(Ok(Message::Events(vec![text("a")]))).unwrap();
+        tx.try_send(Ok(Message::Done(vec![text("b"), text("c")], done, report)))
+            .unwrap();
+        let task = tokio::spawn(async { Ok(()) });
+        let mut s = ChatStream {
+            rx,
+            ready: VecDeque::new(),
+            done: None,
+            over: false,
+            _task: AbortOnDrop(task),
+            cache: Arc::new(Tracker::default()),
+            report: None,
+        };
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            // `tx` is still open: the task has not ended, yet the stream has.
+            got.push(s.try_next().unwrap());
+            assert_eq!(s.report().is_some(), got.len() >= 4);
+        }
+        assert_eq!(
+            texts(&got)[..3],
+            ["a".to_owned(), "b".to_owned(), "c".to_owned()]
+        );
+        assert!(matches!(got[3], Some(Ok(StreamEvent::Done { .. }))));
+        assert!(got[4].is_none());
+        drop(tx);
     }
 
     #[tokio::test]

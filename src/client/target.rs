@@ -41,12 +41,54 @@ pub(crate) enum Message {
     /// The events decoded since the last message, in order, never none: one message per burst
     /// of the network, so a consumer that waits is woken once per burst (see `pump`).
     Events(Vec<StreamEvent>),
-    Done(StreamEvent, CallReport),
+    /// The events decoded after the last `Events` message (possibly none), then `Done`: the
+    /// end of a stream comes in one message, so a consumer waiting for it is woken once.
+    Done(Vec<StreamEvent>, StreamEvent, CallReport),
     Failed(crate::error::LlmError, CallReport),
 }
 
-/// The channel a streamed attempt forwards events to.
-pub(crate) type Events = mpsc::Sender<Result<Message>>;
+/// The channel a streamed attempt forwards events to, and the last events of an attempt that
+/// finished, held back to go with `Done`. Sent apart, the last burst's events and `Done` woke a
+/// waiting consumer twice per stream, as `strace` showed: once for the events, once for `Done`
+/// a few microseconds later (the pipeline's bookkeeping in between).
+pub(crate) struct Events {
+    tx: mpsc::Sender<Result<Message>>,
+    tail: std::sync::Mutex<Vec<StreamEvent>>,
+}
+
+impl Events {
+    pub(super) fn new(tx: mpsc::Sender<Result<Message>>) -> Self {
+        Self {
+            tx,
+            tail: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Send a message; `Err` when the consumer went away.
+    pub(super) async fn send(&self, message: Message) -> std::result::Result<(), ()> {
+        self.tx.send(Ok(message)).await.map_err(|_| ())
+    }
+
+    /// Whether the consumer went away; completes only then.
+    async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
+    /// Keep `events` to go with `Done`.
+    fn hold(&self, events: &mut Vec<StreamEvent>) {
+        if let Ok(mut tail) = self.tail.lock() {
+            tail.append(events);
+        }
+    }
+
+    /// The events held back for `Done`.
+    pub(super) fn take_tail(&self) -> Vec<StreamEvent> {
+        self.tail
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default()
+    }
+}
 
 /// What an exchange tells an answer besides its body: the request id from the headers, how long
 /// it took, and the model asked for (where the body names none).
@@ -508,7 +550,9 @@ impl Target {
                 return Ok(None);
             }
             if finished {
-                if send(tx, &mut batch).await.is_err() {
+                if done.is_some() {
+                    tx.hold(&mut batch);
+                } else if send(tx, &mut batch).await.is_err() {
                     return Ok(None);
                 }
                 return Ok(done);
@@ -635,7 +679,7 @@ async fn send(tx: &Events, batch: &mut Vec<StreamEvent>) -> std::result::Result<
         return Ok(());
     }
     let events = std::mem::take(batch);
-    tx.send(Ok(Message::Events(events))).await.map_err(|_| ())
+    tx.send(Message::Events(events)).await
 }
 
 fn resolve_aws(
