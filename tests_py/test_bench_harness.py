@@ -3,6 +3,7 @@ switched off, a cassette of any size replayed, memory read in a fresh interprete
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import xml.dom.minidom
 from pathlib import Path
@@ -14,15 +15,29 @@ from llmrail.replay import cassette
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 import curves  # noqa: E402 - bench/ is a folder of scripts, not a package
+import floors  # noqa: E402
 import layers  # noqa: E402
 import memory  # noqa: E402
 import reference  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
+import server  # noqa: E402
 
 
 def _rounds(*p50s: float) -> dict[str, object]:
     return {"per_round": [{"p50_us": v} for v in p50s]}
+
+
+def test_the_python_floors_read_whole_answers_twice_over_one_connection() -> None:
+    async def twice(url: str) -> list[str]:
+        async with floors.asyncio_floor_chat(url) as call:
+            return [await call(), await call()]
+
+    with server.MockServerProcess() as srv:
+        with floors.socket_floor_sync(srv.base_url) as call:
+            assert [call(), call()] == [server.TEXT] * 2
+        assert asyncio.run(twice(srv.base_url)) == [server.TEXT] * 2
+        assert srv.stats()["connections"] == 2
 
 
 def test_ratios_are_taken_round_by_round_then_their_median_and_spread() -> None:
