@@ -1,4 +1,5 @@
-//! Direct connections: a sync caller sends over its own sockets, with no tokio worker.
+//! Direct connections: a sync caller, or an asyncio loop's thread, sends over its own sockets,
+//! with no tokio worker.
 //!
 //! Under reqwest a pooled connection is driven by a task on a tokio worker, so a call crosses
 //! threads twice (request handed to the worker, answer handed back) and wakes the worker two or
@@ -6,7 +7,8 @@
 //! instead drive the connection itself: here the request and its connection (hyper's HTTP/1
 //! client connection, `hyper::client::conn::http1`) are polled together by the caller, whose
 //! socket sits in the caller's own epoll set (`runtime/local.rs`). The answer wakes that one
-//! thread; nothing else.
+//! thread; nothing else. An asyncio loop's thread polls its calls the same way, its epoll set
+//! watched by the loop (`runtime/local/evented.rs`).
 //!
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
 //! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
@@ -45,8 +47,10 @@ use crate::wire::{encoding, Body, HttpRequest, HttpResponse};
 
 use super::limits;
 
-/// Idle connections kept per origin and thread.
-const MAX_IDLE: usize = 32;
+/// Idle connections kept per origin and thread: an event loop's thread may have hundreds of calls
+/// in flight, each on a connection of its own, and closing those above the bound only to open
+/// them again next round would cost a connect per call (reqwest keeps every one).
+const MAX_IDLE: usize = 1024;
 /// How long an idle connection is kept (reqwest's pool is built with the same).
 const IDLE_FOR: Duration = Duration::from_secs(90);
 
