@@ -13,9 +13,10 @@
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
 //! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
 //! the caller's poll, no TLS), no credentials in the URL, no forwarded request, no proxy in the
-//! environment (reqwest reads the same variables), on Linux. A redirect is not handed on: the
-//! request is sent again through reqwest, which then does what it always did (follow or refuse
-//! it, `redirect.rs`); the server did not act on the request it redirected. A gzip body (this
+//! environment (reqwest reads the same variables), on Linux. A redirect to the same origin is
+//! not handed on: the request is sent again through reqwest, which follows it; the server did
+//! not act on the request it redirected. One to another host ends the call here with the
+//! error reqwest's policy ends it in (`redirect.rs`), the request sent once. A gzip body (this
 //! path does not ask for compression) is decoded here as reqwest would, and never sent again,
 //! since the server has acted on the request. What the caller sees is otherwise the same: the
 //! headers reqwest adds
@@ -213,6 +214,11 @@ fn checkout(key: &str) -> Option<Conn> {
     })
 }
 
+/// Whether this thread keeps an idle connection for `to` (open or not: `send` finds out).
+pub(super) fn has_idle(to: &Target) -> bool {
+    IDLE.with(|idle| idle.borrow().1.iter().any(|i| i.key == to.key))
+}
+
 fn checkin(key: String, conn: Conn) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
@@ -257,9 +263,13 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
         }
     };
     let (head, mut body) = response.into_parts();
-    // A redirect answer was not acted on by the server, so sending the request again is safe.
+    // A redirect answer was not acted on by the server, so sending the request again is safe;
+    // one reqwest would refuse (to another host) is refused here, with nothing sent again.
     if head.status.is_redirection() && head.headers.contains_key(LOCATION) {
-        return Ok(None);
+        let url = super::parsed(&req.url)?;
+        if super::redirect::followed(head.status, &head.headers, &url)? {
+            return Ok(None);
+        }
     }
     let max = req.settings.max_response_bytes;
     let declared = head

@@ -134,8 +134,7 @@ fn notifier(running: &Bound<'_, PyAny>) -> PyResult<Option<Arc<Notifier>>> {
     })?;
     // Python code (the selector loop's); skipped at interpreter exit, which leaves the
     // `call_soon_threadsafe` waker.
-    let Some(added) = exit::callout(|| running.call_method1("add_reader", (set.fd, drain)))
-    else {
+    let Some(added) = exit::callout(|| running.call_method1("add_reader", (set.fd, drain))) else {
         return Ok(None);
     };
     added?;
