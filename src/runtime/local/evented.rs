@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use mio::Token;
 
-use super::{io_error, with, Signal};
+use super::{with, Signal};
 use crate::error::LlmError;
 
 /// The timer fd's token (a socket's is its slot index + 1, the eventfd's 0).
@@ -86,7 +86,7 @@ pub fn attach() -> Result<Attached, LlmError> {
             r.watched = Some(LoopSide {
                 #[cfg(target_os = "linux")]
                 timer: Timer::new(r.poll.registry())
-                    .map_err(|e| io_error("cannot create a timer fd", e))?,
+                    .map_err(|e| super::io_error("cannot create a timer fd", e))?,
                 missed_nudge: false,
             });
         }
@@ -105,7 +105,7 @@ pub fn ready() -> Result<Vec<Waker>, LlmError> {
         match r.poll.poll(&mut r.events, Some(Duration::ZERO)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(wake),
-            Err(e) => return Err(io_error("epoll_wait failed", e)),
+            Err(e) => return Err(super::io_error("epoll_wait failed", e)),
         }
         r.collect(&mut wake);
         Ok(wake)
