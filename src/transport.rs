@@ -21,6 +21,7 @@ mod direct;
 mod limits;
 mod pool;
 mod redirect;
+mod reuse;
 
 pub use crate::wire::{
     Settings, CONNECT_TIMEOUT, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_RESPONSE_BYTES,
@@ -84,11 +85,16 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     let settings = req.settings;
     let url = parsed(&req.url)?;
     // A sync caller sends plain requests over its own connections (`direct.rs`).
+    // Unless reqwest may hold an idle connection to the origin and the thread holds none
+    // (`reuse.rs`).
     if let Some(to) = direct::target(&req, &url) {
-        if let Some(resp) = direct::send(&req, to).await? {
-            return Ok(resp);
+        if !reuse::reqwest_may_hold(&url) || direct::has_idle(&to) {
+            if let Some(resp) = direct::send(&req, to).await? {
+                return Ok(resp);
+            }
         }
     }
+    reuse::reqwest_sends(&url);
     let client = pool::client(settings.connect_timeout, settings.passthrough)?;
     let timeout = req.timeout;
     let builder = client

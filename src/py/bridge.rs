@@ -12,13 +12,18 @@
 //!   later one polls the future on the event loop's thread with the GIL released, inside the
 //!   shared runtime's context, so the sockets and timers it opens belong to the process's one
 //!   runtime (`runtime::run`). A panic becomes an `LLMError`, and the future is not polled again.
-//! - **Tokio workers move bytes and wake the loop.** hyper's connection tasks, timers and each
-//!   stream's pump task run on the runtime's workers (one by default,
-//!   `runtime::WORKER_THREADS_VAR`). On unix a worker wakes a call without the GIL: it queues the
-//!   waker and writes one byte to a socket pair that the loop watches with `add_reader`
-//!   ([`loop_wake`]); the loop thread drains the queue, GIL already held, and the parked task
-//!   resumes inside that same callback ([`waiter`]: the `Waiter` a task is parked on runs its
-//!   done callbacks at once instead of scheduling them, one loop turn less per wake-up).
+//! - **The loop thread's own sockets.** The loop watches, with one `add_reader`, its thread's
+//!   epoll set (`runtime/local/evented.rs`); while the loop thread polls a call, the transport
+//!   sends plain requests over that thread's own connections there (`transport/direct.rs`, as
+//!   for a sync caller), so the answer wakes the loop's own `epoll_wait` and the parked task
+//!   resumes inside that callback, GIL already held ([`waiter`]: the `Waiter` a task is parked
+//!   on runs its done callbacks at once instead of scheduling them, one loop turn less per
+//!   wake-up). Deadlines of those calls are a timer fd in the same set.
+//! - **Tokio workers move the other bytes.** Connections the direct path does not take (TLS,
+//!   DNS names, proxies, streams) are reqwest's, driven by hyper tasks on the runtime's workers
+//!   (one by default, `runtime::WORKER_THREADS_VAR`), as are timers and each stream's pump task.
+//!   On unix a worker wakes a call without the GIL: it queues the waker and writes the set's
+//!   eventfd ([`loop_wake`]); the loop thread drains the queue in the same callback.
 //! - **The portable wake-up.** A loop that cannot watch a socket (Windows' `ProactorEventLoop`,
 //!   any loop whose `add_reader` refuses) and every non-unix build wake the call through
 //!   `loop.call_soon_threadsafe` instead ([`loop_wake`]): the worker waits for the GIL for that

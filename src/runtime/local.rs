@@ -14,6 +14,8 @@
 //! same epoll set. What this thread owns is only what it alone polls: the sockets registered
 //! here ([`Registration`]) and the deadlines ([`Deadline`]); both are usable only while the
 //! thread is inside [`block_on`] ([`active`]), and `transport` takes its direct path only then.
+//! An asyncio loop's thread uses the same set, watched by its loop ([`evented`]): there the
+//! thread is active while it polls a call.
 //!
 //! Fork safety: the epoll set of a forking thread is shared with its parent, so a forked child
 //! gets a fresh one and leaks the parent's (as the runtime and the pools do).
@@ -30,6 +32,11 @@ use mio::{Events, Interest, Token};
 
 use crate::error::{ErrorKind, LlmError};
 
+#[cfg(unix)]
+mod evented;
+#[cfg(unix)]
+pub use evented::{attach, enter, ready, Nudge};
+
 /// The eventfd's token; a socket's token is its slot index + 1.
 const WAKE: Token = Token(0);
 
@@ -44,8 +51,12 @@ struct Reactor {
     /// Pending deadlines: (id, when, who to wake).
     deadlines: Vec<(u64, Instant, Waker)>,
     next_deadline_id: u64,
-    /// True while this thread is inside [`block_on`].
+    /// True while this thread is inside [`block_on`], or polls a call for an event loop that
+    /// watches this epoll set ([`evented`]).
     active: bool,
+    /// Set once an event loop watches this epoll set.
+    #[cfg(unix)]
+    watched: Option<evented::LoopSide>,
 }
 
 /// A socket's waiters, and what the epoll set last said of it.
@@ -134,6 +145,8 @@ fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Result<R, LlmError> {
                     deadlines: Vec::new(),
                     next_deadline_id: 0,
                     active: false,
+                    #[cfg(unix)]
+                    watched: None,
                 });
             }
             match slot.as_mut() {
@@ -149,8 +162,8 @@ fn home() -> usize {
     REACTOR.with(|cell| std::ptr::from_ref(cell) as usize)
 }
 
-/// Whether this thread is inside [`block_on`], so that sockets and deadlines made here are
-/// polled by it.
+/// Whether this thread is inside [`block_on`] (or polls a call for a loop that watches its set,
+/// [`evented`]), so that sockets and deadlines made here are polled by it.
 pub fn active() -> bool {
     REACTOR.with(|cell| {
         cell.try_borrow().is_ok_and(|r| {
@@ -158,17 +171,6 @@ pub fn active() -> bool {
                 .is_some_and(|r| r.active && r.pid == super::pid())
         })
     })
-}
-
-/// Mark every socket of this thread readable, so that its next read asks the kernel. For an
-/// idle pooled connection about to be reused: the server may have closed it while no one was
-/// waiting in the epoll set to hear of it.
-pub fn recheck_reads() {
-    let _ = with(|r| {
-        for slot in r.slots.iter_mut().flatten() {
-            slot.readable = true;
-        }
-    });
 }
 
 /// Poll `fut` on this thread until it is done, sleeping in this thread's epoll set between
@@ -190,6 +192,9 @@ pub fn block_on<F: Future, E>(
         }
     }
     let _leave = Leave(was_active);
+    // A wake-up meant for an event loop that watches this set, taken by this wait, is passed on.
+    #[cfg(unix)]
+    let _pass_on = evented::PassOn;
     let waker = Waker::from(signal.clone());
     let mut cx = Context::from_waker(&waker);
     let mut fut = std::pin::pin!(fut);
@@ -240,7 +245,31 @@ impl Reactor {
             Err(e) => return Err(io_error("epoll_wait failed", e)),
         }
         let mut wake = Vec::new();
+        if self.collect(&mut wake) {
+            #[cfg(unix)]
+            if let Some(side) = self.watched.as_mut() {
+                side.missed_nudge = true;
+            }
+        }
+        Ok(wake)
+    }
+
+    /// The wakers of the events just polled and of the deadlines that have passed; true if the
+    /// eventfd was among the events.
+    fn collect(&mut self, wake: &mut Vec<Waker>) -> bool {
+        let mut nudged = false;
         for ev in self.events.iter() {
+            if ev.token() == WAKE {
+                nudged = true;
+                continue;
+            }
+            #[cfg(unix)]
+            if ev.token() == evented::TIMER {
+                if let Some(side) = self.watched.as_mut() {
+                    side.timer_fired();
+                }
+                continue;
+            }
             let Some(i) = ev.token().0.checked_sub(1) else {
                 continue;
             };
@@ -264,11 +293,16 @@ impl Reactor {
                 true
             }
         });
-        Ok(wake)
+        #[cfg(unix)]
+        if let Some(side) = self.watched.as_mut() {
+            side.rearm(self.deadlines.iter().map(|d| d.1).min());
+        }
+        nudged
     }
 }
 
 /// A socket registered in this thread's epoll set (edge-triggered, read and write).
+#[derive(Clone, Copy)]
 pub struct Registration {
     token: usize,
     pid: u32,
@@ -328,6 +362,19 @@ impl Registration {
             _ => true,
         })
         .unwrap_or(true)
+    }
+
+    /// Mark the socket readable, so that its next read asks the kernel: for an idle pooled
+    /// connection about to be reused, which the server may have closed while no one waited in
+    /// the epoll set to hear of it. A copy of the registration does (it names the socket's slot).
+    pub fn recheck_read(&self) {
+        let _ = with(|r| {
+            if r.pid == self.pid {
+                if let Some(Some(slot)) = r.slots.get_mut(self.token) {
+                    slot.readable = true;
+                }
+            }
+        });
     }
 
     /// Wake `cx` at the socket's next readiness (`write`: to write, else to read). Call after
@@ -409,6 +456,11 @@ impl Future for Deadline {
                         r.next_deadline_id += 1;
                         let id = r.next_deadline_id;
                         r.deadlines.push((id, at, cx.waker().clone()));
+                        // An event loop's wait has no timeout of ours: a timer fd wakes it.
+                        #[cfg(unix)]
+                        if let Some(side) = r.watched.as_mut() {
+                            side.arm(at);
+                        }
                         Some(id)
                     }
                 },

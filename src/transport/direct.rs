@@ -1,4 +1,5 @@
-//! Direct connections: a sync caller sends over its own sockets, with no tokio worker.
+//! Direct connections: a sync caller, or an asyncio loop's thread, sends over its own sockets,
+//! with no tokio worker.
 //!
 //! Under reqwest a pooled connection is driven by a task on a tokio worker, so a call crosses
 //! threads twice (request handed to the worker, answer handed back) and wakes the worker two or
@@ -6,21 +7,22 @@
 //! instead drive the connection itself: here the request and its connection (hyper's HTTP/1
 //! client connection, `hyper::client::conn::http1`) are polled together by the caller, whose
 //! socket sits in the caller's own epoll set (`runtime/local.rs`). The answer wakes that one
-//! thread; nothing else.
+//! thread; nothing else. An asyncio loop's thread polls its calls the same way, its epoll set
+//! watched by the loop (`runtime/local/evented.rs`).
 //!
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
 //! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
 //! the caller's poll, no TLS), no credentials in the URL, no proxy in the environment (reqwest
 //! reads the same variables), on Linux. A forwarded request (an SDK's, `crate::forward`) goes
 //! direct when its answer will be whole ([`answered_whole`]), and then as reqwest's passthrough
-//! pool sends it: no `user-agent` added, the answer's encoding left for the SDK to decode. A redirect is not handed on: the
-//! request is sent again through reqwest, which then does what it always did (follow or refuse
-//! it, `redirect.rs`); the server did not act on the request it redirected. A gzip body (this
-//! path does not ask for compression) is decoded here as reqwest would, and never sent again,
-//! since the server has acted on the request. What the caller sees is otherwise the same: the
-//! headers reqwest adds
-//! (`user-agent`, `accept`), the whole-call timeout, the connect timeout, the size cap, and
-//! the error kinds.
+//! pool sends it: no `user-agent` added, the answer's encoding left for the SDK to decode. A
+//! redirect to the same origin is not handed on: the request is sent again through reqwest,
+//! which follows it; the server did not act on the request it redirected. One to another host
+//! ends the call here with the error reqwest's policy ends it in (`redirect.rs`), the request
+//! sent once. A gzip body (this path does not ask for compression) is decoded here as reqwest
+//! would, and never sent again, since the server has acted on the request. What the caller sees
+//! is otherwise the same: the headers reqwest adds (`user-agent`, `accept`), the whole-call
+//! timeout, the connect timeout, the size cap, and the error kinds.
 //!
 //! The idle connections are the caller thread's (its epoll set watches them) and live in a
 //! per-thread pool, up to [`MAX_IDLE`] per origin for [`IDLE_FOR`], like reqwest's.
@@ -47,8 +49,10 @@ use crate::wire::{encoding, Body, HttpRequest, HttpResponse};
 
 use super::limits;
 
-/// Idle connections kept per origin and thread.
-const MAX_IDLE: usize = 32;
+/// Idle connections kept per origin and thread: an event loop's thread may have hundreds of calls
+/// in flight, each on a connection of its own, and closing those above the bound only to open
+/// them again next round would cost a connect per call (reqwest keeps every one).
+const MAX_IDLE: usize = 1024;
 /// How long an idle connection is kept (reqwest's pool is built with the same).
 const IDLE_FOR: Duration = Duration::from_secs(90);
 
@@ -195,6 +199,8 @@ type Connection = http1::Connection<Io, Full<Bytes>>;
 struct Conn {
     sender: http1::SendRequest<Full<Bytes>>,
     driver: Option<Pin<Box<Connection>>>,
+    /// The socket's place in the epoll set (the socket itself is inside `driver`).
+    reg: Registration,
 }
 
 struct Idle {
@@ -219,10 +225,10 @@ fn checkout(key: &str) -> Option<Conn> {
         }
         let now = Instant::now();
         idle.1.retain(|i| now.duration_since(i.since) < IDLE_FOR);
-        local::recheck_reads();
         while let Some(at) = idle.1.iter().rposition(|i| i.key == key) {
             let mut conn = idle.1.swap_remove(at).conn;
             // One poll tells whether the server closed it while it was idle.
+            conn.reg.recheck_read();
             let mut cx = Context::from_waker(std::task::Waker::noop());
             if let Some(driver) = conn.driver.as_mut() {
                 if driver.as_mut().poll(&mut cx).is_pending() && conn.sender.is_ready() {
@@ -232,6 +238,11 @@ fn checkout(key: &str) -> Option<Conn> {
         }
         None
     })
+}
+
+/// Whether this thread keeps an idle connection for `to` (open or not: `send` finds out).
+pub(super) fn has_idle(to: &Target) -> bool {
+    IDLE.with(|idle| idle.borrow().1.iter().any(|i| i.key == to.key))
 }
 
 fn checkin(key: String, conn: Conn) {
@@ -278,9 +289,13 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
         }
     };
     let (head, mut body) = response.into_parts();
-    // A redirect answer was not acted on by the server, so sending the request again is safe.
+    // A redirect answer was not acted on by the server, so sending the request again is safe;
+    // one reqwest would refuse (to another host) is refused here, with nothing sent again.
     if head.status.is_redirection() && head.headers.contains_key(LOCATION) {
-        return Ok(None);
+        let url = super::parsed(&req.url)?;
+        if super::redirect::followed(head.status, &head.headers, &url)? {
+            return Ok(None);
+        }
     }
     let max = req.settings.max_response_bytes;
     let declared = head
@@ -428,12 +443,14 @@ async fn connect(req: &HttpRequest, to: &Target) -> Result<Conn> {
                 ))
             }
             Some(Ok(io)) => {
+                let reg = io.reg;
                 let (sender, driver) = http1::handshake(io)
                     .await
                     .map_err(|e| failed(req, &e))?;
                 return Ok(Conn {
                     sender,
                     driver: Some(Box::pin(driver)),
+                    reg,
                 });
             }
             Some(Err(e)) => last = e,

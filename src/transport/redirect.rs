@@ -10,6 +10,7 @@
 //! that names where the server pointed and says to set `base_url` there. The official SDKs
 //! (httpx strips only `Authorization`) send `x-api-key` to the new host; we send nothing.
 
+use http::{HeaderMap, StatusCode};
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Response, Url};
 
@@ -43,25 +44,41 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 
 /// The typed error for a redirect the policy stopped; `Ok` for any other answer.
 pub(super) fn refuse_stopped(resp: &Response) -> Result<()> {
-    let status = resp.status();
+    refuse(resp.status(), resp.headers(), resp.url())
+}
+
+/// For a redirect answer that did not pass reqwest's policy (`direct.rs`): whether the policy
+/// would follow it (same origin: then reqwest sends the request again and follows), and if not,
+/// the error the call ends in, so the request is not sent a second time to be refused.
+pub(super) fn followed(status: StatusCode, headers: &HeaderMap, url: &Url) -> Result<bool> {
+    let target = headers
+        .get(http::header::LOCATION)
+        .and_then(|l| url.join(l.to_str().ok()?).ok());
+    if target.is_some_and(|t| same_origin(url, &t)) {
+        return Ok(true);
+    }
+    refuse(status, headers, url).map(|()| false)
+}
+
+fn refuse(status: StatusCode, headers: &HeaderMap, url: &Url) -> Result<()> {
     if !status.is_redirection() {
         return Ok(());
     }
-    let Some(location) = resp.headers().get(http::header::LOCATION) else {
+    let Some(location) = headers.get(http::header::LOCATION) else {
         // A 304 or a 300 without a target: nothing was followed, the provider decodes it.
         return Ok(());
     };
     let target = location
         .to_str()
         .ok()
-        .and_then(|l| resp.url().join(l).ok())
+        .and_then(|l| url.join(l).ok())
         .map(|u| shown(&u))
         .unwrap_or_else(|| "a location that is not a valid URL".to_string());
     let mut e = LlmError::invalid_response(format!(
         "the server at {} redirected the request ({}) to another host: {target}; llmrail does \
          not follow a redirect to a different host, so that host never sees your API key. If \
          it is the right server, set base_url to it",
-        shown(&origin(resp.url())),
+        shown(&origin(url)),
         status.as_u16(),
     ));
     e.status = Some(status.as_u16());

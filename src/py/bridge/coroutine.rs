@@ -47,6 +47,7 @@ where
         slot: Arc::new(Slot::default()),
         waker: None,
         event_loop: None,
+        evented: false,
     })
 }
 
@@ -62,6 +63,8 @@ pub struct Coroutine {
     /// Built at the first suspension, for the loop that awaits us.
     waker: Option<Waker>,
     event_loop: Option<Py<PyAny>>,
+    /// The loop watches this thread's epoll set: the work may use direct connections.
+    evented: bool,
 }
 
 /// The waiter the awaiting task is parked on, if it is parked.
@@ -113,9 +116,14 @@ impl Coroutine {
             None => self.make_waker(py)?,
         };
         let handle = &self.handle;
+        let evented = self.evented;
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
         let polled = exit::detach(py, || {
             let _entered = handle.enter();
+            #[cfg(unix)]
+            let _direct = evented.then(runtime::local::enter);
+            #[cfg(not(unix))]
+            let _ = evented;
             catch_unwind(AssertUnwindSafe(|| match work {
                 Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),
                 None => Poll::Pending,
@@ -142,7 +150,8 @@ impl Coroutine {
                 "llmrail's async methods need a running asyncio event loop; use the *_sync methods otherwise",
             ));
         };
-        let waker = loop_wake::waker_for(&event_loop, Waker::from(self.slot.clone()));
+        let (waker, evented) = loop_wake::waker_for(&event_loop, Waker::from(self.slot.clone()));
+        self.evented = evented;
         self.event_loop = Some(event_loop.unbind());
         self.waker = Some(waker.clone());
         Ok(waker)

@@ -1,5 +1,5 @@
-//! How a tokio worker wakes a call parked on an asyncio loop: through a socket the loop watches
-//! where it can ([`socket`], unix), else through `loop.call_soon_threadsafe` ([`Threadsafe`]), the
+//! How a call parked on an asyncio loop is woken: through the loop thread's epoll set, which the
+//! loop watches where it can ([`socket`], unix), else through `loop.call_soon_threadsafe` ([`Threadsafe`]), the
 //! portable path every platform and every asyncio loop has.
 
 use std::sync::Arc;
@@ -29,16 +29,18 @@ pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
 }
 
 /// A waker, callable from any thread, that runs `on_loop` on the thread of `running` (this
-/// thread's running loop).
-pub fn waker_for(running: &Bound<'_, PyAny>, on_loop: Waker) -> Waker {
+/// thread's running loop); and whether that loop watches this thread's epoll set, so that the
+/// work it polls may open direct sockets there (`runtime/local/evented.rs`).
+pub fn waker_for(running: &Bound<'_, PyAny>, on_loop: Waker) -> (Waker, bool) {
     #[cfg(unix)]
     if let Some(waker) = socket::waker_for(running, &on_loop) {
-        return waker;
+        return (waker, true);
     }
-    Waker::from(Arc::new(Threadsafe {
+    let waker = Waker::from(Arc::new(Threadsafe {
         on_loop,
         event_loop: running.clone().unbind(),
-    }))
+    }));
+    (waker, false)
 }
 
 /// Wakes from any thread through `call_soon_threadsafe`, past the interpreter-exit gate

@@ -1,15 +1,16 @@
-//! GIL-free wake-ups of asyncio event loops (unix: a socket pair the loop watches).
+//! GIL-free wake-ups of asyncio event loops (unix: the loop watches the loop thread's epoll set).
 //!
 //! Waking asyncio from another thread (`loop.call_soon_threadsafe`) needs the GIL. Called from a
 //! tokio worker, that makes the worker queue for the GIL behind the Python thread (the cost of
-//! every async call and every streamed event, and a throughput ceiling under load). Instead, a
-//! tokio thread only pushes the waker onto the loop's queue and writes one byte to a socket the
-//! loop watches (`add_reader`); the loop thread then runs the wakers itself, GIL already held.
+//! every streamed event, and a throughput ceiling under load). Instead the loop watches, with
+//! one `add_reader`, the epoll set of its own thread (`runtime/local/evented.rs`): there the
+//! sockets of the calls it polls (the transport's direct connections) and their deadlines wake
+//! it with no other thread involved, and a tokio thread only pushes the waker onto the loop's
+//! queue and writes the set's eventfd. The loop thread then runs the wakers itself, GIL already
+//! held, in that one callback.
 
-use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Wake, Waker};
 
@@ -17,51 +18,42 @@ use pyo3::prelude::*;
 use pyo3::types::PyCFunction;
 
 use crate::py::exit;
+use crate::runtime::local;
 
 struct Notifier {
     queue: Mutex<Vec<Waker>>,
-    /// Written by any thread, read by the loop thread; both non-blocking.
-    tx: UnixStream,
-    rx: UnixStream,
+    nudge: local::Nudge,
+}
+
+thread_local! {
+    /// The notifier whose [`Notifier::drain`] is taking this thread's ready sockets: its wakers
+    /// queue without a nudge, since the queue is taken right after.
+    static DRAINING: Cell<usize> = const { Cell::new(0) };
 }
 
 impl Notifier {
-    fn new() -> std::io::Result<Self> {
-        let (tx, rx) = UnixStream::pair()?;
-        tx.set_nonblocking(true)?;
-        rx.set_nonblocking(true)?;
-        Ok(Self {
-            queue: Mutex::new(Vec::new()),
-            tx,
-            rx,
-        })
-    }
-
-    fn push(&self, waker: Waker) {
+    fn push(self: &Arc<Self>, waker: Waker) {
         let first = {
             let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             q.push(waker);
             q.len() == 1
         };
-        // One byte per batch: a full socket buffer means a wake-up is already pending.
-        if first {
-            let _ = (&self.tx).write(&[1]);
+        // One nudge per batch: a non-empty queue has had its nudge.
+        if first && DRAINING.with(Cell::get) != Arc::as_ptr(self) as usize {
+            self.nudge.nudge();
         }
     }
 
-    /// On the loop thread: empty the socket, then run every queued waker. Reading before taking
-    /// the queue means a push in between is either taken now or writes a fresh byte.
-    fn drain(&self) {
-        let mut buf = [0u8; 256];
-        loop {
-            match (&self.rx).read(&mut buf) {
-                // A short read emptied the socket: no need to ask again to be told so.
-                Ok(n) if n < buf.len() => break,
-                Ok(_) => continue,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
+    /// On the loop thread, the set readable: take what is ready in it (sockets, deadlines: their
+    /// wakers queue here), then run every queued waker. The set is polled before the queue is
+    /// taken, so a push in between is either taken now or nudges again.
+    fn drain(self: &Arc<Self>) {
+        DRAINING.with(|d| d.set(Arc::as_ptr(self) as usize));
+        // An error means the thread is ending; the queue still runs.
+        for w in local::ready().unwrap_or_default() {
+            w.wake();
         }
+        DRAINING.with(|d| d.set(0));
         let wakers =
             std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
         for w in wakers {
@@ -85,14 +77,23 @@ impl Wake for LoopWaker {
     }
 }
 
+/// The loop that watches this thread's set, and the set as it was then.
+struct Watching {
+    event_loop: Py<PyAny>,
+    notifier: Arc<Notifier>,
+    fd: RawFd,
+    pid: u32,
+}
+
 thread_local! {
-    /// The running loop of this thread and its notifier. The loop is held strongly so a new loop
-    /// can never be mistaken for an old one at a reused address.
-    static CURRENT: RefCell<Option<(Py<PyAny>, Arc<Notifier>)>> = const { RefCell::new(None) };
+    /// The loop is held strongly so a new loop can never be mistaken for an old one at a reused
+    /// address.
+    static CURRENT: RefCell<Option<Watching>> = const { RefCell::new(None) };
 }
 
 /// A waker that wakes `inner` through the notifier of `running` (this thread's running loop);
-/// `None` when that loop cannot watch a socket, so the caller takes the portable path.
+/// `None` when that loop cannot watch a file descriptor, so the caller takes the portable path.
+/// With a waker, the loop watches this thread's epoll set, so direct sockets may be opened.
 pub fn waker_for(running: &Bound<'_, PyAny>, inner: &Waker) -> Option<Waker> {
     let notifier = notifier(running).ok()??;
     Some(Waker::from(Arc::new(LoopWaker {
@@ -103,30 +104,47 @@ pub fn waker_for(running: &Bound<'_, PyAny>, inner: &Waker) -> Option<Waker> {
 
 fn notifier(running: &Bound<'_, PyAny>) -> PyResult<Option<Arc<Notifier>>> {
     let py = running.py();
-    let known = CURRENT.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(lp, _)| lp.bind(py).is(running))
-            .map(|(_, n)| n.clone())
+    let Ok(set) = local::attach() else {
+        return Ok(None);
+    };
+    let (known, stale) = CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(w) if w.event_loop.bind(py).is(running) => {
+            if w.fd == set.fd && w.pid == set.pid {
+                (Some(w.notifier.clone()), None)
+            } else {
+                // A forked child's new set: the loop stops watching the parent's.
+                (None, Some(w.fd))
+            }
+        }
+        _ => (None, None),
     });
     if known.is_some() {
         return Ok(known);
     }
-    let Ok(notifier) = Notifier::new().map(Arc::new) else {
-        return Ok(None);
-    };
+    if let Some(fd) = stale {
+        let _ = exit::callout(|| running.call_method1("remove_reader", (fd,)));
+    }
+    let notifier = Arc::new(Notifier {
+        queue: Mutex::new(Vec::new()),
+        nudge: set.nudge,
+    });
     let for_loop = notifier.clone();
     let drain = PyCFunction::new_closure(py, None, None, move |_args, _kwargs| {
         for_loop.drain();
     })?;
     // Python code (the selector loop's); skipped at interpreter exit, which leaves the
     // `call_soon_threadsafe` waker.
-    let Some(added) =
-        exit::callout(|| running.call_method1("add_reader", (notifier.rx.as_raw_fd(), drain)))
-    else {
+    let Some(added) = exit::callout(|| running.call_method1("add_reader", (set.fd, drain))) else {
         return Ok(None);
     };
     added?;
-    CURRENT.with(|c| *c.borrow_mut() = Some((running.clone().unbind(), notifier.clone())));
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Watching {
+            event_loop: running.clone().unbind(),
+            notifier: notifier.clone(),
+            fd: set.fd,
+            pid: set.pid,
+        })
+    });
     Ok(Some(notifier))
 }
