@@ -104,6 +104,9 @@ pub(crate) struct State {
     pub(crate) local_errors: HashMap<usize, LlmError>,
     /// Concurrent mode: a `wait` is running the calls.
     pub(super) running: bool,
+    /// Results files downloaded for provider batch `.0` (its answers are slices of them), not
+    /// yet written by the store, which keeps each whole, once (see `store.rs`).
+    pub(crate) downloads: Vec<(usize, Vec<Bytes>)>,
 }
 
 impl State {
@@ -120,6 +123,7 @@ impl State {
             requests: Vec::new(),
             local_errors: HashMap::new(),
             running: false,
+            downloads: Vec::new(),
         }
     }
 

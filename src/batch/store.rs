@@ -14,10 +14,14 @@
 //! The file says it is ours with SQLite's `application_id`; a file that is not (another
 //! program's database, or no database at all) is refused with an error naming it.
 
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
+use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 use super::state::{Item, Meta, Place, State};
 use super::{JobInfo, Stats};
@@ -140,6 +144,13 @@ impl Store {
             params![state.meta.id, meta],
         )
         .map_err(err)?;
+        // Written (and synced) before the commit that points into them.
+        let files = if state.downloads.is_empty() {
+            Files::default()
+        } else {
+            let job = job_number(&tx, &state.meta.id).map_err(err)?;
+            self.write_files(job, &state.downloads)?
+        };
         {
             // A new item's row, with its body.
             let mut put = tx
@@ -161,9 +172,21 @@ impl Store {
                 )
                 .map_err(err)?;
             for (i, item) in state.items.iter().enumerate().filter(|(_, it)| it.dirty) {
-                let place = serde_json::to_string(&item.place).map_err(|e| {
-                    LlmError::config(format!("batch item state cannot be serialised: {e}"))
-                })?;
+                // Submitted is the job row's news (its provider batch lists the item): a kept
+                // item's row is not touched for it (see `read`).
+                if item.stored && matches!(item.place, Place::Submitted { .. }) {
+                    continue;
+                }
+                let body = match &item.place {
+                    Place::Done { outcome } => outcome.body(),
+                    _ => None,
+                };
+                let at = body.and_then(|b| files.find(b));
+                let place = serde_json::to_string(&PlaceRow {
+                    place: &item.place,
+                    at,
+                })
+                .map_err(|e| LlmError::config(format!("batch item state cannot be serialised: {e}")))?;
                 let idx = i64::try_from(i).unwrap_or(i64::MAX);
                 if item.stored {
                     update.execute(params![state.meta.id, idx, item.attempts, place])
@@ -178,16 +201,17 @@ impl Store {
                     ])
                 }
                 .map_err(err)?;
-                if let Place::Done { outcome } = &item.place {
-                    if let Some(body) = outcome.body() {
-                        result
-                            .execute(params![state.meta.id, idx, &body[..]])
-                            .map_err(err)?;
-                    }
+                // An answer that is no slice of a results file (an error made here, say) is kept
+                // in a row of its own.
+                if let (Some(body), None) = (body, at) {
+                    result
+                        .execute(params![state.meta.id, idx, &body[..]])
+                        .map_err(err)?;
                 }
             }
         }
         tx.commit().map_err(err)?;
+        state.downloads.clear();
         for item in &mut state.items {
             item.stored |= item.dirty;
             item.dirty = false;
@@ -282,13 +306,18 @@ impl Store {
             })
             .map_err(err)?;
         let mut items = Vec::new();
+        let mut files = HashMap::new();
         for row in rows {
             let (custom_id, body, attempts, place, result) = row.map_err(err)?;
-            let place = match serde_json::from_str(&place).map_err(corrupt)? {
-                Place::Done { outcome } => Place::Done {
+            let row: PlaceRead = serde_json::from_str(&place).map_err(corrupt)?;
+            let place = match (row.place, row.at) {
+                (Place::Done { outcome }, Some(at)) if full => Place::Done {
+                    outcome: outcome.with_bytes(self.read_at(conn, id, at, &mut files)?),
+                },
+                (Place::Done { outcome }, _) => Place::Done {
                     outcome: outcome.with_body(result),
                 },
-                other => other,
+                (other, _) => other,
             };
             items.push(Item {
                 custom_id,
@@ -299,7 +328,99 @@ impl Store {
                 stored: true,
             });
         }
+        // An item's row is not written when it is submitted: the job's provider batches say
+        // where each item went, and how many times (a row written before kept both as well).
+        let mut sent = vec![0u32; items.len()];
+        for (n, remote) in meta.remotes.iter().enumerate() {
+            for &i in &remote.items {
+                let (Some(item), Some(times)) = (items.get_mut(i), sent.get_mut(i)) else {
+                    return Err(corrupt(serde::de::Error::custom(format!(
+                        "provider batch {} carries item {i} of {}",
+                        remote.id,
+                        meta.remotes.len()
+                    ))));
+                };
+                *times += 1;
+                item.attempts = item.attempts.max(*times);
+                if !remote.collected {
+                    item.place = Place::Submitted { remote: n };
+                }
+            }
+        }
         Ok(State::new(meta, items))
+    }
+
+    /// Where the results files of this store are: beside it, as SQLite's own `-wal` is.
+    fn files_dir(&self) -> PathBuf {
+        let mut dir = self.path.clone().into_os_string();
+        dir.push("-results");
+        PathBuf::from(dir)
+    }
+
+    fn file_path(&self, job: i64, remote: usize) -> PathBuf {
+        self.files_dir().join(format!("job{job}-batch{remote}"))
+    }
+
+    /// Write each provider batch's downloads into one file of its own, synced, and say where
+    /// each download starts in it.
+    fn write_files(&self, job: i64, downloads: &[(usize, Vec<Bytes>)]) -> Result<Files> {
+        let failed = |what: &Path, e: std::io::Error| {
+            LlmError::config(format!(
+                "cannot write the batch results file {}: {e}",
+                what.display()
+            ))
+        };
+        let dir = self.files_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e))?;
+        let mut files = Files::default();
+        for (remote, parts) in downloads {
+            let path = self.file_path(job, *remote);
+            let mut file = std::fs::File::create(&path).map_err(|e| failed(&path, e))?;
+            let mut start = 0;
+            for part in parts {
+                file.write_all(part).map_err(|e| failed(&path, e))?;
+                files.parts.push(Part {
+                    remote: *remote,
+                    start,
+                    addr: part.as_ptr() as usize,
+                    len: part.len(),
+                });
+                start += part.len();
+            }
+            file.sync_data().map_err(|e| failed(&path, e))?;
+        }
+        Ok(files)
+    }
+
+    /// The bytes `at` points to, reading each results file once.
+    fn read_at(
+        &self,
+        conn: &Connection,
+        id: &str,
+        at: At,
+        files: &mut HashMap<usize, Bytes>,
+    ) -> Result<Bytes> {
+        let At(remote, start, len) = at;
+        if !files.contains_key(&remote) {
+            let job = job_number(conn, id).map_err(|e| self.error("read", e))?;
+            let path = self.file_path(job, remote);
+            let bytes = std::fs::read(&path).map_err(|e| {
+                LlmError::config(format!(
+                    "batch job {id:?}: cannot read its results file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            files.insert(remote, Bytes::from(bytes));
+        }
+        let file = files.get(&remote).cloned().unwrap_or_default();
+        if start.checked_add(len).is_none_or(|end| end > file.len()) {
+            return Err(LlmError::invalid_response(format!(
+                "batch job {id:?}: its results file for provider batch {remote} is shorter \
+                 than the store says ({} bytes)",
+                file.len()
+            )));
+        }
+        Ok(file.slice(start..start + len))
     }
 
     fn error(&self, what: &str, e: rusqlite::Error) -> LlmError {
@@ -307,5 +428,60 @@ impl Store {
             "cannot {what} the batch store {}: {e}",
             self.path.display()
         ))
+    }
+}
+
+/// The job's number in this store (its row's), which names its results files: a job id may
+/// hold any character, a file name may not.
+fn job_number(conn: &Connection, id: &str) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT rowid FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+}
+
+/// An answer kept in a results file: the provider batch's index, the offset and the length.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct At(usize, usize, usize);
+
+/// An item's `place` column: where it is, and where its answer is kept when that is in a
+/// results file (stores written before have no `at`: their answers are rows of `results`).
+#[derive(Serialize)]
+struct PlaceRow<'a> {
+    #[serde(flatten)]
+    place: &'a Place,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<At>,
+}
+
+#[derive(Deserialize)]
+struct PlaceRead {
+    #[serde(flatten)]
+    place: Place,
+    #[serde(default)]
+    at: Option<At>,
+}
+
+/// One download as written in a results file.
+struct Part {
+    remote: usize,
+    start: usize,
+    /// Where its bytes are in memory, to tell which answers are slices of it.
+    addr: usize,
+    len: usize,
+}
+
+/// The downloads a save wrote.
+#[derive(Default)]
+struct Files {
+    parts: Vec<Part>,
+}
+
+impl Files {
+    /// Where `body` is in the files, when it is a slice of one of their downloads.
+    fn find(&self, body: &Bytes) -> Option<At> {
+        let addr = body.as_ptr() as usize;
+        self.parts.iter().find_map(|p| {
+            let off = addr.checked_sub(p.addr)?;
+            (off + body.len() <= p.len && !body.is_empty())
+                .then_some(At(p.remote, p.start + off, body.len()))
+        })
     }
 }
