@@ -101,7 +101,7 @@ pub(crate) fn decode(
     let at = |e: LlmError| e.at(provider.name(), model);
     match outcome {
         Outcome::Succeeded { body, request_id } => {
-            let mut r = provider.parse_chat(body).map_err(at)?;
+            let mut r = provider.parse_chat_shared(body).map_err(at)?;
             r.request_id.clone_from(request_id);
             if r.model.is_empty() {
                 r.model = model.to_string();

@@ -107,6 +107,8 @@ pub(crate) struct State {
     /// Results files downloaded for provider batch `.0` (its answers are slices of them), not
     /// yet written by the store, which keeps each whole, once (see `store.rs`).
     pub(crate) downloads: Vec<(usize, Vec<Bytes>)>,
+    /// Provider batches collected since the store last saved (it records their items' ends).
+    pub(crate) collected: Vec<usize>,
 }
 
 impl State {
@@ -124,6 +126,7 @@ impl State {
             local_errors: HashMap::new(),
             running: false,
             downloads: Vec::new(),
+            collected: Vec::new(),
         }
     }
 
@@ -288,6 +291,7 @@ impl State {
         }
         if let Some(r) = self.meta.remotes.get_mut(remote) {
             r.collected = true;
+            self.collected.push(remote);
         }
     }
 

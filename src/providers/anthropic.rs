@@ -114,42 +114,11 @@ impl Provider for Anthropic {
     }
 
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
-        let wire: WireMessage = parse_json(body, "the message")?;
-        let mut content = Vec::with_capacity(wire.content.len());
-        for block in wire.content {
-            let missing = |field: &str| {
-                LlmError::invalid_response(format!(
-                    "the message is not the JSON expected: a {} block with no {field}",
-                    block.kind
-                ))
-                .with_body(body)
-            };
-            match &*block.kind {
-                "text" => content.push(ContentBlock::Text {
-                    text: block.text.ok_or_else(|| missing("text"))?,
-                }),
-                "thinking" => content.push(ContentBlock::Thinking {
-                    text: block.thinking.ok_or_else(|| missing("thinking"))?,
-                }),
-                "tool_use" => {
-                    let id = block.id.ok_or_else(|| missing("id"))?;
-                    let name = block.name.ok_or_else(|| missing("name"))?;
-                    let input = block.input.ok_or_else(|| missing("input"))?;
-                    content.push(ContentBlock::ToolCall(ToolCall::from_value(id, name, input)))
-                }
-                _ => {}
-            }
-        }
-        Ok(ChatResponse {
-            content,
-            finish_reason: wire.stop_reason.as_deref().map(stop_reason),
-            usage: wire.usage.unify(),
-            model: wire.model,
-            provider: "anthropic".into(),
-            request_id: None,
-            latency: Default::default(),
-            raw: bytes::Bytes::copy_from_slice(body),
-        })
+        message(body, || bytes::Bytes::copy_from_slice(body))
+    }
+
+    fn parse_chat_shared(&self, body: &bytes::Bytes) -> Result<ChatResponse> {
+        message(body, || body.clone())
     }
 
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
@@ -307,6 +276,48 @@ fn stop_reason(s: &str) -> FinishReason {
         "refusal" => FinishReason::ContentFilter,
         _ => FinishReason::Stop,
     }
+}
+
+/// A Messages answer; `raw` gives the body it keeps.
+fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatResponse> {
+    let wire: WireMessage = parse_json(body, "the message")?;
+    let mut content = Vec::with_capacity(wire.content.len());
+    for block in wire.content {
+        let missing = |field: &str| {
+            LlmError::invalid_response(format!(
+                "the message is not the JSON expected: a {} block with no {field}",
+                block.kind
+            ))
+            .with_body(body)
+        };
+        match &*block.kind {
+            "text" => content.push(ContentBlock::Text {
+                text: block.text.ok_or_else(|| missing("text"))?,
+            }),
+            "thinking" => content.push(ContentBlock::Thinking {
+                text: block.thinking.ok_or_else(|| missing("thinking"))?,
+            }),
+            "tool_use" => {
+                let id = block.id.ok_or_else(|| missing("id"))?;
+                let name = block.name.ok_or_else(|| missing("name"))?;
+                let input = block.input.ok_or_else(|| missing("input"))?;
+                content.push(ContentBlock::ToolCall(ToolCall::from_value(
+                    id, name, input,
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(ChatResponse {
+        content,
+        finish_reason: wire.stop_reason.as_deref().map(stop_reason),
+        usage: wire.usage.unify(),
+        model: wire.model,
+        provider: "anthropic".into(),
+        request_id: None,
+        latency: Default::default(),
+        raw: raw(),
+    })
 }
 
 #[derive(Deserialize)]
