@@ -702,11 +702,8 @@ fn make_old(path: &std::path::Path, in_items: bool) {
         }
         *attempts = (*attempts).max(sent);
         if let Some(at) = value.as_object_mut().unwrap().remove("at") {
-            let (n, start, len) = (
-                at[0].as_u64().unwrap(),
-                at[1].as_u64().unwrap() as usize,
-                at[2].as_u64().unwrap() as usize,
-            );
+            let number_at = |k: usize| usize::try_from(at[k].as_u64().unwrap()).unwrap();
+            let (n, start, len) = (number_at(0), number_at(1), number_at(2));
             let file = std::fs::read(files.join(format!("job{number}-batch{n}"))).unwrap();
             let body = file[start..start + len].to_vec();
             if in_items {

@@ -499,18 +499,20 @@ impl Store {
         files: &mut HashMap<usize, Bytes>,
     ) -> Result<Bytes> {
         let At(remote, start, len) = at;
-        if !files.contains_key(&remote) {
-            let job = job_number(conn, id).map_err(|e| self.error("read", e))?;
-            let path = self.file_path(job, remote);
-            let bytes = std::fs::read(&path).map_err(|e| {
-                LlmError::config(format!(
-                    "batch job {id:?}: cannot read its results file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            files.insert(remote, Bytes::from(bytes));
-        }
-        let file = files.get(&remote).cloned().unwrap_or_default();
+        let file = match files.entry(remote) {
+            std::collections::hash_map::Entry::Occupied(kept) => kept.get().clone(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let job = job_number(conn, id).map_err(|e| self.error("read", e))?;
+                let path = self.file_path(job, remote);
+                let bytes = std::fs::read(&path).map_err(|e| {
+                    LlmError::config(format!(
+                        "batch job {id:?}: cannot read its results file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                slot.insert(Bytes::from(bytes)).clone()
+            }
+        };
         if start.checked_add(len).is_none_or(|end| end > file.len()) {
             return Err(LlmError::invalid_response(format!(
                 "batch job {id:?}: its results file for provider batch {remote} is shorter \
