@@ -22,8 +22,9 @@
 //! The file says it is ours with SQLite's `application_id`; a file that is not (another
 //! program's database, or no database at all) is refused with an error naming it.
 
+mod files;
+
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -34,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::state::{Item, Meta, Place, State};
 use super::{JobInfo, Stats};
 use crate::error::{LlmError, Result};
+use files::{At, ResultsFiles, Written};
 
 /// A kept job as `list` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,7 @@ const PAGE_SIZE: i64 = 32 * 1024;
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    files: ResultsFiles,
 }
 
 impl std::fmt::Debug for Store {
@@ -138,6 +141,7 @@ impl Store {
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
+            files: ResultsFiles::beside(path),
         })
     }
 
@@ -159,10 +163,10 @@ impl Store {
         .map_err(err)?;
         // Written (and synced) before the commit that points into them.
         let files = if state.downloads.is_empty() {
-            Files::default()
+            Written::default()
         } else {
             let job = job_number(&tx, &state.meta.id).map_err(err)?;
-            self.write_files(job, &state.downloads)?
+            self.files.write(job, &state.downloads)?
         };
         {
             // A new item's row, with its body.
@@ -331,6 +335,7 @@ impl Store {
             ))
         };
         let meta: Meta = serde_json::from_str(&meta).map_err(corrupt)?;
+        let job = job_number(conn, id).map_err(err)?;
         let mut stmt = conn
             .prepare_cached(if full {
                 "SELECT i.custom_id, i.body, i.attempts, i.place, coalesce(r.body, i.result)
@@ -365,7 +370,7 @@ impl Store {
                 _ => attempts,
             };
             // The `results` row holds the newest answer kept there: the row's, or a record's.
-            let place = self.place(conn, id, row, result.clone(), full, &mut files)?;
+            let place = self.place(job, id, row, result.clone(), full, &mut files)?;
             written.push(told);
             kept.push(result);
             items.push(Item {
@@ -419,7 +424,7 @@ impl Store {
                     item.place = Place::Submitted { remote: n };
                 } else if let Some(row) = record.remove(&i) {
                     let result = kept.get_mut(i).and_then(Option::take);
-                    item.place = self.place(conn, id, row, result, full, &mut files)?;
+                    item.place = self.place(job, id, row, result, full, &mut files)?;
                 }
             }
         }
@@ -430,7 +435,7 @@ impl Store {
     /// its `results` row (`result`). Without `full`, answers are left out.
     fn place(
         &self,
-        conn: &Connection,
+        job: i64,
         id: &str,
         row: PlaceRead,
         result: Option<Vec<u8>>,
@@ -439,88 +444,13 @@ impl Store {
     ) -> Result<Place> {
         Ok(match (row.place, row.at) {
             (Place::Done { outcome }, Some(at)) if full => Place::Done {
-                outcome: outcome.with_bytes(self.read_at(conn, id, at, files)?),
+                outcome: outcome.with_bytes(self.files.read(job, id, at, files)?),
             },
             (Place::Done { outcome }, _) => Place::Done {
                 outcome: outcome.with_body(result),
             },
             (other, _) => other,
         })
-    }
-
-    /// Where the results files of this store are: beside it, as SQLite's own `-wal` is.
-    fn files_dir(&self) -> PathBuf {
-        let mut dir = self.path.clone().into_os_string();
-        dir.push("-results");
-        PathBuf::from(dir)
-    }
-
-    fn file_path(&self, job: i64, remote: usize) -> PathBuf {
-        self.files_dir().join(format!("job{job}-batch{remote}"))
-    }
-
-    /// Write each provider batch's downloads into one file of its own, synced, and say where
-    /// each download starts in it.
-    fn write_files(&self, job: i64, downloads: &[(usize, Vec<Bytes>)]) -> Result<Files> {
-        let failed = |what: &Path, e: std::io::Error| {
-            LlmError::config(format!(
-                "cannot write the batch results file {}: {e}",
-                what.display()
-            ))
-        };
-        let dir = self.files_dir();
-        std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e))?;
-        let mut files = Files::default();
-        for (remote, parts) in downloads {
-            let path = self.file_path(job, *remote);
-            let mut file = std::fs::File::create(&path).map_err(|e| failed(&path, e))?;
-            let mut start = 0;
-            for part in parts {
-                file.write_all(part).map_err(|e| failed(&path, e))?;
-                files.parts.push(Part {
-                    remote: *remote,
-                    start,
-                    addr: part.as_ptr() as usize,
-                    len: part.len(),
-                });
-                start += part.len();
-            }
-            file.sync_data().map_err(|e| failed(&path, e))?;
-        }
-        Ok(files)
-    }
-
-    /// The bytes `at` points to, reading each results file once.
-    fn read_at(
-        &self,
-        conn: &Connection,
-        id: &str,
-        at: At,
-        files: &mut HashMap<usize, Bytes>,
-    ) -> Result<Bytes> {
-        let At(remote, start, len) = at;
-        let file = match files.entry(remote) {
-            std::collections::hash_map::Entry::Occupied(kept) => kept.get().clone(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let job = job_number(conn, id).map_err(|e| self.error("read", e))?;
-                let path = self.file_path(job, remote);
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    LlmError::config(format!(
-                        "batch job {id:?}: cannot read its results file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                slot.insert(Bytes::from(bytes)).clone()
-            }
-        };
-        if start.checked_add(len).is_none_or(|end| end > file.len()) {
-            return Err(LlmError::invalid_response(format!(
-                "batch job {id:?}: its results file for provider batch {remote} is shorter \
-                 than the store says ({} bytes)",
-                file.len()
-            )));
-        }
-        Ok(file.slice(start..start + len))
     }
 
     fn error(&self, what: &str, e: rusqlite::Error) -> LlmError {
@@ -536,10 +466,6 @@ impl Store {
 fn job_number(conn: &Connection, id: &str) -> rusqlite::Result<i64> {
     conn.query_row("SELECT rowid FROM jobs WHERE id = ?1", [id], |r| r.get(0))
 }
-
-/// An answer kept in a results file: the provider batch's index, the offset and the length.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct At(usize, usize, usize);
 
 /// An item's `place` column: where it is, and where its answer is kept when that is in a
 /// results file (stores written before have no `at`: their answers are rows of `results`).
@@ -557,34 +483,4 @@ struct PlaceRead {
     place: Place,
     #[serde(default)]
     at: Option<At>,
-}
-
-/// One download as written in a results file.
-struct Part {
-    remote: usize,
-    start: usize,
-    /// Where its bytes are in memory, to tell which answers are slices of it.
-    addr: usize,
-    len: usize,
-}
-
-/// The downloads a save wrote.
-#[derive(Default)]
-struct Files {
-    parts: Vec<Part>,
-}
-
-impl Files {
-    /// Where `body` is in the files, when it is a slice of one of their downloads.
-    fn find(&self, body: &Bytes) -> Option<At> {
-        let addr = body.as_ptr() as usize;
-        self.parts.iter().find_map(|p| {
-            let off = addr.checked_sub(p.addr)?;
-            (off + body.len() <= p.len && !body.is_empty()).then_some(At(
-                p.remote,
-                p.start + off,
-                body.len(),
-            ))
-        })
-    }
 }
