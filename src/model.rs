@@ -271,13 +271,28 @@ pub struct ChatResponse {
 
 impl ChatResponse {
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        for block in &self.content {
-            if let ContentBlock::Text { text } = block {
-                out.push_str(text);
+        self.text_ref().into_owned()
+    }
+
+    /// [`ChatResponse::text`], borrowed when one block holds it all (the usual answer): no
+    /// copy on the way to a Python str.
+    pub fn text_ref(&self) -> std::borrow::Cow<'_, str> {
+        let mut texts = self.content.iter().filter_map(|block| match block {
+            ContentBlock::Text { text } => Some(text.as_str()),
+            _ => None,
+        });
+        let Some(first) = texts.next() else {
+            return std::borrow::Cow::Borrowed("");
+        };
+        match texts.next() {
+            None => std::borrow::Cow::Borrowed(first),
+            Some(second) => {
+                let mut out = String::from(first);
+                out.push_str(second);
+                texts.for_each(|t| out.push_str(t));
+                std::borrow::Cow::Owned(out)
             }
         }
-        out
     }
 
     /// What the call cost in USD, cache writes and reads at their own prices; `None` for a

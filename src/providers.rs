@@ -175,6 +175,12 @@ pub trait Provider: Send + Sync {
         None
     }
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse>;
+    /// [`Provider::parse_chat`] of a body held in shared bytes: a provider whose answer keeps
+    /// its body as `raw` can keep a reference to it instead of a copy (a 10,000-item batch's
+    /// answers are slices of one 20 MB download).
+    fn parse_chat_shared(&self, body: &bytes::Bytes) -> Result<ChatResponse> {
+        self.parse_chat(body)
+    }
     fn stream_decoder(&self) -> Box<dyn StreamDecoder>;
     /// How this provider's stream is framed.
     fn stream_framing(&self) -> Framing {

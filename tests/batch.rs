@@ -633,6 +633,216 @@ async fn extract_batch_gives_up_after_max_retries_with_an_extraction_error_for_t
     assert_eq!(count(&srv, "POST", ":batchGenerateContent"), 2);
 }
 
+/// Rewrite the store at `path` as llmrail wrote stores before answers went to results files:
+/// items in a table with a rowid, every item's place and attempts in its row (submitted ones
+/// too), and each answer in its row's `result` (`in_items`) or a row of `results`.
+fn make_old(path: &std::path::Path, in_items: bool) {
+    let db = rusqlite::Connection::open(path).unwrap();
+    let files = {
+        let mut dir = path.as_os_str().to_owned();
+        dir.push("-results");
+        std::path::PathBuf::from(dir)
+    };
+    let jobs: Vec<(i64, String)> = db
+        .prepare("SELECT rowid, meta FROM jobs")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    type Row = (String, i64, String, Vec<u8>, i64, String, Option<Vec<u8>>);
+    let mut rows: Vec<Row> = db
+        .prepare("SELECT job, idx, custom_id, body, attempts, place, result FROM items")
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Each item's end as its provider batch's record says, the later batch's over the earlier.
+    let mut ends: std::collections::HashMap<(String, i64), serde_json::Value> = Default::default();
+    let records: Vec<(String, i64, String)> = db
+        .prepare("SELECT job, remote, outcomes FROM collected ORDER BY job, remote")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (job, _, outcomes) in records {
+        let outcomes: Vec<(i64, serde_json::Value)> = serde_json::from_str(&outcomes).unwrap();
+        for (idx, place) in outcomes {
+            ends.insert((job.clone(), idx), place);
+        }
+    }
+    let mut old_results = Vec::new();
+    for (job, idx, _, _, attempts, place, result) in &mut rows {
+        if let Some(end) = ends.remove(&(job.clone(), *idx)) {
+            *place = end.to_string();
+        }
+        let (number, meta) = jobs.iter().find(|(_, m)| m.contains(job.as_str())).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(meta).unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(place).unwrap();
+        let mut sent = 0;
+        for (n, remote) in meta["remotes"].as_array().unwrap().iter().enumerate() {
+            if remote["items"].as_array().unwrap().contains(&json!(*idx)) {
+                sent += 1;
+                if remote["collected"] == json!(false) {
+                    value = json!({"state": "submitted", "remote": n});
+                }
+            }
+        }
+        *attempts = (*attempts).max(sent);
+        if let Some(at) = value.as_object_mut().unwrap().remove("at") {
+            let number_at = |k: usize| usize::try_from(at[k].as_u64().unwrap()).unwrap();
+            let (n, start, len) = (number_at(0), number_at(1), number_at(2));
+            let file = std::fs::read(files.join(format!("job{number}-batch{n}"))).unwrap();
+            let body = file[start..start + len].to_vec();
+            if in_items {
+                *result = Some(body);
+            } else {
+                old_results.push((job.clone(), *idx, body));
+            }
+        }
+        *place = value.to_string();
+    }
+    db.execute_batch(
+        "DROP TABLE collected;
+         DROP TABLE items;
+         CREATE TABLE items (
+             job TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT NOT NULL,
+             body BLOB NOT NULL, attempts INTEGER NOT NULL, place TEXT NOT NULL,
+             result BLOB, PRIMARY KEY (job, idx));",
+    )
+    .unwrap();
+    for (job, idx, custom_id, body, attempts, place, result) in rows {
+        db.execute(
+            "INSERT INTO items VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![job, idx, custom_id, body, attempts, place, result],
+        )
+        .unwrap();
+    }
+    for (job, idx, body) in old_results {
+        db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?1, ?2, ?3)",
+            rusqlite::params![job, idx, body],
+        )
+        .unwrap();
+    }
+    std::fs::remove_dir_all(&files).ok();
+}
+
+#[tokio::test]
+async fn a_new_store_keeps_the_answers_in_one_results_file_and_none_in_its_tables() {
+    let srv = MockServer::start().unwrap();
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-files-{}", std::process::id()));
+    let path = dir.join("jobs.sqlite3");
+    let opts = SubmitOptions {
+        store: Some(path.clone()),
+        ..SubmitOptions::default()
+    };
+    let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b", "c"]), opts)
+        .await
+        .unwrap();
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    let id = job.info().id;
+    drop(job);
+    let files: Vec<_> = std::fs::read_dir(dir.join("jobs.sqlite3-results"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files, ["job1-batch0"]);
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let kept: i64 = db
+        .query_row("SELECT count(*) FROM results", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 0);
+    let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    let texts: Vec<String> = again
+        .results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "mock reply to: question a",
+            "mock reply to: question b",
+            "mock reply to: question c"
+        ]
+    );
+    // A results file that is gone is an error naming it, not answers made up.
+    let aside = dir.join("aside");
+    std::fs::rename(dir.join("jobs.sqlite3-results"), &aside).unwrap();
+    let e = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap_err();
+    assert!(e.message.contains("cannot read its results file"), "{e}");
+    std::fs::rename(&aside, dir.join("jobs.sqlite3-results")).unwrap();
+    // The same job as stores written before kept it (answers in rows of `results`) reads the same.
+    make_old(&path, false);
+    let old = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    let old: Vec<String> = old
+        .results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect();
+    assert_eq!(old, texts);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_store_written_before_with_its_items_submitted_resumes_without_submitting_again() {
+    let srv = MockServer::start().unwrap();
+    srv.set_batch_json(json!({"processing": 0.3, "outcomes": {"b": ["overloaded_error"]}}))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-old-sent-{}", std::process::id()));
+    let path = dir.join("jobs.sqlite3");
+    let opts = SubmitOptions {
+        store: Some(path.clone()),
+        ..SubmitOptions::default()
+    };
+    let id = {
+        let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
+            .await
+            .unwrap();
+        job.info().id
+    };
+    make_old(&path, false);
+    let job = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    assert_eq!(job.info().counts.pending, 2);
+    job.wait(fast(), |_| Ok(())).await.unwrap();
+    let results = job.results().unwrap();
+    assert_eq!((results[0].attempts, results[1].attempts), (1, 2));
+    assert_eq!(
+        results[1].result.as_ref().unwrap().text(),
+        "mock reply to: question b"
+    );
+    assert_eq!(count(&srv, "POST", "/v1/messages/batches"), 2);
+    // The old store goes on in its own layout, answers of the new kind beside the old.
+    drop(job);
+    let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
+    let texts: Vec<String> = again
+        .results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect();
+    assert_eq!(
+        texts,
+        ["mock reply to: question a", "mock reply to: question b"]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn a_store_that_kept_results_in_the_items_rows_still_resumes_with_its_answers() {
     // Stores written before results had a table of their own kept each answer in its item's
@@ -650,18 +860,7 @@ async fn a_store_that_kept_results_in_the_items_rows_still_resumes_with_its_answ
     job.wait(fast(), |_| Ok(())).await.unwrap();
     let id = job.info().id;
     drop(job);
-    {
-        let db = rusqlite::Connection::open(&path).unwrap();
-        let moved = db
-            .execute(
-                "UPDATE items SET result = (SELECT body FROM results r
-                   WHERE r.job = items.job AND r.idx = items.idx)",
-                [],
-            )
-            .unwrap();
-        assert_eq!(moved, 2);
-        db.execute("DELETE FROM results", []).unwrap();
-    }
+    make_old(&path, true);
     let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
     assert!(again.is_finished());
     let texts: Vec<String> = again

@@ -553,12 +553,15 @@ impl BatchJob {
         let target = self.client.primary();
         let ep = target.endpoint();
         let mut lines = Vec::new();
+        // What was downloaded: the answers are slices of it, and the store keeps it whole.
+        let mut files = Vec::new();
         match api {
             Api::Anthropic => {
                 let body = target
                     .send_raw(anthropic::results(ep, headers, &polled.id))
                     .await?;
                 lines.extend(anthropic::parse_results(&body)?);
+                files.push(body);
             }
             Api::OpenAi => {
                 // Both files: successes in one, failures in the other; either may be absent.
@@ -568,6 +571,7 @@ impl BatchJob {
                 {
                     let body = target.send_raw(openai::content(ep, headers, file)).await?;
                     lines.extend(openai::parse_results(&body)?);
+                    files.push(body);
                 }
             }
             Api::Gemini => {
@@ -593,11 +597,13 @@ impl BatchJob {
                         .send_raw(gemini::file::download(ep, headers, file))
                         .await?;
                     lines.extend(gemini::file::parse_results(&body, &ids)?);
+                    files.push(body);
                 } else {
                     let body = target
                         .send_raw(gemini::get(ep, headers, &polled.id))
                         .await?;
                     lines.extend(gemini::parse_results(&body, &ids)?);
+                    files.push(body);
                 }
             }
         }
@@ -618,6 +624,7 @@ impl BatchJob {
         let mut state = self.lock();
         state.apply(n, lines, &missing);
         if let Some(store) = &self.store {
+            state.downloads.push((n, files));
             store.save(&mut state)?;
         }
         Ok(())

@@ -49,9 +49,17 @@ impl Outcome {
     }
 
     /// Put back the body the store kept apart.
-    pub(crate) fn with_body(mut self, kept: Option<Vec<u8>>) -> Self {
-        if let (Some(body), Some(kept)) = (self.body_mut(), kept) {
-            *body = Bytes::from(kept);
+    pub(crate) fn with_body(self, kept: Option<Vec<u8>>) -> Self {
+        match kept {
+            Some(kept) => self.with_bytes(Bytes::from(kept)),
+            None => self,
+        }
+    }
+
+    /// Put back the body the store kept apart, as a slice of a file it read.
+    pub(crate) fn with_bytes(mut self, kept: Bytes) -> Self {
+        if let Some(body) = self.body_mut() {
+            *body = kept;
         }
         self
     }
@@ -93,7 +101,7 @@ pub(crate) fn decode(
     let at = |e: LlmError| e.at(provider.name(), model);
     match outcome {
         Outcome::Succeeded { body, request_id } => {
-            let mut r = provider.parse_chat(body).map_err(at)?;
+            let mut r = provider.parse_chat_shared(body).map_err(at)?;
             r.request_id.clone_from(request_id);
             if r.model.is_empty() {
                 r.model = model.to_string();

@@ -104,6 +104,11 @@ pub(crate) struct State {
     pub(crate) local_errors: HashMap<usize, LlmError>,
     /// Concurrent mode: a `wait` is running the calls.
     pub(super) running: bool,
+    /// Results files downloaded for provider batch `.0` (its answers are slices of them), not
+    /// yet written by the store, which keeps each whole, once (see `store.rs`).
+    pub(crate) downloads: Vec<(usize, Vec<Bytes>)>,
+    /// Provider batches collected since the store last saved (it records their items' ends).
+    pub(crate) collected: Vec<usize>,
 }
 
 impl State {
@@ -120,6 +125,8 @@ impl State {
             requests: Vec::new(),
             local_errors: HashMap::new(),
             running: false,
+            downloads: Vec::new(),
+            collected: Vec::new(),
         }
     }
 
@@ -284,6 +291,7 @@ impl State {
         }
         if let Some(r) = self.meta.remotes.get_mut(remote) {
             r.collected = true;
+            self.collected.push(remote);
         }
     }
 

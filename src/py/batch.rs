@@ -47,8 +47,7 @@ pub(super) fn read_requests(requests: &Bound<'_, PyAny>, method: &str) -> PyResu
     for (i, item) in list.iter().enumerate() {
         let dict = item
             .cast::<PyDict>()
-            .map_err(|_| config(format!("{method}: request {i} is not a dict")))?
-            .copy()?;
+            .map_err(|_| config(format!("{method}: request {i} is not a dict")))?;
         if dict.contains("stream")? {
             return Err(config(format!(
                 "{method}: request {i} asks to stream: a batch answers each request whole, \
@@ -66,17 +65,14 @@ pub(super) fn read_requests(requests: &Bound<'_, PyAny>, method: &str) -> PyResu
         let messages = dict
             .get_item("messages")?
             .ok_or_else(|| config(format!("{method}: request {i} has no \"messages\"")))?;
-        dict.del_item("messages")?;
         let custom_id = match dict.get_item("custom_id")? {
             Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
                 config(format!("{method}: request {i}: custom_id must be a string"))
             })?),
             _ => None,
         };
-        if dict.contains("custom_id")? {
-            dict.del_item("custom_id")?;
-        }
-        let (args, _) = ChatOptions::read(Some(&dict), method)?.with_messages(messages.unbind());
+        let (args, _) =
+            ChatOptions::read_batch_request(dict, method)?.with_messages(messages.unbind());
         out.push(Pending { custom_id, args });
     }
     Ok(out)

@@ -117,6 +117,15 @@ impl ChatOptions {
         given.chat(natives)
     }
 
+    /// One request of a batch, as `method` takes it: `chat()`'s options, next to its
+    /// `messages` and `custom_id`, which the caller reads (the dict is read as it is, not
+    /// copied to take them out).
+    pub fn read_batch_request(options: &Bound<'_, PyDict>, method: &str) -> PyResult<Self> {
+        let given = Given::read(Some(options), Method::BatchRequest, method)?;
+        let natives = Natives::read(&given)?;
+        given.chat(natives)
+    }
+
     /// The request's part, with its messages, and the per-call overrides.
     pub fn with_messages(self, messages: Py<PyAny>) -> (RequestArgs, Overrides) {
         let args = RequestArgs {
@@ -169,6 +178,8 @@ impl ExtractOptions {
 enum Method {
     Chat,
     Extract,
+    /// `chat()`'s options in a batch request's dict, beside its `messages` and `custom_id`.
+    BatchRequest,
 }
 
 /// The options as passed, each still a Python object (`None` when not passed). Filled by one
@@ -201,10 +212,12 @@ impl<'py> Given<'py> {
             return Ok(g);
         };
         let extract = kind == Method::Extract;
+        let batch = kind == Method::BatchRequest;
         for (key, value) in options.iter() {
             // Python itself refuses a keyword that is not a str before the call gets here.
             let name = key.cast::<PyString>()?.to_str()?;
             let slot = match name {
+                "messages" | "custom_id" if batch => continue,
                 "system" => &mut g.system,
                 "max_tokens" => &mut g.max_tokens,
                 "temperature" => &mut g.temperature,

@@ -186,8 +186,8 @@ impl PyChatResponse {
 impl PyChatResponse {
     /// All text blocks joined.
     #[getter]
-    fn text(&self) -> String {
-        self.inner.text()
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        self.inner.text_ref()
     }
 
     #[getter]
