@@ -126,10 +126,12 @@ impl Forwarder {
         // The reply of the last attempt that ended in an error status: handed back as it is.
         let last = Mutex::new(None::<Reply>);
         let (last, meter) = (&last, meter.as_ref());
+        // Only a rate limiter reads the answer's quota headers.
+        let limited = guards.limiter.is_some();
         let mut report = CallReport::default();
         let out = run_target(&guards, &self.retry, None, reserve, &mut report, |_| {
             let req = req.clone();
-            async move { attempt(req, last, meter).await }
+            async move { attempt(req, last, meter, limited).await }
         })
         .await;
         match out {
@@ -171,17 +173,19 @@ impl Forwarder {
     }
 }
 
-/// One attempt: an error status becomes the error the layers judge, and its reply is kept.
+/// One attempt: an error status becomes the error the layers judge, and its reply is kept;
+/// `limited`: a rate limiter is on, which the answer's quota headers tighten.
 async fn attempt(
     req: HttpRequest,
     last: &Mutex<Option<Reply>>,
     meter: Option<&Meter>,
+    limited: bool,
 ) -> Attempt<Reply> {
     let reply = match send(req).await {
         Ok(r) => r,
         Err(e) => return Attempt::failed(e),
     };
-    let quota = quota::quota(&reply.headers);
+    let quota = limited.then(|| quota::quota(&reply.headers)).flatten();
     let status = Some(reply.status);
     if reply.status < 400 {
         let reply = metered(reply, meter);
