@@ -57,6 +57,26 @@ fn count(srv: &MockServer, method: &str, suffix: &str) -> usize {
         .count()
 }
 
+/// A store of its own for one test, in a folder named by `tag`: (folder, store, options).
+fn kept_in(tag: &str) -> (std::path::PathBuf, std::path::PathBuf, SubmitOptions) {
+    let dir = std::env::temp_dir().join(format!("llmrail-batch-{tag}-{}", std::process::id()));
+    let path = dir.join("jobs.sqlite3");
+    let opts = SubmitOptions {
+        store: Some(path.clone()),
+        ..SubmitOptions::default()
+    };
+    (dir, path, opts)
+}
+
+/// Each item's answer text, in input order.
+fn answers(job: &BatchJob) -> Vec<String> {
+    job.results()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap().text())
+        .collect()
+}
+
 async fn run(client: &Client, ids: &[&str]) -> BatchJob {
     let job = BatchJob::submit(client, requests(ids), SubmitOptions::default())
         .await
@@ -293,12 +313,7 @@ async fn a_provider_without_a_batch_api_runs_the_job_as_concurrent_calls() {
     let job = run(&c, &["a", "b", "c"]).await;
     assert_eq!(job.info().mode, Mode::Concurrent);
     assert_eq!(job.info().status, Status::Ended);
-    let texts: Vec<String> = job
-        .results()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result.unwrap().text())
-        .collect();
+    let texts = answers(&job);
     assert_eq!(
         texts,
         [
@@ -315,12 +330,7 @@ async fn a_job_kept_in_a_store_is_resumed_by_another_client_without_submitting_a
     let srv = MockServer::start().unwrap();
     srv.set_batch_json(json!({"processing": 0.3, "outcomes": {"b": ["overloaded_error"]}}))
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("llmrail-batch-{}", std::process::id()));
-    let path = dir.join("jobs.sqlite3");
-    let opts = SubmitOptions {
-        store: Some(path.clone()),
-        ..SubmitOptions::default()
-    };
+    let (dir, path, opts) = kept_in("kept");
     let id = {
         let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
             .await
@@ -743,12 +753,7 @@ fn make_old(path: &std::path::Path, in_items: bool) {
 #[tokio::test]
 async fn a_new_store_keeps_the_answers_in_one_results_file_and_none_in_its_tables() {
     let srv = MockServer::start().unwrap();
-    let dir = std::env::temp_dir().join(format!("llmrail-batch-files-{}", std::process::id()));
-    let path = dir.join("jobs.sqlite3");
-    let opts = SubmitOptions {
-        store: Some(path.clone()),
-        ..SubmitOptions::default()
-    };
+    let (dir, path, opts) = kept_in("files");
     let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b", "c"]), opts)
         .await
         .unwrap();
@@ -766,12 +771,7 @@ async fn a_new_store_keeps_the_answers_in_one_results_file_and_none_in_its_table
         .unwrap();
     assert_eq!(kept, 0);
     let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
-    let texts: Vec<String> = again
-        .results()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result.unwrap().text())
-        .collect();
+    let texts = answers(&again);
     assert_eq!(
         texts,
         [
@@ -789,12 +789,7 @@ async fn a_new_store_keeps_the_answers_in_one_results_file_and_none_in_its_table
     // The same job as stores written before kept it (answers in rows of `results`) reads the same.
     make_old(&path, false);
     let old = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
-    let old: Vec<String> = old
-        .results()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result.unwrap().text())
-        .collect();
+    let old = answers(&old);
     assert_eq!(old, texts);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -804,12 +799,7 @@ async fn a_store_written_before_with_its_items_submitted_resumes_without_submitt
     let srv = MockServer::start().unwrap();
     srv.set_batch_json(json!({"processing": 0.3, "outcomes": {"b": ["overloaded_error"]}}))
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("llmrail-batch-old-sent-{}", std::process::id()));
-    let path = dir.join("jobs.sqlite3");
-    let opts = SubmitOptions {
-        store: Some(path.clone()),
-        ..SubmitOptions::default()
-    };
+    let (dir, path, opts) = kept_in("old-sent");
     let id = {
         let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
             .await
@@ -830,12 +820,7 @@ async fn a_store_written_before_with_its_items_submitted_resumes_without_submitt
     // The old store goes on in its own layout, answers of the new kind beside the old.
     drop(job);
     let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
-    let texts: Vec<String> = again
-        .results()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result.unwrap().text())
-        .collect();
+    let texts = answers(&again);
     assert_eq!(
         texts,
         ["mock reply to: question a", "mock reply to: question b"]
@@ -848,12 +833,7 @@ async fn a_store_that_kept_results_in_the_items_rows_still_resumes_with_its_answ
     // Stores written before results had a table of their own kept each answer in its item's
     // row (`items.result`); such a store is made here from a new one, and read back.
     let srv = MockServer::start().unwrap();
-    let dir = std::env::temp_dir().join(format!("llmrail-batch-old-{}", std::process::id()));
-    let path = dir.join("jobs.sqlite3");
-    let opts = SubmitOptions {
-        store: Some(path.clone()),
-        ..SubmitOptions::default()
-    };
+    let (dir, path, opts) = kept_in("old");
     let job = BatchJob::submit(&anthropic(&srv), requests(&["a", "b"]), opts)
         .await
         .unwrap();
@@ -863,12 +843,7 @@ async fn a_store_that_kept_results_in_the_items_rows_still_resumes_with_its_answ
     make_old(&path, true);
     let again = BatchJob::resume_with(&anthropic(&srv), &id, &path).unwrap();
     assert!(again.is_finished());
-    let texts: Vec<String> = again
-        .results()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result.unwrap().text())
-        .collect();
+    let texts = answers(&again);
     assert_eq!(
         texts,
         ["mock reply to: question a", "mock reply to: question b"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import llmrail
 import pytest
@@ -19,6 +21,22 @@ API_KEY = "sk-test-0123456789abcdef-secret"
 def srv() -> Iterator[MockServer]:
     with MockServer() as server:
         yield server
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """A selector loop that counts what llmrail asks of it: sockets to watch (``add_reader``)
+    and wake-ups from other threads (``call_soon_threadsafe``)."""
+
+    readers = 0
+    threadsafe = 0
+
+    def add_reader(self, *args: Any, **kwargs: Any) -> None:
+        self.readers += 1
+        super().add_reader(*args, **kwargs)
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        self.threadsafe += 1
+        return super().call_soon_threadsafe(*args, **kwargs)
 
 
 def make_client(srv: MockServer, provider: str, **kwargs: object) -> llmrail.Client:

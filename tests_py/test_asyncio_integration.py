@@ -16,7 +16,7 @@ import pytest
 from llmrail.testing import MockServer
 from pydantic import BaseModel
 
-from .conftest import make_client
+from .conftest import CountingLoop, make_client
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -204,19 +204,10 @@ def test_cancelling_a_call_drops_its_request_on_every_loop(srv: MockServer, run:
 def test_each_loop_is_woken_the_way_the_bridge_says(srv: MockServer) -> None:
     # A selector loop watches llmrail's socket and is never asked to wake from another thread;
     # a loop that cannot watch one is woken through call_soon_threadsafe, for chats and streams.
-    class Counting(asyncio.SelectorEventLoop):
-        readers = 0
-        threadsafe = 0
+    class Counting(CountingLoop):
+        pass
 
-        def add_reader(self, *args: Any, **kwargs: Any) -> None:
-            self.readers += 1
-            super().add_reader(*args, **kwargs)
-
-        def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
-            self.threadsafe += 1
-            return super().call_soon_threadsafe(*args, **kwargs)
-
-    class CountingNoReaders(Counting):
+    class CountingNoReaders(CountingLoop):
         def add_reader(self, *args: Any, **kwargs: Any) -> None:
             raise NotImplementedError
 

@@ -10,13 +10,13 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import llmrail
 import pytest
 from llmrail.testing import MockServer
 
-from .conftest import make_client
+from .conftest import CountingLoop, make_client
 
 T = TypeVar("T")
 
@@ -40,26 +40,13 @@ def on_a_fresh_thread(fn: Callable[[], T]) -> T:
     return out[0]
 
 
-class Counting(asyncio.SelectorEventLoop):
-    readers = 0
-    threadsafe = 0
-
-    def add_reader(self, *args: Any, **kwargs: Any) -> None:
-        self.readers += 1
-        super().add_reader(*args, **kwargs)
-
-    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
-        self.threadsafe += 1
-        return super().call_soon_threadsafe(*args, **kwargs)
-
-
 def test_an_async_call_uses_the_loop_threads_own_connection(srv: MockServer) -> None:
     # The loop thread's connection is the one its sync calls use too: one connection for all.
     client = make_client(srv, "openai")
     srv.default("own")
 
     def calls() -> tuple[list[str], str, tuple[int, int]]:
-        loop = Counting()
+        loop = CountingLoop()
         try:
             texts = loop.run_until_complete(_sequential(client, 3))
         finally:

@@ -195,13 +195,17 @@ mod tests {
 
     /// A stream fed by hand: the messages are in the channel before the first read.
     fn fed(messages: Vec<Result<Message>>) -> ChatStream {
+        fed_open(messages).0
+    }
+
+    /// As [`fed`], the channel kept open (the stream's task has not ended).
+    fn fed_open(messages: Vec<Result<Message>>) -> (ChatStream, mpsc::Sender<Result<Message>>) {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         for m in messages {
             tx.try_send(m).unwrap();
         }
-        drop(tx);
         let task = tokio::spawn(async { Ok(()) });
-        ChatStream {
+        let stream = ChatStream {
             rx,
             ready: VecDeque::new(),
             done: None,
@@ -209,7 +213,8 @@ mod tests {
             _task: AbortOnDrop(task),
             cache: Arc::new(Tracker::default()),
             report: None,
-        }
+        };
+        (stream, tx)
     }
 
     #[tokio::test]
@@ -229,7 +234,6 @@ mod tests {
     #[tokio::test]
     async fn the_events_that_come_with_done_come_before_it_and_the_end_needs_no_wait_for_the_task()
     {
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let done = StreamEvent::Done {
             finish_reason: None,
             usage: crate::model::Usage::default(),
@@ -238,19 +242,10 @@ mod tests {
             response_id: None,
         };
         let report = CallReport::recording(false);
-        tx.try_send(Ok(Message::Events(vec![text("a")]))).unwrap();
-        tx.try_send(Ok(Message::Done(vec![text("b"), text("c")], done, report)))
-            .unwrap();
-        let task = tokio::spawn(async { Ok(()) });
-        let mut s = ChatStream {
-            rx,
-            ready: VecDeque::new(),
-            done: None,
-            over: false,
-            _task: AbortOnDrop(task),
-            cache: Arc::new(Tracker::default()),
-            report: None,
-        };
+        let (mut s, tx) = fed_open(vec![
+            Ok(Message::Events(vec![text("a")])),
+            Ok(Message::Done(vec![text("b"), text("c")], done, report)),
+        ]);
         let mut got = Vec::new();
         for _ in 0..5 {
             // `tx` is still open: the task has not ended, yet the stream has.
