@@ -66,13 +66,14 @@
 //!
 //! | per await                         | p50         | p95         | CPU         |
 //! |-----------------------------------|-------------|-------------|-------------|
-//! | this bridge, socket wake-up       | 6.1–6.4 µs  | 7.1–8.8 µs  | 6.7–7.9 µs  |
+//! | this bridge, unix wake-up         | 6.1–6.4 µs  | 7.1–8.8 µs  | 6.7–7.9 µs  |
 //! | the same under uvloop             | 6.1 µs      | 6.7–6.8 µs  | 6.5–6.6 µs  |
 //! | this bridge, portable wake-up     | 16.8–16.9 µs| 21–74 µs    | 18–24 µs    |
 //! | `future_into_py`                  | 55–81 µs    | 118–160 µs  | 71–102 µs   |
 //!
 //! (The portable row: the probe on a selector loop whose `add_reader` refuses, as Windows'
-//! does.) Before this door existed, a loopback chat with a 2 KB answer took ~280–370 µs via
+//! does. The unix rows were measured when the worker wrote to a socket pair; its replacement,
+//! the epoll set's eventfd, measured the same: 6.1–6.2 µs p50, 2026-12-07.) Before this door existed, a loopback chat with a 2 KB answer took ~280–370 µs via
 //! `future_into_py` and ~215–300 µs via pyo3's `async fn`, against ~85 µs for a plain reqwest
 //! client: the door was most of the overhead. `pyo3-async-runtimes` stays a dependency for the
 //! probe alone: this comparison is why the bridge exists, and `make bench` repeats it on every
