@@ -59,8 +59,8 @@ pub fn pid() -> u32 {
 /// Environment variable: how many tokio worker threads drive the process's sockets and timers.
 pub const WORKER_THREADS_VAR: &str = "LLMRAIL_WORKER_THREADS";
 
-/// One by default. Calls are polled by their callers (see [`run`]), so a worker only moves bytes
-/// and parses stream chunks. With two, tokio wakes the second, idle one to look for work whenever
+/// One by default. Calls and streams are polled by their callers (see [`run`]), so a worker only
+/// moves reqwest's bytes. With two, tokio wakes the second, idle one to look for work whenever
 /// a task arrives from outside the runtime: one more thread wake-up per call. In an A/B on 2
 /// cores, one worker made a sequential call ~5% faster and a 50-chunk stream ~20% cheaper in CPU,
 /// for ~11% less throughput at 256 calls in flight. Raise it when one process runs thousands of
@@ -120,7 +120,7 @@ pub fn handle() -> Result<Handle, LlmError> {
 ///
 /// The work is polled where it is awaited: on an event loop's thread (with the GIL released,
 /// see `py::coroutine`), on a sync caller's thread inside [`block_on`], or on a worker. Only
-/// the runtime's own tasks (hyper's connection tasks, stream pumps, timers) live on the worker.
+/// the runtime's own tasks (hyper's connection tasks, timers) live on the worker.
 /// Spawning the call as a task was slower in an A/B of one build with one worker (sequential
 /// p50 264 vs 249 µs; at 256 in flight 99 vs 96 µs per call): the call's state then changes
 /// threads twice, and the task's completion is one more handoff.

@@ -89,7 +89,12 @@ async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
     // (`reuse.rs`).
     if let Some(to) = direct::target(&req, &url) {
         if !reuse::reqwest_may_hold(&url) || direct::has_idle(&to) {
-            if let Some(resp) = direct::send(&req, to).await? {
+            let sent = if req.stream && !req.settings.passthrough {
+                direct::send_stream(&req, to).await?
+            } else {
+                direct::send(&req, to).await?
+            };
+            if let Some(resp) = sent {
                 return Ok(resp);
             }
         }

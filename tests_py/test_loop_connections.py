@@ -64,6 +64,48 @@ async def _sequential(client: llmrail.Client, n: int) -> list[str]:
     return [(await client.chat(f"call {i}")).text for i in range(n)]
 
 
+def test_a_stream_is_read_over_the_loop_threads_own_connection(srv: MockServer) -> None:
+    # Its reads are polled by the `async for` on the loop thread, as a whole call's are: the
+    # stream, and the calls after it (async and sync), share the loop thread's one connection.
+    client = make_client(srv, "openai")
+    srv.reply(chunks=["a", "b", "c"], chunk_delay=0.01)
+    srv.default("after")
+
+    def calls() -> tuple[str, list[str], str, tuple[int, int]]:
+        loop = CountingLoop()
+
+        async def streamed() -> tuple[str, list[str]]:
+            text = "".join([e.text async for e in client.stream("hi") if e.type == "text"])
+            return text, await _sequential(client, 2)
+
+        try:
+            text, after = loop.run_until_complete(streamed())
+        finally:
+            loop.close()
+        return text, after, client.chat_sync("sync").text, (loop.readers, loop.threadsafe)
+
+    text, after, sync_text, (readers, threadsafe) = on_a_fresh_thread(calls)
+    assert (text, after, sync_text) == ("abc", ["after"] * 2, "after")
+    assert srv.connections == 1
+    assert (readers, threadsafe) == (1, 0)
+
+
+def test_a_sync_stream_can_be_read_on_another_thread_than_the_one_that_began_it(
+    srv: MockServer,
+) -> None:
+    # As a web framework's thread pool iterates a sync generator: each `next` may run on another
+    # thread. The stream's connection was opened on the first; the others wait for it their way.
+    client = make_client(srv, "openai")
+    srv.reply(chunks=["a", "b", "c", "d"], chunk_delay=0.05)
+    stream = client.stream("hi")
+    first = on_a_fresh_thread(lambda: next(iter(stream)))
+    second = on_a_fresh_thread(lambda: next(iter(stream)))
+    rest = on_a_fresh_thread(lambda: list(stream))
+    texts = [e.text for e in [first, second, *rest] if e.type == "text"]
+    assert "".join(texts) == "abcd"
+    assert rest[-1].type == "done"
+
+
 def test_calls_in_flight_together_each_take_a_connection_and_keep_it(srv: MockServer) -> None:
     client = make_client(srv, "openai")
     srv.default("many", latency=0.05)

@@ -1,10 +1,19 @@
-//! [`ChatStream`], the streamed answer a caller reads events from, and the task that runs the
-//! call through the pipeline and feeds it. The last event, `Done`, arrives with the call's
+//! [`ChatStream`], the streamed answer a caller reads events from, and the call (the pump) that
+//! runs through the pipeline and feeds it. The last event, `Done`, arrives with the call's
 //! report and the last burst's events in one message, so the report is known exactly when
-//! `Done` is, and a consumer waiting for the end is woken once.
+//! `Done` is.
+//!
+//! The pump is no task of its own: whoever waits for the next event polls it (a sync `for` in
+//! its `block_on`, an `async for` on the loop thread, a gateway's task). So the reads happen on
+//! the consumer's thread, over its own direct connection where the transport can take that
+//! path (`transport/direct.rs`), and no worker or cross-thread hand-off sits between the
+//! socket and the consumer. Measured on a 50-chunk stream: see `pump`'s comment in `poll_next`.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
@@ -14,10 +23,15 @@ use crate::cache::{CachePlan, Tracker};
 use crate::error::Result;
 use crate::model::{ChatRequest, StreamEvent};
 use crate::resilience::{AttemptRecord, CallOptions, CallReport};
-use crate::runtime::{self, AbortOnDrop};
+use crate::runtime;
+
+/// The streamed call, sending its events to the stream's channel.
+type Pump = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 
 /// A streamed answer being received. Dropping it cancels the request.
 pub struct ChatStream {
+    /// Filled only while `pump` is polled, so read without registering a waker: the pump's own
+    /// wakers (its socket, its timers) are the ones that matter.
     rx: mpsc::Receiver<Result<Message>>,
     /// The rest of the last message's events, handed out before the channel is read again.
     ready: VecDeque<StreamEvent>,
@@ -26,7 +40,10 @@ pub struct ChatStream {
     /// `Done` or the call's error was handed out: nothing follows, and the channel is not
     /// waited on for the task's end.
     over: bool,
-    _task: AbortOnDrop<()>,
+    /// The call, until it has ended (it is sent the request at the first wait for an event).
+    pump: Option<Pump>,
+    /// The pump's own failure (a panic caught), for after the events it sent.
+    failed: Option<crate::error::LlmError>,
     cache: Arc<Tracker>,
     /// Came with `Done`.
     report: Option<CallReport>,
@@ -36,8 +53,8 @@ pub struct ChatStream {
 const STREAM_BUFFER: usize = 64;
 
 impl ChatStream {
-    /// Run the streamed call on a task of its own: events go to the channel as they come, and
-    /// `Done` last, with the call's report.
+    /// The streamed call, run by whoever waits for its events: they go to the channel as they
+    /// come, and `Done` last, with the call's report.
     pub(super) fn start(
         pipe: Arc<Pipeline>,
         req: ChatRequest,
@@ -46,7 +63,9 @@ impl ChatStream {
         cache: Arc<Tracker>,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let task = runtime::handle()?.spawn(async move {
+        // Checked now, so that a process that cannot start its runtime fails at `stream()`.
+        runtime::handle()?;
+        let pump = runtime::run(async move {
             let tx = Events::new(tx);
             let out = pipe.stream(req, plan, opts, &tx).await;
             let tail = tx.take_tail();
@@ -70,7 +89,8 @@ impl ChatStream {
             ready: VecDeque::new(),
             done: None,
             over: false,
-            _task: AbortOnDrop(task),
+            pump: Some(Box::pin(pump)),
+            failed: None,
             cache,
             report: None,
         })
@@ -89,11 +109,36 @@ impl ChatStream {
 
     /// The next event; `None` after `Done` or after an error has been returned.
     pub async fn next(&mut self) -> Option<Result<StreamEvent>> {
-        if let Some(next) = self.buffered() {
-            return next;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// A buffered event, else the pump polled once and what it sent. Only the pump sends, and
+    /// only while polled here, so the channel is read with `try_recv`: a waker registered there
+    /// would be woken by the pump's own send, in the middle of this poll (on an event loop, a
+    /// spurious wake-up of the loop per burst).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<StreamEvent>>> {
+        if let Some(next) = self.try_next() {
+            return Poll::Ready(next);
         }
-        let message = self.rx.recv().await?;
-        Some(self.event_of(message))
+        let Some(pump) = self.pump.as_mut() else {
+            return Poll::Ready(self.ended());
+        };
+        if let Poll::Ready(out) = pump.as_mut().poll(cx) {
+            // Dropped now: its sender with it, so the channel says when it is drained.
+            self.pump = None;
+            self.failed = out.err();
+        }
+        match self.try_next() {
+            Some(next) => Poll::Ready(next),
+            None if self.pump.is_none() => Poll::Ready(self.ended()),
+            None => Poll::Pending,
+        }
+    }
+
+    /// The channel has nothing more: the pump's own failure if it had one, else the end.
+    fn ended(&mut self) -> Option<Result<StreamEvent>> {
+        self.over = true;
+        self.failed.take().map(Err)
     }
 
     /// What can be handed out without reading the channel: a buffered event, `Done` after the
@@ -127,7 +172,7 @@ impl ChatStream {
         match self.rx.try_recv() {
             Ok(message) => Some(Some(self.event_of(message))),
             Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(self.ended()),
         }
     }
 
@@ -204,13 +249,13 @@ mod tests {
         for m in messages {
             tx.try_send(m).unwrap();
         }
-        let task = tokio::spawn(async { Ok(()) });
         let stream = ChatStream {
             rx,
             ready: VecDeque::new(),
             done: None,
             over: false,
-            _task: AbortOnDrop(task),
+            pump: None,
+            failed: None,
             cache: Arc::new(Tracker::default()),
             report: None,
         };

@@ -489,20 +489,10 @@ impl Target {
         let mut batch = Vec::new();
         let mut done = None;
         loop {
-            // Nothing decoded waits in `batch` once the network is idle. The events come one
-            // body frame at a time from the connection's task, which is woken already when it
-            // holds the next frame, so one yield tells "the next frame is coming" from "the
-            // network is idle". A consumer waiting for events is then woken once per burst of
-            // the network, not once per event. Measured on a 50-chunk stream (bench/ab.py, three
-            // A/Bs of 9-11 interleaved rounds, 2 cores under load): a sync `for` 0.8x the CPU
-            // (the await bridge's share 21% -> 7%); an `async for` unchanged (1.0x), whose
-            // consumer was woken ~2 times per stream already.
-            let mut next = ready(&mut events).await;
-            if next.is_none() && !batch.is_empty() {
-                tokio::task::yield_now().await;
-                next = ready(&mut events).await;
-            }
-            let next = match next {
+            // Nothing decoded waits in `batch` once the network is idle: what one read brought
+            // is decoded and handed over as one message, and the consumer (who polls this pump,
+            // `chat_stream.rs`) is given it when the body has nothing more for now.
+            let next = match ready(&mut events).await {
                 Some(next) => next,
                 None => {
                     if send(tx, &mut batch).await.is_err() {

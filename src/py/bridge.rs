@@ -20,8 +20,8 @@
 //!   on runs its done callbacks at once instead of scheduling them, one loop turn less per
 //!   wake-up). Deadlines of those calls are a timer fd in the same set.
 //! - **Tokio workers move the other bytes.** Connections the direct path does not take (TLS,
-//!   DNS names, proxies, streams) are reqwest's, driven by hyper tasks on the runtime's workers
-//!   (one by default, `runtime::WORKER_THREADS_VAR`), as are timers and each stream's pump task.
+//!   DNS names, proxies) are reqwest's, driven by hyper tasks on the runtime's workers
+//!   (one by default, `runtime::WORKER_THREADS_VAR`), as are tokio's timers.
 //!   On unix a worker wakes a call without the GIL: it queues the waker and writes the set's
 //!   eventfd ([`loop_wake`]); the loop thread drains the queue in the same callback.
 //! - **The portable wake-up.** A loop that cannot watch a socket (Windows' `ProactorEventLoop`,
@@ -32,8 +32,10 @@
 //!   `cargo check --target x86_64-pc-windows-gnu --lib` (ring and mimalloc need
 //!   `gcc-mingw-w64-x86-64` for their C); the portable path is tested on Linux with a loop whose
 //!   `add_reader` refuses (`tests_py/test_asyncio_integration.py`).
-//! - **Streams are pulled.** `__anext__` awaits the next event from the channel the pump task
-//!   fills; an event already buffered comes back as a finished awaitable, with no poll at all.
+//! - **Streams are pulled.** `__anext__` awaits the next event, and that wait polls the stream's
+//!   call itself (`client/chat_stream.rs`), on the loop thread: its reads go over the loop
+//!   thread's own connection as a whole call's do. An event already buffered (one read brings
+//!   many) comes back as a finished awaitable, with no poll at all.
 //! - **Sync methods** call [`block`]: `py.detach` (GIL released) around `runtime::block_on` of the
 //!   same future on the caller's thread, waking every 50 ms to let Python deliver signals, so
 //!   Ctrl-C raises `KeyboardInterrupt` and drops the call. One code path for both APIs.

@@ -23,7 +23,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -42,6 +42,8 @@ const WAKE: Token = Token(0);
 
 /// What this thread's wait owns.
 struct Reactor {
+    /// From [`REACTORS`], for [`home`].
+    id: u64,
     pid: u32,
     poll: mio::Poll,
     events: Events,
@@ -133,6 +135,7 @@ fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Result<R, LlmError> {
                 let eventfd = mio::Waker::new(poll.registry(), WAKE)
                     .map_err(|e| io_error("cannot create an eventfd", e))?;
                 *slot = Some(Reactor {
+                    id: REACTORS.fetch_add(1, Ordering::Relaxed),
                     pid,
                     poll,
                     events: Events::with_capacity(64),
@@ -157,9 +160,22 @@ fn with<R>(f: impl FnOnce(&mut Reactor) -> R) -> Result<R, LlmError> {
         .map_err(gone)?
 }
 
-/// This thread's reactor, as a number: a registration is served only by the thread that made it.
-fn home() -> usize {
-    REACTOR.with(|cell| std::ptr::from_ref(cell) as usize)
+/// Numbers the reactors: a thread's address for its locals may be a dead thread's.
+static REACTORS: AtomicU64 = AtomicU64::new(1);
+
+/// This thread's reactor, as a number (0: none): a registration is served only by the reactor
+/// that made it. Not the address of the thread's locals, which a new thread may reuse after
+/// one that ended: a stream's body outlives the thread that opened it when it is handed on.
+fn home() -> u64 {
+    REACTOR
+        .try_with(|cell| {
+            cell.try_borrow()
+                .ok()
+                .and_then(|r| r.as_ref().map(|r| r.id))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or(0)
 }
 
 /// Whether this thread is inside [`block_on`] (or polls a call for a loop that watches its set,
@@ -306,7 +322,7 @@ impl Reactor {
 pub struct Registration {
     token: usize,
     pid: u32,
-    home: usize,
+    home: u64,
 }
 
 impl Registration {
@@ -338,16 +354,23 @@ impl Registration {
             Ok(Registration {
                 token: i,
                 pid: r.pid,
-                home: home(),
+                home: r.id,
             })
         })?
+    }
+
+    /// Whether this thread's epoll set is the one that watches the socket: a streamed answer's
+    /// body may be read from another thread than the one that opened it (see
+    /// `transport/direct.rs`), which must then wait for it some other way.
+    pub fn is_home(&self) -> bool {
+        home() == self.home && super::pid() == self.pid
     }
 
     /// Whether the socket may be ready to read (`write`: to write): false from its last
     /// `WouldBlock` ([`Registration::park`]) until the epoll set reports it ready again. True
     /// when the registration is not this thread's (the operation then says what is wrong).
     pub fn ready(&self, write: bool) -> bool {
-        let here = REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) == Ok(self.home);
+        let here = home() == self.home;
         if !here {
             return true;
         }
@@ -380,7 +403,7 @@ impl Registration {
     /// Wake `cx` at the socket's next readiness (`write`: to write, else to read). Call after
     /// the socket said `WouldBlock`: the registration is edge-triggered.
     pub fn park(&self, cx: &Context<'_>, write: bool) -> io::Result<()> {
-        let here = REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) == Ok(self.home);
+        let here = home() == self.home;
         let done = with(|r| {
             if r.pid != self.pid || !here {
                 return false;
@@ -409,7 +432,7 @@ impl Registration {
 
     /// Forget the socket; `source` is about to be closed.
     pub fn deregister(&self, source: &mut impl mio::event::Source) {
-        if REACTOR.try_with(|cell| std::ptr::from_ref(cell) as usize) != Ok(self.home) {
+        if home() != self.home {
             return; // Another thread's set: closing the socket takes it out of it.
         }
         let _ = with(|r| {

@@ -10,8 +10,14 @@
 //! thread; nothing else. An asyncio loop's thread polls its calls the same way, its epoll set
 //! watched by the loop (`runtime/local/evented.rs`).
 //!
+//! A streamed answer (a `ChatStream`'s) comes the same way: its body is read by whoever polls
+//! it, which is the stream's consumer (`client/chat_stream.rs` runs the call there), so each
+//! chunk wakes the consumer's own thread ([`send_stream`], [`body`]); the connection goes back
+//! to the thread's pool when the body ends. A body read on another thread than the one that
+//! opened it (an iterator handed between threads) waits in the shared runtime's reactor there.
+//!
 //! Only the plain cases take this path, and the rest fall back to reqwest with nothing sent:
-//! a buffered (not streamed) answer, `http://` to an IP address or `localhost` (no DNS lookup in
+//! `http://` to an IP address or `localhost` (no DNS lookup in
 //! the caller's poll, no TLS), no credentials in the URL, no proxy in the environment (reqwest
 //! reads the same variables), on Linux. A forwarded request (an SDK's, `crate::forward`) goes
 //! direct when its answer will be whole ([`answered_whole`]), and then as reqwest's passthrough
@@ -49,6 +55,8 @@ use crate::wire::{encoding, Body, HttpRequest, HttpResponse};
 
 use super::limits;
 
+mod body;
+
 /// Idle connections kept per origin and thread: an event loop's thread may have hundreds of calls
 /// in flight, each on a connection of its own, and closing those above the bound only to open
 /// them again next round would cost a connect per call (reqwest keeps every one).
@@ -71,7 +79,7 @@ pub(super) struct Target {
 /// The target of `req` if it may go direct from this thread, else `None` (reqwest sends it).
 pub(super) fn target(req: &HttpRequest, url: &reqwest::Url) -> Option<Target> {
     if !cfg!(target_os = "linux")
-        || (req.stream && !(req.settings.passthrough && answered_whole(req)))
+        || (req.stream && req.settings.passthrough && !answered_whole(req))
         || url.scheme() != "http"
         || !url.username().is_empty()
         || url.password().is_some()
@@ -176,8 +184,44 @@ fn gunzip(body: &[u8], max: usize) -> Result<Bytes> {
 /// Send `req` over a direct connection to `to`. `Ok(None)`: the answer is one reqwest must
 /// handle (see the module comment); send the request again through it.
 pub(super) async fn send(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
-    let deadline = Deadline::new(Instant::now() + req.timeout);
-    let work = exchange(req, to);
+    within(req.timeout, exchange(req, to)).await
+}
+
+/// Send a streamed request (`req.stream`) over a direct connection to `to`: its answer's body
+/// comes as the connection brings it, read by whoever polls it ([`body`]). The request's timeout
+/// bounds the wait for the head here, then each wait for a chunk. `Ok(None)`: a redirect,
+/// for reqwest to follow (see the module comment).
+pub(super) async fn send_stream(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
+    let (conn, response) = within(req.timeout, opened(req, &to)).await?;
+    let (head, incoming) = response.into_parts();
+    if redirected(req, &head)? {
+        return Ok(None);
+    }
+    #[cfg(test)]
+    tests::SENT.with(|n| n.set(n.get() + 1));
+    let body = body::DirectBody::new(conn, incoming, to.key, req);
+    let mut headers = head.headers;
+    // Compressed although this path did not ask (see `exchange`): read whole and decoded, as
+    // one chunk; the events then come at the end, and the request is not sent twice.
+    let body = if encoding::of(&headers).is_some_and(is_gzip) {
+        let max = req.settings.max_response_bytes;
+        let packed = limits::collect(body, max).await?;
+        headers.remove(CONTENT_ENCODING);
+        headers.remove(http::header::CONTENT_LENGTH);
+        Body::Full(gunzip(&packed, max)?)
+    } else {
+        Body::Stream(Box::pin(body))
+    };
+    Ok(Some(HttpResponse {
+        status: head.status.as_u16(),
+        headers,
+        body,
+    }))
+}
+
+/// `work`, or a timeout error once `limit` has passed.
+async fn within<T>(limit: Duration, work: impl Future<Output = Result<T>>) -> Result<T> {
+    let deadline = Deadline::new(Instant::now() + limit);
     let mut deadline = std::pin::pin!(deadline);
     let mut work = std::pin::pin!(work);
     std::future::poll_fn(|cx| {
@@ -185,11 +229,22 @@ pub(super) async fn send(req: &HttpRequest, to: Target) -> Result<Option<HttpRes
             return Poll::Ready(out);
         }
         match deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(super::timed_out(req.timeout))),
+            Poll::Ready(()) => Poll::Ready(Err(super::timed_out(limit))),
             Poll::Pending => Poll::Pending,
         }
     })
     .await
+}
+
+/// Whether the answer is a redirect to hand to reqwest (`Ok(false)`: an answer to read here).
+/// A redirect answer was not acted on by the server, so sending the request again is safe;
+/// one reqwest would refuse (to another host) is refused here, with nothing sent again.
+fn redirected(req: &HttpRequest, head: &http::response::Parts) -> Result<bool> {
+    if head.status.is_redirection() && head.headers.contains_key(LOCATION) {
+        let url = super::parsed(&req.url)?;
+        return super::redirect::followed(head.status, &head.headers, &url);
+    }
+    Ok(false)
 }
 
 type Connection = http1::Connection<Io, Full<Bytes>>;
@@ -260,9 +315,14 @@ fn checkin(key: String, conn: Conn) {
     });
 }
 
-async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
-    let request = request(req, &to)?;
-    let (mut conn, response) = match checkout(&to.key) {
+/// The request sent over an idle connection of this thread to `to`, else a new one; the
+/// connection and the answer's head (its body still to come over the connection).
+async fn opened(
+    req: &HttpRequest,
+    to: &Target,
+) -> Result<(Conn, http::Response<hyper::body::Incoming>)> {
+    let request = request(req, to)?;
+    Ok(match checkout(&to.key) {
         Some(mut conn) => {
             let sent = drive(&mut conn.driver, conn.sender.try_send_request(request)).await;
             match sent {
@@ -270,7 +330,7 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
                 Err(mut e) => match e.take_message() {
                     // Closed before the request went out: a fresh connection, as reqwest does.
                     Some(request) => {
-                        let mut conn = connect(req, &to).await?;
+                        let mut conn = connect(req, to).await?;
                         let r = drive(&mut conn.driver, conn.sender.send_request(request))
                             .await
                             .map_err(|e| failed(req, &e))?;
@@ -281,21 +341,20 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
             }
         }
         None => {
-            let mut conn = connect(req, &to).await?;
+            let mut conn = connect(req, to).await?;
             let r = drive(&mut conn.driver, conn.sender.send_request(request))
                 .await
                 .map_err(|e| failed(req, &e))?;
             (conn, r)
         }
-    };
+    })
+}
+
+async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>> {
+    let (mut conn, response) = opened(req, &to).await?;
     let (head, mut body) = response.into_parts();
-    // A redirect answer was not acted on by the server, so sending the request again is safe;
-    // one reqwest would refuse (to another host) is refused here, with nothing sent again.
-    if head.status.is_redirection() && head.headers.contains_key(LOCATION) {
-        let url = super::parsed(&req.url)?;
-        if super::redirect::followed(head.status, &head.headers, &url)? {
-            return Ok(None);
-        }
+    if redirected(req, &head)? {
+        return Ok(None);
     }
     let max = req.settings.max_response_bytes;
     let declared = head
@@ -462,7 +521,11 @@ async fn connect(req: &HttpRequest, to: &Target) -> Result<Conn> {
 async fn open(addr: SocketAddr) -> io::Result<Io> {
     let mut sock = mio::net::TcpStream::connect(addr)?;
     let reg = Registration::new(&mut sock).map_err(|e| io::Error::other(e.message.clone()))?;
-    let io = Io { sock, reg };
+    let io = Io {
+        sock,
+        reg,
+        away: None,
+    };
     std::future::poll_fn(|cx| {
         if let Some(e) = io.sock.take_error()? {
             return Poll::Ready(Err(e));
@@ -493,7 +556,11 @@ fn not_connected(req: &HttpRequest, e: &io::Error) -> LlmError {
 
 /// hyper's error, worded as reqwest words it (its text holds no header).
 fn failed(req: &HttpRequest, e: &hyper::Error) -> LlmError {
-    let mut text = format!("error sending request for url ({}): {e}", req.url);
+    failed_at(&req.url, e)
+}
+
+fn failed_at(url: &str, e: &hyper::Error) -> LlmError {
+    let mut text = format!("error sending request for url ({url}): {e}");
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         text.push_str(": ");
@@ -507,6 +574,11 @@ fn failed(req: &HttpRequest, e: &hyper::Error) -> LlmError {
 struct Io {
     sock: mio::net::TcpStream,
     reg: Registration,
+    /// Where another thread waits for the socket: a streamed answer's body read from a thread
+    /// other than the one whose set watches it (an iterator handed between threads, as a web
+    /// framework's thread pool does with a sync generator). A copy of the socket in the shared
+    /// runtime's reactor; the home set still reports it, waking no one who still waits.
+    away: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
 impl Drop for Io {
@@ -518,10 +590,13 @@ impl Drop for Io {
 impl Io {
     fn poll_io<T>(
         &mut self,
-        cx: &Context<'_>,
+        cx: &mut Context<'_>,
         write: bool,
         mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
+        if !self.reg.is_home() {
+            return self.poll_away(cx, write, op);
+        }
         if !self.reg.ready(write) {
             self.reg.park(cx, write)?;
             return Poll::Pending;
@@ -536,6 +611,58 @@ impl Io {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return Poll::Ready(other),
+            }
+        }
+    }
+}
+
+impl Io {
+    /// [`Io::poll_io`] from a thread whose epoll set does not watch the socket: the shared
+    /// runtime's reactor waits for it (inside the runtime's context, as a stream's reads are).
+    fn poll_away<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: bool,
+        mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
+    ) -> Poll<io::Result<T>> {
+        use std::os::fd::AsFd;
+        use tokio::io::Interest;
+        if self.away.is_none() {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Poll::Ready(Err(io::Error::other(
+                    "a direct socket polled off its thread, outside the runtime",
+                )));
+            }
+            let copy = self.sock.as_fd().try_clone_to_owned()?;
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            // SAFETY: the `OwnedFd` is owned by the `AsyncFd` from here on, open and the same
+            // descriptor for as long as it lives.
+            let away = unsafe { tokio::io::unix::AsyncFd::register_with_interest(copy, interest) }
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            self.away = Some(away);
+        }
+        let Some(away) = self.away.as_ref() else {
+            return Poll::Pending;
+        };
+        loop {
+            let ready = if write {
+                away.poll_write_ready(cx)
+            } else {
+                away.poll_read_ready(cx)
+            };
+            let mut guard = match ready {
+                Poll::Ready(Ok(g)) => g,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match guard.try_io(|_| loop {
+                match op(&mut self.sock) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => return other,
+                }
+            }) {
+                Ok(out) => return Poll::Ready(out),
+                Err(_would_block) => continue,
             }
         }
     }
@@ -692,6 +819,121 @@ pub(super) mod tests {
         let per_call = (WOULD_BLOCK.with(Cell::get) - before) as f64 / 3.0;
         assert!(per_call <= 3.0, "{per_call} WouldBlock answers per call");
         assert_eq!(srv.connections(), 1);
+    }
+
+    const STREAMED: &[u8] =
+        br#"{"model":"gpt-4.1","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    fn streamed(url: String) -> HttpRequest {
+        HttpRequest {
+            body: bytes::Bytes::from_static(STREAMED),
+            stream: true,
+            ..chat(url)
+        }
+    }
+
+    /// The body's chunks as they come, each read in a wait of its own, as a stream's consumer
+    /// reads them (the connection is polled only then).
+    fn chunks(body: &mut crate::wire::ByteStream) -> Vec<crate::error::Result<bytes::Bytes>> {
+        use futures_util::StreamExt;
+        let mut got = Vec::new();
+        while let Some(c) = blocking(body.next()) {
+            got.push(c);
+        }
+        got
+    }
+
+    fn stream_body(resp: crate::wire::HttpResponse) -> crate::wire::ByteStream {
+        match resp.body {
+            Body::Stream(s) => s,
+            Body::Full(_) => panic!("a streamed answer"),
+        }
+    }
+
+    #[test]
+    fn a_stream_is_read_over_the_callers_own_connection_as_it_comes_and_the_connection_kept() {
+        let srv = MockServer::start().unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        for _ in 0..2 {
+            srv.push_json(json!({"chunks": ["a", "b", "c"], "chunk_delay": 0.02}))
+                .unwrap();
+        }
+        let before = sent();
+        for _ in 0..2 {
+            let resp = blocking(super::super::send(streamed(url.clone()))).unwrap();
+            assert_eq!(resp.status, 200);
+            let got = chunks(&mut stream_body(resp));
+            let text: String = got
+                .iter()
+                .map(|c| String::from_utf8_lossy(c.as_ref().unwrap()).into_owned())
+                .collect();
+            assert!(got.len() >= 3, "{} chunks: {text}", got.len());
+            assert!(text.contains("[DONE]"), "{text}");
+        }
+        assert_eq!(sent() - before, 2, "both on the direct path");
+        assert_eq!(
+            srv.connections(),
+            1,
+            "the second stream reused the connection"
+        );
+    }
+
+    #[test]
+    fn a_stream_whose_next_chunk_is_late_times_out() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"chunks": ["a", "b"], "chunk_delay": 3.0}))
+            .unwrap();
+        let mut req = streamed(format!("{}/v1/chat/completions", srv.url()));
+        req.timeout = Duration::from_millis(300);
+        let start = Instant::now();
+        let mut body = stream_body(blocking(super::super::send(req)).unwrap());
+        let got = chunks(&mut body);
+        let err = match got.last() {
+            Some(Err(e)) => e,
+            _ => panic!("no timeout"),
+        };
+        assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_stream_opened_on_one_thread_can_be_read_on_another() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"chunks": ["a", "b", "c"], "chunk_delay": 0.05}))
+            .unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        let mut body = stream_body(blocking(super::super::send(streamed(url))).unwrap());
+        let got = std::thread::spawn(move || chunks(&mut body))
+            .join()
+            .unwrap();
+        let text: String = got
+            .iter()
+            .map(|c| String::from_utf8_lossy(c.as_ref().unwrap()).into_owned())
+            .collect();
+        assert!(text.contains("[DONE]"), "{text}");
+    }
+
+    #[test]
+    fn a_stream_dropped_midway_closes_its_connection() {
+        use futures_util::StreamExt;
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"chunks": ["a", "b", "c"], "chunk_delay": 0.5}))
+            .unwrap();
+        srv.push_json(json!({"text": "next"})).unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        let mut body = stream_body(blocking(super::super::send(streamed(url.clone()))).unwrap());
+        blocking(body.next()).unwrap().unwrap();
+        drop(body);
+        blocking(super::super::send(chat(url))).unwrap();
+        assert_eq!(
+            srv.connections(),
+            2,
+            "the cut stream's connection was not reused"
+        );
     }
 
     #[test]
