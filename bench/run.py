@@ -194,6 +194,23 @@ def sdk_only(s: dict[str, int]) -> str:
     return "\n".join([title, "", *report._table(header, rows)])
 
 
+def stream_only(s: dict[str, int]) -> str:
+    """``--stream``: only the stream rows, in turns; the stream table and the two stream goals
+    (SDK / llmrail and llmrail / reference CPU, round by round, with the sync stream's too)."""
+    with MockServerProcess() as srv:
+        reference.build()
+        got = streams(srv, s)
+    meta = {"stream_chunks": STREAM_CHUNKS, **s}
+    lines = report._stream({"meta": meta, "stream": got})
+    for name in (LLMRAIL, SYNC):
+        sdk = report.round_ratio(got[SDK], got[name], "cpu_us")
+        ref = report.round_ratio(got[name], got[REF], "cpu_us")
+        lines.append(f"- {name}: SDK / this CPU {sdk[0]:.1f}x ({sdk[1]:.1f}-{sdk[2]:.1f}), "
+                     f"this / reference CPU {ref[0]:.2f}x ({ref[1]:.2f}-{ref[2]:.2f})")  # fmt: skip
+    lines.append(f"- load average at the end: {os.getloadavg()[0]:.2f}")
+    return "\n".join(lines)
+
+
 def _one_throughput_run(srv: MockServerProcess, name: str, n: int, level: int) -> peers.Result:
     before = srv.stats()
     if name == RUST:
@@ -257,10 +274,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs (~1 minute)")
     parser.add_argument("--out", type=Path, default=external.ROOT / "bench-results")
     parser.add_argument("--sdk", action="store_true", help="only the openai SDK's rows (printed, not written)")
+    parser.add_argument("--stream", action="store_true", help="only the stream rows (printed, not written)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     if args.sdk:
         print(sdk_only(sizes))
+        return 0
+    if args.stream:
+        print(stream_only(sizes))
         return 0
     start, load = time.perf_counter(), os.getloadavg()[0]
     if load > 0.5:
