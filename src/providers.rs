@@ -345,6 +345,19 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &s
     })
 }
 
+/// [`parse_json`] of text (a stream's event data, which its framing has read as UTF-8 already):
+/// `serde_json::from_str` does not check each string's UTF-8 again, as `from_slice` does. On a
+/// 50-chunk OpenAI stream that check was ~80k instructions (callgrind), a tenth of the stream.
+pub(crate) fn parse_json_str<'a, T: serde::Deserialize<'a>>(
+    text: &'a str,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        LlmError::invalid_response(format!("{what} is not the JSON expected: {e}"))
+            .with_body(text.as_bytes())
+    })
+}
+
 /// An error for an HTTP status, with the provider's message and request id filled in.
 pub(crate) fn status_error(
     status: u16,

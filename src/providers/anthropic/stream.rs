@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{stop_reason, WireUsage};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::providers::{parse_json, StreamDecoder};
+use crate::providers::{parse_json_str, StreamDecoder};
 
 #[derive(Default)]
 pub(super) struct Decoder {
@@ -65,7 +65,7 @@ impl StreamDecoder for Decoder {
             return Ok(());
         }
         let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        match parse_json::<WireEvent>(data.as_bytes(), "a stream event")? {
+        match parse_json_str::<WireEvent>(data, "a stream event")? {
             WireEvent::MessageStart { message } => {
                 self.model = message.model;
                 self.id = message.id;

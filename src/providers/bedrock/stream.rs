@@ -15,7 +15,7 @@ use super::response::{stop_reason, WireUsage};
 use super::stream_exception;
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::providers::{parse_json, StreamDecoder};
+use crate::providers::{parse_json_str, StreamDecoder};
 
 #[derive(Default)]
 pub(in crate::providers) struct Decoder {
@@ -92,7 +92,7 @@ impl StreamDecoder for Decoder {
     fn event(&mut self, name: &str, data: &str, out: &mut Vec<StreamEvent>) -> Result<()> {
         match name {
             "contentBlockStart" => {
-                let ev: BlockStart = parse_json(data.as_bytes(), "a contentBlockStart event")?;
+                let ev: BlockStart = parse_json_str(data, "a contentBlockStart event")?;
                 if let Some(call) = ev.start.and_then(|s| s.tool_use) {
                     // Counts the server's blocks: saturate rather than wrap.
                     let ordinal = u32::try_from(self.tool_index.len()).unwrap_or(u32::MAX);
@@ -106,7 +106,7 @@ impl StreamDecoder for Decoder {
                 }
             }
             "contentBlockDelta" => {
-                let ev: BlockDelta = parse_json(data.as_bytes(), "a contentBlockDelta event")?;
+                let ev: BlockDelta = parse_json_str(data, "a contentBlockDelta event")?;
                 let Some(delta) = ev.delta else {
                     return Ok(());
                 };
@@ -134,12 +134,12 @@ impl StreamDecoder for Decoder {
                 }
             }
             "messageStop" => {
-                let ev: MessageStop = parse_json(data.as_bytes(), "a messageStop event")?;
+                let ev: MessageStop = parse_json_str(data, "a messageStop event")?;
                 self.stopped = true;
                 self.finish = ev.stop_reason.as_deref().map(stop_reason);
             }
             "metadata" => {
-                let ev: Metadata = parse_json(data.as_bytes(), "a metadata event")?;
+                let ev: Metadata = parse_json_str(data, "a metadata event")?;
                 if let Some(u) = ev.usage {
                     self.usage = u;
                 }

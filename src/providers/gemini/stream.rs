@@ -7,7 +7,7 @@
 use super::response::{finish_reason, tool_call, WireResponse, WireUsage};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::providers::{parse_json, StreamDecoder};
+use crate::providers::{parse_json_str, StreamDecoder};
 
 #[derive(Default)]
 pub(in crate::providers) struct Decoder {
@@ -25,7 +25,7 @@ impl StreamDecoder for Decoder {
         if data.trim().is_empty() {
             return Ok(());
         }
-        let chunk: WireResponse = parse_json(data.as_bytes(), "a stream chunk")?;
+        let chunk: WireResponse = parse_json_str(data, "a stream chunk")?;
         if let Some(e) = chunk.stream_error().or_else(|| chunk.blocked()) {
             return Err(e);
         }

@@ -4,7 +4,7 @@
 use super::{finish_reason, stream_error, wire};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::providers::{parse_json, StreamDecoder};
+use crate::providers::{parse_json_str, StreamDecoder};
 
 #[derive(Default)]
 pub(super) struct Decoder {
@@ -15,7 +15,7 @@ pub(super) struct Decoder {
 
 impl StreamDecoder for Decoder {
     fn event(&mut self, _name: &str, line: &str, out: &mut Vec<StreamEvent>) -> Result<()> {
-        let chunk: wire::Response = parse_json(line.as_bytes(), "a stream line")?;
+        let chunk: wire::Response = parse_json_str(line, "a stream line")?;
         if let Some(message) = chunk.error {
             return Err(stream_error(&message));
         }

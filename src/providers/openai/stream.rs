@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{finish_reason, WireUsage};
 use crate::error::{ErrorKind, LlmError, Result};
 use crate::model::*;
-use crate::providers::{parse_json, StreamDecoder};
+use crate::providers::{parse_json_str, StreamDecoder};
 
 #[derive(Default)]
 pub(super) struct Decoder {
@@ -82,7 +82,7 @@ impl StreamDecoder for Decoder {
         if data.is_empty() {
             return Ok(());
         }
-        let chunk: WireChunk = parse_json(data.as_bytes(), "a stream chunk")?;
+        let chunk: WireChunk = parse_json_str(data, "a stream chunk")?;
         if let Some(err) = chunk.error {
             let message = err
                 .get("message")
