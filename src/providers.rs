@@ -163,6 +163,18 @@ pub trait Provider: Send + Sync {
         stream: bool,
         plan: &CachePlan,
     ) -> Result<HttpRequest>;
+    /// The body of a chat call as a provider batch carries it, and the headers it would have
+    /// been sent with (a batch create takes the betas among them). A batch builds one for each
+    /// of its requests: a provider may skip what only a sent request needs (URL, key).
+    fn batch_body(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        plan: &CachePlan,
+    ) -> Result<(bytes::Bytes, HeaderMap)> {
+        let http = self.build_chat_with_cache(ep, req, false, plan)?;
+        Ok((http.body, http.headers))
+    }
     /// As [`Provider::build_chat_with_cache`], planning from `req.prompt_cache` (off if unset).
     fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
         let policy = req.prompt_cache.unwrap_or_default();
@@ -339,8 +351,16 @@ pub(crate) fn to_bytes(
         .map_err(|e| LlmError::config(format!("request body cannot be serialised: {e}")))
 }
 
+/// The body checked as UTF-8 first, whole, with SIMD (`simdutf8`), then parsed as a `str`:
+/// serde_json then checks no string again, where from bytes it checks each one as it goes
+/// at about a byte an instruction (a seventh of decoding a 10,000-item batch's answers,
+/// counted by callgrind). A body that is not UTF-8 is left to serde_json, for its own error.
 pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| {
+    let parsed = match simdutf8::basic::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    parsed.map_err(|e| {
         LlmError::invalid_response(format!("{what} is not the JSON expected: {e}")).with_body(body)
     })
 }
