@@ -1,6 +1,7 @@
 //! Anthropic Messages.
 
 mod cache;
+mod plain;
 mod stream;
 
 use std::borrow::Cow;
@@ -129,8 +130,27 @@ impl Provider for Anthropic {
 }
 
 /// The Messages body of `req` (the plan's cache markers on it), and whether a marker asks for
-/// the 1-hour TTL (whose beta the request then needs).
+/// the 1-hour TTL (whose beta the request then needs). A plain request's is written straight
+/// from its strings (`plain.rs`).
 fn body(
+    ep: &Endpoint,
+    req: &ChatRequest,
+    stream: bool,
+    plan: &CachePlan,
+) -> Result<(bytes::Bytes, bool)> {
+    match plain::body(ep, req, stream, plan) {
+        Some(plain) => Ok((
+            plain
+                .map_err(|e| LlmError::config(format!("request body cannot be serialised: {e}")))?
+                .into(),
+            false,
+        )),
+        None => general_body(ep, req, stream, plan),
+    }
+}
+
+/// Any request's body, built as a tree of JSON values.
+fn general_body(
     ep: &Endpoint,
     req: &ChatRequest,
     stream: bool,
