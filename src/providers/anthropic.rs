@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{
-    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, Provider,
-    StreamDecoder,
+    join_url, json_headers, parse_json, secret_header, status_error, to_bytes, Endpoint, LongText,
+    Provider, StreamDecoder,
 };
 use crate::cache::CachePlan;
 use crate::error::{ErrorKind, LlmError, Result};
@@ -340,10 +340,10 @@ fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatRespon
         };
         match &*block.kind {
             "text" => content.push(ContentBlock::Text {
-                text: block.text.ok_or_else(|| missing("text"))?,
+                text: block.text.ok_or_else(|| missing("text"))?.0,
             }),
             "thinking" => content.push(ContentBlock::Thinking {
-                text: block.thinking.ok_or_else(|| missing("thinking"))?,
+                text: block.thinking.ok_or_else(|| missing("thinking"))?.0,
             }),
             "tool_use" => {
                 let id = block.id.ok_or_else(|| missing("id"))?;
@@ -389,9 +389,9 @@ struct WireBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(default)]
-    text: Option<String>,
+    text: Option<LongText>,
     #[serde(default)]
-    thinking: Option<String>,
+    thinking: Option<LongText>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
