@@ -479,6 +479,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn a_long_text_reads_as_a_string_field_would() {
         let read = |json: &str| parse_json::<LongText>(json.as_bytes(), "t").map(|t| t.0);
         let read_string = |json: &str| parse_json::<String>(json.as_bytes(), "t");

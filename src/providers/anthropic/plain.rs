@@ -125,6 +125,8 @@ pub(super) fn body(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use serde_json::json;
 
     use crate::cache::CachePlan;
