@@ -163,6 +163,18 @@ pub trait Provider: Send + Sync {
         stream: bool,
         plan: &CachePlan,
     ) -> Result<HttpRequest>;
+    /// The body of a chat call as a provider batch carries it, and the headers it would have
+    /// been sent with (a batch create takes the betas among them). A batch builds one for each
+    /// of its requests: a provider may skip what only a sent request needs (URL, key).
+    fn batch_body(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        plan: &CachePlan,
+    ) -> Result<(bytes::Bytes, HeaderMap)> {
+        let http = self.build_chat_with_cache(ep, req, false, plan)?;
+        Ok((http.body, http.headers))
+    }
     /// As [`Provider::build_chat_with_cache`], planning from `req.prompt_cache` (off if unset).
     fn build_chat(&self, ep: &Endpoint, req: &ChatRequest, stream: bool) -> Result<HttpRequest> {
         let policy = req.prompt_cache.unwrap_or_default();
@@ -339,8 +351,16 @@ pub(crate) fn to_bytes(
         .map_err(|e| LlmError::config(format!("request body cannot be serialised: {e}")))
 }
 
+/// The body checked as UTF-8 first, whole, with SIMD (`simdutf8`), then parsed as a `str`:
+/// serde_json then checks no string again, where from bytes it checks each one as it goes
+/// at about a byte an instruction (a seventh of decoding a 10,000-item batch's answers,
+/// counted by callgrind). A body that is not UTF-8 is left to serde_json, for its own error.
 pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| {
+    let parsed = match simdutf8::basic::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    };
+    parsed.map_err(|e| {
         LlmError::invalid_response(format!("{what} is not the JSON expected: {e}")).with_body(body)
     })
 }
@@ -356,6 +376,41 @@ pub(crate) fn parse_json_str<'a, T: serde::Deserialize<'a>>(
         LlmError::invalid_response(format!("{what} is not the JSON expected: {e}"))
             .with_body(text.as_bytes())
     })
+}
+
+/// A long string of an answer (a message's text), read as serde_json reads a byte string:
+/// its end found with `memchr` (SIMD), where a `String` field is scanned eight bytes at a time
+/// for control characters too (a tenth of the instructions of a 10,000-item batch job,
+/// counted by callgrind). Its bytes are then checked as UTF-8 with SIMD, so what it holds is
+/// what a `String` field would, except that a raw control character (which JSON forbids, and
+/// no provider sends) is taken as it is rather than refused.
+pub(crate) struct LongText(pub String);
+
+impl<'de> serde::Deserialize<'de> for LongText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = LongText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<LongText, E> {
+                Ok(LongText(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<LongText, E> {
+                Ok(LongText(v))
+            }
+            fn visit_bytes<E: serde::de::Error>(
+                self,
+                v: &[u8],
+            ) -> std::result::Result<LongText, E> {
+                simdutf8::basic::from_utf8(v)
+                    .map(|s| LongText(s.to_owned()))
+                    .map_err(|_| E::custom("a string that is not UTF-8"))
+            }
+        }
+        d.deserialize_bytes(Visitor)
+    }
 }
 
 /// An error for an HTTP status, with the provider's message and request id filled in.
@@ -435,6 +490,30 @@ mod hostile_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_long_text_reads_as_a_string_field_would() {
+        let read = |json: &str| parse_json::<LongText>(json.as_bytes(), "t").map(|t| t.0);
+        let read_string = |json: &str| parse_json::<String>(json.as_bytes(), "t");
+        for json in [
+            r#""plain""#,
+            r#""""#,
+            r#""line\nbreak, \"quoted\", \u00e9 \ud83d\ude00 \\ \/""#,
+            "\"caf\u{e9} \u{1f600}\"",
+        ] {
+            assert_eq!(read(json).unwrap(), read_string(json).unwrap(), "{json}");
+        }
+        assert_eq!(
+            serde_json::from_value::<LongText>(serde_json::json!("v"))
+                .unwrap()
+                .0,
+            "v"
+        );
+        for bad in [r#""\ud800 alone""#, "12", "[104, 105]", r#""unended"#] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -220,8 +220,8 @@ struct WireLine<'a> {
 /// `type`: serde would buffer a tagged variant's fields, and a raw value cannot be buffered.)
 #[derive(Deserialize)]
 struct WireResult<'a> {
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
     #[serde(default, borrow)]
     message: Option<&'a RawValue>,
     #[serde(default)]
@@ -242,7 +242,7 @@ pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
             continue;
         }
         let w: WireLine = parse_json(line, "a line of the batch results")?;
-        let outcome = match (w.result.kind.as_str(), w.result.message, w.result.error) {
+        let outcome = match (&*w.result.kind, w.result.message, w.result.error) {
             ("succeeded", Some(message), _) => Outcome::Succeeded {
                 body: body.slice_ref(message.get().as_bytes()),
                 request_id: None,

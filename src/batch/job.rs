@@ -165,6 +165,11 @@ impl BatchJob {
             concurrency: opts.concurrency.unwrap_or(DEFAULT_CONCURRENCY).max(1),
         };
         stats::register(&job.state);
+        // The bodies were built without the headers (`Provider::batch_body`): a key that cannot
+        // go in one is refused now, before the job is kept, not at its first create.
+        if mode == Mode::Batch {
+            job.headers()?;
+        }
         // Written before anything is submitted: a crash from here on loses nothing.
         job.save()?;
         if mode == Mode::Batch {

@@ -623,8 +623,7 @@ impl Target {
         req: &ChatRequest,
         plan: &CachePlan,
     ) -> Result<(bytes::Bytes, http::HeaderMap)> {
-        let http = self.http(req, plan, false, None)?;
-        Ok((http.body, http.headers))
+        self.provider.batch_body(&self.endpoint, req, plan)
     }
 
     /// Say who was called and make sure the key (and secrets in the URL) are nowhere in the

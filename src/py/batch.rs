@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use pyo3::IntoPyObjectExt;
+use pyo3::{intern, IntoPyObjectExt};
 
 use super::arg::Arg;
 use super::bridge;
@@ -44,18 +44,29 @@ pub(super) fn read_requests(requests: &Bound<'_, PyAny>, method: &str) -> PyResu
         .cast::<PyList>()
         .map_err(|_| config(format!("{method}: requests must be a list of dicts")))?;
     let mut out = Vec::with_capacity(list.len());
+    // The keys as interned str objects: made once, not once a request (5 strings an item).
+    let py = requests.py();
+    let (stream, messages_key, custom_id_key) = (
+        intern!(py, "stream"),
+        intern!(py, "messages"),
+        intern!(py, "custom_id"),
+    );
+    let per_call = [
+        ("retry", intern!(py, "retry")),
+        ("deadline", intern!(py, "deadline")),
+    ];
     for (i, item) in list.iter().enumerate() {
         let dict = item
             .cast::<PyDict>()
             .map_err(|_| config(format!("{method}: request {i} is not a dict")))?;
-        if dict.contains("stream")? {
+        if dict.contains(stream)? {
             return Err(config(format!(
                 "{method}: request {i} asks to stream: a batch answers each request whole, \
                  so batch requests cannot stream"
             )));
         }
-        for per_call in ["retry", "deadline"] {
-            if dict.contains(per_call)? {
+        for (per_call, key) in per_call {
+            if dict.contains(key)? {
                 return Err(config(format!(
                     "{method}: request {i} sets {per_call:?}, which is per call: a batch job is \
                      bounded by wait(timeout=...)"
@@ -63,9 +74,9 @@ pub(super) fn read_requests(requests: &Bound<'_, PyAny>, method: &str) -> PyResu
             }
         }
         let messages = dict
-            .get_item("messages")?
+            .get_item(messages_key)?
             .ok_or_else(|| config(format!("{method}: request {i} has no \"messages\"")))?;
-        let custom_id = match dict.get_item("custom_id")? {
+        let custom_id = match dict.get_item(custom_id_key)? {
             Some(v) if !v.is_none() => Some(v.extract::<String>().map_err(|_| {
                 config(format!("{method}: request {i}: custom_id must be a string"))
             })?),
