@@ -335,6 +335,7 @@ impl Registration {
                     "a direct socket outside a blocking call",
                 ));
             }
+            r.claim_orphans();
             let i = match r.slots.iter().position(Option::is_none) {
                 Some(i) => i,
                 None => {
@@ -433,7 +434,10 @@ impl Registration {
     /// Forget the socket; `source` is about to be closed.
     pub fn deregister(&self, source: &mut impl mio::event::Source) {
         if home() != self.home {
-            return; // Another thread's set: closing the socket takes it out of it.
+            // Another thread's set: closing the socket (and its copies) takes it out of the
+            // set, and that thread frees the slot when it next registers one.
+            orphan(*self);
+            return;
         }
         let _ = with(|r| {
             if r.pid != self.pid {
@@ -445,6 +449,64 @@ impl Registration {
             }
         });
     }
+}
+
+/// Slots whose socket was closed on another thread than its home's (a stream's body handed
+/// on), for the home thread to free: without this, each such stream kept a slot (and its
+/// wakers) in its opening thread's set for that thread's life. (pid, home, slot index).
+static ORPHANS: std::sync::Mutex<Vec<(u32, u64, usize)>> = std::sync::Mutex::new(Vec::new());
+/// How many [`ORPHANS`] there are: a registration looks at the list only when there are some.
+static ORPHAN_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn orphan(reg: Registration) {
+    if let Ok(mut list) = ORPHANS.lock() {
+        list.push((reg.pid, reg.home, reg.token));
+        ORPHAN_COUNT.store(list.len(), Ordering::Release);
+    }
+}
+
+impl Reactor {
+    /// Free this reactor's orphaned slots (and forget those of a parent process, after a fork).
+    fn claim_orphans(&mut self) {
+        if ORPHAN_COUNT.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let Ok(mut list) = ORPHANS.lock() else {
+            return;
+        };
+        let (id, pid) = (self.id, self.pid);
+        list.retain(|&(p, home, token)| {
+            if p != pid {
+                return false;
+            }
+            if home != id {
+                return true;
+            }
+            if let Some(slot) = self.slots.get_mut(token) {
+                *slot = None;
+            }
+            false
+        });
+        ORPHAN_COUNT.store(list.len(), Ordering::Release);
+    }
+}
+
+impl Drop for Reactor {
+    /// A thread that ends takes its orphans with it.
+    fn drop(&mut self) {
+        self.slots.clear();
+        self.claim_orphans();
+    }
+}
+
+/// How many sockets this thread's set holds slots for, orphans freed first (for tests).
+#[cfg(test)]
+pub(crate) fn slots_in_use() -> usize {
+    with(|r| {
+        r.claim_orphans();
+        r.slots.iter().filter(|s| s.is_some()).count()
+    })
+    .unwrap_or(0)
 }
 
 /// A deadline this thread's wait honours; ready once `at` has passed.

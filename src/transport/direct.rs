@@ -906,6 +906,7 @@ pub(super) mod tests {
         srv.push_json(json!({"chunks": ["a", "b", "c"], "chunk_delay": 0.05}))
             .unwrap();
         let url = format!("{}/v1/chat/completions", srv.url());
+        let before = crate::runtime::local::slots_in_use();
         let mut body = stream_body(blocking(super::super::send(streamed(url))).unwrap());
         let got = std::thread::spawn(move || chunks(&mut body))
             .join()
@@ -915,6 +916,8 @@ pub(super) mod tests {
             .map(|c| String::from_utf8_lossy(c.as_ref().unwrap()).into_owned())
             .collect();
         assert!(text.contains("[DONE]"), "{text}");
+        // The socket was closed on the other thread; its slot here is free again.
+        assert_eq!(crate::runtime::local::slots_in_use(), before);
     }
 
     #[test]
