@@ -69,20 +69,18 @@ _Header = tuple[bytes, bytes, bytes]
 
 def _plain(headers: HeaderTypes | None) -> list[_Header] | None:
     """`headers` as httpx2's ``Headers`` holds them (name, lower-cased name, value) when they are
-    a list of ASCII ``str`` pairs (what the SDKs pass), else ``None``."""
+    a list of ASCII ``str`` pairs (what the SDKs pass), else ``None``: httpx2 takes the rest."""
     if headers is None:
         return []
     if type(headers) is not list and type(headers) is not tuple:
         return None
     out = []
-    for pair in headers:
-        if type(pair) is not tuple or len(pair) != 2:
-            return None
-        name, value = pair
-        if type(name) is not str or type(value) is not str or not (name.isascii() and value.isascii()):
-            return None
-        raw = name.encode()
-        out.append((raw, raw.lower(), value.encode()))
+    try:
+        for name, value in headers:
+            raw = name.encode("ascii")
+            out.append((raw, raw.lower(), value.encode("ascii")))
+    except (AttributeError, TypeError, ValueError):  # bytes, not pairs, not ASCII
+        return None
     return out
 
 
