@@ -11,8 +11,10 @@ The clients' ``send`` goes straight to llmrail's transport when none of httpx2's
 could act (no event hooks, no auth, no mount or transport of the caller's), and does to the
 response what those layers do; a whole body arrives as the response's content in the send's own
 await. That saves an SDK call the walk through httpx2's auth, redirect and stream-reading
-layers. It relies on httpx2's private client state (``_state``, ``_event_hooks``, ...):
-``tests_py/test_sdk_fast_send.py`` compares its responses with httpx2's own ``send``.
+layers. Their ``build_request`` builds an SDK's plain request (``str`` headers, a ``bytes`` body,
+no cookies or query parameters to merge) in one pass, the request httpx2's would build. Both rely
+on httpx2's private state (``_state``, ``_event_hooks``, ``Headers._list``, ...):
+``tests_py/test_sdk_fast_send.py`` compares their requests and responses with httpx2's own.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from contextlib import suppress
 from typing import Any, cast
 
 import httpx2
-from httpx2._client import BoundAsyncStream, BoundSyncStream, ClientState, UseClientDefault
+from httpx2._client import BaseClient, BoundAsyncStream, BoundSyncStream, ClientState, UseClientDefault
 from httpx2._decoders import IdentityDecoder
-from httpx2._types import AuthTypes
+from httpx2._types import AuthTypes, HeaderTypes, RequestExtensions, TimeoutTypes
+from httpx2._urls import host_header
 
 from . import _sdk_transport as shared
 
@@ -59,6 +62,66 @@ class Transport(shared.Sending, httpx2.BaseTransport):
 _log = logging.getLogger("httpx2")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _Default = AuthTypes | UseClientDefault | None
+# The methods httpx2 gives a `Content-Length: 0` when they carry no body.
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "QUERY"})
+_Header = tuple[bytes, bytes, bytes]
+
+
+def _plain(headers: HeaderTypes | None) -> list[_Header] | None:
+    """`headers` as httpx2's ``Headers`` holds them (name, lower-cased name, value) when they are
+    a list of ASCII ``str`` pairs (what the SDKs pass), else ``None``: httpx2 takes the rest."""
+    if headers is None:
+        return []
+    if type(headers) is not list and type(headers) is not tuple:
+        return None
+    out = []
+    try:
+        for name, value in headers:
+            raw = name.encode("ascii")
+            out.append((raw, raw.lower(), value.encode("ascii")))
+    except (AttributeError, TypeError, ValueError):  # bytes, not pairs, not ASCII
+        return None
+    return out
+
+
+def _built(client: BaseClient, method: str, url: httpx2.URL | str, content: Any,
+           headers: HeaderTypes | None, timeout: TimeoutTypes | UseClientDefault) -> httpx2.Request | None:
+    """The request httpx2's ``build_request`` builds for a plain one (see `_plain`; a ``bytes``
+    body or none, no cookies, no query parameters, no extensions: the caller checks the rest),
+    built in one pass: 40 µs -> 9 µs per SDK call, measured. ``None``: httpx2 builds it.
+
+    What httpx2 does, in order: the client's headers, less those the call names, then the
+    call's; the body's ``Content-Length`` unless a length or ``Transfer-Encoding`` is named;
+    ``Host`` (and ``Content-Length: 0`` for a body method without one) put first."""
+    given = _plain(headers)
+    if given is None or not (content is None or type(content) is bytes) or client.params or client.cookies:
+        return None
+    full = client._merge_url(url)
+    named = {lower for _, lower, _ in given}
+    merged = [h for h in client.headers._list if h[1] not in named]
+    merged += given
+    named = {lower for _, lower, _ in merged}
+    body = content or b""
+    if body and b"content-length" not in named and b"transfer-encoding" not in named:
+        merged.append((b"Content-Length", b"content-length", str(len(body)).encode()))
+        named.add(b"content-length")
+    method = method.upper()
+    first = []
+    if b"host" not in named and full.host:
+        first.append((b"Host", b"host", host_header(full)))
+    if b"content-length" not in named and b"transfer-encoding" not in named and method in _BODY_METHODS:
+        first.append((b"Content-Length", b"content-length", b"0"))
+    request_headers = httpx2.Headers()
+    request_headers._list = first + merged
+    limits = client.timeout if isinstance(timeout, UseClientDefault) else httpx2.Timeout(timeout)
+    request = httpx2.Request.__new__(httpx2.Request)
+    request.method = method
+    request.url = full
+    request.headers = request_headers
+    request.extensions = {"timeout": limits.as_dict()}
+    request.stream = httpx2.ByteStream(body)
+    request._content = body
+    return request
 
 
 def _short_way(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, auth: _Default,
@@ -106,7 +169,25 @@ def _redirect(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Reques
     return None
 
 
-class AsyncClient(shared.ClientLayers, httpx2.AsyncClient):
+class _Building:
+    """``build_request`` in one pass for an SDK's plain request (see `_built`), else httpx2's."""
+
+    def build_request(self, method: str, url: httpx2.URL | str, *, content: Any = None, data: Any = None,
+                      files: Any = None, json: Any | None = None, params: Any = None,
+                      headers: HeaderTypes | None = None, cookies: Any = None,
+                      timeout: TimeoutTypes | UseClientDefault = httpx2.USE_CLIENT_DEFAULT,
+                      extensions: RequestExtensions | None = None) -> httpx2.Request:
+        client = cast(BaseClient, self)
+        if data is None and files is None and json is None and not params and not cookies and extensions is None:
+            request = _built(client, method, url, content, headers, timeout)
+            if request is not None:
+                return request
+        return BaseClient.build_request(client, method, url, content=content, data=data, files=files, json=json,
+                                        params=params, headers=headers, cookies=cookies, timeout=timeout,
+                                        extensions=extensions)
+
+
+class AsyncClient(shared.ClientLayers, _Building, httpx2.AsyncClient):
     """An ``httpx2.AsyncClient`` over :class:`AsyncTransport`; takes httpx's own arguments.
 
     ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider
@@ -147,7 +228,7 @@ class AsyncClient(shared.ClientLayers, httpx2.AsyncClient):
             raise
 
 
-class Client(shared.ClientLayers, httpx2.Client):
+class Client(shared.ClientLayers, _Building, httpx2.Client):
     """An ``httpx2.Client`` over :class:`Transport`; takes httpx's own arguments.
 
     ``retry``, ``rate_limit`` and ``circuit_breaker`` are llmrail's layers, keyed by the provider

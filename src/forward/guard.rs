@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::usage::{Meter, Protocol, Spend};
 use super::{send, Reply};
 use crate::client::registry::{self, Bucket, TargetId};
-use crate::error::Result;
+use crate::error::{ErrorKind, LlmError, Result};
 use crate::providers::{self, quota, Secret};
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::estimate::DEFAULT_OUTPUT_RESERVE;
@@ -129,9 +129,20 @@ impl Forwarder {
         // Only a rate limiter reads the answer's quota headers.
         let limited = guards.limiter.is_some();
         let mut report = CallReport::default();
+        // Without retries the one attempt takes the request itself: no copy of its headers.
+        let retries = self.retry.max_attempts > 1;
+        let mut req = Some(req);
         let out = run_target(&guards, &self.retry, None, reserve, &mut report, |_| {
-            let req = req.clone();
-            async move { attempt(req, last, meter, limited).await }
+            let req = if retries { req.clone() } else { req.take() };
+            async move {
+                match req {
+                    Some(req) => attempt(req, last, meter, limited).await,
+                    None => Attempt::failed(LlmError::new(
+                        ErrorKind::Internal,
+                        "a forwarded request was attempted twice without retries",
+                    )),
+                }
+            }
         })
         .await;
         match out {

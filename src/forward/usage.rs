@@ -83,8 +83,7 @@ impl Meter {
 
     /// A whole body: its usage, if it has one.
     pub fn read(&self, body: &[u8]) -> Option<Spend> {
-        let answer: Answer = serde_json::from_slice(body).ok()?;
-        self.settle(answer.usage?.unify(self.protocol));
+        self.settle(whole_usage(body)?.unify(self.protocol));
         self.slot.get().copied()
     }
 
@@ -175,6 +174,31 @@ impl WireUsage {
             cache_creation
         );
     }
+}
+
+/// The `usage` at the top of a whole answer. Every known answer has it near its end, after the
+/// text, and reading the whole answer is most of the meter's work (its text skipped byte by
+/// byte: 18.6k of 21k instructions for a 2.7 KB chat answer, callgrind). So the answer is first
+/// read from its last `"usage"` on, as though that key opened the object: only a key at the top
+/// closes that object exactly where the answer ends (a deeper one leaves a `}` over, a string
+/// value has no `:` after it). Anything else reads the whole answer.
+fn whole_usage(body: &[u8]) -> Option<WireUsage> {
+    let top_level = body.trim_ascii_start().first() == Some(&b'{');
+    if let Some(at) = memchr::memmem::rfind(body, b"\"usage\"").filter(|_| top_level) {
+        let mut tail = Vec::with_capacity(body.len() - at + 1);
+        tail.push(b'{');
+        tail.extend_from_slice(&body[at..]);
+        if let Ok(top) = serde_json::from_slice::<Top>(&tail) {
+            return top.usage;
+        }
+    }
+    serde_json::from_slice::<Answer>(body).ok()?.usage
+}
+
+/// The top of a whole answer, as far as the meter reads it.
+#[derive(Deserialize)]
+struct Top {
+    usage: Option<WireUsage>,
 }
 
 /// A whole answer, or one event of a stream: the usage at the top (OpenAI's chat chunks,

@@ -168,3 +168,68 @@ fn an_answer_without_usage_has_no_spend() {
     );
     assert!(m.slot.get().is_none());
 }
+
+/// The whole answer read as it was before `whole_usage` read it from its last `"usage"` on.
+fn read_in_full(body: &[u8]) -> Option<Usage> {
+    let answer: Answer = serde_json::from_slice(body).ok()?;
+    Some(answer.usage?.unify(Protocol::OpenAi))
+}
+
+#[test]
+fn a_whole_answer_s_usage_is_the_top_level_one_wherever_else_usage_is_named() {
+    let read = |body: &str| whole_usage(body.as_bytes()).map(|u| u.unify(Protocol::OpenAi));
+    let cases = [
+        // a deeper "usage" after the top-level one; "usage" as a value; in the text, escaped
+        r#"{"usage":{"prompt_tokens":7},"metadata":{"usage":{"prompt_tokens":1}}}"#,
+        r#"{"usage":{"prompt_tokens":7},"kind":"usage"}"#,
+        r#"{"choices":[{"text":"\"usage\":{\"prompt_tokens\":1}}"}],"usage":{"prompt_tokens":7}} "#,
+        r#" {"usage":{"prompt_tokens":7},"choices":[{"usage":{"prompt_tokens":1}}]}"#,
+        r#"{"usage":{"prompt_tokens":7},"usage_note":{"usage":1}}"#,
+    ];
+    for body in cases {
+        assert_eq!(read(body).unwrap().input_tokens, 7, "{body}");
+        assert_eq!(read(body), read_in_full(body.as_bytes()), "{body}");
+    }
+    for body in [
+        r#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#,
+        r#"{"usage":null}"#,
+        r#"["usage"]"#,
+        r#""usage""#,
+    ] {
+        assert!(read(body).is_none(), "{body}");
+    }
+}
+
+#[test]
+fn every_recorded_answer_s_usage_reads_as_the_whole_answer_read_gives_it() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real-cassettes"),
+        &mut files,
+    );
+    let mut with_usage = 0;
+    for file in &files {
+        let Ok(Some(tape)) = cassette::load(file) else {
+            continue;
+        };
+        for body in tape.into_iter().map(|i| i.response.body) {
+            let fast = whole_usage(&body).map(|u| u.unify(Protocol::OpenAi));
+            assert_eq!(fast, read_in_full(&body), "{}", file.display());
+            with_usage += usize::from(fast.is_some());
+        }
+    }
+    assert!(
+        with_usage > 10,
+        "{with_usage} recorded answers with a usage"
+    );
+}

@@ -117,17 +117,24 @@ impl Coroutine {
         };
         let handle = &self.handle;
         let evented = self.evented;
+        let own = Waker::from(self.slot.clone());
         let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
         let polled = exit::detach(py, || {
             let _entered = handle.enter();
+            let mut poll = || {
+                catch_unwind(AssertUnwindSafe(|| match work {
+                    Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),
+                    None => Poll::Pending,
+                }))
+            };
             #[cfg(unix)]
-            let _direct = evented.then(runtime::local::enter);
+            if evented {
+                let _direct = runtime::local::enter();
+                return loop_wake::polling(&own, poll, |p| !matches!(p, Ok(Poll::Pending)));
+            }
             #[cfg(not(unix))]
-            let _ = evented;
-            catch_unwind(AssertUnwindSafe(|| match work {
-                Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),
-                None => Poll::Pending,
-            }))
+            let _ = (evented, &own);
+            poll()
         });
         match polled {
             Ok(Poll::Pending) => self.park(py).map(Py::into_any),

@@ -15,6 +15,9 @@ use crate::py::exit;
 #[cfg(unix)]
 mod socket;
 
+#[cfg(unix)]
+pub use socket::polling;
+
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// The running asyncio loop of this thread, if any.

@@ -29,6 +29,11 @@ thread_local! {
     /// The notifier whose [`Notifier::drain`] is taking this thread's ready sockets: its wakers
     /// queue without a nudge, since the queue is taken right after.
     static DRAINING: Cell<usize> = const { Cell::new(0) };
+    /// The notifier of the loop whose call this thread is polling ([`polling`]): a wake-up
+    /// queued during the poll nudges after it, and only if still needed.
+    static POLLING: Cell<usize> = const { Cell::new(0) };
+    /// A nudge [`POLLING`] held back.
+    static HELD: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Notifier {
@@ -39,7 +44,30 @@ impl Notifier {
             q.len() == 1
         };
         // One nudge per batch: a non-empty queue has had its nudge.
-        if first && DRAINING.with(Cell::get) != Arc::as_ptr(self) as usize {
+        let me = Arc::as_ptr(self) as usize;
+        if !first || DRAINING.with(Cell::get) == me {
+            return;
+        }
+        if POLLING.with(Cell::get) == me {
+            HELD.with(|h| h.set(true));
+        } else {
+            self.nudge.nudge();
+        }
+    }
+
+    /// After a poll that held back a nudge: a finished call's own wake-ups are stale (hyper's
+    /// connection wakes the request it is answering, in the same poll, on every call); the
+    /// nudge goes only for what is left, so a finished call costs no eventfd write, and the
+    /// loop no turn that finds nothing to do.
+    fn after_poll(&self, own: &Waker, finished: bool) {
+        let waiting = {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            if finished {
+                q.retain(|w| !w.will_wake(own));
+            }
+            !q.is_empty()
+        };
+        if waiting {
             self.nudge.nudge();
         }
     }
@@ -75,6 +103,28 @@ impl Wake for LoopWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         self.notifier.push(self.inner.clone());
     }
+}
+
+/// Run `poll`, one poll of a call on its loop's thread (`own`: the waker its wake-ups run),
+/// with the nudges of that loop's wake-ups held until it returns (see [`Notifier::after_poll`]);
+/// `finished`: whether the call is done with.
+pub fn polling<R>(own: &Waker, poll: impl FnOnce() -> R, finished: impl FnOnce(&R) -> bool) -> R {
+    let notifier = CURRENT.with(|c| {
+        c.try_borrow()
+            .ok()
+            .and_then(|w| w.as_ref().map(|w| w.notifier.clone()))
+    });
+    let Some(notifier) = notifier else {
+        return poll();
+    };
+    let before = POLLING.with(|p| p.replace(Arc::as_ptr(&notifier) as usize));
+    let held = HELD.with(|h| h.replace(false));
+    let out = poll();
+    POLLING.with(|p| p.set(before));
+    if HELD.with(|h| h.replace(held)) {
+        notifier.after_poll(own, finished(&out));
+    }
+    out
 }
 
 /// The loop that watches this thread's set, and the set as it was then.
