@@ -605,7 +605,7 @@ fn a_recorded_call_logs_each_attempt_with_its_target_status_and_wait() {
 #[test]
 fn a_chat_calls_state_is_a_few_kilobytes() {
     let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
-    let c = Client::with_env(cfg("openai/gpt-4.1"), env).unwrap();
+    let c = Client::with_env(cfg("openai/gpt-4.1"), env).unwrap_or_else(|e| unreachable!("{e}"));
     let (req, plan) = c.cache.plan(
         crate::model::ChatRequest::default(),
         c.provider(),
