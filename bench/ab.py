@@ -1,6 +1,6 @@
 """A/B of two builds of llmrail on one mock server: interleaved rounds, client CPU per call.
 
-    .venv/bin/python bench/ab.py DIR_A DIR_B [--modes astream,sstream,achat,schat,asdk,ssdk]
+    .venv/bin/python bench/ab.py DIR_A DIR_B [--modes astream,sstream,achat,schat,asdk,ssdk,conc256]
                                  [--rounds 7] [--n 300] [--ref]
 
 Each DIR holds an installed ``llmrail`` package (a copy of site-packages/llmrail); ``-`` is the
@@ -8,6 +8,9 @@ one installed in this interpreter. Every round runs each build in a fresh child 
 B, then B then A the next round), which times ``n`` calls or 50-chunk streams after a warm-up
 and reports its own CPU time (time.process_time: all its threads) per call and the wall p50.
 ``asdk``/``ssdk``: chat calls of the openai SDK's async/sync client over llmrail.httpx2.
+``concN`` (``conc256``): ``n`` chat calls with N in flight on one event loop (bench/peers.py's
+loop, after 2N untimed ones); its ``p50_us`` row is then the throughput, calls per second, and
+``--ref`` runs the reference client on one thread with N in flight.
 ``--ref`` adds the reference Rust client (bench/reference.py) to each round. Prints the median
 and spread (lowest, highest round) of each figure and of the ratios B/A and X/ref, round by round.
 """
@@ -44,7 +47,16 @@ if mode == "asdk":
 elif mode == "ssdk":
     import openai, llmrail.httpx2
     sdk = openai.OpenAI(base_url=url, api_key="sk-bench", http_client=llmrail.httpx2.Client(timeout=60))
-if mode.startswith("a"):
+if mode.startswith("conc"):
+    import peers
+    async def one():
+        return (await c.chat(MSG, max_tokens=600)).text
+    level = int(mode[4:])
+    r = asyncio.run(peers.concurrent(one, n, level))
+    assert not r["errors"], r["first_error"]
+    print(json.dumps({{"cpu_us": r["cpu_us"], "p50_us": r["calls_per_s"]}}))
+    sys.exit(0)
+elif mode.startswith("a"):
     async def main():
         if mode == "asdk":
             async def one():
@@ -93,6 +105,10 @@ def child(py_dir: str, mode: str, n: int, url: str) -> dict[str, float]:
 def ref_run(root: str, mode: str, n: int) -> dict[str, float]:
     import reference
 
+    if mode.startswith("conc"):
+        level = int(mode[4:])
+        r = reference.concurrent(root, n, level, 2 * level)
+        return {"cpu_us": r["cpu_us"], "p50_us": r["calls_per_s"]}
     r = reference.sequential(root, n, max(n // 5, 20), stream="stream" in mode)
     return {"cpu_us": r["cpu_us"], "p50_us": r["p50_us"]}
 

@@ -114,7 +114,10 @@ impl Pipeline {
             let target = self.target_of(&out, &report);
             Finished(out, report, target)
         };
-        let Finished(out, report, _) = self.telemetry.observe(walk, Finished::end).await;
+        let Finished(out, report, _) = self
+            .telemetry
+            .observe(std::pin::pin!(walk), Finished::end)
+            .await;
         (out, report)
     }
 

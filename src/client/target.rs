@@ -593,7 +593,12 @@ impl Target {
         http: HttpRequest,
         heard: impl FnOnce(u16, &http::HeaderMap),
     ) -> Result<(u16, http::HeaderMap, bytes::Bytes)> {
-        let resp = transport::send(http).await.map_err(|e| self.annotate(e))?;
+        // Boxed: every layer above (retry, fallback, telemetry) holds this future's place in
+        // its own state, and starting each copies it; boxed, they copy a pointer (the transport's
+        // state is about 4.7 KB of a chat's).
+        let resp = Box::pin(transport::send(http))
+            .await
+            .map_err(|e| self.annotate(e))?;
         let (status, headers) = (resp.status, resp.headers.clone());
         heard(status, &headers);
         let body = resp

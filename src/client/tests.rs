@@ -597,3 +597,20 @@ fn a_recorded_call_logs_each_attempt_with_its_target_status_and_wait() {
     assert_eq!(log.len(), 1);
     assert_eq!((log[0].status, log[0].fallback), (Some(400), None));
 }
+
+/// Each layer that starts a call copies its state (an async fn's future moves into its
+/// caller's), so a chat's state stays small: it was 18 KB while the telemetry kept the whole
+/// pipeline twice (an async fn's argument) and every layer held the transport's 4.7 KB inline;
+/// 5 KB since, and the copies cost ~2.5 % of a call's CPU less at 256 in flight (perf).
+#[test]
+fn a_chat_calls_state_is_a_few_kilobytes() {
+    let env = |name: &str| name.ends_with("_API_KEY").then(|| "k".to_string());
+    let c = Client::with_env(cfg("openai/gpt-4.1"), env).unwrap_or_else(|e| unreachable!("{e}"));
+    let (req, plan) = c.cache.plan(
+        crate::model::ChatRequest::default(),
+        c.provider(),
+        c.model(),
+    );
+    let size = std::mem::size_of_val(&c.pipe.chat_reported(req, plan, Default::default()));
+    assert!(size < 8 * 1024, "a chat call's state is {size} bytes");
+}

@@ -79,7 +79,8 @@ async fn observe_counts_a_call_in_flight_until_it_ends() {
     fn end(_: &Result<(), ()>) -> CallEnd<'static> {
         failed(ErrorKind::Server)
     }
-    let call = rec.observe(async { rx.await.map_err(|_| ()) }, end);
+    let call = std::pin::pin!(async { rx.await.map_err(|_| ()) });
+    let call = rec.observe(call, end);
     tokio::pin!(call);
     assert!(futures_util::poll!(call.as_mut()).is_pending());
     assert_eq!(series.in_flight(), 1);
@@ -95,7 +96,8 @@ async fn a_call_dropped_before_its_end_counts_as_cancelled() {
     fn end(_: &()) -> CallEnd<'static> {
         failed(ErrorKind::Server)
     }
-    let call = rec.observe(std::future::pending::<()>(), end);
+    let pending = std::pin::pin!(std::future::pending::<()>());
+    let call = rec.observe(pending, end);
     let _ = tokio::time::timeout(Duration::from_millis(5), call).await;
     let series = counters::series("t-cancel", "m");
     assert_eq!(series.in_flight(), 0);

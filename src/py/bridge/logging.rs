@@ -44,6 +44,7 @@ pub fn reset_log_levels() {
     if let Some(h) = LOG_RESET.get() {
         h.reset();
     }
+    exit::forget_log_levels();
 }
 
 /// The gateway's access log, written to Python's `logging` from a thread of its own.
