@@ -705,7 +705,8 @@ impl hyper::rt::Read for Io {
                 // `WouldBlock`, so wait for the epoll set's next edge instead of asking (tokio
                 // clears its readiness the same way). hyper reads again after each answer, to
                 // see the connection's state: one `recv` per call saved (strace -c, 256 in flight).
-                if n > 0 && n < room {
+                // (Only in the home set: a body read on another thread waits in `poll_away`.)
+                if n > 0 && n < room && io.reg.is_home() {
                     io.reg.park(cx, false)?;
                 }
                 // SAFETY: `n` bytes were just written by `read`.
