@@ -758,7 +758,7 @@ pub(super) mod tests {
     use http::{HeaderMap, Method};
     use serde_json::json;
 
-    use crate::error::ErrorKind;
+    use crate::error::{ErrorKind, LlmError};
     use crate::mock::MockServer;
     use crate::wire::{Body, HttpRequest, Settings};
 
@@ -908,6 +908,13 @@ pub(super) mod tests {
         );
     }
 
+    /// `err` is a timeout, and came well before the server's 3 s delay was over.
+    fn timed_out_early(err: &LlmError, start: Instant) {
+        assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+
     #[test]
     fn a_stream_whose_next_chunk_is_late_times_out() {
         let srv = MockServer::start().unwrap();
@@ -922,12 +929,7 @@ pub(super) mod tests {
             Some(Err(e)) => e,
             _ => panic!("no timeout"),
         };
-        assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            start.elapsed()
-        );
+        timed_out_early(err, start);
     }
 
     #[test]
@@ -997,12 +999,7 @@ pub(super) mod tests {
             Err(e) => e,
             Ok(_) => panic!("answered"),
         };
-        assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            start.elapsed()
-        );
+        timed_out_early(&err, start);
     }
 
     #[test]
