@@ -7,7 +7,8 @@ Each DIR holds an installed ``llmrail`` package (a copy of site-packages/llmrail
 one installed in this interpreter. Every round runs each build in a fresh child process (A then
 B, then B then A the next round), which times ``n`` calls or 50-chunk streams after a warm-up
 and reports its own CPU time (time.process_time: all its threads) per call and the wall p50.
-``asdk``/``ssdk``: chat calls of the openai SDK's async/sync client over llmrail.httpx2.
+``asdk``/``ssdk``: chat calls of the openai SDK's async/sync client over llmrail.httpx2;
+``asdkstream``/``ssdkstream``: its 50-chunk streams.
 ``concN`` (``conc256``): ``n`` chat calls with N in flight on one event loop (bench/peers.py's
 loop, after 2N untimed ones); its ``p50_us`` row is then the throughput, calls per second, and
 ``--ref`` runs the reference client on one thread with N in flight.
@@ -41,10 +42,10 @@ def timed(one, count, keep):
     for _ in range(count):
         t = time.perf_counter_ns(); one(); d = time.perf_counter_ns() - t
         if keep: lat.append(d)
-if mode == "asdk":
+if mode in ("asdk", "asdkstream"):
     import openai, llmrail.httpx2
     sdk = openai.AsyncOpenAI(base_url=url, api_key="sk-bench", http_client=llmrail.httpx2.AsyncClient(timeout=60))
-elif mode == "ssdk":
+elif mode in ("ssdk", "ssdkstream"):
     import openai, llmrail.httpx2
     sdk = openai.OpenAI(base_url=url, api_key="sk-bench", http_client=llmrail.httpx2.Client(timeout=60))
 if mode.startswith("conc"):
@@ -62,6 +63,10 @@ elif mode.startswith("a"):
             async def one():
                 r = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600)
                 return r.choices[0].message.content
+        elif mode == "asdkstream":
+            async def one():
+                s = await sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600, stream=True)
+                return "".join([c.choices[0].delta.content or "" async for c in s if c.choices])
         elif mode == "astream":
             async def one():
                 return "".join([ev.text async for ev in c.stream(MSG, max_tokens=600)])
@@ -78,6 +83,10 @@ elif mode.startswith("a"):
 else:
     if mode == "ssdk":
         one = lambda: sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600)
+    elif mode == "ssdkstream":
+        def one():
+            s = sdk.chat.completions.create(model="gpt-4.1-mini", messages=MSG, max_tokens=600, stream=True)
+            return "".join([c.choices[0].delta.content or "" for c in s if c.choices])
     elif mode == "sstream":
         one = lambda: "".join(ev.text for ev in c.stream(MSG, max_tokens=600))
     else:
