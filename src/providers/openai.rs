@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{
     join_url, json_headers, parse_json, secret_header, status_error, to_bytes, tool_fields,
-    Endpoint, Provider, StreamDecoder,
+    Endpoint, LongText, Provider, StreamDecoder,
 };
 use crate::cache::CachePlan;
 use crate::error::{LlmError, Result};
@@ -182,7 +182,7 @@ impl Provider for OpenAi {
         if let Some(r) = choice.message.reasoning.filter(|r| !r.is_empty()) {
             content.push(ContentBlock::Thinking { text: r });
         }
-        if let Some(t) = choice.message.content.filter(|t| !t.is_empty()) {
+        if let Some(LongText(t)) = choice.message.content.filter(|t| !t.0.is_empty()) {
             content.push(ContentBlock::Text { text: t });
         }
         for call in choice.message.tool_calls.unwrap_or_default() {
@@ -400,8 +400,9 @@ struct WireChoice {
 
 #[derive(Deserialize)]
 struct WireMessage {
+    /// The answer's text, found with `memchr` (see [`LongText`]).
     #[serde(default)]
-    content: Option<String>,
+    content: Option<LongText>,
     #[serde(default)]
     reasoning: Option<String>,
     #[serde(default)]
