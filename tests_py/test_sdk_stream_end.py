@@ -43,8 +43,9 @@ class SlowEndServer:
     `gap` seconds apart, then ``data: [DONE]``, then, `end_after` seconds later, the chunked
     body's terminator. Notes when a client closed the connection before the end."""
 
-    def __init__(self, *, events: list[bytes], gap: float = 0.0, end_after: float = 0.3) -> None:
-        self.events, self.gap, self.end_after = events, gap, end_after
+    def __init__(self, *, events: list[bytes], gap: float = 0.0, end_after: float = 0.3,
+                 cut: bool = False) -> None:
+        self.events, self.gap, self.end_after, self.cut = events, gap, end_after, cut
         self.closed_at: list[float] = []
         self.sent_at: list[float] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
@@ -74,6 +75,9 @@ class SlowEndServer:
                 body += conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                          b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n")
+            if self.cut:  # every event at once, then the connection cut mid-body
+                conn.sendall(b"".join(self.events))
+                return
             try:
                 for e in [*self.events, event("[DONE]")]:
                     conn.sendall(e)
@@ -162,4 +166,21 @@ def test_a_stream_closed_part_way_closes_its_connection_at_once_and_is_not_recor
         assert len(server.sent_at) < 40
         assert tape.record_count == 0
     assert not cassette.exists()
+    server.close()
+
+
+@pytest.mark.parametrize("http", [llmrail.httpx.Client, llmrail.httpx2.Client])
+def test_a_body_cut_after_its_events_hands_every_event_on_before_the_error(
+        http: type[httpx.Client] | type[httpx2.Client]) -> None:
+    # The events and the cut arrive together, so they are read as one chunk and its failure:
+    # the events go to the SDK first, the failure at its next read.
+    server = SlowEndServer(events=[chunk_event(w) for w in WORDS], cut=True)
+    sdk = openai.OpenAI(base_url=server.base_url, api_key=API_KEY, max_retries=0, http_client=http())
+    stream = sdk.chat.completions.create(model="gpt-4.1-mini", messages=HI, stream=True)  # type: ignore[arg-type]
+    got = []
+    with pytest.raises(Exception) as failed:  # noqa: B017, PT011 - the SDK's own error type for a cut body
+        for c in stream:
+            got.append(c.choices[0].delta.content or "")
+    assert "".join(got) == "Paris is the capital."
+    assert "openai" in type(failed.value).__module__ or "httpx" in type(failed.value).__module__, failed.value
     server.close()
