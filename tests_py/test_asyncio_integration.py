@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -227,3 +228,22 @@ def test_each_loop_is_woken_the_way_the_bridge_says(srv: MockServer) -> None:
         counts[type(loop).__name__] = (loop.readers, loop.threadsafe)
     assert counts["Counting"] == (1, 0)
     assert counts["CountingNoReaders"][0] == 0 and counts["CountingNoReaders"][1] > 0
+
+
+def test_a_call_waiting_for_its_answer_lets_timers_and_other_threads_callbacks_run(
+        srv: MockServer, run: Run[list[str]]) -> None:
+    # A call its loop alone waits for may wait in place, inside its step (`loop_wake::idle`):
+    # a timer that comes due and a callback another thread schedules still run while it waits.
+    client = make_client(srv, "openai")
+    srv.reply("slow", latency=0.5)
+
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        loop.call_later(0.05, seen.append, "timer")
+        threading.Timer(0.05, loop.call_soon_threadsafe, (seen.append, "thread")).start()
+        seen.append((await client.chat("hi")).text)
+        return seen
+
+    seen = run(main())
+    assert sorted(seen[:2]) == ["thread", "timer"] and seen[2:] == ["slow"]

@@ -19,6 +19,14 @@
 //!   resumes inside that callback, GIL already held ([`waiter`]: the `Waiter` a task is parked
 //!   on runs its done callbacks at once instead of scheduling them, one loop turn less per
 //!   wake-up). Deadlines of those calls are a timer fd in the same set.
+//! - **A call its loop alone waits for waits in place.** When a step leaves the call pending and
+//!   asyncio's own epoll loop has nothing else to do (no callback ready, no timer due, watching
+//!   only its self-pipe and this set), the step itself sleeps on the loop's epoll set, GIL
+//!   released, for at most 2 ms or until the next timer ([`loop_wake::idle`]), and polls the
+//!   call again when the set wakes: the loop's next turn would have done only that. Anything
+//!   else that wakes the loop (another thread's `call_soon_threadsafe`, a signal, another
+//!   socket) ends the wait and goes to the loop. A sequential async call then costs about what
+//!   a sync one does.
 //! - **Tokio workers move the other bytes.** Connections the direct path does not take (TLS,
 //!   DNS names, proxies) are reqwest's, driven by hyper tasks on the runtime's workers
 //!   (one by default, `runtime::WORKER_THREADS_VAR`), as are tokio's timers.

@@ -35,7 +35,7 @@ use crate::error::{ErrorKind, LlmError};
 #[cfg(unix)]
 mod evented;
 #[cfg(unix)]
-pub use evented::{attach, enter, ready, Nudge};
+pub use evented::{attach, enter, ready, wait_readable, Nudge};
 
 /// The eventfd's token; a socket's token is its slot index + 1.
 const WAKE: Token = Token(0);

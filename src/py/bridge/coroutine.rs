@@ -7,6 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
+#[cfg(unix)]
+use std::time::Instant;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
@@ -21,6 +23,8 @@ use crate::runtime;
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 type Work = Pin<Box<dyn Future<Output = Result<Finish, LlmError>> + Send>>;
 type Start = Box<dyn FnOnce(Python<'_>) -> PyResult<Work> + Send>;
+/// A poll's outcome; `Err`: it panicked.
+type Polled = std::thread::Result<Poll<Result<Finish, LlmError>>>;
 
 /// Await core work from Python. At the first `await`, as with an `async def`, `start` reads the
 /// arguments (so bad ones raise there) and gives the core future; the loop thread polls it with
@@ -115,27 +119,25 @@ impl Coroutine {
             Some(w) => w.clone(),
             None => self.make_waker(py)?,
         };
-        let handle = &self.handle;
-        let evented = self.evented;
         let own = Waker::from(self.slot.clone());
-        let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
-        let polled = exit::detach(py, || {
-            let _entered = handle.enter();
-            let mut poll = || {
-                catch_unwind(AssertUnwindSafe(|| match work {
-                    Some(w) => w.as_mut().poll(&mut Context::from_waker(&waker)),
-                    None => Poll::Pending,
-                }))
+        #[allow(unused_mut)]
+        let mut polled = self
+            .poll(py, &waker, &own, None)
+            .unwrap_or(Ok(Poll::Pending));
+        // A call its loop alone waits for waits in place (see `loop_wake::idle`), once: if
+        // what woke the loop was not its answer, the loop runs as usual (and an fd that stays
+        // readable, the loop's self-pipe, does not keep the step spinning).
+        #[cfg(unix)]
+        if self.evented && matches!(polled, Ok(Poll::Pending)) {
+            let until = Instant::now() + loop_wake::IN_PLACE;
+            let idle = match &self.event_loop {
+                Some(l) => loop_wake::idle(l.bind(py), until),
+                None => None,
             };
-            #[cfg(unix)]
-            if evented {
-                let _direct = runtime::local::enter();
-                return loop_wake::polling(&own, poll, |p| !matches!(p, Ok(Poll::Pending)));
+            if let Some(again) = idle.and_then(|idle| self.poll(py, &waker, &own, Some(idle))) {
+                polled = again;
             }
-            #[cfg(not(unix))]
-            let _ = (evented, &own);
-            poll()
-        });
+        }
         match polled {
             Ok(Poll::Pending) => self.park(py).map(Py::into_any),
             Ok(Poll::Ready(out)) => {
@@ -148,6 +150,41 @@ impl Coroutine {
                 Err(to_py(runtime::internal(payload)))
             }
         }
+    }
+
+    /// One poll of the work, GIL released, inside the runtime's context (and the thread's
+    /// epoll set, for a loop that watches it); after `idle`'s wait when given (`None`: that
+    /// wait ended with nothing to do, so no poll).
+    fn poll(
+        &mut self,
+        py: Python<'_>,
+        waker: &Waker,
+        own: &Waker,
+        idle: Option<loop_wake::Idle>,
+    ) -> Option<Polled> {
+        let handle = &self.handle;
+        let evented = self.evented;
+        let work = self.work.get_mut().unwrap_or_else(PoisonError::into_inner);
+        exit::detach(py, || {
+            let _entered = handle.enter();
+            let mut poll = || {
+                catch_unwind(AssertUnwindSafe(|| match work {
+                    Some(w) => w.as_mut().poll(&mut Context::from_waker(waker)),
+                    None => Poll::Pending,
+                }))
+            };
+            let done = |p: &Polled| !matches!(p, Ok(Poll::Pending));
+            #[cfg(unix)]
+            if evented {
+                let _direct = runtime::local::enter();
+                return match idle {
+                    Some(idle) => idle.poll_after(own, poll, done),
+                    None => Some(loop_wake::polling(own, poll, done)),
+                };
+            }
+            let _ = (evented, own, idle, done);
+            Some(poll())
+        })
     }
 
     /// The waker for the running loop; asyncio is required.

@@ -16,7 +16,11 @@ use crate::py::exit;
 mod socket;
 
 #[cfg(unix)]
-pub use socket::polling;
+pub use socket::{idle, polling, Idle, IN_PLACE};
+
+/// Off unix no loop's wait is taken in place.
+#[cfg(not(unix))]
+pub enum Idle {}
 
 static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 

@@ -112,6 +112,21 @@ pub fn ready() -> Result<Vec<Waker>, LlmError> {
     })?
 }
 
+/// Sleep until `fd` (the epoll set of the event loop that watches this thread's set, so it
+/// holds this one too) is readable, at most `timeout` (rounded up to whole milliseconds, as the
+/// loop's own wait rounds); whether it is. A signal ends the wait early, with `false`, so the
+/// caller goes back to Python, which delivers it.
+pub fn wait_readable(fd: RawFd, timeout: Duration) -> bool {
+    let ms = timeout.as_micros().div_ceil(1000);
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; `fd` is only read.
+    unsafe { libc::poll(&mut p, 1, i32::try_from(ms).unwrap_or(i32::MAX)) == 1 }
+}
+
 /// Marks the thread [`active`](super::active) while a loop's call is polled; the previous state
 /// comes back on drop (a call polled inside a sync wait leaves it active).
 pub struct Enter(bool);
