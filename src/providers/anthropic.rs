@@ -329,6 +329,7 @@ fn stop_reason(s: &str) -> FinishReason {
 /// A Messages answer; `raw` gives the body it keeps.
 fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatResponse> {
     let wire: WireMessage = parse_json(body, "the message")?;
+    let raw = raw();
     let mut content = Vec::with_capacity(wire.content.len());
     for block in wire.content {
         let missing = |field: &str| {
@@ -340,10 +341,16 @@ fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatRespon
         };
         match &*block.kind {
             "text" => content.push(ContentBlock::Text {
-                text: block.text.ok_or_else(|| missing("text"))?.0,
+                text: block
+                    .text
+                    .ok_or_else(|| missing("text"))?
+                    .shared(body, &raw)?,
             }),
             "thinking" => content.push(ContentBlock::Thinking {
-                text: block.thinking.ok_or_else(|| missing("thinking"))?.0,
+                text: block
+                    .thinking
+                    .ok_or_else(|| missing("thinking"))?
+                    .into_string()?,
             }),
             "tool_use" => {
                 let id = block.id.ok_or_else(|| missing("id"))?;
@@ -364,7 +371,7 @@ fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatRespon
         provider: "anthropic".into(),
         request_id: None,
         latency: Default::default(),
-        raw: raw(),
+        raw,
     })
 }
 
@@ -388,10 +395,10 @@ struct WireMessage<'a> {
 struct WireBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default)]
-    text: Option<LongText>,
-    #[serde(default)]
-    thinking: Option<LongText>,
+    #[serde(default, borrow)]
+    text: Option<LongText<'a>>,
+    #[serde(default, borrow)]
+    thinking: Option<LongText<'a>>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
