@@ -414,9 +414,10 @@ impl LongText<'_> {
             Self::InBody(v) => v,
         };
         let at = (v.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
-        let kept = at
-            .filter(|&at| raw.len() == body.len() && at + v.len() <= body.len())
-            .map(|at| raw.slice(at..at + v.len()));
+        let span = at.and_then(|at| Some(at..at.checked_add(v.len())?));
+        let kept = span
+            .filter(|span| raw.len() == body.len() && span.end <= body.len())
+            .map(|span| raw.slice(span));
         match kept {
             // Checked as UTF-8 here, once (with the standard library's check, which is what
             // makes a `ByteString` without `unsafe`).

@@ -201,7 +201,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("llmrail-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("f");
-        let byte = |n: usize| (n % 251) as u8;
+        let byte = |n: usize| u8::try_from(n % 251).unwrap();
         let part =
             |len: usize, from: usize| Bytes::from((from..from + len).map(byte).collect::<Vec<_>>());
         // Empty, shorter than a block's alignment, across blocks, and a block's size exactly.
