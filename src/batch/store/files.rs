@@ -107,7 +107,12 @@ impl ResultsFiles {
 fn write_file(path: &Path, parts: &[Bytes]) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     match write_direct(path, parts) {
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {}
+        // EINVAL (tmpfs, FUSE, an alignment the device will not take) or EOPNOTSUPP.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+            ) => {}
         done => return done,
     }
     let mut file = std::fs::File::create(path)?;
@@ -123,7 +128,7 @@ const ALIGN: usize = 4096;
 #[cfg(target_os = "linux")]
 const BLOCK: usize = 256 * ALIGN;
 
-/// [`write_file`] with `O_DIRECT`: `InvalidInput` (EINVAL) where it is not supported.
+/// [`write_file`] with `O_DIRECT`: `InvalidInput` or `Unsupported` where it is not supported.
 #[cfg(target_os = "linux")]
 fn write_direct(path: &Path, parts: &[Bytes]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
