@@ -246,7 +246,9 @@ impl FinishReason {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
     Text {
-        text: String,
+        /// Shared, not copied, with the body the answer keeps (`raw`) where the provider's
+        /// JSON holds it without escapes (see `providers::LongText`).
+        text: bytestring::ByteString,
     },
     ToolCall(ToolCall),
     /// Reasoning the provider chose to show (Anthropic thinking, OpenRouter reasoning).
@@ -278,7 +280,7 @@ impl ChatResponse {
     /// copy on the way to a Python str.
     pub fn text_ref(&self) -> std::borrow::Cow<'_, str> {
         let mut texts = self.content.iter().filter_map(|block| match block {
-            ContentBlock::Text { text } => Some(text.as_str()),
+            ContentBlock::Text { text } => Some(&**text),
             _ => None,
         });
         let Some(first) = texts.next() else {

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use bytestring::ByteString;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 
@@ -381,35 +382,96 @@ pub(crate) fn parse_json_str<'a, T: serde::Deserialize<'a>>(
 /// A long string of an answer (a message's text), read as serde_json reads a byte string:
 /// its end found with `memchr` (SIMD), where a `String` field is scanned eight bytes at a time
 /// for control characters too (a tenth of the instructions of a 10,000-item batch job,
-/// counted by callgrind). Its bytes are then checked as UTF-8 with SIMD, so what it holds is
-/// what a `String` field would, except that a raw control character (which JSON forbids, and
-/// no provider sends) is taken as it is rather than refused.
-pub(crate) struct LongText(pub String);
+/// counted by callgrind). Except that a raw control character (which JSON forbids, and no
+/// provider sends) is taken as it is rather than refused, what it holds is what a `String`
+/// field would.
+///
+/// Without an escape in it, it is a slice of the body it was read from (`InBody`), which
+/// [`LongText::shared`] turns into a slice of the body the answer keeps (`raw`): no copy of the
+/// text (a 10,000-item batch's answers are 20 MB, each page of a copy touched for the first
+/// time: a fifth of the job's page faults, counted by `perf record -e page-faults`).
+pub(crate) enum LongText<'a> {
+    /// Its bytes in the body, not yet checked as UTF-8.
+    InBody(&'a [u8]),
+    /// Decoded (its escapes undone), checked.
+    Decoded(String),
+}
 
-impl<'de> serde::Deserialize<'de> for LongText {
+impl LongText<'_> {
+    /// The text as an owned string.
+    pub(crate) fn into_string(self) -> Result<String> {
+        match self {
+            Self::InBody(v) => utf8(v).map(str::to_owned),
+            Self::Decoded(s) => Ok(s),
+        }
+    }
+
+    /// The text as a slice of `raw`, the copy of `body` (the bytes it was read from) that
+    /// the answer keeps; a decoded one (escapes undone) as it is.
+    pub(crate) fn shared(self, body: &[u8], raw: &bytes::Bytes) -> Result<ByteString> {
+        let v = match self {
+            Self::Decoded(s) => return Ok(s.into()),
+            Self::InBody(v) => v,
+        };
+        let at = (v.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
+        let span = at.and_then(|at| Some(at..at.checked_add(v.len())?));
+        let kept = span
+            .filter(|span| raw.len() == body.len() && span.end <= body.len())
+            .map(|span| raw.slice(span));
+        match kept {
+            // Checked as UTF-8 here, once (with the standard library's check, which is what
+            // makes a `ByteString` without `unsafe`).
+            Some(kept) => ByteString::try_from(kept).map_err(|_| not_utf8()),
+            None => utf8(v).map(ByteString::from),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Self::InBody(v) => v.is_empty(),
+            Self::Decoded(s) => s.is_empty(),
+        }
+    }
+}
+
+fn not_utf8() -> LlmError {
+    LlmError::invalid_response("the answer's text is not UTF-8")
+}
+
+fn utf8(v: &[u8]) -> Result<&str> {
+    simdutf8::basic::from_utf8(v).map_err(|_| not_utf8())
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for LongText<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = LongText;
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = LongText<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<LongText, E> {
-                Ok(LongText(v.to_owned()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(LongText::InBody(v.as_bytes()))
             }
-            fn visit_string<E>(self, v: String) -> std::result::Result<LongText, E> {
-                Ok(LongText(v))
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(LongText::Decoded(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(LongText::Decoded(v))
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> std::result::Result<Self::Value, E> {
+                Ok(LongText::InBody(v))
             }
             fn visit_bytes<E: serde::de::Error>(
                 self,
                 v: &[u8],
-            ) -> std::result::Result<LongText, E> {
+            ) -> std::result::Result<Self::Value, E> {
                 simdutf8::basic::from_utf8(v)
-                    .map(|s| LongText(s.to_owned()))
+                    .map(|s| LongText::Decoded(s.to_owned()))
                     .map_err(|_| E::custom("a string that is not UTF-8"))
             }
         }
-        d.deserialize_bytes(Visitor)
+        d.deserialize_bytes(Visitor(std::marker::PhantomData))
     }
 }
 
@@ -494,7 +556,16 @@ mod tests {
     #[test]
     #[allow(clippy::unwrap_used)]
     fn a_long_text_reads_as_a_string_field_would() {
-        let read = |json: &str| parse_json::<LongText>(json.as_bytes(), "t").map(|t| t.0);
+        let read = |json: &str| {
+            let t: LongText = parse_json(json.as_bytes(), "t")?;
+            t.into_string()
+        };
+        // Shared with the body's copy, as an answer keeps it.
+        let shared = |json: &str| {
+            let raw = bytes::Bytes::copy_from_slice(json.as_bytes());
+            let t: LongText = parse_json(json.as_bytes(), "t")?;
+            t.shared(json.as_bytes(), &raw).map(|t| t.to_string())
+        };
         let read_string = |json: &str| parse_json::<String>(json.as_bytes(), "t");
         for json in [
             r#""plain""#,
@@ -503,16 +574,25 @@ mod tests {
             "\"caf\u{e9} \u{1f600}\"",
         ] {
             assert_eq!(read(json).unwrap(), read_string(json).unwrap(), "{json}");
+            assert_eq!(shared(json).unwrap(), read_string(json).unwrap(), "{json}");
         }
         assert_eq!(
-            serde_json::from_value::<LongText>(serde_json::json!("v"))
+            <LongText as serde::Deserialize>::deserialize(serde_json::json!("v"))
                 .unwrap()
-                .0,
+                .into_string()
+                .unwrap(),
             "v"
         );
         for bad in [r#""\ud800 alone""#, "12", "[104, 105]", r#""unended"#] {
             assert!(read(bad).is_err(), "{bad}");
+            assert!(shared(bad).is_err(), "{bad}");
         }
+        // Bytes that are not UTF-8 between the quotes: refused, both ways.
+        let raw = b"\"caf\xe9\"";
+        let t: LongText = serde_json::from_slice(raw).unwrap();
+        assert!(t.shared(raw, &bytes::Bytes::from_static(raw)).is_err());
+        let t: LongText = serde_json::from_slice(raw).unwrap();
+        assert!(t.into_string().is_err());
     }
 
     #[test]

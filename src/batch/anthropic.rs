@@ -236,9 +236,17 @@ pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
     for end in ends {
+        let at = start;
         let line = body.get(start..end).unwrap_or_default();
         start = end + 1;
         if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Some(read) = simdutf8::basic::from_utf8(line)
+            .ok()
+            .and_then(|text| succeeded(body, at, text))
+        {
+            out.push(read);
             continue;
         }
         let w: WireLine = parse_json(line, "a line of the batch results")?;
@@ -246,6 +254,7 @@ pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
             ("succeeded", Some(message), _) => Outcome::Succeeded {
                 body: body.slice_ref(message.get().as_bytes()),
                 request_id: None,
+                decoded: Default::default(),
             },
             ("errored", _, error) => {
                 let error = error.unwrap_or(Value::Null);
@@ -273,6 +282,35 @@ pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
         out.push((w.custom_id, outcome));
     }
     Ok(out)
+}
+
+/// Where a succeeded line's message was, in the rest of the line (see [`succeeded`]).
+const PLACEHOLDER: &str = "\"\\u0000llmrail\"";
+
+/// A succeeded line (`text`, at `at` in `body`), its message decoded once: decoded where the
+/// first `"message":` key of the line puts it, its end told by the decoder (serde_json's skip of
+/// a raw value scans each string 8 bytes at a time, and the message was then decoded again:
+/// ~1 µs an item of a 10,000-item job); the rest of the line, a placeholder where the message
+/// was, is read for the id and the type. `None` (the line is read the usual way) unless that
+/// was the result's message, decoded without error.
+fn succeeded(body: &Bytes, at: usize, text: &str) -> Option<(String, Outcome)> {
+    let key = memchr::memmem::find(text.as_bytes(), b"\"message\":")?;
+    let after = text.get(key + 10..)?;
+    let from = key + 10 + (after.len() - after.trim_start().len());
+    let message = text.get(from..)?;
+    let raw = body.slice(at + from..at + text.len());
+    let (answer, len) = crate::providers::anthropic::message_at(message, &raw).ok()?;
+    let rest = [text.get(..from)?, PLACEHOLDER, message.get(len..)?].concat();
+    let w: WireLine = serde_json::from_str(&rest).ok()?;
+    let placed = w.result.message.is_some_and(|m| m.get() == PLACEHOLDER);
+    (w.result.kind == "succeeded" && placed).then(|| {
+        let outcome = Outcome::Succeeded {
+            body: raw.slice(..len),
+            request_id: None,
+            decoded: super::outcome::Decoded(Some(std::sync::Arc::new(answer))),
+        };
+        (w.custom_id, outcome)
+    })
 }
 
 /// Unix seconds of an RFC 3339 time ("2025-01-12T05:59:14.123456+00:00" or "...Z"); the

@@ -372,6 +372,7 @@ fn outcome(body: &Bytes, response: Option<&RawValue>, error: Option<Value>) -> O
         (Some(r), _) => Some(Outcome::Succeeded {
             body: body.slice_ref(r.get().as_bytes()),
             request_id: None,
+            decoded: Default::default(),
         }),
         (None, Some(error)) => Some(error_outcome(error)),
         (None, None) => None,

@@ -767,7 +767,7 @@ impl BatchJob {
 
     /// One result per request, in input order; an error while the job is not finished.
     pub fn results(&self) -> Result<Vec<ItemResult>> {
-        let state = self.lock();
+        let mut state = self.lock();
         if !state.finished() {
             let info = state.info();
             return Err(LlmError::config(format!(
@@ -779,18 +779,21 @@ impl BatchJob {
         }
         let provider = self.client.primary().provider();
         let batch_priced = state.meta.mode == Mode::Batch;
+        let state = &mut *state;
+        let (model, local_errors) = (&state.meta.model, &state.local_errors);
         Ok(state
             .items
-            .iter()
+            .iter_mut()
             .enumerate()
             .map(|(i, item)| {
-                let result = match (state.local_errors.get(&i), &item.place) {
+                let result = match (local_errors.get(&i), &mut item.place) {
                     (Some(e), _) => Err(e.clone()),
-                    (None, Place::Done { outcome }) => decode(provider, &state.meta.model, outcome)
-                        .map_err(|mut e| {
+                    (None, Place::Done { outcome }) => {
+                        decode(provider, model, outcome).map_err(|mut e| {
                             e.attempts = item.attempts;
                             e
-                        }),
+                        })
+                    }
                     (None, _) => Err(LlmError::new(
                         ErrorKind::Internal,
                         "an unfinished item in a finished job",

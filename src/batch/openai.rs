@@ -268,6 +268,7 @@ pub(super) fn parse_results(body: &Bytes) -> Result<Vec<(String, Outcome)>> {
             (Some(r), _) if r.status_code < 400 => Outcome::Succeeded {
                 body: body.slice_ref(r.body.get().as_bytes()),
                 request_id: r.request_id,
+                decoded: Default::default(),
             },
             (Some(r), _) => Outcome::Errored {
                 status: r.status_code,

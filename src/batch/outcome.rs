@@ -2,6 +2,8 @@
 //! status and body) so the store holds it as received, and decoded by the client's provider
 //! when the results are asked for, exactly as a real-time answer is.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,10 @@ pub(crate) enum Outcome {
         #[serde(skip)]
         body: Bytes,
         request_id: Option<String>,
+        /// The answer, decoded from `body` when its results line was read (Anthropic's), so it
+        /// is not read twice; never stored (a job read back from its store decodes `body`).
+        #[serde(skip)]
+        decoded: Decoded,
     },
     Errored {
         /// The HTTP status the error stands for (Anthropic gives only a type: `status_of`).
@@ -81,6 +87,27 @@ impl Outcome {
     }
 }
 
+/// An answer already decoded from its outcome's body, or none. Two outcomes are equal whatever
+/// they hold here: it is what their bodies decode to.
+#[derive(Clone, Default)]
+pub(crate) struct Decoded(pub(crate) Option<Arc<ChatResponse>>);
+
+impl PartialEq for Decoded {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Decoded"
+        } else {
+            "NotDecoded"
+        })
+    }
+}
+
 /// One item's result: the answer or the typed error, and how many provider batches (or
 /// calls, in concurrent mode) it took.
 #[derive(Debug)]
@@ -92,16 +119,25 @@ pub struct ItemResult {
     pub batch_priced: bool,
 }
 
-/// Decode `outcome` with the provider that made the request.
+/// Decode `outcome` with the provider that made the request. An answer decoded with its line
+/// is handed over, not copied (a 10,000-item job's answers would be held twice), so a later
+/// read decodes its body again.
 pub(crate) fn decode(
     provider: &dyn Provider,
     model: &str,
-    outcome: &Outcome,
+    outcome: &mut Outcome,
 ) -> Result<ChatResponse, LlmError> {
     let at = |e: LlmError| e.at(provider.name(), model);
     match outcome {
-        Outcome::Succeeded { body, request_id } => {
-            let mut r = provider.parse_chat_shared(body).map_err(at)?;
+        Outcome::Succeeded {
+            body,
+            request_id,
+            decoded,
+        } => {
+            let mut r = match decoded.0.take() {
+                Some(r) => Arc::try_unwrap(r).unwrap_or_else(|r| ChatResponse::clone(&r)),
+                None => provider.parse_chat_shared(body).map_err(at)?,
+            };
             r.request_id.clone_from(request_id);
             if r.model.is_empty() {
                 r.model = model.to_string();

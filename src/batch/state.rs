@@ -332,6 +332,7 @@ impl State {
                 Outcome::Succeeded {
                     body: resp.raw.clone(),
                     request_id: resp.request_id.clone(),
+                    decoded: Default::default(),
                 }
             }
             Err(e) => {

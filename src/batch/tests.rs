@@ -40,13 +40,48 @@ fn an_errored_anthropic_item_keeps_its_type_as_the_status_it_stands_for() {
           {\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n\
           {\"custom_id\":\"c\",\"result\":{\"type\":\"canceled\"}}\n",
     );
-    let out = anthropic::parse_results(&lines).unwrap();
+    let mut out = anthropic::parse_results(&lines).unwrap();
     assert!(matches!(&out[0], (id, Outcome::Errored { status: 529, .. }) if id == "a"));
     assert_eq!(out[1].1, Outcome::Expired);
     assert_eq!(out[2].1, Outcome::Cancelled);
-    let e = super::outcome::decode(providers_anthropic(), "m", &out[0].1).unwrap_err();
+    let e = super::outcome::decode(providers_anthropic(), "m", &mut out[0].1).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Overloaded);
     assert_eq!(e.message, "Overloaded");
+}
+
+#[test]
+fn an_anthropic_answer_read_with_its_line_is_the_answer_its_body_decodes_to() {
+    let message = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"plain"},{"type":"text","text":"esc\"aped\n"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":4}}"#;
+    let lines = [
+        format!(r#"{{"custom_id":"a","result":{{"type":"succeeded","message":{message}}}}}"#),
+        // Another "message" key before the result's, and the keys in another order.
+        format!(
+            r#"{{"note":{{"message":{{"x":1}}}},"custom_id":"b","result":{{"type":"succeeded","message": {message}}}}}"#
+        ),
+        format!(r#"{{"result":{{"message":{message},"type":"succeeded"}},"custom_id":"c"}}"#),
+        // A message that is no Messages answer: read as before, failing when decoded.
+        r#"{"custom_id":"d","result":{"type":"succeeded","message":{"content":7}}}"#.to_string(),
+    ];
+    let file = Bytes::from(lines.join("\n"));
+    let mut out = anthropic::parse_results(&file).unwrap();
+    let ids: Vec<&str> = out.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c", "d"]);
+    for (id, outcome) in &mut out[..3] {
+        let Outcome::Succeeded { body, decoded, .. } = &*outcome else {
+            panic!("{id}: {outcome:?}")
+        };
+        assert_eq!(&body[..], message.as_bytes(), "{id}");
+        // Decoded with its line, but where another "message" key came first.
+        assert_eq!(decoded.0.is_some(), id != "b", "{id}");
+        let again = providers_anthropic().parse_chat_shared(body).unwrap();
+        // Handed over the first time, decoded from the body the next.
+        for _ in 0..2 {
+            let read = super::outcome::decode(providers_anthropic(), "m", outcome).unwrap();
+            assert_eq!(read, again, "{id}");
+            assert_eq!(read.text(), "plainesc\"aped\n");
+        }
+    }
+    assert!(super::outcome::decode(providers_anthropic(), "m", &mut out[3].1).is_err());
 }
 
 fn providers_anthropic() -> &'static dyn crate::providers::Provider {

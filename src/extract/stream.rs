@@ -202,7 +202,7 @@ async fn gather<T, E>(
                         };
                         vec![ContentBlock::ToolCall(ToolCall::from_text(id, name, args))]
                     }
-                    None => vec![ContentBlock::Text { text }],
+                    None => vec![ContentBlock::Text { text: text.into() }],
                 };
                 return Ok(ChatResponse {
                     content,

@@ -329,6 +329,34 @@ fn stop_reason(s: &str) -> FinishReason {
 /// A Messages answer; `raw` gives the body it keeps.
 fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatResponse> {
     let wire: WireMessage = parse_json(body, "the message")?;
+    answer(wire, body, raw())
+}
+
+/// The Messages answer at the start of `text` (a batch results line from its message on), and
+/// where it ends there: the decoder finds the end, so a line's message is read once, not
+/// skipped over to find its end (serde_json's scan of every string, 8 bytes at a time) and then
+/// read. `raw` is `text` as shared bytes; the answer keeps its message's part.
+pub(crate) fn message_at(text: &str, raw: &bytes::Bytes) -> Result<(ChatResponse, usize)> {
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<WireMessage>();
+    let wire = values
+        .next()
+        .unwrap_or_else(|| Err(serde::de::Error::custom("no message")))
+        .map_err(|e| {
+            LlmError::invalid_response(format!("the message is not the JSON expected: {e}"))
+        })?;
+    let end = values.byte_offset();
+    let body = text.as_bytes().get(..end).unwrap_or_default();
+    if raw.len() != text.len() {
+        return Err(LlmError::new(
+            ErrorKind::Internal,
+            "a message's bytes are not its text",
+        ));
+    }
+    Ok((answer(wire, body, raw.slice(..end))?, end))
+}
+
+/// The answer of a decoded Messages body (`body`, kept as `raw`).
+fn answer(wire: WireMessage<'_>, body: &[u8], raw: bytes::Bytes) -> Result<ChatResponse> {
     let mut content = Vec::with_capacity(wire.content.len());
     for block in wire.content {
         let missing = |field: &str| {
@@ -340,10 +368,16 @@ fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatRespon
         };
         match &*block.kind {
             "text" => content.push(ContentBlock::Text {
-                text: block.text.ok_or_else(|| missing("text"))?.0,
+                text: block
+                    .text
+                    .ok_or_else(|| missing("text"))?
+                    .shared(body, &raw)?,
             }),
             "thinking" => content.push(ContentBlock::Thinking {
-                text: block.thinking.ok_or_else(|| missing("thinking"))?.0,
+                text: block
+                    .thinking
+                    .ok_or_else(|| missing("thinking"))?
+                    .into_string()?,
             }),
             "tool_use" => {
                 let id = block.id.ok_or_else(|| missing("id"))?;
@@ -364,7 +398,7 @@ fn message(body: &[u8], raw: impl FnOnce() -> bytes::Bytes) -> Result<ChatRespon
         provider: "anthropic".into(),
         request_id: None,
         latency: Default::default(),
-        raw: raw(),
+        raw,
     })
 }
 
@@ -388,10 +422,10 @@ struct WireMessage<'a> {
 struct WireBlock<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default)]
-    text: Option<LongText>,
-    #[serde(default)]
-    thinking: Option<LongText>,
+    #[serde(default, borrow)]
+    text: Option<LongText<'a>>,
+    #[serde(default, borrow)]
+    thinking: Option<LongText<'a>>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]

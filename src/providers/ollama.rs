@@ -113,7 +113,7 @@ impl Provider for Ollama {
             content.push(ContentBlock::Thinking { text: t });
         }
         if let Some(t) = message.content.filter(|t| !t.is_empty()) {
-            content.push(ContentBlock::Text { text: t });
+            content.push(ContentBlock::Text { text: t.into() });
         }
         let calls = message.tool_calls.unwrap_or_default();
         let any_calls = !calls.is_empty();

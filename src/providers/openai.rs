@@ -178,12 +178,15 @@ impl Provider for OpenAi {
         let choice = wire.choices.into_iter().next().ok_or_else(|| {
             LlmError::invalid_response("the chat completion has no choices").with_body(body)
         })?;
+        let raw = bytes::Bytes::copy_from_slice(body);
         let mut content = Vec::new();
         if let Some(r) = choice.message.reasoning.filter(|r| !r.is_empty()) {
             content.push(ContentBlock::Thinking { text: r });
         }
-        if let Some(LongText(t)) = choice.message.content.filter(|t| !t.0.is_empty()) {
-            content.push(ContentBlock::Text { text: t });
+        if let Some(t) = choice.message.content.filter(|t| !t.is_empty()) {
+            content.push(ContentBlock::Text {
+                text: t.shared(body, &raw)?,
+            });
         }
         for call in choice.message.tool_calls.unwrap_or_default() {
             let call = ToolCall::from_text(
@@ -206,7 +209,7 @@ impl Provider for OpenAi {
             provider: self.name.to_string(),
             request_id: None,
             latency: Default::default(),
-            raw: bytes::Bytes::copy_from_slice(body),
+            raw,
         })
     }
 
@@ -382,27 +385,28 @@ pub(crate) fn finish_reason(s: &str) -> FinishReason {
 }
 
 #[derive(Deserialize)]
-struct WireResponse {
+struct WireResponse<'a> {
     #[serde(default)]
     model: Option<String>,
-    #[serde(default)]
-    choices: Vec<WireChoice>,
+    #[serde(default, borrow)]
+    choices: Vec<WireChoice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
-struct WireChoice {
-    message: WireMessage,
+struct WireChoice<'a> {
+    #[serde(borrow)]
+    message: WireMessage<'a>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct WireMessage {
+struct WireMessage<'a> {
     /// The answer's text, found with `memchr` (see [`LongText`]).
-    #[serde(default)]
-    content: Option<LongText>,
+    #[serde(default, borrow)]
+    content: Option<LongText<'a>>,
     #[serde(default)]
     reasoning: Option<String>,
     #[serde(default)]

@@ -133,7 +133,7 @@ pub(super) fn parse(body: &[u8]) -> Result<ChatResponse> {
                 call.input,
             )));
         } else if let Some(text) = b.text {
-            content.push(ContentBlock::Text { text });
+            content.push(ContentBlock::Text { text: text.into() });
         } else if let Some(text) = b.reasoning_content.and_then(|r| r.reasoning_text) {
             content.push(ContentBlock::Thinking { text: text.text });
         }

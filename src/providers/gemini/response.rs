@@ -205,7 +205,7 @@ pub(super) fn parse(body: &[u8]) -> Result<ChatResponse> {
                 if p.thought == Some(true) {
                     content.push(ContentBlock::Thinking { text });
                 } else {
-                    content.push(ContentBlock::Text { text });
+                    content.push(ContentBlock::Text { text: text.into() });
                 }
             }
         }
