@@ -49,13 +49,21 @@ pub fn holding<R>(batch: impl FnOnce() -> R) -> R {
         fn drop(&mut self) {
             HOLDING.with(|h| h.set(false));
             loop {
-                let held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+                let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
                 if held.is_empty() {
                     break;
                 }
-                for h in &held {
+                for h in held.drain(..) {
                     h.release();
                 }
+                // The list's room is kept for the next batch.
+                HELD.with(|h| {
+                    if let Ok(mut h) = h.try_borrow_mut() {
+                        if h.is_empty() {
+                            *h = held;
+                        }
+                    }
+                });
             }
         }
     }
