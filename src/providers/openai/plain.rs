@@ -133,7 +133,7 @@ mod tests {
 
     /// The plain body, checked byte for byte against the tree's.
     fn same_as_tree(req: &ChatRequest, x: &Extras<'_>) -> String {
-        let plain = body(req, x).expect("plain").unwrap();
+        let plain = body(req, x).unwrap().unwrap();
         let tree = super::super::to_bytes(&super::super::tree(req, x), &req.extra_body).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&plain),
