@@ -297,8 +297,10 @@ pub(crate) fn join_url(base: &str, path: &str) -> String {
     let (base, query) = base.split_at(base.find('?').unwrap_or(base.len()));
     let (base, path) = (base.trim_end_matches('/'), path.trim_start_matches('/'));
     // By hand: `format!` was ~0.9k of this function's ~1.25k instructions, once per attempt.
-    let mut url = String::with_capacity(base.len() + 1 + path.len() + query.len());
-    for part in [base, "/", path, query] {
+    let parts = [base, "/", path, query];
+    let mut url =
+        String::with_capacity(parts.iter().map(|p| p.len()).fold(0, usize::saturating_add));
+    for part in parts {
         url.push_str(part);
     }
     url

@@ -235,7 +235,7 @@ impl OpenAi {
             (Some(key), KeyHeader::Bearer) => {
                 // Not `format!`: its machinery was half of building these headers.
                 let key = key.expose();
-                let mut value = String::with_capacity(7 + key.len());
+                let mut value = String::with_capacity(key.len().saturating_add(7));
                 value.push_str("Bearer ");
                 value.push_str(key);
                 secret_header(&mut headers, http::header::AUTHORIZATION, &value)?
