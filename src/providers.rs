@@ -296,11 +296,15 @@ pub(crate) fn get(ep: &Endpoint, url: String, headers: HeaderMap) -> HttpRequest
 pub(crate) fn join_url(base: &str, path: &str) -> String {
     let base = base.split('#').next().unwrap_or_default();
     let (base, query) = base.split_at(base.find('?').unwrap_or(base.len()));
-    format!(
-        "{}/{}{query}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    )
+    let (base, path) = (base.trim_end_matches('/'), path.trim_start_matches('/'));
+    // By hand: `format!` was ~0.9k of this function's ~1.25k instructions, once per attempt.
+    let parts = [base, "/", path, query];
+    let mut url =
+        String::with_capacity(parts.iter().map(|p| p.len()).fold(0, usize::saturating_add));
+    for part in parts {
+        url.push_str(part);
+    }
+    url
 }
 
 pub(crate) fn json_headers(ep: &Endpoint) -> HeaderMap {

@@ -596,11 +596,13 @@ impl Target {
         // Boxed: every layer above (retry, fallback, telemetry) holds this future's place in
         // its own state, and starting each copies it; boxed, they copy a pointer (the transport's
         // state is about 4.7 KB of a chat's).
-        let resp = Box::pin(transport::send(http))
+        let mut resp = Box::pin(transport::send(http))
             .await
             .map_err(|e| self.annotate(e))?;
-        let (status, headers) = (resp.status, resp.headers.clone());
-        heard(status, &headers);
+        let status = resp.status;
+        heard(status, &resp.headers);
+        // The headers are kept, not copied: the body is read without them.
+        let headers = std::mem::take(&mut resp.headers);
         let body = resp
             .bytes(self.settings.max_response_bytes)
             .await

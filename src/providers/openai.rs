@@ -2,6 +2,7 @@
 //! Ollama's /v1).
 
 pub(crate) mod images;
+mod plain;
 mod stream;
 
 use http::{HeaderMap, HeaderName, Method};
@@ -113,55 +114,35 @@ impl Provider for OpenAi {
         stream: bool,
         plan: &CachePlan,
     ) -> Result<HttpRequest> {
-        let mut body = Map::new();
-        body.insert("model".into(), Value::String(ep.model.clone()));
-        body.insert("messages".into(), Value::Array(messages(req)));
-        if let Some(n) = req.max_tokens {
-            // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
-            // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
-            let key = if self.key_header == KeyHeader::AzureApiKey
-                || ep.base_url.contains("api.openai.com")
-            {
-                "max_completion_tokens"
-            } else {
-                "max_tokens"
-            };
-            body.insert(key.into(), json!(n));
-        }
-        if let Some(t) = req.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = req.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
-        if !req.stop.is_empty() {
-            body.insert("stop".into(), json!(req.stop));
-        }
-        if !req.tools.is_empty() {
-            body.insert(
-                "tools".into(),
-                Value::Array(req.tools.iter().map(tool).collect()),
-            );
-        }
-        if let Some(choice) = &req.tool_choice {
-            body.insert("tool_choice".into(), tool_choice(choice));
-        }
-        if stream {
-            body.insert("stream".into(), Value::Bool(true));
-            body.insert("stream_options".into(), json!({"include_usage": true}));
-        }
-        if let Some(key) = &plan.prompt_cache_key {
-            body.insert("prompt_cache_key".into(), Value::String(key.clone()));
-        }
-
+        // api.openai.com deprecated max_tokens (reasoning models reject it); compatible
+        // servers (vLLM, Ollama, OpenRouter) widely understand only max_tokens.
+        let max_key = if self.key_header == KeyHeader::AzureApiKey
+            || ep.base_url.contains("api.openai.com")
+        {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        let extras = plain::Extras {
+            model: &ep.model,
+            max_key,
+            stream,
+            prompt_cache_key: plan.prompt_cache_key.as_deref(),
+        };
         let headers = self.headers(ep)?;
         // Python callers are refused earlier, when the call is made; this covers the Rust API.
         check_extra_body(req)?;
+        let body = match plain::body(req, &extras) {
+            Some(body) => bytes::Bytes::from(body.map_err(|e| {
+                LlmError::config(format!("request body cannot be serialised: {e}"))
+            })?),
+            None => to_bytes(&tree(req, &extras), &req.extra_body)?,
+        };
         Ok(HttpRequest {
             method: Method::POST,
             url: join_url(&ep.base_url, "chat/completions"),
             headers,
-            body: to_bytes(&body, &req.extra_body)?,
+            body,
             stream,
             timeout: ep.timeout,
             // The client sets its own on the request it sends.
@@ -254,11 +235,14 @@ impl OpenAi {
     fn headers(&self, ep: &Endpoint) -> Result<HeaderMap> {
         let mut headers = json_headers(ep);
         match (&ep.api_key, self.key_header) {
-            (Some(key), KeyHeader::Bearer) => secret_header(
-                &mut headers,
-                http::header::AUTHORIZATION,
-                &format!("Bearer {}", key.expose()),
-            )?,
+            (Some(key), KeyHeader::Bearer) => {
+                // Not `format!`: its machinery was half of building these headers.
+                let key = key.expose();
+                let mut value = String::with_capacity(key.len().saturating_add(7));
+                value.push_str("Bearer ");
+                value.push_str(key);
+                secret_header(&mut headers, http::header::AUTHORIZATION, &value)?
+            }
             (Some(key), KeyHeader::AzureApiKey) => secret_header(
                 &mut headers,
                 HeaderName::from_static("api-key"),
@@ -288,6 +272,42 @@ fn error_message(body: &[u8]) -> Option<String> {
         Some(raw) if !raw.is_empty() => format!("{message}: {raw}"),
         _ => message.to_string(),
     })
+}
+
+/// The body as a `Value` tree, for any request (`plain.rs` writes the plain ones directly).
+fn tree(req: &ChatRequest, x: &plain::Extras<'_>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("model".into(), Value::String(x.model.to_string()));
+    body.insert("messages".into(), Value::Array(messages(req)));
+    if let Some(n) = req.max_tokens {
+        body.insert(x.max_key.into(), json!(n));
+    }
+    if let Some(t) = req.temperature {
+        body.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = req.top_p {
+        body.insert("top_p".into(), json!(p));
+    }
+    if !req.stop.is_empty() {
+        body.insert("stop".into(), json!(req.stop));
+    }
+    if !req.tools.is_empty() {
+        body.insert(
+            "tools".into(),
+            Value::Array(req.tools.iter().map(tool).collect()),
+        );
+    }
+    if let Some(choice) = &req.tool_choice {
+        body.insert("tool_choice".into(), tool_choice(choice));
+    }
+    if x.stream {
+        body.insert("stream".into(), Value::Bool(true));
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    if let Some(key) = x.prompt_cache_key {
+        body.insert("prompt_cache_key".into(), Value::String(key.to_string()));
+    }
+    body
 }
 
 fn messages(req: &ChatRequest) -> Vec<Value> {

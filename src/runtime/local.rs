@@ -36,6 +36,8 @@ use crate::error::{ErrorKind, LlmError};
 mod evented;
 #[cfg(unix)]
 pub use evented::{attach, enter, ready, wait_readable, Nudge};
+mod held;
+pub use held::{hold, holding, is_holding, Release};
 
 /// The eventfd's token; a socket's token is its slot index + 1.
 const WAKE: Token = Token(0);
@@ -205,6 +207,8 @@ pub fn block_on<F: Future, E>(
         }
     }
     let _leave = Leave(was_active);
+    // Its own request must go out for the wait to end.
+    let _unheld = held::Suspend::new();
     // A wake-up meant for an event loop that watches this set, taken by this wait, is passed on.
     #[cfg(unix)]
     let _pass_on = evented::PassOn;

@@ -38,8 +38,9 @@ use std::future::Future;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -56,6 +57,9 @@ use crate::wire::{encoding, Body, HttpRequest, HttpResponse};
 use super::limits;
 
 mod body;
+mod held;
+
+use held::Held;
 
 /// Idle connections kept per origin and thread: an event loop's thread may have hundreds of calls
 /// in flight, each on a connection of its own, and closing those above the bound only to open
@@ -545,6 +549,8 @@ async fn open(addr: SocketAddr) -> io::Result<Io> {
         sock,
         reg,
         away: None,
+        held: None,
+        maybe_held: false,
     };
     std::future::poll_fn(|cx| {
         if let Some(e) = io.sock.take_error()? {
@@ -599,11 +605,75 @@ struct Io {
     /// framework's thread pool does with a sync generator). A copy of the socket in the shared
     /// runtime's reactor; the home set still reports it, waking no one who still waits.
     away: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+    /// Writes held to the end of the loop thread's batch (`held.rs`); made at the first.
+    held: Option<Arc<Held>>,
+    /// Some may still be held: the lock is taken only then (~500 instructions a call less).
+    maybe_held: bool,
 }
 
 impl Drop for Io {
     fn drop(&mut self) {
+        if let Some(h) = &self.held {
+            h.close();
+        }
         self.reg.deregister(&mut self.sock);
+    }
+}
+
+impl Io {
+    /// Keep `bufs` for the end of this thread's batch if it holds writes: true if kept. A
+    /// write too big to hold goes out at once, unless some of this batch's are held before it.
+    fn try_hold<B: std::ops::Deref<Target = [u8]>>(
+        &mut self,
+        cx: &Context<'_>,
+        bufs: &[B],
+    ) -> bool {
+        if !local::is_holding() || !self.reg.is_home() {
+            return false;
+        }
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let fd = self.sock.as_raw_fd();
+        let held = self.held.get_or_insert_with(|| Arc::new(Held::new(fd)));
+        let mut s = held.state();
+        if s.failed.is_some() || (s.bytes.is_empty() && total > held::MAX_HELD) {
+            return false;
+        }
+        if s.keep(bufs, cx.waker()) {
+            drop(s);
+            local::hold(held.clone());
+        }
+        self.maybe_held = true;
+        true
+    }
+
+    /// Send what an earlier batch held and could not send whole, before anything else is
+    /// written or read (what the current batch holds waits for its end).
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let held = match &self.held {
+                Some(h) if self.maybe_held => {
+                    let mut s = h.state();
+                    if let Some(e) = s.failed.take() {
+                        return Poll::Ready(Err(e));
+                    }
+                    if s.listed() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    if s.bytes.is_empty() {
+                        self.maybe_held = false;
+                        return Poll::Ready(Ok(()));
+                    }
+                    h.clone()
+                }
+                _ => return Poll::Ready(Ok(())),
+            };
+            let n =
+                std::task::ready!(self.poll_io(cx, true, |sock| sock.write(&held.state().bytes)))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            held.state().bytes.drain(..n);
+        }
     }
 }
 
@@ -699,6 +769,7 @@ impl hyper::rt::Read for Io {
         let dst = unsafe { &mut *(buf.as_mut() as *mut [MaybeUninit<u8>] as *mut [u8]) };
         let room = dst.len();
         let io = self.get_mut();
+        std::task::ready!(io.poll_held(cx))?;
         match io.poll_io(cx, false, |s| s.read(dst)) {
             Poll::Ready(Ok(n)) => {
                 // A short read emptied the socket's receive queue: the next read would answer
@@ -725,7 +796,12 @@ impl hyper::rt::Write for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_io(cx, true, |s| s.write(buf))
+        let io = self.get_mut();
+        std::task::ready!(io.poll_held(cx))?;
+        if io.try_hold(cx, &[buf]) {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        io.poll_io(cx, true, |s| s.write(buf))
     }
 
     fn poll_write_vectored(
@@ -733,7 +809,12 @@ impl hyper::rt::Write for Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_io(cx, true, |s| s.write_vectored(bufs))
+        let io = self.get_mut();
+        std::task::ready!(io.poll_held(cx))?;
+        if io.try_hold(cx, bufs) {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        io.poll_io(cx, true, |s| s.write_vectored(bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -744,8 +825,10 @@ impl hyper::rt::Write for Io {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.sock.shutdown(std::net::Shutdown::Write))
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let io = self.get_mut();
+        std::task::ready!(io.poll_held(cx))?;
+        Poll::Ready(io.sock.shutdown(std::net::Shutdown::Write))
     }
 }
 
@@ -760,6 +843,7 @@ pub(super) mod tests {
 
     use crate::error::{ErrorKind, LlmError};
     use crate::mock::MockServer;
+    use crate::runtime::local;
     use crate::wire::{Body, HttpRequest, Settings};
 
     thread_local! {
@@ -792,6 +876,102 @@ pub(super) mod tests {
 
     fn blocking<F: std::future::Future>(fut: F) -> F::Output {
         crate::runtime::block_on(fut).unwrap()
+    }
+
+    /// Poll `fut` as an event loop's thread does: its set watched, each poll inside a batch
+    /// (`holding`), the set's readiness waited for with `poll(2)` between batches.
+    fn on_a_loop_thread<F: std::future::Future>(
+        fut: F,
+        mut batch_end: impl FnMut(usize),
+    ) -> F::Output {
+        use std::task::{Context, Poll, Waker};
+        let set = local::attach().unwrap();
+        let handle = crate::runtime::handle().unwrap();
+        let _rt = handle.enter();
+        let _active = local::enter();
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = Context::from_waker(Waker::noop());
+        for batch in 0.. {
+            let out = local::holding(|| {
+                for w in local::ready().unwrap() {
+                    w.wake();
+                }
+                let out = fut.as_mut().poll(&mut cx);
+                batch_end(batch);
+                out
+            });
+            if let Poll::Ready(out) = out {
+                return out;
+            }
+            let mut p = libc::pollfd {
+                fd: set.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            assert_eq!(unsafe { libc::poll(&mut p, 1, 5000) }, 1, "no answer");
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn a_request_written_in_a_loop_threads_batch_goes_out_at_its_end() {
+        let srv = MockServer::start().unwrap();
+        for _ in 0..2 {
+            srv.push_json(json!({"text": "ok"})).unwrap();
+        }
+        let url = format!("{}/v1/chat/completions", srv.url());
+        for _ in 0..2 {
+            let before = srv.received();
+            let resp = on_a_loop_thread(super::super::send(chat(url.clone())), |batch| {
+                if batch == 0 {
+                    // Written, but held: the server has not seen it yet.
+                    std::thread::sleep(Duration::from_millis(100));
+                    assert_eq!(srv.received(), before);
+                }
+            })
+            .unwrap();
+            assert_eq!(resp.status, 200);
+            assert_eq!(srv.received(), before + 1);
+        }
+        assert_eq!(
+            srv.connections(),
+            1,
+            "the second call reused the connection"
+        );
+    }
+
+    #[test]
+    fn a_big_request_in_a_batch_goes_out_whole() {
+        let srv = MockServer::start().unwrap();
+        for _ in 0..2 {
+            srv.push_json(json!({"text": "ok"})).unwrap();
+        }
+        let url = format!("{}/v1/chat/completions", srv.url());
+        let text = "x".repeat(3 * super::held::MAX_HELD);
+        let body = json!({"model": "gpt-4.1", "messages": [{"role": "user", "content": text}]});
+        for _ in 0..2 {
+            let req = HttpRequest {
+                body: bytes::Bytes::from(body.to_string()),
+                ..chat(url.clone())
+            };
+            let resp = on_a_loop_thread(super::super::send(req), |_| {}).unwrap();
+            assert_eq!(resp.status, 200);
+        }
+        let got = srv.requests();
+        assert_eq!(
+            got.last().unwrap().body["messages"][0]["content"],
+            text.as_str()
+        );
+    }
+
+    #[test]
+    fn a_sync_call_inside_a_batch_sends_at_once() {
+        let srv = MockServer::start().unwrap();
+        srv.push_json(json!({"text": "ok"})).unwrap();
+        let url = format!("{}/v1/chat/completions", srv.url());
+        let resp = local::holding(|| blocking(super::super::send(chat(url)))).unwrap();
+        assert_eq!(resp.status, 200);
     }
 
     #[test]

@@ -81,7 +81,12 @@ impl Notifier {
     /// On the loop thread, the set readable: take what is ready in it (sockets, deadlines: their
     /// wakers queue here), then run every queued waker. The set is polled before the queue is
     /// taken, so a push in between is either taken now or nudges again.
+    /// The requests its calls write go out together at its end (`runtime/local/held.rs`).
     fn drain(self: &Arc<Self>) {
+        local::holding(|| self.drain_held());
+    }
+
+    fn drain_held(self: &Arc<Self>) {
         let outer = IN_DRAIN.with(|d| d.replace(true));
         DRAINING.with(|d| d.set(Arc::as_ptr(self) as usize));
         // An error means the thread is ending; the queue still runs.
