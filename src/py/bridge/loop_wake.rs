@@ -34,13 +34,12 @@ pub fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
     if running.is_none() {
         return Ok(None);
     }
-    seen::remember(&running)?;
+    seen::remember(&running);
     Ok(Some(running))
 }
 
 /// Before 3.12, asyncio's `_get_running_loop` makes a `getpid` system call each time (its
-/// check that the loop is this process's): one a call, ~2% of a call's client CPU at 256 in
-/// flight. So the loop found last is kept per thread, and is still the running one while it
+/// check that the loop is this process's): one a call (`strace -c`), ~0.3 µs here. So the loop found last is kept per thread, and is still the running one while it
 /// runs on this thread (`BaseEventLoop._thread_id`, set and cleared with asyncio's own running
 /// loop by `run_forever`) in this process (`runtime::pid`, forgotten in a forked child).
 mod seen {
@@ -63,38 +62,39 @@ mod seen {
     /// `asyncio.BaseEventLoop` when this Python makes that system call, else `None`.
     static KEPT_FOR: PyOnceLock<Option<Py<PyAny>>> = PyOnceLock::new();
 
+    /// The loop kept by [`remember`] while it still runs this thread; one that stopped is
+    /// forgotten, so it is not checked again on every call.
     pub fn still_running(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
         SEEN.with(|s| {
-            let s = s.try_borrow().ok()?;
+            let mut s = s.try_borrow_mut().ok()?;
             let seen = s.as_ref()?;
-            if seen.pid != crate::runtime::pid() {
+            let event_loop = seen.event_loop.bind(py).clone();
+            let running = seen.pid == crate::runtime::pid()
+                && event_loop
+                    .getattr(intern!(py, "_thread_id"))
+                    .ok()
+                    .filter(|t| !t.is_none())
+                    .and_then(|t| t.extract::<u64>().ok())
+                    == Some(seen.thread);
+            if !running {
+                *s = None;
                 return None;
             }
-            let event_loop = seen.event_loop.bind(py);
-            let thread = event_loop.getattr(intern!(py, "_thread_id")).ok()?;
-            (thread.extract::<u64>().ok()? == seen.thread).then(|| event_loop.clone())
+            Some(event_loop)
         })
     }
 
-    pub fn remember(running: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// Keeps `running` for the next call on this thread when it can be checked as above; a loop
+    /// that cannot (not a `BaseEventLoop`, no `_thread_id`) is asked for each time, as before.
+    pub fn remember(running: &Bound<'_, PyAny>) {
         let py = running.py();
-        let kept_for = KEPT_FOR.get_or_try_init(py, || -> PyResult<_> {
-            if py.version_info() >= (3, 12) {
-                return Ok(None);
-            }
-            Ok(Some(
-                py.import("asyncio")?.getattr("BaseEventLoop")?.unbind(),
-            ))
-        })?;
-        let Some(base) = kept_for else {
-            return Ok(());
+        let thread = kept_for(py)
+            .filter(|base| running.is_instance(base.bind(py)).unwrap_or(false))
+            .and_then(|_| running.getattr(intern!(py, "_thread_id")).ok())
+            .and_then(|t| t.extract::<u64>().ok());
+        let Some(thread) = thread else {
+            return;
         };
-        if !running.is_instance(base.bind(py))? {
-            return Ok(());
-        }
-        let thread = running
-            .getattr(intern!(py, "_thread_id"))?
-            .extract::<u64>()?;
         SEEN.with(|s| {
             if let Ok(mut s) = s.try_borrow_mut() {
                 *s = Some(Seen {
@@ -104,7 +104,20 @@ mod seen {
                 });
             }
         });
-        Ok(())
+    }
+
+    fn kept_for(py: Python<'_>) -> Option<&Py<PyAny>> {
+        KEPT_FOR
+            .get_or_init(py, || {
+                if py.version_info() >= (3, 12) {
+                    return None;
+                }
+                let base = py
+                    .import("asyncio")
+                    .and_then(|a| a.getattr("BaseEventLoop"));
+                base.ok().map(Bound::unbind)
+            })
+            .as_ref()
     }
 }
 
