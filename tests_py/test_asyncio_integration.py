@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -227,3 +228,33 @@ def test_each_loop_is_woken_the_way_the_bridge_says(srv: MockServer) -> None:
         counts[type(loop).__name__] = (loop.readers, loop.threadsafe)
     assert counts["Counting"] == (1, 0)
     assert counts["CountingNoReaders"][0] == 0 and counts["CountingNoReaders"][1] > 0
+
+
+def test_loops_on_two_threads_and_a_loop_run_again_each_wake_their_own_calls(srv: MockServer) -> None:
+    # The bridge keeps each thread's running loop between calls (before 3.12 asking asyncio costs
+    # a system call): a loop on another thread, a loop that stopped and one run again must each
+    # get their own calls' wake-ups.
+    client = make_client(srv, "openai")
+    srv.default(latency=0.01)
+    results: dict[str, list[str]] = {}
+
+    async def chats(name: str) -> list[str]:
+        return [(await client.chat(f"{name} {j}")).text for j in range(3)]
+
+    def on_thread(name: str) -> None:
+        results[name] = asyncio.run(chats(name))
+
+    loop = asyncio.new_event_loop()
+    try:
+        results["first"] = loop.run_until_complete(chats("first"))
+        threads = [threading.Thread(target=on_thread, args=(f"thread{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        results["new loop"] = asyncio.run(chats("new loop"))
+        for t in threads:
+            t.join()
+        results["again"] = loop.run_until_complete(chats("again"))
+    finally:
+        loop.close()
+    names = ["first", "thread0", "thread1", "new loop", "again"]
+    assert results == {n: [f"mock reply to: {n} {j}" for j in range(3)] for n in names}
