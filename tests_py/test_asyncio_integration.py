@@ -247,3 +247,33 @@ def test_a_call_waiting_for_its_answer_lets_timers_and_other_threads_callbacks_r
 
     seen = run(main())
     assert sorted(seen[:2]) == ["thread", "timer"] and seen[2:] == ["slow"]
+
+
+def test_loops_on_two_threads_and_a_loop_run_again_each_wake_their_own_calls(srv: MockServer) -> None:
+    # The bridge keeps each thread's running loop between calls (before 3.12 asking asyncio costs
+    # a system call): a loop on another thread, a loop that stopped and one run again must each
+    # get their own calls' wake-ups.
+    client = make_client(srv, "openai")
+    srv.default(latency=0.01)
+    results: dict[str, list[str]] = {}
+
+    async def chats(name: str) -> list[str]:
+        return [(await client.chat(f"{name} {j}")).text for j in range(3)]
+
+    def on_thread(name: str) -> None:
+        results[name] = asyncio.run(chats(name))
+
+    loop = asyncio.new_event_loop()
+    try:
+        results["first"] = loop.run_until_complete(chats("first"))
+        threads = [threading.Thread(target=on_thread, args=(f"thread{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        results["new loop"] = asyncio.run(chats("new loop"))
+        for t in threads:
+            t.join()
+        results["again"] = loop.run_until_complete(chats("again"))
+    finally:
+        loop.close()
+    names = ["first", "thread0", "thread1", "new loop", "again"]
+    assert results == {n: [f"mock reply to: {n} {j}" for j in range(3)] for n in names}

@@ -243,9 +243,9 @@ impl Ready {
         slf
     }
 
-    fn __next__(&mut self) -> PyResult<()> {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<()> {
         match self.outcome.take() {
-            Some(Ok(value)) => Err(PyStopIteration::new_err((value,))),
+            Some(Ok(value)) => Err(coroutine::stop_iteration(py, value)),
             Some(Err(e)) => Err(e),
             None => Err(PyStopIteration::new_err(())),
         }

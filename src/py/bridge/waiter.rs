@@ -11,6 +11,7 @@
 use pyo3::exceptions::asyncio::{CancelledError, InvalidStateError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 
 use crate::py::exit;
@@ -76,7 +77,9 @@ pub fn fire(waiter: &Bound<'_, Waiter>) {
     exit::callout(|| {
         for (callback, context) in callbacks {
             let ran = match context {
-                Some(ctx) => ctx.call_method1(py, intern!(py, "run"), (&callback, waiter)),
+                Some(ctx) => {
+                    context_run(py).and_then(|run| run.call1(py, (ctx, &callback, waiter)))
+                }
                 None => callback.call1(py, (waiter,)),
             };
             if let Err(e) = ran {
@@ -84,6 +87,17 @@ pub fn fire(waiter: &Bound<'_, Waiter>) {
             }
         }
     });
+}
+
+/// `contextvars.Context.run`, unbound: `ctx.run` by name would build a bound method each time.
+fn context_run(py: Python<'_>) -> PyResult<&Py<PyAny>> {
+    static RUN: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    RUN.get_or_try_init(py, || {
+        py.import("contextvars")?
+            .getattr("Context")?
+            .getattr("run")
+            .map(Bound::unbind)
+    })
 }
 
 #[pymethods]
