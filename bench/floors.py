@@ -1,4 +1,4 @@
-"""The Python floors: the least a chat call can cost a Python caller, whatever library makes it.
+"""The Python floors: what a chat call costs a client written in Python, with nothing but the work.
 
 Each floor is a bare HTTP/1.1 keep-alive client over one connection, with the work no client can
 skip and nothing else: encode the JSON body, write the request, read a ``Content-Length`` answer,
@@ -8,9 +8,10 @@ costs. ``python floor (asyncio)`` is one asyncio ``Protocol`` (the event loop's 
 ``Future`` per call), ``python floor (socket)`` a blocking socket on the caller's thread.
 
 Why they are in the report: issue 22's goals are ratios to a Rust client with no interpreter at
-all. A goal below the floor's own ratio cannot be met by any library called from Python (the
-asyncio floor bounds every async client, the socket floor every sync one), and the report says
-so next to the goal.
+all. A client whose I/O, encoding and decoding run in Python cannot get below its floor (the
+asyncio floor bounds such async clients, the socket floor such sync ones); a library doing them
+natively can, by as much as it saves on them and on the loop's turn (llmrail's async call does,
+since a call its loop alone waits for waits in place). The report shows each floor next to the goal.
 """
 
 from __future__ import annotations

@@ -260,7 +260,7 @@ def markdown(r: Results) -> str:
         "by bench/reference.py outside the project tree), run in the same run against the same mock server; "
         "measured = the median of the rounds' ratios, spread = the lowest and highest round. "
         "Python floor = the same ratio for a bare HTTP client written in Python (bench/floors.py: encode, "
-        "write, read, decode, nothing else): no library called from Python gets below it.",
+        "write, read, decode, nothing else): what a client doing that work in Python pays at least.",
         "",
         *_table(["goal", "measure", "target", "measured", "spread", "met", "Python floor"], goal_rows),
         *_sequential(r),
