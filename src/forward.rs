@@ -80,10 +80,10 @@ pub struct Reply {
 
 /// The request as the transport sends it: the caller's, less the framing headers.
 /// Credential headers are marked sensitive, so no log or `Debug` shows them.
-pub fn request(
+pub fn request<'a>(
     method: &[u8],
     url: String,
-    headers: &[(&[u8], &[u8])],
+    headers: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
     body: Bytes,
     timeouts: Timeouts,
 ) -> Result<HttpRequest> {
@@ -127,8 +127,9 @@ pub fn request(
 /// Send `req` (from [`request`]); a body that is not a stream of events is read whole first.
 pub async fn send(req: HttpRequest) -> Result<Reply> {
     let max = req.settings.max_response_bytes;
-    let resp = transport::send(req).await?;
-    let (status, headers) = (resp.status, resp.headers.clone());
+    let mut resp = transport::send(req).await?;
+    // The headers are moved out, not copied: reading the body needs none of them.
+    let (status, headers) = (resp.status, std::mem::take(&mut resp.headers));
     let body = if is_streamed(&headers) {
         resp.body
     } else {

@@ -21,7 +21,14 @@ fn post(url: String, body: &'static [u8], headers: &[(&[u8], &[u8])]) -> HttpReq
         connect: Some(Duration::from_secs(5)),
         read,
     };
-    request(b"POST", url, headers, Bytes::from_static(body), timeouts).unwrap()
+    request(
+        b"POST",
+        url,
+        headers.iter().copied(),
+        Bytes::from_static(body),
+        timeouts,
+    )
+    .unwrap()
 }
 
 fn json_headers() -> Vec<(&'static [u8], &'static [u8])> {
@@ -138,7 +145,7 @@ fn a_refused_connection_and_a_silent_server_fail_as_connection_and_timeout() {
     let slow = request(
         b"POST",
         url.clone(),
-        &json_headers(),
+        json_headers().iter().copied(),
         Bytes::from_static(CHAT),
         timeouts,
     )
@@ -161,10 +168,16 @@ fn a_refused_connection_and_a_silent_server_fail_as_connection_and_timeout() {
 fn a_malformed_method_or_header_is_a_configuration_error() {
     let bad = |method: &[u8], headers: &[(&[u8], &[u8])]| {
         let t = Timeouts::default();
-        request(method, "http://x/".into(), headers, Bytes::new(), t)
-            .err()
-            .unwrap()
-            .kind
+        request(
+            method,
+            "http://x/".into(),
+            headers.iter().copied(),
+            Bytes::new(),
+            t,
+        )
+        .err()
+        .unwrap()
+        .kind
     };
     assert_eq!(bad(b"GE T", &[]), ErrorKind::Configuration);
     assert_eq!(
@@ -179,7 +192,11 @@ fn a_malformed_method_or_header_is_a_configuration_error() {
 
 mod guard {
     use super::*;
-    use crate::forward::guard::target;
+    use crate::forward::guard::{named, resolve, Target};
+
+    fn target(req: &HttpRequest) -> Option<Target> {
+        named(req).map(|n| resolve(&n))
+    }
 
     fn sdk_request(
         url: &str,
@@ -193,7 +210,7 @@ mod guard {
         request(
             b"POST",
             url.into(),
-            &headers,
+            headers.iter().copied(),
             Bytes::from_static(body),
             Timeouts::default(),
         )
@@ -204,7 +221,8 @@ mod guard {
 
     #[test]
     fn a_chat_request_names_the_provider_base_url_model_and_key_a_client_would() {
-        let t = target(&sdk_request("http://h:1/v1/chat/completions", CHAT, BEARER)).unwrap();
+        let req = sdk_request("http://h:1/v1/chat/completions", CHAT, BEARER);
+        let t = target(&req).unwrap();
         assert_eq!(t.name, "openai/gpt-4.1");
         let client = TargetId::new(
             "openai",
@@ -223,14 +241,18 @@ mod guard {
         .unwrap();
         assert!(t2.id != client);
         // The body's size and the default answer reserve are what the limiter holds back.
-        assert_eq!(t.reserve, CHAT.len().div_ceil(4) as u64 + 1024);
+        assert_eq!(
+            named(&req).unwrap().reserve,
+            CHAT.len().div_ceil(4) as u64 + 1024
+        );
     }
 
     #[test]
     fn anthropic_messages_use_the_x_api_key_and_openrouter_is_its_own_provider() {
         let body = br#"{"model":"claude-haiku-4-5","max_tokens":64,"messages":[]}"#;
         let key = (b"x-api-key".as_slice(), b"sk-ant".as_slice());
-        let t = target(&sdk_request("http://h:1/v1/messages?beta=true", body, key)).unwrap();
+        let req = sdk_request("http://h:1/v1/messages?beta=true", body, key);
+        let t = target(&req).unwrap();
         assert_eq!(t.name, "anthropic/claude-haiku-4-5");
         let client = TargetId::new(
             "anthropic",
@@ -240,7 +262,10 @@ mod guard {
             None,
         );
         assert!(t.id == client);
-        assert_eq!(t.reserve, body.len().div_ceil(4) as u64 + 64);
+        assert_eq!(
+            named(&req).unwrap().reserve,
+            body.len().div_ceil(4) as u64 + 64
+        );
         let or = target(&sdk_request(
             "https://openrouter.ai/api/v1/responses",
             CHAT,

@@ -65,7 +65,8 @@ pub enum Protocol {
 #[derive(Clone)]
 pub struct Meter {
     pub protocol: Protocol,
-    pub model: String,
+    /// Shared with the forwarder's target, which names it for every answer.
+    pub model: Arc<str>,
     pub slot: Arc<OnceLock<Spend>>,
     pub total: Arc<Mutex<Spend>>,
 }

@@ -44,12 +44,9 @@ fn request(
         connect: seconds("connect", connect_timeout)?,
         read: seconds("read", read_timeout)?,
     };
-    let pairs: Vec<(&[u8], &[u8])> = headers
-        .iter()
-        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-        .collect();
+    let pairs = headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
     let body = Bytes::copy_from_slice(body);
-    forward::request(method.as_bytes(), url, &pairs, body, timeouts).map_err(to_py)
+    forward::request(method.as_bytes(), url, pairs, body, timeouts).map_err(to_py)
 }
 
 /// The transport of one httpx client: its requests go out through the resilience layers it was
