@@ -1726,6 +1726,13 @@ class HttpReply:
     def headers(self) -> list[tuple[bytes, bytes]]:
         """Raw ``(name, value)`` pairs in the order received."""
     @property
+    def sets_cookies(self) -> bool:
+        """Whether a ``Set-Cookie`` (or ``Set-Cookie2``) header is among them."""
+    @property
+    def header_list(self) -> list[tuple[bytes, bytes, bytes]]:
+        """``(name, lower-cased name, value)`` triples in the order received, as ``httpx.Headers``
+        keeps them (``_list``); the names are lower case already."""
+    @property
     def content(self) -> bytes | None:
         """The whole body, when it is not a stream of events; else ``None``."""
     @property

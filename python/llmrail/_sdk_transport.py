@@ -106,8 +106,11 @@ class _Layers:
             stream = http.ByteStream(reply.content or b"")
         else:
             stream = self._chunks(reply.stream, request)
-        return http.Response(reply.status, headers=reply.headers, stream=stream, request=request,
-                             extensions={"llmrail_usage": reply.meter})
+        response = http.Response(reply.status, stream=stream, request=request,
+                                 extensions={"llmrail_usage": reply.meter})
+        # The headers as `Headers(reply.headers)` would keep them, built in Rust in one go.
+        response.headers._list = reply.header_list
+        return response
 
 
 class AsyncSending(_Layers):

@@ -31,6 +31,7 @@ from httpx2._decoders import IdentityDecoder
 from httpx2._types import AuthTypes, HeaderTypes, RequestExtensions, TimeoutTypes
 from httpx2._urls import host_header
 
+from . import _core
 from . import _sdk_transport as shared
 
 __all__ = ["AsyncClient", "AsyncTransport", "Client", "Transport"]
@@ -134,22 +135,33 @@ def _short_way(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Reque
                 or client._event_hooks["response"] or client.max_redirects < 0
                 or not isinstance(request.stream, body_type)
                 or client._transport_for_url(request.url) is not transport
-                or type(client._build_request_auth(request, auth)) is not httpx2.Auth)
+                or not _no_auth(client, request, auth))
+
+
+def _no_auth(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, auth: _Default) -> bool:
+    """Whether httpx2's ``_build_request_auth`` would give the identity ``Auth()``: at once when the
+    call and the client name none and the URL has no user info (the SDKs' case), else by asking it."""
+    if isinstance(auth, UseClientDefault) and client._auth is None and not request.url._uri_reference.userinfo:
+        return True
+    return type(client._build_request_auth(request, auth)) is httpx2.Auth
 
 
 def _received(client: httpx2.Client | httpx2.AsyncClient, request: httpx2.Request, response: httpx2.Response,
-              content: bytes | None, bounded: BoundSyncStream | BoundAsyncStream, start: float, read: bool) -> None:
+              reply: _core.HttpReply, bounded: BoundSyncStream | BoundAsyncStream, start: float, read: bool) -> None:
     """What httpx2's ``_send_single_request`` does to a response from the transport; with `read`,
-    a whole unencoded body (`content`, read in Rust in the same call) is made the response's
-    content as ``response.read()`` would leave it, with no second pass over it."""
+    a whole unencoded body (`reply.content`, read in Rust in the same call) is made the response's
+    content as ``response.read()`` would leave it, with no second pass over it. The cookie jar
+    reads only an answer that sets a cookie (it would find nothing in another)."""
     response.stream = bounded
+    content = reply.content
     if read and content is not None and "content-encoding" not in response.headers:
         response._content = content
         response._decoder = IdentityDecoder()
         response._num_bytes_downloaded = len(content)
         response.is_stream_consumed = response.is_closed = True
         bounded.elapsed = datetime.timedelta(seconds=time.perf_counter() - start)
-    client.cookies.extract_cookies(response)
+    if reply.sets_cookies:
+        client.cookies.extract_cookies(response)
     response.default_encoding = client._default_encoding
     if _log.isEnabledFor(logging.INFO):
         _log.info('HTTP Request: %s %s "%s %d %s"', request.method, request.url, response.http_version,
@@ -214,7 +226,7 @@ class AsyncClient(shared.ClientLayers, _Building, httpx2.AsyncClient):
         reply = await transport.reply(request)
         response: httpx2.Response = transport.response(reply, request)
         bounded = BoundAsyncStream(cast(httpx2.AsyncByteStream, response.stream), start=start)
-        _received(self, request, response, reply.content, bounded, start, not stream)
+        _received(self, request, response, reply, bounded, start, not stream)
         try:
             following = _redirect(self, request, response, follow)
             if following is not None:
@@ -251,7 +263,7 @@ class Client(shared.ClientLayers, _Building, httpx2.Client):
         reply = transport.reply(request)
         response: httpx2.Response = transport.response(reply, request)
         bounded = BoundSyncStream(cast(httpx2.SyncByteStream, response.stream), start=start)
-        _received(self, request, response, reply.content, bounded, start, not stream)
+        _received(self, request, response, reply, bounded, start, not stream)
         try:
             following = _redirect(self, request, response, follow)
             if following is not None:
