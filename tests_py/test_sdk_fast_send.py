@@ -5,6 +5,7 @@ under httpx2. Real requests to the mock server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 import functools
 import logging
@@ -156,6 +157,15 @@ async def test_event_hooks_and_auth_go_httpx2s_way_and_see_every_request(srv: Mo
         await authed.send(chat(authed, srv.openai_base_url))
     assert seen[0].startswith("Basic ") and seen[1] == str(r.status_code)
     assert srv.requests[1]["headers"].count(("authorization", seen[0])) == 1
+
+
+async def test_user_info_in_the_url_goes_httpx2s_way_as_basic_auth(srv: MockServer,
+                                                                   http: llmrail.httpx2.AsyncClient) -> None:
+    srv.reply("a")
+    base = srv.openai_base_url.replace("://", "://user:secret@", 1)
+    await http.send(http.build_request("POST", f"{base}/chat/completions", json=BODY))
+    basic = "Basic " + base64.b64encode(b"user:secret").decode()
+    assert ("authorization", basic) in srv.requests[0]["headers"]
 
 
 async def test_a_set_cookie_reaches_the_client_s_jar(srv: MockServer, http: llmrail.httpx2.AsyncClient) -> None:
