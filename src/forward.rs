@@ -20,7 +20,7 @@
 //! caller awaits it once. The wait for each chunk is bounded by the read timeout, which is what
 //! httpx's `read` timeout means.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -79,16 +79,50 @@ pub struct Reply {
 }
 
 /// The request as the transport sends it: the caller's, less the framing headers.
-/// Credential headers are marked sensitive, so no log or `Debug` shows them.
-pub fn request<'a>(
+/// Credential headers are marked sensitive, so no log or `Debug` shows them. With `last`, the
+/// headers are the last request's again when it sent the same (see [`LastHeaders`]).
+pub fn request<'a, I>(
     method: &[u8],
     url: String,
-    headers: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+    headers: I,
     body: Bytes,
     timeouts: Timeouts,
-) -> Result<HttpRequest> {
+    last: Option<&LastHeaders>,
+) -> Result<HttpRequest>
+where
+    I: ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+{
     let method = Method::from_bytes(method)
         .map_err(|_| LlmError::config("an HTTP method must be a token such as GET or POST"))?;
+    let map = match last.and_then(|l| l.reuse(headers.clone())) {
+        Some(map) => map,
+        None => {
+            let map = header_map(headers.clone())?;
+            if let Some(l) = last {
+                l.keep(headers, &map);
+            }
+            map
+        }
+    };
+    let settings = Settings {
+        connect_timeout: timeouts.connect.unwrap_or(FOREVER).min(FOREVER),
+        passthrough: true,
+        ..Settings::default()
+    };
+    Ok(HttpRequest {
+        method,
+        url,
+        headers: map,
+        body,
+        stream: true,
+        timeout: timeouts.read.unwrap_or(FOREVER).min(FOREVER),
+        settings,
+    })
+}
+
+fn header_map<'a>(
+    headers: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Result<HeaderMap> {
     let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name).map_err(|_| {
@@ -108,20 +142,48 @@ pub fn request<'a>(
         }
         map.append(name, value);
     }
-    let settings = Settings {
-        connect_timeout: timeouts.connect.unwrap_or(FOREVER).min(FOREVER),
-        passthrough: true,
-        ..Settings::default()
-    };
-    Ok(HttpRequest {
-        method,
-        url,
-        headers: map,
-        body,
-        stream: true,
-        timeout: timeouts.read.unwrap_or(FOREVER).min(FOREVER),
-        settings,
-    })
+    Ok(map)
+}
+
+/// One client's last request's headers (less the framing ones), as sent and as built. An SDK
+/// sends the same ones (its user agent, its `x-stainless-*`, the key) in the same order with
+/// every request: one whose headers are the last one's takes a copy of that map instead of
+/// parsing, checking and hashing each header again (a name of its own such as
+/// `x-stainless-os` is allocated anew each time).
+#[derive(Default)]
+pub struct LastHeaders(Mutex<Option<Built>>);
+
+/// Raw `(name, value)` pairs and the map built from them.
+type Built = (Vec<(Box<[u8]>, Box<[u8]>)>, HeaderMap);
+
+impl LastHeaders {
+    fn reuse<'a>(&self, headers: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Option<HeaderMap> {
+        let last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (raw, map) = last.as_ref()?;
+        let mut kept = raw.iter();
+        for (name, value) in headers.filter(|(name, _)| !is_framing(name)) {
+            let (n, v) = kept.next()?;
+            if **n != *name || **v != *value {
+                return None;
+            }
+        }
+        kept.next().is_none().then(|| map.clone())
+    }
+
+    fn keep<'a>(&self, headers: impl Iterator<Item = (&'a [u8], &'a [u8])>, map: &HeaderMap) {
+        let raw = headers
+            .filter(|(name, _)| !is_framing(name))
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((raw, map.clone()));
+    }
+}
+
+/// A name [`header_map`] leaves out, in any case.
+fn is_framing(name: &[u8]) -> bool {
+    FRAMING_HEADERS
+        .iter()
+        .any(|f| f.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Send `req` (from [`request`]); a body that is not a stream of events is read whole first.

@@ -440,6 +440,7 @@ mod tests {
             headers.iter().copied(),
             body,
             Timeouts::default(),
+            None,
         )
         .unwrap()
     }

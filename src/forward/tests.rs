@@ -27,6 +27,7 @@ fn post(url: String, body: &'static [u8], headers: &[(&[u8], &[u8])]) -> HttpReq
         headers.iter().copied(),
         Bytes::from_static(body),
         timeouts,
+        None,
     )
     .unwrap()
 }
@@ -148,6 +149,7 @@ fn a_refused_connection_and_a_silent_server_fail_as_connection_and_timeout() {
         json_headers().iter().copied(),
         Bytes::from_static(CHAT),
         timeouts,
+        None,
     )
     .unwrap();
     let out = crate::runtime::block_on(send(slow)).unwrap();
@@ -174,6 +176,7 @@ fn a_malformed_method_or_header_is_a_configuration_error() {
             headers.iter().copied(),
             Bytes::new(),
             t,
+            None,
         )
         .err()
         .unwrap()
@@ -188,6 +191,48 @@ fn a_malformed_method_or_header_is_a_configuration_error() {
         bad(b"GET", &[(b"x", b"line\nbreak")]),
         ErrorKind::Configuration
     );
+}
+
+#[test]
+fn a_request_with_the_last_one_s_headers_gets_the_same_map_and_any_change_is_seen() {
+    let last = LastHeaders::default();
+    let build = |headers: &[(&[u8], &[u8])]| {
+        let t = Timeouts::default();
+        let body = Bytes::new();
+        let url = "http://x/".to_string();
+        request(b"POST", url, headers.iter().copied(), body, t, Some(&last))
+            .unwrap()
+            .headers
+    };
+    let sdk: &[(&[u8], &[u8])] = &[
+        (b"Content-Length", b"2"),
+        (b"X-Stainless-OS", b"Linux"),
+        (b"Authorization", b"Bearer sk-test"),
+    ];
+    let first = build(sdk);
+    // Another body length (a framing header, not sent as given) is still the same headers.
+    let again = build(&[(b"Content-Length", b"7"), sdk[1], sdk[2]]);
+    assert_eq!(again, first);
+    assert!(again["authorization"].is_sensitive());
+    assert_eq!(again.get("content-length"), None);
+    let other_key = build(&[sdk[1], (b"Authorization", b"Bearer sk-other")]);
+    assert_eq!(other_key["authorization"], "Bearer sk-other");
+    let one_less = build(&sdk[1..2]);
+    assert_eq!(one_less.len(), 1);
+    let one_more = build(&[sdk[1], sdk[1]]);
+    assert_eq!(one_more.get_all("x-stainless-os").iter().count(), 2);
+    // A bad header is an error, however like the last request's the rest is.
+    let t = Timeouts::default();
+    let bad: &[(&[u8], &[u8])] = &[sdk[1], (b"bad name", b"v")];
+    assert!(request(
+        b"POST",
+        "http://x/".into(),
+        bad.iter().copied(),
+        Bytes::new(),
+        t,
+        Some(&last)
+    )
+    .is_err());
 }
 
 mod guard {
@@ -213,6 +258,7 @@ mod guard {
             headers.iter().copied(),
             Bytes::from_static(body),
             Timeouts::default(),
+            None,
         )
         .unwrap()
     }

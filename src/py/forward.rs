@@ -20,13 +20,14 @@ use super::resilience::{self, PyRateLimit, PyRetry};
 use crate::duration;
 use crate::error::LlmError;
 use crate::forward::usage::Spend;
-use crate::forward::{self, Forwarder, Policy, Reply, Timeouts};
+use crate::forward::{self, Forwarder, LastHeaders, Policy, Reply, Timeouts};
 use crate::wire::{Body, ByteStream, HttpRequest};
 
 type Headers<'py> = Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>;
 
 /// One request, as `httpx` describes it: read into owned Rust values at once.
 fn request(
+    last: &LastHeaders,
     method: &str,
     url: String,
     headers: &Headers<'_>,
@@ -46,7 +47,7 @@ fn request(
     };
     let pairs = headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
     let body = Bytes::copy_from_slice(body);
-    forward::request(method.as_bytes(), url, pairs, body, timeouts).map_err(to_py)
+    forward::request(method.as_bytes(), url, pairs, body, timeouts, Some(last)).map_err(to_py)
 }
 
 /// The transport of one httpx client: its requests go out through the resilience layers it was
@@ -54,6 +55,7 @@ fn request(
 #[pyclass(name = "HttpForwarder", frozen, module = "llmrail._core")]
 pub struct PyHttpForwarder {
     inner: Arc<Forwarder>,
+    headers: LastHeaders,
 }
 
 #[pymethods]
@@ -73,7 +75,10 @@ impl PyHttpForwarder {
             retry: retry.map(|r| r.policy.clone()),
         };
         let inner = Arc::new(Forwarder::new(policy).map_err(to_py)?);
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            headers: LastHeaders::default(),
+        })
     }
 
     /// What this client's answers used and cost so far.
@@ -93,7 +98,15 @@ impl PyHttpForwarder {
         connect_timeout: Option<f64>,
         read_timeout: Option<f64>,
     ) -> PyResult<Coroutine> {
-        let req = request(method, url, &headers, body, connect_timeout, read_timeout);
+        let req = request(
+            &self.headers,
+            method,
+            url,
+            &headers,
+            body,
+            connect_timeout,
+            read_timeout,
+        );
         let fwd = self.inner.clone();
         coroutine::call(
             move |_| {
@@ -117,7 +130,15 @@ impl PyHttpForwarder {
         connect_timeout: Option<f64>,
         read_timeout: Option<f64>,
     ) -> PyResult<PyHttpReply> {
-        let req = request(method, url, &headers, body, connect_timeout, read_timeout)?;
+        let req = request(
+            &self.headers,
+            method,
+            url,
+            &headers,
+            body,
+            connect_timeout,
+            read_timeout,
+        )?;
         let reply = bridge::block(py, self.inner.send(req))?;
         PyHttpReply::new(py, reply)
     }
