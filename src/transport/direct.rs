@@ -459,19 +459,22 @@ async fn exchange(req: &HttpRequest, to: Target) -> Result<Option<HttpResponse>>
 /// The request as hyper sends it, with the headers reqwest would add.
 fn request(req: &HttpRequest, to: &Target) -> Result<http::Request<Full<Bytes>>> {
     let mut headers = req.headers.clone();
-    if !headers.contains_key(HOST) {
-        headers.insert(HOST, to.host.clone());
-    }
+    // Room first, and one lookup per header: a clone has no room to spare, and growing it at
+    // each insert (after a lookup of its own) was ~1.4k of a sync call's ~63k instructions.
+    headers.reserve(3);
+    headers.entry(HOST).or_insert_with(|| to.host.clone());
     // A forwarded request's headers are its SDK's (reqwest's passthrough pool adds none).
-    if !headers.contains_key(USER_AGENT) && !req.settings.passthrough {
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("llmrail/", env!("CARGO_PKG_VERSION"))),
-        );
+    if !req.settings.passthrough {
+        headers
+            .entry(USER_AGENT)
+            .or_insert(HeaderValue::from_static(concat!(
+                "llmrail/",
+                env!("CARGO_PKG_VERSION")
+            )));
     }
-    if !headers.contains_key(ACCEPT) {
-        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    }
+    headers
+        .entry(ACCEPT)
+        .or_insert(HeaderValue::from_static("*/*"));
     let mut out = http::Request::new(Full::new(req.body.clone()));
     *out.method_mut() = req.method.clone();
     *out.uri_mut() = to.path.clone();
