@@ -71,7 +71,7 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
     };
     // `mock/<name>` is answered in process, below the cassette so it records and replays too.
     let resp = if req.url.starts_with(crate::mock::SCHEME) {
-        crate::mock::answer(req).await?
+        Box::pin(crate::mock::answer(req)).await?
     } else {
         send_network(req).await?
     };
@@ -82,23 +82,30 @@ pub async fn send(req: HttpRequest) -> Result<HttpResponse> {
 }
 
 async fn send_network(req: HttpRequest) -> Result<HttpResponse> {
-    let settings = req.settings;
     let url = parsed(&req.url)?;
     // A sync caller sends plain requests over its own connections (`direct.rs`).
     // Unless reqwest may hold an idle connection to the origin and the thread holds none
     // (`reuse.rs`).
+    // Each way is boxed where it starts: the layers above hold this future's place in their
+    // state and copy it whole at each start, and the ways' own states are kilobytes.
     if let Some(to) = direct::target(&req, &url) {
         if !reuse::reqwest_may_hold(&url) || direct::has_idle(&to) {
             let sent = if req.stream && !req.settings.passthrough {
-                direct::send_stream(&req, to).await?
+                Box::pin(direct::send_stream(&req, to)).await?
             } else {
-                direct::send(&req, to).await?
+                Box::pin(direct::send(&req, to)).await?
             };
             if let Some(resp) = sent {
                 return Ok(resp);
             }
         }
     }
+    Box::pin(send_reqwest(req, url)).await
+}
+
+/// Send `req` with the process's pooled reqwest client.
+async fn send_reqwest(req: HttpRequest, url: reqwest::Url) -> Result<HttpResponse> {
+    let settings = req.settings;
     reuse::reqwest_sends(&url);
     let client = pool::client(settings.connect_timeout, settings.passthrough)?;
     let timeout = req.timeout;
