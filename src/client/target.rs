@@ -285,7 +285,7 @@ impl Target {
         http: HttpRequest,
         quota: &mut Option<Quota>,
         sent_status: &mut Option<u16>,
-        parse: impl FnOnce(&bytes::Bytes) -> Result<T>,
+        parse: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<(T, u16)> {
         let started = Instant::now();
         let (status, headers, body) = self
@@ -362,7 +362,7 @@ impl Target {
         let http = self.http(req, plan, false, left)?;
         let (r, status) = self
             .exchange(http, quota, sent_status, |body| {
-                self.provider.parse_chat_shared(body)
+                self.provider.parse_chat(body)
             })
             .await?;
         // An event, not a span: an entered span must not live across an `.await` (the task can

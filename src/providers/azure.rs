@@ -98,9 +98,6 @@ impl Provider for Azure {
     fn parse_chat(&self, body: &[u8]) -> Result<ChatResponse> {
         WIRE.parse_chat(body)
     }
-    fn parse_chat_shared(&self, body: &bytes::Bytes) -> Result<ChatResponse> {
-        WIRE.parse_chat_shared(body)
-    }
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         WIRE.stream_decoder()
     }

@@ -117,11 +117,6 @@ impl Provider for Registered {
         r.provider = self.name.to_string();
         Ok(r)
     }
-    fn parse_chat_shared(&self, body: &bytes::Bytes) -> Result<ChatResponse> {
-        let mut r = self.wire.parse_chat_shared(body)?;
-        r.provider = self.name.to_string();
-        Ok(r)
-    }
     fn stream_decoder(&self) -> Box<dyn StreamDecoder> {
         self.wire.stream_decoder()
     }
