@@ -39,14 +39,40 @@ $(STAMP): $(VENV)/.deps $(SOURCES)
 	rm -f $(BENCH_STAMP)
 	touch $@
 
+# Profile-guided optimisation (PGO) of the dist wheels, bench's and dist's: the dist build once
+# more, instrumented, runs bench/pgo_train.py (what users run, < 1 min), and the real build is
+# laid out by the counts it left. Its own target directory, so neither build undoes the other's.
+PGO_DIR      := $(MATURIN_TARGET)/pgo
+PGO_PROFDATA := $(PGO_DIR)/merged.profdata
+PGO_USE      := -Cprofile-use=$(abspath $(PGO_PROFDATA))
+# rustc's own LLVM's llvm-profdata (rustup's llvm-tools): a distro's older one cannot read its files.
+LLVM_PROFDATA = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata
+
+# Unpacked, not installed: the training imports it by PYTHONPATH and .venv keeps its own wheel.
+$(PGO_DIR)/instrumented/.built: $(VENV)/.deps $(SOURCES)
+	rm -rf $(PGO_DIR)/instrumented $(PGO_DIR)/wheel
+	CARGO_TARGET_DIR=$(PGO_DIR)/target RUSTFLAGS=-Cprofile-generate=$(abspath $(PGO_DIR)/raw) \
+		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheel --interpreter $(PY) --quiet
+	$(PY) -m zipfile -e $(PGO_DIR)/wheel/llmrail-*.whl $(PGO_DIR)/instrumented
+	touch $@
+
+# raw/ goes first: the build's own build scripts and proc macros ran instrumented and wrote to it.
+$(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.py bench/server.py
+	rustup component add llvm-tools
+	rm -rf $(PGO_DIR)/raw
+	PYTHONPATH=$(PGO_DIR)/instrumented $(PY) bench/pgo_train.py
+	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
+
 # Benchmarks measure what pip users get: the dist profile (thin LTO, one codegen unit), which the
-# release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B).
-# Each profile keeps its own directory under MATURIN_TARGET, so switching back only reinstalls.
+# release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B),
+# and PGO. Each profile keeps its own directory under MATURIN_TARGET, so switching back only
+# reinstalls.
 BENCH_STAMP := $(VENV)/.llmrail-bench-installed
 BENCH_WHEELS := $(MATURIN_TARGET)/bench-wheels
-$(BENCH_STAMP): $(VENV)/.deps $(SOURCES)
+$(BENCH_STAMP): $(VENV)/.deps $(SOURCES) $(PGO_PROFDATA)
 	rm -rf $(BENCH_WHEELS) python/llmrail/_core*.so
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --profile dist --out $(BENCH_WHEELS) --interpreter $(PY) --quiet
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) RUSTFLAGS="$(PGO_USE)" $(VENV)/bin/maturin build --profile dist \
+		--out $(BENCH_WHEELS) --interpreter $(PY) --quiet
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(BENCH_WHEELS)/llmrail-*.whl
 	rm -f $(STAMP)
 	touch $@
@@ -136,17 +162,18 @@ check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
 
 # What PyPI gets from this machine: the sdist, and an abi3 wheel whose symbols need no newer glibc
 # than 2.17 (zig links against 2.17's; the host's is newer), tagged manylinux_2_17, with the dist
-# profile's LTO. check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
+# profile's LTO and the PGO bench's wheel has (zig only links: rustc compiles the same code for the
+# same target, so the native build's profile fits). check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
 # the metadata and README as PyPI renders it. The other platforms' wheels, musllinux among them
 # (this machine's Rust has no musl target), come from .github/workflows/release.yml.
 $(VENV)/.dist-deps: $(VENV)/.deps requirements-dist.txt
 	$(PY) -m pip install --quiet -r requirements-dist.txt
 	touch $@
 
-dist: $(VENV)/.dist-deps  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
+dist: $(VENV)/.dist-deps $(PGO_PROFDATA)  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
 	rm -rf dist
 	$(VENV)/bin/maturin sdist --out dist
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) RUSTFLAGS="$(PGO_USE)" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
 		--profile dist --zig --compatibility manylinux2014 --interpreter $(PY) --out dist --quiet
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/check_dist.py dist
 	$(VENV)/bin/twine check --strict dist/*
