@@ -40,8 +40,10 @@ $(STAMP): $(VENV)/.deps $(SOURCES)
 	touch $@
 
 # Profile-guided optimisation (PGO) of the dist wheels, bench's and dist's: the dist build once
-# more, instrumented, runs bench/pgo_train.py (what users run, < 1 min), and the real build is
-# laid out by the counts it left. Its own target directory, so neither build undoes the other's.
+# more, instrumented, runs bench/pgo_train.py (what users run, ~5 s), and the real build is
+# laid out by the counts it left (sequential chat ~0.78x the CPU, bench/ab.py). Its own target
+# directory, so neither build undoes the other's; a new profile rebuilds every crate of the dist
+# build (rustc lists the profile among each crate's inputs), so it about doubles the build time.
 PGO_DIR      := $(MATURIN_TARGET)/pgo
 PGO_PROFDATA := $(PGO_DIR)/merged.profdata
 PGO_USE      := -Cprofile-use=$(abspath $(PGO_PROFDATA))
@@ -57,10 +59,12 @@ $(PGO_DIR)/instrumented/.built: $(VENV)/.deps $(SOURCES)
 	touch $@
 
 # raw/ goes first: the build's own build scripts and proc macros ran instrumented and wrote to it.
+# The counters' thread-local state outgrows the static TLS glibc keeps for a dlopen()ed library
+# ("cannot allocate memory in static TLS block"): the tunable gives it more.
 $(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.py bench/server.py
 	rustup component add llvm-tools
 	rm -rf $(PGO_DIR)/raw
-	PYTHONPATH=$(PGO_DIR)/instrumented $(PY) bench/pgo_train.py
+	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096 PYTHONPATH=$(PGO_DIR)/instrumented $(PY) bench/pgo_train.py
 	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
 
 # Benchmarks measure what pip users get: the dist profile (thin LTO, one codegen unit), which the
@@ -162,10 +166,11 @@ check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
 
 # What PyPI gets from this machine: the sdist, and an abi3 wheel whose symbols need no newer glibc
 # than 2.17 (zig links against 2.17's; the host's is newer), tagged manylinux_2_17, with the dist
-# profile's LTO and the PGO bench's wheel has (zig only links: rustc compiles the same code for the
-# same target, so the native build's profile fits). check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
-# the metadata and README as PyPI renders it. The other platforms' wheels, musllinux among them
-# (this machine's Rust has no musl target), come from .github/workflows/release.yml.
+# profile's LTO and the PGO bench's wheel has (zig only links: rustc compiles the same code for
+# the same target, so the native build's profile fits). check_dist.py makes auditwheel confirm the
+# tag the file name claims; twine checks the metadata and README as PyPI renders it. The other
+# platforms' wheels, musllinux among them (this machine's Rust has no musl target), come from
+# .github/workflows/release.yml, without PGO so far.
 $(VENV)/.dist-deps: $(VENV)/.deps requirements-dist.txt
 	$(PY) -m pip install --quiet -r requirements-dist.txt
 	touch $@
