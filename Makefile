@@ -81,7 +81,7 @@ $(BENCH_STAMP): $(VENV)/.deps $(SOURCES) $(PGO_PROFDATA)
 	rm -f $(STAMP)
 	touch $@
 
-bench-build: $(BENCH_STAMP)  ## the dist-profile wheel (what PyPI gets) installed into .venv, for bench
+bench-build: $(BENCH_STAMP)  ## the dist-profile wheel with PGO (what make dist builds) into .venv, for bench
 
 setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
 
