@@ -16,7 +16,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build bench-build dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
+.PHONY: help setup build bench-build pgo-wheel dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -39,14 +39,16 @@ $(STAMP): $(VENV)/.deps $(SOURCES)
 	rm -f $(BENCH_STAMP)
 	touch $@
 
-# Profile-guided optimisation (PGO) of the dist wheels, bench's and dist's: the dist build once
-# more, instrumented, runs bench/pgo_train.py (what users run, ~5 s), and the real build is
-# laid out by the counts it left (sequential chat ~0.78x the CPU, bench/ab.py). Its own target
-# directory, so neither build undoes the other's; a new profile rebuilds every crate of the dist
-# build (rustc lists the profile among each crate's inputs), so it about doubles the build time.
+# Profile-guided optimisation (PGO), not yet in bench-build or dist: the dist build once more,
+# instrumented, runs bench/pgo_train.py (what users run, ~5 s), and `make pgo-wheel` builds the
+# wheel again laid out by the counts. Host-linked, it runs a sequential chat in ~0.78x the CPU
+# (bench/ab.py against the same build without PGO). But dist's wheel links with zig, which makes
+# cargo build for an explicit --target: its crates get other symbol names (and an instrumented
+# build cannot link with zig: zig cc takes rustc's `-u __llvm_profile_runtime` for a file), and a
+# profile finds functions by name, so the host build's profile left the zig wheel as without PGO.
+# Until the two match, bench measures the wheel dist ships, without PGO.
 PGO_DIR      := $(MATURIN_TARGET)/pgo
 PGO_PROFDATA := $(PGO_DIR)/merged.profdata
-PGO_USE      := -Cprofile-use=$(abspath $(PGO_PROFDATA))
 # rustc's own LLVM's llvm-profdata (rustup's llvm-tools): a distro's older one cannot read its files.
 LLVM_PROFDATA = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata
 
@@ -67,21 +69,24 @@ $(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.p
 	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096 PYTHONPATH=$(PGO_DIR)/instrumented $(PY) bench/pgo_train.py
 	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
 
+# A new profile rebuilds every crate (rustc lists it among each crate's inputs): ~10 min here.
+pgo-wheel: $(PGO_PROFDATA)  ## the host-linked dist wheel with PGO (not yet what dist ships), for bench/ab.py
+	CARGO_TARGET_DIR=$(PGO_DIR)/use RUSTFLAGS=-Cprofile-use=$(abspath $(PGO_PROFDATA)) \
+		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheels --interpreter $(PY) --quiet
+
 # Benchmarks measure what pip users get: the dist profile (thin LTO, one codegen unit), which the
-# release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B),
-# and PGO. Each profile keeps its own directory under MATURIN_TARGET, so switching back only
-# reinstalls.
+# release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B).
+# Each profile keeps its own directory under MATURIN_TARGET, so switching back only reinstalls.
 BENCH_STAMP := $(VENV)/.llmrail-bench-installed
 BENCH_WHEELS := $(MATURIN_TARGET)/bench-wheels
-$(BENCH_STAMP): $(VENV)/.deps $(SOURCES) $(PGO_PROFDATA)
+$(BENCH_STAMP): $(VENV)/.deps $(SOURCES)
 	rm -rf $(BENCH_WHEELS) python/llmrail/_core*.so
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) RUSTFLAGS="$(PGO_USE)" $(VENV)/bin/maturin build --profile dist \
-		--out $(BENCH_WHEELS) --interpreter $(PY) --quiet
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --profile dist --out $(BENCH_WHEELS) --interpreter $(PY) --quiet
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(BENCH_WHEELS)/llmrail-*.whl
 	rm -f $(STAMP)
 	touch $@
 
-bench-build: $(BENCH_STAMP)  ## the dist-profile wheel with PGO (what make dist builds) into .venv, for bench
+bench-build: $(BENCH_STAMP)  ## the dist-profile wheel (what PyPI gets) installed into .venv, for bench
 
 setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
 
@@ -166,19 +171,17 @@ check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
 
 # What PyPI gets from this machine: the sdist, and an abi3 wheel whose symbols need no newer glibc
 # than 2.17 (zig links against 2.17's; the host's is newer), tagged manylinux_2_17, with the dist
-# profile's LTO and the PGO bench's wheel has (zig only links: rustc compiles the same code for
-# the same target, so the native build's profile fits). check_dist.py makes auditwheel confirm the
-# tag the file name claims; twine checks the metadata and README as PyPI renders it. The other
-# platforms' wheels, musllinux among them (this machine's Rust has no musl target), come from
-# .github/workflows/release.yml, without PGO so far.
+# profile's LTO. check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
+# the metadata and README as PyPI renders it. The other platforms' wheels, musllinux among them
+# (this machine's Rust has no musl target), come from .github/workflows/release.yml.
 $(VENV)/.dist-deps: $(VENV)/.deps requirements-dist.txt
 	$(PY) -m pip install --quiet -r requirements-dist.txt
 	touch $@
 
-dist: $(VENV)/.dist-deps $(PGO_PROFDATA)  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
+dist: $(VENV)/.dist-deps  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
 	rm -rf dist
 	$(VENV)/bin/maturin sdist --out dist
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) RUSTFLAGS="$(PGO_USE)" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
 		--profile dist --zig --compatibility manylinux2014 --interpreter $(PY) --out dist --quiet
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/check_dist.py dist
 	$(VENV)/bin/twine check --strict dist/*

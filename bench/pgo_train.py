@@ -2,8 +2,8 @@
 
     PYTHONPATH=<an instrumented llmrail> .venv/bin/python bench/pgo_train.py
 
-``make bench-build`` and ``make dist`` build llmrail once instrumented (-Cprofile-generate), run
-this, and build the wheel again laid out by the counts it left: hot code together and branches
+``make pgo-wheel`` builds llmrail once instrumented (-Cprofile-generate), runs this, and builds
+the wheel again laid out by the counts it left: hot code together and branches
 ordered the way calls take them, which is what the call path loses to instruction-cache misses
 after each wait (issues 18 and 22). So the counts must come from users' paths, in about the
 proportion they run them: sequential async and sync chat, 256 calls in flight, async and sync
