@@ -16,7 +16,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build bench-build dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
+.PHONY: help setup build bench-build pgo-wheel dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -38,6 +38,41 @@ $(STAMP): $(VENV)/.deps $(SOURCES)
 	$(PY) -m pip install --quiet --force-reinstall --no-deps $(DEV_WHEELS)/llmrail-*.whl
 	rm -f $(BENCH_STAMP)
 	touch $@
+
+# Profile-guided optimisation (PGO), not yet in bench-build or dist: the dist build once more,
+# instrumented, runs bench/pgo_train.py (what users run, ~5 s), and `make pgo-wheel` builds the
+# wheel again laid out by the counts. Host-linked, it runs a sequential chat in ~0.78x the CPU
+# (bench/ab.py against the same build without PGO). But dist's wheel links with zig, which makes
+# cargo build for an explicit --target: its crates get other symbol names (and an instrumented
+# build cannot link with zig: zig cc takes rustc's `-u __llvm_profile_runtime` for a file), and a
+# profile finds functions by name, so the host build's profile left the zig wheel as without PGO.
+# Until the two match, bench measures the wheel dist ships, without PGO.
+PGO_DIR      := $(MATURIN_TARGET)/pgo
+PGO_PROFDATA := $(PGO_DIR)/merged.profdata
+# rustc's own LLVM's llvm-profdata (rustup's llvm-tools): a distro's older one cannot read its files.
+LLVM_PROFDATA = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata
+
+# Unpacked, not installed: the training imports it by PYTHONPATH and .venv keeps its own wheel.
+$(PGO_DIR)/instrumented/.built: $(VENV)/.deps $(SOURCES)
+	rm -rf $(PGO_DIR)/instrumented $(PGO_DIR)/wheel
+	CARGO_TARGET_DIR=$(PGO_DIR)/target RUSTFLAGS=-Cprofile-generate=$(abspath $(PGO_DIR)/raw) \
+		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheel --interpreter $(PY) --quiet
+	$(PY) -m zipfile -e $(PGO_DIR)/wheel/llmrail-*.whl $(PGO_DIR)/instrumented
+	touch $@
+
+# raw/ goes first: the build's own build scripts and proc macros ran instrumented and wrote to it.
+# The counters' thread-local state outgrows the static TLS glibc keeps for a dlopen()ed library
+# ("cannot allocate memory in static TLS block"): the tunable gives it more.
+$(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.py bench/server.py
+	rustup component add llvm-tools
+	rm -rf $(PGO_DIR)/raw
+	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096 PYTHONPATH=$(PGO_DIR)/instrumented $(PY) bench/pgo_train.py
+	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
+
+# A new profile rebuilds every crate (rustc lists it among each crate's inputs): ~10 min here.
+pgo-wheel: $(PGO_PROFDATA)  ## the host-linked dist wheel with PGO (not yet what dist ships), for bench/ab.py
+	CARGO_TARGET_DIR=$(PGO_DIR)/use RUSTFLAGS=-Cprofile-use=$(abspath $(PGO_PROFDATA)) \
+		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheels --interpreter $(PY) --quiet
 
 # Benchmarks measure what pip users get: the dist profile (thin LTO, one codegen unit), which the
 # release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B).
