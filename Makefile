@@ -16,7 +16,7 @@ MATURIN_TARGET := target/maturin
 STAMP  := $(VENV)/.llmrail-installed
 SOURCES := Cargo.toml pyproject.toml $(shell find src python -type f \( -name '*.rs' -o -name '*.py' -o -name '*.pyi' \) 2>/dev/null)
 
-.PHONY: help setup build bench-build pgo-wheel dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
+.PHONY: help setup build bench-build release-wheel dev demo test test-rust test-py lint fmt bench soak fuzz redis chromium check-windows dist dist-check clean
 
 help:  ## this list
 	@grep -E '^[a-zA-Z_ -]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -39,30 +39,33 @@ $(STAMP): $(VENV)/.deps $(SOURCES)
 	rm -f $(BENCH_STAMP)
 	touch $@
 
-# Profile-guided optimisation (PGO), not yet in bench-build or dist: the dist build once more,
-# instrumented, runs bench/pgo_train.py (what users run, ~5 s), and `make pgo-wheel` builds the
-# wheel again laid out by the counts. Host-linked, it runs a sequential chat in ~0.78x the CPU
-# (bench/ab.py against the same build without PGO). But dist's wheel links with zig, which makes
-# cargo build for an explicit --target: its crates get other symbol names (and an instrumented
-# build cannot link with zig: zig cc takes rustc's `-u __llvm_profile_runtime` for a file), and a
-# profile finds functions by name, so the host build's profile left the zig wheel as without PGO.
-# Until the two match, bench measures the wheel dist ships, without PGO.
+# The wheel PyPI gets, which bench measures too: the dist profile (thin LTO, one codegen unit; the
+# release profile's quicker build for tests trades it away: achat 0.88x CPU), linked by zig against
+# glibc 2.17 (manylinux2014), and profile-guided (PGO): built once instrumented, run through
+# bench/pgo_train.py (what users run, ~5 s), then built again laid out by the counts: hot code
+# together and branches the way calls take them (a sequential chat ~0.78x the CPU, bench/ab.py).
+# A profile finds functions by their symbol names, which carry each crate's -Cmetadata: so both
+# builds name the target (cargo hashes host and explicit-target builds differently) and neither
+# lets cargo configure the linker (it hashes that too): zig links through -Clinker in RUSTFLAGS,
+# which cargo leaves out (scripts/zigcc.sh says why the instrumented build links with cc).
+HOST_TRIPLE  := $(shell rustc -vV | sed -n 's/^host: //p')
 PGO_DIR      := $(MATURIN_TARGET)/pgo
 PGO_PROFDATA := $(PGO_DIR)/merged.profdata
 # rustc's own LLVM's llvm-profdata (rustup's llvm-tools): a distro's older one cannot read its files.
-LLVM_PROFDATA = $(shell rustc --print sysroot)/lib/rustlib/$(shell rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata
+LLVM_PROFDATA = $(shell rustc --print sysroot)/lib/rustlib/$(HOST_TRIPLE)/bin/llvm-profdata
 
 # Unpacked, not installed: the training imports it by PYTHONPATH and .venv keeps its own wheel.
 $(PGO_DIR)/instrumented/.built: $(VENV)/.deps $(SOURCES)
 	rm -rf $(PGO_DIR)/instrumented $(PGO_DIR)/wheel
 	CARGO_TARGET_DIR=$(PGO_DIR)/target RUSTFLAGS=-Cprofile-generate=$(abspath $(PGO_DIR)/raw) \
-		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheel --interpreter $(PY) --quiet
+		$(VENV)/bin/maturin build --profile dist --target $(HOST_TRIPLE) --out $(PGO_DIR)/wheel \
+		--interpreter $(PY) --quiet
 	$(PY) -m zipfile -e $(PGO_DIR)/wheel/llmrail-*.whl $(PGO_DIR)/instrumented
 	touch $@
 
-# raw/ goes first: the build's own build scripts and proc macros ran instrumented and wrote to it.
-# The counters' thread-local state outgrows the static TLS glibc keeps for a dlopen()ed library
-# ("cannot allocate memory in static TLS block"): the tunable gives it more.
+# raw/ goes first: an earlier training's counts would add up. The counters' thread-local state
+# outgrows the static TLS glibc keeps for a dlopen()ed library ("cannot allocate memory in static
+# TLS block"): the tunable gives it more.
 $(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.py bench/server.py
 	rustup component add llvm-tools
 	rm -rf $(PGO_DIR)/raw
@@ -70,23 +73,30 @@ $(PGO_PROFDATA): $(PGO_DIR)/instrumented/.built bench/pgo_train.py bench/peers.p
 	$(LLVM_PROFDATA) merge -o $@ $(PGO_DIR)/raw
 
 # A new profile rebuilds every crate (rustc lists it among each crate's inputs): ~10 min here.
-pgo-wheel: $(PGO_PROFDATA)  ## the host-linked dist wheel with PGO (not yet what dist ships), for bench/ab.py
-	CARGO_TARGET_DIR=$(PGO_DIR)/use RUSTFLAGS=-Cprofile-use=$(abspath $(PGO_PROFDATA)) \
-		$(VENV)/bin/maturin build --profile dist --out $(PGO_DIR)/wheels --interpreter $(PY) --quiet
+# C code (mimalloc) compiles with zig's cc too, against glibc 2.17's headers.
+RELEASE_WHEELS := $(MATURIN_TARGET)/release-wheels
+$(RELEASE_WHEELS)/.built: $(VENV)/.dist-deps $(PGO_PROFDATA) scripts/zigcc.sh
+	rm -rf $(RELEASE_WHEELS)
+	CARGO_TARGET_DIR=$(MATURIN_TARGET) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" MATURIN=$(CURDIR)/$(VENV)/bin/maturin \
+		ZIG_TARGET=$(firstword $(subst -, ,$(HOST_TRIPLE)))-linux-gnu.2.17 \
+		CC_$(subst -,_,$(HOST_TRIPLE))=$(CURDIR)/scripts/zigcc.sh \
+		RUSTFLAGS="-Cprofile-use=$(abspath $(PGO_PROFDATA)) -Clinker=$(CURDIR)/scripts/zigcc.sh" \
+		$(VENV)/bin/maturin build --profile dist --target $(HOST_TRIPLE) --compatibility manylinux2014 \
+		--interpreter $(PY) --out $(RELEASE_WHEELS) --quiet
+	touch $@
 
-# Benchmarks measure what pip users get: the dist profile (thin LTO, one codegen unit), which the
-# release profile's quicker build for tests trades away (achat 0.88x CPU, the sdk helper's A/B).
-# Each profile keeps its own directory under MATURIN_TARGET, so switching back only reinstalls.
+release-wheel: $(RELEASE_WHEELS)/.built  ## the manylinux, PGO wheel dist ships and bench measures
+
+# Bench measures what pip users get. Each build keeps its own directory under MATURIN_TARGET, so
+# switching between this and `make build` only reinstalls.
 BENCH_STAMP := $(VENV)/.llmrail-bench-installed
-BENCH_WHEELS := $(MATURIN_TARGET)/bench-wheels
-$(BENCH_STAMP): $(VENV)/.deps $(SOURCES)
-	rm -rf $(BENCH_WHEELS) python/llmrail/_core*.so
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) $(VENV)/bin/maturin build --profile dist --out $(BENCH_WHEELS) --interpreter $(PY) --quiet
-	$(PY) -m pip install --quiet --force-reinstall --no-deps $(BENCH_WHEELS)/llmrail-*.whl
+$(BENCH_STAMP): $(RELEASE_WHEELS)/.built
+	rm -f python/llmrail/_core*.so
+	$(PY) -m pip install --quiet --force-reinstall --no-deps $(RELEASE_WHEELS)/llmrail-*.whl
 	rm -f $(STAMP)
 	touch $@
 
-bench-build: $(BENCH_STAMP)  ## the dist-profile wheel (what PyPI gets) installed into .venv, for bench
+bench-build: $(BENCH_STAMP)  ## the release wheel (what PyPI gets) installed into .venv, for bench
 
 setup build: $(STAMP)  ## virtualenv, dev dependencies, release abi3 wheel installed into .venv
 
@@ -169,20 +179,19 @@ check-windows:  ## cargo check and clippy of the crate for x86_64-pc-windows-gnu
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc-mingw-w64-x86-64 >/dev/null; }
 	cargo clippy --quiet --lib --target x86_64-pc-windows-gnu -- -D warnings
 
-# What PyPI gets from this machine: the sdist, and an abi3 wheel whose symbols need no newer glibc
-# than 2.17 (zig links against 2.17's; the host's is newer), tagged manylinux_2_17, with the dist
-# profile's LTO. check_dist.py makes auditwheel confirm the tag the file name claims; twine checks
-# the metadata and README as PyPI renders it. The other platforms' wheels, musllinux among them
-# (this machine's Rust has no musl target), come from .github/workflows/release.yml.
+# What PyPI gets from this machine: the sdist, and the release wheel above: abi3, its symbols
+# needing no newer glibc than 2.17 (the host's is newer), tagged manylinux_2_17, with LTO and PGO.
+# check_dist.py makes auditwheel confirm the tag the file name claims; twine checks the metadata and
+# README as PyPI renders it. The other platforms' wheels, musllinux among them (this machine's Rust
+# has no musl target), come from .github/workflows/release.yml.
 $(VENV)/.dist-deps: $(VENV)/.deps requirements-dist.txt
 	$(PY) -m pip install --quiet -r requirements-dist.txt
 	touch $@
 
-dist: $(VENV)/.dist-deps  ## sdist + manylinux_2_17 abi3 wheel in dist/, audited and twine-checked
+dist: $(RELEASE_WHEELS)/.built  ## sdist + manylinux_2_17 abi3 PGO wheel in dist/, audited and twine-checked
 	rm -rf dist
 	$(VENV)/bin/maturin sdist --out dist
-	CARGO_TARGET_DIR=$(MATURIN_TARGET) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build \
-		--profile dist --zig --compatibility manylinux2014 --interpreter $(PY) --out dist --quiet
+	cp $(RELEASE_WHEELS)/llmrail-*.whl dist/
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) scripts/check_dist.py dist
 	$(VENV)/bin/twine check --strict dist/*
 

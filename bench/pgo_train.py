@@ -2,10 +2,10 @@
 
     PYTHONPATH=<an instrumented llmrail> .venv/bin/python bench/pgo_train.py
 
-``make pgo-wheel`` builds llmrail once instrumented (-Cprofile-generate), runs this, and builds
-the wheel again laid out by the counts it left: hot code together and branches
-ordered the way calls take them, which is what the call path loses to instruction-cache misses
-after each wait (issues 18 and 22). So the counts must come from users' paths, in about the
+``make release-wheel`` (and the release workflow's glibc jobs) builds llmrail once instrumented
+(-Cprofile-generate), runs this, and builds the wheel again laid out by the counts it left: hot
+code together and branches ordered the way calls take them, which is what the call path loses to
+instruction-cache misses after each wait (issues 18 and 22). So the counts must come from users' paths, in about the
 proportion they run them: sequential async and sync chat, 256 calls in flight, async and sync
 streams, the openai SDK over llmrail.httpx2 (async and sync, chat and stream), a small batch job
 and a cassette's replay, against bench/server.py's mock server. The server runs llmrail too, but

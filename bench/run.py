@@ -32,6 +32,7 @@ import llmrail
 import memory
 import openai
 import peers
+import placement
 import reference
 import report
 from llmrail import _core
@@ -175,12 +176,21 @@ def sdk_only(s: dict[str, int]) -> str:
     """``--sdk``: only the SDK's sequential rows, async and sync clients, each over its default
     transport, llmrail's and a zero-cost one (`peers._Canned`), in turns; a markdown table of
     each one's p50 and CPU and the SDK's (same client kind) over each, round by round."""
+    tables = []
     with MockServerProcess() as srv:
         url = srv.base_url
         turns = {name: _async_turn(peer, url) for name, peer in
                  ((SDK, peers.sdk_chat), (SDK_RAIL, peers.sdk_over_llmrail_chat), (SDK_ZERO, peers.sdk_zero_cost_chat))}
         turns.update({name: _sync_turn(opener, url) for name, opener in SDK_SYNC.items()})
-        got = in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
+        for where in placement.PLACEMENTS:
+            with placement.placed(srv.pid, where) as pinned:
+                if pinned:
+                    got = in_turns(turns, s["seq_n"], s["seq_warmup"], s["rounds"])
+                    tables.append(_sdk_table(got, s, where))
+    return "\n\n".join(tables)
+
+
+def _sdk_table(got: dict[str, peers.Result], s: dict[str, int], where: str) -> str:
     sync_sdk = got[next(iter(SDK_SYNC))]
     base = {name: sync_sdk if name in SDK_SYNC else got[SDK] for name in got}
     rows = [
@@ -190,7 +200,8 @@ def sdk_only(s: dict[str, int]) -> str:
     ]  # fmt: skip
     header = ["peer", "p50 µs", "p50 spread", "CPU µs/call", "CPU spread", "SDK CPU / this", "SDK p50 / this"]
     load = os.getloadavg()[0]
-    title = f"## The openai SDK's transports ({s['seq_n']} calls each in {s['rounds']} turns, load {load:.2f})"
+    title = (f"## The openai SDK's transports, client and server: {where} "
+             f"({s['seq_n']} calls each in {s['rounds']} turns, load {load:.2f})")
     return "\n".join([title, "", *report._table(header, rows)])
 
 
@@ -304,8 +315,15 @@ def main() -> int:
         phase(f"mock server at {srv.url}; building examples/bench_reqwest.rs")
         if warning := external.build_rust():
             log(f"warning: {warning}")
-        phase("sequential calls")
-        results["sequential"] = sequential(srv, sizes)
+        results["sequential_by_placement"] = {}
+        for where in placement.PLACEMENTS:
+            with placement.placed(srv.pid, where) as pinned:
+                if pinned:
+                    phase(f"sequential calls, client and server: {where}")
+                    results["sequential_by_placement"][where] = sequential(srv, sizes)
+        # The goal rows read the first placement this machine gives (bench/placement.py says why).
+        results["placement"] = next(iter(results["sequential_by_placement"]))
+        results["sequential"] = results["sequential_by_placement"][results["placement"]]
         results["throughput"] = {}
         for level in CONCURRENCY:
             phase(f"throughput at {level} in flight")

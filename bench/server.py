@@ -51,6 +51,11 @@ class MockServerProcess:
             raise RuntimeError("the mock server did not start")
         self.url = self.base_url.removesuffix("/v1")
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (bench/placement.py pins its threads)."""
+        return self._proc.pid
+
     def _ask(self, command: str) -> Any:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(command + "\n")
