@@ -5,6 +5,8 @@
 - one sdist and at least one wheel, each carrying the licence file;
 - every Linux wheel's platform tag is what `auditwheel show` reports its symbols satisfy: the file
   name claims no older glibc (or musl) than the binary needs, which is what PyPI and pip trust;
+- a glibc wheel's extension unwinds with the system's libgcc_s, as glibc's pthread_exit does (a
+  private copy of an unwinder, which zig links in by default, crashed interpreter exits);
 - the size of each file, for the release note.
 
 `twine check --strict` (metadata, README rendering) runs beside it in `make dist`.
@@ -16,6 +18,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -60,6 +63,17 @@ def check_linux_wheel(wheel: Path) -> str:
     return reported[1]
 
 
+def check_unwinder(wheel: Path) -> None:
+    """CPython ends a daemon thread at interpreter exit with pthread_exit, which unwinds it with
+    libgcc_s: through Rust frames, whose personality routine must call that same unwinder."""
+    with zipfile.ZipFile(wheel) as zf, tempfile.TemporaryDirectory() as tmp:
+        for name in (n for n in zf.namelist() if n.endswith(".so")):
+            extension = zf.extract(name, tmp)
+            dynamic = subprocess.run(["readelf", "-d", extension], capture_output=True, text=True, check=True)
+            if "[libgcc_s.so.1]" not in dynamic.stdout:
+                raise SystemExit(f"{wheel.name}: {name} does not link libgcc_s.so.1 (an unwinder of its own?)")
+
+
 def main() -> None:
     dist = Path(sys.argv[1] if len(sys.argv) > 1 else "dist")
     sdists, wheels = sorted(dist.glob("*.tar.gz")), sorted(dist.glob("*.whl"))
@@ -75,6 +89,8 @@ def main() -> None:
             if not any(re.fullmatch(r"[^/]+\.dist-info/licenses/LICENSE", n) for n in zf.namelist()):
                 raise SystemExit(f"{wheel.name}: no .dist-info/licenses/LICENSE")
         audited = check_linux_wheel(wheel) if "linux" in wheel.name else "not a Linux wheel"
+        if "manylinux" in wheel.name:
+            check_unwinder(wheel)
         print(f"{wheel.name}  {wheel.stat().st_size / 1e6:.1f} MB  auditwheel: {audited}")
 
 
