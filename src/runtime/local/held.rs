@@ -123,6 +123,20 @@ mod tests {
     }
 
     #[test]
+    fn what_a_batch_holds_can_go_before_its_end_and_later_writes_are_held_again() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        holding(|| {
+            hold(Arc::new(Log(log.clone(), "a")));
+            release_held();
+            assert_eq!(*log.lock().unwrap(), ["a"]);
+            assert!(is_holding());
+            hold(Arc::new(Log(log.clone(), "b")));
+            assert_eq!(*log.lock().unwrap(), ["a"], "b waits for the end");
+        });
+        assert_eq!(*log.lock().unwrap(), ["a", "b"]);
+    }
+
+    #[test]
     fn a_sync_wait_inside_a_batch_holds_nothing() {
         holding(|| {
             {
