@@ -277,3 +277,37 @@ def test_loops_on_two_threads_and_a_loop_run_again_each_wake_their_own_calls(srv
         loop.close()
     names = ["first", "thread0", "thread1", "new loop", "again"]
     assert results == {n: [f"mock reply to: {n} {j}" for j in range(3)] for n in names}
+
+
+class TurnCounting(asyncio.SelectorEventLoop):
+    """asyncio's own loop, counting its turns (each wait for I/O and what it then runs)."""
+
+    turns = 0
+
+    def _run_once(self) -> None:
+        self.turns += 1
+        super()._run_once()  # type: ignore[misc]
+
+
+def test_calls_after_one_the_loop_woke_still_wait_for_their_answers_in_place(srv: MockServer) -> None:
+    # A call whose answer is slow is woken by the loop (its callback for the thread's set), and
+    # the task goes on from there. Its next calls, the loop having nothing else to do, wait in
+    # place (their requests sent first, not held to the end of the loop's callback) rather than
+    # taking a loop turn each, which every one of them did once one call had been slow.
+    client = make_client(srv, "openai")
+    srv.reply("slow", latency=0.05)
+    loop = TurnCounting()
+
+    async def main() -> tuple[list[str], int]:
+        texts = [(await client.chat("first")).text]
+        before = loop.turns
+        texts += [(await client.chat(f"then {i}")).text for i in range(20)]
+        return texts, loop.turns - before
+
+    try:
+        texts, turns = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert texts == ["slow"] + [f"mock reply to: then {i}" for i in range(20)]
+    # A turn for an answer that took longer than the wait in place (~2 ms) on a busy machine.
+    assert turns < 10, turns

@@ -37,7 +37,7 @@ mod evented;
 #[cfg(unix)]
 pub use evented::{attach, enter, ready, wait_readable, Nudge};
 mod held;
-pub use held::{hold, holding, is_holding, Release};
+pub use held::{hold, holding, is_holding, release_held, Release};
 
 /// The eventfd's token; a socket's token is its slot index + 1.
 const WAKE: Token = Token(0);

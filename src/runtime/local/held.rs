@@ -48,27 +48,34 @@ pub fn holding<R>(batch: impl FnOnce() -> R) -> R {
     impl Drop for End {
         fn drop(&mut self) {
             HOLDING.with(|h| h.set(false));
-            loop {
-                let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
-                if held.is_empty() {
-                    break;
-                }
-                for h in held.drain(..) {
-                    h.release();
-                }
-                // The list's room is kept for the next batch.
-                HELD.with(|h| {
-                    if let Ok(mut h) = h.try_borrow_mut() {
-                        if h.is_empty() {
-                            *h = held;
-                        }
-                    }
-                });
-            }
+            release_held();
         }
     }
     let _end = End;
     batch()
+}
+
+/// Send now what the current batch holds, in order; later writes of the batch are held again.
+/// For a call that waits for its answer inside the batch, at its end (nothing after it in the
+/// batch to wait for): its own request is among what is held.
+pub fn release_held() {
+    loop {
+        let mut held = HELD.with(|h| std::mem::take(&mut *h.borrow_mut()));
+        if held.is_empty() {
+            break;
+        }
+        for h in held.drain(..) {
+            h.release();
+        }
+        // The list's room is kept for the next batch.
+        HELD.with(|h| {
+            if let Ok(mut h) = h.try_borrow_mut() {
+                if h.is_empty() {
+                    *h = held;
+                }
+            }
+        });
+    }
 }
 
 /// Holds nothing while it lives (a sync wait inside a batch); what was held before stays held.
@@ -113,6 +120,20 @@ mod tests {
         });
         assert_eq!(*log.lock().unwrap(), ["a", "b"]);
         assert!(!is_holding());
+    }
+
+    #[test]
+    fn what_a_batch_holds_can_go_before_its_end_and_later_writes_are_held_again() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        holding(|| {
+            hold(Arc::new(Log(log.clone(), "a")));
+            release_held();
+            assert_eq!(*log.lock().unwrap(), ["a"]);
+            assert!(is_holding());
+            hold(Arc::new(Log(log.clone(), "b")));
+            assert_eq!(*log.lock().unwrap(), ["a"], "b waits for the end");
+        });
+        assert_eq!(*log.lock().unwrap(), ["a", "b"]);
     }
 
     #[test]

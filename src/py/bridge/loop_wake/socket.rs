@@ -37,8 +37,10 @@ thread_local! {
     static POLLING: Cell<usize> = const { Cell::new(0) };
     /// A nudge [`POLLING`] held back.
     static HELD: Cell<bool> = const { Cell::new(false) };
-    /// Inside [`Notifier::drain`]: the wakers it took run tasks' steps, and the ones after the
-    /// running step must not wait for it.
+    /// Inside [`Notifier::drain`] with wakers still to run after the running one: the wakers it
+    /// took run tasks' steps, and the ones after the running step must not wait for it. The
+    /// last one may: nothing in the batch is left to wait, and a task resumed there runs on in
+    /// the drain (each call it then makes, if one ever parked, would otherwise park too).
     static IN_DRAIN: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -96,7 +98,9 @@ impl Notifier {
         DRAINING.with(|d| d.set(0));
         let wakers =
             std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
-        for w in wakers {
+        let last = wakers.len().saturating_sub(1);
+        for (i, w) in wakers.into_iter().enumerate() {
+            IN_DRAIN.with(|d| d.set(outer || i < last));
             w.wake();
         }
         IN_DRAIN.with(|d| d.set(outer));
@@ -193,6 +197,11 @@ impl Idle {
         poll: impl FnOnce() -> R,
         finished: impl FnOnce(&R) -> bool,
     ) -> Option<R> {
+        // Inside a drain (the last of its wakers), the batch's held writes, this call's
+        // request among them, go now: the answer cannot come before its request.
+        if local::is_holding() {
+            local::release_held();
+        }
         if !local::wait_readable(self.epoll, self.timeout) {
             return None;
         }
@@ -213,7 +222,7 @@ impl Idle {
 /// Whether a call of `event_loop` (this thread's running loop), pending after a poll, may wait
 /// for its answer in place, inside its step, until `until` at the latest: when the loop has
 /// nothing else to do (no callback ready, no wake-up queued, no timer due before then, not
-/// stopping, not inside [`Notifier::drain`]) and watches nothing but its own self-pipe and this
+/// stopping, no waker of a [`Notifier::drain`] left to run after it) and watches nothing but its own self-pipe and this
 /// thread's set, its next turn would only sleep until this set (or the self-pipe) wakes it and
 /// then run the call's wake-up. Waiting in place does the same without the turn: the task's
 /// suspension, the loop's Python, the drain callback and the task's resumption. A sequential
